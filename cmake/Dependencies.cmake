@@ -1,0 +1,16 @@
+# Debian's protobuf ships no CMake config: the FindProtobuf module first, then
+# gRPC's own config.
+find_package(Threads REQUIRED)
+find_package(Protobuf REQUIRED)
+find_package(gRPC CONFIG REQUIRED)
+find_package(absl CONFIG REQUIRED)
+find_package(SQLiteCpp CONFIG REQUIRED)
+find_package(LibArchive REQUIRED)
+find_package(OpenSSL REQUIRED)
+if(PESC_BUILD_TESTS)
+  find_package(GTest CONFIG REQUIRED)
+endif()
+if(PESC_BUILD_BENCHMARKS)
+  find_package(benchmark CONFIG REQUIRED)
+endif()
+find_program(PESC_GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)

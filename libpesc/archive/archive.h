@@ -1,0 +1,40 @@
+#ifndef PESC_ARCHIVE_ARCHIVE_H_
+#define PESC_ARCHIVE_ARCHIVE_H_
+
+// Reading and writing the archives that carry processes and rank outputs,
+// through libarchive. Extraction refuses any entry that could land outside
+// the destination: absolute paths, `..` components, links (symbolic or hard)
+// that point outside, devices and fifos.
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace pesc::archive {
+
+// Packs the tree under `dir` (regular files, directories, symlinks that stay
+// inside `dir`) as an uncompressed POSIX tar with relative, sorted entry
+// names, skipping the top-level names in `exclude`. Binary safe.
+absl::Status pack_directory(const std::filesystem::path& dir, const std::filesystem::path& archive_file,
+                            const std::vector<std::string>& exclude = {});
+
+// True when `dir` holds nothing but the top-level names in `exclude`.
+absl::StatusOr<bool> directory_is_empty_except(const std::filesystem::path& dir,
+                                               const std::vector<std::string>& exclude);
+
+// Checks every entry of a tar/tar.gz/zip without extracting it and returns
+// the names of its regular files. The error names the offending entry and
+// why it is refused; a file that is not an archive is an error too.
+absl::StatusOr<std::vector<std::string>> list_files(const std::filesystem::path& archive_file);
+
+// Extracts into `destination` (created if missing), refusing unsafe entries
+// before writing them; on error, what was extracted so far stays for the
+// caller to remove.
+absl::Status extract(const std::filesystem::path& archive_file, const std::filesystem::path& destination);
+
+}  // namespace pesc::archive
+
+#endif  // PESC_ARCHIVE_ARCHIVE_H_

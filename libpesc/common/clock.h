@@ -1,0 +1,21 @@
+#ifndef PESC_COMMON_CLOCK_H_
+#define PESC_COMMON_CLOCK_H_
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace pesc {
+
+inline int64_t now_unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Lowercase hex of `bytes` random bytes from the OS.
+std::string random_hex(int bytes);
+
+}  // namespace pesc
+
+#endif  // PESC_COMMON_CLOCK_H_

@@ -1,0 +1,41 @@
+#ifndef PESC_EXECUTOR_RANK_CONTRACT_H_
+#define PESC_EXECUTOR_RANK_CONTRACT_H_
+
+// The promise pesc makes to every rank (see shared/reference/pesc.md): the
+// exact PESC flags, and the same facts as environment variables under the
+// PESC_*, torch.distributed and Slurm/PBS array names.
+
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pesc {
+
+struct RankContext {
+  std::filesystem::path app_dir;
+  std::filesystem::path checkpoint_dir;
+  std::filesystem::path output_dir;
+  int rank = 0;
+  int world_size = 1;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 9000;
+  std::vector<std::string> parameters;
+};
+
+// "--app_dir A/ --checkpoint_dir C --output_dir O --rank R --world_size W
+//  --master_addr M --master_port P --parameters p1 p2 ..." as separate argv
+// words, parameters byte for byte. app_dir ends with '/', as PESC's default.
+std::vector<std::string> pesc_flags(const RankContext& context);
+
+// PESC_RANK, PESC_WORLD_SIZE, PESC_APP_DIR, PESC_OUTPUT_DIR,
+// PESC_CHECKPOINT_DIR, PESC_MASTER_ADDR, PESC_MASTER_PORT, PESC_PARAMETERS
+// (joined by single spaces), PESC_PARAMETER_COUNT and PESC_PARAMETER_<i>
+// (each byte for byte), RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT,
+// SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT, SLURM_ARRAY_TASK_MIN,
+// SLURM_ARRAY_TASK_MAX, PBS_ARRAYID.
+std::vector<std::pair<std::string, std::string>> pesc_environment(const RankContext& context);
+
+}  // namespace pesc
+
+#endif  // PESC_EXECUTOR_RANK_CONTRACT_H_
