@@ -45,7 +45,7 @@ absl::StatusOr<fs::path> make_temp_directory(std::string_view prefix) {
   std::error_code error;
   fs::path base = fs::temp_directory_path(error);
   if (error) base = "/tmp";
-  std::string pattern = (base / absl::StrCat(prefix, "XXXXXX")).string();
+  std::string pattern = (base / absl::StrCat(std::string(prefix), "XXXXXX")).string();
   if (::mkdtemp(pattern.data()) == nullptr) {
     return absl::InternalError(absl::StrCat("cannot create a temporary directory in ", base.string(), ": ",
                                             std::strerror(errno)));

@@ -27,6 +27,10 @@ struct Domain {
 // to write a template.
 absl::StatusOr<Domain> parse_domain(std::string_view text);
 
+// The built-in domain a file's name suggests: .py python, .R/.r R, .sh
+// shell, .jar java, anything else native.
+std::string domain_for_file(std::string_view file_name);
+
 // Resolves each domain's program to an absolute path once and remembers it.
 // Overrides (`python=/usr/bin/python3`) take precedence over PATH. Thread-safe.
 class InterpreterTable {

@@ -1,0 +1,234 @@
+#include "commands.h"
+
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "executor/domain.h"
+#include "farm/connection.h"
+#include "pesc/pesc.h"
+#include "progress.h"
+#include "signals.h"
+
+namespace pesc::cli {
+namespace {
+
+FarmOptions farm_options(const Target& target) {
+  FarmOptions options;
+  options.coordinator = target.coordinator;
+  options.state_dir = target.state_dir;
+  options.slots = target.slots;
+  return options;
+}
+
+int report_error(const Error& error) {
+  std::cerr << "pesc: " << error.what() << "\n";
+  return error.code() == ErrorCode::kInvalidArgument || error.code() == ErrorCode::kNotFound ? kExitUsage
+                                                                                              : kExitFarmError;
+}
+
+// Commands about existing jobs need a farm that outlives this process.
+std::optional<int> require_coordinator(const Target& target) {
+  if (!coordinator_address(farm_options(target)).empty()) return std::nullopt;
+  std::cerr << "pesc: this command needs a running coordinator: pass --coordinator HOST:PORT or set "
+               "PESC_COORDINATOR (the embedded farm lives only as long as `pesc run`)\n";
+  return kExitUsage;
+}
+
+// Prints each rank's output as soon as every lower rank's has been printed.
+class OrderedPrinter {
+ public:
+  explicit OrderedPrinter(int repetitions) : pending_(static_cast<size_t>(repetitions)) {}
+  void add(const RankResult& rank) {
+    pending_[static_cast<size_t>(rank.rank)] = rank.output;
+    while (next_ < pending_.size() && pending_[next_]) {
+      std::fwrite(pending_[next_]->data(), 1, pending_[next_]->size(), stdout);
+      pending_[next_].reset();
+      ++next_;
+    }
+    std::fflush(stdout);
+  }
+
+ private:
+  std::vector<std::optional<std::string>> pending_;
+  size_t next_ = 0;
+};
+
+// The job a Ctrl-C should cancel; null when none is being followed.
+std::atomic<Job*> followed_job{nullptr};
+std::atomic<bool> interrupted{false};
+
+// Follows a job to its end, printing outputs in rank order; Ctrl-C cancels it.
+int follow(Job& job, const std::string& out_dir) {
+  followed_job = &job;
+  on_termination_signal([](int) {
+    interrupted = true;
+    if (Job* followed = followed_job.load()) {
+      try {
+        followed->cancel();
+      } catch (const Error&) {
+      }
+    }
+  });
+  ProgressLine progress;
+  OrderedPrinter printer(job.repetitions());
+  while (!job.done()) {
+    if (auto rank = job.next(std::chrono::milliseconds(200))) {
+      progress.clear();
+      printer.add(*rank);
+    }
+    progress.update(job.progress());
+  }
+  progress.clear();
+  Results results = job.wait();
+  followed_job = nullptr;
+  if (!out_dir.empty()) results.save(out_dir);
+  if (interrupted) {
+    std::cerr << "pesc: interrupted; job " << job.id() << " cancelled\n";
+    return kExitInterrupted;
+  }
+  std::vector<int> failed = results.failed_ranks();
+  if (failed.empty()) return kExitOk;
+  std::vector<int> shown(failed.begin(), failed.begin() + std::min<size_t>(failed.size(), 20));
+  std::cerr << absl::StrFormat("pesc: %d of %d ranks failed (rank%s %s%s); their output is above\n", failed.size(),
+                               results.size(), failed.size() == 1 ? "" : "s", absl::StrJoin(shown, ", "),
+                               failed.size() > shown.size() ? ", ..." : "");
+  for (int rank : shown) {
+    if (!results[static_cast<size_t>(rank)].error.empty()) {
+      std::cerr << "pesc: rank " << rank << ": " << results[static_cast<size_t>(rank)].error << "\n";
+    }
+  }
+  return kExitRanksFailed;
+}
+
+const char* job_state_name(v1::JobState state) {
+  switch (state) {
+    case v1::JOB_STATE_RUNNING: return "running";
+    case v1::JOB_STATE_FINISHED: return "finished";
+    case v1::JOB_STATE_CANCELLED: return "cancelled";
+    default: return "unknown";
+  }
+}
+
+template <typename T>
+T or_throw(absl::StatusOr<T> value) {
+  if (!value.ok()) throw Error(static_cast<ErrorCode>(value.status().code()), std::string(value.status().message()));
+  return *std::move(value);
+}
+
+std::shared_ptr<Connection> connect(const Target& target) { return or_throw(Connection::open(farm_options(target))); }
+
+}  // namespace
+
+int run(const Target& target, const RunArguments& arguments) {
+  try {
+    std::string domain = arguments.domain.empty() ? domain_for_file(arguments.process) : arguments.domain;
+    if (arguments.detach && coordinator_address(farm_options(target)).empty()) {
+      std::cerr << "pesc: --detach needs a running coordinator (--coordinator or PESC_COORDINATOR): the embedded "
+                   "farm ends with this command\n";
+      return kExitUsage;
+    }
+    Farm farm(domain, farm_options(target));
+    Job job = farm.map(arguments.process, arguments.repetitions, arguments.parameters,
+                       {.entry = arguments.entry, .name = arguments.name});
+    if (arguments.detach) {
+      std::cout << job.id() << "\n";
+      return kExitOk;
+    }
+    return follow(job, arguments.out_dir);
+  } catch (const Error& error) {
+    return report_error(error);
+  }
+}
+
+int wait(const Target& target, const std::string& job_id) {
+  if (auto code = require_coordinator(target)) return *code;
+  try {
+    Farm farm("native", farm_options(target));
+    Job job = farm.attach(job_id);
+    return follow(job, "");
+  } catch (const Error& error) {
+    return report_error(error);
+  }
+}
+
+int results(const Target& target, const std::string& job_id, const std::string& out_dir) {
+  if (auto code = require_coordinator(target)) return *code;
+  if (out_dir.empty()) {
+    std::cerr << "pesc: results needs --out DIR\n";
+    return kExitUsage;
+  }
+  try {
+    Farm farm("native", farm_options(target));
+    Results results = farm.attach(job_id).wait();
+    results.save(out_dir);
+    std::cerr << "pesc: saved " << results.size() << " ranks to " << out_dir << "\n";
+    return results.ok() ? kExitOk : kExitRanksFailed;
+  } catch (const Error& error) {
+    return report_error(error);
+  }
+}
+
+int status(const Target& target, const std::string& job_id) {
+  if (auto code = require_coordinator(target)) return *code;
+  try {
+    v1::JobInfo job = or_throw(connect(target)->client().job(job_id));
+    const v1::JobProgress& p = job.progress();
+    std::cout << absl::StrFormat(
+        "job %s (%s): %s\n  %d ranks: %d pending, %d running, %d succeeded, %d failed, %d cancelled\n", job.id(),
+        job.spec().name(), job_state_name(job.state()), p.total(), p.pending(), p.running(), p.succeeded(),
+        p.failed(), p.cancelled());
+    return kExitOk;
+  } catch (const Error& error) {
+    return report_error(error);
+  }
+}
+
+int cancel(const Target& target, const std::string& job_id) {
+  if (auto code = require_coordinator(target)) return *code;
+  try {
+    v1::JobInfo job = or_throw(connect(target)->client().cancel(job_id));
+    std::cout << "job " << job.id() << " " << job_state_name(job.state()) << "\n";
+    return kExitOk;
+  } catch (const Error& error) {
+    return report_error(error);
+  }
+}
+
+int jobs(const Target& target) {
+  if (auto code = require_coordinator(target)) return *code;
+  try {
+    std::cout << absl::StrFormat("%-14s %-10s %-10s %8s %8s %8s  %s\n", "JOB", "USER", "STATE", "RANKS", "DONE",
+                                 "FAILED", "NAME");
+    for (const v1::JobInfo& job : or_throw(connect(target)->client().jobs())) {
+      const v1::JobProgress& p = job.progress();
+      std::cout << absl::StrFormat("%-14s %-10s %-10s %8d %8d %8d  %s\n", job.id(), job.spec().user(),
+                                   job_state_name(job.state()), p.total(), p.succeeded() + p.failed(), p.failed(),
+                                   job.spec().name());
+    }
+    return kExitOk;
+  } catch (const Error& error) {
+    return report_error(error);
+  }
+}
+
+int workers(const Target& target) {
+  if (auto code = require_coordinator(target)) return *code;
+  try {
+    std::cout << absl::StrFormat("%-24s %-16s %-8s %6s %8s %10s\n", "WORKER", "HOST", "STATE", "SLOTS", "RUNNING",
+                                 "RANKS DONE");
+    for (const v1::WorkerInfo& worker : or_throw(connect(target)->client().workers())) {
+      std::cout << absl::StrFormat("%-24s %-16s %-8s %6d %8d %10d\n", worker.id(), worker.host(),
+                                   worker.online() ? "online" : "offline", worker.slots(), worker.running(),
+                                   worker.ranks_done());
+    }
+    return kExitOk;
+  } catch (const Error& error) {
+    return report_error(error);
+  }
+}
+
+}  // namespace pesc::cli

@@ -1,0 +1,43 @@
+#ifndef PESC_DAEMONS_PESC_COMMANDS_H_
+#define PESC_DAEMONS_PESC_COMMANDS_H_
+
+#include <string>
+#include <vector>
+
+namespace pesc::cli {
+
+// Exit codes of the `pesc` command.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitRanksFailed = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitFarmError = 3;
+inline constexpr int kExitInterrupted = 130;
+
+struct RunArguments {
+  std::string process;
+  std::string domain;  // empty: from the file name
+  int repetitions = 1;
+  std::vector<std::string> parameters;
+  std::string entry;
+  std::string name;
+  std::string out_dir;
+  bool detach = false;
+};
+
+struct Target {
+  std::string coordinator;  // empty: PESC_COORDINATOR, then embedded
+  std::string state_dir;
+  int slots = 0;
+};
+
+int run(const Target& target, const RunArguments& arguments);
+int status(const Target& target, const std::string& job_id);
+int wait(const Target& target, const std::string& job_id);
+int cancel(const Target& target, const std::string& job_id);
+int results(const Target& target, const std::string& job_id, const std::string& out_dir);
+int jobs(const Target& target);
+int workers(const Target& target);
+
+}  // namespace pesc::cli
+
+#endif  // PESC_DAEMONS_PESC_COMMANDS_H_

@@ -1,0 +1,83 @@
+// pesc: the command line. Flags and dispatch only; the work is in libpesc.
+#include <algorithm>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "commands.h"
+
+ABSL_FLAG(std::string, coordinator, "", "HOST:PORT of a pesc-coordinator (default: $PESC_COORDINATOR, else an "
+                                        "embedded local farm for `run`)");
+ABSL_FLAG(std::string, domain, "", "native, python, R, shell, java, or a command template with {entry} "
+                                   "(default: from the process file's name)");
+ABSL_FLAG(int, repetitions, 1, "how many ranks to run");
+ABSL_FLAG(std::string, entry, "", "the file to run inside a directory or archive process");
+ABSL_FLAG(std::string, name, "", "a label for the job");
+ABSL_FLAG(std::string, out, "", "save every rank's output_dir and the joined output.txt under this directory");
+ABSL_FLAG(bool, detach, false, "print the job id and return at once (needs a coordinator)");
+ABSL_FLAG(int, slots, 0, "embedded farm: ranks run side by side (default: one per core)");
+ABSL_FLAG(std::string, state_dir, "", "embedded farm: keep its state here instead of a temporary directory");
+
+namespace {
+
+constexpr const char* kUsage = R"(pesc: run a program as many ranks on a farm and get every output back in rank order.
+
+  pesc run [--domain D] --repetitions N PROCESS [--entry FILE] [--out DIR] [--detach] [-- PARAMETERS...]
+  pesc status JOB | pesc wait JOB | pesc cancel JOB | pesc results JOB --out DIR
+  pesc jobs | pesc workers
+
+Without --coordinator or PESC_COORDINATOR, `pesc run` starts an embedded local farm.)";
+
+int usage_error(const std::string& message) {
+  std::cerr << "pesc: " << message << "\n\n" << kUsage << "\n";
+  return pesc::cli::kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Everything after "--" is a rank parameter, passed on byte for byte, even
+  // when it looks like a flag.
+  std::vector<char*> flag_args(argv, argv + argc);
+  std::vector<std::string> parameters;
+  if (auto separator = std::find_if(flag_args.begin(), flag_args.end(),
+                                    [](const char* arg) { return std::string(arg) == "--"; });
+      separator != flag_args.end()) {
+    parameters.assign(separator + 1, flag_args.end());
+    flag_args.erase(separator, flag_args.end());
+  }
+  absl::SetProgramUsageMessage(kUsage);
+  std::vector<char*> positional = absl::ParseCommandLine(static_cast<int>(flag_args.size()), flag_args.data());
+  if (positional.size() < 2) return usage_error("say what to do");
+  const std::string command = positional[1];
+  const std::vector<std::string> operands(positional.begin() + 2, positional.end());
+
+  pesc::cli::Target target{absl::GetFlag(FLAGS_coordinator), absl::GetFlag(FLAGS_state_dir),
+                           absl::GetFlag(FLAGS_slots)};
+  if (command == "run") {
+    if (operands.size() != 1) return usage_error("run takes one process (a file, directory or archive)");
+    pesc::cli::RunArguments run;
+    run.process = operands[0];
+    run.domain = absl::GetFlag(FLAGS_domain);
+    run.repetitions = absl::GetFlag(FLAGS_repetitions);
+    run.parameters = std::move(parameters);
+    run.entry = absl::GetFlag(FLAGS_entry);
+    run.name = absl::GetFlag(FLAGS_name);
+    run.out_dir = absl::GetFlag(FLAGS_out);
+    run.detach = absl::GetFlag(FLAGS_detach);
+    return pesc::cli::run(target, run);
+  }
+  if (command == "jobs") return pesc::cli::jobs(target);
+  if (command == "workers") return pesc::cli::workers(target);
+  if (command == "status" || command == "wait" || command == "cancel" || command == "results") {
+    if (operands.size() != 1) return usage_error(command + " takes one job id");
+    if (command == "status") return pesc::cli::status(target, operands[0]);
+    if (command == "wait") return pesc::cli::wait(target, operands[0]);
+    if (command == "cancel") return pesc::cli::cancel(target, operands[0]);
+    return pesc::cli::results(target, operands[0], absl::GetFlag(FLAGS_out));
+  }
+  return usage_error("unknown command \"" + command + "\"");
+}

@@ -1,0 +1,65 @@
+// pesc-worker: runs ranks for a coordinator. Flags and wiring only.
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
+#include "signals.h"
+#include "transport/transport.h"
+#include "worker/worker_agent.h"
+
+ABSL_FLAG(std::string, coordinator, "", "HOST:PORT of the coordinator (default: $PESC_COORDINATOR or 127.0.0.1:7070)");
+ABSL_FLAG(int, slots, 0, "ranks run side by side (default: one per core)");
+ABSL_FLAG(std::string, work_dir, "/var/tmp/pesc-worker", "where processes are cached and ranks run");
+ABSL_FLAG(std::vector<std::string>, interpreter, {},
+          "NAME=PATH,... interpreters by domain or program name, e.g. python=/usr/bin/python3");
+ABSL_FLAG(std::string, id, "", "this worker's id (default: kept in the work dir)");
+
+namespace {
+
+std::string coordinator_address() {
+  if (!absl::GetFlag(FLAGS_coordinator).empty()) return absl::GetFlag(FLAGS_coordinator);
+  const char* from_environment = std::getenv("PESC_COORDINATOR");
+  return from_environment != nullptr ? from_environment : "127.0.0.1:7070";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("pesc-worker --coordinator HOST:PORT --slots N --work-dir DIR");
+  absl::ParseCommandLine(argc, argv);
+  pesc::WorkerOptions options;
+  options.slots = absl::GetFlag(FLAGS_slots) > 0 ? absl::GetFlag(FLAGS_slots)
+                                                 : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  options.work_dir = absl::GetFlag(FLAGS_work_dir);
+  options.worker_id = absl::GetFlag(FLAGS_id);
+  for (const std::string& pair : absl::GetFlag(FLAGS_interpreter)) {
+    std::vector<std::string> parts = absl::StrSplit(pair, absl::MaxSplits('=', 1));
+    if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) {
+      std::cerr << "pesc-worker: --interpreter wants NAME=PATH, not \"" << pair << "\"\n";
+      return 2;
+    }
+    options.interpreters[parts[0]] = parts[1];
+  }
+
+  absl::Notification stop;
+  pesc::on_termination_signal([&stop](int) {
+    if (!stop.HasBeenNotified()) stop.Notify();
+  });
+  const std::string address = coordinator_address();
+  auto worker = pesc::WorkerAgent::start(options, pesc::open_channel(address));
+  if (!worker.ok()) {
+    std::cerr << "pesc-worker: " << worker.status().message() << "\n";
+    return 1;
+  }
+  std::cout << "pesc-worker " << (*worker)->id() << " with " << options.slots << " slots, coordinator " << address
+            << std::endl;
+  stop.WaitForNotification();
+  (*worker)->stop();
+  return 0;
+}

@@ -1,0 +1,230 @@
+#include "client/client.h"
+
+#include <system_error>
+
+#include "absl/strings/str_cat.h"
+#include "archive/archive.h"
+#include "client/process.h"
+#include "common/files.h"
+#include "common/status_macros.h"
+#include "executor/domain.h"
+#include "transport/transport.h"
+
+namespace pesc {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr auto kCallTimeout = std::chrono::seconds(30);
+// How long a watch keeps trying to reach a coordinator that went away.
+constexpr absl::Duration kReconnectPatience = absl::Seconds(60);
+
+}  // namespace
+
+Client::Client(std::shared_ptr<grpc::Channel> channel, std::shared_ptr<void> owner, std::string description,
+               std::string address)
+    : channel_(std::move(channel)),
+      owner_(std::move(owner)),
+      description_(std::move(description)),
+      address_(std::move(address)),
+      jobs_(v1::Jobs::NewStub(channel_)),
+      blobs_(v1::Blobs::NewStub(channel_)) {}
+
+absl::StatusOr<std::shared_ptr<Client>> Client::connect(const std::string& address) {
+  auto channel = open_channel(address);
+  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5))) {
+    return coordinator_unreachable(address, absl::DeadlineExceededError("no answer within 5 s"));
+  }
+  return std::shared_ptr<Client>(new Client(std::move(channel), nullptr, address, address));
+}
+
+std::shared_ptr<Client> Client::over_channel(std::shared_ptr<grpc::Channel> channel, std::shared_ptr<void> owner,
+                                             std::string description) {
+  return std::shared_ptr<Client>(new Client(std::move(channel), std::move(owner), std::move(description), ""));
+}
+
+absl::Status Client::explain(const absl::Status& status) const {
+  if (status.code() == absl::StatusCode::kUnavailable && !address_.empty()) {
+    return coordinator_unreachable(address_, status);
+  }
+  return status;
+}
+
+absl::StatusOr<std::string> Client::submit(const SubmitRequest& request) {
+  // Checked here too, so a mistake costs no upload.
+  PESC_RETURN_IF_ERROR(parse_domain(request.domain).status());
+  if (request.repetitions < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("repetitions must be at least 1, not ", request.repetitions, ": how many ranks should run?"));
+  }
+  PESC_ASSIGN_OR_RETURN(PreparedProcess process, prepare_process(request.process, request.entry));
+  auto uploaded = upload_file(*blobs_, process.upload);
+  if (!uploaded.ok()) return explain(annotate(uploaded.status(), "cannot upload the process"));
+
+  v1::SubmitJobRequest submit;
+  v1::JobSpec& spec = *submit.mutable_spec();
+  spec.set_domain(request.domain);
+  spec.set_process_kind(process.kind);
+  *spec.mutable_process() = *uploaded;
+  spec.set_entry(process.entry);
+  spec.set_repetitions(request.repetitions);
+  for (const std::string& parameter : request.parameters) spec.add_parameters(parameter);
+  spec.set_name(request.name.empty() ? request.process.filename().string() : request.name);
+  spec.set_user(request.user);
+
+  grpc::ClientContext context;
+  set_deadline(context, kCallTimeout);
+  v1::SubmitJobResponse response;
+  if (grpc::Status status = jobs_->SubmitJob(&context, submit, &response); !status.ok()) {
+    return explain(to_absl(status));
+  }
+  return response.job_id();
+}
+
+absl::StatusOr<v1::JobInfo> Client::job(const std::string& job_id) {
+  grpc::ClientContext context;
+  set_deadline(context, kCallTimeout);
+  v1::GetJobRequest request;
+  request.set_job_id(job_id);
+  v1::JobInfo info;
+  if (grpc::Status status = jobs_->GetJob(&context, request, &info); !status.ok()) return explain(to_absl(status));
+  return info;
+}
+
+absl::StatusOr<std::vector<v1::JobInfo>> Client::jobs() {
+  grpc::ClientContext context;
+  set_deadline(context, kCallTimeout);
+  v1::ListJobsResponse response;
+  if (grpc::Status status = jobs_->ListJobs(&context, {}, &response); !status.ok()) return explain(to_absl(status));
+  return std::vector<v1::JobInfo>(response.jobs().begin(), response.jobs().end());
+}
+
+absl::StatusOr<v1::JobInfo> Client::cancel(const std::string& job_id) {
+  grpc::ClientContext context;
+  set_deadline(context, kCallTimeout);
+  v1::CancelJobRequest request;
+  request.set_job_id(job_id);
+  v1::CancelJobResponse response;
+  if (grpc::Status status = jobs_->CancelJob(&context, request, &response); !status.ok()) {
+    return explain(to_absl(status));
+  }
+  return response.job();
+}
+
+absl::StatusOr<std::vector<v1::WorkerInfo>> Client::workers() {
+  grpc::ClientContext context;
+  set_deadline(context, kCallTimeout);
+  v1::ListWorkersResponse response;
+  if (grpc::Status status = jobs_->ListWorkers(&context, {}, &response); !status.ok()) {
+    return explain(to_absl(status));
+  }
+  return std::vector<v1::WorkerInfo>(response.workers().begin(), response.workers().end());
+}
+
+absl::StatusOr<std::string> Client::output_text(const v1::RankResult& result) {
+  return read_payload(*blobs_, result.output_txt());
+}
+
+absl::Status Client::save_files(const v1::RankResult& result, const fs::path& dir) {
+  if (result.files().sha256().empty()) return absl::OkStatus();
+  PESC_ASSIGN_OR_RETURN(TempDirectory scratch, TempDirectory::create("pesc-files-"));
+  fs::path tar = scratch.path() / "files.tar";
+  PESC_RETURN_IF_ERROR(download_blob(*blobs_, result.files(), tar));
+  return archive::extract(tar, dir);
+}
+
+std::unique_ptr<JobWatch> Client::watch(const std::string& job_id, int64_t after_seq) {
+  return std::make_unique<JobWatch>(shared_from_this(), job_id, after_seq);
+}
+
+JobWatch::JobWatch(std::shared_ptr<Client> client, std::string job_id, int64_t after_seq)
+    : client_(std::move(client)), job_id_(std::move(job_id)), after_seq_(after_seq) {
+  reader_ = std::thread([this] { read_loop(); });
+}
+
+JobWatch::~JobWatch() {
+  {
+    absl::MutexLock lock(&mutex_);
+    closing_ = true;
+    if (context_ != nullptr) context_->TryCancel();
+  }
+  reader_.join();
+}
+
+void JobWatch::push(Event event) {
+  absl::MutexLock lock(&mutex_);
+  events_.push_back(std::move(event));
+}
+
+std::optional<JobWatch::Event> JobWatch::next(absl::Duration timeout) {
+  absl::MutexLock lock(&mutex_);
+  auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mutex_) { return !events_.empty(); };
+  if (!mutex_.AwaitWithTimeout(absl::Condition(&ready), timeout)) return std::nullopt;
+  Event event = std::move(events_.front());
+  events_.pop_front();
+  return event;
+}
+
+// One WatchJob call; returns how it ended. Progress survives in after_seq.
+absl::Status JobWatch::follow(int64_t& after_seq, bool& done) {
+  grpc::ClientContext context;
+  {
+    absl::MutexLock lock(&mutex_);
+    if (closing_) return absl::CancelledError();
+    context_ = &context;
+  }
+  v1::WatchJobRequest request;
+  request.set_job_id(job_id_);
+  request.set_after_seq(after_seq);
+  auto reader = client_->jobs_stub().WatchJob(&context, request);
+  v1::JobEvent event;
+  while (reader->Read(&event)) {
+    if (event.has_rank_finished()) {
+      after_seq = event.rank_finished().finish_seq();
+      push(std::move(*event.mutable_rank_finished()));
+    } else if (event.has_progress()) {
+      push(event.progress());
+    } else if (event.has_job_done()) {
+      done = true;
+      push(Done{event.job_done()});
+    }
+  }
+  grpc::Status status = reader->Finish();
+  absl::MutexLock lock(&mutex_);
+  context_ = nullptr;
+  return to_absl(status);
+}
+
+void JobWatch::read_loop() {
+  int64_t after_seq = after_seq_;
+  absl::Time gave_up_at = absl::InfiniteFuture();
+  while (true) {
+    bool done = false;
+    const int64_t before = after_seq;
+    absl::Status status = follow(after_seq, done);
+    if (done) return;
+    if (after_seq != before) gave_up_at = absl::InfiniteFuture();
+    {
+      absl::MutexLock lock(&mutex_);
+      if (closing_) return;
+    }
+    bool transient = status.ok() || status.code() == absl::StatusCode::kUnavailable ||
+                     status.code() == absl::StatusCode::kDeadlineExceeded ||
+                     status.code() == absl::StatusCode::kCancelled;
+    if (!transient) {
+      push(status);
+      return;
+    }
+    // The coordinator went away (a restart): keep trying for a while.
+    if (gave_up_at == absl::InfiniteFuture()) gave_up_at = absl::Now() + kReconnectPatience;
+    if (absl::Now() > gave_up_at) {
+      push(annotate(status, "lost the coordinator while waiting for the job"));
+      return;
+    }
+    absl::MutexLock lock(&mutex_);
+    mutex_.AwaitWithTimeout(absl::Condition(&closing_), absl::Milliseconds(200));
+    if (closing_) return;
+  }
+}
+
+}  // namespace pesc

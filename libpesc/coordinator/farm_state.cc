@@ -1,0 +1,379 @@
+#include "coordinator/farm_state.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/clock.h"
+#include "common/status_macros.h"
+#include "executor/domain.h"
+
+namespace pesc {
+namespace {
+
+constexpr int kMaxRepetitions = 10'000'000;
+constexpr int kResultsPerBatch = 512;
+
+absl::Status validate(const v1::JobSpec& spec) {
+  if (auto domain = parse_domain(spec.domain()); !domain.ok()) return domain.status();
+  if (spec.repetitions() < 1 || spec.repetitions() > kMaxRepetitions) {
+    return absl::InvalidArgumentError(absl::StrCat("repetitions must be between 1 and ", kMaxRepetitions,
+                                                   ", not ", spec.repetitions()));
+  }
+  if (spec.process().sha256().empty() || spec.process_kind() == v1::PROCESS_KIND_UNSPECIFIED) {
+    return absl::InvalidArgumentError("the job names no process: upload one and give its blob and kind");
+  }
+  if (spec.entry().empty()) return absl::InvalidArgumentError("the job names no entry point");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void Outbox::push(v1::CoordinatorMessage message) {
+  absl::MutexLock lock(&mutex_);
+  if (closed_) return;
+  queue_.push_back(std::move(message));
+  ready_.Signal();
+}
+
+std::optional<v1::CoordinatorMessage> Outbox::pop(absl::Duration timeout) {
+  absl::MutexLock lock(&mutex_);
+  absl::Time deadline = absl::Now() + timeout;
+  while (!closed_ && queue_.empty()) {
+    if (ready_.WaitWithDeadline(&mutex_, deadline)) break;
+  }
+  if (closed_ || queue_.empty()) return std::nullopt;
+  v1::CoordinatorMessage message = std::move(queue_.front());
+  queue_.pop_front();
+  return message;
+}
+
+bool Outbox::closed() {
+  absl::MutexLock lock(&mutex_);
+  return closed_;
+}
+
+void Outbox::close() {
+  absl::MutexLock lock(&mutex_);
+  closed_ = true;
+  ready_.SignalAll();
+}
+
+absl::StatusOr<std::unique_ptr<FarmState>> FarmState::open(const CoordinatorOptions& options) {
+  std::error_code error;
+  std::filesystem::create_directories(options.state_dir, error);
+  if (error) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot create the state directory ", options.state_dir.string(), ": ", error.message()));
+  }
+  PESC_ASSIGN_OR_RETURN(auto store, JobStore::open(options.state_dir / "pesc.sqlite"));
+  PESC_ASSIGN_OR_RETURN(auto blobs, BlobStore::open(options.state_dir / "blobs"));
+  auto state = std::unique_ptr<FarmState>(new FarmState(options, std::move(store), std::move(blobs)));
+  {
+    absl::MutexLock lock(&state->mutex_);
+    PESC_RETURN_IF_ERROR(state->recover());
+  }
+  state->reaper_ = std::make_unique<std::thread>([raw = state.get()] { raw->reaper_loop(); });
+  return state;
+}
+
+FarmState::FarmState(CoordinatorOptions options, std::unique_ptr<JobStore> store, std::unique_ptr<BlobStore> blobs)
+    : options_(std::move(options)), blobs_(std::move(blobs)), store_(std::move(store)) {}
+
+FarmState::~FarmState() {
+  shut_down();
+  if (reaper_ && reaper_->joinable()) reaper_->join();
+}
+
+// After a restart the running attempts belong to workers that have not
+// reconnected yet; they get one lease to come back and claim them.
+absl::Status FarmState::recover() {
+  PESC_ASSIGN_OR_RETURN(auto usage, store_->usage_by_user());
+  scheduler_.set_usage(std::move(usage));
+  PESC_ASSIGN_OR_RETURN(auto running, store_->running_jobs());
+  for (JobRecord& job : running) {
+    active_jobs_[job.id] = ActiveJob{std::move(job.spec), job.created_unix_ms, job.progress.pending()};
+  }
+  PESC_ASSIGN_OR_RETURN(auto attempts, store_->running_attempts());
+  for (const AttemptRecord& attempt : attempts) {
+    Session& session = sessions_[attempt.worker_id];
+    session.attempts.insert(attempt.id);
+    session.last_heard = absl::Now();
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> FarmState::submit(v1::JobSpec spec) {
+  PESC_RETURN_IF_ERROR(validate(spec));
+  if (!blobs_->contains(spec.process().sha256())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the process blob ", spec.process().sha256(), " was never uploaded"));
+  }
+  absl::MutexLock lock(&mutex_);
+  if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
+  std::string job_id = random_hex(6);
+  int64_t now = now_unix_ms();
+  PESC_RETURN_IF_ERROR(store_->create_job(job_id, spec, now));
+  int repetitions = spec.repetitions();
+  active_jobs_[job_id] = ActiveJob{std::move(spec), now, repetitions};
+  dispatch();
+  changed();
+  return job_id;
+}
+
+absl::StatusOr<v1::JobInfo> FarmState::job(const std::string& job_id) {
+  absl::MutexLock lock(&mutex_);
+  PESC_ASSIGN_OR_RETURN(JobRecord record, store_->job(job_id));
+  return record.to_info();
+}
+
+absl::StatusOr<std::vector<v1::JobInfo>> FarmState::jobs() {
+  absl::MutexLock lock(&mutex_);
+  PESC_ASSIGN_OR_RETURN(auto records, store_->jobs());
+  std::vector<v1::JobInfo> infos;
+  infos.reserve(records.size());
+  for (const JobRecord& record : records) infos.push_back(record.to_info());
+  return infos;
+}
+
+absl::StatusOr<v1::JobInfo> FarmState::cancel(const std::string& job_id) {
+  absl::MutexLock lock(&mutex_);
+  PESC_ASSIGN_OR_RETURN(auto to_stop, store_->cancel_job(job_id, now_unix_ms()));
+  active_jobs_.erase(job_id);
+  std::map<std::string, v1::CoordinatorMessage> cancels;
+  for (const AttemptRecord& attempt : to_stop) {
+    auto session = sessions_.find(attempt.worker_id);
+    if (session == sessions_.end()) continue;
+    session->second.attempts.erase(attempt.id);
+    cancels[attempt.worker_id].mutable_cancel()->add_attempt_ids(attempt.id);
+  }
+  for (auto& [worker_id, message] : cancels) {
+    if (auto& outbox = sessions_[worker_id].outbox) outbox->push(std::move(message));
+  }
+  changed();
+  dispatch();
+  PESC_ASSIGN_OR_RETURN(JobRecord record, store_->job(job_id));
+  return record.to_info();
+}
+
+absl::StatusOr<std::vector<v1::WorkerInfo>> FarmState::workers() {
+  absl::MutexLock lock(&mutex_);
+  PESC_ASSIGN_OR_RETURN(auto known, store_->workers());
+  for (v1::WorkerInfo& worker : known) {
+    auto session = sessions_.find(worker.id());
+    if (session == sessions_.end()) continue;
+    worker.set_online(session->second.outbox != nullptr);
+    worker.set_running(static_cast<int>(session->second.attempts.size()));
+  }
+  return known;
+}
+
+absl::StatusOr<std::vector<v1::RankResult>> FarmState::results_after(const std::string& job_id, int64_t after_seq,
+                                                                    absl::Duration wait) {
+  absl::MutexLock lock(&mutex_);
+  PESC_ASSIGN_OR_RETURN(auto results, store_->results_after(job_id, after_seq, kResultsPerBatch));
+  if (!results.empty() || wait <= absl::ZeroDuration()) return results;
+  if (!active_jobs_.contains(job_id)) return results;  // final: nothing more will come
+  uint64_t seen = generation_;
+  absl::Time deadline = absl::Now() + wait;
+  while (generation_ == seen && !shutting_down_) {
+    if (changed_.WaitWithDeadline(&mutex_, deadline)) break;
+  }
+  return store_->results_after(job_id, after_seq, kResultsPerBatch);
+}
+
+absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorker& registration,
+                                                         std::shared_ptr<Outbox> outbox) {
+  if (registration.worker_id().empty()) return absl::InvalidArgumentError("a worker must say its id");
+  if (registration.slots() < 1) return absl::InvalidArgumentError("a worker needs at least one slot");
+  absl::MutexLock lock(&mutex_);
+  if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
+  PESC_RETURN_IF_ERROR(
+      store_->record_worker(registration.worker_id(), registration.host(), registration.slots(), now_unix_ms()));
+  Session& session = sessions_[registration.worker_id()];
+  if (session.outbox) session.outbox->close();  // a stale stream of the same worker
+  session.host = registration.host();
+  session.slots = registration.slots();
+  session.outbox = std::move(outbox);
+  session.last_heard = absl::Now();
+
+  // What the worker holds and the coordinator still wants stays; the rest
+  // is stale on one side or the other.
+  std::set<int64_t> in_hand(registration.attempts_in_hand().begin(), registration.attempts_in_hand().end());
+  v1::Registered registered;
+  registered.set_heartbeat_ms(static_cast<int32_t>(options_.heartbeat_interval.count()));
+  std::vector<int64_t> vanished;
+  for (int64_t attempt : session.attempts) {
+    if (!in_hand.contains(attempt)) vanished.push_back(attempt);
+  }
+  for (int64_t attempt : in_hand) {
+    if (!session.attempts.contains(attempt)) registered.add_stale_attempts(attempt);
+  }
+  for (int64_t attempt : vanished) session.attempts.erase(attempt);
+  if (!vanished.empty()) {
+    PESC_RETURN_IF_ERROR(store_->requeue_attempts(vanished));
+    PESC_ASSIGN_OR_RETURN(auto running, store_->running_jobs());
+    for (const JobRecord& record : running) {
+      if (auto job = active_jobs_.find(record.id); job != active_jobs_.end()) {
+        job->second.pending = record.progress.pending();
+      }
+    }
+  }
+  session.outbox->push([&] {
+    v1::CoordinatorMessage message;
+    *message.mutable_registered() = registered;
+    return message;
+  }());
+  dispatch();
+  changed();
+  return registered;
+}
+
+void FarmState::worker_heard(const std::string& worker_id) {
+  absl::MutexLock lock(&mutex_);
+  if (auto session = sessions_.find(worker_id); session != sessions_.end()) session->second.last_heard = absl::Now();
+}
+
+void FarmState::worker_finished(const std::string& worker_id, const v1::RankFinished& finished) {
+  absl::MutexLock lock(&mutex_);
+  auto session = sessions_.find(worker_id);
+  if (session == sessions_.end()) return;
+  session->second.last_heard = absl::Now();
+  session->second.attempts.erase(finished.attempt_id());
+  auto accepted = store_->finish_attempt(finished.attempt_id(), finished.result(), now_unix_ms());
+  if (!accepted.ok()) return;  // not acknowledged: the worker sends it again
+  if (*accepted) {
+    const v1::RankResult& result = (*accepted)->result;
+    scheduler_.charge((*accepted)->user, result.end_unix_ms() - result.start_unix_ms());
+    if ((*accepted)->job_finished) active_jobs_.erase((*accepted)->job_id);
+  }
+  if (session->second.outbox) {
+    v1::CoordinatorMessage ack;
+    ack.mutable_ack()->add_attempt_ids(finished.attempt_id());
+    session->second.outbox->push(std::move(ack));
+  }
+  dispatch();
+  changed();
+}
+
+void FarmState::disconnect_worker(const std::string& worker_id, const Outbox* outbox) {
+  absl::MutexLock lock(&mutex_);
+  auto session = sessions_.find(worker_id);
+  if (session == sessions_.end() || session->second.outbox.get() != outbox) return;  // already replaced
+  session->second.outbox->close();
+  session->second.outbox.reset();
+  changed();
+}
+
+bool FarmState::is_silent(const std::string& worker_id) {
+  absl::MutexLock lock(&mutex_);
+  auto session = sessions_.find(worker_id);
+  return session != sessions_.end() &&
+         session->second.last_heard < absl::Now() - absl::FromChrono(options_.worker_lease);
+}
+
+// Ranks of workers that stayed away past their lease go back to the queue.
+void FarmState::requeue_expired() {
+  absl::Time cutoff = absl::Now() - absl::FromChrono(options_.worker_lease);
+  std::vector<int64_t> lost;
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    Session& session = it->second;
+    if (session.outbox || session.last_heard >= cutoff) {
+      ++it;
+      continue;
+    }
+    lost.insert(lost.end(), session.attempts.begin(), session.attempts.end());
+    it = sessions_.erase(it);
+  }
+  if (lost.empty()) return;
+  if (!store_->requeue_attempts(lost).ok()) return;
+  auto running = store_->running_jobs();
+  if (!running.ok()) return;
+  for (const JobRecord& record : *running) {
+    if (auto job = active_jobs_.find(record.id); job != active_jobs_.end()) {
+      job->second.pending = record.progress.pending();
+    }
+  }
+  dispatch();
+  changed();
+}
+
+void FarmState::reaper_loop() {
+  while (true) {
+    absl::MutexLock lock(&mutex_);
+    mutex_.AwaitWithTimeout(absl::Condition(&shutting_down_), absl::Milliseconds(250));
+    if (shutting_down_) return;
+    requeue_expired();
+  }
+}
+
+void FarmState::dispatch() {
+  std::vector<QueuedJob> queued;
+  for (const auto& [job_id, job] : active_jobs_) {
+    if (job.pending > 0) queued.push_back({job_id, job.spec.user(), job.created_unix_ms, job.pending});
+  }
+  if (queued.empty()) return;
+  std::vector<WorkerCapacity> capacity;
+  for (const auto& [worker_id, session] : sessions_) {
+    if (!session.outbox) continue;
+    int limit = session.slots * (1 + options_.prefetch_per_slot);
+    capacity.push_back({worker_id, limit - static_cast<int>(session.attempts.size())});
+  }
+  std::vector<Placement> placements = scheduler_.place(std::move(queued), std::move(capacity));
+  std::map<std::string, std::deque<int>> ranks_for_job;
+  for (const Placement& placement : placements) {
+    auto& ranks = ranks_for_job[placement.job_id];
+    if (ranks.empty()) {
+      auto pending = store_->pending_ranks(placement.job_id, static_cast<int>(placements.size()));
+      if (!pending.ok()) continue;
+      ranks.assign(pending->begin(), pending->end());
+    }
+    if (ranks.empty()) continue;
+    int rank = ranks.front();
+    ranks.pop_front();
+    (void)assign(placement.job_id, active_jobs_[placement.job_id], placement.worker_id, rank);
+  }
+}
+
+absl::Status FarmState::assign(const std::string& job_id, ActiveJob& job, const std::string& worker_id, int rank) {
+  PESC_ASSIGN_OR_RETURN(int64_t attempt_id, store_->start_attempt(job_id, rank, worker_id, now_unix_ms()));
+  job.pending -= 1;
+  Session& session = sessions_[worker_id];
+  session.attempts.insert(attempt_id);
+  v1::CoordinatorMessage message;
+  v1::Assignment& assignment = *message.mutable_assign();
+  assignment.set_attempt_id(attempt_id);
+  assignment.set_job_id(job_id);
+  assignment.set_rank(rank);
+  assignment.set_world_size(job.spec.repetitions());
+  assignment.set_domain(job.spec.domain());
+  assignment.set_process_kind(job.spec.process_kind());
+  *assignment.mutable_process() = job.spec.process();
+  assignment.set_entry(job.spec.entry());
+  *assignment.mutable_parameters() = job.spec.parameters();
+  assignment.set_master_addr("127.0.0.1");
+  assignment.set_master_port(9000);
+  session.outbox->push(std::move(message));
+  return absl::OkStatus();
+}
+
+void FarmState::changed() {
+  ++generation_;
+  changed_.SignalAll();
+}
+
+bool FarmState::shutting_down() {
+  absl::MutexLock lock(&mutex_);
+  return shutting_down_;
+}
+
+void FarmState::shut_down() {
+  absl::MutexLock lock(&mutex_);
+  shutting_down_ = true;
+  for (auto& [worker_id, session] : sessions_) {
+    if (session.outbox) session.outbox->close();
+  }
+  changed();
+}
+
+}  // namespace pesc

@@ -1,0 +1,119 @@
+#ifndef PESC_COORDINATOR_FARM_STATE_H_
+#define PESC_COORDINATOR_FARM_STATE_H_
+
+// The coordinator's live state around the durable JobStore: connected
+// workers, active jobs, and the dispatch of ranks to free slots. The gRPC
+// services (services.cc) are thin adapters over this class.
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "coordinator/coordinator.h"
+#include "pesc/v1/pesc.pb.h"
+#include "scheduler/fair_share.h"
+#include "store/blob_store.h"
+#include "store/job_store.h"
+
+namespace pesc {
+
+// Messages waiting to go down one worker's stream; the stream's writer
+// thread drains it.
+class Outbox {
+ public:
+  void push(v1::CoordinatorMessage message);
+  // Waits up to `timeout` for a message; nullopt on timeout or when closed.
+  std::optional<v1::CoordinatorMessage> pop(absl::Duration timeout);
+  bool closed();
+  void close();
+
+ private:
+  absl::Mutex mutex_;
+  absl::CondVar ready_;
+  std::deque<v1::CoordinatorMessage> queue_ ABSL_GUARDED_BY(mutex_);
+  bool closed_ ABSL_GUARDED_BY(mutex_) = false;
+};
+
+class FarmState {
+ public:
+  static absl::StatusOr<std::unique_ptr<FarmState>> open(const CoordinatorOptions& options);
+  ~FarmState();
+
+  BlobStore& blobs() { return *blobs_; }
+  const CoordinatorOptions& options() const { return options_; }
+
+  // --- clients
+  absl::StatusOr<std::string> submit(v1::JobSpec spec);
+  absl::StatusOr<v1::JobInfo> job(const std::string& job_id);
+  absl::StatusOr<std::vector<v1::JobInfo>> jobs();
+  absl::StatusOr<v1::JobInfo> cancel(const std::string& job_id);
+  absl::StatusOr<std::vector<v1::WorkerInfo>> workers();
+  // Results after `after_seq`; when none, waits up to `wait` for news.
+  absl::StatusOr<std::vector<v1::RankResult>> results_after(const std::string& job_id, int64_t after_seq,
+                                                           absl::Duration wait);
+
+  // --- workers
+  // A worker (re)joins. The returned Registered message lists attempts it
+  // holds that are no longer wanted.
+  absl::StatusOr<v1::Registered> connect_worker(const v1::RegisterWorker& registration,
+                                                std::shared_ptr<Outbox> outbox);
+  void worker_heard(const std::string& worker_id);
+  void worker_finished(const std::string& worker_id, const v1::RankFinished& finished);
+  // The stream ended; the worker's ranks wait out its lease.
+  void disconnect_worker(const std::string& worker_id, const Outbox* outbox);
+  // A connected worker silent past its lease: its stream should be cut.
+  bool is_silent(const std::string& worker_id);
+
+  bool shutting_down();
+  void shut_down();
+
+ private:
+  struct Session {
+    std::string host;
+    int slots = 0;
+    std::shared_ptr<Outbox> outbox;  // null while disconnected
+    std::set<int64_t> attempts;
+    absl::Time last_heard;
+  };
+  struct ActiveJob {
+    v1::JobSpec spec;
+    int64_t created_unix_ms = 0;
+    int pending = 0;
+  };
+
+  FarmState(CoordinatorOptions options, std::unique_ptr<JobStore> store, std::unique_ptr<BlobStore> blobs);
+  absl::Status recover() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void dispatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  absl::Status assign(const std::string& job_id, ActiveJob& job, const std::string& worker_id, int rank)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void requeue_expired() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void changed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void reaper_loop();
+
+  const CoordinatorOptions options_;
+  std::unique_ptr<BlobStore> blobs_;
+
+  absl::Mutex mutex_;
+  std::unique_ptr<JobStore> store_ ABSL_GUARDED_BY(mutex_);
+  FairShareScheduler scheduler_ ABSL_GUARDED_BY(mutex_);
+  std::map<std::string, Session> sessions_ ABSL_GUARDED_BY(mutex_);
+  std::map<std::string, ActiveJob> active_jobs_ ABSL_GUARDED_BY(mutex_);
+  // Bumped on every change a watcher may care about.
+  uint64_t generation_ ABSL_GUARDED_BY(mutex_) = 0;
+  absl::CondVar changed_;
+  bool shutting_down_ ABSL_GUARDED_BY(mutex_) = false;
+  std::unique_ptr<std::thread> reaper_;
+};
+
+}  // namespace pesc
+
+#endif  // PESC_COORDINATOR_FARM_STATE_H_

@@ -1,0 +1,182 @@
+#include "coordinator/services.h"
+
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "transport/transport.h"
+
+namespace pesc {
+namespace {
+
+constexpr absl::Duration kWatchPoll = absl::Seconds(1);
+
+bool same_progress(const v1::JobProgress& a, const v1::JobProgress& b) {
+  return a.pending() == b.pending() && a.running() == b.running() && a.succeeded() == b.succeeded() &&
+         a.failed() == b.failed() && a.cancelled() == b.cancelled();
+}
+
+v1::JobEvent progress_event(const v1::JobProgress& progress) {
+  v1::JobEvent event;
+  *event.mutable_progress() = progress;
+  return event;
+}
+
+}  // namespace
+
+grpc::Status JobsService::SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest* request,
+                                    v1::SubmitJobResponse* response) {
+  auto job_id = state_.submit(request->spec());
+  if (!job_id.ok()) return to_grpc(job_id.status());
+  response->set_job_id(*job_id);
+  return grpc::Status::OK;
+}
+
+grpc::Status JobsService::GetJob(grpc::ServerContext*, const v1::GetJobRequest* request, v1::JobInfo* response) {
+  auto job = state_.job(request->job_id());
+  if (!job.ok()) return to_grpc(job.status());
+  *response = *std::move(job);
+  return grpc::Status::OK;
+}
+
+grpc::Status JobsService::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest*, v1::ListJobsResponse* response) {
+  auto jobs = state_.jobs();
+  if (!jobs.ok()) return to_grpc(jobs.status());
+  for (auto& job : *jobs) *response->add_jobs() = std::move(job);
+  return grpc::Status::OK;
+}
+
+grpc::Status JobsService::CancelJob(grpc::ServerContext*, const v1::CancelJobRequest* request,
+                                    v1::CancelJobResponse* response) {
+  auto job = state_.cancel(request->job_id());
+  if (!job.ok()) return to_grpc(job.status());
+  *response->mutable_job() = *std::move(job);
+  return grpc::Status::OK;
+}
+
+grpc::Status JobsService::WatchJob(grpc::ServerContext* context, const v1::WatchJobRequest* request,
+                                   grpc::ServerWriter<v1::JobEvent>* writer) {
+  int64_t after_seq = request->after_seq();
+  v1::JobProgress last_progress;
+  last_progress.set_total(-1);
+  while (!context->IsCancelled()) {
+    auto results = state_.results_after(request->job_id(), after_seq, kWatchPoll);
+    if (!results.ok()) return to_grpc(results.status());
+    for (v1::RankResult& result : *results) {
+      after_seq = result.finish_seq();
+      v1::JobEvent event;
+      *event.mutable_rank_finished() = std::move(result);
+      if (!writer->Write(event)) return grpc::Status::CANCELLED;
+    }
+    auto job = state_.job(request->job_id());
+    if (!job.ok()) return to_grpc(job.status());
+    if (last_progress.total() < 0 || !same_progress(last_progress, job->progress())) {
+      last_progress = job->progress();
+      if (!writer->Write(progress_event(last_progress))) return grpc::Status::CANCELLED;
+    }
+    if (job->state() != v1::JOB_STATE_RUNNING && results->empty()) {
+      v1::JobEvent done;
+      *done.mutable_job_done() = *std::move(job);
+      writer->Write(done);
+      return grpc::Status::OK;
+    }
+    if (state_.shutting_down()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the coordinator is shutting down");
+  }
+  return grpc::Status::CANCELLED;
+}
+
+grpc::Status JobsService::ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
+                                      v1::ListWorkersResponse* response) {
+  auto workers = state_.workers();
+  if (!workers.ok()) return to_grpc(workers.status());
+  for (auto& worker : *workers) *response->add_workers() = std::move(worker);
+  return grpc::Status::OK;
+}
+
+grpc::Status BlobsService::StatBlob(grpc::ServerContext*, const v1::StatBlobRequest* request,
+                                    v1::StatBlobResponse* response) {
+  response->set_present(state_.blobs().contains(request->sha256()));
+  return grpc::Status::OK;
+}
+
+grpc::Status BlobsService::UploadBlob(grpc::ServerContext*, grpc::ServerReader<v1::BlobChunk>* reader,
+                                      v1::BlobRef* response) {
+  v1::BlobChunk chunk;
+  if (!reader->Read(&chunk)) return {grpc::StatusCode::INVALID_ARGUMENT, "an upload needs at least one chunk"};
+  const v1::BlobRef expected = chunk.ref();
+  if (!is_sha256_hex(expected.sha256())) {
+    return {grpc::StatusCode::INVALID_ARGUMENT, "the first chunk must name the blob's sha256 in lowercase hex"};
+  }
+  auto writer = state_.blobs().begin_write();
+  if (!writer.ok()) return to_grpc(writer.status());
+  uint64_t received = 0;
+  do {
+    received += chunk.data().size();
+    if (received > expected.size()) {
+      return {grpc::StatusCode::INVALID_ARGUMENT,
+              absl::StrCat("blob ", expected.sha256(), " is larger than the ", expected.size(), " bytes announced")};
+    }
+    if (auto status = (*writer)->append(chunk.data()); !status.ok()) return to_grpc(status);
+  } while (reader->Read(&chunk));
+  auto stored = (*writer)->commit(expected.sha256());
+  if (!stored.ok()) return to_grpc(stored.status());
+  response->set_sha256(*stored);
+  response->set_size(received);
+  return grpc::Status::OK;
+}
+
+grpc::Status BlobsService::DownloadBlob(grpc::ServerContext*, const v1::DownloadBlobRequest* request,
+                                        grpc::ServerWriter<v1::BlobChunk>* writer) {
+  if (!state_.blobs().contains(request->sha256())) {
+    return {grpc::StatusCode::NOT_FOUND, absl::StrCat("no blob ", request->sha256())};
+  }
+  std::ifstream in(state_.blobs().path_of(request->sha256()), std::ios::binary);
+  v1::BlobChunk chunk;
+  std::string buffer(kBlobChunkBytes, '\0');
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    chunk.set_data(buffer.data(), static_cast<size_t>(in.gcount()));
+    if (chunk.data().empty()) break;
+    if (!writer->Write(chunk)) return grpc::Status::CANCELLED;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkersService::Connect(grpc::ServerContext* context,
+                                     grpc::ServerReaderWriter<v1::CoordinatorMessage, v1::WorkerMessage>* stream) {
+  v1::WorkerMessage message;
+  if (!stream->Read(&message) || !message.has_register_()) {
+    return {grpc::StatusCode::INVALID_ARGUMENT, "a worker's first message must register it"};
+  }
+  const std::string worker_id = message.register_().worker_id();
+  auto outbox = std::make_shared<Outbox>();
+  if (auto registered = state_.connect_worker(message.register_(), outbox); !registered.ok()) {
+    return to_grpc(registered.status());
+  }
+  // Reads and writes run side by side: this thread reads, the writer drains
+  // the outbox and cuts the stream of a worker that fell silent.
+  std::thread writer([&] {
+    const absl::Duration tick = absl::FromChrono(state_.options().heartbeat_interval);
+    while (!outbox->closed()) {
+      if (auto next = outbox->pop(tick)) {
+        if (!stream->Write(*next)) break;
+      } else if (state_.is_silent(worker_id)) {
+        break;
+      }
+    }
+    context->TryCancel();
+  });
+  while (stream->Read(&message)) {
+    if (message.has_finished()) {
+      state_.worker_finished(worker_id, message.finished());
+    } else {
+      state_.worker_heard(worker_id);
+    }
+  }
+  state_.disconnect_worker(worker_id, outbox.get());
+  outbox->close();
+  writer.join();
+  return grpc::Status::OK;
+}
+
+}  // namespace pesc

@@ -1,0 +1,50 @@
+#ifndef PESC_COORDINATOR_SERVICES_H_
+#define PESC_COORDINATOR_SERVICES_H_
+
+// gRPC adapters over FarmState: they translate messages and statuses and
+// hold no state of their own.
+
+#include "coordinator/farm_state.h"
+#include "pesc/v1/pesc.grpc.pb.h"
+
+namespace pesc {
+
+class JobsService final : public v1::Jobs::Service {
+ public:
+  explicit JobsService(FarmState& state) : state_(state) {}
+  grpc::Status SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest*, v1::SubmitJobResponse*) override;
+  grpc::Status GetJob(grpc::ServerContext*, const v1::GetJobRequest*, v1::JobInfo*) override;
+  grpc::Status ListJobs(grpc::ServerContext*, const v1::ListJobsRequest*, v1::ListJobsResponse*) override;
+  grpc::Status CancelJob(grpc::ServerContext*, const v1::CancelJobRequest*, v1::CancelJobResponse*) override;
+  grpc::Status WatchJob(grpc::ServerContext*, const v1::WatchJobRequest*, grpc::ServerWriter<v1::JobEvent>*) override;
+  grpc::Status ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*, v1::ListWorkersResponse*) override;
+
+ private:
+  FarmState& state_;
+};
+
+class BlobsService final : public v1::Blobs::Service {
+ public:
+  explicit BlobsService(FarmState& state) : state_(state) {}
+  grpc::Status StatBlob(grpc::ServerContext*, const v1::StatBlobRequest*, v1::StatBlobResponse*) override;
+  grpc::Status UploadBlob(grpc::ServerContext*, grpc::ServerReader<v1::BlobChunk>*, v1::BlobRef*) override;
+  grpc::Status DownloadBlob(grpc::ServerContext*, const v1::DownloadBlobRequest*,
+                            grpc::ServerWriter<v1::BlobChunk>*) override;
+
+ private:
+  FarmState& state_;
+};
+
+class WorkersService final : public v1::Workers::Service {
+ public:
+  explicit WorkersService(FarmState& state) : state_(state) {}
+  grpc::Status Connect(grpc::ServerContext*,
+                       grpc::ServerReaderWriter<v1::CoordinatorMessage, v1::WorkerMessage>*) override;
+
+ private:
+  FarmState& state_;
+};
+
+}  // namespace pesc
+
+#endif  // PESC_COORDINATOR_SERVICES_H_

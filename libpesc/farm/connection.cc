@@ -1,0 +1,34 @@
+#include "farm/connection.h"
+
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "farm/embedded_farm.h"
+
+namespace pesc {
+
+std::string current_user() {
+  const char* user = std::getenv("USER");
+  return user != nullptr && *user != '\0' ? user : "unknown";
+}
+
+std::string coordinator_address(const FarmOptions& options) {
+  if (!options.coordinator.empty()) return options.coordinator;
+  const char* from_environment = std::getenv("PESC_COORDINATOR");
+  return from_environment != nullptr ? from_environment : "";
+}
+
+absl::StatusOr<std::shared_ptr<Connection>> Connection::open(const FarmOptions& options) {
+  std::string address = coordinator_address(options);
+  if (!address.empty()) {
+    PESC_ASSIGN_OR_RETURN(std::shared_ptr<Client> client, Client::connect(address));
+    return std::shared_ptr<Connection>(new Connection(std::move(client)));
+  }
+  PESC_ASSIGN_OR_RETURN(std::shared_ptr<EmbeddedFarm> farm, EmbeddedFarm::start(options.state_dir, options.slots));
+  std::string description = absl::StrCat("embedded local farm (", farm->slots(), " slots)");
+  auto channel = farm->channel();
+  return std::shared_ptr<Connection>(new Connection(Client::over_channel(channel, farm, description)));
+}
+
+}  // namespace pesc

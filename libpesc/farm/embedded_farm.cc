@@ -1,0 +1,35 @@
+#include "farm/embedded_farm.h"
+
+#include <thread>
+
+#include "common/status_macros.h"
+
+namespace pesc {
+
+absl::StatusOr<std::shared_ptr<EmbeddedFarm>> EmbeddedFarm::start(const std::filesystem::path& state_dir,
+                                                                  int slots) {
+  auto farm = std::shared_ptr<EmbeddedFarm>(new EmbeddedFarm());
+  std::filesystem::path root = state_dir;
+  if (root.empty()) {
+    PESC_ASSIGN_OR_RETURN(TempDirectory scratch, TempDirectory::create("pesc-embedded-"));
+    root = scratch.path();
+    farm->scratch_ = std::move(scratch);
+  }
+  farm->slots_ = slots > 0 ? slots : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  CoordinatorOptions coordinator;
+  coordinator.state_dir = root / "coordinator";
+  PESC_ASSIGN_OR_RETURN(farm->server_, CoordinatorServer::start(coordinator, ""));
+  WorkerOptions worker;
+  worker.slots = farm->slots_;
+  worker.work_dir = root / "worker";
+  worker.worker_id = "local";
+  PESC_ASSIGN_OR_RETURN(farm->worker_, WorkerAgent::start(worker, farm->server_->in_process_channel()));
+  return farm;
+}
+
+EmbeddedFarm::~EmbeddedFarm() {
+  if (worker_) worker_->stop();
+  if (server_) server_->shut_down();
+}
+
+}  // namespace pesc

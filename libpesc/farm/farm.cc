@@ -1,0 +1,227 @@
+// pesc.h, the public face: converts the client library's Status results
+// into pesc::Error once, here.
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "client/client.h"
+#include "common/files.h"
+#include "farm/connection.h"
+#include "pesc/pesc.h"
+
+namespace pesc {
+namespace fs = std::filesystem;
+
+namespace {
+
+[[noreturn]] void raise(const absl::Status& status) {
+  throw Error(static_cast<ErrorCode>(status.code()), std::string(status.message()));
+}
+
+template <typename T>
+T value_or_raise(absl::StatusOr<T> value) {
+  if (!value.ok()) raise(value.status());
+  return *std::move(value);
+}
+
+void ok_or_raise(const absl::Status& status) {
+  if (!status.ok()) raise(status);
+}
+
+RankStatus to_status(v1::RankState state) {
+  switch (state) {
+    case v1::RANK_STATE_RUNNING: return RankStatus::kRunning;
+    case v1::RANK_STATE_SUCCEEDED: return RankStatus::kSucceeded;
+    case v1::RANK_STATE_FAILED: return RankStatus::kFailed;
+    case v1::RANK_STATE_CANCELLED: return RankStatus::kCancelled;
+    default: return RankStatus::kPending;
+  }
+}
+
+Progress to_progress(const v1::JobProgress& progress) {
+  return Progress{progress.total(),     progress.pending(), progress.running(),
+                  progress.succeeded(), progress.failed(),  progress.cancelled()};
+}
+
+std::chrono::system_clock::time_point from_unix_ms(int64_t ms) {
+  return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
+}
+
+RankResult to_rank_result(const v1::RankResult& result, std::string output) {
+  RankResult rank;
+  rank.rank = result.rank();
+  rank.status = to_status(result.state());
+  rank.exit_code = result.exit_code();
+  rank.signal = result.signal();
+  rank.output = std::move(output);
+  rank.worker = result.worker();
+  rank.start = from_unix_ms(result.start_unix_ms());
+  rank.end = from_unix_ms(result.end_unix_ms());
+  rank.duration = std::chrono::milliseconds(std::max<int64_t>(0, result.end_unix_ms() - result.start_unix_ms()));
+  rank.cpu_time = std::chrono::milliseconds(result.cpu_ms());
+  rank.max_rss_kb = result.max_rss_kb();
+  rank.attempt = result.attempt_id();
+  rank.has_files = !result.files().sha256().empty();
+  rank.error = result.error();
+  return rank;
+}
+
+}  // namespace
+
+const char* to_string(RankStatus status) {
+  switch (status) {
+    case RankStatus::kPending: return "pending";
+    case RankStatus::kRunning: return "running";
+    case RankStatus::kSucceeded: return "succeeded";
+    case RankStatus::kFailed: return "failed";
+    case RankStatus::kCancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+// --- Results
+
+std::string Results::output() const {
+  std::string joined;
+  for (const RankResult& rank : ranks_) joined += rank.output;
+  return joined;
+}
+
+std::vector<int> Results::failed_ranks() const {
+  std::vector<int> failed;
+  for (const RankResult& rank : ranks_) {
+    if (!rank.ok()) failed.push_back(rank.rank);
+  }
+  return failed;
+}
+
+void Results::save(const fs::path& dir) const {
+  std::error_code error;
+  fs::create_directories(dir, error);
+  if (error) raise(absl::PermissionDeniedError(absl::StrCat("cannot create ", dir.string(), ": ", error.message())));
+  for (const RankResult& rank : ranks_) {
+    fs::path rank_dir = dir / absl::StrCat("rank_", rank.rank);
+    fs::create_directories(rank_dir, error);
+    const auto& [sha256, size] = files_[static_cast<size_t>(rank.rank)];
+    if (!sha256.empty()) {
+      v1::RankResult files_only;
+      files_only.mutable_files()->set_sha256(sha256);
+      files_only.mutable_files()->set_size(size);
+      ok_or_raise(connection_->client().save_files(files_only, rank_dir));
+    }
+    ok_or_raise(write_file_atomically(rank_dir / "output.txt", rank.output));
+  }
+  ok_or_raise(write_file_atomically(dir / "output.txt", output()));
+}
+
+// --- Job
+
+struct Job::State {
+  std::shared_ptr<Connection> connection;
+  std::string job_id;
+  int repetitions = 0;
+  std::unique_ptr<JobWatch> watch;
+  std::vector<std::optional<RankResult>> ranks;
+  std::vector<std::pair<std::string, uint64_t>> files;
+  int returned = 0;
+  Progress progress;
+  bool finished = false;
+
+  RankResult accept(const v1::RankResult& result) {
+    if (result.rank() < 0 || result.rank() >= repetitions) {
+      raise(absl::DataLossError(absl::StrCat("the farm reported rank ", result.rank(), " of a job of ",
+                                             repetitions, " ranks")));
+    }
+    std::string output = value_or_raise(connection->client().output_text(result));
+    RankResult rank = to_rank_result(result, std::move(output));
+    files[static_cast<size_t>(rank.rank)] = {result.files().sha256(), result.files().size()};
+    if (!ranks[static_cast<size_t>(rank.rank)]) ++returned;
+    ranks[static_cast<size_t>(rank.rank)] = rank;
+    return rank;
+  }
+};
+
+Job::Job(std::unique_ptr<State> state) : state_(std::move(state)) {}
+Job::Job(Job&&) noexcept = default;
+Job& Job::operator=(Job&&) noexcept = default;
+Job::~Job() = default;
+
+const std::string& Job::id() const { return state_->job_id; }
+int Job::repetitions() const { return state_->repetitions; }
+Progress Job::progress() const { return state_->progress; }
+bool Job::done() const { return state_->finished; }
+
+std::optional<RankResult> Job::next(std::chrono::milliseconds timeout) {
+  const absl::Time deadline = absl::Now() + absl::FromChrono(timeout);
+  while (!state_->finished) {
+    auto event = state_->watch->next(std::max(absl::ZeroDuration(), deadline - absl::Now()));
+    if (!event) return std::nullopt;
+    if (auto* result = std::get_if<v1::RankResult>(&*event)) return state_->accept(*result);
+    if (auto* progress = std::get_if<v1::JobProgress>(&*event)) state_->progress = to_progress(*progress);
+    if (auto* done = std::get_if<JobWatch::Done>(&*event)) {
+      state_->progress = to_progress(done->job.progress());
+      state_->finished = true;
+    }
+    if (auto* status = std::get_if<absl::Status>(&*event)) raise(*status);
+  }
+  return std::nullopt;
+}
+
+Results Job::wait() {
+  while (next()) {
+  }
+  Results results;
+  results.job_id_ = state_->job_id;
+  results.connection_ = state_->connection;
+  results.files_ = state_->files;
+  results.ranks_.reserve(state_->ranks.size());
+  for (size_t rank = 0; rank < state_->ranks.size(); ++rank) {
+    if (!state_->ranks[rank]) {
+      raise(absl::DataLossError(absl::StrCat("job ", state_->job_id, " ended without a result for rank ", rank)));
+    }
+    results.ranks_.push_back(*state_->ranks[rank]);
+  }
+  return results;
+}
+
+void Job::cancel() { value_or_raise(state_->connection->client().cancel(state_->job_id)); }
+
+// --- Farm
+
+Farm::Farm(std::string domain, FarmOptions options)
+    : domain_(std::move(domain)),
+      user_(options.user.empty() ? current_user() : options.user),
+      connection_(value_or_raise(Connection::open(options))) {}
+
+Farm::Farm(Farm&&) noexcept = default;
+Farm& Farm::operator=(Farm&&) noexcept = default;
+Farm::~Farm() = default;
+
+std::string Farm::describe() const { return connection_->client().description(); }
+
+Job Farm::map(const fs::path& process, int repetitions, const std::vector<std::string>& parameters,
+              const MapOptions& options) {
+  SubmitRequest request;
+  request.domain = domain_;
+  request.process = process;
+  request.entry = options.entry;
+  request.repetitions = repetitions;
+  request.parameters = parameters;
+  request.name = options.name;
+  request.user = user_;
+  return attach(value_or_raise(connection_->client().submit(request)));
+}
+
+Job Farm::attach(const std::string& job_id) {
+  v1::JobInfo info = value_or_raise(connection_->client().job(job_id));
+  auto state = std::make_unique<Job::State>();
+  state->connection = connection_;
+  state->job_id = job_id;
+  state->repetitions = info.spec().repetitions();
+  state->ranks.resize(static_cast<size_t>(state->repetitions));
+  state->files.resize(static_cast<size_t>(state->repetitions));
+  state->progress = to_progress(info.progress());
+  state->watch = connection_->client().watch(job_id, 0);
+  return Job(std::move(state));
+}
+
+}  // namespace pesc

@@ -1,0 +1,203 @@
+#ifndef PESC_PESC_H_
+#define PESC_PESC_H_
+
+// pesc: run a sequential program many times, as ranks 0..N-1, on a farm of
+// machines, and get every rank's output back in rank order.
+//
+// @code
+//   pesc::Farm farm("python");                  // embedded local farm
+//   pesc::Job job = farm.map("sim.py", 100, {"3", "0.5"});
+//   pesc::Results results = job.wait();
+//   std::cout << results.output();              // every output.txt, rank order
+//   results.save("out/");                       // out/rank_0/..., out/output.txt
+// @endcode
+//
+// With FarmOptions::coordinator (or PESC_COORDINATOR) set, the same calls use
+// a running pesc-coordinator and its workers instead.
+//
+// Errors are reported by throwing pesc::Error. A Farm, a Job and Results may
+// be used from one thread at a time each; distinct objects from distinct
+// threads.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pesc {
+
+// Mirrors absl/gRPC status codes, so a code means the same everywhere.
+enum class ErrorCode {
+  kCancelled = 1,
+  kUnknown = 2,
+  kInvalidArgument = 3,
+  kDeadlineExceeded = 4,
+  kNotFound = 5,
+  kAlreadyExists = 6,
+  kPermissionDenied = 7,
+  kResourceExhausted = 8,
+  kFailedPrecondition = 9,
+  kAborted = 10,
+  kOutOfRange = 11,
+  kUnimplemented = 12,
+  kInternal = 13,
+  kUnavailable = 14,
+  kDataLoss = 15,
+  kUnauthenticated = 16,
+};
+
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  ErrorCode code() const { return code_; }
+
+ private:
+  ErrorCode code_;
+};
+
+struct FarmOptions {
+  // "host:port" of a pesc-coordinator; empty: PESC_COORDINATOR, and when that
+  // is unset too, an embedded local farm inside this process.
+  std::string coordinator;
+  // Embedded farm only: where its state lives (default: a temporary
+  // directory removed when the farm goes) and how many ranks run at once
+  // (default: the number of cores).
+  std::filesystem::path state_dir;
+  int slots = 0;
+  // Who submits; default: $USER.
+  std::string user;
+};
+
+struct MapOptions {
+  // The entry point inside a directory or archive process.
+  std::string entry;
+  // A label shown by `pesc jobs`.
+  std::string name;
+};
+
+enum class RankStatus { kPending, kRunning, kSucceeded, kFailed, kCancelled };
+const char* to_string(RankStatus status);
+
+struct RankResult {
+  int rank = 0;
+  RankStatus status = RankStatus::kPending;
+  int exit_code = 0;
+  int signal = 0;           // non-zero when the rank was killed by a signal
+  std::string output;       // its output.txt: everything it printed
+  std::string worker;       // the worker that ran the accepted attempt
+  std::chrono::milliseconds duration{0};
+  std::chrono::system_clock::time_point start;
+  std::chrono::system_clock::time_point end;
+  std::chrono::milliseconds cpu_time{0};
+  int64_t max_rss_kb = 0;
+  int64_t attempt = 0;      // id of the accepted attempt
+  bool has_files = false;   // output_dir held more than output.txt
+  std::string error;        // why it never ran, when it did not
+
+  bool ok() const { return status == RankStatus::kSucceeded; }
+};
+
+struct Progress {
+  int total = 0;
+  int pending = 0;
+  int running = 0;
+  int succeeded = 0;
+  int failed = 0;
+  int cancelled = 0;
+  int finished() const { return succeeded + failed + cancelled; }
+};
+
+class Connection;  // private: the client library underneath
+
+// Every rank's result, indexed by rank.
+class Results {
+ public:
+  Results() = default;
+  size_t size() const { return ranks_.size(); }
+  const RankResult& operator[](size_t rank) const { return ranks_.at(rank); }
+  std::vector<RankResult>::const_iterator begin() const { return ranks_.begin(); }
+  std::vector<RankResult>::const_iterator end() const { return ranks_.end(); }
+
+  // Every rank's output.txt joined in rank order.
+  std::string output() const;
+  // Ranks that did not succeed.
+  std::vector<int> failed_ranks() const;
+  bool ok() const { return failed_ranks().empty(); }
+
+  // Writes dir/rank_<r>/ (output.txt and every file the rank left in its
+  // output_dir) for each rank, and dir/output.txt joined in rank order.
+  void save(const std::filesystem::path& dir) const;
+
+  const std::string& job_id() const { return job_id_; }
+
+ private:
+  friend class Job;
+  std::string job_id_;
+  std::vector<RankResult> ranks_;
+  std::vector<std::pair<std::string, uint64_t>> files_;  // per rank: sha256 and size of its files, if any
+  std::shared_ptr<Connection> connection_;
+};
+
+// A submitted job. It belongs to the farm, not to this object: destroying a
+// Job neither waits for nor cancels it (cancel() does).
+class Job {
+ public:
+  Job(Job&&) noexcept;
+  Job& operator=(Job&&) noexcept;
+  ~Job();
+
+  const std::string& id() const;
+  int repetitions() const;
+
+  // The next rank to finish, in completion order; nullopt once every rank
+  // has been returned, or when `timeout` passes first.
+  std::optional<RankResult> next(std::chrono::milliseconds timeout = std::chrono::hours(24 * 365));
+
+  // Blocks until every rank has finished; results in rank order.
+  Results wait();
+  // Finished ranks so far and what the farm says of the rest.
+  Progress progress() const;
+  bool done() const;
+
+  // Stops every running rank and dispatches no more.
+  void cancel();
+
+ private:
+  friend class Farm;
+  struct State;
+  explicit Job(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+class Farm {
+ public:
+  explicit Farm(std::string domain, FarmOptions options = {});
+  Farm(Farm&&) noexcept;
+  Farm& operator=(Farm&&) noexcept;
+  ~Farm();
+
+  // Runs `process` (a script or binary, a directory, or a tar/zip archive)
+  // `repetitions` times; every rank gets `parameters` byte for byte.
+  Job map(const std::filesystem::path& process, int repetitions, const std::vector<std::string>& parameters = {},
+          const MapOptions& options = {});
+
+  // Picks up a job submitted earlier, from this or another session.
+  Job attach(const std::string& job_id);
+
+  // "embedded (N slots)" or the coordinator's address.
+  std::string describe() const;
+
+ private:
+  std::string domain_;
+  std::string user_;
+  std::shared_ptr<Connection> connection_;
+};
+
+}  // namespace pesc
+
+#endif  // PESC_PESC_H_

@@ -1,0 +1,57 @@
+#include "scheduler/fair_share.h"
+
+#include <algorithm>
+#include <tuple>
+
+namespace pesc {
+
+void FairShareScheduler::charge(const std::string& user, int64_t rank_ms) {
+  Account& account = accounts_[user];
+  account.used_ms += std::max<int64_t>(0, rank_ms);
+  account.ranks += 1;
+}
+
+void FairShareScheduler::set_usage(std::map<std::string, int64_t> used_ms_by_user) {
+  accounts_.clear();
+  for (const auto& [user, used_ms] : used_ms_by_user) accounts_[user].used_ms = used_ms;
+}
+
+std::vector<Placement> FairShareScheduler::place(std::vector<QueuedJob> jobs,
+                                                 std::vector<WorkerCapacity> workers) const {
+  std::stable_sort(jobs.begin(), jobs.end(), [](const QueuedJob& a, const QueuedJob& b) {
+    return std::tie(a.created_unix_ms, a.job_id) < std::tie(b.created_unix_ms, b.job_id);
+  });
+  std::map<std::string, int64_t> projected_ms;  // usage plus what this round adds
+  for (const QueuedJob& job : jobs) {
+    auto account = accounts_.find(job.user);
+    projected_ms[job.user] = account == accounts_.end() ? 0 : account->second.used_ms;
+  }
+  auto typical_ms = [&](const std::string& user) {
+    auto account = accounts_.find(user);
+    return account == accounts_.end() ? int64_t{1} : account->second.typical_ms();
+  };
+
+  std::vector<Placement> placements;
+  while (true) {
+    auto worker = std::max_element(workers.begin(), workers.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.free, b.worker_id) < std::tie(b.free, a.worker_id);
+    });
+    if (worker == workers.end() || worker->free <= 0) break;
+
+    QueuedJob* chosen = nullptr;
+    for (QueuedJob& job : jobs) {
+      if (job.pending <= 0) continue;
+      // Jobs are oldest first, so the first job of the least-used user wins.
+      if (chosen == nullptr || projected_ms[job.user] < projected_ms[chosen->user]) chosen = &job;
+    }
+    if (chosen == nullptr) break;
+
+    placements.push_back({chosen->job_id, worker->worker_id});
+    chosen->pending -= 1;
+    worker->free -= 1;
+    projected_ms[chosen->user] += typical_ms(chosen->user);
+  }
+  return placements;
+}
+
+}  // namespace pesc

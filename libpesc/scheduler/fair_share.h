@@ -1,0 +1,58 @@
+#ifndef PESC_SCHEDULER_FAIR_SHARE_H_
+#define PESC_SCHEDULER_FAIR_SHARE_H_
+
+// Decides which job's next rank goes to which worker. Pure logic: it knows
+// nothing of SQLite or gRPC, so it is tested on its own.
+//
+// Policy: the worker with the most free capacity is filled first; the rank
+// comes from the user whose ranks have used the least time so far (the
+// Warwick toolkit's fair share), each rank placed in this round counting as
+// that user's typical rank time so users alternate; within a user, the
+// oldest job first.
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace pesc {
+
+struct WorkerCapacity {
+  std::string worker_id;
+  int free = 0;  // assignments it can take now
+};
+
+struct QueuedJob {
+  std::string job_id;
+  std::string user;
+  int64_t created_unix_ms = 0;
+  int pending = 0;  // ranks waiting for a slot
+};
+
+struct Placement {
+  std::string job_id;
+  std::string worker_id;
+};
+
+class FairShareScheduler {
+ public:
+  // Adds a finished rank's run time to its user's account.
+  void charge(const std::string& user, int64_t rank_ms);
+  void set_usage(std::map<std::string, int64_t> used_ms_by_user);
+
+  // One placement per rank to start, in the order they should be sent.
+  std::vector<Placement> place(std::vector<QueuedJob> jobs, std::vector<WorkerCapacity> workers) const;
+
+ private:
+  struct Account {
+    int64_t used_ms = 0;
+    int64_t ranks = 0;
+    int64_t typical_ms() const { return ranks == 0 ? 1 : std::max<int64_t>(1, used_ms / ranks); }
+  };
+  std::map<std::string, Account> accounts_;
+};
+
+}  // namespace pesc
+
+#endif  // PESC_SCHEDULER_FAIR_SHARE_H_

@@ -1,0 +1,490 @@
+#include "store/job_store.h"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <SQLiteCpp/Savepoint.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace pesc {
+namespace {
+
+enum AttemptState : int { kAttemptRunning = 1, kAttemptAccepted = 2, kAttemptLost = 3, kAttemptCancelled = 4 };
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS jobs(
+  id TEXT PRIMARY KEY,
+  user TEXT NOT NULL,
+  spec BLOB NOT NULL,
+  state INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL,
+  finished_ms INTEGER NOT NULL DEFAULT 0,
+  next_seq INTEGER NOT NULL DEFAULT 0,
+  total INTEGER NOT NULL,
+  pending INTEGER NOT NULL,
+  running INTEGER NOT NULL DEFAULT 0,
+  succeeded INTEGER NOT NULL DEFAULT 0,
+  failed INTEGER NOT NULL DEFAULT 0,
+  cancelled INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS ranks(
+  job_id TEXT NOT NULL,
+  rank INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  attempt_id INTEGER NOT NULL DEFAULT 0,
+  finish_seq INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(job_id, rank)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ranks_pending ON ranks(job_id, state, rank);
+CREATE INDEX IF NOT EXISTS ranks_finished ON ranks(job_id, finish_seq);
+CREATE TABLE IF NOT EXISTS attempts(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id TEXT NOT NULL,
+  rank INTEGER NOT NULL,
+  worker_id TEXT NOT NULL,
+  state INTEGER NOT NULL,
+  started_ms INTEGER NOT NULL,
+  result BLOB);
+CREATE INDEX IF NOT EXISTS attempts_by_state ON attempts(state);
+CREATE TABLE IF NOT EXISTS workers(
+  id TEXT PRIMARY KEY,
+  host TEXT NOT NULL,
+  slots INTEGER NOT NULL,
+  last_seen_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS usage(
+  user TEXT PRIMARY KEY,
+  used_ms INTEGER NOT NULL);
+)sql";
+
+// SQLiteCpp reports failures by throwing; the library speaks Status.
+template <typename Fn>
+auto guarded(const char* what, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const std::exception& error) {
+    return absl::InternalError(absl::StrCat("state database: ", what, ": ", error.what()));
+  }
+}
+
+std::string serialize(const google::protobuf::MessageLite& message) {
+  std::string bytes;
+  message.SerializeToString(&bytes);
+  return bytes;
+}
+
+// Nested-safe transaction: the coordinator may group several calls.
+class Atomically {
+ public:
+  explicit Atomically(SQLite::Database& db) : savepoint_(db, "pesc") {}
+  void commit() { savepoint_.release(); }
+
+ private:
+  SQLite::Savepoint savepoint_;
+};
+
+const char* counter_column(v1::RankState state) {
+  switch (state) {
+    case v1::RANK_STATE_PENDING: return "pending";
+    case v1::RANK_STATE_RUNNING: return "running";
+    case v1::RANK_STATE_SUCCEEDED: return "succeeded";
+    case v1::RANK_STATE_FAILED: return "failed";
+    case v1::RANK_STATE_CANCELLED: return "cancelled";
+    default: return nullptr;
+  }
+}
+
+// Moves `count` ranks of a job from one counter to another.
+void move_counter(SQLite::Database& db, const std::string& job_id, v1::RankState from, v1::RankState to,
+                  int count) {
+  SQLite::Statement update(db, absl::StrCat("UPDATE jobs SET ", counter_column(from), " = ",
+                                            counter_column(from), " - ?1, ", counter_column(to), " = ",
+                                            counter_column(to), " + ?1 WHERE id = ?2"));
+  update.bind(1, count);
+  update.bind(2, job_id);
+  update.exec();
+}
+
+JobRecord read_job(SQLite::Statement& row) {
+  JobRecord job;
+  job.id = row.getColumn(0).getString();
+  job.spec.ParseFromArray(row.getColumn(1).getBlob(), row.getColumn(1).getBytes());
+  job.state = static_cast<v1::JobState>(row.getColumn(2).getInt());
+  job.created_unix_ms = row.getColumn(3).getInt64();
+  job.finished_unix_ms = row.getColumn(4).getInt64();
+  job.progress.set_total(row.getColumn(5).getInt());
+  job.progress.set_pending(row.getColumn(6).getInt());
+  job.progress.set_running(row.getColumn(7).getInt());
+  job.progress.set_succeeded(row.getColumn(8).getInt());
+  job.progress.set_failed(row.getColumn(9).getInt());
+  job.progress.set_cancelled(row.getColumn(10).getInt());
+  return job;
+}
+
+constexpr const char* kJobColumns =
+    "SELECT id, spec, state, created_ms, finished_ms, total, pending, running, succeeded, failed, cancelled "
+    "FROM jobs ";
+
+// Gives the next finish_seq of a job.
+int64_t take_finish_seq(SQLite::Database& db, const std::string& job_id) {
+  SQLite::Statement bump(db, "UPDATE jobs SET next_seq = next_seq + 1 WHERE id = ? RETURNING next_seq");
+  bump.bind(1, job_id);
+  bump.executeStep();
+  return bump.getColumn(0).getInt64();
+}
+
+// Marks the job finished when no rank is left pending or running.
+bool close_job_if_done(SQLite::Database& db, const std::string& job_id, int64_t now_unix_ms) {
+  SQLite::Statement close(db,
+                          "UPDATE jobs SET state = ?1, finished_ms = ?2 "
+                          "WHERE id = ?3 AND state = ?4 AND pending = 0 AND running = 0");
+  close.bind(1, static_cast<int>(v1::JOB_STATE_FINISHED));
+  close.bind(2, now_unix_ms);
+  close.bind(3, job_id);
+  close.bind(4, static_cast<int>(v1::JOB_STATE_RUNNING));
+  return close.exec() > 0;
+}
+
+}  // namespace
+
+v1::JobInfo JobRecord::to_info() const {
+  v1::JobInfo info;
+  info.set_id(id);
+  *info.mutable_spec() = spec;
+  info.set_state(state);
+  *info.mutable_progress() = progress;
+  info.set_created_unix_ms(created_unix_ms);
+  info.set_finished_unix_ms(finished_unix_ms);
+  return info;
+}
+
+JobStore::JobStore(std::unique_ptr<SQLite::Database> db) : db_(std::move(db)) {}
+JobStore::~JobStore() = default;
+
+absl::StatusOr<std::unique_ptr<JobStore>> JobStore::open(const std::filesystem::path& file) {
+  return guarded("open", [&]() -> absl::StatusOr<std::unique_ptr<JobStore>> {
+    auto db = std::make_unique<SQLite::Database>(file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db->setBusyTimeout(5000);
+    // WAL with NORMAL sync survives a killed coordinator; only a power cut
+    // can lose the last moments, which the workers then report again.
+    db->exec("PRAGMA journal_mode=WAL");
+    db->exec("PRAGMA synchronous=NORMAL");
+    db->exec("PRAGMA foreign_keys=OFF");
+    auto store = std::unique_ptr<JobStore>(new JobStore(std::move(db)));
+    if (auto status = store->migrate(); !status.ok()) return status;
+    return store;
+  });
+}
+
+absl::Status JobStore::migrate() {
+  return guarded("create schema", [&]() -> absl::Status {
+    db_->exec(kSchema);
+    return absl::OkStatus();
+  });
+}
+
+absl::Status JobStore::create_job(const std::string& id, const v1::JobSpec& spec, int64_t created_unix_ms) {
+  return guarded("create job", [&]() -> absl::Status {
+    Atomically transaction(*db_);
+    SQLite::Statement job(*db_,
+                          "INSERT INTO jobs(id, user, spec, state, created_ms, total, pending) "
+                          "VALUES(?, ?, ?, ?, ?, ?, ?)");
+    std::string spec_bytes = serialize(spec);
+    job.bind(1, id);
+    job.bind(2, spec.user());
+    job.bindNoCopy(3, spec_bytes.data(), static_cast<int>(spec_bytes.size()));
+    job.bind(4, static_cast<int>(v1::JOB_STATE_RUNNING));
+    job.bind(5, created_unix_ms);
+    job.bind(6, spec.repetitions());
+    job.bind(7, spec.repetitions());
+    job.exec();
+    SQLite::Statement rank(*db_, "INSERT INTO ranks(job_id, rank, state) VALUES(?, ?, ?)");
+    rank.bind(1, id);
+    rank.bind(3, static_cast<int>(v1::RANK_STATE_PENDING));
+    for (int r = 0; r < spec.repetitions(); ++r) {
+      rank.bind(2, r);
+      rank.exec();
+      rank.reset();
+    }
+    transaction.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<JobRecord> JobStore::job(const std::string& id) {
+  return guarded("read job", [&]() -> absl::StatusOr<JobRecord> {
+    SQLite::Statement query(*db_, absl::StrCat(kJobColumns, "WHERE id = ?"));
+    query.bind(1, id);
+    if (!query.executeStep()) {
+      return absl::NotFoundError(absl::StrCat("no job \"", id, "\": `pesc jobs` lists the jobs there are"));
+    }
+    return read_job(query);
+  });
+}
+
+absl::StatusOr<std::vector<JobRecord>> JobStore::jobs() {
+  return guarded("list jobs", [&]() -> absl::StatusOr<std::vector<JobRecord>> {
+    SQLite::Statement query(*db_, absl::StrCat(kJobColumns, "ORDER BY created_ms, id"));
+    std::vector<JobRecord> all;
+    while (query.executeStep()) all.push_back(read_job(query));
+    return all;
+  });
+}
+
+absl::StatusOr<std::vector<JobRecord>> JobStore::running_jobs() {
+  return guarded("list running jobs", [&]() -> absl::StatusOr<std::vector<JobRecord>> {
+    SQLite::Statement query(*db_, absl::StrCat(kJobColumns, "WHERE state = ? ORDER BY created_ms, id"));
+    query.bind(1, static_cast<int>(v1::JOB_STATE_RUNNING));
+    std::vector<JobRecord> running;
+    while (query.executeStep()) running.push_back(read_job(query));
+    return running;
+  });
+}
+
+absl::StatusOr<std::vector<int>> JobStore::pending_ranks(const std::string& job_id, int limit) {
+  return guarded("find pending ranks", [&]() -> absl::StatusOr<std::vector<int>> {
+    SQLite::Statement query(*db_, "SELECT rank FROM ranks WHERE job_id = ? AND state = ? ORDER BY rank LIMIT ?");
+    query.bind(1, job_id);
+    query.bind(2, static_cast<int>(v1::RANK_STATE_PENDING));
+    query.bind(3, limit);
+    std::vector<int> ranks;
+    while (query.executeStep()) ranks.push_back(query.getColumn(0).getInt());
+    return ranks;
+  });
+}
+
+absl::StatusOr<int64_t> JobStore::start_attempt(const std::string& job_id, int rank, const std::string& worker_id,
+                                                int64_t now_unix_ms) {
+  return guarded("start attempt", [&]() -> absl::StatusOr<int64_t> {
+    Atomically transaction(*db_);
+    SQLite::Statement insert(*db_,
+                             "INSERT INTO attempts(job_id, rank, worker_id, state, started_ms) "
+                             "VALUES(?, ?, ?, ?, ?)");
+    insert.bind(1, job_id);
+    insert.bind(2, rank);
+    insert.bind(3, worker_id);
+    insert.bind(4, static_cast<int>(kAttemptRunning));
+    insert.bind(5, now_unix_ms);
+    insert.exec();
+    int64_t attempt_id = db_->getLastInsertRowid();
+    SQLite::Statement claim(*db_,
+                            "UPDATE ranks SET state = ?1, attempt_id = ?2 "
+                            "WHERE job_id = ?3 AND rank = ?4 AND state = ?5");
+    claim.bind(1, static_cast<int>(v1::RANK_STATE_RUNNING));
+    claim.bind(2, attempt_id);
+    claim.bind(3, job_id);
+    claim.bind(4, rank);
+    claim.bind(5, static_cast<int>(v1::RANK_STATE_PENDING));
+    if (claim.exec() != 1) {
+      return absl::FailedPreconditionError(absl::StrCat("rank ", rank, " of job ", job_id, " is not pending"));
+    }
+    move_counter(*db_, job_id, v1::RANK_STATE_PENDING, v1::RANK_STATE_RUNNING, 1);
+    transaction.commit();
+    return attempt_id;
+  });
+}
+
+absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64_t attempt_id,
+                                                                          v1::RankResult result,
+                                                                          int64_t now_unix_ms) {
+  return guarded("finish attempt", [&]() -> absl::StatusOr<std::optional<Accepted>> {
+    Atomically transaction(*db_);
+    SQLite::Statement find(*db_,
+                           "SELECT a.job_id, a.rank, a.worker_id, j.user FROM attempts a "
+                           "JOIN ranks r ON r.job_id = a.job_id AND r.rank = a.rank AND r.attempt_id = a.id "
+                           "JOIN jobs j ON j.id = a.job_id "
+                           "WHERE a.id = ? AND a.state = ? AND r.state = ?");
+    find.bind(1, attempt_id);
+    find.bind(2, static_cast<int>(kAttemptRunning));
+    find.bind(3, static_cast<int>(v1::RANK_STATE_RUNNING));
+    if (!find.executeStep()) return std::optional<Accepted>();
+    Accepted accepted;
+    accepted.job_id = find.getColumn(0).getString();
+    accepted.user = find.getColumn(3).getString();
+    result.set_rank(find.getColumn(1).getInt());
+    result.set_worker(find.getColumn(2).getString());
+    result.set_attempt_id(attempt_id);
+    if (result.state() != v1::RANK_STATE_SUCCEEDED) result.set_state(v1::RANK_STATE_FAILED);
+    result.set_finish_seq(take_finish_seq(*db_, accepted.job_id));
+
+    std::string result_bytes = serialize(result);
+    SQLite::Statement attempt(*db_, "UPDATE attempts SET state = ?, result = ? WHERE id = ?");
+    attempt.bind(1, static_cast<int>(kAttemptAccepted));
+    attempt.bindNoCopy(2, result_bytes.data(), static_cast<int>(result_bytes.size()));
+    attempt.bind(3, attempt_id);
+    attempt.exec();
+    SQLite::Statement rank(*db_, "UPDATE ranks SET state = ?, finish_seq = ? WHERE job_id = ? AND rank = ?");
+    rank.bind(1, static_cast<int>(result.state()));
+    rank.bind(2, result.finish_seq());
+    rank.bind(3, accepted.job_id);
+    rank.bind(4, result.rank());
+    rank.exec();
+    move_counter(*db_, accepted.job_id, v1::RANK_STATE_RUNNING, result.state(), 1);
+
+    SQLite::Statement usage(*db_,
+                            "INSERT INTO usage(user, used_ms) VALUES(?1, ?2) "
+                            "ON CONFLICT(user) DO UPDATE SET used_ms = used_ms + ?2");
+    usage.bind(1, accepted.user);
+    usage.bind(2, std::max<int64_t>(0, result.end_unix_ms() - result.start_unix_ms()));
+    usage.exec();
+
+    accepted.job_finished = close_job_if_done(*db_, accepted.job_id, now_unix_ms);
+    transaction.commit();
+    accepted.result = std::move(result);
+    return std::optional<Accepted>(std::move(accepted));
+  });
+}
+
+absl::Status JobStore::requeue_attempts(const std::vector<int64_t>& attempt_ids) {
+  return guarded("requeue attempts", [&]() -> absl::Status {
+    Atomically transaction(*db_);
+    for (int64_t attempt_id : attempt_ids) {
+      SQLite::Statement lose(*db_, "UPDATE attempts SET state = ? WHERE id = ? AND state = ? RETURNING job_id, rank");
+      lose.bind(1, static_cast<int>(kAttemptLost));
+      lose.bind(2, attempt_id);
+      lose.bind(3, static_cast<int>(kAttemptRunning));
+      if (!lose.executeStep()) continue;
+      std::string job_id = lose.getColumn(0).getString();
+      int rank = lose.getColumn(1).getInt();
+      lose.reset();
+      SQLite::Statement requeue(*db_,
+                                "UPDATE ranks SET state = ?, attempt_id = 0 "
+                                "WHERE job_id = ? AND rank = ? AND attempt_id = ? AND state = ?");
+      requeue.bind(1, static_cast<int>(v1::RANK_STATE_PENDING));
+      requeue.bind(2, job_id);
+      requeue.bind(3, rank);
+      requeue.bind(4, attempt_id);
+      requeue.bind(5, static_cast<int>(v1::RANK_STATE_RUNNING));
+      if (requeue.exec() == 1) move_counter(*db_, job_id, v1::RANK_STATE_RUNNING, v1::RANK_STATE_PENDING, 1);
+    }
+    transaction.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<AttemptRecord>> JobStore::running_attempts() {
+  return guarded("list running attempts", [&]() -> absl::StatusOr<std::vector<AttemptRecord>> {
+    SQLite::Statement query(*db_, "SELECT id, job_id, rank, worker_id FROM attempts WHERE state = ? ORDER BY id");
+    query.bind(1, static_cast<int>(kAttemptRunning));
+    std::vector<AttemptRecord> running;
+    while (query.executeStep()) {
+      running.push_back({query.getColumn(0).getInt64(), query.getColumn(1).getString(), query.getColumn(2).getInt(),
+                         query.getColumn(3).getString()});
+    }
+    return running;
+  });
+}
+
+absl::StatusOr<std::vector<AttemptRecord>> JobStore::cancel_job(const std::string& job_id, int64_t now_unix_ms) {
+  return guarded("cancel job", [&]() -> absl::StatusOr<std::vector<AttemptRecord>> {
+    Atomically transaction(*db_);
+    std::vector<AttemptRecord> to_stop;
+    SQLite::Statement unfinished(*db_,
+                                 "SELECT r.rank, r.state, r.attempt_id, a.worker_id FROM ranks r "
+                                 "LEFT JOIN attempts a ON a.id = r.attempt_id "
+                                 "WHERE r.job_id = ? AND r.state IN (?, ?) ORDER BY r.rank");
+    unfinished.bind(1, job_id);
+    unfinished.bind(2, static_cast<int>(v1::RANK_STATE_PENDING));
+    unfinished.bind(3, static_cast<int>(v1::RANK_STATE_RUNNING));
+    SQLite::Statement cancel_rank(*db_, "UPDATE ranks SET state = ?, finish_seq = ? WHERE job_id = ? AND rank = ?");
+    SQLite::Statement cancel_attempt(*db_, "UPDATE attempts SET state = ? WHERE id = ?");
+    while (unfinished.executeStep()) {
+      int rank = unfinished.getColumn(0).getInt();
+      if (unfinished.getColumn(1).getInt() == v1::RANK_STATE_RUNNING) {
+        int64_t attempt_id = unfinished.getColumn(2).getInt64();
+        to_stop.push_back({attempt_id, job_id, rank, unfinished.getColumn(3).getString()});
+        cancel_attempt.bind(1, static_cast<int>(kAttemptCancelled));
+        cancel_attempt.bind(2, attempt_id);
+        cancel_attempt.exec();
+        cancel_attempt.reset();
+      }
+      cancel_rank.bind(1, static_cast<int>(v1::RANK_STATE_CANCELLED));
+      cancel_rank.bind(2, take_finish_seq(*db_, job_id));
+      cancel_rank.bind(3, job_id);
+      cancel_rank.bind(4, rank);
+      cancel_rank.exec();
+      cancel_rank.reset();
+    }
+    SQLite::Statement close(*db_,
+                            "UPDATE jobs SET state = ?, finished_ms = ?, cancelled = cancelled + pending + running, "
+                            "pending = 0, running = 0 WHERE id = ? AND state = ?");
+    close.bind(1, static_cast<int>(v1::JOB_STATE_CANCELLED));
+    close.bind(2, now_unix_ms);
+    close.bind(3, job_id);
+    close.bind(4, static_cast<int>(v1::JOB_STATE_RUNNING));
+    close.exec();
+    transaction.commit();
+    return to_stop;
+  });
+}
+
+absl::StatusOr<std::vector<v1::RankResult>> JobStore::results_after(const std::string& job_id, int64_t after_seq,
+                                                                   int limit) {
+  return guarded("read results", [&]() -> absl::StatusOr<std::vector<v1::RankResult>> {
+    SQLite::Statement query(*db_,
+                            "SELECT r.rank, r.state, r.finish_seq, a.result FROM ranks r "
+                            "LEFT JOIN attempts a ON a.id = r.attempt_id AND a.state = ? "
+                            "WHERE r.job_id = ? AND r.finish_seq > ? ORDER BY r.finish_seq LIMIT ?");
+    query.bind(1, static_cast<int>(kAttemptAccepted));
+    query.bind(2, job_id);
+    query.bind(3, after_seq);
+    query.bind(4, limit);
+    std::vector<v1::RankResult> results;
+    while (query.executeStep()) {
+      v1::RankResult result;
+      if (!query.getColumn(3).isNull()) {
+        result.ParseFromArray(query.getColumn(3).getBlob(), query.getColumn(3).getBytes());
+      }
+      result.set_rank(query.getColumn(0).getInt());
+      result.set_state(static_cast<v1::RankState>(query.getColumn(1).getInt()));
+      result.set_finish_seq(query.getColumn(2).getInt64());
+      results.push_back(std::move(result));
+    }
+    return results;
+  });
+}
+
+absl::StatusOr<std::map<std::string, int64_t>> JobStore::usage_by_user() {
+  return guarded("read usage", [&]() -> absl::StatusOr<std::map<std::string, int64_t>> {
+    SQLite::Statement query(*db_, "SELECT user, used_ms FROM usage");
+    std::map<std::string, int64_t> usage;
+    while (query.executeStep()) usage[query.getColumn(0).getString()] = query.getColumn(1).getInt64();
+    return usage;
+  });
+}
+
+absl::Status JobStore::record_worker(const std::string& id, const std::string& host, int slots,
+                                     int64_t now_unix_ms) {
+  return guarded("record worker", [&]() -> absl::Status {
+    SQLite::Statement upsert(*db_,
+                             "INSERT INTO workers(id, host, slots, last_seen_ms) VALUES(?1, ?2, ?3, ?4) "
+                             "ON CONFLICT(id) DO UPDATE SET host = ?2, slots = ?3, last_seen_ms = ?4");
+    upsert.bind(1, id);
+    upsert.bind(2, host);
+    upsert.bind(3, slots);
+    upsert.bind(4, now_unix_ms);
+    upsert.exec();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<v1::WorkerInfo>> JobStore::workers() {
+  return guarded("list workers", [&]() -> absl::StatusOr<std::vector<v1::WorkerInfo>> {
+    SQLite::Statement query(*db_,
+                            "SELECT w.id, w.host, w.slots, w.last_seen_ms, "
+                            "(SELECT COUNT(*) FROM attempts a WHERE a.worker_id = w.id AND a.state = ?) "
+                            "FROM workers w ORDER BY w.id");
+    query.bind(1, static_cast<int>(kAttemptAccepted));
+    std::vector<v1::WorkerInfo> all;
+    while (query.executeStep()) {
+      v1::WorkerInfo info;
+      info.set_id(query.getColumn(0).getString());
+      info.set_host(query.getColumn(1).getString());
+      info.set_slots(query.getColumn(2).getInt());
+      info.set_last_seen_unix_ms(query.getColumn(3).getInt64());
+      info.set_ranks_done(query.getColumn(4).getInt64());
+      all.push_back(std::move(info));
+    }
+    return all;
+  });
+}
+
+}  // namespace pesc

@@ -1,0 +1,106 @@
+#ifndef PESC_STORE_JOB_STORE_H_
+#define PESC_STORE_JOB_STORE_H_
+
+// The coordinator's durable state: jobs, their ranks, every attempt at a
+// rank, workers and per-user usage, in one SQLite file (WAL mode). A rank is
+// a row, never an object kept in memory, so a 100 000-rank job costs the
+// coordinator disk, not RAM.
+//
+// Not thread-safe: the coordinator serialises access under its own mutex.
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "pesc/v1/pesc.pb.h"
+
+namespace SQLite {
+class Database;
+}
+
+namespace pesc {
+
+struct JobRecord {
+  std::string id;
+  v1::JobSpec spec;
+  v1::JobState state = v1::JOB_STATE_RUNNING;
+  v1::JobProgress progress;
+  int64_t created_unix_ms = 0;
+  int64_t finished_unix_ms = 0;
+
+  v1::JobInfo to_info() const;
+};
+
+struct AttemptRecord {
+  int64_t id = 0;
+  std::string job_id;
+  int rank = 0;
+  std::string worker_id;
+};
+
+class JobStore {
+ public:
+  static absl::StatusOr<std::unique_ptr<JobStore>> open(const std::filesystem::path& file);
+  ~JobStore();
+
+  // Inserts the job and one pending row per rank in one transaction.
+  absl::Status create_job(const std::string& id, const v1::JobSpec& spec, int64_t created_unix_ms);
+  absl::StatusOr<JobRecord> job(const std::string& id);
+  absl::StatusOr<std::vector<JobRecord>> jobs();
+  absl::StatusOr<std::vector<JobRecord>> running_jobs();
+
+  // The lowest pending ranks of a job, at most `limit`.
+  absl::StatusOr<std::vector<int>> pending_ranks(const std::string& job_id, int limit);
+
+  // Marks the rank running under a new attempt on `worker_id`.
+  absl::StatusOr<int64_t> start_attempt(const std::string& job_id, int rank, const std::string& worker_id,
+                                        int64_t now_unix_ms);
+
+  // Records how an attempt ended. Accepted only when the attempt is still its
+  // rank's current one; returns nullopt for stale or unknown attempts, so a
+  // rank never has two accepted results. On acceptance returns the stored
+  // result (with finish_seq) and the job's state afterwards.
+  struct Accepted {
+    v1::RankResult result;
+    std::string job_id;
+    std::string user;
+    bool job_finished = false;
+  };
+  absl::StatusOr<std::optional<Accepted>> finish_attempt(int64_t attempt_id, v1::RankResult result,
+                                                        int64_t now_unix_ms);
+
+  // Puts the ranks of these attempts back to pending (their worker was lost).
+  absl::Status requeue_attempts(const std::vector<int64_t>& attempt_ids);
+
+  // Attempts that are their rank's current one and still running.
+  absl::StatusOr<std::vector<AttemptRecord>> running_attempts();
+
+  // Cancels every unfinished rank of a job; returns the running attempts the
+  // workers must stop. Cancelled ranks get a finish_seq like finished ones.
+  absl::StatusOr<std::vector<AttemptRecord>> cancel_job(const std::string& job_id, int64_t now_unix_ms);
+
+  // Finished (or cancelled) ranks of a job with finish_seq > after_seq, in
+  // finish order, at most `limit`.
+  absl::StatusOr<std::vector<v1::RankResult>> results_after(const std::string& job_id, int64_t after_seq, int limit);
+
+  // Run time of finished ranks per user, for fair share.
+  absl::StatusOr<std::map<std::string, int64_t>> usage_by_user();
+
+  absl::Status record_worker(const std::string& id, const std::string& host, int slots, int64_t now_unix_ms);
+  absl::StatusOr<std::vector<v1::WorkerInfo>> workers();
+
+ private:
+  explicit JobStore(std::unique_ptr<SQLite::Database> db);
+  absl::Status migrate();
+  std::unique_ptr<SQLite::Database> db_;
+};
+
+}  // namespace pesc
+
+#endif  // PESC_STORE_JOB_STORE_H_

@@ -1,0 +1,56 @@
+#ifndef PESC_TRANSPORT_TRANSPORT_H_
+#define PESC_TRANSPORT_TRANSPORT_H_
+
+// What every gRPC peer of pesc shares: status conversion (done here and
+// nowhere else), channels with pesc's limits, deadlines, and moving blobs in
+// chunks.
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "pesc/v1/pesc.grpc.pb.h"
+
+namespace pesc {
+
+inline constexpr size_t kBlobChunkBytes = 1 << 20;
+// Outputs up to this size travel inside the result message.
+inline constexpr size_t kInlinePayloadBytes = 256 * 1024;
+inline constexpr int kMaxMessageBytes = 16 * 1024 * 1024;
+
+absl::Status to_absl(const grpc::Status& status);
+grpc::Status to_grpc(const absl::Status& status);
+
+// Adds context ("while submitting the job: ...") keeping the code.
+absl::Status annotate(const absl::Status& status, std::string_view context);
+
+// A channel to "host:port" with pesc's message limits and keepalive.
+std::shared_ptr<grpc::Channel> open_channel(const std::string& address);
+grpc::ChannelArguments channel_arguments();
+
+// Sets a deadline `timeout` from now (gRPC 1.51 wants system_clock).
+void set_deadline(grpc::ClientContext& context, std::chrono::milliseconds timeout);
+
+// Unavailable, with the address and what to do about it.
+absl::Status coordinator_unreachable(const std::string& address, const absl::Status& cause);
+
+// Uploads a file unless the coordinator already has its content.
+absl::StatusOr<v1::BlobRef> upload_file(v1::Blobs::Stub& blobs, const std::filesystem::path& file);
+absl::StatusOr<v1::BlobRef> upload_bytes(v1::Blobs::Stub& blobs, std::string_view bytes);
+
+// Downloads a blob to `destination`, checking its hash.
+absl::Status download_blob(v1::Blobs::Stub& blobs, const v1::BlobRef& ref, const std::filesystem::path& destination);
+absl::StatusOr<std::string> download_blob_bytes(v1::Blobs::Stub& blobs, const v1::BlobRef& ref);
+
+// Payload helpers: inline bytes or a blob, whichever the size asks for.
+absl::StatusOr<v1::Payload> make_payload(v1::Blobs::Stub& blobs, std::string bytes);
+absl::StatusOr<std::string> read_payload(v1::Blobs::Stub& blobs, const v1::Payload& payload);
+
+}  // namespace pesc
+
+#endif  // PESC_TRANSPORT_TRANSPORT_H_

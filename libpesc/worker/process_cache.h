@@ -1,0 +1,42 @@
+#ifndef PESC_WORKER_PROCESS_CACHE_H_
+#define PESC_WORKER_PROCESS_CACHE_H_
+
+// A worker's copy of each process it has run, fetched once and unpacked
+// once, from which every rank's app_dir is populated with hard links.
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "pesc/v1/pesc.grpc.pb.h"
+#include "store/blob_store.h"
+
+namespace pesc {
+
+class ProcessCache {
+ public:
+  static absl::StatusOr<std::unique_ptr<ProcessCache>> open(const std::filesystem::path& root);
+
+  // The directory holding the process of `assignment`, fetching and
+  // unpacking it on first use. Thread-safe.
+  absl::StatusOr<std::filesystem::path> materialize(const v1::Assignment& assignment, v1::Blobs::Stub& blobs);
+
+  // Fills `app_dir` with hard links to the files of `process_dir` (copies
+  // where linking is impossible).
+  static absl::Status populate(const std::filesystem::path& process_dir, const std::filesystem::path& app_dir);
+
+ private:
+  ProcessCache(std::filesystem::path root, std::unique_ptr<BlobStore> blobs)
+      : root_(std::move(root)), blobs_(std::move(blobs)) {}
+  absl::Status fetch(const v1::BlobRef& ref, v1::Blobs::Stub& blobs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+
+  const std::filesystem::path root_;
+  std::unique_ptr<BlobStore> blobs_;
+  absl::Mutex mutex_;  // one fetch or unpack at a time keeps the cache simple
+};
+
+}  // namespace pesc
+
+#endif  // PESC_WORKER_PROCESS_CACHE_H_

@@ -1,0 +1,42 @@
+#ifndef PESC_WORKER_RANK_RUNNER_H_
+#define PESC_WORKER_RANK_RUNNER_H_
+
+// Runs one assignment end to end on this machine: prepares the rank's
+// app_dir, output_dir and checkpoint_dir, starts the process with the rank
+// contract, waits, and turns what it left into a RankResult.
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+
+#include "executor/domain.h"
+#include "executor/rank_process.h"
+#include "pesc/v1/pesc.grpc.pb.h"
+#include "worker/process_cache.h"
+
+namespace pesc {
+
+class RankRunner {
+ public:
+  RankRunner(std::filesystem::path runs_dir, InterpreterTable& interpreters, ProcessCache& cache)
+      : runs_dir_(std::move(runs_dir)), interpreters_(interpreters), cache_(cache) {}
+
+  // `on_start` sees the running process (so it can be cancelled) and is
+  // called again with nullptr before it is gone.
+  v1::RankResult run(const v1::Assignment& assignment, v1::Blobs::Stub& blobs,
+                     const std::function<void(RankProcess*)>& on_start);
+
+ private:
+  absl::StatusOr<RankExit> execute(const v1::Assignment& assignment, const std::filesystem::path& run_dir,
+                                   v1::Blobs::Stub& blobs, const std::function<void(RankProcess*)>& on_start);
+  absl::Status collect_output(const std::filesystem::path& output_dir, v1::Blobs::Stub& blobs,
+                              v1::RankResult& result);
+
+  const std::filesystem::path runs_dir_;
+  InterpreterTable& interpreters_;
+  ProcessCache& cache_;
+};
+
+}  // namespace pesc
+
+#endif  // PESC_WORKER_RANK_RUNNER_H_

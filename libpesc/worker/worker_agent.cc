@@ -1,0 +1,285 @@
+#include "worker/worker_agent.h"
+
+#include <unistd.h>
+
+#include <deque>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "common/files.h"
+#include "common/status_macros.h"
+#include "executor/domain.h"
+#include "executor/rank_process.h"
+#include "pesc/v1/pesc.grpc.pb.h"
+#include "transport/transport.h"
+#include "worker/process_cache.h"
+#include "worker/rank_runner.h"
+
+namespace pesc {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string this_host() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0) return "localhost";
+  return name;
+}
+
+absl::StatusOr<std::string> stable_worker_id(const fs::path& work_dir) {
+  fs::path file = work_dir / "worker-id";
+  if (auto existing = read_file(file); existing.ok()) {
+    std::string id(absl::StripAsciiWhitespace(*existing));
+    if (!id.empty()) return id;
+  }
+  std::string id = absl::StrCat(this_host(), "-", random_hex(3));
+  PESC_RETURN_IF_ERROR(write_file_atomically(file, id + "\n"));
+  return id;
+}
+
+using Stream = grpc::ClientReaderWriter<v1::WorkerMessage, v1::CoordinatorMessage>;
+
+}  // namespace
+
+struct WorkerAgent::Impl {
+  WorkerOptions options;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<v1::Workers::Stub> workers_stub;
+  std::unique_ptr<v1::Blobs::Stub> blobs_stub;
+  std::unique_ptr<ProcessCache> cache;
+  std::unique_ptr<InterpreterTable> interpreters;
+  std::unique_ptr<RankRunner> runner;
+
+  absl::Mutex mutex;
+  bool stopping ABSL_GUARDED_BY(mutex) = false;
+  std::deque<v1::Assignment> queue ABSL_GUARDED_BY(mutex);
+  std::map<int64_t, RankProcess*> running ABSL_GUARDED_BY(mutex);  // attempt -> process (null while preparing)
+  std::set<int64_t> cancelled ABSL_GUARDED_BY(mutex);
+  std::map<int64_t, v1::RankResult> unacknowledged ABSL_GUARDED_BY(mutex);
+  grpc::ClientContext* stream_context ABSL_GUARDED_BY(mutex) = nullptr;
+  std::chrono::milliseconds heartbeat{1000};
+
+  absl::Mutex write_mutex;  // one writer at a time on the stream
+  Stream* stream ABSL_GUARDED_BY(write_mutex) = nullptr;
+
+  std::vector<std::thread> threads;
+
+  void connection_loop();
+  absl::Status run_session();
+  void handle(const v1::CoordinatorMessage& message);
+  void slot_loop();
+  void heartbeat_loop();
+  bool send(const v1::WorkerMessage& message);
+  void report(v1::RankResult result);
+  void cancel(int64_t attempt_id);
+};
+
+bool WorkerAgent::Impl::send(const v1::WorkerMessage& message) {
+  absl::MutexLock lock(&write_mutex);
+  return stream != nullptr && stream->Write(message);
+}
+
+void WorkerAgent::Impl::connection_loop() {
+  auto backoff = std::chrono::milliseconds(100);
+  while (true) {
+    {
+      absl::MutexLock lock(&mutex);
+      if (stopping) return;
+    }
+    auto started = std::chrono::steady_clock::now();
+    (void)run_session();
+    if (std::chrono::steady_clock::now() - started > std::chrono::seconds(5)) backoff = std::chrono::milliseconds(100);
+    absl::MutexLock lock(&mutex);
+    mutex.AwaitWithTimeout(absl::Condition(&stopping), absl::FromChrono(backoff));
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+  }
+}
+
+// One connection: register, resend unacknowledged results, then follow
+// the coordinator's messages until the stream breaks.
+absl::Status WorkerAgent::Impl::run_session() {
+  grpc::ClientContext context;
+  v1::WorkerMessage hello;
+  v1::RegisterWorker& registration = *hello.mutable_register_();
+  registration.set_worker_id(options.worker_id);
+  registration.set_host(options.host);
+  registration.set_slots(options.slots);
+  {
+    absl::MutexLock lock(&mutex);
+    if (stopping) return absl::CancelledError();
+    stream_context = &context;
+    for (const auto& [attempt, process] : running) registration.add_attempts_in_hand(attempt);
+    for (const v1::Assignment& queued : queue) registration.add_attempts_in_hand(queued.attempt_id());
+    for (const auto& [attempt, result] : unacknowledged) registration.add_attempts_in_hand(attempt);
+  }
+  std::unique_ptr<Stream> connection = workers_stub->Connect(&context);
+  v1::CoordinatorMessage reply;
+  bool registered = connection->Write(hello) && connection->Read(&reply) && reply.has_registered();
+  if (registered) {
+    heartbeat = std::chrono::milliseconds(std::max(100, reply.registered().heartbeat_ms()));
+    std::vector<v1::RankResult> resend;
+    {
+      absl::MutexLock lock(&mutex);
+      for (int64_t stale : reply.registered().stale_attempts()) {
+        unacknowledged.erase(stale);
+        std::erase_if(queue, [&](const v1::Assignment& a) { return a.attempt_id() == stale; });
+        if (running.contains(stale)) cancel(stale);
+      }
+      for (const auto& [attempt, result] : unacknowledged) resend.push_back(result);
+    }
+    {
+      absl::MutexLock lock(&write_mutex);
+      stream = connection.get();
+    }
+    for (v1::RankResult& result : resend) {
+      v1::WorkerMessage message;
+      message.mutable_finished()->set_attempt_id(result.attempt_id());
+      *message.mutable_finished()->mutable_result() = std::move(result);
+      send(message);
+    }
+    while (connection->Read(&reply)) handle(reply);
+  }
+  {
+    absl::MutexLock lock(&write_mutex);
+    stream = nullptr;
+  }
+  {
+    absl::MutexLock lock(&mutex);
+    stream_context = nullptr;
+  }
+  context.TryCancel();
+  return to_absl(connection->Finish());
+}
+
+void WorkerAgent::Impl::handle(const v1::CoordinatorMessage& message) {
+  absl::MutexLock lock(&mutex);
+  if (message.has_assign()) {
+    queue.push_back(message.assign());
+  } else if (message.has_cancel()) {
+    for (int64_t attempt : message.cancel().attempt_ids()) cancel(attempt);
+  } else if (message.has_ack()) {
+    for (int64_t attempt : message.ack().attempt_ids()) unacknowledged.erase(attempt);
+  }
+}
+
+void WorkerAgent::Impl::cancel(int64_t attempt_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex) {
+  std::erase_if(queue, [&](const v1::Assignment& a) { return a.attempt_id() == attempt_id; });
+  auto running_rank = running.find(attempt_id);
+  if (running_rank == running.end()) return;
+  cancelled.insert(attempt_id);
+  if (running_rank->second != nullptr) running_rank->second->terminate(options.kill_grace);
+}
+
+void WorkerAgent::Impl::slot_loop() {
+  while (true) {
+    v1::Assignment assignment;
+    {
+      absl::MutexLock lock(&mutex);
+      mutex.Await(absl::Condition(
+          +[](Impl* self) ABSL_NO_THREAD_SAFETY_ANALYSIS { return self->stopping || !self->queue.empty(); }, this));
+      if (stopping) return;
+      assignment = std::move(queue.front());
+      queue.pop_front();
+      running[assignment.attempt_id()] = nullptr;
+    }
+    const int64_t attempt = assignment.attempt_id();
+    v1::RankResult result = runner->run(assignment, *blobs_stub, [&](RankProcess* process) {
+      absl::MutexLock lock(&mutex);
+      running[attempt] = process;
+      // A cancel that came while the rank was being prepared.
+      if (process != nullptr && (cancelled.contains(attempt) || stopping)) process->terminate(options.kill_grace);
+    });
+    bool wanted;
+    {
+      absl::MutexLock lock(&mutex);
+      running.erase(attempt);
+      wanted = !cancelled.erase(attempt);
+    }
+    if (wanted) report(std::move(result));
+  }
+}
+
+void WorkerAgent::Impl::report(v1::RankResult result) {
+  v1::WorkerMessage message;
+  message.mutable_finished()->set_attempt_id(result.attempt_id());
+  *message.mutable_finished()->mutable_result() = result;
+  {
+    absl::MutexLock lock(&mutex);
+    unacknowledged[result.attempt_id()] = std::move(result);
+  }
+  send(message);  // if the stream is down, the next session resends it
+}
+
+void WorkerAgent::Impl::heartbeat_loop() {
+  while (true) {
+    int running_count;
+    {
+      absl::MutexLock lock(&mutex);
+      mutex.AwaitWithTimeout(absl::Condition(&stopping), absl::FromChrono(heartbeat));
+      if (stopping) return;
+      running_count = static_cast<int>(running.size());
+    }
+    v1::WorkerMessage beat;
+    beat.mutable_heartbeat()->set_running(running_count);
+    send(beat);
+  }
+}
+
+absl::StatusOr<std::unique_ptr<WorkerAgent>> WorkerAgent::start(WorkerOptions options,
+                                                                std::shared_ptr<grpc::Channel> channel) {
+  if (options.slots < 1) return absl::InvalidArgumentError("a worker needs at least one slot (--slots)");
+  std::error_code error;
+  fs::create_directories(options.work_dir / "runs", error);
+  if (error) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot use the work directory ", options.work_dir.string(), ": ", error.message()));
+  }
+  // Leftovers of a previous life of this worker are of no use now.
+  (void)remove_tree(options.work_dir / "runs");
+  fs::create_directories(options.work_dir / "runs", error);
+  if (options.worker_id.empty()) {
+    PESC_ASSIGN_OR_RETURN(options.worker_id, stable_worker_id(options.work_dir));
+  }
+  if (options.host.empty()) options.host = this_host();
+
+  auto impl = std::make_unique<Impl>();
+  PESC_ASSIGN_OR_RETURN(impl->cache, ProcessCache::open(options.work_dir / "cache"));
+  impl->interpreters = std::make_unique<InterpreterTable>(options.interpreters);
+  impl->runner = std::make_unique<RankRunner>(options.work_dir / "runs", *impl->interpreters, *impl->cache);
+  impl->options = std::move(options);
+  impl->channel = std::move(channel);
+  impl->workers_stub = v1::Workers::NewStub(impl->channel);
+  impl->blobs_stub = v1::Blobs::NewStub(impl->channel);
+  Impl* raw = impl.get();
+  for (int slot = 0; slot < raw->options.slots; ++slot) raw->threads.emplace_back([raw] { raw->slot_loop(); });
+  raw->threads.emplace_back([raw] { raw->heartbeat_loop(); });
+  raw->threads.emplace_back([raw] { raw->connection_loop(); });
+  return std::unique_ptr<WorkerAgent>(new WorkerAgent(std::move(impl)));
+}
+
+WorkerAgent::WorkerAgent(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+WorkerAgent::~WorkerAgent() { stop(); }
+
+const std::string& WorkerAgent::id() const { return impl_->options.worker_id; }
+
+void WorkerAgent::stop() {
+  {
+    absl::MutexLock lock(&impl_->mutex);
+    if (impl_->stopping && impl_->threads.empty()) return;
+    impl_->stopping = true;
+    for (auto& [attempt, process] : impl_->running) {
+      if (process != nullptr) process->terminate(std::chrono::milliseconds(0));
+    }
+    if (impl_->stream_context != nullptr) impl_->stream_context->TryCancel();
+  }
+  for (std::thread& thread : impl_->threads) thread.join();
+  impl_->threads.clear();
+}
+
+}  // namespace pesc

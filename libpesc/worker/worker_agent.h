@@ -1,0 +1,49 @@
+#ifndef PESC_WORKER_WORKER_AGENT_H_
+#define PESC_WORKER_WORKER_AGENT_H_
+
+// A worker: holds one stream to the coordinator, runs the ranks pushed to it
+// in up to `slots` at a time, and reports every result until the
+// coordinator acknowledges it, across reconnects.
+//
+// Thread-safety: start() and stop() from one owner thread.
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+
+namespace pesc {
+
+struct WorkerOptions {
+  int slots = 1;
+  std::filesystem::path work_dir;
+  // Domain or program name -> absolute interpreter path.
+  std::map<std::string, std::string> interpreters;
+  std::string worker_id;  // empty: kept in work_dir/worker-id, made on first start
+  std::string host;       // empty: this machine's host name
+  std::chrono::milliseconds kill_grace{2000};
+};
+
+class WorkerAgent {
+ public:
+  static absl::StatusOr<std::unique_ptr<WorkerAgent>> start(WorkerOptions options,
+                                                            std::shared_ptr<grpc::Channel> channel);
+  ~WorkerAgent();  // stops: running ranks are terminated
+
+  const std::string& id() const;
+  void stop();
+
+ private:
+  struct Impl;
+  explicit WorkerAgent(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pesc
+
+#endif  // PESC_WORKER_WORKER_AGENT_H_
