@@ -2,13 +2,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "common/files.h"
 #include "coordinator/coordinator.h"
-#include "signals.h"
+#include "daemon_support.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "address to listen on; port 0 picks a free port");
 ABSL_FLAG(std::string, state_dir, "", "where jobs, results and blobs are kept (default: ~/.local/state/pesc)");
@@ -25,7 +26,9 @@ std::string default_state_dir() {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("pesc-coordinator --listen HOST:PORT --state-dir DIR");
-  absl::ParseCommandLine(argc, argv);
+  std::vector<std::string> storage;
+  std::vector<char*> args = pesc::with_flag_names_normalized(argc, argv, storage);
+  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   pesc::CoordinatorOptions options;
   options.state_dir = absl::GetFlag(FLAGS_state_dir).empty() ? default_state_dir() : absl::GetFlag(FLAGS_state_dir);
   options.worker_lease = std::chrono::milliseconds(absl::GetFlag(FLAGS_worker_lease_ms));

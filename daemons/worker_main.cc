@@ -9,7 +9,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
-#include "signals.h"
+#include "daemon_support.h"
 #include "transport/transport.h"
 #include "worker/worker_agent.h"
 
@@ -32,7 +32,9 @@ std::string coordinator_address() {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("pesc-worker --coordinator HOST:PORT --slots N --work-dir DIR");
-  absl::ParseCommandLine(argc, argv);
+  std::vector<std::string> storage;
+  std::vector<char*> args = pesc::with_flag_names_normalized(argc, argv, storage);
+  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   pesc::WorkerOptions options;
   options.slots = absl::GetFlag(FLAGS_slots) > 0 ? absl::GetFlag(FLAGS_slots)
                                                  : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));

@@ -11,7 +11,7 @@
 #include "farm/connection.h"
 #include "pesc/pesc.h"
 #include "progress.h"
-#include "signals.h"
+#include "daemon_support.h"
 
 namespace pesc::cli {
 namespace {

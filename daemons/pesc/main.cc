@@ -8,6 +8,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "commands.h"
+#include "daemon_support.h"
 
 ABSL_FLAG(std::string, coordinator, "", "HOST:PORT of a pesc-coordinator (default: $PESC_COORDINATOR, else an "
                                         "embedded local farm for `run`)");
@@ -41,7 +42,8 @@ int usage_error(const std::string& message) {
 int main(int argc, char** argv) {
   // Everything after "--" is a rank parameter, passed on byte for byte, even
   // when it looks like a flag.
-  std::vector<char*> flag_args(argv, argv + argc);
+  std::vector<std::string> storage;
+  std::vector<char*> flag_args = pesc::with_flag_names_normalized(argc, argv, storage);
   std::vector<std::string> parameters;
   if (auto separator = std::find_if(flag_args.begin(), flag_args.end(),
                                     [](const char* arg) { return std::string(arg) == "--"; });

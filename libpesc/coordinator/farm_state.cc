@@ -59,8 +59,9 @@ void Outbox::close() {
   ready_.SignalAll();
 }
 
-absl::StatusOr<std::unique_ptr<FarmState>> FarmState::open(const CoordinatorOptions& options) {
+absl::StatusOr<std::unique_ptr<FarmState>> FarmState::open(CoordinatorOptions options) {
   std::error_code error;
+  options.state_dir = std::filesystem::absolute(options.state_dir, error);
   std::filesystem::create_directories(options.state_dir, error);
   if (error) {
     return absl::PermissionDeniedError(

@@ -45,7 +45,7 @@ class Outbox {
 
 class FarmState {
  public:
-  static absl::StatusOr<std::unique_ptr<FarmState>> open(const CoordinatorOptions& options);
+  static absl::StatusOr<std::unique_ptr<FarmState>> open(CoordinatorOptions options);
   ~FarmState();
 
   BlobStore& blobs() { return *blobs_; }

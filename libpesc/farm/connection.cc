@@ -1,5 +1,8 @@
 #include "farm/connection.h"
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
@@ -10,7 +13,9 @@ namespace pesc {
 
 std::string current_user() {
   const char* user = std::getenv("USER");
-  return user != nullptr && *user != '\0' ? user : "unknown";
+  if (user != nullptr && *user != '\0') return user;
+  if (const passwd* entry = ::getpwuid(::getuid())) return entry->pw_name;
+  return "unknown";
 }
 
 std::string coordinator_address(const FarmOptions& options) {

@@ -234,6 +234,8 @@ absl::StatusOr<std::unique_ptr<WorkerAgent>> WorkerAgent::start(WorkerOptions op
                                                                 std::shared_ptr<grpc::Channel> channel) {
   if (options.slots < 1) return absl::InvalidArgumentError("a worker needs at least one slot (--slots)");
   std::error_code error;
+  // Ranks run in other directories; their paths must not depend on ours.
+  options.work_dir = fs::absolute(options.work_dir, error);
   fs::create_directories(options.work_dir / "runs", error);
   if (error) {
     return absl::PermissionDeniedError(

@@ -1,0 +1,23 @@
+#ifndef PESC_DAEMONS_DAEMON_SUPPORT_H_
+#define PESC_DAEMONS_DAEMON_SUPPORT_H_
+
+// What the three executables share besides libpesc: signals and flags.
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace pesc {
+
+// Blocks SIGINT and SIGTERM in every thread and runs `on_signal` (with the
+// signal number) on a dedicated thread when one arrives. Call before any
+// other thread starts.
+void on_termination_signal(std::function<void(int)> on_signal);
+
+// absl spells flags with underscores; people type --state-dir. Rewrites
+// "--state-dir" to "--state_dir" in every flag name before a lone "--".
+std::vector<char*> with_flag_names_normalized(int argc, char** argv, std::vector<std::string>& storage);
+
+}  // namespace pesc
+
+#endif  // PESC_DAEMONS_DAEMON_SUPPORT_H_
