@@ -32,8 +32,16 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, std::shared_ptr<void> own
 
 absl::StatusOr<std::shared_ptr<Client>> Client::connect(const std::string& address) {
   auto channel = open_channel(address);
-  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5))) {
-    return coordinator_unreachable(address, absl::DeadlineExceededError("no answer within 5 s"));
+  // A refused connection fails at once; a host that does not answer gets 5 s.
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
+  for (grpc_connectivity_state state = channel->GetState(true); state != GRPC_CHANNEL_READY;
+       state = channel->GetState(true)) {
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE) {
+      return coordinator_unreachable(address, absl::UnavailableError("connection refused"));
+    }
+    if (!channel->WaitForStateChange(state, deadline)) {
+      return coordinator_unreachable(address, absl::DeadlineExceededError("no answer within 5 s"));
+    }
   }
   return std::shared_ptr<Client>(new Client(std::move(channel), nullptr, address, address));
 }

@@ -1,0 +1,138 @@
+#include "farm_harness.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <utility>
+#include <thread>
+
+extern char** environ;
+
+namespace pesc::testing {
+namespace fs = std::filesystem;
+
+Daemon::Daemon(const std::vector<std::string>& argv, const fs::path& log) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  std::vector<char*> args;
+  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  if (posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ) != 0) {
+    throw std::runtime_error("cannot start " + argv[0]);
+  }
+  posix_spawn_file_actions_destroy(&actions);
+}
+
+Daemon::Daemon(Daemon&& other) noexcept : pid_(std::exchange(other.pid_, -1)) {}
+
+Daemon::~Daemon() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  wait();
+}
+
+void Daemon::kill(int signal) {
+  if (pid_ > 0) ::kill(pid_, signal);
+}
+
+int Daemon::wait() {
+  int status = 0;
+  if (pid_ > 0) {
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+  return status;
+}
+
+bool Daemon::running() const {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  return ::waitpid(pid_, &status, WNOHANG) == 0;
+}
+
+ScratchDir::ScratchDir() {
+  std::string pattern = (fs::temp_directory_path() / "pesc-test-XXXXXX").string();
+  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = pattern;
+}
+
+ScratchDir::~ScratchDir() {
+  std::error_code ignored;
+  fs::remove_all(path_, ignored);
+}
+
+TestFarm::TestFarm(int workers, int slots, std::vector<std::string> coordinator_flags)
+    : coordinator_flags_(std::move(coordinator_flags)) {
+  std::string pattern = (fs::temp_directory_path() / "pesc-farm-XXXXXX").string();
+  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  dir_ = pattern;
+  start_coordinator("127.0.0.1:0");
+  for (int i = 0; i < workers; ++i) add_worker(slots);
+}
+
+TestFarm::~TestFarm() {
+  // Workers first, so none outlives the test waiting for its coordinator.
+  for (Daemon& worker : workers_) worker.kill(SIGTERM);
+  for (Daemon& worker : workers_) worker.wait();
+  workers_.clear();
+  coordinator_.clear();
+  std::error_code ignored;
+  fs::remove_all(dir_, ignored);
+}
+
+void TestFarm::start_coordinator(const std::string& listen) {
+  fs::path address_file = dir_ / "state" / "coordinator.address";
+  std::error_code ignored;
+  fs::remove(address_file, ignored);
+  std::vector<std::string> argv = {PESC_COORDINATOR_BINARY, "--listen", listen, "--state-dir",
+                                   (dir_ / "state").string()};
+  argv.insert(argv.end(), coordinator_flags_.begin(), coordinator_flags_.end());
+  coordinator_.clear();
+  coordinator_.emplace_back(argv, dir_ / "coordinator.log");
+  bool up = eventually([&] { return fs::exists(address_file); });
+  if (!up) throw std::runtime_error("the coordinator did not start; see " + (dir_ / "coordinator.log").string());
+  std::ifstream in(address_file);
+  in >> address_;
+}
+
+void TestFarm::add_worker(int slots) {
+  const size_t index = workers_.size();
+  fs::path work_dir = dir_ / ("worker" + std::to_string(index));
+  workers_.emplace_back(std::vector<std::string>{PESC_WORKER_BINARY, "--coordinator", address_, "--slots",
+                                                 std::to_string(slots), "--work-dir", work_dir.string(), "--id",
+                                                 "worker" + std::to_string(index)},
+                        dir_ / ("worker" + std::to_string(index) + ".log"));
+}
+
+void TestFarm::restart_coordinator() {
+  coordinator().kill(SIGKILL);
+  coordinator().wait();
+  start_coordinator(address_);
+}
+
+fs::path write_script(const fs::path& dir, const std::string& name, const std::string& text, fs::perms mode) {
+  fs::path path = dir / name;
+  std::ofstream(path, std::ios::binary) << text;
+  fs::permissions(path, mode);
+  return path;
+}
+
+bool process_gone(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat) return true;
+  std::string contents((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  // The state letter follows the parenthesised command name.
+  size_t close = contents.rfind(')');
+  return close == std::string::npos || close + 2 >= contents.size() || contents[close + 2] == 'Z' ||
+         contents[close + 2] == 'X';
+}
+
+}  // namespace pesc::testing

@@ -1,0 +1,91 @@
+#ifndef PESC_TESTS_FARM_HARNESS_H_
+#define PESC_TESTS_FARM_HARNESS_H_
+
+// Real pesc-coordinator and pesc-worker processes on loopback, in a
+// temporary directory, for integration tests.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+#include <string>
+#include <vector>
+
+namespace pesc::testing {
+
+// A child process with its output in a log file; killed when destroyed.
+class Daemon {
+ public:
+  Daemon(const std::vector<std::string>& argv, const std::filesystem::path& log);
+  Daemon(Daemon&& other) noexcept;
+  Daemon& operator=(Daemon&&) = delete;
+  ~Daemon();
+
+  pid_t pid() const { return pid_; }
+  void kill(int signal);
+  // Waits for the process to end; returns its wait status.
+  int wait();
+  bool running() const;
+
+ private:
+  pid_t pid_ = -1;
+};
+
+class TestFarm {
+ public:
+  // A coordinator on 127.0.0.1 with an ephemeral port and `workers` workers
+  // of `slots` slots each, everything under a fresh temporary directory.
+  explicit TestFarm(int workers, int slots = 2, std::vector<std::string> coordinator_flags = {});
+  ~TestFarm();
+
+  const std::string& address() const { return address_; }
+  const std::filesystem::path& dir() const { return dir_; }
+
+  Daemon& coordinator() { return coordinator_.front(); }
+  Daemon& worker(size_t index) { return workers_.at(index); }
+  void add_worker(int slots);
+  // Starts a new coordinator on the same address and state directory.
+  void restart_coordinator();
+
+ private:
+  void start_coordinator(const std::string& listen);
+  std::filesystem::path dir_;
+  std::string address_;
+  std::vector<std::string> coordinator_flags_;
+  std::vector<Daemon> coordinator_;
+  std::vector<Daemon> workers_;
+};
+
+// Writes `text` to dir/name with the given mode and returns the path.
+std::filesystem::path write_script(const std::filesystem::path& dir, const std::string& name, const std::string& text,
+                                   std::filesystem::perms mode = std::filesystem::perms::owner_all);
+
+// A fresh temporary directory removed when the object goes away.
+class ScratchDir {
+ public:
+  ScratchDir();
+  ~ScratchDir();
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// True when no live (non-zombie) process has this pid.
+bool process_gone(pid_t pid);
+
+// Polls `condition` until true or `timeout`; returns its last value.
+template <typename Condition>
+bool eventually(Condition condition, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return condition();
+}
+
+}  // namespace pesc::testing
+
+#endif  // PESC_TESTS_FARM_HARNESS_H_
