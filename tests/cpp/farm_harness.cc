@@ -125,6 +125,43 @@ fs::path write_script(const fs::path& dir, const std::string& name, const std::s
   return path;
 }
 
+CommandResult run_command(const std::vector<std::string>& argv, const std::vector<std::string>& environment) {
+  ScratchDir scratch;
+  const fs::path out = scratch.path() / "out";
+  const fs::path err = scratch.path() / "err";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<char*> args;
+  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  std::vector<std::string> variables(environ, environ + [] {
+    size_t n = 0;
+    while (environ[n] != nullptr) ++n;
+    return n;
+  }());
+  variables.insert(variables.end(), environment.begin(), environment.end());
+  std::vector<char*> env;
+  for (std::string& variable : variables) env.push_back(variable.data());
+  env.push_back(nullptr);
+  pid_t pid = -1;
+  CommandResult result;
+  if (posix_spawn(&pid, args[0], &actions, nullptr, args.data(), env.data()) != 0) return result;
+  posix_spawn_file_actions_destroy(&actions);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  auto slurp = [](const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  result.out = slurp(out);
+  result.err = slurp(err);
+  return result;
+}
+
 bool process_gone(pid_t pid) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
   if (!stat) return true;

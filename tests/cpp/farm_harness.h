@@ -72,6 +72,17 @@ class ScratchDir {
   std::filesystem::path path_;
 };
 
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs a command to completion with stdout and stderr captured apart (both
+// are files, not terminals) and the given variables added to the environment.
+CommandResult run_command(const std::vector<std::string>& argv,
+                          const std::vector<std::string>& environment = {});
+
 // True when no live (non-zombie) process has this pid.
 bool process_gone(pid_t pid);
 

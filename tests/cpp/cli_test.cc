@@ -1,0 +1,118 @@
+// The `pesc` command as scripts use it: output on stdout in rank order and
+// nothing else, errors on stderr, exit codes that say what happened.
+#include <filesystem>
+
+#include "farm_harness.h"
+#include "gtest/gtest.h"
+
+namespace pesc {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::CommandResult;
+using testing::ScratchDir;
+using testing::TestFarm;
+using testing::run_command;
+using testing::write_script;
+
+// Without PESC_COORDINATOR from the caller's environment leaking in.
+const std::vector<std::string> kNoCoordinator = {"PESC_COORDINATOR="};
+
+TEST(CliTest, RunOnTheEmbeddedFarmPrintsOnlyTheOutputInRankOrder) {
+  ScratchDir scratch;
+  fs::path script =
+      write_script(scratch.path(), "sim.sh", "sleep 0.$(( (4 - PESC_RANK) ))\necho \"rank $PESC_RANK: $*\"\n");
+  CommandResult run = run_command(
+      {PESC_CLI_BINARY, "run", "--repetitions", "4", "--slots", "4", script.string(), "--", "3", "0.5"},
+      kNoCoordinator);
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  // Each line carries the flags; check order and that nothing else is printed.
+  size_t position = 0;
+  for (int rank = 0; rank < 4; ++rank) {
+    size_t found = run.out.find("rank " + std::to_string(rank) + ": --app_dir", position);
+    ASSERT_NE(found, std::string::npos) << run.out;
+    position = found;
+  }
+  EXPECT_NE(run.out.find("--parameters 3 0.5\n"), std::string::npos) << run.out;
+  EXPECT_EQ(run.err, "") << "no progress line on a pipe";
+}
+
+TEST(CliTest, FailedRanksSetTheExitCodeAndAreNamed) {
+  ScratchDir scratch;
+  fs::path script = write_script(scratch.path(), "fail.sh", "echo $PESC_RANK\nexit $((PESC_RANK == 2))\n");
+  CommandResult run = run_command({PESC_CLI_BINARY, "run", "--repetitions", "3", script.string()}, kNoCoordinator);
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_EQ(run.out, "0\n1\n2\n");
+  EXPECT_NE(run.err.find("1 of 3 ranks failed (rank 2)"), std::string::npos) << run.err;
+}
+
+TEST(CliTest, SavesResultsWithOut) {
+  ScratchDir scratch;
+  fs::path script = write_script(scratch.path(), "save.sh", "echo hi > \"$PESC_OUTPUT_DIR/file.txt\"\necho $PESC_RANK\n");
+  fs::path out = scratch.path() / "results";
+  CommandResult run = run_command(
+      {PESC_CLI_BINARY, "run", "--repetitions", "2", "--out", out.string(), script.string()}, kNoCoordinator);
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_TRUE(fs::exists(out / "rank_1" / "file.txt"));
+  EXPECT_TRUE(fs::exists(out / "rank_0" / "output.txt"));
+  EXPECT_TRUE(fs::exists(out / "output.txt"));
+}
+
+TEST(CliTest, UsageAndInputErrors) {
+  ScratchDir scratch;
+  fs::path script = write_script(scratch.path(), "ok.sh", "true\n");
+  CommandResult none = run_command({PESC_CLI_BINARY}, kNoCoordinator);
+  EXPECT_EQ(none.exit_code, 2);
+  CommandResult zero =
+      run_command({PESC_CLI_BINARY, "run", "--repetitions", "0", script.string()}, kNoCoordinator);
+  EXPECT_EQ(zero.exit_code, 2);
+  EXPECT_NE(zero.err.find("repetitions must be at least 1"), std::string::npos) << zero.err;
+  CommandResult missing = run_command({PESC_CLI_BINARY, "run", "/no/such/sim.py"}, kNoCoordinator);
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("\"/no/such/sim.py\" does not exist"), std::string::npos) << missing.err;
+  CommandResult domain =
+      run_command({PESC_CLI_BINARY, "run", "--domain", "fortran", script.string()}, kNoCoordinator);
+  EXPECT_EQ(domain.exit_code, 2);
+  EXPECT_NE(domain.err.find("unknown domain \"fortran\""), std::string::npos) << domain.err;
+  CommandResult down = run_command({PESC_CLI_BINARY, "--coordinator", "127.0.0.1:1", "jobs"}, {});
+  EXPECT_EQ(down.exit_code, 3);
+  EXPECT_NE(down.err.find("cannot reach the pesc coordinator"), std::string::npos) << down.err;
+  CommandResult needs = run_command({PESC_CLI_BINARY, "status", "abc"}, kNoCoordinator);
+  EXPECT_EQ(needs.exit_code, 2);
+  EXPECT_NE(needs.err.find("needs a running coordinator"), std::string::npos) << needs.err;
+}
+
+TEST(CliTest, DetachThenStatusWaitResultsJobsWorkers) {
+  ScratchDir scratch;
+  TestFarm farm(1, 2);
+  const std::vector<std::string> env = {"PESC_COORDINATOR=" + farm.address()};
+  fs::path script = write_script(scratch.path(), "job.sh", "echo \"r$PESC_RANK\"\n");
+  CommandResult detach =
+      run_command({PESC_CLI_BINARY, "run", "--detach", "--repetitions", "3", "--name", "demo", script.string()}, env);
+  ASSERT_EQ(detach.exit_code, 0) << detach.err;
+  std::string job_id = detach.out.substr(0, detach.out.find('\n'));
+  ASSERT_EQ(job_id.size(), 12u) << detach.out;
+
+  CommandResult wait = run_command({PESC_CLI_BINARY, "wait", job_id}, env);
+  EXPECT_EQ(wait.exit_code, 0) << wait.err;
+  EXPECT_EQ(wait.out, "r0\nr1\nr2\n");
+  CommandResult status = run_command({PESC_CLI_BINARY, "status", job_id}, env);
+  EXPECT_NE(status.out.find("finished"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("3 succeeded"), std::string::npos) << status.out;
+  fs::path out = scratch.path() / "out";
+  CommandResult results = run_command({PESC_CLI_BINARY, "results", job_id, "--out", out.string()}, env);
+  EXPECT_EQ(results.exit_code, 0) << results.err;
+  EXPECT_TRUE(fs::exists(out / "rank_2" / "output.txt"));
+  CommandResult jobs = run_command({PESC_CLI_BINARY, "jobs"}, env);
+  EXPECT_NE(jobs.out.find(job_id), std::string::npos) << jobs.out;
+  EXPECT_NE(jobs.out.find("demo"), std::string::npos) << jobs.out;
+  CommandResult workers = run_command({PESC_CLI_BINARY, "workers"}, env);
+  EXPECT_NE(workers.out.find("worker0"), std::string::npos) << workers.out;
+  EXPECT_NE(workers.out.find("online"), std::string::npos) << workers.out;
+  CommandResult unknown = run_command({PESC_CLI_BINARY, "status", "nosuchjob"}, env);
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.err.find("no job \"nosuchjob\""), std::string::npos) << unknown.err;
+}
+
+}  // namespace
+}  // namespace pesc

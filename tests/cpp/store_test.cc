@@ -1,0 +1,165 @@
+#include "store/job_store.h"
+
+#include <set>
+
+#include "common/files.h"
+#include "gtest/gtest.h"
+#include "store/blob_store.h"
+
+namespace pesc {
+namespace {
+
+v1::JobSpec spec_of(int repetitions, const std::string& user = "ana") {
+  v1::JobSpec spec;
+  spec.set_domain("shell");
+  spec.set_process_kind(v1::PROCESS_KIND_FILE);
+  spec.mutable_process()->set_sha256(std::string(64, 'a'));
+  spec.set_entry("run.sh");
+  spec.set_repetitions(repetitions);
+  spec.add_parameters("x y");
+  spec.set_user(user);
+  return spec;
+}
+
+v1::RankResult exited(int code, int64_t start = 1000, int64_t end = 1500) {
+  v1::RankResult result;
+  result.set_exit_code(code);
+  result.set_state(code == 0 ? v1::RANK_STATE_SUCCEEDED : v1::RANK_STATE_FAILED);
+  result.set_start_unix_ms(start);
+  result.set_end_unix_ms(end);
+  result.mutable_output_txt()->set_inline_data("out " + std::to_string(code));
+  return result;
+}
+
+class JobStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { store_ = reopen(); }
+  std::unique_ptr<JobStore> reopen() {
+    store_.reset();
+    auto store = JobStore::open(dir_->path() / "pesc.sqlite");
+    EXPECT_TRUE(store.ok()) << store.status();
+    return *std::move(store);
+  }
+  absl::StatusOr<TempDirectory> dir_ = TempDirectory::create("pesc-store-test-");
+  std::unique_ptr<JobStore> store_;
+};
+
+TEST_F(JobStoreTest, NewJobHasEveryRankPending) {
+  ASSERT_TRUE(store_->create_job("j1", spec_of(5), 42).ok());
+  auto job = store_->job("j1");
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->spec.parameters(0), "x y");
+  EXPECT_EQ(job->state, v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(job->progress.total(), 5);
+  EXPECT_EQ(job->progress.pending(), 5);
+  EXPECT_EQ(*store_->pending_ranks("j1", 3), (std::vector<int>{0, 1, 2}));
+}
+
+TEST_F(JobStoreTest, UnknownJobIsNotFound) {
+  EXPECT_EQ(store_->job("nope").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(JobStoreTest, AcceptsOneResultPerRankAndFinishesTheJob) {
+  ASSERT_TRUE(store_->create_job("j1", spec_of(2), 42).ok());
+  int64_t a0 = *store_->start_attempt("j1", 0, "w1", 50);
+  int64_t a1 = *store_->start_attempt("j1", 1, "w2", 50);
+  EXPECT_EQ(store_->job("j1")->progress.running(), 2);
+  EXPECT_FALSE(store_->start_attempt("j1", 0, "w2", 51).ok()) << "a running rank cannot start twice";
+
+  auto first = store_->finish_attempt(a1, exited(3), 60);
+  ASSERT_TRUE(first.ok() && first->has_value());
+  EXPECT_EQ((*first)->result.rank(), 1);
+  EXPECT_EQ((*first)->result.worker(), "w2");
+  EXPECT_EQ((*first)->result.finish_seq(), 1);
+  EXPECT_FALSE((*first)->job_finished);
+
+  auto again = store_->finish_attempt(a1, exited(0), 61);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->has_value()) << "a second result for the same attempt is refused";
+
+  auto last = store_->finish_attempt(a0, exited(0), 62);
+  ASSERT_TRUE(last.ok() && last->has_value());
+  EXPECT_TRUE((*last)->job_finished);
+  auto job = store_->job("j1");
+  EXPECT_EQ(job->state, v1::JOB_STATE_FINISHED);
+  EXPECT_EQ(job->progress.succeeded(), 1);
+  EXPECT_EQ(job->progress.failed(), 1);
+
+  auto results = *store_->results_after("j1", 0, 10);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].rank(), 1);
+  EXPECT_EQ(results[0].output_txt().inline_data(), "out 3");
+  EXPECT_EQ(results[1].rank(), 0);
+  EXPECT_EQ(store_->results_after("j1", 1, 10)->size(), 1u);
+}
+
+TEST_F(JobStoreTest, RequeuedAttemptIsStaleAndTheRankRunsAgain) {
+  ASSERT_TRUE(store_->create_job("j1", spec_of(1), 42).ok());
+  int64_t lost = *store_->start_attempt("j1", 0, "w1", 50);
+  ASSERT_TRUE(store_->requeue_attempts({lost}).ok());
+  EXPECT_EQ(store_->job("j1")->progress.pending(), 1);
+  int64_t retry = *store_->start_attempt("j1", 0, "w2", 51);
+  EXPECT_FALSE(store_->finish_attempt(lost, exited(0), 52)->has_value()) << "the lost attempt's result is refused";
+  auto accepted = store_->finish_attempt(retry, exited(0), 53);
+  ASSERT_TRUE(accepted->has_value());
+  EXPECT_EQ((*accepted)->result.worker(), "w2");
+}
+
+TEST_F(JobStoreTest, CancelStopsRunningAndPendingRanks) {
+  ASSERT_TRUE(store_->create_job("j1", spec_of(4), 42).ok());
+  int64_t done = *store_->start_attempt("j1", 0, "w1", 50);
+  ASSERT_TRUE(store_->finish_attempt(done, exited(0), 51)->has_value());
+  int64_t running = *store_->start_attempt("j1", 1, "w1", 52);
+  auto to_stop = store_->cancel_job("j1", 60);
+  ASSERT_TRUE(to_stop.ok());
+  ASSERT_EQ(to_stop->size(), 1u);
+  EXPECT_EQ((*to_stop)[0].id, running);
+  auto job = store_->job("j1");
+  EXPECT_EQ(job->state, v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(job->progress.cancelled(), 3);
+  EXPECT_EQ(job->progress.succeeded(), 1);
+  EXPECT_FALSE(store_->finish_attempt(running, exited(0), 61)->has_value());
+  auto results = *store_->results_after("j1", 0, 10);
+  ASSERT_EQ(results.size(), 4u) << "cancelled ranks are reported too";
+  std::set<int> ranks;
+  for (const auto& result : results) ranks.insert(result.rank());
+  EXPECT_EQ(ranks.size(), 4u);
+  EXPECT_TRUE(store_->cancel_job("j1", 62)->empty()) << "cancelling twice is harmless";
+}
+
+TEST_F(JobStoreTest, StateSurvivesReopening) {
+  ASSERT_TRUE(store_->create_job("j1", spec_of(3, "bob"), 42).ok());
+  int64_t attempt = *store_->start_attempt("j1", 2, "w1", 50);
+  ASSERT_TRUE(store_->finish_attempt(attempt, exited(0, 1000, 1700), 51)->has_value());
+  int64_t running = *store_->start_attempt("j1", 0, "w1", 52);
+  store_ = reopen();
+  EXPECT_EQ(store_->job("j1")->progress.succeeded(), 1);
+  EXPECT_EQ(store_->results_after("j1", 0, 10)->at(0).rank(), 2);
+  ASSERT_EQ(store_->running_attempts()->size(), 1u);
+  EXPECT_EQ(store_->running_attempts()->at(0).id, running);
+  EXPECT_EQ(store_->usage_by_user()->at("bob"), 700);
+  EXPECT_EQ(store_->running_jobs()->size(), 1u);
+}
+
+TEST_F(JobStoreTest, HundredThousandRanksAreRows) {
+  ASSERT_TRUE(store_->create_job("big", spec_of(100'000), 42).ok());
+  EXPECT_EQ(store_->job("big")->progress.pending(), 100'000);
+  EXPECT_EQ(store_->pending_ranks("big", 2)->back(), 1);
+}
+
+TEST(BlobStoreTest, RefusesBytesThatDoNotMatchTheirName) {
+  auto dir = TempDirectory::create("pesc-blob-test-");
+  auto blobs = *BlobStore::open(dir->path());
+  auto writer = *blobs->begin_write();
+  ASSERT_TRUE(writer->append("hello").ok());
+  auto wrong = writer->commit(std::string(64, '0'));
+  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kDataLoss);
+  auto right = blobs->put_bytes("hello");
+  ASSERT_TRUE(right.ok());
+  EXPECT_EQ(*right, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+  EXPECT_TRUE(blobs->contains(*right));
+  EXPECT_FALSE(blobs->contains("../../etc/passwd"));
+}
+
+}  // namespace
+}  // namespace pesc
