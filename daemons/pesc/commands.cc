@@ -198,6 +198,17 @@ int cancel(const Target& target, const std::string& job_id) {
   }
 }
 
+int remove(const Target& target, const std::string& job_id) {
+  if (auto code = require_coordinator(target)) return *code;
+  try {
+    uint64_t freed = or_throw(connect(target)->client().delete_job(job_id));
+    std::cout << "job " << job_id << " deleted, " << freed << " bytes freed\n";
+    return kExitOk;
+  } catch (const Error& error) {
+    return report_error(error);
+  }
+}
+
 int jobs(const Target& target) {
   if (auto code = require_coordinator(target)) return *code;
   try {

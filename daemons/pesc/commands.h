@@ -34,6 +34,7 @@ int run(const Target& target, const RunArguments& arguments);
 int status(const Target& target, const std::string& job_id);
 int wait(const Target& target, const std::string& job_id);
 int cancel(const Target& target, const std::string& job_id);
+int remove(const Target& target, const std::string& job_id);
 int results(const Target& target, const std::string& job_id, const std::string& out_dir);
 int jobs(const Target& target);
 int workers(const Target& target);

@@ -27,7 +27,7 @@ namespace {
 constexpr const char* kUsage = R"(pesc: run a program as many ranks on a farm and get every output back in rank order.
 
   pesc run [--domain D] --repetitions N PROCESS [--entry FILE] [--out DIR] [--detach] [-- PARAMETERS...]
-  pesc status JOB | pesc wait JOB | pesc cancel JOB | pesc results JOB --out DIR
+  pesc status JOB | pesc wait JOB | pesc cancel JOB | pesc results JOB --out DIR | pesc delete JOB
   pesc jobs | pesc workers
 
 Without --coordinator or PESC_COORDINATOR, `pesc run` starts an embedded local farm.)";
@@ -74,11 +74,13 @@ int main(int argc, char** argv) {
   }
   if (command == "jobs") return pesc::cli::jobs(target);
   if (command == "workers") return pesc::cli::workers(target);
-  if (command == "status" || command == "wait" || command == "cancel" || command == "results") {
+  if (command == "status" || command == "wait" || command == "cancel" || command == "results" ||
+      command == "delete") {
     if (operands.size() != 1) return usage_error(command + " takes one job id");
     if (command == "status") return pesc::cli::status(target, operands[0]);
     if (command == "wait") return pesc::cli::wait(target, operands[0]);
     if (command == "cancel") return pesc::cli::cancel(target, operands[0]);
+    if (command == "delete") return pesc::cli::remove(target, operands[0]);
     return pesc::cli::results(target, operands[0], absl::GetFlag(FLAGS_out));
   }
   return usage_error("unknown command \"" + command + "\"");

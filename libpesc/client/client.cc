@@ -119,6 +119,18 @@ absl::StatusOr<v1::JobInfo> Client::cancel(const std::string& job_id) {
   return response.job();
 }
 
+absl::StatusOr<uint64_t> Client::delete_job(const std::string& job_id) {
+  grpc::ClientContext context;
+  set_deadline(context, kCallTimeout);
+  v1::DeleteJobRequest request;
+  request.set_job_id(job_id);
+  v1::DeleteJobResponse response;
+  if (grpc::Status status = jobs_->DeleteJob(&context, request, &response); !status.ok()) {
+    return explain(to_absl(status));
+  }
+  return response.bytes_freed();
+}
+
 absl::StatusOr<std::vector<v1::WorkerInfo>> Client::workers() {
   grpc::ClientContext context;
   set_deadline(context, kCallTimeout);

@@ -52,6 +52,8 @@ class Client : public std::enable_shared_from_this<Client> {
   absl::StatusOr<v1::JobInfo> job(const std::string& job_id);
   absl::StatusOr<std::vector<v1::JobInfo>> jobs();
   absl::StatusOr<v1::JobInfo> cancel(const std::string& job_id);
+  // Forgets a job and its stored results; returns the bytes freed.
+  absl::StatusOr<uint64_t> delete_job(const std::string& job_id);
   absl::StatusOr<std::vector<v1::WorkerInfo>> workers();
 
   // A rank's output.txt, fetched when it did not travel inline.

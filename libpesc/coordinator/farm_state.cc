@@ -139,6 +139,24 @@ absl::StatusOr<std::vector<v1::JobInfo>> FarmState::jobs() {
 
 absl::StatusOr<v1::JobInfo> FarmState::cancel(const std::string& job_id) {
   absl::MutexLock lock(&mutex_);
+  return cancel_locked(job_id);
+}
+
+absl::StatusOr<uint64_t> FarmState::delete_job(const std::string& job_id) {
+  absl::MutexLock lock(&mutex_);
+  PESC_RETURN_IF_ERROR(cancel_locked(job_id).status());
+  PESC_ASSIGN_OR_RETURN(std::vector<std::string> unused, store_->delete_job(job_id));
+  uint64_t freed = 0;
+  for (const std::string& sha256 : unused) {
+    std::error_code error;
+    uint64_t size = std::filesystem::file_size(blobs_->path_of(sha256), error);
+    if (!error && std::filesystem::remove(blobs_->path_of(sha256), error)) freed += size;
+  }
+  changed();
+  return freed;
+}
+
+absl::StatusOr<v1::JobInfo> FarmState::cancel_locked(const std::string& job_id) {
   PESC_ASSIGN_OR_RETURN(auto to_stop, store_->cancel_job(job_id, now_unix_ms()));
   active_jobs_.erase(job_id);
   std::map<std::string, v1::CoordinatorMessage> cancels;

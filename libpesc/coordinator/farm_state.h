@@ -56,6 +56,8 @@ class FarmState {
   absl::StatusOr<v1::JobInfo> job(const std::string& job_id);
   absl::StatusOr<std::vector<v1::JobInfo>> jobs();
   absl::StatusOr<v1::JobInfo> cancel(const std::string& job_id);
+  // Cancels the job if it runs, then forgets it and frees its blobs.
+  absl::StatusOr<uint64_t> delete_job(const std::string& job_id);
   absl::StatusOr<std::vector<v1::WorkerInfo>> workers();
   // Results after `after_seq`; when none, waits up to `wait` for news.
   absl::StatusOr<std::vector<v1::RankResult>> results_after(const std::string& job_id, int64_t after_seq,
@@ -92,6 +94,7 @@ class FarmState {
 
   FarmState(CoordinatorOptions options, std::unique_ptr<JobStore> store, std::unique_ptr<BlobStore> blobs);
   absl::Status recover() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  absl::StatusOr<v1::JobInfo> cancel_locked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void dispatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   absl::Status assign(const std::string& job_id, ActiveJob& job, const std::string& worker_id, int rank)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);

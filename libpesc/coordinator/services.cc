@@ -85,6 +85,14 @@ grpc::Status JobsService::WatchJob(grpc::ServerContext* context, const v1::Watch
   return grpc::Status::CANCELLED;
 }
 
+grpc::Status JobsService::DeleteJob(grpc::ServerContext*, const v1::DeleteJobRequest* request,
+                                    v1::DeleteJobResponse* response) {
+  auto freed = state_.delete_job(request->job_id());
+  if (!freed.ok()) return to_grpc(freed.status());
+  response->set_bytes_freed(*freed);
+  return grpc::Status::OK;
+}
+
 grpc::Status JobsService::ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
                                       v1::ListWorkersResponse* response) {
   auto workers = state_.workers();

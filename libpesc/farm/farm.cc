@@ -208,18 +208,27 @@ Job Farm::map(const fs::path& process, int repetitions, const std::vector<std::s
   request.parameters = parameters;
   request.name = options.name;
   request.user = user_;
-  return attach(value_or_raise(connection_->client().submit(request)));
+  const std::string job_id = value_or_raise(connection_->client().submit(request));
+  Progress queued;
+  queued.total = queued.pending = repetitions;
+  return follow(job_id, queued);
 }
+
+void Farm::remove_job(const std::string& job_id) { value_or_raise(connection_->client().delete_job(job_id)); }
 
 Job Farm::attach(const std::string& job_id) {
   v1::JobInfo info = value_or_raise(connection_->client().job(job_id));
+  return follow(job_id, to_progress(info.progress()));
+}
+
+Job Farm::follow(const std::string& job_id, const Progress& progress) {
   auto state = std::make_unique<Job::State>();
   state->connection = connection_;
   state->job_id = job_id;
-  state->repetitions = info.spec().repetitions();
+  state->repetitions = progress.total;
   state->ranks.resize(static_cast<size_t>(state->repetitions));
   state->files.resize(static_cast<size_t>(state->repetitions));
-  state->progress = to_progress(info.progress());
+  state->progress = progress;
   state->watch = connection_->client().watch(job_id, 0);
   return Job(std::move(state));
 }

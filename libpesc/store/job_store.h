@@ -26,6 +26,8 @@ class Database;
 
 namespace pesc {
 
+class StatementCache;
+
 struct JobRecord {
   std::string id;
   v1::JobSpec spec;
@@ -85,6 +87,10 @@ class JobStore {
   // workers must stop. Cancelled ranks get a finish_seq like finished ones.
   absl::StatusOr<std::vector<AttemptRecord>> cancel_job(const std::string& job_id, int64_t now_unix_ms);
 
+  // Removes a job and all its rows; returns the blobs no job refers to any
+  // more, for the caller to delete. NotFound for an unknown job.
+  absl::StatusOr<std::vector<std::string>> delete_job(const std::string& job_id);
+
   // Finished (or cancelled) ranks of a job with finish_seq > after_seq, in
   // finish order, at most `limit`.
   absl::StatusOr<std::vector<v1::RankResult>> results_after(const std::string& job_id, int64_t after_seq, int limit);
@@ -99,6 +105,7 @@ class JobStore {
   explicit JobStore(std::unique_ptr<SQLite::Database> db);
   absl::Status migrate();
   std::unique_ptr<SQLite::Database> db_;
+  std::unique_ptr<StatementCache> sql_;
 };
 
 }  // namespace pesc

@@ -37,9 +37,24 @@ void append_note(const fs::path& output_file, std::string_view note) {
 
 }  // namespace
 
-v1::RankResult RankRunner::run(const v1::Assignment& assignment, v1::Blobs::Stub& blobs,
+fs::path RankRunner::slot_dir(int slot) const { return runs_dir_ / absl::StrCat("slot-", slot); }
+
+void RankRunner::reset_slot(int slot) {
+  const fs::path run_dir = slot_dir(slot);
+  std::error_code error;
+  for (const char* part : {"app", "output", "checkpoint"}) {
+    for (auto it = fs::directory_iterator(run_dir / part, error); !error && it != fs::end(it); it.increment(error)) {
+      fs::remove_all(it->path(), error);
+      if (error) break;
+    }
+    if (error) break;
+  }
+  if (error) (void)remove_tree(run_dir);  // a rank left something odd: start the slot afresh
+}
+
+v1::RankResult RankRunner::run(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs,
                                const std::function<void(RankProcess*)>& on_start) {
-  const fs::path run_dir = runs_dir_ / std::to_string(assignment.attempt_id());
+  const fs::path run_dir = slot_dir(slot);
   v1::RankResult result;
   result.set_rank(assignment.rank());
   result.set_attempt_id(assignment.attempt_id());
@@ -66,7 +81,6 @@ v1::RankResult RankRunner::run(const v1::Assignment& assignment, v1::Blobs::Stub
     result.set_state(v1::RANK_STATE_FAILED);
     result.set_error(absl::StrCat("cannot send the output back: ", status.message()));
   }
-  (void)remove_tree(run_dir);
   return result;
 }
 
@@ -112,7 +126,11 @@ absl::Status RankRunner::collect_output(const fs::path& output_dir, v1::Blobs::S
   if (only_output_txt) return absl::OkStatus();
   fs::path tar = output_dir.parent_path() / "output.tar";
   PESC_RETURN_IF_ERROR(archive::pack_directory(output_dir, tar, {kOutputFile}));
-  PESC_ASSIGN_OR_RETURN(*result.mutable_files(), upload_file(blobs, tar));
+  auto uploaded = upload_file(blobs, tar);
+  std::error_code ignored;
+  fs::remove(tar, ignored);
+  if (!uploaded.ok()) return uploaded.status();
+  *result.mutable_files() = *std::move(uploaded);
   return absl::OkStatus();
 }
 

@@ -21,12 +21,19 @@ class RankRunner {
   RankRunner(std::filesystem::path runs_dir, InterpreterTable& interpreters, ProcessCache& cache)
       : runs_dir_(std::move(runs_dir)), interpreters_(interpreters), cache_(cache) {}
 
-  // `on_start` sees the running process (so it can be cancelled) and is
-  // called again with nullptr before it is gone.
-  v1::RankResult run(const v1::Assignment& assignment, v1::Blobs::Stub& blobs,
+  // Runs in slot `slot`'s directories, which must be empty. `on_start` sees
+  // the running process (so it can be cancelled) and is called again with
+  // nullptr before it is gone.
+  v1::RankResult run(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs,
                      const std::function<void(RankProcess*)>& on_start);
 
+  // Empties a slot's directories for its next rank. Done after the result is
+  // sent, off the latency path; a slot's directories are reused because
+  // creating and removing them per rank is most of a short rank's cost.
+  void reset_slot(int slot);
+
  private:
+  std::filesystem::path slot_dir(int slot) const;
   absl::StatusOr<RankExit> execute(const v1::Assignment& assignment, const std::filesystem::path& run_dir,
                                    v1::Blobs::Stub& blobs, const std::function<void(RankProcess*)>& on_start);
   absl::Status collect_output(const std::filesystem::path& output_dir, v1::Blobs::Stub& blobs,

@@ -72,7 +72,7 @@ struct WorkerAgent::Impl {
   void connection_loop();
   absl::Status run_session();
   void handle(const v1::CoordinatorMessage& message);
-  void slot_loop();
+  void slot_loop(int slot);
   void heartbeat_loop();
   bool send(const v1::WorkerMessage& message);
   void report(v1::RankResult result);
@@ -175,7 +175,7 @@ void WorkerAgent::Impl::cancel(int64_t attempt_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED
   if (running_rank->second != nullptr) running_rank->second->terminate(options.kill_grace);
 }
 
-void WorkerAgent::Impl::slot_loop() {
+void WorkerAgent::Impl::slot_loop(int slot) {
   while (true) {
     v1::Assignment assignment;
     {
@@ -188,7 +188,7 @@ void WorkerAgent::Impl::slot_loop() {
       running[assignment.attempt_id()] = nullptr;
     }
     const int64_t attempt = assignment.attempt_id();
-    v1::RankResult result = runner->run(assignment, *blobs_stub, [&](RankProcess* process) {
+    v1::RankResult result = runner->run(assignment, slot, *blobs_stub, [&](RankProcess* process) {
       absl::MutexLock lock(&mutex);
       running[attempt] = process;
       // A cancel that came while the rank was being prepared.
@@ -201,6 +201,7 @@ void WorkerAgent::Impl::slot_loop() {
       wanted = !cancelled.erase(attempt);
     }
     if (wanted) report(std::move(result));
+    runner->reset_slot(slot);
   }
 }
 
@@ -258,7 +259,9 @@ absl::StatusOr<std::unique_ptr<WorkerAgent>> WorkerAgent::start(WorkerOptions op
   impl->workers_stub = v1::Workers::NewStub(impl->channel);
   impl->blobs_stub = v1::Blobs::NewStub(impl->channel);
   Impl* raw = impl.get();
-  for (int slot = 0; slot < raw->options.slots; ++slot) raw->threads.emplace_back([raw] { raw->slot_loop(); });
+  for (int slot = 0; slot < raw->options.slots; ++slot) {
+    raw->threads.emplace_back([raw, slot] { raw->slot_loop(slot); });
+  }
   raw->threads.emplace_back([raw] { raw->heartbeat_loop(); });
   raw->threads.emplace_back([raw] { raw->connection_loop(); });
   return std::unique_ptr<WorkerAgent>(new WorkerAgent(std::move(impl)));

@@ -189,10 +189,15 @@ class Farm {
   // Picks up a job submitted earlier, from this or another session.
   Job attach(const std::string& job_id);
 
+  // Forgets a job and the results the farm stores for it (cancelling it
+  // first if it still runs).
+  void remove_job(const std::string& job_id);
+
   // "embedded (N slots)" or the coordinator's address.
   std::string describe() const;
 
  private:
+  Job follow(const std::string& job_id, const Progress& progress);
   std::string domain_;
   std::string user_;
   std::shared_ptr<Connection> connection_;
