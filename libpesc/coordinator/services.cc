@@ -10,6 +10,7 @@ namespace pesc {
 namespace {
 
 constexpr absl::Duration kWatchPoll = absl::Seconds(1);
+constexpr absl::Duration kBatchSpacing = absl::Milliseconds(5);
 
 bool same_progress(const v1::JobProgress& a, const v1::JobProgress& b) {
   return a.pending() == b.pending() && a.running() == b.running() && a.succeeded() == b.succeeded() &&
@@ -59,9 +60,14 @@ grpc::Status JobsService::WatchJob(grpc::ServerContext* context, const v1::Watch
   int64_t after_seq = request->after_seq();
   v1::JobProgress last_progress;
   last_progress.set_total(-1);
+  absl::Time last_batch = absl::InfinitePast();
   while (!context->IsCancelled()) {
+    // Right after a batch, let results gather for a moment: a busy job then
+    // costs one wake-up per batch instead of one per rank.
+    absl::SleepFor(std::max(absl::ZeroDuration(), last_batch + kBatchSpacing - absl::Now()));
     auto results = state_.results_after(request->job_id(), after_seq, kWatchPoll);
     if (!results.ok()) return to_grpc(results.status());
+    if (!results->empty()) last_batch = absl::Now();
     for (v1::RankResult& result : *results) {
       after_seq = result.finish_seq();
       v1::JobEvent event;
