@@ -113,6 +113,24 @@ void Results::save(const fs::path& dir) const {
   ok_or_raise(write_file_atomically(dir / "output.txt", output()));
 }
 
+std::string Results::read_file(size_t rank, const fs::path& relative) const {
+  const auto& [sha256, size] = files_.at(rank);
+  auto missing = [&] {
+    return absl::NotFoundError(
+        absl::StrCat("rank ", rank, " left no file \"", relative.string(), "\" in its output_dir"));
+  };
+  if (sha256.empty()) raise(missing());
+  TempDirectory scratch = value_or_raise(TempDirectory::create("pesc-rank-files-"));
+  v1::RankResult files_only;
+  files_only.mutable_files()->set_sha256(sha256);
+  files_only.mutable_files()->set_size(size);
+  ok_or_raise(connection_->client().save_files(files_only, scratch.path()));
+  fs::path file = scratch.path() / relative;
+  std::error_code error;
+  if (!fs::is_regular_file(file, error)) raise(missing());
+  return value_or_raise(pesc::read_file(file));
+}
+
 // --- Job
 
 struct Job::State {

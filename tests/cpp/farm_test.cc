@@ -184,6 +184,14 @@ TEST_F(DaemonFarmTest, OutputDirComesBackWholeAndBinarySafe) {
     EXPECT_EQ(read_all(rank_dir / "output.txt"), std::string("\x00\xff binary stdout\n", 17));
   }
   EXPECT_EQ(read_all(scratch_.path() / "out" / "output.txt"), results.output());
+  EXPECT_EQ(results.read_file(1, "sub/deeper/all_bytes.bin"), all_bytes + all_bytes);
+  try {
+    results.read_file(1, "no/such/file");
+    ADD_FAILURE() << "a missing file must be an error";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::kNotFound);
+    EXPECT_NE(std::string(error.what()).find("no/such/file"), std::string::npos) << error.what();
+  }
 }
 
 TEST_F(DaemonFarmTest, LargeOutputTravelsAsBlob) {

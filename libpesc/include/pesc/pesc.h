@@ -133,6 +133,10 @@ class Results {
   // output_dir) for each rank, and dir/output.txt joined in rank order.
   void save(const std::filesystem::path& dir) const;
 
+  // The bytes of one file a rank left in its output_dir (`relative` to it,
+  // e.g. "sub/data.bin"). Throws kNotFound when the rank left no such file.
+  std::string read_file(size_t rank, const std::filesystem::path& relative) const;
+
   const std::string& job_id() const { return job_id_; }
 
  private:
