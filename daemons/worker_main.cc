@@ -8,6 +8,8 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "absl/synchronization/notification.h"
 #include "daemon_support.h"
 #include "transport/transport.h"
@@ -54,6 +56,10 @@ int main(int argc, char** argv) {
     if (!stop.HasBeenNotified()) stop.Notify();
   });
   const std::string address = coordinator_address();
+  options.on_status = [address](const std::string& status) {
+    std::cout << absl::FormatTime("%Y-%m-%d %H:%M:%S ", absl::Now(), absl::LocalTimeZone()) << address << ": "
+              << status << std::endl;
+  };
   auto worker = pesc::WorkerAgent::start(options, pesc::open_channel(address));
   if (!worker.ok()) {
     std::cerr << "pesc-worker: " << worker.status().message() << "\n";

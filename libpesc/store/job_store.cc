@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS workers(
   id TEXT PRIMARY KEY,
   host TEXT NOT NULL,
   slots INTEGER NOT NULL,
-  last_seen_ms INTEGER NOT NULL);
+  last_seen_ms INTEGER NOT NULL,
+  ranks_done INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS usage(
   user TEXT PRIMARY KEY,
   used_ms INTEGER NOT NULL);
@@ -387,6 +388,9 @@ absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64
     rank->bind(4, result.rank());
     rank->exec();
     move_counter(*sql_, accepted.job_id, v1::RANK_STATE_RUNNING, result.state(), 1);
+    auto worker = (*sql_)("UPDATE workers SET ranks_done = ranks_done + 1 WHERE id = ?");
+    worker->bind(1, result.worker());
+    worker->exec();
     reference_blob(*sql_, accepted.job_id, result.output_txt().blob().sha256());
     reference_blob(*sql_, accepted.job_id, result.files().sha256());
 
@@ -579,10 +583,7 @@ absl::Status JobStore::record_worker(const std::string& id, const std::string& h
 absl::StatusOr<std::vector<v1::WorkerInfo>> JobStore::workers() {
   return guarded("list workers", [&]() -> absl::StatusOr<std::vector<v1::WorkerInfo>> {
     auto query = (*sql_)(
-                            "SELECT w.id, w.host, w.slots, w.last_seen_ms, "
-                            "(SELECT COUNT(*) FROM attempts a WHERE a.worker_id = w.id AND a.state = ?) "
-                            "FROM workers w ORDER BY w.id");
-    query->bind(1, static_cast<int>(kAttemptAccepted));
+                            "SELECT id, host, slots, last_seen_ms, ranks_done FROM workers ORDER BY id");
     std::vector<v1::WorkerInfo> all;
     while (query->executeStep()) {
       v1::WorkerInfo info;

@@ -70,7 +70,10 @@ struct WorkerAgent::Impl {
   std::vector<std::thread> threads;
 
   void connection_loop();
-  absl::Status run_session();
+  absl::Status run_session(bool& registered);
+  void tell(const std::string& status) {
+    if (options.on_status) options.on_status(status);
+  }
   void handle(const v1::CoordinatorMessage& message);
   void slot_loop(int slot);
   void heartbeat_loop();
@@ -86,13 +89,20 @@ bool WorkerAgent::Impl::send(const v1::WorkerMessage& message) {
 
 void WorkerAgent::Impl::connection_loop() {
   auto backoff = std::chrono::milliseconds(100);
+  bool was_connected = true;  // so the first failure is reported
   while (true) {
     {
       absl::MutexLock lock(&mutex);
       if (stopping) return;
     }
     auto started = std::chrono::steady_clock::now();
-    (void)run_session();
+    bool registered = false;
+    absl::Status ended = run_session(registered);
+    if (registered || was_connected) {
+      tell(absl::StrCat(registered ? "lost the coordinator (" : "cannot reach the coordinator (", ended.message(),
+                        "); retrying"));
+    }
+    was_connected = registered;
     if (std::chrono::steady_clock::now() - started > std::chrono::seconds(5)) backoff = std::chrono::milliseconds(100);
     absl::MutexLock lock(&mutex);
     mutex.AwaitWithTimeout(absl::Condition(&stopping), absl::FromChrono(backoff));
@@ -102,7 +112,7 @@ void WorkerAgent::Impl::connection_loop() {
 
 // One connection: register, resend unacknowledged results, then follow
 // the coordinator's messages until the stream breaks.
-absl::Status WorkerAgent::Impl::run_session() {
+absl::Status WorkerAgent::Impl::run_session(bool& registered) {
   grpc::ClientContext context;
   v1::WorkerMessage hello;
   v1::RegisterWorker& registration = *hello.mutable_register_();
@@ -119,8 +129,9 @@ absl::Status WorkerAgent::Impl::run_session() {
   }
   std::unique_ptr<Stream> connection = workers_stub->Connect(&context);
   v1::CoordinatorMessage reply;
-  bool registered = connection->Write(hello) && connection->Read(&reply) && reply.has_registered();
+  registered = connection->Write(hello) && connection->Read(&reply) && reply.has_registered();
   if (registered) {
+    tell("connected to the coordinator");
     heartbeat = std::chrono::milliseconds(std::max(100, reply.registered().heartbeat_ms()));
     std::vector<v1::RankResult> resend;
     {

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,6 +28,9 @@ struct WorkerOptions {
   std::string worker_id;  // empty: kept in work_dir/worker-id, made on first start
   std::string host;       // empty: this machine's host name
   std::chrono::milliseconds kill_grace{2000};
+  // Told when the connection to the coordinator comes and goes, in words
+  // for an operator; called from the worker's own thread.
+  std::function<void(const std::string&)> on_status;
 };
 
 class WorkerAgent {
