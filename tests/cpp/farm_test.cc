@@ -36,19 +36,7 @@ std::string expected_ranks(int n) {
   return text;
 }
 
-// The PESC header as published, then every parsed value as JSON.
-constexpr const char* kPescHeaderScript = R"py(import argparse,os
-parser=argparse.ArgumentParser()
-parser.add_argument("--app_dir","-a",default=f"{os.getcwd()}/")
-parser.add_argument("--checkpoint_dir","-c",default=f"{os.getcwd()}/checkpoint")
-parser.add_argument("--output_dir","-o",default=f"{os.getcwd()}/output")
-parser.add_argument("--rank","-r",type=int, default=0)
-parser.add_argument("--world_size","-w",type=int, default=1)
-parser.add_argument("--master_addr","-d",default="127.0.0.1")
-parser.add_argument("--master_port","-t",type=int, default=9000)
-parser.add_argument("--parameters","-p",nargs="*",default=[])
-args=parser.parse_args()
-import json
+constexpr const char* kPrintParsed = R"py(import json
 print(json.dumps({"rank": args.rank, "world_size": args.world_size, "parameters": args.parameters,
   "master_addr": args.master_addr, "master_port": args.master_port,
   "app_dir_is_cwd": os.path.realpath(args.app_dir) == os.path.realpath(os.getcwd()),
@@ -61,6 +49,11 @@ print(json.dumps({"rank": args.rank, "world_size": args.world_size, "parameters"
           "PESC_OUTPUT_DIR", "PESC_PARAMETER_COUNT"]},
   "output_dir_env_matches": os.environ.get("PESC_OUTPUT_DIR") == args.output_dir}, sort_keys=True))
 )py";
+
+// The PESC header as published (tests/data), then every parsed value as JSON.
+std::string pesc_header_script() {
+  return read_all(fs::path(PESC_TEST_DATA_DIR) / "pesc_header.py") + kPrintParsed;
+}
 
 class DaemonFarmTest : public ::testing::Test {
  protected:
@@ -88,7 +81,7 @@ TEST_F(DaemonFarmTest, ThousandRanksOverTwoWorkersComeBackOnceInOrder) {
 }
 
 TEST_F(DaemonFarmTest, PescHeaderGetsEveryFlag) {
-  fs::path script = write_script(scratch_.path(), "header.py", kPescHeaderScript);
+  fs::path script = write_script(scratch_.path(), "header.py", pesc_header_script());
   Farm farm("python", remote());
   Results results = farm.map(script, 3, {"3", "0.5"}).wait();
   ASSERT_TRUE(results.ok()) << results.output();
@@ -123,7 +116,7 @@ TEST_F(DaemonFarmTest, ParametersArriveByteForByte) {
                                  "  printf '%s' \"$v\" | od -An -tx1 | tr -d ' \\n'; echo\n"
                                  "  i=$((i+1))\n"
                                  "done\n");
-  fs::path header = write_script(scratch_.path(), "header.py", kPescHeaderScript);
+  fs::path header = write_script(scratch_.path(), "header.py", pesc_header_script());
   Farm shell("shell", remote());
   Farm python("python", remote());
   Results from_env = shell.map(script, 2, parameters).wait();

@@ -18,20 +18,9 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::Pair;
 
-// The thesis's header exactly as pesc.md publishes it, then a dump of what
-// it parsed and of the environment, one `name=json` line each.
-constexpr char kPescHeader[] = R"(import argparse,os
-parser=argparse.ArgumentParser()
-parser.add_argument("--app_dir","-a",default=f"{os.getcwd()}/")
-parser.add_argument("--checkpoint_dir","-c",default=f"{os.getcwd()}/checkpoint")
-parser.add_argument("--output_dir","-o",default=f"{os.getcwd()}/output")
-parser.add_argument("--rank","-r",type=int, default=0)
-parser.add_argument("--world_size","-w",type=int, default=1)
-parser.add_argument("--master_addr","-d",default="127.0.0.1")
-parser.add_argument("--master_port","-t",type=int, default=9000)
-parser.add_argument("--parameters","-p",nargs="*",default=[])
-args=parser.parse_args()
-)";
+// The thesis's header exactly as pesc.md publishes it (tests/data), then a
+// dump of what it parsed and of the environment, one `name=json` line each.
+std::string pesc_header() { return *read_file(std::string(PESC_TEST_DATA_DIR) + "/pesc_header.py"); }
 
 constexpr char kDump[] = R"(
 import json, sys
@@ -150,7 +139,7 @@ TEST(PescEnvironmentTest, AllNamesWithTheirValues) {
 // Runs the PESC header under /usr/bin/python3 and returns its dump lines.
 std::map<std::string, std::string> run_header(const TempDirectory& root, const RankContext& context) {
   std::filesystem::path script = root.path() / "main.py";
-  EXPECT_TRUE(write_file_atomically(script, std::string(kPescHeader) + kDump).ok());
+  EXPECT_TRUE(write_file_atomically(script, pesc_header() + kDump).ok());
   RankLaunch launch;
   launch.argv = {"/usr/bin/python3", script.string()};
   std::vector<std::string> flags = pesc_flags(context);

@@ -1,0 +1,11 @@
+import argparse,os
+parser=argparse.ArgumentParser()
+parser.add_argument("--app_dir","-a",default=f"{os.getcwd()}/")
+parser.add_argument("--checkpoint_dir","-c",default=f"{os.getcwd()}/checkpoint")
+parser.add_argument("--output_dir","-o",default=f"{os.getcwd()}/output")
+parser.add_argument("--rank","-r",type=int, default=0)
+parser.add_argument("--world_size","-w",type=int, default=1)
+parser.add_argument("--master_addr","-d",default="127.0.0.1")
+parser.add_argument("--master_port","-t",type=int, default=9000)
+parser.add_argument("--parameters","-p",nargs="*",default=[])
+args=parser.parse_args()
