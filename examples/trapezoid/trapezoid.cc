@@ -8,17 +8,21 @@
 //
 //   trapezoid [--rank R --world_size W ...] --parameters N
 //
-// The flags are the PESC rank contract; only --rank, --world_size and
-// --parameters matter here, the rest are accepted and ignored.
+// The flags are the PESC rank contract (rank_arguments.h); only --rank,
+// --world_size and --parameters matter here.
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <optional>
-#include <string_view>
+#include <string>
+
+#include "rank_arguments.h"
 
 namespace {
+
+using rank_arguments::parse_number;
 
 constexpr double kLower = -1.0;
 constexpr double kUpper = 1.0;
@@ -26,23 +30,6 @@ constexpr double kUpper = 1.0;
 double integrand(double x) {
   const double s = std::sin(x);
   return s * s;
-}
-
-template <typename Number>
-std::optional<Number> parse_number(std::string_view text) {
-  Number value{};
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
-bool is_contract_flag(std::string_view arg) {
-  for (std::string_view flag : {"--app_dir", "-a", "--checkpoint_dir", "-c", "--output_dir", "-o", "--rank", "-r",
-                                "--world_size", "-w", "--master_addr", "-d", "--master_port", "-t", "--parameters",
-                                "-p"}) {
-    if (arg == flag) return true;
-  }
-  return false;
 }
 
 int usage(const char* message) {
@@ -69,22 +56,13 @@ class CompensatedSum {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string_view rank_text = "0", world_text = "1", intervals_text;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (!is_contract_flag(arg)) return usage("unrecognized argument");
-    if (i + 1 >= argc) return usage("a flag lacks its value");
-    if (arg == "--rank" || arg == "-r") {
-      rank_text = argv[++i];
-    } else if (arg == "--world_size" || arg == "-w") {
-      world_text = argv[++i];
-    } else if (arg == "--parameters" || arg == "-p") {
-      intervals_text = argv[++i];
-      if (i + 1 < argc && !is_contract_flag(argv[i + 1])) return usage("the one parameter is N");
-    } else {
-      ++i;  // a flag this example does not need, and its value
-    }
-  }
+  std::string error;
+  const auto arguments = rank_arguments::parse_arguments(argc, argv, &error);
+  if (!arguments) return usage(error.c_str());
+  if (arguments->parameters.size() != 1) return usage("the one parameter is N");
+  const std::string& rank_text = arguments->rank;
+  const std::string& world_text = arguments->world_size;
+  const std::string& intervals_text = arguments->parameters[0];
   const auto rank = parse_number<int64_t>(rank_text);
   const auto world_size = parse_number<int64_t>(world_text);
   const auto intervals = parse_number<int64_t>(intervals_text);
