@@ -1,6 +1,7 @@
 #include "commands.h"
 
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -132,8 +133,13 @@ int run(const Target& target, const RunArguments& arguments) {
       return kExitUsage;
     }
     Farm farm(domain, farm_options(target));
+    auto milliseconds = [](double seconds) { return std::chrono::milliseconds(std::llround(seconds * 1000)); };
     Job job = farm.map(arguments.process, arguments.repetitions, arguments.parameters,
-                       {.entry = arguments.entry, .name = arguments.name});
+                       {.entry = arguments.entry,
+                        .name = arguments.name,
+                        .max_attempts = arguments.max_attempts,
+                        .timeout = milliseconds(arguments.timeout_seconds),
+                        .checkpoint_interval = milliseconds(arguments.checkpoint_interval_seconds)});
     if (arguments.detach) {
       std::cout << job.id() << "\n";
       return kExitOk;

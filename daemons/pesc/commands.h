@@ -22,6 +22,9 @@ struct RunArguments {
   std::string name;
   std::string out_dir;
   bool detach = false;
+  int max_attempts = 1;
+  double timeout_seconds = 0;
+  double checkpoint_interval_seconds = 0;
 };
 
 struct Target {

@@ -19,6 +19,10 @@ ABSL_FLAG(std::string, entry, "", "the file to run inside a directory or archive
 ABSL_FLAG(std::string, name, "", "a label for the job");
 ABSL_FLAG(std::string, out, "", "save every rank's output_dir and the joined output.txt under this directory");
 ABSL_FLAG(bool, detach, false, "print the job id and return at once (needs a coordinator)");
+ABSL_FLAG(int, max_attempts, 1, "attempts for a rank that exits non-zero (1: no retry)");
+ABSL_FLAG(double, timeout, 0, "seconds a rank may run before it is killed and reported (0: no limit)");
+ABSL_FLAG(double, checkpoint_interval, 0,
+          "seconds between saves of a running rank's checkpoint_dir when it changed (0: only at the end)");
 ABSL_FLAG(int, slots, 0, "embedded farm: ranks run side by side (default: one per core)");
 ABSL_FLAG(std::string, state_dir, "", "embedded farm: keep its state here instead of a temporary directory");
 
@@ -26,7 +30,8 @@ namespace {
 
 constexpr const char* kUsage = R"(pesc: run a program as many ranks on a farm and get every output back in rank order.
 
-  pesc run [--domain D] --repetitions N PROCESS [--entry FILE] [--out DIR] [--detach] [-- PARAMETERS...]
+  pesc run [--domain D] --repetitions N PROCESS [--entry FILE] [--out DIR] [--detach]
+           [--max-attempts N] [--timeout SECONDS] [--checkpoint-interval SECONDS] [-- PARAMETERS...]
   pesc status JOB | pesc wait JOB | pesc cancel JOB | pesc results JOB --out DIR | pesc delete JOB
   pesc jobs | pesc workers
 
@@ -70,6 +75,9 @@ int main(int argc, char** argv) {
     run.name = absl::GetFlag(FLAGS_name);
     run.out_dir = absl::GetFlag(FLAGS_out);
     run.detach = absl::GetFlag(FLAGS_detach);
+    run.max_attempts = absl::GetFlag(FLAGS_max_attempts);
+    run.timeout_seconds = absl::GetFlag(FLAGS_timeout);
+    run.checkpoint_interval_seconds = absl::GetFlag(FLAGS_checkpoint_interval);
     return pesc::cli::run(target, run);
   }
   if (command == "jobs") return pesc::cli::jobs(target);

@@ -65,6 +65,13 @@ absl::StatusOr<std::string> Client::submit(const SubmitRequest& request) {
     return absl::InvalidArgumentError(
         absl::StrCat("repetitions must be at least 1, not ", request.repetitions, ": how many ranks should run?"));
   }
+  if (request.max_attempts < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_attempts must be at least 1 (1: no retry), not ", request.max_attempts));
+  }
+  if (request.timeout.count() < 0 || request.checkpoint_interval.count() < 0) {
+    return absl::InvalidArgumentError("a timeout or checkpoint interval cannot be negative");
+  }
   PESC_ASSIGN_OR_RETURN(PreparedProcess process, prepare_process(request.process, request.entry));
   auto uploaded = upload_file(*blobs_, process.upload);
   if (!uploaded.ok()) return explain(annotate(uploaded.status(), "cannot upload the process"));
@@ -79,6 +86,9 @@ absl::StatusOr<std::string> Client::submit(const SubmitRequest& request) {
   for (const std::string& parameter : request.parameters) spec.add_parameters(parameter);
   spec.set_name(request.name.empty() ? request.process.filename().string() : request.name);
   spec.set_user(request.user);
+  spec.set_max_attempts(request.max_attempts);
+  spec.set_timeout_ms(request.timeout.count());
+  spec.set_checkpoint_interval_ms(request.checkpoint_interval.count());
 
   grpc::ClientContext context;
   set_deadline(context, kCallTimeout);

@@ -7,6 +7,7 @@
 //
 // Thread-safety: a Client may be shared between threads.
 
+#include <chrono>
 #include <deque>
 #include <filesystem>
 #include <memory>
@@ -33,6 +34,9 @@ struct SubmitRequest {
   std::vector<std::string> parameters;
   std::string name;
   std::string user;
+  int max_attempts = 1;
+  std::chrono::milliseconds timeout{0};
+  std::chrono::milliseconds checkpoint_interval{0};
 };
 
 class JobWatch;

@@ -220,7 +220,9 @@ absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorke
   // is stale on one side or the other.
   std::set<int64_t> in_hand(registration.attempts_in_hand().begin(), registration.attempts_in_hand().end());
   v1::Registered registered;
-  registered.set_heartbeat_ms(static_cast<int32_t>(options_.heartbeat_interval.count()));
+  // Several heartbeats per lease, so one late beat does not lose a worker.
+  registered.set_heartbeat_ms(static_cast<int32_t>(
+      std::min(options_.heartbeat_interval, options_.worker_lease / 4).count()));
   std::vector<int64_t> vanished;
   for (int64_t attempt : session.attempts) {
     if (!in_hand.contains(attempt)) vanished.push_back(attempt);
@@ -264,6 +266,9 @@ void FarmState::worker_finished(const std::string& worker_id, const v1::RankFini
   if (*accepted) {
     const v1::RankResult& result = (*accepted)->result;
     scheduler_.charge((*accepted)->user, result.end_unix_ms() - result.start_unix_ms());
+    if ((*accepted)->requeued) {
+      if (auto job = active_jobs_.find((*accepted)->job_id); job != active_jobs_.end()) job->second.pending += 1;
+    }
     if ((*accepted)->job_finished) active_jobs_.erase((*accepted)->job_id);
   }
   if (session->second.outbox) {
@@ -273,6 +278,12 @@ void FarmState::worker_finished(const std::string& worker_id, const v1::RankFini
   }
   dispatch();
   changed();
+}
+
+void FarmState::worker_checkpoint(const std::string& worker_id, const v1::CheckpointSaved& saved) {
+  absl::MutexLock lock(&mutex_);
+  if (auto session = sessions_.find(worker_id); session != sessions_.end()) session->second.last_heard = absl::Now();
+  (void)store_->save_checkpoint(saved.attempt_id(), saved.checkpoint());
 }
 
 void FarmState::disconnect_worker(const std::string& worker_id, const Outbox* outbox) {
@@ -355,13 +366,17 @@ void FarmState::dispatch() {
 }
 
 absl::Status FarmState::assign(const std::string& job_id, ActiveJob& job, const std::string& worker_id, int rank) {
-  PESC_ASSIGN_OR_RETURN(int64_t attempt_id, store_->start_attempt(job_id, rank, worker_id, now_unix_ms()));
+  PESC_ASSIGN_OR_RETURN(JobStore::StartedAttempt started,
+                        store_->start_attempt(job_id, rank, worker_id, now_unix_ms()));
   job.pending -= 1;
   Session& session = sessions_[worker_id];
-  session.attempts.insert(attempt_id);
+  session.attempts.insert(started.id);
   v1::CoordinatorMessage message;
   v1::Assignment& assignment = *message.mutable_assign();
-  assignment.set_attempt_id(attempt_id);
+  assignment.set_attempt_id(started.id);
+  if (!started.checkpoint.sha256().empty()) *assignment.mutable_checkpoint() = started.checkpoint;
+  assignment.set_timeout_ms(job.spec.timeout_ms());
+  assignment.set_checkpoint_interval_ms(job.spec.checkpoint_interval_ms());
   assignment.set_job_id(job_id);
   assignment.set_rank(rank);
   assignment.set_world_size(job.spec.repetitions());

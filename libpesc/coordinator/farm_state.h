@@ -70,6 +70,7 @@ class FarmState {
                                                 std::shared_ptr<Outbox> outbox);
   void worker_heard(const std::string& worker_id);
   void worker_finished(const std::string& worker_id, const v1::RankFinished& finished);
+  void worker_checkpoint(const std::string& worker_id, const v1::CheckpointSaved& saved);
   // The stream ended; the worker's ranks wait out its lease.
   void disconnect_worker(const std::string& worker_id, const Outbox* outbox);
   // A connected worker silent past its lease: its stream should be cut.

@@ -183,6 +183,8 @@ grpc::Status WorkersService::Connect(grpc::ServerContext* context,
   while (stream->Read(&message)) {
     if (message.has_finished()) {
       state_.worker_finished(worker_id, message.finished());
+    } else if (message.has_checkpoint()) {
+      state_.worker_checkpoint(worker_id, message.checkpoint());
     } else {
       state_.worker_heard(worker_id);
     }

@@ -60,6 +60,8 @@ RankResult to_rank_result(const v1::RankResult& result, std::string output) {
   rank.cpu_time = std::chrono::milliseconds(result.cpu_ms());
   rank.max_rss_kb = result.max_rss_kb();
   rank.attempt = result.attempt_id();
+  rank.attempts = result.attempts();
+  rank.timed_out = result.timed_out();
   rank.has_files = !result.files().sha256().empty();
   rank.error = result.error();
   return rank;
@@ -228,6 +230,9 @@ Job Farm::map(const fs::path& process, int repetitions, const std::vector<std::s
   request.parameters = parameters;
   request.name = options.name;
   request.user = user_;
+  request.max_attempts = options.max_attempts;
+  request.timeout = options.timeout;
+  request.checkpoint_interval = options.checkpoint_interval;
   const std::string job_id = value_or_raise(connection_->client().submit(request));
   Progress queued;
   queued.total = queued.pending = repetitions;

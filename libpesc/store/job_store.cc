@@ -10,7 +10,17 @@
 namespace pesc {
 namespace {
 
-enum AttemptState : int { kAttemptRunning = 1, kAttemptAccepted = 2, kAttemptLost = 3, kAttemptCancelled = 4 };
+enum AttemptState : int {
+  kAttemptRunning = 1,
+  kAttemptAccepted = 2,
+  kAttemptLost = 3,
+  kAttemptCancelled = 4,
+  kAttemptRetried = 5,  // failed, and the rank was given another attempt
+};
+
+// A rank that could not even start (a missing interpreter, a failed fetch)
+// is retried this often before it is reported, whatever max_attempts says.
+constexpr int kMaxWorkerFailuresPerRank = 3;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS jobs(
@@ -33,6 +43,10 @@ CREATE TABLE IF NOT EXISTS ranks(
   state INTEGER NOT NULL,
   attempt_id INTEGER NOT NULL DEFAULT 0,
   finish_seq INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  own_failures INTEGER NOT NULL DEFAULT 0,
+  worker_failures INTEGER NOT NULL DEFAULT 0,
+  checkpoint BLOB,
   PRIMARY KEY(job_id, rank)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ranks_pending ON ranks(job_id, state, rank);
 CREATE INDEX IF NOT EXISTS ranks_finished ON ranks(job_id, finish_seq);
@@ -321,9 +335,9 @@ absl::StatusOr<std::vector<int>> JobStore::pending_ranks(const std::string& job_
   });
 }
 
-absl::StatusOr<int64_t> JobStore::start_attempt(const std::string& job_id, int rank, const std::string& worker_id,
+absl::StatusOr<JobStore::StartedAttempt> JobStore::start_attempt(const std::string& job_id, int rank, const std::string& worker_id,
                                                 int64_t now_unix_ms) {
-  return guarded("start attempt", [&]() -> absl::StatusOr<int64_t> {
+  return guarded("start attempt", [&]() -> absl::StatusOr<StartedAttempt> {
     Atomically transaction(*sql_);
     auto insert = (*sql_)(
                              "INSERT INTO attempts(job_id, rank, worker_id, state, started_ms) "
@@ -336,19 +350,25 @@ absl::StatusOr<int64_t> JobStore::start_attempt(const std::string& job_id, int r
     insert->exec();
     int64_t attempt_id = db_->getLastInsertRowid();
     auto claim = (*sql_)(
-                            "UPDATE ranks SET state = ?1, attempt_id = ?2 "
-                            "WHERE job_id = ?3 AND rank = ?4 AND state = ?5");
+                            "UPDATE ranks SET state = ?1, attempt_id = ?2, attempts = attempts + 1 "
+                            "WHERE job_id = ?3 AND rank = ?4 AND state = ?5 RETURNING checkpoint");
     claim->bind(1, static_cast<int>(v1::RANK_STATE_RUNNING));
     claim->bind(2, attempt_id);
     claim->bind(3, job_id);
     claim->bind(4, rank);
     claim->bind(5, static_cast<int>(v1::RANK_STATE_PENDING));
-    if (claim->exec() != 1) {
+    if (!claim->executeStep()) {
       return absl::FailedPreconditionError(absl::StrCat("rank ", rank, " of job ", job_id, " is not pending"));
     }
+    StartedAttempt started;
+    started.id = attempt_id;
+    if (!claim->getColumn(0).isNull()) {
+      started.checkpoint.ParseFromArray(claim->getColumn(0).getBlob(), claim->getColumn(0).getBytes());
+    }
+    claim->tryExecuteStep();  // finish the statement before the next one
     move_counter(*sql_, job_id, v1::RANK_STATE_PENDING, v1::RANK_STATE_RUNNING, 1);
     transaction.commit();
-    return attempt_id;
+    return started;
   });
 }
 
@@ -358,10 +378,11 @@ absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64
   return guarded("finish attempt", [&]() -> absl::StatusOr<std::optional<Accepted>> {
     Atomically transaction(*sql_);
     auto find = (*sql_)(
-                           "SELECT a.job_id, a.rank, a.worker_id, j.user FROM attempts a "
-                           "JOIN ranks r ON r.job_id = a.job_id AND r.rank = a.rank AND r.attempt_id = a.id "
-                           "JOIN jobs j ON j.id = a.job_id "
-                           "WHERE a.id = ? AND a.state = ? AND r.state = ?");
+        "SELECT a.job_id, a.rank, a.worker_id, j.user, j.spec, r.attempts, r.own_failures, r.worker_failures "
+        "FROM attempts a "
+        "JOIN ranks r ON r.job_id = a.job_id AND r.rank = a.rank AND r.attempt_id = a.id "
+        "JOIN jobs j ON j.id = a.job_id "
+        "WHERE a.id = ? AND a.state = ? AND r.state = ?");
     find->bind(1, attempt_id);
     find->bind(2, static_cast<int>(kAttemptRunning));
     find->bind(3, static_cast<int>(v1::RANK_STATE_RUNNING));
@@ -369,34 +390,65 @@ absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64
     Accepted accepted;
     accepted.job_id = find->getColumn(0).getString();
     accepted.user = find->getColumn(3).getString();
+    v1::JobSpec spec;
+    spec.ParseFromArray(find->getColumn(4).getBlob(), find->getColumn(4).getBytes());
+    const int own_failures = find->getColumn(6).getInt();
+    const int worker_failures = find->getColumn(7).getInt();
     result.set_rank(find->getColumn(1).getInt());
     result.set_worker(find->getColumn(2).getString());
     result.set_attempt_id(attempt_id);
+    result.set_attempts(find->getColumn(5).getInt());
     if (result.state() != v1::RANK_STATE_SUCCEEDED) result.set_state(v1::RANK_STATE_FAILED);
-    result.set_finish_seq(take_finish_seq(*sql_, accepted.job_id));
+
+    const bool failed = result.state() == v1::RANK_STATE_FAILED;
+    const bool never_ran = failed && !result.error().empty();
+    accepted.requeued = failed && (never_ran ? worker_failures + 1 < kMaxWorkerFailuresPerRank
+                                             : own_failures + 1 < std::max(1, spec.max_attempts()));
+    if (result.has_checkpoint()) {
+      auto checkpoint = (*sql_)("UPDATE ranks SET checkpoint = ? WHERE job_id = ? AND rank = ?");
+      std::string checkpoint_bytes = serialize(result.checkpoint());
+      checkpoint->bind(1, checkpoint_bytes.data(), static_cast<int>(checkpoint_bytes.size()));
+      checkpoint->bind(2, accepted.job_id);
+      checkpoint->bind(3, result.rank());
+      checkpoint->exec();
+      reference_blob(*sql_, accepted.job_id, result.checkpoint().sha256());
+    }
+    if (!accepted.requeued) result.set_finish_seq(take_finish_seq(*sql_, accepted.job_id));
 
     std::string result_bytes = serialize(result);
     auto attempt = (*sql_)("UPDATE attempts SET state = ?, result = ? WHERE id = ?");
-    attempt->bind(1, static_cast<int>(kAttemptAccepted));
+    attempt->bind(1, static_cast<int>(accepted.requeued ? kAttemptRetried : kAttemptAccepted));
     attempt->bindNoCopy(2, result_bytes.data(), static_cast<int>(result_bytes.size()));
     attempt->bind(3, attempt_id);
     attempt->exec();
-    auto rank = (*sql_)("UPDATE ranks SET state = ?, finish_seq = ? WHERE job_id = ? AND rank = ?");
-    rank->bind(1, static_cast<int>(result.state()));
-    rank->bind(2, result.finish_seq());
-    rank->bind(3, accepted.job_id);
-    rank->bind(4, result.rank());
-    rank->exec();
-    move_counter(*sql_, accepted.job_id, v1::RANK_STATE_RUNNING, result.state(), 1);
-    auto worker = (*sql_)("UPDATE workers SET ranks_done = ranks_done + 1 WHERE id = ?");
-    worker->bind(1, result.worker());
-    worker->exec();
-    reference_blob(*sql_, accepted.job_id, result.output_txt().blob().sha256());
-    reference_blob(*sql_, accepted.job_id, result.files().sha256());
+    if (accepted.requeued) {
+      auto again = (*sql_)(never_ran ? "UPDATE ranks SET state = ?, attempt_id = 0, worker_failures = "
+                                       "worker_failures + 1 WHERE job_id = ? AND rank = ?"
+                                     : "UPDATE ranks SET state = ?, attempt_id = 0, own_failures = "
+                                       "own_failures + 1 WHERE job_id = ? AND rank = ?");
+      again->bind(1, static_cast<int>(v1::RANK_STATE_PENDING));
+      again->bind(2, accepted.job_id);
+      again->bind(3, result.rank());
+      again->exec();
+      move_counter(*sql_, accepted.job_id, v1::RANK_STATE_RUNNING, v1::RANK_STATE_PENDING, 1);
+    } else {
+      auto rank = (*sql_)("UPDATE ranks SET state = ?, finish_seq = ? WHERE job_id = ? AND rank = ?");
+      rank->bind(1, static_cast<int>(result.state()));
+      rank->bind(2, result.finish_seq());
+      rank->bind(3, accepted.job_id);
+      rank->bind(4, result.rank());
+      rank->exec();
+      move_counter(*sql_, accepted.job_id, v1::RANK_STATE_RUNNING, result.state(), 1);
+      auto worker = (*sql_)("UPDATE workers SET ranks_done = ranks_done + 1 WHERE id = ?");
+      worker->bind(1, result.worker());
+      worker->exec();
+      reference_blob(*sql_, accepted.job_id, result.output_txt().blob().sha256());
+      reference_blob(*sql_, accepted.job_id, result.files().sha256());
+    }
 
     auto usage = (*sql_)(
-                            "INSERT INTO usage(user, used_ms) VALUES(?1, ?2) "
-                            "ON CONFLICT(user) DO UPDATE SET used_ms = used_ms + ?2");
+        "INSERT INTO usage(user, used_ms) VALUES(?1, ?2) "
+        "ON CONFLICT(user) DO UPDATE SET used_ms = used_ms + ?2");
     usage->bind(1, accepted.user);
     usage->bind(2, std::max<int64_t>(0, result.end_unix_ms() - result.start_unix_ms()));
     usage->exec();
@@ -405,6 +457,26 @@ absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64
     transaction.commit();
     accepted.result = std::move(result);
     return std::optional<Accepted>(std::move(accepted));
+  });
+}
+
+absl::Status JobStore::save_checkpoint(int64_t attempt_id, const v1::BlobRef& checkpoint) {
+  return guarded("save checkpoint", [&]() -> absl::Status {
+    Atomically transaction(*sql_);
+    std::string checkpoint_bytes = serialize(checkpoint);
+    auto save = (*sql_)(
+        "UPDATE ranks SET checkpoint = ?1 WHERE attempt_id = ?2 AND state = ?3 AND "
+        "(job_id, rank) = (SELECT job_id, rank FROM attempts WHERE id = ?2) RETURNING job_id");
+    save->bind(1, checkpoint_bytes.data(), static_cast<int>(checkpoint_bytes.size()));
+    save->bind(2, attempt_id);
+    save->bind(3, static_cast<int>(v1::RANK_STATE_RUNNING));
+    if (save->executeStep()) {
+      std::string job_id = save->getColumn(0).getString();
+      save->tryExecuteStep();
+      reference_blob(*sql_, job_id, checkpoint.sha256());
+    }
+    transaction.commit();
+    return absl::OkStatus();
   });
 }
 

@@ -60,22 +60,33 @@ class JobStore {
   // The lowest pending ranks of a job, at most `limit`.
   absl::StatusOr<std::vector<int>> pending_ranks(const std::string& job_id, int limit);
 
-  // Marks the rank running under a new attempt on `worker_id`.
-  absl::StatusOr<int64_t> start_attempt(const std::string& job_id, int rank, const std::string& worker_id,
+  // Marks the rank running under a new attempt on `worker_id`; returns the
+  // attempt and the rank's last checkpoint (empty when it has none).
+  struct StartedAttempt {
+    int64_t id = 0;
+    v1::BlobRef checkpoint;
+  };
+  absl::StatusOr<StartedAttempt> start_attempt(const std::string& job_id, int rank, const std::string& worker_id,
                                         int64_t now_unix_ms);
 
-  // Records how an attempt ended. Accepted only when the attempt is still its
+  // Records how an attempt ended. Taken only when the attempt is still its
   // rank's current one; returns nullopt for stale or unknown attempts, so a
-  // rank never has two accepted results. On acceptance returns the stored
-  // result (with finish_seq) and the job's state afterwards.
+  // rank never has two accepted results. A failed attempt with attempts
+  // left puts its rank back in the queue (`requeued`); otherwise the result
+  // is the rank's, with its finish_seq.
   struct Accepted {
     v1::RankResult result;
     std::string job_id;
     std::string user;
+    bool requeued = false;
     bool job_finished = false;
   };
   absl::StatusOr<std::optional<Accepted>> finish_attempt(int64_t attempt_id, v1::RankResult result,
                                                         int64_t now_unix_ms);
+
+  // Keeps a running attempt's checkpoint as its rank's latest; ignored for
+  // attempts that are no longer current.
+  absl::Status save_checkpoint(int64_t attempt_id, const v1::BlobRef& checkpoint);
 
   // Puts the ranks of these attempts back to pending (their worker was lost).
   absl::Status requeue_attempts(const std::vector<int64_t>& attempt_ids);

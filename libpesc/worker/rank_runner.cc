@@ -1,6 +1,11 @@
 #include "worker/rank_runner.h"
 
 #include <fstream>
+#include <optional>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 
 #include "absl/strings/str_cat.h"
 #include "archive/archive.h"
@@ -30,12 +35,91 @@ RankContext context_for(const v1::Assignment& assignment, const fs::path& run_di
   return context;
 }
 
+// Names, sizes and modification times of everything under `dir`: changes
+// when the rank writes a checkpoint.
+std::string directory_signature(const fs::path& dir) {
+  std::string signature;
+  std::error_code error;
+  for (auto it = fs::recursive_directory_iterator(dir, error); !error && it != fs::end(it); it.increment(error)) {
+    std::error_code ignored;
+    signature += it->path().string();
+    if (it->is_regular_file(ignored)) {
+      signature += absl::StrCat(":", it->file_size(ignored), ":",
+                                it->last_write_time(ignored).time_since_epoch().count());
+    }
+    signature += "\n";
+  }
+  return signature;
+}
+
 void append_note(const fs::path& output_file, std::string_view note) {
   std::ofstream out(output_file, std::ios::binary | std::ios::app);
   out << "pesc: " << note << "\n";
 }
 
 }  // namespace
+
+// Watches one running rank on a thread of its own, when the job asks for it:
+// kills the rank at its timeout and saves its checkpoint_dir whenever it
+// changed since the last look.
+class RankRunner::Watchdog {
+ public:
+  Watchdog(const v1::Assignment& assignment, RankProcess& process, fs::path checkpoint_dir, v1::Blobs::Stub& blobs,
+           const RankHooks& hooks, RankRunner& runner)
+      : timeout_(absl::Milliseconds(assignment.timeout_ms())),
+        interval_(absl::Milliseconds(assignment.checkpoint_interval_ms())),
+        process_(process),
+        checkpoint_dir_(std::move(checkpoint_dir)),
+        blobs_(blobs),
+        hooks_(hooks),
+        runner_(runner) {
+    if (timeout_ > absl::ZeroDuration() || interval_ > absl::ZeroDuration()) {
+      thread_ = std::thread([this] { watch(); });
+    }
+  }
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+  ~Watchdog() { finish(); }
+
+  // Stops watching; true when the rank was killed for its timeout.
+  bool finish() {
+    if (!done_.HasBeenNotified()) done_.Notify();
+    if (thread_.joinable()) thread_.join();
+    return timed_out_;
+  }
+
+ private:
+  void watch() {
+    const absl::Time started = absl::Now();
+    const absl::Time deadline = timeout_ > absl::ZeroDuration() ? started + timeout_ : absl::InfiniteFuture();
+    absl::Time next_save = interval_ > absl::ZeroDuration() ? started + interval_ : absl::InfiniteFuture();
+    std::string last_seen;
+    while (!done_.WaitForNotificationWithDeadline(std::min(deadline, next_save))) {
+      if (absl::Now() >= deadline) {
+        timed_out_ = true;
+        process_.terminate(std::chrono::seconds(2));
+        return;
+      }
+      next_save = absl::Now() + interval_;
+      std::string now_seen = directory_signature(checkpoint_dir_);
+      if (now_seen == last_seen) continue;
+      last_seen = std::move(now_seen);
+      auto saved = runner_.save_checkpoint(checkpoint_dir_, blobs_);
+      if (saved.ok() && *saved && hooks_.on_checkpoint) hooks_.on_checkpoint(**saved);
+    }
+  }
+
+  const absl::Duration timeout_;
+  const absl::Duration interval_;
+  RankProcess& process_;
+  const fs::path checkpoint_dir_;
+  v1::Blobs::Stub& blobs_;
+  const RankHooks& hooks_;
+  RankRunner& runner_;
+  absl::Notification done_;
+  bool timed_out_ = false;
+  std::thread thread_;
+};
 
 fs::path RankRunner::slot_dir(int slot) const { return runs_dir_ / absl::StrCat("slot-", slot); }
 
@@ -53,14 +137,15 @@ void RankRunner::reset_slot(int slot) {
 }
 
 v1::RankResult RankRunner::run(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs,
-                               const std::function<void(RankProcess*)>& on_start) {
+                               const RankHooks& hooks) {
   const fs::path run_dir = slot_dir(slot);
   v1::RankResult result;
   result.set_rank(assignment.rank());
   result.set_attempt_id(assignment.attempt_id());
   result.set_start_unix_ms(now_unix_ms());
 
-  auto exit = execute(assignment, run_dir, blobs, on_start);
+  bool timed_out = false;
+  auto exit = execute(assignment, run_dir, blobs, hooks, timed_out);
   if (exit.ok()) {
     result.set_exit_code(exit->exit_code);
     result.set_signal(exit->signal);
@@ -68,7 +153,13 @@ v1::RankResult RankRunner::run(const v1::Assignment& assignment, int slot, v1::B
     result.set_end_unix_ms(exit->end_unix_ms);
     result.set_cpu_ms(exit->cpu_ms);
     result.set_max_rss_kb(exit->max_rss_kb);
-    result.set_state(exit->exit_code == 0 && exit->signal == 0 ? v1::RANK_STATE_SUCCEEDED : v1::RANK_STATE_FAILED);
+    result.set_state(exit->exit_code == 0 && exit->signal == 0 && !timed_out ? v1::RANK_STATE_SUCCEEDED
+                                                                              : v1::RANK_STATE_FAILED);
+    if (timed_out) {
+      result.set_timed_out(true);
+      append_note(run_dir / "output" / kOutputFile,
+                  absl::StrCat("killed after the job's timeout of ", assignment.timeout_ms() / 1000.0, " s"));
+    }
   } else {
     // The rank never ran: say why where the user will look, in its output.
     result.set_exit_code(127);
@@ -76,6 +167,9 @@ v1::RankResult RankRunner::run(const v1::Assignment& assignment, int slot, v1::B
     result.set_state(v1::RANK_STATE_FAILED);
     result.set_error(std::string(exit.status().message()));
     append_note(run_dir / "output" / kOutputFile, std::string(exit.status().message()));
+  }
+  if (auto checkpoint = save_checkpoint(run_dir / "checkpoint", blobs); checkpoint.ok() && *checkpoint) {
+    *result.mutable_checkpoint() = **checkpoint;
   }
   if (auto status = collect_output(run_dir / "output", blobs, result); !status.ok()) {
     result.set_state(v1::RANK_STATE_FAILED);
@@ -85,8 +179,7 @@ v1::RankResult RankRunner::run(const v1::Assignment& assignment, int slot, v1::B
 }
 
 absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, const fs::path& run_dir,
-                                             v1::Blobs::Stub& blobs,
-                                             const std::function<void(RankProcess*)>& on_start) {
+                                             v1::Blobs::Stub& blobs, const RankHooks& hooks, bool& timed_out) {
   RankContext context = context_for(assignment, run_dir);
   std::error_code error;
   fs::create_directories(context.output_dir, error);
@@ -96,6 +189,10 @@ absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, c
   PESC_ASSIGN_OR_RETURN(Domain domain, parse_domain(assignment.domain()));
   PESC_ASSIGN_OR_RETURN(fs::path process_dir, cache_.materialize(assignment, blobs));
   PESC_RETURN_IF_ERROR(ProcessCache::populate(process_dir, context.app_dir));
+  if (assignment.has_checkpoint()) {
+    PESC_RETURN_IF_ERROR(annotate(restore_checkpoint(assignment.checkpoint(), context.checkpoint_dir, blobs),
+                                  "cannot restore the rank's checkpoint"));
+  }
   fs::path entry = context.app_dir / assignment.entry();
   if (!fs::exists(entry, error)) {
     return absl::NotFoundError(absl::StrCat("the entry point ", assignment.entry(), " is not in the process"));
@@ -109,10 +206,34 @@ absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, c
   launch.working_dir = context.app_dir;
   launch.output_file = context.output_dir / kOutputFile;
   PESC_ASSIGN_OR_RETURN(std::unique_ptr<RankProcess> process, RankProcess::start(launch));
-  on_start(process.get());
-  RankExit exit = process->wait();
-  on_start(nullptr);
+  hooks.on_start(process.get());
+  RankExit exit;
+  {
+    Watchdog watchdog(assignment, *process, context.checkpoint_dir, blobs, hooks, *this);
+    exit = process->wait();
+    timed_out = watchdog.finish();
+  }
+  hooks.on_start(nullptr);
   return exit;
+}
+
+absl::StatusOr<std::optional<v1::BlobRef>> RankRunner::save_checkpoint(const fs::path& checkpoint_dir,
+                                                                       v1::Blobs::Stub& blobs) {
+  PESC_ASSIGN_OR_RETURN(bool empty, archive::directory_is_empty_except(checkpoint_dir, {}));
+  if (empty) return std::optional<v1::BlobRef>();
+  PESC_ASSIGN_OR_RETURN(TempDirectory scratch, TempDirectory::create("pesc-checkpoint-"));
+  fs::path tar = scratch.path() / "checkpoint.tar";
+  PESC_RETURN_IF_ERROR(archive::pack_directory(checkpoint_dir, tar));
+  PESC_ASSIGN_OR_RETURN(v1::BlobRef ref, upload_file(blobs, tar));
+  return std::optional<v1::BlobRef>(std::move(ref));
+}
+
+absl::Status RankRunner::restore_checkpoint(const v1::BlobRef& checkpoint, const fs::path& checkpoint_dir,
+                                            v1::Blobs::Stub& blobs) {
+  PESC_ASSIGN_OR_RETURN(TempDirectory scratch, TempDirectory::create("pesc-checkpoint-"));
+  fs::path tar = scratch.path() / "checkpoint.tar";
+  PESC_RETURN_IF_ERROR(download_blob(blobs, checkpoint, tar));
+  return archive::extract(tar, checkpoint_dir);
 }
 
 absl::Status RankRunner::collect_output(const fs::path& output_dir, v1::Blobs::Stub& blobs, v1::RankResult& result) {

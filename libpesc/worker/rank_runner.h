@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <optional>
 
 #include "executor/domain.h"
 #include "executor/rank_process.h"
@@ -16,16 +17,23 @@
 
 namespace pesc {
 
+// What the worker wants to hear while a rank runs; called on the rank's
+// slot thread or its watchdog.
+struct RankHooks {
+  // Sees the running process (so it can be cancelled), then nullptr before
+  // the process is gone.
+  std::function<void(RankProcess*)> on_start;
+  // A checkpoint saved while the rank runs.
+  std::function<void(const v1::BlobRef&)> on_checkpoint;
+};
+
 class RankRunner {
  public:
   RankRunner(std::filesystem::path runs_dir, InterpreterTable& interpreters, ProcessCache& cache)
       : runs_dir_(std::move(runs_dir)), interpreters_(interpreters), cache_(cache) {}
 
-  // Runs in slot `slot`'s directories, which must be empty. `on_start` sees
-  // the running process (so it can be cancelled) and is called again with
-  // nullptr before it is gone.
-  v1::RankResult run(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs,
-                     const std::function<void(RankProcess*)>& on_start);
+  // Runs in slot `slot`'s directories, which must be empty.
+  v1::RankResult run(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs, const RankHooks& hooks);
 
   // Empties a slot's directories for its next rank. Done after the result is
   // sent, off the latency path; a slot's directories are reused because
@@ -33,9 +41,15 @@ class RankRunner {
   void reset_slot(int slot);
 
  private:
+  class Watchdog;
   std::filesystem::path slot_dir(int slot) const;
+  // checkpoint_dir packed and uploaded; nullopt when it is empty.
+  absl::StatusOr<std::optional<v1::BlobRef>> save_checkpoint(const std::filesystem::path& checkpoint_dir,
+                                                             v1::Blobs::Stub& blobs);
+  absl::Status restore_checkpoint(const v1::BlobRef& checkpoint, const std::filesystem::path& checkpoint_dir,
+                                  v1::Blobs::Stub& blobs);
   absl::StatusOr<RankExit> execute(const v1::Assignment& assignment, const std::filesystem::path& run_dir,
-                                   v1::Blobs::Stub& blobs, const std::function<void(RankProcess*)>& on_start);
+                                   v1::Blobs::Stub& blobs, const RankHooks& hooks, bool& timed_out);
   absl::Status collect_output(const std::filesystem::path& output_dir, v1::Blobs::Stub& blobs,
                               v1::RankResult& result);
 

@@ -199,12 +199,20 @@ void WorkerAgent::Impl::slot_loop(int slot) {
       running[assignment.attempt_id()] = nullptr;
     }
     const int64_t attempt = assignment.attempt_id();
-    v1::RankResult result = runner->run(assignment, slot, *blobs_stub, [&](RankProcess* process) {
+    RankHooks hooks;
+    hooks.on_start = [&](RankProcess* process) {
       absl::MutexLock lock(&mutex);
       running[attempt] = process;
       // A cancel that came while the rank was being prepared.
       if (process != nullptr && (cancelled.contains(attempt) || stopping)) process->terminate(options.kill_grace);
-    });
+    };
+    hooks.on_checkpoint = [&](const v1::BlobRef& checkpoint) {
+      v1::WorkerMessage message;
+      message.mutable_checkpoint()->set_attempt_id(attempt);
+      *message.mutable_checkpoint()->mutable_checkpoint() = checkpoint;
+      send(message);
+    };
+    v1::RankResult result = runner->run(assignment, slot, *blobs_stub, hooks);
     bool wanted;
     {
       absl::MutexLock lock(&mutex);

@@ -61,8 +61,8 @@ TEST_F(JobStoreTest, UnknownJobIsNotFound) {
 
 TEST_F(JobStoreTest, AcceptsOneResultPerRankAndFinishesTheJob) {
   ASSERT_TRUE(store_->create_job("j1", spec_of(2), 42).ok());
-  int64_t a0 = *store_->start_attempt("j1", 0, "w1", 50);
-  int64_t a1 = *store_->start_attempt("j1", 1, "w2", 50);
+  int64_t a0 = store_->start_attempt("j1", 0, "w1", 50)->id;
+  int64_t a1 = store_->start_attempt("j1", 1, "w2", 50)->id;
   EXPECT_EQ(store_->job("j1")->progress.running(), 2);
   EXPECT_FALSE(store_->start_attempt("j1", 0, "w2", 51).ok()) << "a running rank cannot start twice";
 
@@ -95,10 +95,10 @@ TEST_F(JobStoreTest, AcceptsOneResultPerRankAndFinishesTheJob) {
 
 TEST_F(JobStoreTest, RequeuedAttemptIsStaleAndTheRankRunsAgain) {
   ASSERT_TRUE(store_->create_job("j1", spec_of(1), 42).ok());
-  int64_t lost = *store_->start_attempt("j1", 0, "w1", 50);
+  int64_t lost = store_->start_attempt("j1", 0, "w1", 50)->id;
   ASSERT_TRUE(store_->requeue_attempts({lost}).ok());
   EXPECT_EQ(store_->job("j1")->progress.pending(), 1);
-  int64_t retry = *store_->start_attempt("j1", 0, "w2", 51);
+  int64_t retry = store_->start_attempt("j1", 0, "w2", 51)->id;
   EXPECT_FALSE(store_->finish_attempt(lost, exited(0), 52)->has_value()) << "the lost attempt's result is refused";
   auto accepted = store_->finish_attempt(retry, exited(0), 53);
   ASSERT_TRUE(accepted->has_value());
@@ -107,9 +107,9 @@ TEST_F(JobStoreTest, RequeuedAttemptIsStaleAndTheRankRunsAgain) {
 
 TEST_F(JobStoreTest, CancelStopsRunningAndPendingRanks) {
   ASSERT_TRUE(store_->create_job("j1", spec_of(4), 42).ok());
-  int64_t done = *store_->start_attempt("j1", 0, "w1", 50);
+  int64_t done = store_->start_attempt("j1", 0, "w1", 50)->id;
   ASSERT_TRUE(store_->finish_attempt(done, exited(0), 51)->has_value());
-  int64_t running = *store_->start_attempt("j1", 1, "w1", 52);
+  int64_t running = store_->start_attempt("j1", 1, "w1", 52)->id;
   auto to_stop = store_->cancel_job("j1", 60);
   ASSERT_TRUE(to_stop.ok());
   ASSERT_EQ(to_stop->size(), 1u);
@@ -129,9 +129,9 @@ TEST_F(JobStoreTest, CancelStopsRunningAndPendingRanks) {
 
 TEST_F(JobStoreTest, StateSurvivesReopening) {
   ASSERT_TRUE(store_->create_job("j1", spec_of(3, "bob"), 42).ok());
-  int64_t attempt = *store_->start_attempt("j1", 2, "w1", 50);
+  int64_t attempt = store_->start_attempt("j1", 2, "w1", 50)->id;
   ASSERT_TRUE(store_->finish_attempt(attempt, exited(0, 1000, 1700), 51)->has_value());
-  int64_t running = *store_->start_attempt("j1", 0, "w1", 52);
+  int64_t running = store_->start_attempt("j1", 0, "w1", 52)->id;
   store_ = reopen();
   EXPECT_EQ(store_->job("j1")->progress.succeeded(), 1);
   EXPECT_EQ(store_->results_after("j1", 0, 10)->at(0).rank(), 2);
@@ -139,6 +139,61 @@ TEST_F(JobStoreTest, StateSurvivesReopening) {
   EXPECT_EQ(store_->running_attempts()->at(0).id, running);
   EXPECT_EQ(store_->usage_by_user()->at("bob"), 700);
   EXPECT_EQ(store_->running_jobs()->size(), 1u);
+}
+
+TEST_F(JobStoreTest, FailedRankIsRetriedUpToMaxAttempts) {
+  v1::JobSpec spec = spec_of(1);
+  spec.set_max_attempts(3);
+  ASSERT_TRUE(store_->create_job("j1", spec, 42).ok());
+  for (int attempt = 1; attempt <= 2; ++attempt) {
+    int64_t id = store_->start_attempt("j1", 0, "w1", 50)->id;
+    auto retried = store_->finish_attempt(id, exited(1), 51);
+    ASSERT_TRUE(retried->has_value());
+    EXPECT_TRUE((*retried)->requeued) << "attempt " << attempt;
+    EXPECT_EQ(store_->job("j1")->progress.pending(), 1);
+  }
+  int64_t last = store_->start_attempt("j1", 0, "w1", 52)->id;
+  auto final_result = store_->finish_attempt(last, exited(1), 53);
+  ASSERT_TRUE(final_result->has_value());
+  EXPECT_FALSE((*final_result)->requeued);
+  EXPECT_TRUE((*final_result)->job_finished);
+  EXPECT_EQ((*final_result)->result.attempts(), 3);
+  EXPECT_EQ(store_->job("j1")->progress.failed(), 1);
+}
+
+TEST_F(JobStoreTest, RankThatNeverRanIsRetriedAFewTimesWhateverMaxAttempts) {
+  ASSERT_TRUE(store_->create_job("j1", spec_of(1), 42).ok());
+  v1::RankResult never_ran = exited(127);
+  never_ran.set_error("python3 is not installed");
+  int requeued = 0;
+  while (true) {
+    int64_t id = store_->start_attempt("j1", 0, "w1", 50)->id;
+    auto taken = store_->finish_attempt(id, never_ran, 51);
+    ASSERT_TRUE(taken->has_value());
+    if (!(*taken)->requeued) break;
+    ++requeued;
+  }
+  EXPECT_EQ(requeued, 2);
+  EXPECT_EQ(store_->job("j1")->state, v1::JOB_STATE_FINISHED);
+}
+
+TEST_F(JobStoreTest, CheckpointGoesToTheNextAttempt) {
+  ASSERT_TRUE(store_->create_job("j1", spec_of(1), 42).ok());
+  auto first = *store_->start_attempt("j1", 0, "w1", 50);
+  EXPECT_TRUE(first.checkpoint.sha256().empty());
+  v1::BlobRef checkpoint;
+  checkpoint.set_sha256(std::string(64, 'c'));
+  checkpoint.set_size(10);
+  ASSERT_TRUE(store_->save_checkpoint(first.id, checkpoint).ok());
+  ASSERT_TRUE(store_->requeue_attempts({first.id}).ok());
+  auto second = *store_->start_attempt("j1", 0, "w2", 51);
+  EXPECT_EQ(second.checkpoint.sha256(), checkpoint.sha256());
+  v1::BlobRef stale;
+  stale.set_sha256(std::string(64, 'd'));
+  ASSERT_TRUE(store_->save_checkpoint(first.id, stale).ok());
+  ASSERT_TRUE(store_->requeue_attempts({second.id}).ok());
+  EXPECT_EQ(store_->start_attempt("j1", 0, "w3", 52)->checkpoint.sha256(), checkpoint.sha256())
+      << "a stale attempt's checkpoint is ignored";
 }
 
 TEST_F(JobStoreTest, HundredThousandRanksAreRows) {

@@ -78,6 +78,15 @@ struct MapOptions {
   std::string entry;
   // A label shown by `pesc jobs`.
   std::string name;
+  // Attempts for a rank that exits non-zero (1: no retry). A rank whose
+  // worker was lost is always retried.
+  int max_attempts = 1;
+  // A rank running longer is killed and reported failed; zero: no limit.
+  std::chrono::milliseconds timeout{0};
+  // How often a running rank's checkpoint_dir is saved when it changed, so a
+  // rank moved to another worker resumes from it; zero: only when an
+  // attempt ends.
+  std::chrono::milliseconds checkpoint_interval{0};
 };
 
 enum class RankStatus { kPending, kRunning, kSucceeded, kFailed, kCancelled };
@@ -96,6 +105,8 @@ struct RankResult {
   std::chrono::milliseconds cpu_time{0};
   int64_t max_rss_kb = 0;
   int64_t attempt = 0;      // id of the accepted attempt
+  int attempts = 0;         // attempts the rank took
+  bool timed_out = false;   // killed for running past MapOptions::timeout
   bool has_files = false;   // output_dir held more than output.txt
   std::string error;        // why it never ran, when it did not
 

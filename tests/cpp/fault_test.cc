@@ -1,0 +1,158 @@
+// Desktops that come and go: real daemons, real kills (SIGKILL, SIGSTOP).
+// Whatever happens, every rank comes back exactly once with its bytes.
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "farm_harness.h"
+#include "gtest/gtest.h"
+#include "pesc/pesc.h"
+
+namespace pesc {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::ScratchDir;
+using testing::TestFarm;
+using testing::eventually;
+using testing::write_script;
+
+// A short lease so a lost worker is noticed within the test's patience.
+const std::vector<std::string> kShortLease = {"--worker-lease-ms", "1500"};
+
+std::string expected_lines(int n) {
+  std::string text;
+  for (int rank = 0; rank < n; ++rank) text += "rank " + std::to_string(rank) + "\n";
+  return text;
+}
+
+std::string read_all(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Each rank sleeps a while, so kills land mid-rank.
+constexpr const char* kSlowRank = "sleep 0.4\necho \"rank $PESC_RANK\"\n";
+
+void expect_each_rank_once(const Results& results, int n) {
+  ASSERT_EQ(results.size(), static_cast<size_t>(n));
+  EXPECT_EQ(results.output(), expected_lines(n));
+  std::set<int64_t> attempts;
+  for (const RankResult& rank : results) {
+    EXPECT_TRUE(rank.ok()) << "rank " << rank.rank << ": " << rank.output << rank.error;
+    attempts.insert(rank.attempt);
+  }
+  EXPECT_EQ(attempts.size(), static_cast<size_t>(n));
+}
+
+TEST(FaultTest, KilledWorkersRanksRunElsewhere) {
+  ScratchDir scratch;
+  TestFarm farm(2, 2, kShortLease);
+  fs::path script = write_script(scratch.path(), "slow.sh", kSlowRank);
+  Farm client("shell", {.coordinator = farm.address()});
+  Job job = client.map(script, 24);
+  for (int seen = 0; seen < 4;) seen += job.next(std::chrono::seconds(30)).has_value();
+  farm.worker(0).kill(SIGKILL);
+  farm.worker(0).wait();
+  Results results = job.wait();
+  expect_each_rank_once(results, 24);
+  std::map<std::string, int> per_worker;
+  for (const RankResult& rank : results) per_worker[rank.worker] += 1;
+  EXPECT_GT(per_worker["worker1"], 12) << "the survivor took over the dead worker's share";
+}
+
+TEST(FaultTest, StoppedWorkerPastItsLeaseLosesItsRanksAndIsToldOnReturn) {
+  ScratchDir scratch;
+  TestFarm farm(2, 2, kShortLease);
+  fs::path script = write_script(scratch.path(), "slow.sh", kSlowRank);
+  Farm client("shell", {.coordinator = farm.address()});
+  Job job = client.map(script, 16);
+  for (int seen = 0; seen < 2;) seen += job.next(std::chrono::seconds(30)).has_value();
+  farm.worker(0).kill(SIGSTOP);
+  Results results = job.wait();  // finishes on worker1 while worker0 sleeps
+  farm.worker(0).kill(SIGCONT);
+  expect_each_rank_once(results, 16);
+  // Back from its sleep, worker0 reconnects and is told its old attempts are
+  // stale: its results never replace the accepted ones.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  Results again = Farm("shell", {.coordinator = farm.address()}).attach(results.job_id()).wait();
+  for (size_t rank = 0; rank < again.size(); ++rank) EXPECT_EQ(again[rank].attempt, results[rank].attempt);
+}
+
+TEST(FaultTest, CrashingRankIsRetriedUpToMaxAttempts) {
+  ScratchDir scratch;
+  TestFarm farm(1, 2);
+  fs::path counts = scratch.path() / "counts";
+  fs::create_directories(counts);
+  // Rank 1 crashes on its first two attempts; every other rank succeeds.
+  fs::path script = write_script(scratch.path(), "flaky.sh",
+                                 "f=\"$PESC_PARAMETER_0/$PESC_RANK\"\n"
+                                 "echo x >> \"$f\"\n"
+                                 "n=$(wc -l < \"$f\")\n"
+                                 "if [ \"$PESC_RANK\" = 1 ] && [ \"$n\" -le 2 ]; then kill -SEGV $$; fi\n"
+                                 "echo \"rank $PESC_RANK\"\n");
+  Farm client("shell", {.coordinator = farm.address()});
+  Results results = client.map(script, 3, {counts.string()}, {.max_attempts = 3}).wait();
+  expect_each_rank_once(results, 3);
+  EXPECT_EQ(results[1].attempts, 3);
+  EXPECT_EQ(results[0].attempts, 1);
+
+  fs::create_directories(scratch.path() / "fresh");
+  Results no_retry = client.map(script, 2, {(scratch.path() / "fresh").string()}).wait();
+  EXPECT_EQ(no_retry.failed_ranks(), std::vector<int>{1}) << "max_attempts defaults to 1: no retry";
+  EXPECT_EQ(no_retry[1].signal, SIGSEGV);
+}
+
+TEST(FaultTest, RankPastItsTimeoutIsKilledAndReported) {
+  ScratchDir scratch;
+  Farm farm("shell", {.slots = 2});
+  fs::path script = write_script(scratch.path(), "hang.sh",
+                                 "echo started\nif [ \"$PESC_RANK\" = 1 ]; then sleep 60; fi\necho done\n");
+  auto started = std::chrono::steady_clock::now();
+  Results results = farm.map(script, 2, {}, {.timeout = std::chrono::milliseconds(700)}).wait();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(20));
+  EXPECT_TRUE(results[0].ok());
+  EXPECT_FALSE(results[1].ok());
+  EXPECT_TRUE(results[1].timed_out);
+  EXPECT_NE(results[1].output.find("started\npesc: killed after the job's timeout of 0.7 s"), std::string::npos)
+      << results[1].output;
+}
+
+TEST(FaultTest, MovedRankResumesFromItsCheckpoint) {
+  ScratchDir scratch;
+  TestFarm farm(1, 1, kShortLease);
+  fs::path progress = scratch.path() / "progress";
+  // Counts to 20, a step every 0.1 s, keeping its place in checkpoint_dir
+  // (and telling the test, through a file outside the farm).
+  fs::path script = write_script(scratch.path(), "count.sh",
+                                 "c=\"$PESC_CHECKPOINT_DIR/at\"\n"
+                                 "i=$(cat \"$c\" 2>/dev/null || echo 0)\n"
+                                 "echo \"resumed at $i\"\n"
+                                 "while [ \"$i\" -lt 20 ]; do\n"
+                                 "  sleep 0.1; i=$((i+1)); echo \"$i\" > \"$c\"; echo \"$i\" > \"$PESC_PARAMETER_0\"\n"
+                                 "done\n"
+                                 "echo finished\n");
+  Farm client("shell", {.coordinator = farm.address()});
+  Job job = client.map(script, 1, {progress.string()},
+                       {.checkpoint_interval = std::chrono::milliseconds(200)});
+  ASSERT_TRUE(eventually([&] {
+    std::string at = read_all(progress);
+    return !at.empty() && std::stoi(at) >= 8;
+  }));
+  farm.worker(0).kill(SIGKILL);
+  farm.worker(0).wait();
+  farm.add_worker(1);
+  Results results = job.wait();
+  ASSERT_TRUE(results.ok()) << results.output();
+  EXPECT_EQ(results[0].worker, "worker1");
+  const std::string& out = results[0].output;
+  ASSERT_EQ(out.rfind("resumed at ", 0), 0u) << out;
+  EXPECT_GE(std::stoi(out.substr(11)), 5) << "the second attempt starts from the checkpoint, not from zero: " << out;
+  EXPECT_NE(out.find("finished"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pesc
