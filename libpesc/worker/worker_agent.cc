@@ -1,6 +1,10 @@
 #include "worker/worker_agent.h"
 
+#include <signal.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
 
 #include <deque>
 #include <set>
@@ -43,6 +47,24 @@ absl::StatusOr<std::string> stable_worker_id(const fs::path& work_dir) {
 }
 
 using Stream = grpc::ClientReaderWriter<v1::WorkerMessage, v1::CoordinatorMessage>;
+
+// Kills the process group of every process whose working directory lies
+// under `runs_dir`: ranks orphaned when an earlier life of this worker was
+// killed. (Ranks run in their own process groups, so they outlive it.)
+void kill_ranks_running_in(const fs::path& runs_dir) {
+  std::error_code error;
+  const std::string prefix = fs::weakly_canonical(runs_dir, error).string() + "/";
+  for (const auto& entry : fs::directory_iterator("/proc", error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+    std::error_code unreadable;
+    const std::string cwd = fs::read_symlink(entry.path() / "cwd", unreadable).string() + "/";
+    if (unreadable || cwd.rfind(prefix, 0) != 0) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(name));
+    if (const pid_t group = ::getpgid(pid); group > 1) ::kill(-group, SIGKILL);
+    ::kill(pid, SIGKILL);
+  }
+}
 
 }  // namespace
 
@@ -261,7 +283,9 @@ absl::StatusOr<std::unique_ptr<WorkerAgent>> WorkerAgent::start(WorkerOptions op
     return absl::PermissionDeniedError(
         absl::StrCat("cannot use the work directory ", options.work_dir.string(), ": ", error.message()));
   }
-  // Leftovers of a previous life of this worker are of no use now.
+  // Leftovers of a previous life of this worker are of no use now: its
+  // ranks were given to other workers when it was lost.
+  kill_ranks_running_in(options.work_dir / "runs");
   (void)remove_tree(options.work_dir / "runs");
   fs::create_directories(options.work_dir / "runs", error);
   if (options.worker_id.empty()) {

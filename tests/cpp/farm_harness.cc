@@ -33,6 +33,17 @@ Daemon::Daemon(const std::vector<std::string>& argv, const fs::path& log) {
 
 Daemon::Daemon(Daemon&& other) noexcept : pid_(std::exchange(other.pid_, -1)) {}
 
+Daemon& Daemon::operator=(Daemon&& other) noexcept {
+  if (this != &other) {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      wait();
+    }
+    pid_ = std::exchange(other.pid_, -1);
+  }
+  return *this;
+}
+
 Daemon::~Daemon() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGKILL);
@@ -106,10 +117,15 @@ void TestFarm::start_coordinator(const std::string& listen) {
 void TestFarm::add_worker(int slots) {
   const size_t index = workers_.size();
   fs::path work_dir = dir_ / ("worker" + std::to_string(index));
-  workers_.emplace_back(std::vector<std::string>{PESC_WORKER_BINARY, "--coordinator", address_, "--slots",
-                                                 std::to_string(slots), "--work-dir", work_dir.string(), "--id",
-                                                 "worker" + std::to_string(index)},
-                        dir_ / ("worker" + std::to_string(index) + ".log"));
+  worker_commands_.push_back({PESC_WORKER_BINARY, "--coordinator", address_, "--slots", std::to_string(slots),
+                              "--work-dir", work_dir.string(), "--id", "worker" + std::to_string(index)});
+  workers_.emplace_back(worker_commands_.back(), dir_ / ("worker" + std::to_string(index) + ".log"));
+}
+
+void TestFarm::restart_worker(size_t index) {
+  workers_.at(index).kill(SIGKILL);
+  workers_.at(index).wait();
+  workers_.at(index) = Daemon(worker_commands_.at(index), dir_ / ("worker" + std::to_string(index) + ".log"));
 }
 
 void TestFarm::restart_coordinator() {

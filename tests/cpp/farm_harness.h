@@ -19,7 +19,7 @@ class Daemon {
  public:
   Daemon(const std::vector<std::string>& argv, const std::filesystem::path& log);
   Daemon(Daemon&& other) noexcept;
-  Daemon& operator=(Daemon&&) = delete;
+  Daemon& operator=(Daemon&& other) noexcept;
   ~Daemon();
 
   pid_t pid() const { return pid_; }
@@ -45,6 +45,8 @@ class TestFarm {
   Daemon& coordinator() { return coordinator_.front(); }
   Daemon& worker(size_t index) { return workers_.at(index); }
   void add_worker(int slots);
+  // Starts worker `index` again, with its id and work directory.
+  void restart_worker(size_t index);
   // Starts a new coordinator on the same address and state directory.
   void restart_coordinator();
 
@@ -55,6 +57,7 @@ class TestFarm {
   std::vector<std::string> coordinator_flags_;
   std::vector<Daemon> coordinator_;
   std::vector<Daemon> workers_;
+  std::vector<std::vector<std::string>> worker_commands_;
 };
 
 // Writes `text` to dir/name with the given mode and returns the path.

@@ -64,6 +64,25 @@ TEST(FaultTest, KilledWorkersRanksRunElsewhere) {
   EXPECT_GT(per_worker["worker1"], 12) << "the survivor took over the dead worker's share";
 }
 
+TEST(FaultTest, RestartedWorkerKillsRanksOrphanedByItsDeath) {
+  ScratchDir scratch;
+  TestFarm farm(1, 2, kShortLease);
+  fs::path pids = scratch.path() / "pids";
+  fs::create_directories(pids);
+  fs::path script = write_script(scratch.path(), "linger.sh",
+                                 "echo $$ > \"$PESC_PARAMETER_0/$PESC_RANK\"\nsleep 120\n");
+  Farm client("shell", {.coordinator = farm.address()});
+  Job job = client.map(script, 2, {pids.string()});
+  ASSERT_TRUE(eventually([&] { return fs::exists(pids / "0") && fs::exists(pids / "1"); }));
+  std::vector<pid_t> orphans = {static_cast<pid_t>(std::stol(read_all(pids / "0"))),
+                                static_cast<pid_t>(std::stol(read_all(pids / "1")))};
+  farm.restart_worker(0);  // SIGKILL: its ranks live on, orphaned
+  for (pid_t pid : orphans) {
+    EXPECT_TRUE(eventually([&] { return testing::process_gone(pid); })) << "orphaned rank " << pid << " survives";
+  }
+  job.cancel();
+}
+
 TEST(FaultTest, StoppedWorkerPastItsLeaseLosesItsRanksAndIsToldOnReturn) {
   ScratchDir scratch;
   TestFarm farm(2, 2, kShortLease);
