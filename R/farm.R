@@ -1,0 +1,208 @@
+#' Run a script or a function as ranks on a farm
+#'
+#' \code{farm()} runs \code{process} \code{repetitions} times, as ranks
+#' \code{0..repetitions-1}, waits for every rank and returns the results in
+#' rank order. \code{farm_submit()} only submits and returns a job;
+#' \code{farm_wait()} waits for it and \code{farm_cancel()} stops it.
+#'
+#' A \strong{script} (a file name) gets, as command-line arguments (see
+#' \code{\link{commandArgs}}), the PESC flags \code{--rank}, \code{--world_size},
+#' \code{--output_dir}, \code{--parameters} and the others, and the same facts
+#' as \code{PESC_*} environment variables (\code{PESC_RANK},
+#' \code{PESC_WORLD_SIZE}, \code{PESC_OUTPUT_DIR}, \code{PESC_PARAMETER_<i>},
+#' ...). Everything it prints comes back in \code{$output}; files it writes in
+#' its output directory can be read with \code{\link{rank_file}}.
+#'
+#' A \strong{function} is called as \code{f(rank, ...)} on a worker, with the
+#' elements of \code{params} as further arguments, in a fresh \code{Rscript}
+#' per rank. The function, its arguments and the global variables it uses
+#' (found with \code{codetools::findGlobals}) travel with the job; packages it
+#' uses from attached packages are attached on the worker, so they must be
+#' installed there. Values come back in \code{$values}, a list indexed by
+#' \code{rank + 1}. An error in a rank is raised here as an error of class
+#' \code{pesc_rank_error} naming the rank, with the remote message and call.
+#' Objects that cannot travel (external pointers, connections) are refused at
+#' submission with the object's name.
+#'
+#' Interrupting the wait (Esc, Ctrl-C) cancels the job on the farm, which
+#' stops its running ranks; the R session stays usable.
+#'
+#' @param process the path of a script (or of a directory or tar/zip archive,
+#'   with \code{entry}), or an R function.
+#' @param repetitions the number of ranks.
+#' @param params for a script, a vector of values passed to every rank as
+#'   character strings after \code{--parameters}; for a function, a list of
+#'   further arguments.
+#' @param coordinator \code{"host:port"} of a \code{pesc-coordinator};
+#'   \code{NULL} uses the \code{PESC_COORDINATOR} environment variable and,
+#'   when that is unset, an embedded local farm inside this R session.
+#' @param domain how a rank starts: \code{"R"} (\code{Rscript}),
+#'   \code{"python"}, \code{"shell"}, \code{"native"}, ...; \code{NULL} infers
+#'   it from the file name (\code{.R} gives \code{"R"}). Functions always use
+#'   \code{"R"}.
+#' @param progress show a progress bar while waiting.
+#' @param slots for the embedded farm, how many ranks run at once
+#'   (\code{NULL}: one per core).
+#' @param entry the file to run inside a directory or archive process.
+#' @param name a label for the job, shown by \code{pesc jobs}.
+#' @param job a job returned by \code{farm_submit()}.
+#' @return \code{farm()} and \code{farm_wait()}: an object of class
+#'   \code{pesc_results}, a list with \code{output} (every rank's printed
+#'   output joined in rank order), \code{ranks} (a data frame with one row per
+#'   rank: rank, status, exit_code, signal, worker, start, end, duration and
+#'   cpu_time in seconds, max_rss_kb, error), \code{values} (function mode
+#'   only) and \code{job_id}. \code{farm_submit()}: an object of class
+#'   \code{pesc_job}. \code{farm_cancel()}: the job, invisibly.
+#' @seealso \code{\link{farm_lapply}}, \code{\link{rank_output}}
+#' @examples
+#' script <- tempfile(fileext = ".R")
+#' writeLines(c(
+#'   'rank <- as.integer(Sys.getenv("PESC_RANK"))',
+#'   'cat("rank", rank, "says", rank^2, "\\n")'), script)
+#' res <- farm(script, repetitions = 3, slots = 2, progress = FALSE)
+#' cat(res$output)
+#' res$ranks[, c("rank", "status", "duration")]
+#'
+#' x <- c(2.1, 3.5, 4.0, 5.2, 6.8)
+#' boot_mean <- function(rank, n) {
+#'   set.seed(rank)
+#'   mean(sample(x, n, replace = TRUE))
+#' }
+#' unlist(farm(boot_mean, repetitions = 3, params = list(n = 50),
+#'             slots = 2, progress = FALSE)$values)
+#' @export
+farm <- function(process, repetitions = 1L, params = NULL, coordinator = NULL, domain = NULL,
+                 progress = TRUE, slots = NULL, entry = NULL, name = NULL) {
+  job <- farm_submit(process, repetitions = repetitions, params = params, coordinator = coordinator,
+                     domain = domain, slots = slots, entry = entry, name = name)
+  farm_wait(job, progress = progress)
+}
+
+#' @rdname farm
+#' @export
+farm_submit <- function(process, repetitions = 1L, params = NULL, coordinator = NULL, domain = NULL,
+                        slots = NULL, entry = NULL, name = NULL) {
+  repetitions <- check_count(repetitions, "repetitions")
+  if (is.function(process)) {
+    if (!is.null(domain) && !identical(domain, "R")) {
+      stop("pesc: a function runs in the \"R\" domain, not \"", domain, "\"", call. = FALSE)
+    }
+    task <- function_task(process, params)
+    spec <- list(process = task$dir, entry = task$entry, params = character(), domain = "R",
+                 mode = "function", task_dir = task$dir)
+  } else {
+    if (!is.character(process) || length(process) != 1L || is.na(process)) {
+      stop("pesc: `process` must be a file name or a function", call. = FALSE)
+    }
+    if (!file.exists(process)) stop("pesc: no such file: ", process, call. = FALSE)
+    if (!is.null(params) && (!is.atomic(params) || anyNA(params))) {
+      stop("pesc: `params` of a script must be a vector of values without NA", call. = FALSE)
+    }
+    spec <- list(process = normalizePath(process), entry = entry %||% "",
+                 params = as.character(params %||% character()),
+                 domain = domain %||% infer_domain(entry %||% process), mode = "script", task_dir = NULL)
+  }
+  farm_ptr <- .pesc_farm_new(spec$domain, coordinator %||% "", as.integer(slots %||% 0L), "")
+  ptr <- .pesc_farm_map(farm_ptr, spec$process, repetitions, spec$params, spec$entry, name %||% "")
+  structure(list(id = .pesc_job_id(ptr), repetitions = repetitions, mode = spec$mode,
+                 domain = spec$domain, task_dir = spec$task_dir, farm = .pesc_farm_describe(farm_ptr),
+                 ptr = ptr, names = NULL),
+            class = "pesc_job")
+}
+
+#' @rdname farm
+#' @export
+farm_wait <- function(job, progress = TRUE) {
+  stopifnot(inherits(job, "pesc_job"))
+  n <- job$repetitions
+  bar <- if (isTRUE(progress)) utils::txtProgressBar(min = 0, max = n, style = 3) else NULL
+  finished <- FALSE
+  on.exit({
+    if (!is.null(bar)) close(bar)
+    # An interrupt or an error while waiting: the job must not run on.
+    if (!finished) try(.pesc_job_cancel(job$ptr), silent = TRUE)
+    if (!is.null(job$task_dir)) unlink(job$task_dir, recursive = TRUE)
+  })
+  got <- 0L
+  repeat {
+    row <- .pesc_job_next(job$ptr, 250L)
+    if (!is.null(row)) {
+      got <- got + 1L
+      if (!is.null(bar)) utils::setTxtProgressBar(bar, got)
+    } else if (.pesc_job_done(job$ptr)) {
+      break
+    }
+  }
+  finished <- TRUE
+  if (got < n) {
+    stop(sprintf("pesc: job %s ended with %d of %d ranks returned; was it cancelled?", job$id, got, n),
+         call. = FALSE)
+  }
+  results <- new_results(.pesc_job_results(job$ptr))
+  if (identical(job$mode, "function")) {
+    results$values <- collect_values(results, job$names)
+  }
+  results
+}
+
+#' @rdname farm
+#' @export
+farm_cancel <- function(job) {
+  stopifnot(inherits(job, "pesc_job"))
+  .pesc_job_cancel(job$ptr)
+  invisible(job)
+}
+
+#' @export
+print.pesc_job <- function(x, ...) {
+  p <- .pesc_job_progress(x$ptr)
+  cat(sprintf("<pesc job %s: %d ranks (%s mode, domain %s) on %s>\n", x$id, x$repetitions, x$mode,
+              x$domain, x$farm))
+  if (p[["total"]] > 0L) {
+    cat(sprintf("  %d pending, %d running, %d succeeded, %d failed, %d cancelled\n", p[["pending"]],
+                p[["running"]], p[["succeeded"]], p[["failed"]], p[["cancelled"]]))
+  }
+  invisible(x)
+}
+
+#' Apply a function to each element of a list, one rank per element
+#'
+#' Like \code{\link{lapply}}, but each element is a rank on the farm:
+#' \code{FUN(X[[i]], ...)} runs as rank \code{i - 1}. Names and order are
+#' kept. See \code{\link{farm}} for what travels with the function and how
+#' errors come back.
+#'
+#' @param X a vector or list.
+#' @param FUN the function to apply.
+#' @param ... further arguments to \code{FUN}, the same for every element.
+#' @param coordinator,progress,slots as in \code{\link{farm}}.
+#' @return A list as long as \code{X}, with its names.
+#' @examples
+#' farm_lapply(list(a = 1:3, b = 4:6), sum, slots = 2, progress = FALSE)
+#' @export
+farm_lapply <- function(X, FUN, ..., coordinator = NULL, progress = TRUE, slots = NULL) {
+  FUN <- match.fun(FUN)
+  X <- as.list(X)
+  if (length(X) == 0L) return(structure(list(), names = names(X)))
+  apply_one <- function(rank, .X, .FUN, ...) .FUN(.X[[rank + 1L]], ...)
+  environment(apply_one) <- globalenv()
+  job <- farm_submit(apply_one, repetitions = length(X), params = c(list(.X = X, .FUN = FUN), list(...)),
+                     coordinator = coordinator, slots = slots)
+  job$names <- names(X)
+  farm_wait(job, progress = progress)$values
+}
+
+check_count <- function(x, what) {
+  if (!is.numeric(x) || length(x) != 1L || is.na(x) || x < 1 || x != round(x)) {
+    stop("pesc: `", what, "` must be a positive whole number", call. = FALSE)
+  }
+  as.integer(x)
+}
+
+# The domain a file name implies, as `pesc run` infers it.
+infer_domain <- function(path) {
+  ext <- tolower(tools::file_ext(path))
+  switch(ext, r = "R", py = "python", sh = "shell", jar = "java", "native")
+}
+
+`%||%` <- function(x, y) if (is.null(x)) y else x

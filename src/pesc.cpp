@@ -1,0 +1,206 @@
+// The R face of libpesc: thin Rcpp glue, the R API is in ../R/.
+//
+// Every function runs on R's main thread; libpesc's own threads never call
+// into R (RcppParallel's lesson). pesc::Error becomes an R error through
+// Rcpp::stop, with the code's name in front so R code can tell them apart.
+
+#include <Rcpp.h>
+
+#include <pesc/pesc.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace {
+
+// A Job keeps the Farm it came from alive: the R object holding the job
+// holds the farm's pointer too, but the order R finalizes them in is not
+// ours to choose.
+struct JobHandle {
+  std::shared_ptr<pesc::Farm> farm;
+  pesc::Job job;
+};
+
+using FarmPtr = Rcpp::XPtr<std::shared_ptr<pesc::Farm>>;
+using JobPtr = Rcpp::XPtr<JobHandle>;
+using ResultsPtr = Rcpp::XPtr<pesc::Results>;
+
+const char* code_name(pesc::ErrorCode code) {
+  switch (code) {
+    case pesc::ErrorCode::kCancelled: return "cancelled";
+    case pesc::ErrorCode::kInvalidArgument: return "invalid_argument";
+    case pesc::ErrorCode::kDeadlineExceeded: return "deadline_exceeded";
+    case pesc::ErrorCode::kNotFound: return "not_found";
+    case pesc::ErrorCode::kAlreadyExists: return "already_exists";
+    case pesc::ErrorCode::kPermissionDenied: return "permission_denied";
+    case pesc::ErrorCode::kResourceExhausted: return "resource_exhausted";
+    case pesc::ErrorCode::kFailedPrecondition: return "failed_precondition";
+    case pesc::ErrorCode::kAborted: return "aborted";
+    case pesc::ErrorCode::kOutOfRange: return "out_of_range";
+    case pesc::ErrorCode::kUnimplemented: return "unimplemented";
+    case pesc::ErrorCode::kInternal: return "internal";
+    case pesc::ErrorCode::kUnavailable: return "unavailable";
+    case pesc::ErrorCode::kDataLoss: return "data_loss";
+    case pesc::ErrorCode::kUnauthenticated: return "unauthenticated";
+    default: return "unknown";
+  }
+}
+
+// Runs `body`, turning pesc::Error into an R error "pesc [code]: message".
+template <typename F>
+auto guarded(F&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const pesc::Error& error) {
+    Rcpp::stop("pesc [%s]: %s", code_name(error.code()), error.what());
+  }
+}
+
+double seconds_since_epoch(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+Rcpp::List rank_row(const pesc::RankResult& r) {
+  return Rcpp::List::create(
+      Rcpp::Named("rank") = r.rank, Rcpp::Named("status") = pesc::to_string(r.status),
+      Rcpp::Named("exit_code") = r.exit_code, Rcpp::Named("signal") = r.signal,
+      Rcpp::Named("worker") = r.worker, Rcpp::Named("start") = seconds_since_epoch(r.start),
+      Rcpp::Named("end") = seconds_since_epoch(r.end),
+      Rcpp::Named("duration") = std::chrono::duration<double>(r.duration).count(),
+      Rcpp::Named("cpu_time") = std::chrono::duration<double>(r.cpu_time).count(),
+      Rcpp::Named("max_rss_kb") = static_cast<double>(r.max_rss_kb), Rcpp::Named("has_files") = r.has_files,
+      Rcpp::Named("error") = r.error, Rcpp::Named("output") = r.output);
+}
+
+}  // namespace
+
+// [[Rcpp::export(.pesc_farm_new)]]
+SEXP pesc_farm_new(std::string domain, std::string coordinator, int slots, std::string state_dir) {
+  return guarded([&] {
+    pesc::FarmOptions options;
+    options.coordinator = coordinator;
+    options.slots = slots;
+    options.state_dir = state_dir;
+    auto farm = std::make_shared<pesc::Farm>(domain, options);
+    return FarmPtr(new std::shared_ptr<pesc::Farm>(std::move(farm)), true);
+  });
+}
+
+// [[Rcpp::export(.pesc_farm_describe)]]
+std::string pesc_farm_describe(SEXP farm) {
+  return guarded([&] { return (*FarmPtr(farm))->describe(); });
+}
+
+// [[Rcpp::export(.pesc_farm_map)]]
+SEXP pesc_farm_map(SEXP farm, std::string process, int repetitions, std::vector<std::string> parameters,
+                   std::string entry, std::string name) {
+  return guarded([&] {
+    std::shared_ptr<pesc::Farm> owner = *FarmPtr(farm);
+    pesc::MapOptions options;
+    options.entry = entry;
+    options.name = name;
+    pesc::Job job = owner->map(process, repetitions, parameters, options);
+    return JobPtr(new JobHandle{owner, std::move(job)}, true);
+  });
+}
+
+// [[Rcpp::export(.pesc_farm_attach)]]
+SEXP pesc_farm_attach(SEXP farm, std::string job_id) {
+  return guarded([&] {
+    std::shared_ptr<pesc::Farm> owner = *FarmPtr(farm);
+    return JobPtr(new JobHandle{owner, owner->attach(job_id)}, true);
+  });
+}
+
+// [[Rcpp::export(.pesc_job_id)]]
+std::string pesc_job_id(SEXP job) { return JobPtr(job)->job.id(); }
+
+// The next rank to finish (a list), or NULL when none did within
+// `timeout_ms`. Polls in short slices and checks for a user interrupt in
+// between: on one, the job is cancelled on the farm and the interrupt goes
+// on to R, so the session stays usable and no rank keeps running.
+// [[Rcpp::export(.pesc_job_next)]]
+SEXP pesc_job_next(SEXP job, int timeout_ms) {
+  JobHandle* handle = JobPtr(job);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  return guarded([&]() -> SEXP {
+    while (true) {
+      std::optional<pesc::RankResult> rank = handle->job.next(std::chrono::milliseconds(50));
+      if (rank) return rank_row(*rank);
+      if (handle->job.done() || std::chrono::steady_clock::now() >= deadline) return R_NilValue;
+      try {
+        Rcpp::checkUserInterrupt();
+      } catch (Rcpp::internal::InterruptedException&) {
+        try {
+          handle->job.cancel();
+        } catch (const pesc::Error&) {
+          // The interrupt matters more than a farm that cannot be reached.
+        }
+        throw;
+      }
+    }
+  });
+}
+
+// [[Rcpp::export(.pesc_job_progress)]]
+Rcpp::IntegerVector pesc_job_progress(SEXP job) {
+  pesc::Progress p = JobPtr(job)->job.progress();
+  return Rcpp::IntegerVector::create(Rcpp::Named("total") = p.total, Rcpp::Named("pending") = p.pending,
+                                     Rcpp::Named("running") = p.running, Rcpp::Named("succeeded") = p.succeeded,
+                                     Rcpp::Named("failed") = p.failed, Rcpp::Named("cancelled") = p.cancelled);
+}
+
+// [[Rcpp::export(.pesc_job_done)]]
+bool pesc_job_done(SEXP job) { return JobPtr(job)->job.done(); }
+
+// [[Rcpp::export(.pesc_job_cancel)]]
+void pesc_job_cancel(SEXP job) {
+  guarded([&] { JobPtr(job)->job.cancel(); });
+}
+
+// Every rank's result once all are in (call after .pesc_job_next returned
+// every rank).
+// [[Rcpp::export(.pesc_job_results)]]
+SEXP pesc_job_results(SEXP job) {
+  return guarded([&] { return ResultsPtr(new pesc::Results(JobPtr(job)->job.wait()), true); });
+}
+
+// [[Rcpp::export(.pesc_results_ranks)]]
+Rcpp::List pesc_results_ranks(SEXP results) {
+  const pesc::Results& r = *ResultsPtr(results);
+  Rcpp::List rows(r.size());
+  for (size_t i = 0; i < r.size(); ++i) rows[i] = rank_row(r[i]);
+  return rows;
+}
+
+// [[Rcpp::export(.pesc_results_output)]]
+std::string pesc_results_output(SEXP results) { return ResultsPtr(results)->output(); }
+
+// [[Rcpp::export(.pesc_results_job_id)]]
+std::string pesc_results_job_id(SEXP results) { return ResultsPtr(results)->job_id(); }
+
+// The bytes of a file rank `rank` left in its output_dir, or NULL when it
+// left none by that name.
+// [[Rcpp::export(.pesc_results_read_file)]]
+SEXP pesc_results_read_file(SEXP results, int rank, std::string relative) {
+  return guarded([&]() -> SEXP {
+    std::string bytes;
+    try {
+      bytes = ResultsPtr(results)->read_file(static_cast<size_t>(rank), relative);
+    } catch (const pesc::Error& error) {
+      if (error.code() == pesc::ErrorCode::kNotFound) return R_NilValue;
+      throw;
+    }
+    Rcpp::RawVector raw(bytes.size());
+    std::copy(bytes.begin(), bytes.end(), raw.begin());
+    return raw;
+  });
+}
+
+// [[Rcpp::export(.pesc_results_save)]]
+void pesc_results_save(SEXP results, std::string dir) {
+  guarded([&] { ResultsPtr(results)->save(dir); });
+}

@@ -1,0 +1,4 @@
+library(testthat)
+library(pesc)
+
+test_check("pesc")
