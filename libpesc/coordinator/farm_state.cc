@@ -261,6 +261,8 @@ void FarmState::worker_finished(const std::string& worker_id, const v1::RankFini
   if (session == sessions_.end()) return;
   session->second.last_heard = absl::Now();
   session->second.attempts.erase(finished.attempt_id());
+  // The result and the assignments it frees room for reach the disk together.
+  JobStore::Batch batch(*store_);
   auto accepted = store_->finish_attempt(finished.attempt_id(), finished.result(), now_unix_ms());
   if (!accepted.ok()) return;  // not acknowledged: the worker sends it again
   if (*accepted) {

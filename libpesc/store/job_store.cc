@@ -242,6 +242,24 @@ JobStore::JobStore(std::unique_ptr<SQLite::Database> db)
     : db_(std::move(db)), sql_(std::make_unique<StatementCache>(*db_)) {}
 JobStore::~JobStore() = default;
 
+JobStore::Batch::Batch(JobStore& store) : store_(store) {
+  try {
+    (*store_.sql_)("SAVEPOINT pesc_batch")->exec();
+    open_ = true;
+  } catch (const std::exception&) {
+    // Without the batch every call still commits on its own.
+  }
+}
+
+JobStore::Batch::~Batch() {
+  if (!open_) return;
+  try {
+    (*store_.sql_)("RELEASE pesc_batch")->exec();
+  } catch (const std::exception&) {
+    // Nothing to roll back: each call inside was atomic and is kept.
+  }
+}
+
 absl::StatusOr<std::unique_ptr<JobStore>> JobStore::open(const std::filesystem::path& file) {
   return guarded("open", [&]() -> absl::StatusOr<std::unique_ptr<JobStore>> {
     auto db = std::make_unique<SQLite::Database>(file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
@@ -250,6 +268,9 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::open(const std::filesystem::
     // can lose the last moments, which the workers then report again.
     db->exec("PRAGMA journal_mode=WAL");
     db->exec("PRAGMA synchronous=NORMAL");
+    // Fewer, larger checkpoints: each one syncs the disk.
+    db->exec("PRAGMA wal_autocheckpoint=8000");
+    db->exec("PRAGMA cache_size=-32000");
     db->exec("PRAGMA foreign_keys=OFF");
     auto store = std::unique_ptr<JobStore>(new JobStore(std::move(db)));
     if (auto status = store->migrate(); !status.ok()) return status;

@@ -51,6 +51,20 @@ class JobStore {
   static absl::StatusOr<std::unique_ptr<JobStore>> open(const std::filesystem::path& file);
   ~JobStore();
 
+  // Groups the calls made while it lives into one commit: each call stays
+  // atomic on its own, and the disk sees one write for all of them.
+  class Batch {
+   public:
+    explicit Batch(JobStore& store);
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+    ~Batch();
+
+   private:
+    JobStore& store_;
+    bool open_ = false;
+  };
+
   // Inserts the job and one pending row per rank in one transaction.
   absl::Status create_job(const std::string& id, const v1::JobSpec& spec, int64_t created_unix_ms);
   absl::StatusOr<JobRecord> job(const std::string& id);
