@@ -25,6 +25,7 @@ std::string default_state_dir() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  pesc::handle_termination_signals();
   absl::SetProgramUsageMessage("pesc-coordinator --listen HOST:PORT --state-dir DIR");
   std::vector<std::string> storage;
   std::vector<char*> args = pesc::with_flag_names_normalized(argc, argv, storage);

@@ -1,20 +1,45 @@
 #include "daemon_support.h"
 
 #include <csignal>
+#include <cstdlib>
 #include <thread>
+
+#include "absl/synchronization/mutex.h"
 
 namespace pesc {
 
-void on_termination_signal(std::function<void(int)> on_signal) {
+namespace {
+
+absl::Mutex handler_mutex;
+std::function<void(int)>& handler() {
+  static auto* current = new std::function<void(int)>([](int signal) { std::_Exit(128 + signal); });
+  return *current;
+}
+
+}  // namespace
+
+void handle_termination_signals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::thread([signals, on_signal = std::move(on_signal)] {
+  std::thread([signals] {
     int received = 0;
-    while (sigwait(&signals, &received) == 0) on_signal(received);
+    while (sigwait(&signals, &received) == 0) {
+      std::function<void(int)> act;
+      {
+        absl::MutexLock lock(&handler_mutex);
+        act = handler();
+      }
+      act(received);
+    }
   }).detach();
+}
+
+void on_termination_signal(std::function<void(int)> on_signal) {
+  absl::MutexLock lock(&handler_mutex);
+  handler() = std::move(on_signal);
 }
 
 std::vector<char*> with_flag_names_normalized(int argc, char** argv, std::vector<std::string>& storage) {

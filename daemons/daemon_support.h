@@ -9,9 +9,13 @@
 
 namespace pesc {
 
-// Blocks SIGINT and SIGTERM in every thread and runs `on_signal` (with the
-// signal number) on a dedicated thread when one arrives. Call before any
-// other thread starts.
+// Blocks SIGINT and SIGTERM in every thread and handles them on a thread of
+// their own: by exiting with 128 + the signal until on_termination_signal()
+// says otherwise. Call first thing in main, before any thread starts, so no
+// thread inherits them unblocked.
+void handle_termination_signals();
+
+// What to do on SIGINT or SIGTERM from now on (called with the signal).
 void on_termination_signal(std::function<void(int)> on_signal);
 
 // absl spells flags with underscores; people type --state-dir. Rewrites

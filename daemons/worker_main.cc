@@ -33,6 +33,7 @@ std::string coordinator_address() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  pesc::handle_termination_signals();
   absl::SetProgramUsageMessage("pesc-worker --coordinator HOST:PORT --slots N --work-dir DIR");
   std::vector<std::string> storage;
   std::vector<char*> args = pesc::with_flag_names_normalized(argc, argv, storage);

@@ -58,12 +58,28 @@ class OrderedPrinter {
   size_t next_ = 0;
 };
 
+// A job that waits with no worker to run it looks hung; say why.
+void warn_if_nothing_runs(const Progress& progress, const Target& target) {
+  if (progress.running > 0 || progress.finished() > 0) return;
+  const std::string address = coordinator_address(farm_options(target));
+  if (address.empty()) return;
+  auto client = Client::connect(address);
+  if (!client.ok()) return;
+  auto workers = (*client)->workers();
+  if (!workers.ok()) return;
+  for (const v1::WorkerInfo& worker : *workers) {
+    if (worker.online()) return;
+  }
+  std::cerr << "pesc: no worker is connected to the coordinator at " << address
+            << "; the ranks wait until one joins (start one with `pesc-worker --coordinator " << address << "`)\n";
+}
+
 // The job a Ctrl-C should cancel; null when none is being followed.
 std::atomic<Job*> followed_job{nullptr};
 std::atomic<bool> interrupted{false};
 
 // Follows a job to its end, printing outputs in rank order; Ctrl-C cancels it.
-int follow(Job& job, const std::string& out_dir) {
+int follow(Job& job, const std::string& out_dir, const Target& target) {
   followed_job = &job;
   on_termination_signal([](int) {
     interrupted = true;
@@ -76,12 +92,18 @@ int follow(Job& job, const std::string& out_dir) {
   });
   ProgressLine progress;
   OrderedPrinter printer(job.repetitions());
+  const auto started = std::chrono::steady_clock::now();
+  bool checked_workers = false;
   while (!job.done()) {
     if (auto rank = job.next(std::chrono::milliseconds(200))) {
       progress.clear();
       printer.add(*rank);
     }
     progress.update(job.progress());
+    if (!checked_workers && std::chrono::steady_clock::now() - started > std::chrono::seconds(3)) {
+      checked_workers = true;
+      warn_if_nothing_runs(job.progress(), target);
+    }
   }
   progress.clear();
   Results results = job.wait();
@@ -144,7 +166,7 @@ int run(const Target& target, const RunArguments& arguments) {
       std::cout << job.id() << "\n";
       return kExitOk;
     }
-    return follow(job, arguments.out_dir);
+    return follow(job, arguments.out_dir, target);
   } catch (const Error& error) {
     return report_error(error);
   }
@@ -155,7 +177,7 @@ int wait(const Target& target, const std::string& job_id) {
   try {
     Farm farm("native", farm_options(target));
     Job job = farm.attach(job_id);
-    return follow(job, "");
+    return follow(job, "", target);
   } catch (const Error& error) {
     return report_error(error);
   }

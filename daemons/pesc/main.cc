@@ -45,6 +45,7 @@ int usage_error(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  pesc::handle_termination_signals();
   // Everything after "--" is a rank parameter, passed on byte for byte, even
   // when it looks like a flag.
   std::vector<std::string> storage;

@@ -114,5 +114,20 @@ TEST(CliTest, DetachThenStatusWaitResultsJobsWorkers) {
   EXPECT_NE(unknown.err.find("no job \"nosuchjob\""), std::string::npos) << unknown.err;
 }
 
+TEST(CliTest, WarnsWhenNoWorkerCanRunTheJobAndCancelsItOnTerm) {
+  ScratchDir scratch;
+  TestFarm farm(0);
+  fs::path script = write_script(scratch.path(), "job.sh", "true\n");
+  // `timeout` sends SIGTERM after 5 s, as a user's Ctrl-C would end the wait.
+  CommandResult run = run_command({"/usr/bin/timeout", "--preserve-status", "5", PESC_CLI_BINARY, "--coordinator", farm.address(), "run",
+                                   "--repetitions", "2", script.string()},
+                                  {});
+  EXPECT_EQ(run.exit_code, 130) << run.err;
+  EXPECT_NE(run.err.find("no worker is connected to the coordinator"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("cancelled"), std::string::npos) << run.err;
+  CommandResult jobs = run_command({PESC_CLI_BINARY, "--coordinator", farm.address(), "jobs"}, {});
+  EXPECT_NE(jobs.out.find("cancelled"), std::string::npos) << jobs.out;
+}
+
 }  // namespace
 }  // namespace pesc
