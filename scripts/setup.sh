@@ -6,13 +6,16 @@ set -euo pipefail
 
 PESC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PESC_BUILD="${PESC_BUILD:-$PESC_ROOT/build}"
+PESC_VENV="${PESC_VENV:-$PESC_BUILD/venv}"
 
 PESC_PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libsqlitecpp-dev libsqlite3-dev libarchive-dev libssl-dev
   libgtest-dev libbenchmark-dev
-  python3
+  python3 pybind11-dev python3-dev python3-venv python3-pytest python3-cloudpickle python3-numpy
+  python3-pandas python3-setuptools python3-wheel
+  r-base-dev r-cran-rcpp r-cran-testthat r-cran-codetools r-cran-withr r-cran-boot
 )
 
 as_root() {
@@ -34,4 +37,13 @@ install_packages() {
 build_pesc() {
   cmake -S "$PESC_ROOT" -B "$PESC_BUILD" -G Ninja -DCMAKE_BUILD_TYPE="${PESC_BUILD_TYPE:-RelWithDebInfo}" "$@" >/dev/null
   ninja -C "$PESC_BUILD" -j "$(nproc)"
+}
+
+# The Python package into a venv over Debian's /usr/bin/python3 (it sees
+# Debian's cloudpickle, numpy, pandas, pytest), reusing the extension that
+# build_pesc built when configured with -DPESC_BUILD_PYTHON=ON.
+install_python_package() {
+  [ -x "$PESC_VENV/bin/python" ] || /usr/bin/python3 -m venv --system-site-packages "$PESC_VENV"
+  PESC_CMAKE_BUILD_DIR="$PESC_BUILD" "$PESC_VENV/bin/pip" install --quiet --no-index --no-build-isolation \
+    --disable-pip-version-check "$PESC_ROOT"
 }

@@ -1,0 +1,205 @@
+// pesc._core: a thin pybind11 layer over pesc.h. The Pythonic surface lives in
+// the pure-Python package (pesc/__init__.py); this file only converts types,
+// releases the GIL around every call that may block, and turns pesc::Error
+// into the package's exception classes, once, here.
+//
+// No Python object is touched without the GIL: the library's threads never
+// see Python, and blocking waits poll so that Ctrl-C is noticed between polls.
+#include <pybind11/chrono.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+#include <pybind11/stl/filesystem.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "executor/domain.h"
+#include "pesc/pesc.h"
+
+namespace py = pybind11;
+
+namespace {
+
+// A pesc::Error raised while submitting: the package reports it as SubmitError.
+struct SubmitFailure {
+  pesc::Error error;
+};
+
+// Sets the Python error for `error` using pesc.errors.from_core(code, message, during).
+void set_python_error(const pesc::Error& error, const char* during) {
+  py::object exception =
+      py::module_::import("pesc.errors").attr("from_core")(static_cast<int>(error.code()), error.what(), during);
+  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exception.ptr())), exception.ptr());
+}
+
+// How long one wait releases the GIL before checking for signals.
+constexpr std::chrono::milliseconds kSignalPoll{100};
+
+// The next finished rank, waiting up to `timeout_s` (negative: for ever). The
+// GIL is released while waiting and taken back every kSignalPoll to run
+// Python's signal handlers; if one raises (KeyboardInterrupt), the job is
+// cancelled on the farm and the exception propagates.
+std::optional<pesc::RankResult> next_rank(pesc::Job& job, double timeout_s) {
+  using Clock = std::chrono::steady_clock;
+  const bool forever = timeout_s < 0;
+  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(forever ? 0 : timeout_s));
+  while (true) {
+    auto slice = kSignalPoll;
+    if (!forever) {
+      slice = std::min(slice, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+      slice = std::max(slice, std::chrono::milliseconds(0));
+    }
+    std::optional<pesc::RankResult> result;
+    bool done = false;
+    {
+      py::gil_scoped_release release;
+      result = job.next(slice);
+      done = result.has_value() || job.done();
+    }
+    if (done) return result;
+    if (PyErr_CheckSignals() != 0) {
+      py::error_already_set interrupted;  // holds the KeyboardInterrupt while we cancel
+      try {
+        py::gil_scoped_release release;
+        job.cancel();
+      } catch (const pesc::Error&) {
+        // The farm may be gone already; the interrupt is what the user must see.
+      }
+      throw interrupted;
+    }
+    if (!forever && Clock::now() >= deadline) return std::nullopt;
+  }
+}
+
+// Runs `call` without the GIL.
+template <typename F>
+auto unlocked(F&& call) {
+  py::gil_scoped_release release;
+  return call();
+}
+
+double seconds(std::chrono::milliseconds duration) { return static_cast<double>(duration.count()) / 1000.0; }
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "pesc's compiled core; use the `pesc` package instead.";
+
+  py::register_exception_translator([](std::exception_ptr pointer) {
+    try {
+      if (pointer) std::rethrow_exception(pointer);
+    } catch (const SubmitFailure& failure) {
+      set_python_error(failure.error, "submit");
+    } catch (const pesc::Error& error) {
+      set_python_error(error, "");
+    }
+  });
+
+  m.def("domain_for_file", [](const std::string& file_name) { return pesc::domain_for_file(file_name); },
+        py::arg("file_name"), "The built-in domain a file's name suggests, as the pesc CLI infers it.");
+
+  py::class_<pesc::Progress>(m, "Progress")
+      .def_readonly("total", &pesc::Progress::total)
+      .def_readonly("pending", &pesc::Progress::pending)
+      .def_readonly("running", &pesc::Progress::running)
+      .def_readonly("succeeded", &pesc::Progress::succeeded)
+      .def_readonly("failed", &pesc::Progress::failed)
+      .def_readonly("cancelled", &pesc::Progress::cancelled)
+      .def_property_readonly("finished", &pesc::Progress::finished)
+      .def("__repr__", [](const pesc::Progress& p) {
+        return "Progress(finished=" + std::to_string(p.finished()) + "/" + std::to_string(p.total) +
+               ", running=" + std::to_string(p.running) + ", failed=" + std::to_string(p.failed) + ")";
+      });
+
+  py::class_<pesc::RankResult>(m, "RankResult")
+      .def_readonly("rank", &pesc::RankResult::rank)
+      .def_property_readonly("status", [](const pesc::RankResult& r) { return std::string(pesc::to_string(r.status)); })
+      .def_readonly("exit_code", &pesc::RankResult::exit_code)
+      .def_readonly("signal", &pesc::RankResult::signal)
+      .def_readonly("output", &pesc::RankResult::output)
+      .def_readonly("worker", &pesc::RankResult::worker)
+      .def_property_readonly("duration", [](const pesc::RankResult& r) { return seconds(r.duration); })
+      .def_readonly("start", &pesc::RankResult::start)
+      .def_readonly("end", &pesc::RankResult::end)
+      .def_property_readonly("cpu_time", [](const pesc::RankResult& r) { return seconds(r.cpu_time); })
+      .def_readonly("max_rss_kb", &pesc::RankResult::max_rss_kb)
+      .def_readonly("attempt", &pesc::RankResult::attempt)
+      .def_readonly("has_files", &pesc::RankResult::has_files)
+      .def_readonly("error", &pesc::RankResult::error)
+      .def_property_readonly("ok", &pesc::RankResult::ok)
+      .def("__repr__", [](const pesc::RankResult& r) {
+        return "RankResult(rank=" + std::to_string(r.rank) + ", status='" + pesc::to_string(r.status) +
+               "', exit_code=" + std::to_string(r.exit_code) + ", worker='" + r.worker + "')";
+      });
+
+  py::class_<pesc::Results>(m, "Results")
+      .def("__len__", &pesc::Results::size)
+      .def(
+          "__getitem__",
+          [](const pesc::Results& results, size_t rank) {
+            if (rank >= results.size()) throw py::index_error("rank " + std::to_string(rank) + " out of range");
+            return results[rank];
+          },
+          py::arg("rank"))
+      .def("output", &pesc::Results::output)
+      .def("failed_ranks", &pesc::Results::failed_ranks)
+      .def_property_readonly("ok", &pesc::Results::ok)
+      .def_property_readonly("job_id", &pesc::Results::job_id)
+      .def(
+          "save", [](const pesc::Results& results, const std::filesystem::path& dir) { unlocked([&] { results.save(dir); }); },
+          py::arg("dir"))
+      .def(
+          "read_file",
+          [](const pesc::Results& results, size_t rank, const std::filesystem::path& relative) {
+            if (rank >= results.size()) throw py::index_error("rank " + std::to_string(rank) + " out of range");
+            std::string bytes = unlocked([&] { return results.read_file(rank, relative); });
+            return py::bytes(bytes);
+          },
+          py::arg("rank"), py::arg("relative"));
+
+  py::class_<pesc::Job>(m, "Job")
+      .def_property_readonly("id", &pesc::Job::id)
+      .def_property_readonly("repetitions", &pesc::Job::repetitions)
+      .def("next", &next_rank, py::arg("timeout") = -1.0,
+           "The next rank to finish, or None when all were returned or `timeout` seconds passed (negative: no "
+           "limit). Ctrl-C cancels the job and raises KeyboardInterrupt.")
+      .def("results", [](pesc::Job& job) {
+        while (next_rank(job, -1.0)) {
+        }
+        return unlocked([&] { return job.wait(); });
+      })
+      .def("progress", [](const pesc::Job& job) { return unlocked([&] { return job.progress(); }); })
+      .def("done", [](const pesc::Job& job) { return unlocked([&] { return job.done(); }); })
+      .def("cancel", [](pesc::Job& job) { unlocked([&] { job.cancel(); }); });
+
+  py::class_<pesc::Farm>(m, "Farm")
+      .def(py::init([](const std::string& domain, const std::string& coordinator,
+                       const std::filesystem::path& state_dir, int slots, const std::string& user) {
+             pesc::FarmOptions options{.coordinator = coordinator, .state_dir = state_dir, .slots = slots, .user = user};
+             py::gil_scoped_release release;
+             return pesc::Farm(domain, options);
+           }),
+           py::arg("domain"), py::arg("coordinator") = "", py::arg("state_dir") = std::filesystem::path(),
+           py::arg("slots") = 0, py::arg("user") = "")
+      .def(
+          "map",
+          [](pesc::Farm& farm, const std::filesystem::path& process, int repetitions,
+             const std::vector<std::string>& parameters, const std::string& entry, const std::string& name) {
+            py::gil_scoped_release release;
+            try {
+              return farm.map(process, repetitions, parameters, {.entry = entry, .name = name});
+            } catch (const pesc::Error& error) {
+              throw SubmitFailure{error};
+            }
+          },
+          py::arg("process"), py::arg("repetitions"), py::arg("parameters") = std::vector<std::string>(),
+          py::arg("entry") = "", py::arg("name") = "")
+      .def("attach", [](pesc::Farm& farm, const std::string& id) { return unlocked([&] { return farm.attach(id); }); },
+           py::arg("job_id"))
+      .def("remove_job", [](pesc::Farm& farm, const std::string& id) { unlocked([&] { farm.remove_job(id); }); },
+           py::arg("job_id"))
+      .def("describe", &pesc::Farm::describe);
+}

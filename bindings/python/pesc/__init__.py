@@ -1,0 +1,351 @@
+"""pesc: run a sequential program (or a Python function) many times on a farm, results back in rank order.
+
+Script mode runs a file as PESC does, each rank with the PESC flags
+(``--rank``, ``--world_size``, ``--output_dir``, ``--parameters`` ...)::
+
+    import pesc
+    res = pesc.run("sim.py", repetitions=100, params=[3, 0.5])
+    print(res.output)          # every rank's output.txt, in rank order
+    res[7].exit_code, res.failed, res.to_pandas(), res.save("out/")
+
+Function mode calls ``fn(rank, *params)`` on the farm and returns the values::
+
+    means = pesc.run(trial, repetitions=1000, params=[10_000]).values
+    squares = pesc.map(lambda x: x * x, range(10))
+
+Without ``coordinator`` (or ``$PESC_COORDINATOR``) jobs run on an embedded
+farm inside this process; with it, on a pesc-coordinator and its workers.
+Ctrl-C while waiting cancels the job on the farm and raises KeyboardInterrupt.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Optional, Union, overload
+
+from . import _core, _function
+from ._core import Progress, RankResult
+from ._progress import Bar
+from .errors import FarmUnavailable, JobCancelled, NotFound, PescError, RankFailed, SubmitError
+
+__all__ = [
+    "run", "map", "Farm", "Job", "Results", "RankResult", "Progress",
+    "PescError", "SubmitError", "FarmUnavailable", "JobCancelled", "NotFound", "RankFailed",
+]
+__version__ = "0.1.0"
+
+Process = Union[str, "os.PathLike[str]", Callable[..., Any]]
+
+
+class Results(Sequence[RankResult]):
+    """Every rank's result of a finished job, indexed by rank.
+
+    ``results[r]`` is a :class:`RankResult` (``output``, ``exit_code``,
+    ``duration`` in seconds, ``worker``, ``start``, ``end`` ...).
+    """
+
+    def __init__(self, core: _core.Results, function_mode: bool = False) -> None:
+        self._core = core
+        self._function_mode = function_mode
+        self._values: Optional[list[Any]] = None
+
+    @property
+    def job_id(self) -> str:
+        """The farm's id of the job."""
+        return self._core.job_id
+
+    @property
+    def output(self) -> str:
+        """Everything every rank printed (its output.txt), joined in rank order."""
+        return self._core.output()
+
+    @property
+    def ok(self) -> bool:
+        """True when every rank succeeded."""
+        return self._core.ok
+
+    @property
+    def failed(self) -> list[RankResult]:
+        """The ranks that did not succeed, with their output."""
+        return [self._core[r] for r in self._core.failed_ranks()]
+
+    @property
+    def values(self) -> list[Any]:
+        """Function mode: the return values, index = rank (``pesc.map``: index = item).
+
+        Raises RankFailed, naming the rank and carrying its remote traceback,
+        for the first rank that raised or died.
+        """
+        if not self._function_mode:
+            raise TypeError("values exist for function-mode jobs only; a script's results are in .output and "
+                            "read_file()")
+        if self._values is None:
+            self._values = [_function.value(self._core, rank) for rank in range(len(self))]
+        return self._values
+
+    def __len__(self) -> int:
+        return len(self._core)
+
+    @overload
+    def __getitem__(self, rank: int) -> RankResult: ...
+    @overload
+    def __getitem__(self, rank: slice) -> list[RankResult]: ...
+
+    def __getitem__(self, rank: Union[int, slice]) -> Union[RankResult, list[RankResult]]:
+        if isinstance(rank, slice):
+            return [self._core[r] for r in range(*rank.indices(len(self)))]
+        if rank < 0:
+            rank += len(self)
+        if not 0 <= rank < len(self):
+            raise IndexError(f"rank {rank} out of range (the job has {len(self)} ranks)")
+        return self._core[rank]
+
+    def __iter__(self) -> Iterator[RankResult]:
+        return (self._core[r] for r in range(len(self)))
+
+    def read_file(self, rank: int, relative: Union[str, "os.PathLike[str]"]) -> bytes:
+        """The bytes of a file rank ``rank`` left in its output_dir; NotFound when it left none."""
+        return self._core.read_file(rank, os.fspath(relative))
+
+    def save(self, directory: Union[str, "os.PathLike[str]"]) -> None:
+        """Writes ``directory/rank_<r>/`` (every file each rank left) and ``directory/output.txt``."""
+        self._core.save(os.fspath(directory))
+
+    def to_pandas(self) -> Any:
+        """A pandas DataFrame, one row per rank (rank, status, exit_code, worker, start, end, duration ...)."""
+        import pandas
+
+        columns = ("rank", "status", "exit_code", "signal", "worker", "start", "end", "duration", "cpu_time",
+                   "max_rss_kb", "attempt", "error", "output")
+        return pandas.DataFrame([{c: getattr(r, c) for c in columns} for r in self], columns=list(columns))
+
+    def __repr__(self) -> str:
+        return f"<pesc.Results job={self.job_id} ranks={len(self)} failed={len(self._core.failed_ranks())}>"
+
+
+class Job:
+    """A submitted job; :meth:`Farm.map` returns it at once, without waiting.
+
+    The job belongs to the farm: dropping this object neither waits for nor
+    cancels it (:meth:`cancel` does).
+    """
+
+    def __init__(self, core: _core.Job, function_mode: bool = False) -> None:
+        self._core = core
+        self._function_mode = function_mode
+        self._returned = 0
+        self._results: Optional[Results] = None
+
+    @property
+    def id(self) -> str:
+        """The farm's id of the job (``pesc status ID`` shows it too)."""
+        return self._core.id
+
+    @property
+    def repetitions(self) -> int:
+        return self._core.repetitions
+
+    def _next(self, timeout: Optional[float]) -> Optional[RankResult]:
+        result = self._core.next(-1.0 if timeout is None else max(0.0, timeout))
+        if result is not None:
+            self._returned += 1
+        return result
+
+    def as_completed(self, timeout: Optional[float] = None) -> Iterator[RankResult]:
+        """Yields each rank's result as it finishes (completion order).
+
+        ``timeout`` (seconds) bounds the wait for each rank; TimeoutError
+        when it passes. Ctrl-C cancels the job and raises KeyboardInterrupt.
+        """
+        while True:
+            result = self._next(timeout)
+            if result is not None:
+                yield result
+            elif self._core.done():
+                return
+            else:
+                raise TimeoutError(f"no rank of job {self.id} finished within {timeout} s")
+
+    def __iter__(self) -> Iterator[RankResult]:
+        """Yields results in rank order, each as soon as it and every lower rank have finished."""
+        finished: dict[int, RankResult] = {}
+        following = 0
+        for result in self.as_completed():
+            finished[result.rank] = result
+            while following in finished:
+                yield finished.pop(following)
+                following += 1
+        yield from self.results()[following:]
+
+    def wait(self, timeout: Optional[float] = None, progress: bool = True) -> Results:
+        """Blocks until every rank finished and returns the Results, in rank order.
+
+        Shows a progress bar unless ``progress=False``. ``timeout`` (seconds)
+        raises TimeoutError, leaving the job running. Ctrl-C cancels the job on
+        the farm and raises KeyboardInterrupt.
+        """
+        if self._results is not None:
+            return self._results
+        bar = Bar(self.repetitions, progress, done=self._returned)
+        deadline = None if timeout is None else _now() + timeout
+        try:
+            while not self._core.done():
+                remaining = None if deadline is None else deadline - _now()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(f"job {self.id} did not finish within {timeout} s")
+                if self._next(remaining) is not None:
+                    bar.update()
+        finally:
+            bar.close()
+        self._results = Results(self._core.results(), self._function_mode)
+        return self._results
+
+    def results(self) -> Results:
+        """The Results, waiting quietly (no progress bar) if the job still runs."""
+        return self.wait(progress=False)
+
+    def progress(self) -> Progress:
+        """Counts of pending, running, succeeded, failed and cancelled ranks."""
+        return self._core.progress()
+
+    def done(self) -> bool:
+        """True once every rank has been returned by this Job."""
+        return self._core.done()
+
+    def cancel(self) -> None:
+        """Stops every running rank of the job and dispatches no more."""
+        self._core.cancel()
+
+    def __repr__(self) -> str:
+        return f"<pesc.Job {self.id} ranks={self.repetitions}>"
+
+
+def _now() -> float:
+    return time.monotonic()
+
+
+def _embedded(coordinator: Optional[str]) -> bool:
+    return not (coordinator or os.environ.get("PESC_COORDINATOR"))
+
+
+class Farm:
+    """A connection to a farm: the embedded one in this process, or a pesc-coordinator.
+
+    ``domain`` is how ranks are started (python, R, shell, java, native, or a
+    command template with ``{entry}``); None infers it from each process's
+    file name as the ``pesc`` command does. ``slots`` and ``state_dir`` apply
+    to the embedded farm only.
+    """
+
+    def __init__(self, domain: Optional[str] = None, coordinator: Optional[str] = None, *, slots: int = 0,
+                 state_dir: Optional[Union[str, "os.PathLike[str]"]] = None, user: Optional[str] = None) -> None:
+        self.domain = domain
+        self.coordinator = coordinator
+        self._options = {"coordinator": coordinator or "", "state_dir": os.fspath(state_dir or ""),
+                         "slots": slots, "user": user or ""}
+        # One core farm per domain (the C++ Farm fixes its domain).
+        self._farms: dict[str, _core.Farm] = {}
+
+    def _farm(self, domain: str) -> _core.Farm:
+        if domain not in self._farms:
+            self._farms[domain] = _core.Farm(domain, **self._options)
+        return self._farms[domain]
+
+    def describe(self) -> str:
+        """``"embedded (N slots)"`` or the coordinator's address."""
+        return self._farm(self.domain or "native").describe()
+
+    def map(self, process: Process, repetitions: int, params: Iterable[Any] = (), *, entry: Optional[str] = None,
+            name: Optional[str] = None) -> Job:
+        """Submits ``process`` to run as ranks 0..repetitions-1 and returns the Job without waiting.
+
+        ``process`` is a script or binary, a directory or a tar/zip archive
+        (``entry`` names the file to run inside), or a Python callable that
+        each rank calls as ``process(rank, *params)``. Script parameters are
+        passed as ``str(p)``; a function's are pickled as they are.
+        Raises SubmitError when the farm refuses the job or something cannot
+        be pickled.
+        """
+        _check_repetitions(repetitions)
+        if callable(process):
+            return self._submit_function(process, repetitions, list(params), None, name)
+        path = os.fspath(process)
+        domain = self.domain or _core.domain_for_file(entry or path)
+        core = self._farm(domain).map(path, repetitions, [str(p) for p in params], entry or "", name or "")
+        return Job(core)
+
+    def map_items(self, function: Callable[[Any], Any], items: Iterable[Any], *, name: Optional[str] = None) -> Job:
+        """Submits one rank per item, rank ``i`` calling ``function(items[i])``; returns the Job."""
+        if not callable(function):
+            raise TypeError(f"map_items needs a callable, not {type(function).__name__}")
+        items = list(items)
+        if not items:
+            raise SubmitError("map needs at least one item", "INVALID_ARGUMENT")
+        return self._submit_function(function, len(items), [], items, name)
+
+    def _submit_function(self, function: Callable[..., Any], repetitions: int, args: list[Any],
+                         items: Optional[list[Any]], name: Optional[str]) -> Job:
+        directory = _function.pack(function, args, items)
+        try:
+            farm = self._farm(_function.domain(_embedded(self.coordinator)))
+            label = name or getattr(function, "__qualname__", "function")
+            core = farm.map(directory, repetitions, [], _function.ENTRY, label)
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+        return Job(core, function_mode=True)
+
+    def __repr__(self) -> str:
+        return f"<pesc.Farm domain={self.domain!r} coordinator={self.coordinator!r}>"
+
+
+def _check_repetitions(repetitions: Any) -> None:
+    if isinstance(repetitions, bool) or not isinstance(repetitions, int):
+        raise TypeError(f"repetitions must be an int, not {type(repetitions).__name__}")
+    if repetitions < 1:
+        raise SubmitError(f"repetitions must be at least 1, not {repetitions}", "INVALID_ARGUMENT")
+
+
+def run(process: Process, repetitions: int, params: Iterable[Any] = (), *, coordinator: Optional[str] = None,
+        domain: Optional[str] = None, entry: Optional[str] = None, progress: bool = True, slots: int = 0) -> Results:
+    """Runs ``process`` as ranks 0..repetitions-1 and waits for every rank.
+
+    Args:
+        process: a script or binary, a directory or tar/zip archive (with
+            ``entry``), or a Python function called as ``fn(rank, *params)``.
+        repetitions: how many ranks.
+        params: the parameters every rank gets (``str(p)`` for scripts, the
+            objects themselves for functions).
+        coordinator: ``"host:port"`` of a pesc-coordinator; default
+            ``$PESC_COORDINATOR``, else an embedded farm in this process.
+        domain: python, R, shell, java, native or a command template with
+            ``{entry}``; default inferred from the file name (.py is python).
+        entry: the file to run inside a directory or archive process.
+        progress: show a progress bar (tqdm if installed) while waiting.
+        slots: ranks run at once on the embedded farm (default: cores).
+
+    Returns:
+        Results in rank order; ``.values`` holds a function's return values.
+
+    Raises:
+        SubmitError: the job was refused, or the function or a parameter
+            cannot be pickled (nothing ran).
+        FarmUnavailable: the coordinator cannot be reached.
+        KeyboardInterrupt: Ctrl-C; the job was cancelled on the farm first.
+    """
+    farm = Farm(domain, coordinator, slots=slots)
+    return farm.map(process, repetitions, params, entry=entry).wait(progress=progress)
+
+
+def map(function: Callable[[Any], Any], items: Iterable[Any], *, coordinator: Optional[str] = None,
+        progress: bool = True, slots: int = 0) -> list[Any]:
+    """Like the builtin ``map``, on the farm: one rank per item, the return values in item order.
+
+    Raises RankFailed (with the remote traceback) if a call raised, and
+    SubmitError if the function or an item cannot be pickled.
+    """
+    job = Farm(coordinator=coordinator, slots=slots).map_items(function, items)
+    return job.wait(progress=progress).values
+

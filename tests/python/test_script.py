@@ -1,0 +1,62 @@
+"""Script mode: files run as PESC runs them, with the thesis's header, outputs back in rank order."""
+
+import textwrap
+from pathlib import Path
+
+import pesc
+
+# The thesis's header, as published, shared with the C++ tests.
+HEADER = (Path(__file__).resolve().parents[1] / "data" / "pesc_header.py").read_text()
+
+
+def script(tmp_path, body, name="sim.py"):
+    path = tmp_path / name
+    path.write_text(HEADER + textwrap.dedent(body))
+    return path
+
+
+def test_header_flags_outputs_and_files(tmp_path, coordinator):
+    sim = script(tmp_path, '''\
+        print(f"rank {args.rank} of {args.world_size} params {args.parameters}")
+        with open(os.path.join(args.output_dir, "data.txt"), "w") as f:
+            f.write(str(args.rank * 10))
+        ''')
+    res = pesc.run(sim, repetitions=4, params=[3, 0.5], coordinator=coordinator, progress=False, slots=2)
+    assert res.ok and len(res) == 4 and res.failed == []
+    assert res.output == "".join(f"rank {r} of 4 params ['3', '0.5']\n" for r in range(4))
+    assert res[2].output == "rank 2 of 4 params ['3', '0.5']\n"
+    assert res[-1].rank == 3 and [r.rank for r in res] == [0, 1, 2, 3]
+    assert res[3].exit_code == 0 and res[3].status == "succeeded" and res[3].duration >= 0 and res[3].worker
+    assert res.read_file(2, "data.txt") == b"20"
+    frame = res.to_pandas()
+    assert list(frame["rank"]) == [0, 1, 2, 3] and set(frame["exit_code"]) == {0}
+    res.save(tmp_path / "out")
+    assert (tmp_path / "out" / "rank_1" / "data.txt").read_text() == "10"
+    assert (tmp_path / "out" / "output.txt").read_text() == res.output
+
+
+def test_failed_ranks_are_reported_with_output(tmp_path, coordinator):
+    sim = script(tmp_path, '''\
+        print("odd" if args.rank % 2 else "even")
+        raise SystemExit(args.rank % 2 * 3)
+        ''')
+    res = pesc.run(sim, 4, coordinator=coordinator, progress=False, slots=2)
+    assert not res.ok
+    assert [(r.rank, r.exit_code, r.output) for r in res.failed] == [(1, 3, "odd\n"), (3, 3, "odd\n")]
+
+
+def test_ranks_finishing_out_of_order_come_back_in_rank_order(tmp_path, coordinator):
+    sim = script(tmp_path, '''\
+        import time
+        time.sleep(0.4 * (args.world_size - args.rank))
+        print(args.rank)
+        ''')
+    farm = pesc.Farm("python", coordinator, slots=2)
+    job = farm.map(sim, 4)
+    completed = [r.rank for r in job.as_completed()]
+    assert sorted(completed) == [0, 1, 2, 3] and completed != [0, 1, 2, 3]
+    res = job.wait(progress=False)
+    assert res.output == "0\n1\n2\n3\n"
+    ordered = farm.map(sim, 4)
+    assert [r.rank for r in ordered] == [0, 1, 2, 3]
+    assert job.done() and job.results() is res
