@@ -2,62 +2,62 @@
 # Generator token: 10BE3573-1514-4C36-9D1C-5A225CD40393
 
 .pesc_farm_new <- function(domain, coordinator, slots, state_dir) {
-    .Call('_pesc_pesc_farm_new', PACKAGE = 'pesc', domain, coordinator, slots, state_dir)
+    .Call(`_pesc_pesc_farm_new`, domain, coordinator, slots, state_dir)
 }
 
 .pesc_farm_describe <- function(farm) {
-    .Call('_pesc_pesc_farm_describe', PACKAGE = 'pesc', farm)
+    .Call(`_pesc_pesc_farm_describe`, farm)
 }
 
-.pesc_farm_map <- function(farm, process, repetitions, parameters, entry, name) {
-    .Call('_pesc_pesc_farm_map', PACKAGE = 'pesc', farm, process, repetitions, parameters, entry, name)
+.pesc_farm_map <- function(farm, process, repetitions, parameters, entry, name, warm_runner) {
+    .Call(`_pesc_pesc_farm_map`, farm, process, repetitions, parameters, entry, name, warm_runner)
 }
 
 .pesc_farm_attach <- function(farm, job_id) {
-    .Call('_pesc_pesc_farm_attach', PACKAGE = 'pesc', farm, job_id)
+    .Call(`_pesc_pesc_farm_attach`, farm, job_id)
 }
 
 .pesc_job_id <- function(job) {
-    .Call('_pesc_pesc_job_id', PACKAGE = 'pesc', job)
+    .Call(`_pesc_pesc_job_id`, job)
 }
 
 .pesc_job_next <- function(job, timeout_ms) {
-    .Call('_pesc_pesc_job_next', PACKAGE = 'pesc', job, timeout_ms)
+    .Call(`_pesc_pesc_job_next`, job, timeout_ms)
 }
 
 .pesc_job_progress <- function(job) {
-    .Call('_pesc_pesc_job_progress', PACKAGE = 'pesc', job)
+    .Call(`_pesc_pesc_job_progress`, job)
 }
 
 .pesc_job_done <- function(job) {
-    .Call('_pesc_pesc_job_done', PACKAGE = 'pesc', job)
+    .Call(`_pesc_pesc_job_done`, job)
 }
 
 .pesc_job_cancel <- function(job) {
-    invisible(.Call('_pesc_pesc_job_cancel', PACKAGE = 'pesc', job))
+    invisible(.Call(`_pesc_pesc_job_cancel`, job))
 }
 
 .pesc_job_results <- function(job) {
-    .Call('_pesc_pesc_job_results', PACKAGE = 'pesc', job)
+    .Call(`_pesc_pesc_job_results`, job)
 }
 
 .pesc_results_ranks <- function(results) {
-    .Call('_pesc_pesc_results_ranks', PACKAGE = 'pesc', results)
+    .Call(`_pesc_pesc_results_ranks`, results)
 }
 
 .pesc_results_output <- function(results) {
-    .Call('_pesc_pesc_results_output', PACKAGE = 'pesc', results)
+    .Call(`_pesc_pesc_results_output`, results)
 }
 
 .pesc_results_job_id <- function(results) {
-    .Call('_pesc_pesc_results_job_id', PACKAGE = 'pesc', results)
+    .Call(`_pesc_pesc_results_job_id`, results)
 }
 
 .pesc_results_read_file <- function(results, rank, relative) {
-    .Call('_pesc_pesc_results_read_file', PACKAGE = 'pesc', results, rank, relative)
+    .Call(`_pesc_pesc_results_read_file`, results, rank, relative)
 }
 
 .pesc_results_save <- function(results, dir) {
-    invisible(.Call('_pesc_pesc_results_save', PACKAGE = 'pesc', results, dir))
+    invisible(.Call(`_pesc_pesc_results_save`, results, dir))
 }
 

@@ -103,7 +103,8 @@ farm_submit <- function(process, repetitions = 1L, params = NULL, coordinator = 
                  domain = domain %||% infer_domain(entry %||% process), mode = "script", task_dir = NULL)
   }
   farm_ptr <- .pesc_farm_new(spec$domain, coordinator %||% "", as.integer(slots %||% 0L), "")
-  ptr <- .pesc_farm_map(farm_ptr, spec$process, repetitions, spec$params, spec$entry, name %||% "")
+  ptr <- .pesc_farm_map(farm_ptr, spec$process, repetitions, spec$params, spec$entry, name %||% "",
+                        warm_runner = identical(spec$mode, "function"))
   structure(list(id = .pesc_job_id(ptr), repetitions = repetitions, mode = spec$mode,
                  domain = spec$domain, task_dir = spec$task_dir, farm = .pesc_farm_describe(farm_ptr),
                  ptr = ptr, names = NULL),

@@ -1,13 +1,23 @@
-# pesc function-mode runner: one rank calls f(rank, ...) and leaves the value,
+# pesc function-mode runner: a rank calls f(rank, ...) and leaves the value,
 # or the error it raised, in PESC_OUTPUT_DIR/result.rds for the client.
+#
+# With PESC_RUNNER_FDS set, the worker keeps this R process warm and feeds it
+# rank after rank over the runner protocol (libpesc/executor/warm_runner.h):
+# "rank<TAB>r<TAB>output_dir<TAB>checkpoint_dir" lines on the first
+# descriptor, each answered by "done<TAB>status" on the second. Without it,
+# the rank is PESC_RANK and R exits when it is done.
 local({
   `%||%` <- function(x, y) if (is.null(x)) y else x
-  out_dir <- Sys.getenv("PESC_OUTPUT_DIR", "output")
-  rank <- as.integer(Sys.getenv("PESC_RANK", "0"))
+
   task <- readRDS(file.path(Sys.getenv("PESC_APP_DIR", "."), "task.rds"))
-  outcome <- tryCatch({
+  loaded <- tryCatch({
     for (p in task$packages) suppressPackageStartupMessages(library(p, character.only = TRUE))
     list2env(task$globals, envir = globalenv())
+    NULL
+  }, error = function(e) e)
+
+  call_f <- function(rank) {
+    if (!is.null(loaded)) stop(loaded)
     # Call by names, so that an error's call reads f(rank, n = n), not the
     # deparsed function and values.
     env <- new.env(parent = globalenv())
@@ -21,14 +31,58 @@ local({
       call[[length(call) + 1L]] <- as.name(var)
     }
     names(call) <- c("", "", arg_names)
-    list(ok = TRUE, value = eval(as.call(call), env))
-  }, error = function(e) {
-    list(ok = FALSE, message = conditionMessage(e), class = class(e),
-         call = if (is.null(conditionCall(e))) NULL else paste(deparse(conditionCall(e)), collapse = "\n"))
-  })
-  saveRDS(outcome, file.path(out_dir, "result.rds"))
-  if (!outcome$ok) {
+    eval(as.call(call), env)
+  }
+
+  # Runs one rank; returns 0 when it succeeded.
+  run_rank <- function(rank, out_dir) {
+    outcome <- tryCatch(list(ok = TRUE, value = call_f(rank)), error = function(e) {
+      list(ok = FALSE, message = conditionMessage(e), class = class(e),
+           call = if (is.null(conditionCall(e))) NULL else paste(deparse(conditionCall(e)), collapse = "\n"))
+    })
+    saveRDS(outcome, file.path(out_dir, "result.rds"))
+    if (outcome$ok) return(0L)
     message("Error in rank ", rank, ": ", outcome$message)
-    quit(save = "no", status = 1)
+    1L
+  }
+
+  # Runs work() with what R prints (output and messages) appended to path.
+  with_output_to <- function(path, work) {
+    out <- file(path, open = "at")
+    sink(out)
+    sink(out, type = "message")
+    on.exit({
+      sink(type = "message")
+      sink()
+      close(out)
+    })
+    work()
+  }
+
+  serve <- function(descriptors) {
+    fds <- strsplit(descriptors, ",", fixed = TRUE)[[1]]
+    commands <- file(paste0("/dev/fd/", fds[1]), open = "r")
+    answers <- file(paste0("/dev/fd/", fds[2]), open = "w")
+    repeat {
+      line <- readLines(commands, n = 1L)
+      if (length(line) == 0L) break
+      fields <- strsplit(line, "\t", fixed = TRUE)[[1]]
+      if (length(fields) != 4L || fields[1] != "rank") next
+      rank <- fields[2]
+      Sys.setenv(PESC_RANK = rank, RANK = rank, SLURM_ARRAY_TASK_ID = rank, PBS_ARRAYID = rank,
+                 PESC_OUTPUT_DIR = fields[3], PESC_CHECKPOINT_DIR = fields[4])
+      status <- with_output_to(file.path(fields[3], "output.txt"),
+                               function() run_rank(as.integer(rank), fields[3]))
+      writeLines(paste0("done\t", status), answers)
+      flush(answers)
+    }
+  }
+
+  descriptors <- Sys.getenv("PESC_RUNNER_FDS")
+  if (nzchar(descriptors)) {
+    serve(descriptors)
+  } else {
+    status <- run_rank(as.integer(Sys.getenv("PESC_RANK", "0")), Sys.getenv("PESC_OUTPUT_DIR", "output"))
+    if (status != 0L) quit(save = "no", status = status)
   }
 })

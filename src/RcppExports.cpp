@@ -36,8 +36,8 @@ BEGIN_RCPP
 END_RCPP
 }
 // pesc_farm_map
-SEXP pesc_farm_map(SEXP farm, std::string process, int repetitions, std::vector<std::string> parameters, std::string entry, std::string name);
-RcppExport SEXP _pesc_pesc_farm_map(SEXP farmSEXP, SEXP processSEXP, SEXP repetitionsSEXP, SEXP parametersSEXP, SEXP entrySEXP, SEXP nameSEXP) {
+SEXP pesc_farm_map(SEXP farm, std::string process, int repetitions, std::vector<std::string> parameters, std::string entry, std::string name, bool warm_runner);
+RcppExport SEXP _pesc_pesc_farm_map(SEXP farmSEXP, SEXP processSEXP, SEXP repetitionsSEXP, SEXP parametersSEXP, SEXP entrySEXP, SEXP nameSEXP, SEXP warm_runnerSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
@@ -47,7 +47,8 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< std::vector<std::string> >::type parameters(parametersSEXP);
     Rcpp::traits::input_parameter< std::string >::type entry(entrySEXP);
     Rcpp::traits::input_parameter< std::string >::type name(nameSEXP);
-    rcpp_result_gen = Rcpp::wrap(pesc_farm_map(farm, process, repetitions, parameters, entry, name));
+    Rcpp::traits::input_parameter< bool >::type warm_runner(warm_runnerSEXP);
+    rcpp_result_gen = Rcpp::wrap(pesc_farm_map(farm, process, repetitions, parameters, entry, name, warm_runner));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -190,7 +191,7 @@ END_RCPP
 static const R_CallMethodDef CallEntries[] = {
     {"_pesc_pesc_farm_new", (DL_FUNC) &_pesc_pesc_farm_new, 4},
     {"_pesc_pesc_farm_describe", (DL_FUNC) &_pesc_pesc_farm_describe, 1},
-    {"_pesc_pesc_farm_map", (DL_FUNC) &_pesc_pesc_farm_map, 6},
+    {"_pesc_pesc_farm_map", (DL_FUNC) &_pesc_pesc_farm_map, 7},
     {"_pesc_pesc_farm_attach", (DL_FUNC) &_pesc_pesc_farm_attach, 2},
     {"_pesc_pesc_job_id", (DL_FUNC) &_pesc_pesc_job_id, 1},
     {"_pesc_pesc_job_next", (DL_FUNC) &_pesc_pesc_job_next, 2},

@@ -96,12 +96,13 @@ std::string pesc_farm_describe(SEXP farm) {
 
 // [[Rcpp::export(.pesc_farm_map)]]
 SEXP pesc_farm_map(SEXP farm, std::string process, int repetitions, std::vector<std::string> parameters,
-                   std::string entry, std::string name) {
+                   std::string entry, std::string name, bool warm_runner) {
   return guarded([&] {
     std::shared_ptr<pesc::Farm> owner = *FarmPtr(farm);
     pesc::MapOptions options;
     options.entry = entry;
     options.name = name;
+    options.warm_runner = warm_runner;
     pesc::Job job = owner->map(process, repetitions, parameters, options);
     return JobPtr(new JobHandle{owner, std::move(job)}, true);
   });

@@ -187,16 +187,18 @@ PYBIND11_MODULE(_core, m) {
       .def(
           "map",
           [](pesc::Farm& farm, const std::filesystem::path& process, int repetitions,
-             const std::vector<std::string>& parameters, const std::string& entry, const std::string& name) {
+             const std::vector<std::string>& parameters, const std::string& entry, const std::string& name,
+             bool warm_runner) {
             py::gil_scoped_release release;
             try {
-              return farm.map(process, repetitions, parameters, {.entry = entry, .name = name});
+              return farm.map(process, repetitions, parameters,
+                              {.entry = entry, .name = name, .warm_runner = warm_runner});
             } catch (const pesc::Error& error) {
               throw SubmitFailure{error};
             }
           },
           py::arg("process"), py::arg("repetitions"), py::arg("parameters") = std::vector<std::string>(),
-          py::arg("entry") = "", py::arg("name") = "")
+          py::arg("entry") = "", py::arg("name") = "", py::arg("warm_runner") = false)
       .def("attach", [](pesc::Farm& farm, const std::string& id) { return unlocked([&] { return farm.attach(id); }); },
            py::arg("job_id"))
       .def("remove_job", [](pesc::Farm& farm, const std::string& id) { unlocked([&] { farm.remove_job(id); }); },

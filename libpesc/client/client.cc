@@ -89,6 +89,7 @@ absl::StatusOr<std::string> Client::submit(const SubmitRequest& request) {
   spec.set_max_attempts(request.max_attempts);
   spec.set_timeout_ms(request.timeout.count());
   spec.set_checkpoint_interval_ms(request.checkpoint_interval.count());
+  spec.set_warm_runner(request.warm_runner);
 
   grpc::ClientContext context;
   set_deadline(context, kCallTimeout);

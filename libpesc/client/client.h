@@ -37,6 +37,7 @@ struct SubmitRequest {
   int max_attempts = 1;
   std::chrono::milliseconds timeout{0};
   std::chrono::milliseconds checkpoint_interval{0};
+  bool warm_runner = false;
 };
 
 class JobWatch;

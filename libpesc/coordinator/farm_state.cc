@@ -379,6 +379,7 @@ absl::Status FarmState::assign(const std::string& job_id, ActiveJob& job, const 
   if (!started.checkpoint.sha256().empty()) *assignment.mutable_checkpoint() = started.checkpoint;
   assignment.set_timeout_ms(job.spec.timeout_ms());
   assignment.set_checkpoint_interval_ms(job.spec.checkpoint_interval_ms());
+  assignment.set_warm_runner(job.spec.warm_runner());
   assignment.set_job_id(job_id);
   assignment.set_rank(rank);
   assignment.set_world_size(job.spec.repetitions());

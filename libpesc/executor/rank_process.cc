@@ -145,14 +145,19 @@ class FileActions {
   FileActions(const FileActions&) = delete;
   FileActions& operator=(const FileActions&) = delete;
 
-  absl::Status build(int output_fd, const std::filesystem::path& working_dir) {
+  absl::Status build(int output_fd, const std::vector<int>& inherited_fds,
+                     const std::filesystem::path& working_dir) {
     // Both stdout and stderr share one open file description, so what the
     // rank writes to either lands in output.txt in the order written.
     int error = posix_spawn_file_actions_addopen(&actions_, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     if (error == 0) error = posix_spawn_file_actions_adddup2(&actions_, output_fd, STDOUT_FILENO);
     if (error == 0) error = posix_spawn_file_actions_adddup2(&actions_, output_fd, STDERR_FILENO);
+    int next_fd = STDERR_FILENO + 1;
+    for (int fd : inherited_fds) {
+      if (error == 0) error = posix_spawn_file_actions_adddup2(&actions_, fd, next_fd++);
+    }
     // Sockets and files the worker opened without O_CLOEXEC stay with it.
-    if (error == 0) error = posix_spawn_file_actions_addclosefrom_np(&actions_, STDERR_FILENO + 1);
+    if (error == 0) error = posix_spawn_file_actions_addclosefrom_np(&actions_, next_fd);
     if (error == 0 && !working_dir.empty()) {
       error = posix_spawn_file_actions_addchdir_np(&actions_, working_dir.c_str());
     }
@@ -300,7 +305,7 @@ absl::StatusOr<std::unique_ptr<RankProcess>> RankProcess::start(const RankLaunch
         absl::StrCat("cannot open ", launch.output_file.string(), ": ", errno_text(error)));
   }
   FileActions actions;
-  PESC_RETURN_IF_ERROR(actions.build(output.get(), launch.working_dir));
+  PESC_RETURN_IF_ERROR(actions.build(output.get(), launch.inherited_fds, launch.working_dir));
   Environment environment(launch.environment);
   std::vector<char*> argv;
   argv.reserve(launch.argv.size() + 1);

@@ -24,6 +24,9 @@ struct RankLaunch {
   std::vector<std::pair<std::string, std::string>> environment;
   std::filesystem::path working_dir;
   std::filesystem::path output_file;  // created; stdout and stderr append to it
+  // Descriptors the child gets as 3, 4, ... in this order (a runner's
+  // protocol pipes); every other descriptor of the worker stays closed.
+  std::vector<int> inherited_fds;
 };
 
 struct RankExit {

@@ -233,6 +233,7 @@ Job Farm::map(const fs::path& process, int repetitions, const std::vector<std::s
   request.max_attempts = options.max_attempts;
   request.timeout = options.timeout;
   request.checkpoint_interval = options.checkpoint_interval;
+  request.warm_runner = options.warm_runner;
   const std::string job_id = value_or_raise(connection_->client().submit(request));
   Progress queued;
   queued.total = queued.pending = repetitions;

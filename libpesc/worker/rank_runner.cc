@@ -1,5 +1,7 @@
 #include "worker/rank_runner.h"
 
+#include <signal.h>
+
 #include <fstream>
 #include <optional>
 #include <thread>
@@ -13,6 +15,7 @@
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "executor/rank_contract.h"
+#include "executor/warm_runner.h"
 #include "transport/transport.h"
 
 namespace pesc {
@@ -125,15 +128,21 @@ fs::path RankRunner::slot_dir(int slot) const { return runs_dir_ / absl::StrCat(
 
 void RankRunner::reset_slot(int slot) {
   const fs::path run_dir = slot_dir(slot);
+  // A warm runner lives in app_dir; it stays for the job's next rank.
+  const bool keep_app = warm_slot(slot).runner != nullptr;
   std::error_code error;
   for (const char* part : {"app", "output", "checkpoint"}) {
+    if (keep_app && std::string_view(part) == "app") continue;
     for (auto it = fs::directory_iterator(run_dir / part, error); !error && it != fs::end(it); it.increment(error)) {
       fs::remove_all(it->path(), error);
       if (error) break;
     }
     if (error) break;
   }
-  if (error) (void)remove_tree(run_dir);  // a rank left something odd: start the slot afresh
+  if (error) {  // a rank left something odd: start the slot afresh
+    release_warm(slot);
+    (void)remove_tree(run_dir);
+  }
 }
 
 v1::RankResult RankRunner::run(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs,
@@ -145,7 +154,7 @@ v1::RankResult RankRunner::run(const v1::Assignment& assignment, int slot, v1::B
   result.set_start_unix_ms(now_unix_ms());
 
   bool timed_out = false;
-  auto exit = execute(assignment, run_dir, blobs, hooks, timed_out);
+  auto exit = execute(assignment, slot, blobs, hooks, timed_out);
   if (exit.ok()) {
     result.set_exit_code(exit->exit_code);
     result.set_signal(exit->signal);
@@ -178,8 +187,9 @@ v1::RankResult RankRunner::run(const v1::Assignment& assignment, int slot, v1::B
   return result;
 }
 
-absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, const fs::path& run_dir,
-                                             v1::Blobs::Stub& blobs, const RankHooks& hooks, bool& timed_out) {
+absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs,
+                                             const RankHooks& hooks, bool& timed_out) {
+  const fs::path run_dir = slot_dir(slot);
   RankContext context = context_for(assignment, run_dir);
   std::error_code error;
   fs::create_directories(context.output_dir, error);
@@ -187,8 +197,14 @@ absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, c
   if (error) return absl::InternalError(absl::StrCat("cannot create ", run_dir.string(), ": ", error.message()));
 
   PESC_ASSIGN_OR_RETURN(Domain domain, parse_domain(assignment.domain()));
-  PESC_ASSIGN_OR_RETURN(fs::path process_dir, cache_.materialize(assignment, blobs));
-  PESC_RETURN_IF_ERROR(ProcessCache::populate(process_dir, context.app_dir));
+  WarmSlot& warm = warm_slot(slot);
+  const bool reuse = assignment.warm_runner() && warm.runner && warm.runner->alive() &&
+                     warm.job_id == assignment.job_id();
+  if (!reuse) {
+    release_warm(slot);
+    PESC_ASSIGN_OR_RETURN(fs::path process_dir, cache_.materialize(assignment, blobs));
+    PESC_RETURN_IF_ERROR(ProcessCache::populate(process_dir, context.app_dir));
+  }
   if (assignment.has_checkpoint()) {
     PESC_RETURN_IF_ERROR(annotate(restore_checkpoint(assignment.checkpoint(), context.checkpoint_dir, blobs),
                                   "cannot restore the rank's checkpoint"));
@@ -205,6 +221,8 @@ absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, c
   launch.environment = pesc_environment(context);
   launch.working_dir = context.app_dir;
   launch.output_file = context.output_dir / kOutputFile;
+  if (assignment.warm_runner()) return execute_warm(assignment, slot, std::move(launch), blobs, hooks, timed_out);
+
   PESC_ASSIGN_OR_RETURN(std::unique_ptr<RankProcess> process, RankProcess::start(launch));
   hooks.on_start(process.get());
   RankExit exit;
@@ -216,6 +234,55 @@ absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, c
   hooks.on_start(nullptr);
   return exit;
 }
+
+absl::StatusOr<RankExit> RankRunner::execute_warm(const v1::Assignment& assignment, int slot, RankLaunch launch,
+                                                  v1::Blobs::Stub& blobs, const RankHooks& hooks,
+                                                  bool& timed_out) {
+  WarmSlot& warm = warm_slot(slot);
+  const fs::path output_dir = slot_dir(slot) / "output";
+  const fs::path checkpoint_dir = slot_dir(slot) / "checkpoint";
+  if (!warm.runner) {
+    // What the runner prints outside any rank goes beside the rank dirs.
+    launch.output_file = slot_dir(slot) / "runner.txt";
+    PESC_ASSIGN_OR_RETURN(warm.runner, WarmRunner::start(std::move(launch)));
+    warm.job_id = assignment.job_id();
+  }
+  hooks.on_start(&warm.runner->process());
+  absl::StatusOr<RankExit> exit;
+  {
+    Watchdog watchdog(assignment, warm.runner->process(), checkpoint_dir, blobs, hooks, *this);
+    exit = warm.runner->run(assignment.rank(), output_dir, checkpoint_dir);
+    timed_out = watchdog.finish();
+  }
+  hooks.on_start(nullptr);
+  if (exit.ok()) return exit;
+  release_warm(slot);
+  if (!timed_out) return exit.status();
+  RankExit killed;  // the watchdog ended the runner for the timeout
+  killed.signal = SIGKILL;
+  killed.exit_code = 128 + SIGKILL;
+  killed.end_unix_ms = now_unix_ms();
+  return killed;
+}
+
+RankRunner::WarmSlot& RankRunner::warm_slot(int slot) {
+  absl::MutexLock lock(&warm_mutex_);
+  return warm_[slot];  // map nodes stay put; only this slot's thread uses it
+}
+
+void RankRunner::release_warm(int slot) {
+  WarmSlot& warm = warm_slot(slot);
+  if (!warm.runner) return;
+  warm.runner.reset();
+  warm.job_id.clear();
+  std::error_code error;
+  const fs::path app_dir = slot_dir(slot) / "app";
+  for (auto it = fs::directory_iterator(app_dir, error); !error && it != fs::end(it); it.increment(error)) {
+    fs::remove_all(it->path(), error);
+  }
+}
+
+RankRunner::~RankRunner() = default;
 
 absl::StatusOr<std::optional<v1::BlobRef>> RankRunner::save_checkpoint(const fs::path& checkpoint_dir,
                                                                        v1::Blobs::Stub& blobs) {

@@ -8,10 +8,16 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/synchronization/mutex.h"
 #include <optional>
 
 #include "executor/domain.h"
 #include "executor/rank_process.h"
+#include "executor/warm_runner.h"
 #include "pesc/v1/pesc.grpc.pb.h"
 #include "worker/process_cache.h"
 
@@ -31,6 +37,7 @@ class RankRunner {
  public:
   RankRunner(std::filesystem::path runs_dir, InterpreterTable& interpreters, ProcessCache& cache)
       : runs_dir_(std::move(runs_dir)), interpreters_(interpreters), cache_(cache) {}
+  ~RankRunner();
 
   // Runs in slot `slot`'s directories, which must be empty.
   v1::RankResult run(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs, const RankHooks& hooks);
@@ -40,6 +47,9 @@ class RankRunner {
   // creating and removing them per rank is most of a short rank's cost.
   void reset_slot(int slot);
 
+  // Ends the slot's warm runner, if it has one (the slot sat idle).
+  void release_warm(int slot);
+
  private:
   class Watchdog;
   std::filesystem::path slot_dir(int slot) const;
@@ -48,14 +58,25 @@ class RankRunner {
                                                              v1::Blobs::Stub& blobs);
   absl::Status restore_checkpoint(const v1::BlobRef& checkpoint, const std::filesystem::path& checkpoint_dir,
                                   v1::Blobs::Stub& blobs);
-  absl::StatusOr<RankExit> execute(const v1::Assignment& assignment, const std::filesystem::path& run_dir,
-                                   v1::Blobs::Stub& blobs, const RankHooks& hooks, bool& timed_out);
+  // A slot's warm runner and the job it serves.
+  struct WarmSlot {
+    std::string job_id;
+    std::unique_ptr<WarmRunner> runner;
+  };
+  WarmSlot& warm_slot(int slot);
+
+  absl::StatusOr<RankExit> execute(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs,
+                                   const RankHooks& hooks, bool& timed_out);
+  absl::StatusOr<RankExit> execute_warm(const v1::Assignment& assignment, int slot, RankLaunch launch,
+                                        v1::Blobs::Stub& blobs, const RankHooks& hooks, bool& timed_out);
   absl::Status collect_output(const std::filesystem::path& output_dir, v1::Blobs::Stub& blobs,
                               v1::RankResult& result);
 
   const std::filesystem::path runs_dir_;
   InterpreterTable& interpreters_;
   ProcessCache& cache_;
+  absl::Mutex warm_mutex_;
+  std::map<int, WarmSlot> warm_ ABSL_GUARDED_BY(warm_mutex_);
 };
 
 }  // namespace pesc

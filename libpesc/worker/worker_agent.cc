@@ -46,6 +46,9 @@ absl::StatusOr<std::string> stable_worker_id(const fs::path& work_dir) {
   return id;
 }
 
+// How long a slot keeps a warm interpreter with nothing to run.
+constexpr absl::Duration kWarmRunnerIdle = absl::Seconds(20);
+
 using Stream = grpc::ClientReaderWriter<v1::WorkerMessage, v1::CoordinatorMessage>;
 
 // Kills the process group of every process whose working directory lies
@@ -213,8 +216,14 @@ void WorkerAgent::Impl::slot_loop(int slot) {
     v1::Assignment assignment;
     {
       absl::MutexLock lock(&mutex);
-      mutex.Await(absl::Condition(
-          +[](Impl* self) ABSL_NO_THREAD_SAFETY_ANALYSIS { return self->stopping || !self->queue.empty(); }, this));
+      auto has_work = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return stopping || !queue.empty(); };
+      if (!mutex.AwaitWithTimeout(absl::Condition(&has_work), kWarmRunnerIdle)) {
+        // Idle a while: a warm interpreter kept for a finished job goes.
+        mutex.Unlock();
+        runner->release_warm(slot);
+        mutex.Lock();
+        continue;
+      }
       if (stopping) return;
       assignment = std::move(queue.front());
       queue.pop_front();

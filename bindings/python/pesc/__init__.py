@@ -292,7 +292,7 @@ class Farm:
         try:
             farm = self._farm(_function.domain(_embedded(self.coordinator)))
             label = name or getattr(function, "__qualname__", "function")
-            core = farm.map(directory, repetitions, [], _function.ENTRY, label)
+            core = farm.map(directory, repetitions, [], _function.ENTRY, label, warm_runner=True)
         finally:
             shutil.rmtree(directory, ignore_errors=True)
         return Job(core, function_mode=True)

@@ -1,9 +1,15 @@
 """Function-mode rank runner, copied into each job's process directory as runner.py.
 
 Runs on a worker as ``python3 runner.py <PESC flags>``: loads the pickled
-function and this rank's arguments from the directory beside it, calls it,
+function and the arguments from the directory beside it, calls it for a rank,
 and pickles ``("ok", value)`` or ``("error", summary, traceback_text)`` into
 ``$PESC_OUTPUT_DIR/result.pkl``. Needs only python3 and cloudpickle.
+
+With ``PESC_RUNNER_FDS`` set, the worker keeps this interpreter warm and feeds
+it rank after rank over the runner protocol (libpesc/executor/warm_runner.h):
+a line ``rank<TAB>r<TAB>output_dir<TAB>checkpoint_dir`` on the first
+descriptor, answered by ``done<TAB>status`` on the second. Without it, the
+rank is the one in ``PESC_RANK`` and the process exits when it is done.
 """
 import os
 import pickle
@@ -11,6 +17,7 @@ import sys
 import traceback
 
 RESULT = "result.pkl"
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _write(output_dir, record):
@@ -25,37 +32,99 @@ def _error_record(exc):
     return ("error", f"{type(exc).__name__}: {exc}", text)
 
 
-def main():
-    here = os.path.dirname(os.path.abspath(__file__))
-    rank = int(os.environ.get("PESC_RANK", "0"))
-    output_dir = os.environ.get("PESC_OUTPUT_DIR") or os.path.join(os.getcwd(), "output")
+def _load(path):
+    with open(os.path.join(HERE, path), "rb") as stream:
+        return pickle.load(stream)
+
+
+def _load_task():
+    """The pickled function and job description; raises when this Python cannot use them."""
+    meta = _load("meta.pkl")
+    if tuple(sys.version_info[:2]) != tuple(meta["python"]):
+        raise RuntimeError("the worker's python3 is %d.%d but the function was pickled by Python %d.%d; "
+                           "start the worker with --interpreter python=/path/to/python%d.%d"
+                           % (sys.version_info[:2] + tuple(meta["python"]) * 2))
+    try:
+        import cloudpickle  # noqa: F401  (unpickling by-value functions needs it)
+    except ImportError as exc:
+        raise RuntimeError("cloudpickle is not installed on worker for %s (Debian: apt install "
+                           "python3-cloudpickle)" % sys.executable) from exc
+    return meta, _load("function.pkl")
+
+
+def _run_rank(rank, output_dir, task):
+    """Runs one rank; returns 0 when it succeeded. `task` is (meta, function) or the error loading it."""
     os.makedirs(output_dir, exist_ok=True)
     try:
-        with open(os.path.join(here, "meta.pkl"), "rb") as stream:
-            meta = pickle.load(stream)
-        if tuple(sys.version_info[:2]) != tuple(meta["python"]):
-            raise RuntimeError("the worker's python3 is %d.%d but the function was pickled by Python %d.%d; "
-                               "start the worker with --interpreter python=/path/to/python%d.%d"
-                               % (sys.version_info[:2] + tuple(meta["python"]) * 2))
-        try:
-            import cloudpickle  # noqa: F401  (unpickling by-value functions needs it)
-        except ImportError as exc:
-            raise RuntimeError("cloudpickle is not installed on worker for %s (Debian: apt install "
-                               "python3-cloudpickle)" % sys.executable) from exc
-        with open(os.path.join(here, "function.pkl"), "rb") as stream:
-            function = pickle.load(stream)
-        with open(os.path.join(here, "args", "%d.pkl" % rank if meta["per_rank"] else "all.pkl"), "rb") as stream:
-            args = pickle.load(stream)
+        if isinstance(task, BaseException):
+            raise task
+        meta, function = task
+        args = _load(os.path.join("args", "%d.pkl" % rank if meta["per_rank"] else "all.pkl"))
         value = function(*args) if meta["per_rank"] else function(rank, *args)
-        record = ("ok", value)
         try:
-            _write(output_dir, record)
+            _write(output_dir, ("ok", value))
         except Exception as exc:
             raise TypeError(f"the return value of rank {rank} cannot be pickled: {exc}") from exc
+        return 0
     except BaseException as exc:  # report SystemExit and KeyboardInterrupt too
         _write(output_dir, _error_record(exc))
         traceback.print_exc()
-        sys.exit(1)
+        return 1
+
+
+def _task_or_error():
+    try:
+        return _load_task()
+    except BaseException as exc:
+        return exc
+
+
+def _with_output_to(path, work):
+    """Runs work() with fd 1 and 2 (and so print, C extensions, children) appending to `path`."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(target, 1)
+        os.dup2(target, 2)
+        return work()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (target, *saved):
+            os.close(fd)
+
+
+def _serve(descriptors):
+    commands_fd, answers_fd = (int(fd) for fd in descriptors.split(","))
+    task = _task_or_error()
+    with os.fdopen(commands_fd, "r", encoding="utf-8", newline="\n") as commands, \
+            os.fdopen(answers_fd, "w", encoding="utf-8") as answers:
+        for line in commands:
+            kind, rank, output_dir, checkpoint_dir = line.rstrip("\n").split("\t")
+            if kind != "rank":
+                continue
+            for name in ("PESC_RANK", "RANK", "SLURM_ARRAY_TASK_ID", "PBS_ARRAYID"):
+                os.environ[name] = rank
+            os.environ["PESC_OUTPUT_DIR"] = output_dir
+            os.environ["PESC_CHECKPOINT_DIR"] = checkpoint_dir
+            status = _with_output_to(os.path.join(output_dir, "output.txt"),
+                                     lambda: _run_rank(int(rank), output_dir, task))
+            answers.write(f"done\t{status}\n")
+            answers.flush()
+
+
+def main():
+    descriptors = os.environ.get("PESC_RUNNER_FDS")
+    if descriptors:
+        _serve(descriptors)
+        return
+    rank = int(os.environ.get("PESC_RANK", "0"))
+    output_dir = os.environ.get("PESC_OUTPUT_DIR") or os.path.join(os.getcwd(), "output")
+    sys.exit(_run_rank(rank, output_dir, _task_or_error()))
 
 
 if __name__ == "__main__":

@@ -87,6 +87,10 @@ struct MapOptions {
   // rank moved to another worker resumes from it; zero: only when an
   // attempt ends.
   std::chrono::milliseconds checkpoint_interval{0};
+  // The process is a pesc runner that serves rank after rank over the runner
+  // protocol (libpesc/executor/warm_runner.h): workers keep one warm per
+  // slot. The bindings' function mode sets it.
+  bool warm_runner = false;
 };
 
 enum class RankStatus { kPending, kRunning, kSucceeded, kFailed, kCancelled };

@@ -1,0 +1,166 @@
+#include "executor/warm_runner.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/clock.h"
+
+namespace pesc {
+namespace {
+
+// Well above 3 and 4, so dup2 into the child's 3 and 4 never overwrites a
+// descriptor it still has to copy.
+constexpr int kFirstPrivateFd = 64;
+
+struct Pipe {
+  int read = -1;
+  int write = -1;
+};
+
+absl::StatusOr<Pipe> make_pipe() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
+  Pipe pipe;
+  pipe.read = ::fcntl(fds[0], F_DUPFD_CLOEXEC, kFirstPrivateFd);
+  pipe.write = ::fcntl(fds[1], F_DUPFD_CLOEXEC, kFirstPrivateFd);
+  ::close(fds[0]);
+  ::close(fds[1]);
+  if (pipe.read < 0 || pipe.write < 0) return absl::InternalError("cannot place the runner's pipes");
+  return pipe;
+}
+
+// CPU seconds the process has used so far, in milliseconds (utime + stime).
+int64_t cpu_ms_of(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string contents((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  size_t close = contents.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::vector<std::string> fields = absl::StrSplit(contents.substr(close + 2), ' ');
+  int64_t user = 0, system = 0;
+  // Fields 14 and 15 of stat; the split starts at field 3.
+  if (fields.size() < 13 || !absl::SimpleAtoi(fields[11], &user) || !absl::SimpleAtoi(fields[12], &system)) return 0;
+  return (user + system) * 1000 / ::sysconf(_SC_CLK_TCK);
+}
+
+// Writes all of `data`; false when the reader is gone. A dead runner leaves
+// a broken pipe, and the SIGPIPE that writing to it raises must not end the
+// worker (or the Python or R session the worker is embedded in): it is
+// blocked for this thread and swallowed, the usual way.
+bool write_without_sigpipe(int fd, const std::string& data) {
+  sigset_t pipe_signal, old_mask;
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_signal, &old_mask);
+  size_t written = 0;
+  bool ok = true;
+  while (written < data.size()) {
+    ssize_t n = ::write(fd, data.data() + written, data.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ok = false;
+      break;
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (!ok) {
+    const timespec no_wait = {0, 0};
+    while (sigtimedwait(&pipe_signal, nullptr, &no_wait) > 0) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  return ok;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<WarmRunner>> WarmRunner::start(RankLaunch launch) {
+  auto commands = make_pipe();
+  if (!commands.ok()) return commands.status();
+  auto answers = make_pipe();
+  if (!answers.ok()) {
+    ::close(commands->read);
+    ::close(commands->write);
+    return answers.status();
+  }
+  launch.inherited_fds = {commands->read, answers->write};
+  launch.environment.emplace_back("PESC_RUNNER_FDS", "3,4");
+  auto process = RankProcess::start(launch);
+  // The child holds its own copies now.
+  ::close(commands->read);
+  ::close(answers->write);
+  if (!process.ok()) {
+    ::close(commands->write);
+    ::close(answers->read);
+    return process.status();
+  }
+  return std::unique_ptr<WarmRunner>(new WarmRunner(*std::move(process), commands->write, answers->read));
+}
+
+WarmRunner::WarmRunner(std::unique_ptr<RankProcess> process, int commands_fd, int answers_fd)
+    : process_(std::move(process)), commands_fd_(commands_fd), answers_fd_(answers_fd) {}
+
+WarmRunner::~WarmRunner() {
+  ::close(commands_fd_);  // EOF: the runner's cue to exit
+  ::close(answers_fd_);
+  process_->terminate(std::chrono::milliseconds(500));
+  process_->wait();
+}
+
+void WarmRunner::terminate(std::chrono::milliseconds grace) { process_->terminate(grace); }
+
+absl::StatusOr<std::string> WarmRunner::read_answer() {
+  while (true) {
+    if (size_t newline = pending_.find('\n'); newline != std::string::npos) {
+      std::string line = pending_.substr(0, newline);
+      pending_.erase(0, newline + 1);
+      return line;
+    }
+    char buffer[256];
+    ssize_t got = ::read(answers_fd_, buffer, sizeof buffer);
+    if (got > 0) {
+      pending_.append(buffer, static_cast<size_t>(got));
+    } else if (got < 0 && errno == EINTR) {
+      continue;
+    } else {
+      return absl::AbortedError("the rank's interpreter died before it finished the rank");
+    }
+  }
+}
+
+absl::StatusOr<RankExit> WarmRunner::run(int rank, const std::filesystem::path& output_dir,
+                                         const std::filesystem::path& checkpoint_dir) {
+  RankExit exit;
+  exit.start_unix_ms = now_unix_ms();
+  const int64_t cpu_before = cpu_ms_of(process_->pid());
+  const std::string command = absl::StrCat("rank\t", rank, "\t", output_dir.string(), "\t", checkpoint_dir.string(), "\n");
+  if (!write_without_sigpipe(commands_fd_, command)) {
+    alive_ = false;
+    return absl::AbortedError("the rank's interpreter is gone");
+  }
+  auto answer = read_answer();
+  exit.end_unix_ms = now_unix_ms();
+  if (!answer.ok()) {
+    alive_ = false;
+    return answer.status();
+  }
+  std::vector<std::string> fields = absl::StrSplit(*answer, '\t');
+  int status = 0;
+  if (fields.size() != 2 || fields[0] != "done" || !absl::SimpleAtoi(fields[1], &status)) {
+    alive_ = false;
+    return absl::DataLossError(absl::StrCat("the rank's interpreter answered \"", *answer,
+                                            "\" instead of done<TAB>status: is the process a pesc runner?"));
+  }
+  exit.exit_code = status;
+  exit.cpu_ms = cpu_ms_of(process_->pid()) - cpu_before;
+  return exit;
+}
+
+}  // namespace pesc
