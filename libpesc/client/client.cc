@@ -157,10 +157,14 @@ absl::StatusOr<std::string> Client::output_text(const v1::RankResult& result) {
 }
 
 absl::Status Client::save_files(const v1::RankResult& result, const fs::path& dir) {
-  if (result.files().sha256().empty()) return absl::OkStatus();
+  if (result.files().sha256().empty() && result.files_inline().empty()) return absl::OkStatus();
   PESC_ASSIGN_OR_RETURN(TempDirectory scratch, TempDirectory::create("pesc-files-"));
   fs::path tar = scratch.path() / "files.tar";
-  PESC_RETURN_IF_ERROR(download_blob(*blobs_, result.files(), tar));
+  if (result.files_inline().empty()) {
+    PESC_RETURN_IF_ERROR(download_blob(*blobs_, result.files(), tar));
+  } else {
+    PESC_RETURN_IF_ERROR(write_file_atomically(tar, result.files_inline()));
+  }
   return archive::extract(tar, dir);
 }
 

@@ -62,9 +62,17 @@ RankResult to_rank_result(const v1::RankResult& result, std::string output) {
   rank.attempt = result.attempt_id();
   rank.attempts = result.attempts();
   rank.timed_out = result.timed_out();
-  rank.has_files = !result.files().sha256().empty();
+  rank.has_files = !result.files().sha256().empty() || !result.files_inline().empty();
   rank.error = result.error();
   return rank;
+}
+
+// Results keep where each rank's files are as an opaque string, so the
+// public header needs no proto.
+v1::RankResult files_from(const std::string& opaque) {
+  v1::RankResult files;
+  files.ParseFromString(opaque);
+  return files;
 }
 
 }  // namespace
@@ -103,30 +111,20 @@ void Results::save(const fs::path& dir) const {
   for (const RankResult& rank : ranks_) {
     fs::path rank_dir = dir / absl::StrCat("rank_", rank.rank);
     fs::create_directories(rank_dir, error);
-    const auto& [sha256, size] = files_[static_cast<size_t>(rank.rank)];
-    if (!sha256.empty()) {
-      v1::RankResult files_only;
-      files_only.mutable_files()->set_sha256(sha256);
-      files_only.mutable_files()->set_size(size);
-      ok_or_raise(connection_->client().save_files(files_only, rank_dir));
-    }
+    if (rank.has_files) ok_or_raise(connection_->client().save_files(files_from(files_.at(static_cast<size_t>(rank.rank))), rank_dir));
     ok_or_raise(write_file_atomically(rank_dir / "output.txt", rank.output));
   }
   ok_or_raise(write_file_atomically(dir / "output.txt", output()));
 }
 
 std::string Results::read_file(size_t rank, const fs::path& relative) const {
-  const auto& [sha256, size] = files_.at(rank);
   auto missing = [&] {
     return absl::NotFoundError(
         absl::StrCat("rank ", rank, " left no file \"", relative.string(), "\" in its output_dir"));
   };
-  if (sha256.empty()) raise(missing());
+  if (!ranks_.at(rank).has_files) raise(missing());
   TempDirectory scratch = value_or_raise(TempDirectory::create("pesc-rank-files-"));
-  v1::RankResult files_only;
-  files_only.mutable_files()->set_sha256(sha256);
-  files_only.mutable_files()->set_size(size);
-  ok_or_raise(connection_->client().save_files(files_only, scratch.path()));
+  ok_or_raise(connection_->client().save_files(files_from(files_.at(rank)), scratch.path()));
   fs::path file = scratch.path() / relative;
   std::error_code error;
   if (!fs::is_regular_file(file, error)) raise(missing());
@@ -141,7 +139,7 @@ struct Job::State {
   int repetitions = 0;
   std::unique_ptr<JobWatch> watch;
   std::vector<std::optional<RankResult>> ranks;
-  std::vector<std::pair<std::string, uint64_t>> files;
+  std::vector<std::string> files;
   int returned = 0;
   Progress progress;
   bool finished = false;
@@ -153,7 +151,10 @@ struct Job::State {
     }
     std::string output = value_or_raise(connection->client().output_text(result));
     RankResult rank = to_rank_result(result, std::move(output));
-    files[static_cast<size_t>(rank.rank)] = {result.files().sha256(), result.files().size()};
+    v1::RankResult files_only;
+    *files_only.mutable_files() = result.files();
+    files_only.set_files_inline(result.files_inline());
+    files[static_cast<size_t>(rank.rank)] = files_only.SerializeAsString();
     if (!ranks[static_cast<size_t>(rank.rank)]) ++returned;
     ranks[static_cast<size_t>(rank.rank)] = rank;
     // Every rank is in: the job is done without waiting for the farm to say so.

@@ -314,8 +314,15 @@ absl::Status RankRunner::collect_output(const fs::path& output_dir, v1::Blobs::S
   if (only_output_txt) return absl::OkStatus();
   fs::path tar = output_dir.parent_path() / "output.tar";
   PESC_RETURN_IF_ERROR(archive::pack_directory(output_dir, tar, {kOutputFile}));
-  auto uploaded = upload_file(blobs, tar);
   std::error_code ignored;
+  if (fs::file_size(tar, ignored) <= kInlinePayloadBytes) {
+    auto bytes = read_file(tar);
+    fs::remove(tar, ignored);
+    if (!bytes.ok()) return bytes.status();
+    result.set_files_inline(*std::move(bytes));
+    return absl::OkStatus();
+  }
+  auto uploaded = upload_file(blobs, tar);
   fs::remove(tar, ignored);
   if (!uploaded.ok()) return uploaded.status();
   *result.mutable_files() = *std::move(uploaded);

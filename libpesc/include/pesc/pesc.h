@@ -158,7 +158,7 @@ class Results {
   friend class Job;
   std::string job_id_;
   std::vector<RankResult> ranks_;
-  std::vector<std::pair<std::string, uint64_t>> files_;  // per rank: sha256 and size of its files, if any
+  std::vector<std::string> files_;  // per rank: where its output files are, in the farm's terms (opaque)
   std::shared_ptr<Connection> connection_;
 };
 
