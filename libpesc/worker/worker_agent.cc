@@ -214,20 +214,23 @@ void WorkerAgent::Impl::cancel(int64_t attempt_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED
 void WorkerAgent::Impl::slot_loop(int slot) {
   while (true) {
     v1::Assignment assignment;
+    bool idle = false;
     {
       absl::MutexLock lock(&mutex);
       auto has_work = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return stopping || !queue.empty(); };
-      if (!mutex.AwaitWithTimeout(absl::Condition(&has_work), kWarmRunnerIdle)) {
-        // Idle a while: a warm interpreter kept for a finished job goes.
-        mutex.Unlock();
-        runner->release_warm(slot);
-        mutex.Lock();
-        continue;
-      }
+      idle = !mutex.AwaitWithTimeout(absl::Condition(&has_work), kWarmRunnerIdle);
       if (stopping) return;
-      assignment = std::move(queue.front());
-      queue.pop_front();
-      running[assignment.attempt_id()] = nullptr;
+      if (!idle) {
+        assignment = std::move(queue.front());
+        queue.pop_front();
+        running[assignment.attempt_id()] = nullptr;
+      }
+    }
+    if (idle) {
+      // Nothing to run for a while: a warm interpreter kept for a finished
+      // job goes.
+      runner->release_warm(slot);
+      continue;
     }
     const int64_t attempt = assignment.attempt_id();
     RankHooks hooks;
