@@ -21,6 +21,7 @@ ABSL_FLAG(std::string, work_dir, "/var/tmp/pesc-worker", "where processes are ca
 ABSL_FLAG(std::vector<std::string>, interpreter, {},
           "NAME=PATH,... interpreters by domain or program name, e.g. python=/usr/bin/python3");
 ABSL_FLAG(std::string, id, "", "this worker's id (default: kept in the work dir)");
+ABSL_FLAG(std::vector<std::string>, room, {}, "ROOM,... the rooms (labs) this worker serves (default: public)");
 
 namespace {
 
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
                                                  : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   options.work_dir = absl::GetFlag(FLAGS_work_dir);
   options.worker_id = absl::GetFlag(FLAGS_id);
+  options.rooms = absl::GetFlag(FLAGS_room);
   for (const std::string& pair : absl::GetFlag(FLAGS_interpreter)) {
     std::vector<std::string> parts = absl::StrSplit(pair, absl::MaxSplits('=', 1));
     if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) {

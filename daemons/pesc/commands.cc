@@ -161,7 +161,9 @@ int run(const Target& target, const RunArguments& arguments) {
                         .name = arguments.name,
                         .max_attempts = arguments.max_attempts,
                         .timeout = milliseconds(arguments.timeout_seconds),
-                        .checkpoint_interval = milliseconds(arguments.checkpoint_interval_seconds)});
+                        .checkpoint_interval = milliseconds(arguments.checkpoint_interval_seconds),
+                        .rooms = arguments.rooms,
+                        .same_machine = arguments.same_machine});
     if (arguments.detach) {
       std::cout << job.id() << "\n";
       return kExitOk;
@@ -257,12 +259,12 @@ int jobs(const Target& target) {
 int workers(const Target& target) {
   if (auto code = require_coordinator(target)) return *code;
   try {
-    std::cout << absl::StrFormat("%-24s %-16s %-8s %6s %8s %10s\n", "WORKER", "HOST", "STATE", "SLOTS", "RUNNING",
-                                 "RANKS DONE");
+    std::cout << absl::StrFormat("%-24s %-16s %-8s %6s %8s %10s  %s\n", "WORKER", "HOST", "STATE", "SLOTS",
+                                 "RUNNING", "RANKS DONE", "ROOMS");
     for (const v1::WorkerInfo& worker : or_throw(connect(target)->client().workers())) {
-      std::cout << absl::StrFormat("%-24s %-16s %-8s %6d %8d %10d\n", worker.id(), worker.host(),
+      std::cout << absl::StrFormat("%-24s %-16s %-8s %6d %8d %10d  %s\n", worker.id(), worker.host(),
                                    worker.online() ? "online" : "offline", worker.slots(), worker.running(),
-                                   worker.ranks_done());
+                                   worker.ranks_done(), absl::StrJoin(worker.rooms(), ","));
     }
     return kExitOk;
   } catch (const Error& error) {

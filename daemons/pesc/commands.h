@@ -25,6 +25,8 @@ struct RunArguments {
   int max_attempts = 1;
   double timeout_seconds = 0;
   double checkpoint_interval_seconds = 0;
+  std::vector<std::string> rooms;
+  bool same_machine = false;
 };
 
 struct Target {

@@ -23,6 +23,8 @@ ABSL_FLAG(int, max_attempts, 1, "attempts for a rank that exits non-zero (1: no 
 ABSL_FLAG(double, timeout, 0, "seconds a rank may run before it is killed and reported (0: no limit)");
 ABSL_FLAG(double, checkpoint_interval, 0,
           "seconds between saves of a running rank's checkpoint_dir when it changed (0: only at the end)");
+ABSL_FLAG(std::vector<std::string>, room, {}, "ROOM,... rooms whose workers may run the ranks (default: public)");
+ABSL_FLAG(bool, same_machine, false, "run every rank on one worker");
 ABSL_FLAG(int, slots, 0, "embedded farm: ranks run side by side (default: one per core)");
 ABSL_FLAG(std::string, state_dir, "", "embedded farm: keep its state here instead of a temporary directory");
 
@@ -31,7 +33,8 @@ namespace {
 constexpr const char* kUsage = R"(pesc: run a program as many ranks on a farm and get every output back in rank order.
 
   pesc run [--domain D] --repetitions N PROCESS [--entry FILE] [--out DIR] [--detach]
-           [--max-attempts N] [--timeout SECONDS] [--checkpoint-interval SECONDS] [-- PARAMETERS...]
+           [--max-attempts N] [--timeout SECONDS] [--checkpoint-interval SECONDS]
+           [--room ROOM,...] [--same-machine] [-- PARAMETERS...]
   pesc status JOB | pesc wait JOB | pesc cancel JOB | pesc results JOB --out DIR | pesc delete JOB
   pesc jobs | pesc workers
 
@@ -79,6 +82,8 @@ int main(int argc, char** argv) {
     run.max_attempts = absl::GetFlag(FLAGS_max_attempts);
     run.timeout_seconds = absl::GetFlag(FLAGS_timeout);
     run.checkpoint_interval_seconds = absl::GetFlag(FLAGS_checkpoint_interval);
+    run.rooms = absl::GetFlag(FLAGS_room);
+    run.same_machine = absl::GetFlag(FLAGS_same_machine);
     return pesc::cli::run(target, run);
   }
   if (command == "jobs") return pesc::cli::jobs(target);

@@ -90,6 +90,8 @@ absl::StatusOr<std::string> Client::submit(const SubmitRequest& request) {
   spec.set_timeout_ms(request.timeout.count());
   spec.set_checkpoint_interval_ms(request.checkpoint_interval.count());
   spec.set_warm_runner(request.warm_runner);
+  for (const std::string& room : request.rooms) spec.add_rooms(room);
+  spec.set_same_machine(request.same_machine);
 
   grpc::ClientContext context;
   set_deadline(context, kCallTimeout);

@@ -38,6 +38,8 @@ struct SubmitRequest {
   std::chrono::milliseconds timeout{0};
   std::chrono::milliseconds checkpoint_interval{0};
   bool warm_runner = false;
+  std::vector<std::string> rooms;
+  bool same_machine = false;
 };
 
 class JobWatch;

@@ -24,6 +24,11 @@ absl::Status validate(const v1::JobSpec& spec) {
     return absl::InvalidArgumentError("the job names no process: upload one and give its blob and kind");
   }
   if (spec.entry().empty()) return absl::InvalidArgumentError("the job names no entry point");
+  for (const std::string& room : spec.rooms()) {
+    if (room.empty() || room.size() > 64) {
+      return absl::InvalidArgumentError("a room name must have 1 to 64 characters");
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -182,6 +187,7 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> FarmState::workers() {
     auto session = sessions_.find(worker.id());
     if (session == sessions_.end()) continue;
     worker.set_online(session->second.outbox != nullptr);
+    for (const std::string& room : session->second.rooms) worker.add_rooms(room);
     worker.set_running(static_cast<int>(session->second.attempts.size()));
   }
   return known;
@@ -213,6 +219,8 @@ absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorke
   if (session.outbox) session.outbox->close();  // a stale stream of the same worker
   session.host = registration.host();
   session.slots = registration.slots();
+  session.rooms.assign(registration.rooms().begin(), registration.rooms().end());
+  if (session.rooms.empty()) session.rooms.push_back(kPublicRoom);
   session.outbox = std::move(outbox);
   session.last_heard = absl::Now();
 
@@ -315,6 +323,10 @@ void FarmState::requeue_expired() {
       continue;
     }
     lost.insert(lost.end(), session.attempts.begin(), session.attempts.end());
+    // Same-machine jobs on the lost worker start over on another one.
+    for (auto& [job_id, job] : active_jobs_) {
+      if (job.pinned_worker == it->first) job.pinned_worker.clear();
+    }
     it = sessions_.erase(it);
   }
   if (lost.empty()) return;
@@ -342,14 +354,22 @@ void FarmState::reaper_loop() {
 void FarmState::dispatch() {
   std::vector<QueuedJob> queued;
   for (const auto& [job_id, job] : active_jobs_) {
-    if (job.pending > 0) queued.push_back({job_id, job.spec.user(), job.created_unix_ms, job.pending});
+    if (job.pending <= 0) continue;
+    QueuedJob& entry = queued.emplace_back();
+    entry.job_id = job_id;
+    entry.user = job.spec.user();
+    entry.created_unix_ms = job.created_unix_ms;
+    entry.pending = job.pending;
+    if (!job.spec.rooms().empty()) entry.rooms.assign(job.spec.rooms().begin(), job.spec.rooms().end());
+    entry.same_machine = job.spec.same_machine();
+    entry.pinned_worker = job.pinned_worker;
   }
   if (queued.empty()) return;
   std::vector<WorkerCapacity> capacity;
   for (const auto& [worker_id, session] : sessions_) {
     if (!session.outbox) continue;
     int limit = session.slots * (1 + options_.prefetch_per_slot);
-    capacity.push_back({worker_id, limit - static_cast<int>(session.attempts.size())});
+    capacity.push_back({worker_id, limit - static_cast<int>(session.attempts.size()), session.rooms});
   }
   std::vector<Placement> placements = scheduler_.place(std::move(queued), std::move(capacity));
   std::map<std::string, std::deque<int>> ranks_for_job;
@@ -371,6 +391,7 @@ absl::Status FarmState::assign(const std::string& job_id, ActiveJob& job, const 
   PESC_ASSIGN_OR_RETURN(JobStore::StartedAttempt started,
                         store_->start_attempt(job_id, rank, worker_id, now_unix_ms()));
   job.pending -= 1;
+  if (job.spec.same_machine()) job.pinned_worker = worker_id;
   Session& session = sessions_[worker_id];
   session.attempts.insert(started.id);
   v1::CoordinatorMessage message;

@@ -83,6 +83,7 @@ class FarmState {
   struct Session {
     std::string host;
     int slots = 0;
+    std::vector<std::string> rooms;
     std::shared_ptr<Outbox> outbox;  // null while disconnected
     std::set<int64_t> attempts;
     absl::Time last_heard;
@@ -91,6 +92,7 @@ class FarmState {
     v1::JobSpec spec;
     int64_t created_unix_ms = 0;
     int pending = 0;
+    std::string pinned_worker;  // same-machine jobs, once placed
   };
 
   FarmState(CoordinatorOptions options, std::unique_ptr<JobStore> store, std::unique_ptr<BlobStore> blobs);

@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "common/status_macros.h"
+#include "scheduler/fair_share.h"
 
 namespace pesc {
 
@@ -23,6 +24,7 @@ absl::StatusOr<std::shared_ptr<EmbeddedFarm>> EmbeddedFarm::start(const std::fil
   worker.slots = farm->slots_;
   worker.work_dir = root / "worker";
   worker.worker_id = "local";
+  worker.rooms = {kEveryRoom};  // the only worker there is
   PESC_ASSIGN_OR_RETURN(farm->worker_, WorkerAgent::start(worker, farm->server_->in_process_channel()));
   return farm;
 }

@@ -235,6 +235,8 @@ Job Farm::map(const fs::path& process, int repetitions, const std::vector<std::s
   request.timeout = options.timeout;
   request.checkpoint_interval = options.checkpoint_interval;
   request.warm_runner = options.warm_runner;
+  request.rooms = options.rooms;
+  request.same_machine = options.same_machine;
   const std::string job_id = value_or_raise(connection_->client().submit(request));
   Progress queued;
   queued.total = queued.pending = repetitions;

@@ -5,6 +5,15 @@
 
 namespace pesc {
 
+bool may_run_on(const QueuedJob& job, const WorkerCapacity& worker) {
+  if (job.same_machine && !job.pinned_worker.empty() && job.pinned_worker != worker.worker_id) return false;
+  if (std::find(worker.rooms.begin(), worker.rooms.end(), kEveryRoom) != worker.rooms.end()) return true;
+  for (const std::string& room : job.rooms) {
+    if (std::find(worker.rooms.begin(), worker.rooms.end(), room) != worker.rooms.end()) return true;
+  }
+  return false;
+}
+
 void FairShareScheduler::charge(const std::string& user, int64_t rank_ms) {
   Account& account = accounts_[user];
   account.used_ms += std::max<int64_t>(0, rank_ms);
@@ -32,23 +41,33 @@ std::vector<Placement> FairShareScheduler::place(std::vector<QueuedJob> jobs,
   };
 
   std::vector<Placement> placements;
+  std::vector<bool> exhausted(workers.size(), false);  // no queued job may run there
   while (true) {
-    auto worker = std::max_element(workers.begin(), workers.end(), [](const auto& a, const auto& b) {
-      return std::tie(a.free, b.worker_id) < std::tie(b.free, a.worker_id);
-    });
-    if (worker == workers.end() || worker->free <= 0) break;
+    size_t best = workers.size();
+    for (size_t w = 0; w < workers.size(); ++w) {
+      if (exhausted[w] || workers[w].free <= 0) continue;
+      if (best == workers.size() || std::tie(workers[w].free, workers[best].worker_id) >
+                                        std::tie(workers[best].free, workers[w].worker_id)) {
+        best = w;
+      }
+    }
+    if (best == workers.size()) break;
+    WorkerCapacity& worker = workers[best];
 
     QueuedJob* chosen = nullptr;
     for (QueuedJob& job : jobs) {
-      if (job.pending <= 0) continue;
+      if (job.pending <= 0 || !may_run_on(job, worker)) continue;
       // Jobs are oldest first, so the first job of the least-used user wins.
       if (chosen == nullptr || projected_ms[job.user] < projected_ms[chosen->user]) chosen = &job;
     }
-    if (chosen == nullptr) break;
-
-    placements.push_back({chosen->job_id, worker->worker_id});
+    if (chosen == nullptr) {
+      exhausted[best] = true;
+      continue;
+    }
+    placements.push_back({chosen->job_id, worker.worker_id});
     chosen->pending -= 1;
-    worker->free -= 1;
+    if (chosen->same_machine) chosen->pinned_worker = worker.worker_id;
+    worker.free -= 1;
     projected_ms[chosen->user] += typical_ms(chosen->user);
   }
   return placements;

@@ -8,7 +8,9 @@
 // comes from the user whose ranks have used the least time so far (the
 // Warwick toolkit's fair share), each rank placed in this round counting as
 // that user's typical rank time so users alternate; within a user, the
-// oldest job first.
+// oldest job first. A job only goes to workers sharing one of its rooms, and
+// a same-machine job only to the worker it was first placed on (the most
+// free one when it is placed first).
 
 #include <algorithm>
 #include <cstdint>
@@ -18,9 +20,14 @@
 
 namespace pesc {
 
+inline constexpr const char* kPublicRoom = "public";
+// A worker in this room serves every room (the embedded farm's one worker).
+inline constexpr const char* kEveryRoom = "*";
+
 struct WorkerCapacity {
   std::string worker_id;
   int free = 0;  // assignments it can take now
+  std::vector<std::string> rooms = {kPublicRoom};
 };
 
 struct QueuedJob {
@@ -28,12 +35,19 @@ struct QueuedJob {
   std::string user;
   int64_t created_unix_ms = 0;
   int pending = 0;  // ranks waiting for a slot
+  std::vector<std::string> rooms = {kPublicRoom};  // where it may run
+  // Same-machine jobs: the worker that has them, once chosen.
+  bool same_machine = false;
+  std::string pinned_worker;
 };
 
 struct Placement {
   std::string job_id;
   std::string worker_id;
 };
+
+// Whether the job's rooms and pin let it run on this worker.
+bool may_run_on(const QueuedJob& job, const WorkerCapacity& worker);
 
 class FairShareScheduler {
  public:

@@ -144,6 +144,7 @@ absl::Status WorkerAgent::Impl::run_session(bool& registered) {
   registration.set_worker_id(options.worker_id);
   registration.set_host(options.host);
   registration.set_slots(options.slots);
+  for (const std::string& room : options.rooms) registration.add_rooms(room);
   {
     absl::MutexLock lock(&mutex);
     if (stopping) return absl::CancelledError();

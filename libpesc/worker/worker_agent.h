@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -28,6 +29,8 @@ struct WorkerOptions {
   std::string worker_id;  // empty: kept in work_dir/worker-id, made on first start
   std::string host;       // empty: this machine's host name
   std::chrono::milliseconds kill_grace{2000};
+  // Rooms it serves; empty: the public room.
+  std::vector<std::string> rooms;
   // Told when the connection to the coordinator comes and goes, in words
   // for an operator; called from the worker's own thread.
   std::function<void(const std::string&)> on_status;

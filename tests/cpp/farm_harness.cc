@@ -114,11 +114,12 @@ void TestFarm::start_coordinator(const std::string& listen) {
   in >> address_;
 }
 
-void TestFarm::add_worker(int slots) {
+void TestFarm::add_worker(int slots, const std::vector<std::string>& extra_flags) {
   const size_t index = workers_.size();
   fs::path work_dir = dir_ / ("worker" + std::to_string(index));
   worker_commands_.push_back({PESC_WORKER_BINARY, "--coordinator", address_, "--slots", std::to_string(slots),
                               "--work-dir", work_dir.string(), "--id", "worker" + std::to_string(index)});
+  worker_commands_.back().insert(worker_commands_.back().end(), extra_flags.begin(), extra_flags.end());
   workers_.emplace_back(worker_commands_.back(), dir_ / ("worker" + std::to_string(index) + ".log"));
 }
 

@@ -44,7 +44,7 @@ class TestFarm {
 
   Daemon& coordinator() { return coordinator_.front(); }
   Daemon& worker(size_t index) { return workers_.at(index); }
-  void add_worker(int slots);
+  void add_worker(int slots, const std::vector<std::string>& extra_flags = {});
   // Starts worker `index` again, with its id and work directory.
   void restart_worker(size_t index);
   // Starts a new coordinator on the same address and state directory.

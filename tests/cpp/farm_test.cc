@@ -314,6 +314,25 @@ TEST_F(DaemonFarmTest, JobSurvivesItsClient) {
   EXPECT_EQ(results.output(), expected_ranks(10));
 }
 
+TEST(RoomsTest, RanksRunOnlyInTheJobsRoomsAndSameMachineKeepsThemTogether) {
+  ScratchDir scratch;
+  TestFarm farm(0);
+  farm.add_worker(2, {"--room", "lab-a"});
+  farm.add_worker(2, {"--room", "lab-b,public"});
+  fs::path script = write_script(scratch.path(), "where.sh", kEchoRank);
+  Farm client("shell", {.coordinator = farm.address()});
+  Results in_a = client.map(script, 8, {}, {.rooms = {"lab-a"}}).wait();
+  EXPECT_EQ(in_a.output(), expected_ranks(8));
+  for (const RankResult& rank : in_a) EXPECT_EQ(rank.worker, "worker0");
+  Results in_public = client.map(script, 8).wait();
+  for (const RankResult& rank : in_public) EXPECT_EQ(rank.worker, "worker1");
+  Results together = client.map(script, 12, {}, {.rooms = {"lab-a", "lab-b"}, .same_machine = true}).wait();
+  EXPECT_EQ(together.output(), expected_ranks(12));
+  std::set<std::string> workers;
+  for (const RankResult& rank : together) workers.insert(rank.worker);
+  EXPECT_EQ(workers.size(), 1u);
+}
+
 TEST(EmbeddedFarmTest, SameJobGivesSameResults) {
   ScratchDir scratch;
   fs::path script = write_script(scratch.path(), "fail_odd.sh",

@@ -1,6 +1,7 @@
 #include "scheduler/fair_share.h"
 
 #include <map>
+#include <set>
 
 #include "gtest/gtest.h"
 
@@ -72,6 +73,38 @@ TEST(FairShareSchedulerTest, ChargedTimeShiftsTheShare) {
   auto counts = count_by_job(scheduler.place({{"a", "ana", 1, 100}, {"b", "bob", 1, 100}}, {{"w", 22}}));
   EXPECT_EQ(counts["a"], 2);
   EXPECT_EQ(counts["b"], 20);
+}
+
+TEST(FairShareSchedulerTest, JobsRunOnlyInTheirRooms) {
+  FairShareScheduler scheduler;
+  QueuedJob lab_b{"b", "ana", 1, 4};
+  lab_b.rooms = {"lab-b"};
+  QueuedJob anywhere{"p", "bob", 2, 4};
+  WorkerCapacity in_b{"wb", 2, {"lab-b"}};
+  WorkerCapacity in_public{"wp", 2};
+  std::map<std::string, std::set<std::string>> workers_of;
+  for (const Placement& placement : scheduler.place({lab_b, anywhere}, {in_b, in_public})) {
+    workers_of[placement.job_id].insert(placement.worker_id);
+  }
+  EXPECT_EQ(workers_of["b"], std::set<std::string>{"wb"});
+  EXPECT_EQ(workers_of["p"], std::set<std::string>{"wp"});
+  EXPECT_TRUE(scheduler.place({lab_b}, {in_public}).empty()) << "no worker in lab-b: nothing placed";
+  EXPECT_EQ(scheduler.place({lab_b}, {WorkerCapacity{"any", 1, {kEveryRoom}}}).size(), 1u);
+}
+
+TEST(FairShareSchedulerTest, SameMachineJobStaysOnOneWorker) {
+  FairShareScheduler scheduler;
+  QueuedJob together{"t", "ana", 1, 6};
+  together.same_machine = true;
+  std::set<std::string> used;
+  auto placements = scheduler.place({together}, {{"w1", 3}, {"w2", 4}});
+  for (const Placement& placement : placements) used.insert(placement.worker_id);
+  EXPECT_EQ(placements.size(), 4u) << "only the chosen worker's free capacity";
+  EXPECT_EQ(used, std::set<std::string>{"w2"});
+  together.pinned_worker = "w1";
+  for (const Placement& placement : scheduler.place({together}, {{"w1", 1}, {"w2", 4}})) {
+    EXPECT_EQ(placement.worker_id, "w1");
+  }
 }
 
 }  // namespace

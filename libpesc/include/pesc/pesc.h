@@ -91,6 +91,11 @@ struct MapOptions {
   // protocol (libpesc/executor/warm_runner.h): workers keep one warm per
   // slot. The bindings' function mode sets it.
   bool warm_runner = false;
+  // Rooms (groups of workers, e.g. a lab) the ranks may run in; empty: the
+  // public room.
+  std::vector<std::string> rooms;
+  // Every rank on one worker.
+  bool same_machine = false;
 };
 
 enum class RankStatus { kPending, kRunning, kSucceeded, kFailed, kCancelled };
