@@ -163,7 +163,8 @@ int run(const Target& target, const RunArguments& arguments) {
                         .timeout = milliseconds(arguments.timeout_seconds),
                         .checkpoint_interval = milliseconds(arguments.checkpoint_interval_seconds),
                         .rooms = arguments.rooms,
-                        .same_machine = arguments.same_machine});
+                        .same_machine = arguments.same_machine,
+                        .shared = arguments.shared});
     if (arguments.detach) {
       std::cout << job.id() << "\n";
       return kExitOk;

@@ -27,6 +27,7 @@ struct RunArguments {
   double checkpoint_interval_seconds = 0;
   std::vector<std::string> rooms;
   bool same_machine = false;
+  std::vector<std::string> shared;
 };
 
 struct Target {

@@ -25,6 +25,8 @@ ABSL_FLAG(double, checkpoint_interval, 0,
           "seconds between saves of a running rank's checkpoint_dir when it changed (0: only at the end)");
 ABSL_FLAG(std::vector<std::string>, room, {}, "ROOM,... rooms whose workers may run the ranks (default: public)");
 ABSL_FLAG(bool, same_machine, false, "run every rank on one worker");
+ABSL_FLAG(std::vector<std::string>, shared, {},
+          "FILE|URL,... read-only inputs every rank finds in its app_dir by name");
 ABSL_FLAG(int, slots, 0, "embedded farm: ranks run side by side (default: one per core)");
 ABSL_FLAG(std::string, state_dir, "", "embedded farm: keep its state here instead of a temporary directory");
 
@@ -34,7 +36,7 @@ constexpr const char* kUsage = R"(pesc: run a program as many ranks on a farm an
 
   pesc run [--domain D] --repetitions N PROCESS [--entry FILE] [--out DIR] [--detach]
            [--max-attempts N] [--timeout SECONDS] [--checkpoint-interval SECONDS]
-           [--room ROOM,...] [--same-machine] [-- PARAMETERS...]
+           [--room ROOM,...] [--same-machine] [--shared FILE|URL,...] [-- PARAMETERS...]
   pesc status JOB | pesc wait JOB | pesc cancel JOB | pesc results JOB --out DIR | pesc delete JOB
   pesc jobs | pesc workers
 
@@ -84,6 +86,7 @@ int main(int argc, char** argv) {
     run.checkpoint_interval_seconds = absl::GetFlag(FLAGS_checkpoint_interval);
     run.rooms = absl::GetFlag(FLAGS_room);
     run.same_machine = absl::GetFlag(FLAGS_same_machine);
+    run.shared = absl::GetFlag(FLAGS_shared);
     return pesc::cli::run(target, run);
   }
   if (command == "jobs") return pesc::cli::jobs(target);

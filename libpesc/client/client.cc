@@ -1,5 +1,6 @@
 #include "client/client.h"
 
+#include <set>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
@@ -9,6 +10,7 @@
 #include "common/status_macros.h"
 #include "executor/domain.h"
 #include "transport/transport.h"
+#include "transport/url_fetch.h"
 
 namespace pesc {
 namespace fs = std::filesystem;
@@ -92,6 +94,7 @@ absl::StatusOr<std::string> Client::submit(const SubmitRequest& request) {
   spec.set_warm_runner(request.warm_runner);
   for (const std::string& room : request.rooms) spec.add_rooms(room);
   spec.set_same_machine(request.same_machine);
+  PESC_RETURN_IF_ERROR(add_shared_files(request.shared, spec));
 
   grpc::ClientContext context;
   set_deadline(context, kCallTimeout);
@@ -100,6 +103,34 @@ absl::StatusOr<std::string> Client::submit(const SubmitRequest& request) {
     return explain(to_absl(status));
   }
   return response.job_id();
+}
+
+absl::Status Client::add_shared_files(const std::vector<std::string>& sources, v1::JobSpec& spec) {
+  std::set<std::string> names;
+  for (const std::string& source : sources) {
+    v1::SharedFile& shared = *spec.add_shared();
+    if (is_fetchable_url(source)) {
+      shared.set_url(source);
+      std::string path = source.substr(0, source.find_first_of("?#"));
+      shared.set_name(path.substr(path.find_last_of('/') + 1));
+    } else {
+      std::error_code error;
+      if (!fs::is_regular_file(source, error)) {
+        return absl::NotFoundError(absl::StrCat("the shared file \"", source, "\" does not exist (or is not a file)"));
+      }
+      auto uploaded = upload_file(*blobs_, source);
+      if (!uploaded.ok()) return explain(annotate(uploaded.status(), absl::StrCat("cannot upload ", source)));
+      *shared.mutable_blob() = *uploaded;
+      shared.set_name(fs::path(source).filename().string());
+    }
+    if (shared.name().empty() || shared.name() == "." || shared.name() == "..") {
+      return absl::InvalidArgumentError(absl::StrCat("cannot name a shared file after \"", source, "\""));
+    }
+    if (!names.insert(shared.name()).second) {
+      return absl::InvalidArgumentError(absl::StrCat("two shared files are named ", shared.name()));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::JobInfo> Client::job(const std::string& job_id) {

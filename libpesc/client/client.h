@@ -40,6 +40,8 @@ struct SubmitRequest {
   bool warm_runner = false;
   std::vector<std::string> rooms;
   bool same_machine = false;
+  // Paths or URLs (http, https, ftp, file) of read-only inputs.
+  std::vector<std::string> shared;
 };
 
 class JobWatch;
@@ -77,6 +79,7 @@ class Client : public std::enable_shared_from_this<Client> {
   Client(std::shared_ptr<grpc::Channel> channel, std::shared_ptr<void> owner, std::string description,
          std::string address);
   absl::Status explain(const absl::Status& status) const;
+  absl::Status add_shared_files(const std::vector<std::string>& sources, v1::JobSpec& spec);
 
   std::shared_ptr<grpc::Channel> channel_;
   std::shared_ptr<void> owner_;

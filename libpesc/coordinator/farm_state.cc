@@ -115,6 +115,11 @@ absl::StatusOr<std::string> FarmState::submit(v1::JobSpec spec) {
     return absl::FailedPreconditionError(
         absl::StrCat("the process blob ", spec.process().sha256(), " was never uploaded"));
   }
+  for (const v1::SharedFile& shared : spec.shared()) {
+    if (shared.has_blob() && !blobs_->contains(shared.blob().sha256())) {
+      return absl::FailedPreconditionError(absl::StrCat("the shared file ", shared.name(), " was never uploaded"));
+    }
+  }
   absl::MutexLock lock(&mutex_);
   if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
   std::string job_id = random_hex(6);
@@ -401,6 +406,7 @@ absl::Status FarmState::assign(const std::string& job_id, ActiveJob& job, const 
   assignment.set_timeout_ms(job.spec.timeout_ms());
   assignment.set_checkpoint_interval_ms(job.spec.checkpoint_interval_ms());
   assignment.set_warm_runner(job.spec.warm_runner());
+  *assignment.mutable_shared() = job.spec.shared();
   assignment.set_job_id(job_id);
   assignment.set_rank(rank);
   assignment.set_world_size(job.spec.repetitions());

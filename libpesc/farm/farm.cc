@@ -237,6 +237,7 @@ Job Farm::map(const fs::path& process, int repetitions, const std::vector<std::s
   request.warm_runner = options.warm_runner;
   request.rooms = options.rooms;
   request.same_machine = options.same_machine;
+  request.shared = options.shared;
   const std::string job_id = value_or_raise(connection_->client().submit(request));
   Progress queued;
   queued.total = queued.pending = repetitions;

@@ -301,6 +301,7 @@ absl::Status JobStore::create_job(const std::string& id, const v1::JobSpec& spec
     job->bind(7, spec.repetitions());
     job->exec();
     reference_blob(*sql_, id, spec.process().sha256());
+    for (const v1::SharedFile& shared : spec.shared()) reference_blob(*sql_, id, shared.blob().sha256());
     auto rank = (*sql_)("INSERT INTO ranks(job_id, rank, state) VALUES(?, ?, ?)");
     rank->bind(1, id);
     rank->bind(3, static_cast<int>(v1::RANK_STATE_PENDING));

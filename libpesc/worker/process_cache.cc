@@ -8,6 +8,7 @@
 #include "common/sha256.h"
 #include "common/status_macros.h"
 #include "transport/transport.h"
+#include "transport/url_fetch.h"
 
 namespace pesc {
 namespace fs = std::filesystem;
@@ -57,6 +58,25 @@ absl::StatusOr<fs::path> ProcessCache::materialize(const v1::Assignment& assignm
   fs::rename(staging, dir, error);
   if (error) return absl::InternalError(absl::StrCat("cannot place the process: ", error.message()));
   return dir;
+}
+
+absl::StatusOr<fs::path> ProcessCache::shared_file(const v1::SharedFile& shared, v1::Blobs::Stub& blobs) {
+  absl::MutexLock lock(&mutex_);
+  fs::path file;
+  if (shared.has_blob()) {
+    PESC_RETURN_IF_ERROR(annotate(fetch(shared.blob(), blobs), absl::StrCat("cannot fetch shared file ", shared.name())));
+    file = blobs_->path_of(shared.blob().sha256());
+  } else {
+    file = root_ / "urls" / sha256_hex(shared.url());
+    std::error_code error;
+    if (!fs::exists(file, error)) {
+      fs::create_directories(file.parent_path(), error);
+      PESC_RETURN_IF_ERROR(fetch_url(shared.url(), file));
+    }
+  }
+  std::error_code error;
+  fs::permissions(file, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read, error);
+  return file;
 }
 
 absl::Status ProcessCache::populate(const fs::path& process_dir, const fs::path& app_dir) {

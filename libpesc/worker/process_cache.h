@@ -23,6 +23,10 @@ class ProcessCache {
   // unpacking it on first use. Thread-safe.
   absl::StatusOr<std::filesystem::path> materialize(const v1::Assignment& assignment, v1::Blobs::Stub& blobs);
 
+  // The local copy of a shared file, fetched on first use (from the
+  // coordinator, or from its URL). Read-only. Thread-safe.
+  absl::StatusOr<std::filesystem::path> shared_file(const v1::SharedFile& shared, v1::Blobs::Stub& blobs);
+
   // Fills `app_dir` with hard links to the files of `process_dir` (copies
   // where linking is impossible).
   static absl::Status populate(const std::filesystem::path& process_dir, const std::filesystem::path& app_dir);

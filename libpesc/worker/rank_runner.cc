@@ -204,6 +204,7 @@ absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, i
     release_warm(slot);
     PESC_ASSIGN_OR_RETURN(fs::path process_dir, cache_.materialize(assignment, blobs));
     PESC_RETURN_IF_ERROR(ProcessCache::populate(process_dir, context.app_dir));
+    PESC_RETURN_IF_ERROR(place_shared_files(assignment, context.app_dir, blobs));
   }
   if (assignment.has_checkpoint()) {
     PESC_RETURN_IF_ERROR(annotate(restore_checkpoint(assignment.checkpoint(), context.checkpoint_dir, blobs),
@@ -263,6 +264,26 @@ absl::StatusOr<RankExit> RankRunner::execute_warm(const v1::Assignment& assignme
   killed.exit_code = 128 + SIGKILL;
   killed.end_unix_ms = now_unix_ms();
   return killed;
+}
+
+absl::Status RankRunner::place_shared_files(const v1::Assignment& assignment, const fs::path& app_dir,
+                                            v1::Blobs::Stub& blobs) {
+  for (const v1::SharedFile& shared : assignment.shared()) {
+    PESC_ASSIGN_OR_RETURN(fs::path cached, cache_.shared_file(shared, blobs));
+    const fs::path target = app_dir / shared.name();
+    std::error_code error;
+    if (fs::exists(target, error)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the shared file ", shared.name(), " has the name of a file of the process"));
+    }
+    fs::create_hard_link(cached, target, error);
+    if (error) {
+      error.clear();
+      fs::copy_file(cached, target, error);
+    }
+    if (error) return absl::InternalError(absl::StrCat("cannot place shared file ", shared.name(), ": ", error.message()));
+  }
+  return absl::OkStatus();
 }
 
 RankRunner::WarmSlot& RankRunner::warm_slot(int slot) {

@@ -64,6 +64,8 @@ class RankRunner {
     std::unique_ptr<WarmRunner> runner;
   };
   WarmSlot& warm_slot(int slot);
+  absl::Status place_shared_files(const v1::Assignment& assignment, const std::filesystem::path& app_dir,
+                                  v1::Blobs::Stub& blobs);
 
   absl::StatusOr<RankExit> execute(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs,
                                    const RankHooks& hooks, bool& timed_out);

@@ -333,6 +333,43 @@ TEST(RoomsTest, RanksRunOnlyInTheJobsRoomsAndSameMachineKeepsThemTogether) {
   EXPECT_EQ(workers.size(), 1u);
 }
 
+TEST_F(DaemonFarmTest, SharedFilesReachEveryRankFetchedOncePerWorker) {
+  fs::path served = scratch_.path() / "served";
+  fs::create_directories(served);
+  write_script(served, "table.csv", "a,b\n1,2\n");
+  write_script(scratch_.path(), "local.txt", "uploaded once\n");
+  write_script(scratch_.path(), "via_file_url.txt", "from a file URL\n");
+  testing::Daemon http({"/usr/bin/python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory",
+                        served.string()},
+                       scratch_.path() / "http.log");
+  std::string port;
+  ASSERT_TRUE(eventually([&] {
+    std::string log = read_all(scratch_.path() / "http.log");
+    size_t at = log.find(" port ");
+    if (at == std::string::npos) return false;
+    port = log.substr(at + 6, log.find(' ', at + 6) - at - 6);
+    return true;
+  }));
+  fs::path script = write_script(scratch_.path(), "read.sh", "cat local.txt table.csv via_file_url.txt\n");
+  Farm farm("shell", remote());
+  Results results = farm.map(script, 6, {},
+                             {.shared = {(scratch_.path() / "local.txt").string(),
+                                         "http://127.0.0.1:" + port + "/table.csv",
+                                         "file://" + (scratch_.path() / "via_file_url.txt").string()}})
+                        .wait();
+  ASSERT_TRUE(results.ok()) << results.output();
+  for (const RankResult& rank : results) EXPECT_EQ(rank.output, "uploaded once\na,b\n1,2\nfrom a file URL\n");
+  std::string log = read_all(scratch_.path() / "http.log");
+  size_t gets = 0;
+  for (size_t at = log.find("GET /table.csv"); at != std::string::npos; at = log.find("GET /table.csv", at + 1)) ++gets;
+  EXPECT_LE(gets, 2u) << "fetched once per worker, not per rank:\n" << log;
+
+  auto missing = farm.map(script, 1, {}, {.shared = {"http://127.0.0.1:" + port + "/nope.csv"}}).wait();
+  EXPECT_FALSE(missing.ok());
+  EXPECT_NE(missing[0].error.find("cannot fetch http://127.0.0.1:" + port + "/nope.csv"), std::string::npos)
+      << missing[0].error;
+}
+
 TEST(EmbeddedFarmTest, SameJobGivesSameResults) {
   ScratchDir scratch;
   fs::path script = write_script(scratch.path(), "fail_odd.sh",

@@ -96,6 +96,10 @@ struct MapOptions {
   std::vector<std::string> rooms;
   // Every rank on one worker.
   bool same_machine = false;
+  // Read-only inputs every rank finds in its app_dir by name: paths
+  // (uploaded once, fetched once per worker) or URLs (http, https, ftp,
+  // file) that the workers fetch themselves.
+  std::vector<std::string> shared;
 };
 
 enum class RankStatus { kPending, kRunning, kSucceeded, kFailed, kCancelled };
