@@ -73,7 +73,9 @@ TEST(FaultTest, RestartedWorkerKillsRanksOrphanedByItsDeath) {
                                  "echo $$ > \"$PESC_PARAMETER_0/$PESC_RANK\"\nsleep 120\n");
   Farm client("shell", {.coordinator = farm.address()});
   Job job = client.map(script, 2, {pids.string()});
-  ASSERT_TRUE(eventually([&] { return fs::exists(pids / "0") && fs::exists(pids / "1"); }));
+  // Written, not just created: the shell creates the file before echo fills it.
+  auto written = [&](const char* name) { return read_all(pids / name).find('\n') != std::string::npos; };
+  ASSERT_TRUE(eventually([&] { return written("0") && written("1"); }));
   std::vector<pid_t> orphans = {static_cast<pid_t>(std::stol(read_all(pids / "0"))),
                                 static_cast<pid_t>(std::stol(read_all(pids / "1")))};
   farm.restart_worker(0);  // SIGKILL: its ranks live on, orphaned
