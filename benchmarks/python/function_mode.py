@@ -179,7 +179,8 @@ def main() -> None:
         loopback = pesc.Farm(coordinator=address)
         print(f"pesc embedded: {embedded.describe()}; loopback: {address}")
 
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                               local_directory=str(tmp / "dask"))
         client = Client(cluster)
         parallel = joblib.Parallel(n_jobs=2, batch_size=1)
         parallel.__enter__()  # keep the loky pool for every call (joblib reuses it anyway)

@@ -60,6 +60,15 @@ rate <- function(n, expr_fn) {
   n / e
 }
 
+# ---- loopback daemons ----
+root <- tempfile("pesc-bench-r-")
+dir.create(file.path(root, "coordinator"), recursive = TRUE)
+dir.create(file.path(root, "worker"))
+dir.create(file.path(root, "tmp"))
+# The embedded farm's state directory and the warm R runners' own tempdirs
+# (a runner ended by a signal leaves its RtmpXXXX behind) go here, and are
+# removed with it; children of this process and the daemons inherit TMPDIR.
+Sys.setenv(TMPDIR = file.path(root, "tmp"))
 # ---- pesc's R function mode leaks one connection per rank (see README). ----
 # collect_values() reads each rank's result with readRDS(gzcon(rawConnection(.)))
 # and never closes it, so a job of more than ~125 ranks fails with
@@ -70,6 +79,9 @@ probe <- tryCatch({
   NULL
 }, error = function(e) conditionMessage(e))
 patched <- FALSE
+if (!is.null(probe) && !grepl("connections are in use", probe, fixed = TRUE)) {
+  stop("pesc: a 200-rank job failed: ", probe)
+}
 if (!is.null(probe)) {
   cat("pesc: a 200-rank job failed: ", probe, "\n", sep = "")
   cat("pesc: patching pesc:::collect_values in this process to close its connections\n")
@@ -86,10 +98,6 @@ if (!is.null(probe)) {
   closeAllConnections()
 }
 
-# ---- loopback daemons ----
-root <- tempfile("pesc-bench-r-")
-dir.create(file.path(root, "coordinator"), recursive = TRUE)
-dir.create(file.path(root, "worker"))
 pids <- integer()
 spawn <- function(argv) {
   cmd <- sprintf("%s >>%s 2>&1 & echo $!", paste(shQuote(argv), collapse = " "),
@@ -110,6 +118,7 @@ main <- function() {
   on.exit({
     if (!is.null(cl)) stopCluster(cl)
     if (have_future) future::plan(future::sequential)
+    invisible(gc())  # pesc's farm objects are finalized by gc only, not at exit
     stop_daemons()
   }, add = TRUE)
   pids <<- c(pids, spawn(c(file.path(daemons_dir, "pesc-coordinator"), "--listen", "127.0.0.1:0",
