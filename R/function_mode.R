@@ -137,7 +137,10 @@ collect_values <- function(results, names = NULL) {
   failures <- list()
   for (rank in seq_len(n) - 1L) {
     bytes <- .pesc_results_read_file(results$ptr, rank, "result.rds")
-    outcome <- if (is.null(bytes)) NULL else readRDS(gzcon(rawConnection(bytes)))
+    outcome <- if (is.null(bytes)) NULL else {
+      connection <- gzcon(rawConnection(bytes))
+      tryCatch(readRDS(connection), finally = close(connection))  # R has only ~125 connections
+    }
     if (is.null(outcome) || !isTRUE(outcome$ok)) {
       failures[[length(failures) + 1L]] <- list(rank = rank, outcome = outcome)
     } else {

@@ -24,9 +24,13 @@ struct JobHandle {
   pesc::Job job;
 };
 
-using FarmPtr = Rcpp::XPtr<std::shared_ptr<pesc::Farm>>;
-using JobPtr = Rcpp::XPtr<JobHandle>;
-using ResultsPtr = Rcpp::XPtr<pesc::Results>;
+// Finalized when R exits too, so an embedded farm's temporary state goes
+// even when the session never collects its garbage.
+template <typename T>
+using OwnedPtr = Rcpp::XPtr<T, Rcpp::PreserveStorage, Rcpp::standard_delete_finalizer<T>, true>;
+using FarmPtr = OwnedPtr<std::shared_ptr<pesc::Farm>>;
+using JobPtr = OwnedPtr<JobHandle>;
+using ResultsPtr = OwnedPtr<pesc::Results>;
 
 const char* code_name(pesc::ErrorCode code) {
   switch (code) {

@@ -612,6 +612,35 @@ absl::StatusOr<std::vector<std::string>> list_files(const fs::path& archive_file
   return files;
 }
 
+absl::StatusOr<std::string> read_member(const std::string& archive_bytes, const std::string& name) {
+  ScopedUtf8Locale locale;
+  Reader reader(archive_read_new());
+  archive_read_support_filter_all(reader.get());
+  archive_read_support_format_tar(reader.get());
+  archive_read_support_format_zip(reader.get());
+  if (archive_read_open_memory(reader.get(), archive_bytes.data(), archive_bytes.size()) != ARCHIVE_OK) {
+    return absl::InvalidArgumentError(absl::StrCat("not a readable tar or zip archive: ", error_text(reader.get())));
+  }
+  struct archive_entry* entry = nullptr;
+  while (true) {
+    const int status = archive_read_next_header(reader.get(), &entry);
+    if (status == ARCHIVE_EOF) break;
+    if (!succeeded(status)) {
+      return absl::InvalidArgumentError(absl::StrCat("corrupt archive: ", error_text(reader.get())));
+    }
+    auto entry_name = normalize_name(entry_text(&archive_entry_pathname_utf8, &archive_entry_pathname, entry));
+    if (!entry_name.ok() || *entry_name != name || archive_entry_filetype(entry) != AE_IFREG) continue;
+    std::string bytes;
+    char buffer[1 << 16];
+    for (la_ssize_t got; (got = archive_read_data(reader.get(), buffer, sizeof buffer)) != 0;) {
+      if (got < 0) return absl::DataLossError(absl::StrCat("cannot read ", name, ": ", error_text(reader.get())));
+      bytes.append(buffer, static_cast<size_t>(got));
+    }
+    return bytes;
+  }
+  return absl::NotFoundError(absl::StrCat("no file ", name, " in the archive"));
+}
+
 absl::Status extract(const fs::path& archive_file, const fs::path& destination) {
   // A full pass first, so a refused archive writes nothing at all; the
   // checks run again while writing in case the file changed in between.

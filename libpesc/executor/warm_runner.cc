@@ -11,6 +11,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/clock.h"
 
 namespace pesc {
@@ -79,6 +81,20 @@ bool write_without_sigpipe(int fd, const std::string& data) {
   return ok;
 }
 
+// Whether `pid` (our unreaped child) has exited within `patience`.
+bool exits_within(pid_t pid, absl::Duration patience) {
+  const absl::Time deadline = absl::Now() + patience;
+  const std::string stat_path = "/proc/" + std::to_string(pid) + "/stat";
+  while (true) {
+    std::ifstream stat(stat_path);
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const size_t close = text.rfind(')');
+    if (close == std::string::npos || close + 2 >= text.size() || text[close + 2] == 'Z') return true;
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<WarmRunner>> WarmRunner::start(RankLaunch launch) {
@@ -110,7 +126,9 @@ WarmRunner::WarmRunner(std::unique_ptr<RankProcess> process, int commands_fd, in
 WarmRunner::~WarmRunner() {
   ::close(commands_fd_);  // EOF: the runner's cue to exit
   ::close(answers_fd_);
-  process_->terminate(std::chrono::milliseconds(500));
+  // Let it end on its own (R and Python then remove their temporary files);
+  // a runner stuck in a rank is ended by the group's TERM, then KILL.
+  if (!exits_within(process_->pid(), absl::Seconds(1))) process_->terminate(std::chrono::milliseconds(500));
   process_->wait();
 }
 

@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "archive/archive.h"
 #include "client/client.h"
 #include "common/files.h"
 #include "farm/connection.h"
@@ -123,6 +124,11 @@ std::string Results::read_file(size_t rank, const fs::path& relative) const {
         absl::StrCat("rank ", rank, " left no file \"", relative.string(), "\" in its output_dir"));
   };
   if (!ranks_.at(rank).has_files) raise(missing());
+  if (v1::RankResult files = files_from(files_.at(rank)); !files.files_inline().empty()) {
+    auto bytes = archive::read_member(files.files_inline(), relative.lexically_normal().string());
+    if (bytes.status().code() == absl::StatusCode::kNotFound) raise(missing());
+    return value_or_raise(std::move(bytes));
+  }
   TempDirectory scratch = value_or_raise(TempDirectory::create("pesc-rank-files-"));
   ok_or_raise(connection_->client().save_files(files_from(files_.at(rank)), scratch.path()));
   fs::path file = scratch.path() / relative;
