@@ -194,6 +194,20 @@ TEST_F(ArchiveTest, PackingTwiceGivesTheSameBytes) {
   EXPECT_EQ(get_file(root() / "one.tar"), get_file(root() / "two.tar"));
 }
 
+TEST_F(ArchiveTest, ReadsOneMemberFromMemory) {
+  const fs::path source = root() / "source";
+  put_file(source / "x/result.bin", binary_bytes(3000, 7));
+  put_file(source / "other.txt", "other");
+  ASSERT_TRUE(pack_directory(source, root() / "packed.tar").ok());
+  const std::string tar = get_file(root() / "packed.tar");
+  auto member = read_member(tar, "x/result.bin");
+  ASSERT_TRUE(member.ok()) << member.status();
+  EXPECT_EQ(*member, binary_bytes(3000, 7));
+  EXPECT_EQ(read_member(tar, "missing.txt").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(read_member(tar, "x").status().code(), absl::StatusCode::kNotFound) << "a directory is no file";
+  EXPECT_EQ(read_member("not an archive at all", "x").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(ArchiveTest, ExcludeSkipsOnlyTopLevelNames) {
   const fs::path source = root() / "source";
   put_file(source / "keep.txt", "keep");

@@ -76,3 +76,9 @@ test_that("a bootstrap split over ranks matches the sequential computation", {
   sequential <- lapply(0:3, one_rank, R = 50)
   expect_equal(farmed, sequential)
 })
+
+test_that("more ranks than R has connections come back", {
+  # Each value is read through a connection; they must be closed as they go.
+  vals <- farm(function(rank) rank * 2, repetitions = 200, slots = 2, progress = FALSE)$values
+  expect_equal(unlist(vals), (0:199) * 2)
+})
