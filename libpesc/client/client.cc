@@ -67,14 +67,14 @@ absl::StatusOr<std::string> Client::submit(const SubmitRequest& request) {
     return absl::InvalidArgumentError(
         absl::StrCat("repetitions must be at least 1, not ", request.repetitions, ": how many ranks should run?"));
   }
-  if (request.max_attempts < 1) {
+  if (request.options.max_attempts < 1) {
     return absl::InvalidArgumentError(
-        absl::StrCat("max_attempts must be at least 1 (1: no retry), not ", request.max_attempts));
+        absl::StrCat("max_attempts must be at least 1 (1: no retry), not ", request.options.max_attempts));
   }
-  if (request.timeout.count() < 0 || request.checkpoint_interval.count() < 0) {
+  if (request.options.timeout.count() < 0 || request.options.checkpoint_interval.count() < 0) {
     return absl::InvalidArgumentError("a timeout or checkpoint interval cannot be negative");
   }
-  PESC_ASSIGN_OR_RETURN(PreparedProcess process, prepare_process(request.process, request.entry));
+  PESC_ASSIGN_OR_RETURN(PreparedProcess process, prepare_process(request.process, request.options.entry));
   auto uploaded = upload_file(*blobs_, process.upload);
   if (!uploaded.ok()) return explain(annotate(uploaded.status(), "cannot upload the process"));
 
@@ -86,15 +86,15 @@ absl::StatusOr<std::string> Client::submit(const SubmitRequest& request) {
   spec.set_entry(process.entry);
   spec.set_repetitions(request.repetitions);
   for (const std::string& parameter : request.parameters) spec.add_parameters(parameter);
-  spec.set_name(request.name.empty() ? request.process.filename().string() : request.name);
+  spec.set_name(request.options.name.empty() ? request.process.filename().string() : request.options.name);
   spec.set_user(request.user);
-  spec.set_max_attempts(request.max_attempts);
-  spec.set_timeout_ms(request.timeout.count());
-  spec.set_checkpoint_interval_ms(request.checkpoint_interval.count());
-  spec.set_warm_runner(request.warm_runner);
-  for (const std::string& room : request.rooms) spec.add_rooms(room);
-  spec.set_same_machine(request.same_machine);
-  PESC_RETURN_IF_ERROR(add_shared_files(request.shared, spec));
+  spec.set_max_attempts(request.options.max_attempts);
+  spec.set_timeout_ms(request.options.timeout.count());
+  spec.set_checkpoint_interval_ms(request.options.checkpoint_interval.count());
+  spec.set_warm_runner(request.options.warm_runner);
+  for (const std::string& room : request.options.rooms) spec.add_rooms(room);
+  spec.set_same_machine(request.options.same_machine);
+  PESC_RETURN_IF_ERROR(add_shared_files(request.options.shared, spec));
 
   grpc::ClientContext context;
   set_deadline(context, kCallTimeout);

@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "pesc/pesc.h"
 #include "pesc/v1/pesc.grpc.pb.h"
 
 namespace pesc {
@@ -29,19 +30,10 @@ namespace pesc {
 struct SubmitRequest {
   std::string domain;
   std::filesystem::path process;
-  std::string entry;
   int repetitions = 0;
   std::vector<std::string> parameters;
-  std::string name;
   std::string user;
-  int max_attempts = 1;
-  std::chrono::milliseconds timeout{0};
-  std::chrono::milliseconds checkpoint_interval{0};
-  bool warm_runner = false;
-  std::vector<std::string> rooms;
-  bool same_machine = false;
-  // Paths or URLs (http, https, ftp, file) of read-only inputs.
-  std::vector<std::string> shared;
+  MapOptions options;  // entry, name, retries, rooms, shared files, ...
 };
 
 class JobWatch;
