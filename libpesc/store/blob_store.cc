@@ -83,6 +83,17 @@ absl::StatusOr<std::string> BlobStore::Writer::commit(std::string_view expected_
   return actual;
 }
 
+absl::Status BlobStore::adopt(const fs::path& file, std::string_view sha256) const {
+  const fs::path final_path = path_of(sha256);
+  std::error_code error;
+  fs::create_directories(final_path.parent_path(), error);
+  fs::rename(file, final_path, error);
+  if (error) {
+    return absl::InternalError(absl::StrCat("cannot store blob ", std::string(sha256), ": ", error.message()));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> BlobStore::put_file(const fs::path& file) const {
   std::ifstream in(file, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", file.string()));

@@ -45,7 +45,10 @@ class BlobStore {
   };
   absl::StatusOr<std::unique_ptr<Writer>> begin_write() const;
 
-  // Copies a file in (or hard-links it when on the same filesystem).
+  // Moves a file already checked to hash to `sha256` into the store.
+  absl::Status adopt(const std::filesystem::path& file, std::string_view sha256) const;
+
+  // Copies a file in.
   absl::StatusOr<std::string> put_file(const std::filesystem::path& file) const;
   absl::StatusOr<std::string> put_bytes(std::string_view bytes) const;
 

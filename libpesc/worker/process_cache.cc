@@ -23,10 +23,11 @@ absl::StatusOr<std::unique_ptr<ProcessCache>> ProcessCache::open(const fs::path&
 
 absl::Status ProcessCache::fetch(const v1::BlobRef& ref, v1::Blobs::Stub& blobs) {
   if (blobs_->contains(ref.sha256())) return absl::OkStatus();
-  PESC_ASSIGN_OR_RETURN(auto writer, blobs_->begin_write());
-  PESC_ASSIGN_OR_RETURN(std::string bytes, download_blob_bytes(blobs, ref));
-  PESC_RETURN_IF_ERROR(writer->append(bytes));
-  return writer->commit(ref.sha256()).status();
+  // Streamed to disk (and hash-checked) as it arrives: a process or a data
+  // file may be larger than memory.
+  const fs::path arriving = root_ / "blobs" / "tmp" / ref.sha256();
+  PESC_RETURN_IF_ERROR(download_blob(blobs, ref, arriving));
+  return blobs_->adopt(arriving, ref.sha256());
 }
 
 absl::StatusOr<fs::path> ProcessCache::materialize(const v1::Assignment& assignment, v1::Blobs::Stub& blobs) {
