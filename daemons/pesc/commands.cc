@@ -260,12 +260,16 @@ int jobs(const Target& target) {
 int workers(const Target& target) {
   if (auto code = require_coordinator(target)) return *code;
   try {
-    std::cout << absl::StrFormat("%-24s %-16s %-8s %6s %8s %10s  %s\n", "WORKER", "HOST", "STATE", "SLOTS",
+    std::cout << absl::StrFormat("%-24s %-16s %-11s %6s %8s %10s  %s\n", "WORKER", "HOST", "STATE", "SLOTS",
                                  "RUNNING", "RANKS DONE", "ROOMS");
     for (const v1::WorkerInfo& worker : or_throw(connect(target)->client().workers())) {
-      std::cout << absl::StrFormat("%-24s %-16s %-8s %6d %8d %10d  %s\n", worker.id(), worker.host(),
-                                   worker.online() ? "online" : "offline", worker.slots(), worker.running(),
-                                   worker.ranks_done(), absl::StrJoin(worker.rooms(), ","));
+      const char* state = !worker.quarantined().empty() ? "quarantined" : worker.online() ? "online" : "offline";
+      std::cout << absl::StrFormat("%-24s %-16s %-11s %6d %8d %10d  %s\n", worker.id(), worker.host(), state,
+                                   worker.slots(), worker.running(), worker.ranks_done(),
+                                   absl::StrJoin(worker.rooms(), ","));
+      if (!worker.quarantined().empty()) {
+        std::cout << "  no ranks for " << worker.id() << " until it rejoins: " << worker.quarantined() << "\n";
+      }
     }
     return kExitOk;
   } catch (const Error& error) {

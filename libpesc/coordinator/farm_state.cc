@@ -13,6 +13,8 @@ namespace {
 
 constexpr int kMaxRepetitions = 10'000'000;
 constexpr int kResultsPerBatch = 512;
+// Ranks in a row that cannot start on a worker before it is quarantined.
+constexpr int kQuarantineAfter = 2;
 
 absl::Status validate(const v1::JobSpec& spec) {
   if (auto domain = parse_domain(spec.domain()); !domain.ok()) return domain.status();
@@ -192,6 +194,7 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> FarmState::workers() {
     auto session = sessions_.find(worker.id());
     if (session == sessions_.end()) continue;
     worker.set_online(session->second.outbox != nullptr);
+    worker.set_quarantined(session->second.quarantined);
     for (const std::string& room : session->second.rooms) worker.add_rooms(room);
     worker.set_running(static_cast<int>(session->second.attempts.size()));
   }
@@ -224,6 +227,8 @@ absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorke
   if (session.outbox) session.outbox->close();  // a stale stream of the same worker
   session.host = registration.host();
   session.slots = registration.slots();
+  session.failures_in_a_row = 0;
+  session.quarantined.clear();  // rejoining (after a fix, say) earns a new chance
   session.rooms.assign(registration.rooms().begin(), registration.rooms().end());
   if (session.rooms.empty()) session.rooms.push_back(kPublicRoom);
   session.outbox = std::move(outbox);
@@ -274,6 +279,7 @@ void FarmState::worker_finished(const std::string& worker_id, const v1::RankFini
   if (session == sessions_.end()) return;
   session->second.last_heard = absl::Now();
   session->second.attempts.erase(finished.attempt_id());
+  note_worker_health(session->second, finished.result());
   // The result and the assignments it frees room for reach the disk together.
   JobStore::Batch batch(*store_);
   auto accepted = store_->finish_attempt(finished.attempt_id(), finished.result(), now_unix_ms());
@@ -293,6 +299,17 @@ void FarmState::worker_finished(const std::string& worker_id, const v1::RankFini
   }
   dispatch();
   changed();
+}
+
+void FarmState::note_worker_health(Session& session, const v1::RankResult& result) {
+  const bool never_ran = result.state() != v1::RANK_STATE_SUCCEEDED && !result.error().empty();
+  if (!never_ran) {
+    session.failures_in_a_row = 0;
+    return;
+  }
+  if (++session.failures_in_a_row >= kQuarantineAfter && session.quarantined.empty()) {
+    session.quarantined = absl::StrCat(session.failures_in_a_row, " ranks in a row could not start: ", result.error());
+  }
 }
 
 void FarmState::worker_checkpoint(const std::string& worker_id, const v1::CheckpointSaved& saved) {
@@ -372,7 +389,7 @@ void FarmState::dispatch() {
   if (queued.empty()) return;
   std::vector<WorkerCapacity> capacity;
   for (const auto& [worker_id, session] : sessions_) {
-    if (!session.outbox) continue;
+    if (!session.outbox || !session.quarantined.empty()) continue;
     int limit = session.slots * (1 + options_.prefetch_per_slot);
     capacity.push_back({worker_id, limit - static_cast<int>(session.attempts.size()), session.rooms});
   }

@@ -87,6 +87,10 @@ class FarmState {
     std::shared_ptr<Outbox> outbox;  // null while disconnected
     std::set<int64_t> attempts;
     absl::Time last_heard;
+    // Ranks in a row that could not even start here (a missing interpreter,
+    // a failed fetch); past a few the worker gets no more until it rejoins.
+    int failures_in_a_row = 0;
+    std::string quarantined;  // why, when it is
   };
   struct ActiveJob {
     v1::JobSpec spec;
@@ -103,6 +107,7 @@ class FarmState {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void requeue_expired() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void changed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void note_worker_health(Session& session, const v1::RankResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void reaper_loop();
 
   const CoordinatorOptions options_;

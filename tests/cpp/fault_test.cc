@@ -9,6 +9,7 @@
 
 #include "farm_harness.h"
 #include "gtest/gtest.h"
+#include "client/client.h"
 #include "pesc/pesc.h"
 
 namespace pesc {
@@ -173,6 +174,32 @@ TEST(FaultTest, MovedRankResumesFromItsCheckpoint) {
   ASSERT_EQ(out.rfind("resumed at ", 0), 0u) << out;
   EXPECT_GE(std::stoi(out.substr(11)), 5) << "the second attempt starts from the checkpoint, not from zero: " << out;
   EXPECT_NE(out.find("finished"), std::string::npos);
+}
+
+TEST(FaultTest, WorkerWhereRanksCannotStartIsQuarantinedAndTheJobFinishesElsewhere) {
+  ScratchDir scratch;
+  TestFarm farm(0);
+  farm.add_worker(2, {"--interpreter", "python=/nonexistent/python3"});
+  farm.add_worker(1, {"--interpreter", "python=/usr/bin/python3"});
+  fs::path script = write_script(scratch.path(), "hello.py", "import os\nprint('rank', os.environ['PESC_RANK'])\n");
+  Farm client("python", {.coordinator = farm.address()});
+  Results results = client.map(script, 10).wait();
+  EXPECT_TRUE(results.ok()) << results.output();
+  for (const RankResult& rank : results) {
+    EXPECT_EQ(rank.worker, "worker1");
+    EXPECT_EQ(rank.output, "rank " + std::to_string(rank.rank) + "\n");
+  }
+  auto client_library = Client::connect(farm.address());
+  ASSERT_TRUE(client_library.ok());
+  auto workers = (*client_library)->workers();
+  ASSERT_TRUE(workers.ok());
+  for (const v1::WorkerInfo& worker : *workers) {
+    if (worker.id() == "worker0") {
+      EXPECT_NE(worker.quarantined().find("/nonexistent/python3"), std::string::npos) << worker.quarantined();
+    } else {
+      EXPECT_EQ(worker.quarantined(), "");
+    }
+  }
 }
 
 }  // namespace
