@@ -188,17 +188,32 @@ PYBIND11_MODULE(_core, m) {
           "map",
           [](pesc::Farm& farm, const std::filesystem::path& process, int repetitions,
              const std::vector<std::string>& parameters, const std::string& entry, const std::string& name,
-             bool warm_runner) {
+             bool warm_runner, int max_attempts, double timeout, double checkpoint_interval,
+             const std::vector<std::string>& rooms, bool same_machine, const std::vector<std::string>& shared) {
+            auto milliseconds = [](double seconds) {
+              return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0));
+            };
             py::gil_scoped_release release;
             try {
               return farm.map(process, repetitions, parameters,
-                              {.entry = entry, .name = name, .warm_runner = warm_runner});
+                              {.entry = entry,
+                               .name = name,
+                               .max_attempts = max_attempts,
+                               .timeout = milliseconds(timeout),
+                               .checkpoint_interval = milliseconds(checkpoint_interval),
+                               .warm_runner = warm_runner,
+                               .rooms = rooms,
+                               .same_machine = same_machine,
+                               .shared = shared});
             } catch (const pesc::Error& error) {
               throw SubmitFailure{error};
             }
           },
           py::arg("process"), py::arg("repetitions"), py::arg("parameters") = std::vector<std::string>(),
-          py::arg("entry") = "", py::arg("name") = "", py::arg("warm_runner") = false)
+          py::arg("entry") = "", py::arg("name") = "", py::arg("warm_runner") = false, py::arg("max_attempts") = 1,
+          py::arg("timeout") = 0.0, py::arg("checkpoint_interval") = 0.0,
+          py::arg("rooms") = std::vector<std::string>(), py::arg("same_machine") = false,
+          py::arg("shared") = std::vector<std::string>())
       .def("attach", [](pesc::Farm& farm, const std::string& id) { return unlocked([&] { return farm.attach(id); }); },
            py::arg("job_id"))
       .def("remove_job", [](pesc::Farm& farm, const std::string& id) { unlocked([&] { farm.remove_job(id); }); },

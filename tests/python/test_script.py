@@ -60,3 +60,23 @@ def test_ranks_finishing_out_of_order_come_back_in_rank_order(tmp_path, coordina
     ordered = farm.map(sim, 4)
     assert [r.rank for r in ordered] == [0, 1, 2, 3]
     assert job.done() and job.results() is res
+
+
+def test_lab_options_reach_the_farm(tmp_path):
+    """A retried rank, a timeout and a shared file, through the Python API."""
+    (tmp_path / "data.txt").write_text("shared bytes\n")
+    counts = tmp_path / "counts"
+    counts.mkdir()
+    script = tmp_path / "flaky.sh"
+    script.write_text(
+        'f="$PESC_PARAMETER_0/$PESC_RANK"; echo x >> "$f"\n'
+        'if [ "$PESC_RANK" = 1 ] && [ "$(wc -l < "$f")" -le 1 ]; then exit 3; fi\n'
+        'cat data.txt\n')
+    res = pesc.run(str(script), repetitions=2, params=[str(counts)], progress=False, slots=2,
+                   max_attempts=2, shared=[str(tmp_path / "data.txt")])
+    assert res.ok
+    assert res.output == "shared bytes\nshared bytes\n"
+    hang = tmp_path / "hang.sh"
+    hang.write_text("sleep 30\n")
+    res = pesc.run(str(hang), repetitions=1, progress=False, timeout=0.5)
+    assert not res.ok

@@ -259,22 +259,32 @@ class Farm:
         return self._farm(self.domain or "native").describe()
 
     def map(self, process: Process, repetitions: int, params: Iterable[Any] = (), *, entry: Optional[str] = None,
-            name: Optional[str] = None) -> Job:
+            name: Optional[str] = None, max_attempts: int = 1, timeout: Optional[float] = None,
+            checkpoint_interval: Optional[float] = None, rooms: Iterable[str] = (), same_machine: bool = False,
+            shared: Iterable[Union[str, os.PathLike]] = ()) -> Job:
         """Submits ``process`` to run as ranks 0..repetitions-1 and returns the Job without waiting.
 
         ``process`` is a script or binary, a directory or a tar/zip archive
         (``entry`` names the file to run inside), or a Python callable that
         each rank calls as ``process(rank, *params)``. Script parameters are
         passed as ``str(p)``; a function's are pickled as they are.
+        For a lab: ``max_attempts`` retries a rank that fails; ``timeout``
+        (seconds) kills a rank that runs longer; ``checkpoint_interval``
+        (seconds) saves a running rank's checkpoint_dir so a moved rank
+        resumes; ``rooms`` and ``same_machine`` say where ranks may run;
+        ``shared`` files or URLs appear read-only in every rank's app_dir.
         Raises SubmitError when the farm refuses the job or something cannot
         be pickled.
         """
         _check_repetitions(repetitions)
+        lab = dict(max_attempts=max_attempts, timeout=timeout or 0.0, checkpoint_interval=checkpoint_interval or 0.0,
+                   rooms=[str(room) for room in rooms], same_machine=same_machine,
+                   shared=[os.fspath(item) for item in shared])
         if callable(process):
-            return self._submit_function(process, repetitions, list(params), None, name)
+            return self._submit_function(process, repetitions, list(params), None, name, lab)
         path = os.fspath(process)
         domain = self.domain or _core.domain_for_file(entry or path)
-        core = self._farm(domain).map(path, repetitions, [str(p) for p in params], entry or "", name or "")
+        core = self._farm(domain).map(path, repetitions, [str(p) for p in params], entry or "", name or "", **lab)
         return Job(core)
 
     def map_items(self, function: Callable[[Any], Any], items: Iterable[Any], *, name: Optional[str] = None) -> Job:
@@ -284,15 +294,15 @@ class Farm:
         items = list(items)
         if not items:
             raise SubmitError("map needs at least one item", "INVALID_ARGUMENT")
-        return self._submit_function(function, len(items), [], items, name)
+        return self._submit_function(function, len(items), [], items, name, {})
 
     def _submit_function(self, function: Callable[..., Any], repetitions: int, args: list[Any],
-                         items: Optional[list[Any]], name: Optional[str]) -> Job:
+                         items: Optional[list[Any]], name: Optional[str], lab: dict[str, Any]) -> Job:
         directory = _function.pack(function, args, items)
         try:
             farm = self._farm(_function.domain(_embedded(self.coordinator)))
             label = name or getattr(function, "__qualname__", "function")
-            core = farm.map(directory, repetitions, [], _function.ENTRY, label, warm_runner=True)
+            core = farm.map(directory, repetitions, [], _function.ENTRY, label, warm_runner=True, **lab)
         finally:
             shutil.rmtree(directory, ignore_errors=True)
         return Job(core, function_mode=True)
@@ -309,7 +319,8 @@ def _check_repetitions(repetitions: Any) -> None:
 
 
 def run(process: Process, repetitions: int, params: Iterable[Any] = (), *, coordinator: Optional[str] = None,
-        domain: Optional[str] = None, entry: Optional[str] = None, progress: bool = True, slots: int = 0) -> Results:
+        domain: Optional[str] = None, entry: Optional[str] = None, progress: bool = True, slots: int = 0,
+        **lab: Any) -> Results:
     """Runs ``process`` as ranks 0..repetitions-1 and waits for every rank.
 
     Args:
@@ -325,6 +336,8 @@ def run(process: Process, repetitions: int, params: Iterable[Any] = (), *, coord
         entry: the file to run inside a directory or archive process.
         progress: show a progress bar (tqdm if installed) while waiting.
         slots: ranks run at once on the embedded farm (default: cores).
+        **lab: max_attempts, timeout, checkpoint_interval, rooms,
+            same_machine, shared: see ``Farm.map``.
 
     Returns:
         Results in rank order; ``.values`` holds a function's return values.
@@ -336,7 +349,7 @@ def run(process: Process, repetitions: int, params: Iterable[Any] = (), *, coord
         KeyboardInterrupt: Ctrl-C; the job was cancelled on the farm first.
     """
     farm = Farm(domain, coordinator, slots=slots)
-    return farm.map(process, repetitions, params, entry=entry).wait(progress=progress)
+    return farm.map(process, repetitions, params, entry=entry, **lab).wait(progress=progress)
 
 
 def map(function: Callable[[Any], Any], items: Iterable[Any], *, coordinator: Optional[str] = None,
