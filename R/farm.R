@@ -45,6 +45,11 @@
 #'   (\code{NULL}: one per core).
 #' @param entry the file to run inside a directory or archive process.
 #' @param name a label for the job, shown by \code{pesc jobs}.
+#' @param lab options for a lab of machines, a list with any of
+#'   \code{max_attempts} (retries for a rank that fails), \code{timeout} and
+#'   \code{checkpoint_interval} (seconds), \code{rooms} (where ranks may run),
+#'   \code{same_machine} (every rank on one worker) and \code{shared} (files or
+#'   URLs every rank finds read-only in its app_dir).
 #' @param job a job returned by \code{farm_submit()}.
 #' @return \code{farm()} and \code{farm_wait()}: an object of class
 #'   \code{pesc_results}, a list with \code{output} (every rank's printed
@@ -72,16 +77,17 @@
 #'             slots = 2, progress = FALSE)$values)
 #' @export
 farm <- function(process, repetitions = 1L, params = NULL, coordinator = NULL, domain = NULL,
-                 progress = TRUE, slots = NULL, entry = NULL, name = NULL) {
+                 progress = TRUE, slots = NULL, entry = NULL, name = NULL, lab = list()) {
   job <- farm_submit(process, repetitions = repetitions, params = params, coordinator = coordinator,
-                     domain = domain, slots = slots, entry = entry, name = name)
+                     domain = domain, slots = slots, entry = entry, name = name, lab = lab)
   farm_wait(job, progress = progress)
 }
 
 #' @rdname farm
 #' @export
 farm_submit <- function(process, repetitions = 1L, params = NULL, coordinator = NULL, domain = NULL,
-                        slots = NULL, entry = NULL, name = NULL) {
+                        slots = NULL, entry = NULL, name = NULL, lab = list()) {
+  lab <- lab_options(lab)
   repetitions <- check_count(repetitions, "repetitions")
   if (is.function(process)) {
     if (!is.null(domain) && !identical(domain, "R")) {
@@ -104,7 +110,9 @@ farm_submit <- function(process, repetitions = 1L, params = NULL, coordinator = 
   }
   farm_ptr <- .pesc_farm_new(spec$domain, coordinator %||% "", as.integer(slots %||% 0L), "")
   ptr <- .pesc_farm_map(farm_ptr, spec$process, repetitions, spec$params, spec$entry, name %||% "",
-                        warm_runner = identical(spec$mode, "function"))
+                        warm_runner = identical(spec$mode, "function"), max_attempts = lab$max_attempts,
+                        timeout = lab$timeout, checkpoint_interval = lab$checkpoint_interval,
+                        rooms = lab$rooms, same_machine = lab$same_machine, shared = lab$shared)
   structure(list(id = .pesc_job_id(ptr), repetitions = repetitions, mode = spec$mode,
                  domain = spec$domain, task_dir = spec$task_dir, farm = .pesc_farm_describe(farm_ptr),
                  ptr = ptr, names = NULL),
@@ -207,3 +215,25 @@ infer_domain <- function(path) {
 }
 
 `%||%` <- function(x, y) if (is.null(x)) y else x
+
+# The lab options with their defaults; unknown names are an error.
+lab_options <- function(lab) {
+  defaults <- list(max_attempts = 1L, timeout = 0, checkpoint_interval = 0, rooms = character(),
+                   same_machine = FALSE, shared = character())
+  if (!is.list(lab)) stop("pesc: `lab` must be a list", call. = FALSE)
+  unknown <- setdiff(names(lab), names(defaults))
+  if (length(unknown) > 0L) {
+    stop("pesc: unknown lab option(s) ", paste(unknown, collapse = ", "), "; known: ",
+         paste(names(defaults), collapse = ", "), call. = FALSE)
+  }
+  options <- utils::modifyList(defaults, lab)
+  options$max_attempts <- as.integer(options$max_attempts)
+  options$timeout <- as.numeric(options$timeout)
+  options$checkpoint_interval <- as.numeric(options$checkpoint_interval)
+  options$rooms <- as.character(options$rooms)
+  options$shared <- vapply(as.character(options$shared), function(item) {
+    if (grepl("^(https?|ftp|file)://", item)) item else normalizePath(item, mustWork = TRUE)
+  }, character(1), USE.NAMES = FALSE)
+  options$same_machine <- isTRUE(options$same_machine)
+  options
+}

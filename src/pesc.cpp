@@ -100,13 +100,21 @@ std::string pesc_farm_describe(SEXP farm) {
 
 // [[Rcpp::export(.pesc_farm_map)]]
 SEXP pesc_farm_map(SEXP farm, std::string process, int repetitions, std::vector<std::string> parameters,
-                   std::string entry, std::string name, bool warm_runner) {
+                   std::string entry, std::string name, bool warm_runner, int max_attempts, double timeout,
+                   double checkpoint_interval, std::vector<std::string> rooms, bool same_machine,
+                   std::vector<std::string> shared) {
   return guarded([&] {
     std::shared_ptr<pesc::Farm> owner = *FarmPtr(farm);
     pesc::MapOptions options;
     options.entry = entry;
     options.name = name;
     options.warm_runner = warm_runner;
+    options.max_attempts = max_attempts;
+    options.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000));
+    options.checkpoint_interval = std::chrono::milliseconds(static_cast<int64_t>(checkpoint_interval * 1000));
+    options.rooms = rooms;
+    options.same_machine = same_machine;
+    options.shared = shared;
     pesc::Job job = owner->map(process, repetitions, parameters, options);
     return JobPtr(new JobHandle{owner, std::move(job)}, true);
   });

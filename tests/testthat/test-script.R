@@ -61,3 +61,19 @@ test_that("the domain is inferred from the file name", {
   res <- farm(script, repetitions = 2, slots = kSlots, progress = FALSE)
   expect_equal(res$output, "from sh 0\nfrom sh 1\n")
 })
+
+test_that("lab options reach the farm: retries and shared files", {
+  dir <- withr::local_tempdir()
+  writeLines("shared bytes", file.path(dir, "data.txt"))
+  counts <- file.path(dir, "counts")
+  dir.create(counts)
+  script <- file.path(dir, "flaky.sh")
+  writeLines(c('f="$PESC_PARAMETER_0/$PESC_RANK"; echo x >> "$f"',
+               'if [ "$PESC_RANK" = 1 ] && [ "$(wc -l < "$f")" -le 1 ]; then exit 3; fi',
+               "cat data.txt"), script)
+  res <- farm(script, repetitions = 2, params = counts, slots = 2, progress = FALSE,
+              lab = list(max_attempts = 2, shared = file.path(dir, "data.txt")))
+  expect_equal(res$output, "shared bytes\nshared bytes\n")
+  expect_error(farm(script, repetitions = 1, progress = FALSE, lab = list(retries = 2)),
+               "unknown lab option")
+})
