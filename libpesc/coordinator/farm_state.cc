@@ -249,15 +249,7 @@ absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorke
     if (!session.attempts.contains(attempt)) registered.add_stale_attempts(attempt);
   }
   for (int64_t attempt : vanished) session.attempts.erase(attempt);
-  if (!vanished.empty()) {
-    PESC_RETURN_IF_ERROR(store_->requeue_attempts(vanished));
-    PESC_ASSIGN_OR_RETURN(auto running, store_->running_jobs());
-    for (const JobRecord& record : running) {
-      if (auto job = active_jobs_.find(record.id); job != active_jobs_.end()) {
-        job->second.pending = record.progress.pending();
-      }
-    }
-  }
+  PESC_RETURN_IF_ERROR(requeue(vanished));
   session.outbox->push([&] {
     v1::CoordinatorMessage message;
     *message.mutable_registered() = registered;
@@ -334,6 +326,19 @@ bool FarmState::is_silent(const std::string& worker_id) {
          session->second.last_heard < absl::Now() - absl::FromChrono(options_.worker_lease);
 }
 
+absl::Status FarmState::requeue(const std::vector<int64_t>& attempts) {
+  if (attempts.empty()) return absl::OkStatus();
+  PESC_RETURN_IF_ERROR(store_->requeue_attempts(attempts));
+  // The store knows which jobs got ranks back; take its counts.
+  PESC_ASSIGN_OR_RETURN(auto running, store_->running_jobs());
+  for (const JobRecord& record : running) {
+    if (auto job = active_jobs_.find(record.id); job != active_jobs_.end()) {
+      job->second.pending = record.progress.pending();
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Ranks of workers that stayed away past their lease go back to the queue.
 void FarmState::requeue_expired() {
   absl::Time cutoff = absl::Now() - absl::FromChrono(options_.worker_lease);
@@ -351,15 +356,7 @@ void FarmState::requeue_expired() {
     }
     it = sessions_.erase(it);
   }
-  if (lost.empty()) return;
-  if (!store_->requeue_attempts(lost).ok()) return;
-  auto running = store_->running_jobs();
-  if (!running.ok()) return;
-  for (const JobRecord& record : *running) {
-    if (auto job = active_jobs_.find(record.id); job != active_jobs_.end()) {
-      job->second.pending = record.progress.pending();
-    }
-  }
+  if (lost.empty() || !requeue(lost).ok()) return;
   dispatch();
   changed();
 }

@@ -106,6 +106,8 @@ class FarmState {
   absl::Status assign(const std::string& job_id, ActiveJob& job, const std::string& worker_id, int rank)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void requeue_expired() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Puts these attempts' ranks back in the queue and the job counts with them.
+  absl::Status requeue(const std::vector<int64_t>& attempts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void changed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void note_worker_health(Session& session, const v1::RankResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void reaper_loop();
