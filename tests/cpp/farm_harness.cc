@@ -170,13 +170,14 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::vecto
   int status = 0;
   ::waitpid(pid, &status, 0);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  auto slurp = [](const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  };
-  result.out = slurp(out);
-  result.err = slurp(err);
+  result.out = read_all(out);
+  result.err = read_all(err);
   return result;
+}
+
+std::string read_all(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 bool process_gone(pid_t pid) {

@@ -86,6 +86,9 @@ struct CommandResult {
 CommandResult run_command(const std::vector<std::string>& argv,
                           const std::vector<std::string>& environment = {});
 
+// A file's bytes; empty when it cannot be read (yet).
+std::string read_all(const std::filesystem::path& path);
+
 // True when no live (non-zombie) process has this pid.
 bool process_gone(pid_t pid);
 

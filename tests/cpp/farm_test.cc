@@ -20,12 +20,9 @@ namespace fs = std::filesystem;
 using testing::ScratchDir;
 using testing::TestFarm;
 using testing::eventually;
+using testing::read_all;
 using testing::write_script;
 
-std::string read_all(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 // Each rank prints its rank: output() then proves every rank ran once, in order.
 constexpr const char* kEchoRank = "echo \"$PESC_RANK\"\n";

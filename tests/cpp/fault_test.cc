@@ -19,6 +19,7 @@ namespace fs = std::filesystem;
 using testing::ScratchDir;
 using testing::TestFarm;
 using testing::eventually;
+using testing::read_all;
 using testing::write_script;
 
 // A short lease so a lost worker is noticed within the test's patience.
@@ -30,10 +31,6 @@ std::string expected_lines(int n) {
   return text;
 }
 
-std::string read_all(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 // Each rank sleeps a while, so kills land mid-rank.
 constexpr const char* kSlowRank = "sleep 0.4\necho \"rank $PESC_RANK\"\n";
