@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <optional>
 
@@ -198,6 +199,28 @@ int results(const Target& target, const std::string& job_id, const std::string& 
     results.save(out_dir);
     std::cerr << "pesc: saved " << results.size() << " ranks to " << out_dir << "\n";
     return results.ok() ? kExitOk : kExitRanksFailed;
+  } catch (const Error& error) {
+    return report_error(error);
+  }
+}
+
+int report(const Target& target, const std::string& job_id, const std::string& svg_file) {
+  if (auto code = require_coordinator(target)) return *code;
+  try {
+    Farm farm("native", farm_options(target));
+    JobReport report = farm.attach(job_id).wait().report();
+    std::cout << report.to_text();
+    if (!svg_file.empty()) {
+      std::ofstream svg(svg_file, std::ios::binary | std::ios::trunc);
+      svg << report.timeline_svg();
+      svg.close();
+      if (!svg) {
+        std::cerr << "pesc: cannot write the timeline to " << svg_file << "\n";
+        return kExitUsage;
+      }
+      std::cerr << "pesc: timeline written to " << svg_file << "\n";
+    }
+    return kExitOk;
   } catch (const Error& error) {
     return report_error(error);
   }

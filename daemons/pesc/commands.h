@@ -42,6 +42,8 @@ int wait(const Target& target, const std::string& job_id);
 int cancel(const Target& target, const std::string& job_id);
 int remove(const Target& target, const std::string& job_id);
 int results(const Target& target, const std::string& job_id, const std::string& out_dir);
+// Waits for the job, prints its report and, with `svg_file`, writes its timeline there.
+int report(const Target& target, const std::string& job_id, const std::string& svg_file);
 int jobs(const Target& target);
 int workers(const Target& target);
 

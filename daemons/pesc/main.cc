@@ -18,6 +18,7 @@ ABSL_FLAG(int, repetitions, 1, "how many ranks to run");
 ABSL_FLAG(std::string, entry, "", "the file to run inside a directory or archive process");
 ABSL_FLAG(std::string, name, "", "a label for the job");
 ABSL_FLAG(std::string, out, "", "save every rank's output_dir and the joined output.txt under this directory");
+ABSL_FLAG(std::string, svg, "", "report: also write the job's timeline (one row per worker slot) as SVG to this file");
 ABSL_FLAG(bool, detach, false, "print the job id and return at once (needs a coordinator)");
 ABSL_FLAG(int, max_attempts, 1, "attempts for a rank that exits non-zero (1: no retry)");
 ABSL_FLAG(double, timeout, 0, "seconds a rank may run before it is killed and reported (0: no limit)");
@@ -38,6 +39,7 @@ constexpr const char* kUsage = R"(pesc: run a program as many ranks on a farm an
            [--max-attempts N] [--timeout SECONDS] [--checkpoint-interval SECONDS]
            [--room ROOM,...] [--same-machine] [--shared FILE|URL,...] [-- PARAMETERS...]
   pesc status JOB | pesc wait JOB | pesc cancel JOB | pesc results JOB --out DIR | pesc delete JOB
+  pesc report JOB [--svg FILE]   wall time, speedup, where the time went, per-worker table, timeline
   pesc jobs | pesc workers
 
 Without --coordinator or PESC_COORDINATOR, `pesc run` starts an embedded local farm.)";
@@ -92,12 +94,13 @@ int main(int argc, char** argv) {
   if (command == "jobs") return pesc::cli::jobs(target);
   if (command == "workers") return pesc::cli::workers(target);
   if (command == "status" || command == "wait" || command == "cancel" || command == "results" ||
-      command == "delete") {
+      command == "delete" || command == "report") {
     if (operands.size() != 1) return usage_error(command + " takes one job id");
     if (command == "status") return pesc::cli::status(target, operands[0]);
     if (command == "wait") return pesc::cli::wait(target, operands[0]);
     if (command == "cancel") return pesc::cli::cancel(target, operands[0]);
     if (command == "delete") return pesc::cli::remove(target, operands[0]);
+    if (command == "report") return pesc::cli::report(target, operands[0], absl::GetFlag(FLAGS_svg));
     return pesc::cli::results(target, operands[0], absl::GetFlag(FLAGS_out));
   }
   return usage_error("unknown command \"" + command + "\"");

@@ -137,6 +137,20 @@ std::string Results::read_file(size_t rank, const fs::path& relative) const {
   return value_or_raise(pesc::read_file(file));
 }
 
+JobReport Results::report() const {
+  std::chrono::system_clock::time_point submitted, finished;
+  // A job the farm has forgotten still has its ranks' own times.
+  if (connection_) {
+    if (auto job = connection_->client().job(job_id_); job.ok()) {
+      submitted = from_unix_ms(job->created_unix_ms());
+      finished = from_unix_ms(job->finished_unix_ms());
+    }
+  }
+  return JobReport::from(job_id_, ranks_, submitted, finished);
+}
+
+std::string Results::timeline_svg() const { return report().timeline_svg(); }
+
 // --- Job
 
 struct Job::State {

@@ -114,6 +114,45 @@ TEST(CliTest, DetachThenStatusWaitResultsJobsWorkers) {
   EXPECT_NE(unknown.err.find("no job \"nosuchjob\""), std::string::npos) << unknown.err;
 }
 
+TEST(CliTest, ReportShowsSpeedupSlotsAndEachWorkerAndDrawsTheTimeline) {
+  ScratchDir scratch;
+  TestFarm farm(2, 2);
+  const std::vector<std::string> env = {"PESC_COORDINATOR=" + farm.address()};
+  ASSERT_TRUE(testing::eventually(
+      [&] {
+        std::string listing = run_command({PESC_CLI_BINARY, "workers"}, env).out;
+        return listing.find("worker0") != std::string::npos && listing.find("worker1") != std::string::npos;
+      },
+      std::chrono::seconds(30)));
+  fs::path script = write_script(scratch.path(), "nap.sh", "sleep 0.4\n");
+  CommandResult run = run_command({PESC_CLI_BINARY, "run", "--repetitions", "8", script.string()}, env);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  CommandResult jobs = run_command({PESC_CLI_BINARY, "jobs"}, env);
+  const std::string job_id = jobs.out.substr(jobs.out.find('\n') + 1, 12);
+
+  fs::path svg = scratch.path() / "timeline.svg";
+  CommandResult report = run_command({PESC_CLI_BINARY, "report", job_id, "--svg", svg.string()}, env);
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  EXPECT_NE(report.out.find("job " + job_id + ": 8 ranks, 8 succeeded, 0 failed"), std::string::npos) << report.out;
+  // 8 ranks of 0.4 s on two workers of 2 slots: the report must see all 4 slots and a real speedup.
+  const size_t speedup_at = report.out.find("speedup ");
+  ASSERT_NE(speedup_at, std::string::npos) << report.out;
+  EXPECT_GT(std::stod(report.out.substr(speedup_at + 8)), 2.0) << report.out;
+  EXPECT_NE(report.out.find("on 4 slots"), std::string::npos) << report.out;
+  EXPECT_NE(report.out.find("worker0     2"), std::string::npos) << report.out;
+  EXPECT_NE(report.out.find("worker1     2"), std::string::npos) << report.out;
+  const std::string picture = testing::read_all(svg);
+  EXPECT_EQ(picture.rfind("<svg ", 0), 0u) << report.err;
+  size_t bars = 0;
+  for (size_t at = picture.find("<title>rank "); at != std::string::npos; at = picture.find("<title>rank ", at + 1)) {
+    ++bars;
+  }
+  EXPECT_EQ(bars, 8u);
+
+  CommandResult unknown = run_command({PESC_CLI_BINARY, "report", "nosuchjob"}, env);
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.err;
+}
+
 TEST(CliTest, WarnsWhenNoWorkerCanRunTheJobAndCancelsItOnTerm) {
   ScratchDir scratch;
   TestFarm farm(0);

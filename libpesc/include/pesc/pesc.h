@@ -136,6 +136,91 @@ struct Progress {
   int finished() const { return succeeded + failed + cancelled; }
 };
 
+// What a finished job gained from the farm and where the rest of the time
+// went: the figures PESC's authors tabulated by hand. All times come from
+// the results; a worker's slots are not in them, so they are inferred as the
+// most ranks that worker ran at once (each rank goes to the lowest-numbered
+// slot lane that was free when it started).
+//
+// Slot-time is slots x wall time. What the ranks did not use of it is split
+// into the five `lost_*` parts below, which add up to it exactly.
+//
+// @code
+//   pesc::JobReport report = results.report();
+//   std::cout << report.to_text();          // summary and per-worker table
+//   std::ofstream("timeline.svg") << report.timeline_svg();
+// @endcode
+struct WorkerReport {
+  std::string worker;
+  int first_lane = 0;  // its lanes are first_lane .. first_lane + slots - 1 in JobReport::lanes
+  int slots = 0;       // inferred: the most of its ranks that ran at once
+  int ranks = 0;       // ranks whose accepted attempt ran here
+  int failed = 0;
+  std::chrono::milliseconds busy{0};  // sum of its ranks' run times
+  std::chrono::milliseconds mean_rank_time{0};
+  std::chrono::milliseconds max_rank_time{0};
+  int max_rank = -1;          // the rank that took max_rank_time
+  int retried_ranks = 0;      // ranks that needed more than one attempt
+  int lost_attempts = 0;      // attempts not kept: failed and retried, timed out, or lost with a worker
+  double utilization = 0.0;   // busy / (slots x wall time)
+};
+
+// One rank on the timeline, times relative to JobReport::started.
+struct TimelineBar {
+  int rank = 0;
+  int lane = 0;  // index into JobReport::lanes
+  std::chrono::milliseconds start{0};
+  std::chrono::milliseconds end{0};
+  RankStatus status = RankStatus::kSucceeded;
+};
+
+struct JobReport {
+  std::string job_id;
+  int ranks = 0;
+  int succeeded = 0;
+  int failed = 0;
+  int cancelled = 0;
+  int never_ran = 0;  // ranks with no start time (cancelled before they ran, or could not start)
+  int slots = 0;      // lanes in use, summed over workers
+  // Submitted (the farm's clock; the first start when unknown) and finished
+  // (the last end when unknown or earlier). Worker clocks that run ahead or
+  // behind the coordinator's are clamped into this span.
+  std::chrono::system_clock::time_point started;
+  std::chrono::system_clock::time_point finished;
+  std::chrono::milliseconds wall{0};       // finished - started
+  std::chrono::milliseconds rank_time{0};  // sum of every rank's run time
+  double speedup = 0.0;                    // rank_time / wall
+  double efficiency = 0.0;                 // speedup / slots
+
+  // Slot-time lost (slot-milliseconds), split by where it went:
+  std::chrono::milliseconds lost_before_first_start{0};  // submit, upload, first dispatch: slots x (first start - started)
+  std::chrono::milliseconds lost_ramp_up{0};             // lanes starting after the first rank started
+  std::chrono::milliseconds lost_between_ranks{0};       // idle gaps inside a lane: dispatch and staging
+  std::chrono::milliseconds lost_tail{0};                // lanes idle while the last ranks finish (imbalance)
+  std::chrono::milliseconds lost_after_last_end{0};      // collecting results: slots x (finished - last end)
+  std::chrono::milliseconds lost() const {
+    return lost_before_first_start + lost_ramp_up + lost_between_ranks + lost_tail + lost_after_last_end;
+  }
+  // Slot-time lost per rank that ran: what the farm costs a rank.
+  std::chrono::microseconds overhead_per_rank{0};
+
+  std::vector<std::string> lanes;  // "worker #slot", worker by worker
+  std::vector<WorkerReport> workers;  // ordered by name
+  std::vector<TimelineBar> timeline;  // ranks that ran, by lane then start
+
+  // Builds the report of `ranks` (any order; ranks that never started count
+  // only in never_ran). `submitted` and `finished` are the farm's times for
+  // the job; a default (epoch) value means unknown.
+  static JobReport from(const std::string& job_id, const std::vector<RankResult>& ranks,
+                        std::chrono::system_clock::time_point submitted = {},
+                        std::chrono::system_clock::time_point finished = {});
+
+  // The summary and the per-worker table, as plain text.
+  std::string to_text() const;
+  // A Gantt chart, one row per worker slot, as a standalone SVG document.
+  std::string timeline_svg() const;
+};
+
 class Connection;  // private: the client library underneath
 
 // Every rank's result, indexed by rank.
@@ -162,6 +247,13 @@ class Results {
   std::string read_file(size_t rank, const std::filesystem::path& relative) const;
 
   const std::string& job_id() const { return job_id_; }
+
+  // The job's report (JobReport::from over these ranks and the farm's
+  // submit and finish times, asked of the farm now; when it no longer knows
+  // the job, the first start and last end stand in).
+  JobReport report() const;
+  // report().timeline_svg().
+  std::string timeline_svg() const;
 
  private:
   friend class Job;

@@ -1,0 +1,136 @@
+// JobReport::from: the figures of a finished job, from its ranks' results.
+//
+// Lanes: a worker's ranks, sorted by start, each take the lowest-numbered
+// lane that is free at their start (greedy interval partitioning). That uses
+// exactly as many lanes as the most ranks that ran at once, which is the
+// fewest slots the worker can have had.
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "pesc/pesc.h"
+
+namespace pesc {
+namespace {
+
+using std::chrono::milliseconds;
+using TimePoint = std::chrono::system_clock::time_point;
+
+bool known(TimePoint t) { return t.time_since_epoch().count() > 0; }
+
+bool ran(const RankResult& rank) { return known(rank.start) && rank.end >= rank.start; }
+
+milliseconds between(TimePoint from, TimePoint to) {
+  return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(to - from));
+}
+
+// Assigns each of one worker's ranks (sorted by start) a lane from 0; returns how many lanes it took.
+int assign_lanes(const std::vector<const RankResult*>& sorted, std::vector<int>& lane_of) {
+  std::vector<TimePoint> lane_free_at;
+  lane_of.assign(sorted.size(), 0);
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    auto free = std::find_if(lane_free_at.begin(), lane_free_at.end(),
+                             [&](TimePoint end) { return end <= sorted[i]->start; });
+    if (free == lane_free_at.end()) free = lane_free_at.insert(free, sorted[i]->end);
+    *free = sorted[i]->end;
+    lane_of[i] = static_cast<int>(free - lane_free_at.begin());
+  }
+  return static_cast<int>(lane_free_at.size());
+}
+
+}  // namespace
+
+JobReport JobReport::from(const std::string& job_id, const std::vector<RankResult>& ranks, TimePoint submitted,
+                          TimePoint finished) {
+  JobReport report;
+  report.job_id = job_id;
+  report.ranks = static_cast<int>(ranks.size());
+
+  std::map<std::string, std::vector<const RankResult*>> by_worker;
+  TimePoint first_start = TimePoint::max(), last_end = TimePoint::min();
+  for (const RankResult& rank : ranks) {
+    if (rank.status == RankStatus::kSucceeded) ++report.succeeded;
+    if (rank.status == RankStatus::kFailed) ++report.failed;
+    if (rank.status == RankStatus::kCancelled) ++report.cancelled;
+    if (!ran(rank)) {
+      ++report.never_ran;
+      continue;
+    }
+    by_worker[rank.worker].push_back(&rank);
+    first_start = std::min(first_start, rank.start);
+    last_end = std::max(last_end, rank.end);
+  }
+  if (by_worker.empty()) {
+    report.started = submitted;
+    report.finished = known(finished) ? finished : submitted;
+    report.wall = between(report.started, report.finished);
+    return report;
+  }
+  // A worker clock ahead of the coordinator's would put ranks before the
+  // submit; keep every figure inside [started, finished].
+  report.started = known(submitted) ? std::min(submitted, first_start) : first_start;
+  report.finished = known(finished) ? std::max(finished, last_end) : last_end;
+  report.wall = between(report.started, report.finished);
+
+  int ran_count = 0;
+  for (auto& [name, worker_ranks] : by_worker) {
+    std::sort(worker_ranks.begin(), worker_ranks.end(), [](const RankResult* a, const RankResult* b) {
+      return std::tie(a->start, a->end, a->rank) < std::tie(b->start, b->end, b->rank);
+    });
+    std::vector<int> lane_of;
+    WorkerReport worker;
+    worker.worker = name;
+    worker.first_lane = report.slots;
+    worker.slots = assign_lanes(worker_ranks, lane_of);
+    report.slots += worker.slots;
+    for (int slot = 0; slot < worker.slots; ++slot) report.lanes.push_back(absl::StrCat(name, " #", slot));
+
+    std::vector<TimePoint> lane_end(static_cast<size_t>(worker.slots), TimePoint::min());
+    for (size_t i = 0; i < worker_ranks.size(); ++i) {
+      const RankResult& rank = *worker_ranks[i];
+      const milliseconds run_time = between(rank.start, rank.end);
+      TimePoint& previous_end = lane_end[static_cast<size_t>(lane_of[i])];
+      if (previous_end == TimePoint::min()) {
+        report.lost_ramp_up += between(first_start, rank.start);
+      } else {
+        report.lost_between_ranks += between(previous_end, rank.start);
+      }
+      previous_end = rank.end;
+
+      ++worker.ranks;
+      if (rank.status != RankStatus::kSucceeded) ++worker.failed;
+      worker.busy += run_time;
+      if (run_time > worker.max_rank_time || worker.max_rank < 0) {
+        worker.max_rank_time = run_time;
+        worker.max_rank = rank.rank;
+      }
+      if (rank.attempts > 1) {
+        ++worker.retried_ranks;
+        worker.lost_attempts += rank.attempts - 1;
+      }
+      report.timeline.push_back(TimelineBar{rank.rank, worker.first_lane + lane_of[i],
+                                            between(report.started, rank.start), between(report.started, rank.end),
+                                            rank.status});
+    }
+    for (TimePoint end : lane_end) report.lost_tail += between(end, last_end);
+    worker.mean_rank_time = worker.busy / worker.ranks;
+    const double capacity_ms = static_cast<double>(worker.slots) * static_cast<double>(report.wall.count());
+    worker.utilization = capacity_ms > 0 ? static_cast<double>(worker.busy.count()) / capacity_ms : 0.0;
+    report.rank_time += worker.busy;
+    ran_count += worker.ranks;
+    report.workers.push_back(std::move(worker));
+  }
+  report.lost_before_first_start = report.slots * between(report.started, first_start);
+  report.lost_after_last_end = report.slots * between(last_end, report.finished);
+  report.overhead_per_rank = std::chrono::duration_cast<std::chrono::microseconds>(report.lost()) / ran_count;
+  if (report.wall.count() > 0) {
+    report.speedup = static_cast<double>(report.rank_time.count()) / static_cast<double>(report.wall.count());
+    report.efficiency = report.speedup / report.slots;
+  }
+  std::stable_sort(report.timeline.begin(), report.timeline.end(), [](const TimelineBar& a, const TimelineBar& b) {
+    return std::tie(a.lane, a.start) < std::tie(b.lane, b.start);
+  });
+  return report;
+}
+
+}  // namespace pesc
