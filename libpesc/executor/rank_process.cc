@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -12,16 +11,22 @@
 #include <cerrno>
 #include <cstring>
 #include <string_view>
+#include <fstream>
+#include <functional>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/status_macros.h"
+#include "executor/spawn.h"
 
 extern char** environ;
 
@@ -49,7 +54,7 @@ absl::Status check_launch(const RankLaunch& launch) {
   return absl::OkStatus();
 }
 
-// posix_spawn reports a failed exec too, but checking first gives the
+// The child reports a failed exec too, but checking first gives the
 // user a message about their file rather than a bare errno.
 absl::Status check_executable(const std::string& program) {
   struct stat info;
@@ -77,99 +82,26 @@ absl::Status check_directory(const std::filesystem::path& dir) {
   return absl::OkStatus();
 }
 
-absl::Status spawn_error(int error, const std::string& program) {
-  std::string hint;
-  if (error == ENOEXEC) hint = " (a script needs a #! line, or a domain such as shell or python)";
-  if (error == ENOENT) hint = " (is the interpreter on its #! line installed?)";
-  return absl::FailedPreconditionError(
-      absl::StrCat("cannot execute ", program, ": ", errno_text(error), hint));
-}
-
 // The worker's environment with the launch's variables added or replacing
-// the worker's; envp points into environ and into `added`.
-class Environment {
- public:
-  explicit Environment(const std::vector<std::pair<std::string, std::string>>& variables) {
-    added_.reserve(variables.size());
-    for (size_t i = 0; i < variables.size(); ++i) {
-      const std::string& name = variables[i].first;
-      bool later_wins = std::any_of(variables.begin() + static_cast<std::ptrdiff_t>(i) + 1, variables.end(),
-                                    [&](const auto& v) { return v.first == name; });
-      if (!later_wins) added_.push_back(absl::StrCat(name, "=", variables[i].second));
-    }
-    for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
-      std::string_view text(*entry);
-      std::string_view name = text.substr(0, text.find('='));
-      bool replaced =
-          std::any_of(variables.begin(), variables.end(), [&](const auto& v) { return v.first == name; });
-      if (!replaced) envp_.push_back(*entry);
-    }
-    for (std::string& text : added_) envp_.push_back(text.data());
-    envp_.push_back(nullptr);
+// the worker's, less the worker's own credentials.
+std::vector<std::string> rank_environment(const std::vector<std::pair<std::string, std::string>>& variables) {
+  std::vector<std::string> environment;
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    std::string_view text(*entry);
+    std::string_view name = text.substr(0, text.find('='));
+    if (name.substr(0, 10) == "PESC_TOKEN") continue;  // PESC_TOKEN, PESC_TOKEN_FILE
+    bool replaced =
+        std::any_of(variables.begin(), variables.end(), [&](const auto& v) { return v.first == name; });
+    if (!replaced) environment.emplace_back(text);
   }
-
-  char* const* envp() const { return envp_.data(); }
-
- private:
-  std::vector<std::string> added_;
-  std::vector<char*> envp_;
-};
-
-// The same for every rank, so built once; posix_spawn only reads it.
-const posix_spawnattr_t& spawn_attributes() {
-  static const posix_spawnattr_t* const kAttributes = [] {
-    auto* attributes = new posix_spawnattr_t;
-    posix_spawnattr_init(attributes);
-    // The embedding process (Python ignores SIGPIPE) must not pass on its
-    // ignored or blocked signals, or the rank would not die as expected.
-    sigset_t all;
-    sigfillset(&all);
-    sigdelset(&all, SIGKILL);
-    sigdelset(&all, SIGSTOP);
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigdefault(attributes, &all);
-    posix_spawnattr_setsigmask(attributes, &none);
-    posix_spawnattr_setpgroup(attributes, 0);
-    posix_spawnattr_setflags(attributes,
-                             POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-    return attributes;
-  }();
-  return *kAttributes;
+  for (size_t i = 0; i < variables.size(); ++i) {
+    const std::string& name = variables[i].first;
+    bool later_wins = std::any_of(variables.begin() + static_cast<std::ptrdiff_t>(i) + 1, variables.end(),
+                                  [&](const auto& v) { return v.first == name; });
+    if (!later_wins) environment.push_back(absl::StrCat(name, "=", variables[i].second));
+  }
+  return environment;
 }
-
-class FileActions {
- public:
-  FileActions() { posix_spawn_file_actions_init(&actions_); }
-  ~FileActions() { posix_spawn_file_actions_destroy(&actions_); }
-  FileActions(const FileActions&) = delete;
-  FileActions& operator=(const FileActions&) = delete;
-
-  absl::Status build(int output_fd, const std::vector<int>& inherited_fds,
-                     const std::filesystem::path& working_dir) {
-    // Both stdout and stderr share one open file description, so what the
-    // rank writes to either lands in output.txt in the order written.
-    int error = posix_spawn_file_actions_addopen(&actions_, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    if (error == 0) error = posix_spawn_file_actions_adddup2(&actions_, output_fd, STDOUT_FILENO);
-    if (error == 0) error = posix_spawn_file_actions_adddup2(&actions_, output_fd, STDERR_FILENO);
-    int next_fd = STDERR_FILENO + 1;
-    for (int fd : inherited_fds) {
-      if (error == 0) error = posix_spawn_file_actions_adddup2(&actions_, fd, next_fd++);
-    }
-    // Sockets and files the worker opened without O_CLOEXEC stay with it.
-    if (error == 0) error = posix_spawn_file_actions_addclosefrom_np(&actions_, next_fd);
-    if (error == 0 && !working_dir.empty()) {
-      error = posix_spawn_file_actions_addchdir_np(&actions_, working_dir.c_str());
-    }
-    if (error != 0) return absl::InternalError(absl::StrCat("posix_spawn_file_actions: ", errno_text(error)));
-    return absl::OkStatus();
-  }
-
-  const posix_spawn_file_actions_t* get() const { return &actions_; }
-
- private:
-  posix_spawn_file_actions_t actions_;
-};
 
 class FileDescriptor {
  public:
@@ -185,6 +117,59 @@ class FileDescriptor {
   int fd_;
 };
 
+// Bytes of the regular files below `dir`; links are not followed.
+int64_t directory_bytes(const std::filesystem::path& dir) {
+  int64_t total = 0;
+  std::error_code error;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, error);
+       !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
+    std::error_code ignored;
+    if (it->is_regular_file(ignored)) total += static_cast<int64_t>(it->file_size(ignored));
+  }
+  return total;
+}
+
+// Calls `visit(pid, fields)` for every process, with the fields of its
+// /proc/PID/stat after "pid (comm) ": fields[0] is the state, [2] the
+// process group, [3] the session, [21] the resident pages.
+void for_each_process(const std::function<void(pid_t, const std::vector<absl::string_view>&)>& visit) {
+  std::error_code error;
+  for (auto it = std::filesystem::directory_iterator("/proc", error);
+       !error && it != std::filesystem::directory_iterator(); it.increment(error)) {
+    pid_t pid = 0;
+    if (!absl::SimpleAtoi(it->path().filename().string(), &pid)) continue;
+    std::ifstream stat(it->path() / "stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const size_t close = text.rfind(')');
+    if (close == std::string::npos || close + 2 >= text.size()) continue;
+    std::vector<absl::string_view> fields = absl::StrSplit(absl::string_view(text).substr(close + 2), ' ');
+    if (fields.size() > 21) visit(pid, fields);
+  }
+}
+
+// Resident bytes of every process in `session` (a rank's processes and,
+// when sandboxed, bubblewrap's).
+int64_t session_rss_bytes(pid_t session) {
+  static const int64_t kPageBytes = ::sysconf(_SC_PAGESIZE);
+  int64_t pages = 0;
+  for_each_process([&](pid_t, const std::vector<absl::string_view>& fields) {
+    int64_t process_session = 0, rss = 0;
+    if (absl::SimpleAtoi(fields[3], &process_session) && process_session == session &&
+        absl::SimpleAtoi(fields[21], &rss)) {
+      pages += rss;
+    }
+  });
+  return pages * kPageBytes;
+}
+
+// `signal` to every process of `group` but its leader.
+void signal_group_but_leader(pid_t group, int signal) {
+  for_each_process([&](pid_t pid, const std::vector<absl::string_view>& fields) {
+    pid_t process_group = 0;
+    if (pid != group && absl::SimpleAtoi(fields[2], &process_group) && process_group == group) ::kill(pid, signal);
+  });
+}
+
 int64_t to_ms(const timeval& time) { return static_cast<int64_t>(time.tv_sec) * 1000 + time.tv_usec / 1000; }
 
 }  // namespace
@@ -195,7 +180,9 @@ int64_t to_ms(const timeval& time) { return static_cast<int64_t>(time.tv_sec) * 
 // mutex_ with reaped_ false: a recycled pid can never be signalled.
 struct RankProcess::Terminator {
  public:
-  explicit Terminator(pid_t group) : pid_(group) {}
+  // `sandboxed`: the leader is bubblewrap, which SIGTERM would kill at
+  // once, and the rank with it; only SIGKILL is for bubblewrap.
+  Terminator(pid_t group, bool sandboxed) : pid_(group), sandboxed_(sandboxed) {}
   ~Terminator() {
     if (killer_.joinable()) killer_.join();
   }
@@ -211,6 +198,7 @@ struct RankProcess::Terminator {
   void kill_after_deadline();
 
   const pid_t pid_;
+  const bool sandboxed_;
   absl::Mutex mutex_;
   bool reaped_ ABSL_GUARDED_BY(mutex_) = false;
   RankExit exit_ ABSL_GUARDED_BY(mutex_);
@@ -270,7 +258,11 @@ void RankProcess::Terminator::terminate(absl::Duration grace) {
     ::kill(-pid_, SIGKILL);
     return;
   }
-  ::kill(-pid_, SIGTERM);
+  if (sandboxed_) {
+    signal_group_but_leader(pid_, SIGTERM);
+  } else {
+    ::kill(-pid_, SIGTERM);
+  }
   ::kill(-pid_, SIGCONT);  // a stopped rank could not act on SIGTERM
   kill_deadline_ = std::min(kill_deadline_, absl::Now() + grace);
   if (!killer_.joinable()) killer_ = std::thread([this] { kill_after_deadline(); });
@@ -291,11 +283,58 @@ void RankProcess::Terminator::kill_after_deadline() {
   }
 }
 
+// Looks at a running rank every kPollInterval for what no rlimit or cgroup
+// enforces: output_dir's total size, and memory where no cgroup caps it.
+// Kills the rank at the first limit it finds exceeded.
+class RankProcess::LimitWatch {
+ public:
+  static constexpr absl::Duration kPollInterval = absl::Milliseconds(100);
+
+  LimitWatch(pid_t session, const ResourceLimits& limits, std::filesystem::path output_dir, bool memory_by_cgroup,
+             std::function<void()> kill)
+      : session_(session),
+        output_bytes_(limits.output_bytes),
+        memory_bytes_(memory_by_cgroup ? 0 : limits.memory_bytes),
+        output_dir_(std::move(output_dir)),
+        kill_(std::move(kill)) {
+    if (output_bytes_ > 0 || memory_bytes_ > 0) thread_ = std::thread([this] { watch(); });
+  }
+  ~LimitWatch() { stop(); }
+
+  void stop() {
+    if (!stopped_.HasBeenNotified()) stopped_.Notify();
+    if (thread_.joinable()) thread_.join();
+  }
+  // Call after stop().
+  const std::string& exceeded() const { return exceeded_; }
+
+ private:
+  void watch() {
+    while (!stopped_.WaitForNotificationWithTimeout(kPollInterval)) {
+      if (output_bytes_ > 0 && directory_bytes(output_dir_) > output_bytes_) exceeded_ = "output";
+      if (memory_bytes_ > 0 && session_rss_bytes(session_) > memory_bytes_) exceeded_ = "memory";
+      if (!exceeded_.empty()) {
+        kill_();
+        return;
+      }
+    }
+  }
+
+  const pid_t session_;
+  const int64_t output_bytes_;
+  const int64_t memory_bytes_;
+  const std::filesystem::path output_dir_;
+  const std::function<void()> kill_;
+  absl::Notification stopped_;
+  std::string exceeded_;  // written by the thread, read after it is joined
+  std::thread thread_;
+};
+
 absl::StatusOr<std::unique_ptr<RankProcess>> RankProcess::start(const RankLaunch& launch) {
   PESC_RETURN_IF_ERROR(check_launch(launch));
   const std::string& program = launch.argv[0];
   PESC_RETURN_IF_ERROR(check_executable(program));
-  // posix_spawn would report a bad cwd as the same ENOENT as a bad program.
+  // The child would report a bad cwd as the same ENOENT as a bad program.
   if (!launch.working_dir.empty()) PESC_RETURN_IF_ERROR(check_directory(launch.working_dir));
 
   FileDescriptor output(::open(launch.output_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
@@ -304,32 +343,69 @@ absl::StatusOr<std::unique_ptr<RankProcess>> RankProcess::start(const RankLaunch
     return absl::FailedPreconditionError(
         absl::StrCat("cannot open ", launch.output_file.string(), ": ", errno_text(error)));
   }
-  FileActions actions;
-  PESC_RETURN_IF_ERROR(actions.build(output.get(), launch.inherited_fds, launch.working_dir));
-  Environment environment(launch.environment);
-  std::vector<char*> argv;
-  argv.reserve(launch.argv.size() + 1);
-  for (const std::string& word : launch.argv) argv.push_back(const_cast<char*>(word.c_str()));
-  argv.push_back(nullptr);
+  std::unique_ptr<RankCgroup> cgroup;
+  if (launch.cgroups && (launch.limits.memory_bytes > 0 || launch.limits.processes > 0)) {
+    PESC_ASSIGN_OR_RETURN(cgroup, launch.cgroups->create(launch.limits));
+  }
+  SpawnPlan plan;
+  plan.argv = launch.sandbox ? sandboxed_argv(*launch.sandbox, launch.working_dir, launch.argv) : launch.argv;
+  plan.environment = rank_environment(launch.environment);
+  plan.working_dir = launch.working_dir.string();
+  plan.output_fd = output.get();
+  plan.inherited_fds = launch.inherited_fds;
+  if (cgroup) plan.cgroup_fds = cgroup->join_fds();
+  plan.limits = rlimits_for(launch.limits, /*processes_by_rlimit=*/cgroup == nullptr);
+  plan.run_as = launch.run_as;
 
   const int64_t start_unix_ms = now_unix_ms();
-  pid_t pid = 0;
-  // glibc returns the child's exec error here and reaps that child itself.
-  int error = ::posix_spawn(&pid, program.c_str(), actions.get(), &spawn_attributes(), argv.data(),
-                            environment.envp());
-  if (error != 0) return spawn_error(error, program);
-  return std::unique_ptr<RankProcess>(new RankProcess(pid, start_unix_ms));
+  PESC_ASSIGN_OR_RETURN(pid_t pid, spawn(plan));
+  std::unique_ptr<RankProcess> process(new RankProcess(pid, start_unix_ms, launch.sandbox.has_value()));
+  process->limits_ = launch.limits;
+  process->output_dir_ = launch.output_dir;
+  process->cgroup_ = std::move(cgroup);
+  RankProcess* raw = process.get();
+  process->watch_ = std::make_unique<LimitWatch>(pid, launch.limits, launch.output_dir,
+                                                 raw->cgroup_ != nullptr && launch.limits.memory_bytes > 0,
+                                                 [raw] { raw->kill_everything(); });
+  return process;
 }
 
-RankProcess::RankProcess(pid_t pid, int64_t start_unix_ms)
-    : pid_(pid), start_unix_ms_(start_unix_ms), terminator_(std::make_unique<Terminator>(pid)) {}
+RankProcess::RankProcess(pid_t pid, int64_t start_unix_ms, bool sandboxed)
+    : pid_(pid), start_unix_ms_(start_unix_ms), terminator_(std::make_unique<Terminator>(pid, sandboxed)) {}
 
 RankProcess::~RankProcess() {
-  terminator_->kill_group();
-  terminator_->wait(start_unix_ms_);
+  kill_everything();
+  wait();
 }
 
-RankExit RankProcess::wait() { return terminator_->wait(start_unix_ms_); }
+void RankProcess::kill_everything() {
+  terminator_->kill_group();
+  if (cgroup_) cgroup_->kill_all();
+}
+
+RankExit RankProcess::wait() {
+  RankExit exit = terminator_->wait(start_unix_ms_);
+  if (watch_) watch_->stop();
+  // What left the process group (setsid, a daemonising child) dies too.
+  if (cgroup_) cgroup_->kill_all();
+  exit.limit_exceeded = limit_exceeded(exit);
+  return exit;
+}
+
+std::string RankProcess::limit_exceeded(const RankExit& exit) const {
+  if (watch_ && !watch_->exceeded().empty()) return watch_->exceeded();
+  if (cgroup_ && limits_.memory_bytes > 0 && cgroup_->oom_killed()) return "memory";
+  // A sandboxed rank's signal reaches us as bubblewrap's exit code 128 + N.
+  const int signal = exit.signal != 0 ? exit.signal : (exit.exit_code > 128 ? exit.exit_code - 128 : 0);
+  // A process that RLIMIT_FSIZE stopped may end before the watch looks.
+  if (limits_.output_bytes > 0 && (signal == SIGXFSZ || directory_bytes(output_dir_) > limits_.output_bytes)) {
+    return "output";
+  }
+  if (limits_.cpu_ms > 0 && (signal == SIGXCPU || (signal == SIGKILL && exit.cpu_ms >= limits_.cpu_ms))) {
+    return "cpu";
+  }
+  return "";
+}
 
 void RankProcess::terminate(std::chrono::milliseconds grace) {
   terminator_->terminate(absl::FromChrono(grace));

@@ -1,8 +1,10 @@
 #ifndef PESC_EXECUTOR_RANK_PROCESS_H_
 #define PESC_EXECUTOR_RANK_PROCESS_H_
 
-// One running rank: a child process in a process group of its own, with
-// stdout and stderr interleaved into one file, stdin from /dev/null.
+// One running rank: a child process in a session and process group of its
+// own, with stdout and stderr interleaved into one file, stdin from
+// /dev/null; optionally under limits, as another user, in a cgroup and in a
+// bubblewrap sandbox (executor/sandbox.h).
 
 #include <sys/types.h>
 
@@ -10,11 +12,14 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "executor/cgroup.h"
+#include "executor/sandbox.h"
 
 namespace pesc {
 
@@ -27,6 +32,13 @@ struct RankLaunch {
   // Descriptors the child gets as 3, 4, ... in this order (a runner's
   // protocol pipes); every other descriptor of the worker stays closed.
   std::vector<int> inherited_fds;
+
+  ResourceLimits limits;
+  std::filesystem::path output_dir;  // watched against limits.output_bytes
+  std::optional<Credentials> run_as;  // else the worker's own user
+  std::optional<Sandbox> sandbox;     // else the process runs as it is
+  // Where memory and process caps go; null: rlimits and watches only.
+  std::shared_ptr<CgroupTree> cgroups;
 };
 
 struct RankExit {
@@ -36,6 +48,9 @@ struct RankExit {
   int64_t end_unix_ms = 0;
   int64_t cpu_ms = 0;      // user + system time of the rank's process
   int64_t max_rss_kb = 0;  // its peak resident memory
+  // "memory", "cpu" or "output" when it was killed for going over that
+  // limit of its launch; else empty.
+  std::string limit_exceeded;
 };
 
 // Thread-safety: wait() from one thread while terminate() is called from
@@ -57,11 +72,20 @@ class RankProcess {
   pid_t pid() const { return pid_; }
 
  private:
-  RankProcess(pid_t pid, int64_t start_unix_ms);
+  RankProcess(pid_t pid, int64_t start_unix_ms, bool sandboxed);
   struct Terminator;
+  class LimitWatch;
+  // SIGKILL to the process group and to all of the rank's cgroup.
+  void kill_everything();
+  std::string limit_exceeded(const RankExit& exit) const;
+
   pid_t pid_;
   int64_t start_unix_ms_;
   std::unique_ptr<Terminator> terminator_;
+  ResourceLimits limits_;
+  std::filesystem::path output_dir_;
+  std::unique_ptr<RankCgroup> cgroup_;
+  std::unique_ptr<LimitWatch> watch_;  // declared last: stopped first
 };
 
 }  // namespace pesc

@@ -13,6 +13,11 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
+#include <algorithm>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/files.h"
 #include "gmock/gmock.h"
@@ -25,7 +30,7 @@ using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
 class RankProcessTest : public ::testing::Test {
- protected:
+ public:  // for the helpers below the fixture
   void SetUp() override {
     absl::StatusOr<TempDirectory> root = TempDirectory::create("rank_process_test");
     ASSERT_TRUE(root.ok()) << root.status();
@@ -354,6 +359,270 @@ TEST_F(RankProcessTest, CpuAndMemoryArePlausible) {
   EXPECT_LE(exit.cpu_ms, exit.end_unix_ms - exit.start_unix_ms + 50);
   EXPECT_GE(exit.max_rss_kb, 64 * 1024);
   EXPECT_LT(exit.max_rss_kb, 1024 * 1024);
+}
+
+// --- Isolation: argv only, limits, another user, bubblewrap.
+
+TEST_F(RankProcessTest, ShellMetacharactersInArgumentsArriveLiterally) {
+  RankLaunch launch = shell("printf '[%s]' \"$@\"");
+  launch.argv.insert(launch.argv.end(), {"sh", "; rm -rf /", "$(id)", "`id`", "a b"});
+  std::unique_ptr<RankProcess> process = start(launch);
+  ASSERT_NE(process, nullptr);
+  EXPECT_EQ(process->wait().exit_code, 0);
+  EXPECT_EQ(output(), "[; rm -rf /][$(id)][`id`][a b]");
+}
+
+TEST_F(RankProcessTest, RunsInASessionOfItsOwn) {
+  RankLaunch launch = shell("ps -o sid= -p $$");
+  std::unique_ptr<RankProcess> process = start(launch);
+  ASSERT_NE(process, nullptr);
+  process->wait();
+  EXPECT_EQ(std::stoi(output()), process->pid()) << "no terminal of the worker's is reachable";
+}
+
+TEST_F(RankProcessTest, WorkerTokensAreNotInTheRanksEnvironment) {
+  ::setenv("PESC_TOKEN", "secret-token", 1);
+  std::unique_ptr<RankProcess> process = start(shell("echo \"token=$PESC_TOKEN\""));
+  ::unsetenv("PESC_TOKEN");
+  ASSERT_NE(process, nullptr);
+  process->wait();
+  EXPECT_EQ(output(), "token=\n");
+}
+
+TEST_F(RankProcessTest, OpenFilesLimitHolds) {
+  RankLaunch launch = shell("ulimit -n; exec 3</dev/null 4</dev/null 5</dev/null 6</dev/null 7</dev/null 8</dev/null");
+  launch.limits.open_files = 6;
+  std::unique_ptr<RankProcess> process = start(launch);
+  ASSERT_NE(process, nullptr);
+  RankExit exit = process->wait();
+  EXPECT_NE(exit.exit_code, 0) << "opening a seventh descriptor must fail";
+  EXPECT_THAT(output(), ::testing::StartsWith("6\n"));
+  EXPECT_EQ(exit.limit_exceeded, "") << "a refused open() kills nothing";
+}
+
+TEST_F(RankProcessTest, CpuTimeLimitKillsAndIsReported) {
+  RankLaunch launch = shell("while :; do :; done");
+  launch.limits.cpu_ms = 500;
+  std::unique_ptr<RankProcess> process = start(launch);
+  ASSERT_NE(process, nullptr);
+  RankExit exit = process->wait();
+  EXPECT_EQ(exit.signal, SIGXCPU);
+  EXPECT_EQ(exit.limit_exceeded, "cpu");
+}
+
+// Runs `script` with a 1 MiB output limit on its working directory.
+RankExit with_output_limit(const RankProcessTest& test, const std::string& script) {
+  RankLaunch launch = test.shell(script);
+  launch.output_dir = launch.working_dir;
+  launch.limits.output_bytes = 1 << 20;
+  std::unique_ptr<RankProcess> process = test.start(launch);
+  return process ? process->wait() : RankExit{};
+}
+
+TEST_F(RankProcessTest, OneFileOverTheOutputLimitIsKilled) {
+  RankExit exit = with_output_limit(*this, "head -c 3000000 /dev/zero > big; echo survived");
+  EXPECT_EQ(exit.limit_exceeded, "output");
+  EXPECT_LE(std::filesystem::file_size(root_->path() / "big"), (1u << 20) + 1) << "RLIMIT_FSIZE stopped it";
+}
+
+TEST_F(RankProcessTest, ManySmallFilesOverTheOutputLimitAreKilled) {
+  RankExit exit = with_output_limit(*this, "for i in 1 2 3 4 5 6; do head -c 300000 /dev/zero > f$i; done; sleep 5; "
+                                           "echo survived");
+  EXPECT_EQ(exit.limit_exceeded, "output");
+  EXPECT_LT(exit.end_unix_ms - exit.start_unix_ms, 4000);
+  EXPECT_EQ(output().find("survived"), std::string::npos);
+}
+
+RankLaunch memory_hog(RankLaunch launch) {
+  launch.argv = {"/usr/bin/python3", "-c",
+                 "import time\nblock = b'x' * (256 << 20)\nprint('allocated', flush=True)\ntime.sleep(5)\n"};
+  launch.limits.memory_bytes = 64 << 20;
+  return launch;
+}
+
+TEST_F(RankProcessTest, MemoryLimitWithoutCgroupsIsWatched) {
+  std::unique_ptr<RankProcess> process = start(memory_hog(shell("")));
+  ASSERT_NE(process, nullptr);
+  RankExit exit = process->wait();
+  EXPECT_EQ(exit.limit_exceeded, "memory");
+  EXPECT_EQ(exit.signal, SIGKILL);
+  EXPECT_LT(exit.end_unix_ms - exit.start_unix_ms, 4000);
+}
+
+class CgroupRankTest : public RankProcessTest {
+ protected:
+  void SetUp() override {
+    RankProcessTest::SetUp();
+    auto tree = CgroupTree::open();
+    if (!tree.ok()) GTEST_SKIP() << "no writable cgroups here: " << tree.status();
+    cgroups_ = *tree;
+  }
+  std::shared_ptr<CgroupTree> cgroups_;
+};
+
+TEST_F(CgroupRankTest, MemoryLimitKillsByCgroupAndIsReported) {
+  RankLaunch launch = memory_hog(shell(""));
+  launch.cgroups = cgroups_;
+  std::unique_ptr<RankProcess> process = start(launch);
+  ASSERT_NE(process, nullptr);
+  RankExit exit = process->wait();
+  EXPECT_EQ(exit.limit_exceeded, "memory") << output();
+  EXPECT_EQ(output().find("allocated"), std::string::npos);
+}
+
+TEST_F(CgroupRankTest, ProcessLimitRefusesForks) {
+  RankLaunch launch = shell("for i in 1 2 3 4 5 6 7 8; do sleep 2 & done; wait; echo finished");
+  launch.limits.processes = 4;
+  launch.cgroups = cgroups_;
+  std::unique_ptr<RankProcess> process = start(launch);
+  ASSERT_NE(process, nullptr);
+  process->wait();
+  EXPECT_THAT(output(), HasSubstr("fork")) << "sh says it cannot fork";
+}
+
+TEST_F(CgroupRankTest, ProcessesThatLeaveTheGroupDieWithTheRank) {
+  Subreaper subreaper;
+  RankLaunch launch = shell("setsid sh -c 'echo $$ > escaped; exec sleep 60' & sleep 0.5");
+  launch.limits.processes = 50;  // asks for a cgroup
+  launch.cgroups = cgroups_;
+  std::unique_ptr<RankProcess> process = start(launch);
+  ASSERT_NE(process, nullptr);
+  process->wait();
+  pid_t escaped = std::stoi(*read_file(root_->path() / "escaped"));
+  EXPECT_TRUE(subreaper.group_gone(escaped)) << "the escaped session " << escaped << " still lives";
+}
+
+class RunAsTest : public RankProcessTest {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "switching users needs root";
+    RankProcessTest::SetUp();
+    auto user = ensure_user("pesc", /*create=*/true);
+    ASSERT_TRUE(user.ok()) << user.status();
+    user_ = *user;
+    ::chmod(root_->path().c_str(), 0777);
+  }
+  Credentials user_;
+};
+
+TEST_F(RunAsTest, RankRunsAsTheUnprivilegedUser) {
+  write_file("secret", "root only\n", 0600);
+  RankLaunch launch = shell("id -u; id -g; id -G; cat secret || echo refused");
+  launch.run_as = user_;
+  std::unique_ptr<RankProcess> process = start(launch);
+  ASSERT_NE(process, nullptr);
+  process->wait();
+  EXPECT_THAT(output(), HasSubstr(absl::StrCat(user_.uid, "\n", user_.gid, "\n", user_.gid, "\n")));
+  EXPECT_THAT(output(), HasSubstr("refused"));
+  EXPECT_EQ(output().find("root only"), std::string::npos);
+}
+
+class SandboxTest : public RunAsTest {
+ protected:
+  void SetUp() override {
+    RunAsTest::SetUp();
+    if (IsSkipped()) return;
+    std::optional<std::filesystem::path> bwrap = find_bwrap();
+    if (!bwrap) GTEST_SKIP() << "bubblewrap is not installed";
+    absl::Status works = probe_bwrap(*bwrap, user_);
+    if (!works.ok()) GTEST_SKIP() << works;
+    bwrap_ = *bwrap;
+    std::filesystem::create_directories(root_->path() / "mine");
+    std::filesystem::create_directories(root_->path() / "other");
+    ::chown((root_->path() / "mine").c_str(), user_.uid, user_.gid);
+    ::chmod((root_->path() / "other").c_str(), 0777);
+    write_file("other/secret", "another rank's\n", 0666);
+  }
+
+  RankLaunch sandboxed(const std::string& script) const {
+    RankLaunch launch = shell(script);
+    launch.working_dir = root_->path() / "mine";
+    launch.run_as = user_;
+    launch.sandbox = Sandbox{.bwrap = bwrap_, .writable = {root_->path() / "mine"}};
+    return launch;
+  }
+  std::filesystem::path bwrap_;
+};
+
+TEST_F(SandboxTest, RankSeesOnlyItsOwnDirectoriesAndAReadOnlySystem) {
+  const std::string other = (root_->path() / "other" / "secret").string();
+  const std::string probe = absl::StrCat("/tmp/pesc-sandbox-probe-", ::getpid());
+  RankLaunch launch = sandboxed("cat " + other + " 2>/dev/null || echo other-hidden\n"
+                                "touch /usr/pesc-test 2>/dev/null || echo system-read-only\n"
+                                "echo mine > here && cat here\n"
+                                "touch " + probe + " && echo tmp-writable\n"
+                                "ls /home /root /var 2>/dev/null || echo homes-hidden\n");
+  std::unique_ptr<RankProcess> process = start(launch);
+  ASSERT_NE(process, nullptr);
+  RankExit exit = process->wait();
+  EXPECT_EQ(exit.exit_code, 0) << output();
+  EXPECT_EQ(output(), "other-hidden\nsystem-read-only\nmine\ntmp-writable\nhomes-hidden\n");
+  EXPECT_FALSE(std::filesystem::exists(probe)) << "its /tmp is its own";
+}
+
+TEST_F(SandboxTest, NoNetworkUnlessAsked) {
+  RankLaunch launch = sandboxed("cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '");
+  std::unique_ptr<RankProcess> process = start(launch);
+  ASSERT_NE(process, nullptr);
+  process->wait();
+  EXPECT_EQ(output(), "lo\n") << "only a loopback of its own";
+
+  std::filesystem::remove(output_file());
+  launch.sandbox->network = true;
+  process = start(launch);
+  ASSERT_NE(process, nullptr);
+  process->wait();
+  std::ifstream host("/proc/net/dev");
+  std::string line;
+  int host_interfaces = -2;
+  while (std::getline(host, line)) ++host_interfaces;
+  const std::string interfaces = output();
+  EXPECT_EQ(std::count(interfaces.begin(), interfaces.end(), '\n'), host_interfaces);
+}
+
+TEST_F(SandboxTest, InheritedDescriptorsReachTheSandboxedProcess) {
+  int to_rank[2], from_rank[2];
+  ASSERT_EQ(::pipe2(to_rank, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(from_rank, O_CLOEXEC), 0);
+  RankLaunch launch = sandboxed("read line <&3; echo \"got $line\" >&4");
+  launch.inherited_fds = {to_rank[0], from_rank[1]};
+  std::unique_ptr<RankProcess> process = start(launch);
+  ::close(to_rank[0]);
+  ::close(from_rank[1]);
+  ASSERT_NE(process, nullptr);
+  ASSERT_EQ(::write(to_rank[1], "rank 7\n", 7), 7);
+  char buffer[64] = {};
+  ssize_t got = ::read(from_rank[0], buffer, sizeof buffer - 1);
+  ::close(to_rank[1]);
+  ::close(from_rank[0]);
+  EXPECT_EQ(process->wait().exit_code, 0) << output();
+  EXPECT_EQ(std::string(buffer, got > 0 ? static_cast<size_t>(got) : 0), "got rank 7\n");
+}
+
+TEST_F(SandboxTest, TerminateReachesTheRankInsideTheSandbox) {
+  RankLaunch launch = sandboxed("trap 'echo term; exit 3' TERM; echo ready; while :; do sleep 0.05; done");
+  std::unique_ptr<RankProcess> process = start(launch);
+  ASSERT_NE(process, nullptr);
+  ASSERT_TRUE(await_output("ready"));
+  process->terminate(5s);
+  RankExit exit = process->wait();
+  EXPECT_THAT(output(), HasSubstr("term"));
+  EXPECT_LT(exit.end_unix_ms - exit.start_unix_ms, 4000);
+}
+
+TEST_F(SandboxTest, MemoryLimitIsReportedThroughTheSandbox) {
+  RankLaunch launch = memory_hog(sandboxed(""));
+  std::unique_ptr<RankProcess> process = start(launch);
+  ASSERT_NE(process, nullptr);
+  EXPECT_EQ(process->wait().limit_exceeded, "memory") << output();
+}
+
+TEST_F(SandboxTest, CpuLimitIsReportedThroughTheSandbox) {
+  RankLaunch launch = sandboxed("while :; do :; done");
+  launch.limits.cpu_ms = 500;
+  std::unique_ptr<RankProcess> process = start(launch);
+  ASSERT_NE(process, nullptr);
+  EXPECT_EQ(process->wait().limit_exceeded, "cpu") << output();
 }
 
 }  // namespace

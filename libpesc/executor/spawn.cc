@@ -1,0 +1,187 @@
+#include "executor/spawn.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace pesc {
+namespace {
+
+constexpr size_t kChildStack = 256 * 1024;
+
+// Everything the child needs, prepared by the parent: the child may not
+// allocate or take locks, since it shares the parent's memory.
+struct ChildState {
+  const SpawnPlan* plan;
+  const char* program;
+  char* const* argv;
+  char* const* envp;
+  int null_fd;
+  int* staged_fds;  // room for a copy of each inherited descriptor
+  // Set by the child when a step fails: which, and errno.
+  const char* failed_step = nullptr;
+  int error = 0;
+};
+
+[[noreturn]] void fail(ChildState& state, const char* step) {
+  state.failed_step = step;
+  state.error = errno;
+  ::_exit(127);
+}
+
+void reset_signals() {
+  struct sigaction default_action;
+  std::memset(&default_action, 0, sizeof default_action);
+  default_action.sa_handler = SIG_DFL;
+  for (int signal = 1; signal < NSIG; ++signal) {
+    if (signal != SIGKILL && signal != SIGSTOP) ::sigaction(signal, &default_action, nullptr);
+  }
+}
+
+void place_descriptors(ChildState& state) {
+  const SpawnPlan& plan = *state.plan;
+  if (::dup2(state.null_fd, STDIN_FILENO) < 0) fail(state, "stdin");
+  if (::dup2(plan.output_fd, STDOUT_FILENO) < 0 || ::dup2(plan.output_fd, STDERR_FILENO) < 0) fail(state, "stdout");
+  // Copies above 3 + n first, so placing one never overwrites another
+  // still to be placed; the copies are not close-on-exec, as a dup2 onto
+  // the same number would leave them.
+  const int first_free = STDERR_FILENO + 1 + static_cast<int>(plan.inherited_fds.size());
+  for (size_t i = 0; i < plan.inherited_fds.size(); ++i) {
+    state.staged_fds[i] = ::fcntl(plan.inherited_fds[i], F_DUPFD, first_free);
+    if (state.staged_fds[i] < 0) fail(state, "inherited descriptor");
+  }
+  int next_fd = STDERR_FILENO + 1;
+  for (size_t i = 0; i < plan.inherited_fds.size(); ++i) {
+    if (::dup2(state.staged_fds[i], next_fd++) < 0) fail(state, "inherited descriptor");
+  }
+  // Sockets and files the worker opened without O_CLOEXEC stay with it.
+  if (::syscall(SYS_close_range, next_fd, ~0U, 0) != 0) fail(state, "close_range");
+}
+
+// Raw system calls: glibc's setuid family would signal every thread of the
+// parent to change them too, and this child shares the parent's memory.
+void drop_to(ChildState& state, const Credentials& user) {
+  gid_t groups[1] = {user.gid};
+  if (::syscall(SYS_setgroups, 1, groups) != 0) fail(state, "setgroups");
+  if (::syscall(SYS_setresgid, user.gid, user.gid, user.gid) != 0) fail(state, "setgid");
+  if (::syscall(SYS_setresuid, user.uid, user.uid, user.uid) != 0) fail(state, "setuid");
+}
+
+int child_main(void* argument) {
+  ChildState& state = *static_cast<ChildState*>(argument);
+  const SpawnPlan& plan = *state.plan;
+  reset_signals();
+  if (::setsid() < 0) fail(state, "setsid");
+  for (int fd : plan.cgroup_fds) {
+    if (::write(fd, "0", 1) != 1) fail(state, "joining the rank's cgroup");
+  }
+  for (const auto& [resource, value] : plan.limits) {
+    if (::setrlimit(static_cast<__rlimit_resource>(resource), &value) != 0) fail(state, "setrlimit");
+  }
+  place_descriptors(state);
+  if (!plan.working_dir.empty() && ::chdir(plan.working_dir.c_str()) != 0) fail(state, "chdir");
+  if (plan.run_as) drop_to(state, *plan.run_as);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::execve(state.program, state.argv, state.envp);
+  fail(state, "exec");
+}
+
+std::vector<char*> pointers_to(const std::vector<std::string>& words) {
+  std::vector<char*> pointers;
+  pointers.reserve(words.size() + 1);
+  for (const std::string& word : words) pointers.push_back(const_cast<char*>(word.c_str()));
+  pointers.push_back(nullptr);
+  return pointers;
+}
+
+absl::Status child_error(const ChildState& state) {
+  const std::string& program = state.plan->argv[0];
+  std::string hint;
+  if (std::string_view(state.failed_step) == "exec") {
+    if (state.error == ENOEXEC) hint = " (a script needs a #! line, or a domain such as shell or python)";
+    if (state.error == ENOENT) hint = " (is the interpreter on its #! line installed?)";
+    if (state.error == EACCES && state.plan->run_as) {
+      hint = absl::StrCat(" (ranks run as user ", state.plan->run_as->name, ", who must be able to read it)");
+    }
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot execute ", program, ": ", std::strerror(state.error), hint));
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("cannot start ", program, ": ", state.failed_step, ": ", std::strerror(state.error)));
+}
+
+}  // namespace
+
+absl::StatusOr<pid_t> spawn(const SpawnPlan& plan) {
+  std::vector<char*> argv = pointers_to(plan.argv);
+  std::vector<char*> envp = pointers_to(plan.environment);
+  const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_fd < 0) return absl::InternalError(absl::StrCat("cannot open /dev/null: ", std::strerror(errno)));
+  void* stack = ::mmap(nullptr, kChildStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) {
+    ::close(null_fd);
+    return absl::ResourceExhaustedError("cannot map a stack for the rank's child");
+  }
+  std::vector<int> staged_fds(plan.inherited_fds.size());
+  ChildState state{&plan, plan.argv[0].c_str(), argv.data(), envp.data(), null_fd, staged_fds.data()};
+  // No handler of the parent's may run in the child before it resets them.
+  sigset_t all, old_mask;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old_mask);
+  const pid_t pid = ::clone(child_main, static_cast<char*>(stack) + kChildStack, CLONE_VM | CLONE_VFORK | SIGCHLD,
+                            &state);
+  const int clone_error = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  ::munmap(stack, kChildStack);
+  ::close(null_fd);
+  if (pid < 0) return absl::ResourceExhaustedError(absl::StrCat("cannot start a rank: ", std::strerror(clone_error)));
+  if (state.failed_step != nullptr) {
+    int ignored;
+    while (::waitpid(pid, &ignored, 0) < 0 && errno == EINTR) {
+    }
+    return child_error(state);
+  }
+  return pid;
+}
+
+std::vector<std::pair<int, rlimit>> rlimits_for(const ResourceLimits& limits, bool processes_by_rlimit) {
+  std::vector<std::pair<int, rlimit>> result;
+  auto cap = [&result](int resource, rlim_t soft, rlim_t hard) {
+    rlimit current{};
+    ::getrlimit(static_cast<__rlimit_resource>(resource), &current);
+    // Only root may raise a hard limit; asking more than it is no limit.
+    hard = std::min(hard, current.rlim_max);
+    result.emplace_back(resource, rlimit{std::min(soft, hard), hard});
+  };
+  if (limits.cpu_ms > 0) {
+    // Whole seconds: SIGXCPU at the limit, SIGKILL a second later if caught.
+    const rlim_t seconds = static_cast<rlim_t>((limits.cpu_ms + 999) / 1000);
+    cap(RLIMIT_CPU, seconds, seconds + 1);
+  }
+  if (limits.open_files > 0) cap(RLIMIT_NOFILE, limits.open_files, limits.open_files);
+  if (limits.processes > 0 && processes_by_rlimit) cap(RLIMIT_NPROC, limits.processes, limits.processes);
+  if (limits.output_bytes > 0) {
+    // One byte over, so the watch sees output_dir over its limit and ends
+    // the whole rank, not just the process that wrote the file.
+    const rlim_t file_bytes = static_cast<rlim_t>(limits.output_bytes) + 1;
+    cap(RLIMIT_FSIZE, file_bytes, file_bytes);
+  }
+  return result;
+}
+
+}  // namespace pesc

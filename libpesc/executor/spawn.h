@@ -1,0 +1,45 @@
+#ifndef PESC_EXECUTOR_SPAWN_H_
+#define PESC_EXECUTOR_SPAWN_H_
+
+// Starts a rank's process the way posix_spawn does (clone with a shared
+// address space, so a large Python or R parent costs no page-table copy),
+// plus what posix_spawn cannot do between fork and exec: rlimits, joining
+// cgroups, and dropping to another user. The child only makes system
+// calls, so it is safe from a multi-threaded parent.
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "executor/sandbox.h"
+
+namespace pesc {
+
+struct SpawnPlan {
+  std::vector<std::string> argv;  // argv[0]: the absolute path executed
+  std::vector<std::string> environment;  // "NAME=value", complete
+  std::string working_dir;                // empty: the parent's
+  int output_fd = -1;                     // becomes stdout and stderr
+  std::vector<int> inherited_fds;         // become 3, 4, ...
+  std::vector<int> cgroup_fds;            // cgroup.procs files to write "0" to
+  std::vector<std::pair<int, rlimit>> limits;  // RLIMIT_* and values
+  std::optional<Credentials> run_as;
+};
+
+// The child runs in a new session (so no terminal of the worker's and its
+// own process group), default signal dispositions, nothing blocked, stdin
+// from /dev/null and no other descriptors. Returns its pid, or why it could
+// not be executed (nothing is left running then).
+absl::StatusOr<pid_t> spawn(const SpawnPlan& plan);
+
+// The rlimits that enforce `limits` in each process of a rank.
+// `processes_by_rlimit`: no cgroup counts them, so RLIMIT_NPROC must.
+std::vector<std::pair<int, rlimit>> rlimits_for(const ResourceLimits& limits, bool processes_by_rlimit);
+
+}  // namespace pesc
+
+#endif  // PESC_EXECUTOR_SPAWN_H_
