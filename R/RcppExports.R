@@ -61,3 +61,7 @@
     invisible(.Call(`_pesc_pesc_results_save`, results, dir))
 }
 
+.pesc_results_report <- function(results) {
+    .Call(`_pesc_pesc_results_report`, results)
+}
+

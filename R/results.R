@@ -91,32 +91,87 @@ print.pesc_results <- function(x, ...) {
   invisible(x)
 }
 
+#' What a job gained from the farm, and its timeline
+#'
+#' \code{summary()} gives the job's report from libpesc: wall time, the sum
+#' of rank run times, the speedup (their ratio) and efficiency on the slots
+#' used, the slot-time lost before, between and after ranks, and per worker
+#' the ranks it ran, mean and max rank time, retries and lost attempts.
+#' Slots are inferred from how many ranks a worker ran at once.
+#' \code{plot()} draws the timeline with base graphics, one row per worker
+#' slot and a bar per rank; \code{timeline_svg()} gives the same picture as
+#' SVG, needing no graphics device.
+#'
+#' @param object,x,results what \code{\link{farm}} or \code{\link{farm_wait}}
+#'   returned.
+#' @param file where to write the SVG; \code{NULL} returns it as a string.
+#' @param ... unused.
+#' @return \code{summary()}: a \code{summary.pesc_results} list with
+#'   \code{wall}, \code{rank_time}, \code{speedup}, \code{efficiency},
+#'   \code{slots}, \code{lost} (named, seconds), \code{overhead_per_rank},
+#'   \code{workers} and \code{timeline} (data frames) and \code{text};
+#'   \code{plot()}: the timeline data frame, invisibly;
+#'   \code{timeline_svg()}: the SVG text, or \code{file} invisibly.
+#' @examples
+#' script <- tempfile(fileext = ".sh")
+#' writeLines("sleep 0.2", script)
+#' res <- farm(script, repetitions = 4, slots = 2, progress = FALSE)
+#' summary(res)
+#' plot(res)
 #' @export
 summary.pesc_results <- function(object, ...) {
-  r <- object$ranks
-  by_worker <- if (nrow(r) > 0L) {
-    stats::aggregate(cbind(ranks = 1, duration = r$duration) ~ worker, data = r, FUN = sum)
-  } else {
-    NULL
-  }
-  structure(list(job_id = object$job_id, ranks = nrow(r), status = table(r$status),
-                 duration = summary(r$duration), cpu_time = sum(r$cpu_time),
-                 wall = if (nrow(r) > 0L) as.numeric(difftime(max(r$end, na.rm = TRUE),
-                                                             min(r$start, na.rm = TRUE), units = "secs"))
-                        else 0,
-                 by_worker = by_worker),
+  report <- .pesc_results_report(object$ptr)
+  lanes <- report$lanes
+  timeline <- as.data.frame(report$timeline, stringsAsFactors = FALSE)
+  timeline$slot <- lanes[timeline$lane + 1L]
+  structure(c(report$figures,
+              list(lanes = lanes, workers = as.data.frame(report$workers, stringsAsFactors = FALSE),
+                   timeline = timeline, text = report$text, svg = report$svg)),
             class = "summary.pesc_results")
 }
 
 #' @export
 print.summary.pesc_results <- function(x, ...) {
-  cat(sprintf("pesc job %s: %d ranks\n", x$job_id, x$ranks))
-  print(x$status)
-  cat(sprintf("wall time %.2f s, total CPU time %.2f s\nrank duration (s):\n", x$wall, x$cpu_time))
-  print(x$duration)
-  if (!is.null(x$by_worker)) {
-    cat("per worker:\n")
-    print(x$by_worker, row.names = FALSE)
-  }
+  cat(x$text)
   invisible(x)
+}
+
+#' @rdname summary.pesc_results
+#' @export
+plot.pesc_results <- function(x, ...) {
+  s <- summary(x)
+  bars <- s$timeline
+  lanes <- length(s$lanes)
+  colours <- c(succeeded = "#4c78a8", failed = "#e45756")
+  old <- graphics::par(mar = c(4.5, max(4, min(12, max(nchar(c("", s$lanes))) * 0.55)), 3, 1))
+  on.exit(graphics::par(old))
+  graphics::plot(NA, xlim = c(0, max(s$wall, 1e-3)), ylim = c(lanes + 0.5, 0.5), yaxt = "n", xaxs = "i",
+                 xlab = "seconds since the job was submitted", ylab = "",
+                 main = sprintf("job %s: %d ranks, wall %.3f s, speedup %.2f on %d slots (efficiency %.0f%%)",
+                                s$job_id, s$ranks, s$wall, s$speedup, s$slots, 100 * s$efficiency),
+                 cex.main = 0.85)
+  if (nrow(bars) > 0L) {
+    # Where no rank ran: before the first start and after the last end.
+    graphics::rect(c(0, max(bars$end)), 0.5, c(min(bars$start), s$wall), lanes + 0.5, col = "#fde7c9", border = NA)
+    fill <- ifelse(bars$status %in% names(colours), colours[bars$status], "#9d9d9d")
+    graphics::rect(bars$start, bars$lane + 0.6, bars$end, bars$lane + 1.4, col = fill, border = "white")
+    wide <- lanes <= 30L & bars$end - bars$start > 0.03 * s$wall
+    graphics::text((bars$start + bars$end)[wide] / 2, bars$lane[wide] + 1, bars$rank[wide], col = "white", cex = 0.7)
+  }
+  if (lanes <= 40L) {
+    graphics::axis(2, at = seq_len(lanes), labels = s$lanes, las = 1, cex.axis = 0.7)
+  } else {
+    graphics::axis(2, at = s$workers$first_lane + 1L, labels = s$workers$worker, las = 1, cex.axis = 0.7)
+  }
+  invisible(bars)
+}
+
+#' @rdname summary.pesc_results
+#' @export
+timeline_svg <- function(results, file = NULL) {
+  stopifnot(inherits(results, "pesc_results"))
+  svg <- summary(results)$svg
+  if (is.null(file)) return(svg)
+  writeLines(svg, file, sep = "")
+  invisible(file)
 }

@@ -193,6 +193,17 @@ BEGIN_RCPP
     return R_NilValue;
 END_RCPP
 }
+// pesc_results_report
+Rcpp::List pesc_results_report(SEXP results);
+RcppExport SEXP _pesc_pesc_results_report(SEXP resultsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type results(resultsSEXP);
+    rcpp_result_gen = Rcpp::wrap(pesc_results_report(results));
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_pesc_pesc_farm_new", (DL_FUNC) &_pesc_pesc_farm_new, 4},
@@ -210,6 +221,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_pesc_pesc_results_job_id", (DL_FUNC) &_pesc_pesc_results_job_id, 1},
     {"_pesc_pesc_results_read_file", (DL_FUNC) &_pesc_pesc_results_read_file, 3},
     {"_pesc_pesc_results_save", (DL_FUNC) &_pesc_pesc_results_save, 2},
+    {"_pesc_pesc_results_report", (DL_FUNC) &_pesc_pesc_results_report, 1},
     {NULL, NULL, 0}
 };
 

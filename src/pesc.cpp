@@ -217,3 +217,70 @@ SEXP pesc_results_read_file(SEXP results, int rank, std::string relative) {
 void pesc_results_save(SEXP results, std::string dir) {
   guarded([&] { ResultsPtr(results)->save(dir); });
 }
+
+// The job's report (libpesc's JobReport) as plain R values: durations in
+// seconds, the per-worker table and the timeline as column lists.
+// [[Rcpp::export(.pesc_results_report)]]
+Rcpp::List pesc_results_report(SEXP results) {
+  return guarded([&] {
+    const pesc::JobReport report = ResultsPtr(results)->report();
+    auto seconds = [](std::chrono::milliseconds duration) { return std::chrono::duration<double>(duration).count(); };
+    const size_t workers = report.workers.size();
+    Rcpp::CharacterVector worker(workers);
+    Rcpp::IntegerVector first_lane(workers), slots(workers), ranks(workers), failed(workers), max_rank(workers),
+        retried(workers), lost_attempts(workers);
+    Rcpp::NumericVector busy(workers), mean_time(workers), max_time(workers), utilization(workers);
+    for (size_t i = 0; i < workers; ++i) {
+      const pesc::WorkerReport& w = report.workers[i];
+      worker[i] = w.worker;
+      first_lane[i] = w.first_lane;
+      slots[i] = w.slots;
+      ranks[i] = w.ranks;
+      failed[i] = w.failed;
+      busy[i] = seconds(w.busy);
+      mean_time[i] = seconds(w.mean_rank_time);
+      max_time[i] = seconds(w.max_rank_time);
+      max_rank[i] = w.max_rank;
+      retried[i] = w.retried_ranks;
+      lost_attempts[i] = w.lost_attempts;
+      utilization[i] = w.utilization;
+    }
+    const size_t bars = report.timeline.size();
+    Rcpp::IntegerVector bar_rank(bars), bar_lane(bars);
+    Rcpp::NumericVector bar_start(bars), bar_end(bars);
+    Rcpp::CharacterVector bar_status(bars);
+    for (size_t i = 0; i < bars; ++i) {
+      const pesc::TimelineBar& bar = report.timeline[i];
+      bar_rank[i] = bar.rank;
+      bar_lane[i] = bar.lane;
+      bar_start[i] = seconds(bar.start);
+      bar_end[i] = seconds(bar.end);
+      bar_status[i] = pesc::to_string(bar.status);
+    }
+    Rcpp::NumericVector lost = Rcpp::NumericVector::create(
+        Rcpp::Named("before_first_start") = seconds(report.lost_before_first_start),
+        Rcpp::Named("ramp_up") = seconds(report.lost_ramp_up),
+        Rcpp::Named("between_ranks") = seconds(report.lost_between_ranks), Rcpp::Named("tail") = seconds(report.lost_tail),
+        Rcpp::Named("after_last_end") = seconds(report.lost_after_last_end));
+    Rcpp::List figures = Rcpp::List::create(
+        Rcpp::Named("job_id") = report.job_id, Rcpp::Named("ranks") = report.ranks,
+        Rcpp::Named("succeeded") = report.succeeded, Rcpp::Named("failed") = report.failed,
+        Rcpp::Named("cancelled") = report.cancelled, Rcpp::Named("never_ran") = report.never_ran,
+        Rcpp::Named("slots") = report.slots, Rcpp::Named("wall") = seconds(report.wall),
+        Rcpp::Named("rank_time") = seconds(report.rank_time), Rcpp::Named("speedup") = report.speedup,
+        Rcpp::Named("efficiency") = report.efficiency, Rcpp::Named("lost") = lost,
+        Rcpp::Named("overhead_per_rank") = static_cast<double>(report.overhead_per_rank.count()) / 1e6);
+    return Rcpp::List::create(
+        Rcpp::Named("figures") = figures, Rcpp::Named("lanes") = Rcpp::wrap(report.lanes),
+        Rcpp::Named("workers") = Rcpp::List::create(
+            Rcpp::Named("worker") = worker, Rcpp::Named("first_lane") = first_lane, Rcpp::Named("slots") = slots,
+            Rcpp::Named("ranks") = ranks, Rcpp::Named("failed") = failed, Rcpp::Named("busy") = busy,
+            Rcpp::Named("mean_rank_time") = mean_time, Rcpp::Named("max_rank_time") = max_time,
+            Rcpp::Named("max_rank") = max_rank, Rcpp::Named("retried_ranks") = retried,
+            Rcpp::Named("lost_attempts") = lost_attempts, Rcpp::Named("utilization") = utilization),
+        Rcpp::Named("timeline") = Rcpp::List::create(Rcpp::Named("rank") = bar_rank, Rcpp::Named("lane") = bar_lane,
+                                                     Rcpp::Named("start") = bar_start, Rcpp::Named("end") = bar_end,
+                                                     Rcpp::Named("status") = bar_status),
+        Rcpp::Named("text") = report.to_text(), Rcpp::Named("svg") = report.timeline_svg());
+  });
+}

@@ -11,6 +11,7 @@
 #include <pybind11/stl/filesystem.h>
 
 #include <chrono>
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <vector>
@@ -135,6 +136,68 @@ PYBIND11_MODULE(_core, m) {
                "', exit_code=" + std::to_string(r.exit_code) + ", worker='" + r.worker + "')";
       });
 
+  py::class_<pesc::WorkerReport>(m, "WorkerReport")
+      .def_readonly("worker", &pesc::WorkerReport::worker)
+      .def_readonly("first_lane", &pesc::WorkerReport::first_lane)
+      .def_readonly("slots", &pesc::WorkerReport::slots)
+      .def_readonly("ranks", &pesc::WorkerReport::ranks)
+      .def_readonly("failed", &pesc::WorkerReport::failed)
+      .def_property_readonly("busy", [](const pesc::WorkerReport& w) { return seconds(w.busy); })
+      .def_property_readonly("mean_rank_time", [](const pesc::WorkerReport& w) { return seconds(w.mean_rank_time); })
+      .def_property_readonly("max_rank_time", [](const pesc::WorkerReport& w) { return seconds(w.max_rank_time); })
+      .def_readonly("max_rank", &pesc::WorkerReport::max_rank)
+      .def_readonly("retried_ranks", &pesc::WorkerReport::retried_ranks)
+      .def_readonly("lost_attempts", &pesc::WorkerReport::lost_attempts)
+      .def_readonly("utilization", &pesc::WorkerReport::utilization);
+
+  py::class_<pesc::TimelineBar>(m, "TimelineBar")
+      .def_readonly("rank", &pesc::TimelineBar::rank)
+      .def_readonly("lane", &pesc::TimelineBar::lane)
+      .def_property_readonly("start", [](const pesc::TimelineBar& b) { return seconds(b.start); })
+      .def_property_readonly("end", [](const pesc::TimelineBar& b) { return seconds(b.end); })
+      .def_property_readonly("status", [](const pesc::TimelineBar& b) { return std::string(pesc::to_string(b.status)); });
+
+  // Durations in seconds (float), as RankResult's.
+  py::class_<pesc::JobReport>(m, "JobReport")
+      .def_readonly("job_id", &pesc::JobReport::job_id)
+      .def_readonly("ranks", &pesc::JobReport::ranks)
+      .def_readonly("succeeded", &pesc::JobReport::succeeded)
+      .def_readonly("failed", &pesc::JobReport::failed)
+      .def_readonly("cancelled", &pesc::JobReport::cancelled)
+      .def_readonly("never_ran", &pesc::JobReport::never_ran)
+      .def_readonly("slots", &pesc::JobReport::slots)
+      .def_readonly("started", &pesc::JobReport::started)
+      .def_readonly("finished", &pesc::JobReport::finished)
+      .def_property_readonly("wall", [](const pesc::JobReport& r) { return seconds(r.wall); })
+      .def_property_readonly("rank_time", [](const pesc::JobReport& r) { return seconds(r.rank_time); })
+      .def_readonly("speedup", &pesc::JobReport::speedup)
+      .def_readonly("efficiency", &pesc::JobReport::efficiency)
+      .def_property_readonly("lost", [](const pesc::JobReport& r) { return seconds(r.lost()); })
+      .def_property_readonly("lost_parts",
+                             [](const pesc::JobReport& r) {
+                               return std::vector<std::pair<std::string, double>>{
+                                   {"before_first_start", seconds(r.lost_before_first_start)},
+                                   {"ramp_up", seconds(r.lost_ramp_up)},
+                                   {"between_ranks", seconds(r.lost_between_ranks)},
+                                   {"tail", seconds(r.lost_tail)},
+                                   {"after_last_end", seconds(r.lost_after_last_end)}};
+                             })
+      .def_property_readonly("overhead_per_rank",
+                             [](const pesc::JobReport& r) { return static_cast<double>(r.overhead_per_rank.count()) / 1e6; })
+      .def_readonly("lanes", &pesc::JobReport::lanes)
+      .def_readonly("workers", &pesc::JobReport::workers)
+      .def_readonly("timeline", &pesc::JobReport::timeline)
+      .def("to_text", &pesc::JobReport::to_text)
+      .def("__str__", &pesc::JobReport::to_text)
+      .def("timeline_svg", &pesc::JobReport::timeline_svg)
+      .def("_repr_svg_", &pesc::JobReport::timeline_svg)  // Jupyter draws the timeline
+      .def("__repr__", [](const pesc::JobReport& r) {
+        char speedup[32];
+        std::snprintf(speedup, sizeof speedup, "%.2f", r.speedup);
+        return "<pesc.JobReport job=" + r.job_id + " ranks=" + std::to_string(r.ranks) + " slots=" +
+               std::to_string(r.slots) + " speedup=" + speedup + ">";
+      });
+
   py::class_<pesc::Results>(m, "Results")
       .def("__len__", &pesc::Results::size)
       .def(
@@ -158,7 +221,8 @@ PYBIND11_MODULE(_core, m) {
             std::string bytes = unlocked([&] { return results.read_file(rank, relative); });
             return py::bytes(bytes);
           },
-          py::arg("rank"), py::arg("relative"));
+          py::arg("rank"), py::arg("relative"))
+      .def("report", [](const pesc::Results& results) { return unlocked([&] { return results.report(); }); });
 
   py::class_<pesc::Job>(m, "Job")
       .def_property_readonly("id", &pesc::Job::id)

@@ -27,12 +27,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Optional, Union, overload
 
 from . import _core, _function
-from ._core import Progress, RankResult
+from ._core import JobReport, Progress, RankResult
 from ._progress import Bar
 from .errors import FarmUnavailable, JobCancelled, NotFound, PescError, RankFailed, SubmitError
 
 __all__ = [
-    "run", "map", "Farm", "Job", "Results", "RankResult", "Progress",
+    "run", "map", "Farm", "Job", "Results", "RankResult", "Progress", "JobReport",
     "PescError", "SubmitError", "FarmUnavailable", "JobCancelled", "NotFound", "RankFailed",
 ]
 __version__ = "0.1.0"
@@ -113,6 +113,27 @@ class Results(Sequence[RankResult]):
     def save(self, directory: Union[str, "os.PathLike[str]"]) -> None:
         """Writes ``directory/rank_<r>/`` (every file each rank left) and ``directory/output.txt``."""
         self._core.save(os.fspath(directory))
+
+    def report(self) -> JobReport:
+        """What the farm gained and where the rest of the time went (``print(res.report())``).
+
+        Wall time, sum of rank times, speedup (their ratio) and efficiency on
+        the slots used, the slot-time lost before, between and after ranks,
+        and per worker: ranks, mean and max rank time, retries and lost
+        attempts. Durations are in seconds. ``.timeline_svg()`` draws the
+        timeline without matplotlib; :meth:`plot` draws it with it.
+        """
+        return self._core.report()
+
+    def plot(self, ax: Optional[Any] = None) -> Any:
+        """The job's timeline with matplotlib: one row per worker slot, a bar per rank; returns the Axes.
+
+        ``ax`` draws into existing axes; without it a new figure is made
+        (``res.plot().figure.savefig("timeline.png")``).
+        """
+        from ._plot import timeline
+
+        return timeline(self.report(), ax)
 
     def to_pandas(self) -> Any:
         """A pandas DataFrame, one row per rank (rank, status, exit_code, worker, start, end, duration ...)."""

@@ -57,8 +57,54 @@ class RankResult:
     @property
     def ok(self) -> bool: ...
 
+class WorkerReport:
+    worker: str
+    first_lane: int
+    slots: int
+    ranks: int
+    failed: int
+    busy: float
+    mean_rank_time: float
+    max_rank_time: float
+    max_rank: int
+    retried_ranks: int
+    lost_attempts: int
+    utilization: float
+
+class TimelineBar:
+    rank: int
+    lane: int
+    start: float
+    end: float
+    status: str
+
+class JobReport:
+    """Durations in seconds; see pesc.h's JobReport for what each figure means."""
+    job_id: str
+    ranks: int
+    succeeded: int
+    failed: int
+    cancelled: int
+    never_ran: int
+    slots: int
+    started: datetime.datetime
+    finished: datetime.datetime
+    wall: float
+    rank_time: float
+    speedup: float
+    efficiency: float
+    lost: float
+    lost_parts: list[tuple[str, float]]
+    overhead_per_rank: float
+    lanes: list[str]
+    workers: list[WorkerReport]
+    timeline: list[TimelineBar]
+    def to_text(self) -> str: ...
+    def timeline_svg(self) -> str: ...
+
 class Results:
     def __len__(self) -> int: ...
+    def report(self) -> JobReport: ...
     def __getitem__(self, rank: int) -> RankResult: ...
     def output(self) -> str: ...
     def failed_ranks(self) -> list[int]: ...
