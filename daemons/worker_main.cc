@@ -13,6 +13,7 @@
 #include "absl/synchronization/notification.h"
 #include "daemon_support.h"
 #include "transport/transport.h"
+#include "worker/rank_isolation.h"
 #include "worker/worker_agent.h"
 
 ABSL_FLAG(std::string, coordinator, "", "HOST:PORT of the coordinator (default: $PESC_COORDINATOR or 127.0.0.1:7070)");
@@ -22,6 +23,10 @@ ABSL_FLAG(std::vector<std::string>, interpreter, {},
           "NAME=PATH,... interpreters by domain or program name, e.g. python=/usr/bin/python3");
 ABSL_FLAG(std::string, id, "", "this worker's id (default: kept in the work dir)");
 ABSL_FLAG(std::vector<std::string>, room, {}, "ROOM,... the rooms (labs) this worker serves (default: public)");
+ABSL_FLAG(std::string, run_as, "pesc",
+          "USER ranks run as when the worker is root (created as a system account when missing); empty: "
+          "as the worker's own user");
+ABSL_FLAG(bool, no_sandbox, false, "run ranks without bubblewrap even when it is installed");
 
 namespace {
 
@@ -54,6 +59,18 @@ int main(int argc, char** argv) {
     options.interpreters[parts[0]] = parts[1];
   }
 
+  auto isolation = pesc::RankIsolation::create(
+      {.run_as = absl::GetFlag(FLAGS_run_as), .sandbox = !absl::GetFlag(FLAGS_no_sandbox)});
+  if (!isolation.ok()) {
+    std::cerr << "pesc-worker: " << isolation.status().message() << "\n";
+    return 1;
+  }
+  options.isolation = *isolation;
+  if (absl::Status protected_dir = (*isolation)->protect_work_dir(options.work_dir); !protected_dir.ok()) {
+    std::cerr << "pesc-worker: " << protected_dir.message() << "\n";
+    return 1;
+  }
+
   absl::Notification stop;
   pesc::on_termination_signal([&stop](int) {
     if (!stop.HasBeenNotified()) stop.Notify();
@@ -68,8 +85,10 @@ int main(int argc, char** argv) {
     std::cerr << "pesc-worker: " << worker.status().message() << "\n";
     return 1;
   }
+  (void)(*isolation)->protect_work_dir(options.work_dir);  // what starting the worker made there
   std::cout << "pesc-worker " << (*worker)->id() << " with " << options.slots << " slots, coordinator " << address
             << std::endl;
+  std::cout << "isolation: " << (*isolation)->describe() << std::endl;
   stop.WaitForNotification();
   (*worker)->stop();
   return 0;

@@ -165,7 +165,9 @@ int run(const Target& target, const RunArguments& arguments) {
                         .checkpoint_interval = milliseconds(arguments.checkpoint_interval_seconds),
                         .rooms = arguments.rooms,
                         .same_machine = arguments.same_machine,
-                        .shared = arguments.shared});
+                        .shared = arguments.shared,
+                        .limits = arguments.limits,
+                        .network = arguments.network});
     if (arguments.detach) {
       std::cout << job.id() << "\n";
       return kExitOk;

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "pesc/pesc.h"
+
 namespace pesc::cli {
 
 // Exit codes of the `pesc` command.
@@ -28,6 +30,8 @@ struct RunArguments {
   std::vector<std::string> rooms;
   bool same_machine = false;
   std::vector<std::string> shared;
+  RankLimits limits;
+  bool network = false;
 };
 
 struct Target {

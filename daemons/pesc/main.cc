@@ -1,5 +1,7 @@
 // pesc: the command line. Flags and dispatch only; the work is in libpesc.
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -9,6 +11,7 @@
 #include "absl/flags/usage.h"
 #include "commands.h"
 #include "daemon_support.h"
+#include "pesc/pesc.h"
 
 ABSL_FLAG(std::string, coordinator, "", "HOST:PORT of a pesc-coordinator (default: $PESC_COORDINATOR, else an "
                                         "embedded local farm for `run`)");
@@ -28,6 +31,12 @@ ABSL_FLAG(std::vector<std::string>, room, {}, "ROOM,... rooms whose workers may 
 ABSL_FLAG(bool, same_machine, false, "run every rank on one worker");
 ABSL_FLAG(std::vector<std::string>, shared, {},
           "FILE|URL,... read-only inputs every rank finds in its app_dir by name");
+ABSL_FLAG(std::string, memory, "", "per rank: memory its processes may hold together, e.g. 512M (0: no limit)");
+ABSL_FLAG(double, cpu_time, 0, "per rank: CPU seconds each of its processes may use (0: no limit)");
+ABSL_FLAG(int, open_files, 0, "per rank: descriptors each of its processes may hold open (0: no limit)");
+ABSL_FLAG(int, processes, 0, "per rank: processes and threads it may have at once (0: no limit)");
+ABSL_FLAG(std::string, output_size, "", "per rank: bytes it may leave in output_dir, e.g. 100M (0: no limit)");
+ABSL_FLAG(bool, network, false, "the ranks may use the network (workers that sandbox ranks give them none otherwise)");
 ABSL_FLAG(int, slots, 0, "embedded farm: ranks run side by side (default: one per core)");
 ABSL_FLAG(std::string, state_dir, "", "embedded farm: keep its state here instead of a temporary directory");
 
@@ -37,12 +46,16 @@ constexpr const char* kUsage = R"(pesc: run a program as many ranks on a farm an
 
   pesc run [--domain D] --repetitions N PROCESS [--entry FILE] [--out DIR] [--detach]
            [--max-attempts N] [--timeout SECONDS] [--checkpoint-interval SECONDS]
-           [--room ROOM,...] [--same-machine] [--shared FILE|URL,...] [-- PARAMETERS...]
+           [--room ROOM,...] [--same-machine] [--shared FILE|URL,...] [--network]
+           [--memory SIZE] [--cpu-time SECONDS] [--open-files N] [--processes N] [--output-size SIZE]
+           [-- PARAMETERS...]
   pesc status JOB | pesc wait JOB | pesc cancel JOB | pesc results JOB --out DIR | pesc delete JOB
   pesc report JOB [--svg FILE]   wall time, speedup, where the time went, per-worker table, timeline
   pesc jobs | pesc workers
 
 Without --coordinator or PESC_COORDINATOR, `pesc run` starts an embedded local farm.)";
+
+int64_t size_flag(const std::string& text) { return text.empty() ? 0 : pesc::parse_size(text); }
 
 int usage_error(const std::string& message) {
   std::cerr << "pesc: " << message << "\n\n" << kUsage << "\n";
@@ -85,6 +98,16 @@ int main(int argc, char** argv) {
     run.detach = absl::GetFlag(FLAGS_detach);
     run.max_attempts = absl::GetFlag(FLAGS_max_attempts);
     run.timeout_seconds = absl::GetFlag(FLAGS_timeout);
+    try {
+      run.limits = {.memory_bytes = size_flag(absl::GetFlag(FLAGS_memory)),
+                    .cpu_time = std::chrono::milliseconds(std::llround(absl::GetFlag(FLAGS_cpu_time) * 1000)),
+                    .open_files = absl::GetFlag(FLAGS_open_files),
+                    .processes = absl::GetFlag(FLAGS_processes),
+                    .output_bytes = size_flag(absl::GetFlag(FLAGS_output_size))};
+    } catch (const pesc::Error& error) {
+      return usage_error(error.what());
+    }
+    run.network = absl::GetFlag(FLAGS_network);
     run.checkpoint_interval_seconds = absl::GetFlag(FLAGS_checkpoint_interval);
     run.rooms = absl::GetFlag(FLAGS_room);
     run.same_machine = absl::GetFlag(FLAGS_same_machine);

@@ -21,6 +21,22 @@ constexpr auto kCallTimeout = std::chrono::seconds(30);
 // How long a watch keeps trying to reach a coordinator that went away.
 constexpr absl::Duration kReconnectPatience = absl::Seconds(60);
 
+absl::Status check_limits(const RankLimits& limits) {
+  if (limits.memory_bytes < 0 || limits.cpu_time.count() < 0 || limits.open_files < 0 || limits.processes < 0 ||
+      limits.output_bytes < 0) {
+    return absl::InvalidArgumentError("a rank limit cannot be negative (0: no limit)");
+  }
+  return absl::OkStatus();
+}
+
+void set_limits(const RankLimits& limits, v1::RankLimits& wire) {
+  wire.set_memory_bytes(limits.memory_bytes);
+  wire.set_cpu_ms(limits.cpu_time.count());
+  wire.set_open_files(limits.open_files);
+  wire.set_processes(limits.processes);
+  wire.set_output_bytes(limits.output_bytes);
+}
+
 }  // namespace
 
 Client::Client(std::shared_ptr<grpc::Channel> channel, std::shared_ptr<void> owner, std::string description,
@@ -74,6 +90,7 @@ absl::StatusOr<std::string> Client::submit(const SubmitRequest& request) {
   if (request.options.timeout.count() < 0 || request.options.checkpoint_interval.count() < 0) {
     return absl::InvalidArgumentError("a timeout or checkpoint interval cannot be negative");
   }
+  PESC_RETURN_IF_ERROR(check_limits(request.options.limits));
   PESC_ASSIGN_OR_RETURN(PreparedProcess process, prepare_process(request.process, request.options.entry));
   auto uploaded = upload_file(*blobs_, process.upload);
   if (!uploaded.ok()) return explain(annotate(uploaded.status(), "cannot upload the process"));
@@ -94,6 +111,8 @@ absl::StatusOr<std::string> Client::submit(const SubmitRequest& request) {
   spec.set_warm_runner(request.options.warm_runner);
   for (const std::string& room : request.options.rooms) spec.add_rooms(room);
   spec.set_same_machine(request.options.same_machine);
+  set_limits(request.options.limits, *spec.mutable_limits());
+  spec.set_network(request.options.network);
   PESC_RETURN_IF_ERROR(add_shared_files(request.options.shared, spec));
 
   grpc::ClientContext context;

@@ -421,6 +421,8 @@ absl::Status FarmState::assign(const std::string& job_id, ActiveJob& job, const 
   assignment.set_checkpoint_interval_ms(job.spec.checkpoint_interval_ms());
   assignment.set_warm_runner(job.spec.warm_runner());
   *assignment.mutable_shared() = job.spec.shared();
+  *assignment.mutable_limits() = job.spec.limits();
+  assignment.set_network(job.spec.network());
   assignment.set_job_id(job_id);
   assignment.set_rank(rank);
   assignment.set_world_size(job.spec.repetitions());

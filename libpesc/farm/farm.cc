@@ -2,7 +2,12 @@
 // into pesc::Error once, here.
 #include <fstream>
 
+#include <map>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "archive/archive.h"
 #include "client/client.h"
 #include "common/files.h"
@@ -63,6 +68,7 @@ RankResult to_rank_result(const v1::RankResult& result, std::string output) {
   rank.attempt = result.attempt_id();
   rank.attempts = result.attempts();
   rank.timed_out = result.timed_out();
+  rank.limit_exceeded = result.limit_exceeded();
   rank.has_files = !result.files().sha256().empty() || !result.files_inline().empty();
   rank.error = result.error();
   return rank;
@@ -87,6 +93,27 @@ const char* to_string(RankStatus status) {
     case RankStatus::kCancelled: return "cancelled";
   }
   return "unknown";
+}
+
+int64_t parse_size(const std::string& text) {
+  double number = 0;
+  size_t used = 0;
+  try {
+    number = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  std::string unit = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(text.substr(used)));
+  if (absl::EndsWith(unit, "IB")) unit.erase(unit.size() - 2);
+  if (unit.size() == 2 && unit[1] == 'B') unit.pop_back();
+  static const std::map<std::string, double> kMultipliers = {
+      {"", 1}, {"B", 1}, {"K", 1024.0}, {"M", 1024.0 * 1024}, {"G", 1024.0 * 1024 * 1024}, {"T", 1024.0 * 1024 * 1024 * 1024}};
+  auto multiplier = kMultipliers.find(unit);
+  if (used == 0 || multiplier == kMultipliers.end() || !(number >= 0) || number * multiplier->second > 9.2e18) {
+    raise(absl::InvalidArgumentError(
+        absl::StrCat("\"", text, "\" is not a size: write bytes or a number with K, M, G or T (e.g. 512M)")));
+  }
+  return static_cast<int64_t>(number * multiplier->second);
 }
 
 // --- Results

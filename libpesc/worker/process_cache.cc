@@ -30,6 +30,23 @@ absl::Status ProcessCache::fetch(const v1::BlobRef& ref, v1::Blobs::Stub& blobs)
   return blobs_->adopt(arriving, ref.sha256());
 }
 
+namespace {
+
+// Ranks may run as another user than the worker's: they must read (and run)
+// what the archive holds, though its owner may have kept it private.
+void readable_by_all(const fs::path& dir) {
+  std::error_code error;
+  for (auto it = fs::recursive_directory_iterator(dir, error); !error && it != fs::end(it); it.increment(error)) {
+    if (it->is_symlink(error)) continue;
+    const fs::perms mode = it->status(error).permissions();
+    fs::perms added = fs::perms::group_read | fs::perms::others_read;
+    if ((mode & fs::perms::owner_exec) != fs::perms::none) added |= fs::perms::group_exec | fs::perms::others_exec;
+    fs::permissions(it->path(), added, fs::perm_options::add, error);
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<fs::path> ProcessCache::materialize(const v1::Assignment& assignment, v1::Blobs::Stub& blobs) {
   const v1::BlobRef& ref = assignment.process();
   const bool one_file = assignment.process_kind() == v1::PROCESS_KIND_FILE;
@@ -55,6 +72,7 @@ absl::StatusOr<fs::path> ProcessCache::materialize(const v1::Assignment& assignm
                               fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec);
   } else {
     PESC_RETURN_IF_ERROR(archive::extract(blobs_->path_of(ref.sha256()), staging));
+    readable_by_all(staging);
   }
   fs::rename(staging, dir, error);
   if (error) return absl::InternalError(absl::StrCat("cannot place the process: ", error.message()));

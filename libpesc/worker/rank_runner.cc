@@ -169,6 +169,11 @@ v1::RankResult RankRunner::run(const v1::Assignment& assignment, int slot, v1::B
       append_note(run_dir / "output" / kOutputFile,
                   absl::StrCat("killed after the job's timeout of ", assignment.timeout_ms() / 1000.0, " s"));
     }
+    if (!exit->limit_exceeded.empty()) {
+      result.set_state(v1::RANK_STATE_FAILED);
+      result.set_limit_exceeded(exit->limit_exceeded);
+      append_note(run_dir / "output" / kOutputFile, RankIsolation::limit_note(assignment, exit->limit_exceeded));
+    }
   } else {
     // The rank never ran: say why where the user will look, in its output.
     result.set_exit_code(127);
@@ -222,6 +227,7 @@ absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, i
   launch.environment = pesc_environment(context);
   launch.working_dir = context.app_dir;
   launch.output_file = context.output_dir / kOutputFile;
+  PESC_RETURN_IF_ERROR(isolation_->apply(assignment, context, launch));
   if (assignment.warm_runner()) return execute_warm(assignment, slot, std::move(launch), blobs, hooks, timed_out);
 
   PESC_ASSIGN_OR_RETURN(std::unique_ptr<RankProcess> process, RankProcess::start(launch));
@@ -257,7 +263,12 @@ absl::StatusOr<RankExit> RankRunner::execute_warm(const v1::Assignment& assignme
   }
   hooks.on_start(nullptr);
   if (exit.ok()) return exit;
+  // A runner that failed is dead or of no use; how it ended says whether a
+  // limit of the rank's killed it.
+  warm.runner->terminate(std::chrono::milliseconds(0));
+  RankExit ended = warm.runner->process().wait();
   release_warm(slot);
+  if (!ended.limit_exceeded.empty()) return ended;
   if (!timed_out) return exit.status();
   RankExit killed;  // the watchdog ended the runner for the timeout
   killed.signal = SIGKILL;
@@ -327,7 +338,9 @@ absl::Status RankRunner::restore_checkpoint(const v1::BlobRef& checkpoint, const
 absl::Status RankRunner::collect_output(const fs::path& output_dir, v1::Blobs::Stub& blobs, v1::RankResult& result) {
   std::error_code error;
   std::string text;
-  if (fs::exists(output_dir / kOutputFile, error)) {
+  // A rank's link named output.txt must not make the worker send back a
+  // file the rank itself may not read.
+  if (fs::is_regular_file(fs::symlink_status(output_dir / kOutputFile, error))) {
     PESC_ASSIGN_OR_RETURN(text, read_file(output_dir / kOutputFile));
   }
   PESC_ASSIGN_OR_RETURN(*result.mutable_output_txt(), make_payload(blobs, std::move(text)));

@@ -20,6 +20,7 @@
 #include "executor/warm_runner.h"
 #include "pesc/v1/pesc.grpc.pb.h"
 #include "worker/process_cache.h"
+#include "worker/rank_isolation.h"
 
 namespace pesc {
 
@@ -35,8 +36,13 @@ struct RankHooks {
 
 class RankRunner {
  public:
-  RankRunner(std::filesystem::path runs_dir, InterpreterTable& interpreters, ProcessCache& cache)
-      : runs_dir_(std::move(runs_dir)), interpreters_(interpreters), cache_(cache) {}
+  // `isolation` null: ranks run as the worker, unsandboxed, under their limits.
+  RankRunner(std::filesystem::path runs_dir, InterpreterTable& interpreters, ProcessCache& cache,
+             std::shared_ptr<RankIsolation> isolation = nullptr)
+      : runs_dir_(std::move(runs_dir)),
+        interpreters_(interpreters),
+        cache_(cache),
+        isolation_(isolation ? std::move(isolation) : RankIsolation::limits_only()) {}
   ~RankRunner();
 
   // Runs in slot `slot`'s directories, which must be empty.
@@ -77,6 +83,7 @@ class RankRunner {
   const std::filesystem::path runs_dir_;
   InterpreterTable& interpreters_;
   ProcessCache& cache_;
+  const std::shared_ptr<RankIsolation> isolation_;
   absl::Mutex warm_mutex_;
   std::map<int, WarmSlot> warm_ ABSL_GUARDED_BY(warm_mutex_);
 };

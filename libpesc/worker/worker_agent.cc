@@ -43,6 +43,8 @@ absl::StatusOr<std::string> stable_worker_id(const fs::path& work_dir) {
   }
   std::string id = absl::StrCat(this_host(), "-", random_hex(3));
   PESC_RETURN_IF_ERROR(write_file_atomically(file, id + "\n"));
+  std::error_code ignored;
+  fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write, ignored);  // ranks may not read it
   return id;
 }
 
@@ -309,7 +311,8 @@ absl::StatusOr<std::unique_ptr<WorkerAgent>> WorkerAgent::start(WorkerOptions op
   auto impl = std::make_unique<Impl>();
   PESC_ASSIGN_OR_RETURN(impl->cache, ProcessCache::open(options.work_dir / "cache"));
   impl->interpreters = std::make_unique<InterpreterTable>(options.interpreters);
-  impl->runner = std::make_unique<RankRunner>(options.work_dir / "runs", *impl->interpreters, *impl->cache);
+  impl->runner = std::make_unique<RankRunner>(options.work_dir / "runs", *impl->interpreters, *impl->cache,
+                                              options.isolation);
   impl->options = std::move(options);
   impl->channel = std::move(channel);
   impl->workers_stub = v1::Workers::NewStub(impl->channel);

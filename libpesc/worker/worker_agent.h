@@ -21,6 +21,8 @@
 
 namespace pesc {
 
+class RankIsolation;
+
 struct WorkerOptions {
   int slots = 1;
   std::filesystem::path work_dir;
@@ -34,6 +36,9 @@ struct WorkerOptions {
   // Told when the connection to the coordinator comes and goes, in words
   // for an operator; called from the worker's own thread.
   std::function<void(const std::string&)> on_status;
+  // The user, sandbox and cgroups ranks run with; null: as the worker,
+  // unsandboxed, under the jobs' limits (the embedded farm).
+  std::shared_ptr<RankIsolation> isolation;
 };
 
 class WorkerAgent {

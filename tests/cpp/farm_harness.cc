@@ -119,6 +119,9 @@ void TestFarm::add_worker(int slots, const std::vector<std::string>& extra_flags
   fs::path work_dir = dir_ / ("worker" + std::to_string(index));
   worker_commands_.push_back({PESC_WORKER_BINARY, "--coordinator", address_, "--slots", std::to_string(slots),
                               "--work-dir", work_dir.string(), "--id", "worker" + std::to_string(index)});
+  // These tests talk to their ranks through files in their scratch dirs,
+  // which isolated ranks may not see; isolation_test asks for it.
+  worker_commands_.back().insert(worker_commands_.back().end(), {"--no-sandbox", "--run-as="});
   worker_commands_.back().insert(worker_commands_.back().end(), extra_flags.begin(), extra_flags.end());
   workers_.emplace_back(worker_commands_.back(), dir_ / ("worker" + std::to_string(index) + ".log"));
 }

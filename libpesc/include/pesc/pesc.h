@@ -73,6 +73,21 @@ struct FarmOptions {
   std::string user;
 };
 
+// What one rank may use; zero: no limit. A rank over its memory, CPU time
+// or output size is killed and reported (RankResult::limit_exceeded); past
+// its open files or processes, its open() or fork() fails.
+struct RankLimits {
+  int64_t memory_bytes = 0;           // all its processes together
+  std::chrono::milliseconds cpu_time{0};  // each of its processes
+  int open_files = 0;                 // descriptors per process
+  int processes = 0;                  // processes and threads at once
+  int64_t output_bytes = 0;           // what it leaves in output_dir
+};
+
+// "512M", "2G", "1.5GiB", "4096" (bytes): binary units, case ignored. Throws
+// pesc::Error (kInvalidArgument) for anything else. For limits typed by people.
+int64_t parse_size(const std::string& text);
+
 struct MapOptions {
   // The entry point inside a directory or archive process.
   std::string entry;
@@ -100,6 +115,10 @@ struct MapOptions {
   // (uploaded once, fetched once per worker) or URLs (http, https, ftp,
   // file) that the workers fetch themselves.
   std::vector<std::string> shared;
+  RankLimits limits;
+  // The ranks may use the network; workers that sandbox ranks (bubblewrap)
+  // give them none otherwise.
+  bool network = false;
 };
 
 enum class RankStatus { kPending, kRunning, kSucceeded, kFailed, kCancelled };
@@ -120,6 +139,7 @@ struct RankResult {
   int64_t attempt = 0;      // id of the accepted attempt
   int attempts = 0;         // attempts the rank took
   bool timed_out = false;   // killed for running past MapOptions::timeout
+  std::string limit_exceeded;  // "memory", "cpu" or "output": the limit it was killed for
   bool has_files = false;   // output_dir held more than output.txt
   std::string error;        // why it never ran, when it did not
 

@@ -1,0 +1,141 @@
+// Ranks cannot hurt the worker or each other: a real coordinator and a
+// worker started as root with its production defaults (ranks as user pesc,
+// in bubblewrap), and ranks that try.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "executor/sandbox.h"
+#include "farm_harness.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pesc/pesc.h"
+
+namespace pesc {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using testing::ScratchDir;
+using testing::TestFarm;
+using testing::read_all;
+using testing::write_script;
+
+class IsolationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "a worker runs ranks as another user only when it is root";
+    if (!find_bwrap()) GTEST_SKIP() << "bubblewrap is not installed";
+    daemons_ = std::make_unique<TestFarm>(0);
+    // The ranks' user must be able to pass through to the worker's dir.
+    ::chmod(daemons_->dir().c_str(), 0711);
+    // A token file kept in the work dir, readable by all as a careless
+    // operator might leave it.
+    fs::create_directories(work_dir());
+    std::ofstream(work_dir() / "token") << "worker-secret\n";
+    ::chmod((work_dir() / "token").c_str(), 0644);
+    daemons_->add_worker(2, {"--no-sandbox=false", "--run-as=pesc"});
+    farm_ = std::make_unique<Farm>("shell", FarmOptions{.coordinator = daemons_->address()});
+  }
+
+  fs::path work_dir() const { return daemons_->dir() / "worker0"; }
+  std::string worker_log() const { return read_all(daemons_->dir() / "worker0.log"); }
+
+  ScratchDir scratch_;
+  std::unique_ptr<TestFarm> daemons_;
+  std::unique_ptr<Farm> farm_;
+};
+
+TEST_F(IsolationTest, WorkerSaysWhichIsolationIsActive) {
+  ASSERT_TRUE(testing::eventually([&] { return worker_log().find("isolation:") != std::string::npos; }));
+  EXPECT_THAT(worker_log(), HasSubstr("ranks run as user pesc"));
+  EXPECT_THAT(worker_log(), HasSubstr("in bubblewrap"));
+}
+
+TEST_F(IsolationTest, RanksCannotReadTheWorkersStateOrAnotherSlotsOutput) {
+  fs::path script = write_script(scratch_.path(), "snoop.sh",
+                                 "id -un\n"
+                                 "echo \"rank $PESC_RANK\" > \"$PESC_OUTPUT_DIR/secret.txt\"\n"
+                                 "other=$(echo \"$PESC_OUTPUT_DIR\" | sed \"s/slot-[0-9]*/slot-$((1 - PESC_RANK))/\")\n"
+                                 "sleep 1  # both ranks are running now\n"
+                                 "cat \"$other/secret.txt\" 2>/dev/null || echo other-slot-hidden\n"
+                                 "work=${PESC_OUTPUT_DIR%/runs/*}\n"
+                                 "cat \"$work/worker-id\" 2>/dev/null || echo worker-id-hidden\n"
+                                 "cat \"$work/token\" 2>/dev/null || echo token-hidden\n"
+                                 "ls \"$work/cache\" 2>/dev/null || echo cache-hidden\n");
+  Results results = farm_->map(script, 2).wait();
+  ASSERT_EQ(results.size(), 2u);
+  for (const RankResult& rank : results) {
+    EXPECT_TRUE(rank.ok()) << rank.output << rank.error;
+    EXPECT_EQ(rank.output, "pesc\nother-slot-hidden\nworker-id-hidden\ntoken-hidden\ncache-hidden\n");
+    EXPECT_TRUE(rank.has_files) << "its own output_dir came back";
+  }
+}
+
+TEST_F(IsolationTest, ShellMetacharactersInParametersReachTheRankLiterally) {
+  fs::path script = write_script(scratch_.path(), "args.sh", "for word in \"$@\"; do printf '[%s]' \"$word\"; done\n");
+  const std::string marker = (scratch_.path() / "pwned").string();
+  Results results = farm_->map(script, 1, {"; rm -rf /", "$(touch " + marker + ")", "`id`"}).wait();
+  ASSERT_TRUE(results[0].ok()) << results[0].output;
+  EXPECT_THAT(results[0].output, HasSubstr("[--parameters][; rm -rf /][$(touch " + marker + ")][`id`]"));
+  EXPECT_FALSE(fs::exists(marker));
+  EXPECT_TRUE(fs::exists("/usr/bin/sh"));
+}
+
+TEST_F(IsolationTest, RankOverItsMemoryLimitIsKilledAndReported) {
+  fs::path script = write_script(scratch_.path(), "hog.sh",
+                                 "exec /usr/bin/python3 -c \"import time; block = b'x' * (256 << 20); "
+                                 "print('allocated', flush=True); time.sleep(5)\"\n");
+  Results results = farm_->map(script, 1, {}, {.limits = {.memory_bytes = 64 << 20}}).wait();
+  const RankResult& rank = results[0];
+  EXPECT_FALSE(rank.ok());
+  EXPECT_EQ(rank.limit_exceeded, "memory");
+  EXPECT_THAT(rank.output, HasSubstr("pesc: killed: the rank went over the job's memory limit of 64 MiB"));
+  EXPECT_EQ(rank.output.find("allocated"), std::string::npos);
+}
+
+TEST_F(IsolationTest, RankOverItsOutputLimitIsKilledAndReported) {
+  fs::path script = write_script(scratch_.path(), "spill.sh",
+                                 "for i in 1 2 3 4; do head -c 400000 /dev/zero > \"$PESC_OUTPUT_DIR/part$i\"; done\n"
+                                 "sleep 5\n");
+  Results results = farm_->map(script, 1, {}, {.limits = {.output_bytes = 1 << 20}}).wait();
+  EXPECT_EQ(results[0].limit_exceeded, "output");
+  EXPECT_THAT(results[0].output, HasSubstr("output limit of 1 MiB"));
+}
+
+TEST_F(IsolationTest, OpenFilesAndProcessesLimitsHold) {
+  fs::path script = write_script(scratch_.path(), "limits.sh",
+                                 "ulimit -n\n"
+                                 "for i in 1 2 3 4 5 6 7 8; do sleep 1 & done 2>/dev/null\n"
+                                 "echo \"jobs $(jobs -p | wc -l)\"\n");
+  Results results = farm_->map(script, 1, {}, {.limits = {.open_files = 32, .processes = 4}}).wait();
+  EXPECT_THAT(results[0].output, ::testing::StartsWith("32\n"));
+  EXPECT_THAT(results[0].output, ::testing::Not(HasSubstr("jobs 8"))) << "some forks were refused";
+}
+
+TEST_F(IsolationTest, NetworkOnlyWhenTheJobAsksForIt) {
+  fs::path script = write_script(scratch_.path(), "net.sh", "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '\n");
+  EXPECT_EQ(farm_->map(script, 1).wait()[0].output, "lo\n");
+  EXPECT_NE(farm_->map(script, 1, {}, {.network = true}).wait()[0].output, "lo\n");
+}
+
+// The runner protocol's pipes (fds 3 and 4) must survive the sandbox.
+TEST_F(IsolationTest, WarmRunnersServeRanksInTheSandbox) {
+  fs::path runner = write_script(scratch_.path(), "runner.sh",
+                                 "while IFS='\t' read -r kind rank out checkpoint <&3; do\n"
+                                 "  echo \"rank $rank as $(id -un) pid $$\" >> \"$out/output.txt\"\n"
+                                 "  printf 'done\\t0\\n' >&4\n"
+                                 "done\n");
+  Results results = farm_->map(runner, 6, {}, {.warm_runner = true}).wait();
+  ASSERT_EQ(results.size(), 6u);
+  for (const RankResult& rank : results) {
+    EXPECT_TRUE(rank.ok()) << rank.output << rank.error;
+    EXPECT_THAT(rank.output, HasSubstr("rank " + std::to_string(rank.rank) + " as pesc pid"));
+  }
+}
+
+}  // namespace
+}  // namespace pesc
