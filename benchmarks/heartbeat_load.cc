@@ -65,6 +65,8 @@ int main(int argc, char** argv) {
   while (!fs::exists(state / "coordinator.address")) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   std::string address;
   std::ifstream(state / "coordinator.address") >> address;
+  std::string admin_token;  // the coordinator writes it before its address
+  std::ifstream(state / "admin.token") >> admin_token;
 
   std::vector<std::unique_ptr<pesc::WorkerAgent>> agents;
   for (int i = 0; i < workers; ++i) {
@@ -72,7 +74,7 @@ int main(int argc, char** argv) {
     options.slots = 1;
     options.work_dir = scratch->path() / ("w" + std::to_string(i));
     options.worker_id = "sim" + std::to_string(i);
-    auto agent = pesc::WorkerAgent::start(options, pesc::open_channel(address));
+    auto agent = pesc::WorkerAgent::start(options, pesc::open_channel(address, {.token = admin_token}));
     if (!agent.ok()) return 1;
     agents.push_back(*std::move(agent));
   }

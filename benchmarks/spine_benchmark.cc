@@ -167,6 +167,11 @@ class Coordinator {
       if (Clock::now() > deadline) throw daemon_.failure("wrote no coordinator.address");
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
+    // The admin token, written before the address: the worker daemons and
+    // the Farm of this process present it through PESC_TOKEN.
+    std::string admin_token;
+    std::ifstream(dir_.path() / "state" / "admin.token") >> admin_token;
+    ::setenv("PESC_TOKEN", admin_token.c_str(), 1);
   }
   const std::string& address() const { return address_; }
   Daemon& daemon() { return daemon_; }

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "absl/synchronization/notification.h"
 #include "daemon_support.h"
+#include "security/client_credentials.h"
 #include "transport/transport.h"
 #include "worker/rank_isolation.h"
 #include "worker/worker_agent.h"
@@ -23,6 +24,12 @@ ABSL_FLAG(std::vector<std::string>, interpreter, {},
           "NAME=PATH,... interpreters by domain or program name, e.g. python=/usr/bin/python3");
 ABSL_FLAG(std::string, id, "", "this worker's id (default: kept in the work dir)");
 ABSL_FLAG(std::vector<std::string>, room, {}, "ROOM,... the rooms (labs) this worker serves (default: public)");
+ABSL_FLAG(std::string, token_file, "",
+          "file holding the join token from `pesc worker-token` (default: $PESC_TOKEN, $PESC_TOKEN_FILE, "
+          "~/.config/pesc/token)");
+ABSL_FLAG(std::string, tls_ca, "", "PEM CA that signed the coordinator's certificate; set: TLS (default $PESC_TLS_CA)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate for a coordinator that asks for one (with --tls-key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM key of --tls-cert");
 ABSL_FLAG(std::string, run_as, "pesc",
           "USER ranks run as when the worker is root (created as a system account when missing); empty: "
           "as the worker's own user");
@@ -80,7 +87,18 @@ int main(int argc, char** argv) {
     std::cout << absl::FormatTime("%Y-%m-%d %H:%M:%S ", absl::Now(), absl::LocalTimeZone()) << address << ": "
               << status << std::endl;
   };
-  auto worker = pesc::WorkerAgent::start(options, pesc::open_channel(address));
+  auto security = pesc::resolve_client_security({.token_file = absl::GetFlag(FLAGS_token_file),
+                                                 .tls_ca = absl::GetFlag(FLAGS_tls_ca),
+                                                 .tls_cert = absl::GetFlag(FLAGS_tls_cert),
+                                                 .tls_key = absl::GetFlag(FLAGS_tls_key)});
+  if (!security.ok()) {
+    std::cerr << "pesc-worker: " << security.status().message() << "\n";
+    return 2;
+  }
+  // Ranks inherit the environment; the token is the worker's alone.
+  ::unsetenv("PESC_TOKEN");
+  ::unsetenv("PESC_TOKEN_FILE");
+  auto worker = pesc::WorkerAgent::start(options, pesc::open_channel(address, *security));
   if (!worker.ok()) {
     std::cerr << "pesc-worker: " << worker.status().message() << "\n";
     return 1;

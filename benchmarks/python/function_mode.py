@@ -78,6 +78,8 @@ class Daemons:
                 raise RuntimeError("pesc-coordinator did not start; see " + str(self.root / "daemons.log"))
             time.sleep(0.02)
         self.address = address_file.read_text().strip()
+        # The admin token (written before the address) for the worker and the client.
+        os.environ["PESC_TOKEN"] = (state / "admin.token").read_text().strip()
         self.procs.append(subprocess.Popen(
             [str(DAEMONS / "pesc-worker"), "--coordinator", self.address, "--slots", "2",
              "--work-dir", str(work), "--interpreter", f"python={PYTHON}"],

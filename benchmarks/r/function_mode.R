@@ -130,6 +130,8 @@ main <- function() {
     Sys.sleep(0.02)
   }
   address <- trimws(readLines(address_file, warn = FALSE)[1])
+  # The admin token (written before the address) for the worker and the client.
+  Sys.setenv(PESC_TOKEN = trimws(readLines(file.path(root, "coordinator", "admin.token"), warn = FALSE)[1]))
   pids <<- c(pids, spawn(c(file.path(daemons_dir, "pesc-worker"), "--coordinator", address, "--slots", "2",
                            "--work-dir", file.path(root, "worker"), "--interpreter", "R=/usr/bin/Rscript")))
 

@@ -23,6 +23,10 @@ FarmOptions farm_options(const Target& target) {
   options.coordinator = target.coordinator;
   options.state_dir = target.state_dir;
   options.slots = target.slots;
+  options.token_file = target.token_file;
+  options.tls_ca = target.tls_ca;
+  options.tls_cert = target.tls_cert;
+  options.tls_key = target.tls_key;
   return options;
 }
 
@@ -64,9 +68,9 @@ void warn_if_nothing_runs(const Progress& progress, const Target& target) {
   if (progress.running > 0 || progress.finished() > 0) return;
   const std::string address = coordinator_address(farm_options(target));
   if (address.empty()) return;
-  auto client = Client::connect(address);
-  if (!client.ok()) return;
-  auto workers = (*client)->workers();
+  auto connection = Connection::open(farm_options(target));
+  if (!connection.ok()) return;
+  auto workers = (*connection)->client().workers();
   if (!workers.ok()) return;
   for (const v1::WorkerInfo& worker : *workers) {
     if (worker.online()) return;

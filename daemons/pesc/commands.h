@@ -38,6 +38,11 @@ struct Target {
   std::string coordinator;  // empty: PESC_COORDINATOR, then embedded
   std::string state_dir;
   int slots = 0;
+  // A coordinator's token and TLS files; empty: the library's defaults.
+  std::string token_file;
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
 };
 
 int run(const Target& target, const RunArguments& arguments);

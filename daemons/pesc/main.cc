@@ -9,6 +9,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "admin_commands.h"
 #include "commands.h"
 #include "daemon_support.h"
 #include "pesc/pesc.h"
@@ -39,6 +40,12 @@ ABSL_FLAG(std::string, output_size, "", "per rank: bytes it may leave in output_
 ABSL_FLAG(bool, network, false, "the ranks may use the network (workers that sandbox ranks give them none otherwise)");
 ABSL_FLAG(int, slots, 0, "embedded farm: ranks run side by side (default: one per core)");
 ABSL_FLAG(std::string, state_dir, "", "embedded farm: keep its state here instead of a temporary directory");
+ABSL_FLAG(std::string, token_file, "",
+          "file holding your token (default: $PESC_TOKEN, $PESC_TOKEN_FILE, ~/.config/pesc/token)");
+ABSL_FLAG(std::string, tls_ca, "", "PEM CA that signed the coordinator's certificate; set: TLS (default $PESC_TLS_CA)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate for a coordinator that asks for one (with --tls-key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM key of --tls-cert");
+ABSL_FLAG(std::vector<std::string>, host, {}, "certs init: NAME,... host names or addresses of the coordinator");
 
 namespace {
 
@@ -52,6 +59,10 @@ constexpr const char* kUsage = R"(pesc: run a program as many ranks on a farm an
   pesc status JOB | pesc wait JOB | pesc cancel JOB | pesc results JOB --out DIR | pesc delete JOB
   pesc report JOB [--svg FILE]   wall time, speedup, where the time went, per-worker table, timeline
   pesc jobs | pesc workers
+  pesc user add NAME | pesc user revoke NAME | pesc user list | pesc worker-token [NAME]   (admin)
+  pesc room restrict ROOM USER,... | pesc room open ROOM   (admin) | pesc whoami
+  pesc certs init DIR [--host NAME,...]   a CA and certificates for a lab's TLS
+  A coordinator wants a token: --token-file FILE, PESC_TOKEN, or ~/.config/pesc/token; with TLS --tls-ca FILE.
 
 Without --coordinator or PESC_COORDINATOR, `pesc run` starts an embedded local farm.)";
 
@@ -84,7 +95,9 @@ int main(int argc, char** argv) {
   const std::vector<std::string> operands(positional.begin() + 2, positional.end());
 
   pesc::cli::Target target{absl::GetFlag(FLAGS_coordinator), absl::GetFlag(FLAGS_state_dir),
-                           absl::GetFlag(FLAGS_slots)};
+                           absl::GetFlag(FLAGS_slots),       absl::GetFlag(FLAGS_token_file),
+                           absl::GetFlag(FLAGS_tls_ca),      absl::GetFlag(FLAGS_tls_cert),
+                           absl::GetFlag(FLAGS_tls_key)};
   if (command == "run") {
     if (operands.size() != 1) return usage_error("run takes one process (a file, directory or archive)");
     pesc::cli::RunArguments run;
@@ -114,6 +127,11 @@ int main(int argc, char** argv) {
     run.shared = absl::GetFlag(FLAGS_shared);
     return pesc::cli::run(target, run);
   }
+  if (command == "user") return pesc::cli::user(target, operands);
+  if (command == "worker-token") return pesc::cli::worker_token(target, operands);
+  if (command == "room") return pesc::cli::room(target, operands);
+  if (command == "whoami") return pesc::cli::whoami(target);
+  if (command == "certs") return pesc::cli::certs(operands, absl::GetFlag(FLAGS_host));
   if (command == "jobs") return pesc::cli::jobs(target);
   if (command == "workers") return pesc::cli::workers(target);
   if (command == "status" || command == "wait" || command == "cancel" || command == "results" ||

@@ -48,14 +48,19 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, std::shared_ptr<void> own
       jobs_(v1::Jobs::NewStub(channel_)),
       blobs_(v1::Blobs::NewStub(channel_)) {}
 
-absl::StatusOr<std::shared_ptr<Client>> Client::connect(const std::string& address) {
-  auto channel = open_channel(address);
+absl::StatusOr<std::shared_ptr<Client>> Client::connect(const std::string& address,
+                                                        const ChannelSecurity& security) {
+  auto channel = open_channel(address, security);
   // A refused connection fails at once; a host that does not answer gets 5 s.
   const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
   for (grpc_connectivity_state state = channel->GetState(true); state != GRPC_CHANNEL_READY;
        state = channel->GetState(true)) {
     if (state == GRPC_CHANNEL_TRANSIENT_FAILURE) {
-      return coordinator_unreachable(address, absl::UnavailableError("connection refused"));
+      return coordinator_unreachable(
+          address, absl::UnavailableError(security.tls_ca.empty()
+                                              ? "connection refused"
+                                              : "connection refused or TLS handshake failed: is --tls-ca the CA "
+                                                "that signed the coordinator's certificate?"));
     }
     if (!channel->WaitForStateChange(state, deadline)) {
       return coordinator_unreachable(address, absl::DeadlineExceededError("no answer within 5 s"));

@@ -24,6 +24,7 @@
 #include "absl/time/time.h"
 #include "pesc/pesc.h"
 #include "pesc/v1/pesc.grpc.pb.h"
+#include "transport/transport.h"
 
 namespace pesc {
 
@@ -41,7 +42,8 @@ class JobWatch;
 class Client : public std::enable_shared_from_this<Client> {
  public:
   // Connects to a running coordinator and checks that it answers.
-  static absl::StatusOr<std::shared_ptr<Client>> connect(const std::string& address);
+  static absl::StatusOr<std::shared_ptr<Client>> connect(const std::string& address,
+                                                         const ChannelSecurity& security = {});
   // Over a channel someone else owns (the embedded farm); `owner` is kept
   // alive as long as the client.
   static std::shared_ptr<Client> over_channel(std::shared_ptr<grpc::Channel> channel, std::shared_ptr<void> owner,

@@ -1,25 +1,56 @@
 #include "coordinator/coordinator.h"
 
+#include <arpa/inet.h>
+
+#include <iostream>
+
 #include "absl/strings/str_cat.h"
+#include "common/files.h"
 #include "common/status_macros.h"
+#include "coordinator/access.h"
+#include "coordinator/admin_service.h"
 #include "coordinator/farm_state.h"
 #include "coordinator/services.h"
+#include "security/secret_file.h"
+#include "security/token_store.h"
 #include "transport/transport.h"
 
 namespace pesc {
+namespace fs = std::filesystem;
 
 struct Coordinator::Impl {
-  explicit Impl(std::unique_ptr<FarmState> farm_state)
-      : state(std::move(farm_state)), jobs(*state), blobs(*state), workers(*state) {}
+  Impl(std::unique_ptr<FarmState> farm_state, std::unique_ptr<TokenStore> token_store)
+      : state(std::move(farm_state)),
+        tokens(std::move(token_store)),
+        access(tokens.get(), *state, state->options()),
+        jobs(*state, access),
+        blobs(*state, access),
+        workers(*state, access),
+        admin(tokens.get(), access) {}
   std::unique_ptr<FarmState> state;
+  std::unique_ptr<TokenStore> tokens;  // null when authentication is off
+  Access access;
   JobsService jobs;
   BlobsService blobs;
   WorkersService workers;
+  AdminService admin;
+  std::optional<std::string> new_admin_token;
 };
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::open(const CoordinatorOptions& options) {
   PESC_ASSIGN_OR_RETURN(auto state, FarmState::open(options));
-  return std::unique_ptr<Coordinator>(new Coordinator(std::make_unique<Impl>(std::move(state))));
+  std::unique_ptr<TokenStore> tokens;
+  std::optional<std::string> new_admin_token;
+  if (options.authenticate) {
+    PESC_ASSIGN_OR_RETURN(tokens, TokenStore::open(options.state_dir / "pesc.sqlite"));
+    PESC_ASSIGN_OR_RETURN(new_admin_token, tokens->ensure_admin_token());
+    if (new_admin_token) {
+      PESC_RETURN_IF_ERROR(write_file_with_mode(admin_token_file(options.state_dir), *new_admin_token + "\n", 0600));
+    }
+  }
+  auto impl = std::make_unique<Impl>(std::move(state), std::move(tokens));
+  impl->new_admin_token = std::move(new_admin_token);
+  return std::unique_ptr<Coordinator>(new Coordinator(std::move(impl)));
 }
 
 Coordinator::Coordinator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -29,21 +60,74 @@ void Coordinator::register_services(grpc::ServerBuilder& builder) {
   builder.RegisterService(&impl_->jobs);
   builder.RegisterService(&impl_->blobs);
   builder.RegisterService(&impl_->workers);
+  builder.RegisterService(&impl_->admin);
 }
 
 void Coordinator::shut_down() { impl_->state->shut_down(); }
 
+const std::optional<std::string>& Coordinator::new_admin_token() const { return impl_->new_admin_token; }
+
+fs::path admin_token_file(const fs::path& state_dir) { return state_dir / "admin.token"; }
+
+namespace {
+
+bool is_loopback_host(std::string host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host == "localhost") return true;
+  in_addr v4{};
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return ::inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> server_credentials(const CoordinatorOptions& options,
+                                                                          const std::string& listen_address) {
+  const bool tls = !options.tls_cert.empty() || !options.tls_key.empty();
+  if (!tls) {
+    if (!options.tls_client_ca.empty()) {
+      return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key: mutual TLS is TLS first");
+    }
+    const std::string host = listen_address.substr(0, listen_address.rfind(':'));
+    if (!options.insecure_listen && !is_loopback_host(host)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "will not listen on ", listen_address, " without TLS: tokens and code would cross the network in the "
+          "clear. Give --tls-cert and --tls-key (`pesc certs init DIR` makes them), listen on 127.0.0.1, or pass "
+          "--insecure-listen ", listen_address, " if this network is trusted"));
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (options.tls_cert.empty() || options.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together: the certificate and its key");
+  }
+  PESC_ASSIGN_OR_RETURN(std::string cert, read_file(options.tls_cert));
+  PESC_ASSIGN_OR_RETURN(std::string key, read_file(options.tls_key));
+  std::string client_ca;
+  if (!options.tls_client_ca.empty()) {
+    PESC_ASSIGN_OR_RETURN(client_ca, read_file(options.tls_client_ca));
+  }
+  grpc::SslServerCredentialsOptions tls_options(client_ca.empty()
+                                                    ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                                    : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  tls_options.pem_root_certs = client_ca;
+  tls_options.pem_key_cert_pairs.push_back({key, cert});
+  return grpc::SslServerCredentials(tls_options);
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::start(const CoordinatorOptions& options,
                                                                             const std::string& listen_address) {
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  if (!listen_address.empty()) {
+    PESC_ASSIGN_OR_RETURN(credentials, server_credentials(options, listen_address));
+  }
   auto server = std::unique_ptr<CoordinatorServer>(new CoordinatorServer());
   PESC_ASSIGN_OR_RETURN(server->coordinator_, Coordinator::open(options));
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   int bound_port = 0;
-  if (!listen_address.empty()) {
-    builder.AddListeningPort(listen_address, grpc::InsecureServerCredentials(), &bound_port);
-  }
+  if (!listen_address.empty()) builder.AddListeningPort(listen_address, credentials, &bound_port);
   server->coordinator_->register_services(builder);
   server->server_ = builder.BuildAndStart();
   if (!server->server_ || (!listen_address.empty() && bound_port == 0)) {
@@ -58,6 +142,10 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::start(cons
 }
 
 CoordinatorServer::~CoordinatorServer() { shut_down(); }
+
+const std::optional<std::string>& CoordinatorServer::new_admin_token() const {
+  return coordinator_->new_admin_token();
+}
 
 std::shared_ptr<grpc::Channel> CoordinatorServer::in_process_channel() {
   return server_->InProcessChannel(channel_arguments());

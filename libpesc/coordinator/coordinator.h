@@ -9,8 +9,10 @@
 // calls arrive on gRPC's threads.
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <grpcpp/grpcpp.h>
@@ -27,6 +29,24 @@ struct CoordinatorOptions {
   // Assignments a worker may hold beyond its slots, so a slot that frees up
   // starts the next rank without waiting for a round trip.
   int prefetch_per_slot = 1;
+
+  // Every call must carry a valid token (see libpesc/security). Off only for
+  // the embedded farm, which listens on no port.
+  bool authenticate = true;
+  // Per-user quotas (admins are not held to them): ranks queued or running
+  // at once, and bytes of blobs uploaded and still stored.
+  int64_t max_queued_ranks_per_user = 10'000'000;
+  uint64_t max_stored_bytes_per_user = uint64_t{100} << 30;
+  // The largest blob anyone may upload.
+  uint64_t max_blob_bytes = uint64_t{16} << 30;
+
+  // TLS: PEM files of the coordinator's certificate and key; with a client
+  // CA, clients and workers must present a certificate it signed.
+  std::filesystem::path tls_cert;
+  std::filesystem::path tls_key;
+  std::filesystem::path tls_client_ca;
+  // Without TLS the coordinator listens only on loopback, unless this is set.
+  bool insecure_listen = false;
 };
 
 class Coordinator {
@@ -40,14 +60,23 @@ class Coordinator {
   // Ends watches and worker streams so the server can shut down promptly.
   void shut_down();
 
+  // The admin token when this start made it (also in admin_token_file()),
+  // so the daemon can print it once; nullopt on later starts.
+  const std::optional<std::string>& new_admin_token() const;
+
  private:
   struct Impl;
   explicit Coordinator(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 
+// Where the admin token is written on the first start (mode 0600).
+std::filesystem::path admin_token_file(const std::filesystem::path& state_dir);
+
 // A coordinator with its gRPC server. Without a listen address it listens
 // on no port and is reached through in_process_channel() (the embedded farm).
+// Without TLS it refuses an address other than loopback unless
+// options.insecure_listen says so.
 class CoordinatorServer {
  public:
   static absl::StatusOr<std::unique_ptr<CoordinatorServer>> start(const CoordinatorOptions& options,
@@ -57,6 +86,7 @@ class CoordinatorServer {
   // "host:port" actually bound (the port is chosen when asked for port 0).
   const std::string& address() const { return address_; }
   std::shared_ptr<grpc::Channel> in_process_channel();
+  const std::optional<std::string>& new_admin_token() const;
   void wait();  // until shut_down() from another thread
   void shut_down();
 

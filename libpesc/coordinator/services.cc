@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "security/input_limits.h"
 #include "transport/transport.h"
 
 namespace pesc {
@@ -25,30 +26,42 @@ v1::JobEvent progress_event(const v1::JobProgress& progress) {
 
 }  // namespace
 
-grpc::Status JobsService::SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest* request,
+grpc::Status JobsService::SubmitJob(grpc::ServerContext* context, const v1::SubmitJobRequest* request,
                                     v1::SubmitJobResponse* response) {
-  auto job_id = state_.submit(request->spec());
+  auto caller = access_.authenticate(*context, Needs::kUser);
+  if (!caller.ok()) return to_grpc(caller.status());
+  v1::JobSpec spec = request->spec();
+  if (auto checked = check_job_spec(spec); !checked.ok()) return to_grpc(checked);
+  if (auto allowed = access_.check_submit(*caller, spec); !allowed.ok()) return to_grpc(allowed);
+  auto job_id = state_.submit(std::move(spec));
   if (!job_id.ok()) return to_grpc(job_id.status());
   response->set_job_id(*job_id);
   return grpc::Status::OK;
 }
 
-grpc::Status JobsService::GetJob(grpc::ServerContext*, const v1::GetJobRequest* request, v1::JobInfo* response) {
+grpc::Status JobsService::GetJob(grpc::ServerContext* context, const v1::GetJobRequest* request, v1::JobInfo* response) {
+  if (auto caller = access_.authorize_job(*context, request->job_id()); !caller.ok()) return to_grpc(caller.status());
   auto job = state_.job(request->job_id());
   if (!job.ok()) return to_grpc(job.status());
   *response = *std::move(job);
   return grpc::Status::OK;
 }
 
-grpc::Status JobsService::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest*, v1::ListJobsResponse* response) {
+grpc::Status JobsService::ListJobs(grpc::ServerContext* context, const v1::ListJobsRequest*,
+                                   v1::ListJobsResponse* response) {
+  auto caller = access_.authenticate(*context, Needs::kUser);
+  if (!caller.ok()) return to_grpc(caller.status());
   auto jobs = state_.jobs();
   if (!jobs.ok()) return to_grpc(jobs.status());
-  for (auto& job : *jobs) *response->add_jobs() = std::move(job);
+  for (auto& job : *jobs) {
+    if (caller->owns(job.spec().user())) *response->add_jobs() = std::move(job);
+  }
   return grpc::Status::OK;
 }
 
-grpc::Status JobsService::CancelJob(grpc::ServerContext*, const v1::CancelJobRequest* request,
+grpc::Status JobsService::CancelJob(grpc::ServerContext* context, const v1::CancelJobRequest* request,
                                     v1::CancelJobResponse* response) {
+  if (auto caller = access_.authorize_job(*context, request->job_id()); !caller.ok()) return to_grpc(caller.status());
   auto job = state_.cancel(request->job_id());
   if (!job.ok()) return to_grpc(job.status());
   *response->mutable_job() = *std::move(job);
@@ -57,6 +70,9 @@ grpc::Status JobsService::CancelJob(grpc::ServerContext*, const v1::CancelJobReq
 
 grpc::Status JobsService::WatchJob(grpc::ServerContext* context, const v1::WatchJobRequest* request,
                                    grpc::ServerWriter<v1::JobEvent>* writer) {
+  auto caller = access_.authorize_job(*context, request->job_id());
+  if (!caller.ok()) return to_grpc(caller.status());
+  auto session = access_.hold(*caller, context);
   int64_t after_seq = request->after_seq();
   v1::JobProgress last_progress;
   last_progress.set_total(-1);
@@ -91,36 +107,47 @@ grpc::Status JobsService::WatchJob(grpc::ServerContext* context, const v1::Watch
   return grpc::Status::CANCELLED;
 }
 
-grpc::Status JobsService::DeleteJob(grpc::ServerContext*, const v1::DeleteJobRequest* request,
+grpc::Status JobsService::DeleteJob(grpc::ServerContext* context, const v1::DeleteJobRequest* request,
                                     v1::DeleteJobResponse* response) {
+  if (auto caller = access_.authorize_job(*context, request->job_id()); !caller.ok()) return to_grpc(caller.status());
   auto freed = state_.delete_job(request->job_id());
   if (!freed.ok()) return to_grpc(freed.status());
   response->set_bytes_freed(*freed);
   return grpc::Status::OK;
 }
 
-grpc::Status JobsService::ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
+grpc::Status JobsService::ListWorkers(grpc::ServerContext* context, const v1::ListWorkersRequest*,
                                       v1::ListWorkersResponse* response) {
+  if (auto caller = access_.authenticate(*context, Needs::kUser); !caller.ok()) return to_grpc(caller.status());
   auto workers = state_.workers();
   if (!workers.ok()) return to_grpc(workers.status());
   for (auto& worker : *workers) *response->add_workers() = std::move(worker);
   return grpc::Status::OK;
 }
 
-grpc::Status BlobsService::StatBlob(grpc::ServerContext*, const v1::StatBlobRequest* request,
+grpc::Status BlobsService::StatBlob(grpc::ServerContext* context, const v1::StatBlobRequest* request,
                                     v1::StatBlobResponse* response) {
-  response->set_present(state_.blobs().contains(request->sha256()));
+  auto caller = access_.authenticate(*context, Needs::kAnyone);
+  if (!caller.ok()) return to_grpc(caller.status());
+  if (auto checked = check_blob_id(request->sha256()); !checked.ok()) return to_grpc(checked);
+  // A user learns only of blobs it may read, so a blob someone else
+  // uploaded is uploaded again: having its bytes is the proof of access.
+  response->set_present(state_.blobs().contains(request->sha256()) &&
+                        access_.may_read_blob(*caller, request->sha256()));
   return grpc::Status::OK;
 }
 
-grpc::Status BlobsService::UploadBlob(grpc::ServerContext*, grpc::ServerReader<v1::BlobChunk>* reader,
+grpc::Status BlobsService::UploadBlob(grpc::ServerContext* context, grpc::ServerReader<v1::BlobChunk>* reader,
                                       v1::BlobRef* response) {
+  auto caller = access_.authenticate(*context, Needs::kAnyone);
+  if (!caller.ok()) return to_grpc(caller.status());
   v1::BlobChunk chunk;
   if (!reader->Read(&chunk)) return {grpc::StatusCode::INVALID_ARGUMENT, "an upload needs at least one chunk"};
   const v1::BlobRef expected = chunk.ref();
   if (!is_sha256_hex(expected.sha256())) {
     return {grpc::StatusCode::INVALID_ARGUMENT, "the first chunk must name the blob's sha256 in lowercase hex"};
   }
+  if (auto allowed = access_.check_upload(*caller, expected.size()); !allowed.ok()) return to_grpc(allowed);
   auto writer = state_.blobs().begin_write();
   if (!writer.ok()) return to_grpc(writer.status());
   uint64_t received = 0;
@@ -134,13 +161,22 @@ grpc::Status BlobsService::UploadBlob(grpc::ServerContext*, grpc::ServerReader<v
   } while (reader->Read(&chunk));
   auto stored = (*writer)->commit(expected.sha256());
   if (!stored.ok()) return to_grpc(stored.status());
+  access_.note_upload(*caller, *stored, received);
   response->set_sha256(*stored);
   response->set_size(received);
   return grpc::Status::OK;
 }
 
-grpc::Status BlobsService::DownloadBlob(grpc::ServerContext*, const v1::DownloadBlobRequest* request,
+grpc::Status BlobsService::DownloadBlob(grpc::ServerContext* context, const v1::DownloadBlobRequest* request,
                                         grpc::ServerWriter<v1::BlobChunk>* writer) {
+  auto caller = access_.authenticate(*context, Needs::kAnyone);
+  if (!caller.ok()) return to_grpc(caller.status());
+  if (auto checked = check_blob_id(request->sha256()); !checked.ok()) return to_grpc(checked);
+  if (!access_.may_read_blob(*caller, request->sha256())) {
+    return {grpc::StatusCode::PERMISSION_DENIED,
+            absl::StrCat("blob ", request->sha256(), " belongs to no job of ", caller->name, " and was not uploaded by ",
+                         caller->name)};
+  }
   if (!state_.blobs().contains(request->sha256())) {
     return {grpc::StatusCode::NOT_FOUND, absl::StrCat("no blob ", request->sha256())};
   }
@@ -158,10 +194,14 @@ grpc::Status BlobsService::DownloadBlob(grpc::ServerContext*, const v1::Download
 
 grpc::Status WorkersService::Connect(grpc::ServerContext* context,
                                      grpc::ServerReaderWriter<v1::CoordinatorMessage, v1::WorkerMessage>* stream) {
+  auto caller = access_.authenticate(*context, Needs::kWorker);
+  if (!caller.ok()) return to_grpc(caller.status());
+  auto session = access_.hold(*caller, context);
   v1::WorkerMessage message;
   if (!stream->Read(&message) || !message.has_register_()) {
     return {grpc::StatusCode::INVALID_ARGUMENT, "a worker's first message must register it"};
   }
+  if (auto checked = check_registration(message.register_()); !checked.ok()) return to_grpc(checked);
   const std::string worker_id = message.register_().worker_id();
   auto outbox = std::make_shared<Outbox>();
   if (auto registered = state_.connect_worker(message.register_(), outbox); !registered.ok()) {

@@ -4,6 +4,7 @@
 // gRPC adapters over FarmState: they translate messages and statuses and
 // hold no state of their own.
 
+#include "coordinator/access.h"
 #include "coordinator/farm_state.h"
 #include "pesc/v1/pesc.grpc.pb.h"
 
@@ -11,7 +12,7 @@ namespace pesc {
 
 class JobsService final : public v1::Jobs::Service {
  public:
-  explicit JobsService(FarmState& state) : state_(state) {}
+  JobsService(FarmState& state, Access& access) : state_(state), access_(access) {}
   grpc::Status SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest*, v1::SubmitJobResponse*) override;
   grpc::Status GetJob(grpc::ServerContext*, const v1::GetJobRequest*, v1::JobInfo*) override;
   grpc::Status ListJobs(grpc::ServerContext*, const v1::ListJobsRequest*, v1::ListJobsResponse*) override;
@@ -22,11 +23,12 @@ class JobsService final : public v1::Jobs::Service {
 
  private:
   FarmState& state_;
+  Access& access_;
 };
 
 class BlobsService final : public v1::Blobs::Service {
  public:
-  explicit BlobsService(FarmState& state) : state_(state) {}
+  BlobsService(FarmState& state, Access& access) : state_(state), access_(access) {}
   grpc::Status StatBlob(grpc::ServerContext*, const v1::StatBlobRequest*, v1::StatBlobResponse*) override;
   grpc::Status UploadBlob(grpc::ServerContext*, grpc::ServerReader<v1::BlobChunk>*, v1::BlobRef*) override;
   grpc::Status DownloadBlob(grpc::ServerContext*, const v1::DownloadBlobRequest*,
@@ -34,16 +36,18 @@ class BlobsService final : public v1::Blobs::Service {
 
  private:
   FarmState& state_;
+  Access& access_;
 };
 
 class WorkersService final : public v1::Workers::Service {
  public:
-  explicit WorkersService(FarmState& state) : state_(state) {}
+  WorkersService(FarmState& state, Access& access) : state_(state), access_(access) {}
   grpc::Status Connect(grpc::ServerContext*,
                        grpc::ServerReaderWriter<v1::CoordinatorMessage, v1::WorkerMessage>*) override;
 
  private:
   FarmState& state_;
+  Access& access_;
 };
 
 }  // namespace pesc

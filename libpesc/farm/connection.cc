@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "farm/embedded_farm.h"
+#include "security/client_credentials.h"
 
 namespace pesc {
 
@@ -27,7 +28,13 @@ std::string coordinator_address(const FarmOptions& options) {
 absl::StatusOr<std::shared_ptr<Connection>> Connection::open(const FarmOptions& options) {
   std::string address = coordinator_address(options);
   if (!address.empty()) {
-    PESC_ASSIGN_OR_RETURN(std::shared_ptr<Client> client, Client::connect(address));
+    PESC_ASSIGN_OR_RETURN(ChannelSecurity security,
+                          resolve_client_security({.token = options.token,
+                                                   .token_file = options.token_file,
+                                                   .tls_ca = options.tls_ca,
+                                                   .tls_cert = options.tls_cert,
+                                                   .tls_key = options.tls_key}));
+    PESC_ASSIGN_OR_RETURN(std::shared_ptr<Client> client, Client::connect(address, security));
     return std::shared_ptr<Connection>(new Connection(std::move(client)));
   }
   PESC_ASSIGN_OR_RETURN(std::shared_ptr<EmbeddedFarm> farm, EmbeddedFarm::start(options.state_dir, options.slots));

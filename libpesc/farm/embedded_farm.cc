@@ -19,6 +19,8 @@ absl::StatusOr<std::shared_ptr<EmbeddedFarm>> EmbeddedFarm::start(const std::fil
   farm->slots_ = slots > 0 ? slots : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   CoordinatorOptions coordinator;
   coordinator.state_dir = root / "coordinator";
+  // Reached only through an in-process channel: no port, so no tokens.
+  coordinator.authenticate = false;
   PESC_ASSIGN_OR_RETURN(farm->server_, CoordinatorServer::start(coordinator, ""));
   WorkerOptions worker;
   worker.slots = farm->slots_;

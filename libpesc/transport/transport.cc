@@ -2,6 +2,8 @@
 
 #include <fstream>
 
+#include <grpcpp/support/client_interceptor.h>
+
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
 
@@ -35,8 +37,54 @@ grpc::ChannelArguments channel_arguments() {
   return arguments;
 }
 
-std::shared_ptr<grpc::Channel> open_channel(const std::string& address) {
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), channel_arguments());
+namespace {
+
+// Adds the token to every call's metadata. An interceptor rather than call
+// credentials, because gRPC sends call credentials only over TLS and a
+// loopback coordinator needs the token just the same.
+class TokenInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  explicit TokenInterceptor(const std::string& header) : header_(header) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      methods->GetSendInitialMetadata()->insert({kTokenMetadataKey, header_});
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::string& header_;
+};
+
+class TokenInterceptorFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit TokenInterceptorFactory(const std::string& token) : header_(std::string(kTokenScheme) + token) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(grpc::experimental::ClientRpcInfo*) override {
+    return new TokenInterceptor(header_);
+  }
+
+ private:
+  const std::string header_;  // outlives its interceptors: the channel owns this factory
+};
+
+}  // namespace
+
+std::shared_ptr<grpc::Channel> open_channel(const std::string& address, const ChannelSecurity& security) {
+  grpc::ChannelArguments arguments = channel_arguments();
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (!security.tls_ca.empty()) {
+    grpc::SslCredentialsOptions tls;
+    tls.pem_root_certs = security.tls_ca;
+    tls.pem_cert_chain = security.tls_cert;
+    tls.pem_private_key = security.tls_key;
+    credentials = grpc::SslCredentials(tls);
+    if (!security.tls_server_name.empty()) arguments.SetSslTargetNameOverride(security.tls_server_name);
+  }
+  if (security.token.empty()) return grpc::CreateCustomChannel(address, credentials, arguments);
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<TokenInterceptorFactory>(security.token));
+  return grpc::experimental::CreateCustomChannelWithInterceptors(address, credentials, arguments,
+                                                                 std::move(interceptors));
 }
 
 void set_deadline(grpc::ClientContext& context, std::chrono::milliseconds timeout) {

@@ -29,8 +29,27 @@ grpc::Status to_grpc(const absl::Status& status);
 // Adds context ("while submitting the job: ...") keeping the code.
 absl::Status annotate(const absl::Status& status, std::string_view context);
 
+// How a client or worker proves who it is and checks whom it talks to.
+// Everything empty: a plain channel with no token (loopback, tests).
+struct ChannelSecurity {
+  // Sent as "authorization: Bearer <token>" metadata on every call.
+  std::string token;
+  // PEM: the CA that signed the coordinator's certificate; set means TLS.
+  std::string tls_ca;
+  // PEM: this peer's certificate and key, for coordinators that ask for one.
+  std::string tls_cert;
+  std::string tls_key;
+  // The name the coordinator's certificate must carry when it differs from
+  // the host in the address.
+  std::string tls_server_name;
+};
+
+// The metadata key a token travels under, and how it is written.
+inline constexpr char kTokenMetadataKey[] = "authorization";
+inline constexpr char kTokenScheme[] = "Bearer ";
+
 // A channel to "host:port" with pesc's message limits and keepalive.
-std::shared_ptr<grpc::Channel> open_channel(const std::string& address);
+std::shared_ptr<grpc::Channel> open_channel(const std::string& address, const ChannelSecurity& security = {});
 grpc::ChannelArguments channel_arguments();
 
 // Sets a deadline `timeout` from now (gRPC 1.51 wants system_clock).

@@ -191,7 +191,9 @@ absl::Status WorkerAgent::Impl::run_session(bool& registered) {
     absl::MutexLock lock(&mutex);
     stream_context = nullptr;
   }
-  context.TryCancel();
+  // A coordinator that refused the worker (a missing or revoked token, say)
+  // has ended the stream with its reason; cancelling would hide it.
+  if (registered) context.TryCancel();
   return to_absl(connection->Finish());
 }
 

@@ -112,6 +112,9 @@ void TestFarm::start_coordinator(const std::string& listen) {
   if (!up) throw std::runtime_error("the coordinator did not start; see " + (dir_ / "coordinator.log").string());
   std::ifstream in(address_file);
   in >> address_;
+  // Written before the address, on the first start only.
+  std::ifstream(dir_ / "state" / "admin.token") >> admin_token_;
+  ::setenv("PESC_TOKEN", admin_token_.c_str(), 1);
 }
 
 void TestFarm::add_worker(int slots, const std::vector<std::string>& extra_flags) {

@@ -41,6 +41,10 @@ class TestFarm {
 
   const std::string& address() const { return address_; }
   const std::filesystem::path& dir() const { return dir_; }
+  // The token the coordinator made on its first start. The farm also puts
+  // it in this process's PESC_TOKEN, so its workers, the commands the test
+  // runs and the library's Farm present it without being told.
+  const std::string& admin_token() const { return admin_token_; }
 
   Daemon& coordinator() { return coordinator_.front(); }
   Daemon& worker(size_t index) { return workers_.at(index); }
@@ -56,6 +60,7 @@ class TestFarm {
   void start_coordinator(const std::string& listen);
   std::filesystem::path dir_;
   std::string address_;
+  std::string admin_token_;
   std::vector<std::string> coordinator_flags_;
   std::vector<Daemon> coordinator_;
   std::vector<Daemon> workers_;

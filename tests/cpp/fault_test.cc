@@ -186,7 +186,7 @@ TEST(FaultTest, WorkerWhereRanksCannotStartIsQuarantinedAndTheJobFinishesElsewhe
     EXPECT_EQ(rank.worker, "worker1");
     EXPECT_EQ(rank.output, "rank " + std::to_string(rank.rank) + "\n");
   }
-  auto client_library = Client::connect(farm.address());
+  auto client_library = Client::connect(farm.address(), {.token = farm.admin_token()});
   ASSERT_TRUE(client_library.ok());
   auto workers = (*client_library)->workers();
   ASSERT_TRUE(workers.ok());

@@ -39,6 +39,9 @@ def daemons(tmp_path_factory):
                 pytest.fail("pesc-coordinator did not start: " + (logs / "coordinator.log").read_text())
             time.sleep(0.05)
         address = address_file.read_text().strip()
+        # The coordinator's admin token (written before its address): the
+        # worker and every client in this session present it via PESC_TOKEN.
+        os.environ["PESC_TOKEN"] = (state / "admin.token").read_text().strip()
         processes.append(subprocess.Popen(
             [_daemon("PESC_WORKER_BIN", "pesc-worker"), "--coordinator", address, "--slots", "2",
              "--work-dir", work, "--interpreter", "python=/usr/bin/python3"],

@@ -54,6 +54,9 @@ local_daemons <- function(env = parent.frame()) {
   wait_until(function() file.exists(address_file) && length(readLines(address_file, warn = FALSE)) > 0L,
              30, "the coordinator's address")
   address <- trimws(readLines(address_file, warn = FALSE)[[1]])
+  # The coordinator's admin token (written before its address), for the
+  # worker and the clients of this test.
+  Sys.setenv(PESC_TOKEN = trimws(readLines(file.path(dir, "state", "admin.token"), warn = FALSE)[[1]]))
   pids <- c(pids, spawn(worker_bin, c("--coordinator", address, "--slots", "2", "--work-dir",
                                       file.path(dir, "work")), file.path(dir, "worker.log")))
   address

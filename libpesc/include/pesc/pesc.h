@@ -69,8 +69,21 @@ struct FarmOptions {
   // (default: the number of cores).
   std::filesystem::path state_dir;
   int slots = 0;
-  // Who submits; default: $USER.
+  // Who submits; default: $USER. A coordinator files the job under the name
+  // its token stands for; only an admin's token may name another user.
   std::string user;
+
+  // A coordinator's token (see README, "Security"). Empty: the file
+  // token_file names, else $PESC_TOKEN, else $PESC_TOKEN_FILE, else
+  // ~/.config/pesc/token. The embedded farm needs none.
+  std::string token;
+  std::filesystem::path token_file;
+  // TLS: the CA that signed the coordinator's certificate (default
+  // $PESC_TLS_CA; unset: no TLS), and this client's certificate and key for
+  // a coordinator that asks for one (default $PESC_TLS_CERT, $PESC_TLS_KEY).
+  std::filesystem::path tls_ca;
+  std::filesystem::path tls_cert;
+  std::filesystem::path tls_key;
 };
 
 // What one rank may use; zero: no limit. A rank over its memory, CPU time

@@ -1,0 +1,172 @@
+#include "admin_commands.h"
+
+#include <iostream>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "farm/connection.h"
+#include "pesc/v1/admin.grpc.pb.h"
+#include "security/client_credentials.h"
+#include "security/lab_certificates.h"
+#include "transport/transport.h"
+
+namespace pesc::cli {
+namespace {
+
+constexpr auto kAdminCallTimeout = std::chrono::seconds(30);
+
+// The Admin service of the coordinator the target names, with its token.
+absl::StatusOr<std::unique_ptr<v1::Admin::Stub>> admin_stub(const Target& target) {
+  FarmOptions options;
+  options.coordinator = target.coordinator;
+  const std::string address = coordinator_address(options);
+  if (address.empty()) {
+    return absl::InvalidArgumentError(
+        "this command needs a running coordinator: pass --coordinator HOST:PORT or set PESC_COORDINATOR");
+  }
+  absl::StatusOr<ChannelSecurity> security = resolve_client_security({.token_file = target.token_file,
+                                                                      .tls_ca = target.tls_ca,
+                                                                      .tls_cert = target.tls_cert,
+                                                                      .tls_key = target.tls_key});
+  if (!security.ok()) return security.status();
+  return v1::Admin::NewStub(open_channel(address, *security));
+}
+
+int fail(const absl::Status& status) {
+  std::cerr << "pesc: " << status.message() << "\n";
+  return status.code() == absl::StatusCode::kInvalidArgument || status.code() == absl::StatusCode::kNotFound
+             ? kExitUsage
+             : kExitFarmError;
+}
+
+// Calls one Admin method and returns its status.
+template <typename Request, typename Response, typename Method>
+absl::Status call(const Target& target, Method method, const Request& request, Response& response) {
+  absl::StatusOr<std::unique_ptr<v1::Admin::Stub>> stub = admin_stub(target);
+  if (!stub.ok()) return stub.status();
+  grpc::ClientContext context;
+  set_deadline(context, kAdminCallTimeout);
+  grpc::Status status = ((**stub).*method)(&context, request, &response);
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    FarmOptions options;
+    options.coordinator = target.coordinator;
+    return coordinator_unreachable(coordinator_address(options), to_absl(status));
+  }
+  return to_absl(status);
+}
+
+int issue(const Target& target, const std::string& name, v1::Role role) {
+  v1::IssueTokenRequest request;
+  request.set_name(name);
+  request.set_role(role);
+  v1::IssueTokenResponse response;
+  if (absl::Status status = call(target, &v1::Admin::Stub::IssueToken, request, response); !status.ok()) {
+    return fail(status);
+  }
+  // The token alone on stdout, so `pesc user add ana > ana.token` works.
+  std::cout << response.token() << "\n";
+  std::cerr << "pesc: token for " << response.name()
+            << " (shown once; the coordinator keeps only its hash). Give it to them to save in "
+               "~/.config/pesc/token (mode 0600), or pass with --token-file or PESC_TOKEN\n";
+  return kExitOk;
+}
+
+const char* role_name(v1::Role role) {
+  switch (role) {
+    case v1::ROLE_ADMIN: return "admin";
+    case v1::ROLE_USER: return "user";
+    case v1::ROLE_WORKER: return "worker";
+    default: return "unknown";
+  }
+}
+
+}  // namespace
+
+int user(const Target& target, const std::vector<std::string>& operands) {
+  if (operands.size() == 2 && operands[0] == "add") return issue(target, operands[1], v1::ROLE_USER);
+  if (operands.size() == 2 && operands[0] == "revoke") {
+    v1::RevokeTokensRequest request;
+    request.set_name(operands[1]);
+    v1::RevokeTokensResponse response;
+    if (absl::Status status = call(target, &v1::Admin::Stub::RevokeTokens, request, response); !status.ok()) {
+      return fail(status);
+    }
+    std::cout << "revoked " << response.revoked() << " token(s) of " << operands[1] << "\n";
+    return kExitOk;
+  }
+  if (operands.size() == 1 && operands[0] == "list") {
+    v1::ListTokensResponse response;
+    if (absl::Status status = call(target, &v1::Admin::Stub::ListTokens, v1::ListTokensRequest(), response);
+        !status.ok()) {
+      return fail(status);
+    }
+    std::cout << absl::StrFormat("%-24s %-7s %-20s %s\n", "NAME", "ROLE", "CREATED", "STATE");
+    for (const v1::TokenInfo& token : response.tokens()) {
+      auto when = [](int64_t ms) {
+        return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMillis(ms), absl::LocalTimeZone());
+      };
+      std::cout << absl::StrFormat("%-24s %-7s %-20s %s\n", token.name(), role_name(token.role()),
+                                   when(token.created_unix_ms()),
+                                   token.revoked_unix_ms() == 0 ? "valid" : "revoked " + when(token.revoked_unix_ms()));
+    }
+    return kExitOk;
+  }
+  std::cerr << "pesc: user add NAME | user revoke NAME | user list\n";
+  return kExitUsage;
+}
+
+int worker_token(const Target& target, const std::vector<std::string>& operands) {
+  if (operands.size() > 1) {
+    std::cerr << "pesc: worker-token [NAME]\n";
+    return kExitUsage;
+  }
+  return issue(target, operands.empty() ? "" : operands[0], v1::ROLE_WORKER);
+}
+
+int room(const Target& target, const std::vector<std::string>& operands) {
+  v1::RestrictRoomRequest request;
+  if (operands.size() == 3 && operands[0] == "restrict") {
+    request.set_room(operands[1]);
+    for (absl::string_view name : absl::StrSplit(operands[2], ',', absl::SkipEmpty())) request.add_users(std::string(name));
+  } else if (operands.size() == 2 && operands[0] == "open") {
+    request.set_room(operands[1]);
+  } else {
+    std::cerr << "pesc: room restrict ROOM USER,USER... | room open ROOM\n";
+    return kExitUsage;
+  }
+  v1::RestrictRoomResponse response;
+  if (absl::Status status = call(target, &v1::Admin::Stub::RestrictRoom, request, response); !status.ok()) {
+    return fail(status);
+  }
+  std::cout << "room " << request.room() << ": "
+            << (request.users().empty() ? "open to every user" : "restricted to " + operands[2]) << "\n";
+  return kExitOk;
+}
+
+int whoami(const Target& target) {
+  v1::WhoAmIResponse response;
+  if (absl::Status status = call(target, &v1::Admin::Stub::WhoAmI, v1::WhoAmIRequest(), response); !status.ok()) {
+    return fail(status);
+  }
+  std::cout << response.name() << " (" << role_name(response.role()) << ")\n";
+  return kExitOk;
+}
+
+int certs(const std::vector<std::string>& operands, const std::vector<std::string>& hosts) {
+  if (operands.size() != 2 || operands[0] != "init") {
+    std::cerr << "pesc: certs init DIR [--host NAME,...]\n";
+    return kExitUsage;
+  }
+  absl::StatusOr<LabCertificates> made = make_lab_certificates(operands[1], hosts);
+  if (!made.ok()) return fail(made.status());
+  std::cout << "made a CA and certificates in " << operands[1] << ":\n"
+            << "  coordinator: pesc-coordinator --tls-cert " << made->server_cert.string() << " --tls-key "
+            << made->server_key.string() << " [--tls-client-ca " << made->ca_cert.string() << "]\n"
+            << "  workers, clients: --tls-ca " << made->ca_cert.string() << " (with --tls-client-ca also --tls-cert "
+            << made->client_cert.string() << " --tls-key " << made->client_key.string() << ")\n"
+            << "  keep " << made->ca_key.string() << " safe: it signs certificates everyone here trusts\n";
+  return kExitOk;
+}
+
+}  // namespace pesc::cli

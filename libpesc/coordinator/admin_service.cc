@@ -1,0 +1,96 @@
+#include "coordinator/admin_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "transport/transport.h"
+
+namespace pesc {
+
+v1::Role to_proto(Role role) {
+  switch (role) {
+    case Role::kAdmin: return v1::ROLE_ADMIN;
+    case Role::kUser: return v1::ROLE_USER;
+    case Role::kWorker: return v1::ROLE_WORKER;
+  }
+  return v1::ROLE_UNSPECIFIED;
+}
+
+absl::StatusOr<Caller> AdminService::authenticate(grpc::ServerContext* context, Needs needs) const {
+  if (tokens_ == nullptr) {
+    return absl::FailedPreconditionError("this farm has no users or tokens: it is embedded and listens on no port");
+  }
+  return access_.authenticate(*context, needs);
+}
+
+grpc::Status AdminService::IssueToken(grpc::ServerContext* context, const v1::IssueTokenRequest* request,
+                                      v1::IssueTokenResponse* response) {
+  if (auto caller = authenticate(context, Needs::kAdmin); !caller.ok()) return to_grpc(caller.status());
+  Role role = Role::kUser;
+  if (request->role() == v1::ROLE_WORKER) {
+    role = Role::kWorker;
+  } else if (request->role() != v1::ROLE_USER) {
+    return {grpc::StatusCode::INVALID_ARGUMENT, "tokens are issued for users and workers; there is one admin token"};
+  }
+  std::string name = request->name();
+  if (name.empty() && role == Role::kWorker) {
+    auto next = tokens_->next_worker_name();
+    if (!next.ok()) return to_grpc(next.status());
+    name = *next;
+  }
+  if (name == kAdminName) return {grpc::StatusCode::INVALID_ARGUMENT, "\"admin\" is the admin's name; pick another"};
+  auto token = tokens_->issue(name, role);
+  if (!token.ok()) return to_grpc(token.status());
+  response->set_name(name);
+  response->set_token(*token);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::RevokeTokens(grpc::ServerContext* context, const v1::RevokeTokensRequest* request,
+                                        v1::RevokeTokensResponse* response) {
+  if (auto caller = authenticate(context, Needs::kAdmin); !caller.ok()) return to_grpc(caller.status());
+  if (request->name() == kAdminName) {
+    return {grpc::StatusCode::INVALID_ARGUMENT,
+            "the admin token cannot be revoked here; stop the coordinator and remove its admin.token and the token "
+            "rows to make a new one"};
+  }
+  auto revoked = tokens_->revoke(request->name());
+  if (!revoked.ok()) return to_grpc(revoked.status());
+  if (*revoked == 0) {
+    return {grpc::StatusCode::NOT_FOUND, absl::StrCat("\"", request->name(), "\" holds no valid token")};
+  }
+  access_.cut_sessions(request->name());
+  response->set_revoked(*revoked);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::ListTokens(grpc::ServerContext* context, const v1::ListTokensRequest*,
+                                      v1::ListTokensResponse* response) {
+  if (auto caller = authenticate(context, Needs::kAdmin); !caller.ok()) return to_grpc(caller.status());
+  auto records = tokens_->list();
+  if (!records.ok()) return to_grpc(records.status());
+  for (const TokenRecord& record : *records) {
+    v1::TokenInfo& info = *response->add_tokens();
+    info.set_name(record.name);
+    info.set_role(to_proto(record.role));
+    info.set_created_unix_ms(record.created_unix_ms);
+    info.set_revoked_unix_ms(record.revoked_unix_ms);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::RestrictRoom(grpc::ServerContext* context, const v1::RestrictRoomRequest* request,
+                                        v1::RestrictRoomResponse*) {
+  if (auto caller = authenticate(context, Needs::kAdmin); !caller.ok()) return to_grpc(caller.status());
+  std::vector<std::string> users(request->users().begin(), request->users().end());
+  return to_grpc(tokens_->restrict_room(request->room(), users));
+}
+
+grpc::Status AdminService::WhoAmI(grpc::ServerContext* context, const v1::WhoAmIRequest*,
+                                  v1::WhoAmIResponse* response) {
+  auto caller = authenticate(context, Needs::kAnyone);
+  if (!caller.ok()) return to_grpc(caller.status());
+  response->set_name(caller->name);
+  response->set_role(to_proto(caller->role));
+  return grpc::Status::OK;
+}
+
+}  // namespace pesc
