@@ -271,9 +271,11 @@ absl::Status JobWatch::follow(int64_t& after_seq, bool& done) {
   auto reader = client_->jobs_stub().WatchJob(&context, request);
   v1::JobEvent event;
   while (reader->Read(&event)) {
-    if (event.has_rank_finished()) {
-      after_seq = event.rank_finished().finish_seq();
-      push(std::move(*event.mutable_rank_finished()));
+    if (event.has_ranks_finished()) {
+      for (v1::RankResult& result : *event.mutable_ranks_finished()->mutable_results()) {
+        after_seq = result.finish_seq();
+        push(std::move(result));
+      }
     } else if (event.has_progress()) {
       push(event.progress());
     } else if (event.has_job_done()) {

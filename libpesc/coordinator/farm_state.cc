@@ -15,6 +15,12 @@ constexpr int kMaxRepetitions = 10'000'000;
 constexpr int kResultsPerBatch = 512;
 // Ranks in a row that cannot start on a worker before it is quarantined.
 constexpr int kQuarantineAfter = 2;
+// A batch of assignments or acks stays well under gRPC's 4 MiB message cap.
+constexpr size_t kBatchBytes = 1 << 20;
+// A worker holds enough assignments to keep each slot busy this long, so
+// short ranks do not wait on round trips to the coordinator.
+constexpr double kPrefetchHorizonMs = 50;
+constexpr int kMaxPrefetchPerSlot = 64;
 
 absl::Status validate(const v1::JobSpec& spec) {
   if (auto domain = parse_domain(spec.domain()); !domain.ok()) return domain.status();
@@ -36,10 +42,35 @@ absl::Status validate(const v1::JobSpec& spec) {
 
 }  // namespace
 
+void Outbox::assign(v1::Assignment assignment) {
+  absl::MutexLock lock(&mutex_);
+  if (closed_) return;
+  const size_t bytes = assignment.ByteSizeLong();
+  *joinable(v1::CoordinatorMessage::kAssignBatch, bytes).mutable_assign_batch()->add_assignments() =
+      std::move(assignment);
+}
+
+void Outbox::acknowledge(int64_t attempt_id) {
+  absl::MutexLock lock(&mutex_);
+  if (closed_) return;
+  joinable(v1::CoordinatorMessage::kAck, sizeof attempt_id).mutable_ack()->add_attempt_ids(attempt_id);
+}
+
+v1::CoordinatorMessage& Outbox::joinable(v1::CoordinatorMessage::MessageCase kind, size_t adding_bytes) {
+  if (queue_.empty() || queue_.back().message_case() != kind || last_bytes_ + adding_bytes > kBatchBytes) {
+    queue_.emplace_back();
+    last_bytes_ = 0;
+    ready_.Signal();
+  }
+  last_bytes_ += adding_bytes;
+  return queue_.back();
+}
+
 void Outbox::push(v1::CoordinatorMessage message) {
   absl::MutexLock lock(&mutex_);
   if (closed_) return;
   queue_.push_back(std::move(message));
+  last_bytes_ = kBatchBytes;  // nothing joins a message of another kind
   ready_.Signal();
 }
 
@@ -265,16 +296,30 @@ void FarmState::worker_heard(const std::string& worker_id) {
   if (auto session = sessions_.find(worker_id); session != sessions_.end()) session->second.last_heard = absl::Now();
 }
 
-void FarmState::worker_finished(const std::string& worker_id, const v1::RankFinished& finished) {
+void FarmState::worker_finished(const std::string& worker_id, const v1::AttemptsFinished& batch) {
   absl::MutexLock lock(&mutex_);
   auto session = sessions_.find(worker_id);
   if (session == sessions_.end()) return;
   session->second.last_heard = absl::Now();
-  session->second.attempts.erase(finished.attempt_id());
-  note_worker_health(session->second, finished.result());
-  // The result and the assignments it frees room for reach the disk together.
-  JobStore::Batch batch(*store_);
-  auto accepted = store_->finish_attempt(finished.attempt_id(), finished.result(), now_unix_ms());
+  {
+    // The results and the assignments they free room for reach the disk
+    // together, in one transaction.
+    JobStore::Batch transaction(*store_);
+    for (const v1::RankFinished& finished : batch.finished()) finish_attempt(session->second, finished);
+    dispatch();
+  }
+  changed();
+}
+
+void FarmState::finish_attempt(Session& session, const v1::RankFinished& finished) {
+  session.attempts.erase(finished.attempt_id());
+  const v1::RankResult& reported = finished.result();
+  note_worker_health(session, reported);
+  if (reported.end_unix_ms() >= reported.start_unix_ms() && reported.start_unix_ms() > 0) {
+    const double took = static_cast<double>(reported.end_unix_ms() - reported.start_unix_ms());
+    session.typical_rank_ms = session.typical_rank_ms < 0 ? took : 0.8 * session.typical_rank_ms + 0.2 * took;
+  }
+  auto accepted = store_->finish_attempt(finished.attempt_id(), reported, now_unix_ms());
   if (!accepted.ok()) return;  // not acknowledged: the worker sends it again
   if (*accepted) {
     const v1::RankResult& result = (*accepted)->result;
@@ -284,13 +329,13 @@ void FarmState::worker_finished(const std::string& worker_id, const v1::RankFini
     }
     if ((*accepted)->job_finished) active_jobs_.erase((*accepted)->job_id);
   }
-  if (session->second.outbox) {
-    v1::CoordinatorMessage ack;
-    ack.mutable_ack()->add_attempt_ids(finished.attempt_id());
-    session->second.outbox->push(std::move(ack));
-  }
-  dispatch();
-  changed();
+  if (session.outbox) session.outbox->acknowledge(finished.attempt_id());
+}
+
+int FarmState::prefetch_for(const Session& session) const {
+  if (session.typical_rank_ms < 0) return options_.prefetch_per_slot;
+  const double enough = kPrefetchHorizonMs / std::max(1.0, session.typical_rank_ms);
+  return std::clamp(static_cast<int>(enough), options_.prefetch_per_slot, kMaxPrefetchPerSlot);
 }
 
 void FarmState::note_worker_health(Session& session, const v1::RankResult& result) {
@@ -387,7 +432,7 @@ void FarmState::dispatch() {
   std::vector<WorkerCapacity> capacity;
   for (const auto& [worker_id, session] : sessions_) {
     if (!session.outbox || !session.quarantined.empty()) continue;
-    int limit = session.slots * (1 + options_.prefetch_per_slot);
+    int limit = session.slots * (1 + prefetch_for(session));
     capacity.push_back({worker_id, limit - static_cast<int>(session.attempts.size()), session.rooms});
   }
   std::vector<Placement> placements = scheduler_.place(std::move(queued), std::move(capacity));
@@ -413,8 +458,7 @@ absl::Status FarmState::assign(const std::string& job_id, ActiveJob& job, const 
   if (job.spec.same_machine()) job.pinned_worker = worker_id;
   Session& session = sessions_[worker_id];
   session.attempts.insert(started.id);
-  v1::CoordinatorMessage message;
-  v1::Assignment& assignment = *message.mutable_assign();
+  v1::Assignment assignment;
   assignment.set_attempt_id(started.id);
   if (!started.checkpoint.sha256().empty()) *assignment.mutable_checkpoint() = started.checkpoint;
   assignment.set_timeout_ms(job.spec.timeout_ms());
@@ -433,7 +477,7 @@ absl::Status FarmState::assign(const std::string& job_id, ActiveJob& job, const 
   *assignment.mutable_parameters() = job.spec.parameters();
   assignment.set_master_addr("127.0.0.1");
   assignment.set_master_port(9000);
-  session.outbox->push(std::move(message));
+  session.outbox->assign(std::move(assignment));
   return absl::OkStatus();
 }
 

@@ -27,9 +27,12 @@
 namespace pesc {
 
 // Messages waiting to go down one worker's stream; the stream's writer
-// thread drains it.
+// thread drains it. Assignments and acknowledgements pushed while an
+// earlier one still waits join it, so a busy stream carries batches.
 class Outbox {
  public:
+  void assign(v1::Assignment assignment);
+  void acknowledge(int64_t attempt_id);
   void push(v1::CoordinatorMessage message);
   // Waits up to `timeout` for a message; nullopt on timeout or when closed.
   std::optional<v1::CoordinatorMessage> pop(absl::Duration timeout);
@@ -37,9 +40,15 @@ class Outbox {
   void close();
 
  private:
+  // The message that is still waiting last in line, when it is of this kind
+  // and has room; otherwise a new one queued behind it.
+  v1::CoordinatorMessage& joinable(v1::CoordinatorMessage::MessageCase kind, size_t adding_bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+
   absl::Mutex mutex_;
   absl::CondVar ready_;
   std::deque<v1::CoordinatorMessage> queue_ ABSL_GUARDED_BY(mutex_);
+  size_t last_bytes_ ABSL_GUARDED_BY(mutex_) = 0;  // of queue_.back(), roughly
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;
 };
 
@@ -69,7 +78,8 @@ class FarmState {
   absl::StatusOr<v1::Registered> connect_worker(const v1::RegisterWorker& registration,
                                                 std::shared_ptr<Outbox> outbox);
   void worker_heard(const std::string& worker_id);
-  void worker_finished(const std::string& worker_id, const v1::RankFinished& finished);
+  // Records a batch of results in one transaction and acknowledges them.
+  void worker_finished(const std::string& worker_id, const v1::AttemptsFinished& batch);
   void worker_checkpoint(const std::string& worker_id, const v1::CheckpointSaved& saved);
   // The stream ended; the worker's ranks wait out its lease.
   void disconnect_worker(const std::string& worker_id, const Outbox* outbox);
@@ -91,6 +101,8 @@ class FarmState {
     // a failed fetch); past a few the worker gets no more until it rejoins.
     int failures_in_a_row = 0;
     std::string quarantined;  // why, when it is
+    // How long its ranks take lately (moving average); negative until known.
+    double typical_rank_ms = -1;
   };
   struct ActiveJob {
     v1::JobSpec spec;
@@ -109,7 +121,10 @@ class FarmState {
   // Puts these attempts' ranks back in the queue and the job counts with them.
   absl::Status requeue(const std::vector<int64_t>& attempts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void changed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void finish_attempt(Session& session, const v1::RankFinished& finished) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void note_worker_health(Session& session, const v1::RankResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Assignments a worker may hold beyond its slots.
+  int prefetch_for(const Session& session) const;
   void reaper_loop();
 
   const CoordinatorOptions options_;

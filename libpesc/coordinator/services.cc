@@ -24,6 +24,26 @@ v1::JobEvent progress_event(const v1::JobProgress& progress) {
   return event;
 }
 
+// A client's default cap on a message it receives is 4 MiB.
+constexpr size_t kEventBytes = 1 << 20;
+
+// Sends results in as few events as stay under kEventBytes each.
+bool write_results(std::vector<v1::RankResult>& results, grpc::ServerWriter<v1::JobEvent>& writer) {
+  v1::JobEvent event;
+  size_t bytes = 0;
+  for (v1::RankResult& result : results) {
+    const size_t size = result.ByteSizeLong();
+    if (bytes > 0 && bytes + size > kEventBytes) {
+      if (!writer.Write(event)) return false;
+      event.Clear();
+      bytes = 0;
+    }
+    bytes += size;
+    *event.mutable_ranks_finished()->add_results() = std::move(result);
+  }
+  return bytes == 0 || writer.Write(event);
+}
+
 }  // namespace
 
 grpc::Status JobsService::SubmitJob(grpc::ServerContext* context, const v1::SubmitJobRequest* request,
@@ -84,12 +104,8 @@ grpc::Status JobsService::WatchJob(grpc::ServerContext* context, const v1::Watch
     auto results = state_.results_after(request->job_id(), after_seq, kWatchPoll);
     if (!results.ok()) return to_grpc(results.status());
     if (!results->empty()) last_batch = absl::Now();
-    for (v1::RankResult& result : *results) {
-      after_seq = result.finish_seq();
-      v1::JobEvent event;
-      *event.mutable_rank_finished() = std::move(result);
-      if (!writer->Write(event)) return grpc::Status::CANCELLED;
-    }
+    if (!results->empty()) after_seq = results->back().finish_seq();
+    if (!write_results(*results, *writer)) return grpc::Status::CANCELLED;
     auto job = state_.job(request->job_id());
     if (!job.ok()) return to_grpc(job.status());
     if (last_progress.total() < 0 || !same_progress(last_progress, job->progress())) {
@@ -221,8 +237,8 @@ grpc::Status WorkersService::Connect(grpc::ServerContext* context,
     context->TryCancel();
   });
   while (stream->Read(&message)) {
-    if (message.has_finished()) {
-      state_.worker_finished(worker_id, message.finished());
+    if (message.has_finished_batch()) {
+      state_.worker_finished(worker_id, message.finished_batch());
     } else if (message.has_checkpoint()) {
       state_.worker_checkpoint(worker_id, message.checkpoint());
     } else {

@@ -412,8 +412,6 @@ absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64
     Accepted accepted;
     accepted.job_id = find->getColumn(0).getString();
     accepted.user = find->getColumn(3).getString();
-    v1::JobSpec spec;
-    spec.ParseFromArray(find->getColumn(4).getBlob(), find->getColumn(4).getBytes());
     const int own_failures = find->getColumn(6).getInt();
     const int worker_failures = find->getColumn(7).getInt();
     result.set_rank(find->getColumn(1).getInt());
@@ -424,8 +422,13 @@ absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64
 
     const bool failed = result.state() == v1::RANK_STATE_FAILED;
     const bool never_ran = failed && !result.error().empty();
-    accepted.requeued = failed && (never_ran ? worker_failures + 1 < kMaxWorkerFailuresPerRank
-                                             : own_failures + 1 < std::max(1, spec.max_attempts()));
+    if (failed && !never_ran) {  // only then does the job's retry budget matter
+      v1::JobSpec spec;
+      spec.ParseFromArray(find->getColumn(4).getBlob(), find->getColumn(4).getBytes());
+      accepted.requeued = own_failures + 1 < std::max(1, spec.max_attempts());
+    } else {
+      accepted.requeued = never_ran && worker_failures + 1 < kMaxWorkerFailuresPerRank;
+    }
     if (result.has_checkpoint()) {
       auto checkpoint = (*sql_)("UPDATE ranks SET checkpoint = ? WHERE job_id = ? AND rank = ?");
       std::string checkpoint_bytes = serialize(result.checkpoint());

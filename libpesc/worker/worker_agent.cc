@@ -88,6 +88,9 @@ struct WorkerAgent::Impl {
   std::map<int64_t, RankProcess*> running ABSL_GUARDED_BY(mutex);  // attempt -> process (null while preparing)
   std::set<int64_t> cancelled ABSL_GUARDED_BY(mutex);
   std::map<int64_t, v1::RankResult> unacknowledged ABSL_GUARDED_BY(mutex);
+  // Results waiting for the sender thread, which sends all that gathered
+  // while its previous message was on its way as one batch.
+  std::deque<int64_t> outgoing ABSL_GUARDED_BY(mutex);
   grpc::ClientContext* stream_context ABSL_GUARDED_BY(mutex) = nullptr;
   std::chrono::milliseconds heartbeat{1000};
 
@@ -101,9 +104,11 @@ struct WorkerAgent::Impl {
   void tell(const std::string& status) {
     if (options.on_status) options.on_status(status);
   }
+  void resume(const v1::Registered& registered);
   void handle(const v1::CoordinatorMessage& message);
   void slot_loop(int slot);
   void heartbeat_loop();
+  void sender_loop();
   bool send(const v1::WorkerMessage& message);
   void report(v1::RankResult result);
   void cancel(int64_t attempt_id);
@@ -161,26 +166,11 @@ absl::Status WorkerAgent::Impl::run_session(bool& registered) {
   if (registered) {
     tell("connected to the coordinator");
     heartbeat = std::chrono::milliseconds(std::max(100, reply.registered().heartbeat_ms()));
-    std::vector<v1::RankResult> resend;
-    {
-      absl::MutexLock lock(&mutex);
-      for (int64_t stale : reply.registered().stale_attempts()) {
-        unacknowledged.erase(stale);
-        std::erase_if(queue, [&](const v1::Assignment& a) { return a.attempt_id() == stale; });
-        if (running.contains(stale)) cancel(stale);
-      }
-      for (const auto& [attempt, result] : unacknowledged) resend.push_back(result);
-    }
     {
       absl::MutexLock lock(&write_mutex);
       stream = connection.get();
     }
-    for (v1::RankResult& result : resend) {
-      v1::WorkerMessage message;
-      message.mutable_finished()->set_attempt_id(result.attempt_id());
-      *message.mutable_finished()->mutable_result() = std::move(result);
-      send(message);
-    }
+    resume(reply.registered());
     while (connection->Read(&reply)) handle(reply);
   }
   {
@@ -197,10 +187,24 @@ absl::Status WorkerAgent::Impl::run_session(bool& registered) {
   return to_absl(connection->Finish());
 }
 
+// Drops what the coordinator no longer wants; everything else not yet
+// acknowledged goes again, now that the stream is up (a result the
+// coordinator already has is simply acknowledged again).
+void WorkerAgent::Impl::resume(const v1::Registered& registered) {
+  absl::MutexLock lock(&mutex);
+  for (int64_t stale : registered.stale_attempts()) {
+    unacknowledged.erase(stale);
+    std::erase_if(queue, [&](const v1::Assignment& a) { return a.attempt_id() == stale; });
+    if (running.contains(stale)) cancel(stale);
+  }
+  outgoing.clear();
+  for (const auto& [attempt, result] : unacknowledged) outgoing.push_back(attempt);
+}
+
 void WorkerAgent::Impl::handle(const v1::CoordinatorMessage& message) {
   absl::MutexLock lock(&mutex);
-  if (message.has_assign()) {
-    queue.push_back(message.assign());
+  if (message.has_assign_batch()) {
+    for (const v1::Assignment& assignment : message.assign_batch().assignments()) queue.push_back(assignment);
   } else if (message.has_cancel()) {
     for (int64_t attempt : message.cancel().attempt_ids()) cancel(attempt);
   } else if (message.has_ack()) {
@@ -264,14 +268,41 @@ void WorkerAgent::Impl::slot_loop(int slot) {
 }
 
 void WorkerAgent::Impl::report(v1::RankResult result) {
-  v1::WorkerMessage message;
-  message.mutable_finished()->set_attempt_id(result.attempt_id());
-  *message.mutable_finished()->mutable_result() = result;
-  {
-    absl::MutexLock lock(&mutex);
-    unacknowledged[result.attempt_id()] = std::move(result);
+  absl::MutexLock lock(&mutex);
+  outgoing.push_back(result.attempt_id());
+  unacknowledged[result.attempt_id()] = std::move(result);
+}
+
+void WorkerAgent::Impl::sender_loop() {
+  // Well under gRPC's 4 MiB message cap; one result is at most ~512 KiB.
+  constexpr size_t kBatchBytes = 1 << 20;
+  // At most one batch per spacing: a lone result goes at once, a stream of
+  // short ranks' results goes as a few messages and transactions a second.
+  constexpr absl::Duration kSpacing = absl::Milliseconds(10);
+  absl::Time last_sent = absl::InfinitePast();
+  while (true) {
+    v1::WorkerMessage message;
+    {
+      absl::MutexLock lock(&mutex);
+      auto has_news = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return stopping || !outgoing.empty(); };
+      mutex.Await(absl::Condition(&has_news));
+      mutex.AwaitWithDeadline(absl::Condition(&stopping), last_sent + kSpacing);
+      if (stopping) return;
+      size_t bytes = 0;
+      while (!outgoing.empty() && bytes < kBatchBytes) {
+        auto result = unacknowledged.find(outgoing.front());
+        outgoing.pop_front();
+        if (result == unacknowledged.end()) continue;  // acknowledged meanwhile
+        v1::RankFinished& finished = *message.mutable_finished_batch()->add_finished();
+        finished.set_attempt_id(result->first);
+        *finished.mutable_result() = result->second;
+        bytes += result->second.ByteSizeLong();
+      }
+    }
+    // If the stream is down, the next session sends these again.
+    if (message.has_finished_batch()) send(message);
+    last_sent = absl::Now();
   }
-  send(message);  // if the stream is down, the next session resends it
 }
 
 void WorkerAgent::Impl::heartbeat_loop() {
@@ -324,6 +355,7 @@ absl::StatusOr<std::unique_ptr<WorkerAgent>> WorkerAgent::start(WorkerOptions op
     raw->threads.emplace_back([raw, slot] { raw->slot_loop(slot); });
   }
   raw->threads.emplace_back([raw] { raw->heartbeat_loop(); });
+  raw->threads.emplace_back([raw] { raw->sender_loop(); });
   raw->threads.emplace_back([raw] { raw->connection_loop(); });
   return std::unique_ptr<WorkerAgent>(new WorkerAgent(std::move(impl)));
 }
