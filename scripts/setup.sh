@@ -13,6 +13,7 @@ PESC_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libsqlitecpp-dev libsqlite3-dev libarchive-dev libssl-dev libcurl4-openssl-dev
   libgtest-dev libbenchmark-dev
+  clang libclang-rt-14-dev
   python3 pybind11-dev python3-dev python3-venv python3-pytest python3-cloudpickle python3-numpy
   python3-pandas python3-setuptools python3-wheel
   r-base-dev r-cran-rcpp r-cran-testthat r-cran-codetools r-cran-withr r-cran-boot

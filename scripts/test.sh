@@ -33,5 +33,33 @@ suite Python run_pytest
 # R: the package installed from this checkout over this build's libpesc.
 suite R env PESC_BUILD="$PESC_BUILD" PESC_BUILD_DIR="$PESC_BUILD" "$PESC_ROOT/tests/r/run.sh"
 
+# Fuzz: each libFuzzer target in tests/fuzz for PESC_FUZZ_SECONDS (60), in a
+# clang build with ASan and UBSan beside the main one. A crash fails the
+# suite; its input is left in the fuzz build as crash-<target>-*.
+run_fuzz_smoke() {
+  local fuzz_build="${PESC_FUZZ_BUILD:-$PESC_BUILD-fuzz}"
+  local sanitizers="-fsanitize=fuzzer-no-link,address,undefined"
+  CC=clang CXX=clang++ cmake -S "$PESC_ROOT" -B "$fuzz_build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DPESC_BUILD_FUZZ=ON -DPESC_BUILD_TESTS=OFF -DPESC_BUILD_BENCHMARKS=OFF -DPESC_BUILD_EXAMPLES=OFF \
+    -DCMAKE_C_FLAGS="$sanitizers" -DCMAKE_CXX_FLAGS="$sanitizers" \
+    -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null || return 1
+  local targets=(archive_fuzz domain_fuzz request_fuzz)
+  ninja -C "$fuzz_build" -j "$(nproc)" "${targets[@]}" || return 1
+  local status=0 target corpus
+  for target in "${targets[@]}"; do
+    corpus="$(mktemp -d)"
+    "$fuzz_build/tests/fuzz/$target" -max_total_time="${PESC_FUZZ_SECONDS:-60}" -timeout=10 -rss_limit_mb=2048 \
+      -print_final_stats=1 -artifact_prefix="$fuzz_build/crash-$target-" "$corpus" \
+      "$PESC_ROOT/tests/fuzz/corpus/${target%_fuzz}" 2>"$fuzz_build/$target.log" || {
+      status=1
+      echo "pesc: $target found a crash; see $fuzz_build/$target.log" >&2
+    }
+    grep -E "^stat::number_of_executed_units" "$fuzz_build/$target.log" | sed "s/^/$target: /" >&2 || true
+    rm -rf "$corpus"
+  done
+  return "$status"
+}
+suite fuzz run_fuzz_smoke
+
 echo "suites: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -132,6 +132,11 @@ absl::StatusOr<Domain> parse_domain(std::string_view std_text) {
   if (!absl::StrContains(text, kEntry)) return unknown_domain(text);
   auto words = split_words(text);
   if (!words.ok()) return words.status();
+  // Found by tests/fuzz/domain_fuzz: "'' {entry}" split into an empty program.
+  if (words->empty() || words->front().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("the command template \"", text,
+                                                   "\" must start with the program to run, not an empty word"));
+  }
   return Domain{std::string(text), *std::move(words)};
 }
 

@@ -125,6 +125,15 @@ TEST(ParseDomainTest, BrokenTemplatesAreInvalid) {
   EXPECT_THAT(parse_domain("prog 'x {entry}").status().message(), HasSubstr("unbalanced single quote"));
 }
 
+// Found by tests/fuzz/domain_fuzz: a quoted empty word as the program.
+TEST(ParseDomainTest, TemplatesMustStartWithAProgram) {
+  for (const char* text : {"'' {entry}", "'''' ? tr{entry}yt}", "\"\" {entry}"}) {
+    absl::StatusOr<Domain> domain = parse_domain(text);
+    ASSERT_FALSE(domain.ok()) << text;
+    EXPECT_THAT(domain.status().message(), HasSubstr("must start with the program")) << text;
+  }
+}
+
 TEST(InterpreterTableTest, NativeRunsTheEntryItself) {
   InterpreterTable table;
   absl::StatusOr<std::vector<std::string>> argv = table.command_for(*parse_domain("native"), "/app/run");
