@@ -367,19 +367,11 @@ absl::Status write_item(struct archive* writer, const PackItem& item, Kind kind,
   return absl::InternalError("unreachable");
 }
 
-absl::Status write_tar(const fs::path& dir, const fs::path& archive_file, const std::vector<std::string>& exclude,
-                       const std::string& context) {
-  Writer writer(archive_write_new());
-  if (archive_write_set_format_pax_restricted(writer.get()) != ARCHIVE_OK ||
-      archive_write_add_filter_none(writer.get()) != ARCHIVE_OK ||
-      archive_write_open_filename(writer.get(), archive_file.c_str()) != ARCHIVE_OK) {
-    return absl::InternalError(absl::StrCat(context, ": cannot create the archive: ", error_text(writer.get())));
-  }
-  struct stat archive_info;
-  if (::stat(archive_file.c_str(), &archive_info) != 0) {
-    return absl::InternalError(absl::StrCat(context, ": cannot stat the archive: ", std::strerror(errno)));
-  }
-  PESC_ASSIGN_OR_RETURN(std::vector<PackItem> items, collect_tree(dir, exclude, archive_info, context));
+// Writes the tree into an archive opened on `writer`. `self` is the
+// archive's own file, which is never packed into itself.
+absl::Status write_tree(struct archive* writer, const fs::path& dir, const std::vector<std::string>& exclude,
+                        const struct stat& self, const std::string& context) {
+  PESC_ASSIGN_OR_RETURN(std::vector<PackItem> items, collect_tree(dir, exclude, self, context));
 
   // Check the whole tree first, exactly as a reader of the archive will.
   EntryChecker checker(context);
@@ -397,11 +389,46 @@ absl::Status write_tar(const fs::path& dir, const fs::path& archive_file, const 
   }
   PESC_RETURN_IF_ERROR(checker.finish());
 
-  for (size_t i = 0; i < items.size(); ++i) PESC_RETURN_IF_ERROR(write_item(writer.get(), items[i], kinds[i], context));
-  if (archive_write_close(writer.get()) != ARCHIVE_OK) {
-    return absl::InternalError(absl::StrCat(context, ": cannot finish the archive: ", error_text(writer.get())));
+  for (size_t i = 0; i < items.size(); ++i) PESC_RETURN_IF_ERROR(write_item(writer, items[i], kinds[i], context));
+  if (archive_write_close(writer) != ARCHIVE_OK) {
+    return absl::InternalError(absl::StrCat(context, ": cannot finish the archive: ", error_text(writer)));
   }
   return absl::OkStatus();
+}
+
+bool set_tar_format(struct archive* writer) {
+  return archive_write_set_format_pax_restricted(writer) == ARCHIVE_OK &&
+         archive_write_add_filter_none(writer) == ARCHIVE_OK;
+}
+
+absl::Status write_tar(const fs::path& dir, const fs::path& archive_file, const std::vector<std::string>& exclude,
+                       const std::string& context) {
+  Writer writer(archive_write_new());
+  if (!set_tar_format(writer.get()) || archive_write_open_filename(writer.get(), archive_file.c_str()) != ARCHIVE_OK) {
+    return absl::InternalError(absl::StrCat(context, ": cannot create the archive: ", error_text(writer.get())));
+  }
+  struct stat archive_info;
+  if (::stat(archive_file.c_str(), &archive_info) != 0) {
+    return absl::InternalError(absl::StrCat(context, ": cannot stat the archive: ", std::strerror(errno)));
+  }
+  return write_tree(writer.get(), dir, exclude, archive_info, context);
+}
+
+struct BoundedBytes {
+  std::string bytes;
+  size_t max = 0;
+  bool overflowed = false;
+};
+
+la_ssize_t append_bounded(struct archive* writer, void* sink, const void* data, size_t size) {
+  auto& out = *static_cast<BoundedBytes*>(sink);
+  if (out.bytes.size() + size > out.max) {
+    out.overflowed = true;
+    archive_set_error(writer, EFBIG, "larger than %zu bytes", out.max);
+    return -1;
+  }
+  out.bytes.append(static_cast<const char*>(data), size);
+  return static_cast<la_ssize_t>(size);
 }
 
 // ---------------------------------------------------------------- reading
@@ -589,6 +616,28 @@ absl::Status pack_directory(const fs::path& dir, const fs::path& archive_file, c
   absl::Status status = write_tar(dir, archive_file, exclude, context);
   if (!status.ok()) fs::remove(archive_file, error);
   return status;
+}
+
+absl::StatusOr<std::string> pack_directory_in_memory(const fs::path& dir, const std::vector<std::string>& exclude,
+                                                     size_t max_bytes) {
+  std::string context = absl::StrCat("cannot pack ", dir.string());
+  std::error_code error;
+  if (!fs::is_directory(dir, error)) return absl::InvalidArgumentError(absl::StrCat(context, ": not a directory"));
+  ScopedUtf8Locale locale;
+  BoundedBytes out{.max = max_bytes};
+  Writer writer(archive_write_new());
+  // Blocks of one record: the bytes are the tar's, with no padding to 10 KiB.
+  if (!set_tar_format(writer.get()) || archive_write_set_bytes_per_block(writer.get(), 512) != ARCHIVE_OK ||
+      archive_write_open(writer.get(), &out, nullptr, append_bounded, nullptr) != ARCHIVE_OK) {
+    return absl::InternalError(absl::StrCat(context, ": cannot start the archive: ", error_text(writer.get())));
+  }
+  struct stat no_file = {};  // no archive file that could lie in the tree
+  absl::Status written = write_tree(writer.get(), dir, exclude, no_file, context);
+  if (out.overflowed) {
+    return absl::ResourceExhaustedError(absl::StrCat(context, ": larger than ", max_bytes, " bytes"));
+  }
+  PESC_RETURN_IF_ERROR(written);
+  return std::move(out.bytes);
 }
 
 absl::StatusOr<bool> directory_is_empty_except(const fs::path& dir, const std::vector<std::string>& exclude) {

@@ -20,6 +20,10 @@ namespace pesc::archive {
 // names, skipping the top-level names in `exclude`. Binary safe.
 absl::Status pack_directory(const std::filesystem::path& dir, const std::filesystem::path& archive_file,
                             const std::vector<std::string>& exclude = {});
+// The same tar, as bytes, for small trees such as a rank's output_dir;
+// ResourceExhausted when it would exceed `max_bytes`.
+absl::StatusOr<std::string> pack_directory_in_memory(const std::filesystem::path& dir,
+                                                     const std::vector<std::string>& exclude, size_t max_bytes);
 
 // True when `dir` holds nothing but the top-level names in `exclude`.
 absl::StatusOr<bool> directory_is_empty_except(const std::filesystem::path& dir,

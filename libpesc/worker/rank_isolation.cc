@@ -108,6 +108,10 @@ std::string RankIsolation::describe() const {
   return absl::StrCat(who, "; ", where, "; ", cgroups_state_);
 }
 
+void RankIsolation::hand_over(const fs::path& dir) const {
+  if (run_as_) give_tree(dir, *run_as_, Give::kEverything);
+}
+
 absl::Status RankIsolation::apply(const v1::Assignment& assignment, const RankContext& context, RankLaunch& launch) {
   launch.limits = limits_of(assignment.limits());
   // RLIMIT_CPU would count a warm runner's whole life, not one rank.

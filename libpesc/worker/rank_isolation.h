@@ -49,6 +49,10 @@ class RankIsolation {
   // user, sandbox and cgroups from the assignment.
   absl::Status apply(const v1::Assignment& assignment, const RankContext& context, RankLaunch& launch);
 
+  // Gives what the worker put in a running rank's directory (a restored
+  // checkpoint for a warm runner's next rank) to the ranks' user.
+  void hand_over(const std::filesystem::path& dir) const;
+
   // The work dir: traversable (ranks reach their slot dirs) but not
   // listable, and everything in it but runs/ readable by the worker only.
   // An error when the ranks' user could not reach it.

@@ -201,7 +201,6 @@ absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, i
   fs::create_directories(context.checkpoint_dir, error);
   if (error) return absl::InternalError(absl::StrCat("cannot create ", run_dir.string(), ": ", error.message()));
 
-  PESC_ASSIGN_OR_RETURN(Domain domain, parse_domain(assignment.domain()));
   WarmSlot& warm = warm_slot(slot);
   const bool reuse = assignment.warm_runner() && warm.runner && warm.runner->alive() &&
                      warm.job_id == assignment.job_id();
@@ -215,20 +214,19 @@ absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, i
     PESC_RETURN_IF_ERROR(annotate(restore_checkpoint(assignment.checkpoint(), context.checkpoint_dir, blobs),
                                   "cannot restore the rank's checkpoint"));
   }
-  fs::path entry = context.app_dir / assignment.entry();
-  if (!fs::exists(entry, error)) {
-    return absl::NotFoundError(absl::StrCat("the entry point ", assignment.entry(), " is not in the process"));
+  if (reuse) {
+    // The runner has its launch; only what the worker put here is new.
+    if (assignment.has_checkpoint()) isolation_->hand_over(context.checkpoint_dir);
+    return run_warm(assignment, slot, blobs, hooks, timed_out);
   }
-  PESC_ASSIGN_OR_RETURN(std::vector<std::string> argv, interpreters_.command_for(domain, entry.string()));
-
-  RankLaunch launch;
-  launch.argv = std::move(argv);
-  for (std::string& flag : pesc_flags(context)) launch.argv.push_back(std::move(flag));
-  launch.environment = pesc_environment(context);
-  launch.working_dir = context.app_dir;
-  launch.output_file = context.output_dir / kOutputFile;
-  PESC_RETURN_IF_ERROR(isolation_->apply(assignment, context, launch));
-  if (assignment.warm_runner()) return execute_warm(assignment, slot, std::move(launch), blobs, hooks, timed_out);
+  PESC_ASSIGN_OR_RETURN(RankLaunch launch, launch_for(assignment, context));
+  if (assignment.warm_runner()) {
+    // What the runner prints outside any rank goes beside the rank dirs.
+    launch.output_file = run_dir / "runner.txt";
+    PESC_ASSIGN_OR_RETURN(warm.runner, WarmRunner::start(std::move(launch)));
+    warm.job_id = assignment.job_id();
+    return run_warm(assignment, slot, blobs, hooks, timed_out);
+  }
 
   PESC_ASSIGN_OR_RETURN(std::unique_ptr<RankProcess> process, RankProcess::start(launch));
   hooks.on_start(process.get());
@@ -242,18 +240,29 @@ absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, i
   return exit;
 }
 
-absl::StatusOr<RankExit> RankRunner::execute_warm(const v1::Assignment& assignment, int slot, RankLaunch launch,
-                                                  v1::Blobs::Stub& blobs, const RankHooks& hooks,
-                                                  bool& timed_out) {
+absl::StatusOr<RankLaunch> RankRunner::launch_for(const v1::Assignment& assignment, const RankContext& context) {
+  PESC_ASSIGN_OR_RETURN(Domain domain, parse_domain(assignment.domain()));
+  fs::path entry = context.app_dir / assignment.entry();
+  std::error_code error;
+  if (!fs::exists(entry, error)) {
+    return absl::NotFoundError(absl::StrCat("the entry point ", assignment.entry(), " is not in the process"));
+  }
+  PESC_ASSIGN_OR_RETURN(std::vector<std::string> argv, interpreters_.command_for(domain, entry.string()));
+  RankLaunch launch;
+  launch.argv = std::move(argv);
+  for (std::string& flag : pesc_flags(context)) launch.argv.push_back(std::move(flag));
+  launch.environment = pesc_environment(context);
+  launch.working_dir = context.app_dir;
+  launch.output_file = context.output_dir / kOutputFile;
+  PESC_RETURN_IF_ERROR(isolation_->apply(assignment, context, launch));
+  return launch;
+}
+
+absl::StatusOr<RankExit> RankRunner::run_warm(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs,
+                                              const RankHooks& hooks, bool& timed_out) {
   WarmSlot& warm = warm_slot(slot);
   const fs::path output_dir = slot_dir(slot) / "output";
   const fs::path checkpoint_dir = slot_dir(slot) / "checkpoint";
-  if (!warm.runner) {
-    // What the runner prints outside any rank goes beside the rank dirs.
-    launch.output_file = slot_dir(slot) / "runner.txt";
-    PESC_ASSIGN_OR_RETURN(warm.runner, WarmRunner::start(std::move(launch)));
-    warm.job_id = assignment.job_id();
-  }
   hooks.on_start(&warm.runner->process());
   absl::StatusOr<RankExit> exit;
   {
@@ -346,16 +355,15 @@ absl::Status RankRunner::collect_output(const fs::path& output_dir, v1::Blobs::S
   PESC_ASSIGN_OR_RETURN(*result.mutable_output_txt(), make_payload(blobs, std::move(text)));
   PESC_ASSIGN_OR_RETURN(bool only_output_txt, archive::directory_is_empty_except(output_dir, {kOutputFile}));
   if (only_output_txt) return absl::OkStatus();
+  auto small = archive::pack_directory_in_memory(output_dir, {kOutputFile}, kInlinePayloadBytes);
+  if (small.ok()) {
+    result.set_files_inline(*std::move(small));
+    return absl::OkStatus();
+  }
+  if (!absl::IsResourceExhausted(small.status())) return small.status();
   fs::path tar = output_dir.parent_path() / "output.tar";
   PESC_RETURN_IF_ERROR(archive::pack_directory(output_dir, tar, {kOutputFile}));
   std::error_code ignored;
-  if (fs::file_size(tar, ignored) <= kInlinePayloadBytes) {
-    auto bytes = read_file(tar);
-    fs::remove(tar, ignored);
-    if (!bytes.ok()) return bytes.status();
-    result.set_files_inline(*std::move(bytes));
-    return absl::OkStatus();
-  }
   auto uploaded = upload_file(blobs, tar);
   fs::remove(tar, ignored);
   if (!uploaded.ok()) return uploaded.status();

@@ -75,8 +75,11 @@ class RankRunner {
 
   absl::StatusOr<RankExit> execute(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs,
                                    const RankHooks& hooks, bool& timed_out);
-  absl::StatusOr<RankExit> execute_warm(const v1::Assignment& assignment, int slot, RankLaunch launch,
-                                        v1::Blobs::Stub& blobs, const RankHooks& hooks, bool& timed_out);
+  // The command, environment and isolation of a fresh process for it.
+  absl::StatusOr<RankLaunch> launch_for(const v1::Assignment& assignment, const RankContext& context);
+  // Feeds the rank to the slot's warm runner and waits for it.
+  absl::StatusOr<RankExit> run_warm(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs,
+                                    const RankHooks& hooks, bool& timed_out);
   absl::Status collect_output(const std::filesystem::path& output_dir, v1::Blobs::Stub& blobs,
                               v1::RankResult& result);
 

@@ -208,6 +208,19 @@ TEST_F(ArchiveTest, ReadsOneMemberFromMemory) {
   EXPECT_EQ(read_member("not an archive at all", "x").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(ArchiveTest, PacksASmallTreeInMemoryAndRefusesOneOverTheBound) {
+  const fs::path source = root() / "source";
+  put_file(source / "value.pickle", binary_bytes(5000, 3));
+  put_file(source / "output.txt", "left out");
+  auto tar = pack_directory_in_memory(source, {"output.txt"}, 64 * 1024);
+  ASSERT_TRUE(tar.ok()) << tar.status();
+  auto member = read_member(*tar, "value.pickle");
+  ASSERT_TRUE(member.ok()) << member.status();
+  EXPECT_EQ(*member, binary_bytes(5000, 3));
+  EXPECT_EQ(read_member(*tar, "output.txt").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(pack_directory_in_memory(source, {}, 4096).status().code(), absl::StatusCode::kResourceExhausted);
+}
+
 TEST_F(ArchiveTest, ExcludeSkipsOnlyTopLevelNames) {
   const fs::path source = root() / "source";
   put_file(source / "keep.txt", "keep");
