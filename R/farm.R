@@ -48,14 +48,19 @@
 #' @param lab options for a lab of machines, a list with any of
 #'   \code{max_attempts} (retries for a rank that fails), \code{timeout} and
 #'   \code{checkpoint_interval} (seconds), \code{rooms} (where ranks may run),
-#'   \code{same_machine} (every rank on one worker) and \code{shared} (files or
-#'   URLs every rank finds read-only in its app_dir).
+#'   \code{same_machine} (every rank on one worker), \code{shared} (files or
+#'   URLs every rank finds read-only in its app_dir), the per-rank limits
+#'   \code{memory} and \code{output_size} (bytes or text such as "512M"),
+#'   \code{cpu_time} (seconds per process), \code{open_files} and
+#'   \code{processes}, and \code{network} (\code{TRUE}: ranks may use the
+#'   network on workers that sandbox them). A rank killed for a limit says
+#'   which in the \code{limit_exceeded} column of \code{ranks}.
 #' @param job a job returned by \code{farm_submit()}.
 #' @return \code{farm()} and \code{farm_wait()}: an object of class
 #'   \code{pesc_results}, a list with \code{output} (every rank's printed
 #'   output joined in rank order), \code{ranks} (a data frame with one row per
 #'   rank: rank, status, exit_code, signal, worker, start, end, duration and
-#'   cpu_time in seconds, max_rss_kb, error), \code{values} (function mode
+#'   cpu_time in seconds, max_rss_kb, error, limit_exceeded), \code{values} (function mode
 #'   only) and \code{job_id}. \code{farm_submit()}: an object of class
 #'   \code{pesc_job}. \code{farm_cancel()}: the job, invisibly.
 #' @seealso \code{\link{farm_lapply}}, \code{\link{rank_output}}
@@ -112,7 +117,9 @@ farm_submit <- function(process, repetitions = 1L, params = NULL, coordinator = 
   ptr <- .pesc_farm_map(farm_ptr, spec$process, repetitions, spec$params, spec$entry, name %||% "",
                         warm_runner = identical(spec$mode, "function"), max_attempts = lab$max_attempts,
                         timeout = lab$timeout, checkpoint_interval = lab$checkpoint_interval,
-                        rooms = lab$rooms, same_machine = lab$same_machine, shared = lab$shared)
+                        rooms = lab$rooms, same_machine = lab$same_machine, shared = lab$shared,
+                        memory = lab$memory, cpu_time = lab$cpu_time, open_files = lab$open_files,
+                        processes = lab$processes, output_size = lab$output_size, network = lab$network)
   structure(list(id = .pesc_job_id(ptr), repetitions = repetitions, mode = spec$mode,
                  domain = spec$domain, task_dir = spec$task_dir, farm = .pesc_farm_describe(farm_ptr),
                  ptr = ptr, names = NULL),
@@ -219,7 +226,8 @@ infer_domain <- function(path) {
 # The lab options with their defaults; unknown names are an error.
 lab_options <- function(lab) {
   defaults <- list(max_attempts = 1L, timeout = 0, checkpoint_interval = 0, rooms = character(),
-                   same_machine = FALSE, shared = character())
+                   same_machine = FALSE, shared = character(), memory = 0, cpu_time = 0,
+                   open_files = 0L, processes = 0L, output_size = 0, network = FALSE)
   if (!is.list(lab)) stop("pesc: `lab` must be a list", call. = FALSE)
   unknown <- setdiff(names(lab), names(defaults))
   if (length(unknown) > 0L) {
@@ -235,5 +243,12 @@ lab_options <- function(lab) {
     if (grepl("^(https?|ftp|file)://", item)) item else normalizePath(item, mustWork = TRUE)
   }, character(1), USE.NAMES = FALSE)
   options$same_machine <- isTRUE(options$same_machine)
+  # Sizes as bytes or text such as "512M"; pesc::parse_size reads both.
+  options$memory <- format(options$memory, scientific = FALSE, trim = TRUE)
+  options$output_size <- format(options$output_size, scientific = FALSE, trim = TRUE)
+  options$cpu_time <- as.numeric(options$cpu_time)
+  options$open_files <- as.integer(options$open_files)
+  options$processes <- as.integer(options$processes)
+  options$network <- isTRUE(options$network)
   options
 }

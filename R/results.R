@@ -16,6 +16,7 @@ new_results <- function(ptr) {
     cpu_time = column("cpu_time", numeric(1)),
     max_rss_kb = column("max_rss_kb", numeric(1)),
     error = column("error", character(1)),
+    limit_exceeded = column("limit_exceeded", character(1)),
     stringsAsFactors = FALSE)
   structure(list(job_id = .pesc_results_job_id(ptr), output = .pesc_results_output(ptr), ranks = ranks,
                  rank_outputs = column("output", character(1)), ptr = ptr),

@@ -76,7 +76,8 @@ Rcpp::List rank_row(const pesc::RankResult& r) {
       Rcpp::Named("duration") = std::chrono::duration<double>(r.duration).count(),
       Rcpp::Named("cpu_time") = std::chrono::duration<double>(r.cpu_time).count(),
       Rcpp::Named("max_rss_kb") = static_cast<double>(r.max_rss_kb), Rcpp::Named("has_files") = r.has_files,
-      Rcpp::Named("error") = r.error, Rcpp::Named("output") = r.output);
+      Rcpp::Named("error") = r.error, Rcpp::Named("limit_exceeded") = r.limit_exceeded,
+      Rcpp::Named("output") = r.output);
 }
 
 }  // namespace
@@ -102,7 +103,8 @@ std::string pesc_farm_describe(SEXP farm) {
 SEXP pesc_farm_map(SEXP farm, std::string process, int repetitions, std::vector<std::string> parameters,
                    std::string entry, std::string name, bool warm_runner, int max_attempts, double timeout,
                    double checkpoint_interval, std::vector<std::string> rooms, bool same_machine,
-                   std::vector<std::string> shared) {
+                   std::vector<std::string> shared, std::string memory, double cpu_time, int open_files,
+                   int processes, std::string output_size, bool network) {
   return guarded([&] {
     std::shared_ptr<pesc::Farm> owner = *FarmPtr(farm);
     pesc::MapOptions options;
@@ -115,6 +117,12 @@ SEXP pesc_farm_map(SEXP farm, std::string process, int repetitions, std::vector<
     options.rooms = rooms;
     options.same_machine = same_machine;
     options.shared = shared;
+    options.limits = {.memory_bytes = pesc::parse_size(memory),
+                      .cpu_time = std::chrono::milliseconds(static_cast<int64_t>(cpu_time * 1000)),
+                      .open_files = open_files,
+                      .processes = processes,
+                      .output_bytes = pesc::parse_size(output_size)};
+    options.network = network;
     pesc::Job job = owner->map(process, repetitions, parameters, options);
     return JobPtr(new JobHandle{owner, std::move(job)}, true);
   });

@@ -130,6 +130,7 @@ PYBIND11_MODULE(_core, m) {
       .def_readonly("attempt", &pesc::RankResult::attempt)
       .def_readonly("has_files", &pesc::RankResult::has_files)
       .def_readonly("error", &pesc::RankResult::error)
+      .def_readonly("limit_exceeded", &pesc::RankResult::limit_exceeded)
       .def_property_readonly("ok", &pesc::RankResult::ok)
       .def("__repr__", [](const pesc::RankResult& r) {
         return "RankResult(rank=" + std::to_string(r.rank) + ", status='" + pesc::to_string(r.status) +
@@ -253,7 +254,9 @@ PYBIND11_MODULE(_core, m) {
           [](pesc::Farm& farm, const std::filesystem::path& process, int repetitions,
              const std::vector<std::string>& parameters, const std::string& entry, const std::string& name,
              bool warm_runner, int max_attempts, double timeout, double checkpoint_interval,
-             const std::vector<std::string>& rooms, bool same_machine, const std::vector<std::string>& shared) {
+             const std::vector<std::string>& rooms, bool same_machine, const std::vector<std::string>& shared,
+             const std::string& memory, double cpu_time, int open_files, int processes,
+             const std::string& output_size, bool network) {
             auto milliseconds = [](double seconds) {
               return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0));
             };
@@ -268,7 +271,13 @@ PYBIND11_MODULE(_core, m) {
                                .warm_runner = warm_runner,
                                .rooms = rooms,
                                .same_machine = same_machine,
-                               .shared = shared});
+                               .shared = shared,
+                               .limits = {.memory_bytes = memory.empty() ? 0 : pesc::parse_size(memory),
+                                          .cpu_time = milliseconds(cpu_time),
+                                          .open_files = open_files,
+                                          .processes = processes,
+                                          .output_bytes = output_size.empty() ? 0 : pesc::parse_size(output_size)},
+                               .network = network});
             } catch (const pesc::Error& error) {
               throw SubmitFailure{error};
             }
@@ -277,7 +286,9 @@ PYBIND11_MODULE(_core, m) {
           py::arg("entry") = "", py::arg("name") = "", py::arg("warm_runner") = false, py::arg("max_attempts") = 1,
           py::arg("timeout") = 0.0, py::arg("checkpoint_interval") = 0.0,
           py::arg("rooms") = std::vector<std::string>(), py::arg("same_machine") = false,
-          py::arg("shared") = std::vector<std::string>())
+          py::arg("shared") = std::vector<std::string>(), py::arg("memory") = "", py::arg("cpu_time") = 0.0,
+          py::arg("open_files") = 0, py::arg("processes") = 0, py::arg("output_size") = "",
+          py::arg("network") = false)
       .def("attach", [](pesc::Farm& farm, const std::string& id) { return unlocked([&] { return farm.attach(id); }); },
            py::arg("job_id"))
       .def("remove_job", [](pesc::Farm& farm, const std::string& id) { unlocked([&] { farm.remove_job(id); }); },

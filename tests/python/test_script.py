@@ -3,6 +3,8 @@
 import textwrap
 from pathlib import Path
 
+import pytest
+
 import pesc
 
 # The thesis's header, as published, shared with the C++ tests.
@@ -80,3 +82,20 @@ def test_lab_options_reach_the_farm(tmp_path):
     hang.write_text("sleep 30\n")
     res = pesc.run(str(hang), repetitions=1, progress=False, timeout=0.5)
     assert not res.ok
+
+
+def test_limits_kill_and_report_a_rank(tmp_path):
+    """Per-rank limits through the Python API: memory and output size killed and said so."""
+    hog = tmp_path / "hog.sh"
+    hog.write_text("exec /usr/bin/python3 -c \"import time; b = b'x' * (256 << 20); time.sleep(5)\"\n")
+    res = pesc.run(str(hog), repetitions=1, progress=False, memory="64M", open_files=64, processes=32)
+    assert not res.ok and res[0].limit_exceeded == "memory"
+    assert "memory limit of 64 MiB" in res[0].output
+    spill = tmp_path / "spill.sh"
+    spill.write_text('head -c 3000000 /dev/zero > "$PESC_OUTPUT_DIR/big"\n')
+    res = pesc.run(str(spill), repetitions=1, progress=False, output_size=1 << 20, cpu_time=10)
+    assert res[0].limit_exceeded == "output"
+    fine = pesc.run(str(spill), repetitions=1, progress=False, output_size="10M", network=True)
+    assert fine.ok and fine[0].limit_exceeded == ""
+    with pytest.raises(pesc.SubmitError, match="not a size"):
+        pesc.run(str(spill), repetitions=1, progress=False, memory="lots")

@@ -17,7 +17,7 @@ test_that("a script reads its rank from commandArgs and output comes back in ran
   expect_true(all(res$ranks$status == "succeeded"))
   expect_true(all(res$ranks$exit_code == 0L))
   expect_named(res$ranks, c("rank", "status", "exit_code", "signal", "worker", "start", "end", "duration",
-                            "cpu_time", "max_rss_kb", "error"))
+                            "cpu_time", "max_rss_kb", "error", "limit_exceeded"))
   expect_s3_class(res$ranks$start, "POSIXct")
   expect_equal(trimws(rank_file(res, 2, "value.txt")), "20")
   expect_null(rank_file(res, 2, "missing.txt"))
@@ -76,4 +76,18 @@ test_that("lab options reach the farm: retries and shared files", {
   expect_equal(res$output, "shared bytes\nshared bytes\n")
   expect_error(farm(script, repetitions = 1, progress = FALSE, lab = list(retries = 2)),
                "unknown lab option")
+})
+
+test_that("per-rank limits kill a rank and say which", {
+  dir <- withr::local_tempdir()
+  hog <- file.path(dir, "hog.sh")
+  writeLines("exec /usr/bin/python3 -c \"import time; b = b'x' * (256 << 20); time.sleep(5)\"", hog)
+  res <- farm(hog, repetitions = 1, progress = FALSE, lab = list(memory = "64M", processes = 32))
+  expect_equal(res$ranks$limit_exceeded, "memory")
+  expect_match(rank_output(res, 0), "memory limit of 64 MiB")
+  spill <- file.path(dir, "spill.sh")
+  writeLines('head -c 3000000 /dev/zero > "$PESC_OUTPUT_DIR/big"', spill)
+  res <- farm(spill, repetitions = 1, progress = FALSE, lab = list(output_size = 2^20, cpu_time = 10))
+  expect_equal(res$ranks$limit_exceeded, "output")
+  expect_error(farm(spill, repetitions = 1, progress = FALSE, lab = list(memory = "lots")), "not a size")
 })

@@ -140,7 +140,7 @@ class Results(Sequence[RankResult]):
         import pandas
 
         columns = ("rank", "status", "exit_code", "signal", "worker", "start", "end", "duration", "cpu_time",
-                   "max_rss_kb", "attempt", "error", "output")
+                   "max_rss_kb", "attempt", "error", "limit_exceeded", "output")
         return pandas.DataFrame([{c: getattr(r, c) for c in columns} for r in self], columns=list(columns))
 
     def __repr__(self) -> str:
@@ -282,7 +282,9 @@ class Farm:
     def map(self, process: Process, repetitions: int, params: Iterable[Any] = (), *, entry: Optional[str] = None,
             name: Optional[str] = None, max_attempts: int = 1, timeout: Optional[float] = None,
             checkpoint_interval: Optional[float] = None, rooms: Iterable[str] = (), same_machine: bool = False,
-            shared: Iterable[Union[str, os.PathLike]] = ()) -> Job:
+            shared: Iterable[Union[str, os.PathLike]] = (), memory: Union[int, str, None] = None,
+            cpu_time: Optional[float] = None, open_files: int = 0, processes: int = 0,
+            output_size: Union[int, str, None] = None, network: bool = False) -> Job:
         """Submits ``process`` to run as ranks 0..repetitions-1 and returns the Job without waiting.
 
         ``process`` is a script or binary, a directory or a tar/zip archive
@@ -294,13 +296,20 @@ class Farm:
         (seconds) saves a running rank's checkpoint_dir so a moved rank
         resumes; ``rooms`` and ``same_machine`` say where ranks may run;
         ``shared`` files or URLs appear read-only in every rank's app_dir.
+        Per rank limits: ``memory`` and ``output_size`` (bytes or "512M"),
+        ``cpu_time`` (seconds per process), ``open_files``, ``processes``; a
+        rank over its memory, CPU time or output size is killed and its
+        RankResult.limit_exceeded says which. ``network=True`` lets ranks use
+        the network on workers that sandbox them.
         Raises SubmitError when the farm refuses the job or something cannot
         be pickled.
         """
         _check_repetitions(repetitions)
         lab = dict(max_attempts=max_attempts, timeout=timeout or 0.0, checkpoint_interval=checkpoint_interval or 0.0,
                    rooms=[str(room) for room in rooms], same_machine=same_machine,
-                   shared=[os.fspath(item) for item in shared])
+                   shared=[os.fspath(item) for item in shared], memory=str(memory or ""),
+                   cpu_time=cpu_time or 0.0, open_files=open_files, processes=processes,
+                   output_size=str(output_size or ""), network=network)
         if callable(process):
             return self._submit_function(process, repetitions, list(params), None, name, lab)
         path = os.fspath(process)
