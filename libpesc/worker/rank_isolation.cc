@@ -53,6 +53,30 @@ bool is_system_path(const fs::path& path) {
   return false;
 }
 
+// Does `info`'s mode grant `user` the permission `bit` (1: search, 4:
+// read)? The worker is root, so access() would only answer for root.
+bool permits(const struct stat& info, const Credentials& user, mode_t bit) {
+  if (info.st_uid == user.uid) return (info.st_mode & (bit << 6)) != 0;
+  if (info.st_gid == user.gid) return (info.st_mode & (bit << 3)) != 0;
+  return (info.st_mode & bit) != 0;
+}
+
+// The rank's program must be one its user can reach: an interpreter found
+// on root's PATH (a pyenv shim under /root) is not.
+absl::Status check_reachable(const fs::path& program, const Credentials& user) {
+  for (fs::path dir = program.parent_path(); !dir.empty(); dir = dir.parent_path()) {
+    struct stat info;
+    if (::stat(dir.c_str(), &info) == 0 && !permits(info, user, 1)) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "%s cannot run as user %s, who runs ranks: %s is mode %04o; install it where others may reach it or "
+          "name one with pesc-worker --interpreter NAME=/usr/bin/...",
+          program.string(), user.name, dir.string(), info.st_mode & 07777));
+    }
+    if (dir == dir.root_path()) break;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<RankIsolation>> RankIsolation::create(const IsolationOptions& options) {
@@ -122,6 +146,7 @@ absl::Status RankIsolation::apply(const v1::Assignment& assignment, const RankCo
     give_tree(context.app_dir, *run_as_, Give::kDirectoriesOnly);
     give_tree(context.output_dir, *run_as_, Give::kEverything);
     give_tree(context.checkpoint_dir, *run_as_, Give::kEverything);
+    if (absl::Status reachable = check_reachable(launch.argv.at(0), *run_as_); !reachable.ok()) return reachable;
     launch.run_as = run_as_;
     launch.environment.emplace_back("HOME", context.app_dir.string());
     launch.environment.emplace_back("USER", run_as_->name);

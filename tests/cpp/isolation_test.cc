@@ -8,6 +8,7 @@
 #include <fstream>
 #include <memory>
 
+#include "client/client.h"
 #include "executor/sandbox.h"
 #include "farm_harness.h"
 #include "gmock/gmock.h"
@@ -120,6 +121,29 @@ TEST_F(IsolationTest, NetworkOnlyWhenTheJobAsksForIt) {
   fs::path script = write_script(scratch_.path(), "net.sh", "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '\n");
   EXPECT_EQ(farm_->map(script, 1).wait()[0].output, "lo\n");
   EXPECT_NE(farm_->map(script, 1, {}, {.network = true}).wait()[0].output, "lo\n");
+}
+
+TEST_F(IsolationTest, AnInterpreterTheRankUserCannotReachIsExplained) {
+  fs::path private_dir = scratch_.path() / "private";  // 0700, as /root is
+  fs::create_directories(private_dir);
+  ::chmod(private_dir.c_str(), 0700);
+  fs::copy_file("/bin/sh", private_dir / "sh");
+  fs::path script = write_script(scratch_.path(), "hello.sh", "echo hello\n");
+  Farm templated((private_dir / "sh").string() + " {entry}", FarmOptions{.coordinator = daemons_->address()});
+  Job job = templated.map(script, 1);
+  // A rank that cannot start here may start elsewhere: the worker is
+  // quarantined with the reason, for `pesc workers` to show.
+  auto client = Client::connect(daemons_->address(), {.token = daemons_->admin_token()});
+  ASSERT_TRUE(client.ok()) << client.status();
+  std::string reason;
+  EXPECT_TRUE(testing::eventually([&] {
+    auto workers = (*client)->workers();
+    reason = workers.ok() && !workers->empty() ? workers->front().quarantined() : "";
+    return !reason.empty();
+  }));
+  EXPECT_THAT(reason, HasSubstr("cannot run as user pesc"));
+  EXPECT_THAT(reason, HasSubstr("--interpreter"));
+  job.cancel();
 }
 
 // The runner protocol's pipes (fds 3 and 4) must survive the sandbox.
