@@ -133,9 +133,9 @@ absl::StatusOr<fs::path> open_v1(const std::string& controller) {
 
 // Removing a cgroup fails while its last processes are still exiting.
 void remove_when_empty(const fs::path& dir) {
-  for (int attempt = 0; attempt < 50; ++attempt) {
+  for (int attempt = 0; attempt < 500; ++attempt) {
     if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 }
 

@@ -57,7 +57,10 @@ local_daemons <- function(env = parent.frame()) {
   # The coordinator's admin token (written before its address), for the
   # worker and the clients of this test.
   Sys.setenv(PESC_TOKEN = trimws(readLines(file.path(dir, "state", "admin.token"), warn = FALSE)[[1]]))
+  # Unsandboxed, as this user: tests watch their ranks through files in their
+  # own temporary dirs, which sandboxed ranks cannot see.
   pids <- c(pids, spawn(worker_bin, c("--coordinator", address, "--slots", "2", "--work-dir",
-                                      file.path(dir, "work")), file.path(dir, "worker.log")))
+                                      file.path(dir, "work"), "--no-sandbox", "--run-as="),
+                        file.path(dir, "worker.log")))
   address
 }
