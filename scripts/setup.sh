@@ -19,6 +19,8 @@ PESC_PACKAGES=(
   r-base-dev r-cran-rcpp r-cran-testthat r-cran-codetools r-cran-withr r-cran-boot
   # Job timelines as figures (res.plot) and SVG to PNG; the Amdahl suite's workloads and peers.
   python3-matplotlib librsvg2-bin python3-sklearn parallel python3-dask python3-distributed
+  # Workers sandbox ranks in bubblewrap; isolation_test and the sandbox tests need it.
+  bubblewrap
 )
 
 as_root() {
