@@ -189,7 +189,8 @@ class Worker {
       : dir_("pesc-bench-worker-"),
         daemon_("pesc-worker",
                 {PESC_WORKER_PATH, "--coordinator", coordinator, "--slots", std::to_string(slots), "--work-dir",
-                 (dir_.path() / "work").string()},
+                 // pesc's own cost, without a root worker's user switch and sandbox
+                 (dir_.path() / "work").string(), "--no-sandbox", "--run-as="},
                 dir_.path() / "worker.log") {}
   Daemon& daemon() { return daemon_; }
 

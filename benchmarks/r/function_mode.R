@@ -133,7 +133,9 @@ main <- function() {
   # The admin token (written before the address) for the worker and the client.
   Sys.setenv(PESC_TOKEN = trimws(readLines(file.path(root, "coordinator", "admin.token"), warn = FALSE)[1]))
   pids <<- c(pids, spawn(c(file.path(daemons_dir, "pesc-worker"), "--coordinator", address, "--slots", "2",
-                           "--work-dir", file.path(root, "worker"), "--interpreter", "R=/usr/bin/Rscript")))
+                           "--work-dir", file.path(root, "worker"), "--interpreter", "R=/usr/bin/Rscript",
+                           # pesc's own cost, without a root worker's isolation
+                           "--no-sandbox", "--run-as=")))
 
   cl <<- makeCluster(2)
   if (have_future) {

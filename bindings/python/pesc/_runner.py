@@ -37,6 +37,19 @@ def _load(path):
         return pickle.load(stream)
 
 
+_SHARED_ARGS = []  # the bytes of args/all.pkl, read once per interpreter
+
+
+def _args_for(rank, meta):
+    """A fresh copy of the rank's arguments: each rank may change its own."""
+    if meta["per_rank"]:
+        return _load(os.path.join("args", "%d.pkl" % rank))
+    if not _SHARED_ARGS:
+        with open(os.path.join(HERE, "args", "all.pkl"), "rb") as stream:
+            _SHARED_ARGS.append(stream.read())
+    return pickle.loads(_SHARED_ARGS[0])
+
+
 def _load_task():
     """The pickled function and job description; raises when this Python cannot use them."""
     meta = _load("meta.pkl")
@@ -59,7 +72,7 @@ def _run_rank(rank, output_dir, task):
         if isinstance(task, BaseException):
             raise task
         meta, function = task
-        args = _load(os.path.join("args", "%d.pkl" % rank if meta["per_rank"] else "all.pkl"))
+        args = _args_for(rank, meta)
         value = function(*args) if meta["per_rank"] else function(rank, *args)
         try:
             _write(output_dir, ("ok", value))
