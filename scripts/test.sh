@@ -43,7 +43,7 @@ run_fuzz_smoke() {
     -DPESC_BUILD_FUZZ=ON -DPESC_BUILD_TESTS=OFF -DPESC_BUILD_BENCHMARKS=OFF -DPESC_BUILD_EXAMPLES=OFF \
     -DCMAKE_C_FLAGS="$sanitizers" -DCMAKE_CXX_FLAGS="$sanitizers" \
     -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null || return 1
-  local targets=(archive_fuzz domain_fuzz request_fuzz)
+  local targets=(archive_fuzz domain_fuzz request_fuzz runner_answer_fuzz)
   ninja -C "$fuzz_build" -j "$(nproc)" "${targets[@]}" || return 1
   local status=0 target corpus
   for target in "${targets[@]}"; do

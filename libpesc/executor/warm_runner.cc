@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -153,6 +154,16 @@ absl::StatusOr<std::string> WarmRunner::read_answer() {
   }
 }
 
+absl::StatusOr<int> parse_runner_answer(const std::string& line) {
+  std::vector<std::string> fields = absl::StrSplit(line, '\t');
+  int status = 0;
+  if (fields.size() != 2 || fields[0] != "done" || !absl::SimpleAtoi(fields[1], &status)) {
+    return absl::DataLossError(absl::StrCat("the rank's interpreter answered \"", absl::CHexEscape(line),
+                                            "\" instead of done<TAB>status: is the process a pesc runner?"));
+  }
+  return status;
+}
+
 absl::StatusOr<RankExit> WarmRunner::run(int rank, const std::filesystem::path& output_dir,
                                          const std::filesystem::path& checkpoint_dir) {
   RankExit exit;
@@ -169,14 +180,12 @@ absl::StatusOr<RankExit> WarmRunner::run(int rank, const std::filesystem::path& 
     alive_ = false;
     return answer.status();
   }
-  std::vector<std::string> fields = absl::StrSplit(*answer, '\t');
-  int status = 0;
-  if (fields.size() != 2 || fields[0] != "done" || !absl::SimpleAtoi(fields[1], &status)) {
+  auto status = parse_runner_answer(*answer);
+  if (!status.ok()) {
     alive_ = false;
-    return absl::DataLossError(absl::StrCat("the rank's interpreter answered \"", *answer,
-                                            "\" instead of done<TAB>status: is the process a pesc runner?"));
+    return status.status();
   }
-  exit.exit_code = status;
+  exit.exit_code = *status;
   exit.cpu_ms = cpu_ms_of(process_->pid()) - cpu_before;
   return exit;
 }

@@ -20,11 +20,16 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "executor/rank_process.h"
 
 namespace pesc {
+
+// The status in a runner's answer line (without its newline): "done<TAB>N".
+// Anything else is DataLoss: the process does not speak the protocol.
+absl::StatusOr<int> parse_runner_answer(const std::string& line);
 
 class WarmRunner {
  public:

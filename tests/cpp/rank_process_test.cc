@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/files.h"
+#include "executor/warm_runner.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -623,6 +624,16 @@ TEST_F(SandboxTest, CpuLimitIsReportedThroughTheSandbox) {
   std::unique_ptr<RankProcess> process = start(launch);
   ASSERT_NE(process, nullptr);
   EXPECT_EQ(process->wait().limit_exceeded, "cpu") << output();
+}
+
+// A warm runner is the user's code: its answers are parsed, never trusted.
+TEST(RunnerAnswerTest, OnlyDoneAndAStatusIsAnAnswer) {
+  EXPECT_EQ(*parse_runner_answer("done\t0"), 0);
+  EXPECT_EQ(*parse_runner_answer("done\t3"), 3);
+  for (const char* wrong : {"", "done", "done\t", "done\tx", "done\t1\textra", "ok\t0", "done 0"}) {
+    EXPECT_EQ(parse_runner_answer(wrong).status().code(), absl::StatusCode::kDataLoss) << wrong;
+  }
+  EXPECT_THAT(std::string(parse_runner_answer("\x1b[2J").status().message()), ::testing::HasSubstr("\\x1b[2J"));
 }
 
 }  // namespace
