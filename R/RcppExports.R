@@ -21,6 +21,10 @@
     .Call(`_pesc_pesc_job_id`, job)
 }
 
+.pesc_job_warm_runner <- function(job) {
+    .Call(`_pesc_pesc_job_warm_runner`, job)
+}
+
 .pesc_job_next <- function(job, timeout_ms) {
     .Call(`_pesc_pesc_job_next`, job, timeout_ms)
 }

@@ -162,6 +162,33 @@ farm_wait <- function(job, progress = TRUE) {
 }
 
 #' @rdname farm
+#' @param job_id the id of a job on a coordinator (\code{job$id}, or as
+#'   \code{pesc jobs} lists it), to follow from this session.
+#' @details \code{farm_attach()} picks up a job submitted earlier, from this
+#'   or another session or machine: a job belongs to the farm, not to the R
+#'   session that submitted it. Wait on it with \code{farm_wait()}; values of
+#'   a function-mode job come back as they would have to its submitter (names
+#'   of \code{farm_lapply()} elements excepted).
+#' @export
+farm_attach <- function(job_id, coordinator = NULL) {
+  if (!is.character(job_id) || length(job_id) != 1L || is.na(job_id) || !nzchar(job_id)) {
+    stop("pesc: `job_id` must be one job id, such as the `id` of a job farm_submit() returned",
+         call. = FALSE)
+  }
+  coordinator <- coordinator %||% Sys.getenv("PESC_COORDINATOR")
+  if (!nzchar(coordinator)) {
+    stop("pesc: farm_attach() needs the coordinator that runs the job: give `coordinator` ",
+         "or set PESC_COORDINATOR (an embedded farm's jobs end with its session)", call. = FALSE)
+  }
+  farm_ptr <- .pesc_farm_new("R", coordinator, 0L, "")
+  ptr <- .pesc_farm_attach(farm_ptr, job_id)
+  structure(list(id = job_id, repetitions = .pesc_job_progress(ptr)[["total"]],
+                 mode = if (.pesc_job_warm_runner(ptr)) "function" else "script", domain = NA_character_,
+                 task_dir = NULL, farm = .pesc_farm_describe(farm_ptr), ptr = ptr, names = NULL),
+            class = "pesc_job")
+}
+
+#' @rdname farm
 #' @export
 farm_cancel <- function(job) {
   stopifnot(inherits(job, "pesc_job"))

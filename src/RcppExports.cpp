@@ -87,6 +87,17 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// pesc_job_warm_runner
+bool pesc_job_warm_runner(SEXP job);
+RcppExport SEXP _pesc_pesc_job_warm_runner(SEXP jobSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type job(jobSEXP);
+    rcpp_result_gen = Rcpp::wrap(pesc_job_warm_runner(job));
+    return rcpp_result_gen;
+END_RCPP
+}
 // pesc_job_next
 SEXP pesc_job_next(SEXP job, int timeout_ms);
 RcppExport SEXP _pesc_pesc_job_next(SEXP jobSEXP, SEXP timeout_msSEXP) {
@@ -217,6 +228,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_pesc_pesc_farm_map", (DL_FUNC) &_pesc_pesc_farm_map, 19},
     {"_pesc_pesc_farm_attach", (DL_FUNC) &_pesc_pesc_farm_attach, 2},
     {"_pesc_pesc_job_id", (DL_FUNC) &_pesc_pesc_job_id, 1},
+    {"_pesc_pesc_job_warm_runner", (DL_FUNC) &_pesc_pesc_job_warm_runner, 1},
     {"_pesc_pesc_job_next", (DL_FUNC) &_pesc_pesc_job_next, 2},
     {"_pesc_pesc_job_progress", (DL_FUNC) &_pesc_pesc_job_progress, 1},
     {"_pesc_pesc_job_done", (DL_FUNC) &_pesc_pesc_job_done, 1},

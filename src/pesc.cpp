@@ -139,6 +139,9 @@ SEXP pesc_farm_attach(SEXP farm, std::string job_id) {
 // [[Rcpp::export(.pesc_job_id)]]
 std::string pesc_job_id(SEXP job) { return JobPtr(job)->job.id(); }
 
+// [[Rcpp::export(.pesc_job_warm_runner)]]
+bool pesc_job_warm_runner(SEXP job) { return JobPtr(job)->job.warm_runner(); }
+
 // The next rank to finish (a list), or NULL when none did within
 // `timeout_ms`. Polls in short slices and checks for a user interrupt in
 // between: on one, the job is cancelled on the farm and the interrupt goes

@@ -184,6 +184,7 @@ struct Job::State {
   std::shared_ptr<Connection> connection;
   std::string job_id;
   int repetitions = 0;
+  bool warm_runner = false;
   std::unique_ptr<JobWatch> watch;
   std::vector<std::optional<RankResult>> ranks;
   std::vector<std::string> files;
@@ -217,6 +218,7 @@ Job::~Job() = default;
 
 const std::string& Job::id() const { return state_->job_id; }
 int Job::repetitions() const { return state_->repetitions; }
+bool Job::warm_runner() const { return state_->warm_runner; }
 Progress Job::progress() const { return state_->progress; }
 bool Job::done() const { return state_->finished; }
 
@@ -280,20 +282,21 @@ Job Farm::map(const fs::path& process, int repetitions, const std::vector<std::s
   const std::string job_id = value_or_raise(connection_->client().submit(request));
   Progress queued;
   queued.total = queued.pending = repetitions;
-  return follow(job_id, queued);
+  return follow(job_id, queued, options.warm_runner);
 }
 
 void Farm::remove_job(const std::string& job_id) { value_or_raise(connection_->client().delete_job(job_id)); }
 
 Job Farm::attach(const std::string& job_id) {
   v1::JobInfo info = value_or_raise(connection_->client().job(job_id));
-  return follow(job_id, to_progress(info.progress()));
+  return follow(job_id, to_progress(info.progress()), info.spec().warm_runner());
 }
 
-Job Farm::follow(const std::string& job_id, const Progress& progress) {
+Job Farm::follow(const std::string& job_id, const Progress& progress, bool warm_runner) {
   auto state = std::make_unique<Job::State>();
   state->connection = connection_;
   state->job_id = job_id;
+  state->warm_runner = warm_runner;
   state->repetitions = progress.total;
   state->ranks.resize(static_cast<size_t>(state->repetitions));
   state->files.resize(static_cast<size_t>(state->repetitions));

@@ -306,6 +306,9 @@ class Job {
 
   const std::string& id() const;
   int repetitions() const;
+  // Its ranks run in warm runners (MapOptions::warm_runner): the bindings'
+  // function mode, whose ranks leave values to decode.
+  bool warm_runner() const;
 
   // The next rank to finish, in completion order; nullopt once every rank
   // has been returned, or when `timeout` passes first.
@@ -350,7 +353,7 @@ class Farm {
   std::string describe() const;
 
  private:
-  Job follow(const std::string& job_id, const Progress& progress);
+  Job follow(const std::string& job_id, const Progress& progress, bool warm_runner);
   std::string domain_;
   std::string user_;
   std::shared_ptr<Connection> connection_;
