@@ -131,10 +131,10 @@ farm_submit <- function(process, repetitions = 1L, params = NULL, coordinator = 
 farm_wait <- function(job, progress = TRUE) {
   stopifnot(inherits(job, "pesc_job"))
   n <- job$repetitions
-  bar <- if (isTRUE(progress)) utils::txtProgressBar(min = 0, max = n, style = 3) else NULL
+  bar <- if (isTRUE(progress)) progress_display(n) else NULL
   finished <- FALSE
   on.exit({
-    if (!is.null(bar)) close(bar)
+    if (!is.null(bar)) bar$close()
     # An interrupt or an error while waiting: the job must not run on.
     if (!finished) try(.pesc_job_cancel(job$ptr), silent = TRUE)
     if (!is.null(job$task_dir)) unlink(job$task_dir, recursive = TRUE)
@@ -144,7 +144,7 @@ farm_wait <- function(job, progress = TRUE) {
     row <- .pesc_job_next(job$ptr, 250L)
     if (!is.null(row)) {
       got <- got + 1L
-      if (!is.null(bar)) utils::setTxtProgressBar(bar, got)
+      if (!is.null(bar)) bar$show(got)
     } else if (.pesc_job_done(job$ptr)) {
       break
     }
@@ -186,6 +186,19 @@ farm_attach <- function(job_id, coordinator = NULL) {
                  mode = if (.pesc_job_warm_runner(ptr)) "function" else "script", domain = NA_character_,
                  task_dir = NULL, farm = .pesc_farm_describe(farm_ptr), ptr = ptr, names = NULL),
             class = "pesc_job")
+}
+
+# Ranks done out of `total`: the progress package's bar when it is installed
+# (with an ETA, and drawn in RStudio too), utils::txtProgressBar otherwise.
+progress_display <- function(total) {
+  if (requireNamespace("progress", quietly = TRUE)) {
+    bar <- progress::progress_bar$new(total = total, clear = FALSE, show_after = 0,
+                                      format = "  ranks [:bar] :current/:total :percent eta :eta")
+    return(list(show = function(done) bar$update(done / total),
+                close = function() if (!bar$finished) bar$terminate()))
+  }
+  bar <- utils::txtProgressBar(min = 0, max = total, style = 3)
+  list(show = function(done) utils::setTxtProgressBar(bar, done), close = function() close(bar))
 }
 
 #' @rdname farm

@@ -87,6 +87,11 @@ class Daemons:
              # are measured apart (benchmarks/python/rank_start_isolation.py).
              "--no-sandbox", "--run-as="],
             stdout=log, stderr=subprocess.STDOUT))
+        # A worker that refuses to start (say, a work dir it cannot use)
+        # exits at once; without this check the first job would wait forever.
+        time.sleep(0.5)
+        if self.procs[-1].poll() is not None:
+            raise RuntimeError("pesc-worker exited at start; see " + str(self.root / "daemons.log"))
         return self.address
 
     def stop(self) -> None:

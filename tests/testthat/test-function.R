@@ -82,3 +82,16 @@ test_that("more ranks than R has connections come back", {
   vals <- farm(function(rank) rank * 2, repetitions = 200, slots = 2, progress = FALSE)$values
   expect_equal(unlist(vals), (0:199) * 2)
 })
+
+test_that("waiting with a progress bar returns every rank intact", {
+  # The progress package's bar when installed, txtProgressBar otherwise; both
+  # write to the console, which this test only silences.
+  capture.output(res <- farm(function(rank) rank, repetitions = 5, slots = kSlots), type = "output")
+  expect_equal(unlist(res$values), 0:4)
+  bar <- pesc:::progress_display(3)
+  capture.output({
+    for (done in 1:3) bar$show(done)
+    bar$close()
+  })
+  succeed()
+})
