@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "common/clock.h"
 #include "common/sha256.h"
+#include "store/sqlite_guard.h"
 
 namespace pesc {
 namespace {
@@ -34,14 +35,9 @@ CREATE TABLE IF NOT EXISTS auth_blob_uploads(
 CREATE INDEX IF NOT EXISTS auth_blob_uploads_by_user ON auth_blob_uploads(user);
 )sql";
 
-// SQLiteCpp reports failures by throwing; the library speaks Status.
 template <typename Fn>
 auto guarded(const char* what, Fn&& fn) -> decltype(fn()) {
-  try {
-    return fn();
-  } catch (const std::exception& error) {
-    return absl::InternalError(absl::StrCat("token store: cannot ", what, ": ", error.what()));
-  }
+  return sqlite_guarded("token store: cannot ", what, std::forward<Fn>(fn));
 }
 
 // SHA-256 in lowercase hex with the digest fetched once: OpenSSL 3 looks a

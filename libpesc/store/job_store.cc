@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "store/sqlite_guard.h"
 
 namespace pesc {
 namespace {
@@ -112,14 +113,9 @@ class StatementCache {
 
 namespace {
 
-// SQLiteCpp reports failures by throwing; the library speaks Status.
 template <typename Fn>
 auto guarded(const char* what, Fn&& fn) -> decltype(fn()) {
-  try {
-    return fn();
-  } catch (const std::exception& error) {
-    return absl::InternalError(absl::StrCat("state database: ", what, ": ", error.what()));
-  }
+  return sqlite_guarded("state database: ", what, std::forward<Fn>(fn));
 }
 
 std::string serialize(const google::protobuf::MessageLite& message) {
