@@ -60,7 +60,8 @@ TEST_F(IsolationTest, RanksCannotReadTheWorkersStateOrAnotherSlotsOutput) {
   fs::path script = write_script(scratch_.path(), "snoop.sh",
                                  "id -un\n"
                                  "echo \"rank $PESC_RANK\" > \"$PESC_OUTPUT_DIR/secret.txt\"\n"
-                                 "other=$(echo \"$PESC_OUTPUT_DIR\" | sed \"s/slot-[0-9]*/slot-$((1 - PESC_RANK))/\")\n"
+                                 "own_slot=$(echo \"$PESC_OUTPUT_DIR\" | sed 's/.*slot-\\([0-9]*\\).*/\\1/')\n"
+                                 "other=$(echo \"$PESC_OUTPUT_DIR\" | sed \"s/slot-[0-9]*/slot-$((1 - own_slot))/\")\n"
                                  "sleep 1  # both ranks are running now\n"
                                  "cat \"$other/secret.txt\" 2>/dev/null || echo other-slot-hidden\n"
                                  "work=${PESC_OUTPUT_DIR%/runs/*}\n"
