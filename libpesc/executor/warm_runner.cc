@@ -109,6 +109,17 @@ absl::StatusOr<std::unique_ptr<WarmRunner>> WarmRunner::start(RankLaunch launch)
   }
   launch.inherited_fds = {commands->read, answers->write};
   launch.environment.emplace_back("PESC_RUNNER_FDS", "3,4");
+  if (launch.run_as) {
+    // R opens its ends by path (/dev/fd/3), which checks the pipe's owner:
+    // they must belong to the user the runner becomes, not the root worker.
+    for (int fd : launch.inherited_fds) {
+      if (::fchown(fd, launch.run_as->uid, launch.run_as->gid) != 0) {
+        for (int end : {commands->read, commands->write, answers->read, answers->write}) ::close(end);
+        return absl::InternalError(absl::StrCat("cannot give the runner's pipe to user ", launch.run_as->name, ": ",
+                                                std::strerror(errno)));
+      }
+    }
+  }
   auto process = RankProcess::start(launch);
   // The child holds its own copies now.
   ::close(commands->read);

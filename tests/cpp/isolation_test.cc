@@ -152,7 +152,9 @@ TEST_F(IsolationTest, WarmRunnersServeRanksInTheSandbox) {
   fs::path runner = write_script(scratch_.path(), "runner.sh",
                                  "while IFS='\t' read -r kind rank out checkpoint <&3; do\n"
                                  "  echo \"rank $rank as $(id -un) pid $$\" >> \"$out/output.txt\"\n"
-                                 "  printf 'done\\t0\\n' >&4\n"
+                                 // Reopened by path, as R's runner does: the
+                                 // pipe must belong to the rank's user.
+                                 "  printf 'done\\t0\\n' > /proc/self/fd/4\n"
                                  "done\n");
   Results results = farm_->map(runner, 6, {}, {.warm_runner = true}).wait();
   ASSERT_EQ(results.size(), 6u);
