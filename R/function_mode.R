@@ -129,6 +129,13 @@ is_shared_env <- function(env) {
   identical(env, globalenv()) || identical(env, emptyenv()) || is_package_env(env)
 }
 
+# What saveRDS wrote, from memory: uncompressed (as the runner writes) or gzip.
+read_rds_bytes <- function(bytes) {
+  if (length(bytes) < 2L || bytes[1] != as.raw(0x1f) || bytes[2] != as.raw(0x8b)) return(unserialize(bytes))
+  connection <- gzcon(rawConnection(bytes))
+  tryCatch(readRDS(connection), finally = close(connection))  # R has only ~125 connections
+}
+
 # Every rank's value, in rank order; the first failed rank raises an error
 # of class pesc_rank_error with the remote message and call.
 collect_values <- function(results, names = NULL) {
@@ -137,10 +144,7 @@ collect_values <- function(results, names = NULL) {
   failures <- list()
   for (rank in seq_len(n) - 1L) {
     bytes <- .pesc_results_read_file(results$ptr, rank, "result.rds")
-    outcome <- if (is.null(bytes)) NULL else {
-      connection <- gzcon(rawConnection(bytes))
-      tryCatch(readRDS(connection), finally = close(connection))  # R has only ~125 connections
-    }
+    outcome <- if (is.null(bytes)) NULL else read_rds_bytes(bytes)
     if (is.null(outcome) || !isTRUE(outcome$ok)) {
       failures[[length(failures) + 1L]] <- list(rank = rank, outcome = outcome)
     } else {

@@ -2,8 +2,12 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <optional>
+#include <string_view>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 
 namespace pesc {
@@ -42,7 +46,51 @@ void on_termination_signal(std::function<void(int)> on_signal) {
   handler() = std::move(on_signal);
 }
 
-std::vector<char*> with_flag_names_normalized(int argc, char** argv, std::vector<std::string>& storage) {
+namespace {
+
+// The value of `arg` when it is the list flag `name` ("--name=V" or "-name=V",
+// or "--name" with the value in the next argument); nullopt otherwise.
+std::optional<std::string> list_flag_value(const std::vector<std::string>& args, size_t& i, const std::string& name) {
+  const std::string& arg = args[i];
+  const size_t dashes = arg.find_first_not_of('-');
+  if (dashes == 0 || dashes > 2 || dashes == std::string::npos) return std::nullopt;
+  const std::string_view spelled = std::string_view(arg).substr(dashes);
+  if (spelled == name && i + 1 < args.size()) return args[++i];
+  if (spelled.size() > name.size() && spelled.substr(0, name.size()) == name && spelled[name.size()] == '=') {
+    return std::string(spelled.substr(name.size() + 1));
+  }
+  return std::nullopt;
+}
+
+// absl keeps only the last of a repeated flag; "--shared a --shared b" must
+// mean both, so the occurrences become one "--shared=a,b".
+void join_repeated(std::vector<std::string>& args, const std::vector<std::string>& repeatable) {
+  for (const std::string& name : repeatable) {
+    std::vector<std::string> kept;
+    std::vector<std::string> values;
+    size_t first = std::string::npos;
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (args[i] == "--") {
+        kept.insert(kept.end(), args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+        break;
+      }
+      if (auto value = list_flag_value(args, i, name)) {
+        if (first == std::string::npos) first = kept.size();
+        values.push_back(*std::move(value));
+        continue;
+      }
+      kept.push_back(args[i]);
+    }
+    if (first == std::string::npos) continue;
+    kept.insert(kept.begin() + static_cast<std::ptrdiff_t>(first), absl::StrCat("--", name, "=", absl::StrJoin(values, ",")));
+    args = std::move(kept);
+  }
+}
+
+}  // namespace
+
+std::vector<char*> with_flag_names_normalized(int argc, char** argv, std::vector<std::string>& storage,
+                                              const std::vector<std::string>& repeatable) {
   storage.assign(argv, argv + argc);
   for (std::string& arg : storage) {
     if (arg == "--") break;
@@ -52,6 +100,7 @@ std::vector<char*> with_flag_names_normalized(int argc, char** argv, std::vector
       if (arg[i] == '-') arg[i] = '_';
     }
   }
+  join_repeated(storage, repeatable);
   std::vector<char*> normalized;
   for (std::string& arg : storage) normalized.push_back(arg.data());
   return normalized;

@@ -20,7 +20,10 @@ void on_termination_signal(std::function<void(int)> on_signal);
 
 // absl spells flags with underscores; people type --state-dir. Rewrites
 // "--state-dir" to "--state_dir" in every flag name before a lone "--".
-std::vector<char*> with_flag_names_normalized(int argc, char** argv, std::vector<std::string>& storage);
+// The list flags named in `repeatable` may be given more than once; their
+// values add up.
+std::vector<char*> with_flag_names_normalized(int argc, char** argv, std::vector<std::string>& storage,
+                                              const std::vector<std::string>& repeatable = {});
 
 }  // namespace pesc
 

@@ -23,7 +23,7 @@ ABSL_FLAG(std::string, work_dir, "/var/tmp/pesc-worker", "where processes are ca
 ABSL_FLAG(std::vector<std::string>, interpreter, {},
           "NAME=PATH,... interpreters by domain or program name, e.g. python=/usr/bin/python3");
 ABSL_FLAG(std::string, id, "", "this worker's id (default: kept in the work dir)");
-ABSL_FLAG(std::vector<std::string>, room, {}, "ROOM,... the rooms (labs) this worker serves (default: public)");
+ABSL_FLAG(std::vector<std::string>, room, {}, "ROOM[,...] the rooms (labs) this worker serves, repeatable (default: public)");
 ABSL_FLAG(std::string, token_file, "",
           "file holding the join token from `pesc worker-token` (default: $PESC_TOKEN, $PESC_TOKEN_FILE, "
           "~/.config/pesc/token)");
@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
   pesc::handle_termination_signals();
   absl::SetProgramUsageMessage("pesc-worker --coordinator HOST:PORT --slots N --work-dir DIR");
   std::vector<std::string> storage;
-  std::vector<char*> args = pesc::with_flag_names_normalized(argc, argv, storage);
+  std::vector<char*> args = pesc::with_flag_names_normalized(argc, argv, storage, {"room", "interpreter"});
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   pesc::WorkerOptions options;
   options.slots = absl::GetFlag(FLAGS_slots) > 0 ? absl::GetFlag(FLAGS_slots)

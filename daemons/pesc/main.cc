@@ -28,10 +28,10 @@ ABSL_FLAG(int, max_attempts, 1, "attempts for a rank that exits non-zero (1: no 
 ABSL_FLAG(double, timeout, 0, "seconds a rank may run before it is killed and reported (0: no limit)");
 ABSL_FLAG(double, checkpoint_interval, 0,
           "seconds between saves of a running rank's checkpoint_dir when it changed (0: only at the end)");
-ABSL_FLAG(std::vector<std::string>, room, {}, "ROOM,... rooms whose workers may run the ranks (default: public)");
+ABSL_FLAG(std::vector<std::string>, room, {}, "ROOM[,...] rooms whose workers may run the ranks, repeatable (default: public)");
 ABSL_FLAG(bool, same_machine, false, "run every rank on one worker");
 ABSL_FLAG(std::vector<std::string>, shared, {},
-          "FILE|URL,... read-only inputs every rank finds in its app_dir by name");
+          "FILE|URL[,...] read-only inputs every rank finds in its app_dir by name, repeatable");
 ABSL_FLAG(std::string, memory, "", "per rank: memory its processes may hold together, e.g. 512M (0: no limit)");
 ABSL_FLAG(double, cpu_time, 0, "per rank: CPU seconds each of its processes may use (0: no limit)");
 ABSL_FLAG(int, open_files, 0, "per rank: descriptors each of its processes may hold open (0: no limit)");
@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
   // Everything after "--" is a rank parameter, passed on byte for byte, even
   // when it looks like a flag.
   std::vector<std::string> storage;
-  std::vector<char*> flag_args = pesc::with_flag_names_normalized(argc, argv, storage);
+  std::vector<char*> flag_args = pesc::with_flag_names_normalized(argc, argv, storage, {"shared", "room"});
   std::vector<std::string> parameters;
   if (auto separator = std::find_if(flag_args.begin(), flag_args.end(),
                                     [](const char* arg) { return std::string(arg) == "--"; });

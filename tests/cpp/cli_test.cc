@@ -58,6 +58,18 @@ TEST(CliTest, SavesResultsWithOut) {
   EXPECT_TRUE(fs::exists(out / "output.txt"));
 }
 
+TEST(CliTest, RepeatedSharedFlagsAddUp) {
+  ScratchDir scratch;
+  fs::path first = write_script(scratch.path(), "first.txt", "one\n");
+  fs::path second = write_script(scratch.path(), "second.txt", "two\n");
+  fs::path script = write_script(scratch.path(), "both.sh", "cat first.txt second.txt\n");
+  CommandResult run = run_command({PESC_CLI_BINARY, "run", "--repetitions", "1", "--shared", first.string(),
+                                   "--shared=" + second.string(), script.string()},
+                                  kNoCoordinator);
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "one\ntwo\n");
+}
+
 TEST(CliTest, UsageAndInputErrors) {
   ScratchDir scratch;
   fs::path script = write_script(scratch.path(), "ok.sh", "true\n");
