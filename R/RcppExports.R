@@ -33,6 +33,10 @@
     .Call(`_pesc_pesc_job_progress`, job)
 }
 
+.pesc_job_waiting <- function(job) {
+    .Call(`_pesc_pesc_job_waiting`, job)
+}
+
 .pesc_job_done <- function(job) {
     .Call(`_pesc_pesc_job_done`, job)
 }

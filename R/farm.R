@@ -140,6 +140,7 @@ farm_wait <- function(job, progress = TRUE) {
     if (!is.null(job$task_dir)) unlink(job$task_dir, recursive = TRUE)
   })
   got <- 0L
+  said_waiting <- ""  # a job whose ranks have nowhere to run looks hung: say why, once
   repeat {
     row <- .pesc_job_next(job$ptr, 250L)
     if (!is.null(row)) {
@@ -147,6 +148,9 @@ farm_wait <- function(job, progress = TRUE) {
       if (!is.null(bar)) bar$show(got)
     } else if (.pesc_job_done(job$ptr)) {
       break
+    } else if (isTRUE(progress) && !identical(waiting <- .pesc_job_waiting(job$ptr), said_waiting)) {
+      said_waiting <- waiting
+      if (nzchar(waiting)) message("\npesc: the ranks wait: ", waiting)
     }
   }
   finished <- TRUE

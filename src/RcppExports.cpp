@@ -121,6 +121,17 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// pesc_job_waiting
+std::string pesc_job_waiting(SEXP job);
+RcppExport SEXP _pesc_pesc_job_waiting(SEXP jobSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type job(jobSEXP);
+    rcpp_result_gen = Rcpp::wrap(pesc_job_waiting(job));
+    return rcpp_result_gen;
+END_RCPP
+}
 // pesc_job_done
 bool pesc_job_done(SEXP job);
 RcppExport SEXP _pesc_pesc_job_done(SEXP jobSEXP) {
@@ -231,6 +242,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_pesc_pesc_job_warm_runner", (DL_FUNC) &_pesc_pesc_job_warm_runner, 1},
     {"_pesc_pesc_job_next", (DL_FUNC) &_pesc_pesc_job_next, 2},
     {"_pesc_pesc_job_progress", (DL_FUNC) &_pesc_pesc_job_progress, 1},
+    {"_pesc_pesc_job_waiting", (DL_FUNC) &_pesc_pesc_job_waiting, 1},
     {"_pesc_pesc_job_done", (DL_FUNC) &_pesc_pesc_job_done, 1},
     {"_pesc_pesc_job_cancel", (DL_FUNC) &_pesc_pesc_job_cancel, 1},
     {"_pesc_pesc_job_results", (DL_FUNC) &_pesc_pesc_job_results, 1},

@@ -177,6 +177,9 @@ Rcpp::IntegerVector pesc_job_progress(SEXP job) {
                                      Rcpp::Named("failed") = p.failed, Rcpp::Named("cancelled") = p.cancelled);
 }
 
+// [[Rcpp::export(.pesc_job_waiting)]]
+std::string pesc_job_waiting(SEXP job) { return JobPtr(job)->job.progress().waiting; }
+
 // [[Rcpp::export(.pesc_job_done)]]
 bool pesc_job_done(SEXP job) { return JobPtr(job)->job.done(); }
 

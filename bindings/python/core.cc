@@ -109,6 +109,7 @@ PYBIND11_MODULE(_core, m) {
       .def_readonly("succeeded", &pesc::Progress::succeeded)
       .def_readonly("failed", &pesc::Progress::failed)
       .def_readonly("cancelled", &pesc::Progress::cancelled)
+      .def_readonly("waiting", &pesc::Progress::waiting)
       .def_property_readonly("finished", &pesc::Progress::finished)
       .def("__repr__", [](const pesc::Progress& p) {
         return "Progress(finished=" + std::to_string(p.finished()) + "/" + std::to_string(p.total) +

@@ -63,21 +63,6 @@ class OrderedPrinter {
   size_t next_ = 0;
 };
 
-// A job that waits with no worker to run it looks hung; say why.
-void warn_if_nothing_runs(const Progress& progress, const Target& target) {
-  if (progress.running > 0 || progress.finished() > 0) return;
-  const std::string address = coordinator_address(farm_options(target));
-  if (address.empty()) return;
-  auto connection = Connection::open(farm_options(target));
-  if (!connection.ok()) return;
-  auto workers = (*connection)->client().workers();
-  if (!workers.ok()) return;
-  for (const v1::WorkerInfo& worker : *workers) {
-    if (worker.online()) return;
-  }
-  std::cerr << "pesc: no worker is connected to the coordinator at " << address
-            << "; the ranks wait until one joins (start one with `pesc-worker --coordinator " << address << "`)\n";
-}
 
 // The job a Ctrl-C should cancel; null when none is being followed.
 std::atomic<Job*> followed_job{nullptr};
@@ -97,18 +82,19 @@ int follow(Job& job, const std::string& out_dir, const Target& target) {
   });
   ProgressLine progress;
   OrderedPrinter printer(job.repetitions());
-  const auto started = std::chrono::steady_clock::now();
-  bool checked_workers = false;
+  std::string said_waiting;  // a job whose ranks have nowhere to run looks hung: say why, once
   while (!job.done()) {
     if (auto rank = job.next(std::chrono::milliseconds(200))) {
       progress.clear();
       printer.add(*rank);
     }
-    progress.update(job.progress());
-    if (!checked_workers && std::chrono::steady_clock::now() - started > std::chrono::seconds(3)) {
-      checked_workers = true;
-      warn_if_nothing_runs(job.progress(), target);
+    const Progress now = job.progress();
+    if (!now.waiting.empty() && now.waiting != said_waiting) {
+      said_waiting = now.waiting;
+      progress.clear();
+      std::cerr << "pesc: the ranks wait: " << now.waiting << "\n";
     }
+    progress.update(now);
   }
   progress.clear();
   Results results = job.wait();

@@ -13,6 +13,8 @@ namespace {
 
 constexpr int kMaxRepetitions = 10'000'000;
 constexpr int kResultsPerBatch = 512;
+// How long a new job's ranks may have nowhere to go before its clients are told why.
+constexpr absl::Duration kWaitingGrace = absl::Seconds(2);
 // Ranks in a row that cannot start on a worker before it is quarantined.
 constexpr int kQuarantineAfter = 2;
 // A batch of assignments or acks stays well under gRPC's 4 MiB message cap.
@@ -168,7 +170,7 @@ absl::StatusOr<std::string> FarmState::submit(v1::JobSpec spec) {
 absl::StatusOr<v1::JobInfo> FarmState::job(const std::string& job_id) {
   absl::MutexLock lock(&mutex_);
   PESC_ASSIGN_OR_RETURN(JobRecord record, store_->job(job_id));
-  return record.to_info();
+  return info_of(record);
 }
 
 absl::StatusOr<std::vector<v1::JobInfo>> FarmState::jobs() {
@@ -176,7 +178,7 @@ absl::StatusOr<std::vector<v1::JobInfo>> FarmState::jobs() {
   PESC_ASSIGN_OR_RETURN(auto records, store_->jobs());
   std::vector<v1::JobInfo> infos;
   infos.reserve(records.size());
-  for (const JobRecord& record : records) infos.push_back(record.to_info());
+  for (const JobRecord& record : records) infos.push_back(info_of(record));
   return infos;
 }
 
@@ -415,18 +417,42 @@ void FarmState::reaper_loop() {
   }
 }
 
+QueuedJob FarmState::queued_job(const std::string& job_id, const ActiveJob& job) {
+  QueuedJob entry;
+  entry.job_id = job_id;
+  entry.user = job.spec.user();
+  entry.created_unix_ms = job.created_unix_ms;
+  entry.pending = job.pending;
+  if (!job.spec.rooms().empty()) entry.rooms.assign(job.spec.rooms().begin(), job.spec.rooms().end());
+  entry.same_machine = job.spec.same_machine();
+  entry.pinned_worker = job.pinned_worker;
+  return entry;
+}
+
+std::string FarmState::why_waiting(const std::string& job_id) {
+  auto job = active_jobs_.find(job_id);
+  if (job == active_jobs_.end() || job->second.pending <= 0) return "";
+  // A worker started together with the job may still be joining.
+  if (now_unix_ms() - job->second.created_unix_ms < absl::ToInt64Milliseconds(kWaitingGrace)) return "";
+  std::vector<ConnectedWorker> workers;
+  for (const auto& [worker_id, session] : sessions_) {
+    if (!session.outbox) continue;
+    workers.push_back({.capacity = {worker_id, 0, session.rooms},
+                       .unavailable = session.quarantined.empty() ? "" : "quarantined: " + session.quarantined});
+  }
+  return pesc::why_waiting(queued_job(job_id, job->second), workers);
+}
+
+v1::JobInfo FarmState::info_of(const JobRecord& record) {
+  v1::JobInfo info = record.to_info();
+  info.mutable_progress()->set_waiting(why_waiting(record.id));
+  return info;
+}
+
 void FarmState::dispatch() {
   std::vector<QueuedJob> queued;
   for (const auto& [job_id, job] : active_jobs_) {
-    if (job.pending <= 0) continue;
-    QueuedJob& entry = queued.emplace_back();
-    entry.job_id = job_id;
-    entry.user = job.spec.user();
-    entry.created_unix_ms = job.created_unix_ms;
-    entry.pending = job.pending;
-    if (!job.spec.rooms().empty()) entry.rooms.assign(job.spec.rooms().begin(), job.spec.rooms().end());
-    entry.same_machine = job.spec.same_machine();
-    entry.pinned_worker = job.pinned_worker;
+    if (job.pending > 0) queued.push_back(queued_job(job_id, job));
   }
   if (queued.empty()) return;
   std::vector<WorkerCapacity> capacity;

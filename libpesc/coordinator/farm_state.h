@@ -114,6 +114,10 @@ class FarmState {
   FarmState(CoordinatorOptions options, std::unique_ptr<JobStore> store, std::unique_ptr<BlobStore> blobs);
   absl::Status recover() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   absl::StatusOr<v1::JobInfo> cancel_locked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  static QueuedJob queued_job(const std::string& job_id, const ActiveJob& job);
+  // Why the job's pending ranks cannot start anywhere; empty when they can.
+  std::string why_waiting(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  v1::JobInfo info_of(const JobRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void dispatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   absl::Status assign(const std::string& job_id, ActiveJob& job, const std::string& worker_id, int rank)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);

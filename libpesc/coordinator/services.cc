@@ -15,7 +15,7 @@ constexpr absl::Duration kBatchSpacing = absl::Milliseconds(5);
 
 bool same_progress(const v1::JobProgress& a, const v1::JobProgress& b) {
   return a.pending() == b.pending() && a.running() == b.running() && a.succeeded() == b.succeeded() &&
-         a.failed() == b.failed() && a.cancelled() == b.cancelled();
+         a.failed() == b.failed() && a.cancelled() == b.cancelled() && a.waiting() == b.waiting();
 }
 
 v1::JobEvent progress_event(const v1::JobProgress& progress) {

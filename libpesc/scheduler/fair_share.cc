@@ -1,7 +1,11 @@
 #include "scheduler/fair_share.h"
 
 #include <algorithm>
+#include <set>
 #include <tuple>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace pesc {
 
@@ -12,6 +16,30 @@ bool may_run_on(const QueuedJob& job, const WorkerCapacity& worker) {
     if (std::find(worker.rooms.begin(), worker.rooms.end(), room) != worker.rooms.end()) return true;
   }
   return false;
+}
+
+std::string why_waiting(const QueuedJob& job, const std::vector<ConnectedWorker>& workers) {
+  if (job.pending <= 0) return "";
+  if (workers.empty()) return "no worker is connected to the coordinator";
+  std::vector<std::string> unavailable;
+  std::set<std::string> rooms_served;
+  for (const ConnectedWorker& worker : workers) {
+    if (!may_run_on(job, worker.capacity)) {
+      rooms_served.insert(worker.capacity.rooms.begin(), worker.capacity.rooms.end());
+      continue;
+    }
+    if (worker.unavailable.empty()) return "";
+    unavailable.push_back(absl::StrCat(worker.capacity.worker_id, " is ", worker.unavailable));
+  }
+  if (!unavailable.empty()) {
+    return absl::StrCat("no worker that may run it takes ranks now: ", absl::StrJoin(unavailable, "; "));
+  }
+  if (job.same_machine && !job.pinned_worker.empty()) {
+    return absl::StrCat("its ranks run on one machine, and ", job.pinned_worker, " is not connected");
+  }
+  return absl::StrCat("no connected worker is in room ", absl::StrJoin(job.rooms, " or "),
+                      " (connected workers serve ", absl::StrJoin(rooms_served, ", "),
+                      "); start one with pesc-worker --room ", job.rooms.front());
 }
 
 void FairShareScheduler::charge(const std::string& user, int64_t rank_ms) {

@@ -49,6 +49,17 @@ struct Placement {
 // Whether the job's rooms and pin let it run on this worker.
 bool may_run_on(const QueuedJob& job, const WorkerCapacity& worker);
 
+// A connected worker as far as a waiting job cares: why it takes no ranks at
+// all (quarantined, say), empty when it does.
+struct ConnectedWorker {
+  WorkerCapacity capacity;
+  std::string unavailable;
+};
+
+// Why none of the job's pending ranks can start on any of these workers, in
+// words for its user; empty when some worker may run them, busy or not.
+std::string why_waiting(const QueuedJob& job, const std::vector<ConnectedWorker>& workers);
+
 class FairShareScheduler {
  public:
   // Adds a finished rank's run time to its user's account.

@@ -334,6 +334,17 @@ TEST(RoomsTest, RanksRunOnlyInTheJobsRoomsAndSameMachineKeepsThemTogether) {
   std::set<std::string> workers;
   for (const RankResult& rank : together) workers.insert(rank.worker);
   EXPECT_EQ(workers.size(), 1u);
+
+  Job nowhere = client.map(script, 2, {}, {.rooms = {"lab-z"}});
+  ASSERT_TRUE(testing::eventually([&] {
+    nowhere.next(std::chrono::milliseconds(100));
+    return !nowhere.progress().waiting.empty();
+  }));
+  EXPECT_NE(nowhere.progress().waiting.find("no connected worker is in room lab-z"), std::string::npos)
+      << nowhere.progress().waiting;
+  farm.add_worker(1, {"--room", "lab-z"});
+  EXPECT_EQ(nowhere.wait().output(), expected_ranks(2));
+  EXPECT_EQ(nowhere.progress().waiting, "");
 }
 
 TEST_F(DaemonFarmTest, SharedFilesReachEveryRankFetchedOncePerWorker) {

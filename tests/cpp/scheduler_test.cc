@@ -107,5 +107,29 @@ TEST(FairShareSchedulerTest, SameMachineJobStaysOnOneWorker) {
   }
 }
 
+TEST(WhyWaitingTest, SaysWhyNoWorkerCanTakeTheRanksAndNothingWhenOneCan) {
+  QueuedJob job{"j", "ana", 1, 3};
+  job.rooms = {"lab-b"};
+  EXPECT_EQ(why_waiting(job, {}), "no worker is connected to the coordinator");
+  const ConnectedWorker in_public{.capacity = {"wp", 2}};
+  EXPECT_EQ(why_waiting(job, {in_public}),
+            "no connected worker is in room lab-b (connected workers serve public); start one with "
+            "pesc-worker --room lab-b");
+  const ConnectedWorker in_b_quarantined{.capacity = {"wb", 2, {"lab-b"}}, .unavailable = "quarantined: 2 ranks"};
+  EXPECT_EQ(why_waiting(job, {in_public, in_b_quarantined}),
+            "no worker that may run it takes ranks now: wb is quarantined: 2 ranks");
+  const ConnectedWorker in_b_busy{.capacity = {"wb2", 0, {"lab-b"}}};
+  EXPECT_EQ(why_waiting(job, {in_b_quarantined, in_b_busy}), "") << "busy slots are an ordinary wait";
+  job.pending = 0;
+  EXPECT_EQ(why_waiting(job, {}), "") << "nothing pending, nothing to explain";
+}
+
+TEST(WhyWaitingTest, ASameMachineJobWaitsForItsWorker) {
+  QueuedJob together{"t", "ana", 1, 6};
+  together.same_machine = true;
+  together.pinned_worker = "w1";
+  EXPECT_EQ(why_waiting(together, {{.capacity = {"w2", 4}}}), "its ranks run on one machine, and w1 is not connected");
+}
+
 }  // namespace
 }  // namespace pesc

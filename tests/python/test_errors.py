@@ -45,3 +45,13 @@ def test_rank_index_out_of_range(tmp_path):
         res[5]
     with pytest.raises(pesc.NotFound):
         res.read_file(0, "missing.txt")
+
+
+def test_a_job_with_nowhere_to_run_says_why_and_cancel_ends_it(daemons, capsys):
+    job = pesc.Farm(coordinator=daemons).map(lambda rank: rank, 2, rooms=["lab-z"])
+    with pytest.raises(TimeoutError):
+        job.wait(timeout=4)
+    assert "pesc: the ranks wait: no connected worker is in room lab-z" in capsys.readouterr().err
+    assert "lab-z" in job.progress().waiting
+    job.cancel()
+    assert [rank.status for rank in job.results()] == ["cancelled", "cancelled"]

@@ -212,13 +212,18 @@ class Job:
             return self._results
         bar = Bar(self.repetitions, progress, done=self._returned)
         deadline = None if timeout is None else _now() + timeout
+        said_waiting = ""  # a job whose ranks have nowhere to run looks hung: say why, once
         try:
             while not self._core.done():
                 remaining = None if deadline is None else deadline - _now()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError(f"job {self.id} did not finish within {timeout} s")
-                if self._next(remaining) is not None:
+                if self._next(_WAITING_CHECK if remaining is None else min(remaining, _WAITING_CHECK)) is not None:
                     bar.update()
+                elif progress and self._core.progress().waiting != said_waiting:
+                    said_waiting = self._core.progress().waiting
+                    if said_waiting:
+                        bar.note(f"pesc: the ranks wait: {said_waiting}")
         finally:
             bar.close()
         self._results = Results(self._core.results(), self._function_mode)
@@ -246,6 +251,10 @@ class Job:
 
 def _now() -> float:
     return time.monotonic()
+
+
+# Seconds between looks at whether a waiting job's ranks have anywhere to run.
+_WAITING_CHECK = 1.0
 
 
 def _embedded(coordinator: Optional[str]) -> bool:

@@ -8,6 +8,7 @@ line on a terminal. A display that fails never fails the job.
 
 from __future__ import annotations
 
+import html
 import sys
 from typing import Any, Optional
 
@@ -61,6 +62,9 @@ class _WidgetBar:
     def update(self, count: int) -> None:
         self._show(count)
 
+    def note(self, text: str) -> None:
+        self._label.value = f"{self._bar.value}/{self._total} ranks; {html.escape(text)}"
+
     def close(self) -> None:
         self._bar.bar_style = "success" if self._bar.value >= self._total else "warning"
 
@@ -99,6 +103,16 @@ class Bar:
             self._widget.update(self._count)
         elif self._text:
             sys.stderr.write(f"\rpesc: {self._count}/{self._total} ranks done")
+            sys.stderr.flush()
+
+    def note(self, text: str) -> None:
+        """Says something beside the bar, without breaking it."""
+        if self._tqdm is not None:
+            self._tqdm.write(text, file=sys.stderr)
+        elif self._widget is not None:
+            self._widget.note(text)
+        else:
+            sys.stderr.write(("\n" if self._text else "") + text + "\n")
             sys.stderr.flush()
 
     def close(self) -> None:

@@ -166,6 +166,9 @@ struct Progress {
   int succeeded = 0;
   int failed = 0;
   int cancelled = 0;
+  // Why pending ranks cannot start anywhere now, e.g. "no worker is
+  // connected to the coordinator"; empty when they only wait for a slot.
+  std::string waiting;
   int finished() const { return succeeded + failed + cancelled; }
 };
 
