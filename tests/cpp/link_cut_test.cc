@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -154,31 +155,23 @@ std::string rank_payload(int rank) {
   return "rank " + std::to_string(rank) + " " + std::to_string(hash) + "\n";
 }
 
-// Each rank leaves its pid under started/; one that finds itself on the cut
-// worker's side (its directory under $2) once the file `linger` exists sleeps
-// a minute, so it is still running, unreachable, when the link comes back.
+// A rank that finds itself on the cut worker's side (its directory under $2)
+// once the file `linger` exists leaves its pid under lingering/ and sleeps a
+// minute, so it is still running, unreachable, when the link comes back.
 constexpr const char* kRankScript =
     "d=\"$PESC_PARAMETER_0\"\n"
-    "echo $$ > \"$d/started/$PESC_RANK.$$\"\n"
     "case \"$(pwd -P)\" in \"$PESC_PARAMETER_1\"/*)\n"
     "  if [ -e \"$d/linger\" ]; then echo $$ > \"$d/lingering/$PESC_RANK\"; sleep 60; fi ;;\n"
     "esac\n"
     "sleep 0.2\n"
     "printf 'rank %s %s\\n' \"$PESC_RANK\" $(( PESC_RANK * 2654435761 % 4294967296 ))\n";
 
-struct WorkerView {
-  bool known = false;
-  bool online = false;
-};
-
-WorkerView view_of(Client& client, const std::string& worker_id) {
-  WorkerView view;
+// Whether the coordinator has a live stream from this worker.
+bool online(Client& client, const std::string& worker_id) {
   auto workers = client.workers();
-  if (!workers.ok()) return view;
-  for (const v1::WorkerInfo& worker : *workers) {
-    if (worker.id() == worker_id) view = {true, worker.online()};
-  }
-  return view;
+  if (!workers.ok()) return false;
+  return std::any_of(workers->begin(), workers->end(),
+                     [&](const v1::WorkerInfo& worker) { return worker.id() == worker_id && worker.online(); });
 }
 
 int count_of(const std::string& text, const std::string& needle) {
@@ -214,14 +207,13 @@ void cut_mid_job_then_restore(Outage outage) {
   auto client = Client::connect(farm.address(), {.token = farm.admin_token()});
   ASSERT_TRUE(client.ok()) << client.status();
   farm.add_worker(2, {}, link->launcher());  // worker0, behind the link
-  ASSERT_TRUE(eventually([&] { return view_of(**client, "worker0").online; }, std::chrono::seconds(20)))
+  ASSERT_TRUE(eventually([&] { return online(**client, "worker0"); }, std::chrono::seconds(20)))
       << "the namespaced worker never connected; see " << (farm.dir() / "worker0.log") << ":\n"
       << read_all(farm.dir() / "worker0.log");
   farm.add_worker(2);  // worker1, on this side
-  ASSERT_TRUE(eventually([&] { return view_of(**client, "worker1").online; }));
+  ASSERT_TRUE(eventually([&] { return online(**client, "worker1"); }));
 
   const fs::path shared = scratch.path();
-  fs::create_directories(shared / "started");
   fs::create_directories(shared / "lingering");
   const fs::path cut_worker_dir = fs::weakly_canonical(farm.dir() / "worker0");
   fs::path script = write_script(scratch.path(), "rank.sh", kRankScript);
@@ -247,7 +239,7 @@ void cut_mid_job_then_restore(Outage outage) {
 
   // The coordinator hears nothing more, not even a reset, and declares
   // worker0 lost after its lease, not before.
-  ASSERT_TRUE(eventually([&] { return !view_of(**client, "worker0").online; }, std::chrono::seconds(15)))
+  ASSERT_TRUE(eventually([&] { return !online(**client, "worker0"); }, std::chrono::seconds(15)))
       << "worker0 was never declared lost";
   const auto lost_after = std::chrono::duration_cast<milliseconds>(steady_clock::now() - cut_at);
   // The lease runs from the last heartbeat, which came up to a quarter of a
@@ -303,7 +295,7 @@ void cut_mid_job_then_restore(Outage outage) {
   }
   ASSERT_EQ(link->restore(), "");
   const auto restored_at = steady_clock::now();
-  ASSERT_TRUE(eventually([&] { return view_of(**client, "worker0").online; }, std::chrono::seconds(60)))
+  ASSERT_TRUE(eventually([&] { return online(**client, "worker0"); }, std::chrono::seconds(60)))
       << "worker0 did not reconnect after the link came back:\n"
       << read_all(farm.dir() / "worker0.log");
   std::cout << "worker0 reconnected "
