@@ -117,11 +117,14 @@ void TestFarm::start_coordinator(const std::string& listen) {
   ::setenv("PESC_TOKEN", admin_token_.c_str(), 1);
 }
 
-void TestFarm::add_worker(int slots, const std::vector<std::string>& extra_flags) {
+void TestFarm::add_worker(int slots, const std::vector<std::string>& extra_flags,
+                          const std::vector<std::string>& launcher) {
   const size_t index = workers_.size();
   fs::path work_dir = dir_ / ("worker" + std::to_string(index));
-  worker_commands_.push_back({PESC_WORKER_BINARY, "--coordinator", address_, "--slots", std::to_string(slots),
-                              "--work-dir", work_dir.string(), "--id", "worker" + std::to_string(index)});
+  worker_commands_.push_back(launcher);
+  worker_commands_.back().insert(worker_commands_.back().end(),
+                                 {PESC_WORKER_BINARY, "--coordinator", address_, "--slots", std::to_string(slots),
+                                  "--work-dir", work_dir.string(), "--id", "worker" + std::to_string(index)});
   // These tests talk to their ranks through files in their scratch dirs,
   // which isolated ranks may not see; isolation_test asks for it.
   worker_commands_.back().insert(worker_commands_.back().end(), {"--no-sandbox", "--run-as="});
