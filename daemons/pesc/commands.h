@@ -32,6 +32,7 @@ struct RunArguments {
   std::vector<std::string> shared;
   RankLimits limits;
   bool network = false;
+  bool parallel = false;
 };
 
 struct Target {

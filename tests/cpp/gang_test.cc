@@ -1,0 +1,182 @@
+// Parallel (gang) jobs on real daemons: every rank placed before any
+// starts, all meeting rank 0 over TCP at the address and port the farm gave
+// them, restarted whole when a worker dies, refused when they cannot fit.
+#include <signal.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+
+#include "client/client.h"
+#include "farm_harness.h"
+#include "gtest/gtest.h"
+#include "pesc/pesc.h"
+
+namespace pesc {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace testing;  // the farm harness's
+
+const std::vector<std::string> kShortLease = {"--worker-lease-ms", "1500"};
+
+// Rank 0 listens on MASTER_PORT; every other rank connects to
+// MASTER_ADDR:MASTER_PORT and sends its rank and 64 KiB of a pattern of its
+// own; rank 0 checks every byte and says whom it heard. Each rank first
+// notes its start in the log named by parameter 0 and, while the file named
+// by parameter 1 exists, waits (so a test can kill a worker mid-gang).
+constexpr const char* kMeetRankZero = R"(import os, socket, sys, time
+rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+addr, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
+flags = sys.argv[1:]
+assert flags[flags.index("--master_addr") + 1] == addr and int(flags[flags.index("--master_port") + 1]) == port
+with open(sys.argv[-2], "a") as log:
+    log.write(f"start {rank}\n")
+while os.path.exists(sys.argv[-1]):
+    time.sleep(0.05)
+def pattern(r):
+    return (f"rank {r}:" + "".join(chr(65 + (r * 7 + i) % 26) for i in range(65536))).encode()
+if rank == 0:
+    server = socket.create_server(("", port))
+    server.settimeout(60)
+    heard = []
+    for _ in range(world - 1):
+        conn, _ = server.accept()
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+        r = int(data.split(b":")[0].split()[1])
+        heard.append(f"{r}{'' if data == pattern(r) else ' CORRUPT'}")
+    print("rank 0 heard", " ".join(sorted(heard)))
+else:
+    deadline = time.time() + 20
+    while True:
+        try:
+            conn = socket.create_connection((addr, port), timeout=5)
+            break
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.05)
+    conn.sendall(pattern(rank))
+    conn.close()
+    print(f"rank {rank} sent")
+)";
+
+std::string expected_meeting(int n) {
+  std::string heard = "rank 0 heard";
+  for (int rank = 1; rank < n; ++rank) heard += " " + std::to_string(rank);
+  std::string text = heard + "\n";
+  for (int rank = 1; rank < n; ++rank) text += "rank " + std::to_string(rank) + " sent\n";
+  return text;
+}
+
+void wait_for_workers(const TestFarm& farm, int online) {
+  auto client = Client::connect(farm.address(), {.token = farm.admin_token()});
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE(eventually([&] {
+    auto workers = (*client)->workers();
+    return workers.ok() && std::count_if(workers->begin(), workers->end(), [](const v1::WorkerInfo& worker) {
+                             return worker.online();
+                           }) == online;
+  }));
+}
+
+int lines_in(const fs::path& file) {
+  std::string text = read_all(file);
+  return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+}
+
+TEST(GangTest, RanksMeetRankZeroOverTcpAndStartTogether) {
+  ScratchDir scratch;
+  TestFarm farm(2, 2);
+  wait_for_workers(farm, 2);
+  fs::path script = write_script(scratch.path(), "meet.py", kMeetRankZero);
+  fs::path log = scratch.path() / "starts";
+  Farm client("python", {.coordinator = farm.address()});
+  Results results =
+      client.map(script, 4, {log.string(), (scratch.path() / "no-hold").string()}, {.parallel = true}).wait();
+  ASSERT_TRUE(results.ok()) << results.output();
+  EXPECT_EQ(results.output(), expected_meeting(4));
+  std::set<std::string> workers;
+  auto first = results[0].start;
+  auto last = results[0].start;
+  for (const RankResult& rank : results) {
+    EXPECT_EQ(rank.attempts, 1) << "rank " << rank.rank;
+    workers.insert(rank.worker);
+    first = std::min(first, rank.start);
+    last = std::max(last, rank.start);
+  }
+  EXPECT_EQ(workers.size(), 2u) << "four ranks need both workers' two slots";
+  EXPECT_LT(last - first, std::chrono::seconds(2)) << "the gang starts together";
+  EXPECT_EQ(lines_in(log), 4);
+}
+
+TEST(GangTest, GangIsRestartedWholeWhenOneOfItsWorkersDies) {
+  ScratchDir scratch;
+  TestFarm farm(2, 2, kShortLease);
+  wait_for_workers(farm, 2);
+  fs::path script = write_script(scratch.path(), "meet.py", kMeetRankZero);
+  fs::path log = scratch.path() / "starts";
+  fs::path hold = scratch.path() / "hold";
+  write_script(scratch.path(), "hold", "");
+  Farm client("python", {.coordinator = farm.address()});
+  Job job = client.map(script, 4, {log.string(), hold.string()}, {.parallel = true});
+  ASSERT_TRUE(eventually([&] { return lines_in(log) == 4; }, std::chrono::seconds(30)));
+  farm.worker(1).kill(SIGKILL);
+  farm.worker(1).wait();
+  farm.add_worker(2);  // the gang needs four slots again
+  // The whole gang starts again, the survivor's two ranks too. (Until
+  // then the hold keeps its first ranks from meeting and finishing.)
+  ASSERT_TRUE(eventually([&] { return lines_in(log) == 8; }, std::chrono::seconds(30))) << read_all(log);
+  fs::remove(hold);
+  Results results = job.wait();
+  ASSERT_TRUE(results.ok()) << results.output();
+  EXPECT_EQ(results.output(), expected_meeting(4));
+  std::set<int64_t> attempts;
+  for (const RankResult& rank : results) {
+    EXPECT_EQ(rank.attempts, 2) << "rank " << rank.rank << " on " << rank.worker << ": the whole gang went again";
+    EXPECT_NE(rank.worker, "worker1");
+    attempts.insert(rank.attempt);
+  }
+  EXPECT_EQ(attempts.size(), 4u);
+  EXPECT_EQ(lines_in(log), 8) << read_all(log);
+}
+
+TEST(GangTest, GangIsNotStarvedByAnEarlierJobThatKeepsWorkersFull) {
+  ScratchDir scratch;
+  TestFarm farm(2, 2);
+  wait_for_workers(farm, 2);
+  fs::path busy = write_script(scratch.path(), "busy.sh", "sleep 0.2\necho \"rank $PESC_RANK\"\n");
+  fs::path script = write_script(scratch.path(), "meet.py", kMeetRankZero);
+  Farm shell("shell", {.coordinator = farm.address()});
+  Job crowd = shell.map(busy, 80);
+  for (int seen = 0; seen < 4;) seen += crowd.next(std::chrono::seconds(30)).has_value();
+  Farm python("python", {.coordinator = farm.address()});
+  Results gang = python
+                     .map(script, 4, {(scratch.path() / "starts").string(), (scratch.path() / "no-hold").string()},
+                          {.parallel = true})
+                     .wait();
+  ASSERT_TRUE(gang.ok()) << gang.output();
+  EXPECT_LT(crowd.progress().succeeded, 80) << "the gang got its slots while the earlier job still had ranks to run";
+  Results crowd_results = crowd.wait();
+  EXPECT_TRUE(crowd_results.ok());
+}
+
+TEST(GangTest, GangLargerThanItsRoomsIsRefusedClearly) {
+  ScratchDir scratch;
+  TestFarm farm(1, 2);
+  wait_for_workers(farm, 1);
+  fs::path script = write_script(scratch.path(), "meet.py", kMeetRankZero);
+  Farm client("python", {.coordinator = farm.address()});
+  try {
+    client.map(script, 3, {"log", "hold"}, {.parallel = true});
+    FAIL() << "a gang of 3 on 2 slots was accepted";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("runs all its 3 ranks at once"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("have 2 slots in all (1 workers)"), std::string::npos) << error.what();
+  }
+}
+
+}  // namespace
+}  // namespace pesc
