@@ -22,7 +22,8 @@ const std::vector<std::string> kShortLease = {"--worker-lease-ms", "1500"};
 
 // Rank 0 listens on MASTER_PORT; every other rank connects to
 // MASTER_ADDR:MASTER_PORT and sends its rank and 64 KiB of a pattern of its
-// own; rank 0 checks every byte and says whom it heard. Each rank first
+// own; rank 0 checks every byte, answers all once all are heard (a
+// barrier) and says whom it heard. Each rank first
 // notes its start in the log named by parameter 0 and, while the file named
 // by parameter 1 exists, waits (so a test can kill a worker mid-gang).
 constexpr const char* kMeetRankZero = R"(import os, socket, sys, time
@@ -39,7 +40,7 @@ def pattern(r):
 if rank == 0:
     server = socket.create_server(("", port))
     server.settimeout(60)
-    heard = []
+    heard, partners = [], []
     for _ in range(world - 1):
         conn, _ = server.accept()
         data = b""
@@ -47,6 +48,9 @@ if rank == 0:
             data += chunk
         r = int(data.split(b":")[0].split()[1])
         heard.append(f"{r}{'' if data == pattern(r) else ' CORRUPT'}")
+        partners.append(conn)
+    for conn in partners:  # a barrier: nobody ends before all have met
+        conn.sendall(b"ok")
     print("rank 0 heard", " ".join(sorted(heard)))
 else:
     deadline = time.time() + 20
@@ -59,7 +63,9 @@ else:
                 raise
             time.sleep(0.05)
     conn.sendall(pattern(rank))
-    conn.close()
+    conn.shutdown(socket.SHUT_WR)
+    conn.settimeout(60)
+    assert conn.recv(2) == b"ok"
     print(f"rank {rank} sent")
 )";
 
@@ -141,6 +147,32 @@ TEST(GangTest, GangIsRestartedWholeWhenOneOfItsWorkersDies) {
   }
   EXPECT_EQ(attempts.size(), 4u);
   EXPECT_EQ(lines_in(log), 8) << read_all(log);
+}
+
+TEST(GangTest, RankThatFailsWithAttemptsLeftRestartsTheWholeGang) {
+  ScratchDir scratch;
+  TestFarm farm(2, 2);
+  wait_for_workers(farm, 2);
+  fs::path log = scratch.path() / "starts";
+  // Rank 2 fails on its first start, before meeting rank 0, which is left
+  // waiting for it until the gang is restarted.
+  fs::path script = write_script(scratch.path(), "meet.py",
+                                 std::string("import os, sys\n"
+                                             "failed = sys.argv[-2] + '.failed'\n"
+                                             "if os.environ['RANK'] == '2' and not os.path.exists(failed):\n"
+                                             "    open(failed, 'w').close()\n"
+                                             "    sys.exit(3)\n") +
+                                     kMeetRankZero);
+  Farm client("python", {.coordinator = farm.address()});
+  Results results = client
+                        .map(script, 4, {log.string(), (scratch.path() / "no-hold").string()},
+                             {.max_attempts = 2, .parallel = true})
+                        .wait();
+  ASSERT_TRUE(results.ok()) << results.output();
+  EXPECT_EQ(results.output(), expected_meeting(4));
+  for (const RankResult& rank : results) {
+    EXPECT_EQ(rank.attempts, 2) << "rank " << rank.rank << ": its partner's failure restarted it too";
+  }
 }
 
 TEST(GangTest, GangIsNotStarvedByAnEarlierJobThatKeepsWorkersFull) {
