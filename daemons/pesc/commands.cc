@@ -172,7 +172,8 @@ int run(const Target& target, const RunArguments& arguments) {
                         .shared = arguments.shared,
                         .limits = arguments.limits,
                         .network = arguments.network,
-                        .parallel = arguments.parallel});
+                        .parallel = arguments.parallel,
+                        .no_duplicates = arguments.no_duplicates});
     if (arguments.detach) {
       std::cout << job.id() << "\n";
       return kExitOk;

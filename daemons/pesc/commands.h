@@ -33,6 +33,7 @@ struct RunArguments {
   RankLimits limits;
   bool network = false;
   bool parallel = false;
+  bool no_duplicates = false;
 };
 
 struct Target {

@@ -119,6 +119,7 @@ absl::StatusOr<std::string> Client::submit(const SubmitRequest& request) {
   set_limits(request.options.limits, *spec.mutable_limits());
   spec.set_network(request.options.network);
   spec.set_parallel(request.options.parallel);
+  spec.set_no_duplicates(request.options.no_duplicates);
   PESC_RETURN_IF_ERROR(add_shared_files(request.options.shared, spec));
 
   grpc::ClientContext context;

@@ -1,6 +1,7 @@
 #include "coordinator/farm_state.h"
 
 #include <algorithm>
+#include <limits>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -22,6 +23,10 @@ constexpr size_t kBatchBytes = 1 << 20;
 // short ranks do not wait on round trips to the coordinator.
 constexpr double kPrefetchHorizonMs = 50;
 constexpr int kMaxPrefetchPerSlot = 64;
+// A rank is a straggler, worth a duplicate on an idle worker, once it has
+// run this many times a typical rank's time, and at least this long.
+constexpr double kStragglerFactor = 2;
+constexpr double kStragglerMinMs = 1000;
 
 absl::Status validate(const v1::JobSpec& spec) {
   if (auto domain = parse_domain(spec.domain()); !domain.ok()) return domain.status();
@@ -371,6 +376,9 @@ void FarmState::finish_attempt(Session& session, const v1::RankFinished& finishe
   if (!accepted.ok()) return;  // not acknowledged: the worker sends it again
   if (*accepted) {
     const v1::RankResult& result = (*accepted)->result;
+    std::map<std::string, std::vector<int64_t>> losers;  // a straggler's other attempts
+    for (const AttemptRecord& superseded : (*accepted)->superseded) losers[superseded.worker_id].push_back(superseded.id);
+    tell_to_cancel(losers);
     scheduler_.charge((*accepted)->user, result.end_unix_ms() - result.start_unix_ms());
     if ((*accepted)->requeued) {
       if (auto job = active_jobs_.find((*accepted)->job_id); job != active_jobs_.end()) job->second.pending += 1;
@@ -473,6 +481,7 @@ void FarmState::reaper_loop() {
     mutex_.AwaitWithTimeout(absl::Condition(&shutting_down_), absl::Milliseconds(250));
     if (shutting_down_) return;
     requeue_expired();
+    dispatch();  // ranks become stragglers with time alone
   }
 }
 
@@ -499,8 +508,24 @@ std::vector<WorkerCapacity> FarmState::worker_capacity() const {
   return capacity;
 }
 
+// Workers not held for a gang, each with its idle slots as `free` (gang
+// ranks and duplicates must start at once, not queue behind other ranks).
+std::vector<WorkerCapacity> FarmState::idle_slots(const std::set<std::string>& held) const {
+  std::vector<WorkerCapacity> workers = worker_capacity();
+  std::erase_if(workers, [&](const WorkerCapacity& worker) { return held.contains(worker.worker_id); });
+  for (WorkerCapacity& worker : workers) {
+    worker.free = worker.slots - static_cast<int>(sessions_.at(worker.worker_id).attempts.size());
+  }
+  return workers;
+}
+
 void FarmState::dispatch() {
   const std::set<std::string> held = dispatch_gangs();
+  dispatch_queued(held);
+  dispatch_duplicates(held);
+}
+
+void FarmState::dispatch_queued(const std::set<std::string>& held) {
   std::vector<QueuedJob> queued_jobs;
   for (const auto& [job_id, job] : active_jobs_) {
     if (job.pending > 0 && !job.spec.parallel()) queued_jobs.push_back(queued(job_id, job));
@@ -524,6 +549,47 @@ void FarmState::dispatch() {
   }
 }
 
+// Uneven desktops must not hold a job's tail: with the job's queue empty, a
+// rank running well past the typical rank time of its worker or of an idle
+// one (the shorter) also starts on that idle worker, fastest worker first,
+// and the first success wins (finish_attempt stops the other).
+void FarmState::dispatch_duplicates(const std::set<std::string>& held) {
+  std::vector<WorkerCapacity> idle = idle_slots(held);
+  std::erase_if(idle, [](const WorkerCapacity& worker) { return worker.free <= 0; });
+  if (idle.empty()) return;
+  auto typical_ms = [&](const std::string& worker_id) {
+    const double typical = sessions_.at(worker_id).typical_rank_ms;
+    return typical < 0 ? std::numeric_limits<double>::infinity() : typical;
+  };
+  std::stable_sort(idle.begin(), idle.end(), [&](const WorkerCapacity& a, const WorkerCapacity& b) {
+    return typical_ms(a.worker_id) < typical_ms(b.worker_id);
+  });
+  const int64_t now = now_unix_ms();
+  for (const auto& [job_id, job] : active_jobs_) {
+    if (job.pending > 0 || job.spec.no_duplicates() || job.spec.parallel() || job.spec.same_machine()) continue;
+    auto running = store_->running_attempts(job_id);
+    if (!running.ok()) continue;
+    std::map<int, int> attempts_of_rank;
+    for (const AttemptRecord& attempt : *running) attempts_of_rank[attempt.rank] += 1;
+    const QueuedJob placement_rules = queued(job_id, job);
+    for (const AttemptRecord& attempt : *running) {  // longest running first
+      if (attempts_of_rank[attempt.rank] > 1 || !sessions_.contains(attempt.worker_id)) continue;
+      auto helper = std::find_if(idle.begin(), idle.end(), [&](const WorkerCapacity& worker) {
+        return worker.free > 0 && worker.worker_id != attempt.worker_id && may_run_on(placement_rules, worker);
+      });
+      if (helper == idle.end()) continue;
+      const double expected_ms = std::min(typical_ms(helper->worker_id), typical_ms(attempt.worker_id));
+      const auto ran_ms = static_cast<double>(now - attempt.started_unix_ms);
+      if (ran_ms < std::max(kStragglerMinMs, kStragglerFactor * expected_ms)) continue;
+      auto started = store_->start_duplicate(job_id, attempt.rank, helper->worker_id, now);
+      if (!started.ok()) continue;
+      send_attempt(job_id, job.spec, helper->worker_id, attempt.rank, *started);
+      attempts_of_rank[attempt.rank] += 1;
+      helper->free -= 1;
+    }
+  }
+}
+
 // Oldest first, so a younger gang never takes the slots an older one waits
 // for; each waits on its own held workers, so gangs cannot deadlock.
 std::set<std::string> FarmState::dispatch_gangs() {
@@ -537,13 +603,7 @@ std::set<std::string> FarmState::dispatch_gangs() {
   std::sort(waiting.begin(), waiting.end());
   for (const auto& [created_unix_ms, job_id] : waiting) {
     ActiveJob& job = active_jobs_.at(job_id);
-    std::vector<WorkerCapacity> workers = worker_capacity();
-    std::erase_if(workers, [&](const WorkerCapacity& worker) { return held.contains(worker.worker_id); });
-    // Gang ranks must not queue behind other ranks: only idle slots count.
-    for (WorkerCapacity& worker : workers) {
-      worker.free = worker.slots - static_cast<int>(sessions_.at(worker.worker_id).attempts.size());
-    }
-    GangPlan plan = plan_gang(queued(job_id, job), std::move(workers));
+    GangPlan plan = plan_gang(queued(job_id, job), idle_slots(held));
     held.insert(plan.held.begin(), plan.held.end());
     if (!plan.placements.empty()) launch_gang(job_id, job, plan.placements);
   }
@@ -634,32 +694,37 @@ absl::StatusOr<int64_t> FarmState::assign(const std::string& job_id, ActiveJob& 
                         store_->start_attempt(job_id, rank, worker_id, now_unix_ms()));
   job.pending -= 1;
   if (job.spec.same_machine()) job.pinned_worker = worker_id;
+  send_attempt(job_id, job.spec, worker_id, rank, started);
+  return started.id;
+}
+
+void FarmState::send_attempt(const std::string& job_id, const v1::JobSpec& spec, const std::string& worker_id,
+                             int rank, const JobStore::StartedAttempt& started) {
   Session& session = sessions_[worker_id];
   session.attempts.insert(started.id);
   v1::Assignment assignment;
   assignment.set_attempt_id(started.id);
   if (!started.checkpoint.sha256().empty()) *assignment.mutable_checkpoint() = started.checkpoint;
-  assignment.set_timeout_ms(job.spec.timeout_ms());
-  assignment.set_checkpoint_interval_ms(job.spec.checkpoint_interval_ms());
-  assignment.set_warm_runner(job.spec.warm_runner());
-  *assignment.mutable_shared() = job.spec.shared();
-  *assignment.mutable_limits() = job.spec.limits();
+  assignment.set_timeout_ms(spec.timeout_ms());
+  assignment.set_checkpoint_interval_ms(spec.checkpoint_interval_ms());
+  assignment.set_warm_runner(spec.warm_runner());
+  *assignment.mutable_shared() = spec.shared();
+  *assignment.mutable_limits() = spec.limits();
   // A gang's ranks meet over the network.
-  assignment.set_network(job.spec.network() || job.spec.parallel());
-  assignment.set_gang(job.spec.parallel());
+  assignment.set_network(spec.network() || spec.parallel());
+  assignment.set_gang(spec.parallel());
   assignment.set_job_id(job_id);
   assignment.set_rank(rank);
-  assignment.set_world_size(job.spec.repetitions());
-  assignment.set_domain(job.spec.domain());
-  assignment.set_process_kind(job.spec.process_kind());
-  *assignment.mutable_process() = job.spec.process();
-  assignment.set_entry(job.spec.entry());
-  *assignment.mutable_parameters() = job.spec.parameters();
+  assignment.set_world_size(spec.repetitions());
+  assignment.set_domain(spec.domain());
+  assignment.set_process_kind(spec.process_kind());
+  *assignment.mutable_process() = spec.process();
+  assignment.set_entry(spec.entry());
+  *assignment.mutable_parameters() = spec.parameters();
   // The rank contract's defaults; a gang learns its own with StartGang.
   assignment.set_master_addr("127.0.0.1");
   assignment.set_master_port(9000);
   session.outbox->assign(std::move(assignment));
-  return started.id;
 }
 
 void FarmState::changed() {

@@ -154,6 +154,12 @@ class FarmState {
   // Returns the new attempt's id.
   absl::StatusOr<int64_t> assign(const std::string& job_id, ActiveJob& job, const std::string& worker_id, int rank)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void send_attempt(const std::string& job_id, const v1::JobSpec& spec, const std::string& worker_id, int rank,
+                    const JobStore::StartedAttempt& started) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Fair-share placement of every job but gangs, on workers not held.
+  void dispatch_queued(const std::set<std::string>& held) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void dispatch_duplicates(const std::set<std::string>& held) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  std::vector<WorkerCapacity> idle_slots(const std::set<std::string>& held) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void requeue_expired() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Puts these attempts' ranks back in the queue and the job counts with
   // them, with every rank of their gangs.

@@ -139,6 +139,11 @@ struct MapOptions {
   // restarts the gang as a whole. A gang larger than the slots of the
   // workers in its rooms is refused at submit.
   bool parallel = false;
+  // Never run a rank twice at once. By default, when the queue is empty and
+  // slots are idle, a rank running long past its worker's typical rank
+  // time is also started on the fastest idle worker and the first success
+  // wins (the other attempt is stopped). Set it for ranks with side effects.
+  bool no_duplicates = false;
 };
 
 enum class RankStatus { kPending, kRunning, kSucceeded, kFailed, kCancelled };
