@@ -138,7 +138,12 @@ absl::Status FarmState::recover() {
   PESC_RETURN_IF_ERROR(restart_recovered_gangs());
   PESC_ASSIGN_OR_RETURN(auto running, store_->running_jobs());
   for (JobRecord& job : running) {
-    active_jobs_[job.id] = ActiveJob{std::move(job.spec), job.created_unix_ms, job.progress.pending()};
+    ActiveJob& active = active_jobs_[job.id] = ActiveJob{std::move(job.spec), job.created_unix_ms, job.progress.pending()};
+    if (!active.spec.same_machine()) continue;
+    PESC_ASSIGN_OR_RETURN(active.pinned_worker, store_->latest_worker(job.id));
+    // Its worker gets a lease to come back, like one holding attempts;
+    // past it the pin goes (requeue_expired).
+    if (!active.pinned_worker.empty()) sessions_[active.pinned_worker].last_heard = absl::Now();
   }
   PESC_ASSIGN_OR_RETURN(auto attempts, store_->running_attempts());
   for (const AttemptRecord& attempt : attempts) {

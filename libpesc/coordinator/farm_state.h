@@ -116,7 +116,7 @@ class FarmState {
     v1::JobSpec spec;
     int64_t created_unix_ms = 0;
     int pending = 0;
-    std::string pinned_worker;  // same-machine jobs, once placed
+    std::string pinned_worker;  // same-machine jobs, once placed; recovered from the store
   };
   // A gang placed whole, from the moment its attempts are sent until they
   // end; it starts once every attempt has said GangReady.

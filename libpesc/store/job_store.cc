@@ -608,6 +608,15 @@ absl::Status JobStore::requeue_attempts(const std::vector<int64_t>& attempt_ids)
   });
 }
 
+absl::StatusOr<std::string> JobStore::latest_worker(const std::string& job_id) {
+  return guarded("find the job's worker", [&]() -> absl::StatusOr<std::string> {
+    auto query = (*sql_)("SELECT worker_id FROM attempts WHERE job_id = ? AND state != ? ORDER BY id DESC LIMIT 1");
+    query->bind(1, job_id);
+    query->bind(2, static_cast<int>(kAttemptLost));
+    return query->executeStep() ? query->getColumn(0).getString() : std::string();
+  });
+}
+
 absl::StatusOr<std::vector<AttemptRecord>> JobStore::running_attempts(const std::string& job_id) {
   return guarded("list running attempts", [&]() -> absl::StatusOr<std::vector<AttemptRecord>> {
     auto query = (*sql_)(

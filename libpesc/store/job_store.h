@@ -114,6 +114,10 @@ class JobStore {
   // lost), unless another attempt of the rank still runs.
   absl::Status requeue_attempts(const std::vector<int64_t>& attempt_ids);
 
+  // The worker of the job's latest attempt not lost with its worker (for a
+  // same-machine job: the worker it is pinned to); empty when none.
+  absl::StatusOr<std::string> latest_worker(const std::string& job_id);
+
   // Attempts still running (a rank's duplicates too), oldest first; of one
   // job when `job_id` is not empty.
   absl::StatusOr<std::vector<AttemptRecord>> running_attempts(const std::string& job_id = "");
