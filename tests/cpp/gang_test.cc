@@ -88,6 +88,19 @@ void wait_for_workers(const TestFarm& farm, int online) {
   }));
 }
 
+// One gang's files: its script, the log of its ranks' starts, and the hold
+// file that, while it exists, keeps them from meeting.
+struct GangFiles {
+  GangFiles(const fs::path& dir, bool held, const std::string& script_prefix = "")
+      : script(write_script(dir, "meet.py", script_prefix + kMeetRankZero)), log(dir / "starts"), hold(dir / "hold") {
+    if (held) write_script(dir, "hold", "");
+  }
+  std::vector<std::string> parameters() const { return {log.string(), hold.string()}; }
+  fs::path script;
+  fs::path log;
+  fs::path hold;
+};
+
 int lines_in(const fs::path& file) {
   std::string text = read_all(file);
   return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
@@ -97,11 +110,9 @@ TEST(GangTest, RanksMeetRankZeroOverTcpAndStartTogether) {
   ScratchDir scratch;
   TestFarm farm(2, 2);
   wait_for_workers(farm, 2);
-  fs::path script = write_script(scratch.path(), "meet.py", kMeetRankZero);
-  fs::path log = scratch.path() / "starts";
+  GangFiles gang(scratch.path(), false);
   Farm client("python", {.coordinator = farm.address()});
-  Results results =
-      client.map(script, 4, {log.string(), (scratch.path() / "no-hold").string()}, {.parallel = true}).wait();
+  Results results = client.map(gang.script, 4, gang.parameters(), {.parallel = true}).wait();
   ASSERT_TRUE(results.ok()) << results.output();
   EXPECT_EQ(results.output(), expected_meeting(4));
   std::set<std::string> workers;
@@ -115,27 +126,24 @@ TEST(GangTest, RanksMeetRankZeroOverTcpAndStartTogether) {
   }
   EXPECT_EQ(workers.size(), 2u) << "four ranks need both workers' two slots";
   EXPECT_LT(last - first, std::chrono::seconds(2)) << "the gang starts together";
-  EXPECT_EQ(lines_in(log), 4);
+  EXPECT_EQ(lines_in(gang.log), 4);
 }
 
 TEST(GangTest, GangIsRestartedWholeWhenOneOfItsWorkersDies) {
   ScratchDir scratch;
   TestFarm farm(2, 2, kShortLease);
   wait_for_workers(farm, 2);
-  fs::path script = write_script(scratch.path(), "meet.py", kMeetRankZero);
-  fs::path log = scratch.path() / "starts";
-  fs::path hold = scratch.path() / "hold";
-  write_script(scratch.path(), "hold", "");
+  GangFiles gang(scratch.path(), true);
   Farm client("python", {.coordinator = farm.address()});
-  Job job = client.map(script, 4, {log.string(), hold.string()}, {.parallel = true});
-  ASSERT_TRUE(eventually([&] { return lines_in(log) == 4; }, std::chrono::seconds(30)));
+  Job job = client.map(gang.script, 4, gang.parameters(), {.parallel = true});
+  ASSERT_TRUE(eventually([&] { return lines_in(gang.log) == 4; }, std::chrono::seconds(30)));
   farm.worker(1).kill(SIGKILL);
   farm.worker(1).wait();
   farm.add_worker(2);  // the gang needs four slots again
   // The whole gang starts again, the survivor's two ranks too. (Until
   // then the hold keeps its first ranks from meeting and finishing.)
-  ASSERT_TRUE(eventually([&] { return lines_in(log) == 8; }, std::chrono::seconds(30))) << read_all(log);
-  fs::remove(hold);
+  ASSERT_TRUE(eventually([&] { return lines_in(gang.log) == 8; }, std::chrono::seconds(30))) << read_all(gang.log);
+  fs::remove(gang.hold);
   Results results = job.wait();
   ASSERT_TRUE(results.ok()) << results.output();
   EXPECT_EQ(results.output(), expected_meeting(4));
@@ -146,28 +154,46 @@ TEST(GangTest, GangIsRestartedWholeWhenOneOfItsWorkersDies) {
     attempts.insert(rank.attempt);
   }
   EXPECT_EQ(attempts.size(), 4u);
-  EXPECT_EQ(lines_in(log), 8) << read_all(log);
+  EXPECT_EQ(lines_in(gang.log), 8) << read_all(gang.log);
+}
+
+TEST(GangTest, RestartedCoordinatorStartsItsGangsOver) {
+  ScratchDir scratch;
+  TestFarm farm(2, 2);
+  wait_for_workers(farm, 2);
+  GangFiles gang(scratch.path(), true);
+  // The submitting client goes before the coordinator does: a channel left
+  // open to the old one makes the next call in this process fail once.
+  const std::string job_id = Farm("python", {.coordinator = farm.address()})
+                                 .map(gang.script, 4, gang.parameters(), {.parallel = true})
+                                 .id();
+  ASSERT_TRUE(eventually([&] { return lines_in(gang.log) == 4; }, std::chrono::seconds(30)));
+  farm.restart_coordinator();
+  // Whether its gang had started died with the old coordinator: all four
+  // ranks start again, and the ranks of the first start are stopped.
+  ASSERT_TRUE(eventually([&] { return lines_in(gang.log) == 8; }, std::chrono::seconds(30))) << read_all(gang.log);
+  fs::remove(gang.hold);
+  Results results = Farm("python", {.coordinator = farm.address()}).attach(job_id).wait();
+  ASSERT_TRUE(results.ok()) << results.output();
+  EXPECT_EQ(results.output(), expected_meeting(4));
+  for (const RankResult& rank : results) EXPECT_EQ(rank.attempts, 2) << "rank " << rank.rank;
 }
 
 TEST(GangTest, RankThatFailsWithAttemptsLeftRestartsTheWholeGang) {
   ScratchDir scratch;
   TestFarm farm(2, 2);
   wait_for_workers(farm, 2);
-  fs::path log = scratch.path() / "starts";
   // Rank 2 fails on its first start, before meeting rank 0, which is left
   // waiting for it until the gang is restarted.
-  fs::path script = write_script(scratch.path(), "meet.py",
-                                 std::string("import os, sys\n"
-                                             "failed = sys.argv[-2] + '.failed'\n"
-                                             "if os.environ['RANK'] == '2' and not os.path.exists(failed):\n"
-                                             "    open(failed, 'w').close()\n"
-                                             "    sys.exit(3)\n") +
-                                     kMeetRankZero);
+  GangFiles gang(scratch.path(), false,
+                 "import os, sys\n"
+                 "failed = sys.argv[-2] + '.failed'\n"
+                 "if os.environ['RANK'] == '2' and not os.path.exists(failed):\n"
+                 "    open(failed, 'w').close()\n"
+                 "    sys.exit(3)\n");
   Farm client("python", {.coordinator = farm.address()});
-  Results results = client
-                        .map(script, 4, {log.string(), (scratch.path() / "no-hold").string()},
-                             {.max_attempts = 2, .parallel = true})
-                        .wait();
+  Results results =
+      client.map(gang.script, 4, gang.parameters(), {.max_attempts = 2, .parallel = true}).wait();
   ASSERT_TRUE(results.ok()) << results.output();
   EXPECT_EQ(results.output(), expected_meeting(4));
   for (const RankResult& rank : results) {
@@ -180,15 +206,12 @@ TEST(GangTest, GangIsNotStarvedByAnEarlierJobThatKeepsWorkersFull) {
   TestFarm farm(2, 2);
   wait_for_workers(farm, 2);
   fs::path busy = write_script(scratch.path(), "busy.sh", "sleep 0.2\necho \"rank $PESC_RANK\"\n");
-  fs::path script = write_script(scratch.path(), "meet.py", kMeetRankZero);
+  GangFiles gang_files(scratch.path(), false);
   Farm shell("shell", {.coordinator = farm.address()});
   Job crowd = shell.map(busy, 80);
   for (int seen = 0; seen < 4;) seen += crowd.next(std::chrono::seconds(30)).has_value();
   Farm python("python", {.coordinator = farm.address()});
-  Results gang = python
-                     .map(script, 4, {(scratch.path() / "starts").string(), (scratch.path() / "no-hold").string()},
-                          {.parallel = true})
-                     .wait();
+  Results gang = python.map(gang_files.script, 4, gang_files.parameters(), {.parallel = true}).wait();
   ASSERT_TRUE(gang.ok()) << gang.output();
   EXPECT_LT(crowd.progress().succeeded, 80) << "the gang got its slots while the earlier job still had ranks to run";
   Results crowd_results = crowd.wait();
@@ -199,10 +222,10 @@ TEST(GangTest, GangLargerThanItsRoomsIsRefusedClearly) {
   ScratchDir scratch;
   TestFarm farm(1, 2);
   wait_for_workers(farm, 1);
-  fs::path script = write_script(scratch.path(), "meet.py", kMeetRankZero);
+  GangFiles gang(scratch.path(), false);
   Farm client("python", {.coordinator = farm.address()});
   try {
-    client.map(script, 3, {"log", "hold"}, {.parallel = true});
+    client.map(gang.script, 3, gang.parameters(), {.parallel = true});
     FAIL() << "a gang of 3 on 2 slots was accepted";
   } catch (const Error& error) {
     EXPECT_NE(std::string(error.what()).find("runs all its 3 ranks at once"), std::string::npos) << error.what();
