@@ -626,7 +626,8 @@ void FarmState::launch_gang(const std::string& job_id, ActiveJob& job, const std
     if (!attempt.ok()) {
       std::vector<int64_t> placed;
       for (const auto& [placed_attempt, worker_id] : launch.worker_of) placed.push_back(placed_attempt);
-      (void)requeue(placed);  // forgets the launch too
+      (void)requeue(placed);
+      gangs_.erase(job_id);  // so that the next dispatch tries again
       return;
     }
     launch.worker_of[*attempt] = placements[i].worker_id;

@@ -110,7 +110,7 @@ struct WorkerAgent::Impl {
   // Gang attempts holding a slot until the coordinator starts their gang:
   // attempt -> the port offered for it.
   std::map<int64_t, int> gang_waiting ABSL_GUARDED_BY(mutex);
-  std::map<int64_t, v1::StartGang> gang_started ABSL_GUARDED_BY(mutex);
+  std::map<int64_t, v1::StartGang> gang_started ABSL_GUARDED_BY(mutex);  // their starts, once come
   // Results waiting for the sender thread, which sends all that gathered
   // while its previous message was on its way as one batch.
   std::deque<int64_t> outgoing ABSL_GUARDED_BY(mutex);
