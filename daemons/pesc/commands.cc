@@ -157,7 +157,9 @@ int run(const Target& target, const RunArguments& arguments) {
                         .same_machine = arguments.same_machine,
                         .shared = arguments.shared,
                         .limits = arguments.limits,
-                        .network = arguments.network});
+                        .network = arguments.network,
+                        .parallel = arguments.parallel,
+                        .no_duplicates = arguments.no_duplicates});
     if (arguments.detach) {
       std::cout << job.id() << "\n";
       return kExitOk;

@@ -32,6 +32,8 @@ struct RunArguments {
   std::vector<std::string> shared;
   RankLimits limits;
   bool network = false;
+  bool parallel = false;
+  bool no_duplicates = false;
 };
 
 struct Target {

@@ -38,6 +38,10 @@ ABSL_FLAG(int, open_files, 0, "per rank: descriptors each of its processes may h
 ABSL_FLAG(int, processes, 0, "per rank: processes and threads it may have at once (0: no limit)");
 ABSL_FLAG(std::string, output_size, "", "per rank: bytes it may leave in output_dir, e.g. 100M (0: no limit)");
 ABSL_FLAG(bool, network, false, "the ranks may use the network (workers that sandbox ranks give them none otherwise)");
+ABSL_FLAG(bool, parallel, false,
+          "a gang: all ranks run at once, started together, told rank 0's address and port (--master_addr/port)");
+ABSL_FLAG(bool, no_duplicates, false,
+          "never run a straggling rank a second time on an idle worker (for ranks with side effects)");
 ABSL_FLAG(int, slots, 0, "embedded farm: ranks run side by side (default: one per core)");
 ABSL_FLAG(std::string, state_dir, "", "embedded farm: keep its state here instead of a temporary directory");
 ABSL_FLAG(std::string, token_file, "",
@@ -53,7 +57,7 @@ constexpr const char* kUsage = R"(pesc: run a program as many ranks on a farm an
 
   pesc run [--domain D] --repetitions N PROCESS [--entry FILE] [--out DIR] [--detach]
            [--max-attempts N] [--timeout SECONDS] [--checkpoint-interval SECONDS]
-           [--room ROOM,...] [--same-machine] [--shared FILE|URL,...] [--network]
+           [--room ROOM,...] [--same-machine] [--shared FILE|URL,...] [--network] [--parallel] [--no-duplicates]
            [--memory SIZE] [--cpu-time SECONDS] [--open-files N] [--processes N] [--output-size SIZE]
            [-- PARAMETERS...]
   pesc status JOB | pesc wait JOB | pesc cancel JOB | pesc results JOB --out DIR | pesc delete JOB
@@ -124,6 +128,8 @@ int main(int argc, char** argv) {
     run.checkpoint_interval_seconds = absl::GetFlag(FLAGS_checkpoint_interval);
     run.rooms = absl::GetFlag(FLAGS_room);
     run.same_machine = absl::GetFlag(FLAGS_same_machine);
+    run.parallel = absl::GetFlag(FLAGS_parallel);
+    run.no_duplicates = absl::GetFlag(FLAGS_no_duplicates);
     run.shared = absl::GetFlag(FLAGS_shared);
     return pesc::cli::run(target, run);
   }

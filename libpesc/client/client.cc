@@ -118,6 +118,8 @@ absl::StatusOr<std::string> Client::submit(const SubmitRequest& request) {
   spec.set_same_machine(request.options.same_machine);
   set_limits(request.options.limits, *spec.mutable_limits());
   spec.set_network(request.options.network);
+  spec.set_parallel(request.options.parallel);
+  spec.set_no_duplicates(request.options.no_duplicates);
   PESC_RETURN_IF_ERROR(add_shared_files(request.options.shared, spec));
 
   grpc::ClientContext context;

@@ -1,9 +1,11 @@
 #include "coordinator/farm_state.h"
 
 #include <algorithm>
+#include <limits>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/clock.h"
 #include "common/status_macros.h"
 #include "executor/domain.h"
@@ -23,6 +25,10 @@ constexpr size_t kBatchBytes = 1 << 20;
 // short ranks do not wait on round trips to the coordinator.
 constexpr double kPrefetchHorizonMs = 50;
 constexpr int kMaxPrefetchPerSlot = 64;
+// A rank is a straggler, worth a duplicate on an idle worker, once it has
+// run this many times a typical rank's time, and at least this long.
+constexpr double kStragglerFactor = 2;
+constexpr double kStragglerMinMs = 1000;
 
 absl::Status validate(const v1::JobSpec& spec) {
   if (auto domain = parse_domain(spec.domain()); !domain.ok()) return domain.status();
@@ -131,9 +137,15 @@ FarmState::~FarmState() {
 absl::Status FarmState::recover() {
   PESC_ASSIGN_OR_RETURN(auto usage, store_->usage_by_user());
   scheduler_.set_usage(std::move(usage));
+  PESC_RETURN_IF_ERROR(restart_recovered_gangs());
   PESC_ASSIGN_OR_RETURN(auto running, store_->running_jobs());
   for (JobRecord& job : running) {
-    active_jobs_[job.id] = ActiveJob{std::move(job.spec), job.created_unix_ms, job.progress.pending()};
+    ActiveJob& active = active_jobs_[job.id] = ActiveJob{std::move(job.spec), job.created_unix_ms, job.progress.pending()};
+    if (!active.spec.same_machine()) continue;
+    PESC_ASSIGN_OR_RETURN(active.pinned_worker, store_->latest_worker(job.id));
+    // Its worker gets a lease to come back, like one holding attempts;
+    // past it the pin goes (requeue_expired).
+    if (!active.pinned_worker.empty()) sessions_[active.pinned_worker].last_heard = absl::Now();
   }
   PESC_ASSIGN_OR_RETURN(auto attempts, store_->running_attempts());
   for (const AttemptRecord& attempt : attempts) {
@@ -142,6 +154,23 @@ absl::Status FarmState::recover() {
     session.last_heard = absl::Now();
   }
   return absl::OkStatus();
+}
+
+// Whether a gang had started died with the last coordinator's memory (its
+// ranks may still be waiting for the start), so every gang starts over.
+absl::Status FarmState::restart_recovered_gangs() {
+  PESC_ASSIGN_OR_RETURN(auto running, store_->running_jobs());
+  std::set<std::string> gang_jobs;
+  for (const JobRecord& job : running) {
+    if (job.spec.parallel()) gang_jobs.insert(job.id);
+  }
+  if (gang_jobs.empty()) return absl::OkStatus();
+  PESC_ASSIGN_OR_RETURN(auto attempts, store_->running_attempts());
+  std::vector<int64_t> gang_attempts;
+  for (const AttemptRecord& attempt : attempts) {
+    if (gang_jobs.contains(attempt.job_id)) gang_attempts.push_back(attempt.id);
+  }
+  return store_->requeue_attempts(gang_attempts);
 }
 
 absl::StatusOr<std::string> FarmState::submit(v1::JobSpec spec) {
@@ -157,6 +186,7 @@ absl::StatusOr<std::string> FarmState::submit(v1::JobSpec spec) {
   }
   absl::MutexLock lock(&mutex_);
   if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
+  if (spec.parallel()) PESC_RETURN_IF_ERROR(check_gang_fits(spec));
   std::string job_id = random_hex(6);
   int64_t now = now_unix_ms();
   PESC_RETURN_IF_ERROR(store_->create_job(job_id, spec, now));
@@ -165,6 +195,25 @@ absl::StatusOr<std::string> FarmState::submit(v1::JobSpec spec) {
   dispatch();
   changed();
   return job_id;
+}
+
+// Refused rather than queued: it would wait for machines nobody may add.
+absl::Status FarmState::check_gang_fits(const v1::JobSpec& spec) {
+  v1::JobSpec rooms_only;
+  *rooms_only.mutable_rooms() = spec.rooms();
+  const QueuedJob job = queued("", ActiveJob{rooms_only});
+  int slots = 0;
+  int workers = 0;
+  for (const WorkerCapacity& worker : worker_capacity()) {
+    if (!may_run_on(job, worker)) continue;
+    slots += worker.slots;
+    workers += 1;
+  }
+  if (slots >= spec.repetitions()) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "a parallel job runs all its ", spec.repetitions(), " ranks at once, but the workers online in room(s) ",
+      absl::StrJoin(job.rooms, ", "), " have ", slots, " slots in all (", workers,
+      " workers): lower --repetitions, start more workers, or drop --parallel"));
 }
 
 absl::StatusOr<v1::JobInfo> FarmState::job(const std::string& job_id) {
@@ -204,20 +253,28 @@ absl::StatusOr<uint64_t> FarmState::delete_job(const std::string& job_id) {
 absl::StatusOr<v1::JobInfo> FarmState::cancel_locked(const std::string& job_id) {
   PESC_ASSIGN_OR_RETURN(auto to_stop, store_->cancel_job(job_id, now_unix_ms()));
   active_jobs_.erase(job_id);
-  std::map<std::string, v1::CoordinatorMessage> cancels;
-  for (const AttemptRecord& attempt : to_stop) {
-    auto session = sessions_.find(attempt.worker_id);
-    if (session == sessions_.end()) continue;
-    session->second.attempts.erase(attempt.id);
-    cancels[attempt.worker_id].mutable_cancel()->add_attempt_ids(attempt.id);
-  }
-  for (auto& [worker_id, message] : cancels) {
-    if (auto& outbox = sessions_[worker_id].outbox) outbox->push(std::move(message));
-  }
+  gangs_.erase(job_id);
+  std::map<std::string, std::vector<int64_t>> cancels;
+  for (const AttemptRecord& attempt : to_stop) cancels[attempt.worker_id].push_back(attempt.id);
+  tell_to_cancel(cancels);
   changed();
   dispatch();
   PESC_ASSIGN_OR_RETURN(JobRecord record, store_->job(job_id));
   return record.to_info();
+}
+
+// The workers also forget these attempts.
+void FarmState::tell_to_cancel(const std::map<std::string, std::vector<int64_t>>& attempts_by_worker) {
+  for (const auto& [worker_id, attempts] : attempts_by_worker) {
+    auto session = sessions_.find(worker_id);
+    if (session == sessions_.end()) continue;
+    v1::CoordinatorMessage message;
+    for (int64_t attempt : attempts) {
+      session->second.attempts.erase(attempt);
+      message.mutable_cancel()->add_attempt_ids(attempt);
+    }
+    if (session->second.outbox) session->second.outbox->push(std::move(message));
+  }
 }
 
 absl::StatusOr<std::vector<v1::WorkerInfo>> FarmState::workers() {
@@ -249,7 +306,7 @@ absl::StatusOr<std::vector<v1::RankResult>> FarmState::results_after(const std::
 }
 
 absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorker& registration,
-                                                         std::shared_ptr<Outbox> outbox) {
+                                                         const std::string& peer_ip, std::shared_ptr<Outbox> outbox) {
   if (registration.worker_id().empty()) return absl::InvalidArgumentError("a worker must say its id");
   if (registration.slots() < 1) return absl::InvalidArgumentError("a worker needs at least one slot");
   absl::MutexLock lock(&mutex_);
@@ -259,6 +316,7 @@ absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorke
   Session& session = sessions_[registration.worker_id()];
   if (session.outbox) session.outbox->close();  // a stale stream of the same worker
   session.host = registration.host();
+  session.address = peer_ip.empty() ? registration.host() : peer_ip;
   session.slots = registration.slots();
   session.failures_in_a_row = 0;
   session.quarantined.clear();  // rejoining (after a fix, say) earns a new chance
@@ -325,11 +383,25 @@ void FarmState::finish_attempt(Session& session, const v1::RankFinished& finishe
   if (!accepted.ok()) return;  // not acknowledged: the worker sends it again
   if (*accepted) {
     const v1::RankResult& result = (*accepted)->result;
+    std::map<std::string, std::vector<int64_t>> losers;  // a straggler's other attempts
+    for (const AttemptRecord& superseded : (*accepted)->superseded) losers[superseded.worker_id].push_back(superseded.id);
+    tell_to_cancel(losers);
     scheduler_.charge((*accepted)->user, result.end_unix_ms() - result.start_unix_ms());
     if ((*accepted)->requeued) {
       if (auto job = active_jobs_.find((*accepted)->job_id); job != active_jobs_.end()) job->second.pending += 1;
     }
-    if ((*accepted)->job_finished) active_jobs_.erase((*accepted)->job_id);
+    if ((*accepted)->job_finished) {
+      active_jobs_.erase((*accepted)->job_id);
+      gangs_.erase((*accepted)->job_id);
+    } else if (result.state() != v1::RANK_STATE_SUCCEEDED && gangs_.contains((*accepted)->job_id)) {
+      // Its partners cannot finish without it: all go again together, or,
+      // when it has no attempts left, the gang ends.
+      if ((*accepted)->requeued) {
+        (void)requeue({finished.attempt_id()});
+      } else {
+        (void)cancel_locked((*accepted)->job_id);
+      }
+    }
   }
   if (session.outbox) session.outbox->acknowledge(finished.attempt_id());
 }
@@ -375,7 +447,9 @@ bool FarmState::is_silent(const std::string& worker_id) {
 
 absl::Status FarmState::requeue(const std::vector<int64_t>& attempts) {
   if (attempts.empty()) return absl::OkStatus();
-  PESC_RETURN_IF_ERROR(store_->requeue_attempts(attempts));
+  std::vector<int64_t> with_gangs = stop_gangs_of(attempts);
+  with_gangs.insert(with_gangs.end(), attempts.begin(), attempts.end());
+  PESC_RETURN_IF_ERROR(store_->requeue_attempts(with_gangs));
   // The store knows which jobs got ranks back; take its counts.
   PESC_ASSIGN_OR_RETURN(auto running, store_->running_jobs());
   for (const JobRecord& record : running) {
@@ -414,10 +488,11 @@ void FarmState::reaper_loop() {
     mutex_.AwaitWithTimeout(absl::Condition(&shutting_down_), absl::Milliseconds(250));
     if (shutting_down_) return;
     requeue_expired();
+    dispatch();  // ranks become stragglers with time alone
   }
 }
 
-QueuedJob FarmState::queued_job(const std::string& job_id, const ActiveJob& job) {
+QueuedJob FarmState::queued(const std::string& job_id, const ActiveJob& job) {
   QueuedJob entry;
   entry.job_id = job_id;
   entry.user = job.spec.user();
@@ -440,7 +515,7 @@ std::string FarmState::why_waiting(const std::string& job_id) {
     workers.push_back({.capacity = {worker_id, 0, session.rooms},
                        .unavailable = session.quarantined.empty() ? "" : "quarantined: " + session.quarantined});
   }
-  return pesc::why_waiting(queued_job(job_id, job->second), workers);
+  return pesc::why_waiting(queued(job_id, job->second), workers);
 }
 
 v1::JobInfo FarmState::info_of(const JobRecord& record) {
@@ -449,19 +524,43 @@ v1::JobInfo FarmState::info_of(const JobRecord& record) {
   return info;
 }
 
-void FarmState::dispatch() {
-  std::vector<QueuedJob> queued;
-  for (const auto& [job_id, job] : active_jobs_) {
-    if (job.pending > 0) queued.push_back(queued_job(job_id, job));
-  }
-  if (queued.empty()) return;
+// Online workers that may get ranks, with the assignments each may take.
+std::vector<WorkerCapacity> FarmState::worker_capacity() const {
   std::vector<WorkerCapacity> capacity;
   for (const auto& [worker_id, session] : sessions_) {
     if (!session.outbox || !session.quarantined.empty()) continue;
     int limit = session.slots * (1 + prefetch_for(session));
-    capacity.push_back({worker_id, limit - static_cast<int>(session.attempts.size()), session.rooms});
+    capacity.push_back({worker_id, limit - static_cast<int>(session.attempts.size()), session.rooms, session.slots});
   }
-  std::vector<Placement> placements = scheduler_.place(std::move(queued), std::move(capacity));
+  return capacity;
+}
+
+// Workers not held for a gang, each with its idle slots as `free` (gang
+// ranks and duplicates must start at once, not queue behind other ranks).
+std::vector<WorkerCapacity> FarmState::idle_slots(const std::set<std::string>& held) const {
+  std::vector<WorkerCapacity> workers = worker_capacity();
+  std::erase_if(workers, [&](const WorkerCapacity& worker) { return held.contains(worker.worker_id); });
+  for (WorkerCapacity& worker : workers) {
+    worker.free = worker.slots - static_cast<int>(sessions_.at(worker.worker_id).attempts.size());
+  }
+  return workers;
+}
+
+void FarmState::dispatch() {
+  const std::set<std::string> held = dispatch_gangs();
+  dispatch_queued(held);
+  dispatch_duplicates(held);
+}
+
+void FarmState::dispatch_queued(const std::set<std::string>& held) {
+  std::vector<QueuedJob> queued_jobs;
+  for (const auto& [job_id, job] : active_jobs_) {
+    if (job.pending > 0 && !job.spec.parallel()) queued_jobs.push_back(queued(job_id, job));
+  }
+  if (queued_jobs.empty()) return;
+  std::vector<WorkerCapacity> capacity = worker_capacity();
+  std::erase_if(capacity, [&](const WorkerCapacity& worker) { return held.contains(worker.worker_id); });
+  std::vector<Placement> placements = scheduler_.place(std::move(queued_jobs), std::move(capacity));
   std::map<std::string, std::deque<int>> ranks_for_job;
   for (const Placement& placement : placements) {
     auto& ranks = ranks_for_job[placement.job_id];
@@ -477,34 +576,183 @@ void FarmState::dispatch() {
   }
 }
 
-absl::Status FarmState::assign(const std::string& job_id, ActiveJob& job, const std::string& worker_id, int rank) {
+// Uneven desktops must not hold a job's tail: with the job's queue empty, a
+// rank running well past the typical rank time of its worker or of an idle
+// one (the shorter) also starts on that idle worker, fastest worker first,
+// and the first success wins (finish_attempt stops the other).
+void FarmState::dispatch_duplicates(const std::set<std::string>& held) {
+  std::vector<WorkerCapacity> idle = idle_slots(held);
+  std::erase_if(idle, [](const WorkerCapacity& worker) { return worker.free <= 0; });
+  if (idle.empty()) return;
+  auto typical_ms = [&](const std::string& worker_id) {
+    const double typical = sessions_.at(worker_id).typical_rank_ms;
+    return typical < 0 ? std::numeric_limits<double>::infinity() : typical;
+  };
+  std::stable_sort(idle.begin(), idle.end(), [&](const WorkerCapacity& a, const WorkerCapacity& b) {
+    return typical_ms(a.worker_id) < typical_ms(b.worker_id);
+  });
+  const int64_t now = now_unix_ms();
+  for (const auto& [job_id, job] : active_jobs_) {
+    if (job.pending > 0 || job.spec.no_duplicates() || job.spec.parallel() || job.spec.same_machine()) continue;
+    auto running = store_->running_attempts(job_id);
+    if (!running.ok()) continue;
+    std::map<int, int> attempts_of_rank;
+    for (const AttemptRecord& attempt : *running) attempts_of_rank[attempt.rank] += 1;
+    const QueuedJob placement_rules = queued(job_id, job);
+    for (const AttemptRecord& attempt : *running) {  // longest running first
+      if (attempts_of_rank[attempt.rank] > 1 || !sessions_.contains(attempt.worker_id)) continue;
+      auto helper = std::find_if(idle.begin(), idle.end(), [&](const WorkerCapacity& worker) {
+        return worker.free > 0 && worker.worker_id != attempt.worker_id && may_run_on(placement_rules, worker);
+      });
+      if (helper == idle.end()) continue;
+      const double expected_ms = std::min(typical_ms(helper->worker_id), typical_ms(attempt.worker_id));
+      const auto ran_ms = static_cast<double>(now - attempt.started_unix_ms);
+      if (ran_ms < std::max(kStragglerMinMs, kStragglerFactor * expected_ms)) continue;
+      auto started = store_->start_duplicate(job_id, attempt.rank, helper->worker_id, now);
+      if (!started.ok()) continue;
+      send_attempt(job_id, job.spec, helper->worker_id, attempt.rank, *started);
+      attempts_of_rank[attempt.rank] += 1;
+      helper->free -= 1;
+    }
+  }
+}
+
+// Oldest first, so a younger gang never takes the slots an older one waits
+// for; each waits on its own held workers, so gangs cannot deadlock.
+std::set<std::string> FarmState::dispatch_gangs() {
+  std::vector<std::pair<int64_t, std::string>> waiting;  // created, job id
+  for (const auto& [job_id, job] : active_jobs_) {
+    if (job.spec.parallel() && job.pending > 0 && !gangs_.contains(job_id)) {
+      waiting.emplace_back(job.created_unix_ms, job_id);
+    }
+  }
+  std::set<std::string> held;
+  std::sort(waiting.begin(), waiting.end());
+  for (const auto& [created_unix_ms, job_id] : waiting) {
+    ActiveJob& job = active_jobs_.at(job_id);
+    GangPlan plan = plan_gang(queued(job_id, job), idle_slots(held));
+    held.insert(plan.held.begin(), plan.held.end());
+    if (!plan.placements.empty()) launch_gang(job_id, job, plan.placements);
+  }
+  return held;
+}
+
+// Sends every rank of the gang to its worker; they hold their slots until
+// start_gang.
+void FarmState::launch_gang(const std::string& job_id, ActiveJob& job, const std::vector<Placement>& placements) {
+  auto ranks = store_->pending_ranks(job_id, static_cast<int>(placements.size()));
+  if (!ranks.ok() || ranks->size() != placements.size()) return;
+  GangLaunch& launch = gangs_[job_id];
+  for (size_t i = 0; i < placements.size(); ++i) {
+    absl::StatusOr<int64_t> attempt = assign(job_id, job, placements[i].worker_id, (*ranks)[i]);
+    if (!attempt.ok()) {
+      std::vector<int64_t> placed;
+      for (const auto& [placed_attempt, worker_id] : launch.worker_of) placed.push_back(placed_attempt);
+      (void)requeue(placed);
+      gangs_.erase(job_id);  // so that the next dispatch tries again
+      return;
+    }
+    launch.worker_of[*attempt] = placements[i].worker_id;
+    launch.not_ready.insert(*attempt);
+    if (i == 0) launch.master_attempt = *attempt;  // ranks come lowest first
+  }
+}
+
+void FarmState::worker_gang_ready(const std::string& worker_id, const v1::GangReady& ready) {
+  absl::MutexLock lock(&mutex_);
+  if (auto session = sessions_.find(worker_id); session != sessions_.end()) session->second.last_heard = absl::Now();
+  for (auto& [job_id, launch] : gangs_) {
+    auto attempt = launch.worker_of.find(ready.attempt_id());
+    if (attempt == launch.worker_of.end() || attempt->second != worker_id) continue;
+    if (!launch.master_addr.empty()) {
+      send_gang_start(launch, worker_id);  // it reconnected after the start; the first one is lost
+      return;
+    }
+    launch.not_ready.erase(ready.attempt_id());
+    if (ready.attempt_id() == launch.master_attempt) launch.master_port = ready.free_port();
+    if (launch.not_ready.empty()) start_gang(launch);
+    return;
+  }
+}
+
+void FarmState::start_gang(GangLaunch& launch) {
+  auto master = sessions_.find(launch.worker_of.at(launch.master_attempt));
+  if (master == sessions_.end()) return;  // lost meanwhile: the gang goes back to the queue
+  launch.master_addr = master->second.address;
+  std::set<std::string> workers;
+  for (const auto& [attempt, worker_id] : launch.worker_of) workers.insert(worker_id);
+  for (const std::string& worker_id : workers) send_gang_start(launch, worker_id);
+}
+
+void FarmState::send_gang_start(const GangLaunch& launch, const std::string& worker_id) {
+  auto session = sessions_.find(worker_id);
+  if (session == sessions_.end() || !session->second.outbox) return;
+  v1::CoordinatorMessage message;
+  v1::StartGang& start = *message.mutable_start_gang();
+  start.set_master_addr(launch.master_addr);
+  start.set_master_port(launch.master_port);
+  for (const auto& [attempt, gang_worker] : launch.worker_of) {
+    if (gang_worker == worker_id) start.add_attempt_ids(attempt);
+  }
+  session->second.outbox->push(std::move(message));
+}
+
+std::vector<int64_t> FarmState::stop_gangs_of(const std::vector<int64_t>& attempts) {
+  std::vector<int64_t> stopped;
+  std::map<std::string, std::vector<int64_t>> cancels;
+  for (auto gang = gangs_.begin(); gang != gangs_.end();) {
+    const auto& worker_of = gang->second.worker_of;
+    if (std::none_of(attempts.begin(), attempts.end(), [&](int64_t a) { return worker_of.contains(a); })) {
+      ++gang;
+      continue;
+    }
+    for (const auto& [attempt, worker_id] : worker_of) {
+      stopped.push_back(attempt);
+      cancels[worker_id].push_back(attempt);
+    }
+    gang = gangs_.erase(gang);
+  }
+  tell_to_cancel(cancels);
+  return stopped;
+}
+
+absl::StatusOr<int64_t> FarmState::assign(const std::string& job_id, ActiveJob& job, const std::string& worker_id,
+                                          int rank) {
   PESC_ASSIGN_OR_RETURN(JobStore::StartedAttempt started,
                         store_->start_attempt(job_id, rank, worker_id, now_unix_ms()));
   job.pending -= 1;
   if (job.spec.same_machine()) job.pinned_worker = worker_id;
+  send_attempt(job_id, job.spec, worker_id, rank, started);
+  return started.id;
+}
+
+void FarmState::send_attempt(const std::string& job_id, const v1::JobSpec& spec, const std::string& worker_id,
+                             int rank, const JobStore::StartedAttempt& started) {
   Session& session = sessions_[worker_id];
   session.attempts.insert(started.id);
   v1::Assignment assignment;
   assignment.set_attempt_id(started.id);
   if (!started.checkpoint.sha256().empty()) *assignment.mutable_checkpoint() = started.checkpoint;
-  assignment.set_timeout_ms(job.spec.timeout_ms());
-  assignment.set_checkpoint_interval_ms(job.spec.checkpoint_interval_ms());
-  assignment.set_warm_runner(job.spec.warm_runner());
-  *assignment.mutable_shared() = job.spec.shared();
-  *assignment.mutable_limits() = job.spec.limits();
-  assignment.set_network(job.spec.network());
+  assignment.set_timeout_ms(spec.timeout_ms());
+  assignment.set_checkpoint_interval_ms(spec.checkpoint_interval_ms());
+  assignment.set_warm_runner(spec.warm_runner());
+  *assignment.mutable_shared() = spec.shared();
+  *assignment.mutable_limits() = spec.limits();
+  // A gang's ranks meet over the network.
+  assignment.set_network(spec.network() || spec.parallel());
+  assignment.set_gang(spec.parallel());
   assignment.set_job_id(job_id);
   assignment.set_rank(rank);
-  assignment.set_world_size(job.spec.repetitions());
-  assignment.set_domain(job.spec.domain());
-  assignment.set_process_kind(job.spec.process_kind());
-  *assignment.mutable_process() = job.spec.process();
-  assignment.set_entry(job.spec.entry());
-  *assignment.mutable_parameters() = job.spec.parameters();
+  assignment.set_world_size(spec.repetitions());
+  assignment.set_domain(spec.domain());
+  assignment.set_process_kind(spec.process_kind());
+  *assignment.mutable_process() = spec.process();
+  assignment.set_entry(spec.entry());
+  *assignment.mutable_parameters() = spec.parameters();
+  // The rank contract's defaults; a gang learns its own with StartGang.
   assignment.set_master_addr("127.0.0.1");
   assignment.set_master_port(9000);
   session.outbox->assign(std::move(assignment));
-  return absl::OkStatus();
 }
 
 void FarmState::changed() {

@@ -73,14 +73,19 @@ class FarmState {
                                                            absl::Duration wait);
 
   // --- workers
-  // A worker (re)joins. The returned Registered message lists attempts it
-  // holds that are no longer wanted.
-  absl::StatusOr<v1::Registered> connect_worker(const v1::RegisterWorker& registration,
+  // A worker (re)joins from `peer_ip` (the address its stream comes from;
+  // empty when unknown), where ranks on other workers reach it. The
+  // returned Registered message lists attempts it holds that are no longer
+  // wanted.
+  absl::StatusOr<v1::Registered> connect_worker(const v1::RegisterWorker& registration, const std::string& peer_ip,
                                                 std::shared_ptr<Outbox> outbox);
   void worker_heard(const std::string& worker_id);
   // Records a batch of results in one transaction and acknowledges them.
   void worker_finished(const std::string& worker_id, const v1::AttemptsFinished& batch);
   void worker_checkpoint(const std::string& worker_id, const v1::CheckpointSaved& saved);
+  // A gang attempt holds its slot and offers a port; the last of a gang to
+  // say so starts them all.
+  void worker_gang_ready(const std::string& worker_id, const v1::GangReady& ready);
   // The stream ended; the worker's ranks wait out its lease.
   void disconnect_worker(const std::string& worker_id, const Outbox* outbox);
   // A connected worker silent past its lease: its stream should be cut.
@@ -92,6 +97,9 @@ class FarmState {
  private:
   struct Session {
     std::string host;
+    // Where ranks on other workers reach its ranks: the address its stream
+    // comes from, else the host name it gave.
+    std::string address;
     int slots = 0;
     std::vector<std::string> rooms;
     std::shared_ptr<Outbox> outbox;  // null while disconnected
@@ -108,21 +116,56 @@ class FarmState {
     v1::JobSpec spec;
     int64_t created_unix_ms = 0;
     int pending = 0;
-    std::string pinned_worker;  // same-machine jobs, once placed
+    std::string pinned_worker;  // same-machine jobs, once placed; recovered from the store
+  };
+  // A gang placed whole, from the moment its attempts are sent until they
+  // end; it starts once every attempt has said GangReady.
+  struct GangLaunch {
+    std::map<int64_t, std::string> worker_of;  // attempt -> worker
+    std::set<int64_t> not_ready;
+    int64_t master_attempt = 0;  // the gang's lowest rank (rank 0 but after a partial restart)
+    int master_port = 0;
+    std::string master_addr;  // set once started
   };
 
   FarmState(CoordinatorOptions options, std::unique_ptr<JobStore> store, std::unique_ptr<BlobStore> blobs);
   absl::Status recover() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  absl::Status restart_recovered_gangs() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   absl::StatusOr<v1::JobInfo> cancel_locked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  static QueuedJob queued_job(const std::string& job_id, const ActiveJob& job);
   // Why the job's pending ranks cannot start anywhere; empty when they can.
   std::string why_waiting(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   v1::JobInfo info_of(const JobRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void dispatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  absl::Status assign(const std::string& job_id, ActiveJob& job, const std::string& worker_id, int rank)
+  // Places waiting gangs, oldest first; returns the workers held for gangs
+  // that must wait for slots to drain.
+  std::set<std::string> dispatch_gangs() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void launch_gang(const std::string& job_id, ActiveJob& job, const std::vector<Placement>& placements)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void start_gang(GangLaunch& launch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Tells one worker to start its attempts of a started gang.
+  void send_gang_start(const GangLaunch& launch, const std::string& worker_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Refuses a gang that could never run whole on the workers of its rooms.
+  absl::Status check_gang_fits(const v1::JobSpec& spec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Every attempt of the gangs these attempts belong to, since a gang cannot
+  // go on without one of its ranks: each is told to stop and forgotten with
+  // its gang.
+  std::vector<int64_t> stop_gangs_of(const std::vector<int64_t>& attempts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void tell_to_cancel(const std::map<std::string, std::vector<int64_t>>& attempts_by_worker)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  std::vector<WorkerCapacity> worker_capacity() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  static QueuedJob queued(const std::string& job_id, const ActiveJob& job);
+  // Returns the new attempt's id.
+  absl::StatusOr<int64_t> assign(const std::string& job_id, ActiveJob& job, const std::string& worker_id, int rank)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void send_attempt(const std::string& job_id, const v1::JobSpec& spec, const std::string& worker_id, int rank,
+                    const JobStore::StartedAttempt& started) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Fair-share placement of every job but gangs, on workers not held.
+  void dispatch_queued(const std::set<std::string>& held) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void dispatch_duplicates(const std::set<std::string>& held) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  std::vector<WorkerCapacity> idle_slots(const std::set<std::string>& held) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void requeue_expired() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  // Puts these attempts' ranks back in the queue and the job counts with them.
+  // Puts these attempts' ranks back in the queue and the job counts with
+  // them, with every rank of their gangs.
   absl::Status requeue(const std::vector<int64_t>& attempts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void changed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void finish_attempt(Session& session, const v1::RankFinished& finished) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -139,6 +182,8 @@ class FarmState {
   FairShareScheduler scheduler_ ABSL_GUARDED_BY(mutex_);
   std::map<std::string, Session> sessions_ ABSL_GUARDED_BY(mutex_);
   std::map<std::string, ActiveJob> active_jobs_ ABSL_GUARDED_BY(mutex_);
+  // By job id. Not persisted: a restarted coordinator restarts its gangs.
+  std::map<std::string, GangLaunch> gangs_ ABSL_GUARDED_BY(mutex_);
   // Bumped on every change a watcher may care about.
   uint64_t generation_ ABSL_GUARDED_BY(mutex_) = 0;
   absl::CondVar changed_;

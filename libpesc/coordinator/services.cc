@@ -1,6 +1,7 @@
 #include "coordinator/services.h"
 
 #include <fstream>
+#include <string_view>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -22,6 +23,19 @@ v1::JobEvent progress_event(const v1::JobProgress& progress) {
   v1::JobEvent event;
   *event.mutable_progress() = progress;
   return event;
+}
+
+// The IP in a gRPC peer ("ipv4:10.0.0.7:51234", "ipv6:[::1]:51234"); empty
+// for other transports (the embedded farm's in-process channel).
+std::string peer_ip(const std::string& peer) {
+  for (const std::string_view prefix : {"ipv4:", "ipv6:"}) {
+    if (!peer.starts_with(prefix)) continue;
+    std::string_view address = std::string_view(peer).substr(prefix.size());
+    address = address.substr(0, address.rfind(':'));
+    if (address.starts_with('[') && address.ends_with(']')) address = address.substr(1, address.size() - 2);
+    return std::string(address);
+  }
+  return "";
 }
 
 // A client's default cap on a message it receives is 4 MiB.
@@ -220,7 +234,8 @@ grpc::Status WorkersService::Connect(grpc::ServerContext* context,
   if (auto checked = check_registration(message.register_()); !checked.ok()) return to_grpc(checked);
   const std::string worker_id = message.register_().worker_id();
   auto outbox = std::make_shared<Outbox>();
-  if (auto registered = state_.connect_worker(message.register_(), outbox); !registered.ok()) {
+  if (auto registered = state_.connect_worker(message.register_(), peer_ip(context->peer()), outbox);
+      !registered.ok()) {
     return to_grpc(registered.status());
   }
   // Reads and writes run side by side: this thread reads, the writer drains
@@ -241,6 +256,8 @@ grpc::Status WorkersService::Connect(grpc::ServerContext* context,
       state_.worker_finished(worker_id, message.finished_batch());
     } else if (message.has_checkpoint()) {
       state_.worker_checkpoint(worker_id, message.checkpoint());
+    } else if (message.has_gang_ready()) {
+      state_.worker_gang_ready(worker_id, message.gang_ready());
     } else {
       state_.worker_heard(worker_id);
     }

@@ -27,6 +27,7 @@ absl::StatusOr<std::shared_ptr<EmbeddedFarm>> EmbeddedFarm::start(const std::fil
   worker.work_dir = root / "worker";
   worker.worker_id = "local";
   worker.rooms = {kEveryRoom};  // the only worker there is
+  worker.host = "127.0.0.1";     // where a gang's ranks, all on this machine, meet rank 0
   PESC_ASSIGN_OR_RETURN(farm->worker_, WorkerAgent::start(worker, farm->server_->in_process_channel()));
   return farm;
 }

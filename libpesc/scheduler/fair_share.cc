@@ -42,6 +42,34 @@ std::string why_waiting(const QueuedJob& job, const std::vector<ConnectedWorker>
                       "); start one with pesc-worker --room ", job.rooms.front());
 }
 
+GangPlan plan_gang(const QueuedJob& job, std::vector<WorkerCapacity> workers) {
+  std::erase_if(workers, [&](const WorkerCapacity& worker) { return !may_run_on(job, worker); });
+  std::stable_sort(workers.begin(), workers.end(), [](const WorkerCapacity& a, const WorkerCapacity& b) {
+    return std::tie(b.free, a.worker_id) < std::tie(a.free, b.worker_id);
+  });
+  // The fewest workers, busiest last, whose slots can hold the whole gang.
+  int slots = 0;
+  int free = 0;
+  size_t needed = 0;
+  while (needed < workers.size() && slots < job.pending) {
+    slots += workers[needed].slots;
+    free += std::max(0, workers[needed].free);
+    ++needed;
+  }
+  GangPlan plan;
+  if (slots < job.pending) return plan;
+  if (free < job.pending) {
+    for (size_t w = 0; w < needed; ++w) plan.held.push_back(workers[w].worker_id);
+    return plan;
+  }
+  for (size_t w = 0; w < needed && static_cast<int>(plan.placements.size()) < job.pending; ++w) {
+    for (int slot = 0; slot < workers[w].free && static_cast<int>(plan.placements.size()) < job.pending; ++slot) {
+      plan.placements.push_back({job.job_id, workers[w].worker_id});
+    }
+  }
+  return plan;
+}
+
 void FairShareScheduler::charge(const std::string& user, int64_t rank_ms) {
   Account& account = accounts_[user];
   account.used_ms += std::max<int64_t>(0, rank_ms);

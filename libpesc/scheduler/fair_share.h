@@ -28,6 +28,7 @@ struct WorkerCapacity {
   std::string worker_id;
   int free = 0;  // assignments it can take now
   std::vector<std::string> rooms = {kPublicRoom};
+  int slots = 0;  // ranks it runs at once; a gang needs them free, not queued behind
 };
 
 struct QueuedJob {
@@ -59,6 +60,20 @@ struct ConnectedWorker {
 // Why none of the job's pending ranks can start on any of these workers, in
 // words for its user; empty when some worker may run them, busy or not.
 std::string why_waiting(const QueuedJob& job, const std::vector<ConnectedWorker>& workers);
+
+// Where a gang (a parallel job, whose ranks must all run at once) goes.
+struct GangPlan {
+  // One per pending rank when the gang fits in free slots now; else empty.
+  std::vector<Placement> placements;
+  // When it does not fit now but could: the workers kept from other jobs
+  // so that their slots drain for it instead of refilling.
+  std::vector<std::string> held;
+};
+
+// Plans a gang of `job.pending` ranks on the workers it may use, most free
+// slots first (`free` counts slots, not queued assignments). A gang larger
+// than those workers' slots together gets neither placements nor holds.
+GangPlan plan_gang(const QueuedJob& job, std::vector<WorkerCapacity> workers);
 
 class FairShareScheduler {
  public:

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "store/sqlite_guard.h"
 
 namespace pesc {
@@ -169,6 +170,40 @@ void move_counter(StatementCache& sql, const std::string& job_id, v1::RankState 
                                             counter_column(to), " + ?1 WHERE id = ?2"));
   update->bind(1, count);
   update->bind(2, job_id);
+  update->exec();
+}
+
+// The rank's attempts still running besides `except` (its duplicates, or
+// the attempt a duplicate copies).
+std::vector<AttemptRecord> other_running_attempts(StatementCache& sql, const std::string& job_id, int rank,
+                                                  int64_t except) {
+  auto query = sql("SELECT id, worker_id, started_ms FROM attempts "
+                   "WHERE state = ? AND job_id = ? AND rank = ? AND id != ? ORDER BY id");
+  query->bind(1, static_cast<int>(kAttemptRunning));
+  query->bind(2, job_id);
+  query->bind(3, rank);
+  query->bind(4, except);
+  std::vector<AttemptRecord> others;
+  while (query->executeStep()) {
+    others.push_back({query->getColumn(0).getInt64(), job_id, rank, query->getColumn(1).getString(),
+                      query->getColumn(2).getInt64()});
+  }
+  return others;
+}
+
+void set_attempt_state(StatementCache& sql, int64_t attempt_id, int state) {
+  auto update = sql("UPDATE attempts SET state = ? WHERE id = ?");
+  update->bind(1, state);
+  update->bind(2, attempt_id);
+  update->exec();
+}
+
+// The attempt the rank's result now hangs on.
+void follow_attempt(StatementCache& sql, const std::string& job_id, int rank, int64_t attempt_id) {
+  auto update = sql("UPDATE ranks SET attempt_id = ? WHERE job_id = ? AND rank = ?");
+  update->bind(1, attempt_id);
+  update->bind(2, job_id);
+  update->bind(3, rank);
   update->exec();
 }
 
@@ -357,37 +392,60 @@ absl::StatusOr<JobStore::StartedAttempt> JobStore::start_attempt(const std::stri
                                                 int64_t now_unix_ms) {
   return guarded("start attempt", [&]() -> absl::StatusOr<StartedAttempt> {
     Atomically transaction(*sql_);
-    auto insert = (*sql_)(
-                             "INSERT INTO attempts(job_id, rank, worker_id, state, started_ms) "
-                             "VALUES(?, ?, ?, ?, ?)");
-    insert->bind(1, job_id);
-    insert->bind(2, rank);
-    insert->bind(3, worker_id);
-    insert->bind(4, static_cast<int>(kAttemptRunning));
-    insert->bind(5, now_unix_ms);
-    insert->exec();
-    int64_t attempt_id = db_->getLastInsertRowid();
-    auto claim = (*sql_)(
-                            "UPDATE ranks SET state = ?1, attempt_id = ?2, attempts = attempts + 1 "
-                            "WHERE job_id = ?3 AND rank = ?4 AND state = ?5 RETURNING checkpoint");
-    claim->bind(1, static_cast<int>(v1::RANK_STATE_RUNNING));
-    claim->bind(2, attempt_id);
-    claim->bind(3, job_id);
-    claim->bind(4, rank);
-    claim->bind(5, static_cast<int>(v1::RANK_STATE_PENDING));
-    if (!claim->executeStep()) {
-      return absl::FailedPreconditionError(absl::StrCat("rank ", rank, " of job ", job_id, " is not pending"));
-    }
-    StartedAttempt started;
-    started.id = attempt_id;
-    if (!claim->getColumn(0).isNull()) {
-      started.checkpoint.ParseFromArray(claim->getColumn(0).getBlob(), claim->getColumn(0).getBytes());
-    }
-    claim->tryExecuteStep();  // finish the statement before the next one
+    PESC_ASSIGN_OR_RETURN(StartedAttempt started,
+                          add_attempt(job_id, rank, worker_id, now_unix_ms, v1::RANK_STATE_PENDING));
     move_counter(*sql_, job_id, v1::RANK_STATE_PENDING, v1::RANK_STATE_RUNNING, 1);
     transaction.commit();
     return started;
   });
+}
+
+absl::StatusOr<JobStore::StartedAttempt> JobStore::start_duplicate(const std::string& job_id, int rank,
+                                                                   const std::string& worker_id, int64_t now_unix_ms) {
+  return guarded("start duplicate", [&]() -> absl::StatusOr<StartedAttempt> {
+    Atomically transaction(*sql_);
+    PESC_ASSIGN_OR_RETURN(StartedAttempt started,
+                          add_attempt(job_id, rank, worker_id, now_unix_ms, v1::RANK_STATE_RUNNING));
+    transaction.commit();
+    return started;
+  });
+}
+
+// Inserts a running attempt for a rank in state `from`; the rank runs with
+// it as its current attempt unless it runs already (a duplicate).
+absl::StatusOr<JobStore::StartedAttempt> JobStore::add_attempt(const std::string& job_id, int rank,
+                                                               const std::string& worker_id, int64_t now_unix_ms,
+                                                               v1::RankState from) {
+  auto insert = (*sql_)(
+                           "INSERT INTO attempts(job_id, rank, worker_id, state, started_ms) "
+                           "VALUES(?, ?, ?, ?, ?)");
+  insert->bind(1, job_id);
+  insert->bind(2, rank);
+  insert->bind(3, worker_id);
+  insert->bind(4, static_cast<int>(kAttemptRunning));
+  insert->bind(5, now_unix_ms);
+  insert->exec();
+  int64_t attempt_id = db_->getLastInsertRowid();
+  auto claim = (*sql_)(
+                          "UPDATE ranks SET state = ?1, attempt_id = CASE WHEN ?5 = ?1 THEN attempt_id ELSE ?2 END, "
+                          "attempts = attempts + 1 "
+                          "WHERE job_id = ?3 AND rank = ?4 AND state = ?5 RETURNING checkpoint");
+  claim->bind(1, static_cast<int>(v1::RANK_STATE_RUNNING));
+  claim->bind(2, attempt_id);
+  claim->bind(3, job_id);
+  claim->bind(4, rank);
+  claim->bind(5, static_cast<int>(from));
+  if (!claim->executeStep()) {
+    return absl::FailedPreconditionError(absl::StrCat("rank ", rank, " of job ", job_id, " is not ",
+                                                      from == v1::RANK_STATE_PENDING ? "pending" : "running"));
+  }
+  StartedAttempt started;
+  started.id = attempt_id;
+  if (!claim->getColumn(0).isNull()) {
+    started.checkpoint.ParseFromArray(claim->getColumn(0).getBlob(), claim->getColumn(0).getBytes());
+  }
+  claim->tryExecuteStep();  // finish the statement before the next one
+  return started;
 }
 
 absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64_t attempt_id,
@@ -396,9 +454,10 @@ absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64
   return guarded("finish attempt", [&]() -> absl::StatusOr<std::optional<Accepted>> {
     Atomically transaction(*sql_);
     auto find = (*sql_)(
-        "SELECT a.job_id, a.rank, a.worker_id, j.user, j.spec, r.attempts, r.own_failures, r.worker_failures "
+        "SELECT a.job_id, a.rank, a.worker_id, j.user, j.spec, r.attempts, r.own_failures, r.worker_failures, "
+        "r.attempt_id "
         "FROM attempts a "
-        "JOIN ranks r ON r.job_id = a.job_id AND r.rank = a.rank AND r.attempt_id = a.id "
+        "JOIN ranks r ON r.job_id = a.job_id AND r.rank = a.rank "
         "JOIN jobs j ON j.id = a.job_id "
         "WHERE a.id = ? AND a.state = ? AND r.state = ?");
     find->bind(1, attempt_id);
@@ -410,6 +469,7 @@ absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64
     accepted.user = find->getColumn(3).getString();
     const int own_failures = find->getColumn(6).getInt();
     const int worker_failures = find->getColumn(7).getInt();
+    const int64_t current_attempt = find->getColumn(8).getInt64();
     result.set_rank(find->getColumn(1).getInt());
     result.set_worker(find->getColumn(2).getString());
     result.set_attempt_id(attempt_id);
@@ -417,6 +477,16 @@ absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64
     if (result.state() != v1::RANK_STATE_SUCCEEDED) result.set_state(v1::RANK_STATE_FAILED);
 
     const bool failed = result.state() == v1::RANK_STATE_FAILED;
+    std::vector<AttemptRecord> others = other_running_attempts(*sql_, accepted.job_id, result.rank(), attempt_id);
+    if (failed && !others.empty()) {
+      set_attempt_state(*sql_, attempt_id, kAttemptLost);
+      if (current_attempt == attempt_id) follow_attempt(*sql_, accepted.job_id, result.rank(), others.front().id);
+      transaction.commit();
+      return std::optional<Accepted>();
+    }
+    if (current_attempt != attempt_id) follow_attempt(*sql_, accepted.job_id, result.rank(), attempt_id);
+    for (const AttemptRecord& other : others) set_attempt_state(*sql_, other.id, kAttemptCancelled);
+    accepted.superseded = std::move(others);
     const bool never_ran = failed && !result.error().empty();
     if (failed && !never_ran) {  // only then does the job's retry budget matter
       v1::JobSpec spec;
@@ -513,6 +583,16 @@ absl::Status JobStore::requeue_attempts(const std::vector<int64_t>& attempt_ids)
       std::string job_id = lose->getColumn(0).getString();
       int rank = lose->getColumn(1).getInt();
       lose->reset();
+      if (auto others = other_running_attempts(*sql_, job_id, rank, attempt_id); !others.empty()) {
+        // A duplicate runs on: the rank follows it instead of queueing again.
+        auto follow = (*sql_)("UPDATE ranks SET attempt_id = ? WHERE job_id = ? AND rank = ? AND attempt_id = ?");
+        follow->bind(1, others.front().id);
+        follow->bind(2, job_id);
+        follow->bind(3, rank);
+        follow->bind(4, attempt_id);
+        follow->exec();
+        continue;
+      }
       auto requeue = (*sql_)(
                                 "UPDATE ranks SET state = ?, attempt_id = 0 "
                                 "WHERE job_id = ? AND rank = ? AND attempt_id = ? AND state = ?");
@@ -528,14 +608,26 @@ absl::Status JobStore::requeue_attempts(const std::vector<int64_t>& attempt_ids)
   });
 }
 
-absl::StatusOr<std::vector<AttemptRecord>> JobStore::running_attempts() {
+absl::StatusOr<std::string> JobStore::latest_worker(const std::string& job_id) {
+  return guarded("find the job's worker", [&]() -> absl::StatusOr<std::string> {
+    auto query = (*sql_)("SELECT worker_id FROM attempts WHERE job_id = ? AND state != ? ORDER BY id DESC LIMIT 1");
+    query->bind(1, job_id);
+    query->bind(2, static_cast<int>(kAttemptLost));
+    return query->executeStep() ? query->getColumn(0).getString() : std::string();
+  });
+}
+
+absl::StatusOr<std::vector<AttemptRecord>> JobStore::running_attempts(const std::string& job_id) {
   return guarded("list running attempts", [&]() -> absl::StatusOr<std::vector<AttemptRecord>> {
-    auto query = (*sql_)("SELECT id, job_id, rank, worker_id FROM attempts WHERE state = ? ORDER BY id");
+    auto query = (*sql_)(
+        "SELECT id, job_id, rank, worker_id, started_ms FROM attempts WHERE state = ?1 AND (?2 = '' OR job_id = ?2) "
+        "ORDER BY id");
     query->bind(1, static_cast<int>(kAttemptRunning));
+    query->bind(2, job_id);
     std::vector<AttemptRecord> running;
     while (query->executeStep()) {
       running.push_back({query->getColumn(0).getInt64(), query->getColumn(1).getString(), query->getColumn(2).getInt(),
-                         query->getColumn(3).getString()});
+                         query->getColumn(3).getString(), query->getColumn(4).getInt64()});
     }
     return running;
   });
@@ -578,6 +670,19 @@ absl::StatusOr<std::vector<AttemptRecord>> JobStore::cancel_job(const std::strin
       cancel_rank->bind(4, rank);
       cancel_rank->exec();
       cancel_rank->reset();
+    }
+    // Stragglers' duplicates still run beside the attempts stopped above.
+    auto duplicates = (*sql_)("SELECT id, rank, worker_id FROM attempts WHERE state = ? AND job_id = ?");
+    duplicates->bind(1, static_cast<int>(kAttemptRunning));
+    duplicates->bind(2, job_id);
+    std::vector<AttemptRecord> running_duplicates;
+    while (duplicates->executeStep()) {
+      running_duplicates.push_back({duplicates->getColumn(0).getInt64(), job_id, duplicates->getColumn(1).getInt(),
+                                    duplicates->getColumn(2).getString()});
+    }
+    for (AttemptRecord& duplicate : running_duplicates) {
+      set_attempt_state(*sql_, duplicate.id, kAttemptCancelled);
+      to_stop.push_back(std::move(duplicate));
     }
     auto close = (*sql_)(
                             "UPDATE jobs SET state = ?, finished_ms = ?, cancelled = cancelled + pending + running, "

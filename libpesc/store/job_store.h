@@ -44,6 +44,7 @@ struct AttemptRecord {
   std::string job_id;
   int rank = 0;
   std::string worker_id;
+  int64_t started_unix_ms = 0;
 };
 
 class JobStore {
@@ -82,18 +83,25 @@ class JobStore {
   };
   absl::StatusOr<StartedAttempt> start_attempt(const std::string& job_id, int rank, const std::string& worker_id,
                                         int64_t now_unix_ms);
+  // A second attempt at a running rank (a straggler's duplicate); the first
+  // of its attempts to succeed is the rank's result.
+  absl::StatusOr<StartedAttempt> start_duplicate(const std::string& job_id, int rank, const std::string& worker_id,
+                                                 int64_t now_unix_ms);
 
-  // Records how an attempt ended. Taken only when the attempt is still its
-  // rank's current one; returns nullopt for stale or unknown attempts, so a
-  // rank never has two accepted results. A failed attempt with attempts
-  // left puts its rank back in the queue (`requeued`); otherwise the result
-  // is the rank's, with its finish_seq.
+  // Records how an attempt ended. Taken only while the attempt still runs
+  // for its running rank; returns nullopt for stale or unknown attempts, so
+  // a rank never has two accepted results. A failed attempt while another
+  // attempt of its rank runs is set aside (nullopt): that one decides. A
+  // failed attempt with attempts left puts its rank back in the queue
+  // (`requeued`); otherwise the result is the rank's, with its finish_seq,
+  // and the rank's other attempts are `superseded`, for the workers to stop.
   struct Accepted {
     v1::RankResult result;
     std::string job_id;
     std::string user;
     bool requeued = false;
     bool job_finished = false;
+    std::vector<AttemptRecord> superseded;
   };
   absl::StatusOr<std::optional<Accepted>> finish_attempt(int64_t attempt_id, v1::RankResult result,
                                                         int64_t now_unix_ms);
@@ -102,11 +110,17 @@ class JobStore {
   // attempts that are no longer current.
   absl::Status save_checkpoint(int64_t attempt_id, const v1::BlobRef& checkpoint);
 
-  // Puts the ranks of these attempts back to pending (their worker was lost).
+  // Puts the ranks of these attempts back to pending (their worker was
+  // lost), unless another attempt of the rank still runs.
   absl::Status requeue_attempts(const std::vector<int64_t>& attempt_ids);
 
-  // Attempts that are their rank's current one and still running.
-  absl::StatusOr<std::vector<AttemptRecord>> running_attempts();
+  // The worker of the job's latest attempt not lost with its worker (for a
+  // same-machine job: the worker it is pinned to); empty when none.
+  absl::StatusOr<std::string> latest_worker(const std::string& job_id);
+
+  // Attempts still running (a rank's duplicates too), oldest first; of one
+  // job when `job_id` is not empty.
+  absl::StatusOr<std::vector<AttemptRecord>> running_attempts(const std::string& job_id = "");
 
   // Cancels every unfinished rank of a job; returns the running attempts the
   // workers must stop. Cancelled ranks get a finish_seq like finished ones.
@@ -129,6 +143,8 @@ class JobStore {
  private:
   explicit JobStore(std::unique_ptr<SQLite::Database> db);
   absl::Status migrate();
+  absl::StatusOr<StartedAttempt> add_attempt(const std::string& job_id, int rank, const std::string& worker_id,
+                                             int64_t now_unix_ms, v1::RankState from);
   std::unique_ptr<SQLite::Database> db_;
   std::unique_ptr<StatementCache> sql_;
 };

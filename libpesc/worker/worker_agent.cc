@@ -1,6 +1,8 @@
 #include "worker/worker_agent.h"
 
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -71,6 +73,23 @@ void kill_ranks_running_in(const fs::path& runs_dir) {
   }
 }
 
+// A TCP port free on this host now (the kernel's pick), for a gang's rank 0
+// to listen on; 0 when there is none.
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  socklen_t length = sizeof address;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), length) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+    port = ntohs(address.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
 }  // namespace
 
 struct WorkerAgent::Impl {
@@ -88,6 +107,10 @@ struct WorkerAgent::Impl {
   std::map<int64_t, RankProcess*> running ABSL_GUARDED_BY(mutex);  // attempt -> process (null while preparing)
   std::set<int64_t> cancelled ABSL_GUARDED_BY(mutex);
   std::map<int64_t, v1::RankResult> unacknowledged ABSL_GUARDED_BY(mutex);
+  // Gang attempts holding a slot until the coordinator starts their gang:
+  // attempt -> the port offered for it.
+  std::map<int64_t, int> gang_waiting ABSL_GUARDED_BY(mutex);
+  std::map<int64_t, v1::StartGang> gang_started ABSL_GUARDED_BY(mutex);  // their starts, once come
   // Results waiting for the sender thread, which sends all that gathered
   // while its previous message was on its way as one batch.
   std::deque<int64_t> outgoing ABSL_GUARDED_BY(mutex);
@@ -107,6 +130,10 @@ struct WorkerAgent::Impl {
   void resume(const v1::Registered& registered);
   void handle(const v1::CoordinatorMessage& message);
   void slot_loop(int slot);
+  // Holds the slot until the gang starts (true, with the assignment told
+  // where rank 0 is) or the attempt is cancelled or the worker stops.
+  bool await_gang_start(v1::Assignment& assignment);
+  void send_gang_ready(int64_t attempt_id, int port);
   void heartbeat_loop();
   void sender_loop();
   bool send(const v1::WorkerMessage& message);
@@ -191,14 +218,20 @@ absl::Status WorkerAgent::Impl::run_session(bool& registered) {
 // acknowledged goes again, now that the stream is up (a result the
 // coordinator already has is simply acknowledged again).
 void WorkerAgent::Impl::resume(const v1::Registered& registered) {
-  absl::MutexLock lock(&mutex);
-  for (int64_t stale : registered.stale_attempts()) {
-    unacknowledged.erase(stale);
-    std::erase_if(queue, [&](const v1::Assignment& a) { return a.attempt_id() == stale; });
-    if (running.contains(stale)) cancel(stale);
+  std::map<int64_t, int> gangs_to_start;
+  {
+    absl::MutexLock lock(&mutex);
+    for (int64_t stale : registered.stale_attempts()) {
+      unacknowledged.erase(stale);
+      std::erase_if(queue, [&](const v1::Assignment& a) { return a.attempt_id() == stale; });
+      if (running.contains(stale)) cancel(stale);
+    }
+    outgoing.clear();
+    for (const auto& [attempt, result] : unacknowledged) outgoing.push_back(attempt);
+    gangs_to_start = gang_waiting;
   }
-  outgoing.clear();
-  for (const auto& [attempt, result] : unacknowledged) outgoing.push_back(attempt);
+  // The coordinator may have missed these, or its start may have been lost.
+  for (const auto& [attempt, port] : gangs_to_start) send_gang_ready(attempt, port);
 }
 
 void WorkerAgent::Impl::handle(const v1::CoordinatorMessage& message) {
@@ -209,7 +242,40 @@ void WorkerAgent::Impl::handle(const v1::CoordinatorMessage& message) {
     for (int64_t attempt : message.cancel().attempt_ids()) cancel(attempt);
   } else if (message.has_ack()) {
     for (int64_t attempt : message.ack().attempt_ids()) unacknowledged.erase(attempt);
+  } else if (message.has_start_gang()) {
+    for (int64_t attempt : message.start_gang().attempt_ids()) {
+      if (gang_waiting.contains(attempt)) gang_started[attempt] = message.start_gang();
+    }
   }
+}
+
+void WorkerAgent::Impl::send_gang_ready(int64_t attempt_id, int port) {
+  v1::WorkerMessage message;
+  message.mutable_gang_ready()->set_attempt_id(attempt_id);
+  message.mutable_gang_ready()->set_free_port(port);
+  send(message);  // if the stream is down, resume() says it again
+}
+
+bool WorkerAgent::Impl::await_gang_start(v1::Assignment& assignment) {
+  const int64_t attempt = assignment.attempt_id();
+  const int port = free_port();
+  {
+    absl::MutexLock lock(&mutex);
+    gang_waiting[attempt] = port;
+  }
+  send_gang_ready(attempt, port);
+  absl::MutexLock lock(&mutex);
+  auto decided = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return stopping || cancelled.contains(attempt) || gang_started.contains(attempt);
+  };
+  mutex.Await(absl::Condition(&decided));
+  gang_waiting.erase(attempt);
+  auto start = gang_started.find(attempt);
+  if (start == gang_started.end()) return false;
+  assignment.set_master_addr(start->second.master_addr());
+  assignment.set_master_port(start->second.master_port());
+  gang_started.erase(start);
+  return !stopping && !cancelled.contains(attempt);
 }
 
 void WorkerAgent::Impl::cancel(int64_t attempt_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex) {
@@ -242,6 +308,12 @@ void WorkerAgent::Impl::slot_loop(int slot) {
       continue;
     }
     const int64_t attempt = assignment.attempt_id();
+    if (assignment.gang() && !await_gang_start(assignment)) {
+      absl::MutexLock lock(&mutex);
+      running.erase(attempt);
+      cancelled.erase(attempt);
+      continue;
+    }
     RankHooks hooks;
     hooks.on_start = [&](RankProcess* process) {
       absl::MutexLock lock(&mutex);

@@ -306,6 +306,19 @@ TEST_F(DaemonFarmTest, RestartedCoordinatorStillReturnsRecordedResults) {
   EXPECT_TRUE(results.ok());
 }
 
+TEST_F(DaemonFarmTest, SameMachineJobKeepsItsWorkerAcrossACoordinatorRestart) {
+  fs::path script = write_script(scratch_.path(), "slowish.sh", "sleep 0.2\necho \"$PESC_RANK\"\n");
+  Farm farm("shell", remote());
+  Job job = farm.map(script, 40, {}, {.same_machine = true});
+  for (int seen = 0; seen < 4;) seen += job.next(std::chrono::seconds(30)).has_value();
+  farm_.restart_coordinator();
+  Results results = Farm("shell", remote()).attach(job.id()).wait();
+  EXPECT_EQ(results.output(), expected_ranks(40));
+  std::set<std::string> workers;
+  for (const RankResult& rank : results) workers.insert(rank.worker);
+  EXPECT_EQ(workers.size(), 1u);
+}
+
 TEST_F(DaemonFarmTest, JobSurvivesItsClient) {
   fs::path script = write_script(scratch_.path(), "echo_rank.sh", "sleep 0.1\n" + std::string(kEchoRank));
   std::string job_id;

@@ -131,5 +131,34 @@ TEST(WhyWaitingTest, ASameMachineJobWaitsForItsWorker) {
   EXPECT_EQ(why_waiting(together, {{.capacity = {"w2", 4}}}), "its ranks run on one machine, and w1 is not connected");
 }
 
+WorkerCapacity gang_worker(std::string id, int slots, int free, std::vector<std::string> rooms = {kPublicRoom}) {
+  return {.worker_id = std::move(id), .free = free, .rooms = std::move(rooms), .slots = slots};
+}
+
+TEST(GangPlanTest, PlacesTheWholeGangOnFreeSlotsMostFreeFirst) {
+  QueuedJob gang{.job_id = "gang", .user = "ana", .pending = 4};
+  GangPlan plan = plan_gang(gang, {gang_worker("w1", 2, 1), gang_worker("w2", 2, 2), gang_worker("w3", 2, 2)});
+  ASSERT_EQ(plan.placements.size(), 4u);
+  EXPECT_TRUE(plan.held.empty());
+  EXPECT_EQ(count_by_job(plan.placements)["gang"], 4);
+  std::map<std::string, int> per_worker;
+  for (const Placement& placement : plan.placements) per_worker[placement.worker_id] += 1;
+  EXPECT_EQ(per_worker, (std::map<std::string, int>{{"w2", 2}, {"w3", 2}}));
+}
+
+TEST(GangPlanTest, HoldsBusyWorkersInsteadOfPlacingPart) {
+  QueuedJob gang{.job_id = "gang", .user = "ana", .pending = 3};
+  GangPlan plan = plan_gang(gang, {gang_worker("w1", 2, 1), gang_worker("w2", 2, -3), gang_worker("w3", 4, 0)});
+  EXPECT_TRUE(plan.placements.empty()) << "no rank starts before every rank has a slot";
+  EXPECT_EQ(plan.held, (std::vector<std::string>{"w1", "w3"}));
+}
+
+TEST(GangPlanTest, GangLargerThanItsRoomsNeitherPlacesNorHolds) {
+  QueuedJob gang{.job_id = "gang", .user = "ana", .pending = 4, .rooms = {"lab-b"}};
+  GangPlan plan = plan_gang(gang, {gang_worker("w1", 2, 2, {"lab-b"}), gang_worker("w2", 8, 8, {"lab-a"})});
+  EXPECT_TRUE(plan.placements.empty());
+  EXPECT_TRUE(plan.held.empty());
+}
+
 }  // namespace
 }  // namespace pesc

@@ -196,6 +196,46 @@ TEST_F(JobStoreTest, CheckpointGoesToTheNextAttempt) {
       << "a stale attempt's checkpoint is ignored";
 }
 
+TEST_F(JobStoreTest, FirstSuccessOfAStragglerAndItsDuplicateWinsAndStopsTheOther) {
+  ASSERT_TRUE(store_->create_job("j1", spec_of(1), 0).ok());
+  int64_t straggler = store_->start_attempt("j1", 0, "slow", 10)->id;
+  int64_t duplicate = store_->start_duplicate("j1", 0, "fast", 20)->id;
+  EXPECT_EQ(store_->running_attempts("j1")->size(), 2u);
+
+  auto won = store_->finish_attempt(duplicate, exited(0), 30);
+  ASSERT_TRUE(won.ok() && won->has_value());
+  EXPECT_EQ((*won)->result.attempt_id(), duplicate);
+  EXPECT_EQ((*won)->result.attempts(), 2);
+  ASSERT_EQ((*won)->superseded.size(), 1u);
+  EXPECT_EQ((*won)->superseded[0].id, straggler);
+  EXPECT_EQ((*won)->superseded[0].worker_id, "slow");
+  EXPECT_TRUE((*won)->job_finished);
+  EXPECT_FALSE(store_->finish_attempt(straggler, exited(0), 40)->has_value()) << "one result per rank";
+}
+
+TEST_F(JobStoreTest, FailedDuplicateIsSetAsideWhileTheStragglerRuns) {
+  ASSERT_TRUE(store_->create_job("j1", spec_of(1), 0).ok());
+  int64_t straggler = store_->start_attempt("j1", 0, "slow", 10)->id;
+  int64_t duplicate = store_->start_duplicate("j1", 0, "fast", 20)->id;
+  EXPECT_FALSE(store_->finish_attempt(duplicate, exited(1), 30)->has_value());
+  EXPECT_EQ(store_->job("j1")->progress.running(), 1);
+  auto finished = store_->finish_attempt(straggler, exited(0), 40);
+  ASSERT_TRUE(finished.ok() && finished->has_value());
+  EXPECT_TRUE((*finished)->superseded.empty());
+}
+
+TEST_F(JobStoreTest, LostStragglerLeavesItsRankToTheDuplicate) {
+  ASSERT_TRUE(store_->create_job("j1", spec_of(1), 0).ok());
+  int64_t straggler = store_->start_attempt("j1", 0, "lost", 10)->id;
+  int64_t duplicate = store_->start_duplicate("j1", 0, "fast", 20)->id;
+  ASSERT_TRUE(store_->requeue_attempts({straggler}).ok());
+  EXPECT_TRUE(store_->pending_ranks("j1", 1)->empty()) << "not queued again: its duplicate runs";
+  auto cancelled = store_->cancel_job("j1", 30);
+  ASSERT_TRUE(cancelled.ok());
+  ASSERT_EQ(cancelled->size(), 1u);
+  EXPECT_EQ(cancelled->at(0).id, duplicate);
+}
+
 TEST_F(JobStoreTest, HundredThousandRanksAreRows) {
   ASSERT_TRUE(store_->create_job("big", spec_of(100'000), 42).ok());
   EXPECT_EQ(store_->job("big")->progress.pending(), 100'000);

@@ -132,6 +132,18 @@ struct MapOptions {
   // The ranks may use the network; workers that sandbox ranks (bubblewrap)
   // give them none otherwise.
   bool network = false;
+  // A gang (torch.distributed, MPI-like code): every rank runs at the same
+  // time, all started together once all are placed, each told rank 0's
+  // address and a free port on its host (--master_addr, --master_port,
+  // MASTER_ADDR, MASTER_PORT) and given the network. A rank lost or failed
+  // restarts the gang as a whole. A gang larger than the slots of the
+  // workers in its rooms is refused at submit.
+  bool parallel = false;
+  // Never run a rank twice at once. By default, when the queue is empty and
+  // slots are idle, a rank running long past its worker's typical rank
+  // time is also started on the fastest idle worker and the first success
+  // wins (the other attempt is stopped). Set it for ranks with side effects.
+  bool no_duplicates = false;
 };
 
 enum class RankStatus { kPending, kRunning, kSucceeded, kFailed, kCancelled };
