@@ -37,6 +37,9 @@ grpc::ChannelArguments channel_arguments() {
   // A connection attempt whose packets vanish (a cut link) otherwise waits
   // out gRPC's 20 s minimum before the next try once the link is back.
   arguments.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 2000);
+  // A new client gets a connection of its own: from the process-wide pool it
+  // could inherit one to a coordinator that has since died, and fail once.
+  arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   return arguments;
 }
 

@@ -162,11 +162,9 @@ TEST(GangTest, RestartedCoordinatorStartsItsGangsOver) {
   TestFarm farm(2, 2);
   wait_for_workers(farm, 2);
   GangFiles gang(scratch.path(), true);
-  // The submitting client goes before the coordinator does: a channel left
-  // open to the old one makes the next call in this process fail once.
-  const std::string job_id = Farm("python", {.coordinator = farm.address()})
-                                 .map(gang.script, 4, gang.parameters(), {.parallel = true})
-                                 .id();
+  // The submitting client outlives the coordinator it submitted to.
+  Farm client("python", {.coordinator = farm.address()});
+  const std::string job_id = client.map(gang.script, 4, gang.parameters(), {.parallel = true}).id();
   ASSERT_TRUE(eventually([&] { return lines_in(gang.log) == 4; }, std::chrono::seconds(30)));
   farm.restart_coordinator();
   // Whether its gang had started died with the old coordinator: all four
