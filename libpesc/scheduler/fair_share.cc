@@ -14,6 +14,34 @@ bool may_run_on(const QueuedJob& job, const WorkerCapacity& worker) {
   return false;
 }
 
+std::optional<std::vector<FreeGpu>> gpus_for(const QueuedJob& job, const WorkerCapacity& worker) {
+  std::vector<FreeGpu> fitting;
+  for (const FreeGpu& gpu : worker.free_gpus) {
+    if (gpu.compute_capability >= job.min_capability) fitting.push_back(gpu);
+  }
+  if (static_cast<int>(fitting.size()) < job.gpus_per_rank) return std::nullopt;
+  std::stable_sort(fitting.begin(), fitting.end(), [](const FreeGpu& a, const FreeGpu& b) {
+    return a.compute_capability < b.compute_capability;
+  });
+  fitting.resize(static_cast<size_t>(job.gpus_per_rank));
+  return fitting;
+}
+
+namespace {
+
+// Takes the rank's GPUs out of the worker's free ones; their indices.
+std::vector<int> take_gpus(const QueuedJob& job, WorkerCapacity& worker) {
+  const std::vector<FreeGpu> chosen = *gpus_for(job, worker);
+  std::vector<int> taken;
+  for (const FreeGpu& gpu : chosen) {
+    taken.push_back(gpu.index);
+    std::erase_if(worker.free_gpus, [&](const FreeGpu& free) { return free.index == gpu.index; });
+  }
+  return taken;
+}
+
+}  // namespace
+
 void FairShareScheduler::charge(const std::string& user, int64_t rank_ms) {
   Account& account = accounts_[user];
   account.used_ms += std::max<int64_t>(0, rank_ms);
@@ -56,7 +84,7 @@ std::vector<Placement> FairShareScheduler::place(std::vector<QueuedJob> jobs,
 
     QueuedJob* chosen = nullptr;
     for (QueuedJob& job : jobs) {
-      if (job.pending <= 0 || !may_run_on(job, worker)) continue;
+      if (job.pending <= 0 || !may_run_on(job, worker) || !gpus_for(job, worker)) continue;
       // Jobs are oldest first, so the first job of the least-used user wins.
       if (chosen == nullptr || projected_ms[job.user] < projected_ms[chosen->user]) chosen = &job;
     }
@@ -64,7 +92,7 @@ std::vector<Placement> FairShareScheduler::place(std::vector<QueuedJob> jobs,
       exhausted[best] = true;
       continue;
     }
-    placements.push_back({chosen->job_id, worker.worker_id});
+    placements.push_back({chosen->job_id, worker.worker_id, take_gpus(*chosen, worker)});
     chosen->pending -= 1;
     if (chosen->same_machine) chosen->pinned_worker = worker.worker_id;
     worker.free -= 1;
