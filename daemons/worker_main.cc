@@ -14,6 +14,7 @@
 #include "daemon_support.h"
 #include "security/client_credentials.h"
 #include "transport/transport.h"
+#include "worker/gpu_inventory.h"
 #include "worker/rank_isolation.h"
 #include "worker/worker_agent.h"
 
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
   options.work_dir = absl::GetFlag(FLAGS_work_dir);
   options.worker_id = absl::GetFlag(FLAGS_id);
   options.rooms = absl::GetFlag(FLAGS_room);
+  options.gpus = pesc::detect_gpus();
   for (const std::string& pair : absl::GetFlag(FLAGS_interpreter)) {
     std::vector<std::string> parts = absl::StrSplit(pair, absl::MaxSplits('=', 1));
     if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) {
@@ -109,6 +111,7 @@ int main(int argc, char** argv) {
   std::cout << "pesc-worker " << (*worker)->id() << " with " << options.slots << " slots, coordinator " << address
             << std::endl;
   std::cout << "isolation: " << (*isolation)->describe() << std::endl;
+  std::cout << "gpus: " << pesc::describe_gpus(options.gpus) << std::endl;
   stop.WaitForNotification();
   (*worker)->stop();
   return 0;

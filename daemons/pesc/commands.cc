@@ -1,5 +1,6 @@
 #include "commands.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -7,6 +8,7 @@
 #include <iostream>
 #include <optional>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "executor/domain.h"
@@ -63,8 +65,36 @@ class OrderedPrinter {
   size_t next_ = 0;
 };
 
+bool has_gpus_for(const v1::JobSpec& spec, const v1::WorkerInfo& worker) {
+  const auto good_enough = std::count_if(worker.gpus().begin(), worker.gpus().end(), [&](const v1::Gpu& gpu) {
+    return gpu.compute_capability() >= spec.min_capability();
+  });
+  return good_enough >= spec.gpus_per_rank();
+}
+
+std::string gpu_summary(const v1::WorkerInfo& worker) {
+  std::vector<std::string> capabilities;
+  for (const v1::Gpu& gpu : worker.gpus()) capabilities.push_back(absl::StrFormat("%.1f", gpu.compute_capability()));
+  return capabilities.empty() ? "none" : absl::StrJoin(capabilities, " ");
+}
+
+// Why no online worker can take the job's ranks, in words; empty when one can.
+std::string why_no_worker_runs(const v1::JobSpec& spec, const std::vector<v1::WorkerInfo>& online) {
+  if (std::none_of(online.begin(), online.end(),
+                   [&](const v1::WorkerInfo& worker) { return has_gpus_for(spec, worker); })) {
+    std::vector<std::string> have;
+    for (const v1::WorkerInfo& worker : online) have.push_back(absl::StrCat(worker.id(), ": ", gpu_summary(worker)));
+    return absl::StrFormat(
+        "no connected worker has %d GPU%s of compute capability %.1f or more (GPU capabilities: %s); the ranks "
+        "wait until one joins",
+        spec.gpus_per_rank(), spec.gpus_per_rank() == 1 ? "" : "s", spec.min_capability(), absl::StrJoin(have, "; "));
+  }
+  return "";
+}
+
 // A job that waits with no worker to run it looks hung; say why.
-void warn_if_nothing_runs(const Progress& progress, const Target& target) {
+void warn_if_nothing_runs(Job& job, const Target& target) {
+  const Progress progress = job.progress();
   if (progress.running > 0 || progress.finished() > 0) return;
   const std::string address = coordinator_address(farm_options(target));
   if (address.empty()) return;
@@ -72,11 +102,19 @@ void warn_if_nothing_runs(const Progress& progress, const Target& target) {
   if (!connection.ok()) return;
   auto workers = (*connection)->client().workers();
   if (!workers.ok()) return;
+  std::vector<v1::WorkerInfo> online;
   for (const v1::WorkerInfo& worker : *workers) {
-    if (worker.online()) return;
+    if (worker.online()) online.push_back(worker);
   }
-  std::cerr << "pesc: no worker is connected to the coordinator at " << address
-            << "; the ranks wait until one joins (start one with `pesc-worker --coordinator " << address << "`)\n";
+  if (online.empty()) {
+    std::cerr << "pesc: no worker is connected to the coordinator at " << address
+              << "; the ranks wait until one joins (start one with `pesc-worker --coordinator " << address
+              << "`)\n";
+    return;
+  }
+  auto info = (*connection)->client().job(job.id());
+  if (!info.ok()) return;
+  if (std::string why = why_no_worker_runs(info->spec(), online); !why.empty()) std::cerr << "pesc: " << why << "\n";
 }
 
 // The job a Ctrl-C should cancel; null when none is being followed.
@@ -107,7 +145,7 @@ int follow(Job& job, const std::string& out_dir, const Target& target) {
     progress.update(job.progress());
     if (!checked_workers && std::chrono::steady_clock::now() - started > std::chrono::seconds(3)) {
       checked_workers = true;
-      warn_if_nothing_runs(job.progress(), target);
+      warn_if_nothing_runs(job, target);
     }
   }
   progress.clear();
@@ -171,7 +209,9 @@ int run(const Target& target, const RunArguments& arguments) {
                         .same_machine = arguments.same_machine,
                         .shared = arguments.shared,
                         .limits = arguments.limits,
-                        .network = arguments.network});
+                        .network = arguments.network,
+                        .gpus = arguments.gpus,
+                        .min_capability = arguments.min_capability});
     if (arguments.detach) {
       std::cout << job.id() << "\n";
       return kExitOk;
@@ -299,6 +339,15 @@ int workers(const Target& target) {
       if (!worker.quarantined().empty()) {
         std::cout << "  no ranks for " << worker.id() << " until it rejoins: " << worker.quarantined() << "\n";
       }
+      if (worker.gpus_size() > 0) {
+        std::vector<std::string> gpus;
+        for (const v1::Gpu& gpu : worker.gpus()) {
+          gpus.push_back(absl::StrFormat("%d %s (capability %.1f, %d MiB)", gpu.index(), gpu.name(),
+                                         gpu.compute_capability(), gpu.memory_bytes() >> 20));
+        }
+        std::cout << "  GPUs: " << absl::StrJoin(gpus, ", ") << "\n";
+      }
+
     }
     return kExitOk;
   } catch (const Error& error) {

@@ -32,6 +32,8 @@ struct RunArguments {
   std::vector<std::string> shared;
   RankLimits limits;
   bool network = false;
+  int gpus = 0;
+  double min_capability = 0;
 };
 
 struct Target {

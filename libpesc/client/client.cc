@@ -118,6 +118,8 @@ absl::StatusOr<std::string> Client::submit(const SubmitRequest& request) {
   spec.set_same_machine(request.options.same_machine);
   set_limits(request.options.limits, *spec.mutable_limits());
   spec.set_network(request.options.network);
+  spec.set_gpus_per_rank(request.options.gpus);
+  spec.set_min_capability(request.options.min_capability);
   PESC_RETURN_IF_ERROR(add_shared_files(request.options.shared, spec));
 
   grpc::ClientContext context;

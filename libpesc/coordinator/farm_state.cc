@@ -21,6 +21,7 @@ constexpr size_t kBatchBytes = 1 << 20;
 // short ranks do not wait on round trips to the coordinator.
 constexpr double kPrefetchHorizonMs = 50;
 constexpr int kMaxPrefetchPerSlot = 64;
+constexpr int kMaxGpusPerRank = 64;
 
 absl::Status validate(const v1::JobSpec& spec) {
   if (auto domain = parse_domain(spec.domain()); !domain.ok()) return domain.status();
@@ -36,6 +37,13 @@ absl::Status validate(const v1::JobSpec& spec) {
     if (room.empty() || room.size() > 64) {
       return absl::InvalidArgumentError("a room name must have 1 to 64 characters");
     }
+  }
+  if (spec.gpus_per_rank() < 0 || spec.gpus_per_rank() > kMaxGpusPerRank) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("GPUs per rank must be between 0 and ", kMaxGpusPerRank, ", not ", spec.gpus_per_rank()));
+  }
+  if (!(spec.min_capability() >= 0) || (spec.min_capability() > 0 && spec.gpus_per_rank() == 0)) {
+    return absl::InvalidArgumentError("a minimum compute capability needs GPUs per rank (--gpus N)");
   }
   return absl::OkStatus();
 }
@@ -227,6 +235,7 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> FarmState::workers() {
     worker.set_online(session->second.outbox != nullptr);
     worker.set_quarantined(session->second.quarantined);
     for (const std::string& room : session->second.rooms) worker.add_rooms(room);
+    *worker.mutable_gpus() = {session->second.gpus.begin(), session->second.gpus.end()};
     worker.set_running(static_cast<int>(session->second.attempts.size()));
   }
   return known;
@@ -264,6 +273,7 @@ absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorke
   if (session.rooms.empty()) session.rooms.push_back(kPublicRoom);
   session.outbox = std::move(outbox);
   session.last_heard = absl::Now();
+  session.gpus.assign(registration.gpus().begin(), registration.gpus().end());
 
   // What the worker holds and the coordinator still wants stays; the rest
   // is stale on one side or the other.
@@ -427,13 +437,16 @@ void FarmState::dispatch() {
     if (!job.spec.rooms().empty()) entry.rooms.assign(job.spec.rooms().begin(), job.spec.rooms().end());
     entry.same_machine = job.spec.same_machine();
     entry.pinned_worker = job.pinned_worker;
+    entry.gpus_per_rank = job.spec.gpus_per_rank();
+    entry.min_capability = job.spec.min_capability();
   }
   if (queued.empty()) return;
   std::vector<WorkerCapacity> capacity;
-  for (const auto& [worker_id, session] : sessions_) {
+  for (auto& [worker_id, session] : sessions_) {
     if (!session.outbox || !session.quarantined.empty()) continue;
     int limit = session.slots * (1 + prefetch_for(session));
-    capacity.push_back({worker_id, limit - static_cast<int>(session.attempts.size()), session.rooms});
+    capacity.push_back(
+        {worker_id, limit - static_cast<int>(session.attempts.size()), session.rooms, free_gpus(session)});
   }
   std::vector<Placement> placements = scheduler_.place(std::move(queued), std::move(capacity));
   std::map<std::string, std::deque<int>> ranks_for_job;
@@ -447,18 +460,32 @@ void FarmState::dispatch() {
     if (ranks.empty()) continue;
     int rank = ranks.front();
     ranks.pop_front();
-    (void)assign(placement.job_id, active_jobs_[placement.job_id], placement.worker_id, rank);
+    (void)assign(placement.job_id, active_jobs_[placement.job_id], placement.worker_id, rank, placement.gpus);
   }
 }
 
-absl::Status FarmState::assign(const std::string& job_id, ActiveJob& job, const std::string& worker_id, int rank) {
+std::vector<FreeGpu> FarmState::free_gpus(Session& session) {
+  std::erase_if(session.gpus_held, [&](const auto& held) { return !session.attempts.contains(held.first); });
+  std::set<int> held;
+  for (const auto& [attempt, indices] : session.gpus_held) held.insert(indices.begin(), indices.end());
+  std::vector<FreeGpu> free;
+  for (const v1::Gpu& gpu : session.gpus) {
+    if (!held.contains(gpu.index())) free.push_back({gpu.index(), gpu.compute_capability()});
+  }
+  return free;
+}
+
+absl::Status FarmState::assign(const std::string& job_id, ActiveJob& job, const std::string& worker_id, int rank,
+                              const std::vector<int>& gpus) {
   PESC_ASSIGN_OR_RETURN(JobStore::StartedAttempt started,
                         store_->start_attempt(job_id, rank, worker_id, now_unix_ms()));
   job.pending -= 1;
   if (job.spec.same_machine()) job.pinned_worker = worker_id;
   Session& session = sessions_[worker_id];
   session.attempts.insert(started.id);
+  if (!gpus.empty()) session.gpus_held[started.id] = gpus;
   v1::Assignment assignment;
+  *assignment.mutable_gpus() = {gpus.begin(), gpus.end()};
   assignment.set_attempt_id(started.id);
   if (!started.checkpoint.sha256().empty()) *assignment.mutable_checkpoint() = started.checkpoint;
   assignment.set_timeout_ms(job.spec.timeout_ms());

@@ -103,6 +103,10 @@ class FarmState {
     std::string quarantined;  // why, when it is
     // How long its ranks take lately (moving average); negative until known.
     double typical_rank_ms = -1;
+    std::vector<v1::Gpu> gpus;
+    // GPU indices of the attempts that hold some; entries of attempts
+    // gone from `attempts` are dropped when next looked at.
+    std::map<int64_t, std::vector<int>> gpus_held;
   };
   struct ActiveJob {
     v1::JobSpec spec;
@@ -115,8 +119,10 @@ class FarmState {
   absl::Status recover() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   absl::StatusOr<v1::JobInfo> cancel_locked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void dispatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  absl::Status assign(const std::string& job_id, ActiveJob& job, const std::string& worker_id, int rank)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  absl::Status assign(const std::string& job_id, ActiveJob& job, const std::string& worker_id, int rank,
+                      const std::vector<int>& gpus) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // The worker's GPUs that no attempt of it holds.
+  static std::vector<FreeGpu> free_gpus(Session& session);
   void requeue_expired() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Puts these attempts' ranks back in the queue and the job counts with them.
   absl::Status requeue(const std::vector<int64_t>& attempts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);

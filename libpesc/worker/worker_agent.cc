@@ -152,6 +152,7 @@ absl::Status WorkerAgent::Impl::run_session(bool& registered) {
   registration.set_host(options.host);
   registration.set_slots(options.slots);
   for (const std::string& room : options.rooms) registration.add_rooms(room);
+  *registration.mutable_gpus() = {options.gpus.begin(), options.gpus.end()};
   {
     absl::MutexLock lock(&mutex);
     if (stopping) return absl::CancelledError();
@@ -345,7 +346,7 @@ absl::StatusOr<std::unique_ptr<WorkerAgent>> WorkerAgent::start(WorkerOptions op
   PESC_ASSIGN_OR_RETURN(impl->cache, ProcessCache::open(options.work_dir / "cache"));
   impl->interpreters = std::make_unique<InterpreterTable>(options.interpreters);
   impl->runner = std::make_unique<RankRunner>(options.work_dir / "runs", *impl->interpreters, *impl->cache,
-                                              options.isolation);
+                                              options.isolation, !options.gpus.empty());
   impl->options = std::move(options);
   impl->channel = std::move(channel);
   impl->workers_stub = v1::Workers::NewStub(impl->channel);

@@ -18,6 +18,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
+#include "pesc/v1/pesc.pb.h"
 
 namespace pesc {
 
@@ -39,6 +40,8 @@ struct WorkerOptions {
   // The user, sandbox and cgroups ranks run with; null: as the worker,
   // unsandboxed, under the jobs' limits (the embedded farm).
   std::shared_ptr<RankIsolation> isolation;
+  // Its GPUs (worker/gpu_inventory.h), reported to the coordinator.
+  std::vector<v1::Gpu> gpus;
 };
 
 class WorkerAgent {

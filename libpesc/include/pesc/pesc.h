@@ -132,6 +132,11 @@ struct MapOptions {
   // The ranks may use the network; workers that sandbox ranks (bubblewrap)
   // give them none otherwise.
   bool network = false;
+  // NVIDIA GPUs each rank needs to itself (it sees them as
+  // CUDA_VISIBLE_DEVICES); the ranks run only on workers that have them free.
+  int gpus = 0;
+  // The least compute capability those GPUs may have, e.g. 7.5; 0: any.
+  double min_capability = 0;
 };
 
 enum class RankStatus { kPending, kRunning, kSucceeded, kFailed, kCancelled };
