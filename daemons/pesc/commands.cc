@@ -80,8 +80,11 @@ std::string gpu_summary(const v1::WorkerInfo& worker) {
 
 // Why no online worker can take the job's ranks, in words; empty when one can.
 std::string why_no_worker_runs(const v1::JobSpec& spec, const std::vector<v1::WorkerInfo>& online) {
-  if (std::none_of(online.begin(), online.end(),
-                   [&](const v1::WorkerInfo& worker) { return has_gpus_for(spec, worker); })) {
+  std::vector<const v1::WorkerInfo*> fitting;
+  for (const v1::WorkerInfo& worker : online) {
+    if (has_gpus_for(spec, worker)) fitting.push_back(&worker);
+  }
+  if (fitting.empty()) {
     std::vector<std::string> have;
     for (const v1::WorkerInfo& worker : online) have.push_back(absl::StrCat(worker.id(), ": ", gpu_summary(worker)));
     return absl::StrFormat(
@@ -89,7 +92,13 @@ std::string why_no_worker_runs(const v1::JobSpec& spec, const std::vector<v1::Wo
         "wait until one joins",
         spec.gpus_per_rank(), spec.gpus_per_rank() == 1 ? "" : "s", spec.min_capability(), absl::StrJoin(have, "; "));
   }
-  return "";
+  std::vector<std::string> paused;
+  for (const v1::WorkerInfo* worker : fitting) {
+    if (worker->paused().empty()) return "";
+    paused.push_back(absl::StrCat(worker->id(), ": ", worker->paused()));
+  }
+  return absl::StrCat("every worker that could run the job takes no ranks now (", absl::StrJoin(paused, "; "),
+                      "); the ranks wait until one does");
 }
 
 // A job that waits with no worker to run it looks hung; say why.
@@ -332,7 +341,11 @@ int workers(const Target& target) {
     std::cout << absl::StrFormat("%-24s %-16s %-11s %6s %8s %10s  %s\n", "WORKER", "HOST", "STATE", "SLOTS",
                                  "RUNNING", "RANKS DONE", "ROOMS");
     for (const v1::WorkerInfo& worker : or_throw(connect(target)->client().workers())) {
-      const char* state = !worker.quarantined().empty() ? "quarantined" : worker.online() ? "online" : "offline";
+      const char* state = !worker.quarantined().empty() ? "quarantined"
+                          : !worker.online()              ? "offline"
+                          : !worker.paused().empty()      ? "paused"
+                          : !worker.throttled().empty()   ? "throttled"
+                                                          : "online";
       std::cout << absl::StrFormat("%-24s %-16s %-11s %6d %8d %10d  %s\n", worker.id(), worker.host(), state,
                                    worker.slots(), worker.running(), worker.ranks_done(),
                                    absl::StrJoin(worker.rooms(), ","));
@@ -347,7 +360,8 @@ int workers(const Target& target) {
         }
         std::cout << "  GPUs: " << absl::StrJoin(gpus, ", ") << "\n";
       }
-
+      if (!worker.paused().empty()) std::cout << "  takes no new ranks: " << worker.paused() << "\n";
+      if (!worker.throttled().empty()) std::cout << "  ranks held back: " << worker.throttled() << "\n";
     }
     return kExitOk;
   } catch (const Error& error) {

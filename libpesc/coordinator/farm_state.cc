@@ -236,6 +236,8 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> FarmState::workers() {
     worker.set_quarantined(session->second.quarantined);
     for (const std::string& room : session->second.rooms) worker.add_rooms(room);
     *worker.mutable_gpus() = {session->second.gpus.begin(), session->second.gpus.end()};
+    worker.set_paused(session->second.paused);
+    worker.set_throttled(session->second.throttled);
     worker.set_running(static_cast<int>(session->second.attempts.size()));
   }
   return known;
@@ -274,6 +276,7 @@ absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorke
   session.outbox = std::move(outbox);
   session.last_heard = absl::Now();
   session.gpus.assign(registration.gpus().begin(), registration.gpus().end());
+  session.paused = registration.paused_reason();
 
   // What the worker holds and the coordinator still wants stays; the rest
   // is stale on one side or the other.
@@ -304,6 +307,18 @@ absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorke
 void FarmState::worker_heard(const std::string& worker_id) {
   absl::MutexLock lock(&mutex_);
   if (auto session = sessions_.find(worker_id); session != sessions_.end()) session->second.last_heard = absl::Now();
+}
+
+void FarmState::worker_heartbeat(const std::string& worker_id, const v1::Heartbeat& heartbeat) {
+  absl::MutexLock lock(&mutex_);
+  auto session = sessions_.find(worker_id);
+  if (session == sessions_.end()) return;
+  session->second.last_heard = absl::Now();
+  session->second.throttled = heartbeat.throttled_reason();
+  if (session->second.paused == heartbeat.paused_reason()) return;
+  session->second.paused = heartbeat.paused_reason();
+  if (session->second.paused.empty()) dispatch();
+  changed();
 }
 
 void FarmState::worker_finished(const std::string& worker_id, const v1::AttemptsFinished& batch) {
@@ -443,7 +458,7 @@ void FarmState::dispatch() {
   if (queued.empty()) return;
   std::vector<WorkerCapacity> capacity;
   for (auto& [worker_id, session] : sessions_) {
-    if (!session.outbox || !session.quarantined.empty()) continue;
+    if (!session.outbox || !session.quarantined.empty() || !session.paused.empty()) continue;
     int limit = session.slots * (1 + prefetch_for(session));
     capacity.push_back(
         {worker_id, limit - static_cast<int>(session.attempts.size()), session.rooms, free_gpus(session)});

@@ -78,6 +78,8 @@ class FarmState {
   absl::StatusOr<v1::Registered> connect_worker(const v1::RegisterWorker& registration,
                                                 std::shared_ptr<Outbox> outbox);
   void worker_heard(const std::string& worker_id);
+  // A heartbeat: the worker lives and says whether its host lets it take ranks.
+  void worker_heartbeat(const std::string& worker_id, const v1::Heartbeat& heartbeat);
   // Records a batch of results in one transaction and acknowledges them.
   void worker_finished(const std::string& worker_id, const v1::AttemptsFinished& batch);
   void worker_checkpoint(const std::string& worker_id, const v1::CheckpointSaved& saved);
@@ -107,6 +109,8 @@ class FarmState {
     // GPU indices of the attempts that hold some; entries of attempts
     // gone from `attempts` are dropped when next looked at.
     std::map<int64_t, std::vector<int>> gpus_held;
+    std::string paused;     // why it takes no ranks now (its host is busy)
+    std::string throttled;  // why its ranks get little CPU now (its owner is at it)
   };
   struct ActiveJob {
     v1::JobSpec spec;

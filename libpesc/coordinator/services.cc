@@ -241,6 +241,8 @@ grpc::Status WorkersService::Connect(grpc::ServerContext* context,
       state_.worker_finished(worker_id, message.finished_batch());
     } else if (message.has_checkpoint()) {
       state_.worker_checkpoint(worker_id, message.checkpoint());
+    } else if (message.has_heartbeat()) {
+      state_.worker_heartbeat(worker_id, message.heartbeat());
     } else {
       state_.worker_heard(worker_id);
     }

@@ -21,6 +21,7 @@
 #include "executor/rank_process.h"
 #include "pesc/v1/pesc.grpc.pb.h"
 #include "transport/transport.h"
+#include "worker/owner_watch.h"
 #include "worker/process_cache.h"
 #include "worker/rank_runner.h"
 
@@ -81,6 +82,7 @@ struct WorkerAgent::Impl {
   std::unique_ptr<ProcessCache> cache;
   std::unique_ptr<InterpreterTable> interpreters;
   std::unique_ptr<RankRunner> runner;
+  std::unique_ptr<OwnerWatch> owner_watch;  // null unless owners_first
 
   absl::Mutex mutex;
   bool stopping ABSL_GUARDED_BY(mutex) = false;
@@ -108,6 +110,10 @@ struct WorkerAgent::Impl {
   void handle(const v1::CoordinatorMessage& message);
   void slot_loop(int slot);
   void heartbeat_loop();
+  void send_heartbeat(const OwnerState& owner);
+  // Not for the owner watch's own thread, which may run before it is set.
+  OwnerState owner_state() { return owner_watch ? owner_watch->state() : OwnerState{}; }
+  std::set<pid_t> rank_sessions();
   void sender_loop();
   bool send(const v1::WorkerMessage& message);
   void report(v1::RankResult result);
@@ -153,6 +159,7 @@ absl::Status WorkerAgent::Impl::run_session(bool& registered) {
   registration.set_slots(options.slots);
   for (const std::string& room : options.rooms) registration.add_rooms(room);
   *registration.mutable_gpus() = {options.gpus.begin(), options.gpus.end()};
+  registration.set_paused_reason(owner_state().paused);
   {
     absl::MutexLock lock(&mutex);
     if (stopping) return absl::CancelledError();
@@ -308,17 +315,33 @@ void WorkerAgent::Impl::sender_loop() {
 
 void WorkerAgent::Impl::heartbeat_loop() {
   while (true) {
-    int running_count;
     {
       absl::MutexLock lock(&mutex);
       mutex.AwaitWithTimeout(absl::Condition(&stopping), absl::FromChrono(heartbeat));
       if (stopping) return;
-      running_count = static_cast<int>(running.size());
     }
-    v1::WorkerMessage beat;
-    beat.mutable_heartbeat()->set_running(running_count);
-    send(beat);
+    send_heartbeat(owner_state());
   }
+}
+
+void WorkerAgent::Impl::send_heartbeat(const OwnerState& owner) {
+  v1::WorkerMessage beat;
+  {
+    absl::MutexLock lock(&mutex);
+    beat.mutable_heartbeat()->set_running(static_cast<int>(running.size()));
+  }
+  beat.mutable_heartbeat()->set_paused_reason(owner.paused);
+  beat.mutable_heartbeat()->set_throttled_reason(owner.throttled);
+  send(beat);
+}
+
+std::set<pid_t> WorkerAgent::Impl::rank_sessions() {
+  absl::MutexLock lock(&mutex);
+  std::set<pid_t> sessions;
+  for (const auto& [attempt, process] : running) {
+    if (process != nullptr) sessions.insert(process->pid());  // ranks lead sessions of their own
+  }
+  return sessions;
 }
 
 absl::StatusOr<std::unique_ptr<WorkerAgent>> WorkerAgent::start(WorkerOptions options,
@@ -352,6 +375,14 @@ absl::StatusOr<std::unique_ptr<WorkerAgent>> WorkerAgent::start(WorkerOptions op
   impl->workers_stub = v1::Workers::NewStub(impl->channel);
   impl->blobs_stub = v1::Blobs::NewStub(impl->channel);
   Impl* raw = impl.get();
+  if (raw->options.owners_first) {
+    PESC_ASSIGN_OR_RETURN(
+        raw->owner_watch,
+        OwnerWatch::start(raw->options.owner_config,
+                          {.rank_sessions = [raw] { return raw->rank_sessions(); },
+                           .on_change = [raw](const OwnerState& owner) { raw->send_heartbeat(owner); },
+                           .on_note = [raw](const std::string& note) { raw->tell(note); }}));
+  }
   for (int slot = 0; slot < raw->options.slots; ++slot) {
     raw->threads.emplace_back([raw, slot] { raw->slot_loop(slot); });
   }
@@ -379,6 +410,7 @@ void WorkerAgent::stop() {
   }
   for (std::thread& thread : impl_->threads) thread.join();
   impl_->threads.clear();
+  impl_->owner_watch.reset();  // after the threads that ask it
 }
 
 }  // namespace pesc

@@ -42,6 +42,11 @@ struct WorkerOptions {
   std::shared_ptr<RankIsolation> isolation;
   // Its GPUs (worker/gpu_inventory.h), reported to the coordinator.
   std::vector<v1::Gpu> gpus;
+  // Give way to the machine's people (worker/owner_watch.h): no new ranks
+  // while the host is busy, throttled ranks while someone uses it.
+  bool owners_first = false;
+  // Their settings (worker/owner_policy.h); empty: the defaults.
+  std::filesystem::path owner_config;
 };
 
 class WorkerAgent {

@@ -48,8 +48,9 @@ class TestFarm {
 
   Daemon& coordinator() { return coordinator_.front(); }
   Daemon& worker(size_t index) { return workers_.at(index); }
-  // Workers run ranks unsandboxed as themselves unless `extra_flags` say
-  // otherwise ("--no-sandbox=false", "--run-as=pesc").
+  // Workers run ranks unsandboxed as themselves, ignoring the host's load
+  // and people, unless `extra_flags` say otherwise ("--no-sandbox=false",
+  // "--run-as=pesc", "--owners-first").
   void add_worker(int slots, const std::vector<std::string>& extra_flags = {});
   // Starts worker `index` again, with its id and work directory.
   void restart_worker(size_t index);
