@@ -293,6 +293,11 @@ absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorke
     if (!session.attempts.contains(attempt)) registered.add_stale_attempts(attempt);
   }
   for (int64_t attempt : vanished) session.attempts.erase(attempt);
+  for (const v1::HeldGpus& held : registration.held_gpus()) {
+    if (session.attempts.contains(held.attempt_id())) {
+      session.gpus_held[held.attempt_id()].assign(held.gpus().begin(), held.gpus().end());
+    }
+  }
   PESC_RETURN_IF_ERROR(requeue(vanished));
   session.outbox->push([&] {
     v1::CoordinatorMessage message;

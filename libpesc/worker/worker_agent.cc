@@ -88,6 +88,7 @@ struct WorkerAgent::Impl {
   bool stopping ABSL_GUARDED_BY(mutex) = false;
   std::deque<v1::Assignment> queue ABSL_GUARDED_BY(mutex);
   std::map<int64_t, RankProcess*> running ABSL_GUARDED_BY(mutex);  // attempt -> process (null while preparing)
+  std::map<int64_t, std::vector<int>> running_gpus ABSL_GUARDED_BY(mutex);  // of running attempts that have some
   std::set<int64_t> cancelled ABSL_GUARDED_BY(mutex);
   std::map<int64_t, v1::RankResult> unacknowledged ABSL_GUARDED_BY(mutex);
   // Results waiting for the sender thread, which sends all that gathered
@@ -166,6 +167,17 @@ absl::Status WorkerAgent::Impl::run_session(bool& registered) {
     stream_context = &context;
     for (const auto& [attempt, process] : running) registration.add_attempts_in_hand(attempt);
     for (const v1::Assignment& queued : queue) registration.add_attempts_in_hand(queued.attempt_id());
+    for (const auto& [attempt, gpus] : running_gpus) {
+      v1::HeldGpus& held = *registration.add_held_gpus();
+      held.set_attempt_id(attempt);
+      *held.mutable_gpus() = {gpus.begin(), gpus.end()};
+    }
+    for (const v1::Assignment& queued : queue) {
+      if (queued.gpus().empty()) continue;
+      v1::HeldGpus& held = *registration.add_held_gpus();
+      held.set_attempt_id(queued.attempt_id());
+      *held.mutable_gpus() = queued.gpus();
+    }
     for (const auto& [attempt, result] : unacknowledged) registration.add_attempts_in_hand(attempt);
   }
   std::unique_ptr<Stream> connection = workers_stub->Connect(&context);
@@ -241,6 +253,9 @@ void WorkerAgent::Impl::slot_loop(int slot) {
         assignment = std::move(queue.front());
         queue.pop_front();
         running[assignment.attempt_id()] = nullptr;
+        if (!assignment.gpus().empty()) {
+          running_gpus[assignment.attempt_id()].assign(assignment.gpus().begin(), assignment.gpus().end());
+        }
       }
     }
     if (idle) {
@@ -268,6 +283,7 @@ void WorkerAgent::Impl::slot_loop(int slot) {
     {
       absl::MutexLock lock(&mutex);
       running.erase(attempt);
+      running_gpus.erase(attempt);
       wanted = !cancelled.erase(attempt);
     }
     if (wanted) report(std::move(result));

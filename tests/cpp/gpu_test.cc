@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "farm_harness.h"
@@ -64,6 +65,19 @@ int most_at_once(const Results& results) {
   return most;
 }
 
+// No two ranks held one GPU at once, and at most two ranks ran at once.
+void expect_gpus_never_shared(const Results& results) {
+  EXPECT_LE(most_at_once(results), 2) << "two GPUs: two one-GPU ranks at once, though worker0 has 4 slots";
+  for (const RankResult& a : results) {
+    for (const RankResult& b : results) {
+      if (a.rank != b.rank && a.output == b.output) {
+        EXPECT_TRUE(a.end <= b.start || b.end <= a.start) << "ranks " << a.rank << " and " << b.rank
+                                                          << " shared " << a.output;
+      }
+    }
+  }
+}
+
 TEST(NvidiaSmiTest, ParsesItsCsvAndRefusesWhatItCannotRead) {
   auto gpus = parse_nvidia_smi("0, NVIDIA GeForce RTX 3090, 24576, 8.6\n1, Tesla T4, 15360, 7.5\n");
   ASSERT_TRUE(gpus.ok()) << gpus.status();
@@ -99,15 +113,32 @@ TEST_F(GpuTest, GpuRanksRunOnlyOnFreeGpusOfTheirCapability) {
     gpus_seen.insert(rank.output);
   }
   EXPECT_EQ(gpus_seen.size(), 2u) << "both GPUs used";
-  EXPECT_LE(most_at_once(results), 2) << "two GPUs: two one-GPU ranks at once, though worker0 has 4 slots";
-  for (const RankResult& a : results) {
-    for (const RankResult& b : results) {
-      if (a.rank != b.rank && a.output == b.output) {
-        EXPECT_TRUE(a.end <= b.start || b.end <= a.start) << "ranks " << a.rank << " and " << b.rank
-                                                          << " shared " << a.output;
-      }
+  expect_gpus_never_shared(results);
+}
+
+TEST_F(GpuTest, ARestartedCoordinatorGivesHeldGpusToNoOneElse) {
+  const fs::path started = scratch_.path() / "started";
+  fs::create_directories(started);
+  fs::path script = write_script(scratch_.path(), "hold.sh",
+                                 "touch \"$PESC_PARAMETER_0/$PESC_RANK\"\n"
+                                 "echo \"gpu=$CUDA_VISIBLE_DEVICES\"\nsleep 2\n");
+  Farm client("shell", {.coordinator = farm_.address()});
+  const std::string job_id = client.map(script, 4, {started.string()}, {.gpus = 1}).id();
+  auto ranks_started = [&] {
+    return std::distance(fs::directory_iterator(started), fs::directory_iterator());
+  };
+  ASSERT_TRUE(eventually([&] { return ranks_started() == 2; }));
+  farm_.restart_coordinator();  // SIGKILL: the two ranks keep their GPUs on worker0
+  std::optional<Results> results;
+  ASSERT_TRUE(eventually([&] {  // the new coordinator may still be opening its doors
+    try {
+      results = Farm("shell", {.coordinator = farm_.address()}).attach(job_id).wait();
+    } catch (const Error&) {
     }
-  }
+    return results.has_value();
+  }));
+  for (const RankResult& rank : *results) EXPECT_TRUE(rank.ok()) << rank.output << rank.error;
+  expect_gpus_never_shared(*results);
 }
 
 TEST_F(GpuTest, RanksWithoutGpusSeeNoneOnAGpuHost) {
