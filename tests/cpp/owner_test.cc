@@ -3,6 +3,7 @@
 // other work, or quiet), and an input device whose access time says when
 // someone last touched the keyboard.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <utmp.h>
 
@@ -146,7 +147,7 @@ class OwnerTest : public ::testing::Test {
   int workers_ = 0;
 };
 
-TEST_F(OwnerTest, ABusyHostTakesNoRanksUntilItsThresholdIsRaised) {
+TEST_F(OwnerTest, ABusyHostTakesNoRanksAndItsSettingsChangeWithoutARestart) {
   FakeProcStat busy(scratch_.path() / "busy-stat", 90);
   FakeProcStat quiet(scratch_.path() / "quiet-stat", 5);
   const fs::path busy_config = add_worker(busy, "");
@@ -174,6 +175,16 @@ TEST_F(OwnerTest, ABusyHostTakesNoRanksUntilItsThresholdIsRaised) {
   std::map<std::string, int> per_worker;
   for (const RankResult& rank : client.map(script, 8).wait()) per_worker[rank.worker] += 1;
   EXPECT_GT(per_worker["worker0"], 0) << "worker0 takes ranks again";
+
+  // Lowered again, but the file keeps its time: only SIGHUP makes the worker look.
+  const auto written = fs::last_write_time(busy_config);
+  write_config(busy_config, busy, "cpu_threshold = 50\n");
+  fs::last_write_time(busy_config, written);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_EQ(workers().find("takes no new ranks"), std::string::npos) << "not read again yet";
+  farm_.worker(0).kill(SIGHUP);
+  EXPECT_TRUE(eventually([&] { return workers().find("busy with other work (over 50%)") != std::string::npos; }))
+      << workers();
 }
 
 // CPU ticks the process has used, from /proc/PID/stat.
