@@ -320,9 +320,13 @@ void FarmState::worker_heartbeat(const std::string& worker_id, const v1::Heartbe
   if (session == sessions_.end()) return;
   session->second.last_heard = absl::Now();
   session->second.throttled = heartbeat.throttled_reason();
-  if (session->second.paused == heartbeat.paused_reason()) return;
+  std::vector<int64_t> returned;
+  for (int64_t attempt : heartbeat.returned_attempts()) {
+    if (session->second.attempts.erase(attempt) > 0) returned.push_back(attempt);
+  }
+  if (session->second.paused == heartbeat.paused_reason() && returned.empty()) return;
   session->second.paused = heartbeat.paused_reason();
-  if (session->second.paused.empty()) dispatch();
+  if (requeue(returned).ok()) dispatch();
   changed();
 }
 

@@ -111,7 +111,9 @@ struct WorkerAgent::Impl {
   void handle(const v1::CoordinatorMessage& message);
   void slot_loop(int slot);
   void heartbeat_loop();
-  void send_heartbeat(const OwnerState& owner);
+  void send_heartbeat(const OwnerState& owner, const std::vector<int64_t>& returned = {});
+  // A busy host starts no more ranks: the ones waiting here go back.
+  void owner_changed(const OwnerState& owner);
   // Not for the owner watch's own thread, which may run before it is set.
   OwnerState owner_state() { return owner_watch ? owner_watch->state() : OwnerState{}; }
   std::set<pid_t> rank_sessions();
@@ -340,7 +342,7 @@ void WorkerAgent::Impl::heartbeat_loop() {
   }
 }
 
-void WorkerAgent::Impl::send_heartbeat(const OwnerState& owner) {
+void WorkerAgent::Impl::send_heartbeat(const OwnerState& owner, const std::vector<int64_t>& returned) {
   v1::WorkerMessage beat;
   {
     absl::MutexLock lock(&mutex);
@@ -348,7 +350,20 @@ void WorkerAgent::Impl::send_heartbeat(const OwnerState& owner) {
   }
   beat.mutable_heartbeat()->set_paused_reason(owner.paused);
   beat.mutable_heartbeat()->set_throttled_reason(owner.throttled);
+  *beat.mutable_heartbeat()->mutable_returned_attempts() = {returned.begin(), returned.end()};
   send(beat);
+}
+
+void WorkerAgent::Impl::owner_changed(const OwnerState& owner) {
+  std::vector<int64_t> returned;
+  if (!owner.paused.empty()) {
+    // Should this beat not arrive, the next registration leaves them out of
+    // attempts_in_hand, and the coordinator places them elsewhere all the same.
+    absl::MutexLock lock(&mutex);
+    for (const v1::Assignment& queued : queue) returned.push_back(queued.attempt_id());
+    queue.clear();
+  }
+  send_heartbeat(owner, returned);
 }
 
 std::set<pid_t> WorkerAgent::Impl::rank_sessions() {
@@ -396,7 +411,7 @@ absl::StatusOr<std::unique_ptr<WorkerAgent>> WorkerAgent::start(WorkerOptions op
         raw->owner_watch,
         OwnerWatch::start(raw->options.owner_config,
                           {.rank_sessions = [raw] { return raw->rank_sessions(); },
-                           .on_change = [raw](const OwnerState& owner) { raw->send_heartbeat(owner); },
+                           .on_change = [raw](const OwnerState& owner) { raw->owner_changed(owner); },
                            .on_note = [raw](const std::string& note) { raw->tell(note); }}));
   }
   for (int slot = 0; slot < raw->options.slots; ++slot) {

@@ -54,18 +54,20 @@ class FakeProcStat {
     thread_.join();
   }
   const fs::path& path() const { return path_; }
+  void set_busy_percent(int percent) { busy_percent_ = percent; }
 
  private:
   void write() {
     ticks_ += 100;
-    const int64_t busy = ticks_ * busy_percent_ / 100;
+    busy_ += busy_percent_;
     const fs::path next = path_.string() + ".next";
-    std::ofstream(next) << "cpu  " << busy << " 0 0 " << ticks_ - busy << " 0 0 0 0 0 0\n";
+    std::ofstream(next) << "cpu  " << busy_ << " 0 0 " << ticks_ - busy_ << " 0 0 0 0 0 0\n";
     fs::rename(next, path_);
   }
   const fs::path path_;
-  const int busy_percent_;
+  std::atomic<int> busy_percent_;
   int64_t ticks_ = 0;
+  int64_t busy_ = 0;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
@@ -185,6 +187,34 @@ TEST_F(OwnerTest, ABusyHostTakesNoRanksAndItsSettingsChangeWithoutARestart) {
   farm_.worker(0).kill(SIGHUP);
   EXPECT_TRUE(eventually([&] { return workers().find("busy with other work (over 50%)") != std::string::npos; }))
       << workers();
+}
+
+TEST_F(OwnerTest, AHostTurningBusyGivesBackTheRanksWaitingThere) {
+  FakeProcStat turning(scratch_.path() / "turning-stat", 5);
+  FakeProcStat quiet(scratch_.path() / "quiet-stat", 5);
+  add_worker(turning, "");
+  add_worker(quiet, "");
+  ASSERT_TRUE(eventually([&] {
+    const std::string out = workers();
+    return out.find("worker0") != std::string::npos && out.find("worker1") != std::string::npos;
+  })) << workers();
+  const fs::path started = scratch_.path() / "started";
+  fs::create_directories(started);
+  fs::path script =
+      write_script(scratch_.path(), "long.sh", "touch \"$PESC_PARAMETER_0/$PESC_RANK\"\nsleep 1.5\necho done\n");
+  Farm client("shell", {.coordinator = farm_.address()});
+  // One slot each: one rank runs on each worker and one waits behind it.
+  Job job = client.map(script, 4, {started.string()});
+  ASSERT_TRUE(eventually(
+      [&] { return std::distance(fs::directory_iterator(started), fs::directory_iterator()) == 2; }));
+  turning.set_busy_percent(95);
+  std::map<std::string, int> per_worker;
+  for (const RankResult& rank : job.wait()) {
+    EXPECT_TRUE(rank.ok()) << rank.output;
+    per_worker[rank.worker] += 1;
+  }
+  EXPECT_EQ(per_worker["worker0"], 1) << "only the rank it had started";
+  EXPECT_EQ(per_worker["worker1"], 3);
 }
 
 // CPU ticks the process has used, from /proc/PID/stat.
