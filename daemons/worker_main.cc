@@ -1,4 +1,5 @@
 // pesc-worker: runs ranks for a coordinator. Flags and wiring only.
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -14,6 +15,8 @@
 #include "daemon_support.h"
 #include "security/client_credentials.h"
 #include "transport/transport.h"
+#include "worker/gpu_inventory.h"
+#include "worker/owner_watch.h"
 #include "worker/rank_isolation.h"
 #include "worker/worker_agent.h"
 
@@ -34,6 +37,12 @@ ABSL_FLAG(std::string, run_as, "pesc",
           "USER ranks run as when the worker is root (created as a system account when missing); empty: "
           "as the worker's own user");
 ABSL_FLAG(bool, no_sandbox, false, "run ranks without bubblewrap even when it is installed");
+ABSL_FLAG(bool, owners_first, true,
+          "give way to the machine's people: no new ranks while its CPU is busy with other work, ranks held to a "
+          "small share while someone uses it (false: a dedicated machine)");
+ABSL_FLAG(std::string, config, "",
+          "FILE of key = value settings for owners first (cpu_threshold, owner_share, owner_idle_seconds, "
+          "check_seconds), read again when it changes or on SIGHUP");
 
 namespace {
 
@@ -57,6 +66,10 @@ int main(int argc, char** argv) {
   options.work_dir = absl::GetFlag(FLAGS_work_dir);
   options.worker_id = absl::GetFlag(FLAGS_id);
   options.rooms = absl::GetFlag(FLAGS_room);
+  options.gpus = pesc::detect_gpus();
+  options.owners_first = absl::GetFlag(FLAGS_owners_first);
+  options.owner_config = absl::GetFlag(FLAGS_config);
+  std::signal(SIGHUP, [](int) { pesc::OwnerWatch::request_reload(); });
   for (const std::string& pair : absl::GetFlag(FLAGS_interpreter)) {
     std::vector<std::string> parts = absl::StrSplit(pair, absl::MaxSplits('=', 1));
     if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) {
@@ -109,6 +122,7 @@ int main(int argc, char** argv) {
   std::cout << "pesc-worker " << (*worker)->id() << " with " << options.slots << " slots, coordinator " << address
             << std::endl;
   std::cout << "isolation: " << (*isolation)->describe() << std::endl;
+  std::cout << "gpus: " << pesc::describe_gpus(options.gpus) << std::endl;
   stop.WaitForNotification();
   (*worker)->stop();
   return 0;

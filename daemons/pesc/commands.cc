@@ -1,5 +1,6 @@
 #include "commands.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -7,6 +8,7 @@
 #include <iostream>
 #include <optional>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "executor/domain.h"
@@ -159,7 +161,9 @@ int run(const Target& target, const RunArguments& arguments) {
                         .limits = arguments.limits,
                         .network = arguments.network,
                         .parallel = arguments.parallel,
-                        .no_duplicates = arguments.no_duplicates});
+                        .no_duplicates = arguments.no_duplicates,
+                        .gpus = arguments.gpus,
+                        .min_capability = arguments.min_capability});
     if (arguments.detach) {
       std::cout << job.id() << "\n";
       return kExitOk;
@@ -280,13 +284,27 @@ int workers(const Target& target) {
     std::cout << absl::StrFormat("%-24s %-16s %-11s %6s %8s %10s  %s\n", "WORKER", "HOST", "STATE", "SLOTS",
                                  "RUNNING", "RANKS DONE", "ROOMS");
     for (const v1::WorkerInfo& worker : or_throw(connect(target)->client().workers())) {
-      const char* state = !worker.quarantined().empty() ? "quarantined" : worker.online() ? "online" : "offline";
+      const char* state = !worker.quarantined().empty() ? "quarantined"
+                          : !worker.online()              ? "offline"
+                          : !worker.paused().empty()      ? "paused"
+                          : !worker.throttled().empty()   ? "throttled"
+                                                          : "online";
       std::cout << absl::StrFormat("%-24s %-16s %-11s %6d %8d %10d  %s\n", worker.id(), worker.host(), state,
                                    worker.slots(), worker.running(), worker.ranks_done(),
                                    absl::StrJoin(worker.rooms(), ","));
       if (!worker.quarantined().empty()) {
         std::cout << "  no ranks for " << worker.id() << " until it rejoins: " << worker.quarantined() << "\n";
       }
+      if (worker.gpus_size() > 0) {
+        std::vector<std::string> gpus;
+        for (const v1::Gpu& gpu : worker.gpus()) {
+          gpus.push_back(absl::StrFormat("%d %s (capability %.1f, %d MiB)", gpu.index(), gpu.name(),
+                                         gpu.compute_capability(), gpu.memory_bytes() >> 20));
+        }
+        std::cout << "  GPUs: " << absl::StrJoin(gpus, ", ") << "\n";
+      }
+      if (!worker.paused().empty()) std::cout << "  takes no new ranks: " << worker.paused() << "\n";
+      if (!worker.throttled().empty()) std::cout << "  ranks held back: " << worker.throttled() << "\n";
     }
     return kExitOk;
   } catch (const Error& error) {

@@ -34,6 +34,8 @@ struct RunArguments {
   bool network = false;
   bool parallel = false;
   bool no_duplicates = false;
+  int gpus = 0;
+  double min_capability = 0;
 };
 
 struct Target {

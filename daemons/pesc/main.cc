@@ -42,6 +42,8 @@ ABSL_FLAG(bool, parallel, false,
           "a gang: all ranks run at once, started together, told rank 0's address and port (--master_addr/port)");
 ABSL_FLAG(bool, no_duplicates, false,
           "never run a straggling rank a second time on an idle worker (for ranks with side effects)");
+ABSL_FLAG(int, gpus, 0, "per rank: NVIDIA GPUs it needs to itself (it sees them as CUDA_VISIBLE_DEVICES)");
+ABSL_FLAG(double, min_capability, 0, "the least compute capability of those GPUs, e.g. 7.5 (0: any)");
 ABSL_FLAG(int, slots, 0, "embedded farm: ranks run side by side (default: one per core)");
 ABSL_FLAG(std::string, state_dir, "", "embedded farm: keep its state here instead of a temporary directory");
 ABSL_FLAG(std::string, token_file, "",
@@ -59,6 +61,7 @@ constexpr const char* kUsage = R"(pesc: run a program as many ranks on a farm an
            [--max-attempts N] [--timeout SECONDS] [--checkpoint-interval SECONDS]
            [--room ROOM,...] [--same-machine] [--shared FILE|URL,...] [--network] [--parallel] [--no-duplicates]
            [--memory SIZE] [--cpu-time SECONDS] [--open-files N] [--processes N] [--output-size SIZE]
+           [--gpus N] [--min-capability X]
            [-- PARAMETERS...]
   pesc status JOB | pesc wait JOB | pesc cancel JOB | pesc results JOB --out DIR | pesc delete JOB
   pesc report JOB [--svg FILE]   wall time, speedup, where the time went, per-worker table, timeline
@@ -125,6 +128,8 @@ int main(int argc, char** argv) {
       return usage_error(error.what());
     }
     run.network = absl::GetFlag(FLAGS_network);
+    run.gpus = absl::GetFlag(FLAGS_gpus);
+    run.min_capability = absl::GetFlag(FLAGS_min_capability);
     run.checkpoint_interval_seconds = absl::GetFlag(FLAGS_checkpoint_interval);
     run.rooms = absl::GetFlag(FLAGS_room);
     run.same_machine = absl::GetFlag(FLAGS_same_machine);

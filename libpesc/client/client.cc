@@ -120,6 +120,8 @@ absl::StatusOr<std::string> Client::submit(const SubmitRequest& request) {
   spec.set_network(request.options.network);
   spec.set_parallel(request.options.parallel);
   spec.set_no_duplicates(request.options.no_duplicates);
+  spec.set_gpus_per_rank(request.options.gpus);
+  spec.set_min_capability(request.options.min_capability);
   PESC_RETURN_IF_ERROR(add_shared_files(request.options.shared, spec));
 
   grpc::ClientContext context;

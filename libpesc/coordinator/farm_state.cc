@@ -29,6 +29,7 @@ constexpr int kMaxPrefetchPerSlot = 64;
 // run this many times a typical rank's time, and at least this long.
 constexpr double kStragglerFactor = 2;
 constexpr double kStragglerMinMs = 1000;
+constexpr int kMaxGpusPerRank = 64;
 
 absl::Status validate(const v1::JobSpec& spec) {
   if (auto domain = parse_domain(spec.domain()); !domain.ok()) return domain.status();
@@ -44,6 +45,17 @@ absl::Status validate(const v1::JobSpec& spec) {
     if (room.empty() || room.size() > 64) {
       return absl::InvalidArgumentError("a room name must have 1 to 64 characters");
     }
+  }
+  if (spec.gpus_per_rank() < 0 || spec.gpus_per_rank() > kMaxGpusPerRank) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("GPUs per rank must be between 0 and ", kMaxGpusPerRank, ", not ", spec.gpus_per_rank()));
+  }
+  if (!(spec.min_capability() >= 0) || (spec.min_capability() > 0 && spec.gpus_per_rank() == 0)) {
+    return absl::InvalidArgumentError("a minimum compute capability needs GPUs per rank (--gpus N)");
+  }
+  if (spec.parallel() && spec.gpus_per_rank() > 0) {
+    return absl::UnimplementedError(
+        "a parallel job cannot ask for GPUs yet (gangs are placed by slots only); drop --gpus or --parallel");
   }
   return absl::OkStatus();
 }
@@ -286,6 +298,9 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> FarmState::workers() {
     worker.set_online(session->second.outbox != nullptr);
     worker.set_quarantined(session->second.quarantined);
     for (const std::string& room : session->second.rooms) worker.add_rooms(room);
+    *worker.mutable_gpus() = {session->second.gpus.begin(), session->second.gpus.end()};
+    worker.set_paused(session->second.paused);
+    worker.set_throttled(session->second.throttled);
     worker.set_running(static_cast<int>(session->second.attempts.size()));
   }
   return known;
@@ -324,6 +339,8 @@ absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorke
   if (session.rooms.empty()) session.rooms.push_back(kPublicRoom);
   session.outbox = std::move(outbox);
   session.last_heard = absl::Now();
+  session.gpus.assign(registration.gpus().begin(), registration.gpus().end());
+  session.paused = registration.paused_reason();
 
   // What the worker holds and the coordinator still wants stays; the rest
   // is stale on one side or the other.
@@ -340,6 +357,11 @@ absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorke
     if (!session.attempts.contains(attempt)) registered.add_stale_attempts(attempt);
   }
   for (int64_t attempt : vanished) session.attempts.erase(attempt);
+  for (const v1::HeldGpus& held : registration.held_gpus()) {
+    if (session.attempts.contains(held.attempt_id())) {
+      session.gpus_held[held.attempt_id()].assign(held.gpus().begin(), held.gpus().end());
+    }
+  }
   PESC_RETURN_IF_ERROR(requeue(vanished));
   session.outbox->push([&] {
     v1::CoordinatorMessage message;
@@ -354,6 +376,22 @@ absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorke
 void FarmState::worker_heard(const std::string& worker_id) {
   absl::MutexLock lock(&mutex_);
   if (auto session = sessions_.find(worker_id); session != sessions_.end()) session->second.last_heard = absl::Now();
+}
+
+void FarmState::worker_heartbeat(const std::string& worker_id, const v1::Heartbeat& heartbeat) {
+  absl::MutexLock lock(&mutex_);
+  auto session = sessions_.find(worker_id);
+  if (session == sessions_.end()) return;
+  session->second.last_heard = absl::Now();
+  session->second.throttled = heartbeat.throttled_reason();
+  std::vector<int64_t> returned;
+  for (int64_t attempt : heartbeat.returned_attempts()) {
+    if (session->second.attempts.erase(attempt) > 0) returned.push_back(attempt);
+  }
+  if (session->second.paused == heartbeat.paused_reason() && returned.empty()) return;
+  session->second.paused = heartbeat.paused_reason();
+  if (requeue(returned).ok()) dispatch();
+  changed();
 }
 
 void FarmState::worker_finished(const std::string& worker_id, const v1::AttemptsFinished& batch) {
@@ -501,6 +539,8 @@ QueuedJob FarmState::queued(const std::string& job_id, const ActiveJob& job) {
   if (!job.spec.rooms().empty()) entry.rooms.assign(job.spec.rooms().begin(), job.spec.rooms().end());
   entry.same_machine = job.spec.same_machine();
   entry.pinned_worker = job.pinned_worker;
+  entry.gpus_per_rank = job.spec.gpus_per_rank();
+  entry.min_capability = job.spec.min_capability();
   return entry;
 }
 
@@ -512,8 +552,11 @@ std::string FarmState::why_waiting(const std::string& job_id) {
   std::vector<ConnectedWorker> workers;
   for (const auto& [worker_id, session] : sessions_) {
     if (!session.outbox) continue;
-    workers.push_back({.capacity = {worker_id, 0, session.rooms},
-                       .unavailable = session.quarantined.empty() ? "" : "quarantined: " + session.quarantined});
+    std::string unavailable;
+    if (!session.quarantined.empty()) unavailable = "quarantined: " + session.quarantined;
+    if (!session.paused.empty()) unavailable = "paused: " + session.paused;
+    workers.push_back({.capacity = {.worker_id = worker_id, .rooms = session.rooms, .free_gpus = all_gpus(session)},
+                       .unavailable = unavailable});
   }
   return pesc::why_waiting(queued(job_id, job->second), workers);
 }
@@ -527,10 +570,14 @@ v1::JobInfo FarmState::info_of(const JobRecord& record) {
 // Online workers that may get ranks, with the assignments each may take.
 std::vector<WorkerCapacity> FarmState::worker_capacity() const {
   std::vector<WorkerCapacity> capacity;
-  for (const auto& [worker_id, session] : sessions_) {
-    if (!session.outbox || !session.quarantined.empty()) continue;
+  for (auto& [worker_id, session] : sessions_) {
+    if (!session.outbox || !session.quarantined.empty() || !session.paused.empty()) continue;
     int limit = session.slots * (1 + prefetch_for(session));
-    capacity.push_back({worker_id, limit - static_cast<int>(session.attempts.size()), session.rooms, session.slots});
+    capacity.push_back({.worker_id = worker_id,
+                        .free = limit - static_cast<int>(session.attempts.size()),
+                        .rooms = session.rooms,
+                        .slots = session.slots,
+                        .free_gpus = free_gpus(session)});
   }
   return capacity;
 }
@@ -572,7 +619,7 @@ void FarmState::dispatch_queued(const std::set<std::string>& held) {
     if (ranks.empty()) continue;
     int rank = ranks.front();
     ranks.pop_front();
-    (void)assign(placement.job_id, active_jobs_[placement.job_id], placement.worker_id, rank);
+    (void)assign(placement.job_id, active_jobs_[placement.job_id], placement.worker_id, rank, placement.gpus);
   }
 }
 
@@ -593,7 +640,11 @@ void FarmState::dispatch_duplicates(const std::set<std::string>& held) {
   });
   const int64_t now = now_unix_ms();
   for (const auto& [job_id, job] : active_jobs_) {
-    if (job.pending > 0 || job.spec.no_duplicates() || job.spec.parallel() || job.spec.same_machine()) continue;
+    // A GPU rank's duplicate would need GPUs of its own; not worth holding them.
+    if (job.pending > 0 || job.spec.no_duplicates() || job.spec.parallel() || job.spec.same_machine() ||
+        job.spec.gpus_per_rank() > 0) {
+      continue;
+    }
     auto running = store_->running_attempts(job_id);
     if (!running.ok()) continue;
     std::map<int, int> attempts_of_rank;
@@ -716,21 +767,40 @@ std::vector<int64_t> FarmState::stop_gangs_of(const std::vector<int64_t>& attemp
   return stopped;
 }
 
+std::vector<FreeGpu> FarmState::all_gpus(const Session& session) {
+  std::vector<FreeGpu> gpus;
+  for (const v1::Gpu& gpu : session.gpus) gpus.push_back({gpu.index(), gpu.compute_capability()});
+  return gpus;
+}
+
+std::vector<FreeGpu> FarmState::free_gpus(const Session& session) {
+  std::set<int> held;
+  for (const auto& [attempt, indices] : session.gpus_held) {
+    if (session.attempts.contains(attempt)) held.insert(indices.begin(), indices.end());
+  }
+  std::vector<FreeGpu> free = all_gpus(session);
+  std::erase_if(free, [&](const FreeGpu& gpu) { return held.contains(gpu.index); });
+  return free;
+}
+
 absl::StatusOr<int64_t> FarmState::assign(const std::string& job_id, ActiveJob& job, const std::string& worker_id,
-                                          int rank) {
+                                          int rank, const std::vector<int>& gpus) {
   PESC_ASSIGN_OR_RETURN(JobStore::StartedAttempt started,
                         store_->start_attempt(job_id, rank, worker_id, now_unix_ms()));
   job.pending -= 1;
   if (job.spec.same_machine()) job.pinned_worker = worker_id;
-  send_attempt(job_id, job.spec, worker_id, rank, started);
+  send_attempt(job_id, job.spec, worker_id, rank, started, gpus);
   return started.id;
 }
 
 void FarmState::send_attempt(const std::string& job_id, const v1::JobSpec& spec, const std::string& worker_id,
-                             int rank, const JobStore::StartedAttempt& started) {
+                             int rank, const JobStore::StartedAttempt& started, const std::vector<int>& gpus) {
   Session& session = sessions_[worker_id];
   session.attempts.insert(started.id);
+  std::erase_if(session.gpus_held, [&](const auto& held) { return !session.attempts.contains(held.first); });
+  if (!gpus.empty()) session.gpus_held[started.id] = gpus;
   v1::Assignment assignment;
+  *assignment.mutable_gpus() = {gpus.begin(), gpus.end()};
   assignment.set_attempt_id(started.id);
   if (!started.checkpoint.sha256().empty()) *assignment.mutable_checkpoint() = started.checkpoint;
   assignment.set_timeout_ms(spec.timeout_ms());

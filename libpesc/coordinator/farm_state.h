@@ -80,6 +80,8 @@ class FarmState {
   absl::StatusOr<v1::Registered> connect_worker(const v1::RegisterWorker& registration, const std::string& peer_ip,
                                                 std::shared_ptr<Outbox> outbox);
   void worker_heard(const std::string& worker_id);
+  // A heartbeat: the worker lives and says whether its host lets it take ranks.
+  void worker_heartbeat(const std::string& worker_id, const v1::Heartbeat& heartbeat);
   // Records a batch of results in one transaction and acknowledges them.
   void worker_finished(const std::string& worker_id, const v1::AttemptsFinished& batch);
   void worker_checkpoint(const std::string& worker_id, const v1::CheckpointSaved& saved);
@@ -111,6 +113,12 @@ class FarmState {
     std::string quarantined;  // why, when it is
     // How long its ranks take lately (moving average); negative until known.
     double typical_rank_ms = -1;
+    std::vector<v1::Gpu> gpus;
+    // GPU indices of the attempts that hold some; entries of attempts
+    // gone from `attempts` are dropped when next looked at.
+    std::map<int64_t, std::vector<int>> gpus_held;
+    std::string paused;     // why it takes no ranks now (its host is busy)
+    std::string throttled;  // why its ranks get little CPU now (its owner is at it)
   };
   struct ActiveJob {
     v1::JobSpec spec;
@@ -154,11 +162,15 @@ class FarmState {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   std::vector<WorkerCapacity> worker_capacity() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   static QueuedJob queued(const std::string& job_id, const ActiveJob& job);
-  // Returns the new attempt's id.
-  absl::StatusOr<int64_t> assign(const std::string& job_id, ActiveJob& job, const std::string& worker_id, int rank)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Returns the new attempt's id. `gpus`: the worker's GPUs it gets to itself.
+  absl::StatusOr<int64_t> assign(const std::string& job_id, ActiveJob& job, const std::string& worker_id, int rank,
+                                 const std::vector<int>& gpus = {}) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void send_attempt(const std::string& job_id, const v1::JobSpec& spec, const std::string& worker_id, int rank,
-                    const JobStore::StartedAttempt& started) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+                    const JobStore::StartedAttempt& started, const std::vector<int>& gpus = {})
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  static std::vector<FreeGpu> all_gpus(const Session& session);
+  // The worker's GPUs that no attempt of it holds.
+  static std::vector<FreeGpu> free_gpus(const Session& session);
   // Fair-share placement of every job but gangs, on workers not held.
   void dispatch_queued(const std::set<std::string>& held) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void dispatch_duplicates(const std::set<std::string>& held) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);

@@ -258,6 +258,8 @@ grpc::Status WorkersService::Connect(grpc::ServerContext* context,
       state_.worker_checkpoint(worker_id, message.checkpoint());
     } else if (message.has_gang_ready()) {
       state_.worker_gang_ready(worker_id, message.gang_ready());
+    } else if (message.has_heartbeat()) {
+      state_.worker_heartbeat(worker_id, message.heartbeat());
     } else {
       state_.worker_heard(worker_id);
     }

@@ -21,6 +21,10 @@ struct RankContext {
   std::string master_addr = "127.0.0.1";
   int master_port = 9000;
   std::vector<std::string> parameters;
+  // The GPUs (driver indices) the rank has to itself.
+  std::vector<int> gpus;
+  // The machine has GPUs: a rank given none must not see any either.
+  bool gpu_host = false;
 };
 
 // "--app_dir A/ --checkpoint_dir C --output_dir O --rank R --world_size W
@@ -33,7 +37,8 @@ std::vector<std::string> pesc_flags(const RankContext& context);
 // (joined by single spaces), PESC_PARAMETER_COUNT and PESC_PARAMETER_<i>
 // (each byte for byte), RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT,
 // SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT, SLURM_ARRAY_TASK_MIN,
-// SLURM_ARRAY_TASK_MAX, PBS_ARRAYID.
+// SLURM_ARRAY_TASK_MAX, PBS_ARRAYID; CUDA_VISIBLE_DEVICES (the rank's GPUs,
+// comma-separated, empty for none) when it has GPUs or the machine does.
 std::vector<std::pair<std::string, std::string>> pesc_environment(const RankContext& context);
 
 }  // namespace pesc

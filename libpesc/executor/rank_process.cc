@@ -26,6 +26,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/status_macros.h"
+#include "executor/process_table.h"
 #include "executor/spawn.h"
 
 extern char** environ;
@@ -129,24 +130,6 @@ int64_t directory_bytes(const std::filesystem::path& dir) {
   return total;
 }
 
-// Calls `visit(pid, fields)` for every process, with the fields of its
-// /proc/PID/stat after "pid (comm) ": fields[0] is the state, [2] the
-// process group, [3] the session, [21] the resident pages.
-void for_each_process(const std::function<void(pid_t, const std::vector<absl::string_view>&)>& visit) {
-  std::error_code error;
-  for (auto it = std::filesystem::directory_iterator("/proc", error);
-       !error && it != std::filesystem::directory_iterator(); it.increment(error)) {
-    pid_t pid = 0;
-    if (!absl::SimpleAtoi(it->path().filename().string(), &pid)) continue;
-    std::ifstream stat(it->path() / "stat");
-    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-    const size_t close = text.rfind(')');
-    if (close == std::string::npos || close + 2 >= text.size()) continue;
-    std::vector<absl::string_view> fields = absl::StrSplit(absl::string_view(text).substr(close + 2), ' ');
-    if (fields.size() > 21) visit(pid, fields);
-  }
-}
-
 // Resident bytes of every process in `session` (a rank's processes and,
 // when sandboxed, bubblewrap's).
 int64_t session_rss_bytes(pid_t session) {
@@ -154,8 +137,8 @@ int64_t session_rss_bytes(pid_t session) {
   int64_t pages = 0;
   for_each_process([&](pid_t, const std::vector<absl::string_view>& fields) {
     int64_t process_session = 0, rss = 0;
-    if (absl::SimpleAtoi(fields[3], &process_session) && process_session == session &&
-        absl::SimpleAtoi(fields[21], &rss)) {
+    if (absl::SimpleAtoi(fields[kStatSession], &process_session) && process_session == session &&
+        absl::SimpleAtoi(fields[kStatResidentPages], &rss)) {
       pages += rss;
     }
   });
@@ -166,7 +149,9 @@ int64_t session_rss_bytes(pid_t session) {
 void signal_group_but_leader(pid_t group, int signal) {
   for_each_process([&](pid_t pid, const std::vector<absl::string_view>& fields) {
     pid_t process_group = 0;
-    if (pid != group && absl::SimpleAtoi(fields[2], &process_group) && process_group == group) ::kill(pid, signal);
+    if (pid != group && absl::SimpleAtoi(fields[kStatProcessGroup], &process_group) && process_group == group) {
+      ::kill(pid, signal);
+    }
   });
 }
 

@@ -4,6 +4,7 @@
 
 #include "common/status_macros.h"
 #include "scheduler/fair_share.h"
+#include "worker/gpu_inventory.h"
 
 namespace pesc {
 
@@ -28,6 +29,7 @@ absl::StatusOr<std::shared_ptr<EmbeddedFarm>> EmbeddedFarm::start(const std::fil
   worker.worker_id = "local";
   worker.rooms = {kEveryRoom};  // the only worker there is
   worker.host = "127.0.0.1";     // where a gang's ranks, all on this machine, meet rank 0
+  worker.gpus = detect_gpus();
   PESC_ASSIGN_OR_RETURN(farm->worker_, WorkerAgent::start(worker, farm->server_->in_process_channel()));
   return farm;
 }

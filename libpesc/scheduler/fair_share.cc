@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 
 namespace pesc {
@@ -23,9 +24,19 @@ std::string why_waiting(const QueuedJob& job, const std::vector<ConnectedWorker>
   if (workers.empty()) return "no worker is connected to the coordinator";
   std::vector<std::string> unavailable;
   std::set<std::string> rooms_served;
+  std::vector<std::string> gpus_seen;  // of the workers in its rooms
   for (const ConnectedWorker& worker : workers) {
     if (!may_run_on(job, worker.capacity)) {
       rooms_served.insert(worker.capacity.rooms.begin(), worker.capacity.rooms.end());
+      continue;
+    }
+    if (!gpus_for(job, worker.capacity)) {  // `free_gpus` holds all its GPUs here
+      std::vector<std::string> capabilities;
+      for (const FreeGpu& gpu : worker.capacity.free_gpus) {
+        capabilities.push_back(absl::StrFormat("%.1f", gpu.compute_capability));
+      }
+      gpus_seen.push_back(absl::StrCat(worker.capacity.worker_id, ": ",
+                                       capabilities.empty() ? "none" : absl::StrJoin(capabilities, " ")));
       continue;
     }
     if (worker.unavailable.empty()) return "";
@@ -33,6 +44,11 @@ std::string why_waiting(const QueuedJob& job, const std::vector<ConnectedWorker>
   }
   if (!unavailable.empty()) {
     return absl::StrCat("no worker that may run it takes ranks now: ", absl::StrJoin(unavailable, "; "));
+  }
+  if (!gpus_seen.empty()) {
+    return absl::StrFormat("no connected worker has %d GPU%s of compute capability %.1f or more (GPU capabilities: %s)",
+                           job.gpus_per_rank, job.gpus_per_rank == 1 ? "" : "s", job.min_capability,
+                           absl::StrJoin(gpus_seen, "; "));
   }
   if (job.same_machine && !job.pinned_worker.empty()) {
     return absl::StrCat("its ranks run on one machine, and ", job.pinned_worker, " is not connected");
@@ -69,6 +85,34 @@ GangPlan plan_gang(const QueuedJob& job, std::vector<WorkerCapacity> workers) {
   }
   return plan;
 }
+
+std::optional<std::vector<FreeGpu>> gpus_for(const QueuedJob& job, const WorkerCapacity& worker) {
+  std::vector<FreeGpu> fitting;
+  for (const FreeGpu& gpu : worker.free_gpus) {
+    if (gpu.compute_capability >= job.min_capability) fitting.push_back(gpu);
+  }
+  if (static_cast<int>(fitting.size()) < job.gpus_per_rank) return std::nullopt;
+  std::stable_sort(fitting.begin(), fitting.end(), [](const FreeGpu& a, const FreeGpu& b) {
+    return a.compute_capability < b.compute_capability;
+  });
+  fitting.resize(static_cast<size_t>(job.gpus_per_rank));
+  return fitting;
+}
+
+namespace {
+
+// Takes the rank's GPUs out of the worker's free ones; their indices.
+std::vector<int> take_gpus(const QueuedJob& job, WorkerCapacity& worker) {
+  const std::vector<FreeGpu> chosen = *gpus_for(job, worker);
+  std::vector<int> taken;
+  for (const FreeGpu& gpu : chosen) {
+    taken.push_back(gpu.index);
+    std::erase_if(worker.free_gpus, [&](const FreeGpu& free) { return free.index == gpu.index; });
+  }
+  return taken;
+}
+
+}  // namespace
 
 void FairShareScheduler::charge(const std::string& user, int64_t rank_ms) {
   Account& account = accounts_[user];
@@ -112,7 +156,7 @@ std::vector<Placement> FairShareScheduler::place(std::vector<QueuedJob> jobs,
 
     QueuedJob* chosen = nullptr;
     for (QueuedJob& job : jobs) {
-      if (job.pending <= 0 || !may_run_on(job, worker)) continue;
+      if (job.pending <= 0 || !may_run_on(job, worker) || !gpus_for(job, worker)) continue;
       // Jobs are oldest first, so the first job of the least-used user wins.
       if (chosen == nullptr || projected_ms[job.user] < projected_ms[chosen->user]) chosen = &job;
     }
@@ -120,7 +164,7 @@ std::vector<Placement> FairShareScheduler::place(std::vector<QueuedJob> jobs,
       exhausted[best] = true;
       continue;
     }
-    placements.push_back({chosen->job_id, worker.worker_id});
+    placements.push_back({chosen->job_id, worker.worker_id, take_gpus(*chosen, worker)});
     chosen->pending -= 1;
     if (chosen->same_machine) chosen->pinned_worker = worker.worker_id;
     worker.free -= 1;

@@ -10,11 +10,14 @@
 // that user's typical rank time so users alternate; within a user, the
 // oldest job first. A job only goes to workers sharing one of its rooms, and
 // a same-machine job only to the worker it was first placed on (the most
-// free one when it is placed first).
+// free one when it is placed first). A job that asks for GPUs only goes to
+// a worker with that many free GPUs of its capability, and gets the least
+// capable of them, so stronger ones stay for jobs that need them.
 
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,11 +27,17 @@ inline constexpr const char* kPublicRoom = "public";
 // A worker in this room serves every room (the embedded farm's one worker).
 inline constexpr const char* kEveryRoom = "*";
 
+struct FreeGpu {
+  int index = 0;  // the driver's
+  double compute_capability = 0;
+};
+
 struct WorkerCapacity {
   std::string worker_id;
   int free = 0;  // assignments it can take now
   std::vector<std::string> rooms = {kPublicRoom};
   int slots = 0;  // ranks it runs at once; a gang needs them free, not queued behind
+  std::vector<FreeGpu> free_gpus;  // held by no attempt
 };
 
 struct QueuedJob {
@@ -40,18 +49,26 @@ struct QueuedJob {
   // Same-machine jobs: the worker that has them, once chosen.
   bool same_machine = false;
   std::string pinned_worker;
+  int gpus_per_rank = 0;
+  double min_capability = 0;
 };
 
 struct Placement {
   std::string job_id;
   std::string worker_id;
+  std::vector<int> gpus;  // the rank's, by driver index
 };
+
+// The GPUs a rank of `job` would get on `worker`: the least capable free
+// ones good enough; nullopt when there are too few.
+std::optional<std::vector<FreeGpu>> gpus_for(const QueuedJob& job, const WorkerCapacity& worker);
 
 // Whether the job's rooms and pin let it run on this worker.
 bool may_run_on(const QueuedJob& job, const WorkerCapacity& worker);
 
-// A connected worker as far as a waiting job cares: why it takes no ranks at
-// all (quarantined, say), empty when it does.
+// A connected worker as far as a waiting job cares: all its GPUs (as
+// capacity.free_gpus), and why it takes no ranks at all (quarantined,
+// paused), empty when it does.
 struct ConnectedWorker {
   WorkerCapacity capacity;
   std::string unavailable;

@@ -118,6 +118,16 @@ absl::Status check_registration(const v1::RegisterWorker& registration) {
   if (registration.attempts_in_hand_size() > kMaxAttemptsInHand) {
     return absl::InvalidArgumentError(absl::StrCat("a worker may hold at most ", kMaxAttemptsInHand, " attempts"));
   }
+  if (registration.held_gpus_size() > kMaxAttemptsInHand) {
+    return absl::InvalidArgumentError(absl::StrCat("a worker may hold at most ", kMaxAttemptsInHand, " attempts"));
+  }
+  if (registration.gpus_size() > kMaxGpusPerWorker) {
+    return absl::InvalidArgumentError(absl::StrCat("a worker may report at most ", kMaxGpusPerWorker, " GPUs"));
+  }
+  if (absl::Status status = check_length("the pause reason", registration.paused_reason(), kMaxCommandBytes);
+      !status.ok()) {
+    return status;
+  }
   return check_rooms(registration.rooms());
 }
 

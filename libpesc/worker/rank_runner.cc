@@ -25,7 +25,7 @@ namespace {
 
 constexpr const char* kOutputFile = "output.txt";
 
-RankContext context_for(const v1::Assignment& assignment, const fs::path& run_dir) {
+RankContext context_for(const v1::Assignment& assignment, const fs::path& run_dir, bool gpu_host) {
   RankContext context;
   context.app_dir = run_dir / "app";
   context.checkpoint_dir = run_dir / "checkpoint";
@@ -35,6 +35,8 @@ RankContext context_for(const v1::Assignment& assignment, const fs::path& run_di
   context.master_addr = assignment.master_addr();
   context.master_port = assignment.master_port();
   context.parameters.assign(assignment.parameters().begin(), assignment.parameters().end());
+  context.gpus.assign(assignment.gpus().begin(), assignment.gpus().end());
+  context.gpu_host = gpu_host;
   return context;
 }
 
@@ -195,7 +197,7 @@ v1::RankResult RankRunner::run(const v1::Assignment& assignment, int slot, v1::B
 absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs,
                                              const RankHooks& hooks, bool& timed_out) {
   const fs::path run_dir = slot_dir(slot);
-  RankContext context = context_for(assignment, run_dir);
+  RankContext context = context_for(assignment, run_dir, gpu_host_);
   std::error_code error;
   fs::create_directories(context.output_dir, error);
   fs::create_directories(context.checkpoint_dir, error);
@@ -203,7 +205,7 @@ absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, i
 
   WarmSlot& warm = warm_slot(slot);
   const bool reuse = assignment.warm_runner() && warm.runner && warm.runner->alive() &&
-                     warm.job_id == assignment.job_id();
+                     warm.job_id == assignment.job_id() && warm.gpus == context.gpus;
   if (!reuse) {
     release_warm(slot);
     PESC_ASSIGN_OR_RETURN(fs::path process_dir, cache_.materialize(assignment, blobs));
@@ -225,6 +227,7 @@ absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, i
     launch.output_file = run_dir / "runner.txt";
     PESC_ASSIGN_OR_RETURN(warm.runner, WarmRunner::start(std::move(launch)));
     warm.job_id = assignment.job_id();
+    warm.gpus = context.gpus;
     return run_warm(assignment, slot, blobs, hooks, timed_out);
   }
 

@@ -36,13 +36,16 @@ struct RankHooks {
 
 class RankRunner {
  public:
-  // `isolation` null: ranks run as the worker, unsandboxed, under their limits.
+  // `isolation` null: ranks run as the worker, unsandboxed, under their
+  // limits. `gpu_host`: this machine has GPUs, which ranks see only when
+  // given.
   RankRunner(std::filesystem::path runs_dir, InterpreterTable& interpreters, ProcessCache& cache,
-             std::shared_ptr<RankIsolation> isolation = nullptr)
+             std::shared_ptr<RankIsolation> isolation = nullptr, bool gpu_host = false)
       : runs_dir_(std::move(runs_dir)),
         interpreters_(interpreters),
         cache_(cache),
-        isolation_(isolation ? std::move(isolation) : RankIsolation::limits_only()) {}
+        isolation_(isolation ? std::move(isolation) : RankIsolation::limits_only()),
+        gpu_host_(gpu_host) {}
   ~RankRunner();
 
   // Runs in slot `slot`'s directories, which must be empty.
@@ -67,6 +70,7 @@ class RankRunner {
   // A slot's warm runner and the job it serves.
   struct WarmSlot {
     std::string job_id;
+    std::vector<int> gpus;  // fixed in its environment at start
     std::unique_ptr<WarmRunner> runner;
   };
   WarmSlot& warm_slot(int slot);
@@ -87,6 +91,7 @@ class RankRunner {
   InterpreterTable& interpreters_;
   ProcessCache& cache_;
   const std::shared_ptr<RankIsolation> isolation_;
+  const bool gpu_host_;
   absl::Mutex warm_mutex_;
   std::map<int, WarmSlot> warm_ ABSL_GUARDED_BY(warm_mutex_);
 };

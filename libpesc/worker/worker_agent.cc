@@ -23,6 +23,7 @@
 #include "executor/rank_process.h"
 #include "pesc/v1/pesc.grpc.pb.h"
 #include "transport/transport.h"
+#include "worker/owner_watch.h"
 #include "worker/process_cache.h"
 #include "worker/rank_runner.h"
 
@@ -100,11 +101,13 @@ struct WorkerAgent::Impl {
   std::unique_ptr<ProcessCache> cache;
   std::unique_ptr<InterpreterTable> interpreters;
   std::unique_ptr<RankRunner> runner;
+  std::unique_ptr<OwnerWatch> owner_watch;  // null unless owners_first
 
   absl::Mutex mutex;
   bool stopping ABSL_GUARDED_BY(mutex) = false;
   std::deque<v1::Assignment> queue ABSL_GUARDED_BY(mutex);
   std::map<int64_t, RankProcess*> running ABSL_GUARDED_BY(mutex);  // attempt -> process (null while preparing)
+  std::map<int64_t, std::vector<int>> running_gpus ABSL_GUARDED_BY(mutex);  // of running attempts that have some
   std::set<int64_t> cancelled ABSL_GUARDED_BY(mutex);
   std::map<int64_t, v1::RankResult> unacknowledged ABSL_GUARDED_BY(mutex);
   // Gang attempts holding a slot until the coordinator starts their gang:
@@ -135,6 +138,12 @@ struct WorkerAgent::Impl {
   bool await_gang_start(v1::Assignment& assignment);
   void send_gang_ready(int64_t attempt_id, int port);
   void heartbeat_loop();
+  void send_heartbeat(const OwnerState& owner, const std::vector<int64_t>& returned = {});
+  // A busy host starts no more ranks: the ones waiting here go back.
+  void owner_changed(const OwnerState& owner);
+  // Not for the owner watch's own thread, which may run before it is set.
+  OwnerState owner_state() { return owner_watch ? owner_watch->state() : OwnerState{}; }
+  std::set<pid_t> rank_sessions();
   void sender_loop();
   bool send(const v1::WorkerMessage& message);
   void report(v1::RankResult result);
@@ -179,12 +188,25 @@ absl::Status WorkerAgent::Impl::run_session(bool& registered) {
   registration.set_host(options.host);
   registration.set_slots(options.slots);
   for (const std::string& room : options.rooms) registration.add_rooms(room);
+  *registration.mutable_gpus() = {options.gpus.begin(), options.gpus.end()};
+  registration.set_paused_reason(owner_state().paused);
   {
     absl::MutexLock lock(&mutex);
     if (stopping) return absl::CancelledError();
     stream_context = &context;
     for (const auto& [attempt, process] : running) registration.add_attempts_in_hand(attempt);
     for (const v1::Assignment& queued : queue) registration.add_attempts_in_hand(queued.attempt_id());
+    for (const auto& [attempt, gpus] : running_gpus) {
+      v1::HeldGpus& held = *registration.add_held_gpus();
+      held.set_attempt_id(attempt);
+      *held.mutable_gpus() = {gpus.begin(), gpus.end()};
+    }
+    for (const v1::Assignment& queued : queue) {
+      if (queued.gpus().empty()) continue;
+      v1::HeldGpus& held = *registration.add_held_gpus();
+      held.set_attempt_id(queued.attempt_id());
+      *held.mutable_gpus() = queued.gpus();
+    }
     for (const auto& [attempt, result] : unacknowledged) registration.add_attempts_in_hand(attempt);
   }
   std::unique_ptr<Stream> connection = workers_stub->Connect(&context);
@@ -299,6 +321,9 @@ void WorkerAgent::Impl::slot_loop(int slot) {
         assignment = std::move(queue.front());
         queue.pop_front();
         running[assignment.attempt_id()] = nullptr;
+        if (!assignment.gpus().empty()) {
+          running_gpus[assignment.attempt_id()].assign(assignment.gpus().begin(), assignment.gpus().end());
+        }
       }
     }
     if (idle) {
@@ -332,6 +357,7 @@ void WorkerAgent::Impl::slot_loop(int slot) {
     {
       absl::MutexLock lock(&mutex);
       running.erase(attempt);
+      running_gpus.erase(attempt);
       wanted = !cancelled.erase(attempt);
     }
     if (wanted) report(std::move(result));
@@ -379,17 +405,46 @@ void WorkerAgent::Impl::sender_loop() {
 
 void WorkerAgent::Impl::heartbeat_loop() {
   while (true) {
-    int running_count;
     {
       absl::MutexLock lock(&mutex);
       mutex.AwaitWithTimeout(absl::Condition(&stopping), absl::FromChrono(heartbeat));
       if (stopping) return;
-      running_count = static_cast<int>(running.size());
     }
-    v1::WorkerMessage beat;
-    beat.mutable_heartbeat()->set_running(running_count);
-    send(beat);
+    send_heartbeat(owner_state());
   }
+}
+
+void WorkerAgent::Impl::send_heartbeat(const OwnerState& owner, const std::vector<int64_t>& returned) {
+  v1::WorkerMessage beat;
+  {
+    absl::MutexLock lock(&mutex);
+    beat.mutable_heartbeat()->set_running(static_cast<int>(running.size()));
+  }
+  beat.mutable_heartbeat()->set_paused_reason(owner.paused);
+  beat.mutable_heartbeat()->set_throttled_reason(owner.throttled);
+  *beat.mutable_heartbeat()->mutable_returned_attempts() = {returned.begin(), returned.end()};
+  send(beat);
+}
+
+void WorkerAgent::Impl::owner_changed(const OwnerState& owner) {
+  std::vector<int64_t> returned;
+  if (!owner.paused.empty()) {
+    // Should this beat not arrive, the next registration leaves them out of
+    // attempts_in_hand, and the coordinator places them elsewhere all the same.
+    absl::MutexLock lock(&mutex);
+    for (const v1::Assignment& queued : queue) returned.push_back(queued.attempt_id());
+    queue.clear();
+  }
+  send_heartbeat(owner, returned);
+}
+
+std::set<pid_t> WorkerAgent::Impl::rank_sessions() {
+  absl::MutexLock lock(&mutex);
+  std::set<pid_t> sessions;
+  for (const auto& [attempt, process] : running) {
+    if (process != nullptr) sessions.insert(process->pid());  // ranks lead sessions of their own
+  }
+  return sessions;
 }
 
 absl::StatusOr<std::unique_ptr<WorkerAgent>> WorkerAgent::start(WorkerOptions options,
@@ -417,12 +472,20 @@ absl::StatusOr<std::unique_ptr<WorkerAgent>> WorkerAgent::start(WorkerOptions op
   PESC_ASSIGN_OR_RETURN(impl->cache, ProcessCache::open(options.work_dir / "cache"));
   impl->interpreters = std::make_unique<InterpreterTable>(options.interpreters);
   impl->runner = std::make_unique<RankRunner>(options.work_dir / "runs", *impl->interpreters, *impl->cache,
-                                              options.isolation);
+                                              options.isolation, !options.gpus.empty());
   impl->options = std::move(options);
   impl->channel = std::move(channel);
   impl->workers_stub = v1::Workers::NewStub(impl->channel);
   impl->blobs_stub = v1::Blobs::NewStub(impl->channel);
   Impl* raw = impl.get();
+  if (raw->options.owners_first) {
+    PESC_ASSIGN_OR_RETURN(
+        raw->owner_watch,
+        OwnerWatch::start(raw->options.owner_config,
+                          {.rank_sessions = [raw] { return raw->rank_sessions(); },
+                           .on_change = [raw](const OwnerState& owner) { raw->owner_changed(owner); },
+                           .on_note = [raw](const std::string& note) { raw->tell(note); }}));
+  }
   for (int slot = 0; slot < raw->options.slots; ++slot) {
     raw->threads.emplace_back([raw, slot] { raw->slot_loop(slot); });
   }
@@ -450,6 +513,7 @@ void WorkerAgent::stop() {
   }
   for (std::thread& thread : impl_->threads) thread.join();
   impl_->threads.clear();
+  impl_->owner_watch.reset();  // after the threads that ask it
 }
 
 }  // namespace pesc

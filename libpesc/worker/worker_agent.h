@@ -18,6 +18,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
+#include "pesc/v1/pesc.pb.h"
 
 namespace pesc {
 
@@ -39,6 +40,13 @@ struct WorkerOptions {
   // The user, sandbox and cgroups ranks run with; null: as the worker,
   // unsandboxed, under the jobs' limits (the embedded farm).
   std::shared_ptr<RankIsolation> isolation;
+  // Its GPUs (worker/gpu_inventory.h), reported to the coordinator.
+  std::vector<v1::Gpu> gpus;
+  // Give way to the machine's people (worker/owner_watch.h): no new ranks
+  // while the host is busy, throttled ranks while someone uses it.
+  bool owners_first = false;
+  // Their settings (worker/owner_policy.h); empty: the defaults.
+  std::filesystem::path owner_config;
 };
 
 class WorkerAgent {

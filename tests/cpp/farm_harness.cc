@@ -128,6 +128,9 @@ void TestFarm::add_worker(int slots, const std::vector<std::string>& extra_flags
   // These tests talk to their ranks through files in their scratch dirs,
   // which isolated ranks may not see; isolation_test asks for it.
   worker_commands_.back().insert(worker_commands_.back().end(), {"--no-sandbox", "--run-as="});
+  // The test host's own load (builds beside the tests) must not pause them;
+  // owner_test asks for owners first.
+  worker_commands_.back().push_back("--owners-first=false");
   worker_commands_.back().insert(worker_commands_.back().end(), extra_flags.begin(), extra_flags.end());
   workers_.emplace_back(worker_commands_.back(), dir_ / ("worker" + std::to_string(index) + ".log"));
 }

@@ -48,10 +48,11 @@ class TestFarm {
 
   Daemon& coordinator() { return coordinator_.front(); }
   Daemon& worker(size_t index) { return workers_.at(index); }
-  // Workers run ranks unsandboxed as themselves unless `extra_flags` say
-  // otherwise ("--no-sandbox=false", "--run-as=pesc"). `launcher` runs the
-  // worker (e.g. {"/usr/sbin/ip", "netns", "exec", NAME} puts it in a network
-  // namespace); it must exec the worker, so the daemon's pid is the worker's.
+  // Workers run ranks unsandboxed as themselves, ignoring the host's load
+  // and people, unless `extra_flags` say otherwise ("--no-sandbox=false",
+  // "--run-as=pesc", "--owners-first"). `launcher` runs the worker (e.g.
+  // {"/usr/sbin/ip", "netns", "exec", NAME} puts it in a network namespace);
+  // it must exec the worker, so the daemon's pid is the worker's.
   void add_worker(int slots, const std::vector<std::string>& extra_flags = {},
                   const std::vector<std::string>& launcher = {});
   // Starts worker `index` again, with its id and work directory.

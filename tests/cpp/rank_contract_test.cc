@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -134,6 +135,21 @@ TEST(PescEnvironmentTest, AllNamesWithTheirValues) {
                           Pair("SLURM_ARRAY_TASK_ID", "3"), Pair("SLURM_ARRAY_TASK_COUNT", "20"),
                           Pair("SLURM_ARRAY_TASK_MIN", "0"), Pair("SLURM_ARRAY_TASK_MAX", "19"),
                           Pair("PBS_ARRAYID", "3")));
+}
+
+TEST(PescEnvironmentTest, CudaVisibleDevicesNamesTheRanksGpusOnGpuHostsOnly) {
+  auto cuda_devices = [](const RankContext& context) -> std::optional<std::string> {
+    for (const auto& [name, value] : pesc_environment(context)) {
+      if (name == "CUDA_VISIBLE_DEVICES") return value;
+    }
+    return std::nullopt;
+  };
+  RankContext context = sample_context();
+  EXPECT_EQ(cuda_devices(context), std::nullopt) << "a host without GPUs leaves the variable alone";
+  context.gpu_host = true;
+  EXPECT_EQ(cuda_devices(context), "") << "no GPU for this rank: it must not take another's";
+  context.gpus = {1, 3};
+  EXPECT_EQ(cuda_devices(context), "1,3");
 }
 
 // Runs the PESC header under /usr/bin/python3 and returns its dump lines.

@@ -160,5 +160,24 @@ TEST(GangPlanTest, GangLargerThanItsRoomsNeitherPlacesNorHolds) {
   EXPECT_TRUE(plan.held.empty());
 }
 
+TEST(FairShareSchedulerTest, GpuRanksGetFreeGpusOfTheirCapability) {
+  FairShareScheduler scheduler;
+  QueuedJob gpu_job{"g", "ana", 1, 5};
+  gpu_job.gpus_per_rank = 1;
+  gpu_job.min_capability = 8.0;
+  WorkerCapacity gpu_host{"gpu", 4};
+  gpu_host.free_gpus = {{0, 8.6}, {1, 7.5}, {2, 9.0}};
+  WorkerCapacity cpu_host{"cpu", 8};
+  auto placements = scheduler.place({gpu_job}, {gpu_host, cpu_host});
+  ASSERT_EQ(placements.size(), 2u) << "two GPUs of 8.0 or more, one rank each";
+  EXPECT_EQ(placements[0].worker_id, "gpu");
+  EXPECT_EQ(placements[0].gpus, std::vector<int>{0}) << "the least capable GPU good enough first";
+  EXPECT_EQ(placements[1].gpus, std::vector<int>{2});
+  gpu_job.min_capability = 9.5;
+  EXPECT_TRUE(scheduler.place({gpu_job}, {gpu_host, cpu_host}).empty()) << "no GPU of 9.5";
+  QueuedJob cpu_job{"c", "bob", 2, 3};
+  for (const Placement& placement : scheduler.place({cpu_job}, {gpu_host})) EXPECT_TRUE(placement.gpus.empty());
+}
+
 }  // namespace
 }  // namespace pesc

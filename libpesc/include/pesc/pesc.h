@@ -144,6 +144,11 @@ struct MapOptions {
   // time is also started on the fastest idle worker and the first success
   // wins (the other attempt is stopped). Set it for ranks with side effects.
   bool no_duplicates = false;
+  // NVIDIA GPUs each rank needs to itself (it sees them as
+  // CUDA_VISIBLE_DEVICES); the ranks run only on workers that have them free.
+  int gpus = 0;
+  // The least compute capability those GPUs may have, e.g. 7.5; 0: any.
+  double min_capability = 0;
 };
 
 enum class RankStatus { kPending, kRunning, kSucceeded, kFailed, kCancelled };

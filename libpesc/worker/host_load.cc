@@ -1,0 +1,64 @@
+#include "worker/host_load.h"
+
+#include <algorithm>
+#include <fstream>
+#include <utility>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "executor/process_table.h"
+
+namespace pesc {
+namespace {
+
+// All CPUs' ticks from the "cpu user nice system idle iowait irq softirq
+// steal ..." line; busy is everything but idle and iowait.
+std::optional<std::pair<int64_t, int64_t>> total_and_busy(const std::filesystem::path& proc_stat) {
+  std::ifstream in(proc_stat);
+  std::string line;
+  if (!std::getline(in, line)) return std::nullopt;
+  std::vector<absl::string_view> words = absl::StrSplit(line, ' ', absl::SkipEmpty());
+  if (words.size() < 5 || words[0] != "cpu") return std::nullopt;
+  int64_t total = 0, idle = 0;
+  // guest and guest_nice (words 9 and 10) are already in user and nice.
+  for (size_t i = 1; i < std::min<size_t>(words.size(), 9); ++i) {
+    int64_t ticks = 0;
+    if (!absl::SimpleAtoi(words[i], &ticks)) return std::nullopt;
+    total += ticks;
+    if (i == 4 || i == 5) idle += ticks;
+  }
+  return std::make_pair(total, total - idle);
+}
+
+// CPU ticks of the ranks' processes, their reaped children's included.
+int64_t rank_ticks(const std::set<pid_t>& rank_sessions) {
+  if (rank_sessions.empty()) return 0;
+  int64_t ticks = 0;
+  for_each_process([&](pid_t, const std::vector<absl::string_view>& fields) {
+    pid_t session = 0;
+    if (!absl::SimpleAtoi(fields[kStatSession], &session) || !rank_sessions.contains(session)) return;
+    for (size_t field : {kStatUserTicks, kStatSystemTicks, kStatChildrenUserTicks, kStatChildrenSystemTicks}) {
+      int64_t value = 0;
+      if (absl::SimpleAtoi(fields[field], &value)) ticks += value;
+    }
+  });
+  return ticks;
+}
+
+}  // namespace
+
+std::optional<double> HostLoad::sample(const std::set<pid_t>& rank_sessions) {
+  auto host = total_and_busy(proc_stat_);
+  if (!host) return std::nullopt;
+  Ticks now{host->first, host->second, rank_ticks(rank_sessions)};
+  std::optional<Ticks> before = std::exchange(previous_, now);
+  if (!before || now.total <= before->total) return std::nullopt;
+  // A rank that ended meanwhile takes its ticks with it: never below zero.
+  const int64_t ranks = std::max<int64_t>(0, now.ranks - before->ranks);
+  const int64_t others = std::max<int64_t>(0, now.busy - before->busy - ranks);
+  return 100.0 * static_cast<double>(others) / static_cast<double>(now.total - before->total);
+}
+
+}  // namespace pesc

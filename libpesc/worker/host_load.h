@@ -1,0 +1,40 @@
+#ifndef PESC_WORKER_HOST_LOAD_H_
+#define PESC_WORKER_HOST_LOAD_H_
+
+// How busy the host's CPUs are with work other than this worker's ranks:
+// the busy share of /proc/stat's "cpu" line between two samples, less what
+// the ranks' processes used meanwhile.
+//
+// Thread-safety: one caller at a time.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <set>
+
+namespace pesc {
+
+class HostLoad {
+ public:
+  explicit HostLoad(std::filesystem::path proc_stat) : proc_stat_(std::move(proc_stat)) {}
+
+  // Percent of all CPUs busy with other work since the previous sample;
+  // nullopt on the first one, or when the file cannot be read. `rank_sessions`
+  // are the session ids of the ranks running now.
+  std::optional<double> sample(const std::set<pid_t>& rank_sessions);
+
+ private:
+  struct Ticks {
+    int64_t total = 0;
+    int64_t busy = 0;
+    int64_t ranks = 0;
+  };
+  std::filesystem::path proc_stat_;
+  std::optional<Ticks> previous_;
+};
+
+}  // namespace pesc
+
+#endif  // PESC_WORKER_HOST_LOAD_H_

@@ -1,0 +1,120 @@
+#include "worker/owner_watch.h"
+
+#include <atomic>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "common/files.h"
+#include "worker/owner_presence.h"
+
+namespace pesc {
+namespace fs = std::filesystem;
+namespace {
+
+std::atomic<bool> reload_requested{false};
+
+// The first load figure needs two samples this far apart at least.
+constexpr auto kFirstSampleGap = std::chrono::milliseconds(500);
+
+fs::file_time_type modified(const fs::path& file) {
+  std::error_code error;
+  return fs::last_write_time(file, error);
+}
+
+absl::StatusOr<OwnerPolicy> load_policy(const fs::path& file) {
+  if (file.empty()) return OwnerPolicy{};
+  absl::StatusOr<std::string> text = read_file(file);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<OwnerPolicy> policy = parse_owner_policy(*text);
+  if (!policy.ok()) return absl::InvalidArgumentError(absl::StrCat(file.string(), ": ", policy.status().message()));
+  return policy;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<OwnerWatch>> OwnerWatch::start(fs::path config_file, OwnerWatchHooks hooks) {
+  absl::StatusOr<OwnerPolicy> policy = load_policy(config_file);
+  if (!policy.ok()) return policy.status();
+  std::unique_ptr<OwnerWatch> watch(new OwnerWatch(std::move(config_file), *std::move(policy), std::move(hooks)));
+  watch->load_.sample(watch->hooks_.rank_sessions());
+  std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(watch->policy_.check_interval, kFirstSampleGap));
+  watch->look();
+  watch->thread_ = std::thread([raw = watch.get()] { raw->watch_loop(); });
+  return watch;
+}
+
+OwnerWatch::OwnerWatch(fs::path config_file, OwnerPolicy policy, OwnerWatchHooks hooks)
+    : config_file_(std::move(config_file)),
+      hooks_(std::move(hooks)),
+      config_mtime_(modified(config_file_)),
+      policy_(std::move(policy)),
+      load_(policy_.proc_stat) {}
+
+OwnerWatch::~OwnerWatch() {
+  {
+    absl::MutexLock lock(&mutex_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+OwnerState OwnerWatch::state() {
+  absl::MutexLock lock(&mutex_);
+  return state_;
+}
+
+void OwnerWatch::request_reload() { reload_requested.store(true); }
+
+void OwnerWatch::watch_loop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mutex_);
+      if (mutex_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(policy_.check_interval))) return;
+    }
+    reload_if_changed();
+    look();
+  }
+}
+
+void OwnerWatch::reload_if_changed() {
+  const bool asked = reload_requested.exchange(false);
+  if (config_file_.empty() || (!asked && modified(config_file_) == config_mtime_)) return;
+  config_mtime_ = modified(config_file_);
+  absl::StatusOr<OwnerPolicy> policy = load_policy(config_file_);
+  if (!policy.ok()) {
+    if (hooks_.on_note) hooks_.on_note(absl::StrCat("keeping the previous settings: ", policy.status().message()));
+    return;
+  }
+  // Where the load is read may have moved: start its figures afresh.
+  if (policy->proc_stat != policy_.proc_stat) load_ = HostLoad(policy->proc_stat);
+  policy_ = *std::move(policy);
+  if (hooks_.on_note) hooks_.on_note(absl::StrCat("settings read again from ", config_file_.string()));
+}
+
+void OwnerWatch::look() {
+  const std::set<pid_t> sessions = hooks_.rank_sessions();
+  OwnerState next = state();
+  if (std::optional<double> busy = load_.sample(sessions)) {
+    next.paused = *busy > policy_.cpu_threshold
+                      ? absl::StrFormat("the host's CPU is %.0f%% busy with other work (over %.0f%%)", *busy,
+                                        policy_.cpu_threshold)
+                      : "";
+  }
+  const std::string someone = owner_presence(policy_, absl::Now());
+  next.throttled =
+      someone.empty() ? "" : absl::StrFormat("%s: ranks get %.0f%% of the CPU", someone, policy_.owner_share);
+  if (someone.empty()) {
+    throttle_.release();
+  } else {
+    throttle_.hold(sessions, policy_.owner_share / 100);
+  }
+  {
+    absl::MutexLock lock(&mutex_);
+    if (state_ == next) return;
+    state_ = next;
+  }
+  if (hooks_.on_change) hooks_.on_change(next);
+}
+
+}  // namespace pesc
