@@ -52,8 +52,14 @@
 #'   URLs every rank finds read-only in its app_dir), the per-rank limits
 #'   \code{memory} and \code{output_size} (bytes or text such as "512M"),
 #'   \code{cpu_time} (seconds per process), \code{open_files} and
-#'   \code{processes}, and \code{network} (\code{TRUE}: ranks may use the
-#'   network on workers that sandbox them). A rank killed for a limit says
+#'   \code{processes}, \code{network} (\code{TRUE}: ranks may use the
+#'   network on workers that sandbox them), \code{parallel} (\code{TRUE}: a
+#'   gang, every rank at once, each knowing rank 0's address and a free port
+#'   as \code{MASTER_ADDR} and \code{MASTER_PORT}; a lost rank restarts the
+#'   gang), \code{no_duplicates} (\code{TRUE}: never start a straggling rank
+#'   a second time on an idle worker, for ranks with side effects), and
+#'   \code{gpus} per rank of at least \code{min_capability} (ranks see
+#'   theirs as \code{CUDA_VISIBLE_DEVICES}). A rank killed for a limit says
 #'   which in the \code{limit_exceeded} column of \code{ranks}.
 #' @param job a job returned by \code{farm_submit()}.
 #' @return \code{farm()} and \code{farm_wait()}: an object of class
@@ -119,7 +125,9 @@ farm_submit <- function(process, repetitions = 1L, params = NULL, coordinator = 
                         timeout = lab$timeout, checkpoint_interval = lab$checkpoint_interval,
                         rooms = lab$rooms, same_machine = lab$same_machine, shared = lab$shared,
                         memory = lab$memory, cpu_time = lab$cpu_time, open_files = lab$open_files,
-                        processes = lab$processes, output_size = lab$output_size, network = lab$network)
+                        processes = lab$processes, output_size = lab$output_size, network = lab$network,
+                        parallel = lab$parallel, no_duplicates = lab$no_duplicates, gpus = lab$gpus,
+                        min_capability = lab$min_capability)
   structure(list(id = .pesc_job_id(ptr), repetitions = repetitions, mode = spec$mode,
                  domain = spec$domain, task_dir = spec$task_dir, farm = .pesc_farm_describe(farm_ptr),
                  ptr = ptr, names = NULL),
@@ -271,7 +279,8 @@ infer_domain <- function(path) {
 lab_options <- function(lab) {
   defaults <- list(max_attempts = 1L, timeout = 0, checkpoint_interval = 0, rooms = character(),
                    same_machine = FALSE, shared = character(), memory = 0, cpu_time = 0,
-                   open_files = 0L, processes = 0L, output_size = 0, network = FALSE)
+                   open_files = 0L, processes = 0L, output_size = 0, network = FALSE, parallel = FALSE,
+                   no_duplicates = FALSE, gpus = 0L, min_capability = 0)
   if (!is.list(lab)) stop("pesc: `lab` must be a list", call. = FALSE)
   unknown <- setdiff(names(lab), names(defaults))
   if (length(unknown) > 0L) {
@@ -294,5 +303,9 @@ lab_options <- function(lab) {
   options$open_files <- as.integer(options$open_files)
   options$processes <- as.integer(options$processes)
   options$network <- isTRUE(options$network)
+  options$parallel <- isTRUE(options$parallel)
+  options$no_duplicates <- isTRUE(options$no_duplicates)
+  options$gpus <- as.integer(options$gpus)
+  options$min_capability <- as.numeric(options$min_capability)
   options
 }

@@ -104,7 +104,8 @@ SEXP pesc_farm_map(SEXP farm, std::string process, int repetitions, std::vector<
                    std::string entry, std::string name, bool warm_runner, int max_attempts, double timeout,
                    double checkpoint_interval, std::vector<std::string> rooms, bool same_machine,
                    std::vector<std::string> shared, std::string memory, double cpu_time, int open_files,
-                   int processes, std::string output_size, bool network) {
+                   int processes, std::string output_size, bool network, bool parallel, bool no_duplicates,
+                   int gpus, double min_capability) {
   return guarded([&] {
     std::shared_ptr<pesc::Farm> owner = *FarmPtr(farm);
     pesc::MapOptions options;
@@ -123,6 +124,10 @@ SEXP pesc_farm_map(SEXP farm, std::string process, int repetitions, std::vector<
                       .processes = processes,
                       .output_bytes = pesc::parse_size(output_size)};
     options.network = network;
+    options.parallel = parallel;
+    options.no_duplicates = no_duplicates;
+    options.gpus = gpus;
+    options.min_capability = min_capability;
     pesc::Job job = owner->map(process, repetitions, parameters, options);
     return JobPtr(new JobHandle{owner, std::move(job)}, true);
   });

@@ -257,7 +257,8 @@ PYBIND11_MODULE(_core, m) {
              bool warm_runner, int max_attempts, double timeout, double checkpoint_interval,
              const std::vector<std::string>& rooms, bool same_machine, const std::vector<std::string>& shared,
              const std::string& memory, double cpu_time, int open_files, int processes,
-             const std::string& output_size, bool network) {
+             const std::string& output_size, bool network, bool parallel, bool no_duplicates, int gpus,
+             double min_capability) {
             auto milliseconds = [](double seconds) {
               return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0));
             };
@@ -278,7 +279,11 @@ PYBIND11_MODULE(_core, m) {
                                           .open_files = open_files,
                                           .processes = processes,
                                           .output_bytes = output_size.empty() ? 0 : pesc::parse_size(output_size)},
-                               .network = network});
+                               .network = network,
+                               .parallel = parallel,
+                               .no_duplicates = no_duplicates,
+                               .gpus = gpus,
+                               .min_capability = min_capability});
             } catch (const pesc::Error& error) {
               throw SubmitFailure{error};
             }
@@ -289,7 +294,8 @@ PYBIND11_MODULE(_core, m) {
           py::arg("rooms") = std::vector<std::string>(), py::arg("same_machine") = false,
           py::arg("shared") = std::vector<std::string>(), py::arg("memory") = "", py::arg("cpu_time") = 0.0,
           py::arg("open_files") = 0, py::arg("processes") = 0, py::arg("output_size") = "",
-          py::arg("network") = false)
+          py::arg("network") = false, py::arg("parallel") = false, py::arg("no_duplicates") = false,
+          py::arg("gpus") = 0, py::arg("min_capability") = 0.0)
       .def("attach", [](pesc::Farm& farm, const std::string& id) { return unlocked([&] { return farm.attach(id); }); },
            py::arg("job_id"))
       .def("remove_job", [](pesc::Farm& farm, const std::string& id) { unlocked([&] { farm.remove_job(id); }); },

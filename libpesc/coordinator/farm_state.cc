@@ -198,7 +198,6 @@ absl::StatusOr<std::string> FarmState::submit(v1::JobSpec spec) {
   }
   absl::MutexLock lock(&mutex_);
   if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
-  if (spec.parallel()) PESC_RETURN_IF_ERROR(check_gang_fits(spec));
   std::string job_id = random_hex(6);
   int64_t now = now_unix_ms();
   PESC_RETURN_IF_ERROR(store_->create_job(job_id, spec, now));
@@ -209,23 +208,21 @@ absl::StatusOr<std::string> FarmState::submit(v1::JobSpec spec) {
   return job_id;
 }
 
-// Refused rather than queued: it would wait for machines nobody may add.
-absl::Status FarmState::check_gang_fits(const v1::JobSpec& spec) {
-  v1::JobSpec rooms_only;
-  *rooms_only.mutable_rooms() = spec.rooms();
-  const QueuedJob job = queued("", ActiveJob{rooms_only});
+// Waited for, not refused: the workers it needs may still be joining.
+std::string FarmState::gang_shortfall(const std::string& job_id, const ActiveJob& job) const {
+  const QueuedJob gang = queued(job_id, job);
   int slots = 0;
   int workers = 0;
   for (const WorkerCapacity& worker : worker_capacity()) {
-    if (!may_run_on(job, worker)) continue;
+    if (!may_run_on(gang, worker)) continue;
     slots += worker.slots;
     workers += 1;
   }
-  if (slots >= spec.repetitions()) return absl::OkStatus();
-  return absl::FailedPreconditionError(absl::StrCat(
-      "a parallel job runs all its ", spec.repetitions(), " ranks at once, but the workers online in room(s) ",
-      absl::StrJoin(job.rooms, ", "), " have ", slots, " slots in all (", workers,
-      " workers): lower --repetitions, start more workers, or drop --parallel"));
+  if (slots >= job.spec.repetitions()) return "";
+  return absl::StrCat("a parallel job runs all its ", job.spec.repetitions(),
+                      " ranks at once, but the workers online in room(s) ", absl::StrJoin(gang.rooms, ", "),
+                      " have ", slots, " slots in all (", workers,
+                      " workers): start more workers, or cancel it and lower the repetitions or drop --parallel");
 }
 
 absl::StatusOr<v1::JobInfo> FarmState::job(const std::string& job_id) {
@@ -558,7 +555,9 @@ std::string FarmState::why_waiting(const std::string& job_id) {
     workers.push_back({.capacity = {.worker_id = worker_id, .rooms = session.rooms, .free_gpus = all_gpus(session)},
                        .unavailable = unavailable});
   }
-  return pesc::why_waiting(queued(job_id, job->second), workers);
+  std::string why = pesc::why_waiting(queued(job_id, job->second), workers);
+  if (why.empty() && job->second.spec.parallel()) why = gang_shortfall(job_id, job->second);
+  return why;
 }
 
 v1::JobInfo FarmState::info_of(const JobRecord& record) {

@@ -152,8 +152,10 @@ class FarmState {
   void start_gang(GangLaunch& launch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Tells one worker to start its attempts of a started gang.
   void send_gang_start(const GangLaunch& launch, const std::string& worker_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  // Refuses a gang that could never run whole on the workers of its rooms.
-  absl::Status check_gang_fits(const v1::JobSpec& spec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Why a gang cannot run whole on the online workers of its rooms; empty
+  // when their slots suffice.
+  std::string gang_shortfall(const std::string& job_id, const ActiveJob& job) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Every attempt of the gangs these attempts belong to, since a gang cannot
   // go on without one of its ranks: each is told to stop and forgotten with
   // its gang.

@@ -204,7 +204,9 @@ absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, i
   if (error) return absl::InternalError(absl::StrCat("cannot create ", run_dir.string(), ": ", error.message()));
 
   WarmSlot& warm = warm_slot(slot);
-  const bool reuse = assignment.warm_runner() && warm.runner && warm.runner->alive() &&
+  // A gang's runner carries its meeting point (MASTER_ADDR, MASTER_PORT) in
+  // its environment, and a restarted gang meets elsewhere.
+  const bool reuse = assignment.warm_runner() && !assignment.gang() && warm.runner && warm.runner->alive() &&
                      warm.job_id == assignment.job_id() && warm.gpus == context.gpus;
   if (!reuse) {
     release_warm(slot);

@@ -216,19 +216,25 @@ TEST(GangTest, GangIsNotStarvedByAnEarlierJobThatKeepsWorkersFull) {
   EXPECT_TRUE(crowd_results.ok());
 }
 
-TEST(GangTest, GangLargerThanItsRoomsIsRefusedClearly) {
+TEST(GangTest, GangLargerThanItsRoomsWaitsSayingWhyUntilEnoughWorkersJoin) {
   ScratchDir scratch;
   TestFarm farm(1, 2);
   wait_for_workers(farm, 1);
   GangFiles gang(scratch.path(), false);
   Farm client("python", {.coordinator = farm.address()});
-  try {
-    client.map(gang.script, 3, gang.parameters(), {.parallel = true});
-    FAIL() << "a gang of 3 on 2 slots was accepted";
-  } catch (const Error& error) {
-    EXPECT_NE(std::string(error.what()).find("runs all its 3 ranks at once"), std::string::npos) << error.what();
-    EXPECT_NE(std::string(error.what()).find("have 2 slots in all (1 workers)"), std::string::npos) << error.what();
-  }
+  Job job = client.map(gang.script, 3, gang.parameters(), {.parallel = true});
+  ASSERT_TRUE(eventually([&] {
+    job.next(std::chrono::milliseconds(100));
+    return !job.progress().waiting.empty();
+  }));
+  EXPECT_NE(job.progress().waiting.find("runs all its 3 ranks at once"), std::string::npos) << job.progress().waiting;
+  EXPECT_NE(job.progress().waiting.find("have 2 slots in all (1 workers)"), std::string::npos)
+      << job.progress().waiting;
+  EXPECT_EQ(lines_in(gang.log), 0) << "no rank starts before all can";
+  farm.add_worker(1);
+  Results results = job.wait();
+  ASSERT_TRUE(results.ok()) << results.output();
+  EXPECT_EQ(results.output(), expected_meeting(3));
 }
 
 }  // namespace

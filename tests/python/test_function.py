@@ -71,3 +71,38 @@ def test_values_only_for_functions(tmp_path):
     sim.write_text("print(1)\n")
     with pytest.raises(TypeError, match="function-mode"):
         pesc.run(sim, 1, progress=False).values
+
+
+def test_parallel_ranks_meet_rank_zero_over_tcp(coordinator):
+    def meet_rank_zero(rank):
+        """A gang rank: rank 0 listens on MASTER_PORT and collects the others' ranks over TCP."""
+        import os
+        import socket
+        import time
+
+        address, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
+        if rank == 0:
+            with socket.create_server((address, port)) as server:
+                got = []
+                for _ in range(int(os.environ["WORLD_SIZE"]) - 1):
+                    connection, _ = server.accept()
+                    with connection:
+                        got.append(int(connection.recv(16).decode()))
+                return sorted(got)
+        for _ in range(200):
+            try:
+                with socket.create_connection((address, port), timeout=5) as connection:
+                    connection.sendall(str(rank).encode())
+                return rank
+            except OSError:
+                time.sleep(0.05)  # rank 0 is not listening yet
+        raise RuntimeError(f"rank {rank} never reached rank 0 at {address}:{port}")
+
+    values = pesc.run(meet_rank_zero, 2, parallel=True, coordinator=coordinator, progress=False).values
+    assert values == [[1], 1]
+
+
+def test_lab_options_reach_the_farm(coordinator):
+    with pytest.raises(pesc.SubmitError, match="GPUs per rank"):
+        pesc.run(lambda rank: rank, 1, min_capability=8.0, coordinator=coordinator, progress=False)
+    assert pesc.run(lambda rank: rank, 3, no_duplicates=True, coordinator=coordinator, progress=False).values == [0, 1, 2]

@@ -35,3 +35,31 @@ test_that("a job outlives its session: farm_attach() picks it up and returns its
   on.exit(if (nzchar(withr_unset)) Sys.setenv(PESC_COORDINATOR = withr_unset), add = TRUE)
   expect_error(farm_attach("abc"), "needs the coordinator")
 })
+
+test_that("a parallel job's ranks meet rank 0 over TCP at MASTER_ADDR and MASTER_PORT", {
+  address <- local_daemons()
+  meet <- function(rank) {
+    host <- Sys.getenv("MASTER_ADDR")
+    port <- as.integer(Sys.getenv("MASTER_PORT"))
+    if (rank == 0L) {
+      connection <- socketConnection(host, port, server = TRUE, blocking = TRUE, open = "r", timeout = 30)
+      on.exit(close(connection))
+      return(as.integer(readLines(connection, n = 1L)))
+    }
+    for (try in 1:200) {
+      connection <- tryCatch(suppressWarnings(socketConnection(host, port, blocking = TRUE, open = "w", timeout = 5)),
+                             error = function(e) NULL)
+      if (!is.null(connection)) break
+      Sys.sleep(0.05)  # rank 0 is not listening yet
+    }
+    writeLines(as.character(rank), connection)
+    close(connection)
+    rank
+  }
+  for (where in list(NULL, address)) {
+    values <- farm(meet, repetitions = 2, coordinator = where, progress = FALSE, lab = list(parallel = TRUE))$values
+    expect_equal(values, list(1L, 1L))
+  }
+  expect_error(farm(function(rank) rank, 1, coordinator = address, progress = FALSE, lab = list(min_capability = 8)),
+               "GPUs per rank")
+})

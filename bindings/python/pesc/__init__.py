@@ -293,7 +293,8 @@ class Farm:
             checkpoint_interval: Optional[float] = None, rooms: Iterable[str] = (), same_machine: bool = False,
             shared: Iterable[Union[str, os.PathLike]] = (), memory: Union[int, str, None] = None,
             cpu_time: Optional[float] = None, open_files: int = 0, processes: int = 0,
-            output_size: Union[int, str, None] = None, network: bool = False) -> Job:
+            output_size: Union[int, str, None] = None, network: bool = False, parallel: bool = False,
+            no_duplicates: bool = False, gpus: int = 0, min_capability: Optional[float] = None) -> Job:
         """Submits ``process`` to run as ranks 0..repetitions-1 and returns the Job without waiting.
 
         ``process`` is a script or binary, a directory or a tar/zip archive
@@ -310,6 +311,14 @@ class Farm:
         rank over its memory, CPU time or output size is killed and its
         RankResult.limit_exceeded says which. ``network=True`` lets ranks use
         the network on workers that sandbox them.
+        ``parallel=True`` makes a gang: every rank runs at once, started
+        together, each knowing rank 0's address and a free port
+        (``MASTER_ADDR``, ``MASTER_PORT``, also ``--master_addr``/``--master_port``)
+        so torch.distributed ``env://`` or sockets can meet; a lost rank
+        restarts the gang. ``no_duplicates=True`` never starts a straggling
+        rank a second time on an idle worker (for ranks with side effects).
+        ``gpus`` per rank, of at least ``min_capability``: ranks run where
+        such GPUs are free and see them as ``CUDA_VISIBLE_DEVICES``.
         Raises SubmitError when the farm refuses the job or something cannot
         be pickled.
         """
@@ -318,7 +327,8 @@ class Farm:
                    rooms=[str(room) for room in rooms], same_machine=same_machine,
                    shared=[os.fspath(item) for item in shared], memory=str(memory or ""),
                    cpu_time=cpu_time or 0.0, open_files=open_files, processes=processes,
-                   output_size=str(output_size or ""), network=network)
+                   output_size=str(output_size or ""), network=network, parallel=parallel,
+                   no_duplicates=no_duplicates, gpus=gpus, min_capability=min_capability or 0.0)
         if callable(process):
             return self._submit_function(process, repetitions, list(params), None, name, lab)
         path = os.fspath(process)
@@ -376,7 +386,9 @@ def run(process: Process, repetitions: int, params: Iterable[Any] = (), *, coord
         progress: show a progress bar (tqdm if installed) while waiting.
         slots: ranks run at once on the embedded farm (default: cores).
         **lab: max_attempts, timeout, checkpoint_interval, rooms,
-            same_machine, shared: see ``Farm.map``.
+            same_machine, shared, limits (memory, cpu_time, open_files,
+            processes, output_size), network, parallel, no_duplicates,
+            gpus, min_capability: see ``Farm.map``.
 
     Returns:
         Results in rank order; ``.values`` holds a function's return values.

@@ -137,7 +137,7 @@ struct MapOptions {
   // address and a free port on its host (--master_addr, --master_port,
   // MASTER_ADDR, MASTER_PORT) and given the network. A rank lost or failed
   // restarts the gang as a whole. A gang larger than the slots of the
-  // workers in its rooms is refused at submit.
+  // workers in its rooms waits, Progress::waiting saying so.
   bool parallel = false;
   // Never run a rank twice at once. By default, when the queue is empty and
   // slots are idle, a rank running long past its worker's typical rank
