@@ -1,5 +1,7 @@
 #include "worker/host_load.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <fstream>
 #include <utility>
@@ -32,16 +34,26 @@ std::optional<std::pair<int64_t, int64_t>> total_and_busy(const std::filesystem:
   return std::make_pair(total, total - idle);
 }
 
-// CPU ticks of the ranks' processes, their reaped children's included.
-int64_t rank_ticks(const std::set<pid_t>& rank_sessions) {
-  if (rank_sessions.empty()) return 0;
+int64_t ticks_of(const std::vector<absl::string_view>& fields) {
   int64_t ticks = 0;
-  for_each_process([&](pid_t, const std::vector<absl::string_view>& fields) {
+  for (size_t field : {kStatUserTicks, kStatSystemTicks, kStatChildrenUserTicks, kStatChildrenSystemTicks}) {
+    int64_t value = 0;
+    if (absl::SimpleAtoi(fields[field], &value)) ticks += value;
+  }
+  return ticks;
+}
+
+// CPU ticks the worker is behind: its own and its children's, reaped ones
+// included, so that a rank that ends between two samples still counts as
+// the worker's (its ticks move into the worker's children's at its end),
+// plus the running ranks', whatever process they forked.
+int64_t own_ticks(const std::set<pid_t>& rank_sessions) {
+  const pid_t self = ::getpid();
+  int64_t ticks = 0;
+  for_each_process([&](pid_t pid, const std::vector<absl::string_view>& fields) {
     pid_t session = 0;
-    if (!absl::SimpleAtoi(fields[kStatSession], &session) || !rank_sessions.contains(session)) return;
-    for (size_t field : {kStatUserTicks, kStatSystemTicks, kStatChildrenUserTicks, kStatChildrenSystemTicks}) {
-      int64_t value = 0;
-      if (absl::SimpleAtoi(fields[field], &value)) ticks += value;
+    if (pid == self || (absl::SimpleAtoi(fields[kStatSession], &session) && rank_sessions.contains(session))) {
+      ticks += ticks_of(fields);
     }
   });
   return ticks;
@@ -52,10 +64,10 @@ int64_t rank_ticks(const std::set<pid_t>& rank_sessions) {
 std::optional<double> HostLoad::sample(const std::set<pid_t>& rank_sessions) {
   auto host = total_and_busy(proc_stat_);
   if (!host) return std::nullopt;
-  Ticks now{host->first, host->second, rank_ticks(rank_sessions)};
+  Ticks now{host->first, host->second, own_ticks(rank_sessions)};
   std::optional<Ticks> before = std::exchange(previous_, now);
   if (!before || now.total <= before->total) return std::nullopt;
-  // A rank that ended meanwhile takes its ticks with it: never below zero.
+  // Never below zero, should a process of a rank escape its session.
   const int64_t ranks = std::max<int64_t>(0, now.ranks - before->ranks);
   const int64_t others = std::max<int64_t>(0, now.busy - before->busy - ranks);
   return 100.0 * static_cast<double>(others) / static_cast<double>(now.total - before->total);

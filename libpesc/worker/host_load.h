@@ -1,9 +1,9 @@
 #ifndef PESC_WORKER_HOST_LOAD_H_
 #define PESC_WORKER_HOST_LOAD_H_
 
-// How busy the host's CPUs are with work other than this worker's ranks:
-// the busy share of /proc/stat's "cpu" line between two samples, less what
-// the ranks' processes used meanwhile.
+// How busy the host's CPUs are with work other than this worker's: the busy
+// share of /proc/stat's "cpu" line between two samples, less what the worker
+// and its ranks (running or ended meanwhile) used.
 //
 // Thread-safety: one caller at a time.
 

@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <utmp.h>
 
 #include <atomic>
@@ -21,6 +23,7 @@
 #include "farm_harness.h"
 #include "gtest/gtest.h"
 #include "pesc/pesc.h"
+#include "worker/host_load.h"
 #include "worker/owner_policy.h"
 #include "worker/owner_presence.h"
 
@@ -93,6 +96,33 @@ TEST(OwnerPolicyTest, ReadsKeyValueLinesAndSaysWhereItStumbles) {
             "line 2: unknown setting \"cpu_treshold\"");
   EXPECT_FALSE(parse_owner_policy("owner_share = 150\n").ok());
   EXPECT_FALSE(parse_owner_policy("owner_share\n").ok());
+}
+
+// A worker running short ranks must not take their CPU for someone else's:
+// a rank that ended between two samples is still the worker's.
+TEST(HostLoadTest, RanksThatEndedBetweenSamplesAreNotOtherWork) {
+  ScratchDir scratch;
+  const fs::path proc_stat = scratch.path() / "stat";
+  auto write_stat = [&](int64_t busy, int64_t idle) {
+    std::ofstream(proc_stat) << "cpu " << busy << " 0 0 " << idle << " 0 0 0 0 0 0\n";
+  };
+  write_stat(1000, 1000);
+  HostLoad load(proc_stat);
+  ASSERT_FALSE(load.sample({}).has_value()) << "the first sample only starts the count";
+  const pid_t child = ::fork();
+  if (child == 0) {  // a short rank: about 300 ms of CPU, then gone
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    ::_exit(0);
+  }
+  ASSERT_GT(child, 0);
+  ::waitpid(child, nullptr, 0);
+  const int64_t child_ticks = ::sysconf(_SC_CLK_TCK) * 3 / 10;
+  write_stat(1000 + child_ticks, 1000 + child_ticks);  // the host was half busy, with the rank alone
+  std::optional<double> others = load.sample({});
+  ASSERT_TRUE(others.has_value());
+  EXPECT_LT(*others, 10.0) << "the ended rank's CPU was taken for another user's";
 }
 
 TEST(OwnerPresenceTest, ALoggedInPersonIsPresentWhileTheirTerminalIsInUse) {
