@@ -85,7 +85,10 @@ class Daemons:
              "--work-dir", str(work), "--interpreter", f"python={PYTHON}",
              # pesc's own cost: a root worker's user switch and bubblewrap
              # are measured apart (benchmarks/python/rank_start_isolation.py).
-             "--no-sandbox", "--run-as="],
+             "--no-sandbox", "--run-as=",
+             # A dedicated machine: the contenders before it leave the CPU
+             # busy, which would pause an owners-first worker for a second.
+             "--owners-first=false"],
             stdout=log, stderr=subprocess.STDOUT))
         # A worker that refuses to start (say, a work dir it cannot use)
         # exits at once; without this check the first job would wait forever.

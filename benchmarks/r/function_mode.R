@@ -134,8 +134,10 @@ main <- function() {
   Sys.setenv(PESC_TOKEN = trimws(readLines(file.path(root, "coordinator", "admin.token"), warn = FALSE)[1]))
   pids <<- c(pids, spawn(c(file.path(daemons_dir, "pesc-worker"), "--coordinator", address, "--slots", "2",
                            "--work-dir", file.path(root, "worker"), "--interpreter", "R=/usr/bin/Rscript",
-                           # pesc's own cost, without a root worker's isolation
-                           "--no-sandbox", "--run-as=")))
+                           # pesc's own cost, without a root worker's isolation, on
+                           # a dedicated machine (the contenders before it leave the
+                           # CPU busy, which would pause an owners-first worker)
+                           "--no-sandbox", "--run-as=", "--owners-first=false")))
 
   cl <<- makeCluster(2)
   if (have_future) {

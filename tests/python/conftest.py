@@ -47,7 +47,8 @@ def daemons(tmp_path_factory):
              "--work-dir", work, "--interpreter", "python=/usr/bin/python3",
              # Some tests watch their ranks through files in their own temporary
              # dirs, which sandboxed ranks cannot see; isolation has C++ tests.
-             "--no-sandbox", "--run-as="],
+             # A busy test machine must not pause it (owner_test covers that).
+             "--no-sandbox", "--run-as=", "--owners-first=false"],
             stdout=open(logs / "worker.log", "wb"), stderr=subprocess.STDOUT))
         yield address
     finally:

@@ -58,9 +58,11 @@ local_daemons <- function(env = parent.frame()) {
   # worker and the clients of this test.
   Sys.setenv(PESC_TOKEN = trimws(readLines(file.path(dir, "state", "admin.token"), warn = FALSE)[[1]]))
   # Unsandboxed, as this user: tests watch their ranks through files in their
-  # own temporary dirs, which sandboxed ranks cannot see.
+  # own temporary dirs, which sandboxed ranks cannot see. A busy test machine
+  # must not pause it (owners first has C++ tests).
   pids <- c(pids, spawn(worker_bin, c("--coordinator", address, "--slots", "2", "--work-dir",
-                                      file.path(dir, "work"), "--no-sandbox", "--run-as="),
+                                      file.path(dir, "work"), "--no-sandbox", "--run-as=",
+                                      "--owners-first=false"),
                         file.path(dir, "worker.log")))
   address
 }
