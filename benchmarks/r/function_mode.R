@@ -69,35 +69,6 @@ dir.create(file.path(root, "tmp"))
 # (a runner ended by a signal leaves its RtmpXXXX behind) go here, and are
 # removed with it; children of this process and the daemons inherit TMPDIR.
 Sys.setenv(TMPDIR = file.path(root, "tmp"))
-# ---- pesc's R function mode leaks one connection per rank (see README). ----
-# collect_values() reads each rank's result with readRDS(gzcon(rawConnection(.)))
-# and never closes it, so a job of more than ~125 ranks fails with
-# "all connections are in use". To measure anyway, this replaces that one
-# function, for this process only, with the same code that closes the connection.
-probe <- tryCatch({
-  farm(noop, repetitions = 200L, slots = 2L, progress = FALSE)
-  NULL
-}, error = function(e) conditionMessage(e))
-patched <- FALSE
-if (!is.null(probe) && !grepl("connections are in use", probe, fixed = TRUE)) {
-  stop("pesc: a 200-rank job failed: ", probe)
-}
-if (!is.null(probe)) {
-  cat("pesc: a 200-rank job failed: ", probe, "\n", sep = "")
-  cat("pesc: patching pesc:::collect_values in this process to close its connections\n")
-  ns <- asNamespace("pesc")
-  fixed <- get("collect_values", envir = ns)
-  body(fixed) <- parse(text = gsub(
-    "readRDS(gzcon(rawConnection(bytes)))",
-    "{ con <- gzcon(rawConnection(bytes)); on.exit(close(con), add = TRUE); v <- readRDS(con); close(con); on.exit(); v }",
-    paste(deparse(body(fixed)), collapse = "\n"), fixed = TRUE))[[1]]
-  unlockBinding("collect_values", ns)
-  assign("collect_values", fixed, envir = ns)
-  lockBinding("collect_values", ns)
-  patched <- TRUE
-  closeAllConnections()
-}
-
 pids <- integer()
 spawn <- function(argv) {
   cmd <- sprintf("%s >>%s 2>&1 & echo $!", paste(shQuote(argv), collapse = " "),
@@ -182,8 +153,7 @@ main <- function() {
 
   med <- vapply(samples, stats::median, 0)
   fmt <- function(x) formatC(x, format = "f", digits = 0, big.mark = ",")
-  cat(sprintf("\nFunction mode: a no-op function, 2 workers, median of %d rounds (min..max), ranks/s%s\n\n",
-              rounds, if (patched) "; pesc with its connection leak patched in-process" else ""))
+  cat(sprintf("\nFunction mode: a no-op function, 2 workers, median of %d rounds (min..max), ranks/s\n\n", rounds))
   cat("| contender | elements | ranks/s | pesc embedded / it | pesc loopback / it |\n")
   cat("|---|---|---|---|---|\n")
   for (name in names(samples)) {
