@@ -94,6 +94,18 @@ absl::Status probe_bwrap(const fs::path& bwrap, const std::optional<Credentials>
   return run_to_end(sandboxed_argv(sandbox, "/", {"/bin/true"}), run_as, scratch.path() / "bwrap.txt");
 }
 
+std::vector<fs::path> nvidia_devices(const std::vector<int>& gpus) {
+  if (gpus.empty()) return {};
+  std::vector<fs::path> devices;
+  for (int gpu : gpus) devices.push_back(absl::StrCat("/dev/nvidia", gpu));
+  for (const char* shared : {"/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"}) {
+    devices.emplace_back(shared);
+  }
+  std::error_code error;
+  std::erase_if(devices, [&](const fs::path& device) { return !fs::exists(device, error); });
+  return devices;
+}
+
 std::vector<std::string> sandboxed_argv(const Sandbox& sandbox, const fs::path& working_dir,
                                         const std::vector<std::string>& argv) {
   std::vector<std::string> words = {sandbox.bwrap.string(), "--die-with-parent", "--unshare-all"};
@@ -123,6 +135,9 @@ std::vector<std::string> sandboxed_argv(const Sandbox& sandbox, const fs::path& 
   // Mounted after the system, so a work dir below /tmp is bound into the
   // private /tmp rather than hidden by it.
   words.insert(words.end(), {"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"});
+  for (const fs::path& device : sandbox.devices) {
+    words.insert(words.end(), {"--dev-bind-try", device.string(), device.string()});
+  }
   for (const fs::path& path : sandbox.writable) {
     words.insert(words.end(), {"--bind", path.string(), path.string()});
   }

@@ -45,8 +45,13 @@ struct Sandbox {
   std::vector<std::filesystem::path> writable;   // the rank's app, output and checkpoint dirs
   std::vector<std::filesystem::path> read_only;  // extra paths to show, e.g. an interpreter outside /usr
   std::vector<std::filesystem::path> hidden;     // e.g. the worker's token file, were it below /etc
+  std::vector<std::filesystem::path> devices;    // host devices it may use, e.g. its GPUs' /dev/nvidia*
   bool network = false;
 };
+
+// The device files of NVIDIA GPUs `gpus` (driver indices) and the driver's
+// shared ones, as far as they exist on this host.
+std::vector<std::filesystem::path> nvidia_devices(const std::vector<int>& gpus);
 
 // bwrap on PATH or in the usual places; nullopt when not installed.
 std::optional<std::filesystem::path> find_bwrap();

@@ -156,6 +156,7 @@ absl::Status RankIsolation::apply(const v1::Assignment& assignment, const RankCo
     Sandbox sandbox{.bwrap = *bwrap_,
                     .writable = {context.app_dir, context.output_dir, context.checkpoint_dir},
                     .hidden = hidden_,
+                    .devices = nvidia_devices(context.gpus),
                     .network = assignment.network()};
     // An interpreter installed outside the system dirs must still be seen.
     const fs::path program = launch.argv.at(0);

@@ -600,6 +600,20 @@ TEST_F(SandboxTest, InheritedDescriptorsReachTheSandboxedProcess) {
   EXPECT_EQ(std::string(buffer, got > 0 ? static_cast<size_t>(got) : 0), "got rank 7\n");
 }
 
+TEST(SandboxArgvTest, AGpuRankSeesItsGpuDevicesInTheSandboxAndNoOthers) {
+  const Sandbox sandbox{.bwrap = "/usr/bin/bwrap", .devices = {"/dev/nvidia1", "/dev/nvidiactl"}};
+  const std::vector<std::string> words = sandboxed_argv(sandbox, "/work", {"/bin/true"});
+  const auto fresh_dev = std::find(words.begin(), words.end(), "--dev");
+  const auto gpu = std::find(words.begin(), words.end(), "/dev/nvidia1");
+  ASSERT_NE(fresh_dev, words.end());
+  ASSERT_NE(gpu, words.end());
+  EXPECT_LT(fresh_dev, gpu) << "bound into the sandbox's own /dev, not hidden by it";
+  EXPECT_EQ(*(gpu - 1), "--dev-bind-try");
+  EXPECT_NE(std::find(words.begin(), words.end(), "/dev/nvidiactl"), words.end());
+  EXPECT_TRUE(nvidia_devices({}).empty()) << "a rank without GPUs gets no GPU device";
+  for (const std::filesystem::path& device : nvidia_devices({0, 1})) EXPECT_TRUE(std::filesystem::exists(device));
+}
+
 TEST_F(SandboxTest, TerminateReachesTheRankInsideTheSandbox) {
   RankLaunch launch = sandboxed("trap 'echo term; exit 3' TERM; echo ready; while :; do sleep 0.05; done");
   std::unique_ptr<RankProcess> process = start(launch);
