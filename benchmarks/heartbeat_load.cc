@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
   std::printf("%d idle workers, heartbeat every 500 ms: coordinator CPU %.2f%% of one core, RSS %ld MB\n", workers,
               100.0 * static_cast<double>(used) / static_cast<double>(hz) / seconds, rss_kb(coordinator) / 1024);
 
-  pesc::Farm farm("native", {.coordinator = address});
+  pesc::Farm farm("native", {.coordinator = address, .token = admin_token});
   const auto started = std::chrono::steady_clock::now();
   pesc::Results results = farm.map("/bin/true", workers).wait();
   std::printf("one job of %d ranks over them: %.2f s, %zu failed; coordinator RSS %ld MB\n", workers,
