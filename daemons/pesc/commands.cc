@@ -71,7 +71,7 @@ std::atomic<Job*> followed_job{nullptr};
 std::atomic<bool> interrupted{false};
 
 // Follows a job to its end, printing outputs in rank order; Ctrl-C cancels it.
-int follow(Job& job, const std::string& out_dir, const Target& target) {
+int follow(Job& job, const std::string& out_dir) {
   followed_job = &job;
   on_termination_signal([](int) {
     interrupted = true;
@@ -168,7 +168,7 @@ int run(const Target& target, const RunArguments& arguments) {
       std::cout << job.id() << "\n";
       return kExitOk;
     }
-    return follow(job, arguments.out_dir, target);
+    return follow(job, arguments.out_dir);
   } catch (const Error& error) {
     return report_error(error);
   }
@@ -179,7 +179,7 @@ int wait(const Target& target, const std::string& job_id) {
   try {
     Farm farm("native", farm_options(target));
     Job job = farm.attach(job_id);
-    return follow(job, "", target);
+    return follow(job, "");
   } catch (const Error& error) {
     return report_error(error);
   }

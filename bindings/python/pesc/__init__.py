@@ -220,10 +220,10 @@ class Job:
                     raise TimeoutError(f"job {self.id} did not finish within {timeout} s")
                 if self._next(_WAITING_CHECK if remaining is None else min(remaining, _WAITING_CHECK)) is not None:
                     bar.update()
-                elif progress and self._core.progress().waiting != said_waiting:
-                    said_waiting = self._core.progress().waiting
-                    if said_waiting:
-                        bar.note(f"pesc: the ranks wait: {said_waiting}")
+                elif progress and (waiting := self._core.progress().waiting) != said_waiting:
+                    said_waiting = waiting
+                    if waiting:
+                        bar.note(f"pesc: the ranks wait: {waiting}")
         finally:
             bar.close()
         self._results = Results(self._core.results(), self._function_mode)
