@@ -607,18 +607,29 @@ void FarmState::dispatch_queued(const std::set<std::string>& held) {
   std::vector<WorkerCapacity> capacity = worker_capacity();
   std::erase_if(capacity, [&](const WorkerCapacity& worker) { return held.contains(worker.worker_id); });
   std::vector<Placement> placements = scheduler_.place(std::move(queued_jobs), std::move(capacity));
-  std::map<std::string, std::deque<int>> ranks_for_job;
-  for (const Placement& placement : placements) {
-    auto& ranks = ranks_for_job[placement.job_id];
-    if (ranks.empty()) {
-      auto pending = store_->pending_ranks(placement.job_id, static_cast<int>(placements.size()));
-      if (!pending.ok()) continue;
-      ranks.assign(pending->begin(), pending->end());
+  std::map<std::string, std::vector<size_t>> placements_of_job;
+  for (size_t i = 0; i < placements.size(); ++i) placements_of_job[placements[i].job_id].push_back(i);
+  // Started per job in one store call; sent in the scheduler's order.
+  std::map<size_t, JobStore::StartedAttempt> started_at;
+  for (const auto& [job_id, indices] : placements_of_job) {
+    auto pending = store_->pending_ranks(job_id, static_cast<int>(indices.size()));
+    if (!pending.ok()) continue;
+    std::vector<JobStore::Placed> placed;
+    std::map<int, size_t> placement_of_rank;
+    for (size_t i = 0; i < pending->size() && i < indices.size(); ++i) {
+      placed.push_back({.rank = (*pending)[i], .worker_id = placements[indices[i]].worker_id});
+      placement_of_rank[(*pending)[i]] = indices[i];
     }
-    if (ranks.empty()) continue;
-    int rank = ranks.front();
-    ranks.pop_front();
-    (void)assign(placement.job_id, active_jobs_[placement.job_id], placement.worker_id, rank, placement.gpus);
+    auto started = store_->start_attempts(job_id, placed, now_unix_ms());
+    if (!started.ok()) continue;
+    for (JobStore::StartedAttempt& attempt : *started) started_at[placement_of_rank[attempt.rank]] = std::move(attempt);
+  }
+  for (const auto& [index, attempt] : started_at) {
+    const Placement& placement = placements[index];
+    ActiveJob& job = active_jobs_[placement.job_id];
+    job.pending -= 1;
+    if (job.spec.same_machine()) job.pinned_worker = attempt.worker_id;
+    send_attempt(placement.job_id, job.spec, attempt.worker_id, attempt.rank, attempt, placement.gpus);
   }
 }
 

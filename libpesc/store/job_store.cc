@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS attempts(
   started_ms INTEGER NOT NULL,
   result BLOB);
 CREATE INDEX IF NOT EXISTS attempts_by_state ON attempts(state);
-CREATE INDEX IF NOT EXISTS attempts_by_job ON attempts(job_id);
+DROP INDEX IF EXISTS attempts_by_job;
+CREATE INDEX IF NOT EXISTS attempts_by_rank ON attempts(job_id, rank);
 CREATE TABLE IF NOT EXISTS blob_refs(
   job_id TEXT NOT NULL,
   sha256 TEXT NOT NULL,
@@ -236,24 +237,43 @@ void reference_blob(StatementCache& sql, const std::string& job_id, const std::s
   insert->exec();
 }
 
-// Gives the next finish_seq of a job.
-int64_t take_finish_seq(StatementCache& sql, const std::string& job_id) {
-  auto bump = sql("UPDATE jobs SET next_seq = next_seq + 1 WHERE id = ? RETURNING next_seq");
-  bump->bind(1, job_id);
-  bump->executeStep();
-  return bump->getColumn(0).getInt64();
+struct JobAfterRank {
+  int64_t finish_seq = 0;
+  bool finished = false;  // that was its last rank
+};
+
+// Counts a running rank of the job as ended in `state` and gives it the
+// job's next finish_seq, closing the job when no rank is left pending or
+// running; one statement, as it runs for every rank.
+JobAfterRank count_finished_rank(StatementCache& sql, const std::string& job_id, v1::RankState state,
+                                 int64_t now_unix_ms) {
+  auto update = sql(absl::StrCat(
+      "UPDATE jobs SET next_seq = next_seq + 1, running = running - 1, ", counter_column(state), " = ",
+      counter_column(state), " + 1, "
+      // SET reads the row as it was: running = 1 is the rank ending now.
+      "finished_ms = CASE WHEN state = ?2 AND pending = 0 AND running = 1 THEN ?3 ELSE finished_ms END, "
+      "state = CASE WHEN state = ?2 AND pending = 0 AND running = 1 THEN ?4 ELSE state END "
+      "WHERE id = ?1 RETURNING next_seq, state"));
+  update->bind(1, job_id);
+  update->bind(2, static_cast<int>(v1::JOB_STATE_RUNNING));
+  update->bind(3, now_unix_ms);
+  update->bind(4, static_cast<int>(v1::JOB_STATE_FINISHED));
+  JobAfterRank after;
+  if (!update->executeStep()) return after;
+  after.finish_seq = update->getColumn(0).getInt64();
+  // It ran a rank until now, so it was not finished before.
+  after.finished = update->getColumn(1).getInt() == v1::JOB_STATE_FINISHED;
+  update->tryExecuteStep();
+  return after;
 }
 
-// Marks the job finished when no rank is left pending or running.
-bool close_job_if_done(StatementCache& sql, const std::string& job_id, int64_t now_unix_ms) {
-  auto close = sql(
-                          "UPDATE jobs SET state = ?1, finished_ms = ?2 "
-                          "WHERE id = ?3 AND state = ?4 AND pending = 0 AND running = 0");
-  close->bind(1, static_cast<int>(v1::JOB_STATE_FINISHED));
-  close->bind(2, now_unix_ms);
-  close->bind(3, job_id);
-  close->bind(4, static_cast<int>(v1::JOB_STATE_RUNNING));
-  return close->exec() > 0;
+int max_attempts(StatementCache& sql, const std::string& job_id) {
+  auto query = sql("SELECT spec FROM jobs WHERE id = ?");
+  query->bind(1, job_id);
+  if (!query->executeStep()) return 1;
+  v1::JobSpec spec;
+  spec.ParseFromArray(query->getColumn(0).getBlob(), query->getColumn(0).getBytes());
+  return std::max(1, spec.max_attempts());
 }
 
 }  // namespace
@@ -277,6 +297,7 @@ JobStore::Batch::Batch(JobStore& store) : store_(store) {
   try {
     (*store_.sql_)("SAVEPOINT pesc_batch")->exec();
     open_ = true;
+    store_.batches_open_ += 1;
   } catch (const std::exception&) {
     // Without the batch every call still commits on its own.
   }
@@ -284,11 +305,37 @@ JobStore::Batch::Batch(JobStore& store) : store_(store) {
 
 JobStore::Batch::~Batch() {
   if (!open_) return;
+  store_.batches_open_ -= 1;
+  if (store_.batches_open_ == 0) store_.write_tally();
   try {
     (*store_.sql_)("RELEASE pesc_batch")->exec();
   } catch (const std::exception&) {
     // Nothing to roll back: each call inside was atomic and is kept.
   }
+}
+
+void JobStore::write_tally() {
+  Tally tally = std::exchange(tally_, {});
+  // Losing these to a failed write costs a report's counts, never a rank.
+  (void)guarded("count usage", [&]() -> absl::Status {
+    Atomically transaction(*sql_);
+    for (const auto& [user, used_ms] : tally.used_ms) {
+      auto usage = (*sql_)(
+          "INSERT INTO usage(user, used_ms) VALUES(?1, ?2) "
+          "ON CONFLICT(user) DO UPDATE SET used_ms = used_ms + ?2");
+      usage->bind(1, user);
+      usage->bind(2, used_ms);
+      usage->exec();
+    }
+    for (const auto& [worker_id, done] : tally.ranks_done) {
+      auto worker = (*sql_)("UPDATE workers SET ranks_done = ranks_done + ? WHERE id = ?");
+      worker->bind(1, done);
+      worker->bind(2, worker_id);
+      worker->exec();
+    }
+    transaction.commit();
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<std::unique_ptr<JobStore>> JobStore::open(const std::filesystem::path& file) {
@@ -390,11 +437,27 @@ absl::StatusOr<std::vector<int>> JobStore::pending_ranks(const std::string& job_
 
 absl::StatusOr<JobStore::StartedAttempt> JobStore::start_attempt(const std::string& job_id, int rank, const std::string& worker_id,
                                                 int64_t now_unix_ms) {
-  return guarded("start attempt", [&]() -> absl::StatusOr<StartedAttempt> {
+  PESC_ASSIGN_OR_RETURN(std::vector<StartedAttempt> started,
+                        start_attempts(job_id, {{.rank = rank, .worker_id = worker_id}}, now_unix_ms));
+  if (started.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("rank ", rank, " of job ", job_id, " is not pending"));
+  }
+  return started.front();
+}
+
+absl::StatusOr<std::vector<JobStore::StartedAttempt>> JobStore::start_attempts(const std::string& job_id,
+                                                                             const std::vector<Placed>& placed,
+                                                                             int64_t now_unix_ms) {
+  return guarded("start attempts", [&]() -> absl::StatusOr<std::vector<StartedAttempt>> {
     Atomically transaction(*sql_);
-    PESC_ASSIGN_OR_RETURN(StartedAttempt started,
-                          add_attempt(job_id, rank, worker_id, now_unix_ms, v1::RANK_STATE_PENDING));
-    move_counter(*sql_, job_id, v1::RANK_STATE_PENDING, v1::RANK_STATE_RUNNING, 1);
+    std::vector<StartedAttempt> started;
+    for (const Placed& rank : placed) {
+      auto attempt = add_attempt(job_id, rank.rank, rank.worker_id, now_unix_ms, v1::RANK_STATE_PENDING);
+      if (attempt.ok()) started.push_back(*std::move(attempt));
+    }
+    if (!started.empty()) {
+      move_counter(*sql_, job_id, v1::RANK_STATE_PENDING, v1::RANK_STATE_RUNNING, static_cast<int>(started.size()));
+    }
     transaction.commit();
     return started;
   });
@@ -441,6 +504,8 @@ absl::StatusOr<JobStore::StartedAttempt> JobStore::add_attempt(const std::string
   }
   StartedAttempt started;
   started.id = attempt_id;
+  started.rank = rank;
+  started.worker_id = worker_id;
   if (!claim->getColumn(0).isNull()) {
     started.checkpoint.ParseFromArray(claim->getColumn(0).getBlob(), claim->getColumn(0).getBytes());
   }
@@ -454,12 +519,13 @@ absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64
   return guarded("finish attempt", [&]() -> absl::StatusOr<std::optional<Accepted>> {
     Atomically transaction(*sql_);
     auto find = (*sql_)(
-        "SELECT a.job_id, a.rank, a.worker_id, j.user, j.spec, r.attempts, r.own_failures, r.worker_failures, "
-        "r.attempt_id "
+        "SELECT a.job_id, a.rank, a.worker_id, j.user, r.attempts, r.own_failures, r.worker_failures, "
+        "r.attempt_id, EXISTS(SELECT 1 FROM attempts o WHERE o.job_id = a.job_id AND o.rank = a.rank "
+        "AND o.state = ?2 AND o.id != a.id) "
         "FROM attempts a "
         "JOIN ranks r ON r.job_id = a.job_id AND r.rank = a.rank "
         "JOIN jobs j ON j.id = a.job_id "
-        "WHERE a.id = ? AND a.state = ? AND r.state = ?");
+        "WHERE a.id = ?1 AND a.state = ?2 AND r.state = ?3");
     find->bind(1, attempt_id);
     find->bind(2, static_cast<int>(kAttemptRunning));
     find->bind(3, static_cast<int>(v1::RANK_STATE_RUNNING));
@@ -467,17 +533,20 @@ absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64
     Accepted accepted;
     accepted.job_id = find->getColumn(0).getString();
     accepted.user = find->getColumn(3).getString();
-    const int own_failures = find->getColumn(6).getInt();
-    const int worker_failures = find->getColumn(7).getInt();
-    const int64_t current_attempt = find->getColumn(8).getInt64();
+    const int own_failures = find->getColumn(5).getInt();
+    const int worker_failures = find->getColumn(6).getInt();
+    const int64_t current_attempt = find->getColumn(7).getInt64();
+    const bool has_others = find->getColumn(8).getInt() != 0;
     result.set_rank(find->getColumn(1).getInt());
     result.set_worker(find->getColumn(2).getString());
     result.set_attempt_id(attempt_id);
-    result.set_attempts(find->getColumn(5).getInt());
+    result.set_attempts(find->getColumn(4).getInt());
+    find->tryExecuteStep();  // done with the row
     if (result.state() != v1::RANK_STATE_SUCCEEDED) result.set_state(v1::RANK_STATE_FAILED);
 
     const bool failed = result.state() == v1::RANK_STATE_FAILED;
-    std::vector<AttemptRecord> others = other_running_attempts(*sql_, accepted.job_id, result.rank(), attempt_id);
+    std::vector<AttemptRecord> others;
+    if (has_others) others = other_running_attempts(*sql_, accepted.job_id, result.rank(), attempt_id);
     if (failed && !others.empty()) {
       set_attempt_state(*sql_, attempt_id, kAttemptLost);
       if (current_attempt == attempt_id) follow_attempt(*sql_, accepted.job_id, result.rank(), others.front().id);
@@ -489,9 +558,7 @@ absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64
     accepted.superseded = std::move(others);
     const bool never_ran = failed && !result.error().empty();
     if (failed && !never_ran) {  // only then does the job's retry budget matter
-      v1::JobSpec spec;
-      spec.ParseFromArray(find->getColumn(4).getBlob(), find->getColumn(4).getBytes());
-      accepted.requeued = own_failures + 1 < std::max(1, spec.max_attempts());
+      accepted.requeued = own_failures + 1 < max_attempts(*sql_, accepted.job_id);
     } else {
       accepted.requeued = never_ran && worker_failures + 1 < kMaxWorkerFailuresPerRank;
     }
@@ -504,7 +571,11 @@ absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64
       checkpoint->exec();
       reference_blob(*sql_, accepted.job_id, result.checkpoint().sha256());
     }
-    if (!accepted.requeued) result.set_finish_seq(take_finish_seq(*sql_, accepted.job_id));
+    if (!accepted.requeued) {
+      JobAfterRank job = count_finished_rank(*sql_, accepted.job_id, result.state(), now_unix_ms);
+      result.set_finish_seq(job.finish_seq);
+      accepted.job_finished = job.finished;
+    }
 
     std::string result_bytes = serialize(result);
     auto attempt = (*sql_)("UPDATE attempts SET state = ?, result = ? WHERE id = ?");
@@ -529,23 +600,13 @@ absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64
       rank->bind(3, accepted.job_id);
       rank->bind(4, result.rank());
       rank->exec();
-      move_counter(*sql_, accepted.job_id, v1::RANK_STATE_RUNNING, result.state(), 1);
-      auto worker = (*sql_)("UPDATE workers SET ranks_done = ranks_done + 1 WHERE id = ?");
-      worker->bind(1, result.worker());
-      worker->exec();
+      tally_.ranks_done[result.worker()] += 1;
       reference_blob(*sql_, accepted.job_id, result.output_txt().blob().sha256());
       reference_blob(*sql_, accepted.job_id, result.files().sha256());
     }
-
-    auto usage = (*sql_)(
-        "INSERT INTO usage(user, used_ms) VALUES(?1, ?2) "
-        "ON CONFLICT(user) DO UPDATE SET used_ms = used_ms + ?2");
-    usage->bind(1, accepted.user);
-    usage->bind(2, std::max<int64_t>(0, result.end_unix_ms() - result.start_unix_ms()));
-    usage->exec();
-
-    accepted.job_finished = close_job_if_done(*sql_, accepted.job_id, now_unix_ms);
+    tally_.used_ms[accepted.user] += std::max<int64_t>(0, result.end_unix_ms() - result.start_unix_ms());
     transaction.commit();
+    if (batches_open_ == 0) write_tally();
     accepted.result = std::move(result);
     return std::optional<Accepted>(std::move(accepted));
   });

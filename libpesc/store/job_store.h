@@ -79,10 +79,20 @@ class JobStore {
   // attempt and the rank's last checkpoint (empty when it has none).
   struct StartedAttempt {
     int64_t id = 0;
+    int rank = 0;
+    std::string worker_id;
     v1::BlobRef checkpoint;
   };
   absl::StatusOr<StartedAttempt> start_attempt(const std::string& job_id, int rank, const std::string& worker_id,
-                                        int64_t now_unix_ms);
+                                               int64_t now_unix_ms);
+  // start_attempt for several ranks of a job at once, skipping those that
+  // are not pending; the job's counters move once for all.
+  struct Placed {
+    int rank = 0;
+    std::string worker_id;
+  };
+  absl::StatusOr<std::vector<StartedAttempt>> start_attempts(const std::string& job_id,
+                                                             const std::vector<Placed>& placed, int64_t now_unix_ms);
   // A second attempt at a running rank (a straggler's duplicate); the first
   // of its attempts to succeed is the rank's result.
   absl::StatusOr<StartedAttempt> start_duplicate(const std::string& job_id, int rank, const std::string& worker_id,
@@ -145,8 +155,19 @@ class JobStore {
   absl::Status migrate();
   absl::StatusOr<StartedAttempt> add_attempt(const std::string& job_id, int rank, const std::string& worker_id,
                                              int64_t now_unix_ms, v1::RankState from);
+  // Writes what finished ranks added to usage and to their workers' counts.
+  void write_tally();
+
   std::unique_ptr<SQLite::Database> db_;
   std::unique_ptr<StatementCache> sql_;
+  // Counts that only reports read, summed over a batch and written once at
+  // its end: per rank they would cost a statement each.
+  struct Tally {
+    std::map<std::string, int64_t> used_ms;     // by user
+    std::map<std::string, int64_t> ranks_done;  // by worker
+  };
+  Tally tally_;
+  int batches_open_ = 0;
 };
 
 }  // namespace pesc

@@ -66,12 +66,16 @@ def _load_task():
 
 
 def _run_rank(rank, output_dir, task):
-    """Runs one rank; returns 0 when it succeeded. `task` is (meta, function) or the error loading it."""
+    """Runs one rank; returns 0 when it succeeded. `task` is ("task", meta, function) or the error record of loading it."""
     os.makedirs(output_dir, exist_ok=True)
+    if task[0] == "error":
+        # Written as recorded once: raising the same exception again for
+        # every rank would grow its traceback by a frame each time.
+        _write(output_dir, task)
+        sys.stderr.write(task[2])
+        return 1
     try:
-        if isinstance(task, BaseException):
-            raise task
-        meta, function = task
+        meta, function = task[1:]
         args = _args_for(rank, meta)
         value = function(*args) if meta["per_rank"] else function(rank, *args)
         try:
@@ -86,10 +90,11 @@ def _run_rank(rank, output_dir, task):
 
 
 def _task_or_error():
+    """("task", meta, function), or the error record of why they cannot be loaded."""
     try:
-        return _load_task()
+        return ("task", *_load_task())
     except BaseException as exc:
-        return exc
+        return _error_record(exc)
 
 
 def _with_output_to(path, work):
