@@ -7,6 +7,9 @@
 //   BM_OneRankLatency     map() of a one-rank job to wait() returning.
 //   BM_Submit100k         map() of a 100 000-rank job on a worker-less
 //                         coordinator, and that coordinator's memory.
+//   BM_StoreRankCycle     the coordinator's durable state alone: start and
+//                         finish of one rank, in batches as a busy worker
+//                         reports them, on a real SQLite file.
 //
 // "loopback" runs against a real pesc-coordinator and one pesc-worker
 // started here with posix_spawn; "embedded" is Farm("native") in-process.
@@ -38,6 +41,7 @@
 #include <benchmark/benchmark.h>
 
 #include "pesc/pesc.h"
+#include "store/job_store.h"
 
 extern char** environ;
 
@@ -479,6 +483,48 @@ void BM_Submit100k(benchmark::State& state) {
   state.counters["hwm_mb"] = queued.hwm_mb;
 }
 BENCHMARK(BM_Submit100k)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+// Ranks start and finish 20 at a time, as one AttemptsFinished batch and
+// the assignments it frees room for; each result carries a function-mode
+// rank's 2 KiB tar of result.pkl.
+void BM_StoreRankCycle(benchmark::State& state) {
+  constexpr int kRanks = 20'000;
+  constexpr int kPerBatch = 20;
+  const fs::path dir = fs::temp_directory_path() / ("pesc-store-bench-" + std::to_string(::getpid()));
+  double seconds = 0;
+  fs::create_directories(dir);
+  {
+    auto store = pesc::JobStore::open(dir / "pesc.sqlite");
+    if (!store.ok()) {
+      state.SkipWithError(std::string(store.status().message()).c_str());
+      return;
+    }
+    pesc::v1::JobSpec spec;
+    spec.set_repetitions(kRanks);
+    spec.set_user("bench");
+    pesc::v1::RankResult result;
+    result.set_state(pesc::v1::RANK_STATE_SUCCEEDED);
+    result.set_files_inline(std::string(2048, 'x'));
+    int job_number = 0;
+    for (auto _ : state) {
+      const std::string job_id = "job" + std::to_string(job_number++);
+      (void)(*store)->create_job(job_id, spec, 1);
+      const auto start = Clock::now();
+      for (int first = 0; first < kRanks; first += kPerBatch) {
+        pesc::JobStore::Batch batch(**store);
+        std::vector<pesc::JobStore::Placed> placed;
+        for (int rank = first; rank < first + kPerBatch; ++rank) placed.push_back({.rank = rank, .worker_id = "w"});
+        auto started = (*store)->start_attempts(job_id, placed, 2);
+        for (const auto& attempt : *started) (void)(*store)->finish_attempt(attempt.id, result, 3);
+      }
+      state.SetIterationTime(seconds_since(start));
+      seconds += seconds_since(start);
+    }
+  }
+  fs::remove_all(dir);
+  state.counters["us_per_rank"] = seconds * 1e6 / kRanks / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_StoreRankCycle)->Iterations(3)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

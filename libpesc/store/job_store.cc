@@ -340,7 +340,10 @@ void JobStore::write_tally() {
 
 absl::StatusOr<std::unique_ptr<JobStore>> JobStore::open(const std::filesystem::path& file) {
   return guarded("open", [&]() -> absl::StatusOr<std::unique_ptr<JobStore>> {
-    auto db = std::make_unique<SQLite::Database>(file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    // The coordinator serialises every use under its own mutex, so SQLite's
+    // own locking would be paid for nothing.
+    auto db = std::make_unique<SQLite::Database>(file.string(),
+                                                 SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX);
     db->setBusyTimeout(5000);
     // WAL with NORMAL sync survives a killed coordinator; only a power cut
     // can lose the last moments, which the workers then report again.
@@ -350,6 +353,8 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::open(const std::filesystem::
     db->exec("PRAGMA wal_autocheckpoint=8000");
     db->exec("PRAGMA cache_size=-32000");
     db->exec("PRAGMA foreign_keys=OFF");
+    // Savepoints' sub-journals in memory, not in temporary files.
+    db->exec("PRAGMA temp_store=MEMORY");
     auto store = std::unique_ptr<JobStore>(new JobStore(std::move(db)));
     if (auto status = store->migrate(); !status.ok()) return status;
     return store;
