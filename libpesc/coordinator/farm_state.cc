@@ -25,6 +25,12 @@ constexpr size_t kBatchBytes = 1 << 20;
 // short ranks do not wait on round trips to the coordinator.
 constexpr double kPrefetchHorizonMs = 50;
 constexpr int kMaxPrefetchPerSlot = 64;
+// Short function-mode ranks go in chunks of about this much work each, of
+// at most kMaxChunk ranks, and small enough that a job's tail still spreads
+// over every slot.
+constexpr double kChunkHorizonMs = 20;
+constexpr int kMaxChunk = 32;
+constexpr int kChunksPerSlotAtLeast = 4;
 // A rank is a straggler, worth a duplicate on an idle worker, once it has
 // run this many times a typical rank's time, and at least this long.
 constexpr double kStragglerFactor = 2;
@@ -163,6 +169,7 @@ absl::Status FarmState::recover() {
   for (const AttemptRecord& attempt : attempts) {
     Session& session = sessions_[attempt.worker_id];
     session.attempts.insert(attempt.id);
+    if (attempt.rank_count > 1) session.chunk_sizes[attempt.id] = attempt.rank_count;
     session.last_heard = absl::Now();
   }
   return absl::OkStatus();
@@ -400,20 +407,49 @@ void FarmState::worker_finished(const std::string& worker_id, const v1::Attempts
     // The results and the assignments they free room for reach the disk
     // together, in one transaction.
     JobStore::Batch transaction(*store_);
-    for (const v1::RankFinished& finished : batch.finished()) finish_attempt(session->second, finished);
+    for (const v1::RankFinished& finished : batch.finished()) {
+      if (finished.chunk_size() > 0) {
+        finish_chunk(session->second, finished);
+      } else {
+        finish_attempt(session->second, finished);
+      }
+    }
     dispatch();
   }
   changed();
 }
 
-void FarmState::finish_attempt(Session& session, const v1::RankFinished& finished) {
-  session.attempts.erase(finished.attempt_id());
-  const v1::RankResult& reported = finished.result();
+void FarmState::learn_from(Session& session, const v1::RankResult& reported) {
   note_worker_health(session, reported);
   if (reported.end_unix_ms() >= reported.start_unix_ms() && reported.start_unix_ms() > 0) {
     const double took = static_cast<double>(reported.end_unix_ms() - reported.start_unix_ms());
     session.typical_rank_ms = session.typical_rank_ms < 0 ? took : 0.8 * session.typical_rank_ms + 0.2 * took;
   }
+}
+
+void FarmState::finish_chunk(Session& session, const v1::RankFinished& finished) {
+  session.attempts.erase(finished.attempt_id());
+  session.chunk_sizes.erase(finished.attempt_id());
+  for (const v1::RankResult& reported : finished.chunk()) learn_from(session, reported);
+  auto accepted = store_->finish_chunk(finished.attempt_id(), {finished.chunk().begin(), finished.chunk().end()},
+                                       now_unix_ms());
+  if (!accepted.ok()) return;  // not acknowledged: the worker sends it again
+  if (*accepted) {
+    for (const v1::RankResult& result : (*accepted)->results) {
+      scheduler_.charge((*accepted)->user, result.end_unix_ms() - result.start_unix_ms());
+    }
+    if (auto job = active_jobs_.find((*accepted)->job_id); job != active_jobs_.end()) {
+      job->second.pending += (*accepted)->requeued;
+    }
+    if ((*accepted)->job_finished) active_jobs_.erase((*accepted)->job_id);
+  }
+  if (session.outbox) session.outbox->acknowledge(finished.attempt_id());
+}
+
+void FarmState::finish_attempt(Session& session, const v1::RankFinished& finished) {
+  session.attempts.erase(finished.attempt_id());
+  const v1::RankResult& reported = finished.result();
+  learn_from(session, reported);
   auto accepted = store_->finish_attempt(finished.attempt_id(), reported, now_unix_ms());
   if (!accepted.ok()) return;  // not acknowledged: the worker sends it again
   if (*accepted) {
@@ -573,7 +609,7 @@ std::vector<WorkerCapacity> FarmState::worker_capacity() const {
     if (!session.outbox || !session.quarantined.empty() || !session.paused.empty()) continue;
     int limit = session.slots * (1 + prefetch_for(session));
     capacity.push_back({.worker_id = worker_id,
-                        .free = limit - static_cast<int>(session.attempts.size()),
+                        .free = limit - session.ranks_held(),
                         .rooms = session.rooms,
                         .slots = session.slots,
                         .free_gpus = free_gpus(session)});
@@ -614,12 +650,37 @@ void FarmState::dispatch_queued(const std::set<std::string>& held) {
   for (const auto& [job_id, indices] : placements_of_job) {
     auto pending = store_->pending_ranks(job_id, static_cast<int>(indices.size()));
     if (!pending.ok()) continue;
+    ActiveJob& job = active_jobs_[job_id];
+    // Workers that take this job in chunks get blocks of consecutive ranks
+    // from the front; each other placement gets one rank.
+    std::vector<std::pair<std::string, int>> chunked;  // worker, ranks, in placement order
+    std::vector<size_t> single;
+    for (size_t index : indices) {
+      const std::string& worker_id = placements[index].worker_id;
+      if (chunk_size(sessions_.at(worker_id), job) <= 1) {
+        single.push_back(index);
+        continue;
+      }
+      auto same = std::find_if(chunked.begin(), chunked.end(), [&](const auto& c) { return c.first == worker_id; });
+      if (same == chunked.end()) {
+        chunked.emplace_back(worker_id, 1);
+      } else {
+        same->second += 1;
+      }
+    }
+    size_t next = 0;
+    for (const auto& [worker_id, count] : chunked) {
+      std::vector<int> block;
+      for (; next < pending->size() && static_cast<int>(block.size()) < count; ++next) block.push_back((*pending)[next]);
+      assign_chunks(job_id, job, worker_id, std::move(block), chunk_size(sessions_.at(worker_id), job));
+    }
     std::vector<JobStore::Placed> placed;
     std::map<int, size_t> placement_of_rank;
-    for (size_t i = 0; i < pending->size() && i < indices.size(); ++i) {
-      placed.push_back({.rank = (*pending)[i], .worker_id = placements[indices[i]].worker_id});
-      placement_of_rank[(*pending)[i]] = indices[i];
+    for (size_t i = 0; next < pending->size() && i < single.size(); ++i, ++next) {
+      placed.push_back({.rank = (*pending)[next], .worker_id = placements[single[i]].worker_id});
+      placement_of_rank[(*pending)[next]] = single[i];
     }
+    if (placed.empty()) continue;
     auto started = store_->start_attempts(job_id, placed, now_unix_ms());
     if (!started.ok()) continue;
     for (JobStore::StartedAttempt& attempt : *started) started_at[placement_of_rank[attempt.rank]] = std::move(attempt);
@@ -630,6 +691,49 @@ void FarmState::dispatch_queued(const std::set<std::string>& held) {
     job.pending -= 1;
     if (job.spec.same_machine()) job.pinned_worker = attempt.worker_id;
     send_attempt(placement.job_id, job.spec, attempt.worker_id, attempt.rank, attempt, placement.gpus);
+  }
+}
+
+int FarmState::Session::ranks_held() const {
+  int held = 0;
+  for (int64_t attempt : attempts) {
+    auto chunk = chunk_sizes.find(attempt);
+    held += chunk == chunk_sizes.end() ? 1 : chunk->second;
+  }
+  return held;
+}
+
+int FarmState::chunk_size(const Session& session, const ActiveJob& job) const {
+  // Only warm runners make a rank cheap enough for the rest to matter, and
+  // gangs, GPUs and checkpoints are per rank.
+  if (!job.spec.warm_runner() || job.spec.parallel() || job.spec.gpus_per_rank() > 0 ||
+      job.spec.checkpoint_interval_ms() > 0 || session.typical_rank_ms < 0) {
+    return 1;
+  }
+  int online_slots = 0;
+  for (const auto& [worker_id, other] : sessions_) {
+    if (other.outbox) online_slots += other.slots;
+  }
+  const int by_time = static_cast<int>(kChunkHorizonMs / std::max(0.1, session.typical_rank_ms));
+  const int by_tail = job.pending / (kChunksPerSlotAtLeast * std::max(1, online_slots));
+  return std::clamp(std::min(by_time, by_tail), 1, kMaxChunk);
+}
+
+void FarmState::assign_chunks(const std::string& job_id, ActiveJob& job, const std::string& worker_id,
+                              std::vector<int> ranks, int chunk) {
+  std::sort(ranks.begin(), ranks.end());
+  for (size_t first = 0; first < ranks.size();) {
+    size_t end = first + 1;
+    while (end < ranks.size() && ranks[end] == ranks[end - 1] + 1 && static_cast<int>(end - first) < chunk) ++end;
+    const int count = static_cast<int>(end - first);
+    absl::StatusOr<JobStore::StartedAttempt> started =
+        count == 1 ? store_->start_attempt(job_id, ranks[first], worker_id, now_unix_ms())
+                   : store_->start_chunk(job_id, ranks[first], count, worker_id, now_unix_ms());
+    first = end;
+    if (!started.ok()) continue;
+    job.pending -= started->rank_count;
+    if (job.spec.same_machine()) job.pinned_worker = worker_id;
+    send_attempt(job_id, job.spec, worker_id, started->rank, *started);
   }
 }
 
@@ -661,7 +765,9 @@ void FarmState::dispatch_duplicates(const std::set<std::string>& held) {
     for (const AttemptRecord& attempt : *running) attempts_of_rank[attempt.rank] += 1;
     const QueuedJob placement_rules = queued(job_id, job);
     for (const AttemptRecord& attempt : *running) {  // longest running first
-      if (attempts_of_rank[attempt.rank] > 1 || !sessions_.contains(attempt.worker_id)) continue;
+      if (attempt.rank_count > 1 || attempts_of_rank[attempt.rank] > 1 || !sessions_.contains(attempt.worker_id)) {
+        continue;
+      }
       auto helper = std::find_if(idle.begin(), idle.end(), [&](const WorkerCapacity& worker) {
         return worker.free > 0 && worker.worker_id != attempt.worker_id && may_run_on(placement_rules, worker);
       });
@@ -808,8 +914,11 @@ void FarmState::send_attempt(const std::string& job_id, const v1::JobSpec& spec,
   Session& session = sessions_[worker_id];
   session.attempts.insert(started.id);
   std::erase_if(session.gpus_held, [&](const auto& held) { return !session.attempts.contains(held.first); });
+  std::erase_if(session.chunk_sizes, [&](const auto& chunk) { return !session.attempts.contains(chunk.first); });
   if (!gpus.empty()) session.gpus_held[started.id] = gpus;
+  if (started.rank_count > 1) session.chunk_sizes[started.id] = started.rank_count;
   v1::Assignment assignment;
+  if (started.rank_count > 1) assignment.set_rank_count(started.rank_count);
   *assignment.mutable_gpus() = {gpus.begin(), gpus.end()};
   assignment.set_attempt_id(started.id);
   if (!started.checkpoint.sha256().empty()) *assignment.mutable_checkpoint() = started.checkpoint;

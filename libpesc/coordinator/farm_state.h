@@ -119,6 +119,11 @@ class FarmState {
     std::map<int64_t, std::vector<int>> gpus_held;
     std::string paused;     // why it takes no ranks now (its host is busy)
     std::string throttled;  // why its ranks get little CPU now (its owner is at it)
+    // Ranks of its chunk attempts (those of more than one rank); entries of
+    // attempts gone from `attempts` are dropped when next looked at.
+    std::map<int64_t, int> chunk_sizes;
+    // Ranks it holds: one per attempt, a chunk's all.
+    int ranks_held() const;
   };
   struct ActiveJob {
     v1::JobSpec spec;
@@ -183,6 +188,15 @@ class FarmState {
   absl::Status requeue(const std::vector<int64_t>& attempts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void changed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void finish_attempt(Session& session, const v1::RankFinished& finished) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void finish_chunk(Session& session, const v1::RankFinished& finished) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // What a finished rank tells of its worker: its health and its pace.
+  void learn_from(Session& session, const v1::RankResult& reported) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Ranks of the job one attempt on this worker may run: more than one for
+  // short function-mode ranks, so they share a message and a transaction.
+  int chunk_size(const Session& session, const ActiveJob& job) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Starts a job's placed ranks on a worker in chunks of consecutive ranks.
+  void assign_chunks(const std::string& job_id, ActiveJob& job, const std::string& worker_id, std::vector<int> ranks,
+                     int chunk) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void note_worker_health(Session& session, const v1::RankResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Assignments a worker may hold beyond its slots.
   int prefetch_for(const Session& session) const;

@@ -59,8 +59,16 @@ CREATE TABLE IF NOT EXISTS attempts(
   worker_id TEXT NOT NULL,
   state INTEGER NOT NULL,
   started_ms INTEGER NOT NULL,
-  result BLOB);
+  result BLOB,
+  rank_count INTEGER NOT NULL DEFAULT 1);
 CREATE INDEX IF NOT EXISTS attempts_by_state ON attempts(state);
+-- The accepted results of ranks a chunk ran (a one-rank attempt keeps its
+-- own in attempts.result); apart from ranks, whose rows stay small.
+CREATE TABLE IF NOT EXISTS chunk_results(
+  job_id TEXT NOT NULL,
+  rank INTEGER NOT NULL,
+  result BLOB NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS chunk_results_by_rank ON chunk_results(job_id, rank);
 DROP INDEX IF EXISTS attempts_by_job;
 CREATE INDEX IF NOT EXISTS attempts_by_rank ON attempts(job_id, rank);
 CREATE TABLE IF NOT EXISTS blob_refs(
@@ -190,6 +198,35 @@ std::vector<AttemptRecord> other_running_attempts(StatementCache& sql, const std
                       query->getColumn(2).getInt64()});
   }
   return others;
+}
+
+// Puts the ranks still running under a chunk's attempt (ranks first_rank
+// .. first_rank + rank_count - 1) back to pending; returns how many.
+int requeue_chunk_ranks(StatementCache& sql, const std::string& job_id, int64_t attempt_id, int first_rank,
+                        int rank_count) {
+  auto requeue = sql(
+      "UPDATE ranks SET state = ?1, attempt_id = 0 "
+      "WHERE job_id = ?2 AND rank >= ?5 AND rank < ?5 + ?6 AND attempt_id = ?3 AND state = ?4");
+  requeue->bind(1, static_cast<int>(v1::RANK_STATE_PENDING));
+  requeue->bind(2, job_id);
+  requeue->bind(3, attempt_id);
+  requeue->bind(4, static_cast<int>(v1::RANK_STATE_RUNNING));
+  requeue->bind(5, first_rank);
+  requeue->bind(6, rank_count);
+  return requeue->exec();
+}
+
+// A failed rank with attempts left goes back to pending; a rank that never
+// ran counts against the workers, one that failed against its own budget.
+void queue_for_retry(StatementCache& sql, const std::string& job_id, int rank, bool never_ran) {
+  auto again = sql(never_ran ? "UPDATE ranks SET state = ?, attempt_id = 0, worker_failures = "
+                               "worker_failures + 1 WHERE job_id = ? AND rank = ?"
+                             : "UPDATE ranks SET state = ?, attempt_id = 0, own_failures = "
+                               "own_failures + 1 WHERE job_id = ? AND rank = ?");
+  again->bind(1, static_cast<int>(v1::RANK_STATE_PENDING));
+  again->bind(2, job_id);
+  again->bind(3, rank);
+  again->exec();
 }
 
 void set_attempt_state(StatementCache& sql, int64_t attempt_id, int state) {
@@ -363,7 +400,14 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::open(const std::filesystem::
 
 absl::Status JobStore::migrate() {
   return guarded("create schema", [&]() -> absl::Status {
+    // Columns added since the first release, for state dirs made before.
+    auto add_column = [&](const char* table, const char* column, const char* definition) {
+      SQLite::Statement has(*db_, absl::StrCat("SELECT 1 FROM pragma_table_info('", table, "') WHERE name = ?"));
+      has.bind(1, column);
+      if (!has.executeStep()) db_->exec(absl::StrCat("ALTER TABLE ", table, " ADD COLUMN ", column, " ", definition));
+    };
     db_->exec(kSchema);
+    add_column("attempts", "rank_count", "INTEGER NOT NULL DEFAULT 1");
     return absl::OkStatus();
   });
 }
@@ -589,14 +633,7 @@ absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64
     attempt->bind(3, attempt_id);
     attempt->exec();
     if (accepted.requeued) {
-      auto again = (*sql_)(never_ran ? "UPDATE ranks SET state = ?, attempt_id = 0, worker_failures = "
-                                       "worker_failures + 1 WHERE job_id = ? AND rank = ?"
-                                     : "UPDATE ranks SET state = ?, attempt_id = 0, own_failures = "
-                                       "own_failures + 1 WHERE job_id = ? AND rank = ?");
-      again->bind(1, static_cast<int>(v1::RANK_STATE_PENDING));
-      again->bind(2, accepted.job_id);
-      again->bind(3, result.rank());
-      again->exec();
+      queue_for_retry(*sql_, accepted.job_id, result.rank(), never_ran);
       move_counter(*sql_, accepted.job_id, v1::RANK_STATE_RUNNING, v1::RANK_STATE_PENDING, 1);
     } else {
       auto rank = (*sql_)("UPDATE ranks SET state = ?, finish_seq = ? WHERE job_id = ? AND rank = ?");
@@ -614,6 +651,138 @@ absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64
     if (batches_open_ == 0) write_tally();
     accepted.result = std::move(result);
     return std::optional<Accepted>(std::move(accepted));
+  });
+}
+
+absl::StatusOr<JobStore::StartedAttempt> JobStore::start_chunk(const std::string& job_id, int first_rank, int count,
+                                                               const std::string& worker_id, int64_t now_unix_ms) {
+  return guarded("start chunk", [&]() -> absl::StatusOr<StartedAttempt> {
+    Atomically transaction(*sql_);
+    auto insert = (*sql_)(
+        "INSERT INTO attempts(job_id, rank, worker_id, state, started_ms, rank_count) VALUES(?, ?, ?, ?, ?, ?)");
+    insert->bind(1, job_id);
+    insert->bind(2, first_rank);
+    insert->bind(3, worker_id);
+    insert->bind(4, static_cast<int>(kAttemptRunning));
+    insert->bind(5, now_unix_ms);
+    insert->bind(6, count);
+    insert->exec();
+    const int64_t attempt_id = db_->getLastInsertRowid();
+    auto claim = (*sql_)(
+        "UPDATE ranks SET state = ?1, attempt_id = ?2, attempts = attempts + 1 "
+        "WHERE job_id = ?3 AND rank >= ?4 AND rank < ?4 + ?5 AND state = ?6");
+    claim->bind(1, static_cast<int>(v1::RANK_STATE_RUNNING));
+    claim->bind(2, attempt_id);
+    claim->bind(3, job_id);
+    claim->bind(4, first_rank);
+    claim->bind(5, count);
+    claim->bind(6, static_cast<int>(v1::RANK_STATE_PENDING));
+    if (claim->exec() != count) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("ranks ", first_rank, "..", first_rank + count - 1, " of job ", job_id, " are not all pending"));
+    }
+    move_counter(*sql_, job_id, v1::RANK_STATE_PENDING, v1::RANK_STATE_RUNNING, count);
+    transaction.commit();
+    return StartedAttempt{.id = attempt_id, .rank = first_rank, .rank_count = count, .worker_id = worker_id};
+  });
+}
+
+absl::StatusOr<std::optional<JobStore::ChunkAccepted>> JobStore::finish_chunk(int64_t attempt_id,
+                                                                             std::vector<v1::RankResult> results,
+                                                                             int64_t now_unix_ms) {
+  return guarded("finish chunk", [&]() -> absl::StatusOr<std::optional<ChunkAccepted>> {
+    Atomically transaction(*sql_);
+    auto find = (*sql_)(
+        "SELECT a.job_id, a.rank, a.rank_count, a.worker_id, j.user, j.next_seq FROM attempts a "
+        "JOIN jobs j ON j.id = a.job_id WHERE a.id = ? AND a.state = ?");
+    find->bind(1, attempt_id);
+    find->bind(2, static_cast<int>(kAttemptRunning));
+    if (!find->executeStep()) return std::optional<ChunkAccepted>();
+    ChunkAccepted chunk;
+    chunk.job_id = find->getColumn(0).getString();
+    const int first_rank = find->getColumn(1).getInt();
+    const int rank_count = find->getColumn(2).getInt();
+    const std::string worker_id = find->getColumn(3).getString();
+    chunk.user = find->getColumn(4).getString();
+    int64_t finish_seq = find->getColumn(5).getInt64();
+    find->tryExecuteStep();
+
+    std::optional<int> max_tries;  // read when a rank fails
+    std::map<v1::RankState, int> ended;
+    auto rank_row = (*sql_)(
+        "SELECT attempts, own_failures, worker_failures FROM ranks "
+        "WHERE job_id = ? AND rank = ? AND attempt_id = ? AND state = ?");
+    for (v1::RankResult& result : results) {
+      if (result.rank() < first_rank || result.rank() >= first_rank + rank_count) continue;
+      rank_row->reset();
+      rank_row->bind(1, chunk.job_id);
+      rank_row->bind(2, result.rank());
+      rank_row->bind(3, attempt_id);
+      rank_row->bind(4, static_cast<int>(v1::RANK_STATE_RUNNING));
+      if (!rank_row->executeStep()) continue;
+      const int tries = rank_row->getColumn(0).getInt();
+      const int own_failures = rank_row->getColumn(1).getInt();
+      const int worker_failures = rank_row->getColumn(2).getInt();
+      rank_row->reset();
+      if (result.state() != v1::RANK_STATE_SUCCEEDED) result.set_state(v1::RANK_STATE_FAILED);
+      tally_.used_ms[chunk.user] += std::max<int64_t>(0, result.end_unix_ms() - result.start_unix_ms());
+      if (result.state() == v1::RANK_STATE_FAILED) {
+        const bool never_ran = !result.error().empty();
+        if (!max_tries) max_tries = max_attempts(*sql_, chunk.job_id);
+        if (never_ran ? worker_failures + 1 < kMaxWorkerFailuresPerRank : own_failures + 1 < *max_tries) {
+          queue_for_retry(*sql_, chunk.job_id, result.rank(), never_ran);
+          chunk.requeued += 1;
+          continue;
+        }
+      }
+      result.set_worker(worker_id);
+      result.set_attempt_id(attempt_id);
+      result.set_attempts(tries);
+      result.set_finish_seq(++finish_seq);
+      const std::string result_bytes = serialize(result);
+      auto accept = (*sql_)("UPDATE ranks SET state = ?, finish_seq = ? WHERE job_id = ? AND rank = ?");
+      accept->bind(1, static_cast<int>(result.state()));
+      accept->bind(2, result.finish_seq());
+      accept->bind(3, chunk.job_id);
+      accept->bind(4, result.rank());
+      accept->exec();
+      auto keep = (*sql_)("INSERT OR REPLACE INTO chunk_results(job_id, rank, result) VALUES(?, ?, ?)");
+      keep->bind(1, chunk.job_id);
+      keep->bind(2, result.rank());
+      keep->bindNoCopy(3, result_bytes.data(), static_cast<int>(result_bytes.size()));
+      keep->exec();
+      reference_blob(*sql_, chunk.job_id, result.output_txt().blob().sha256());
+      reference_blob(*sql_, chunk.job_id, result.files().sha256());
+      ended[result.state()] += 1;
+      chunk.results.push_back(std::move(result));
+    }
+    // Ranks the worker did not report (it stopped short) go again.
+    chunk.requeued += requeue_chunk_ranks(*sql_, chunk.job_id, attempt_id, first_rank, rank_count);
+
+    const int done = ended[v1::RANK_STATE_SUCCEEDED] + ended[v1::RANK_STATE_FAILED];
+    auto job = (*sql_)(
+        "UPDATE jobs SET next_seq = ?2, pending = pending + ?3, running = running - ?3 - ?4, "
+        "succeeded = succeeded + ?5, failed = failed + ?6, "
+        // SET reads the row as it was.
+        "finished_ms = CASE WHEN state = ?7 AND pending + ?3 = 0 AND running - ?3 - ?4 = 0 THEN ?8 ELSE finished_ms END, "
+        "state = CASE WHEN state = ?7 AND pending + ?3 = 0 AND running - ?3 - ?4 = 0 THEN ?9 ELSE state END "
+        "WHERE id = ?1 RETURNING state");
+    job->bind(1, chunk.job_id);
+    job->bind(2, finish_seq);
+    job->bind(3, chunk.requeued);
+    job->bind(4, done);
+    job->bind(5, ended[v1::RANK_STATE_SUCCEEDED]);
+    job->bind(6, ended[v1::RANK_STATE_FAILED]);
+    job->bind(7, static_cast<int>(v1::JOB_STATE_RUNNING));
+    job->bind(8, now_unix_ms);
+    job->bind(9, static_cast<int>(v1::JOB_STATE_FINISHED));
+    chunk.job_finished = job->executeStep() && job->getColumn(0).getInt() == v1::JOB_STATE_FINISHED;
+    job->tryExecuteStep();
+    set_attempt_state(*sql_, attempt_id, kAttemptAccepted);
+    tally_.ranks_done[worker_id] += done;
+    transaction.commit();
+    if (batches_open_ == 0) write_tally();
+    return std::optional<ChunkAccepted>(std::move(chunk));
   });
 }
 
@@ -641,14 +810,21 @@ absl::Status JobStore::requeue_attempts(const std::vector<int64_t>& attempt_ids)
   return guarded("requeue attempts", [&]() -> absl::Status {
     Atomically transaction(*sql_);
     for (int64_t attempt_id : attempt_ids) {
-      auto lose = (*sql_)("UPDATE attempts SET state = ? WHERE id = ? AND state = ? RETURNING job_id, rank");
+      auto lose = (*sql_)(
+          "UPDATE attempts SET state = ? WHERE id = ? AND state = ? RETURNING job_id, rank, rank_count");
       lose->bind(1, static_cast<int>(kAttemptLost));
       lose->bind(2, attempt_id);
       lose->bind(3, static_cast<int>(kAttemptRunning));
       if (!lose->executeStep()) continue;
       std::string job_id = lose->getColumn(0).getString();
       int rank = lose->getColumn(1).getInt();
+      const int rank_count = lose->getColumn(2).getInt();
       lose->reset();
+      if (rank_count > 1) {  // a chunk: its ranks not yet finished queue again
+        const int requeued = requeue_chunk_ranks(*sql_, job_id, attempt_id, rank, rank_count);
+        if (requeued > 0) move_counter(*sql_, job_id, v1::RANK_STATE_RUNNING, v1::RANK_STATE_PENDING, requeued);
+        continue;
+      }
       if (auto others = other_running_attempts(*sql_, job_id, rank, attempt_id); !others.empty()) {
         // A duplicate runs on: the rank follows it instead of queueing again.
         auto follow = (*sql_)("UPDATE ranks SET attempt_id = ? WHERE job_id = ? AND rank = ? AND attempt_id = ?");
@@ -686,14 +862,15 @@ absl::StatusOr<std::string> JobStore::latest_worker(const std::string& job_id) {
 absl::StatusOr<std::vector<AttemptRecord>> JobStore::running_attempts(const std::string& job_id) {
   return guarded("list running attempts", [&]() -> absl::StatusOr<std::vector<AttemptRecord>> {
     auto query = (*sql_)(
-        "SELECT id, job_id, rank, worker_id, started_ms FROM attempts WHERE state = ?1 AND (?2 = '' OR job_id = ?2) "
-        "ORDER BY id");
+        "SELECT id, job_id, rank, worker_id, started_ms, rank_count FROM attempts "
+        "WHERE state = ?1 AND (?2 = '' OR job_id = ?2) ORDER BY id");
     query->bind(1, static_cast<int>(kAttemptRunning));
     query->bind(2, job_id);
     std::vector<AttemptRecord> running;
     while (query->executeStep()) {
       running.push_back({query->getColumn(0).getInt64(), query->getColumn(1).getString(), query->getColumn(2).getInt(),
-                         query->getColumn(3).getString(), query->getColumn(4).getInt64()});
+                         query->getColumn(3).getString(), query->getColumn(4).getInt64(),
+                         query->getColumn(5).getInt()});
     }
     return running;
   });
@@ -722,7 +899,9 @@ absl::StatusOr<std::vector<AttemptRecord>> JobStore::cancel_job(const std::strin
     auto cancel_attempt = (*sql_)("UPDATE attempts SET state = ? WHERE id = ?");
     while (unfinished->executeStep()) {
       int rank = unfinished->getColumn(0).getInt();
-      if (unfinished->getColumn(1).getInt() == v1::RANK_STATE_RUNNING) {
+      // A chunk's ranks share their attempt: stopped once.
+      if (unfinished->getColumn(1).getInt() == v1::RANK_STATE_RUNNING &&
+          (to_stop.empty() || to_stop.back().id != unfinished->getColumn(2).getInt64())) {
         int64_t attempt_id = unfinished->getColumn(2).getInt64();
         to_stop.push_back({attempt_id, job_id, rank, unfinished->getColumn(3).getString()});
         cancel_attempt->bind(1, static_cast<int>(kAttemptCancelled));
@@ -772,7 +951,7 @@ absl::StatusOr<std::vector<std::string>> JobStore::delete_job(const std::string&
     if (job->exec() == 0) {
       return absl::NotFoundError(absl::StrCat("no job \"", job_id, "\": `pesc jobs` lists the jobs there are"));
     }
-    for (const char* table : {"ranks", "attempts"}) {
+    for (const char* table : {"ranks", "attempts", "chunk_results"}) {
       auto rows = (*sql_)(absl::StrCat("DELETE FROM ", table, " WHERE job_id = ?"));
       rows->bind(1, job_id);
       rows->exec();
@@ -798,8 +977,9 @@ absl::StatusOr<std::vector<v1::RankResult>> JobStore::results_after(const std::s
                                                                    int limit) {
   return guarded("read results", [&]() -> absl::StatusOr<std::vector<v1::RankResult>> {
     auto query = (*sql_)(
-                            "SELECT r.rank, r.state, r.finish_seq, a.result FROM ranks r "
+                            "SELECT r.rank, r.state, r.finish_seq, COALESCE(c.result, a.result) FROM ranks r "
                             "LEFT JOIN attempts a ON a.id = r.attempt_id AND a.state = ? "
+                            "LEFT JOIN chunk_results c ON c.job_id = r.job_id AND c.rank = r.rank "
                             "WHERE r.job_id = ? AND r.finish_seq > ? ORDER BY r.finish_seq LIMIT ?");
     query->bind(1, static_cast<int>(kAttemptAccepted));
     query->bind(2, job_id);

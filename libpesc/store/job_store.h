@@ -45,6 +45,7 @@ struct AttemptRecord {
   int rank = 0;
   std::string worker_id;
   int64_t started_unix_ms = 0;
+  int rank_count = 1;  // a chunk's ranks: rank .. rank + rank_count - 1
 };
 
 class JobStore {
@@ -80,6 +81,7 @@ class JobStore {
   struct StartedAttempt {
     int64_t id = 0;
     int rank = 0;
+    int rank_count = 1;
     std::string worker_id;
     v1::BlobRef checkpoint;
   };
@@ -115,6 +117,23 @@ class JobStore {
   };
   absl::StatusOr<std::optional<Accepted>> finish_attempt(int64_t attempt_id, v1::RankResult result,
                                                         int64_t now_unix_ms);
+
+  // One attempt for `count` consecutive pending ranks from `first_rank` (a
+  // chunk of short ranks); FailedPrecondition unless all are pending.
+  absl::StatusOr<StartedAttempt> start_chunk(const std::string& job_id, int first_rank, int count,
+                                             const std::string& worker_id, int64_t now_unix_ms);
+  // Records a chunk's results as finish_attempt does for one rank each
+  // (failed ranks with attempts left queue again, as do ranks it has no
+  // result for), in one transaction; nullopt for a stale attempt.
+  struct ChunkAccepted {
+    std::vector<v1::RankResult> results;  // accepted, with their finish_seq
+    std::string job_id;
+    std::string user;
+    int requeued = 0;
+    bool job_finished = false;
+  };
+  absl::StatusOr<std::optional<ChunkAccepted>> finish_chunk(int64_t attempt_id, std::vector<v1::RankResult> results,
+                                                           int64_t now_unix_ms);
 
   // Keeps a running attempt's checkpoint as its rank's latest; ignored for
   // attempts that are no longer current.

@@ -57,6 +57,24 @@ std::string directory_signature(const fs::path& dir) {
   return signature;
 }
 
+void clear_directory(const fs::path& dir, std::error_code& error) {
+  for (auto it = fs::directory_iterator(dir, error); !error && it != fs::end(it); it.increment(error)) {
+    fs::remove_all(it->path(), error);
+    if (error) return;
+  }
+}
+
+// The names in `dir`, or nullopt when it cannot be listed.
+std::optional<std::vector<std::string>> entries_of(const fs::path& dir) {
+  std::vector<std::string> names;
+  std::error_code error;
+  for (auto it = fs::directory_iterator(dir, error); !error && it != fs::end(it); it.increment(error)) {
+    names.push_back(it->path().filename().string());
+  }
+  if (error) return std::nullopt;
+  return names;
+}
+
 void append_note(const fs::path& output_file, std::string_view note) {
   std::ofstream out(output_file, std::ios::binary | std::ios::app);
   out << "pesc: " << note << "\n";
@@ -130,16 +148,29 @@ fs::path RankRunner::slot_dir(int slot) const { return runs_dir_ / absl::StrCat(
 
 void RankRunner::reset_slot(int slot) {
   const fs::path run_dir = slot_dir(slot);
+  WarmSlot& warm = warm_slot(slot);
   // A warm runner lives in app_dir; it stays for the job's next rank.
-  const bool keep_app = warm_slot(slot).runner != nullptr;
+  const bool keep_app = warm.runner != nullptr;
+  std::optional<LeftBehind> left = std::exchange(warm.left_behind, std::nullopt);
   std::error_code error;
-  for (const char* part : {"app", "output", "checkpoint"}) {
-    if (keep_app && std::string_view(part) == "app") continue;
-    for (auto it = fs::directory_iterator(run_dir / part, error); !error && it != fs::end(it); it.increment(error)) {
-      fs::remove_all(it->path(), error);
+  if (left && keep_app) {
+    // What the last rank left is known: no need to list the directories.
+    for (const std::string& name : left->output_entries) {
+      const fs::path entry = run_dir / "output" / name;
+      if (fs::is_directory(fs::symlink_status(entry, error))) {
+        fs::remove_all(entry, error);
+      } else {
+        fs::remove(entry, error);
+      }
       if (error) break;
     }
-    if (error) break;
+    if (!error && !left->checkpoint_empty) clear_directory(run_dir / "checkpoint", error);
+  } else {
+    for (const char* part : {"app", "output", "checkpoint"}) {
+      if (keep_app && std::string_view(part) == "app") continue;
+      clear_directory(run_dir / part, error);
+      if (error) break;
+    }
   }
   if (error) {  // a rank left something odd: start the slot afresh
     release_warm(slot);
@@ -184,12 +215,17 @@ v1::RankResult RankRunner::run(const v1::Assignment& assignment, int slot, v1::B
     result.set_error(std::string(exit.status().message()));
     append_note(run_dir / "output" / kOutputFile, std::string(exit.status().message()));
   }
-  if (auto checkpoint = save_checkpoint(run_dir / "checkpoint", blobs); checkpoint.ok() && *checkpoint) {
-    *result.mutable_checkpoint() = **checkpoint;
-  }
-  if (auto status = collect_output(run_dir / "output", blobs, result); !status.ok()) {
+  LeftBehind left;
+  auto checkpoint = save_checkpoint(run_dir / "checkpoint", blobs);
+  if (checkpoint.ok() && *checkpoint) *result.mutable_checkpoint() = **checkpoint;
+  left.checkpoint_empty = checkpoint.ok() && !*checkpoint;
+  auto entries = collect_output(run_dir / "output", blobs, result);
+  if (entries.ok()) {
+    left.output_entries = *std::move(entries);
+    warm_slot(slot).left_behind = std::move(left);
+  } else {
     result.set_state(v1::RANK_STATE_FAILED);
-    result.set_error(absl::StrCat("cannot send the output back: ", status.message()));
+    result.set_error(absl::StrCat("cannot send the output back: ", entries.status().message()));
   }
   return result;
 }
@@ -349,7 +385,10 @@ absl::Status RankRunner::restore_checkpoint(const v1::BlobRef& checkpoint, const
   return archive::extract(tar, checkpoint_dir);
 }
 
-absl::Status RankRunner::collect_output(const fs::path& output_dir, v1::Blobs::Stub& blobs, v1::RankResult& result) {
+absl::StatusOr<std::vector<std::string>> RankRunner::collect_output(const fs::path& output_dir,
+                                                                   v1::Blobs::Stub& blobs, v1::RankResult& result) {
+  std::optional<std::vector<std::string>> entries = entries_of(output_dir);
+  if (!entries) return absl::NotFoundError(absl::StrCat("cannot list ", output_dir.string()));
   std::error_code error;
   std::string text;
   // A rank's link named output.txt must not make the worker send back a
@@ -358,12 +397,13 @@ absl::Status RankRunner::collect_output(const fs::path& output_dir, v1::Blobs::S
     PESC_ASSIGN_OR_RETURN(text, read_file(output_dir / kOutputFile));
   }
   PESC_ASSIGN_OR_RETURN(*result.mutable_output_txt(), make_payload(blobs, std::move(text)));
-  PESC_ASSIGN_OR_RETURN(bool only_output_txt, archive::directory_is_empty_except(output_dir, {kOutputFile}));
-  if (only_output_txt) return absl::OkStatus();
+  if (std::all_of(entries->begin(), entries->end(), [](const std::string& name) { return name == kOutputFile; })) {
+    return *std::move(entries);
+  }
   auto small = archive::pack_directory_in_memory(output_dir, {kOutputFile}, kInlinePayloadBytes);
   if (small.ok()) {
     result.set_files_inline(*std::move(small));
-    return absl::OkStatus();
+    return *std::move(entries);
   }
   if (!absl::IsResourceExhausted(small.status())) return small.status();
   fs::path tar = output_dir.parent_path() / "output.tar";
@@ -373,7 +413,7 @@ absl::Status RankRunner::collect_output(const fs::path& output_dir, v1::Blobs::S
   fs::remove(tar, ignored);
   if (!uploaded.ok()) return uploaded.status();
   *result.mutable_files() = *std::move(uploaded);
-  return absl::OkStatus();
+  return *std::move(entries);
 }
 
 }  // namespace pesc

@@ -67,11 +67,18 @@ class RankRunner {
                                                              v1::Blobs::Stub& blobs);
   absl::Status restore_checkpoint(const v1::BlobRef& checkpoint, const std::filesystem::path& checkpoint_dir,
                                   v1::Blobs::Stub& blobs);
+  // What a finished rank left in its slot's directories, so emptying them
+  // for the next rank needs no listing.
+  struct LeftBehind {
+    std::vector<std::string> output_entries;
+    bool checkpoint_empty = false;
+  };
   // A slot's warm runner and the job it serves.
   struct WarmSlot {
     std::string job_id;
     std::vector<int> gpus;  // fixed in its environment at start
     std::unique_ptr<WarmRunner> runner;
+    std::optional<LeftBehind> left_behind;  // by the slot's last rank
   };
   WarmSlot& warm_slot(int slot);
   absl::Status place_shared_files(const v1::Assignment& assignment, const std::filesystem::path& app_dir,
@@ -84,8 +91,9 @@ class RankRunner {
   // Feeds the rank to the slot's warm runner and waits for it.
   absl::StatusOr<RankExit> run_warm(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs,
                                     const RankHooks& hooks, bool& timed_out);
-  absl::Status collect_output(const std::filesystem::path& output_dir, v1::Blobs::Stub& blobs,
-                              v1::RankResult& result);
+  // Returns the names output_dir held.
+  absl::StatusOr<std::vector<std::string>> collect_output(const std::filesystem::path& output_dir,
+                                                          v1::Blobs::Stub& blobs, v1::RankResult& result);
 
   const std::filesystem::path runs_dir_;
   InterpreterTable& interpreters_;

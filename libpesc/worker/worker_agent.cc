@@ -109,7 +109,7 @@ struct WorkerAgent::Impl {
   std::map<int64_t, RankProcess*> running ABSL_GUARDED_BY(mutex);  // attempt -> process (null while preparing)
   std::map<int64_t, std::vector<int>> running_gpus ABSL_GUARDED_BY(mutex);  // of running attempts that have some
   std::set<int64_t> cancelled ABSL_GUARDED_BY(mutex);
-  std::map<int64_t, v1::RankResult> unacknowledged ABSL_GUARDED_BY(mutex);
+  std::map<int64_t, v1::RankFinished> unacknowledged ABSL_GUARDED_BY(mutex);
   // Gang attempts holding a slot until the coordinator starts their gang:
   // attempt -> the port offered for it.
   std::map<int64_t, int> gang_waiting ABSL_GUARDED_BY(mutex);
@@ -146,7 +146,10 @@ struct WorkerAgent::Impl {
   std::set<pid_t> rank_sessions();
   void sender_loop();
   bool send(const v1::WorkerMessage& message);
-  void report(v1::RankResult result);
+  void report(v1::RankFinished finished);
+  // Runs the assignment's rank, or each rank of its chunk in turn; stops
+  // short when the attempt is cancelled.
+  v1::RankFinished run_assignment(v1::Assignment& assignment, int slot, const RankHooks& hooks);
   void cancel(int64_t attempt_id);
 };
 
@@ -352,7 +355,7 @@ void WorkerAgent::Impl::slot_loop(int slot) {
       *message.mutable_checkpoint()->mutable_checkpoint() = checkpoint;
       send(message);
     };
-    v1::RankResult result = runner->run(assignment, slot, *blobs_stub, hooks);
+    v1::RankFinished finished = run_assignment(assignment, slot, hooks);
     bool wanted;
     {
       absl::MutexLock lock(&mutex);
@@ -360,15 +363,41 @@ void WorkerAgent::Impl::slot_loop(int slot) {
       running_gpus.erase(attempt);
       wanted = !cancelled.erase(attempt);
     }
-    if (wanted) report(std::move(result));
+    if (wanted) report(std::move(finished));
     runner->reset_slot(slot);
   }
 }
 
-void WorkerAgent::Impl::report(v1::RankResult result) {
+v1::RankFinished WorkerAgent::Impl::run_assignment(v1::Assignment& assignment, int slot, const RankHooks& hooks) {
+  v1::RankFinished finished;
+  finished.set_attempt_id(assignment.attempt_id());
+  if (assignment.rank_count() <= 1) {
+    *finished.mutable_result() = runner->run(assignment, slot, *blobs_stub, hooks);
+    return finished;
+  }
+  // A chunk's results travel in one message; past this the chunk stops
+  // short and the coordinator queues the ranks it did not run again.
+  constexpr size_t kChunkBytes = 1 << 20;
+  size_t bytes = 0;
+  const int first = assignment.rank();
+  for (int rank = first; rank < first + assignment.rank_count() && bytes < kChunkBytes; ++rank) {
+    if (rank > first) {
+      runner->reset_slot(slot);
+      absl::MutexLock lock(&mutex);
+      if (stopping || cancelled.contains(assignment.attempt_id())) break;
+    }
+    assignment.set_rank(rank);
+    v1::RankResult& result = *finished.add_chunk();
+    result = runner->run(assignment, slot, *blobs_stub, hooks);
+    bytes += result.ByteSizeLong();
+  }
+  return finished;
+}
+
+void WorkerAgent::Impl::report(v1::RankFinished finished) {
   absl::MutexLock lock(&mutex);
-  outgoing.push_back(result.attempt_id());
-  unacknowledged[result.attempt_id()] = std::move(result);
+  outgoing.push_back(finished.attempt_id());
+  unacknowledged[finished.attempt_id()] = std::move(finished);
 }
 
 void WorkerAgent::Impl::sender_loop() {
@@ -391,9 +420,7 @@ void WorkerAgent::Impl::sender_loop() {
         auto result = unacknowledged.find(outgoing.front());
         outgoing.pop_front();
         if (result == unacknowledged.end()) continue;  // acknowledged meanwhile
-        v1::RankFinished& finished = *message.mutable_finished_batch()->add_finished();
-        finished.set_attempt_id(result->first);
-        *finished.mutable_result() = result->second;
+        *message.mutable_finished_batch()->add_finished() = result->second;
         bytes += result->second.ByteSizeLong();
       }
     }

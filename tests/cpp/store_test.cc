@@ -55,6 +55,84 @@ TEST_F(JobStoreTest, NewJobHasEveryRankPending) {
   EXPECT_EQ(*store_->pending_ranks("j1", 3), (std::vector<int>{0, 1, 2}));
 }
 
+v1::RankResult of_rank(int rank, int code) {
+  v1::RankResult result = exited(code);
+  result.set_rank(rank);
+  result.set_files_inline("tar of rank " + std::to_string(rank));
+  return result;
+}
+
+TEST_F(JobStoreTest, AChunksResultsAreTakenPerRankFailuresAndUnreportedRanksQueueAgain) {
+  v1::JobSpec spec = spec_of(6);
+  spec.set_max_attempts(2);
+  ASSERT_TRUE(store_->create_job("j1", spec, 1).ok());
+  auto chunk = store_->start_chunk("j1", 0, 4, "w1", 2);
+  ASSERT_TRUE(chunk.ok()) << chunk.status();
+  EXPECT_EQ(chunk->rank_count, 4);
+  EXPECT_EQ(store_->job("j1")->progress.running(), 4);
+  EXPECT_FALSE(store_->start_chunk("j1", 3, 2, "w2", 3).ok()) << "rank 3 runs in the first chunk";
+
+  // Rank 2 fails with an attempt left; the worker stopped before rank 3.
+  auto accepted = store_->finish_chunk(chunk->id, {of_rank(0, 0), of_rank(1, 0), of_rank(2, 3)}, 4);
+  ASSERT_TRUE(accepted.ok() && accepted->has_value()) << accepted.status();
+  EXPECT_EQ((*accepted)->results.size(), 2u);
+  EXPECT_EQ((*accepted)->requeued, 2);
+  EXPECT_FALSE((*accepted)->job_finished);
+  auto job = store_->job("j1");
+  EXPECT_EQ(job->progress.succeeded(), 2);
+  EXPECT_EQ(job->progress.running(), 0);
+  EXPECT_EQ(job->progress.pending(), 4);
+  EXPECT_EQ(*store_->pending_ranks("j1", 10), (std::vector<int>{2, 3, 4, 5}));
+  auto results = store_->results_after("j1", 0, 10);
+  ASSERT_EQ(results->size(), 2u);
+  EXPECT_EQ((*results)[0].rank(), 0);
+  EXPECT_EQ((*results)[1].rank(), 1);
+  EXPECT_EQ((*results)[1].finish_seq(), 2);
+  EXPECT_EQ((*results)[1].files_inline(), "tar of rank 1");
+  EXPECT_EQ((*results)[1].worker(), "w1");
+  EXPECT_FALSE(store_->finish_chunk(chunk->id, {of_rank(3, 0)}, 5)->has_value()) << "a finished chunk is stale";
+
+  auto rest = store_->start_chunk("j1", 2, 4, "w2", 6);
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  auto last = store_->finish_chunk(rest->id, {of_rank(2, 3), of_rank(3, 0), of_rank(4, 0), of_rank(5, 0)}, 7);
+  ASSERT_TRUE(last.ok() && last->has_value());
+  EXPECT_TRUE((*last)->job_finished) << "rank 2 failed for good: the job is done";
+  job = store_->job("j1");
+  EXPECT_EQ(job->state, v1::JOB_STATE_FINISHED);
+  EXPECT_EQ(job->progress.succeeded(), 5);
+  EXPECT_EQ(job->progress.failed(), 1);
+  results = store_->results_after("j1", 0, 10);
+  std::set<int> ranks;
+  for (const v1::RankResult& result : *results) ranks.insert(result.rank());
+  EXPECT_EQ(ranks, (std::set<int>{0, 1, 2, 3, 4, 5}));
+  EXPECT_EQ(results->back().finish_seq(), 6);
+}
+
+TEST_F(JobStoreTest, ALostChunkQueuesItsRanksAgainAndItsLateResultsAreRefused) {
+  ASSERT_TRUE(store_->create_job("j1", spec_of(3), 1).ok());
+  auto chunk = store_->start_chunk("j1", 0, 3, "w1", 2);
+  ASSERT_TRUE(chunk.ok());
+  auto running = store_->running_attempts("j1");
+  ASSERT_EQ(running->size(), 1u);
+  EXPECT_EQ(running->front().rank_count, 3);
+  ASSERT_TRUE(store_->requeue_attempts({chunk->id}).ok());
+  EXPECT_EQ(store_->job("j1")->progress.pending(), 3);
+  EXPECT_EQ(store_->job("j1")->progress.running(), 0);
+  EXPECT_FALSE(store_->finish_chunk(chunk->id, {of_rank(0, 0)}, 3)->has_value());
+  EXPECT_TRUE(store_->results_after("j1", 0, 10)->empty());
+}
+
+TEST_F(JobStoreTest, CancellingStopsARunningChunkOnce) {
+  ASSERT_TRUE(store_->create_job("j1", spec_of(4), 1).ok());
+  auto chunk = store_->start_chunk("j1", 1, 3, "w1", 2);
+  ASSERT_TRUE(chunk.ok());
+  auto to_stop = store_->cancel_job("j1", 3);
+  ASSERT_TRUE(to_stop.ok());
+  ASSERT_EQ(to_stop->size(), 1u);
+  EXPECT_EQ(to_stop->front().id, chunk->id);
+  EXPECT_EQ(store_->job("j1")->progress.cancelled(), 4);
+}
+
 TEST_F(JobStoreTest, UnknownJobIsNotFound) {
   EXPECT_EQ(store_->job("nope").status().code(), absl::StatusCode::kNotFound);
 }

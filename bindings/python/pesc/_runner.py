@@ -21,10 +21,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _write(output_dir, record):
-    path = os.path.join(output_dir, RESULT)
-    with open(path + ".tmp", "wb") as stream:
-        pickle.dump(record, stream, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(path + ".tmp", path)
+    # Pickled whole before the file opens: a value that cannot be pickled
+    # leaves no partial file (the worker reads it only once the rank is done).
+    data = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+    with open(os.path.join(output_dir, RESULT), "wb") as stream:
+        stream.write(data)
 
 
 def _error_record(exc):
@@ -67,7 +68,6 @@ def _load_task():
 
 def _run_rank(rank, output_dir, task):
     """Runs one rank; returns 0 when it succeeded. `task` is ("task", meta, function) or the error record of loading it."""
-    os.makedirs(output_dir, exist_ok=True)
     if task[0] == "error":
         # Written as recorded once: raising the same exception again for
         # every rank would grow its traceback by a frame each time.
@@ -142,6 +142,7 @@ def main():
         return
     rank = int(os.environ.get("PESC_RANK", "0"))
     output_dir = os.environ.get("PESC_OUTPUT_DIR") or os.path.join(os.getcwd(), "output")
+    os.makedirs(output_dir, exist_ok=True)
     sys.exit(_run_rank(rank, output_dir, _task_or_error()))
 
 

@@ -1,0 +1,76 @@
+"""Short function-mode ranks travel in chunks (several ranks per attempt): each rank still runs once, in its own
+output_dir, and comes back in rank order, also when the worker running a chunk is killed."""
+
+import os
+import signal
+import subprocess
+import time
+
+import pesc
+from conftest import _daemon
+
+
+def test_short_ranks_share_attempts_yet_keep_their_own_output(coordinator):
+    def tagged(rank):
+        print(f"rank {rank}")
+        return rank * 2
+
+    res = pesc.run(tagged, 1500, coordinator=coordinator, progress=False, slots=2)
+    assert res.values == [rank * 2 for rank in range(1500)]
+    assert all(res[rank].output == f"rank {rank}\n" for rank in range(0, 1500, 37))
+    attempts = {}
+    for rank in range(1500):
+        attempts.setdefault(res[rank].attempt, []).append(rank)
+    assert max(len(ranks) for ranks in attempts.values()) > 1, "no rank shared an attempt: chunks were not used"
+    for ranks in attempts.values():
+        assert ranks == list(range(ranks[0], ranks[0] + len(ranks))), "a chunk holds consecutive ranks"
+
+
+def test_a_chunk_on_a_killed_worker_runs_again_elsewhere_each_rank_once(tmp_path):
+    state, logs = tmp_path / "state", tmp_path / "logs"
+    state.mkdir()
+    logs.mkdir()
+    processes = [subprocess.Popen(
+        [_daemon("PESC_COORDINATOR_BIN", "pesc-coordinator"), "--listen", "127.0.0.1:0", "--state-dir", state,
+         "--worker_lease_ms", "1500"],
+        stdout=open(logs / "coordinator.log", "wb"), stderr=subprocess.STDOUT)]
+    try:
+        address_file = state / "coordinator.address"
+        deadline = time.monotonic() + 20
+        while not (address_file.exists() and address_file.read_text().strip()):
+            assert time.monotonic() < deadline and processes[0].poll() is None, (logs / "coordinator.log").read_text()
+            time.sleep(0.05)
+        address = address_file.read_text().strip()
+        env = dict(os.environ, PESC_TOKEN=(state / "admin.token").read_text().strip())
+        for name in ("doomed", "survivor"):
+            (tmp_path / name).mkdir()
+            processes.append(subprocess.Popen(
+                [_daemon("PESC_WORKER_BIN", "pesc-worker"), "--coordinator", address, "--slots", "1",
+                 "--work-dir", tmp_path / name, "--interpreter", "python=/usr/bin/python3",
+                 "--no-sandbox", "--run-as=", "--owners-first=false"],
+                env=env, stdout=open(logs / f"{name}.log", "wb"), stderr=subprocess.STDOUT))
+        os.environ["PESC_TOKEN"] = env["PESC_TOKEN"]
+
+        def rank_work(rank):
+            import time
+            time.sleep(0.002)
+            print(f"rank {rank}")
+            return rank
+
+        job = pesc.Farm(coordinator=address).map(rank_work, 3000)
+        for seen, _ in enumerate(job.as_completed(), start=1):
+            if seen == 600:
+                processes[1].send_signal(signal.SIGKILL)  # mid-chunk: its ranks have to run again
+        res = job.wait(progress=False)
+        assert res.values == list(range(3000))
+        assert all(res[rank].output == f"rank {rank}\n" for rank in range(3000))
+        assert len({res[rank].worker for rank in range(3000)}) == 2, "both workers ran ranks before the kill"
+    finally:
+        for process in reversed(processes):
+            if process.poll() is None:
+                process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
