@@ -1,5 +1,8 @@
 #include "common/files.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -13,14 +16,26 @@ namespace pesc {
 namespace fs = std::filesystem;
 
 absl::StatusOr<std::string> read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot read ", path.string(), ": ", std::strerror(errno)));
+  // Plain read(2)s: a worker reads every rank's output.txt with this.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::NotFoundError(absl::StrCat("cannot read ", path.string(), ": ", std::strerror(errno)));
+  std::string contents;
+  char buffer[65536];
+  while (true) {
+    const ssize_t got = ::read(fd, buffer, sizeof buffer);
+    if (got > 0) {
+      contents.append(buffer, static_cast<size_t>(got));
+    } else if (got < 0 && errno == EINTR) {
+      continue;
+    } else {
+      const int error = got < 0 ? errno : 0;
+      ::close(fd);
+      if (error != 0) {
+        return absl::DataLossError(absl::StrCat("error while reading ", path.string(), ": ", std::strerror(error)));
+      }
+      return contents;
+    }
   }
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat("error while reading ", path.string()));
-  return std::move(contents).str();
 }
 
 absl::Status write_file_atomically(const fs::path& path, std::string_view data) {

@@ -188,7 +188,8 @@ absl::StatusOr<RankExit> WarmRunner::run(int rank, const std::filesystem::path& 
                                          const std::filesystem::path& checkpoint_dir) {
   RankExit exit;
   exit.start_unix_ms = now_unix_ms();
-  const int64_t cpu_before = cpu_ms_of(process_->pid());
+  // What the runner used up to the end of its last rank: it idles between ranks.
+  const int64_t cpu_before = cpu_ms_ >= 0 ? cpu_ms_ : cpu_ms_of(process_->pid());
   const std::string command = absl::StrCat("rank\t", rank, "\t", output_dir.string(), "\t", checkpoint_dir.string(), "\n");
   if (!write_without_sigpipe(commands_fd_, command)) {
     alive_ = false;
@@ -206,7 +207,8 @@ absl::StatusOr<RankExit> WarmRunner::run(int rank, const std::filesystem::path& 
     return status.status();
   }
   exit.exit_code = *status;
-  exit.cpu_ms = cpu_ms_of(process_->pid()) - cpu_before;
+  cpu_ms_ = cpu_ms_of(process_->pid());
+  exit.cpu_ms = cpu_ms_ - cpu_before;
   return exit;
 }
 

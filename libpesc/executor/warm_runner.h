@@ -56,6 +56,7 @@ class WarmRunner {
   int commands_fd_;
   int answers_fd_;
   std::string pending_;  // bytes read past the last answer
+  int64_t cpu_ms_ = -1;  // its CPU time when it last answered; -1 before its first rank
   bool alive_ = true;
 };
 

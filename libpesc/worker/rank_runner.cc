@@ -393,13 +393,18 @@ absl::StatusOr<std::vector<std::string>> RankRunner::collect_output(const fs::pa
   std::string text;
   // A rank's link named output.txt must not make the worker send back a
   // file the rank itself may not read.
-  if (fs::is_regular_file(fs::symlink_status(output_dir / kOutputFile, error))) {
+  const bool regular_output_txt = fs::is_regular_file(fs::symlink_status(output_dir / kOutputFile, error));
+  if (regular_output_txt) {
     PESC_ASSIGN_OR_RETURN(text, read_file(output_dir / kOutputFile));
   }
+  // An empty output.txt may stay for the next rank, which would get one
+  // anyway: one file less to make and remove per rank.
+  const bool keep_output_txt = regular_output_txt && text.empty();
   PESC_ASSIGN_OR_RETURN(*result.mutable_output_txt(), make_payload(blobs, std::move(text)));
-  if (std::all_of(entries->begin(), entries->end(), [](const std::string& name) { return name == kOutputFile; })) {
-    return *std::move(entries);
-  }
+  const bool only_output_txt =
+      std::all_of(entries->begin(), entries->end(), [](const std::string& name) { return name == kOutputFile; });
+  if (keep_output_txt) std::erase(*entries, std::string(kOutputFile));
+  if (only_output_txt) return *std::move(entries);
   auto small = archive::pack_directory_in_memory(output_dir, {kOutputFile}, kInlinePayloadBytes);
   if (small.ok()) {
     result.set_files_inline(*std::move(small));

@@ -26,7 +26,7 @@ def test_short_ranks_share_attempts_yet_keep_their_own_output(coordinator):
         assert ranks == list(range(ranks[0], ranks[0] + len(ranks))), "a chunk holds consecutive ranks"
 
 
-def test_a_chunk_on_a_killed_worker_runs_again_elsewhere_each_rank_once(tmp_path):
+def test_a_chunk_on_a_killed_worker_runs_again_elsewhere_each_rank_once(tmp_path, monkeypatch):
     state, logs = tmp_path / "state", tmp_path / "logs"
     state.mkdir()
     logs.mkdir()
@@ -49,7 +49,7 @@ def test_a_chunk_on_a_killed_worker_runs_again_elsewhere_each_rank_once(tmp_path
                  "--work-dir", tmp_path / name, "--interpreter", "python=/usr/bin/python3",
                  "--no-sandbox", "--run-as=", "--owners-first=false"],
                 env=env, stdout=open(logs / f"{name}.log", "wb"), stderr=subprocess.STDOUT))
-        os.environ["PESC_TOKEN"] = env["PESC_TOKEN"]
+        monkeypatch.setenv("PESC_TOKEN", env["PESC_TOKEN"])  # the session's daemons keep theirs
 
         def rank_work(rank):
             import time
