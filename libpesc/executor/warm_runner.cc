@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/status_macros.h"
 
 namespace pesc {
 namespace {
@@ -186,15 +187,26 @@ absl::StatusOr<int> parse_runner_answer(const std::string& line) {
 
 absl::StatusOr<RankExit> WarmRunner::run(int rank, const std::filesystem::path& output_dir,
                                          const std::filesystem::path& checkpoint_dir) {
-  RankExit exit;
-  exit.start_unix_ms = now_unix_ms();
+  PESC_RETURN_IF_ERROR(send(rank, output_dir, checkpoint_dir));
+  return receive();
+}
+
+absl::Status WarmRunner::send(int rank, const std::filesystem::path& output_dir,
+                              const std::filesystem::path& checkpoint_dir) {
+  sent_unix_ms_ = now_unix_ms();
   // What the runner used up to the end of its last rank: it idles between ranks.
-  const int64_t cpu_before = cpu_ms_ >= 0 ? cpu_ms_ : cpu_ms_of(process_->pid());
+  cpu_at_send_ = cpu_ms_ >= 0 ? cpu_ms_ : cpu_ms_of(process_->pid());
   const std::string command = absl::StrCat("rank\t", rank, "\t", output_dir.string(), "\t", checkpoint_dir.string(), "\n");
   if (!write_without_sigpipe(commands_fd_, command)) {
     alive_ = false;
     return absl::AbortedError("the rank's interpreter is gone");
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RankExit> WarmRunner::receive() {
+  RankExit exit;
+  exit.start_unix_ms = sent_unix_ms_;
   auto answer = read_answer();
   exit.end_unix_ms = now_unix_ms();
   if (!answer.ok()) {
@@ -208,7 +220,7 @@ absl::StatusOr<RankExit> WarmRunner::run(int rank, const std::filesystem::path& 
   }
   exit.exit_code = *status;
   cpu_ms_ = cpu_ms_of(process_->pid());
-  exit.cpu_ms = cpu_ms_ - cpu_before;
+  exit.cpu_ms = cpu_ms_ - cpu_at_send_;
   return exit;
 }
 

@@ -42,6 +42,10 @@ class WarmRunner {
   // (or was terminated) during the rank; it is of no further use then.
   absl::StatusOr<RankExit> run(int rank, const std::filesystem::path& output_dir,
                                const std::filesystem::path& checkpoint_dir);
+  // run() in two halves, so the worker can collect one rank's output while
+  // the next one runs: send() starts a rank, receive() waits for its answer.
+  absl::Status send(int rank, const std::filesystem::path& output_dir, const std::filesystem::path& checkpoint_dir);
+  absl::StatusOr<RankExit> receive();
 
   // Ends the runner's process group (a cancel or a timeout); run() returns.
   void terminate(std::chrono::milliseconds grace);
@@ -57,6 +61,8 @@ class WarmRunner {
   int answers_fd_;
   std::string pending_;  // bytes read past the last answer
   int64_t cpu_ms_ = -1;  // its CPU time when it last answered; -1 before its first rank
+  int64_t cpu_at_send_ = 0;
+  int64_t sent_unix_ms_ = 0;
   bool alive_ = true;
 };
 

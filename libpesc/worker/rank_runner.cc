@@ -37,6 +37,10 @@ RankContext context_for(const v1::Assignment& assignment, const fs::path& run_di
   context.parameters.assign(assignment.parameters().begin(), assignment.parameters().end());
   context.gpus.assign(assignment.gpus().begin(), assignment.gpus().end());
   context.gpu_host = gpu_host;
+  if (assignment.warm_runner()) {
+    context.spare_output_dir = run_dir / "output-next";
+    context.spare_checkpoint_dir = run_dir / "checkpoint-next";
+  }
   return context;
 }
 
@@ -147,47 +151,64 @@ class RankRunner::Watchdog {
 fs::path RankRunner::slot_dir(int slot) const { return runs_dir_ / absl::StrCat("slot-", slot); }
 
 void RankRunner::reset_slot(int slot) {
-  const fs::path run_dir = slot_dir(slot);
-  WarmSlot& warm = warm_slot(slot);
-  // A warm runner lives in app_dir; it stays for the job's next rank.
-  const bool keep_app = warm.runner != nullptr;
-  std::optional<LeftBehind> left = std::exchange(warm.left_behind, std::nullopt);
+  const bool keep_app = warm_slot(slot).runner != nullptr;
   std::error_code error;
-  if (left && keep_app) {
+  // A warm runner lives in app_dir; it stays for the job's next rank.
+  if (!keep_app) clear_directory(slot_dir(slot) / "app", error);
+  for (int set = 0; set < 2 && !error; ++set) error = clear_set(slot, set);
+  if (error) {  // a rank left something odd: start the slot afresh
+    release_warm(slot);
+    (void)remove_tree(slot_dir(slot));
+  }
+}
+
+std::error_code RankRunner::clear_set(int slot, int set) {
+  const DirSet dirs = dir_set(slot, set);
+  WarmSlot& warm = warm_slot(slot);
+  std::optional<LeftBehind> left = std::exchange(warm.left_behind[set], std::nullopt);
+  std::error_code error;
+  if (left && warm.runner) {
     // What the last rank left is known: no need to list the directories.
     for (const std::string& name : left->output_entries) {
-      const fs::path entry = run_dir / "output" / name;
+      const fs::path entry = dirs.output / name;
       if (fs::is_directory(fs::symlink_status(entry, error))) {
         fs::remove_all(entry, error);
       } else {
         fs::remove(entry, error);
       }
-      if (error) break;
+      if (error) return error;
     }
-    if (!error && !left->checkpoint_empty) clear_directory(run_dir / "checkpoint", error);
-  } else {
-    for (const char* part : {"app", "output", "checkpoint"}) {
-      if (keep_app && std::string_view(part) == "app") continue;
-      clear_directory(run_dir / part, error);
-      if (error) break;
-    }
+    if (!left->checkpoint_empty) clear_directory(dirs.checkpoint, error);
+    return error;
   }
-  if (error) {  // a rank left something odd: start the slot afresh
-    release_warm(slot);
-    (void)remove_tree(run_dir);
+  for (const fs::path& dir : {dirs.output, dirs.checkpoint}) {
+    if (!fs::exists(dir, error)) continue;  // a slot's spare set is made for warm runners only
+    clear_directory(dir, error);
+    if (error) return error;
   }
+  return error;
 }
 
 v1::RankResult RankRunner::run(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs,
                                const RankHooks& hooks) {
+  bool timed_out = false;
+  auto exit = execute(assignment, slot, blobs, hooks, timed_out);
+  return result_of(assignment, slot, 0, exit, timed_out, blobs);
+}
+
+RankRunner::DirSet RankRunner::dir_set(int slot, int set) const {
   const fs::path run_dir = slot_dir(slot);
+  if (set == 0) return {run_dir / "output", run_dir / "checkpoint"};
+  return {run_dir / "output-next", run_dir / "checkpoint-next"};
+}
+
+v1::RankResult RankRunner::result_of(const v1::Assignment& assignment, int slot, int set,
+                                     const absl::StatusOr<RankExit>& exit, bool timed_out, v1::Blobs::Stub& blobs) {
+  const DirSet dirs = dir_set(slot, set);
+  const fs::path output_file = dirs.output / kOutputFile;
   v1::RankResult result;
   result.set_rank(assignment.rank());
   result.set_attempt_id(assignment.attempt_id());
-  result.set_start_unix_ms(now_unix_ms());
-
-  bool timed_out = false;
-  auto exit = execute(assignment, slot, blobs, hooks, timed_out);
   if (exit.ok()) {
     result.set_exit_code(exit->exit_code);
     result.set_signal(exit->signal);
@@ -199,30 +220,31 @@ v1::RankResult RankRunner::run(const v1::Assignment& assignment, int slot, v1::B
                                                                               : v1::RANK_STATE_FAILED);
     if (timed_out) {
       result.set_timed_out(true);
-      append_note(run_dir / "output" / kOutputFile,
+      append_note(output_file,
                   absl::StrCat("killed after the job's timeout of ", assignment.timeout_ms() / 1000.0, " s"));
     }
     if (!exit->limit_exceeded.empty()) {
       result.set_state(v1::RANK_STATE_FAILED);
       result.set_limit_exceeded(exit->limit_exceeded);
-      append_note(run_dir / "output" / kOutputFile, RankIsolation::limit_note(assignment, exit->limit_exceeded));
+      append_note(output_file, RankIsolation::limit_note(assignment, exit->limit_exceeded));
     }
   } else {
     // The rank never ran: say why where the user will look, in its output.
     result.set_exit_code(127);
+    result.set_start_unix_ms(now_unix_ms());
     result.set_end_unix_ms(now_unix_ms());
     result.set_state(v1::RANK_STATE_FAILED);
     result.set_error(std::string(exit.status().message()));
-    append_note(run_dir / "output" / kOutputFile, std::string(exit.status().message()));
+    append_note(output_file, std::string(exit.status().message()));
   }
   LeftBehind left;
-  auto checkpoint = save_checkpoint(run_dir / "checkpoint", blobs);
+  auto checkpoint = save_checkpoint(dirs.checkpoint, blobs);
   if (checkpoint.ok() && *checkpoint) *result.mutable_checkpoint() = **checkpoint;
   left.checkpoint_empty = checkpoint.ok() && !*checkpoint;
-  auto entries = collect_output(run_dir / "output", blobs, result);
+  auto entries = collect_output(dirs.output, blobs, result);
   if (entries.ok()) {
     left.output_entries = *std::move(entries);
-    warm_slot(slot).left_behind = std::move(left);
+    warm_slot(slot).left_behind[set] = std::move(left);
   } else {
     result.set_state(v1::RANK_STATE_FAILED);
     result.set_error(absl::StrCat("cannot send the output back: ", entries.status().message()));
@@ -230,13 +252,53 @@ v1::RankResult RankRunner::run(const v1::Assignment& assignment, int slot, v1::B
   return result;
 }
 
+bool RankRunner::can_pipeline(const v1::Assignment& assignment) {
+  // A timeout or an output limit watches one rank's process or directory,
+  // and a checkpoint is restored before its rank: those go one at a time.
+  return assignment.warm_runner() && assignment.rank_count() > 1 && !assignment.gang() &&
+         assignment.timeout_ms() == 0 && assignment.checkpoint_interval_ms() == 0 &&
+         assignment.limits().output_bytes() == 0 && !assignment.has_checkpoint();
+}
+
+void RankRunner::run_chunk(v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs, const RankHooks& hooks,
+                           const std::function<bool()>& keep_going,
+                           const std::function<void(v1::RankResult)>& take) {
+  const int first = assignment.rank();
+  const int end = first + std::max(1, assignment.rank_count());
+  // The first rank starts the slot's runner, or finds it warm, as usual.
+  take(run(assignment, slot, blobs, hooks));
+  WarmSlot& warm = warm_slot(slot);
+  if (first + 1 >= end || !keep_going() || !warm.runner || !warm.runner->alive()) return;
+  hooks.on_start(&warm.runner->process());
+  int set = 1;
+  absl::Status sent = warm.runner->send(first + 1, dir_set(slot, set).output, dir_set(slot, set).checkpoint);
+  clear_set(slot, 0);
+  for (int rank = first + 1; rank < end; ++rank, set = 1 - set) {
+    absl::StatusOr<RankExit> exit = sent.ok() ? warm.runner->receive() : absl::StatusOr<RankExit>(sent);
+    const bool more = exit.ok() && rank + 1 < end && keep_going();
+    // The next rank runs in the other set while this one's output is read.
+    if (more) sent = warm.runner->send(rank + 1, dir_set(slot, 1 - set).output, dir_set(slot, 1 - set).checkpoint);
+    if (!exit.ok()) {
+      hooks.on_start(nullptr);
+      exit = after_runner_failed(slot, exit.status(), false);
+    }
+    assignment.set_rank(rank);
+    take(result_of(assignment, slot, set, exit, false, blobs));
+    clear_set(slot, set);
+    if (!more) break;
+  }
+  hooks.on_start(nullptr);
+}
+
 absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs,
                                              const RankHooks& hooks, bool& timed_out) {
   const fs::path run_dir = slot_dir(slot);
   RankContext context = context_for(assignment, run_dir, gpu_host_);
   std::error_code error;
-  fs::create_directories(context.output_dir, error);
-  fs::create_directories(context.checkpoint_dir, error);
+  for (const fs::path& dir :
+       {context.output_dir, context.checkpoint_dir, context.spare_output_dir, context.spare_checkpoint_dir}) {
+    if (!dir.empty()) fs::create_directories(dir, error);
+  }
   if (error) return absl::InternalError(absl::StrCat("cannot create ", run_dir.string(), ": ", error.message()));
 
   WarmSlot& warm = warm_slot(slot);
@@ -313,13 +375,18 @@ absl::StatusOr<RankExit> RankRunner::run_warm(const v1::Assignment& assignment, 
   }
   hooks.on_start(nullptr);
   if (exit.ok()) return exit;
+  return after_runner_failed(slot, exit.status(), timed_out);
+}
+
+absl::StatusOr<RankExit> RankRunner::after_runner_failed(int slot, absl::Status failure, bool timed_out) {
   // A runner that failed is dead or of no use; how it ended says whether a
   // limit of the rank's killed it.
+  WarmSlot& warm = warm_slot(slot);
   warm.runner->terminate(std::chrono::milliseconds(0));
   RankExit ended = warm.runner->process().wait();
   release_warm(slot);
   if (!ended.limit_exceeded.empty()) return ended;
-  if (!timed_out) return exit.status();
+  if (!timed_out) return failure;
   RankExit killed;  // the watchdog ended the runner for the timeout
   killed.signal = SIGKILL;
   killed.exit_code = 128 + SIGKILL;

@@ -5,6 +5,7 @@
 // app_dir, output_dir and checkpoint_dir, starts the process with the rank
 // contract, waits, and turns what it left into a RankResult.
 
+#include <array>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -51,6 +52,16 @@ class RankRunner {
   // Runs in slot `slot`'s directories, which must be empty.
   v1::RankResult run(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs, const RankHooks& hooks);
 
+  // Whether run_chunk may run the chunk's ranks overlapped.
+  static bool can_pipeline(const v1::Assignment& assignment);
+  // Runs a chunk's ranks on the slot's warm runner, starting each in the
+  // slot's other set of directories before the previous one's output is
+  // read, so the runner does not wait for the worker; each rank still gets
+  // empty directories. `take` gets each result in rank order; a rank starts
+  // only while `keep_going` says so. Ends early when the runner dies.
+  void run_chunk(v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs, const RankHooks& hooks,
+                 const std::function<bool()>& keep_going, const std::function<void(v1::RankResult)>& take);
+
   // Empties a slot's directories for its next rank. Done after the result is
   // sent, off the latency path; a slot's directories are reused because
   // creating and removing them per rank is most of a short rank's cost.
@@ -61,7 +72,20 @@ class RankRunner {
 
  private:
   class Watchdog;
+  struct DirSet {
+    std::filesystem::path output;
+    std::filesystem::path checkpoint;
+  };
   std::filesystem::path slot_dir(int slot) const;
+  // Set 0: the slot's output and checkpoint dirs; set 1: a warm runner's spares.
+  DirSet dir_set(int slot, int set) const;
+  // Empties one set of the slot's directories.
+  std::error_code clear_set(int slot, int set);
+  // The rank's result from how it ended and what it left in `set`.
+  v1::RankResult result_of(const v1::Assignment& assignment, int slot, int set, const absl::StatusOr<RankExit>& exit,
+                           bool timed_out, v1::Blobs::Stub& blobs);
+  // Ends the slot's failed warm runner; how the rank ended, for its result.
+  absl::StatusOr<RankExit> after_runner_failed(int slot, absl::Status failure, bool timed_out);
   // checkpoint_dir packed and uploaded; nullopt when it is empty.
   absl::StatusOr<std::optional<v1::BlobRef>> save_checkpoint(const std::filesystem::path& checkpoint_dir,
                                                              v1::Blobs::Stub& blobs);
@@ -78,7 +102,7 @@ class RankRunner {
     std::string job_id;
     std::vector<int> gpus;  // fixed in its environment at start
     std::unique_ptr<WarmRunner> runner;
-    std::optional<LeftBehind> left_behind;  // by the slot's last rank
+    std::array<std::optional<LeftBehind>, 2> left_behind;  // by the last rank in each set of directories
   };
   WarmSlot& warm_slot(int slot);
   absl::Status place_shared_files(const v1::Assignment& assignment, const std::filesystem::path& app_dir,

@@ -379,12 +379,22 @@ v1::RankFinished WorkerAgent::Impl::run_assignment(v1::Assignment& assignment, i
   // short and the coordinator queues the ranks it did not run again.
   constexpr size_t kChunkBytes = 1 << 20;
   size_t bytes = 0;
+  auto keep_going = [&] {
+    absl::MutexLock lock(&mutex);
+    return bytes < kChunkBytes && !stopping && !cancelled.contains(assignment.attempt_id());
+  };
+  if (RankRunner::can_pipeline(assignment)) {
+    runner->run_chunk(assignment, slot, *blobs_stub, hooks, keep_going, [&](v1::RankResult result) {
+      bytes += result.ByteSizeLong();
+      *finished.add_chunk() = std::move(result);
+    });
+    return finished;
+  }
   const int first = assignment.rank();
-  for (int rank = first; rank < first + assignment.rank_count() && bytes < kChunkBytes; ++rank) {
+  for (int rank = first; rank < first + assignment.rank_count(); ++rank) {
     if (rank > first) {
       runner->reset_slot(slot);
-      absl::MutexLock lock(&mutex);
-      if (stopping || cancelled.contains(assignment.attempt_id())) break;
+      if (!keep_going()) break;
     }
     assignment.set_rank(rank);
     v1::RankResult& result = *finished.add_chunk();
