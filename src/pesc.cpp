@@ -5,6 +5,8 @@
 // Rcpp::stop, with the code's name in front so R code can tell them apart.
 
 #include <Rcpp.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include <pesc/pesc.h>
 
@@ -53,9 +55,32 @@ const char* code_name(pesc::ErrorCode code) {
   }
 }
 
+// R's signal handlers (parallel's SIGCHLD handler, say) do not keep errno,
+// and a futex wait in one of libpesc's or gRPC's threads that such a handler
+// interrupts reads the handler's errno and aborts the process. So each call
+// runs with asynchronous signals blocked: the threads it starts inherit that
+// mask and leave every signal to R's own thread, which gets what arrived
+// meanwhile when the call returns.
+class AsyncSignalsHeld {
+ public:
+  AsyncSignalsHeld() {
+    sigset_t held;
+    sigfillset(&held);
+    for (int fault : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP}) sigdelset(&held, fault);
+    pthread_sigmask(SIG_BLOCK, &held, &saved_);
+  }
+  AsyncSignalsHeld(const AsyncSignalsHeld&) = delete;
+  AsyncSignalsHeld& operator=(const AsyncSignalsHeld&) = delete;
+  ~AsyncSignalsHeld() { pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
+
+ private:
+  sigset_t saved_;
+};
+
 // Runs `body`, turning pesc::Error into an R error "pesc [code]: message".
 template <typename F>
 auto guarded(F&& body) -> decltype(body()) {
+  AsyncSignalsHeld signals;
   try {
     return body();
   } catch (const pesc::Error& error) {
