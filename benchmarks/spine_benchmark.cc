@@ -9,7 +9,8 @@
 //                         coordinator, and that coordinator's memory.
 //   BM_StoreRankCycle     the coordinator's durable state alone: start and
 //                         finish of one rank, in batches as a busy worker
-//                         reports them, on a real SQLite file.
+//                         reports them, on a real SQLite file; /0 with one
+//                         attempt per rank, /1 with the batch as one chunk.
 //
 // "loopback" runs against a real pesc-coordinator and one pesc-worker
 // started here with posix_spawn; "embedded" is Farm("native") in-process.
@@ -514,6 +515,13 @@ void BM_StoreRankCycle(benchmark::State& state) {
         pesc::JobStore::Batch batch(**store);
         std::vector<pesc::JobStore::Placed> placed;
         for (int rank = first; rank < first + kPerBatch; ++rank) placed.push_back({.rank = rank, .worker_id = "w"});
+        if (state.range(0) == 1) {
+          auto chunk = (*store)->start_chunk(job_id, first, kPerBatch, "w", 2);
+          std::vector<pesc::v1::RankResult> results(kPerBatch, result);
+          for (int i = 0; i < kPerBatch; ++i) results[i].set_rank(first + i);
+          (void)(*store)->finish_chunk(chunk->id, std::move(results), 3);
+          continue;
+        }
         auto started = (*store)->start_attempts(job_id, placed, 2);
         for (const auto& attempt : *started) (void)(*store)->finish_attempt(attempt.id, result, 3);
       }
@@ -524,7 +532,7 @@ void BM_StoreRankCycle(benchmark::State& state) {
   fs::remove_all(dir);
   state.counters["us_per_rank"] = seconds * 1e6 / kRanks / static_cast<double>(state.iterations());
 }
-BENCHMARK(BM_StoreRankCycle)->Iterations(3)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_StoreRankCycle)->Arg(0)->Arg(1)->Iterations(3)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
