@@ -16,22 +16,21 @@ local({
     NULL
   }, error = function(e) e)
 
+  # Call by names, so that an error's call reads f(rank, n = n), not the
+  # deparsed function and values. The call is built once; each rank gets a
+  # fresh environment holding the function and the arguments.
+  arg_names <- names(task$args) %||% rep("", length(task$args))
+  arg_vars <- ifelse(nzchar(arg_names) & !arg_names %in% c("f", "rank"), arg_names,
+                     paste0(".arg", seq_along(task$args)))
+  the_call <- as.call(c(list(as.name("f"), as.name("rank")), lapply(arg_vars, as.name)))
+  names(the_call) <- c("", "", arg_names)
+  bindings <- c(list(f = task$f), stats::setNames(task$args, arg_vars))
+
   call_f <- function(rank) {
     if (!is.null(loaded)) stop(loaded)
-    # Call by names, so that an error's call reads f(rank, n = n), not the
-    # deparsed function and values.
-    env <- new.env(parent = globalenv())
-    env$f <- task$f
+    env <- list2env(bindings, envir = new.env(parent = globalenv()))
     env$rank <- rank
-    call <- list(as.name("f"), as.name("rank"))
-    arg_names <- names(task$args) %||% rep("", length(task$args))
-    for (i in seq_along(task$args)) {
-      var <- if (nzchar(arg_names[i]) && !arg_names[i] %in% c("f", "rank")) arg_names[i] else paste0(".arg", i)
-      assign(var, task$args[[i]], envir = env)
-      call[[length(call) + 1L]] <- as.name(var)
-    }
-    names(call) <- c("", "", arg_names)
-    eval(as.call(call), env)
+    eval(the_call, env)
   }
 
   # Runs one rank; returns 0 when it succeeded.
