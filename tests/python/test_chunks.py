@@ -74,3 +74,17 @@ def test_a_chunk_on_a_killed_worker_runs_again_elsewhere_each_rank_once(tmp_path
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def test_an_interpreter_dying_mid_chunk_fails_its_rank_alone(coordinator):
+    def fragile(rank):
+        import os
+        if rank == 700:
+            os._exit(3)  # takes the warm interpreter down with it
+        print(f"rank {rank}")
+        return rank
+
+    res = pesc.run(fragile, 1500, coordinator=coordinator, progress=False, slots=2)
+    assert [r.rank for r in res.failed] == [700]
+    assert "interpreter died" in res[700].output
+    assert all(res[rank].output == f"rank {rank}\n" for rank in range(1500) if rank != 700)
