@@ -645,53 +645,65 @@ void FarmState::dispatch_queued(const std::set<std::string>& held) {
   std::vector<Placement> placements = scheduler_.place(std::move(queued_jobs), std::move(capacity));
   std::map<std::string, std::vector<size_t>> placements_of_job;
   for (size_t i = 0; i < placements.size(); ++i) placements_of_job[placements[i].job_id].push_back(i);
+  int online_slots = 0;
+  for (const auto& [worker_id, session] : sessions_) {
+    if (session.outbox) online_slots += session.slots;
+  }
   // Started per job in one store call; sent in the scheduler's order.
   std::map<size_t, JobStore::StartedAttempt> started_at;
   for (const auto& [job_id, indices] : placements_of_job) {
-    auto pending = store_->pending_ranks(job_id, static_cast<int>(indices.size()));
-    if (!pending.ok()) continue;
-    ActiveJob& job = active_jobs_[job_id];
-    // Workers that take this job in chunks get blocks of consecutive ranks
-    // from the front; each other placement gets one rank.
-    std::vector<std::pair<std::string, int>> chunked;  // worker, ranks, in placement order
-    std::vector<size_t> single;
-    for (size_t index : indices) {
-      const std::string& worker_id = placements[index].worker_id;
-      if (chunk_size(sessions_.at(worker_id), job) <= 1) {
-        single.push_back(index);
-        continue;
-      }
-      auto same = std::find_if(chunked.begin(), chunked.end(), [&](const auto& c) { return c.first == worker_id; });
-      if (same == chunked.end()) {
-        chunked.emplace_back(worker_id, 1);
-      } else {
-        same->second += 1;
-      }
-    }
-    size_t next = 0;
-    for (const auto& [worker_id, count] : chunked) {
-      std::vector<int> block;
-      for (; next < pending->size() && static_cast<int>(block.size()) < count; ++next) block.push_back((*pending)[next]);
-      assign_chunks(job_id, job, worker_id, std::move(block), chunk_size(sessions_.at(worker_id), job));
-    }
-    std::vector<JobStore::Placed> placed;
-    std::map<int, size_t> placement_of_rank;
-    for (size_t i = 0; next < pending->size() && i < single.size(); ++i, ++next) {
-      placed.push_back({.rank = (*pending)[next], .worker_id = placements[single[i]].worker_id});
-      placement_of_rank[(*pending)[next]] = single[i];
-    }
-    if (placed.empty()) continue;
-    auto started = store_->start_attempts(job_id, placed, now_unix_ms());
-    if (!started.ok()) continue;
-    for (JobStore::StartedAttempt& attempt : *started) started_at[placement_of_rank[attempt.rank]] = std::move(attempt);
+    start_placed(job_id, placements, indices, online_slots, started_at);
   }
   for (const auto& [index, attempt] : started_at) {
     const Placement& placement = placements[index];
-    ActiveJob& job = active_jobs_[placement.job_id];
-    job.pending -= 1;
-    if (job.spec.same_machine()) job.pinned_worker = attempt.worker_id;
-    send_attempt(placement.job_id, job.spec, attempt.worker_id, attempt.rank, attempt, placement.gpus);
+    dispatched(placement.job_id, active_jobs_[placement.job_id], attempt, placement.gpus);
   }
+}
+
+void FarmState::start_placed(const std::string& job_id, const std::vector<Placement>& placements,
+                             const std::vector<size_t>& indices, int online_slots,
+                             std::map<size_t, JobStore::StartedAttempt>& started_at) {
+  auto pending = store_->pending_ranks(job_id, static_cast<int>(indices.size()));
+  if (!pending.ok()) return;
+  ActiveJob& job = active_jobs_[job_id];
+  // Workers that take this job in chunks get blocks of consecutive ranks
+  // from the front; each other placement gets one rank.
+  struct Chunked {
+    std::string worker_id;
+    int chunk = 0;  // ranks per chunk on it
+    int ranks = 0;  // its placements
+  };
+  std::vector<Chunked> chunked;  // in placement order
+  std::vector<size_t> single;
+  for (size_t index : indices) {
+    const std::string& worker_id = placements[index].worker_id;
+    auto same = std::find_if(chunked.begin(), chunked.end(), [&](const Chunked& c) { return c.worker_id == worker_id; });
+    if (same != chunked.end()) {
+      same->ranks += 1;
+    } else if (const int chunk = chunk_size(sessions_.at(worker_id), job, online_slots); chunk > 1) {
+      chunked.push_back({.worker_id = worker_id, .chunk = chunk, .ranks = 1});
+    } else {
+      single.push_back(index);
+    }
+  }
+  size_t next = 0;
+  for (const Chunked& worker : chunked) {
+    std::vector<int> block;
+    for (; next < pending->size() && static_cast<int>(block.size()) < worker.ranks; ++next) {
+      block.push_back((*pending)[next]);
+    }
+    assign_chunks(job_id, job, worker.worker_id, std::move(block), worker.chunk);
+  }
+  std::vector<JobStore::Placed> placed;
+  std::map<int, size_t> placement_of_rank;
+  for (size_t i = 0; next < pending->size() && i < single.size(); ++i, ++next) {
+    placed.push_back({.rank = (*pending)[next], .worker_id = placements[single[i]].worker_id});
+    placement_of_rank[(*pending)[next]] = single[i];
+  }
+  if (placed.empty()) return;
+  auto started = store_->start_attempts(job_id, placed, now_unix_ms());
+  if (!started.ok()) return;
+  for (JobStore::StartedAttempt& attempt : *started) started_at[placement_of_rank[attempt.rank]] = std::move(attempt);
 }
 
 int FarmState::Session::ranks_held() const {
@@ -703,16 +715,12 @@ int FarmState::Session::ranks_held() const {
   return held;
 }
 
-int FarmState::chunk_size(const Session& session, const ActiveJob& job) const {
+int FarmState::chunk_size(const Session& session, const ActiveJob& job, int online_slots) {
   // Only warm runners make a rank cheap enough for the rest to matter, and
   // gangs, GPUs and checkpoints are per rank.
   if (!job.spec.warm_runner() || job.spec.parallel() || job.spec.gpus_per_rank() > 0 ||
       job.spec.checkpoint_interval_ms() > 0 || session.typical_rank_ms < 0) {
     return 1;
-  }
-  int online_slots = 0;
-  for (const auto& [worker_id, other] : sessions_) {
-    if (other.outbox) online_slots += other.slots;
   }
   const int by_time = static_cast<int>(kChunkHorizonMs / std::max(0.1, session.typical_rank_ms));
   const int by_tail = job.pending / (kChunksPerSlotAtLeast * std::max(1, online_slots));
@@ -726,14 +734,13 @@ void FarmState::assign_chunks(const std::string& job_id, ActiveJob& job, const s
     size_t end = first + 1;
     while (end < ranks.size() && ranks[end] == ranks[end - 1] + 1 && static_cast<int>(end - first) < chunk) ++end;
     const int count = static_cast<int>(end - first);
-    absl::StatusOr<JobStore::StartedAttempt> started =
-        count == 1 ? store_->start_attempt(job_id, ranks[first], worker_id, now_unix_ms())
-                   : store_->start_chunk(job_id, ranks[first], count, worker_id, now_unix_ms());
+    if (count == 1) {
+      (void)assign(job_id, job, worker_id, ranks[first]);
+    } else if (auto started = store_->start_chunk(job_id, ranks[first], count, worker_id, now_unix_ms());
+               started.ok()) {
+      dispatched(job_id, job, *started);
+    }
     first = end;
-    if (!started.ok()) continue;
-    job.pending -= started->rank_count;
-    if (job.spec.same_machine()) job.pinned_worker = worker_id;
-    send_attempt(job_id, job.spec, worker_id, started->rank, *started);
   }
 }
 
@@ -903,10 +910,15 @@ absl::StatusOr<int64_t> FarmState::assign(const std::string& job_id, ActiveJob& 
                                           int rank, const std::vector<int>& gpus) {
   PESC_ASSIGN_OR_RETURN(JobStore::StartedAttempt started,
                         store_->start_attempt(job_id, rank, worker_id, now_unix_ms()));
-  job.pending -= 1;
-  if (job.spec.same_machine()) job.pinned_worker = worker_id;
-  send_attempt(job_id, job.spec, worker_id, rank, started, gpus);
+  dispatched(job_id, job, started, gpus);
   return started.id;
+}
+
+void FarmState::dispatched(const std::string& job_id, ActiveJob& job, const JobStore::StartedAttempt& started,
+                           const std::vector<int>& gpus) {
+  job.pending -= started.rank_count;
+  if (job.spec.same_machine()) job.pinned_worker = started.worker_id;
+  send_attempt(job_id, job.spec, started.worker_id, started.rank, started, gpus);
 }
 
 void FarmState::send_attempt(const std::string& job_id, const v1::JobSpec& spec, const std::string& worker_id,

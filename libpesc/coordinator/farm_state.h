@@ -193,7 +193,17 @@ class FarmState {
   void learn_from(Session& session, const v1::RankResult& reported) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Ranks of the job one attempt on this worker may run: more than one for
   // short function-mode ranks, so they share a message and a transaction.
-  int chunk_size(const Session& session, const ActiveJob& job) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  static int chunk_size(const Session& session, const ActiveJob& job, int online_slots);
+  // Starts one job's share of a dispatch: chunks are started and sent here,
+  // one-rank attempts started and left in `started_at` (by placement index)
+  // for the caller to send in the scheduler's order.
+  void start_placed(const std::string& job_id, const std::vector<Placement>& placements,
+                    const std::vector<size_t>& indices, int online_slots,
+                    std::map<size_t, JobStore::StartedAttempt>& started_at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // A started attempt of a queued job: off the job's pending count, pinned
+  // for a same-machine job, and sent to its worker.
+  void dispatched(const std::string& job_id, ActiveJob& job, const JobStore::StartedAttempt& started,
+                  const std::vector<int>& gpus = {}) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Starts a job's placed ranks on a worker in chunks of consecutive ranks.
   void assign_chunks(const std::string& job_id, ActiveJob& job, const std::string& worker_id, std::vector<int> ranks,
                      int chunk) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);

@@ -274,31 +274,36 @@ void reference_blob(StatementCache& sql, const std::string& job_id, const std::s
   insert->exec();
 }
 
-struct JobAfterRank {
-  int64_t finish_seq = 0;
-  bool finished = false;  // that was its last rank
+struct JobAfterRanks {
+  int64_t next_seq = 0;   // the finish_seq of the last of them
+  bool finished = false;  // they were its last ranks
 };
 
-// Counts a running rank of the job as ended in `state` and gives it the
-// job's next finish_seq, closing the job when no rank is left pending or
-// running; one statement, as it runs for every rank.
-JobAfterRank count_finished_rank(StatementCache& sql, const std::string& job_id, v1::RankState state,
-                                 int64_t now_unix_ms) {
-  auto update = sql(absl::StrCat(
-      "UPDATE jobs SET next_seq = next_seq + 1, running = running - 1, ", counter_column(state), " = ",
-      counter_column(state), " + 1, "
-      // SET reads the row as it was: running = 1 is the rank ending now.
-      "finished_ms = CASE WHEN state = ?2 AND pending = 0 AND running = 1 THEN ?3 ELSE finished_ms END, "
-      "state = CASE WHEN state = ?2 AND pending = 0 AND running = 1 THEN ?4 ELSE state END "
-      "WHERE id = ?1 RETURNING next_seq, state"));
+// Counts running ranks of the job as ended: `succeeded` and `failed` ones
+// take the job's next finish_seqs, `requeued` ones go back to pending. Closes
+// the job when no rank is left pending or running. One statement, as it runs
+// for every finished rank or chunk.
+JobAfterRanks count_ended_ranks(StatementCache& sql, const std::string& job_id, int succeeded, int failed,
+                                int requeued, int64_t now_unix_ms) {
+  auto update = sql(
+      "UPDATE jobs SET next_seq = next_seq + ?2 + ?3, pending = pending + ?4, running = running - ?2 - ?3 - ?4, "
+      "succeeded = succeeded + ?2, failed = failed + ?3, "
+      // SET reads the row as it was.
+      "finished_ms = CASE WHEN state = ?5 AND pending + ?4 = 0 AND running - ?2 - ?3 - ?4 = 0 "
+      "THEN ?6 ELSE finished_ms END, "
+      "state = CASE WHEN state = ?5 AND pending + ?4 = 0 AND running - ?2 - ?3 - ?4 = 0 THEN ?7 ELSE state END "
+      "WHERE id = ?1 RETURNING next_seq, state");
   update->bind(1, job_id);
-  update->bind(2, static_cast<int>(v1::JOB_STATE_RUNNING));
-  update->bind(3, now_unix_ms);
-  update->bind(4, static_cast<int>(v1::JOB_STATE_FINISHED));
-  JobAfterRank after;
+  update->bind(2, succeeded);
+  update->bind(3, failed);
+  update->bind(4, requeued);
+  update->bind(5, static_cast<int>(v1::JOB_STATE_RUNNING));
+  update->bind(6, now_unix_ms);
+  update->bind(7, static_cast<int>(v1::JOB_STATE_FINISHED));
+  JobAfterRanks after;
   if (!update->executeStep()) return after;
-  after.finish_seq = update->getColumn(0).getInt64();
-  // It ran a rank until now, so it was not finished before.
+  after.next_seq = update->getColumn(0).getInt64();
+  // It ran these ranks until now, so it was not finished before.
   after.finished = update->getColumn(1).getInt() == v1::JOB_STATE_FINISHED;
   update->tryExecuteStep();
   return after;
@@ -621,8 +626,10 @@ absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64
       reference_blob(*sql_, accepted.job_id, result.checkpoint().sha256());
     }
     if (!accepted.requeued) {
-      JobAfterRank job = count_finished_rank(*sql_, accepted.job_id, result.state(), now_unix_ms);
-      result.set_finish_seq(job.finish_seq);
+      const bool succeeded = result.state() == v1::RANK_STATE_SUCCEEDED;
+      JobAfterRanks job = count_ended_ranks(*sql_, accepted.job_id, succeeded ? 1 : 0, succeeded ? 0 : 1, 0,
+                                            now_unix_ms);
+      result.set_finish_seq(job.next_seq);
       accepted.job_finished = job.finished;
     }
 
@@ -760,24 +767,9 @@ absl::StatusOr<std::optional<JobStore::ChunkAccepted>> JobStore::finish_chunk(in
     chunk.requeued += requeue_chunk_ranks(*sql_, chunk.job_id, attempt_id, first_rank, rank_count);
 
     const int done = ended[v1::RANK_STATE_SUCCEEDED] + ended[v1::RANK_STATE_FAILED];
-    auto job = (*sql_)(
-        "UPDATE jobs SET next_seq = ?2, pending = pending + ?3, running = running - ?3 - ?4, "
-        "succeeded = succeeded + ?5, failed = failed + ?6, "
-        // SET reads the row as it was.
-        "finished_ms = CASE WHEN state = ?7 AND pending + ?3 = 0 AND running - ?3 - ?4 = 0 THEN ?8 ELSE finished_ms END, "
-        "state = CASE WHEN state = ?7 AND pending + ?3 = 0 AND running - ?3 - ?4 = 0 THEN ?9 ELSE state END "
-        "WHERE id = ?1 RETURNING state");
-    job->bind(1, chunk.job_id);
-    job->bind(2, finish_seq);
-    job->bind(3, chunk.requeued);
-    job->bind(4, done);
-    job->bind(5, ended[v1::RANK_STATE_SUCCEEDED]);
-    job->bind(6, ended[v1::RANK_STATE_FAILED]);
-    job->bind(7, static_cast<int>(v1::JOB_STATE_RUNNING));
-    job->bind(8, now_unix_ms);
-    job->bind(9, static_cast<int>(v1::JOB_STATE_FINISHED));
-    chunk.job_finished = job->executeStep() && job->getColumn(0).getInt() == v1::JOB_STATE_FINISHED;
-    job->tryExecuteStep();
+    chunk.job_finished = count_ended_ranks(*sql_, chunk.job_id, ended[v1::RANK_STATE_SUCCEEDED],
+                                           ended[v1::RANK_STATE_FAILED], chunk.requeued, now_unix_ms)
+                             .finished;
     set_attempt_state(*sql_, attempt_id, kAttemptAccepted);
     tally_.ranks_done[worker_id] += done;
     transaction.commit();
