@@ -21,44 +21,61 @@ def _daemon(variable: str, name: str) -> Path:
     return path
 
 
+def start_coordinator(state: Path, logs: Path, *flags: str):
+    """A pesc-coordinator on 127.0.0.1:0 keeping its state in `state`; returns it, its address and its admin token."""
+    coordinator = subprocess.Popen(
+        [_daemon("PESC_COORDINATOR_BIN", "pesc-coordinator"), "--listen", "127.0.0.1:0", "--state-dir", state, *flags],
+        stdout=open(logs / "coordinator.log", "wb"), stderr=subprocess.STDOUT)
+    address_file = state / "coordinator.address"
+    deadline = time.monotonic() + 20
+    while not (address_file.exists() and address_file.read_text().strip()):
+        if coordinator.poll() is not None or time.monotonic() > deadline:
+            stop([coordinator])
+            pytest.fail("pesc-coordinator did not start: " + (logs / "coordinator.log").read_text())
+        time.sleep(0.05)
+    # The admin token is written before the address.
+    return coordinator, address_file.read_text().strip(), (state / "admin.token").read_text().strip()
+
+
+def start_worker(address: str, work: Path, log: Path, slots: int = 2, env=None) -> subprocess.Popen:
+    """A pesc-worker for `address` running Python ranks with /usr/bin/python3."""
+    return subprocess.Popen(
+        [_daemon("PESC_WORKER_BIN", "pesc-worker"), "--coordinator", address, "--slots", str(slots),
+         "--work-dir", work, "--interpreter", "python=/usr/bin/python3",
+         # Some tests watch their ranks through files in their own temporary
+         # dirs, which sandboxed ranks cannot see; isolation has C++ tests.
+         # A busy test machine must not pause it (owner_test covers that).
+         "--no-sandbox", "--run-as=", "--owners-first=false"],
+        env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+
+
+def stop(processes) -> None:
+    """Terminates the daemons, the last started first, and kills those that linger."""
+    for process in reversed(processes):
+        if process.poll() is None:
+            process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @pytest.fixture(scope="session")
 def daemons(tmp_path_factory):
     """A pesc-coordinator and a 2-slot pesc-worker on 127.0.0.1; yields the coordinator's address."""
     state = tmp_path_factory.mktemp("coordinator")
     work = tmp_path_factory.mktemp("worker")
     logs = tmp_path_factory.mktemp("logs")
-    coordinator = subprocess.Popen(
-        [_daemon("PESC_COORDINATOR_BIN", "pesc-coordinator"), "--listen", "127.0.0.1:0", "--state-dir", state],
-        stdout=open(logs / "coordinator.log", "wb"), stderr=subprocess.STDOUT)
+    coordinator, address, token = start_coordinator(state, logs)
     processes = [coordinator]
     try:
-        address_file = state / "coordinator.address"
-        deadline = time.monotonic() + 20
-        while not (address_file.exists() and address_file.read_text().strip()):
-            if coordinator.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("pesc-coordinator did not start: " + (logs / "coordinator.log").read_text())
-            time.sleep(0.05)
-        address = address_file.read_text().strip()
-        # The coordinator's admin token (written before its address): the
-        # worker and every client in this session present it via PESC_TOKEN.
-        os.environ["PESC_TOKEN"] = (state / "admin.token").read_text().strip()
-        processes.append(subprocess.Popen(
-            [_daemon("PESC_WORKER_BIN", "pesc-worker"), "--coordinator", address, "--slots", "2",
-             "--work-dir", work, "--interpreter", "python=/usr/bin/python3",
-             # Some tests watch their ranks through files in their own temporary
-             # dirs, which sandboxed ranks cannot see; isolation has C++ tests.
-             # A busy test machine must not pause it (owner_test covers that).
-             "--no-sandbox", "--run-as=", "--owners-first=false"],
-            stdout=open(logs / "worker.log", "wb"), stderr=subprocess.STDOUT))
+        # Every client in this session and the worker present the admin token.
+        os.environ["PESC_TOKEN"] = token
+        processes.append(start_worker(address, work, logs / "worker.log"))
         yield address
     finally:
-        for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(processes)
 
 
 @pytest.fixture(params=["embedded", "daemons"])

@@ -1,13 +1,10 @@
 """Short function-mode ranks travel in chunks (several ranks per attempt): each rank still runs once, in its own
 output_dir, and comes back in rank order, also when the worker running a chunk is killed."""
 
-import os
 import signal
-import subprocess
-import time
 
 import pesc
-from conftest import _daemon
+from conftest import start_coordinator, start_worker, stop
 
 
 def test_short_ranks_share_attempts_yet_keep_their_own_output(coordinator):
@@ -30,26 +27,13 @@ def test_a_chunk_on_a_killed_worker_runs_again_elsewhere_each_rank_once(tmp_path
     state, logs = tmp_path / "state", tmp_path / "logs"
     state.mkdir()
     logs.mkdir()
-    processes = [subprocess.Popen(
-        [_daemon("PESC_COORDINATOR_BIN", "pesc-coordinator"), "--listen", "127.0.0.1:0", "--state-dir", state,
-         "--worker_lease_ms", "1500"],
-        stdout=open(logs / "coordinator.log", "wb"), stderr=subprocess.STDOUT)]
+    coordinator, address, token = start_coordinator(state, logs, "--worker_lease_ms", "1500")
+    processes = [coordinator]
     try:
-        address_file = state / "coordinator.address"
-        deadline = time.monotonic() + 20
-        while not (address_file.exists() and address_file.read_text().strip()):
-            assert time.monotonic() < deadline and processes[0].poll() is None, (logs / "coordinator.log").read_text()
-            time.sleep(0.05)
-        address = address_file.read_text().strip()
-        env = dict(os.environ, PESC_TOKEN=(state / "admin.token").read_text().strip())
+        monkeypatch.setenv("PESC_TOKEN", token)  # the session's daemons keep theirs
         for name in ("doomed", "survivor"):
             (tmp_path / name).mkdir()
-            processes.append(subprocess.Popen(
-                [_daemon("PESC_WORKER_BIN", "pesc-worker"), "--coordinator", address, "--slots", "1",
-                 "--work-dir", tmp_path / name, "--interpreter", "python=/usr/bin/python3",
-                 "--no-sandbox", "--run-as=", "--owners-first=false"],
-                env=env, stdout=open(logs / f"{name}.log", "wb"), stderr=subprocess.STDOUT))
-        monkeypatch.setenv("PESC_TOKEN", env["PESC_TOKEN"])  # the session's daemons keep theirs
+            processes.append(start_worker(address, tmp_path / name, logs / f"{name}.log", slots=1))
 
         def rank_work(rank):
             import time
@@ -66,14 +50,7 @@ def test_a_chunk_on_a_killed_worker_runs_again_elsewhere_each_rank_once(tmp_path
         assert all(res[rank].output == f"rank {rank}\n" for rank in range(3000))
         assert len({res[rank].worker for rank in range(3000)}) == 2, "both workers ran ranks before the kill"
     finally:
-        for process in reversed(processes):
-            if process.poll() is None:
-                process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(processes)
 
 
 def test_an_interpreter_dying_mid_chunk_fails_its_rank_alone(coordinator):
