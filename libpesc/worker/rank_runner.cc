@@ -425,10 +425,7 @@ void RankRunner::release_warm(int slot) {
   warm.runner.reset();
   warm.job_id.clear();
   std::error_code error;
-  const fs::path app_dir = slot_dir(slot) / "app";
-  for (auto it = fs::directory_iterator(app_dir, error); !error && it != fs::end(it); it.increment(error)) {
-    fs::remove_all(it->path(), error);
-  }
+  clear_directory(slot_dir(slot) / "app", error);
 }
 
 RankRunner::~RankRunner() = default;
