@@ -11,6 +11,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <functional>
 #include <map>
@@ -254,6 +255,7 @@ struct PackItem {
   std::string name;  // relative, '/'-separated
   fs::path path;
   struct stat info;
+  const std::string* bytes = nullptr;  // a MemoryFile's: no path to read
 };
 
 bool same_file(const struct stat& a, const struct stat& b) { return a.st_dev == b.st_dev && a.st_ino == b.st_ino; }
@@ -337,6 +339,17 @@ absl::Status write_file(struct archive* writer, struct archive_entry* entry, con
   return absl::OkStatus();
 }
 
+absl::Status write_bytes(struct archive* writer, struct archive_entry* entry, const PackItem& item,
+                         const std::string& context) {
+  archive_entry_set_size(entry, static_cast<la_int64_t>(item.bytes->size()));
+  PESC_RETURN_IF_ERROR(write_header(writer, entry, item, context));
+  if (!item.bytes->empty() &&
+      archive_write_data(writer, item.bytes->data(), item.bytes->size()) != static_cast<la_ssize_t>(item.bytes->size())) {
+    return absl::InternalError(absl::StrCat(context, ": cannot write ", quote(item.name), ": ", error_text(writer)));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status write_item(struct archive* writer, const PackItem& item, Kind kind, const std::string& context) {
   Entry entry(archive_entry_new());
   archive_entry_set_pathname(entry.get(), item.name.c_str());
@@ -362,17 +375,14 @@ absl::Status write_item(struct archive* writer, const PackItem& item, Kind kind,
     case Kind::kFile:
     case Kind::kHardlink:
       archive_entry_set_filetype(entry.get(), AE_IFREG);
+      if (item.bytes != nullptr) return write_bytes(writer, entry.get(), item, context);
       return write_file(writer, entry.get(), item, context);
   }
   return absl::InternalError("unreachable");
 }
 
-// Writes the tree into an archive opened on `writer`. `self` is the
-// archive's own file, which is never packed into itself.
-absl::Status write_tree(struct archive* writer, const fs::path& dir, const std::vector<std::string>& exclude,
-                        const struct stat& self, const std::string& context) {
-  PESC_ASSIGN_OR_RETURN(std::vector<PackItem> items, collect_tree(dir, exclude, self, context));
-
+// Writes the listed tree into an archive opened on `writer`.
+absl::Status write_tree(struct archive* writer, const std::vector<PackItem>& items, const std::string& context) {
   // Check the whole tree first, exactly as a reader of the archive will.
   EntryChecker checker(context);
   std::vector<Kind> kinds;
@@ -411,7 +421,9 @@ absl::Status write_tar(const fs::path& dir, const fs::path& archive_file, const 
   if (::stat(archive_file.c_str(), &archive_info) != 0) {
     return absl::InternalError(absl::StrCat(context, ": cannot stat the archive: ", std::strerror(errno)));
   }
-  return write_tree(writer.get(), dir, exclude, archive_info, context);
+  // The archive's own file may lie in the tree; it is never packed into itself.
+  PESC_ASSIGN_OR_RETURN(std::vector<PackItem> items, collect_tree(dir, exclude, archive_info, context));
+  return write_tree(writer.get(), items, context);
 }
 
 struct BoundedBytes {
@@ -619,10 +631,24 @@ absl::Status pack_directory(const fs::path& dir, const fs::path& archive_file, c
 }
 
 absl::StatusOr<std::string> pack_directory_in_memory(const fs::path& dir, const std::vector<std::string>& exclude,
-                                                     size_t max_bytes) {
-  std::string context = absl::StrCat("cannot pack ", dir.string());
-  std::error_code error;
-  if (!fs::is_directory(dir, error)) return absl::InvalidArgumentError(absl::StrCat(context, ": not a directory"));
+                                                     size_t max_bytes, const std::vector<MemoryFile>& files) {
+  std::string context = absl::StrCat("cannot pack ", dir.empty() ? "files in memory" : dir.string());
+  std::vector<PackItem> items;
+  if (!dir.empty()) {
+    std::error_code error;
+    if (!fs::is_directory(dir, error)) return absl::InvalidArgumentError(absl::StrCat(context, ": not a directory"));
+    std::vector<std::string> skipped = exclude;
+    for (const MemoryFile& file : files) skipped.push_back(file.name);  // the file in memory replaces it
+    struct stat no_file = {};  // no archive file that could lie in the tree
+    PESC_ASSIGN_OR_RETURN(items, collect_tree(dir, skipped, no_file, context));
+  }
+  for (const MemoryFile& file : files) {
+    PackItem item{file.name, dir / file.name, {}, &file.bytes};
+    item.info.st_mode = S_IFREG | 0644;
+    item.info.st_mtime = ::time(nullptr);
+    items.push_back(std::move(item));
+  }
+  std::sort(items.begin(), items.end(), [](const PackItem& a, const PackItem& b) { return a.name < b.name; });
   ScopedUtf8Locale locale;
   BoundedBytes out{.max = max_bytes};
   Writer writer(archive_write_new());
@@ -631,8 +657,7 @@ absl::StatusOr<std::string> pack_directory_in_memory(const fs::path& dir, const 
       archive_write_open(writer.get(), &out, nullptr, append_bounded, nullptr) != ARCHIVE_OK) {
     return absl::InternalError(absl::StrCat(context, ": cannot start the archive: ", error_text(writer.get())));
   }
-  struct stat no_file = {};  // no archive file that could lie in the tree
-  absl::Status written = write_tree(writer.get(), dir, exclude, no_file, context);
+  absl::Status written = write_tree(writer.get(), items, context);
   if (out.overflowed) {
     return absl::ResourceExhaustedError(absl::StrCat(context, ": larger than ", max_bytes, " bytes"));
   }

@@ -20,10 +20,18 @@ namespace pesc::archive {
 // names, skipping the top-level names in `exclude`. Binary safe.
 absl::Status pack_directory(const std::filesystem::path& dir, const std::filesystem::path& archive_file,
                             const std::vector<std::string>& exclude = {});
-// The same tar, as bytes, for small trees such as a rank's output_dir;
-// ResourceExhausted when it would exceed `max_bytes`.
+// A regular file that exists only in memory, packed as if it lay in the tree.
+struct MemoryFile {
+  std::string name;  // a plain top-level name
+  std::string bytes;
+};
+
+// The same tar, as bytes, for small trees such as a rank's output_dir, with
+// `files` added (each replaces the tree's entry of its name); an empty `dir`
+// packs `files` alone. ResourceExhausted when it would exceed `max_bytes`.
 absl::StatusOr<std::string> pack_directory_in_memory(const std::filesystem::path& dir,
-                                                     const std::vector<std::string>& exclude, size_t max_bytes);
+                                                     const std::vector<std::string>& exclude, size_t max_bytes,
+                                                     const std::vector<MemoryFile>& files = {});
 
 // True when `dir` holds nothing but the top-level names in `exclude`.
 absl::StatusOr<bool> directory_is_empty_except(const std::filesystem::path& dir,

@@ -41,6 +41,13 @@ struct RankLaunch {
   std::shared_ptr<CgroupTree> cgroups;
 };
 
+// A file of the rank's output_dir that a warm runner handed over its pipe
+// instead of writing it (executor/warm_runner.h).
+struct PipedFile {
+  std::string name;  // a plain name in output_dir
+  std::string bytes;
+};
+
 struct RankExit {
   int exit_code = 0;  // 128 + signal when killed, as a shell reports it
   int signal = 0;     // the signal that killed the rank, else 0
@@ -51,6 +58,7 @@ struct RankExit {
   // "memory", "cpu" or "output" when it was killed for going over that
   // limit of its launch; else empty.
   std::string limit_exceeded;
+  std::optional<PipedFile> piped_file;
 };
 
 // Thread-safety: wait() from one thread while terminate() is called from

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 
 #include "absl/strings/numbers.h"
@@ -42,25 +43,14 @@ absl::StatusOr<Pipe> make_pipe() {
   return pipe;
 }
 
-// CPU seconds the process has used so far, in milliseconds (utime + stime).
-// Read twice per rank, so with one read(2) and no streams.
+// CPU time the process has used so far, in milliseconds (user + system):
+// one clock_gettime, where /proc/PID/stat would cost an open, a read and a
+// close twice per rank.
 int64_t cpu_ms_of(pid_t pid) {
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
-  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  char text[1024];
-  const ssize_t got = ::read(fd, text, sizeof text - 1);
-  ::close(fd);
-  if (got <= 0) return 0;
-  text[got] = '\0';
-  const char* close = std::strrchr(text, ')');
-  if (close == nullptr) return 0;
-  // Fields 14 and 15 (utime, stime) follow the command's ')' and 11 others.
-  const std::vector<absl::string_view> fields = absl::StrSplit(absl::string_view(close + 2), ' ');
-  int64_t user = 0, system = 0;
-  if (fields.size() < 13 || !absl::SimpleAtoi(fields[11], &user) || !absl::SimpleAtoi(fields[12], &system)) return 0;
-  return (user + system) * 1000 / ::sysconf(_SC_CLK_TCK);
+  clockid_t clock;
+  timespec used;
+  if (::clock_getcpuclockid(pid, &clock) != 0 || ::clock_gettime(clock, &used) != 0) return 0;
+  return static_cast<int64_t>(used.tv_sec) * 1000 + used.tv_nsec / 1000000;
 }
 
 // Writes all of `data`; false when the reader is gone. A dead runner leaves
@@ -156,33 +146,62 @@ WarmRunner::~WarmRunner() {
 
 void WarmRunner::terminate(std::chrono::milliseconds grace) { process_->terminate(grace); }
 
-absl::StatusOr<std::string> WarmRunner::read_answer() {
+bool WarmRunner::read_more() {
+  char buffer[16 * 1024];
   while (true) {
-    if (size_t newline = pending_.find('\n'); newline != std::string::npos) {
-      std::string line = pending_.substr(0, newline);
-      pending_.erase(0, newline + 1);
-      return line;
-    }
-    char buffer[256];
     ssize_t got = ::read(answers_fd_, buffer, sizeof buffer);
     if (got > 0) {
       pending_.append(buffer, static_cast<size_t>(got));
-    } else if (got < 0 && errno == EINTR) {
-      continue;
-    } else {
-      return absl::AbortedError("the rank's interpreter died before it finished the rank");
+      return true;
     }
+    if (got < 0 && errno == EINTR) continue;
+    return false;
   }
 }
 
-absl::StatusOr<int> parse_runner_answer(const std::string& line) {
+absl::StatusOr<std::string> WarmRunner::read_answer() {
+  size_t newline;
+  while ((newline = pending_.find('\n')) == std::string::npos) {
+    if (!read_more()) return absl::AbortedError("the rank's interpreter died before it finished the rank");
+  }
+  std::string line = pending_.substr(0, newline);
+  pending_.erase(0, newline + 1);
+  return line;
+}
+
+absl::StatusOr<std::string> WarmRunner::read_bytes(size_t size) {
+  while (pending_.size() < size) {
+    if (!read_more()) return absl::AbortedError("the rank's interpreter died while it handed over the rank's value");
+  }
+  std::string bytes = pending_.substr(0, size);
+  pending_.erase(0, size);
+  return bytes;
+}
+
+absl::StatusOr<RunnerAnswer> parse_runner_answer(const std::string& line) {
   std::vector<std::string> fields = absl::StrSplit(line, '\t');
-  int status = 0;
-  if (fields.size() != 2 || fields[0] != "done" || !absl::SimpleAtoi(fields[1], &status)) {
+  RunnerAnswer answer;
+  const bool well_formed = (fields.size() == 2 || fields.size() == 4) && fields[0] == "done" &&
+                           absl::SimpleAtoi(fields[1], &answer.status) &&
+                           (fields.size() == 2 || absl::SimpleAtoi(fields[3], &answer.file_size));
+  if (!well_formed) {
     return absl::DataLossError(absl::StrCat("the rank's interpreter answered \"", absl::CHexEscape(line),
                                             "\" instead of done<TAB>status: is the process a pesc runner?"));
   }
-  return status;
+  if (fields.size() == 2) return answer;
+  answer.file_name = std::move(fields[2]);
+  const std::string& name = answer.file_name;
+  if (name.empty() || name == "." || name == ".." || name == "output.txt" ||
+      name.find_first_of(std::string("/\0", 2)) != std::string::npos) {
+    return absl::DataLossError(absl::StrCat("the rank's interpreter handed over a file named \"",
+                                            absl::CHexEscape(name), "\", which is not a plain name in output_dir"));
+  }
+  if (answer.file_size > kMaxPipedFileBytes) {
+    return absl::DataLossError(absl::StrCat("the rank's interpreter handed over ", answer.file_size,
+                                            " bytes; values over ", kMaxPipedFileBytes,
+                                            " bytes belong in output_dir"));
+  }
+  return answer;
 }
 
 absl::StatusOr<RankExit> WarmRunner::run(int rank, const std::filesystem::path& output_dir,
@@ -213,12 +232,20 @@ absl::StatusOr<RankExit> WarmRunner::receive() {
     alive_ = false;
     return answer.status();
   }
-  auto status = parse_runner_answer(*answer);
-  if (!status.ok()) {
-    alive_ = false;
-    return status.status();
+  auto parsed = parse_runner_answer(*answer);
+  if (parsed.ok() && !parsed->file_name.empty()) {
+    auto bytes = read_bytes(parsed->file_size);
+    if (bytes.ok()) {
+      exit.piped_file = PipedFile{std::move(parsed->file_name), *std::move(bytes)};
+    } else {
+      parsed = bytes.status();
+    }
   }
-  exit.exit_code = *status;
+  if (!parsed.ok()) {
+    alive_ = false;
+    return parsed.status();
+  }
+  exit.exit_code = parsed->status;
   cpu_ms_ = cpu_ms_of(process_->pid());
   exit.cpu_ms = cpu_ms_ - cpu_at_send_;
   return exit;

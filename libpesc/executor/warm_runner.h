@@ -10,10 +10,15 @@
 // answers on fd 4, one line each, fields separated by tabs.
 //   worker -> runner   "rank\t<rank>\t<output_dir>\t<checkpoint_dir>\n"
 //   runner -> worker   "done\t<status>\n"   (status 0: the rank succeeded)
+//                  or  "done\t<status>\t<name>\t<size>\n" and <size> bytes
 // For each rank the runner sets PESC_RANK, PESC_OUTPUT_DIR and
 // PESC_CHECKPOINT_DIR, sends what the rank prints to output_dir/output.txt,
-// and leaves its value in output_dir. EOF on fd 3 asks it to exit. A runner
-// that dies mid-rank fails that rank; the worker starts a fresh one.
+// and leaves its value in output_dir. A small value may come back with the
+// answer instead (the second form, at most kMaxPipedFileBytes): the worker
+// then adds it to the rank's output as output_dir/<name>, which saves a
+// file's creation, reading and removal per rank. EOF on fd 3 asks it to
+// exit. A runner that dies mid-rank fails that rank; the worker starts a
+// fresh one.
 //
 // Thread-safety: run() from one thread; terminate() from any.
 
@@ -27,9 +32,18 @@
 
 namespace pesc {
 
-// The status in a runner's answer line (without its newline): "done<TAB>N".
-// Anything else is DataLoss: the process does not speak the protocol.
-absl::StatusOr<int> parse_runner_answer(const std::string& line);
+inline constexpr size_t kMaxPipedFileBytes = 1 << 20;
+
+struct RunnerAnswer {
+  int status = 0;
+  std::string file_name;  // empty: no file follows the line
+  size_t file_size = 0;
+};
+
+// A runner's answer line (without its newline). Anything but the protocol's
+// two forms, a file name that is not a plain name in output_dir, or a size
+// over kMaxPipedFileBytes is DataLoss: the process does not speak the protocol.
+absl::StatusOr<RunnerAnswer> parse_runner_answer(const std::string& line);
 
 class WarmRunner {
  public:
@@ -54,7 +68,9 @@ class WarmRunner {
 
  private:
   WarmRunner(std::unique_ptr<RankProcess> process, int commands_fd, int answers_fd);
+  bool read_more();  // false at EOF or on an error
   absl::StatusOr<std::string> read_answer();
+  absl::StatusOr<std::string> read_bytes(size_t size);
 
   std::unique_ptr<RankProcess> process_;
   int commands_fd_;

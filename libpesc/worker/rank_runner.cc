@@ -1,6 +1,12 @@
 #include "worker/rank_runner.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <fstream>
 #include <optional>
@@ -77,6 +83,28 @@ std::optional<std::vector<std::string>> entries_of(const fs::path& dir) {
   }
   if (error) return std::nullopt;
   return names;
+}
+
+// Writes `file` into `dir`, which the rank owns: whatever the rank left
+// under that name goes first, and the new file is created exclusively, so a
+// link the rank planted cannot redirect the worker's write.
+absl::Status place_file(const fs::path& dir, const archive::MemoryFile& file) {
+  const fs::path path = dir / file.name;
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return absl::InternalError(absl::StrCat("cannot replace ", path.string(), ": ", std::strerror(errno)));
+  }
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) return absl::InternalError(absl::StrCat("cannot write ", path.string(), ": ", std::strerror(errno)));
+  size_t written = 0;
+  while (written < file.bytes.size()) {
+    const ssize_t n = ::write(fd, file.bytes.data() + written, file.bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    written += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  if (written < file.bytes.size()) return absl::DataLossError(absl::StrCat("short write to ", path.string()));
+  return absl::OkStatus();
 }
 
 void append_note(const fs::path& output_file, std::string_view note) {
@@ -241,7 +269,8 @@ v1::RankResult RankRunner::result_of(const v1::Assignment& assignment, int slot,
   auto checkpoint = save_checkpoint(dirs.checkpoint, blobs);
   if (checkpoint.ok() && *checkpoint) *result.mutable_checkpoint() = **checkpoint;
   left.checkpoint_empty = checkpoint.ok() && !*checkpoint;
-  auto entries = collect_output(dirs.output, blobs, result);
+  std::optional<PipedFile> piped = exit.ok() ? exit->piped_file : std::nullopt;
+  auto entries = collect_output(dirs.output, std::move(piped), blobs, result);
   if (entries.ok()) {
     left.output_entries = *std::move(entries);
     warm_slot(slot).left_behind[set] = std::move(left);
@@ -450,15 +479,17 @@ absl::Status RankRunner::restore_checkpoint(const v1::BlobRef& checkpoint, const
 }
 
 absl::StatusOr<std::vector<std::string>> RankRunner::collect_output(const fs::path& output_dir,
+                                                                   std::optional<PipedFile> piped,
                                                                    v1::Blobs::Stub& blobs, v1::RankResult& result) {
   std::optional<std::vector<std::string>> entries = entries_of(output_dir);
   if (!entries) return absl::NotFoundError(absl::StrCat("cannot list ", output_dir.string()));
-  std::error_code error;
   std::string text;
   // A rank's link named output.txt must not make the worker send back a
   // file the rank itself may not read.
-  const bool regular_output_txt = fs::is_regular_file(fs::symlink_status(output_dir / kOutputFile, error));
-  if (regular_output_txt) {
+  struct stat output_info;
+  const bool regular_output_txt =
+      ::lstat((output_dir / kOutputFile).c_str(), &output_info) == 0 && S_ISREG(output_info.st_mode);
+  if (regular_output_txt && output_info.st_size > 0) {
     PESC_ASSIGN_OR_RETURN(text, read_file(output_dir / kOutputFile));
   }
   // An empty output.txt may stay for the next rank, which would get one
@@ -468,13 +499,22 @@ absl::StatusOr<std::vector<std::string>> RankRunner::collect_output(const fs::pa
   const bool only_output_txt =
       std::all_of(entries->begin(), entries->end(), [](const std::string& name) { return name == kOutputFile; });
   if (keep_output_txt) std::erase(*entries, std::string(kOutputFile));
-  if (only_output_txt) return *std::move(entries);
-  auto small = archive::pack_directory_in_memory(output_dir, {kOutputFile}, kInlinePayloadBytes);
+  if (only_output_txt && !piped) return *std::move(entries);
+  std::vector<archive::MemoryFile> in_memory;
+  if (piped) in_memory.push_back({std::move(piped->name), std::move(piped->bytes)});
+  // With nothing but output.txt on disk, the tar holds the piped file alone.
+  auto small = archive::pack_directory_in_memory(only_output_txt ? fs::path() : output_dir, {kOutputFile},
+                                                 kInlinePayloadBytes, in_memory);
   if (small.ok()) {
     result.set_files_inline(*std::move(small));
     return *std::move(entries);
   }
   if (!absl::IsResourceExhausted(small.status())) return small.status();
+  // Too big to travel inline: the piped file joins the others on disk.
+  for (const archive::MemoryFile& file : in_memory) {
+    PESC_RETURN_IF_ERROR(place_file(output_dir, file));
+    if (std::find(entries->begin(), entries->end(), file.name) == entries->end()) entries->push_back(file.name);
+  }
   fs::path tar = output_dir.parent_path() / "output.tar";
   PESC_RETURN_IF_ERROR(archive::pack_directory(output_dir, tar, {kOutputFile}));
   std::error_code ignored;

@@ -116,8 +116,12 @@ class RankRunner {
   absl::StatusOr<RankExit> run_warm(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs,
                                     const RankHooks& hooks, bool& timed_out);
   // Returns the names output_dir held.
+  // Fills `result` with the rank's output (and `piped`, the value its
+  // runner handed over, as a file of output_dir); returns the names the
+  // rank left in output_dir.
   absl::StatusOr<std::vector<std::string>> collect_output(const std::filesystem::path& output_dir,
-                                                          v1::Blobs::Stub& blobs, v1::RankResult& result);
+                                                          std::optional<PipedFile> piped, v1::Blobs::Stub& blobs,
+                                                          v1::RankResult& result);
 
   const std::filesystem::path runs_dir_;
   InterpreterTable& interpreters_;

@@ -641,10 +641,19 @@ TEST_F(SandboxTest, CpuLimitIsReportedThroughTheSandbox) {
 }
 
 // A warm runner is the user's code: its answers are parsed, never trusted.
-TEST(RunnerAnswerTest, OnlyDoneAndAStatusIsAnAnswer) {
-  EXPECT_EQ(*parse_runner_answer("done\t0"), 0);
-  EXPECT_EQ(*parse_runner_answer("done\t3"), 3);
-  for (const char* wrong : {"", "done", "done\t", "done\tx", "done\t1\textra", "ok\t0", "done 0"}) {
+TEST(RunnerAnswerTest, OnlyDoneAStatusAndAPlainFileIsAnAnswer) {
+  EXPECT_EQ(parse_runner_answer("done\t0")->status, 0);
+  EXPECT_EQ(parse_runner_answer("done\t3")->status, 3);
+  EXPECT_TRUE(parse_runner_answer("done\t3")->file_name.empty());
+  auto with_file = parse_runner_answer("done\t1\tresult.pkl\t42");
+  ASSERT_TRUE(with_file.ok()) << with_file.status();
+  EXPECT_EQ(with_file->status, 1);
+  EXPECT_EQ(with_file->file_name, "result.pkl");
+  EXPECT_EQ(with_file->file_size, 42u);
+  for (const char* wrong : {"", "done", "done\t", "done\tx", "done\t1\textra", "ok\t0", "done 0",
+                            "done\t0\tresult.pkl", "done\t0\tresult.pkl\t-1", "done\t0\t../x\t1",
+                            "done\t0\ta/b\t1", "done\t0\t..\t1", "done\t0\t\t1", "done\t0\toutput.txt\t1",
+                            "done\t0\tresult.pkl\t99999999999", "done\t0\tx\t1\textra"}) {
     EXPECT_EQ(parse_runner_answer(wrong).status().code(), absl::StatusCode::kDataLoss) << wrong;
   }
   EXPECT_THAT(std::string(parse_runner_answer("\x1b[2J").status().message()), ::testing::HasSubstr("\\x1b[2J"));

@@ -45,6 +45,25 @@ def test_remote_exception_raises_rank_failed_with_traceback(coordinator):
     assert "Traceback" in error.remote_traceback and "in fragile" in error.remote_traceback
 
 
+def test_values_of_every_size_come_back_with_the_ranks_own_files(coordinator):
+    # Small values travel over the runner's pipe, mid-sized ones too but go
+    # out through a blob, and those over 1 MiB are written to output_dir.
+    sizes = [10, 400 * 1024, 1536 * 1024]
+
+    def trial(rank):
+        import os
+        print("rank", rank)
+        with open(os.path.join(os.environ["PESC_OUTPUT_DIR"], "note.txt"), "w") as note:
+            note.write(f"note {rank}")
+        return bytes([rank % 251]) * sizes[rank % 3]
+
+    res = pesc.run(trial, 30, coordinator=coordinator, progress=False, slots=2)
+    for rank, value in enumerate(res.values):
+        assert value == bytes([rank % 251]) * sizes[rank % 3], rank
+        assert res[rank].output == f"rank {rank}\n"
+        assert res.read_file(rank, "note.txt") == f"note {rank}".encode()
+
+
 def test_map_items_in_item_order(coordinator):
     assert pesc.map(lambda x: x * x, range(5), coordinator=coordinator, progress=False, slots=2) == [0, 1, 4, 9, 16]
 

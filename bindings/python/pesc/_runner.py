@@ -8,8 +8,11 @@ and pickles ``("ok", value)`` or ``("error", summary, traceback_text)`` into
 With ``PESC_RUNNER_FDS`` set, the worker keeps this interpreter warm and feeds
 it rank after rank over the runner protocol (libpesc/executor/warm_runner.h):
 a line ``rank<TAB>r<TAB>output_dir<TAB>checkpoint_dir`` on the first
-descriptor, answered by ``done<TAB>status`` on the second. Without it, the
-rank is the one in ``PESC_RANK`` and the process exits when it is done.
+descriptor, answered by ``done<TAB>status`` on the second, or, for a record
+of at most 1 MiB, by ``done<TAB>status<TAB>result.pkl<TAB>size`` and the
+record's bytes: the worker adds it to the rank's output as result.pkl, which
+spares a file per rank. Without it, the rank is the one in ``PESC_RANK`` and
+the process exits when it is done.
 """
 import os
 import pickle
@@ -17,13 +20,15 @@ import sys
 import traceback
 
 RESULT = "result.pkl"
+PIPED_MAX = 1 << 20  # kMaxPipedFileBytes in libpesc/executor/warm_runner.h
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def _write(output_dir, record):
-    # Pickled whole before the file opens: a value that cannot be pickled
-    # leaves no partial file (the worker reads it only once the rank is done).
-    data = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+def _pickled(record):
+    return pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _write(output_dir, data):
     with open(os.path.join(output_dir, RESULT), "wb") as stream:
         stream.write(data)
 
@@ -66,27 +71,24 @@ def _load_task():
     return meta, _load("function.pkl")
 
 
-def _run_rank(rank, output_dir, task):
-    """Runs one rank; returns 0 when it succeeded. `task` is ("task", meta, function) or the error record of loading it."""
+def _run_rank(rank, task):
+    """Runs one rank: (0 when it succeeded, its pickled record). `task` is ("task", meta, function) or the error record of loading it."""
     if task[0] == "error":
-        # Written as recorded once: raising the same exception again for
+        # Reported as recorded once: raising the same exception again for
         # every rank would grow its traceback by a frame each time.
-        _write(output_dir, task)
         sys.stderr.write(task[2])
-        return 1
+        return 1, _pickled(task)
     try:
         meta, function = task[1:]
         args = _args_for(rank, meta)
         value = function(*args) if meta["per_rank"] else function(rank, *args)
         try:
-            _write(output_dir, ("ok", value))
+            return 0, _pickled(("ok", value))
         except Exception as exc:
             raise TypeError(f"the return value of rank {rank} cannot be pickled: {exc}") from exc
-        return 0
     except BaseException as exc:  # report SystemExit and KeyboardInterrupt too
-        _write(output_dir, _error_record(exc))
         traceback.print_exc()
-        return 1
+        return 1, _pickled(_error_record(exc))
 
 
 def _task_or_error():
@@ -120,7 +122,7 @@ def _serve(descriptors):
     commands_fd, answers_fd = (int(fd) for fd in descriptors.split(","))
     task = _task_or_error()
     with os.fdopen(commands_fd, "r", encoding="utf-8", newline="\n") as commands, \
-            os.fdopen(answers_fd, "w", encoding="utf-8") as answers:
+            os.fdopen(answers_fd, "wb") as answers:
         for line in commands:
             kind, rank, output_dir, checkpoint_dir = line.rstrip("\n").split("\t")
             if kind != "rank":
@@ -129,9 +131,13 @@ def _serve(descriptors):
                 os.environ[name] = rank
             os.environ["PESC_OUTPUT_DIR"] = output_dir
             os.environ["PESC_CHECKPOINT_DIR"] = checkpoint_dir
-            status = _with_output_to(os.path.join(output_dir, "output.txt"),
-                                     lambda: _run_rank(int(rank), output_dir, task))
-            answers.write(f"done\t{status}\n")
+            status, record = _with_output_to(os.path.join(output_dir, "output.txt"),
+                                             lambda: _run_rank(int(rank), task))
+            if len(record) <= PIPED_MAX:
+                answers.write(b"done\t%d\t%s\t%d\n" % (status, RESULT.encode(), len(record)) + record)
+            else:
+                _write(output_dir, record)
+                answers.write(b"done\t%d\n" % status)
             answers.flush()
 
 
@@ -143,7 +149,9 @@ def main():
     rank = int(os.environ.get("PESC_RANK", "0"))
     output_dir = os.environ.get("PESC_OUTPUT_DIR") or os.path.join(os.getcwd(), "output")
     os.makedirs(output_dir, exist_ok=True)
-    sys.exit(_run_rank(rank, output_dir, _task_or_error()))
+    status, record = _run_rank(rank, _task_or_error())
+    _write(output_dir, record)
+    sys.exit(status)
 
 
 if __name__ == "__main__":
