@@ -24,7 +24,7 @@ constexpr size_t kBatchBytes = 1 << 20;
 // A worker holds enough assignments to keep each slot busy this long, so
 // short ranks do not wait on round trips to the coordinator.
 constexpr double kPrefetchHorizonMs = 50;
-constexpr int kMaxPrefetchPerSlot = 64;
+constexpr int kMaxPrefetchPerSlot = 512;
 // Short function-mode ranks go in chunks of about this much work each, of
 // at most kMaxChunk ranks, and small enough that a job's tail still spreads
 // over every slot.
@@ -479,7 +479,9 @@ void FarmState::finish_attempt(Session& session, const v1::RankFinished& finishe
 
 int FarmState::prefetch_for(const Session& session) const {
   if (session.typical_rank_ms < 0) return options_.prefetch_per_slot;
-  const double enough = kPrefetchHorizonMs / std::max(1.0, session.typical_rank_ms);
+  // Ranks times are whole milliseconds, so sub-millisecond ranks average
+  // below 1 and count as what they are.
+  const double enough = kPrefetchHorizonMs / std::max(0.1, session.typical_rank_ms);
   return std::clamp(static_cast<int>(enough), options_.prefetch_per_slot, kMaxPrefetchPerSlot);
 }
 
