@@ -25,11 +25,10 @@ struct RankContext {
   std::vector<int> gpus;
   // The machine has GPUs: a rank given none must not see any either.
   bool gpu_host = false;
-  // A warm runner's second output and checkpoint dirs, made, owned and
-  // bound like the first: its next rank runs there while the worker
+  // A warm runner's further output and checkpoint dirs, made, owned and
+  // bound like the first: its next ranks run there while the worker
   // collects the last one. Empty for other ranks.
-  std::filesystem::path spare_output_dir;
-  std::filesystem::path spare_checkpoint_dir;
+  std::vector<std::filesystem::path> spare_dirs;
 };
 
 // "--app_dir A/ --checkpoint_dir C --output_dir O --rank R --world_size W

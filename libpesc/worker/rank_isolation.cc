@@ -146,9 +146,7 @@ absl::Status RankIsolation::apply(const v1::Assignment& assignment, const RankCo
     give_tree(context.app_dir, *run_as_, Give::kDirectoriesOnly);
     give_tree(context.output_dir, *run_as_, Give::kEverything);
     give_tree(context.checkpoint_dir, *run_as_, Give::kEverything);
-    for (const fs::path& spare : {context.spare_output_dir, context.spare_checkpoint_dir}) {
-      if (!spare.empty()) give_tree(spare, *run_as_, Give::kEverything);
-    }
+    for (const fs::path& spare : context.spare_dirs) give_tree(spare, *run_as_, Give::kEverything);
     if (absl::Status reachable = check_reachable(launch.argv.at(0), *run_as_); !reachable.ok()) return reachable;
     launch.run_as = run_as_;
     launch.environment.emplace_back("HOME", context.app_dir.string());
@@ -161,9 +159,7 @@ absl::Status RankIsolation::apply(const v1::Assignment& assignment, const RankCo
                     .hidden = hidden_,
                     .devices = nvidia_devices(context.gpus),
                     .network = assignment.network()};
-    for (const fs::path& spare : {context.spare_output_dir, context.spare_checkpoint_dir}) {
-      if (!spare.empty()) sandbox.writable.push_back(spare);
-    }
+    sandbox.writable.insert(sandbox.writable.end(), context.spare_dirs.begin(), context.spare_dirs.end());
     // An interpreter installed outside the system dirs must still be seen.
     const fs::path program = launch.argv.at(0);
     if (!is_system_path(program) && !absl::StartsWith(program.string(), context.app_dir.string())) {

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include <deque>
 #include <fstream>
 #include <optional>
 #include <thread>
@@ -31,6 +32,13 @@ namespace {
 
 constexpr const char* kOutputFile = "output.txt";
 
+// Set 0 is a rank's own output_dir and checkpoint_dir; a warm runner's
+// further sets are numbered after it.
+std::pair<fs::path, fs::path> dirs_of_set(const fs::path& run_dir, int set) {
+  if (set == 0) return {run_dir / "output", run_dir / "checkpoint"};
+  return {run_dir / absl::StrCat("output-", set), run_dir / absl::StrCat("checkpoint-", set)};
+}
+
 RankContext context_for(const v1::Assignment& assignment, const fs::path& run_dir, bool gpu_host) {
   RankContext context;
   context.app_dir = run_dir / "app";
@@ -44,8 +52,11 @@ RankContext context_for(const v1::Assignment& assignment, const fs::path& run_di
   context.gpus.assign(assignment.gpus().begin(), assignment.gpus().end());
   context.gpu_host = gpu_host;
   if (assignment.warm_runner()) {
-    context.spare_output_dir = run_dir / "output-next";
-    context.spare_checkpoint_dir = run_dir / "checkpoint-next";
+    for (int set = 1; set < RankRunner::kWarmSets; ++set) {
+      auto [output, checkpoint] = dirs_of_set(run_dir, set);
+      context.spare_dirs.push_back(output);
+      context.spare_dirs.push_back(checkpoint);
+    }
   }
   return context;
 }
@@ -183,7 +194,7 @@ void RankRunner::reset_slot(int slot) {
   std::error_code error;
   // A warm runner lives in app_dir; it stays for the job's next rank.
   if (!keep_app) clear_directory(slot_dir(slot) / "app", error);
-  for (int set = 0; set < 2 && !error; ++set) error = clear_set(slot, set);
+  for (int set = 0; set < kWarmSets && !error; ++set) error = clear_set(slot, set);
   if (error) {  // a rank left something odd: start the slot afresh
     release_warm(slot);
     (void)remove_tree(slot_dir(slot));
@@ -225,9 +236,8 @@ v1::RankResult RankRunner::run(const v1::Assignment& assignment, int slot, v1::B
 }
 
 RankRunner::DirSet RankRunner::dir_set(int slot, int set) const {
-  const fs::path run_dir = slot_dir(slot);
-  if (set == 0) return {run_dir / "output", run_dir / "checkpoint"};
-  return {run_dir / "output-next", run_dir / "checkpoint-next"};
+  auto [output, checkpoint] = dirs_of_set(slot_dir(slot), set);
+  return {std::move(output), std::move(checkpoint)};
 }
 
 v1::RankResult RankRunner::result_of(const v1::Assignment& assignment, int slot, int set,
@@ -292,29 +302,47 @@ bool RankRunner::can_pipeline(const v1::Assignment& assignment) {
 void RankRunner::run_chunk(v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs, const RankHooks& hooks,
                            const std::function<bool()>& keep_going,
                            const std::function<void(v1::RankResult)>& take) {
-  const int first = assignment.rank();
-  const int end = first + std::max(1, assignment.rank_count());
+  const int end = assignment.rank() + std::max(1, assignment.rank_count());
   // The first rank starts the slot's runner, or finds it warm, as usual.
   take(run(assignment, slot, blobs, hooks));
   WarmSlot& warm = warm_slot(slot);
-  if (first + 1 >= end || !keep_going() || !warm.runner || !warm.runner->alive()) return;
+  int next_rank = assignment.rank() + 1;
+  if (next_rank >= end || !keep_going() || !warm.runner || !warm.runner->alive()) return;
   hooks.on_start(&warm.runner->process());
-  int set = 1;
-  absl::Status sent = warm.runner->send(first + 1, dir_set(slot, set).output, dir_set(slot, set).checkpoint);
+  // Ranks sent to the runner and not yet answered, with their sets; sets
+  // go round in rank order, so the next one to send is always empty.
+  std::deque<std::pair<int, int>> sent;
+  bool runner_took_it = true;
+  int next_set = 1;
+  auto send_ahead = [&] {
+    while (runner_took_it && static_cast<int>(sent.size()) < kWarmSets - 1 && next_rank < end && keep_going()) {
+      const DirSet dirs = dir_set(slot, next_set);
+      // A runner that died cannot take it: the rank stays unreported, and
+      // the coordinator queues it again.
+      runner_took_it = warm.runner->send(next_rank, dirs.output, dirs.checkpoint).ok();
+      if (!runner_took_it) return;
+      sent.emplace_back(next_rank++, next_set);
+      next_set = (next_set + 1) % kWarmSets;
+    }
+  };
+  send_ahead();
   clear_set(slot, 0);
-  for (int rank = first + 1; rank < end; ++rank, set = 1 - set) {
-    absl::StatusOr<RankExit> exit = sent.ok() ? warm.runner->receive() : absl::StatusOr<RankExit>(sent);
-    const bool more = exit.ok() && rank + 1 < end && keep_going();
-    // The next rank runs in the other set while this one's output is read.
-    if (more) sent = warm.runner->send(rank + 1, dir_set(slot, 1 - set).output, dir_set(slot, 1 - set).checkpoint);
-    if (!exit.ok()) {
+  while (!sent.empty()) {
+    const auto [rank, set] = sent.front();
+    sent.pop_front();
+    absl::StatusOr<RankExit> exit = warm.runner->receive();
+    if (exit.ok()) {
+      send_ahead();
+    } else {
+      // The ranks sent after this one went with the runner; unreported,
+      // they are queued again by the coordinator.
       hooks.on_start(nullptr);
       exit = after_runner_failed(slot, exit.status(), false);
+      sent.clear();
     }
     assignment.set_rank(rank);
     take(result_of(assignment, slot, set, exit, false, blobs));
     clear_set(slot, set);
-    if (!more) break;
   }
   hooks.on_start(nullptr);
 }
@@ -324,10 +352,8 @@ absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, i
   const fs::path run_dir = slot_dir(slot);
   RankContext context = context_for(assignment, run_dir, gpu_host_);
   std::error_code error;
-  for (const fs::path& dir :
-       {context.output_dir, context.checkpoint_dir, context.spare_output_dir, context.spare_checkpoint_dir}) {
-    if (!dir.empty()) fs::create_directories(dir, error);
-  }
+  for (const fs::path& dir : {context.output_dir, context.checkpoint_dir}) fs::create_directories(dir, error);
+  for (const fs::path& dir : context.spare_dirs) fs::create_directories(dir, error);
   if (error) return absl::InternalError(absl::StrCat("cannot create ", run_dir.string(), ": ", error.message()));
 
   WarmSlot& warm = warm_slot(slot);

@@ -49,15 +49,19 @@ class RankRunner {
         gpu_host_(gpu_host) {}
   ~RankRunner();
 
+  // Sets of output and checkpoint dirs a warm runner's slot has: while the
+  // worker collects one rank's, the runner's next ranks are already queued
+  // in the others, so neither waits for the other.
+  static constexpr int kWarmSets = 3;
+
   // Runs in slot `slot`'s directories, which must be empty.
   v1::RankResult run(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs, const RankHooks& hooks);
 
   // Whether run_chunk may run the chunk's ranks overlapped.
   static bool can_pipeline(const v1::Assignment& assignment);
-  // Runs a chunk's ranks on the slot's warm runner, starting each in the
-  // slot's other set of directories before the previous one's output is
-  // read, so the runner does not wait for the worker; each rank still gets
-  // empty directories. `take` gets each result in rank order; a rank starts
+  // Runs a chunk's ranks on the slot's warm runner, up to kWarmSets - 1 of
+  // them sent ahead in the slot's other sets of directories while the last
+  // one's output is read; each rank still gets empty directories. `take` gets each result in rank order; a rank starts
   // only while `keep_going` says so. Ends early when the runner dies.
   void run_chunk(v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs, const RankHooks& hooks,
                  const std::function<bool()>& keep_going, const std::function<void(v1::RankResult)>& take);
@@ -77,7 +81,7 @@ class RankRunner {
     std::filesystem::path checkpoint;
   };
   std::filesystem::path slot_dir(int slot) const;
-  // Set 0: the slot's output and checkpoint dirs; set 1: a warm runner's spares.
+  // Set 0: the slot's output and checkpoint dirs; sets 1.. a warm runner's spares.
   DirSet dir_set(int slot, int set) const;
   // Empties one set of the slot's directories.
   std::error_code clear_set(int slot, int set);
@@ -102,7 +106,7 @@ class RankRunner {
     std::string job_id;
     std::vector<int> gpus;  // fixed in its environment at start
     std::unique_ptr<WarmRunner> runner;
-    std::array<std::optional<LeftBehind>, 2> left_behind;  // by the last rank in each set of directories
+    std::array<std::optional<LeftBehind>, kWarmSets> left_behind;  // by the last rank in each set of directories
   };
   WarmSlot& warm_slot(int slot);
   absl::Status place_shared_files(const v1::Assignment& assignment, const std::filesystem::path& app_dir,
