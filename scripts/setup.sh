@@ -11,7 +11,7 @@ PESC_VENV="${PESC_VENV:-$PESC_BUILD/venv}"
 PESC_PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
-  libsqlitecpp-dev libsqlite3-dev libarchive-dev libssl-dev libcurl4-openssl-dev
+  libsqlitecpp-dev libsqlite3-dev libarchive-dev zlib1g-dev libssl-dev libcurl4-openssl-dev
   libgtest-dev libbenchmark-dev
   clang libclang-rt-14-dev
   python3 pybind11-dev python3-dev python3-venv python3-pytest python3-cloudpickle python3-numpy

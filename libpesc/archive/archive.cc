@@ -6,6 +6,7 @@
 #include <locale.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <array>
@@ -19,6 +20,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 
@@ -443,6 +445,30 @@ la_ssize_t append_bounded(struct archive* writer, void* sink, const void* data, 
   return static_cast<la_ssize_t>(size);
 }
 
+// A gzip stream of `data` at the fastest level, with a window and hash
+// sized to it: zlib's default state is 256 KiB, zeroed, which would cost a
+// small tar more than its padding costs to send.
+absl::StatusOr<std::string> gzip(std::string_view data) {
+  int window_bits = 9;  // zlib's smallest for gzip
+  while (window_bits < 15 && (size_t{1} << window_bits) < data.size()) ++window_bits;
+  z_stream stream = {};
+  constexpr int kGzipWrapper = 16;
+  if (deflateInit2(&stream, 1, Z_DEFLATED, window_bits + kGzipWrapper, std::clamp(window_bits - 8, 1, 8),
+                   Z_DEFAULT_STRATEGY) != Z_OK) {
+    return absl::InternalError("cannot start gzip");
+  }
+  std::string out(deflateBound(&stream, data.size()), '\0');
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  stream.avail_in = static_cast<uInt>(data.size());
+  stream.next_out = reinterpret_cast<Bytef*>(out.data());
+  stream.avail_out = static_cast<uInt>(out.size());
+  const int finished = deflate(&stream, Z_FINISH);
+  out.resize(stream.total_out);
+  deflateEnd(&stream);
+  if (finished != Z_STREAM_END) return absl::InternalError("cannot gzip the archive");
+  return out;
+}
+
 // ---------------------------------------------------------------- reading
 
 absl::Status unreadable(const fs::path& archive_file, struct archive* reader) {
@@ -662,6 +688,7 @@ absl::StatusOr<std::string> pack_directory_in_memory(const fs::path& dir, const 
     return absl::ResourceExhaustedError(absl::StrCat(context, ": larger than ", max_bytes, " bytes"));
   }
   PESC_RETURN_IF_ERROR(written);
+  if (out.bytes.size() <= kGzipUpToBytes) return gzip(out.bytes);
   return std::move(out.bytes);
 }
 

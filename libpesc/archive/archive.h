@@ -28,7 +28,11 @@ struct MemoryFile {
 
 // The same tar, as bytes, for small trees such as a rank's output_dir, with
 // `files` added (each replaces the tree's entry of its name); an empty `dir`
-// packs `files` alone. ResourceExhausted when it would exceed `max_bytes`.
+// packs `files` alone. A tar of at most kGzipUpToBytes is gzipped: a few
+// small files are mostly a tar's zero padding, which would otherwise travel
+// and be stored with every rank's result. ResourceExhausted when the tar
+// would exceed `max_bytes`.
+inline constexpr size_t kGzipUpToBytes = 16 * 1024;
 absl::StatusOr<std::string> pack_directory_in_memory(const std::filesystem::path& dir,
                                                      const std::vector<std::string>& exclude, size_t max_bytes,
                                                      const std::vector<MemoryFile>& files = {});

@@ -221,6 +221,24 @@ TEST_F(ArchiveTest, PacksASmallTreeInMemoryAndRefusesOneOverTheBound) {
   EXPECT_EQ(pack_directory_in_memory(source, {}, 4096).status().code(), absl::StatusCode::kResourceExhausted);
 }
 
+TEST_F(ArchiveTest, ASmallTarInMemoryIsGzippedAndALargeOneIsNot) {
+  auto packed = pack_directory_in_memory(fs::path(), {}, 1 << 20, {{"result.pkl", binary_bytes(20, 1)}});
+  ASSERT_TRUE(packed.ok()) << packed.status();
+  EXPECT_EQ(packed->substr(0, 2), "\x1f\x8b") << "gzip magic";
+  EXPECT_LT(packed->size(), 200u) << "a tar's padding compresses away";
+  EXPECT_EQ(*read_member(*packed, "result.pkl"), binary_bytes(20, 1));
+  const fs::path unpacked = root() / "unpacked";
+  const fs::path tar = root() / "small.tar";
+  put_file(tar, *packed);
+  ASSERT_TRUE(extract(tar, unpacked).ok()) << "save() writes it out like any other archive";
+  EXPECT_EQ(get_file(unpacked / "result.pkl"), binary_bytes(20, 1));
+
+  auto large = pack_directory_in_memory(fs::path(), {}, 1 << 20, {{"big.bin", binary_bytes(kGzipUpToBytes, 2)}});
+  ASSERT_TRUE(large.ok()) << large.status();
+  EXPECT_NE(large->substr(0, 2), "\x1f\x8b") << "what is sizeable goes as it is, without a compressor's cost";
+  EXPECT_EQ(*read_member(*large, "big.bin"), binary_bytes(kGzipUpToBytes, 2));
+}
+
 TEST_F(ArchiveTest, ExcludeSkipsOnlyTopLevelNames) {
   const fs::path source = root() / "source";
   put_file(source / "keep.txt", "keep");
