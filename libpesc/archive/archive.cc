@@ -716,7 +716,9 @@ absl::StatusOr<std::vector<std::string>> list_files(const fs::path& archive_file
 absl::StatusOr<std::string> read_member(const std::string& archive_bytes, const std::string& name) {
   ScopedUtf8Locale locale;
   Reader reader(archive_read_new());
-  archive_read_support_filter_all(reader.get());
+  // Results are plain or gzipped (pack_directory_in_memory): bidding among
+  // every filter libarchive knows would cost more than reading them.
+  archive_read_support_filter_gzip(reader.get());
   archive_read_support_format_tar(reader.get());
   archive_read_support_format_zip(reader.get());
   if (archive_read_open_memory(reader.get(), archive_bytes.data(), archive_bytes.size()) != ARCHIVE_OK) {

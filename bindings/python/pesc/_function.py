@@ -81,14 +81,15 @@ def domain(embedded: bool) -> str:
 
 def value(results: Any, rank: int) -> Any:
     """The return value of ``rank``, or RankFailed with the remote traceback."""
-    result = results[rank]
     try:
         record = pickle.loads(results.read_file(rank, RESULT))
     except Exception as exc:
+        result = results[rank]
         why = result.error or (f"killed by signal {result.signal}" if result.signal else
                                f"exited with code {result.exit_code} without a result ({type(exc).__name__}: {exc})")
         raise RankFailed(rank, why, output=result.output, exit_code=result.exit_code) from None
     if record[0] == "ok":
         return record[1]
     _, summary, remote_traceback = record
+    result = results[rank]
     raise RankFailed(rank, summary, remote_traceback, result.output, result.exit_code)
