@@ -4,8 +4,11 @@
 # With PESC_RUNNER_FDS set, the worker keeps this R process warm and feeds it
 # rank after rank over the runner protocol (libpesc/executor/warm_runner.h):
 # "rank<TAB>r<TAB>output_dir<TAB>checkpoint_dir" lines on the first
-# descriptor, each answered by "done<TAB>status" on the second. Without it,
-# the rank is PESC_RANK and R exits when it is done.
+# descriptor, each answered by "done<TAB>status" on the second; a small
+# result comes with the answer instead ("done<TAB>status<TAB>result.rds<TAB>
+# size" and its bytes), and the worker adds it to the rank's output, which
+# spares a file per rank. Without it, the rank is PESC_RANK and R exits when
+# it is done.
 local({
   `%||%` <- function(x, y) if (is.null(x)) y else x
 
@@ -33,17 +36,21 @@ local({
     eval(the_call, env)
   }
 
-  # Runs one rank; returns 0 when it succeeded.
-  run_rank <- function(rank, out_dir) {
+  # Runs one rank: its status (0 when it succeeded) and, when `piped` and
+  # the result is small, the result's bytes to hand over; else the result
+  # is in out_dir/result.rds.
+  run_rank <- function(rank, out_dir, piped = FALSE) {
     outcome <- tryCatch(list(ok = TRUE, value = call_f(rank)), error = function(e) {
       list(ok = FALSE, message = conditionMessage(e), class = class(e),
            call = if (is.null(conditionCall(e))) NULL else paste(deparse(conditionCall(e)), collapse = "\n"))
     })
+    status <- if (outcome$ok) 0L else 1L
+    if (!outcome$ok) message("Error in rank ", rank, ": ", outcome$message)
     # gzip costs more than it saves on the small values most ranks return.
-    saveRDS(outcome, file.path(out_dir, "result.rds"), compress = utils::object.size(outcome) > 65536)
-    if (outcome$ok) return(0L)
-    message("Error in rank ", rank, ": ", outcome$message)
-    1L
+    small <- utils::object.size(outcome) <= 65536
+    if (piped && small) return(list(status = status, bytes = serialize(outcome, NULL)))
+    saveRDS(outcome, file.path(out_dir, "result.rds"), compress = !small)
+    list(status = status, bytes = NULL)
   }
 
   # Runs work() with what R prints (output and messages) appended to path.
@@ -62,7 +69,7 @@ local({
   serve <- function(descriptors) {
     fds <- strsplit(descriptors, ",", fixed = TRUE)[[1]]
     commands <- file(paste0("/dev/fd/", fds[1]), open = "r")
-    answers <- file(paste0("/dev/fd/", fds[2]), open = "w")
+    answers <- file(paste0("/dev/fd/", fds[2]), open = "wb")
     repeat {
       line <- readLines(commands, n = 1L)
       if (length(line) == 0L) break
@@ -71,9 +78,14 @@ local({
       rank <- fields[2]
       Sys.setenv(PESC_RANK = rank, RANK = rank, SLURM_ARRAY_TASK_ID = rank, PBS_ARRAYID = rank,
                  PESC_OUTPUT_DIR = fields[3], PESC_CHECKPOINT_DIR = fields[4])
-      status <- with_output_to(file.path(fields[3], "output.txt"),
-                               function() run_rank(as.integer(rank), fields[3]))
-      writeLines(paste0("done\t", status), answers)
+      ran <- with_output_to(file.path(fields[3], "output.txt"),
+                            function() run_rank(as.integer(rank), fields[3], piped = TRUE))
+      if (is.null(ran$bytes)) {
+        writeBin(charToRaw(sprintf("done\t%d\n", ran$status)), answers)
+      } else {
+        header <- sprintf("done\t%d\tresult.rds\t%d\n", ran$status, length(ran$bytes))
+        writeBin(c(charToRaw(header), ran$bytes), answers)
+      }
       flush(answers)
     }
   }
@@ -82,7 +94,7 @@ local({
   if (nzchar(descriptors)) {
     serve(descriptors)
   } else {
-    status <- run_rank(as.integer(Sys.getenv("PESC_RANK", "0")), Sys.getenv("PESC_OUTPUT_DIR", "output"))
-    if (status != 0L) quit(save = "no", status = status)
+    ran <- run_rank(as.integer(Sys.getenv("PESC_RANK", "0")), Sys.getenv("PESC_OUTPUT_DIR", "output"))
+    if (ran$status != 0L) quit(save = "no", status = ran$status)
   }
 })

@@ -29,6 +29,23 @@ test_that("an error in a rank is an R condition naming the rank, message and cal
   expect_equal(err$results$ranks$status, c("succeeded", "succeeded", "failed", "succeeded"))
 })
 
+test_that("values of every size come back intact, with the ranks' own files", {
+  # Small values travel over the runner's pipe; those over 64 KiB are
+  # written to output_dir, gzipped.
+  sizes <- c(3, 2e4, 4e5)
+  f <- function(rank) {
+    writeLines(paste("note", rank), file.path(Sys.getenv("PESC_OUTPUT_DIR"), "note.txt"))
+    cat("rank", rank, "\n")
+    seq_len(sizes[rank %% 3 + 1]) + rank
+  }
+  res <- farm(f, repetitions = 9, slots = kSlots, progress = FALSE)
+  expect_equal(res$values, lapply(0:8, function(r) seq_len(sizes[r %% 3 + 1]) + r))
+  for (rank in 0:8) {
+    expect_equal(rank_output(res, rank), paste0("rank ", rank, " \n"))
+    expect_equal(rank_file(res, rank, "note.txt"), paste0("note ", rank, "\n"))
+  }
+})
+
 test_that("values come back in rank order when ranks finish out of order", {
   f <- function(rank) {
     Sys.sleep(0.4 * (3 - rank))
