@@ -30,6 +30,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "common/files.h"
 #include "common/status_macros.h"
 
 namespace pesc::archive {
@@ -693,13 +694,8 @@ absl::StatusOr<std::string> pack_directory_in_memory(const fs::path& dir, const 
 }
 
 absl::StatusOr<bool> directory_is_empty_except(const fs::path& dir, const std::vector<std::string>& exclude) {
-  std::error_code error;
-  fs::directory_iterator it(dir, error);
-  for (; !error && it != fs::directory_iterator(); it.increment(error)) {
-    if (!is_excluded(it->path().filename().string(), exclude)) return false;
-  }
-  if (error) return absl::NotFoundError(absl::StrCat("cannot list ", dir.string(), ": ", error.message()));
-  return true;
+  PESC_ASSIGN_OR_RETURN(std::vector<std::string> names, directory_names(dir));
+  return std::all_of(names.begin(), names.end(), [&](const std::string& name) { return is_excluded(name, exclude); });
 }
 
 absl::StatusOr<std::vector<std::string>> list_files(const fs::path& archive_file) {

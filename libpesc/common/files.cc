@@ -1,5 +1,6 @@
 #include "common/files.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -36,6 +37,24 @@ absl::StatusOr<std::string> read_file(const fs::path& path) {
       return contents;
     }
   }
+}
+
+absl::StatusOr<std::vector<std::string>> directory_names(const fs::path& dir) {
+  // readdir(3), without std::filesystem's path object per entry.
+  DIR* stream = ::opendir(dir.c_str());
+  if (stream == nullptr) {
+    return absl::NotFoundError(absl::StrCat("cannot list ", dir.string(), ": ", std::strerror(errno)));
+  }
+  std::vector<std::string> names;
+  errno = 0;
+  while (const dirent* entry = ::readdir(stream)) {
+    const std::string_view name = entry->d_name;
+    if (name != "." && name != "..") names.emplace_back(name);
+  }
+  const int error = errno;
+  ::closedir(stream);
+  if (error != 0) return absl::DataLossError(absl::StrCat("cannot list ", dir.string(), ": ", std::strerror(error)));
+  return names;
 }
 
 absl::Status write_file_atomically(const fs::path& path, std::string_view data) {

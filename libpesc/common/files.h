@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -11,6 +12,10 @@
 namespace pesc {
 
 absl::StatusOr<std::string> read_file(const std::filesystem::path& path);
+
+// The names in `dir` (without "." and ".."); NotFound when it cannot be
+// listed. A worker lists each rank's output_dir and checkpoint_dir with it.
+absl::StatusOr<std::vector<std::string>> directory_names(const std::filesystem::path& dir);
 
 // Writes through a temporary file and a rename, so readers never see half.
 absl::Status write_file_atomically(const std::filesystem::path& path, std::string_view data);

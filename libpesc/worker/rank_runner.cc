@@ -85,17 +85,6 @@ void clear_directory(const fs::path& dir, std::error_code& error) {
   }
 }
 
-// The names in `dir`, or nullopt when it cannot be listed.
-std::optional<std::vector<std::string>> entries_of(const fs::path& dir) {
-  std::vector<std::string> names;
-  std::error_code error;
-  for (auto it = fs::directory_iterator(dir, error); !error && it != fs::end(it); it.increment(error)) {
-    names.push_back(it->path().filename().string());
-  }
-  if (error) return std::nullopt;
-  return names;
-}
-
 // Writes `file` into `dir`, which the rank owns: whatever the rank left
 // under that name goes first, and the new file is created exclusively, so a
 // link the rank planted cannot redirect the worker's write.
@@ -507,8 +496,7 @@ absl::Status RankRunner::restore_checkpoint(const v1::BlobRef& checkpoint, const
 absl::StatusOr<std::vector<std::string>> RankRunner::collect_output(const fs::path& output_dir,
                                                                    std::optional<PipedFile> piped,
                                                                    v1::Blobs::Stub& blobs, v1::RankResult& result) {
-  std::optional<std::vector<std::string>> entries = entries_of(output_dir);
-  if (!entries) return absl::NotFoundError(absl::StrCat("cannot list ", output_dir.string()));
+  PESC_ASSIGN_OR_RETURN(std::vector<std::string> entries, directory_names(output_dir));
   std::string text;
   // A rank's link named output.txt must not make the worker send back a
   // file the rank itself may not read.
@@ -523,9 +511,9 @@ absl::StatusOr<std::vector<std::string>> RankRunner::collect_output(const fs::pa
   const bool keep_output_txt = regular_output_txt && text.empty();
   PESC_ASSIGN_OR_RETURN(*result.mutable_output_txt(), make_payload(blobs, std::move(text)));
   const bool only_output_txt =
-      std::all_of(entries->begin(), entries->end(), [](const std::string& name) { return name == kOutputFile; });
-  if (keep_output_txt) std::erase(*entries, std::string(kOutputFile));
-  if (only_output_txt && !piped) return *std::move(entries);
+      std::all_of(entries.begin(), entries.end(), [](const std::string& name) { return name == kOutputFile; });
+  if (keep_output_txt) std::erase(entries, std::string(kOutputFile));
+  if (only_output_txt && !piped) return entries;
   std::vector<archive::MemoryFile> in_memory;
   if (piped) in_memory.push_back({std::move(piped->name), std::move(piped->bytes)});
   // With nothing but output.txt on disk, the tar holds the piped file alone.
@@ -533,13 +521,13 @@ absl::StatusOr<std::vector<std::string>> RankRunner::collect_output(const fs::pa
                                                  kInlinePayloadBytes, in_memory);
   if (small.ok()) {
     result.set_files_inline(*std::move(small));
-    return *std::move(entries);
+    return entries;
   }
   if (!absl::IsResourceExhausted(small.status())) return small.status();
   // Too big to travel inline: the piped file joins the others on disk.
   for (const archive::MemoryFile& file : in_memory) {
     PESC_RETURN_IF_ERROR(place_file(output_dir, file));
-    if (std::find(entries->begin(), entries->end(), file.name) == entries->end()) entries->push_back(file.name);
+    if (std::find(entries.begin(), entries.end(), file.name) == entries.end()) entries.push_back(file.name);
   }
   fs::path tar = output_dir.parent_path() / "output.tar";
   PESC_RETURN_IF_ERROR(archive::pack_directory(output_dir, tar, {kOutputFile}));
@@ -548,7 +536,7 @@ absl::StatusOr<std::vector<std::string>> RankRunner::collect_output(const fs::pa
   fs::remove(tar, ignored);
   if (!uploaded.ok()) return uploaded.status();
   *result.mutable_files() = *std::move(uploaded);
-  return *std::move(entries);
+  return entries;
 }
 
 }  // namespace pesc
