@@ -191,7 +191,7 @@ void RankRunner::reset_slot(int slot) {
 }
 
 std::error_code RankRunner::clear_set(int slot, int set) {
-  const DirSet dirs = dir_set(slot, set);
+  const DirSet& dirs = dir_set(slot, set);
   WarmSlot& warm = warm_slot(slot);
   std::optional<LeftBehind> left = std::exchange(warm.left_behind[set], std::nullopt);
   std::error_code error;
@@ -224,14 +224,11 @@ v1::RankResult RankRunner::run(const v1::Assignment& assignment, int slot, v1::B
   return result_of(assignment, slot, 0, exit, timed_out, blobs);
 }
 
-RankRunner::DirSet RankRunner::dir_set(int slot, int set) const {
-  auto [output, checkpoint] = dirs_of_set(slot_dir(slot), set);
-  return {std::move(output), std::move(checkpoint)};
-}
+const RankRunner::DirSet& RankRunner::dir_set(int slot, int set) { return warm_slot(slot).dirs.at(set); }
 
 v1::RankResult RankRunner::result_of(const v1::Assignment& assignment, int slot, int set,
                                      const absl::StatusOr<RankExit>& exit, bool timed_out, v1::Blobs::Stub& blobs) {
-  const DirSet dirs = dir_set(slot, set);
+  const DirSet& dirs = dir_set(slot, set);
   const fs::path output_file = dirs.output / kOutputFile;
   v1::RankResult result;
   result.set_rank(assignment.rank());
@@ -305,7 +302,7 @@ void RankRunner::run_chunk(v1::Assignment& assignment, int slot, v1::Blobs::Stub
   int next_set = 1;
   auto send_ahead = [&] {
     while (runner_took_it && static_cast<int>(sent.size()) < kWarmSets - 1 && next_rank < end && keep_going()) {
-      const DirSet dirs = dir_set(slot, next_set);
+      const DirSet& dirs = dir_set(slot, next_set);
       // A runner that died cannot take it: the rank stays unreported, and
       // the coordinator queues it again.
       runner_took_it = warm.runner->send(next_rank, dirs.output, dirs.checkpoint).ok();
@@ -408,13 +405,12 @@ absl::StatusOr<RankLaunch> RankRunner::launch_for(const v1::Assignment& assignme
 absl::StatusOr<RankExit> RankRunner::run_warm(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs,
                                               const RankHooks& hooks, bool& timed_out) {
   WarmSlot& warm = warm_slot(slot);
-  const fs::path output_dir = slot_dir(slot) / "output";
-  const fs::path checkpoint_dir = slot_dir(slot) / "checkpoint";
+  const DirSet& dirs = dir_set(slot, 0);
   hooks.on_start(&warm.runner->process());
   absl::StatusOr<RankExit> exit;
   {
-    Watchdog watchdog(assignment, warm.runner->process(), checkpoint_dir, blobs, hooks, *this);
-    exit = warm.runner->run(assignment.rank(), output_dir, checkpoint_dir);
+    Watchdog watchdog(assignment, warm.runner->process(), dirs.checkpoint, blobs, hooks, *this);
+    exit = warm.runner->run(assignment.rank(), dirs.output, dirs.checkpoint);
     timed_out = watchdog.finish();
   }
   hooks.on_start(nullptr);
@@ -460,7 +456,14 @@ absl::Status RankRunner::place_shared_files(const v1::Assignment& assignment, co
 
 RankRunner::WarmSlot& RankRunner::warm_slot(int slot) {
   absl::MutexLock lock(&warm_mutex_);
-  return warm_[slot];  // map nodes stay put; only this slot's thread uses it
+  auto [warm, fresh] = warm_.try_emplace(slot);  // map nodes stay put; only this slot's thread uses it
+  if (fresh) {
+    for (int set = 0; set < kWarmSets; ++set) {
+      auto [output, checkpoint] = dirs_of_set(slot_dir(slot), set);
+      warm->second.dirs[set] = {std::move(output), std::move(checkpoint)};
+    }
+  }
+  return warm->second;
 }
 
 void RankRunner::release_warm(int slot) {

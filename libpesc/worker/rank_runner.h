@@ -82,7 +82,7 @@ class RankRunner {
   };
   std::filesystem::path slot_dir(int slot) const;
   // Set 0: the slot's output and checkpoint dirs; sets 1.. a warm runner's spares.
-  DirSet dir_set(int slot, int set) const;
+  const DirSet& dir_set(int slot, int set);
   // Empties one set of the slot's directories.
   std::error_code clear_set(int slot, int set);
   // The rank's result from how it ended and what it left in `set`.
@@ -101,12 +101,13 @@ class RankRunner {
     std::vector<std::string> output_entries;
     bool checkpoint_empty = false;
   };
-  // A slot's warm runner and the job it serves.
+  // A slot's warm runner, the job it serves, and the slot's sets of dirs.
   struct WarmSlot {
     std::string job_id;
     std::vector<int> gpus;  // fixed in its environment at start
     std::unique_ptr<WarmRunner> runner;
     std::array<std::optional<LeftBehind>, kWarmSets> left_behind;  // by the last rank in each set of directories
+    std::array<DirSet, kWarmSets> dirs;  // the slot's sets, named once
   };
   WarmSlot& warm_slot(int slot);
   absl::Status place_shared_files(const v1::Assignment& assignment, const std::filesystem::path& app_dir,
