@@ -120,7 +120,6 @@ class RankRunner {
   // Feeds the rank to the slot's warm runner and waits for it.
   absl::StatusOr<RankExit> run_warm(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs,
                                     const RankHooks& hooks, bool& timed_out);
-  // Returns the names output_dir held.
   // Fills `result` with the rank's output (and `piped`, the value its
   // runner handed over, as a file of output_dir); returns the names the
   // rank left in output_dir.
