@@ -92,7 +92,9 @@ bool exits_within(pid_t pid, absl::Duration patience) {
     const size_t close = text.rfind(')');
     if (close == std::string::npos || close + 2 >= text.size() || text[close + 2] == 'Z') return true;
     if (absl::Now() >= deadline) return false;
-    absl::SleepFor(absl::Milliseconds(10));
+    // A runner takes a few milliseconds to exit, and the next job's runner
+    // waits for it: look often.
+    absl::SleepFor(absl::Milliseconds(1));
   }
 }
 
