@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -214,22 +215,23 @@ absl::StatusOr<RankExit> WarmRunner::run(int rank, const std::filesystem::path& 
 
 absl::Status WarmRunner::send(int rank, const std::filesystem::path& output_dir,
                               const std::filesystem::path& checkpoint_dir) {
-  sent_unix_ms_ = now_unix_ms();
-  // What the runner used up to the end of its last rank: it idles between ranks.
-  cpu_at_send_ = cpu_ms_ >= 0 ? cpu_ms_ : cpu_ms_of(process_->pid());
+  if (cpu_ms_ < 0) cpu_ms_ = cpu_ms_of(process_->pid());
   const std::string command = absl::StrCat("rank\t", rank, "\t", output_dir.string(), "\t", checkpoint_dir.string(), "\n");
   if (!write_without_sigpipe(commands_fd_, command)) {
     alive_ = false;
     return absl::AbortedError("the rank's interpreter is gone");
   }
+  sent_unix_ms_.push_back(now_unix_ms());
   return absl::OkStatus();
 }
 
 absl::StatusOr<RankExit> WarmRunner::receive() {
   RankExit exit;
-  exit.start_unix_ms = sent_unix_ms_;
+  // Ranks queued at the runner start as the one before them ends.
+  exit.start_unix_ms = sent_unix_ms_.empty() ? now_unix_ms() : std::max(sent_unix_ms_.front(), answered_unix_ms_);
+  if (!sent_unix_ms_.empty()) sent_unix_ms_.pop_front();
   auto answer = read_answer();
-  exit.end_unix_ms = now_unix_ms();
+  exit.end_unix_ms = answered_unix_ms_ = now_unix_ms();
   if (!answer.ok()) {
     alive_ = false;
     return answer.status();
@@ -248,8 +250,10 @@ absl::StatusOr<RankExit> WarmRunner::receive() {
     return parsed.status();
   }
   exit.exit_code = parsed->status;
+  // The runner idles between ranks: what it used since its last answer is this rank's.
+  const int64_t cpu_before = cpu_ms_;
   cpu_ms_ = cpu_ms_of(process_->pid());
-  exit.cpu_ms = cpu_ms_ - cpu_at_send_;
+  exit.cpu_ms = cpu_ms_ - cpu_before;
   return exit;
 }
 

@@ -23,6 +23,7 @@
 // Thread-safety: run() from one thread; terminate() from any.
 
 #include <chrono>
+#include <deque>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -76,9 +77,9 @@ class WarmRunner {
   int commands_fd_;
   int answers_fd_;
   std::string pending_;  // bytes read past the last answer
-  int64_t cpu_ms_ = -1;  // its CPU time when it last answered; -1 before its first rank
-  int64_t cpu_at_send_ = 0;
-  int64_t sent_unix_ms_ = 0;
+  int64_t cpu_ms_ = -1;  // its CPU time when it last answered, or before its first rank; -1 before that
+  std::deque<int64_t> sent_unix_ms_;  // when each rank not yet answered was sent
+  int64_t answered_unix_ms_ = 0;      // when it last answered
   bool alive_ = true;
 };
 
