@@ -52,8 +52,8 @@ absl::StatusOr<std::vector<std::string>> list_files(const std::filesystem::path&
 absl::Status extract(const std::filesystem::path& archive_file, const std::filesystem::path& destination);
 
 // The bytes of the regular file `name` (relative, as stored) inside a tar
-// (plain or gzipped) or zip held in memory; NotFound when there is none. Nothing touches the disk,
-// so reading one small result per rank stays cheap.
+// (plain or gzipped) or zip held in memory; NotFound when there is none.
+// Nothing touches the disk, so reading one small result per rank stays cheap.
 absl::StatusOr<std::string> read_member(const std::string& archive_bytes, const std::string& name);
 
 }  // namespace pesc::archive

@@ -274,6 +274,19 @@ void reference_blob(StatementCache& sql, const std::string& job_id, const std::s
   insert->exec();
 }
 
+// Ends a rank with its result's state and finish_seq, and keeps the blobs
+// the result names for as long as the job.
+void record_ended_rank(StatementCache& sql, const std::string& job_id, const v1::RankResult& result) {
+  auto rank = sql("UPDATE ranks SET state = ?, finish_seq = ? WHERE job_id = ? AND rank = ?");
+  rank->bind(1, static_cast<int>(result.state()));
+  rank->bind(2, result.finish_seq());
+  rank->bind(3, job_id);
+  rank->bind(4, result.rank());
+  rank->exec();
+  reference_blob(sql, job_id, result.output_txt().blob().sha256());
+  reference_blob(sql, job_id, result.files().sha256());
+}
+
 struct JobAfterRanks {
   int64_t next_seq = 0;   // the finish_seq of the last of them
   bool finished = false;  // they were its last ranks
@@ -643,15 +656,8 @@ absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64
       queue_for_retry(*sql_, accepted.job_id, result.rank(), never_ran);
       move_counter(*sql_, accepted.job_id, v1::RANK_STATE_RUNNING, v1::RANK_STATE_PENDING, 1);
     } else {
-      auto rank = (*sql_)("UPDATE ranks SET state = ?, finish_seq = ? WHERE job_id = ? AND rank = ?");
-      rank->bind(1, static_cast<int>(result.state()));
-      rank->bind(2, result.finish_seq());
-      rank->bind(3, accepted.job_id);
-      rank->bind(4, result.rank());
-      rank->exec();
+      record_ended_rank(*sql_, accepted.job_id, result);
       tally_.ranks_done[result.worker()] += 1;
-      reference_blob(*sql_, accepted.job_id, result.output_txt().blob().sha256());
-      reference_blob(*sql_, accepted.job_id, result.files().sha256());
     }
     tally_.used_ms[accepted.user] += std::max<int64_t>(0, result.end_unix_ms() - result.start_unix_ms());
     transaction.commit();
@@ -747,19 +753,12 @@ absl::StatusOr<std::optional<JobStore::ChunkAccepted>> JobStore::finish_chunk(in
       result.set_attempts(tries);
       result.set_finish_seq(++finish_seq);
       const std::string result_bytes = serialize(result);
-      auto accept = (*sql_)("UPDATE ranks SET state = ?, finish_seq = ? WHERE job_id = ? AND rank = ?");
-      accept->bind(1, static_cast<int>(result.state()));
-      accept->bind(2, result.finish_seq());
-      accept->bind(3, chunk.job_id);
-      accept->bind(4, result.rank());
-      accept->exec();
+      record_ended_rank(*sql_, chunk.job_id, result);
       auto keep = (*sql_)("INSERT OR REPLACE INTO chunk_results(job_id, rank, result) VALUES(?, ?, ?)");
       keep->bind(1, chunk.job_id);
       keep->bind(2, result.rank());
       keep->bindNoCopy(3, result_bytes.data(), static_cast<int>(result_bytes.size()));
       keep->exec();
-      reference_blob(*sql_, chunk.job_id, result.output_txt().blob().sha256());
-      reference_blob(*sql_, chunk.job_id, result.files().sha256());
       ended[result.state()] += 1;
       chunk.results.push_back(std::move(result));
     }
