@@ -13,6 +13,7 @@
 #include "coordinator/services.h"
 #include "security/secret_file.h"
 #include "security/token_store.h"
+#include "store/state_dir.h"
 #include "transport/transport.h"
 
 namespace pesc {
@@ -42,7 +43,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::open(const Coordinator
   std::unique_ptr<TokenStore> tokens;
   std::optional<std::string> new_admin_token;
   if (options.authenticate) {
-    PESC_ASSIGN_OR_RETURN(tokens, TokenStore::open(options.state_dir / "pesc.sqlite"));
+    PESC_ASSIGN_OR_RETURN(tokens, TokenStore::open(state_database_file(options.state_dir)));
     PESC_ASSIGN_OR_RETURN(new_admin_token, tokens->ensure_admin_token());
     if (new_admin_token) {
       PESC_RETURN_IF_ERROR(write_file_with_mode(admin_token_file(options.state_dir), *new_admin_token + "\n", 0600));

@@ -1,7 +1,11 @@
 #include "coordinator/farm_state.h"
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
+#include <iostream>
 #include <limits>
+#include <utility>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -66,6 +70,20 @@ absl::Status validate(const v1::JobSpec& spec) {
   return absl::OkStatus();
 }
 
+// Room a job needs on the state disk: its rows and results, and slack for
+// the write-ahead log. Refused below it, rather than taken and then stuck.
+constexpr uint64_t kStateHeadroomBytes = uint64_t{2} << 20;
+constexpr uint64_t kStateBytesPerRank = 512;
+// How often the same store failure is logged while it lasts (a full disk).
+constexpr absl::Duration kStoreFailureLogInterval = absl::Seconds(10);
+
+absl::Status state_disk_full(const std::filesystem::path& state_dir, absl::string_view detail) {
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "the coordinator's state disk is full, so it takes no new jobs: ", state_dir.string(), " (", detail,
+      "). Free space on that disk (or move the state dir to a larger one); running jobs go on by themselves "
+      "when space returns"));
+}
+
 }  // namespace
 
 void Outbox::assign(v1::Assignment assignment) {
@@ -126,14 +144,12 @@ void Outbox::close() {
 absl::StatusOr<std::unique_ptr<FarmState>> FarmState::open(CoordinatorOptions options) {
   std::error_code error;
   options.state_dir = std::filesystem::absolute(options.state_dir, error);
-  std::filesystem::create_directories(options.state_dir, error);
-  if (error) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot create the state directory ", options.state_dir.string(), ": ", error.message()));
-  }
-  PESC_ASSIGN_OR_RETURN(auto store, JobStore::open(options.state_dir / "pesc.sqlite"));
-  PESC_ASSIGN_OR_RETURN(auto blobs, BlobStore::open(options.state_dir / "blobs"));
-  auto state = std::unique_ptr<FarmState>(new FarmState(options, std::move(store), std::move(blobs)));
+  PESC_RETURN_IF_ERROR(make_private_dir(options.state_dir));
+  PESC_ASSIGN_OR_RETURN(auto dir_lock, StateDirLock::take(options.state_dir));
+  PESC_ASSIGN_OR_RETURN(auto store, open_state_database(options.state_dir));
+  PESC_ASSIGN_OR_RETURN(auto blobs, BlobStore::open(options.state_dir / "blobs", BlobStore::Access::kOwnerOnly));
+  auto state = std::unique_ptr<FarmState>(
+      new FarmState(options, std::move(dir_lock), std::move(store), std::move(blobs)));
   {
     absl::MutexLock lock(&state->mutex_);
     PESC_RETURN_IF_ERROR(state->recover());
@@ -142,8 +158,9 @@ absl::StatusOr<std::unique_ptr<FarmState>> FarmState::open(CoordinatorOptions op
   return state;
 }
 
-FarmState::FarmState(CoordinatorOptions options, std::unique_ptr<JobStore> store, std::unique_ptr<BlobStore> blobs)
-    : options_(std::move(options)), blobs_(std::move(blobs)), store_(std::move(store)) {}
+FarmState::FarmState(CoordinatorOptions options, std::unique_ptr<StateDirLock> lock, std::unique_ptr<JobStore> store,
+                     std::unique_ptr<BlobStore> blobs)
+    : options_(std::move(options)), lock_(std::move(lock)), blobs_(std::move(blobs)), store_(std::move(store)) {}
 
 FarmState::~FarmState() {
   shut_down();
@@ -152,44 +169,94 @@ FarmState::~FarmState() {
 
 // After a restart the running attempts belong to workers that have not
 // reconnected yet; they get one lease to come back and claim them.
-absl::Status FarmState::recover() {
-  PESC_ASSIGN_OR_RETURN(auto usage, store_->usage_by_user());
-  scheduler_.set_usage(std::move(usage));
-  PESC_RETURN_IF_ERROR(restart_recovered_gangs());
-  PESC_ASSIGN_OR_RETURN(auto running, store_->running_jobs());
-  for (JobRecord& job : running) {
-    ActiveJob& active = active_jobs_[job.id] = ActiveJob{std::move(job.spec), job.created_unix_ms, job.progress.pending()};
-    if (!active.spec.same_machine()) continue;
-    PESC_ASSIGN_OR_RETURN(active.pinned_worker, store_->latest_worker(job.id));
-    // Its worker gets a lease to come back, like one holding attempts;
-    // past it the pin goes (requeue_expired).
-    if (!active.pinned_worker.empty()) sessions_[active.pinned_worker].last_heard = absl::Now();
-  }
-  PESC_ASSIGN_OR_RETURN(auto attempts, store_->running_attempts());
-  for (const AttemptRecord& attempt : attempts) {
-    Session& session = sessions_[attempt.worker_id];
-    session.attempts.insert(attempt.id);
-    if (attempt.rank_count > 1) session.chunk_sizes[attempt.id] = attempt.rank_count;
-    session.last_heard = absl::Now();
-  }
-  return absl::OkStatus();
+absl::Status FarmState::recover() { return resync(); }
+
+void FarmState::store_failed(std::string_view what, const absl::Status& status) {
+  resync_needed_ = true;
+  const absl::Time now = absl::Now();
+  if (status.message() == last_store_failure_ && now - last_store_failure_logged_ < kStoreFailureLogInterval) return;
+  last_store_failure_ = std::string(status.message());
+  last_store_failure_logged_ = now;
+  std::cerr << "pesc coordinator: " << what << " failed, rolled back, will retry: " << status.message() << std::endl;
 }
 
-// Whether a gang had started died with the last coordinator's memory (its
-// ranks may still be waiting for the start), so every gang starts over.
-absl::Status FarmState::restart_recovered_gangs() {
-  PESC_ASSIGN_OR_RETURN(auto running, store_->running_jobs());
-  std::set<std::string> gang_jobs;
-  for (const JobRecord& job : running) {
-    if (job.spec.parallel()) gang_jobs.insert(job.id);
+bool FarmState::resync_if_needed() {
+  if (!resync_needed_) return true;
+  if (absl::Status status = resync(); !status.ok()) {
+    store_failed("reading the state back from the store", status);
+    return false;
   }
-  if (gang_jobs.empty()) return absl::OkStatus();
-  PESC_ASSIGN_OR_RETURN(auto attempts, store_->running_attempts());
-  std::vector<int64_t> gang_attempts;
-  for (const AttemptRecord& attempt : attempts) {
-    if (gang_jobs.contains(attempt.job_id)) gang_attempts.push_back(attempt.id);
+  return true;
+}
+
+// Memory follows the store, never the other way round: the attempts each
+// worker holds, the active jobs and their pending counts, and usage are
+// read back from it, at a start and after a failed store call.
+absl::Status FarmState::resync() {
+  resync_needed_ = false;
+  PESC_ASSIGN_OR_RETURN(auto usage, store_->usage_by_user());
+  PESC_ASSIGN_OR_RETURN(auto running_jobs, store_->running_jobs());
+  PESC_ASSIGN_OR_RETURN(auto running, store_->running_attempts());
+  std::map<std::string, ActiveJob> jobs;
+  for (JobRecord& record : running_jobs) {
+    ActiveJob& job = jobs[record.id] =
+        ActiveJob{std::move(record.spec), record.created_unix_ms, record.progress.pending()};
+    if (!job.spec.same_machine()) continue;
+    if (auto known = active_jobs_.find(record.id); known != active_jobs_.end()) {
+      job.pinned_worker = known->second.pinned_worker;
+      continue;
+    }
+    PESC_ASSIGN_OR_RETURN(job.pinned_worker, store_->latest_worker(record.id));
+    // Its worker gets a lease to come back, like one holding attempts;
+    // past it the pin goes (requeue_expired).
+    if (!job.pinned_worker.empty() && !sessions_.contains(job.pinned_worker)) {
+      sessions_[job.pinned_worker].last_heard = absl::Now();
+    }
   }
-  return store_->requeue_attempts(gang_attempts);
+  scheduler_.set_usage(std::move(usage));
+  active_jobs_ = std::move(jobs);
+  for (auto& [worker_id, session] : sessions_) {
+    session.attempts.clear();
+    session.chunk_sizes.clear();
+  }
+  for (const AttemptRecord& attempt : running) {
+    auto [known, added] = sessions_.try_emplace(attempt.worker_id);
+    Session& session = known->second;
+    session.attempts.insert(attempt.id);
+    if (attempt.rank_count > 1) session.chunk_sizes[attempt.id] = attempt.rank_count;
+    if (added) session.last_heard = absl::Now();
+  }
+  return restart_gangs_unlike_the_store(running);
+}
+
+// Whether a gang had started is known to memory only (its ranks may still
+// wait for their start), so a gang whose attempts memory and the store see
+// differently (after a restart, or a failed store call) starts over.
+absl::Status FarmState::restart_gangs_unlike_the_store(const std::vector<AttemptRecord>& running) {
+  std::map<std::string, std::set<int64_t>> stored;  // gang job -> its running attempts
+  for (const AttemptRecord& attempt : running) {
+    auto job = active_jobs_.find(attempt.job_id);
+    if (job != active_jobs_.end() && job->second.spec.parallel()) stored[attempt.job_id].insert(attempt.id);
+  }
+  std::vector<int64_t> restart;
+  for (const auto& [job_id, launch] : gangs_) {
+    std::set<int64_t> launched;
+    for (const auto& [attempt, worker_id] : launch.worker_of) launched.insert(attempt);
+    auto in_store = stored.find(job_id);
+    if (in_store == stored.end() || in_store->second != launched) restart.insert(restart.end(), launched.begin(), launched.end());
+  }
+  for (const auto& [job_id, attempts] : stored) {
+    if (!gangs_.contains(job_id)) restart.insert(restart.end(), attempts.begin(), attempts.end());
+  }
+  return requeue(restart);
+}
+
+void FarmState::send_when_committed(std::function<void()> send) {
+  if (held_sends_) {
+    held_sends_->push_back(std::move(send));
+  } else {
+    send();
+  }
 }
 
 absl::StatusOr<std::string> FarmState::submit(v1::JobSpec spec) {
@@ -203,16 +270,30 @@ absl::StatusOr<std::string> FarmState::submit(v1::JobSpec spec) {
       return absl::FailedPreconditionError(absl::StrCat("the shared file ", shared.name(), " was never uploaded"));
     }
   }
+  PESC_RETURN_IF_ERROR(check_state_disk(spec.repetitions()));
   absl::MutexLock lock(&mutex_);
   if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
   std::string job_id = random_hex(6);
   int64_t now = now_unix_ms();
-  PESC_RETURN_IF_ERROR(store_->create_job(job_id, spec, now));
+  if (absl::Status created = store_->create_job(job_id, spec, now); !created.ok()) {
+    if (absl::IsResourceExhausted(created)) return state_disk_full(options_.state_dir, created.message());
+    return created;
+  }
   int repetitions = spec.repetitions();
   active_jobs_[job_id] = ActiveJob{std::move(spec), now, repetitions};
   dispatch();
   changed();
   return job_id;
+}
+
+absl::Status FarmState::check_state_disk(int repetitions) const {
+  struct statvfs disk {};
+  if (::statvfs(options_.state_dir.c_str(), &disk) != 0) return absl::OkStatus();  // the store will tell
+  const uint64_t free_bytes = uint64_t{disk.f_bavail} * disk.f_frsize;
+  const uint64_t needed = kStateHeadroomBytes + kStateBytesPerRank * static_cast<uint64_t>(repetitions);
+  if (free_bytes >= needed) return absl::OkStatus();
+  return state_disk_full(options_.state_dir, absl::StrCat(free_bytes, " bytes are free there, and a job of ",
+                                                          repetitions, " ranks needs about ", needed));
 }
 
 // Waited for, not refused: the workers it needs may still be joining.
@@ -289,7 +370,11 @@ void FarmState::tell_to_cancel(const std::map<std::string, std::vector<int64_t>>
       session->second.attempts.erase(attempt);
       message.mutable_cancel()->add_attempt_ids(attempt);
     }
-    if (session->second.outbox) session->second.outbox->push(std::move(message));
+    if (session->second.outbox) {
+      send_when_committed([outbox = session->second.outbox, message = std::move(message)]() mutable {
+        outbox->push(std::move(message));
+      });
+    }
   }
 }
 
@@ -330,6 +415,8 @@ absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorke
   if (registration.slots() < 1) return absl::InvalidArgumentError("a worker needs at least one slot");
   absl::MutexLock lock(&mutex_);
   if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
+  // What it holds is weighed against what the store says it holds.
+  if (!resync_if_needed()) return absl::UnavailableError("the coordinator cannot read its state store; try again");
   PESC_RETURN_IF_ERROR(
       store_->record_worker(registration.worker_id(), registration.host(), registration.slots(), now_unix_ms()));
   Session& session = sessions_[registration.worker_id()];
@@ -403,10 +490,13 @@ void FarmState::worker_finished(const std::string& worker_id, const v1::Attempts
   auto session = sessions_.find(worker_id);
   if (session == sessions_.end()) return;
   session->second.last_heard = absl::Now();
+  if (!resync_if_needed()) return;  // not acknowledged: the worker sends them again
   {
     // The results and the assignments they free room for reach the disk
-    // together, in one transaction.
+    // together, in one transaction; acknowledgements and assignments go out
+    // once it has committed.
     JobStore::Batch transaction(*store_);
+    held_sends_.emplace();
     for (const v1::RankFinished& finished : batch.finished()) {
       if (finished.chunk_size() > 0) {
         finish_chunk(session->second, finished);
@@ -415,7 +505,14 @@ void FarmState::worker_finished(const std::string& worker_id, const v1::Attempts
       }
     }
     dispatch();
+    std::vector<std::function<void()>> sends = *std::exchange(held_sends_, std::nullopt);
+    if (absl::Status committed = transaction.commit(); !committed.ok()) {
+      store_failed("recording results", committed);
+    } else {
+      for (std::function<void()>& send : sends) send();
+    }
   }
+  resync_if_needed();
   changed();
 }
 
@@ -433,7 +530,10 @@ void FarmState::finish_chunk(Session& session, const v1::RankFinished& finished)
   for (const v1::RankResult& reported : finished.chunk()) learn_from(session, reported);
   auto accepted = store_->finish_chunk(finished.attempt_id(), {finished.chunk().begin(), finished.chunk().end()},
                                        now_unix_ms());
-  if (!accepted.ok()) return;  // not acknowledged: the worker sends it again
+  if (!accepted.ok()) {
+    store_failed("recording a chunk's results", accepted.status());
+    return;  // not acknowledged: the worker sends it again
+  }
   if (*accepted) {
     for (const v1::RankResult& result : (*accepted)->results) {
       scheduler_.charge((*accepted)->user, result.end_unix_ms() - result.start_unix_ms());
@@ -443,7 +543,7 @@ void FarmState::finish_chunk(Session& session, const v1::RankFinished& finished)
     }
     if ((*accepted)->job_finished) active_jobs_.erase((*accepted)->job_id);
   }
-  if (session.outbox) session.outbox->acknowledge(finished.attempt_id());
+  acknowledge(session, finished.attempt_id());
 }
 
 void FarmState::finish_attempt(Session& session, const v1::RankFinished& finished) {
@@ -451,7 +551,10 @@ void FarmState::finish_attempt(Session& session, const v1::RankFinished& finishe
   const v1::RankResult& reported = finished.result();
   learn_from(session, reported);
   auto accepted = store_->finish_attempt(finished.attempt_id(), reported, now_unix_ms());
-  if (!accepted.ok()) return;  // not acknowledged: the worker sends it again
+  if (!accepted.ok()) {
+    store_failed("recording a result", accepted.status());
+    return;  // not acknowledged: the worker sends it again
+  }
   if (*accepted) {
     const v1::RankResult& result = (*accepted)->result;
     std::map<std::string, std::vector<int64_t>> losers;  // a straggler's other attempts
@@ -468,13 +571,18 @@ void FarmState::finish_attempt(Session& session, const v1::RankFinished& finishe
       // Its partners cannot finish without it: all go again together, or,
       // when it has no attempts left, the gang ends.
       if ((*accepted)->requeued) {
-        (void)requeue({finished.attempt_id()});
-      } else {
-        (void)cancel_locked((*accepted)->job_id);
+        (void)requeue({finished.attempt_id()});  // a failure is logged and retried there
+      } else if (auto cancelled = cancel_locked((*accepted)->job_id); !cancelled.ok()) {
+        store_failed("cancelling a gang that failed for good", cancelled.status());
       }
     }
   }
-  if (session.outbox) session.outbox->acknowledge(finished.attempt_id());
+  acknowledge(session, finished.attempt_id());
+}
+
+void FarmState::acknowledge(const Session& session, int64_t attempt_id) {
+  if (!session.outbox) return;
+  send_when_committed([outbox = session.outbox, attempt_id] { outbox->acknowledge(attempt_id); });
 }
 
 int FarmState::prefetch_for(const Session& session) const {
@@ -499,7 +607,10 @@ void FarmState::note_worker_health(Session& session, const v1::RankResult& resul
 void FarmState::worker_checkpoint(const std::string& worker_id, const v1::CheckpointSaved& saved) {
   absl::MutexLock lock(&mutex_);
   if (auto session = sessions_.find(worker_id); session != sessions_.end()) session->second.last_heard = absl::Now();
-  (void)store_->save_checkpoint(saved.attempt_id(), saved.checkpoint());
+  // Lost to a failure, it is saved again at the next interval.
+  if (absl::Status saved_status = store_->save_checkpoint(saved.attempt_id(), saved.checkpoint()); !saved_status.ok()) {
+    store_failed("saving a checkpoint", saved_status);
+  }
 }
 
 void FarmState::disconnect_worker(const std::string& worker_id, const Outbox* outbox) {
@@ -522,7 +633,20 @@ absl::Status FarmState::requeue(const std::vector<int64_t>& attempts) {
   if (attempts.empty()) return absl::OkStatus();
   std::vector<int64_t> with_gangs = stop_gangs_of(attempts);
   with_gangs.insert(with_gangs.end(), attempts.begin(), attempts.end());
-  PESC_RETURN_IF_ERROR(store_->requeue_attempts(with_gangs));
+  if (absl::Status requeued = store_->requeue_attempts(with_gangs); !requeued.ok()) {
+    requeue_later_.insert(with_gangs.begin(), with_gangs.end());
+    store_failed("putting ranks back in the queue", requeued);
+    return requeued;
+  }
+  // Workers that still hold any of them let go.
+  const std::set<int64_t> requeued(with_gangs.begin(), with_gangs.end());
+  std::map<std::string, std::vector<int64_t>> taken_back;
+  for (const auto& [worker_id, session] : sessions_) {
+    for (int64_t attempt : session.attempts) {
+      if (requeued.contains(attempt)) taken_back[worker_id].push_back(attempt);
+    }
+  }
+  tell_to_cancel(taken_back);
   // The store knows which jobs got ranks back; take its counts.
   PESC_ASSIGN_OR_RETURN(auto running, store_->running_jobs());
   for (const JobRecord& record : running) {
@@ -550,8 +674,17 @@ void FarmState::requeue_expired() {
     }
     it = sessions_.erase(it);
   }
-  if (lost.empty() || !requeue(lost).ok()) return;
+  if (lost.empty() || !requeue(lost).ok()) return;  // a failed requeue is retried by the reaper
   dispatch();
+  changed();
+}
+
+void FarmState::retry_requeue() {
+  if (requeue_later_.empty()) return;
+  const std::set<int64_t> attempts = std::exchange(requeue_later_, {});
+  if (!requeue({attempts.begin(), attempts.end()}).ok()) return;
+  // Sessions may have been read back holding them while the store failed.
+  resync_needed_ = true;
   changed();
 }
 
@@ -560,8 +693,10 @@ void FarmState::reaper_loop() {
     absl::MutexLock lock(&mutex_);
     mutex_.AwaitWithTimeout(absl::Condition(&shutting_down_), absl::Milliseconds(250));
     if (shutting_down_) return;
+    if (!resync_if_needed()) continue;
+    retry_requeue();
     requeue_expired();
-    dispatch();  // ranks become stragglers with time alone
+    dispatch();  // ranks become stragglers with time alone, and dispatch is retried after a store failure
   }
 }
 
@@ -630,10 +765,12 @@ std::vector<WorkerCapacity> FarmState::idle_slots(const std::set<std::string>& h
   return workers;
 }
 
+// After a store failure each step stops; the reaper tries again shortly.
 void FarmState::dispatch() {
+  if (!resync_if_needed()) return;
   const std::set<std::string> held = dispatch_gangs();
-  dispatch_queued(held);
-  dispatch_duplicates(held);
+  if (!resync_needed_) dispatch_queued(held);
+  if (!resync_needed_) dispatch_duplicates(held);
 }
 
 void FarmState::dispatch_queued(const std::set<std::string>& held) {
@@ -654,7 +791,7 @@ void FarmState::dispatch_queued(const std::set<std::string>& held) {
   // Started per job in one store call; sent in the scheduler's order.
   std::map<size_t, JobStore::StartedAttempt> started_at;
   for (const auto& [job_id, indices] : placements_of_job) {
-    start_placed(job_id, placements, indices, online_slots, started_at);
+    if (!resync_needed_) start_placed(job_id, placements, indices, online_slots, started_at);
   }
   for (const auto& [index, attempt] : started_at) {
     const Placement& placement = placements[index];
@@ -666,7 +803,7 @@ void FarmState::start_placed(const std::string& job_id, const std::vector<Placem
                              const std::vector<size_t>& indices, int online_slots,
                              std::map<size_t, JobStore::StartedAttempt>& started_at) {
   auto pending = store_->pending_ranks(job_id, static_cast<int>(indices.size()));
-  if (!pending.ok()) return;
+  if (!pending.ok()) return store_failed("finding pending ranks", pending.status());
   ActiveJob& job = active_jobs_[job_id];
   // Workers that take this job in chunks get blocks of consecutive ranks
   // from the front; each other placement gets one rank.
@@ -704,7 +841,7 @@ void FarmState::start_placed(const std::string& job_id, const std::vector<Placem
   }
   if (placed.empty()) return;
   auto started = store_->start_attempts(job_id, placed, now_unix_ms());
-  if (!started.ok()) return;
+  if (!started.ok()) return store_failed("starting attempts", started.status());
   for (JobStore::StartedAttempt& attempt : *started) started_at[placement_of_rank[attempt.rank]] = std::move(attempt);
 }
 
@@ -736,12 +873,11 @@ void FarmState::assign_chunks(const std::string& job_id, ActiveJob& job, const s
     size_t end = first + 1;
     while (end < ranks.size() && ranks[end] == ranks[end - 1] + 1 && static_cast<int>(end - first) < chunk) ++end;
     const int count = static_cast<int>(end - first);
-    if (count == 1) {
-      (void)assign(job_id, job, worker_id, ranks[first]);
-    } else if (auto started = store_->start_chunk(job_id, ranks[first], count, worker_id, now_unix_ms());
-               started.ok()) {
-      dispatched(job_id, job, *started);
-    }
+    absl::StatusOr<JobStore::StartedAttempt> started =
+        count == 1 ? store_->start_attempt(job_id, ranks[first], worker_id, now_unix_ms())
+                   : store_->start_chunk(job_id, ranks[first], count, worker_id, now_unix_ms());
+    if (!started.ok()) return store_failed("starting a chunk", started.status());
+    dispatched(job_id, job, *started);
     first = end;
   }
 }
@@ -769,7 +905,7 @@ void FarmState::dispatch_duplicates(const std::set<std::string>& held) {
       continue;
     }
     auto running = store_->running_attempts(job_id);
-    if (!running.ok()) continue;
+    if (!running.ok()) return store_failed("finding stragglers", running.status());
     std::map<int, int> attempts_of_rank;
     for (const AttemptRecord& attempt : *running) attempts_of_rank[attempt.rank] += 1;
     const QueuedJob placement_rules = queued(job_id, job);
@@ -785,7 +921,7 @@ void FarmState::dispatch_duplicates(const std::set<std::string>& held) {
       const auto ran_ms = static_cast<double>(now - attempt.started_unix_ms);
       if (ran_ms < std::max(kStragglerMinMs, kStragglerFactor * expected_ms)) continue;
       auto started = store_->start_duplicate(job_id, attempt.rank, helper->worker_id, now);
-      if (!started.ok()) continue;
+      if (!started.ok()) return store_failed("starting a straggler's duplicate", started.status());
       send_attempt(job_id, job.spec, helper->worker_id, attempt.rank, *started);
       attempts_of_rank[attempt.rank] += 1;
       helper->free -= 1;
@@ -809,6 +945,7 @@ std::set<std::string> FarmState::dispatch_gangs() {
     GangPlan plan = plan_gang(queued(job_id, job), idle_slots(held));
     held.insert(plan.held.begin(), plan.held.end());
     if (!plan.placements.empty()) launch_gang(job_id, job, plan.placements);
+    if (resync_needed_) break;
   }
   return held;
 }
@@ -817,14 +954,16 @@ std::set<std::string> FarmState::dispatch_gangs() {
 // start_gang.
 void FarmState::launch_gang(const std::string& job_id, ActiveJob& job, const std::vector<Placement>& placements) {
   auto ranks = store_->pending_ranks(job_id, static_cast<int>(placements.size()));
-  if (!ranks.ok() || ranks->size() != placements.size()) return;
+  if (!ranks.ok()) return store_failed("finding a gang's ranks", ranks.status());
+  if (ranks->size() != placements.size()) return;
   GangLaunch& launch = gangs_[job_id];
   for (size_t i = 0; i < placements.size(); ++i) {
     absl::StatusOr<int64_t> attempt = assign(job_id, job, placements[i].worker_id, (*ranks)[i]);
     if (!attempt.ok()) {
+      store_failed("starting a gang", attempt.status());
       std::vector<int64_t> placed;
       for (const auto& [placed_attempt, worker_id] : launch.worker_of) placed.push_back(placed_attempt);
-      (void)requeue(placed);
+      (void)requeue(placed);  // its failure is retried there
       gangs_.erase(job_id);  // so that the next dispatch tries again
       return;
     }
@@ -870,7 +1009,9 @@ void FarmState::send_gang_start(const GangLaunch& launch, const std::string& wor
   for (const auto& [attempt, gang_worker] : launch.worker_of) {
     if (gang_worker == worker_id) start.add_attempt_ids(attempt);
   }
-  session->second.outbox->push(std::move(message));
+  send_when_committed([outbox = session->second.outbox, message = std::move(message)]() mutable {
+    outbox->push(std::move(message));
+  });
 }
 
 std::vector<int64_t> FarmState::stop_gangs_of(const std::vector<int64_t>& attempts) {
@@ -955,7 +1096,9 @@ void FarmState::send_attempt(const std::string& job_id, const v1::JobSpec& spec,
   // The rank contract's defaults; a gang learns its own with StartGang.
   assignment.set_master_addr("127.0.0.1");
   assignment.set_master_port(9000);
-  session.outbox->assign(std::move(assignment));
+  send_when_committed([outbox = session.outbox, assignment = std::move(assignment)]() mutable {
+    outbox->assign(std::move(assignment));
+  });
 }
 
 void FarmState::changed() {

@@ -7,11 +7,13 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -23,6 +25,7 @@
 #include "scheduler/fair_share.h"
 #include "store/blob_store.h"
 #include "store/job_store.h"
+#include "store/state_dir.h"
 
 namespace pesc {
 
@@ -82,7 +85,9 @@ class FarmState {
   void worker_heard(const std::string& worker_id);
   // A heartbeat: the worker lives and says whether its host lets it take ranks.
   void worker_heartbeat(const std::string& worker_id, const v1::Heartbeat& heartbeat);
-  // Records a batch of results in one transaction and acknowledges them.
+  // Records a batch of results in one transaction and acknowledges them
+  // once it has committed; a failed one is acknowledged never, and the
+  // worker sends the results again.
   void worker_finished(const std::string& worker_id, const v1::AttemptsFinished& batch);
   void worker_checkpoint(const std::string& worker_id, const v1::CheckpointSaved& saved);
   // A gang attempt holds its slot and offers a port; the last of a gang to
@@ -141,9 +146,27 @@ class FarmState {
     std::string master_addr;  // set once started
   };
 
-  FarmState(CoordinatorOptions options, std::unique_ptr<JobStore> store, std::unique_ptr<BlobStore> blobs);
+  FarmState(CoordinatorOptions options, std::unique_ptr<StateDirLock> lock, std::unique_ptr<JobStore> store,
+            std::unique_ptr<BlobStore> blobs);
   absl::Status recover() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  absl::Status restart_recovered_gangs() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Every failed store call ends here: the store rolled back, so memory may
+  // be ahead of it. Logs what failed, and has memory rebuilt from the store
+  // before its next use; what failed is retried (dispatch by the reaper,
+  // results by their worker, which sends them until they are acknowledged).
+  void store_failed(std::string_view what, const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Rebuilds what memory mirrors of the store when a store call failed;
+  // false while the store cannot even be read.
+  bool resync_if_needed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  absl::Status resync() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Gangs whose attempts in memory and in the store differ start over.
+  absl::Status restart_gangs_unlike_the_store(const std::vector<AttemptRecord>& running)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Sends to a worker now or, while a store batch is open, once it has
+  // committed: no worker acts on (or forgets a result for) what the store
+  // may still lose.
+  void send_when_committed(std::function<void()> send) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Refuses a job the state disk has no room for.
+  absl::Status check_state_disk(int repetitions) const;
   absl::StatusOr<v1::JobInfo> cancel_locked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Why the job's pending ranks cannot start anywhere; empty when they can.
   std::string why_waiting(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -183,11 +206,16 @@ class FarmState {
   void dispatch_duplicates(const std::set<std::string>& held) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   std::vector<WorkerCapacity> idle_slots(const std::set<std::string>& held) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void requeue_expired() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Requeues the attempts whose requeue the store failed to take.
+  void retry_requeue() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Puts these attempts' ranks back in the queue and the job counts with
-  // them, with every rank of their gangs.
+  // them, with every rank of their gangs; workers holding any are told to
+  // drop them. When the store fails, the reaper tries again.
   absl::Status requeue(const std::vector<int64_t>& attempts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void changed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void finish_attempt(Session& session, const v1::RankFinished& finished) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Tells the worker its result is stored, so it may forget it.
+  void acknowledge(const Session& session, int64_t attempt_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void finish_chunk(Session& session, const v1::RankFinished& finished) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // What a finished rank tells of its worker: its health and its pace.
   void learn_from(Session& session, const v1::RankResult& reported) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -213,6 +241,8 @@ class FarmState {
   void reaper_loop();
 
   const CoordinatorOptions options_;
+  // Held for the coordinator's life; declared first, so it goes last.
+  std::unique_ptr<StateDirLock> lock_;
   std::unique_ptr<BlobStore> blobs_;
 
   absl::Mutex mutex_;
@@ -226,6 +256,16 @@ class FarmState {
   uint64_t generation_ ABSL_GUARDED_BY(mutex_) = 0;
   absl::CondVar changed_;
   bool shutting_down_ ABSL_GUARDED_BY(mutex_) = false;
+  // A store call failed since memory was last read back from the store.
+  bool resync_needed_ ABSL_GUARDED_BY(mutex_) = false;
+  // Attempts whose requeue the store failed to take; the reaper retries.
+  std::set<int64_t> requeue_later_ ABSL_GUARDED_BY(mutex_);
+  // Messages for workers held while a batch is open (send_when_committed).
+  std::optional<std::vector<std::function<void()>>> held_sends_ ABSL_GUARDED_BY(mutex_);
+  // The last store failure logged, and when: a full disk fails every call
+  // until space returns, and the log gets it once in a while.
+  std::string last_store_failure_ ABSL_GUARDED_BY(mutex_);
+  absl::Time last_store_failure_logged_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
   std::unique_ptr<std::thread> reaper_;
 };
 

@@ -17,11 +17,12 @@ bool is_sha256_hex(std::string_view text) {
   return true;
 }
 
-absl::StatusOr<std::unique_ptr<BlobStore>> BlobStore::open(const fs::path& root) {
+absl::StatusOr<std::unique_ptr<BlobStore>> BlobStore::open(const fs::path& root, Access access) {
   std::error_code error;
   fs::create_directories(root / "tmp", error);
+  if (!error && access == Access::kOwnerOnly) fs::permissions(root, fs::perms::owner_all, error);
   if (error) return absl::InternalError(absl::StrCat("cannot create blob store ", root.string(), ": ", error.message()));
-  return std::unique_ptr<BlobStore>(new BlobStore(root));
+  return std::unique_ptr<BlobStore>(new BlobStore(root, access));
 }
 
 fs::path BlobStore::path_of(std::string_view sha256) const {
@@ -45,6 +46,11 @@ absl::StatusOr<std::unique_ptr<BlobStore::Writer>> BlobStore::begin_write() cons
   fs::path temporary = root_ / "tmp" / random_hex(12);
   auto writer = std::unique_ptr<Writer>(new Writer(this, temporary));
   if (!writer->out_) return absl::InternalError(absl::StrCat("cannot create ", temporary.string()));
+  if (access_ == Access::kOwnerOnly) {
+    std::error_code error;
+    fs::permissions(temporary, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace, error);
+    if (error) return absl::InternalError(absl::StrCat("cannot make ", temporary.string(), " private: ", error.message()));
+  }
   return writer;
 }
 

@@ -19,7 +19,11 @@ namespace pesc {
 // Thread-safe: writers go through temporary files and an atomic rename.
 class BlobStore {
  public:
-  static absl::StatusOr<std::unique_ptr<BlobStore>> open(const std::filesystem::path& root);
+  // Who may read the blobs: kOwnerOnly keeps the directory 0700 and its
+  // files 0600 (the coordinator's, which hold every job's code and outputs).
+  enum class Access { kAnyone, kOwnerOnly };
+  static absl::StatusOr<std::unique_ptr<BlobStore>> open(const std::filesystem::path& root,
+                                                         Access access = Access::kAnyone);
 
   bool contains(std::string_view sha256) const;
   std::filesystem::path path_of(std::string_view sha256) const;
@@ -53,8 +57,9 @@ class BlobStore {
   absl::StatusOr<std::string> put_bytes(std::string_view bytes) const;
 
  private:
-  explicit BlobStore(std::filesystem::path root) : root_(std::move(root)) {}
+  BlobStore(std::filesystem::path root, Access access) : root_(std::move(root)), access_(access) {}
   std::filesystem::path root_;
+  Access access_;
 };
 
 bool is_sha256_hex(std::string_view text);

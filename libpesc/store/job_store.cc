@@ -1,11 +1,21 @@
 #include "store/job_store.h"
 
+#include <SQLiteCpp/Backup.h>
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "store/sqlite_guard.h"
 
@@ -122,11 +132,6 @@ class StatementCache {
 };
 
 namespace {
-
-template <typename Fn>
-auto guarded(const char* what, Fn&& fn) -> decltype(fn()) {
-  return sqlite_guarded("state database: ", what, std::forward<Fn>(fn));
-}
 
 std::string serialize(const google::protobuf::MessageLite& message) {
   std::string bytes;
@@ -331,6 +336,38 @@ int max_attempts(StatementCache& sql, const std::string& job_id) {
   return std::max(1, spec.max_attempts());
 }
 
+// Creates the file empty with mode 0600, or takes an existing one (and its
+// -wal and -shm) down to 0600.
+absl::Status keep_private(const std::filesystem::path& file) {
+  const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0 || ::fchmod(fd, 0600) != 0) {
+    const int error = errno;
+    if (fd >= 0) ::close(fd);
+    return absl::PermissionDeniedError(absl::StrCat("cannot open ", file.string(), ": ", std::strerror(error)));
+  }
+  ::close(fd);
+  for (const char* suffix : {"-wal", "-shm"}) {
+    std::error_code absent;
+    std::filesystem::permissions(file.string() + suffix, std::filesystem::perms::owner_read |
+                                                             std::filesystem::perms::owner_write, absent);
+  }
+  return absl::OkStatus();
+}
+
+// PRAGMA quick_check: every page readable and well formed. DataLoss, with
+// SQLite's first findings, when not.
+absl::Status check_integrity(SQLite::Database& db, const std::filesystem::path& file) {
+  SQLite::Statement check(db, "PRAGMA quick_check(5)");
+  std::vector<std::string> findings;
+  while (check.executeStep()) {
+    std::string finding = check.getColumn(0).getString();
+    if (finding != "ok") findings.push_back(std::move(finding));
+  }
+  if (findings.empty()) return absl::OkStatus();
+  return absl::DataLossError(
+      absl::StrCat("state database ", file.string(), " is damaged: ", absl::StrJoin(findings, "; ")));
+}
+
 }  // namespace
 
 v1::JobInfo JobRecord::to_info() const {
@@ -344,9 +381,34 @@ v1::JobInfo JobRecord::to_info() const {
   return info;
 }
 
-JobStore::JobStore(std::unique_ptr<SQLite::Database> db)
-    : db_(std::move(db)), sql_(std::make_unique<StatementCache>(*db_)) {}
+JobStore::JobStore(std::filesystem::path file, std::unique_ptr<SQLite::Database> db)
+    : file_(std::move(file)), db_(std::move(db)), sql_(std::make_unique<StatementCache>(*db_)) {}
 JobStore::~JobStore() = default;
+
+template <typename Fn>
+auto JobStore::guarded(const char* what, Fn&& fn) -> decltype(fn()) {
+  if (!batch_failure_.ok()) return batch_failure_;
+  try {
+    return fn();
+  } catch (const std::exception& error) {
+    absl::Status failure = sqlite_failure(absl::StrCat("state database ", file_.string(), ": cannot ", what), error);
+    abandon_transaction(failure);
+    return failure;
+  }
+}
+
+void JobStore::abandon_transaction(const absl::Status& failure) {
+  if (batches_open_ > 0) batch_failure_ = failure;
+  // What the failed transaction counted is rolled back with it.
+  tally_ = {};
+  try {
+    // A failed COMMIT (a full disk) may leave the transaction open: every
+    // later "commit" would then land in it, and never on disk.
+    if (sqlite3_get_autocommit(db_->getHandle()) == 0) db_->exec("ROLLBACK");
+  } catch (const std::exception&) {
+    // SQLite rolled back on its own meanwhile; nothing is left open.
+  }
+}
 
 JobStore::Batch::Batch(JobStore& store) : store_(store) {
   try {
@@ -354,65 +416,95 @@ JobStore::Batch::Batch(JobStore& store) : store_(store) {
     open_ = true;
     store_.batches_open_ += 1;
   } catch (const std::exception&) {
-    // Without the batch every call still commits on its own.
+    // Without the batch every call commits on its own, and commit() has
+    // nothing left to do.
   }
 }
 
 JobStore::Batch::~Batch() {
-  if (!open_) return;
-  store_.batches_open_ -= 1;
-  if (store_.batches_open_ == 0) store_.write_tally();
-  try {
-    (*store_.sql_)("RELEASE pesc_batch")->exec();
-  } catch (const std::exception&) {
-    // Nothing to roll back: each call inside was atomic and is kept.
-  }
+  if (open_) (void)store_.end_batch(false);  // not committed: nothing of it stays
+}
+
+absl::Status JobStore::Batch::commit() {
+  if (!open_) return absl::OkStatus();
+  open_ = false;
+  return store_.end_batch(true);
+}
+
+absl::Status JobStore::end_batch(bool keep) {
+  absl::Status ended = guarded("commit", [&]() -> absl::Status {
+    if (keep && batches_open_ == 1) write_tally();
+    if (!keep) (*sql_)("ROLLBACK TO pesc_batch")->exec();
+    (*sql_)("RELEASE pesc_batch")->exec();
+    return absl::OkStatus();
+  });
+  batches_open_ -= 1;
+  if (batches_open_ > 0) return ended;
+  if (!ended.ok()) abandon_transaction(ended);
+  return std::exchange(batch_failure_, absl::OkStatus());
 }
 
 void JobStore::write_tally() {
   Tally tally = std::exchange(tally_, {});
-  // Losing these to a failed write costs a report's counts, never a rank.
-  (void)guarded("count usage", [&]() -> absl::Status {
-    Atomically transaction(*sql_);
-    for (const auto& [user, used_ms] : tally.used_ms) {
-      auto usage = (*sql_)(
-          "INSERT INTO usage(user, used_ms) VALUES(?1, ?2) "
-          "ON CONFLICT(user) DO UPDATE SET used_ms = used_ms + ?2");
-      usage->bind(1, user);
-      usage->bind(2, used_ms);
-      usage->exec();
-    }
-    for (const auto& [worker_id, done] : tally.ranks_done) {
-      auto worker = (*sql_)("UPDATE workers SET ranks_done = ranks_done + ? WHERE id = ?");
-      worker->bind(1, done);
-      worker->bind(2, worker_id);
-      worker->exec();
-    }
-    transaction.commit();
-    return absl::OkStatus();
-  });
+  for (const auto& [user, used_ms] : tally.used_ms) {
+    auto usage = (*sql_)(
+        "INSERT INTO usage(user, used_ms) VALUES(?1, ?2) "
+        "ON CONFLICT(user) DO UPDATE SET used_ms = used_ms + ?2");
+    usage->bind(1, user);
+    usage->bind(2, used_ms);
+    usage->exec();
+  }
+  for (const auto& [worker_id, done] : tally.ranks_done) {
+    auto worker = (*sql_)("UPDATE workers SET ranks_done = ranks_done + ? WHERE id = ?");
+    worker->bind(1, done);
+    worker->bind(2, worker_id);
+    worker->exec();
+  }
 }
 
 absl::StatusOr<std::unique_ptr<JobStore>> JobStore::open(const std::filesystem::path& file) {
-  return guarded("open", [&]() -> absl::StatusOr<std::unique_ptr<JobStore>> {
+  // It holds every job's parameters and results: the owner's alone. SQLite
+  // gives the -wal and -shm files the database's mode.
+  PESC_RETURN_IF_ERROR(keep_private(file));
+  return sqlite_guarded("state database ", file.string(), [&]() -> absl::StatusOr<std::unique_ptr<JobStore>> {
     // The coordinator serialises every use under its own mutex, so SQLite's
     // own locking would be paid for nothing.
     auto db = std::make_unique<SQLite::Database>(file.string(),
                                                  SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX);
     db->setBusyTimeout(5000);
-    // WAL with NORMAL sync survives a killed coordinator; only a power cut
-    // can lose the last moments, which the workers then report again.
+    PESC_RETURN_IF_ERROR(check_integrity(*db, file));
     db->exec("PRAGMA journal_mode=WAL");
-    db->exec("PRAGMA synchronous=NORMAL");
+    // What was committed has been acknowledged to someone (a result to its
+    // worker, a cancel to its user): it must outlive a power cut too, so
+    // each commit waits for the disk.
+    db->exec("PRAGMA synchronous=FULL");
     // Fewer, larger checkpoints: each one syncs the disk.
     db->exec("PRAGMA wal_autocheckpoint=8000");
     db->exec("PRAGMA cache_size=-32000");
     db->exec("PRAGMA foreign_keys=OFF");
     // Savepoints' sub-journals in memory, not in temporary files.
     db->exec("PRAGMA temp_store=MEMORY");
-    auto store = std::unique_ptr<JobStore>(new JobStore(std::move(db)));
+    auto store = std::unique_ptr<JobStore>(new JobStore(file, std::move(db)));
     if (auto status = store->migrate(); !status.ok()) return status;
     return store;
+  });
+}
+
+absl::Status JobStore::back_up(const std::filesystem::path& from, const std::filesystem::path& to) {
+  if (std::error_code error; std::filesystem::exists(to, error)) {
+    return absl::AlreadyExistsError(absl::StrCat(to.string(), " exists already; back up into a new file"));
+  }
+  PESC_RETURN_IF_ERROR(keep_private(to));
+  return sqlite_guarded("back up ", from.string(), [&]() -> absl::Status {
+    // Read-only and without the state dir's lock, beside the coordinator
+    // that writes it; the backup API copies one consistent snapshot.
+    SQLite::Database source(from.string(), SQLite::OPEN_READONLY);
+    source.setBusyTimeout(5000);
+    SQLite::Database copy(to.string(), SQLite::OPEN_READWRITE);
+    SQLite::Backup backup(copy, source);
+    // Every page in one step, again while the source is busy.
+    while (backup.executeStep() != SQLITE_DONE) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return check_integrity(copy, to);
   });
 }
 
@@ -660,8 +752,8 @@ absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64
       tally_.ranks_done[result.worker()] += 1;
     }
     tally_.used_ms[accepted.user] += std::max<int64_t>(0, result.end_unix_ms() - result.start_unix_ms());
+    if (batches_open_ == 0) write_tally();  // a batch writes it once, at its end
     transaction.commit();
-    if (batches_open_ == 0) write_tally();
     accepted.result = std::move(result);
     return std::optional<Accepted>(std::move(accepted));
   });
@@ -771,8 +863,8 @@ absl::StatusOr<std::optional<JobStore::ChunkAccepted>> JobStore::finish_chunk(in
                              .finished;
     set_attempt_state(*sql_, attempt_id, kAttemptAccepted);
     tally_.ranks_done[worker_id] += done;
+    if (batches_open_ == 0) write_tally();  // a batch writes it once, at its end
     transaction.commit();
-    if (batches_open_ == 0) write_tally();
     return std::optional<ChunkAccepted>(std::move(chunk));
   });
 }

@@ -50,17 +50,29 @@ struct AttemptRecord {
 
 class JobStore {
  public:
+  // Opens (or creates, mode 0600) the database and checks it (PRAGMA
+  // quick_check): a damaged file is DataLoss, found now rather than when
+  // some job's results are read.
   static absl::StatusOr<std::unique_ptr<JobStore>> open(const std::filesystem::path& file);
   ~JobStore();
 
-  // Groups the calls made while it lives into one commit: each call stays
-  // atomic on its own, and the disk sees one write for all of them.
+  // Copies a database, while a coordinator may be using it, into a new file
+  // `to` (mode 0600) with SQLite's online backup, and checks the copy.
+  static absl::Status back_up(const std::filesystem::path& from, const std::filesystem::path& to);
+
+  // Groups the calls made while it lives into one transaction, all or
+  // nothing: the disk sees one write for all of them at commit(). When any
+  // call inside fails on SQLite (a full disk, say) the whole batch is rolled
+  // back, the calls after it fail the same way, and commit() returns that
+  // error. Without commit() it is rolled back. Nothing the calls returned
+  // may be told to anyone before commit() succeeded.
   class Batch {
    public:
     explicit Batch(JobStore& store);
     Batch(const Batch&) = delete;
     Batch& operator=(const Batch&) = delete;
     ~Batch();
+    absl::Status commit();
 
    private:
     JobStore& store_;
@@ -170,13 +182,23 @@ class JobStore {
   absl::StatusOr<std::vector<v1::WorkerInfo>> workers();
 
  private:
-  explicit JobStore(std::unique_ptr<SQLite::Database> db);
+  JobStore(std::filesystem::path file, std::unique_ptr<SQLite::Database> db);
   absl::Status migrate();
+  // fn() with a SQLite exception turned into a Status that names the file
+  // and what failed; no transaction is left open half done by it.
+  template <typename Fn>
+  auto guarded(const char* what, Fn&& fn) -> decltype(fn());
+  // After a failed statement: ends the transaction it was in (the batch's,
+  // which then fails as a whole), so no later call runs inside it.
+  void abandon_transaction(const absl::Status& failure);
+  absl::Status end_batch(bool keep);
   absl::StatusOr<StartedAttempt> add_attempt(const std::string& job_id, int rank, const std::string& worker_id,
                                              int64_t now_unix_ms, v1::RankState from);
-  // Writes what finished ranks added to usage and to their workers' counts.
+  // Writes what finished ranks added to usage and to their workers' counts,
+  // inside the transaction that finished them.
   void write_tally();
 
+  const std::filesystem::path file_;
   std::unique_ptr<SQLite::Database> db_;
   std::unique_ptr<StatementCache> sql_;
   // Counts that only reports read, summed over a batch and written once at
@@ -187,6 +209,8 @@ class JobStore {
   };
   Tally tally_;
   int batches_open_ = 0;
+  // Why the open batch failed; every call until it ends returns this.
+  absl::Status batch_failure_;
 };
 
 }  // namespace pesc

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -190,6 +191,36 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::vecto
 std::string read_all(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+SmallTmpfs::SmallTmpfs(const fs::path& mount_point, const std::string& size) : mount_point_(mount_point) {
+  std::error_code ignored;
+  fs::create_directories(mount_point_, ignored);
+  const std::string options = "size=" + size + ",mode=0755";
+  mounted_ = ::geteuid() == 0 && ::mount("tmpfs", mount_point_.c_str(), "tmpfs", 0, options.c_str()) == 0;
+}
+
+SmallTmpfs::~SmallTmpfs() {
+  if (mounted_) ::umount2(mount_point_.c_str(), MNT_DETACH);
+  std::error_code ignored;
+  fs::remove_all(mount_point_, ignored);
+  fs::remove(mount_point_.parent_path(), ignored);  // when the test's own directory is gone but for it
+}
+
+void SmallTmpfs::fill() {
+  const int fd = ::open((mount_point_ / "filler").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error("cannot create the filler");
+  const std::string block(1 << 16, 'x');
+  for (size_t size = block.size(); size > 0; size /= 2) {
+    while (::write(fd, block.data(), size) == static_cast<ssize_t>(size)) {
+    }
+  }
+  ::close(fd);
+}
+
+void SmallTmpfs::free_space() {
+  std::error_code ignored;
+  fs::remove(mount_point_ / "filler", ignored);
 }
 
 bool process_gone(pid_t pid) {

@@ -103,6 +103,26 @@ std::string read_all(const std::filesystem::path& path);
 // True when no live (non-zombie) process has this pid.
 bool process_gone(pid_t pid);
 
+// A small tmpfs mounted on a directory, for tests of full disks; needs root
+// (mounted() says whether it is). Unmounted and removed when destroyed.
+class SmallTmpfs {
+ public:
+  SmallTmpfs(const std::filesystem::path& mount_point, const std::string& size);  // size: "8m"
+  SmallTmpfs(const SmallTmpfs&) = delete;
+  SmallTmpfs& operator=(const SmallTmpfs&) = delete;
+  ~SmallTmpfs();
+
+  bool mounted() const { return mounted_; }
+  // Writes a filler file until the disk has no byte left.
+  void fill();
+  // Removes the filler: space returns.
+  void free_space();
+
+ private:
+  std::filesystem::path mount_point_;
+  bool mounted_ = false;
+};
+
 // Polls `condition` until true or `timeout`; returns its last value.
 template <typename Condition>
 bool eventually(Condition condition, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {

@@ -1,8 +1,11 @@
 #include "store/job_store.h"
 
+#include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "common/files.h"
+#include "farm_harness.h"
 #include "gtest/gtest.h"
 #include "store/blob_store.h"
 
@@ -318,6 +321,89 @@ TEST_F(JobStoreTest, HundredThousandRanksAreRows) {
   ASSERT_TRUE(store_->create_job("big", spec_of(100'000), 42).ok());
   EXPECT_EQ(store_->job("big")->progress.pending(), 100'000);
   EXPECT_EQ(store_->pending_ranks("big", 2)->back(), 1);
+}
+
+TEST_F(JobStoreTest, DatabaseFilesAreTheOwnersAlone) {
+  ASSERT_TRUE(store_->create_job("j1", spec_of(2), 1).ok());
+  for (const char* name : {"pesc.sqlite", "pesc.sqlite-wal", "pesc.sqlite-shm"}) {
+    const auto mode = std::filesystem::status(dir_->path() / name).permissions();
+    EXPECT_EQ(mode, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write) << name;
+  }
+}
+
+// Writes garbage over every page but the first (the header) of a closed database.
+void damage_pages(const std::filesystem::path& file) {
+  std::fstream bytes(file, std::ios::in | std::ios::out | std::ios::binary);
+  const auto size = static_cast<std::streamoff>(std::filesystem::file_size(file));
+  const std::string garbage(4096, '\xA5');
+  for (std::streamoff page = 4096; page < size; page += 4096) {
+    bytes.seekp(page);
+    bytes.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+  }
+}
+
+TEST_F(JobStoreTest, ADamagedPageIsFoundAtOpenNotWhenResultsAreRead) {
+  ASSERT_TRUE(store_->create_job("j1", spec_of(200), 1).ok());
+  store_.reset();  // closing checkpoints the log into the file
+  damage_pages(dir_->path() / "pesc.sqlite");
+  auto reopened = JobStore::open(dir_->path() / "pesc.sqlite");
+  ASSERT_FALSE(reopened.ok());
+  EXPECT_EQ(reopened.status().code(), absl::StatusCode::kDataLoss) << reopened.status();
+  EXPECT_NE(reopened.status().message().find("damaged"), std::string::npos) << reopened.status();
+}
+
+TEST_F(JobStoreTest, ABackupTakenWhileOpenHasTheSameJobsAndResults) {
+  ASSERT_TRUE(store_->create_job("j1", spec_of(3), 42).ok());
+  int64_t attempt = store_->start_attempt("j1", 1, "w1", 50)->id;
+  ASSERT_TRUE(store_->finish_attempt(attempt, exited(0), 51)->has_value());
+  const std::filesystem::path copy = dir_->path() / "copy.sqlite";
+  ASSERT_TRUE(JobStore::back_up(dir_->path() / "pesc.sqlite", copy).ok());
+  EXPECT_EQ(std::filesystem::status(copy).permissions(),
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  EXPECT_FALSE(JobStore::back_up(dir_->path() / "pesc.sqlite", copy).ok()) << "never over an existing file";
+  auto restored = JobStore::open(copy);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ((*restored)->job("j1")->progress.succeeded(), 1);
+  auto results = (*restored)->results_after("j1", 0, 10);
+  ASSERT_EQ(results->size(), 1u);
+  EXPECT_EQ(results->front().output_txt().inline_data(), "out 0");
+}
+
+// As root: the database on a small tmpfs that fills up.
+TEST(JobStoreFullDiskTest, AFailedCommitRollsBackTheWholeBatchAndLaterCommitsReachTheDisk) {
+  auto dir = TempDirectory::create("pesc-store-full-");
+  testing::SmallTmpfs disk(dir->path() / "disk", "2m");
+  if (!disk.mounted()) GTEST_SKIP() << "needs root to mount a tmpfs";
+  const std::filesystem::path file = dir->path() / "disk" / "pesc.sqlite";
+  auto store = *JobStore::open(file);
+  ASSERT_TRUE(store->create_job("j1", spec_of(4), 1).ok());
+  const int64_t first = store->start_attempt("j1", 0, "w1", 2)->id;
+  const int64_t second = store->start_attempt("j1", 1, "w1", 2)->id;
+
+  disk.fill();
+  {
+    JobStore::Batch batch(*store);
+    (void)store->finish_attempt(first, exited(0), 3);  // its fate is the batch's
+    (void)store->finish_attempt(second, exited(0), 3);
+    const absl::Status committed = batch.commit();
+    ASSERT_FALSE(committed.ok()) << "nothing could reach the disk";
+    EXPECT_EQ(committed.code(), absl::StatusCode::kResourceExhausted) << committed;
+  }
+  EXPECT_EQ(store->job("j1")->progress.succeeded(), 0) << "the whole batch is rolled back";
+  EXPECT_EQ(store->job("j1")->progress.running(), 2);
+
+  disk.free_space();
+  // The results come again, and this time they stay.
+  ASSERT_TRUE(store->finish_attempt(first, exited(0), 4)->has_value());
+  {
+    JobStore::Batch batch(*store);
+    ASSERT_TRUE(store->finish_attempt(second, exited(0), 4)->has_value());
+    ASSERT_TRUE(batch.commit().ok());
+  }
+  store.reset();
+  store = *JobStore::open(file);
+  EXPECT_EQ(store->job("j1")->progress.succeeded(), 2) << "what was committed after the failure is on disk";
+  EXPECT_EQ(store->results_after("j1", 0, 10)->size(), 2u);
 }
 
 TEST(BlobStoreTest, RefusesBytesThatDoNotMatchTheirName) {
