@@ -120,6 +120,14 @@ struct WorkerAgent::Impl {
   // Results waiting for the sender thread, which sends all that gathered
   // while its previous message was on its way as one batch.
   std::deque<int64_t> outgoing ABSL_GUARDED_BY(mutex);
+  // A result sent and not acknowledged goes again after a while, backing
+  // off, on the same stream too: a coordinator that could not store it (a
+  // full disk) does not acknowledge it, and waits for it to come again.
+  struct Resend {
+    absl::Time at;
+    absl::Duration after;
+  };
+  std::map<int64_t, Resend> resends ABSL_GUARDED_BY(mutex);
   grpc::ClientContext* stream_context ABSL_GUARDED_BY(mutex) = nullptr;
   std::chrono::milliseconds heartbeat{1000};
 
@@ -148,6 +156,11 @@ struct WorkerAgent::Impl {
   OwnerState owner_state() { return owner_watch ? owner_watch->state() : OwnerState{}; }
   std::set<pid_t> rank_sessions();
   void sender_loop();
+  // When the next result is due to go again; InfiniteFuture when none is.
+  absl::Time next_resend() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex);
+  // Puts the unacknowledged results that are due in line again.
+  void queue_due_resends() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex);
+  void schedule_resend(int64_t attempt_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex);
   bool send(const v1::WorkerMessage& message);
   void report(v1::RankFinished finished);
   // Runs the assignment's rank, or each rank of its chunk in turn; stops
@@ -425,7 +438,9 @@ void WorkerAgent::Impl::sender_loop() {
     {
       absl::MutexLock lock(&mutex);
       auto has_news = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return stopping || !outgoing.empty(); };
-      mutex.Await(absl::Condition(&has_news));
+      mutex.AwaitWithDeadline(absl::Condition(&has_news), next_resend());
+      queue_due_resends();
+      if (!stopping && outgoing.empty()) continue;
       mutex.AwaitWithDeadline(absl::Condition(&stopping), last_sent + kSpacing);
       if (stopping) return;
       size_t bytes = 0;
@@ -435,12 +450,41 @@ void WorkerAgent::Impl::sender_loop() {
         if (result == unacknowledged.end()) continue;  // acknowledged meanwhile
         *message.mutable_finished_batch()->add_finished() = result->second;
         bytes += result->second.ByteSizeLong();
+        schedule_resend(result->first);
       }
     }
     // If the stream is down, the next session sends these again.
     if (message.has_finished_batch()) send(message);
     last_sent = absl::Now();
   }
+}
+
+absl::Time WorkerAgent::Impl::next_resend() {
+  absl::Time next = absl::InfiniteFuture();
+  for (const auto& [attempt, resend] : resends) next = std::min(next, resend.at);
+  return next;
+}
+
+void WorkerAgent::Impl::queue_due_resends() {
+  const absl::Time now = absl::Now();
+  for (auto resend = resends.begin(); resend != resends.end();) {
+    if (!unacknowledged.contains(resend->first)) {
+      resend = resends.erase(resend);
+      continue;
+    }
+    if (resend->second.at <= now && std::find(outgoing.begin(), outgoing.end(), resend->first) == outgoing.end()) {
+      outgoing.push_back(resend->first);
+    }
+    ++resend;
+  }
+}
+
+void WorkerAgent::Impl::schedule_resend(int64_t attempt_id) {
+  constexpr absl::Duration kFirstResend = absl::Seconds(2);
+  constexpr absl::Duration kLatestResend = absl::Seconds(15);
+  auto [resend, added] = resends.try_emplace(attempt_id, Resend{.at = {}, .after = kFirstResend});
+  if (!added) resend->second.after = std::min(2 * resend->second.after, kLatestResend);
+  resend->second.at = absl::Now() + resend->second.after;
 }
 
 void WorkerAgent::Impl::heartbeat_loop() {
