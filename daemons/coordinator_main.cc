@@ -1,4 +1,6 @@
 // pesc-coordinator: the farm's manager. Flags and wiring only.
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -10,6 +12,7 @@
 #include "common/files.h"
 #include "coordinator/coordinator.h"
 #include "daemon_support.h"
+#include "store/state_dir.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "address to listen on; port 0 picks a free port");
 ABSL_FLAG(std::string, state_dir, "", "where jobs, results and blobs are kept (default: ~/.local/state/pesc)");
@@ -31,17 +34,44 @@ std::string default_state_dir() {
   return std::string(home != nullptr ? home : ".") + "/.local/state/pesc";
 }
 
+// `pesc-coordinator backup DEST`: beside a running coordinator, without its lock.
+int back_up(const std::filesystem::path& state_dir, const std::vector<char*>& operands) {
+  if (operands.size() != 1) {
+    std::cerr << "pesc-coordinator: backup DEST [--state-dir DIR]: DEST is a new directory\n";
+    return 2;
+  }
+  const std::filesystem::path destination = operands[0];
+  if (absl::Status backed_up = pesc::back_up_state_dir(state_dir, destination); !backed_up.ok()) {
+    std::cerr << "pesc-coordinator: " << backed_up.message() << "\n";
+    return 1;
+  }
+  std::cout << "backed up " << state_dir.string() << " to " << destination.string()
+            << "; to restore, start a coordinator with --state-dir " << destination.string() << std::endl;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   pesc::handle_termination_signals();
+  // Whatever it writes (the state database, blobs, tokens) is its owner's.
+  ::umask(077);
   absl::SetProgramUsageMessage(
-      "pesc-coordinator [--listen 127.0.0.1:PORT | --tls-cert PEM --tls-key PEM [--tls-client-ca PEM] --listen HOST:PORT | --insecure-listen HOST:PORT] --state-dir DIR");
+      "pesc-coordinator [--listen 127.0.0.1:PORT | --tls-cert PEM --tls-key PEM [--tls-client-ca PEM] --listen HOST:PORT | --insecure-listen HOST:PORT] --state-dir DIR\n"
+      "pesc-coordinator backup DEST [--state-dir DIR]   (a copy of the state dir, taken while the coordinator runs)");
   std::vector<std::string> storage;
   std::vector<char*> args = pesc::with_flag_names_normalized(argc, argv, storage);
-  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  std::vector<char*> operands = absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  operands.erase(operands.begin());  // the program's name
   pesc::CoordinatorOptions options;
   options.state_dir = absl::GetFlag(FLAGS_state_dir).empty() ? default_state_dir() : absl::GetFlag(FLAGS_state_dir);
+  if (!operands.empty() && std::string(operands[0]) == "backup") {
+    return back_up(options.state_dir, {operands.begin() + 1, operands.end()});
+  }
+  if (!operands.empty()) {
+    std::cerr << "pesc-coordinator: unknown command " << operands[0] << " (the only one is backup)\n";
+    return 2;
+  }
   options.worker_lease = std::chrono::milliseconds(absl::GetFlag(FLAGS_worker_lease_ms));
   options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key = absl::GetFlag(FLAGS_tls_key);

@@ -1,5 +1,8 @@
 #include "admin_commands.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <iostream>
 
 #include "absl/strings/str_format.h"
@@ -56,6 +59,13 @@ absl::Status call(const Target& target, Method method, const Request& request, R
   return to_absl(status);
 }
 
+// `pesc user add ana > ana.token`: the shell made the file with the umask's
+// mode, often readable by everyone; a token is for its holder alone.
+void keep_stdout_private() {
+  struct stat out {};
+  if (::fstat(STDOUT_FILENO, &out) == 0 && S_ISREG(out.st_mode)) (void)::fchmod(STDOUT_FILENO, 0600);
+}
+
 int issue(const Target& target, const std::string& name, v1::Role role) {
   v1::IssueTokenRequest request;
   request.set_name(name);
@@ -65,6 +75,7 @@ int issue(const Target& target, const std::string& name, v1::Role role) {
     return fail(status);
   }
   // The token alone on stdout, so `pesc user add ana > ana.token` works.
+  keep_stdout_private();
   std::cout << response.token() << "\n";
   std::cerr << "pesc: token for " << response.name()
             << " (shown once; the coordinator keeps only its hash). Give it to them to save in "
