@@ -8,6 +8,7 @@
 #include <set>
 
 #include "farm_harness.h"
+#include "rank_checks.h"
 #include "gtest/gtest.h"
 #include "client/client.h"
 #include "pesc/pesc.h"
@@ -19,32 +20,15 @@ namespace fs = std::filesystem;
 using testing::ScratchDir;
 using testing::TestFarm;
 using testing::eventually;
+using testing::expect_each_rank_once;
 using testing::read_all;
 using testing::write_script;
 
 // A short lease so a lost worker is noticed within the test's patience.
 const std::vector<std::string> kShortLease = {"--worker-lease-ms", "1500"};
 
-std::string expected_lines(int n) {
-  std::string text;
-  for (int rank = 0; rank < n; ++rank) text += "rank " + std::to_string(rank) + "\n";
-  return text;
-}
-
-
 // Each rank sleeps a while, so kills land mid-rank.
 constexpr const char* kSlowRank = "sleep 0.4\necho \"rank $PESC_RANK\"\n";
-
-void expect_each_rank_once(const Results& results, int n) {
-  ASSERT_EQ(results.size(), static_cast<size_t>(n));
-  EXPECT_EQ(results.output(), expected_lines(n));
-  std::set<int64_t> attempts;
-  for (const RankResult& rank : results) {
-    EXPECT_TRUE(rank.ok()) << "rank " << rank.rank << ": " << rank.output << rank.error;
-    attempts.insert(rank.attempt);
-  }
-  EXPECT_EQ(attempts.size(), static_cast<size_t>(n));
-}
 
 TEST(FaultTest, KilledWorkersRanksRunElsewhere) {
   ScratchDir scratch;
