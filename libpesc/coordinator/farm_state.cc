@@ -230,23 +230,22 @@ absl::Status FarmState::resync() {
 }
 
 // Whether a gang had started is known to memory only (its ranks may still
-// wait for their start), so a gang whose attempts memory and the store see
-// differently (after a restart, or a failed store call) starts over.
+// wait for their start), so a gang that memory and the store see
+// differently (after a restart, or a failed store call) starts over: the
+// store runs attempts of it that memory did not launch, or has a rank of a
+// launched gang pending again (its start was rolled back).
 absl::Status FarmState::restart_gangs_unlike_the_store(const std::vector<AttemptRecord>& running) {
-  std::map<std::string, std::set<int64_t>> stored;  // gang job -> its running attempts
+  std::vector<int64_t> restart;
   for (const AttemptRecord& attempt : running) {
     auto job = active_jobs_.find(attempt.job_id);
-    if (job != active_jobs_.end() && job->second.spec.parallel()) stored[attempt.job_id].insert(attempt.id);
+    if (job == active_jobs_.end() || !job->second.spec.parallel()) continue;
+    auto launch = gangs_.find(attempt.job_id);
+    if (launch == gangs_.end() || !launch->second.worker_of.contains(attempt.id)) restart.push_back(attempt.id);
   }
-  std::vector<int64_t> restart;
   for (const auto& [job_id, launch] : gangs_) {
-    std::set<int64_t> launched;
-    for (const auto& [attempt, worker_id] : launch.worker_of) launched.insert(attempt);
-    auto in_store = stored.find(job_id);
-    if (in_store == stored.end() || in_store->second != launched) restart.insert(restart.end(), launched.begin(), launched.end());
-  }
-  for (const auto& [job_id, attempts] : stored) {
-    if (!gangs_.contains(job_id)) restart.insert(restart.end(), attempts.begin(), attempts.end());
+    auto job = active_jobs_.find(job_id);
+    if (job != active_jobs_.end() && job->second.pending == 0) continue;
+    for (const auto& [attempt, worker_id] : launch.worker_of) restart.push_back(attempt);
   }
   return requeue(restart);
 }
@@ -648,8 +647,12 @@ absl::Status FarmState::requeue(const std::vector<int64_t>& attempts) {
   }
   tell_to_cancel(taken_back);
   // The store knows which jobs got ranks back; take its counts.
-  PESC_ASSIGN_OR_RETURN(auto running, store_->running_jobs());
-  for (const JobRecord& record : running) {
+  auto running = store_->running_jobs();
+  if (!running.ok()) {
+    store_failed("reading the jobs' counts", running.status());
+    return running.status();
+  }
+  for (const JobRecord& record : *running) {
     if (auto job = active_jobs_.find(record.id); job != active_jobs_.end()) {
       job->second.pending = record.progress.pending();
     }
@@ -682,10 +685,7 @@ void FarmState::requeue_expired() {
 void FarmState::retry_requeue() {
   if (requeue_later_.empty()) return;
   const std::set<int64_t> attempts = std::exchange(requeue_later_, {});
-  if (!requeue({attempts.begin(), attempts.end()}).ok()) return;
-  // Sessions may have been read back holding them while the store failed.
-  resync_needed_ = true;
-  changed();
+  if (requeue({attempts.begin(), attempts.end()}).ok()) changed();
 }
 
 void FarmState::reaper_loop() {
