@@ -180,6 +180,12 @@ void FarmState::store_failed(std::string_view what, const absl::Status& status) 
   std::cerr << "pesc coordinator: " << what << " failed, rolled back, will retry: " << status.message() << std::endl;
 }
 
+void FarmState::store_writes_again() {
+  if (last_store_failure_.empty()) return;
+  last_store_failure_.clear();
+  std::cerr << "pesc coordinator: the state store takes writes again" << std::endl;
+}
+
 bool FarmState::resync_if_needed() {
   if (!resync_needed_) return true;
   if (absl::Status status = resync(); !status.ok()) {
@@ -508,6 +514,7 @@ void FarmState::worker_finished(const std::string& worker_id, const v1::Attempts
     if (absl::Status committed = transaction.commit(); !committed.ok()) {
       store_failed("recording results", committed);
     } else {
+      store_writes_again();
       for (std::function<void()>& send : sends) send();
     }
   }

@@ -154,6 +154,8 @@ class FarmState {
   // before its next use; what failed is retried (dispatch by the reaper,
   // results by their worker, which sends them until they are acknowledged).
   void store_failed(std::string_view what, const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Logs, once after failures, that a batch of results committed again.
+  void store_writes_again() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Rebuilds what memory mirrors of the store when a store call failed;
   // false while the store cannot even be read.
   bool resync_if_needed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);

@@ -77,6 +77,7 @@ TEST(StateFaultTest, AFullStateDiskRefusesJobsLosesNoResultAndResumesByItself) {
   disk.free_space();
   Results results = collect(job, std::chrono::seconds(30));
   expect_each_rank_once(results, 300);
+  EXPECT_NE(read_all(farm.dir() / "coordinator.log").find("takes writes again"), std::string::npos);
 
   // A cancel acknowledged before a kill -9 stays; so does every result.
   const fs::path started = scratch.path() / "started";
