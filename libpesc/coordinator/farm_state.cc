@@ -301,6 +301,11 @@ absl::Status FarmState::check_state_disk(int repetitions) const {
                                                           repetitions, " ranks needs about ", needed));
 }
 
+absl::Status FarmState::blob_not_stored(const absl::Status& status) const {
+  if (!absl::IsResourceExhausted(status)) return status;
+  return state_disk_full(options_.state_dir, status.message());
+}
+
 // Waited for, not refused: the workers it needs may still be joining.
 std::string FarmState::gang_shortfall(const std::string& job_id, const ActiveJob& job) const {
   const QueuedJob gang = queued(job_id, job);

@@ -61,6 +61,9 @@ class FarmState {
   ~FarmState();
 
   BlobStore& blobs() { return *blobs_; }
+  // Why an upload could not be stored; on a full state disk, said as a
+  // refused submit says it (RESOURCE_EXHAUSTED, the state dir, what to do).
+  absl::Status blob_not_stored(const absl::Status& status) const;
   const CoordinatorOptions& options() const { return options_; }
 
   // --- clients

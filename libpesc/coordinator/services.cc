@@ -179,7 +179,7 @@ grpc::Status BlobsService::UploadBlob(grpc::ServerContext* context, grpc::Server
   }
   if (auto allowed = access_.check_upload(*caller, expected.size()); !allowed.ok()) return to_grpc(allowed);
   auto writer = state_.blobs().begin_write();
-  if (!writer.ok()) return to_grpc(writer.status());
+  if (!writer.ok()) return to_grpc(state_.blob_not_stored(writer.status()));
   uint64_t received = 0;
   do {
     received += chunk.data().size();
@@ -187,10 +187,10 @@ grpc::Status BlobsService::UploadBlob(grpc::ServerContext* context, grpc::Server
       return {grpc::StatusCode::INVALID_ARGUMENT,
               absl::StrCat("blob ", expected.sha256(), " is larger than the ", expected.size(), " bytes announced")};
     }
-    if (auto status = (*writer)->append(chunk.data()); !status.ok()) return to_grpc(status);
+    if (auto status = (*writer)->append(chunk.data()); !status.ok()) return to_grpc(state_.blob_not_stored(status));
   } while (reader->Read(&chunk));
   auto stored = (*writer)->commit(expected.sha256());
-  if (!stored.ok()) return to_grpc(stored.status());
+  if (!stored.ok()) return to_grpc(state_.blob_not_stored(stored.status()));
   access_.note_upload(*caller, *stored, received);
   response->set_sha256(*stored);
   response->set_size(received);
