@@ -85,8 +85,11 @@ fs::path state_database_file(const fs::path& state_dir) { return state_dir / "pe
 absl::Status make_private_dir(const fs::path& dir) {
   std::error_code error;
   fs::create_directories(dir, error);
-  if (!error) fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, error);
   if (error) return absl::PermissionDeniedError(absl::StrCat("cannot create ", dir.string(), ": ", error.message()));
+  std::error_code not_ours;
+  // A dir someone else owns (root's, lent to the coordinator's group) keeps
+  // its mode; the files inside are 0600 all the same.
+  fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, not_ours);
   return absl::OkStatus();
 }
 

@@ -32,7 +32,7 @@ class StateDirLock {
 
 std::filesystem::path state_database_file(const std::filesystem::path& state_dir);
 
-// Creates the state dir, or takes an existing one down to mode 0700.
+// Creates the state dir, or takes an existing one of ours down to mode 0700.
 absl::Status make_private_dir(const std::filesystem::path& dir);
 
 // Opens the state dir's database, refusing one that is empty, unreadable or
