@@ -8,6 +8,7 @@
 //
 // Thread-safe: it only asks the kernel (statvfs).
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -21,10 +22,14 @@ class DiskRoom {
   // Why ranks cannot run here now, e.g. "disk full: /var/tmp/pesc-worker has
   // 12 KiB free, under the 16 MiB kept for ranks"; empty while they can.
   std::string shortage() const;
+  // Whether shortage() has found the disk short since `unix_ms`: a disk
+  // that filled and emptied again while a rank ran may have lost its writes.
+  bool was_short_since(int64_t unix_ms) const { return last_short_unix_ms_.load() >= unix_ms; }
 
  private:
   const std::filesystem::path dir_;
   const uint64_t reserve_bytes_;
+  mutable std::atomic<int64_t> last_short_unix_ms_{-1};
 };
 
 }  // namespace pesc

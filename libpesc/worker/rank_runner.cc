@@ -280,10 +280,12 @@ v1::RankResult RankRunner::result_of(const v1::Assignment& assignment, int slot,
 void RankRunner::blame_full_disk(v1::RankResult& result) const {
   if (result.failure_class() == v1::FAILURE_CLASS_WORKER) return;  // it says why already
   const std::string shortage = disk_room_.shortage();
-  if (shortage.empty()) return;
+  const bool short_while_it_ran = result.start_unix_ms() > 0 && disk_room_.was_short_since(result.start_unix_ms());
+  if (shortage.empty() && !short_while_it_ran) return;
   result.set_state(v1::RANK_STATE_FAILED);
   result.set_failure_class(v1::FAILURE_CLASS_WORKER);
-  result.set_error(absl::StrCat("the worker's disk was full when the rank ended (", shortage,
+  result.set_error(absl::StrCat("the worker's disk was full while the rank ran (",
+                                shortage.empty() ? "it has room again" : shortage,
                                 "): what the rank wrote may be lost"));
 }
 
