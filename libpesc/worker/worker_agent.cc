@@ -157,6 +157,8 @@ struct WorkerAgent::Impl {
   void send_heartbeat(const OwnerState& owner, const std::vector<int64_t>& returned = {});
   // A busy host starts no more ranks: the ones waiting here go back.
   void owner_changed(const OwnerState& owner);
+  // Empties the queue: the attempts it held, for a heartbeat to give back.
+  std::vector<int64_t> take_back_queue() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex);
   // Why the worker takes no ranks: its owner's reason, its disk's, or both.
   std::string paused_reason(const OwnerState& owner) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex);
   // Looks at the work dir's disk. While it is short the worker is paused,
@@ -497,13 +499,20 @@ void WorkerAgent::Impl::send_heartbeat(const OwnerState& owner, const std::vecto
 void WorkerAgent::Impl::owner_changed(const OwnerState& owner) {
   std::vector<int64_t> returned;
   if (!owner.paused.empty()) {
-    // Should this beat not arrive, the next registration leaves them out of
-    // attempts_in_hand, and the coordinator places them elsewhere all the same.
     absl::MutexLock lock(&mutex);
-    for (const v1::Assignment& queued : queue) returned.push_back(queued.attempt_id());
-    queue.clear();
+    returned = take_back_queue();
   }
   send_heartbeat(owner, returned);
+}
+
+std::vector<int64_t> WorkerAgent::Impl::take_back_queue() {
+  // Should the beat that gives them back not arrive, the next registration
+  // leaves them out of attempts_in_hand, and the coordinator places them
+  // elsewhere all the same.
+  std::vector<int64_t> returned;
+  for (const v1::Assignment& queued : queue) returned.push_back(queued.attempt_id());
+  queue.clear();
+  return returned;
 }
 
 std::string WorkerAgent::Impl::paused_reason(const OwnerState& owner) {
@@ -520,10 +529,7 @@ bool WorkerAgent::Impl::check_disk_room(std::optional<int64_t> taken) {
     turned = shortage.empty() != disk_short.empty();
     disk_short = shortage;
     if (!shortage.empty()) {
-      // Should this beat not arrive, the next registration leaves them out of
-      // attempts_in_hand, and the coordinator places them elsewhere all the same.
-      for (const v1::Assignment& queued : queue) returned.push_back(queued.attempt_id());
-      queue.clear();
+      returned = take_back_queue();
       if (taken) {
         returned.push_back(*taken);
         running.erase(*taken);
