@@ -40,6 +40,8 @@ ABSL_FLAG(bool, no_sandbox, false, "run ranks without bubblewrap even when it is
 ABSL_FLAG(bool, owners_first, true,
           "give way to the machine's people: no new ranks while its CPU is busy with other work, ranks held to a "
           "small share while someone uses it (false: a dedicated machine)");
+ABSL_FLAG(int64_t, disk_reserve_mb, 16,
+          "MiB kept free on the work dir's filesystem: with less, the worker takes no ranks until there is room");
 ABSL_FLAG(std::string, config, "",
           "FILE of key = value settings for owners first (cpu_threshold, owner_share, owner_idle_seconds, "
           "check_seconds), read again when it changes or on SIGHUP");
@@ -69,6 +71,7 @@ int main(int argc, char** argv) {
   options.gpus = pesc::detect_gpus();
   options.owners_first = absl::GetFlag(FLAGS_owners_first);
   options.owner_config = absl::GetFlag(FLAGS_config);
+  options.disk_reserve_bytes = static_cast<uint64_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_disk_reserve_mb))) << 20;
   std::signal(SIGHUP, [](int) { pesc::OwnerWatch::request_reload(); });
   for (const std::string& pair : absl::GetFlag(FLAGS_interpreter)) {
     std::vector<std::string> parts = absl::StrSplit(pair, absl::MaxSplits('=', 1));

@@ -65,6 +65,7 @@ class FileDescriptor {
     if (fd_ >= 0) ::close(fd_);
   }
   int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
 
  private:
   int fd_;
@@ -98,6 +99,12 @@ std::string quote(absl::string_view name) { return absl::StrCat("\"", absl::Utf8
 std::string error_text(struct archive* handle) {
   const char* text = archive_error_string(handle);
   return text != nullptr ? text : "unknown error";
+}
+
+// `message` and libarchive's own words, with the errno behind them, so a
+// full disk is told from a bad archive.
+absl::Status archive_failure(absl::StatusCode code, struct archive* handle, absl::string_view message) {
+  return with_errno(absl::Status(code, absl::StrCat(message, ": ", error_text(handle))), archive_errno(handle));
 }
 
 // ARCHIVE_RETRY ranks above ARCHIVE_WARN numerically but means the call did
@@ -303,8 +310,8 @@ absl::StatusOr<Kind> pack_kind(const PackItem& item, const std::string& context)
 absl::Status write_header(struct archive* writer, struct archive_entry* entry, const PackItem& item,
                           const std::string& context) {
   if (!succeeded(archive_write_header(writer, entry))) {
-    return absl::InternalError(absl::StrCat(context, ": cannot write the header of ", quote(item.name), ": ",
-                                            error_text(writer)));
+    return archive_failure(absl::StatusCode::kInternal, writer,
+                           absl::StrCat(context, ": cannot write the header of ", quote(item.name)));
   }
   return absl::OkStatus();
 }
@@ -335,7 +342,7 @@ absl::Status write_file(struct archive* writer, struct archive_entry* entry, con
     }
     if (got == 0) return absl::AbortedError(absl::StrCat(context, ": ", item.path.string(), " shrank while being packed"));
     if (archive_write_data(writer, buffer.data(), static_cast<size_t>(got)) != got) {
-      return absl::InternalError(absl::StrCat(context, ": cannot write ", quote(item.name), ": ", error_text(writer)));
+      return archive_failure(absl::StatusCode::kInternal, writer, absl::StrCat(context, ": cannot write ", quote(item.name)));
     }
     remaining -= got;
   }
@@ -348,7 +355,7 @@ absl::Status write_bytes(struct archive* writer, struct archive_entry* entry, co
   PESC_RETURN_IF_ERROR(write_header(writer, entry, item, context));
   if (!item.bytes->empty() &&
       archive_write_data(writer, item.bytes->data(), item.bytes->size()) != static_cast<la_ssize_t>(item.bytes->size())) {
-    return absl::InternalError(absl::StrCat(context, ": cannot write ", quote(item.name), ": ", error_text(writer)));
+    return archive_failure(absl::StatusCode::kInternal, writer, absl::StrCat(context, ": cannot write ", quote(item.name)));
   }
   return absl::OkStatus();
 }
@@ -404,7 +411,7 @@ absl::Status write_tree(struct archive* writer, const std::vector<PackItem>& ite
 
   for (size_t i = 0; i < items.size(); ++i) PESC_RETURN_IF_ERROR(write_item(writer, items[i], kinds[i], context));
   if (archive_write_close(writer) != ARCHIVE_OK) {
-    return absl::InternalError(absl::StrCat(context, ": cannot finish the archive: ", error_text(writer)));
+    return archive_failure(absl::StatusCode::kInternal, writer, absl::StrCat(context, ": cannot finish the archive"));
   }
   return absl::OkStatus();
 }
@@ -416,17 +423,21 @@ bool set_tar_format(struct archive* writer) {
 
 absl::Status write_tar(const fs::path& dir, const fs::path& archive_file, const std::vector<std::string>& exclude,
                        const std::string& context) {
+  // Opened here rather than by libarchive, which does not check the close.
+  FileDescriptor fd(::open(archive_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (fd.get() < 0) return file_error("create", archive_file, errno);
   Writer writer(archive_write_new());
-  if (!set_tar_format(writer.get()) || archive_write_open_filename(writer.get(), archive_file.c_str()) != ARCHIVE_OK) {
+  if (!set_tar_format(writer.get()) || archive_write_open_fd(writer.get(), fd.get()) != ARCHIVE_OK) {
     return absl::InternalError(absl::StrCat(context, ": cannot create the archive: ", error_text(writer.get())));
   }
   struct stat archive_info;
-  if (::stat(archive_file.c_str(), &archive_info) != 0) {
+  if (::fstat(fd.get(), &archive_info) != 0) {
     return absl::InternalError(absl::StrCat(context, ": cannot stat the archive: ", std::strerror(errno)));
   }
   // The archive's own file may lie in the tree; it is never packed into itself.
   PESC_ASSIGN_OR_RETURN(std::vector<PackItem> items, collect_tree(dir, exclude, archive_info, context));
-  return write_tree(writer.get(), items, context);
+  PESC_RETURN_IF_ERROR(write_tree(writer.get(), items, context));
+  return close_file(fd.release(), archive_file);
 }
 
 struct BoundedBytes {
@@ -603,8 +614,8 @@ class DiskWriter {
     if (kind == Kind::kSymlink) archive_entry_set_symlink(entry, checked.link.c_str());
     if (kind != Kind::kSymlink) archive_entry_set_perm(entry, extracted_mode(archive_entry_perm(entry), kind));
     if (!succeeded(archive_write_header(disk_.get(), entry))) {
-      return absl::InvalidArgumentError(absl::StrCat(archive_file_.string(), ": cannot extract entry ",
-                                                     quote(checked.name), ": ", error_text(disk_.get())));
+      return archive_failure(absl::StatusCode::kInvalidArgument, disk_.get(),
+                             absl::StrCat(archive_file_.string(), ": cannot extract entry ", quote(checked.name)));
     }
     PESC_RETURN_IF_ERROR(copy_data(reader, checked.name));
     if (!succeeded(archive_write_finish_entry(disk_.get()))) return write_error(checked.name);
@@ -614,8 +625,8 @@ class DiskWriter {
   // Applies the directory modes and times libarchive defers to the end.
   absl::Status close() {
     if (!succeeded(archive_write_close(disk_.get()))) {
-      return absl::InternalError(absl::StrCat("extracting ", archive_file_.string(), " into ", root_.string(), ": ",
-                                              error_text(disk_.get())));
+      return archive_failure(absl::StatusCode::kInternal, disk_.get(),
+                             absl::StrCat("extracting ", archive_file_.string(), " into ", root_.string()));
     }
     return absl::OkStatus();
   }
@@ -629,15 +640,18 @@ class DiskWriter {
       int result = archive_read_data_block(reader, &block, &size, &offset);
       if (result == ARCHIVE_EOF) return absl::OkStatus();
       if (result != ARCHIVE_OK) return unreadable(archive_file_, reader);  // as in drain_data
-      // libarchive 3 returns ARCHIVE_OK here, libarchive 4 the byte count.
+      // libarchive 3 returns ARCHIVE_OK here, libarchive 4 the byte count;
+      // a failed write(2) (a full disk) is only ARCHIVE_WARN, and would
+      // leave the file short.
       la_ssize_t written = archive_write_data_block(disk_.get(), block, size, offset);
-      if (written < 0 && written != ARCHIVE_WARN) return write_error(name);
+      if (written < 0) return write_error(name);
     }
   }
 
   absl::Status write_error(const std::string& name) {
-    return absl::InternalError(absl::StrCat(archive_file_.string(), ": cannot write entry ", quote(name), " into ",
-                                            root_.string(), ": ", error_text(disk_.get())));
+    return archive_failure(absl::StatusCode::kInternal, disk_.get(),
+                           absl::StrCat(archive_file_.string(), ": cannot write entry ", quote(name), " into ",
+                                        root_.string()));
   }
 
   fs::path archive_file_;

@@ -528,7 +528,10 @@ void FarmState::worker_finished(const std::string& worker_id, const v1::Attempts
 }
 
 void FarmState::learn_from(Session& session, const v1::RankResult& reported) {
-  note_worker_health(session, reported);
+  // A worker that paused itself (its disk is full, say: it says so before
+  // the failures it caused) is out of service already, and comes back by
+  // itself; a quarantine would keep it out until it reconnects.
+  if (session.paused.empty()) note_worker_health(session, reported);
   if (reported.end_unix_ms() >= reported.start_unix_ms() && reported.start_unix_ms() > 0) {
     const double took = static_cast<double>(reported.end_unix_ms() - reported.start_unix_ms());
     session.typical_rank_ms = session.typical_rank_ms < 0 ? took : 0.8 * session.typical_rank_ms + 0.2 * took;

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
+#include "common/files.h"
 
 namespace pesc {
 namespace fs = std::filesystem;
@@ -90,13 +91,19 @@ absl::StatusOr<std::string> BlobStore::Writer::commit(std::string_view expected_
 }
 
 absl::Status BlobStore::adopt(const fs::path& file, std::string_view sha256) const {
-  const fs::path final_path = path_of(sha256);
   std::error_code error;
-  fs::create_directories(final_path.parent_path(), error);
-  fs::rename(file, final_path, error);
-  if (error) {
-    return absl::InternalError(absl::StrCat("cannot store blob ", std::string(sha256), ": ", error.message()));
+  absl::StatusOr<std::string> on_disk = sha256_file_hex(file);
+  if (!on_disk.ok() || *on_disk != sha256) {
+    fs::remove(file, error);
+    if (!on_disk.ok()) return on_disk.status();
+    return absl::DataLossError(absl::StrCat(file.string(), " holds blob ", *on_disk, " where blob ",
+                                            std::string(sha256), " was written"));
   }
+  const fs::path final_path = path_of(sha256);
+  fs::create_directories(final_path.parent_path(), error);
+  if (error) return file_error("create", final_path.parent_path(), error);
+  fs::rename(file, final_path, error);
+  if (error) return file_error("store blob at", final_path, error);
   return absl::OkStatus();
 }
 

@@ -49,7 +49,9 @@ class BlobStore {
   };
   absl::StatusOr<std::unique_ptr<Writer>> begin_write() const;
 
-  // Moves a file already checked to hash to `sha256` into the store.
+  // Moves a file into the store once its bytes on disk, read back, hash to
+  // `sha256`: a write that failed unnoticed never enters it. DataLoss when
+  // they do not (the file is removed).
   absl::Status adopt(const std::filesystem::path& file, std::string_view sha256) const;
 
   // Copies a file in.

@@ -33,6 +33,11 @@ enum AttemptState : int {
 // A rank that could not even start (a missing interpreter, a failed fetch)
 // is retried this often before it is reported, whatever max_attempts says.
 constexpr int kMaxWorkerFailuresPerRank = 3;
+// A rank whose attempts fail for their workers' own faults (a full disk) is
+// placed again this often, outside the job's max_attempts: enough for a farm
+// with a few full disks, and still a wait that ends for a rank that fills
+// every disk it lands on.
+constexpr int kMaxWorkerFaultsPerRank = 10;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS jobs(
@@ -223,6 +228,16 @@ int requeue_chunk_ranks(StatementCache& sql, const std::string& job_id, int64_t 
 
 // A failed rank with attempts left goes back to pending; a rank that never
 // ran counts against the workers, one that failed against its own budget.
+bool is_workers_fault(const v1::RankResult& result) {
+  return result.state() != v1::RANK_STATE_SUCCEEDED && result.failure_class() == v1::FAILURE_CLASS_WORKER;
+}
+
+// How many of a rank's failures the workers may be charged with before it
+// is reported failed.
+int worker_budget(const v1::RankResult& result) {
+  return is_workers_fault(result) ? kMaxWorkerFaultsPerRank : kMaxWorkerFailuresPerRank;
+}
+
 void queue_for_retry(StatementCache& sql, const std::string& job_id, int rank, bool never_ran) {
   auto again = sql(never_ran ? "UPDATE ranks SET state = ?, attempt_id = 0, worker_failures = "
                                "worker_failures + 1 WHERE job_id = ? AND rank = ?"
@@ -715,11 +730,11 @@ absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64
     if (current_attempt != attempt_id) follow_attempt(*sql_, accepted.job_id, result.rank(), attempt_id);
     for (const AttemptRecord& other : others) set_attempt_state(*sql_, other.id, kAttemptCancelled);
     accepted.superseded = std::move(others);
-    const bool never_ran = failed && !result.error().empty();
+    const bool never_ran = failed && (!result.error().empty() || is_workers_fault(result));
     if (failed && !never_ran) {  // only then does the job's retry budget matter
       accepted.requeued = own_failures + 1 < max_attempts(*sql_, accepted.job_id);
     } else {
-      accepted.requeued = never_ran && worker_failures + 1 < kMaxWorkerFailuresPerRank;
+      accepted.requeued = never_ran && worker_failures + 1 < worker_budget(result);
     }
     if (result.has_checkpoint()) {
       auto checkpoint = (*sql_)("UPDATE ranks SET checkpoint = ? WHERE job_id = ? AND rank = ?");
@@ -832,9 +847,9 @@ absl::StatusOr<std::optional<JobStore::ChunkAccepted>> JobStore::finish_chunk(in
       if (result.state() != v1::RANK_STATE_SUCCEEDED) result.set_state(v1::RANK_STATE_FAILED);
       tally_.used_ms[chunk.user] += std::max<int64_t>(0, result.end_unix_ms() - result.start_unix_ms());
       if (result.state() == v1::RANK_STATE_FAILED) {
-        const bool never_ran = !result.error().empty();
+        const bool never_ran = !result.error().empty() || is_workers_fault(result);
         if (!max_tries) max_tries = max_attempts(*sql_, chunk.job_id);
-        if (never_ran ? worker_failures + 1 < kMaxWorkerFailuresPerRank : own_failures + 1 < *max_tries) {
+        if (never_ran ? worker_failures + 1 < worker_budget(result) : own_failures + 1 < *max_tries) {
           queue_for_retry(*sql_, chunk.job_id, result.rank(), never_ran);
           chunk.requeued += 1;
           continue;

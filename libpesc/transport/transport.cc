@@ -1,10 +1,15 @@
 #include "transport/transport.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <fstream>
 
 #include <grpcpp/support/client_interceptor.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/files.h"
 #include "common/sha256.h"
 
 namespace pesc {
@@ -21,7 +26,11 @@ grpc::Status to_grpc(const absl::Status& status) {
 
 absl::Status annotate(const absl::Status& status, std::string_view context) {
   if (status.ok()) return status;
-  return absl::Status(status.code(), absl::StrCat(std::string(context), ": ", status.message()));
+  absl::Status annotated(status.code(), absl::StrCat(std::string(context), ": ", status.message()));
+  // Payloads say more than the code (the errno of a full disk, say).
+  status.ForEachPayload(
+      [&](absl::string_view type, const absl::Cord& payload) { annotated.SetPayload(type, payload); });
+  return annotated;
 }
 
 grpc::ChannelArguments channel_arguments() {
@@ -210,21 +219,18 @@ absl::Status stream_download(v1::Blobs::Stub& blobs, const v1::BlobRef& ref, Sin
 absl::Status download_blob(v1::Blobs::Stub& blobs, const v1::BlobRef& ref, const fs::path& destination) {
   fs::path temporary = destination;
   temporary += ".part";
-  std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-  if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write ", temporary.string()));
-  absl::Status status = stream_download(blobs, ref, [&](const std::string& data) {
-    out.write(data.data(), static_cast<std::streamsize>(data.size()));
-    return out ? absl::OkStatus() : absl::ResourceExhaustedError(absl::StrCat("cannot write ", temporary.string()));
-  });
-  out.close();
-  std::error_code error;
-  if (!status.ok()) {
-    fs::remove(temporary, error);
-    return status;
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return file_error("write", temporary, errno);
+  absl::Status status = stream_download(
+      blobs, ref, [&](const std::string& data) { return write_all(fd, data, temporary); });
+  // Its bytes are kept (a worker's cache): on disk before they are named.
+  if (status.ok() && ::fsync(fd) != 0) status = file_error("write", temporary, errno);
+  if (absl::Status closed = close_file(fd, temporary); status.ok()) status = closed;
+  if (status.ok() && ::rename(temporary.c_str(), destination.c_str()) != 0) {
+    status = file_error("rename to", destination, errno);
   }
-  fs::rename(temporary, destination, error);
-  if (error) return absl::InternalError(absl::StrCat("cannot rename to ", destination.string()));
-  return absl::OkStatus();
+  if (!status.ok()) ::unlink(temporary.c_str());
+  return status;
 }
 
 absl::StatusOr<std::string> download_blob_bytes(v1::Blobs::Stub& blobs, const v1::BlobRef& ref) {

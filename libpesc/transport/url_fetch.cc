@@ -51,8 +51,8 @@ absl::Status fetch_url(const std::string& url, const fs::path& destination) {
   curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT, 30L);
   curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, error_text);
   CURLcode code = curl_easy_perform(curl.get());
-  const bool written = std::fflush(file.get()) == 0;
-  file.reset();
+  // fclose flushes, and reports a write the disk refused.
+  const bool written = std::fclose(file.release()) == 0;
   std::error_code ignored;
   if (code != CURLE_OK || !written) {
     fs::remove(temporary, ignored);

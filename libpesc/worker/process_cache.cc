@@ -2,7 +2,9 @@
 
 #include <system_error>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "archive/archive.h"
 #include "common/files.h"
 #include "common/sha256.h"
@@ -22,7 +24,8 @@ absl::StatusOr<std::unique_ptr<ProcessCache>> ProcessCache::open(const fs::path&
 }
 
 absl::Status ProcessCache::fetch(const v1::BlobRef& ref, v1::Blobs::Stub& blobs) {
-  if (blobs_->contains(ref.sha256())) return absl::OkStatus();
+  // Its size, checked on each use, catches a copy cut short since.
+  if (auto size = blobs_->size_of(ref.sha256()); size.ok() && *size == ref.size()) return absl::OkStatus();
   // Streamed to disk (and hash-checked) as it arrives: a process or a data
   // file may be larger than memory.
   const fs::path arriving = root_ / "blobs" / "tmp" / ref.sha256();
@@ -45,7 +48,77 @@ void readable_by_all(const fs::path& dir) {
   }
 }
 
+fs::path manifest_of(const fs::path& dir) {
+  fs::path manifest = dir;
+  manifest += ".manifest";
+  return manifest;
+}
+
+// "size<TAB>relative path<NUL>" for every regular file under `dir`.
+absl::StatusOr<std::string> manifest_for(const fs::path& dir) {
+  std::string manifest;
+  std::error_code error;
+  for (auto it = fs::recursive_directory_iterator(dir, error); !error && it != fs::end(it); it.increment(error)) {
+    if (it->is_symlink(error) || !it->is_regular_file(error)) continue;
+    const uintmax_t size = it->file_size(error);
+    if (error) break;
+    absl::StrAppend(&manifest, size, "\t", fs::relative(it->path(), dir).string(), absl::string_view("\0", 1));
+  }
+  if (error) return file_error("list", dir, error);
+  return manifest;
+}
+
+// The entry as its manifest says it was staged; false without a manifest.
+bool intact(const fs::path& dir) {
+  absl::StatusOr<std::string> manifest = read_file(manifest_of(dir));
+  std::error_code error;
+  if (!manifest.ok() || !fs::is_directory(dir, error)) return false;
+  for (absl::string_view line : absl::StrSplit(*manifest, '\0', absl::SkipEmpty())) {
+    std::pair<absl::string_view, absl::string_view> fields = absl::StrSplit(line, absl::MaxSplits('\t', 1));
+    uintmax_t size = 0;
+    const fs::path file = dir / fs::path(std::string(fields.second));
+    if (!absl::SimpleAtoi(fields.first, &size) || !fs::is_regular_file(fs::symlink_status(file, error)) ||
+        fs::file_size(file, error) != size || error) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Removes an entry: its manifest first, so a half-removed one never counts.
+absl::Status discard(const fs::path& dir) {
+  std::error_code error;
+  fs::remove(manifest_of(dir), error);
+  if (error) return file_error("remove", manifest_of(dir), error);
+  return remove_tree(dir);
+}
+
 }  // namespace
+
+absl::Status ProcessCache::stage(const v1::Assignment& assignment, const fs::path& staging) {
+  const v1::BlobRef& ref = assignment.process();
+  const fs::path blob = blobs_->path_of(ref.sha256());
+  std::error_code error;
+  fs::create_directories(staging, error);
+  if (error) return file_error("create", staging, error);
+  if (assignment.process_kind() != v1::PROCESS_KIND_FILE) {
+    PESC_RETURN_IF_ERROR(archive::extract(blob, staging));
+    readable_by_all(staging);
+    return absl::OkStatus();
+  }
+  const fs::path file = staging / assignment.entry();
+  fs::copy_file(blob, file, error);
+  if (error) return file_error("place the process at", file, error);
+  if (fs::file_size(file, error) != ref.size() || error) {
+    return absl::DataLossError(absl::StrCat("cannot place the process at ", file.string(), ": it came out short"));
+  }
+  // Read-only and executable: ranks share these bytes through hard links.
+  fs::permissions(file, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
+                            fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec,
+                  error);
+  if (error) return file_error("make executable", file, error);
+  return absl::OkStatus();
+}
 
 absl::StatusOr<fs::path> ProcessCache::materialize(const v1::Assignment& assignment, v1::Blobs::Stub& blobs) {
   const v1::BlobRef& ref = assignment.process();
@@ -56,26 +129,26 @@ absl::StatusOr<fs::path> ProcessCache::materialize(const v1::Assignment& assignm
                  (one_file ? absl::StrCat(ref.sha256(), "-", sha256_hex(assignment.entry()).substr(0, 12))
                            : ref.sha256());
   absl::MutexLock lock(&mutex_);
-  std::error_code error;
-  if (fs::is_directory(dir, error)) return dir;
+  if (intact(dir)) return dir;
+  PESC_RETURN_IF_ERROR(discard(dir));
   PESC_RETURN_IF_ERROR(annotate(fetch(ref, blobs), "cannot fetch the process"));
   fs::path staging = dir;
   staging += ".staging";
   (void)remove_tree(staging);
-  fs::create_directories(staging, error);
-  if (one_file) {
-    fs::path file = staging / assignment.entry();
-    fs::copy_file(blobs_->path_of(ref.sha256()), file, error);
-    if (error) return absl::InternalError(absl::StrCat("cannot place the process: ", error.message()));
-    // Read-only and executable: ranks share these bytes through hard links.
-    fs::permissions(file, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
-                              fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec);
-  } else {
-    PESC_RETURN_IF_ERROR(archive::extract(blobs_->path_of(ref.sha256()), staging));
-    readable_by_all(staging);
+  absl::Status staged = stage(assignment, staging);
+  absl::StatusOr<std::string> manifest = staged.ok() ? manifest_for(staging) : staged;
+  if (!manifest.ok()) {
+    (void)remove_tree(staging);
+    return manifest.status();
   }
+  std::error_code error;
   fs::rename(staging, dir, error);
-  if (error) return absl::InternalError(absl::StrCat("cannot place the process: ", error.message()));
+  if (error) return file_error("place the process at", dir, error);
+  // Last: the manifest is what makes the entry count.
+  if (absl::Status written = write_file_atomically(manifest_of(dir), *manifest, Durability::kSynced); !written.ok()) {
+    (void)discard(dir);
+    return written;
+  }
   return dir;
 }
 
@@ -117,7 +190,7 @@ absl::Status ProcessCache::populate(const fs::path& process_dir, const fs::path&
     }
     if (error) break;
   }
-  if (error) return absl::InternalError(absl::StrCat("cannot prepare ", app_dir.string(), ": ", error.message()));
+  if (error) return file_error("prepare", app_dir, error);
   return absl::OkStatus();
 }
 

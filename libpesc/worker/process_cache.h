@@ -3,6 +3,13 @@
 
 // A worker's copy of each process it has run, fetched once and unpacked
 // once, from which every rank's app_dir is populated with hard links.
+//
+// Nothing enters it unchecked: a blob is kept once its bytes on disk hash
+// right, and an unpacked process (processes/<key>) counts only with its
+// manifest (processes/<key>.manifest: every file's size, written last). Each
+// use checks the blob's size or the files against the manifest, and an entry
+// that fails (a write lost to a full disk, a rank that truncated a file it
+// shares through a hard link) is removed and fetched or unpacked again.
 
 #include <filesystem>
 #include <memory>
@@ -35,6 +42,9 @@ class ProcessCache {
   ProcessCache(std::filesystem::path root, std::unique_ptr<BlobStore> blobs)
       : root_(std::move(root)), blobs_(std::move(blobs)) {}
   absl::Status fetch(const v1::BlobRef& ref, v1::Blobs::Stub& blobs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Unpacks (or copies) the process into `staging`.
+  absl::Status stage(const v1::Assignment& assignment, const std::filesystem::path& staging)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const std::filesystem::path root_;
   std::unique_ptr<BlobStore> blobs_;

@@ -93,17 +93,15 @@ absl::Status place_file(const fs::path& dir, const archive::MemoryFile& file) {
     return absl::InternalError(absl::StrCat("cannot replace ", path.string(), ": ", std::strerror(errno)));
   }
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (fd < 0) return absl::InternalError(absl::StrCat("cannot write ", path.string(), ": ", std::strerror(errno)));
-  size_t written = 0;
-  while (written < file.bytes.size()) {
-    const ssize_t n = ::write(fd, file.bytes.data() + written, file.bytes.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    written += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  if (written < file.bytes.size()) return absl::DataLossError(absl::StrCat("short write to ", path.string()));
-  return absl::OkStatus();
+  if (fd < 0) return file_error("write", path, errno);
+  absl::Status written = write_all(fd, file.bytes, path);
+  absl::Status closed = close_file(fd, path);
+  return written.ok() ? closed : written;
+}
+
+// A failure of the worker's disk is the worker's fault, whatever the rank.
+void blame_disk_fault(const absl::Status& failure, v1::RankResult& result) {
+  if (is_disk_fault(failure)) result.set_failure_class(v1::FAILURE_CLASS_WORKER);
 }
 
 void append_note(const fs::path& output_file, std::string_view note) {
@@ -258,6 +256,7 @@ v1::RankResult RankRunner::result_of(const v1::Assignment& assignment, int slot,
     result.set_end_unix_ms(now_unix_ms());
     result.set_state(v1::RANK_STATE_FAILED);
     result.set_error(std::string(exit.status().message()));
+    blame_disk_fault(exit.status(), result);
     append_note(output_file, std::string(exit.status().message()));
   }
   LeftBehind left;
@@ -272,8 +271,22 @@ v1::RankResult RankRunner::result_of(const v1::Assignment& assignment, int slot,
   } else {
     result.set_state(v1::RANK_STATE_FAILED);
     result.set_error(absl::StrCat("cannot send the output back: ", entries.status().message()));
+    blame_disk_fault(entries.status(), result);
   }
+  blame_full_disk(result);
   return result;
+}
+
+void RankRunner::blame_full_disk(v1::RankResult& result) const {
+  if (result.failure_class() == v1::FAILURE_CLASS_WORKER) return;  // it says why already
+  const std::string shortage = disk_room_.shortage();
+  const bool short_while_it_ran = result.start_unix_ms() > 0 && disk_room_.was_short_since(result.start_unix_ms());
+  if (shortage.empty() && !short_while_it_ran) return;
+  result.set_state(v1::RANK_STATE_FAILED);
+  result.set_failure_class(v1::FAILURE_CLASS_WORKER);
+  result.set_error(absl::StrCat("the worker's disk was full while the rank ran (",
+                                shortage.empty() ? "it has room again" : shortage,
+                                "): what the rank wrote may be lost"));
 }
 
 bool RankRunner::can_pipeline(const v1::Assignment& assignment) {
@@ -339,7 +352,7 @@ absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, i
   std::error_code error;
   for (const fs::path& dir : {context.output_dir, context.checkpoint_dir}) fs::create_directories(dir, error);
   for (const fs::path& dir : context.spare_dirs) fs::create_directories(dir, error);
-  if (error) return absl::InternalError(absl::StrCat("cannot create ", run_dir.string(), ": ", error.message()));
+  if (error) return file_error("create", run_dir, error);
 
   WarmSlot& warm = warm_slot(slot);
   // A gang's runner carries its meeting point (MASTER_ADDR, MASTER_PORT) in

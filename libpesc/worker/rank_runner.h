@@ -20,6 +20,7 @@
 #include "executor/rank_process.h"
 #include "executor/warm_runner.h"
 #include "pesc/v1/pesc.grpc.pb.h"
+#include "worker/disk_room.h"
 #include "worker/process_cache.h"
 #include "worker/rank_isolation.h"
 
@@ -39,12 +40,14 @@ class RankRunner {
  public:
   // `isolation` null: ranks run as the worker, unsandboxed, under their
   // limits. `gpu_host`: this machine has GPUs, which ranks see only when
-  // given.
+  // given. A rank that ends while `disk_room` is short fails as the worker's
+  // fault (its writes may have been lost).
   RankRunner(std::filesystem::path runs_dir, InterpreterTable& interpreters, ProcessCache& cache,
-             std::shared_ptr<RankIsolation> isolation = nullptr, bool gpu_host = false)
+             const DiskRoom& disk_room, std::shared_ptr<RankIsolation> isolation = nullptr, bool gpu_host = false)
       : runs_dir_(std::move(runs_dir)),
         interpreters_(interpreters),
         cache_(cache),
+        disk_room_(disk_room),
         isolation_(isolation ? std::move(isolation) : RankIsolation::limits_only()),
         gpu_host_(gpu_host) {}
   ~RankRunner();
@@ -88,6 +91,8 @@ class RankRunner {
   // The rank's result from how it ended and what it left in `set`.
   v1::RankResult result_of(const v1::Assignment& assignment, int slot, int set, const absl::StatusOr<RankExit>& exit,
                            bool timed_out, v1::Blobs::Stub& blobs);
+  // Fails a result the worker's disk may have spoilt.
+  void blame_full_disk(v1::RankResult& result) const;
   // Ends the slot's failed warm runner; how the rank ended, for its result.
   absl::StatusOr<RankExit> after_runner_failed(int slot, absl::Status failure, bool timed_out);
   // checkpoint_dir packed and uploaded; nullopt when it is empty.
@@ -130,6 +135,7 @@ class RankRunner {
   const std::filesystem::path runs_dir_;
   InterpreterTable& interpreters_;
   ProcessCache& cache_;
+  const DiskRoom& disk_room_;
   const std::shared_ptr<RankIsolation> isolation_;
   const bool gpu_host_;
   absl::Mutex warm_mutex_;

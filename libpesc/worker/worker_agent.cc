@@ -9,6 +9,7 @@
 #include <cctype>
 
 #include <deque>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "executor/rank_process.h"
 #include "pesc/v1/pesc.grpc.pb.h"
 #include "transport/transport.h"
+#include "worker/disk_room.h"
 #include "worker/owner_watch.h"
 #include "worker/process_cache.h"
 #include "worker/rank_runner.h"
@@ -45,7 +47,7 @@ absl::StatusOr<std::string> stable_worker_id(const fs::path& work_dir) {
     if (!id.empty()) return id;
   }
   std::string id = absl::StrCat(this_host(), "-", random_hex(3));
-  PESC_RETURN_IF_ERROR(write_file_atomically(file, id + "\n"));
+  PESC_RETURN_IF_ERROR(write_file_atomically(file, id + "\n", Durability::kSynced));
   std::error_code ignored;
   fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write, ignored);  // ranks may not read it
   return id;
@@ -77,6 +79,14 @@ void kill_ranks_running_in(const fs::path& runs_dir) {
   }
 }
 
+// Whether any rank of it failed for the worker's own fault (its disk, say).
+bool blames_worker(const v1::RankFinished& finished) {
+  auto worker_fault = [](const v1::RankResult& result) {
+    return result.failure_class() == v1::FAILURE_CLASS_WORKER;
+  };
+  return worker_fault(finished.result()) || std::any_of(finished.chunk().begin(), finished.chunk().end(), worker_fault);
+}
+
 // A TCP port free on this host now (the kernel's pick), for a gang's rank 0
 // to listen on; 0 when there is none.
 int free_port() {
@@ -105,6 +115,7 @@ struct WorkerAgent::Impl {
   std::unique_ptr<InterpreterTable> interpreters;
   std::unique_ptr<RankRunner> runner;
   std::unique_ptr<OwnerWatch> owner_watch;  // null unless owners_first
+  std::unique_ptr<DiskRoom> disk_room;
 
   absl::Mutex mutex;
   bool stopping ABSL_GUARDED_BY(mutex) = false;
@@ -112,6 +123,8 @@ struct WorkerAgent::Impl {
   std::map<int64_t, RankProcess*> running ABSL_GUARDED_BY(mutex);  // attempt -> process (null while preparing)
   std::map<int64_t, std::vector<int>> running_gpus ABSL_GUARDED_BY(mutex);  // of running attempts that have some
   std::set<int64_t> cancelled ABSL_GUARDED_BY(mutex);
+  // Why the work dir's disk has no room for ranks, when it has none.
+  std::string disk_short ABSL_GUARDED_BY(mutex);
   std::map<int64_t, v1::RankFinished> unacknowledged ABSL_GUARDED_BY(mutex);
   // Gang attempts holding a slot until the coordinator starts their gang:
   // attempt -> the port offered for it.
@@ -152,6 +165,16 @@ struct WorkerAgent::Impl {
   void send_heartbeat(const OwnerState& owner, const std::vector<int64_t>& returned = {});
   // A busy host starts no more ranks: the ones waiting here go back.
   void owner_changed(const OwnerState& owner);
+  // Empties the queue: the attempts it held, for a heartbeat to give back.
+  std::vector<int64_t> take_back_queue() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex);
+  // Why the worker takes no ranks: its owner's reason, its disk's, or both.
+  std::string paused_reason(const OwnerState& owner) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex);
+  // Looks at the work dir's disk. While it is short the worker is paused,
+  // and the ranks waiting here go back to the coordinator with `taken` (an
+  // attempt a slot holds but has not started); once there is room again the
+  // worker resumes. Either change is told to the coordinator at once.
+  // True while the disk is short.
+  bool check_disk_room(std::optional<int64_t> taken = std::nullopt);
   // Not for the owner watch's own thread, which may run before it is set.
   OwnerState owner_state() { return owner_watch ? owner_watch->state() : OwnerState{}; }
   std::set<pid_t> rank_sessions();
@@ -208,10 +231,11 @@ absl::Status WorkerAgent::Impl::run_session(bool& registered) {
   registration.set_slots(options.slots);
   for (const std::string& room : options.rooms) registration.add_rooms(room);
   *registration.mutable_gpus() = {options.gpus.begin(), options.gpus.end()};
-  registration.set_paused_reason(owner_state().paused);
+  const OwnerState owner = owner_state();
   {
     absl::MutexLock lock(&mutex);
     if (stopping) return absl::CancelledError();
+    registration.set_paused_reason(paused_reason(owner));
     stream_context = &context;
     for (const auto& [attempt, process] : running) registration.add_attempts_in_hand(attempt);
     for (const v1::Assignment& queued : queue) registration.add_attempts_in_hand(queued.attempt_id());
@@ -352,6 +376,7 @@ void WorkerAgent::Impl::slot_loop(int slot) {
       continue;
     }
     const int64_t attempt = assignment.attempt_id();
+    if (check_disk_room(attempt)) continue;  // given back: it runs elsewhere
     if (assignment.gang() && !await_gang_start(assignment)) {
       absl::MutexLock lock(&mutex);
       running.erase(attempt);
@@ -372,6 +397,9 @@ void WorkerAgent::Impl::slot_loop(int slot) {
       send(message);
     };
     v1::RankFinished finished = run_assignment(assignment, slot, hooks);
+    // Paused before the result goes, so the coordinator sends no more ranks
+    // to a disk that failed this one.
+    if (blames_worker(finished)) check_disk_room();
     bool wanted;
     {
       absl::MutexLock lock(&mutex);
@@ -396,6 +424,7 @@ v1::RankFinished WorkerAgent::Impl::run_assignment(v1::Assignment& assignment, i
   constexpr size_t kChunkBytes = 1 << 20;
   size_t bytes = 0;
   auto keep_going = [&] {
+    if (!disk_room->shortage().empty()) return false;  // the rest of the chunk runs elsewhere
     absl::MutexLock lock(&mutex);
     return bytes < kChunkBytes && !stopping && !cancelled.contains(assignment.attempt_id());
   };
@@ -494,6 +523,7 @@ void WorkerAgent::Impl::heartbeat_loop() {
       mutex.AwaitWithTimeout(absl::Condition(&stopping), absl::FromChrono(heartbeat));
       if (stopping) return;
     }
+    check_disk_room();
     send_heartbeat(owner_state());
   }
 }
@@ -503,8 +533,8 @@ void WorkerAgent::Impl::send_heartbeat(const OwnerState& owner, const std::vecto
   {
     absl::MutexLock lock(&mutex);
     beat.mutable_heartbeat()->set_running(static_cast<int>(running.size()));
+    beat.mutable_heartbeat()->set_paused_reason(paused_reason(owner));
   }
-  beat.mutable_heartbeat()->set_paused_reason(owner.paused);
   beat.mutable_heartbeat()->set_throttled_reason(owner.throttled);
   *beat.mutable_heartbeat()->mutable_returned_attempts() = {returned.begin(), returned.end()};
   send(beat);
@@ -513,13 +543,48 @@ void WorkerAgent::Impl::send_heartbeat(const OwnerState& owner, const std::vecto
 void WorkerAgent::Impl::owner_changed(const OwnerState& owner) {
   std::vector<int64_t> returned;
   if (!owner.paused.empty()) {
-    // Should this beat not arrive, the next registration leaves them out of
-    // attempts_in_hand, and the coordinator places them elsewhere all the same.
     absl::MutexLock lock(&mutex);
-    for (const v1::Assignment& queued : queue) returned.push_back(queued.attempt_id());
-    queue.clear();
+    returned = take_back_queue();
   }
   send_heartbeat(owner, returned);
+}
+
+std::vector<int64_t> WorkerAgent::Impl::take_back_queue() {
+  // Should the beat that gives them back not arrive, the next registration
+  // leaves them out of attempts_in_hand, and the coordinator places them
+  // elsewhere all the same.
+  std::vector<int64_t> returned;
+  for (const v1::Assignment& queued : queue) returned.push_back(queued.attempt_id());
+  queue.clear();
+  return returned;
+}
+
+std::string WorkerAgent::Impl::paused_reason(const OwnerState& owner) {
+  if (owner.paused.empty() || disk_short.empty()) return owner.paused + disk_short;
+  return absl::StrCat(owner.paused, "; ", disk_short);
+}
+
+bool WorkerAgent::Impl::check_disk_room(std::optional<int64_t> taken) {
+  const std::string shortage = disk_room->shortage();
+  std::vector<int64_t> returned;
+  bool turned;
+  {
+    absl::MutexLock lock(&mutex);
+    turned = shortage.empty() != disk_short.empty();
+    disk_short = shortage;
+    if (!shortage.empty()) {
+      returned = take_back_queue();
+      if (taken) {
+        returned.push_back(*taken);
+        running.erase(*taken);
+        running_gpus.erase(*taken);
+        cancelled.erase(*taken);
+      }
+    }
+  }
+  if (turned) tell(shortage.empty() ? "the disk has room again: taking ranks" : absl::StrCat("paused: ", shortage));
+  if (turned || !returned.empty()) send_heartbeat(owner_state(), returned);
+  return !shortage.empty();
 }
 
 std::set<pid_t> WorkerAgent::Impl::rank_sessions() {
@@ -555,8 +620,13 @@ absl::StatusOr<std::unique_ptr<WorkerAgent>> WorkerAgent::start(WorkerOptions op
   auto impl = std::make_unique<Impl>();
   PESC_ASSIGN_OR_RETURN(impl->cache, ProcessCache::open(options.work_dir / "cache"));
   impl->interpreters = std::make_unique<InterpreterTable>(options.interpreters);
+  impl->disk_room = std::make_unique<DiskRoom>(options.work_dir, options.disk_reserve_bytes);
+  {
+    absl::MutexLock lock(&impl->mutex);
+    impl->disk_short = impl->disk_room->shortage();  // so its first registration says so
+  }
   impl->runner = std::make_unique<RankRunner>(options.work_dir / "runs", *impl->interpreters, *impl->cache,
-                                              options.isolation, !options.gpus.empty());
+                                              *impl->disk_room, options.isolation, !options.gpus.empty());
   impl->options = std::move(options);
   impl->channel = std::move(channel);
   impl->workers_stub = v1::Workers::NewStub(impl->channel);

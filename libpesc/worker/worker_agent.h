@@ -8,6 +8,7 @@
 // Thread-safety: start() and stop() from one owner thread.
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -47,6 +48,9 @@ struct WorkerOptions {
   bool owners_first = false;
   // Their settings (worker/owner_policy.h); empty: the defaults.
   std::filesystem::path owner_config;
+  // Free space kept on the work dir's filesystem: with less, the worker
+  // pauses itself (worker/disk_room.h) until there is room again.
+  uint64_t disk_reserve_bytes = 16 << 20;
 };
 
 class WorkerAgent {

@@ -258,6 +258,50 @@ TEST_F(JobStoreTest, RankThatNeverRanIsRetriedAFewTimesWhateverMaxAttempts) {
   EXPECT_EQ(store_->job("j1")->state, v1::JOB_STATE_FINISHED);
 }
 
+// A rank the worker's full disk failed: the worker's fault, not the rank's.
+v1::RankResult spoilt_by_a_full_disk() {
+  v1::RankResult result = exited(0);
+  result.set_state(v1::RANK_STATE_FAILED);
+  result.set_failure_class(v1::FAILURE_CLASS_WORKER);
+  result.set_error("the worker's disk was full while the rank ran");
+  return result;
+}
+
+TEST_F(JobStoreTest, RankFailedByItsWorkersDiskIsPlacedAgainOutsideMaxAttempts) {
+  ASSERT_TRUE(store_->create_job("j1", spec_of(1), 42).ok());  // max_attempts 1
+  for (int fault = 1; fault <= 4; ++fault) {
+    int64_t id = store_->start_attempt("j1", 0, "w1", 50)->id;
+    auto taken = store_->finish_attempt(id, spoilt_by_a_full_disk(), 51);
+    ASSERT_TRUE(taken->has_value());
+    EXPECT_TRUE((*taken)->requeued) << "fault " << fault;
+  }
+  int64_t id = store_->start_attempt("j1", 0, "w2", 52)->id;
+  auto taken = store_->finish_attempt(id, exited(0), 53);
+  ASSERT_TRUE(taken->has_value());
+  EXPECT_EQ((*taken)->result.state(), v1::RANK_STATE_SUCCEEDED);
+  EXPECT_EQ((*taken)->result.worker(), "w2");
+  EXPECT_EQ(store_->job("j1")->progress.succeeded(), 1);
+}
+
+TEST_F(JobStoreTest, WorkersFaultsInAChunkQueueTheirRanksAgainAndStillEnd) {
+  ASSERT_TRUE(store_->create_job("j1", spec_of(2), 42).ok());
+  int placed = 0;
+  while (store_->job("j1")->progress.pending() > 0) {
+    auto chunk = store_->start_chunk("j1", 0, 2, "w1", 50);
+    ASSERT_TRUE(chunk.ok()) << chunk.status();
+    v1::RankResult first = spoilt_by_a_full_disk();
+    first.set_rank(0);
+    v1::RankResult second = spoilt_by_a_full_disk();
+    second.set_rank(1);
+    ASSERT_TRUE(store_->finish_chunk(chunk->id, {first, second}, 51)->has_value());
+    ++placed;
+    ASSERT_LT(placed, 100) << "a rank failing on every disk must end";
+  }
+  EXPECT_EQ(placed, 10) << "placed again outside max_attempts (1), up to the workers' budget";
+  EXPECT_EQ(store_->job("j1")->state, v1::JOB_STATE_FINISHED);
+  EXPECT_EQ(store_->job("j1")->progress.failed(), 2);
+}
+
 TEST_F(JobStoreTest, CheckpointGoesToTheNextAttempt) {
   ASSERT_TRUE(store_->create_job("j1", spec_of(1), 42).ok());
   auto first = *store_->start_attempt("j1", 0, "w1", 50);

@@ -1,0 +1,287 @@
+// A worker whose disk fills up: real daemons, a real tmpfs filled to the
+// last byte (as root; skipped otherwise). Nothing it runs then may come back
+// as a success with lost bytes, its ranks run elsewhere, it says why it
+// takes no ranks, and it takes them again by itself once there is room,
+// with no broken copy of a process left in its cache.
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "archive/archive.h"
+#include "common/files.h"
+#include "common/sha256.h"
+#include "farm_harness.h"
+#include "gtest/gtest.h"
+#include "pesc/pesc.h"
+#include "pesc/v1/pesc.grpc.pb.h"
+#include "transport/transport.h"
+#include "worker/process_cache.h"
+
+namespace pesc {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::ScratchDir;
+using testing::TestFarm;
+using testing::eventually;
+using testing::run_command;
+using testing::write_script;
+
+// A tmpfs of `megabytes` mounted on `dir` (created) for as long as it lives.
+class SmallDisk {
+ public:
+  SmallDisk(fs::path dir, int megabytes) : dir_(std::move(dir)) {
+    fs::create_directories(dir_);
+    const std::string size = "size=" + std::to_string(megabytes) + "m";
+    mounted_ = ::mount("tmpfs", dir_.c_str(), "tmpfs", 0, size.c_str()) == 0;
+  }
+  SmallDisk(const SmallDisk&) = delete;
+  SmallDisk& operator=(const SmallDisk&) = delete;
+  ~SmallDisk() {
+    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
+  }
+  bool mounted() const { return mounted_; }
+
+  // Writes a file until the disk refuses another byte.
+  void fill() {
+    const int fd = ::open(filler().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    const std::string block(4096, 'f');
+    while (::write(fd, block.data(), block.size()) > 0) {
+    }
+    while (::write(fd, block.data(), 1) > 0) {  // the last bytes of a partial block
+    }
+    ::close(fd);
+  }
+  void free_space() { fs::remove(filler()); }
+
+ private:
+  fs::path filler() const { return dir_ / "filler"; }
+  fs::path dir_;
+  bool mounted_ = false;
+};
+
+bool is_root() { return ::geteuid() == 0; }
+
+// Each rank prints a line and leaves a file of known bytes in its output_dir.
+constexpr const char* kWritingRank =
+    "printf 'rank %s\\n' \"$PESC_RANK\"\n"
+    "i=0\n"
+    "while [ $i -lt 40 ]; do echo \"line $i of rank $PESC_RANK\"; i=$((i + 1)); done > \"$PESC_OUTPUT_DIR/data.txt\"\n";
+
+std::string data_of(int rank) {
+  std::string text;
+  for (int i = 0; i < 40; ++i) text += "line " + std::to_string(i) + " of rank " + std::to_string(rank) + "\n";
+  return text;
+}
+
+void expect_every_rank_once_with_its_bytes(const Results& results, int n) {
+  ASSERT_EQ(results.size(), static_cast<size_t>(n));
+  std::set<int64_t> attempts;
+  for (int rank = 0; rank < n; ++rank) {
+    const RankResult& result = results[static_cast<size_t>(rank)];
+    ASSERT_TRUE(result.ok()) << "rank " << rank << " on " << result.worker << ": " << result.error;
+    ASSERT_EQ(result.output, "rank " + std::to_string(rank) + "\n") << "rank " << rank << " on " << result.worker;
+    ASSERT_EQ(results.read_file(static_cast<size_t>(rank), "data.txt"), data_of(rank))
+        << "rank " << rank << " on " << result.worker;
+    attempts.insert(result.attempt);
+  }
+  EXPECT_EQ(attempts.size(), static_cast<size_t>(n));
+}
+
+// The job's results; when it has not finished within a minute, a failure
+// and what it has (cancelled), so that the test fails instead of hanging.
+Results wait_a_minute(Job& job) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  while (!job.done() && std::chrono::steady_clock::now() < deadline) job.next(std::chrono::seconds(1));
+  if (!job.done()) {
+    ADD_FAILURE() << "the job did not finish: " << job.progress().waiting;
+    job.cancel();
+  }
+  return job.wait();
+}
+
+std::string workers_listing(const TestFarm& farm) {
+  return run_command({PESC_CLI_BINARY, "--coordinator", farm.address(), "workers"}).out;
+}
+
+// worker0 with plenty of room, and worker1 whose work dir is an 8 MiB
+// tmpfs; worker1 alone serves the room "small".
+class WorkerDiskTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!is_root()) GTEST_SKIP() << "mounting a small tmpfs needs root";
+    disk_ = std::make_unique<SmallDisk>(farm_.dir() / "worker1", 8);
+    ASSERT_TRUE(disk_->mounted()) << "cannot mount a tmpfs on " << (farm_.dir() / "worker1");
+    farm_.add_worker(2, {"--room=public,small", "--disk-reserve-mb=1"});
+    ASSERT_TRUE(eventually([&] { return listing().find("worker1") != std::string::npos; }));
+  }
+  void TearDown() override { disk_.reset(); }
+
+  std::string listing() const { return workers_listing(farm_); }
+
+  // Once the disk has room again worker1 takes ranks by itself, and runs
+  // `script` right: nothing broken stayed in its cache.
+  void expect_resumes_and_runs_alone(const fs::path& script, int ranks) {
+    disk_->free_space();
+    ASSERT_TRUE(eventually([&] { return listing().find("disk full") == std::string::npos; })) << listing();
+    Job on_worker1 = client_.map(script, ranks, {}, {.rooms = {"small"}});
+    Results alone = wait_a_minute(on_worker1);
+    expect_every_rank_once_with_its_bytes(alone, ranks);
+    for (const RankResult& rank : alone) EXPECT_EQ(rank.worker, "worker1");
+  }
+
+  ScratchDir scratch_;
+  TestFarm farm_{1, 2};
+  std::unique_ptr<SmallDisk> disk_;
+  Farm client_{"shell", {.coordinator = farm_.address()}};
+};
+
+TEST_F(WorkerDiskTest, FullDiskLosesNoRankFakesNoSuccessAndResumesByItself) {
+  disk_->fill();
+  const fs::path script = write_script(scratch_.path(), "writes.sh", kWritingRank);
+  constexpr int kRanks = 300;
+  Job job = client_.map(script, kRanks, {}, {.rooms = {"public", "small"}});
+  Results results = wait_a_minute(job);
+  expect_every_rank_once_with_its_bytes(results, kRanks);
+
+  ASSERT_TRUE(eventually([&] { return listing().find("disk full") != std::string::npos; })) << listing();
+  EXPECT_NE(listing().find("takes no new ranks: disk full: " + (farm_.dir() / "worker1").string()),
+            std::string::npos)
+      << listing();
+  expect_resumes_and_runs_alone(script, 20);
+}
+
+TEST_F(WorkerDiskTest, DiskFillingUpUnderRunningRanksFailsThemForTheWorkerAndTheyRunElsewhere) {
+  // Ranks that wait for the disk to fill before they write: whatever they
+  // write then is lost, and they cannot tell.
+  const fs::path go = scratch_.path() / "go";
+  const fs::path script = write_script(
+      scratch_.path(), "waits.sh",
+      std::string("while [ ! -e '") + go.string() + "' ]; do sleep 0.02; done\n" + kWritingRank);
+  constexpr int kRanks = 40;
+  Job job = client_.map(script, kRanks, {}, {.rooms = {"public", "small"}});
+  // Spawned on worker1: its output.txt is open.
+  ASSERT_TRUE(eventually([&] { return fs::exists(farm_.dir() / "worker1" / "runs" / "slot-0" / "output" / "output.txt"); }));
+  disk_->fill();
+  write_script(scratch_.path(), "go", "");
+  Results results = wait_a_minute(job);
+  expect_every_rank_once_with_its_bytes(results, kRanks);
+  int tried_again = 0;
+  for (const RankResult& rank : results) {
+    EXPECT_EQ(rank.worker, "worker0") << "rank " << rank.rank;
+    tried_again += rank.attempts > 1;
+  }
+  EXPECT_GE(tried_again, 1) << "the ranks that ran on worker1 when its disk filled ran again on worker0";
+  expect_resumes_and_runs_alone(script, 10);
+}
+
+// A coordinator to fetch blobs from, and a worker's process cache beside it.
+class ProcessCacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    channel_ = open_channel(farm_.address(), {.token = farm_.admin_token()});
+    blobs_ = v1::Blobs::NewStub(channel_);
+    auto cache = ProcessCache::open(scratch_.path() / "cache");
+    ASSERT_TRUE(cache.ok()) << cache.status();
+    cache_ = *std::move(cache);
+  }
+
+  // A one-file process of `text`, uploaded.
+  v1::Assignment assignment_of(const std::string& text) {
+    const fs::path file = write_script(scratch_.path(), "upload.sh", text);
+    auto ref = upload_file(*blobs_, file);
+    EXPECT_TRUE(ref.ok()) << ref.status();
+    v1::Assignment assignment;
+    assignment.set_process_kind(v1::PROCESS_KIND_FILE);
+    assignment.set_entry("main.sh");
+    *assignment.mutable_process() = *ref;
+    return assignment;
+  }
+
+  std::string staged_text(const v1::Assignment& assignment) {
+    auto dir = cache_->materialize(assignment, *blobs_);
+    EXPECT_TRUE(dir.ok()) << dir.status();
+    return dir.ok() ? testing::read_all(*dir / "main.sh") : "";
+  }
+
+  fs::path blob_path(const v1::Assignment& assignment) {
+    const std::string& sha = assignment.process().sha256();
+    return scratch_.path() / "cache" / "blobs" / sha.substr(0, 2) / sha;
+  }
+
+  TestFarm farm_{0};
+  ScratchDir scratch_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Blobs::Stub> blobs_;
+  std::unique_ptr<ProcessCache> cache_;
+};
+
+TEST_F(ProcessCacheTest, TruncatedEntryIsStagedAgain) {
+  const std::string text = "echo the whole process\n";
+  const v1::Assignment assignment = assignment_of(text);
+  auto dir = cache_->materialize(assignment, *blobs_);
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  // A rank running as the worker may write through its hard link.
+  fs::resize_file(*dir / "main.sh", 0);
+  EXPECT_EQ(staged_text(assignment), text);
+  fs::remove(*dir / "main.sh");
+  EXPECT_EQ(staged_text(assignment), text);
+}
+
+TEST_F(ProcessCacheTest, TruncatedBlobIsFetchedAgain) {
+  const std::string text = "echo fetched again\n";
+  const v1::Assignment assignment = assignment_of(text);
+  ASSERT_EQ(staged_text(assignment), text);
+  fs::resize_file(blob_path(assignment), 3);
+  // The same bytes under another name: a new entry, staged from the blob.
+  v1::Assignment renamed = assignment;
+  renamed.set_entry("other.sh");
+  auto dir = cache_->materialize(renamed, *blobs_);
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  EXPECT_EQ(testing::read_all(*dir / "other.sh"), text);
+  EXPECT_EQ(fs::file_size(blob_path(assignment)), text.size());
+}
+
+TEST_F(ProcessCacheTest, FullDiskFailsTheFetchAsADiskFaultAndCachesNothing) {
+  if (!is_root()) GTEST_SKIP() << "mounting a small tmpfs needs root";
+  SmallDisk disk(scratch_.path() / "small", 1);
+  ASSERT_TRUE(disk.mounted());
+  auto cache = ProcessCache::open(scratch_.path() / "small" / "cache");
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  disk.fill();
+  const v1::Assignment assignment = assignment_of("echo never staged\n");
+  auto dir = (*cache)->materialize(assignment, *blobs_);
+  ASSERT_FALSE(dir.ok()) << "staged on a full disk";
+  EXPECT_TRUE(is_disk_fault(dir.status())) << dir.status();
+  disk.free_space();
+  dir = (*cache)->materialize(assignment, *blobs_);
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  EXPECT_EQ(testing::read_all(*dir / "main.sh"), "echo never staged\n");
+}
+
+TEST(ArchiveOnFullDiskTest, ExtractionThatRunsOutOfRoomFailsInsteadOfLeavingShortFiles) {
+  if (!is_root()) GTEST_SKIP() << "mounting a small tmpfs needs root";
+  ScratchDir scratch;
+  const fs::path tree = scratch.path() / "tree";
+  fs::create_directories(tree);
+  write_script(tree, "big.bin", std::string(3 << 20, 'b'));
+  const fs::path tar = scratch.path() / "tree.tar";
+  ASSERT_TRUE(archive::pack_directory(tree, tar).ok());
+  SmallDisk disk(scratch.path() / "small", 1);
+  ASSERT_TRUE(disk.mounted());
+  const absl::Status extracted = archive::extract(tar, scratch.path() / "small" / "out");
+  ASSERT_FALSE(extracted.ok()) << "a 3 MiB file extracted onto a 1 MiB disk";
+  EXPECT_TRUE(is_disk_fault(extracted)) << extracted;
+  // And packing onto it fails as well.
+  const absl::Status packed = archive::pack_directory(tree, scratch.path() / "small" / "again.tar");
+  ASSERT_FALSE(packed.ok());
+  EXPECT_TRUE(is_disk_fault(packed)) << packed;
+}
+
+}  // namespace
+}  // namespace pesc
