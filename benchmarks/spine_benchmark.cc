@@ -520,10 +520,11 @@ void BM_StoreRankCycle(benchmark::State& state) {
           std::vector<pesc::v1::RankResult> results(kPerBatch, result);
           for (int i = 0; i < kPerBatch; ++i) results[i].set_rank(first + i);
           (void)(*store)->finish_chunk(chunk->id, std::move(results), 3);
-          continue;
+        } else {
+          auto started = (*store)->start_attempts(job_id, placed, 2);
+          for (const auto& attempt : *started) (void)(*store)->finish_attempt(attempt.id, result, 3);
         }
-        auto started = (*store)->start_attempts(job_id, placed, 2);
-        for (const auto& attempt : *started) (void)(*store)->finish_attempt(attempt.id, result, 3);
+        if (!batch.commit().ok()) state.SkipWithError("the store failed to commit");
       }
       state.SetIterationTime(seconds_since(start));
       seconds += seconds_since(start);
