@@ -216,15 +216,17 @@ absl::Status stream_download(v1::Blobs::Stub& blobs, const v1::BlobRef& ref, Sin
 
 }  // namespace
 
-absl::Status download_blob(v1::Blobs::Stub& blobs, const v1::BlobRef& ref, const fs::path& destination) {
+absl::Status download_blob(v1::Blobs::Stub& blobs, const v1::BlobRef& ref, const fs::path& destination,
+                           Durability durability) {
   fs::path temporary = destination;
   temporary += ".part";
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return file_error("write", temporary, errno);
   absl::Status status = stream_download(
       blobs, ref, [&](const std::string& data) { return write_all(fd, data, temporary); });
-  // Its bytes are kept (a worker's cache): on disk before they are named.
-  if (status.ok() && ::fsync(fd) != 0) status = file_error("write", temporary, errno);
+  if (status.ok() && durability == Durability::kSynced && ::fsync(fd) != 0) {
+    status = file_error("write", temporary, errno);
+  }
   if (absl::Status closed = close_file(fd, temporary); status.ok()) status = closed;
   if (status.ok() && ::rename(temporary.c_str(), destination.c_str()) != 0) {
     status = file_error("rename to", destination, errno);

@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/files.h"
 #include "pesc/v1/pesc.grpc.pb.h"
 
 namespace pesc {
@@ -62,8 +63,9 @@ absl::Status coordinator_unreachable(const std::string& address, const absl::Sta
 absl::StatusOr<v1::BlobRef> upload_file(v1::Blobs::Stub& blobs, const std::filesystem::path& file);
 absl::StatusOr<v1::BlobRef> upload_bytes(v1::Blobs::Stub& blobs, std::string_view bytes);
 
-// Downloads a blob to `destination`, checking its hash.
-absl::Status download_blob(v1::Blobs::Stub& blobs, const v1::BlobRef& ref, const std::filesystem::path& destination);
+// Downloads a blob to `destination`, checking its hash and every write.
+absl::Status download_blob(v1::Blobs::Stub& blobs, const v1::BlobRef& ref, const std::filesystem::path& destination,
+                           Durability durability = Durability::kVisible);
 absl::StatusOr<std::string> download_blob_bytes(v1::Blobs::Stub& blobs, const v1::BlobRef& ref);
 
 // Payload helpers: inline bytes or a blob, whichever the size asks for.

@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/files.h"
 
 namespace pesc {
 namespace fs = std::filesystem;
@@ -21,8 +22,17 @@ bool is_fetchable_url(const std::string& text) {
 
 namespace {
 
-size_t write_to_file(char* data, size_t size, size_t count, void* file) {
-  return std::fwrite(data, size, count, static_cast<std::FILE*>(file)) * size;
+// Where a transfer goes, and the errno of a write that failed there.
+struct FileSink {
+  std::FILE* file = nullptr;
+  int error = 0;
+};
+
+size_t write_to_file(char* data, size_t size, size_t count, void* sink_pointer) {
+  auto* sink = static_cast<FileSink*>(sink_pointer);
+  const size_t written = std::fwrite(data, size, count, sink->file);
+  if (written < count) sink->error = errno;
+  return written * size;
 }
 
 // curl_global_init is not thread-safe; do it once, before any fetch.
@@ -38,13 +48,14 @@ absl::Status fetch_url(const std::string& url, const fs::path& destination) {
   fs::path temporary = destination;
   temporary += ".part";
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(temporary.c_str(), "wb"), &std::fclose);
-  if (!file) return absl::PermissionDeniedError(absl::StrCat("cannot write ", temporary.string()));
+  if (!file) return file_error("write", temporary, errno);
   std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), &curl_easy_cleanup);
   if (!curl) return absl::InternalError("libcurl could not start a transfer");
   char error_text[CURL_ERROR_SIZE] = {};
   curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, &write_to_file);
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, file.get());
+  FileSink sink{.file = file.get()};
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &sink);
   curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(curl.get(), CURLOPT_FAILONERROR, 1L);  // an HTTP 404 is an error, not a file
   curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);     // threads: no SIGALRM for timeouts
@@ -52,15 +63,19 @@ absl::Status fetch_url(const std::string& url, const fs::path& destination) {
   curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, error_text);
   CURLcode code = curl_easy_perform(curl.get());
   // fclose flushes, and reports a write the disk refused.
-  const bool written = std::fclose(file.release()) == 0;
-  std::error_code ignored;
-  if (code != CURLE_OK || !written) {
-    fs::remove(temporary, ignored);
+  if (std::fclose(file.release()) != 0 && sink.error == 0) sink.error = errno;
+  std::error_code error;
+  if (sink.error != 0) {
+    fs::remove(temporary, error);
+    return file_error("write", temporary, sink.error);
+  }
+  if (code != CURLE_OK) {
+    fs::remove(temporary, error);
     return absl::UnavailableError(absl::StrCat("cannot fetch ", url, ": ",
                                                error_text[0] != '\0' ? error_text : curl_easy_strerror(code)));
   }
-  fs::rename(temporary, destination, ignored);
-  if (ignored) return absl::InternalError(absl::StrCat("cannot place ", destination.string()));
+  fs::rename(temporary, destination, error);
+  if (error) return file_error("place", destination, error);
   return absl::OkStatus();
 }
 

@@ -29,7 +29,8 @@ absl::Status ProcessCache::fetch(const v1::BlobRef& ref, v1::Blobs::Stub& blobs)
   // Streamed to disk (and hash-checked) as it arrives: a process or a data
   // file may be larger than memory.
   const fs::path arriving = root_ / "blobs" / "tmp" / ref.sha256();
-  PESC_RETURN_IF_ERROR(download_blob(blobs, ref, arriving));
+  // Kept across restarts: on disk before it is named.
+  PESC_RETURN_IF_ERROR(download_blob(blobs, ref, arriving, Durability::kSynced));
   return blobs_->adopt(arriving, ref.sha256());
 }
 

@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
-#include <fstream>
 #include <optional>
 #include <thread>
 
@@ -104,9 +103,14 @@ void blame_disk_fault(const absl::Status& failure, v1::RankResult& result) {
   if (is_disk_fault(failure)) result.set_failure_class(v1::FAILURE_CLASS_WORKER);
 }
 
-void append_note(const fs::path& output_file, std::string_view note) {
-  std::ofstream out(output_file, std::ios::binary | std::ios::app);
-  out << "pesc: " << note << "\n";
+// Says something to the user at the end of the rank's output.txt. Not
+// through a link the rank may have left there in its place.
+absl::Status append_note(const fs::path& output_file, std::string_view note) {
+  const int fd = ::open(output_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) return file_error("write", output_file, errno);
+  absl::Status written = write_all(fd, absl::StrCat("pesc: ", std::string(note), "\n"), output_file);
+  absl::Status closed = close_file(fd, output_file);
+  return written.ok() ? closed : written;
 }
 
 }  // namespace
@@ -241,13 +245,14 @@ v1::RankResult RankRunner::result_of(const v1::Assignment& assignment, int slot,
                                                                               : v1::RANK_STATE_FAILED);
     if (timed_out) {
       result.set_timed_out(true);
-      append_note(output_file,
-                  absl::StrCat("killed after the job's timeout of ", assignment.timeout_ms() / 1000.0, " s"));
+      const std::string note = absl::StrCat("killed after the job's timeout of ", assignment.timeout_ms() / 1000.0, " s");
+      blame_disk_fault(append_note(output_file, note), result);
     }
     if (!exit->limit_exceeded.empty()) {
       result.set_state(v1::RANK_STATE_FAILED);
       result.set_limit_exceeded(exit->limit_exceeded);
-      append_note(output_file, RankIsolation::limit_note(assignment, exit->limit_exceeded));
+      const std::string note = RankIsolation::limit_note(assignment, exit->limit_exceeded);
+      blame_disk_fault(append_note(output_file, note), result);
     }
   } else {
     // The rank never ran: say why where the user will look, in its output.
@@ -257,7 +262,7 @@ v1::RankResult RankRunner::result_of(const v1::Assignment& assignment, int slot,
     result.set_state(v1::RANK_STATE_FAILED);
     result.set_error(std::string(exit.status().message()));
     blame_disk_fault(exit.status(), result);
-    append_note(output_file, std::string(exit.status().message()));
+    blame_disk_fault(append_note(output_file, std::string(exit.status().message())), result);
   }
   LeftBehind left;
   auto checkpoint = save_checkpoint(dirs.checkpoint, blobs);

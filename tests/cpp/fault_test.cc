@@ -124,6 +124,19 @@ TEST(FaultTest, RankPastItsTimeoutIsKilledAndReported) {
       << results[1].output;
 }
 
+TEST(FaultTest, TimeoutNoteIsNeverWrittenThroughALinkTheRankLeft) {
+  ScratchDir scratch;
+  Farm farm("shell", {.slots = 1});
+  const fs::path victim = write_script(scratch.path(), "victim.txt", "untouched\n");
+  fs::path script = write_script(scratch.path(), "plant.sh",
+                                 "rm \"$PESC_OUTPUT_DIR/output.txt\"\n"
+                                 "ln -s '" + victim.string() + "' \"$PESC_OUTPUT_DIR/output.txt\"\n"
+                                 "sleep 60\n");
+  Results results = farm.map(script, 1, {}, {.timeout = std::chrono::milliseconds(500)}).wait();
+  EXPECT_TRUE(results[0].timed_out);
+  EXPECT_EQ(read_all(victim), "untouched\n") << "the worker wrote its note through the rank's link";
+}
+
 TEST(FaultTest, MovedRankResumesFromItsCheckpoint) {
   ScratchDir scratch;
   TestFarm farm(1, 1, kShortLease);

@@ -153,7 +153,14 @@ TEST_F(WorkerDiskTest, FullDiskLosesNoRankFakesNoSuccessAndResumesByItself) {
   EXPECT_NE(listing().find("takes no new ranks: disk full: " + (farm_.dir() / "worker1").string()),
             std::string::npos)
       << listing();
+  // A job only worker1 may run waits, and says why.
+  Job waiting = client_.map(script, 5, {}, {.rooms = {"small"}});
+  EXPECT_TRUE(eventually([&] {
+    waiting.next(std::chrono::milliseconds(100));
+    return waiting.progress().waiting.find("disk full") != std::string::npos;
+  })) << waiting.progress().waiting;
   expect_resumes_and_runs_alone(script, 20);
+  expect_every_rank_once_with_its_bytes(wait_a_minute(waiting), 5);
 }
 
 TEST_F(WorkerDiskTest, DiskFillingUpUnderRunningRanksFailsThemForTheWorkerAndTheyRunElsewhere) {
