@@ -4,7 +4,6 @@
 // takes no ranks, and it takes them again by itself once there is room,
 // with no broken copy of a process left in its cache.
 #include <fcntl.h>
-#include <sys/mount.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -27,43 +26,11 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::ScratchDir;
+using testing::SmallTmpfs;
 using testing::TestFarm;
 using testing::eventually;
 using testing::run_command;
 using testing::write_script;
-
-// A tmpfs of `megabytes` mounted on `dir` (created) for as long as it lives.
-class SmallDisk {
- public:
-  SmallDisk(fs::path dir, int megabytes) : dir_(std::move(dir)) {
-    fs::create_directories(dir_);
-    const std::string size = "size=" + std::to_string(megabytes) + "m";
-    mounted_ = ::mount("tmpfs", dir_.c_str(), "tmpfs", 0, size.c_str()) == 0;
-  }
-  SmallDisk(const SmallDisk&) = delete;
-  SmallDisk& operator=(const SmallDisk&) = delete;
-  ~SmallDisk() {
-    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
-  }
-  bool mounted() const { return mounted_; }
-
-  // Writes a file until the disk refuses another byte.
-  void fill() {
-    const int fd = ::open(filler().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    const std::string block(4096, 'f');
-    while (::write(fd, block.data(), block.size()) > 0) {
-    }
-    while (::write(fd, block.data(), 1) > 0) {  // the last bytes of a partial block
-    }
-    ::close(fd);
-  }
-  void free_space() { fs::remove(filler()); }
-
- private:
-  fs::path filler() const { return dir_ / "filler"; }
-  fs::path dir_;
-  bool mounted_ = false;
-};
 
 bool is_root() { return ::geteuid() == 0; }
 
@@ -115,7 +82,7 @@ class WorkerDiskTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!is_root()) GTEST_SKIP() << "mounting a small tmpfs needs root";
-    disk_ = std::make_unique<SmallDisk>(farm_.dir() / "worker1", 8);
+    disk_ = std::make_unique<SmallTmpfs>(farm_.dir() / "worker1", "8m");
     ASSERT_TRUE(disk_->mounted()) << "cannot mount a tmpfs on " << (farm_.dir() / "worker1");
     farm_.add_worker(2, {"--room=public,small", "--disk-reserve-mb=1"});
     ASSERT_TRUE(eventually([&] { return listing().find("worker1") != std::string::npos; }));
@@ -137,7 +104,7 @@ class WorkerDiskTest : public ::testing::Test {
 
   ScratchDir scratch_;
   TestFarm farm_{1, 2};
-  std::unique_ptr<SmallDisk> disk_;
+  std::unique_ptr<SmallTmpfs> disk_;
   Farm client_{"shell", {.coordinator = farm_.address()}};
 };
 
@@ -256,7 +223,7 @@ TEST_F(ProcessCacheTest, TruncatedBlobIsFetchedAgain) {
 
 TEST_F(ProcessCacheTest, FullDiskFailsTheFetchAsADiskFaultAndCachesNothing) {
   if (!is_root()) GTEST_SKIP() << "mounting a small tmpfs needs root";
-  SmallDisk disk(scratch_.path() / "small", 1);
+  SmallTmpfs disk(scratch_.path() / "small", "1m");
   ASSERT_TRUE(disk.mounted());
   auto cache = ProcessCache::open(scratch_.path() / "small" / "cache");
   ASSERT_TRUE(cache.ok()) << cache.status();
@@ -279,7 +246,7 @@ TEST(ArchiveOnFullDiskTest, ExtractionThatRunsOutOfRoomFailsInsteadOfLeavingShor
   write_script(tree, "big.bin", std::string(3 << 20, 'b'));
   const fs::path tar = scratch.path() / "tree.tar";
   ASSERT_TRUE(archive::pack_directory(tree, tar).ok());
-  SmallDisk disk(scratch.path() / "small", 1);
+  SmallTmpfs disk(scratch.path() / "small", "1m");
   ASSERT_TRUE(disk.mounted());
   const absl::Status extracted = archive::extract(tar, scratch.path() / "small" / "out");
   ASSERT_FALSE(extracted.ok()) << "a 3 MiB file extracted onto a 1 MiB disk";
