@@ -188,11 +188,8 @@ SEXP pesc_job_next(SEXP job, int timeout_ms) {
       try {
         Rcpp::checkUserInterrupt();
       } catch (Rcpp::internal::InterruptedException&) {
-        try {
-          handle->job.cancel();
-        } catch (const pesc::Error&) {
-          // The interrupt matters more than a farm that cannot be reached.
-        }
+        // Whether the job is really stopped; the interrupt itself goes on.
+        REprintf("pesc: %s\n", handle->job.cancel_for_interrupt().c_str());
         throw;
       }
     }

@@ -63,12 +63,13 @@ std::optional<pesc::RankResult> next_rank(pesc::Job& job, double timeout_s) {
     if (done) return result;
     if (PyErr_CheckSignals() != 0) {
       py::error_already_set interrupted;  // holds the KeyboardInterrupt while we cancel
-      try {
+      std::string outcome;
+      {
         py::gil_scoped_release release;
-        job.cancel();
-      } catch (const pesc::Error&) {
-        // The farm may be gone already; the interrupt is what the user must see.
+        outcome = job.cancel_for_interrupt();
       }
+      // Whether the job is really stopped; the interrupt itself goes on.
+      PySys_WriteStderr("pesc: %s\n", outcome.c_str());
       throw interrupted;
     }
     if (!forever && Clock::now() >= deadline) return std::nullopt;

@@ -257,6 +257,12 @@ Results Job::wait() {
 
 void Job::cancel() { value_or_raise(state_->connection->client().cancel(state_->job_id)); }
 
+std::string Job::cancel_for_interrupt() noexcept {
+  absl::StatusOr<v1::JobInfo> cancelled = state_->connection->client().cancel(state_->job_id);
+  if (cancelled.ok()) return absl::StrCat("cancelled job ", state_->job_id);
+  return absl::StrCat("could not confirm the cancel of job ", state_->job_id, ": ", cancelled.status().message());
+}
+
 // --- Farm
 
 Farm::Farm(std::string domain, FarmOptions options)

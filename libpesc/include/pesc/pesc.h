@@ -340,8 +340,13 @@ class Job {
   Progress progress() const;
   bool done() const;
 
-  // Stops every running rank and dispatches no more.
+  // Stops every running rank and dispatches no more. Tries again for a few
+  // seconds while the farm cannot be reached.
   void cancel();
+  // cancel() for a wait the user interrupted (Ctrl-C, SIGTERM): never
+  // throws, and returns what to tell the user, "cancelled job ID" or "could
+  // not confirm the cancel of job ID: why".
+  std::string cancel_for_interrupt() noexcept;
 
  private:
   friend class Farm;
