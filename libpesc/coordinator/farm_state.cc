@@ -172,6 +172,9 @@ absl::Status FarmState::recover() {
     if (attempt.rank_count > 1) session.chunk_sizes[attempt.id] = attempt.rank_count;
     session.last_heard = absl::Now();
   }
+  // Workers given a lease to come back keep their ids bound to them.
+  PESC_ASSIGN_OR_RETURN(auto credentials, store_->worker_credentials());
+  for (auto& [worker_id, session] : sessions_) session.credential = credentials[worker_id];
   return absl::OkStatus();
 }
 
@@ -325,14 +328,23 @@ absl::StatusOr<std::vector<v1::RankResult>> FarmState::results_after(const std::
 }
 
 absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorker& registration,
-                                                         const std::string& peer_ip, std::shared_ptr<Outbox> outbox) {
+                                                         const std::string& peer_ip, const std::string& credential,
+                                                         std::shared_ptr<Outbox> outbox) {
   if (registration.worker_id().empty()) return absl::InvalidArgumentError("a worker must say its id");
   if (registration.slots() < 1) return absl::InvalidArgumentError("a worker needs at least one slot");
   absl::MutexLock lock(&mutex_);
   if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
-  PESC_RETURN_IF_ERROR(
-      store_->record_worker(registration.worker_id(), registration.host(), registration.slots(), now_unix_ms()));
+  if (auto held = sessions_.find(registration.worker_id());
+      held != sessions_.end() && !held->second.credential.empty() && held->second.credential != credential) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "the worker id \"", registration.worker_id(), "\" belongs to a worker that registered with another token",
+        " or certificate and is connected or within its lease: give this worker an id of its own (--id), or leave",
+        " --id out to have one made"));
+  }
+  PESC_RETURN_IF_ERROR(store_->record_worker(registration.worker_id(), registration.host(), registration.slots(),
+                                             credential, now_unix_ms()));
   Session& session = sessions_[registration.worker_id()];
+  session.credential = credential;
   if (session.outbox) session.outbox->close();  // a stale stream of the same worker
   session.host = registration.host();
   session.address = peer_ip.empty() ? registration.host() : peer_ip;

@@ -76,9 +76,11 @@ class FarmState {
   // A worker (re)joins from `peer_ip` (the address its stream comes from;
   // empty when unknown), where ranks on other workers reach it. The
   // returned Registered message lists attempts it holds that are no longer
-  // wanted.
+  // wanted. Its id stays bound to the `credential` it first registered with
+  // while it is connected or within its lease (across a coordinator restart
+  // too): another credential is refused with AlreadyExists.
   absl::StatusOr<v1::Registered> connect_worker(const v1::RegisterWorker& registration, const std::string& peer_ip,
-                                                std::shared_ptr<Outbox> outbox);
+                                                const std::string& credential, std::shared_ptr<Outbox> outbox);
   void worker_heard(const std::string& worker_id);
   // A heartbeat: the worker lives and says whether its host lets it take ranks.
   void worker_heartbeat(const std::string& worker_id, const v1::Heartbeat& heartbeat);
@@ -98,6 +100,7 @@ class FarmState {
 
  private:
   struct Session {
+    std::string credential;  // what the worker holding this id registered with
     std::string host;
     // Where ranks on other workers reach its ranks: the address its stream
     // comes from, else the host name it gave.

@@ -234,7 +234,8 @@ grpc::Status WorkersService::Connect(grpc::ServerContext* context,
   if (auto checked = check_registration(message.register_()); !checked.ok()) return to_grpc(checked);
   const std::string worker_id = message.register_().worker_id();
   auto outbox = std::make_shared<Outbox>();
-  if (auto registered = state_.connect_worker(message.register_(), peer_ip(context->peer()), outbox);
+  if (auto registered =
+          state_.connect_worker(message.register_(), peer_ip(context->peer()), caller->credential, outbox);
       !registered.ok()) {
     return to_grpc(registered.status());
   }

@@ -81,7 +81,8 @@ CREATE TABLE IF NOT EXISTS workers(
   host TEXT NOT NULL,
   slots INTEGER NOT NULL,
   last_seen_ms INTEGER NOT NULL,
-  ranks_done INTEGER NOT NULL DEFAULT 0);
+  ranks_done INTEGER NOT NULL DEFAULT 0,
+  credential TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS usage(
   user TEXT PRIMARY KEY,
   used_ms INTEGER NOT NULL);
@@ -426,6 +427,7 @@ absl::Status JobStore::migrate() {
     };
     db_->exec(kSchema);
     add_column("attempts", "rank_count", "INTEGER NOT NULL DEFAULT 1");
+    add_column("workers", "credential", "TEXT NOT NULL DEFAULT ''");
     return absl::OkStatus();
   });
 }
@@ -1001,17 +1003,27 @@ absl::StatusOr<std::map<std::string, int64_t>> JobStore::usage_by_user() {
 }
 
 absl::Status JobStore::record_worker(const std::string& id, const std::string& host, int slots,
-                                     int64_t now_unix_ms) {
+                                     const std::string& credential, int64_t now_unix_ms) {
   return guarded("record worker", [&]() -> absl::Status {
     auto upsert = (*sql_)(
-                             "INSERT INTO workers(id, host, slots, last_seen_ms) VALUES(?1, ?2, ?3, ?4) "
-                             "ON CONFLICT(id) DO UPDATE SET host = ?2, slots = ?3, last_seen_ms = ?4");
+        "INSERT INTO workers(id, host, slots, last_seen_ms, credential) VALUES(?1, ?2, ?3, ?4, ?5) "
+        "ON CONFLICT(id) DO UPDATE SET host = ?2, slots = ?3, last_seen_ms = ?4, credential = ?5");
     upsert->bind(1, id);
     upsert->bind(2, host);
     upsert->bind(3, slots);
     upsert->bind(4, now_unix_ms);
+    upsert->bind(5, credential);
     upsert->exec();
     return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::map<std::string, std::string>> JobStore::worker_credentials() {
+  return guarded("read worker credentials", [&]() -> absl::StatusOr<std::map<std::string, std::string>> {
+    auto query = (*sql_)("SELECT id, credential FROM workers");
+    std::map<std::string, std::string> credentials;
+    while (query->executeStep()) credentials[query->getColumn(0).getString()] = query->getColumn(1).getString();
+    return credentials;
   });
 }
 

@@ -166,8 +166,13 @@ class JobStore {
   // Run time of finished ranks per user, for fair share.
   absl::StatusOr<std::map<std::string, int64_t>> usage_by_user();
 
-  absl::Status record_worker(const std::string& id, const std::string& host, int slots, int64_t now_unix_ms);
+  // `credential`: what the worker registered with, kept so that its id
+  // stays bound to it across a coordinator restart.
+  absl::Status record_worker(const std::string& id, const std::string& host, int slots,
+                             const std::string& credential, int64_t now_unix_ms);
   absl::StatusOr<std::vector<v1::WorkerInfo>> workers();
+  // Worker id -> the credential it last registered with.
+  absl::StatusOr<std::map<std::string, std::string>> worker_credentials();
 
  private:
   explicit JobStore(std::unique_ptr<SQLite::Database> db);

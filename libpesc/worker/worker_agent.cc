@@ -173,8 +173,13 @@ void WorkerAgent::Impl::connection_loop() {
     bool registered = false;
     absl::Status ended = run_session(registered);
     if (registered || was_connected) {
-      tell(absl::StrCat(registered ? "lost the coordinator (" : "cannot reach the coordinator (", ended.message(),
-                        "); retrying"));
+      const bool refused = ended.code() == absl::StatusCode::kAlreadyExists ||
+                           ended.code() == absl::StatusCode::kPermissionDenied ||
+                           ended.code() == absl::StatusCode::kUnauthenticated;
+      tell(absl::StrCat(registered ? "lost the coordinator ("
+                        : refused  ? "the coordinator refuses this worker ("
+                                   : "cannot reach the coordinator (",
+                        ended.message(), "); retrying"));
     }
     was_connected = registered;
     if (std::chrono::steady_clock::now() - started > std::chrono::seconds(5)) backoff = std::chrono::milliseconds(100);

@@ -202,6 +202,35 @@ TEST(SecurityTest, ARevokedTokenIsRefusedOnItsNextCallAndItsStreamsAreCut) {
   EXPECT_TRUE(eventually([&] { return worker_ids_online(farm).empty(); })) << "the worker's stream was not cut";
 }
 
+TEST(SecurityTest, AWorkerIdStaysWithTheTokenThatRegisteredItWhileThatWorkerIsConnected) {
+  ScratchDir scratch;
+  TestFarm farm(0);
+  fs::path first = write_script(scratch.path(), "first.token", issue_token(farm, "desk-a", v1::ROLE_WORKER) + "\n");
+  fs::path other = write_script(scratch.path(), "other.token", issue_token(farm, "desk-b", v1::ROLE_WORKER) + "\n");
+  farm.add_worker(2, {"--token-file", first.string(), "--id", "desk-7"});
+  ASSERT_TRUE(eventually([&] { return worker_ids_online(farm) == std::vector<std::string>{"desk-7"}; }));
+  farm.add_worker(2, {"--token-file", other.string(), "--id", "desk-7"});
+  EXPECT_TRUE(eventually([&] {
+    return read_all(farm.dir() / "worker1.log").find("registered with another token") != std::string::npos;
+  })) << read_all(farm.dir() / "worker1.log");
+
+  // Every rank runs on the first worker; it was never knocked off.
+  fs::path script = write_script(scratch.path(), "where.sh", "pwd\nsleep 0.2\n");
+  Results results = Farm("shell", {.coordinator = farm.address()}).map(script, 8).wait();
+  for (const RankResult& rank : results) {
+    EXPECT_NE(rank.output.find((farm.dir() / "worker0").string()), std::string::npos) << rank.output;
+  }
+  EXPECT_EQ(read_all(farm.dir() / "worker0.log").find("lost the coordinator"), std::string::npos)
+      << read_all(farm.dir() / "worker0.log");
+
+  // The same token again, from a restarted worker, takes its id back.
+  farm.restart_worker(0);
+  Results again = Farm("shell", {.coordinator = farm.address()}).map(script, 2).wait();
+  for (const RankResult& rank : again) {
+    EXPECT_NE(rank.output.find((farm.dir() / "worker0").string()), std::string::npos) << rank.output;
+  }
+}
+
 TEST(SecurityTest, RestrictedRoomsRefuseOthersAtSubmit) {
   ScratchDir scratch;
   TestFarm farm(0);
