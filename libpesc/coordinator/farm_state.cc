@@ -365,6 +365,8 @@ absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorke
   // Several heartbeats per lease, so one late beat does not lose a worker.
   registered.set_heartbeat_ms(static_cast<int32_t>(
       std::min(options_.heartbeat_interval, options_.worker_lease / 4).count()));
+  std::error_code error;
+  registered.set_state_dir(std::filesystem::absolute(options_.state_dir, error).string());
   std::vector<int64_t> vanished;
   for (int64_t attempt : session.attempts) {
     if (!in_hand.contains(attempt)) vanished.push_back(attempt);

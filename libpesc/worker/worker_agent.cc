@@ -251,6 +251,7 @@ absl::Status WorkerAgent::Impl::run_session(bool& registered) {
 // acknowledged goes again, now that the stream is up (a result the
 // coordinator already has is simply acknowledged again).
 void WorkerAgent::Impl::resume(const v1::Registered& registered) {
+  if (options.isolation) options.isolation->hide(registered.state_dir());
   std::map<int64_t, int> gangs_to_start;
   {
     absl::MutexLock lock(&mutex);
