@@ -201,7 +201,8 @@ Rcpp::IntegerVector pesc_job_progress(SEXP job) {
   pesc::Progress p = JobPtr(job)->job.progress();
   return Rcpp::IntegerVector::create(Rcpp::Named("total") = p.total, Rcpp::Named("pending") = p.pending,
                                      Rcpp::Named("running") = p.running, Rcpp::Named("succeeded") = p.succeeded,
-                                     Rcpp::Named("failed") = p.failed, Rcpp::Named("cancelled") = p.cancelled);
+                                     Rcpp::Named("failed") = p.failed, Rcpp::Named("cancelled") = p.cancelled,
+                                     Rcpp::Named("queued_at_workers") = p.queued_at_workers);
 }
 
 // [[Rcpp::export(.pesc_job_waiting)]]

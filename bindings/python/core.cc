@@ -107,6 +107,7 @@ PYBIND11_MODULE(_core, m) {
       .def_readonly("total", &pesc::Progress::total)
       .def_readonly("pending", &pesc::Progress::pending)
       .def_readonly("running", &pesc::Progress::running)
+      .def_readonly("queued_at_workers", &pesc::Progress::queued_at_workers)
       .def_readonly("succeeded", &pesc::Progress::succeeded)
       .def_readonly("failed", &pesc::Progress::failed)
       .def_readonly("cancelled", &pesc::Progress::cancelled)
@@ -114,7 +115,8 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("finished", &pesc::Progress::finished)
       .def("__repr__", [](const pesc::Progress& p) {
         return "Progress(finished=" + std::to_string(p.finished()) + "/" + std::to_string(p.total) +
-               ", running=" + std::to_string(p.running) + ", failed=" + std::to_string(p.failed) + ")";
+               ", running=" + std::to_string(p.running) + ", queued_at_workers=" +
+               std::to_string(p.queued_at_workers) + ", failed=" + std::to_string(p.failed) + ")";
       });
 
   py::class_<pesc::RankResult>(m, "RankResult")

@@ -245,9 +245,10 @@ int status(const Target& target, const std::string& job_id) {
     v1::JobInfo job = or_throw(connect(target)->client().job(job_id));
     const v1::JobProgress& p = job.progress();
     std::cout << absl::StrFormat(
-        "job %s (%s): %s\n  %d ranks: %d pending, %d running, %d succeeded, %d failed, %d cancelled\n", job.id(),
-        job.spec().name(), job_state_name(job.state()), p.total(), p.pending(), p.running(), p.succeeded(),
-        p.failed(), p.cancelled());
+        "job %s (%s): %s\n  %d ranks: %d pending, %d queued at workers, %d running, %d succeeded, %d failed, "
+        "%d cancelled\n",
+        job.id(), job.spec().name(), job_state_name(job.state()), p.total(), p.pending(), p.queued_at_workers(),
+        p.running(), p.succeeded(), p.failed(), p.cancelled());
     return kExitOk;
   } catch (const Error& error) {
     return report_error(error);

@@ -122,7 +122,7 @@ absl::Status Access::check_submit(const Caller& caller, v1::JobSpec& spec) {
   int64_t queued = 0;
   for (const v1::JobInfo& job : *jobs) {
     if (job.spec().user() == caller.name && job.state() == v1::JOB_STATE_RUNNING) {
-      queued += job.progress().pending() + job.progress().running();
+      queued += job.progress().pending() + job.progress().queued_at_workers() + job.progress().running();
     }
   }
   if (queued + spec.repetitions() > options_.max_queued_ranks_per_user) {

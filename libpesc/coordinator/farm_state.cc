@@ -614,8 +614,28 @@ std::string FarmState::why_waiting(const std::string& job_id) {
 
 v1::JobInfo FarmState::info_of(const JobRecord& record) {
   v1::JobInfo info = record.to_info();
-  info.mutable_progress()->set_waiting(why_waiting(record.id));
+  v1::JobProgress& progress = *info.mutable_progress();
+  progress.set_waiting(why_waiting(record.id));
+  if (record.state == v1::JOB_STATE_RUNNING) {
+    progress.set_queued_at_workers(queued_at_workers(record.id));
+    progress.set_running(progress.running() - progress.queued_at_workers());
+  }
   return info;
+}
+
+int FarmState::queued_at_workers(const std::string& job_id) {
+  absl::StatusOr<std::vector<AttemptRecord>> attempts = store_->running_attempts(job_id);
+  if (!attempts.ok()) return 0;  // then every rank sent counts as running, as it did before workers queued
+  std::map<std::string, std::set<int64_t>> started_by_worker;
+  int queued = 0;
+  for (const AttemptRecord& attempt : *attempts) {
+    auto session = sessions_.find(attempt.worker_id);
+    if (session == sessions_.end()) continue;
+    auto [started, first_seen] = started_by_worker.try_emplace(attempt.worker_id);
+    if (first_seen) started->second = session->second.started_attempts();
+    queued += started->second.contains(attempt.id) ? attempt.rank_count - 1 : attempt.rank_count;
+  }
+  return queued;
 }
 
 // Online workers that may get ranks, with the assignments each may take.
@@ -720,6 +740,12 @@ void FarmState::start_placed(const std::string& job_id, const std::vector<Placem
   auto started = store_->start_attempts(job_id, placed, now_unix_ms());
   if (!started.ok()) return;
   for (JobStore::StartedAttempt& attempt : *started) started_at[placement_of_rank[attempt.rank]] = std::move(attempt);
+}
+
+std::set<int64_t> FarmState::Session::started_attempts() const {
+  auto end = attempts.begin();
+  std::advance(end, std::min<size_t>(attempts.size(), static_cast<size_t>(std::max(0, slots))));
+  return std::set<int64_t>(attempts.begin(), end);
 }
 
 int FarmState::Session::ranks_held() const {

@@ -127,6 +127,11 @@ class FarmState {
     std::map<int64_t, int> chunk_sizes;
     // Ranks it holds: one per attempt, a chunk's all.
     int ranks_held() const;
+    // The attempts it has started: it runs what it holds in the order it
+    // got it (attempt ids grow with time), one attempt per slot, so the
+    // oldest ones, as many as its slots. A chunk's ranks run one after
+    // another in its slot.
+    std::set<int64_t> started_attempts() const;
   };
   struct ActiveJob {
     v1::JobSpec spec;
@@ -151,6 +156,8 @@ class FarmState {
   // Why the job's pending ranks cannot start anywhere; empty when they can.
   std::string why_waiting(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   v1::JobInfo info_of(const JobRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Ranks of the job that workers hold but have not started.
+  int queued_at_workers(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void dispatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Places waiting gangs, oldest first; returns the workers held for gangs
   // that must wait for slots to drain.

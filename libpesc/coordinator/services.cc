@@ -16,7 +16,8 @@ constexpr absl::Duration kBatchSpacing = absl::Milliseconds(5);
 
 bool same_progress(const v1::JobProgress& a, const v1::JobProgress& b) {
   return a.pending() == b.pending() && a.running() == b.running() && a.succeeded() == b.succeeded() &&
-         a.failed() == b.failed() && a.cancelled() == b.cancelled() && a.waiting() == b.waiting();
+         a.failed() == b.failed() && a.cancelled() == b.cancelled() && a.waiting() == b.waiting() &&
+         a.queued_at_workers() == b.queued_at_workers();
 }
 
 v1::JobEvent progress_event(const v1::JobProgress& progress) {

@@ -44,8 +44,8 @@ RankStatus to_status(v1::RankState state) {
 }
 
 Progress to_progress(const v1::JobProgress& progress) {
-  return Progress{progress.total(),     progress.pending(), progress.running(),  progress.succeeded(),
-                  progress.failed(),    progress.cancelled(), progress.waiting()};
+  return Progress{progress.total(),  progress.pending(),   progress.running(), progress.succeeded(),
+                  progress.failed(), progress.cancelled(), progress.waiting(), progress.queued_at_workers()};
 }
 
 std::chrono::system_clock::time_point from_unix_ms(int64_t ms) {

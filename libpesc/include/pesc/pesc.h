@@ -179,13 +179,15 @@ struct RankResult {
 struct Progress {
   int total = 0;
   int pending = 0;
-  int running = 0;
+  int running = 0;  // started on a worker's slot
   int succeeded = 0;
   int failed = 0;
   int cancelled = 0;
   // Why pending ranks cannot start anywhere now, e.g. "no worker is
   // connected to the coordinator"; empty when they only wait for a slot.
   std::string waiting;
+  // Sent to a worker that has not started them yet (its slots are busy).
+  int queued_at_workers = 0;
   int finished() const { return succeeded + failed + cancelled; }
 };
 
