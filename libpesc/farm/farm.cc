@@ -67,6 +67,7 @@ RankResult to_rank_result(const v1::RankResult& result, std::string output) {
   rank.max_rss_kb = result.max_rss_kb();
   rank.attempt = result.attempt_id();
   rank.attempts = result.attempts();
+  rank.other_attempt_workers.assign(result.other_attempt_workers().begin(), result.other_attempt_workers().end());
   rank.timed_out = result.timed_out();
   rank.limit_exceeded = result.limit_exceeded();
   rank.has_files = !result.files().sha256().empty() || !result.files_inline().empty();

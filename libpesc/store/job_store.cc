@@ -989,6 +989,18 @@ absl::StatusOr<std::vector<v1::RankResult>> JobStore::results_after(const std::s
       result.set_finish_seq(query->getColumn(2).getInt64());
       results.push_back(std::move(result));
     }
+    // Most ranks took one attempt; only the others cost a look.
+    auto others = (*sql_)(
+        "SELECT worker_id FROM attempts WHERE job_id = ?1 AND rank <= ?2 AND rank + rank_count > ?2 AND id <> ?3 "
+        "ORDER BY id");
+    for (v1::RankResult& result : results) {
+      if (result.attempts() <= 1) continue;
+      others->bind(1, job_id);
+      others->bind(2, result.rank());
+      others->bind(3, result.attempt_id());
+      while (others->executeStep()) result.add_other_attempt_workers(others->getColumn(0).getString());
+      others->reset();
+    }
     return results;
   });
 }

@@ -168,6 +168,9 @@ struct RankResult {
   int64_t max_rss_kb = 0;
   int64_t attempt = 0;      // id of the accepted attempt
   int attempts = 0;         // attempts the rank took
+  // The worker of each attempt not kept (failed and retried, lost with its
+  // worker, a straggler's duplicate that lost), in the order they started.
+  std::vector<std::string> other_attempt_workers;
   bool timed_out = false;   // killed for running past MapOptions::timeout
   std::string limit_exceeded;  // "memory", "cpu" or "output": the limit it was killed for
   bool has_files = false;   // output_dir held more than output.txt
@@ -215,8 +218,8 @@ struct WorkerReport {
   std::chrono::milliseconds mean_rank_time{0};
   std::chrono::milliseconds max_rank_time{0};
   int max_rank = -1;          // the rank that took max_rank_time
-  int retried_ranks = 0;      // ranks that needed more than one attempt
-  int lost_attempts = 0;      // attempts not kept: failed and retried, timed out, or lost with a worker
+  int retried_ranks = 0;      // its ranks that needed more than one attempt
+  int lost_attempts = 0;      // its attempts not kept: failed and retried, timed out, or lost with it
   double utilization = 0.0;   // busy / (slots x wall time)
 };
 
