@@ -424,6 +424,8 @@ void FarmState::worker_finished(const std::string& worker_id, const v1::Attempts
     for (const v1::RankFinished& finished : batch.finished()) {
       if (finished.chunk_size() > 0) {
         finish_chunk(session->second, finished);
+      } else if (finished.result().state() == v1::RANK_STATE_CANCELLED) {
+        keep_cancelled_output(session->second, finished);
       } else {
         finish_attempt(session->second, finished);
       }
@@ -457,6 +459,12 @@ void FarmState::finish_chunk(Session& session, const v1::RankFinished& finished)
     }
     if ((*accepted)->job_finished) active_jobs_.erase((*accepted)->job_id);
   }
+  if (session.outbox) session.outbox->acknowledge(finished.attempt_id());
+}
+
+void FarmState::keep_cancelled_output(Session& session, const v1::RankFinished& finished) {
+  session.attempts.erase(finished.attempt_id());
+  if (!store_->keep_cancelled_output(finished.attempt_id(), finished.result()).ok()) return;  // sent again
   if (session.outbox) session.outbox->acknowledge(finished.attempt_id());
 }
 

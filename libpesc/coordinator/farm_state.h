@@ -199,6 +199,9 @@ class FarmState {
   void changed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void finish_attempt(Session& session, const v1::RankFinished& finished) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void finish_chunk(Session& session, const v1::RankFinished& finished) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // What a rank stopped for a cancel had written stays with it.
+  void keep_cancelled_output(Session& session, const v1::RankFinished& finished)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // What a finished rank tells of its worker: its health and its pace.
   void learn_from(Session& session, const v1::RankResult& reported) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Ranks of the job one attempt on this worker may run: more than one for

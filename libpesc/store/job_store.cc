@@ -936,6 +936,40 @@ absl::StatusOr<std::vector<AttemptRecord>> JobStore::cancel_job(const std::strin
   });
 }
 
+absl::Status JobStore::keep_cancelled_output(int64_t attempt_id, v1::RankResult result) {
+  return guarded("keep a cancelled rank's output", [&]() -> absl::Status {
+    Atomically transaction(*sql_);
+    auto find = (*sql_)(
+        "SELECT a.job_id, a.rank, r.attempts, j.next_seq FROM attempts a "
+        "JOIN ranks r ON r.job_id = a.job_id AND r.rank = a.rank JOIN jobs j ON j.id = a.job_id "
+        "WHERE a.id = ?1 AND a.state = ?2 AND a.rank_count = 1 AND r.attempt_id = ?1 AND r.state = ?3");
+    find->bind(1, attempt_id);
+    find->bind(2, static_cast<int>(kAttemptCancelled));
+    find->bind(3, static_cast<int>(v1::RANK_STATE_CANCELLED));
+    if (!find->executeStep()) return absl::OkStatus();
+    const std::string job_id = find->getColumn(0).getString();
+    result.set_rank(find->getColumn(1).getInt());
+    result.set_attempts(find->getColumn(2).getInt());
+    result.set_attempt_id(attempt_id);
+    result.set_state(v1::RANK_STATE_CANCELLED);
+    result.set_finish_seq(find->getColumn(3).getInt64() + 1);
+    auto next = (*sql_)("UPDATE jobs SET next_seq = ? WHERE id = ?");
+    next->bind(1, result.finish_seq());
+    next->bind(2, job_id);
+    next->exec();
+    // Kept as the attempt's accepted result, which is where results are read from.
+    const std::string bytes = serialize(result);
+    auto attempt = (*sql_)("UPDATE attempts SET state = ?, result = ? WHERE id = ?");
+    attempt->bind(1, static_cast<int>(kAttemptAccepted));
+    attempt->bindNoCopy(2, bytes.data(), static_cast<int>(bytes.size()));
+    attempt->bind(3, attempt_id);
+    attempt->exec();
+    record_ended_rank(*sql_, job_id, result);
+    transaction.commit();
+    return absl::OkStatus();
+  });
+}
+
 absl::StatusOr<std::vector<std::string>> JobStore::delete_job(const std::string& job_id) {
   return guarded("delete job", [&]() -> absl::StatusOr<std::vector<std::string>> {
     Atomically transaction(*sql_);

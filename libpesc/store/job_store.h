@@ -135,6 +135,12 @@ class JobStore {
   absl::StatusOr<std::optional<ChunkAccepted>> finish_chunk(int64_t attempt_id, std::vector<v1::RankResult> results,
                                                            int64_t now_unix_ms);
 
+  // Keeps what an attempt stopped by its job's cancel reports (the output
+  // its rank had written) with the cancelled rank, under a new finish_seq
+  // so that watchers get the rank again; ignored for any other attempt (a
+  // straggler's duplicate that lost, a stale one).
+  absl::Status keep_cancelled_output(int64_t attempt_id, v1::RankResult result);
+
   // Keeps a running attempt's checkpoint as its rank's latest; ignored for
   // attempts that are no longer current.
   absl::Status save_checkpoint(int64_t attempt_id, const v1::BlobRef& checkpoint);

@@ -365,14 +365,18 @@ void WorkerAgent::Impl::slot_loop(int slot) {
       send(message);
     };
     v1::RankFinished finished = run_assignment(assignment, slot, hooks);
-    bool wanted;
+    bool stopped_for_a_cancel;
     {
       absl::MutexLock lock(&mutex);
       running.erase(attempt);
       running_gpus.erase(attempt);
-      wanted = !cancelled.erase(attempt);
+      stopped_for_a_cancel = cancelled.erase(attempt) > 0;
     }
-    if (wanted) report(std::move(finished));
+    // A rank stopped for a cancel still sends what it had written, which
+    // the coordinator keeps when the cancel was its job's; a stopped chunk
+    // sends nothing.
+    if (stopped_for_a_cancel) finished.mutable_result()->set_state(v1::RANK_STATE_CANCELLED);
+    if (!stopped_for_a_cancel || finished.chunk_size() == 0) report(std::move(finished));
     runner->reset_slot(slot);
   }
 }
