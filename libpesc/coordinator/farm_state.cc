@@ -25,6 +25,9 @@ constexpr size_t kBatchBytes = 1 << 20;
 // short ranks do not wait on round trips to the coordinator.
 constexpr double kPrefetchHorizonMs = 50;
 constexpr int kMaxPrefetchPerSlot = 512;
+// How stale the count of ranks queued at workers may be: a progress display
+// needs no better, and a count costs a look at every running attempt.
+constexpr absl::Duration kQueuedRecount = absl::Milliseconds(250);
 // Short function-mode ranks go in chunks of about this much work each, of
 // at most kMaxChunk ranks, and small enough that a job's tail still spreads
 // over every slot.
@@ -625,25 +628,33 @@ v1::JobInfo FarmState::info_of(const JobRecord& record) {
   v1::JobProgress& progress = *info.mutable_progress();
   progress.set_waiting(why_waiting(record.id));
   if (record.state == v1::JOB_STATE_RUNNING) {
-    progress.set_queued_at_workers(queued_at_workers(record.id));
+    // Counted a moment ago, so never more than the ranks running now.
+    progress.set_queued_at_workers(std::min(queued_at_workers(record.id), progress.running()));
     progress.set_running(progress.running() - progress.queued_at_workers());
   }
   return info;
 }
 
 int FarmState::queued_at_workers(const std::string& job_id) {
-  absl::StatusOr<std::vector<AttemptRecord>> attempts = store_->running_attempts(job_id);
-  if (!attempts.ok()) return 0;  // then every rank sent counts as running, as it did before workers queued
+  if (absl::Now() - queued_counted_at_ >= kQueuedRecount) count_queued_at_workers();
+  auto queued = queued_by_job_.find(job_id);
+  return queued == queued_by_job_.end() ? 0 : queued->second;
+}
+
+void FarmState::count_queued_at_workers() {
+  queued_counted_at_ = absl::Now();
+  queued_by_job_.clear();
+  absl::StatusOr<std::vector<AttemptRecord>> attempts = store_->running_attempts();
+  if (!attempts.ok()) return;  // every rank sent counts as running, as before workers queued
   std::map<std::string, std::set<int64_t>> started_by_worker;
-  int queued = 0;
   for (const AttemptRecord& attempt : *attempts) {
     auto session = sessions_.find(attempt.worker_id);
     if (session == sessions_.end()) continue;
     auto [started, first_seen] = started_by_worker.try_emplace(attempt.worker_id);
     if (first_seen) started->second = session->second.started_attempts();
-    queued += started->second.contains(attempt.id) ? attempt.rank_count - 1 : attempt.rank_count;
+    const bool in_a_slot = started->second.contains(attempt.id);
+    queued_by_job_[attempt.job_id] += in_a_slot ? attempt.rank_count - 1 : attempt.rank_count;
   }
-  return queued;
 }
 
 // Online workers that may get ranks, with the assignments each may take.

@@ -158,6 +158,7 @@ class FarmState {
   v1::JobInfo info_of(const JobRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Ranks of the job that workers hold but have not started.
   int queued_at_workers(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void count_queued_at_workers() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void dispatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Places waiting gangs, oldest first; returns the workers held for gangs
   // that must wait for slots to drain.
@@ -239,6 +240,10 @@ class FarmState {
   uint64_t generation_ ABSL_GUARDED_BY(mutex_) = 0;
   absl::CondVar changed_;
   bool shutting_down_ ABSL_GUARDED_BY(mutex_) = false;
+  // queued_at_workers() by job, counted over every running attempt at most
+  // every kQueuedRecount: watchers ask after every batch of results.
+  std::map<std::string, int> queued_by_job_ ABSL_GUARDED_BY(mutex_);
+  absl::Time queued_counted_at_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
   std::unique_ptr<std::thread> reaper_;
 };
 

@@ -207,7 +207,9 @@ TEST(IsolationWhereverTheDirsLiveTest, RanksSeeNeitherAnotherSlotNorTheCoordinat
                                  "cat \"$other/secret.txt\" 2>/dev/null || echo other-slot-hidden\n"
                                  "echo \"in the work dir: $(ls -A \"${PESC_OUTPUT_DIR%/runs/*}\")\"\n"
                                  "echo \"in the state dir: $(ls -A \"$PESC_PARAMETER_0\")\"\n"
-                                 "if cat \"$PESC_PARAMETER_0/pesc.sqlite\" >/dev/null 2>&1; then echo state-read; fi\n");
+                                 "if cat \"$PESC_PARAMETER_0/pesc.sqlite\" >/dev/null 2>&1; then\n"
+                                 "  echo state-read\n"
+                                 "fi\n");
   Results results = Farm("shell", {.coordinator = farm->address()}).map(script, 2, {state.string()}).wait();
   ASSERT_EQ(results.size(), 2u);
   for (const RankResult& rank : results) {
