@@ -61,6 +61,12 @@ TEST(FaultTest, KilledWorkersRanksRunElsewhere) {
   std::map<std::string, int> per_worker;
   for (const RankResult& rank : results) per_worker[rank.worker] += 1;
   EXPECT_GT(per_worker["worker1"], 12) << "the survivor took over the dead worker's share";
+  // The report charges the attempts lost with worker0 to it, not to worker1,
+  // which ran those ranks again.
+  std::map<std::string, int> lost;
+  for (const WorkerReport& worker : results.report().workers) lost[worker.worker] = worker.lost_attempts;
+  EXPECT_GT(lost["worker0"], 0);
+  EXPECT_EQ(lost["worker1"], 0);
 }
 
 TEST(FaultTest, RestartedWorkerKillsRanksOrphanedByItsDeath) {
