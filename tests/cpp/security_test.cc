@@ -345,6 +345,39 @@ TEST_F(TlsTest, MutualTlsRefusesClientsWithoutACertificateFromTheLab) {
   EXPECT_EQ(results.output(), "rank 0\nrank 1\n");
 }
 
+TEST_F(TlsTest, UnderMutualTlsAWorkerIdAlsoStaysWithTheCertificateThatRegisteredIt) {
+  TestFarm farm(0, 2, server_flags(true));
+  const fs::path lab = scratch_.path() / "lab";
+  // A second certificate from the lab's CA, as another desktop would have.
+  CommandResult request = run_command({"/usr/bin/openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
+                                       "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=desk-2", "-keyout",
+                                       (lab / "desk2.key").string(), "-out", (lab / "desk2.csr").string()});
+  ASSERT_EQ(request.exit_code, 0) << request.err;
+  CommandResult sign = run_command({"/usr/bin/openssl", "x509", "-req", "-in", (lab / "desk2.csr").string(), "-CA",
+                                    (lab / "ca.pem").string(), "-CAkey", (lab / "ca.key").string(),
+                                    "-CAcreateserial", "-days", "1", "-out", (lab / "desk2.pem").string()});
+  ASSERT_EQ(sign.exit_code, 0) << sign.err;
+  auto worker_with = [&](const std::string& cert, const std::string& key) {
+    farm.add_worker(1, {"--tls-ca", (lab / "ca.pem").string(), "--tls-cert", (lab / cert).string(), "--tls-key",
+                        (lab / key).string(), "--id", "desk-7"});
+  };
+  // Both present the same token (the farm's); only the certificates differ.
+  worker_with("client.pem", "client.key");
+  auto client = Client::connect(farm.address(), security("lab", farm.admin_token(), "lab"));
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE(eventually([&] {
+    auto workers = (*client)->workers();
+    return workers.ok() && workers->size() == 1 && workers->front().online();
+  }));
+  worker_with("desk2.pem", "desk2.key");
+  EXPECT_TRUE(eventually([&] {
+    return read_all(farm.dir() / "worker1.log").find("another token or certificate") != std::string::npos;
+  })) << read_all(farm.dir() / "worker1.log");
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_EQ(read_all(farm.dir() / "worker0.log").find("lost the coordinator"), std::string::npos)
+      << read_all(farm.dir() / "worker0.log");
+}
+
 TEST(SecurityTest, SizesAboveTheLimitsGetClearErrorsAndOthersAreStillServed) {
   ScratchDir scratch;
   TestFarm farm(1, 2, {"--max-queued-ranks-per-user", "5", "--max-blob-bytes", "100000"});
