@@ -311,7 +311,7 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> FarmState::workers() {
     *worker.mutable_gpus() = {session->second.gpus.begin(), session->second.gpus.end()};
     worker.set_paused(session->second.paused);
     worker.set_throttled(session->second.throttled);
-    worker.set_running(static_cast<int>(session->second.attempts.size()));
+    worker.set_running(static_cast<int>(session->second.started_attempts().size()));  // not those it queues
   }
   return known;
 }

@@ -1,6 +1,7 @@
 // The `pesc` command as scripts use it: output on stdout in rank order and
 // nothing else, errors on stderr, exit codes that say what happened.
 #include <filesystem>
+#include <sstream>
 
 #include "farm_harness.h"
 #include "gtest/gtest.h"
@@ -184,6 +185,14 @@ TEST(CliTest, StatusCountsRanksQueuedAtAWorkerApartFromTheOnesItsSlotsRun) {
     status = run_command({PESC_CLI_BINARY, "--coordinator", farm.address(), "status", job});
     return status.out.find("20 ranks: 12 pending, 4 queued at workers, 4 running") != std::string::npos;
   })) << status.out << status.err;
+  // `pesc workers` agrees: 4 running on its 4 slots.
+  CommandResult workers = run_command({PESC_CLI_BINARY, "--coordinator", farm.address(), "workers"});
+  std::istringstream row(workers.out.substr(workers.out.find("\nworker0")));
+  std::string id, host, state;
+  int slots = 0, running = 0;
+  row >> id >> host >> state >> slots >> running;
+  EXPECT_EQ(slots, 4) << workers.out;
+  EXPECT_EQ(running, 4) << workers.out;
   run_command({PESC_CLI_BINARY, "--coordinator", farm.address(), "cancel", job});
 }
 
