@@ -80,7 +80,8 @@ std::string cancel_outcome;  // written before cancel_settled is notified
 absl::Notification follow_ended;
 
 void cancel_followed_job(int) {
-  interrupted = true;
+  // `timeout` and a terminal send the signal to the process group as well.
+  if (interrupted.exchange(true)) return;
   Job* followed = followed_job.load();
   cancel_outcome = followed != nullptr ? followed->cancel_for_interrupt() : "interrupted";
   cancel_settled.Notify();
