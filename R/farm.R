@@ -227,8 +227,9 @@ print.pesc_job <- function(x, ...) {
   cat(sprintf("<pesc job %s: %d ranks (%s mode, domain %s) on %s>\n", x$id, x$repetitions, x$mode,
               x$domain, x$farm))
   if (p[["total"]] > 0L) {
-    cat(sprintf("  %d pending, %d running, %d succeeded, %d failed, %d cancelled\n", p[["pending"]],
-                p[["running"]], p[["succeeded"]], p[["failed"]], p[["cancelled"]]))
+    cat(sprintf("  %d pending, %d queued at workers, %d running, %d succeeded, %d failed, %d cancelled\n",
+                p[["pending"]], p[["queued_at_workers"]], p[["running"]], p[["succeeded"]], p[["failed"]],
+                p[["cancelled"]]))
   }
   invisible(x)
 }

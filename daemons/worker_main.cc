@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
   auto isolation = pesc::RankIsolation::create(
       {.run_as = absl::GetFlag(FLAGS_run_as),
        .sandbox = !absl::GetFlag(FLAGS_no_sandbox),
-       .hidden = {absl::GetFlag(FLAGS_token_file)}});
+       .hidden = {absl::GetFlag(FLAGS_token_file), absl::GetFlag(FLAGS_work_dir)}});
   if (!isolation.ok()) {
     std::cerr << "pesc-worker: " << isolation.status().message() << "\n";
     return 1;

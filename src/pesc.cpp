@@ -188,11 +188,8 @@ SEXP pesc_job_next(SEXP job, int timeout_ms) {
       try {
         Rcpp::checkUserInterrupt();
       } catch (Rcpp::internal::InterruptedException&) {
-        try {
-          handle->job.cancel();
-        } catch (const pesc::Error&) {
-          // The interrupt matters more than a farm that cannot be reached.
-        }
+        // Whether the job is really stopped; the interrupt itself goes on.
+        REprintf("pesc: %s\n", handle->job.cancel_for_interrupt().c_str());
         throw;
       }
     }
@@ -204,7 +201,8 @@ Rcpp::IntegerVector pesc_job_progress(SEXP job) {
   pesc::Progress p = JobPtr(job)->job.progress();
   return Rcpp::IntegerVector::create(Rcpp::Named("total") = p.total, Rcpp::Named("pending") = p.pending,
                                      Rcpp::Named("running") = p.running, Rcpp::Named("succeeded") = p.succeeded,
-                                     Rcpp::Named("failed") = p.failed, Rcpp::Named("cancelled") = p.cancelled);
+                                     Rcpp::Named("failed") = p.failed, Rcpp::Named("cancelled") = p.cancelled,
+                                     Rcpp::Named("queued_at_workers") = p.queued_at_workers);
 }
 
 // [[Rcpp::export(.pesc_job_waiting)]]

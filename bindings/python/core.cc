@@ -63,12 +63,13 @@ std::optional<pesc::RankResult> next_rank(pesc::Job& job, double timeout_s) {
     if (done) return result;
     if (PyErr_CheckSignals() != 0) {
       py::error_already_set interrupted;  // holds the KeyboardInterrupt while we cancel
-      try {
+      std::string outcome;
+      {
         py::gil_scoped_release release;
-        job.cancel();
-      } catch (const pesc::Error&) {
-        // The farm may be gone already; the interrupt is what the user must see.
+        outcome = job.cancel_for_interrupt();
       }
+      // Whether the job is really stopped; the interrupt itself goes on.
+      PySys_WriteStderr("pesc: %s\n", outcome.c_str());
       throw interrupted;
     }
     if (!forever && Clock::now() >= deadline) return std::nullopt;
@@ -106,6 +107,7 @@ PYBIND11_MODULE(_core, m) {
       .def_readonly("total", &pesc::Progress::total)
       .def_readonly("pending", &pesc::Progress::pending)
       .def_readonly("running", &pesc::Progress::running)
+      .def_readonly("queued_at_workers", &pesc::Progress::queued_at_workers)
       .def_readonly("succeeded", &pesc::Progress::succeeded)
       .def_readonly("failed", &pesc::Progress::failed)
       .def_readonly("cancelled", &pesc::Progress::cancelled)
@@ -113,7 +115,8 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("finished", &pesc::Progress::finished)
       .def("__repr__", [](const pesc::Progress& p) {
         return "Progress(finished=" + std::to_string(p.finished()) + "/" + std::to_string(p.total) +
-               ", running=" + std::to_string(p.running) + ", failed=" + std::to_string(p.failed) + ")";
+               ", running=" + std::to_string(p.running) + ", queued_at_workers=" +
+               std::to_string(p.queued_at_workers) + ", failed=" + std::to_string(p.failed) + ")";
       });
 
   py::class_<pesc::RankResult>(m, "RankResult")

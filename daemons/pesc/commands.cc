@@ -11,6 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "executor/domain.h"
 #include "farm/connection.h"
 #include "pesc/pesc.h"
@@ -66,22 +68,33 @@ class OrderedPrinter {
 };
 
 
-// The job a Ctrl-C should cancel; null when none is being followed.
+// Ctrl-C or SIGTERM while a job is followed cancels it, on the signal
+// thread, so that a wait stuck on a lost connection cannot hold it up.
+// The wait then ends as any cancelled job's does (what came back is saved);
+// should it not end soon after, the process ends at once.
+constexpr absl::Duration kWaitAfterCancel = absl::Seconds(2);
 std::atomic<Job*> followed_job{nullptr};
 std::atomic<bool> interrupted{false};
+absl::Notification cancel_settled;
+std::string cancel_outcome;  // written before cancel_settled is notified
+absl::Notification follow_ended;
+
+void cancel_followed_job(int) {
+  // `timeout` and a terminal send the signal to the process group as well.
+  if (interrupted.exchange(true)) return;
+  Job* followed = followed_job.load();
+  cancel_outcome = followed != nullptr ? followed->cancel_for_interrupt() : "interrupted";
+  cancel_settled.Notify();
+  if (!follow_ended.WaitForNotificationWithTimeout(kWaitAfterCancel)) {
+    std::cerr << "pesc: " << cancel_outcome << std::endl;
+    std::_Exit(kExitInterrupted);
+  }
+}
 
 // Follows a job to its end, printing outputs in rank order; Ctrl-C cancels it.
 int follow(Job& job, const std::string& out_dir) {
   followed_job = &job;
-  on_termination_signal([](int) {
-    interrupted = true;
-    if (Job* followed = followed_job.load()) {
-      try {
-        followed->cancel();
-      } catch (const Error&) {
-      }
-    }
-  });
+  on_termination_signal(cancel_followed_job);
   ProgressLine progress;
   OrderedPrinter printer(job.repetitions());
   std::string said_waiting;  // a job whose ranks have nowhere to run looks hung: say why, once
@@ -100,12 +113,15 @@ int follow(Job& job, const std::string& out_dir) {
   }
   progress.clear();
   Results results = job.wait();
-  followed_job = nullptr;
   if (!out_dir.empty()) results.save(out_dir);
   if (interrupted) {
-    std::cerr << "pesc: interrupted; job " << job.id() << " cancelled\n";
+    cancel_settled.WaitForNotification();
+    followed_job = nullptr;
+    follow_ended.Notify();
+    std::cerr << "pesc: interrupted; " << cancel_outcome << "\n";
     return kExitInterrupted;
   }
+  followed_job = nullptr;
   std::vector<int> failed = results.failed_ranks();
   if (failed.empty()) return kExitOk;
   std::vector<int> shown(failed.begin(), failed.begin() + std::min<size_t>(failed.size(), 20));
@@ -230,9 +246,10 @@ int status(const Target& target, const std::string& job_id) {
     v1::JobInfo job = or_throw(connect(target)->client().job(job_id));
     const v1::JobProgress& p = job.progress();
     std::cout << absl::StrFormat(
-        "job %s (%s): %s\n  %d ranks: %d pending, %d running, %d succeeded, %d failed, %d cancelled\n", job.id(),
-        job.spec().name(), job_state_name(job.state()), p.total(), p.pending(), p.running(), p.succeeded(),
-        p.failed(), p.cancelled());
+        "job %s (%s): %s\n  %d ranks: %d pending, %d queued at workers, %d running, %d succeeded, %d failed, "
+        "%d cancelled\n",
+        job.id(), job.spec().name(), job_state_name(job.state()), p.total(), p.pending(), p.queued_at_workers(),
+        p.running(), p.succeeded(), p.failed(), p.cancelled());
     return kExitOk;
   } catch (const Error& error) {
     return report_error(error);

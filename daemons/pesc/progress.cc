@@ -29,8 +29,9 @@ void ProgressLine::update(const Progress& progress) {
   if (progress.finished() > 0) {
     eta = format_duration(elapsed * (progress.total - progress.finished()) / progress.finished());
   }
-  std::fprintf(stderr, "\r\033[Kpesc: %d/%d done, %d running, %d failed, %s elapsed, ETA %s", progress.finished(),
-               progress.total, progress.running, progress.failed, format_duration(elapsed).c_str(), eta.c_str());
+  std::fprintf(stderr, "\r\033[Kpesc: %d/%d done, %d running, %d queued at workers, %d failed, %s elapsed, ETA %s",
+               progress.finished(), progress.total, progress.running, progress.queued_at_workers, progress.failed,
+               format_duration(elapsed).c_str(), eta.c_str());
   std::fflush(stderr);
   shown_ = true;
 }

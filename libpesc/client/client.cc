@@ -18,6 +18,29 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr auto kCallTimeout = std::chrono::seconds(30);
+// How long a cancel keeps trying to reach the coordinator: a user who
+// pressed Ctrl-C waits for it, and is told when it could not be confirmed.
+constexpr absl::Duration kCancelPatience = absl::Seconds(5);
+constexpr absl::Duration kRetryPause = absl::Milliseconds(100);
+
+// Runs an idempotent call, `call(context)`, again after UNAVAILABLE: a
+// connection the coordinator has just closed (a GOAWAY, a restart) fails
+// the call on it, and the next try gets a new one. Tries once more, or
+// until `patience` has passed when it is longer.
+template <typename Call>
+grpc::Status call_idempotent(Call call, absl::Duration patience = absl::ZeroDuration()) {
+  const absl::Time give_up = absl::Now() + patience;
+  for (int tries = 1;; ++tries) {
+    grpc::ClientContext context;
+    const absl::Duration left = give_up - absl::Now();
+    set_deadline(context, left > kRetryPause ? absl::ToChronoMilliseconds(left) : kCallTimeout);
+    grpc::Status status = call(context);
+    if (status.error_code() != grpc::StatusCode::UNAVAILABLE || (tries > 1 && absl::Now() + kRetryPause >= give_up)) {
+      return status;
+    }
+    absl::SleepFor(kRetryPause);
+  }
+}
 // How long a watch keeps trying to reach a coordinator that went away.
 constexpr absl::Duration kReconnectPatience = absl::Seconds(60);
 
@@ -162,32 +185,30 @@ absl::Status Client::add_shared_files(const std::vector<std::string>& sources, v
 }
 
 absl::StatusOr<v1::JobInfo> Client::job(const std::string& job_id) {
-  grpc::ClientContext context;
-  set_deadline(context, kCallTimeout);
   v1::GetJobRequest request;
   request.set_job_id(job_id);
   v1::JobInfo info;
-  if (grpc::Status status = jobs_->GetJob(&context, request, &info); !status.ok()) return explain(to_absl(status));
+  grpc::Status status =
+      call_idempotent([&](grpc::ClientContext& context) { return jobs_->GetJob(&context, request, &info); });
+  if (!status.ok()) return explain(to_absl(status));
   return info;
 }
 
 absl::StatusOr<std::vector<v1::JobInfo>> Client::jobs() {
-  grpc::ClientContext context;
-  set_deadline(context, kCallTimeout);
   v1::ListJobsResponse response;
-  if (grpc::Status status = jobs_->ListJobs(&context, {}, &response); !status.ok()) return explain(to_absl(status));
+  grpc::Status status =
+      call_idempotent([&](grpc::ClientContext& context) { return jobs_->ListJobs(&context, {}, &response); });
+  if (!status.ok()) return explain(to_absl(status));
   return std::vector<v1::JobInfo>(response.jobs().begin(), response.jobs().end());
 }
 
 absl::StatusOr<v1::JobInfo> Client::cancel(const std::string& job_id) {
-  grpc::ClientContext context;
-  set_deadline(context, kCallTimeout);
   v1::CancelJobRequest request;
   request.set_job_id(job_id);
   v1::CancelJobResponse response;
-  if (grpc::Status status = jobs_->CancelJob(&context, request, &response); !status.ok()) {
-    return explain(to_absl(status));
-  }
+  grpc::Status status = call_idempotent(
+      [&](grpc::ClientContext& context) { return jobs_->CancelJob(&context, request, &response); }, kCancelPatience);
+  if (!status.ok()) return explain(to_absl(status));
   return response.job();
 }
 
@@ -204,12 +225,10 @@ absl::StatusOr<uint64_t> Client::delete_job(const std::string& job_id) {
 }
 
 absl::StatusOr<std::vector<v1::WorkerInfo>> Client::workers() {
-  grpc::ClientContext context;
-  set_deadline(context, kCallTimeout);
   v1::ListWorkersResponse response;
-  if (grpc::Status status = jobs_->ListWorkers(&context, {}, &response); !status.ok()) {
-    return explain(to_absl(status));
-  }
+  grpc::Status status =
+      call_idempotent([&](grpc::ClientContext& context) { return jobs_->ListWorkers(&context, {}, &response); });
+  if (!status.ok()) return explain(to_absl(status));
   return std::vector<v1::WorkerInfo>(response.workers().begin(), response.workers().end());
 }
 

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/sha256.h"
 #include "security/input_limits.h"
 #include "transport/transport.h"
 
@@ -38,6 +39,19 @@ absl::Status wrong_role(const Identity& identity, Needs needs) {
   return absl::OkStatus();
 }
 
+// The token's digest, and the client certificate's when there is one, so
+// that a worker id bound to them cannot be taken by another join token (or
+// by the same token on a machine without the certificate).
+std::string credential_of(const grpc::ServerContext& context, const Identity& identity) {
+  std::string credential = identity.token_sha256;
+  if (std::shared_ptr<const grpc::AuthContext> auth = context.auth_context()) {
+    for (const grpc::string_ref& pem : auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME)) {
+      absl::StrAppend(&credential, "/", sha256_hex(std::string_view(pem.data(), pem.size())));
+    }
+  }
+  return credential;
+}
+
 bool role_fits(Role role, Needs needs) {
   switch (needs) {
     case Needs::kUser: return role == Role::kUser || role == Role::kAdmin;
@@ -60,7 +74,7 @@ absl::StatusOr<Caller> Access::authenticate(const grpc::ServerContext& context, 
   absl::StatusOr<Identity> identity = tokens_->authenticate(token);
   if (!identity.ok()) return identity.status();
   if (!role_fits(identity->role, needs)) return wrong_role(*identity, needs);
-  return Caller{identity->name, identity->role, false};
+  return Caller{identity->name, identity->role, false, credential_of(context, *identity)};
 }
 
 absl::Status Access::check_job(const Caller& caller, const std::string& job_id) {
@@ -108,7 +122,7 @@ absl::Status Access::check_submit(const Caller& caller, v1::JobSpec& spec) {
   int64_t queued = 0;
   for (const v1::JobInfo& job : *jobs) {
     if (job.spec().user() == caller.name && job.state() == v1::JOB_STATE_RUNNING) {
-      queued += job.progress().pending() + job.progress().running();
+      queued += job.progress().pending() + job.progress().queued_at_workers() + job.progress().running();
     }
   }
   if (queued + spec.repetitions() > options_.max_queued_ranks_per_user) {

@@ -30,6 +30,9 @@ struct Caller {
   Role role = Role::kUser;
   // Authentication is off (the embedded farm): the caller is its owner.
   bool local = false;
+  // What the caller proved itself with: a digest of its token and, under
+  // mutual TLS, of its certificate. Empty when authentication is off.
+  std::string credential;
 
   bool is_admin() const { return role == Role::kAdmin; }
   bool owns(const std::string& job_user) const { return is_admin() || name == job_user; }

@@ -127,6 +127,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::start(cons
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  accept_keepalive_pings(builder);
   int bound_port = 0;
   if (!listen_address.empty()) builder.AddListeningPort(listen_address, credentials, &bound_port);
   server->coordinator_->register_services(builder);

@@ -29,6 +29,9 @@ constexpr size_t kBatchBytes = 1 << 20;
 // short ranks do not wait on round trips to the coordinator.
 constexpr double kPrefetchHorizonMs = 50;
 constexpr int kMaxPrefetchPerSlot = 512;
+// How stale the count of ranks queued at workers may be: a progress display
+// needs no better, and a count costs a look at every running attempt.
+constexpr absl::Duration kQueuedRecount = absl::Milliseconds(250);
 // Short function-mode ranks go in chunks of about this much work each, of
 // at most kMaxChunk ranks, and small enough that a job's tail still spreads
 // over every slot.
@@ -232,6 +235,11 @@ absl::Status FarmState::resync() {
     if (attempt.rank_count > 1) session.chunk_sizes[attempt.id] = attempt.rank_count;
     if (added) session.last_heard = absl::Now();
   }
+  // Workers given a lease to come back keep their ids bound to them.
+  PESC_ASSIGN_OR_RETURN(auto credentials, store_->worker_credentials());
+  for (auto& [worker_id, session] : sessions_) {
+    if (auto bound = credentials.find(worker_id); bound != credentials.end()) session.credential = bound->second;
+  }
   return restart_gangs_unlike_the_store(running);
 }
 
@@ -400,7 +408,7 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> FarmState::workers() {
     *worker.mutable_gpus() = {session->second.gpus.begin(), session->second.gpus.end()};
     worker.set_paused(session->second.paused);
     worker.set_throttled(session->second.throttled);
-    worker.set_running(static_cast<int>(session->second.attempts.size()));
+    worker.set_running(static_cast<int>(session->second.started_attempts().size()));  // not those it queues
   }
   return known;
 }
@@ -420,16 +428,25 @@ absl::StatusOr<std::vector<v1::RankResult>> FarmState::results_after(const std::
 }
 
 absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorker& registration,
-                                                         const std::string& peer_ip, std::shared_ptr<Outbox> outbox) {
+                                                         const std::string& peer_ip, const std::string& credential,
+                                                         std::shared_ptr<Outbox> outbox) {
   if (registration.worker_id().empty()) return absl::InvalidArgumentError("a worker must say its id");
   if (registration.slots() < 1) return absl::InvalidArgumentError("a worker needs at least one slot");
   absl::MutexLock lock(&mutex_);
   if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
   // What it holds is weighed against what the store says it holds.
   if (!resync_if_needed()) return absl::UnavailableError("the coordinator cannot read its state store; try again");
-  PESC_RETURN_IF_ERROR(
-      store_->record_worker(registration.worker_id(), registration.host(), registration.slots(), now_unix_ms()));
+  if (auto held = sessions_.find(registration.worker_id());
+      held != sessions_.end() && !held->second.credential.empty() && held->second.credential != credential) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "the worker id \"", registration.worker_id(), "\" belongs to a worker that registered with another token",
+        " or certificate and is connected or within its lease: give this worker an id of its own (--id), or leave",
+        " --id out to have one made"));
+  }
+  PESC_RETURN_IF_ERROR(store_->record_worker(registration.worker_id(), registration.host(), registration.slots(),
+                                             credential, now_unix_ms()));
   Session& session = sessions_[registration.worker_id()];
+  session.credential = credential;
   if (session.outbox) session.outbox->close();  // a stale stream of the same worker
   session.host = registration.host();
   session.address = peer_ip.empty() ? registration.host() : peer_ip;
@@ -450,6 +467,8 @@ absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorke
   // Several heartbeats per lease, so one late beat does not lose a worker.
   registered.set_heartbeat_ms(static_cast<int32_t>(
       std::min(options_.heartbeat_interval, options_.worker_lease / 4).count()));
+  std::error_code error;
+  registered.set_state_dir(std::filesystem::absolute(options_.state_dir, error).string());
   std::vector<int64_t> vanished;
   for (int64_t attempt : session.attempts) {
     if (!in_hand.contains(attempt)) vanished.push_back(attempt);
@@ -510,6 +529,8 @@ void FarmState::worker_finished(const std::string& worker_id, const v1::Attempts
     for (const v1::RankFinished& finished : batch.finished()) {
       if (finished.chunk_size() > 0) {
         finish_chunk(session->second, finished);
+      } else if (finished.result().state() == v1::RANK_STATE_CANCELLED) {
+        keep_cancelled_output(session->second, finished);
       } else {
         finish_attempt(session->second, finished);
       }
@@ -556,6 +577,15 @@ void FarmState::finish_chunk(Session& session, const v1::RankFinished& finished)
       job->second.pending += (*accepted)->requeued;
     }
     if ((*accepted)->job_finished) active_jobs_.erase((*accepted)->job_id);
+  }
+  acknowledge(session, finished.attempt_id());
+}
+
+void FarmState::keep_cancelled_output(Session& session, const v1::RankFinished& finished) {
+  session.attempts.erase(finished.attempt_id());
+  if (absl::Status kept = store_->keep_cancelled_output(finished.attempt_id(), finished.result()); !kept.ok()) {
+    store_failed("keeping a cancelled rank's output", kept);
+    return;  // not acknowledged: the worker sends it again
   }
   acknowledge(session, finished.attempt_id());
 }
@@ -750,8 +780,36 @@ std::string FarmState::why_waiting(const std::string& job_id) {
 
 v1::JobInfo FarmState::info_of(const JobRecord& record) {
   v1::JobInfo info = record.to_info();
-  info.mutable_progress()->set_waiting(why_waiting(record.id));
+  v1::JobProgress& progress = *info.mutable_progress();
+  progress.set_waiting(why_waiting(record.id));
+  if (record.state == v1::JOB_STATE_RUNNING) {
+    // Counted a moment ago, so never more than the ranks running now.
+    progress.set_queued_at_workers(std::min(queued_at_workers(record.id), progress.running()));
+    progress.set_running(progress.running() - progress.queued_at_workers());
+  }
   return info;
+}
+
+int FarmState::queued_at_workers(const std::string& job_id) {
+  if (absl::Now() - queued_counted_at_ >= kQueuedRecount) count_queued_at_workers();
+  auto queued = queued_by_job_.find(job_id);
+  return queued == queued_by_job_.end() ? 0 : queued->second;
+}
+
+void FarmState::count_queued_at_workers() {
+  queued_counted_at_ = absl::Now();
+  queued_by_job_.clear();
+  absl::StatusOr<std::vector<AttemptRecord>> attempts = store_->running_attempts();
+  if (!attempts.ok()) return;  // every rank sent counts as running, as before workers queued
+  std::map<std::string, std::set<int64_t>> started_by_worker;
+  for (const AttemptRecord& attempt : *attempts) {
+    auto session = sessions_.find(attempt.worker_id);
+    if (session == sessions_.end()) continue;
+    auto [started, first_seen] = started_by_worker.try_emplace(attempt.worker_id);
+    if (first_seen) started->second = session->second.started_attempts();
+    const bool in_a_slot = started->second.contains(attempt.id);
+    queued_by_job_[attempt.job_id] += in_a_slot ? attempt.rank_count - 1 : attempt.rank_count;
+  }
 }
 
 // Online workers that may get ranks, with the assignments each may take.
@@ -858,6 +916,12 @@ void FarmState::start_placed(const std::string& job_id, const std::vector<Placem
   auto started = store_->start_attempts(job_id, placed, now_unix_ms());
   if (!started.ok()) return store_failed("starting attempts", started.status());
   for (JobStore::StartedAttempt& attempt : *started) started_at[placement_of_rank[attempt.rank]] = std::move(attempt);
+}
+
+std::set<int64_t> FarmState::Session::started_attempts() const {
+  auto end = attempts.begin();
+  std::advance(end, std::min<size_t>(attempts.size(), static_cast<size_t>(std::max(0, slots))));
+  return std::set<int64_t>(attempts.begin(), end);
 }
 
 int FarmState::Session::ranks_held() const {

@@ -82,9 +82,11 @@ class FarmState {
   // A worker (re)joins from `peer_ip` (the address its stream comes from;
   // empty when unknown), where ranks on other workers reach it. The
   // returned Registered message lists attempts it holds that are no longer
-  // wanted.
+  // wanted. Its id stays bound to the `credential` it first registered with
+  // while it is connected or within its lease (across a coordinator restart
+  // too): another credential is refused with AlreadyExists.
   absl::StatusOr<v1::Registered> connect_worker(const v1::RegisterWorker& registration, const std::string& peer_ip,
-                                                std::shared_ptr<Outbox> outbox);
+                                                const std::string& credential, std::shared_ptr<Outbox> outbox);
   void worker_heard(const std::string& worker_id);
   // A heartbeat: the worker lives and says whether its host lets it take ranks.
   void worker_heartbeat(const std::string& worker_id, const v1::Heartbeat& heartbeat);
@@ -106,6 +108,7 @@ class FarmState {
 
  private:
   struct Session {
+    std::string credential;  // what the worker holding this id registered with
     std::string host;
     // Where ranks on other workers reach its ranks: the address its stream
     // comes from, else the host name it gave.
@@ -132,6 +135,11 @@ class FarmState {
     std::map<int64_t, int> chunk_sizes;
     // Ranks it holds: one per attempt, a chunk's all.
     int ranks_held() const;
+    // The attempts it has started: it runs what it holds in the order it
+    // got it (attempt ids grow with time), one attempt per slot, so the
+    // oldest ones, as many as its slots. A chunk's ranks run one after
+    // another in its slot.
+    std::set<int64_t> started_attempts() const;
   };
   struct ActiveJob {
     v1::JobSpec spec;
@@ -176,6 +184,9 @@ class FarmState {
   // Why the job's pending ranks cannot start anywhere; empty when they can.
   std::string why_waiting(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   v1::JobInfo info_of(const JobRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Ranks of the job that workers hold but have not started.
+  int queued_at_workers(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void count_queued_at_workers() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void dispatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Places waiting gangs, oldest first; returns the workers held for gangs
   // that must wait for slots to drain.
@@ -222,6 +233,9 @@ class FarmState {
   // Tells the worker its result is stored, so it may forget it.
   void acknowledge(const Session& session, int64_t attempt_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void finish_chunk(Session& session, const v1::RankFinished& finished) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // What a rank stopped for a cancel had written stays with it.
+  void keep_cancelled_output(Session& session, const v1::RankFinished& finished)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // What a finished rank tells of its worker: its health and its pace.
   void learn_from(Session& session, const v1::RankResult& reported) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Ranks of the job one attempt on this worker may run: more than one for
@@ -271,6 +285,10 @@ class FarmState {
   // until space returns, and the log gets it once in a while.
   std::string last_store_failure_ ABSL_GUARDED_BY(mutex_);
   absl::Time last_store_failure_logged_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
+  // queued_at_workers() by job, counted over every running attempt at most
+  // every kQueuedRecount: watchers ask after every batch of results.
+  std::map<std::string, int> queued_by_job_ ABSL_GUARDED_BY(mutex_);
+  absl::Time queued_counted_at_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
   std::unique_ptr<std::thread> reaper_;
 };
 

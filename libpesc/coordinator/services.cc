@@ -16,7 +16,8 @@ constexpr absl::Duration kBatchSpacing = absl::Milliseconds(5);
 
 bool same_progress(const v1::JobProgress& a, const v1::JobProgress& b) {
   return a.pending() == b.pending() && a.running() == b.running() && a.succeeded() == b.succeeded() &&
-         a.failed() == b.failed() && a.cancelled() == b.cancelled() && a.waiting() == b.waiting();
+         a.failed() == b.failed() && a.cancelled() == b.cancelled() && a.waiting() == b.waiting() &&
+         a.queued_at_workers() == b.queued_at_workers();
 }
 
 v1::JobEvent progress_event(const v1::JobProgress& progress) {
@@ -234,7 +235,8 @@ grpc::Status WorkersService::Connect(grpc::ServerContext* context,
   if (auto checked = check_registration(message.register_()); !checked.ok()) return to_grpc(checked);
   const std::string worker_id = message.register_().worker_id();
   auto outbox = std::make_shared<Outbox>();
-  if (auto registered = state_.connect_worker(message.register_(), peer_ip(context->peer()), outbox);
+  if (auto registered =
+          state_.connect_worker(message.register_(), peer_ip(context->peer()), caller->credential, outbox);
       !registered.ok()) {
     return to_grpc(registered.status());
   }

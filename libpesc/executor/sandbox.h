@@ -44,7 +44,10 @@ struct Sandbox {
   std::filesystem::path bwrap;
   std::vector<std::filesystem::path> writable;   // the rank's app, output and checkpoint dirs
   std::vector<std::filesystem::path> read_only;  // extra paths to show, e.g. an interpreter outside /usr
-  std::vector<std::filesystem::path> hidden;     // e.g. the worker's token file, were it below /etc
+  // Shown empty even inside the system dirs: the worker's token file, its
+  // work dir (the rank's own dirs in it are bound over it), the
+  // coordinator's state dir.
+  std::vector<std::filesystem::path> hidden;
   std::vector<std::filesystem::path> devices;    // host devices it may use, e.g. its GPUs' /dev/nvidia*
   bool network = false;
 };

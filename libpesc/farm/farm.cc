@@ -44,8 +44,8 @@ RankStatus to_status(v1::RankState state) {
 }
 
 Progress to_progress(const v1::JobProgress& progress) {
-  return Progress{progress.total(),     progress.pending(), progress.running(),  progress.succeeded(),
-                  progress.failed(),    progress.cancelled(), progress.waiting()};
+  return Progress{progress.total(),  progress.pending(),   progress.running(), progress.succeeded(),
+                  progress.failed(), progress.cancelled(), progress.waiting(), progress.queued_at_workers()};
 }
 
 std::chrono::system_clock::time_point from_unix_ms(int64_t ms) {
@@ -67,6 +67,7 @@ RankResult to_rank_result(const v1::RankResult& result, std::string output) {
   rank.max_rss_kb = result.max_rss_kb();
   rank.attempt = result.attempt_id();
   rank.attempts = result.attempts();
+  rank.other_attempt_workers.assign(result.other_attempt_workers().begin(), result.other_attempt_workers().end());
   rank.timed_out = result.timed_out();
   rank.limit_exceeded = result.limit_exceeded();
   rank.has_files = !result.files().sha256().empty() || !result.files_inline().empty();
@@ -256,6 +257,12 @@ Results Job::wait() {
 }
 
 void Job::cancel() { value_or_raise(state_->connection->client().cancel(state_->job_id)); }
+
+std::string Job::cancel_for_interrupt() noexcept {
+  absl::StatusOr<v1::JobInfo> cancelled = state_->connection->client().cancel(state_->job_id);
+  if (cancelled.ok()) return absl::StrCat("cancelled job ", state_->job_id);
+  return absl::StrCat("could not confirm the cancel of job ", state_->job_id, ": ", cancelled.status().message());
+}
 
 // --- Farm
 

@@ -38,6 +38,23 @@ int assign_lanes(const std::vector<const RankResult*>& sorted, std::vector<int>&
   return static_cast<int>(lane_free_at.size());
 }
 
+// Each attempt not kept goes to the worker that ran it, which may have kept
+// none of its ranks (a worker lost with them): it is listed all the same.
+void charge_lost_attempts(const std::vector<RankResult>& ranks, JobReport& report) {
+  for (const RankResult& rank : ranks) {
+    for (const std::string& name : rank.other_attempt_workers) {
+      auto worker = std::find_if(report.workers.begin(), report.workers.end(),
+                                 [&](const WorkerReport& listed) { return listed.worker == name; });
+      if (worker == report.workers.end()) {
+        worker = report.workers.insert(report.workers.end(), WorkerReport{.worker = name, .first_lane = report.slots});
+      }
+      ++worker->lost_attempts;
+    }
+  }
+  std::stable_sort(report.workers.begin(), report.workers.end(),
+                   [](const WorkerReport& a, const WorkerReport& b) { return a.worker < b.worker; });
+}
+
 }  // namespace
 
 JobReport JobReport::from(const std::string& job_id, const std::vector<RankResult>& ranks, TimePoint submitted,
@@ -61,6 +78,7 @@ JobReport JobReport::from(const std::string& job_id, const std::vector<RankResul
     last_end = std::max(last_end, rank.end);
   }
   if (by_worker.empty()) {
+    charge_lost_attempts(ranks, report);
     report.started = submitted;
     report.finished = known(finished) ? finished : submitted;
     report.wall = between(report.started, report.finished);
@@ -104,10 +122,7 @@ JobReport JobReport::from(const std::string& job_id, const std::vector<RankResul
         worker.max_rank_time = run_time;
         worker.max_rank = rank.rank;
       }
-      if (rank.attempts > 1) {
-        ++worker.retried_ranks;
-        worker.lost_attempts += rank.attempts - 1;
-      }
+      if (rank.attempts > 1) ++worker.retried_ranks;
       report.timeline.push_back(TimelineBar{rank.rank, worker.first_lane + lane_of[i],
                                             between(report.started, rank.start), between(report.started, rank.end),
                                             rank.status});
@@ -120,6 +135,7 @@ JobReport JobReport::from(const std::string& job_id, const std::vector<RankResul
     ran_count += worker.ranks;
     report.workers.push_back(std::move(worker));
   }
+  charge_lost_attempts(ranks, report);
   report.lost_before_first_start = report.slots * between(report.started, first_start);
   report.lost_after_last_end = report.slots * between(last_end, report.finished);
   report.overhead_per_rank = std::chrono::duration_cast<std::chrono::microseconds>(report.lost()) / ran_count;

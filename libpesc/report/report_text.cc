@@ -55,12 +55,13 @@ std::string JobReport::to_text() const {
   for (const WorkerReport& worker : workers) {
     absl::StrAppendFormat(&text, "  %-*s %5d %6d %9.3f %8.3f %8.3f %7s %4.0f%% %7d %6d %6d\n", width, worker.worker,
                           worker.slots, worker.ranks, seconds(worker.busy), seconds(worker.mean_rank_time),
-                          seconds(worker.max_rank_time), absl::StrCat("(", worker.max_rank, ")"),
+                          seconds(worker.max_rank_time),
+                          worker.max_rank < 0 ? std::string("-") : absl::StrCat("(", worker.max_rank, ")"),
                           100.0 * worker.utilization, worker.retried_ranks, worker.lost_attempts, worker.failed);
   }
   text +=
       "  (slots: inferred from how many ranks ran at once; retried: ranks that needed more than one attempt;\n"
-      "   lost: attempts whose result was not kept)\n";
+      "   lost: its attempts whose result was not kept, such as those lost with it)\n";
   return text;
 }
 

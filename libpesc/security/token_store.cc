@@ -197,7 +197,9 @@ absl::StatusOr<Identity> TokenStore::authenticate(std::string_view token) const 
         "this token is not valid (unknown or revoked): ask the coordinator's admin for a new one "
         "(`pesc user add NAME` issues it)");
   }
-  return found->second;
+  Identity identity = found->second;
+  identity.token_sha256 = std::move(hash);
+  return identity;
 }
 
 absl::Status TokenStore::restrict_room(const std::string& room, const std::vector<std::string>& users) {

@@ -36,6 +36,8 @@ const char* to_string(Role role);
 struct Identity {
   std::string name;
   Role role = Role::kUser;
+  // The SHA-256 of the token itself: tells apart tokens of one name.
+  std::string token_sha256;
 };
 
 struct TokenRecord {

@@ -96,7 +96,8 @@ CREATE TABLE IF NOT EXISTS workers(
   host TEXT NOT NULL,
   slots INTEGER NOT NULL,
   last_seen_ms INTEGER NOT NULL,
-  ranks_done INTEGER NOT NULL DEFAULT 0);
+  ranks_done INTEGER NOT NULL DEFAULT 0,
+  credential TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS usage(
   user TEXT PRIMARY KEY,
   used_ms INTEGER NOT NULL);
@@ -559,6 +560,7 @@ absl::Status JobStore::migrate() {
     };
     db_->exec(kSchema);
     add_column("attempts", "rank_count", "INTEGER NOT NULL DEFAULT 1");
+    add_column("workers", "credential", "TEXT NOT NULL DEFAULT ''");
     return absl::OkStatus();
   });
 }
@@ -1069,6 +1071,40 @@ absl::StatusOr<std::vector<AttemptRecord>> JobStore::cancel_job(const std::strin
   });
 }
 
+absl::Status JobStore::keep_cancelled_output(int64_t attempt_id, v1::RankResult result) {
+  return guarded("keep a cancelled rank's output", [&]() -> absl::Status {
+    Atomically transaction(*sql_);
+    auto find = (*sql_)(
+        "SELECT a.job_id, a.rank, r.attempts, j.next_seq FROM attempts a "
+        "JOIN ranks r ON r.job_id = a.job_id AND r.rank = a.rank JOIN jobs j ON j.id = a.job_id "
+        "WHERE a.id = ?1 AND a.state = ?2 AND a.rank_count = 1 AND r.attempt_id = ?1 AND r.state = ?3");
+    find->bind(1, attempt_id);
+    find->bind(2, static_cast<int>(kAttemptCancelled));
+    find->bind(3, static_cast<int>(v1::RANK_STATE_CANCELLED));
+    if (!find->executeStep()) return absl::OkStatus();
+    const std::string job_id = find->getColumn(0).getString();
+    result.set_rank(find->getColumn(1).getInt());
+    result.set_attempts(find->getColumn(2).getInt());
+    result.set_attempt_id(attempt_id);
+    result.set_state(v1::RANK_STATE_CANCELLED);
+    result.set_finish_seq(find->getColumn(3).getInt64() + 1);
+    auto next = (*sql_)("UPDATE jobs SET next_seq = ? WHERE id = ?");
+    next->bind(1, result.finish_seq());
+    next->bind(2, job_id);
+    next->exec();
+    // Kept as the attempt's accepted result, which is where results are read from.
+    const std::string bytes = serialize(result);
+    auto attempt = (*sql_)("UPDATE attempts SET state = ?, result = ? WHERE id = ?");
+    attempt->bind(1, static_cast<int>(kAttemptAccepted));
+    attempt->bindNoCopy(2, bytes.data(), static_cast<int>(bytes.size()));
+    attempt->bind(3, attempt_id);
+    attempt->exec();
+    record_ended_rank(*sql_, job_id, result);
+    transaction.commit();
+    return absl::OkStatus();
+  });
+}
+
 absl::StatusOr<std::vector<std::string>> JobStore::delete_job(const std::string& job_id) {
   return guarded("delete job", [&]() -> absl::StatusOr<std::vector<std::string>> {
     WaitForDisk durable(*db_);
@@ -1123,6 +1159,18 @@ absl::StatusOr<std::vector<v1::RankResult>> JobStore::results_after(const std::s
       result.set_finish_seq(query->getColumn(2).getInt64());
       results.push_back(std::move(result));
     }
+    // Most ranks took one attempt; only the others cost a look.
+    auto others = (*sql_)(
+        "SELECT worker_id FROM attempts WHERE job_id = ?1 AND rank <= ?2 AND rank + rank_count > ?2 AND id <> ?3 "
+        "ORDER BY id");
+    for (v1::RankResult& result : results) {
+      if (result.attempts() <= 1) continue;
+      others->bind(1, job_id);
+      others->bind(2, result.rank());
+      others->bind(3, result.attempt_id());
+      while (others->executeStep()) result.add_other_attempt_workers(others->getColumn(0).getString());
+      others->reset();
+    }
     return results;
   });
 }
@@ -1137,17 +1185,27 @@ absl::StatusOr<std::map<std::string, int64_t>> JobStore::usage_by_user() {
 }
 
 absl::Status JobStore::record_worker(const std::string& id, const std::string& host, int slots,
-                                     int64_t now_unix_ms) {
+                                     const std::string& credential, int64_t now_unix_ms) {
   return guarded("record worker", [&]() -> absl::Status {
     auto upsert = (*sql_)(
-                             "INSERT INTO workers(id, host, slots, last_seen_ms) VALUES(?1, ?2, ?3, ?4) "
-                             "ON CONFLICT(id) DO UPDATE SET host = ?2, slots = ?3, last_seen_ms = ?4");
+        "INSERT INTO workers(id, host, slots, last_seen_ms, credential) VALUES(?1, ?2, ?3, ?4, ?5) "
+        "ON CONFLICT(id) DO UPDATE SET host = ?2, slots = ?3, last_seen_ms = ?4, credential = ?5");
     upsert->bind(1, id);
     upsert->bind(2, host);
     upsert->bind(3, slots);
     upsert->bind(4, now_unix_ms);
+    upsert->bind(5, credential);
     upsert->exec();
     return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::map<std::string, std::string>> JobStore::worker_credentials() {
+  return guarded("read worker credentials", [&]() -> absl::StatusOr<std::map<std::string, std::string>> {
+    auto query = (*sql_)("SELECT id, credential FROM workers");
+    std::map<std::string, std::string> credentials;
+    while (query->executeStep()) credentials[query->getColumn(0).getString()] = query->getColumn(1).getString();
+    return credentials;
   });
 }
 

@@ -147,6 +147,12 @@ class JobStore {
   absl::StatusOr<std::optional<ChunkAccepted>> finish_chunk(int64_t attempt_id, std::vector<v1::RankResult> results,
                                                            int64_t now_unix_ms);
 
+  // Keeps what an attempt stopped by its job's cancel reports (the output
+  // its rank had written) with the cancelled rank, under a new finish_seq
+  // so that watchers get the rank again; ignored for any other attempt (a
+  // straggler's duplicate that lost, a stale one).
+  absl::Status keep_cancelled_output(int64_t attempt_id, v1::RankResult result);
+
   // Keeps a running attempt's checkpoint as its rank's latest; ignored for
   // attempts that are no longer current.
   absl::Status save_checkpoint(int64_t attempt_id, const v1::BlobRef& checkpoint);
@@ -178,8 +184,13 @@ class JobStore {
   // Run time of finished ranks per user, for fair share.
   absl::StatusOr<std::map<std::string, int64_t>> usage_by_user();
 
-  absl::Status record_worker(const std::string& id, const std::string& host, int slots, int64_t now_unix_ms);
+  // `credential`: what the worker registered with, kept so that its id
+  // stays bound to it across a coordinator restart.
+  absl::Status record_worker(const std::string& id, const std::string& host, int slots,
+                             const std::string& credential, int64_t now_unix_ms);
   absl::StatusOr<std::vector<v1::WorkerInfo>> workers();
+  // Worker id -> the credential it last registered with.
+  absl::StatusOr<std::map<std::string, std::string>> worker_credentials();
 
  private:
   JobStore(std::filesystem::path file, std::unique_ptr<SQLite::Database> db);

@@ -49,9 +49,17 @@ struct ChannelSecurity {
 inline constexpr char kTokenMetadataKey[] = "authorization";
 inline constexpr char kTokenScheme[] = "Bearer ";
 
+// Clients and workers ping an idle connection this often, so that a dead
+// coordinator or a cut link is noticed while they wait.
+inline constexpr std::chrono::milliseconds kKeepaliveInterval{10000};
+
 // A channel to "host:port" with pesc's message limits and keepalive.
 std::shared_ptr<grpc::Channel> open_channel(const std::string& address, const ChannelSecurity& security = {});
 grpc::ChannelArguments channel_arguments();
+// The coordinator's side of keepalive: it accepts the pings its peers send
+// every kKeepaliveInterval, with or without calls, instead of answering
+// them with a GOAWAY ("too_many_pings") that breaks their waits.
+void accept_keepalive_pings(grpc::ServerBuilder& builder);
 
 // Sets a deadline `timeout` from now (gRPC 1.51 wants system_clock).
 void set_deadline(grpc::ClientContext& context, std::chrono::milliseconds timeout);

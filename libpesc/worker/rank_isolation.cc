@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -81,10 +83,7 @@ absl::Status check_reachable(const fs::path& program, const Credentials& user) {
 
 absl::StatusOr<std::shared_ptr<RankIsolation>> RankIsolation::create(const IsolationOptions& options) {
   std::shared_ptr<RankIsolation> isolation(new RankIsolation);
-  for (const fs::path& path : options.hidden) {
-    std::error_code error;
-    if (!path.empty()) isolation->hidden_.push_back(fs::absolute(path, error));
-  }
+  for (const fs::path& path : options.hidden) isolation->hide(path);
   if (::geteuid() == 0 && !options.run_as.empty() && options.run_as != "root") {
     auto user = ensure_user(options.run_as, /*create=*/true);
     if (!user.ok()) return user.status();
@@ -132,6 +131,17 @@ std::string RankIsolation::describe() const {
   return absl::StrCat(who, "; ", where, "; ", cgroups_state_);
 }
 
+void RankIsolation::hide(const fs::path& path) {
+  if (path.empty()) return;
+  std::error_code error;
+  absl::MutexLock lock(&hidden_mutex_);
+  // Under the name it was given and where it really is: a link may lead
+  // into a dir the sandbox shows.
+  for (const fs::path& name : {fs::absolute(path, error), fs::weakly_canonical(path, error)}) {
+    if (!name.empty() && std::find(hidden_.begin(), hidden_.end(), name) == hidden_.end()) hidden_.push_back(name);
+  }
+}
+
 void RankIsolation::hand_over(const fs::path& dir) const {
   if (run_as_) give_tree(dir, *run_as_, Give::kEverything);
 }
@@ -154,6 +164,7 @@ absl::Status RankIsolation::apply(const v1::Assignment& assignment, const RankCo
     launch.environment.emplace_back("LOGNAME", run_as_->name);
   }
   if (bwrap_) {
+    absl::MutexLock lock(&hidden_mutex_);
     Sandbox sandbox{.bwrap = *bwrap_,
                     .writable = {context.app_dir, context.output_dir, context.checkpoint_dir},
                     .hidden = hidden_,

@@ -15,7 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "executor/cgroup.h"
 #include "executor/rank_contract.h"
 #include "executor/rank_process.h"
@@ -29,8 +31,9 @@ struct IsolationOptions {
   std::string run_as = "pesc";
   // Run ranks in bubblewrap when it is installed and works here.
   bool sandbox = true;
-  // Files a sandboxed rank must not see even where the system is shown,
-  // such as the worker's token file.
+  // Files and dirs a sandboxed rank must not see even where the system is
+  // shown, such as the worker's token file and its work dir (of which a
+  // rank sees its own slot's dirs only).
   std::vector<std::filesystem::path> hidden;
 };
 
@@ -48,6 +51,10 @@ class RankIsolation {
   // Gives the rank's directories to its user and sets the launch's limits,
   // user, sandbox and cgroups from the assignment.
   absl::Status apply(const v1::Assignment& assignment, const RankContext& context, RankLaunch& launch);
+
+  // Hides `path` from ranks started from now on too (the coordinator's
+  // state dir, once the worker knows it).
+  void hide(const std::filesystem::path& path);
 
   // Gives what the worker put in a running rank's directory (a restored
   // checkpoint for a warm runner's next rank) to the ranks' user.
@@ -70,7 +77,8 @@ class RankIsolation {
   std::optional<Credentials> run_as_;
   std::optional<std::filesystem::path> bwrap_;
   std::string sandbox_state_;  // why there is no sandbox, for describe()
-  std::vector<std::filesystem::path> hidden_;
+  mutable absl::Mutex hidden_mutex_;
+  std::vector<std::filesystem::path> hidden_ ABSL_GUARDED_BY(hidden_mutex_);
   mutable std::once_flag cgroups_opened_;
   mutable std::shared_ptr<CgroupTree> cgroups_;  // null: none writable here
   mutable std::string cgroups_state_;

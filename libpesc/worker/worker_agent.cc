@@ -209,8 +209,13 @@ void WorkerAgent::Impl::connection_loop() {
     bool registered = false;
     absl::Status ended = run_session(registered);
     if (registered || was_connected) {
-      tell(absl::StrCat(registered ? "lost the coordinator (" : "cannot reach the coordinator (", ended.message(),
-                        "); retrying"));
+      const bool refused = ended.code() == absl::StatusCode::kAlreadyExists ||
+                           ended.code() == absl::StatusCode::kPermissionDenied ||
+                           ended.code() == absl::StatusCode::kUnauthenticated;
+      tell(absl::StrCat(registered ? "lost the coordinator ("
+                        : refused  ? "the coordinator refuses this worker ("
+                                   : "cannot reach the coordinator (",
+                        ended.message(), "); retrying"));
     }
     was_connected = registered;
     if (std::chrono::steady_clock::now() - started > std::chrono::seconds(5)) backoff = std::chrono::milliseconds(100);
@@ -283,6 +288,7 @@ absl::Status WorkerAgent::Impl::run_session(bool& registered) {
 // acknowledged goes again, now that the stream is up (a result the
 // coordinator already has is simply acknowledged again).
 void WorkerAgent::Impl::resume(const v1::Registered& registered) {
+  if (options.isolation) options.isolation->hide(registered.state_dir());
   std::map<int64_t, int> gangs_to_start;
   {
     absl::MutexLock lock(&mutex);
@@ -400,14 +406,18 @@ void WorkerAgent::Impl::slot_loop(int slot) {
     // Paused before the result goes, so the coordinator sends no more ranks
     // to a disk that failed this one.
     if (blames_worker(finished)) check_disk_room();
-    bool wanted;
+    bool stopped_for_a_cancel;
     {
       absl::MutexLock lock(&mutex);
       running.erase(attempt);
       running_gpus.erase(attempt);
-      wanted = !cancelled.erase(attempt);
+      stopped_for_a_cancel = cancelled.erase(attempt) > 0;
     }
-    if (wanted) report(std::move(finished));
+    // A rank stopped for a cancel still sends what it had written, which
+    // the coordinator keeps when the cancel was its job's; a stopped chunk
+    // sends nothing.
+    if (stopped_for_a_cancel) finished.mutable_result()->set_state(v1::RANK_STATE_CANCELLED);
+    if (!stopped_for_a_cancel || finished.chunk_size() == 0) report(std::move(finished));
     runner->reset_slot(slot);
   }
 }

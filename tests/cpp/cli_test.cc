@@ -1,6 +1,7 @@
 // The `pesc` command as scripts use it: output on stdout in rank order and
 // nothing else, errors on stderr, exit codes that say what happened.
 #include <filesystem>
+#include <sstream>
 
 #include "farm_harness.h"
 #include "gtest/gtest.h"
@@ -12,6 +13,7 @@ namespace fs = std::filesystem;
 using testing::CommandResult;
 using testing::ScratchDir;
 using testing::TestFarm;
+using testing::eventually;
 using testing::run_command;
 using testing::write_script;
 
@@ -163,6 +165,35 @@ TEST(CliTest, ReportShowsSpeedupSlotsAndEachWorkerAndDrawsTheTimeline) {
 
   CommandResult unknown = run_command({PESC_CLI_BINARY, "report", "nosuchjob"}, env);
   EXPECT_EQ(unknown.exit_code, 2) << unknown.err;
+}
+
+TEST(CliTest, StatusCountsRanksQueuedAtAWorkerApartFromTheOnesItsSlotsRun) {
+  ScratchDir scratch;
+  TestFarm farm(1, 4);
+  fs::path started = scratch.path() / "started";
+  fs::create_directories(started);
+  fs::path script = write_script(scratch.path(), "long.sh", "touch \"$PESC_PARAMETER_0/$PESC_RANK\"\nsleep 60\n");
+  CommandResult run = run_command({PESC_CLI_BINARY, "--coordinator", farm.address(), "run", "--detach",
+                                   "--repetitions", "20", script.string(), "--", started.string()});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const std::string job = run.out.substr(0, run.out.find('\n'));
+  auto ranks_started = [&] { return std::distance(fs::directory_iterator(started), fs::directory_iterator()); };
+  ASSERT_TRUE(eventually([&] { return ranks_started() == 4; }));
+  // The worker holds a rank per slot beyond its 4 slots: 4 run, 4 wait there.
+  CommandResult status;
+  EXPECT_TRUE(eventually([&] {
+    status = run_command({PESC_CLI_BINARY, "--coordinator", farm.address(), "status", job});
+    return status.out.find("20 ranks: 12 pending, 4 queued at workers, 4 running") != std::string::npos;
+  })) << status.out << status.err;
+  // `pesc workers` agrees: 4 running on its 4 slots.
+  CommandResult workers = run_command({PESC_CLI_BINARY, "--coordinator", farm.address(), "workers"});
+  std::istringstream row(workers.out.substr(workers.out.find("\nworker0")));
+  std::string id, host, state;
+  int slots = 0, running = 0;
+  row >> id >> host >> state >> slots >> running;
+  EXPECT_EQ(slots, 4) << workers.out;
+  EXPECT_EQ(running, 4) << workers.out;
+  run_command({PESC_CLI_BINARY, "--coordinator", farm.address(), "cancel", job});
 }
 
 TEST(CliTest, WarnsWhenNoWorkerCanRunTheJobAndCancelsItOnTerm) {

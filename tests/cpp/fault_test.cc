@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "farm_harness.h"
@@ -44,6 +45,12 @@ TEST(FaultTest, KilledWorkersRanksRunElsewhere) {
   std::map<std::string, int> per_worker;
   for (const RankResult& rank : results) per_worker[rank.worker] += 1;
   EXPECT_GT(per_worker["worker1"], 12) << "the survivor took over the dead worker's share";
+  // The report charges the attempts lost with worker0 to it, not to worker1,
+  // which ran those ranks again.
+  std::map<std::string, int> lost;
+  for (const WorkerReport& worker : results.report().workers) lost[worker.worker] = worker.lost_attempts;
+  EXPECT_GT(lost["worker0"], 0);
+  EXPECT_EQ(lost["worker1"], 0);
 }
 
 TEST(FaultTest, RestartedWorkerKillsRanksOrphanedByItsDeath) {
@@ -194,6 +201,30 @@ TEST(FaultTest, WorkerWhereRanksCannotStartIsQuarantinedAndTheJobFinishesElsewhe
       EXPECT_EQ(worker.quarantined(), "");
     }
   }
+}
+
+TEST(FaultTest, ACancelledRankKeepsTheOutputItHadWritten) {
+  ScratchDir scratch;
+  TestFarm farm(1, 1);
+  fs::path script = write_script(scratch.path(), "partial.sh",
+                                 "echo \"step 1 of rank $PESC_RANK\"\n"
+                                 "echo partial > \"$PESC_OUTPUT_DIR/partial.txt\"\n"
+                                 "touch \"$PESC_PARAMETER_0/started\"\n"
+                                 "sleep 120\n");
+  Job job = Farm("shell", {.coordinator = farm.address()}).map(script, 1, {scratch.path().string()});
+  ASSERT_TRUE(eventually([&] { return fs::exists(scratch.path() / "started"); }, std::chrono::seconds(30)));
+  job.cancel();
+  // The worker stops the rank, then sends what it had written.
+  std::optional<Results> results;
+  EXPECT_TRUE(eventually(
+      [&] {
+        results = Farm("shell", {.coordinator = farm.address()}).attach(job.id()).wait();
+        return (*results)[0].output.find("step 1 of rank 0") != std::string::npos;
+      },
+      std::chrono::seconds(15)))
+      << (*results)[0].output;
+  EXPECT_EQ((*results)[0].status, RankStatus::kCancelled);
+  EXPECT_EQ(results->read_file(0, "partial.txt"), "partial\n");
 }
 
 }  // namespace

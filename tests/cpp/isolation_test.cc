@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -161,6 +162,59 @@ TEST_F(IsolationTest, WarmRunnersServeRanksInTheSandbox) {
   for (const RankResult& rank : results) {
     EXPECT_TRUE(rank.ok()) << rank.output << rank.error;
     EXPECT_THAT(rank.output, HasSubstr("rank " + std::to_string(rank.rank) + " as pesc pid"));
+  }
+}
+
+// A work dir and a coordinator's state dir under /opt, which the sandbox
+// shows (read-only) for the software kept there, both left readable by all
+// as a careless operator might: a rank still sees neither the other slot's
+// output nor the state.
+TEST(IsolationWhereverTheDirsLiveTest, RanksSeeNeitherAnotherSlotNorTheCoordinatorsStateUnderOpt) {
+  if (::geteuid() != 0) GTEST_SKIP() << "a worker runs ranks as another user only when it is root";
+  if (!find_bwrap()) GTEST_SKIP() << "bubblewrap is not installed";
+  ScratchDir scratch;
+  std::string pattern = "/opt/pesc-test-XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+  const fs::path opt = pattern;
+  struct RemovedAtEnd {
+    fs::path dir;
+    ~RemovedAtEnd() {
+      std::error_code ignored;
+      fs::remove_all(dir, ignored);
+    }
+  } removed_at_end{opt};
+  ::chmod(opt.c_str(), 0711);
+  const char* tmpdir = std::getenv("TMPDIR");
+  const std::string saved_tmpdir = tmpdir != nullptr ? tmpdir : "";
+  ::setenv("TMPDIR", opt.c_str(), 1);  // the farm's dirs go where TMPDIR says
+  auto farm = std::make_unique<TestFarm>(0);
+  if (tmpdir != nullptr) {
+    ::setenv("TMPDIR", saved_tmpdir.c_str(), 1);
+  } else {
+    ::unsetenv("TMPDIR");
+  }
+  ::chmod(farm->dir().c_str(), 0711);
+  const fs::path state = farm->dir() / "state";
+  ::chmod(state.c_str(), 0755);
+  ::chmod((state / "pesc.sqlite").c_str(), 0644);
+  farm->add_worker(2, {"--no-sandbox=false", "--run-as=pesc"});
+
+  fs::path script = write_script(scratch.path(), "snoop.sh",
+                                 "echo \"rank $PESC_RANK\" > \"$PESC_OUTPUT_DIR/secret.txt\"\n"
+                                 "own_slot=$(echo \"$PESC_OUTPUT_DIR\" | sed 's/.*slot-\\([0-9]*\\).*/\\1/')\n"
+                                 "other=$(echo \"$PESC_OUTPUT_DIR\" | sed \"s/slot-[0-9]*/slot-$((1 - own_slot))/\")\n"
+                                 "sleep 1  # both ranks are running now\n"
+                                 "cat \"$other/secret.txt\" 2>/dev/null || echo other-slot-hidden\n"
+                                 "echo \"in the work dir: $(ls -A \"${PESC_OUTPUT_DIR%/runs/*}\")\"\n"
+                                 "echo \"in the state dir: $(ls -A \"$PESC_PARAMETER_0\")\"\n"
+                                 "if cat \"$PESC_PARAMETER_0/pesc.sqlite\" >/dev/null 2>&1; then\n"
+                                 "  echo state-read\n"
+                                 "fi\n");
+  Results results = Farm("shell", {.coordinator = farm->address()}).map(script, 2, {state.string()}).wait();
+  ASSERT_EQ(results.size(), 2u);
+  for (const RankResult& rank : results) {
+    EXPECT_TRUE(rank.ok()) << rank.output << rank.error;
+    EXPECT_EQ(rank.output, "other-slot-hidden\nin the work dir: runs\nin the state dir: \n") << rank.error;
   }
 }
 

@@ -20,7 +20,7 @@ const TimePoint kOrigin = TimePoint(std::chrono::hours(24 * 365 * 56));
 TimePoint at(int64_t ms) { return kOrigin + milliseconds(ms); }
 
 RankResult rank_run(int rank, const std::string& worker, int64_t start_ms, int64_t end_ms,
-                    RankStatus status = RankStatus::kSucceeded, int attempts = 1) {
+                    RankStatus status = RankStatus::kSucceeded) {
   RankResult result;
   result.rank = rank;
   result.worker = worker;
@@ -28,16 +28,24 @@ RankResult rank_run(int rank, const std::string& worker, int64_t start_ms, int64
   result.end = at(end_ms);
   result.duration = milliseconds(end_ms - start_ms);
   result.status = status;
-  result.attempts = attempts;
+  result.attempts = 1;
   return result;
 }
 
-// Worker "a" runs ranks 0 and 1 side by side, then rank 2 after a 10 ms gap;
-// worker "b" runs rank 3, the longest, starting 100 ms late. The job was
-// submitted 200 ms before the first start and finished 200 ms after the last end.
+// The rank after attempts on `lost_on` that were not kept.
+RankResult after_attempts_on(RankResult rank, std::vector<std::string> lost_on) {
+  rank.attempts = static_cast<int>(lost_on.size()) + 1;
+  rank.other_attempt_workers = std::move(lost_on);
+  return rank;
+}
+
+// Worker "a" runs ranks 0 and 1 side by side, then rank 2 (its third
+// attempt, after two on "a") after a 10 ms gap; worker "b" runs rank 3, the
+// longest, starting 100 ms late. The job was submitted 200 ms before the
+// first start and finished 200 ms after the last end.
 std::vector<RankResult> two_workers() {
-  return {rank_run(0, "a", 0, 1000), rank_run(1, "a", 0, 1000), rank_run(2, "a", 1010, 2010, RankStatus::kSucceeded, 3),
-          rank_run(3, "b", 100, 2100)};
+  return {rank_run(0, "a", 0, 1000), rank_run(1, "a", 0, 1000),
+          after_attempts_on(rank_run(2, "a", 1010, 2010), {"a", "a"}), rank_run(3, "b", 100, 2100)};
 }
 
 TEST(JobReportTest, SpeedupIsRankTimeOverWallAndEfficiencyIsPerInferredSlot) {
@@ -72,7 +80,7 @@ TEST(JobReportTest, PerWorkerTableHasRanksMeanMaxAndRetries) {
   EXPECT_EQ(a.mean_rank_time, milliseconds(1000));
   EXPECT_EQ(a.max_rank_time, milliseconds(1000));
   EXPECT_EQ(a.retried_ranks, 1);
-  EXPECT_EQ(a.lost_attempts, 2) << "rank 2 took three attempts";
+  EXPECT_EQ(a.lost_attempts, 2) << "rank 2 took three attempts, all on a";
   EXPECT_NEAR(a.utilization, 3000.0 / (2 * 2500.0), 1e-12);
   const WorkerReport& b = report.workers[1];
   EXPECT_EQ(b.first_lane, 2);
@@ -80,6 +88,25 @@ TEST(JobReportTest, PerWorkerTableHasRanksMeanMaxAndRetries) {
   EXPECT_EQ(b.max_rank_time, milliseconds(2000));
   EXPECT_EQ(b.max_rank, 3);
   EXPECT_EQ(report.lanes, (std::vector<std::string>{"a #0", "a #1", "b #0"}));
+}
+
+TEST(JobReportTest, AnAttemptNotKeptIsChargedToTheWorkerThatRanItNotToTheOneThatRanTheLast) {
+  // Rank 0 was lost with worker "gone", then failed once on "b", then
+  // succeeded on "a"; "gone" kept no rank at all.
+  std::vector<RankResult> ranks = {after_attempts_on(rank_run(0, "a", 0, 1000), {"gone", "b"}),
+                                   rank_run(1, "b", 0, 1000)};
+  JobReport report = JobReport::from("j", ranks);
+  ASSERT_EQ(report.workers.size(), 3u);
+  EXPECT_EQ(report.workers[0].worker, "a");
+  EXPECT_EQ(report.workers[0].retried_ranks, 1);
+  EXPECT_EQ(report.workers[0].lost_attempts, 0);
+  EXPECT_EQ(report.workers[1].worker, "b");
+  EXPECT_EQ(report.workers[1].lost_attempts, 1);
+  EXPECT_EQ(report.workers[2].worker, "gone");
+  EXPECT_EQ(report.workers[2].lost_attempts, 1);
+  EXPECT_EQ(report.workers[2].ranks, 0);
+  EXPECT_EQ(report.slots, 2) << "a worker that kept no rank adds no lane";
+  EXPECT_NE(report.to_text().find("gone"), std::string::npos) << report.to_text();
 }
 
 TEST(JobReportTest, SlotsAreTheMostRanksAtOnceAndBackToBackRanksShareALane) {

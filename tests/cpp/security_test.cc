@@ -202,6 +202,35 @@ TEST(SecurityTest, ARevokedTokenIsRefusedOnItsNextCallAndItsStreamsAreCut) {
   EXPECT_TRUE(eventually([&] { return worker_ids_online(farm).empty(); })) << "the worker's stream was not cut";
 }
 
+TEST(SecurityTest, AWorkerIdStaysWithTheTokenThatRegisteredItWhileThatWorkerIsConnected) {
+  ScratchDir scratch;
+  TestFarm farm(0);
+  fs::path first = write_script(scratch.path(), "first.token", issue_token(farm, "desk-a", v1::ROLE_WORKER) + "\n");
+  fs::path other = write_script(scratch.path(), "other.token", issue_token(farm, "desk-b", v1::ROLE_WORKER) + "\n");
+  farm.add_worker(2, {"--token-file", first.string(), "--id", "desk-7"});
+  ASSERT_TRUE(eventually([&] { return worker_ids_online(farm) == std::vector<std::string>{"desk-7"}; }));
+  farm.add_worker(2, {"--token-file", other.string(), "--id", "desk-7"});
+  EXPECT_TRUE(eventually([&] {
+    return read_all(farm.dir() / "worker1.log").find("registered with another token") != std::string::npos;
+  })) << read_all(farm.dir() / "worker1.log");
+
+  // Every rank runs on the first worker; it was never knocked off.
+  fs::path script = write_script(scratch.path(), "where.sh", "pwd\nsleep 0.2\n");
+  Results results = Farm("shell", {.coordinator = farm.address()}).map(script, 8).wait();
+  for (const RankResult& rank : results) {
+    EXPECT_NE(rank.output.find((farm.dir() / "worker0").string()), std::string::npos) << rank.output;
+  }
+  EXPECT_EQ(read_all(farm.dir() / "worker0.log").find("lost the coordinator"), std::string::npos)
+      << read_all(farm.dir() / "worker0.log");
+
+  // The same token again, from a restarted worker, takes its id back.
+  farm.restart_worker(0);
+  Results again = Farm("shell", {.coordinator = farm.address()}).map(script, 2).wait();
+  for (const RankResult& rank : again) {
+    EXPECT_NE(rank.output.find((farm.dir() / "worker0").string()), std::string::npos) << rank.output;
+  }
+}
+
 TEST(SecurityTest, RestrictedRoomsRefuseOthersAtSubmit) {
   ScratchDir scratch;
   TestFarm farm(0);
@@ -314,6 +343,39 @@ TEST_F(TlsTest, MutualTlsRefusesClientsWithoutACertificateFromTheLab) {
                         .map(script, 2)
                         .wait();
   EXPECT_EQ(results.output(), "rank 0\nrank 1\n");
+}
+
+TEST_F(TlsTest, UnderMutualTlsAWorkerIdAlsoStaysWithTheCertificateThatRegisteredIt) {
+  TestFarm farm(0, 2, server_flags(true));
+  const fs::path lab = scratch_.path() / "lab";
+  // A second certificate from the lab's CA, as another desktop would have.
+  CommandResult request = run_command({"/usr/bin/openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
+                                       "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=desk-2", "-keyout",
+                                       (lab / "desk2.key").string(), "-out", (lab / "desk2.csr").string()});
+  ASSERT_EQ(request.exit_code, 0) << request.err;
+  CommandResult sign = run_command({"/usr/bin/openssl", "x509", "-req", "-in", (lab / "desk2.csr").string(), "-CA",
+                                    (lab / "ca.pem").string(), "-CAkey", (lab / "ca.key").string(),
+                                    "-CAcreateserial", "-days", "1", "-out", (lab / "desk2.pem").string()});
+  ASSERT_EQ(sign.exit_code, 0) << sign.err;
+  auto worker_with = [&](const std::string& cert, const std::string& key) {
+    farm.add_worker(1, {"--tls-ca", (lab / "ca.pem").string(), "--tls-cert", (lab / cert).string(), "--tls-key",
+                        (lab / key).string(), "--id", "desk-7"});
+  };
+  // Both present the same token (the farm's); only the certificates differ.
+  worker_with("client.pem", "client.key");
+  auto client = Client::connect(farm.address(), security("lab", farm.admin_token(), "lab"));
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE(eventually([&] {
+    auto workers = (*client)->workers();
+    return workers.ok() && workers->size() == 1 && workers->front().online();
+  }));
+  worker_with("desk2.pem", "desk2.key");
+  EXPECT_TRUE(eventually([&] {
+    return read_all(farm.dir() / "worker1.log").find("another token or certificate") != std::string::npos;
+  })) << read_all(farm.dir() / "worker1.log");
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_EQ(read_all(farm.dir() / "worker0.log").find("lost the coordinator"), std::string::npos)
+      << read_all(farm.dir() / "worker0.log");
 }
 
 TEST(SecurityTest, SizesAboveTheLimitsGetClearErrorsAndOthersAreStillServed) {

@@ -56,6 +56,7 @@ def test_sigint_cancels_the_job_and_kills_its_ranks(tmp_path, coordinator):
             session.kill()
     assert session.returncode != 0 and "interrupted" in out, err
     assert "KeyboardInterrupt" in err
+    assert "pesc: cancelled job " in err, "the session said whether the cancel was confirmed"
     started = [int(p) for p in os.listdir(pids)]
     deadline = time.monotonic() + 15
     while any(alive(pid) for pid in started) and time.monotonic() < deadline:

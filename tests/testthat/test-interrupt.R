@@ -31,6 +31,8 @@ test_that("an interrupt cancels the job: no rank keeps running and the session s
              paste("the interrupted session to go on:", paste(readLines(file.path(dir, "child.log")),
                                                              collapse = "\n")))
   expect_equal(readLines(file.path(dir, "after.txt")), c("interrupted", "2"))
+  # The session says whether the farm confirmed the cancel.
+  expect_match(paste(readLines(file.path(dir, "child.log")), collapse = "\n"), "pesc: cancelled job ")
   wait_until(function() !any(vapply(rank_pids, process_alive, logical(1))), 15, "the ranks to stop")
   expect_false(any(vapply(rank_pids, process_alive, logical(1))))
   expect_lte(length(list.files(file.path(dir, "ranks"))), 2L)

@@ -168,6 +168,9 @@ struct RankResult {
   int64_t max_rss_kb = 0;
   int64_t attempt = 0;      // id of the accepted attempt
   int attempts = 0;         // attempts the rank took
+  // The worker of each attempt not kept (failed and retried, lost with its
+  // worker, a straggler's duplicate that lost), in the order they started.
+  std::vector<std::string> other_attempt_workers;
   bool timed_out = false;   // killed for running past MapOptions::timeout
   std::string limit_exceeded;  // "memory", "cpu" or "output": the limit it was killed for
   bool has_files = false;   // output_dir held more than output.txt
@@ -179,13 +182,15 @@ struct RankResult {
 struct Progress {
   int total = 0;
   int pending = 0;
-  int running = 0;
+  int running = 0;  // started on a worker's slot
   int succeeded = 0;
   int failed = 0;
   int cancelled = 0;
   // Why pending ranks cannot start anywhere now, e.g. "no worker is
   // connected to the coordinator"; empty when they only wait for a slot.
   std::string waiting;
+  // Sent to a worker that has not started them yet (its slots are busy).
+  int queued_at_workers = 0;
   int finished() const { return succeeded + failed + cancelled; }
 };
 
@@ -213,8 +218,8 @@ struct WorkerReport {
   std::chrono::milliseconds mean_rank_time{0};
   std::chrono::milliseconds max_rank_time{0};
   int max_rank = -1;          // the rank that took max_rank_time
-  int retried_ranks = 0;      // ranks that needed more than one attempt
-  int lost_attempts = 0;      // attempts not kept: failed and retried, timed out, or lost with a worker
+  int retried_ranks = 0;      // its ranks that needed more than one attempt
+  int lost_attempts = 0;      // its attempts not kept: failed and retried, timed out, or lost with it
   double utilization = 0.0;   // busy / (slots x wall time)
 };
 
@@ -340,8 +345,13 @@ class Job {
   Progress progress() const;
   bool done() const;
 
-  // Stops every running rank and dispatches no more.
+  // Stops every running rank and dispatches no more. Tries again for a few
+  // seconds while the farm cannot be reached.
   void cancel();
+  // cancel() for a wait the user interrupted (Ctrl-C, SIGTERM): never
+  // throws, and returns what to tell the user, "cancelled job ID" or "could
+  // not confirm the cancel of job ID: why".
+  std::string cancel_for_interrupt() noexcept;
 
  private:
   friend class Farm;
