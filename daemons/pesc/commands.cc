@@ -102,6 +102,11 @@ int follow(Job& job, const std::string& out_dir) {
   Results results = job.wait();
   followed_job = nullptr;
   if (!out_dir.empty()) results.save(out_dir);
+  for (const RankResult& rank : results) {
+    if (rank.left_out.empty()) continue;
+    std::cerr << "pesc: rank " << rank.rank << ": left out of its files (links leading outside its output_dir): "
+              << absl::StrJoin(rank.left_out, ", ") << "\n";
+  }
   if (interrupted) {
     std::cerr << "pesc: interrupted; job " << job.id() << " cancelled\n";
     return kExitInterrupted;
@@ -113,8 +118,10 @@ int follow(Job& job, const std::string& out_dir) {
                                results.size(), failed.size() == 1 ? "" : "s", absl::StrJoin(shown, ", "),
                                failed.size() > shown.size() ? ", ..." : "");
   for (int rank : shown) {
-    if (!results[static_cast<size_t>(rank)].error.empty()) {
-      std::cerr << "pesc: rank " << rank << ": " << results[static_cast<size_t>(rank)].error << "\n";
+    const RankResult& result = results[static_cast<size_t>(rank)];
+    if (!result.error.empty()) {
+      std::cerr << "pesc: rank " << rank << " (" << to_string(result.failure_class) << "'s fault): " << result.error
+                << "\n";
     }
   }
   return kExitRanksFailed;
@@ -125,6 +132,7 @@ const char* job_state_name(v1::JobState state) {
     case v1::JOB_STATE_RUNNING: return "running";
     case v1::JOB_STATE_FINISHED: return "finished";
     case v1::JOB_STATE_CANCELLED: return "cancelled";
+    case v1::JOB_STATE_FAILED: return "failed";
     default: return "unknown";
   }
 }
@@ -233,6 +241,8 @@ int status(const Target& target, const std::string& job_id) {
         "job %s (%s): %s\n  %d ranks: %d pending, %d running, %d succeeded, %d failed, %d cancelled\n", job.id(),
         job.spec().name(), job_state_name(job.state()), p.total(), p.pending(), p.running(), p.succeeded(),
         p.failed(), p.cancelled());
+    if (!job.failure().empty()) std::cout << "  failed: " << job.failure() << "\n";
+    if (!p.waiting().empty()) std::cout << "  waiting: " << p.waiting() << "\n";
     return kExitOk;
   } catch (const Error& error) {
     return report_error(error);
@@ -302,6 +312,9 @@ int workers(const Target& target) {
                                          gpu.compute_capability(), gpu.memory_bytes() >> 20));
         }
         std::cout << "  GPUs: " << absl::StrJoin(gpus, ", ") << "\n";
+      }
+      for (const v1::UnavailableDomain& domain : worker.unavailable_domains()) {
+        std::cout << "  cannot run the " << domain.domain() << " domain: " << domain.why() << "\n";
       }
       if (!worker.paused().empty()) std::cout << "  takes no new ranks: " << worker.paused() << "\n";
       if (!worker.throttled().empty()) std::cout << "  ranks held back: " << worker.throttled() << "\n";

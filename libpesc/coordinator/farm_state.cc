@@ -9,6 +9,7 @@
 #include "common/clock.h"
 #include "common/status_macros.h"
 #include "executor/domain.h"
+#include "executor/rank_contract.h"
 
 namespace pesc {
 namespace {
@@ -17,8 +18,12 @@ constexpr int kMaxRepetitions = 10'000'000;
 constexpr int kResultsPerBatch = 512;
 // How long a new job's ranks may have nowhere to go before its clients are told why.
 constexpr absl::Duration kWaitingGrace = absl::Seconds(2);
-// Ranks in a row that cannot start on a worker before it is quarantined.
+// Ranks in a row that cannot start on a worker for the worker's own fault
+// before it is quarantined.
 constexpr int kQuarantineAfter = 2;
+// A job whose first this many ranks (or all, when it has fewer) failed for
+// the job's own fault, none succeeding, ends FAILED at once.
+constexpr int kFailFastAfter = 3;
 // A batch of assignments or acks stays well under gRPC's 4 MiB message cap.
 constexpr size_t kBatchBytes = 1 << 20;
 // A worker holds enough assignments to keep each slot busy this long, so
@@ -47,6 +52,7 @@ absl::Status validate(const v1::JobSpec& spec) {
     return absl::InvalidArgumentError("the job names no process: upload one and give its blob and kind");
   }
   if (spec.entry().empty()) return absl::InvalidArgumentError("the job names no entry point");
+  PESC_RETURN_IF_ERROR(check_parameters_fit({spec.parameters().begin(), spec.parameters().end()}));
   for (const std::string& room : spec.rooms()) {
     if (room.empty() || room.size() > 64) {
       return absl::InvalidArgumentError("a room name must have 1 to 64 characters");
@@ -268,6 +274,12 @@ absl::StatusOr<uint64_t> FarmState::delete_job(const std::string& job_id) {
 
 absl::StatusOr<v1::JobInfo> FarmState::cancel_locked(const std::string& job_id) {
   PESC_ASSIGN_OR_RETURN(auto to_stop, store_->cancel_job(job_id, now_unix_ms()));
+  forget_ended_job(job_id, to_stop);
+  PESC_ASSIGN_OR_RETURN(JobRecord record, store_->job(job_id));
+  return record.to_info();
+}
+
+void FarmState::forget_ended_job(const std::string& job_id, const std::vector<AttemptRecord>& to_stop) {
   active_jobs_.erase(job_id);
   gangs_.erase(job_id);
   std::map<std::string, std::vector<int64_t>> cancels;
@@ -275,8 +287,18 @@ absl::StatusOr<v1::JobInfo> FarmState::cancel_locked(const std::string& job_id) 
   tell_to_cancel(cancels);
   changed();
   dispatch();
-  PESC_ASSIGN_OR_RETURN(JobRecord record, store_->job(job_id));
-  return record.to_info();
+}
+
+void FarmState::fail_fast(const std::string& job_id, const v1::RankResult& result) {
+  auto job = active_jobs_.find(job_id);
+  if (job == active_jobs_.end()) return;
+  FaultWatch& watch = job->second.fault_watch;
+  if (result.state() == v1::RANK_STATE_SUCCEEDED) watch.any_succeeded = true;
+  if (watch.any_succeeded || result.failure_class() != v1::FAILURE_CLASS_JOB) return;
+  if (++watch.job_faults < std::min(job->second.spec.repetitions(), kFailFastAfter)) return;
+  auto to_stop = store_->fail_job(job_id, result.error(), now_unix_ms());
+  if (!to_stop.ok()) return;  // the job runs on and its ranks fail one by one
+  forget_ended_job(job_id, *to_stop);
 }
 
 // The workers also forget these attempts.
@@ -305,6 +327,11 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> FarmState::workers() {
     *worker.mutable_gpus() = {session->second.gpus.begin(), session->second.gpus.end()};
     worker.set_paused(session->second.paused);
     worker.set_throttled(session->second.throttled);
+    for (const auto& [domain, why] : session->second.unavailable_domains) {
+      v1::UnavailableDomain& unavailable = *worker.add_unavailable_domains();
+      unavailable.set_domain(domain);
+      unavailable.set_why(why);
+    }
     worker.set_running(static_cast<int>(session->second.attempts.size()));
   }
   return known;
@@ -345,6 +372,10 @@ absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorke
   session.last_heard = absl::Now();
   session.gpus.assign(registration.gpus().begin(), registration.gpus().end());
   session.paused = registration.paused_reason();
+  session.unavailable_domains.clear();
+  for (const v1::UnavailableDomain& domain : registration.unavailable_domains()) {
+    session.unavailable_domains[domain.domain()] = domain.why();
+  }
 
   // What the worker holds and the coordinator still wants stays; the rest
   // is stale on one side or the other.
@@ -441,6 +472,7 @@ void FarmState::finish_chunk(Session& session, const v1::RankFinished& finished)
     if (auto job = active_jobs_.find((*accepted)->job_id); job != active_jobs_.end()) {
       job->second.pending += (*accepted)->requeued;
     }
+    for (const v1::RankResult& result : (*accepted)->results) fail_fast((*accepted)->job_id, result);
     if ((*accepted)->job_finished) active_jobs_.erase((*accepted)->job_id);
   }
   if (session.outbox) session.outbox->acknowledge(finished.attempt_id());
@@ -461,6 +493,7 @@ void FarmState::finish_attempt(Session& session, const v1::RankFinished& finishe
     if ((*accepted)->requeued) {
       if (auto job = active_jobs_.find((*accepted)->job_id); job != active_jobs_.end()) job->second.pending += 1;
     }
+    fail_fast((*accepted)->job_id, result);
     if ((*accepted)->job_finished) {
       active_jobs_.erase((*accepted)->job_id);
       gangs_.erase((*accepted)->job_id);
@@ -486,8 +519,10 @@ int FarmState::prefetch_for(const Session& session) const {
 }
 
 void FarmState::note_worker_health(Session& session, const v1::RankResult& result) {
-  const bool never_ran = result.state() != v1::RANK_STATE_SUCCEEDED && !result.error().empty();
-  if (!never_ran) {
+  // A job's own mistakes (a file that cannot run, say) fail on any worker
+  // and tell nothing about this one.
+  if (result.failure_class() == v1::FAILURE_CLASS_JOB) return;
+  if (result.failure_class() != v1::FAILURE_CLASS_WORKER) {
     session.failures_in_a_row = 0;
     return;
   }
@@ -576,6 +611,7 @@ QueuedJob FarmState::queued(const std::string& job_id, const ActiveJob& job) {
   entry.pinned_worker = job.pinned_worker;
   entry.gpus_per_rank = job.spec.gpus_per_rank();
   entry.min_capability = job.spec.min_capability();
+  entry.domain = job.spec.domain();
   return entry;
 }
 
@@ -590,7 +626,10 @@ std::string FarmState::why_waiting(const std::string& job_id) {
     std::string unavailable;
     if (!session.quarantined.empty()) unavailable = "quarantined: " + session.quarantined;
     if (!session.paused.empty()) unavailable = "paused: " + session.paused;
-    workers.push_back({.capacity = {.worker_id = worker_id, .rooms = session.rooms, .free_gpus = all_gpus(session)},
+    workers.push_back({.capacity = {.worker_id = worker_id,
+                                    .rooms = session.rooms,
+                                    .free_gpus = all_gpus(session),
+                                    .unavailable_domains = session.unavailable_domains},
                        .unavailable = unavailable});
   }
   std::string why = pesc::why_waiting(queued(job_id, job->second), workers);
@@ -614,7 +653,8 @@ std::vector<WorkerCapacity> FarmState::worker_capacity() const {
                         .free = limit - session.ranks_held(),
                         .rooms = session.rooms,
                         .slots = session.slots,
-                        .free_gpus = free_gpus(session)});
+                        .free_gpus = free_gpus(session),
+                        .unavailable_domains = session.unavailable_domains});
   }
   return capacity;
 }

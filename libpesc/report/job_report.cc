@@ -38,6 +38,16 @@ int assign_lanes(const std::vector<const RankResult*>& sorted, std::vector<int>&
   return static_cast<int>(lane_free_at.size());
 }
 
+void count_failure(FailureClass failure_class, JobReport::FailuresByClass& counts) {
+  switch (failure_class) {
+    case FailureClass::kNone: break;
+    case FailureClass::kJob: ++counts.job; break;
+    case FailureClass::kRank: ++counts.rank; break;
+    case FailureClass::kWorker: ++counts.worker; break;
+    case FailureClass::kOwner: ++counts.owner; break;
+  }
+}
+
 }  // namespace
 
 JobReport JobReport::from(const std::string& job_id, const std::vector<RankResult>& ranks, TimePoint submitted,
@@ -51,6 +61,7 @@ JobReport JobReport::from(const std::string& job_id, const std::vector<RankResul
   for (const RankResult& rank : ranks) {
     if (rank.status == RankStatus::kSucceeded) ++report.succeeded;
     if (rank.status == RankStatus::kFailed) ++report.failed;
+    count_failure(rank.failure_class, report.failed_by_class);
     if (rank.status == RankStatus::kCancelled) ++report.cancelled;
     if (!ran(rank)) {
       ++report.never_ran;

@@ -26,6 +26,10 @@ std::string JobReport::to_text() const {
                                      succeeded, failed, cancelled);
   if (never_ran > 0) absl::StrAppendFormat(&text, " (%d never ran)", never_ran);
   text += "\n";
+  if (failed > 0) {
+    absl::StrAppendFormat(&text, "  failed by fault    job %d, rank %d, worker %d, owner %d\n", failed_by_class.job,
+                          failed_by_class.rank, failed_by_class.worker, failed_by_class.owner);
+  }
   if (timeline.empty()) return text + "no rank ran, so there is nothing to report on\n";
 
   const double capacity = static_cast<double>(slots) * seconds(wall);

@@ -49,6 +49,10 @@ class RankIsolation {
   // user, sandbox and cgroups from the assignment.
   absl::Status apply(const v1::Assignment& assignment, const RankContext& context, RankLaunch& launch);
 
+  // Whether the ranks' user can execute `program` (an interpreter found on
+  // root's PATH under /root cannot be); says why not.
+  absl::Status check_runnable(const std::filesystem::path& program) const;
+
   // Gives what the worker put in a running rank's directory (a restored
   // checkpoint for a warm runner's next rank) to the ranks' user.
   void hand_over(const std::filesystem::path& dir) const;

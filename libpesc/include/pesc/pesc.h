@@ -154,6 +154,19 @@ struct MapOptions {
 enum class RankStatus { kPending, kRunning, kSucceeded, kFailed, kCancelled };
 const char* to_string(RankStatus status);
 
+// Whose fault it was that a rank failed. Only kWorker counts against the
+// worker; a job whose first ranks all fail with kJob ends at once, and
+// Job::next and Job::wait throw pesc::Error (kFailedPrecondition) saying what
+// to change.
+enum class FailureClass {
+  kNone,    // it did not fail
+  kJob,     // what the job holds or asks: not executable, no interpreter, arguments too long, ...
+  kRank,    // the rank's own run: a non-zero exit, a signal, a timeout, a limit
+  kWorker,  // the worker's: lost, disk full, no resources to start it
+  kOwner,   // the machine's owner took it back
+};
+const char* to_string(FailureClass failure_class);  // "", "job", "rank", "worker", "owner"
+
 struct RankResult {
   int rank = 0;
   RankStatus status = RankStatus::kPending;
@@ -172,6 +185,10 @@ struct RankResult {
   std::string limit_exceeded;  // "memory", "cpu" or "output": the limit it was killed for
   bool has_files = false;   // output_dir held more than output.txt
   std::string error;        // why it never ran, when it did not
+  FailureClass failure_class = FailureClass::kNone;
+  // Entries of its output_dir left out of its files (links leading outside
+  // it), relative to output_dir.
+  std::vector<std::string> left_out;
 
   bool ok() const { return status == RankStatus::kSucceeded; }
 };
@@ -234,6 +251,14 @@ struct JobReport {
   int failed = 0;
   int cancelled = 0;
   int never_ran = 0;  // ranks with no start time (cancelled before they ran, or could not start)
+  // Failed ranks by whose fault it was (RankResult::failure_class).
+  struct FailuresByClass {
+    int job = 0;
+    int rank = 0;
+    int worker = 0;
+    int owner = 0;
+  };
+  FailuresByClass failed_by_class;
   int slots = 0;      // lanes in use, summed over workers
   // Submitted (the farm's clock; the first start when unknown) and finished
   // (the last end when unknown or earlier). Worker clocks that run ahead or
