@@ -2,9 +2,9 @@
 #define PESC_COMMON_FAULT_H_
 
 // Whose fault a failure is travels on its Status, from where the failure
-// happens (a refused exec, an archive's content) to the rank's result, so
-// no one has to guess it later from a message. Only the job's own faults are
-// marked: anything else that keeps a rank from starting is the worker's.
+// happens (a refused exec, an archive's content, a rank's own process that
+// died) to the rank's result, so no one has to guess it later from a
+// message. Unmarked failures that keep a rank from running are the worker's.
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -23,6 +23,12 @@ absl::StatusOr<T> job_fault(absl::StatusOr<T> value) {
 }
 
 bool is_job_fault(const absl::Status& status);
+
+// `status` marked as the rank's own doing (its process died mid-rank).
+// OK stays OK.
+absl::Status rank_fault(absl::Status status);
+
+bool is_rank_fault(const absl::Status& status);
 
 }  // namespace pesc
 

@@ -107,10 +107,12 @@ absl::Status place_file(const fs::path& dir, const archive::MemoryFile& file) {
   return absl::OkStatus();
 }
 
-// Whose fault it was that a rank could not start or be collected: the
-// job's when the failure was marked so, the worker's otherwise.
+// Whose fault it was that a rank could not run or be collected: the job's
+// or the rank's when the failure was marked so, the worker's otherwise.
 v1::FailureClass failure_class_of(const absl::Status& status) {
-  return is_job_fault(status) ? v1::FAILURE_CLASS_JOB : v1::FAILURE_CLASS_WORKER;
+  if (is_job_fault(status)) return v1::FAILURE_CLASS_JOB;
+  if (is_rank_fault(status)) return v1::FAILURE_CLASS_RANK;
+  return v1::FAILURE_CLASS_WORKER;
 }
 
 // Links the rank left leading outside its output_dir (to /etc/passwd, say)
@@ -453,7 +455,9 @@ absl::StatusOr<RankExit> RankRunner::after_runner_failed(int slot, absl::Status 
   RankExit ended = warm.runner->process().wait();
   release_warm(slot);
   if (!ended.limit_exceeded.empty()) return ended;
-  if (!timed_out) return failure;
+  // The runner is the job's own process: its death or garbage on its pipe
+  // is the rank's doing, not this worker's.
+  if (!timed_out) return rank_fault(std::move(failure));
   RankExit killed;  // the watchdog ended the runner for the timeout
   killed.signal = SIGKILL;
   killed.exit_code = 128 + SIGKILL;
