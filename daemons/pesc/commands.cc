@@ -143,6 +143,19 @@ T or_throw(absl::StatusOr<T> value) {
   return *std::move(value);
 }
 
+// The job's failed ranks so far, counted by whose fault it was.
+JobReport::FailuresByClass failures_by_class(const Target& target, const std::string& job_id) {
+  Farm farm("native", farm_options(target));
+  Job job = farm.attach(job_id);
+  std::vector<RankResult> finished;
+  try {
+    while (auto rank = job.next(std::chrono::milliseconds(200))) finished.push_back(*std::move(rank));
+  } catch (const Error&) {
+    // A failed job's watch ends with its failure, which status prints apart.
+  }
+  return JobReport::from(job_id, finished).failed_by_class;
+}
+
 std::shared_ptr<Connection> connect(const Target& target) { return or_throw(Connection::open(farm_options(target))); }
 
 }  // namespace
@@ -241,6 +254,7 @@ int status(const Target& target, const std::string& job_id) {
         "job %s (%s): %s\n  %d ranks: %d pending, %d running, %d succeeded, %d failed, %d cancelled\n", job.id(),
         job.spec().name(), job_state_name(job.state()), p.total(), p.pending(), p.running(), p.succeeded(),
         p.failed(), p.cancelled());
+    if (p.failed() > 0) std::cout << "  failed by fault: " << failures_by_class(target, job_id).to_text() << "\n";
     if (!job.failure().empty()) std::cout << "  failed: " << job.failure() << "\n";
     if (!p.waiting().empty()) std::cout << "  waiting: " << p.waiting() << "\n";
     return kExitOk;

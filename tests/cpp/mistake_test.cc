@@ -86,6 +86,11 @@ TEST_F(MistakeTest, ProgramWithoutShebangFailsTheJobFastAndNotTheWorker) {
   EXPECT_EQ(info->state(), v1::JOB_STATE_FAILED);
   EXPECT_THAT(info->failure(), HasSubstr("#!"));
   EXPECT_LT(info->progress().failed(), 50) << "the rest of its ranks never ran";
+  CommandResult status = run_command({PESC_CLI_BINARY, "status", "--coordinator", farm_.address(), job.id()});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_THAT(status.out, HasSubstr(": failed\n"));
+  EXPECT_THAT(status.out, HasSubstr("failed by fault: job "));
+  EXPECT_THAT(status.out, HasSubstr("failed: cannot start"));
   expect_worker_still_serves();
 }
 

@@ -257,6 +257,8 @@ struct JobReport {
     int rank = 0;
     int worker = 0;
     int owner = 0;
+    // "job 1, rank 0, worker 2, owner 0"
+    std::string to_text() const;
   };
   FailuresByClass failed_by_class;
   int slots = 0;      // lanes in use, summed over workers
