@@ -143,6 +143,18 @@ T or_throw(absl::StatusOr<T> value) {
   return *std::move(value);
 }
 
+// Every rank's result, also of a job that failed as a whole: its failure
+// is told, then its ranks are the results.
+Results results_of(Job& job) {
+  try {
+    return job.wait();
+  } catch (const Error& error) {
+    if (!job.done()) throw;
+    std::cerr << "pesc: " << error.what() << "\n";
+    return job.wait();
+  }
+}
+
 // The job's failed ranks so far, counted by whose fault it was.
 JobReport::FailuresByClass failures_by_class(const Target& target, const std::string& job_id) {
   Farm farm("native", farm_options(target));
@@ -214,7 +226,8 @@ int results(const Target& target, const std::string& job_id, const std::string& 
   }
   try {
     Farm farm("native", farm_options(target));
-    Results results = farm.attach(job_id).wait();
+    Job job = farm.attach(job_id);
+    Results results = results_of(job);
     results.save(out_dir);
     std::cerr << "pesc: saved " << results.size() << " ranks to " << out_dir << "\n";
     return results.ok() ? kExitOk : kExitRanksFailed;
@@ -227,7 +240,8 @@ int report(const Target& target, const std::string& job_id, const std::string& s
   if (auto code = require_coordinator(target)) return *code;
   try {
     Farm farm("native", farm_options(target));
-    JobReport report = farm.attach(job_id).wait().report();
+    Job job = farm.attach(job_id);
+    JobReport report = results_of(job).report();
     std::cout << report.to_text();
     if (!svg_file.empty()) {
       std::ofstream svg(svg_file, std::ios::binary | std::ios::trunc);

@@ -91,6 +91,10 @@ TEST_F(MistakeTest, ProgramWithoutShebangFailsTheJobFastAndNotTheWorker) {
   EXPECT_THAT(status.out, HasSubstr(": failed\n"));
   EXPECT_THAT(status.out, HasSubstr("failed by fault: job "));
   EXPECT_THAT(status.out, HasSubstr("failed: cannot start"));
+  CommandResult report = run_command({PESC_CLI_BINARY, "report", "--coordinator", farm_.address(), job.id()});
+  EXPECT_EQ(report.exit_code, 0) << report.err;
+  EXPECT_THAT(report.err, HasSubstr("failed: cannot start"));
+  EXPECT_THAT(report.out, HasSubstr("failed by fault    job "));
   expect_worker_still_serves();
 }
 

@@ -361,7 +361,10 @@ class Job {
   // has been returned, or when `timeout` passes first.
   std::optional<RankResult> next(std::chrono::milliseconds timeout = std::chrono::hours(24 * 365));
 
-  // Blocks until every rank has finished; results in rank order.
+  // Blocks until every rank has finished; results in rank order. A job that
+  // failed as a whole (its first ranks all failed for its own fault) throws
+  // kFailedPrecondition with why, from here or next(), once: done() is then
+  // true and wait() returns its ranks as they ended (the rest cancelled).
   Results wait();
   // Finished ranks so far and what the farm says of the rest.
   Progress progress() const;
