@@ -296,7 +296,11 @@ void FarmState::fail_fast(const std::string& job_id, const v1::RankResult& resul
   if (result.state() == v1::RANK_STATE_SUCCEEDED) watch.any_succeeded = true;
   if (watch.any_succeeded || result.failure_class() != v1::FAILURE_CLASS_JOB) return;
   if (++watch.job_faults < std::min(job->second.spec.repetitions(), kFailFastAfter)) return;
-  auto to_stop = store_->fail_job(job_id, result.error(), now_unix_ms());
+  fail_job(job_id, result.error());
+}
+
+void FarmState::fail_job(const std::string& job_id, const std::string& failure) {
+  auto to_stop = store_->fail_job(job_id, failure, now_unix_ms());
   if (!to_stop.ok()) return;  // the job runs on and its ranks fail one by one
   forget_ended_job(job_id, *to_stop);
 }
@@ -502,6 +506,8 @@ void FarmState::finish_attempt(Session& session, const v1::RankFinished& finishe
       // when it has no attempts left, the gang ends.
       if ((*accepted)->requeued) {
         (void)requeue({finished.attempt_id()});
+      } else if (result.failure_class() == v1::FAILURE_CLASS_JOB) {
+        fail_job((*accepted)->job_id, result.error());  // every restart would fail the same way
       } else {
         (void)cancel_locked((*accepted)->job_id);
       }

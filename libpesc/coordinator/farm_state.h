@@ -160,6 +160,8 @@ class FarmState {
   // failed for the job's own fault and none succeeded: every other rank would
   // fail the same way, and the user should hear it in seconds.
   void fail_fast(const std::string& job_id, const v1::RankResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Ends the job JOB_STATE_FAILED with `failure`; its other ranks never run.
+  void fail_job(const std::string& job_id, const std::string& failure) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Why the job's pending ranks cannot start anywhere; empty when they can.
   std::string why_waiting(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   v1::JobInfo info_of(const JobRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);

@@ -98,6 +98,17 @@ TEST_F(MistakeTest, ProgramWithoutShebangFailsTheJobFastAndNotTheWorker) {
   expect_worker_still_serves();
 }
 
+TEST_F(MistakeTest, AGangWhoseProgramCannotExecuteFailsRatherThanRestarting) {
+  fs::path tar = archive_without_shebang(scratch_.path());
+  Farm native("native", {.coordinator = farm_.address()});
+  Job job = native.map(tar, 2, {}, {.entry = "prog", .parallel = true});
+  EXPECT_THROW(job.wait(), Error);
+  auto library = Client::connect(farm_.address(), {.token = farm_.admin_token()});
+  ASSERT_TRUE(library.ok());
+  EXPECT_EQ((*library)->job(job.id())->state(), v1::JOB_STATE_FAILED);
+  expect_worker_still_serves();
+}
+
 TEST_F(MistakeTest, EachFailedRankSaysWhoseFaultItWas) {
   fs::path script = write_script(scratch_.path(), "exit3.sh", "echo \"rank $PESC_RANK\"\n[ \"$PESC_RANK\" = 1 ] && exit 3\n:\n");
   Results results = client_.map(script, 3).wait();
