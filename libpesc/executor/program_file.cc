@@ -36,7 +36,8 @@ absl::Status check_program_file(const std::filesystem::path& path) {
     return job_fault(absl::NotFoundError(absl::StrCat("cannot start ", path.string(), ": ", std::strerror(errno))));
   }
   if (!S_ISREG(info.st_mode)) {
-    return job_fault(absl::FailedPreconditionError(absl::StrCat("cannot start ", path.string(), ": not a regular file")));
+    return job_fault(
+        absl::FailedPreconditionError(absl::StrCat("cannot start ", path.string(), ": not a regular file")));
   }
   if (::access(path.c_str(), X_OK) != 0) {
     return job_fault(absl::FailedPreconditionError(

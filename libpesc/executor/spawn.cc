@@ -135,7 +135,9 @@ absl::Status child_error(const ChildState& state) {
   if (std::string_view(state.failed_step) == "exec") {
     if (state.error == ENOEXEC) hint = " (a script needs a #! line, or a domain such as shell or python)";
     if (state.error == ENOENT) hint = " (is the interpreter on its #! line installed?)";
-    if (state.error == E2BIG) hint = " (its parameters and environment together exceed what the kernel passes to a process)";
+    if (state.error == E2BIG) {
+      hint = " (its parameters and environment together exceed what the kernel passes to a process)";
+    }
     if (state.error == EACCES && state.plan->run_as) {
       hint = absl::StrCat(" (ranks run as user ", state.plan->run_as->name, ", who must be able to read it)");
     }

@@ -110,7 +110,8 @@ TEST_F(MistakeTest, AGangWhoseProgramCannotExecuteFailsRatherThanRestarting) {
 }
 
 TEST_F(MistakeTest, EachFailedRankSaysWhoseFaultItWas) {
-  fs::path script = write_script(scratch_.path(), "exit3.sh", "echo \"rank $PESC_RANK\"\n[ \"$PESC_RANK\" = 1 ] && exit 3\n:\n");
+  fs::path script =
+      write_script(scratch_.path(), "exit3.sh", "echo \"rank $PESC_RANK\"\n[ \"$PESC_RANK\" = 1 ] && exit 3\n:\n");
   Results results = client_.map(script, 3).wait();
   EXPECT_EQ(results[0].failure_class, FailureClass::kNone);
   EXPECT_EQ(results[1].failure_class, FailureClass::kRank);
