@@ -66,8 +66,12 @@
 #'   \code{pesc_results}, a list with \code{output} (every rank's printed
 #'   output joined in rank order), \code{ranks} (a data frame with one row per
 #'   rank: rank, status, exit_code, signal, worker, start, end, duration and
-#'   cpu_time in seconds, max_rss_kb, error, limit_exceeded), \code{values} (function mode
-#'   only) and \code{job_id}. \code{farm_submit()}: an object of class
+#'   cpu_time in seconds, max_rss_kb, error, limit_exceeded, failure_class: whose
+#'   fault a failure was, "job", "rank", "worker" or "owner", and left_out: links
+#'   leading out of its output directory, left out of its files), \code{values}
+#'   (function mode only) and \code{job_id}. A job whose first ranks all fail
+#'   for its own fault (a program that cannot execute) stops with the reason.
+#'   \code{farm_submit()}: an object of class
 #'   \code{pesc_job}. \code{farm_cancel()}: the job, invisibly.
 #' @seealso \code{\link{farm_lapply}}, \code{\link{rank_output}}
 #' @examples

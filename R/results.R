@@ -17,6 +17,8 @@ new_results <- function(ptr) {
     max_rss_kb = column("max_rss_kb", numeric(1)),
     error = column("error", character(1)),
     limit_exceeded = column("limit_exceeded", character(1)),
+    failure_class = column("failure_class", character(1)),
+    left_out = column("left_out", character(1)),
     stringsAsFactors = FALSE)
   structure(list(job_id = .pesc_results_job_id(ptr), output = .pesc_results_output(ptr), ranks = ranks,
                  rank_outputs = column("output", character(1)), ptr = ptr),

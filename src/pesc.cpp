@@ -92,6 +92,13 @@ double seconds_since_epoch(std::chrono::system_clock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
 
+// Entries left out of a rank's files, one string per rank for a data.frame column.
+std::string joined_entries(const std::vector<std::string>& entries) {
+  std::string joined;
+  for (const std::string& entry : entries) joined += (joined.empty() ? "" : ", ") + entry;
+  return joined;
+}
+
 Rcpp::List rank_row(const pesc::RankResult& r) {
   return Rcpp::List::create(
       Rcpp::Named("rank") = r.rank, Rcpp::Named("status") = pesc::to_string(r.status),
@@ -102,7 +109,8 @@ Rcpp::List rank_row(const pesc::RankResult& r) {
       Rcpp::Named("cpu_time") = std::chrono::duration<double>(r.cpu_time).count(),
       Rcpp::Named("max_rss_kb") = static_cast<double>(r.max_rss_kb), Rcpp::Named("has_files") = r.has_files,
       Rcpp::Named("error") = r.error, Rcpp::Named("limit_exceeded") = r.limit_exceeded,
-      Rcpp::Named("output") = r.output);
+      Rcpp::Named("failure_class") = pesc::to_string(r.failure_class),
+      Rcpp::Named("left_out") = joined_entries(r.left_out), Rcpp::Named("output") = r.output);
 }
 
 }  // namespace

@@ -135,6 +135,9 @@ PYBIND11_MODULE(_core, m) {
       .def_readonly("has_files", &pesc::RankResult::has_files)
       .def_readonly("error", &pesc::RankResult::error)
       .def_readonly("limit_exceeded", &pesc::RankResult::limit_exceeded)
+      .def_property_readonly("failure_class",
+                             [](const pesc::RankResult& r) { return std::string(pesc::to_string(r.failure_class)); })
+      .def_readonly("left_out", &pesc::RankResult::left_out)
       .def_property_readonly("ok", &pesc::RankResult::ok)
       .def("__repr__", [](const pesc::RankResult& r) {
         return "RankResult(rank=" + std::to_string(r.rank) + ", status='" + pesc::to_string(r.status) +

@@ -114,6 +114,11 @@ int follow(Job& job, const std::string& out_dir) {
   progress.clear();
   Results results = job.wait();
   if (!out_dir.empty()) results.save(out_dir);
+  for (const RankResult& rank : results) {
+    if (rank.left_out.empty()) continue;
+    std::cerr << "pesc: rank " << rank.rank << ": left out of its files (links leading outside its output_dir): "
+              << absl::StrJoin(rank.left_out, ", ") << "\n";
+  }
   if (interrupted) {
     cancel_settled.WaitForNotification();
     followed_job = nullptr;
@@ -129,8 +134,10 @@ int follow(Job& job, const std::string& out_dir) {
                                results.size(), failed.size() == 1 ? "" : "s", absl::StrJoin(shown, ", "),
                                failed.size() > shown.size() ? ", ..." : "");
   for (int rank : shown) {
-    if (!results[static_cast<size_t>(rank)].error.empty()) {
-      std::cerr << "pesc: rank " << rank << ": " << results[static_cast<size_t>(rank)].error << "\n";
+    const RankResult& result = results[static_cast<size_t>(rank)];
+    if (!result.error.empty()) {
+      std::cerr << "pesc: rank " << rank << " (" << to_string(result.failure_class) << "'s fault): " << result.error
+                << "\n";
     }
   }
   return kExitRanksFailed;
@@ -141,6 +148,7 @@ const char* job_state_name(v1::JobState state) {
     case v1::JOB_STATE_RUNNING: return "running";
     case v1::JOB_STATE_FINISHED: return "finished";
     case v1::JOB_STATE_CANCELLED: return "cancelled";
+    case v1::JOB_STATE_FAILED: return "failed";
     default: return "unknown";
   }
 }
@@ -149,6 +157,31 @@ template <typename T>
 T or_throw(absl::StatusOr<T> value) {
   if (!value.ok()) throw Error(static_cast<ErrorCode>(value.status().code()), std::string(value.status().message()));
   return *std::move(value);
+}
+
+// Every rank's result, also of a job that failed as a whole: its failure
+// is told, then its ranks are the results.
+Results results_of(Job& job) {
+  try {
+    return job.wait();
+  } catch (const Error& error) {
+    if (!job.done()) throw;
+    std::cerr << "pesc: " << error.what() << "\n";
+    return job.wait();
+  }
+}
+
+// The job's failed ranks so far, counted by whose fault it was.
+JobReport::FailuresByClass failures_by_class(const Target& target, const std::string& job_id) {
+  Farm farm("native", farm_options(target));
+  Job job = farm.attach(job_id);
+  std::vector<RankResult> finished;
+  try {
+    while (auto rank = job.next(std::chrono::milliseconds(200))) finished.push_back(*std::move(rank));
+  } catch (const Error&) {
+    // A failed job's watch ends with its failure, which status prints apart.
+  }
+  return JobReport::from(job_id, finished).failed_by_class;
 }
 
 std::shared_ptr<Connection> connect(const Target& target) { return or_throw(Connection::open(farm_options(target))); }
@@ -209,7 +242,8 @@ int results(const Target& target, const std::string& job_id, const std::string& 
   }
   try {
     Farm farm("native", farm_options(target));
-    Results results = farm.attach(job_id).wait();
+    Job job = farm.attach(job_id);
+    Results results = results_of(job);
     results.save(out_dir);
     std::cerr << "pesc: saved " << results.size() << " ranks to " << out_dir << "\n";
     return results.ok() ? kExitOk : kExitRanksFailed;
@@ -222,7 +256,8 @@ int report(const Target& target, const std::string& job_id, const std::string& s
   if (auto code = require_coordinator(target)) return *code;
   try {
     Farm farm("native", farm_options(target));
-    JobReport report = farm.attach(job_id).wait().report();
+    Job job = farm.attach(job_id);
+    JobReport report = results_of(job).report();
     std::cout << report.to_text();
     if (!svg_file.empty()) {
       std::ofstream svg(svg_file, std::ios::binary | std::ios::trunc);
@@ -250,6 +285,9 @@ int status(const Target& target, const std::string& job_id) {
         "%d cancelled\n",
         job.id(), job.spec().name(), job_state_name(job.state()), p.total(), p.pending(), p.queued_at_workers(),
         p.running(), p.succeeded(), p.failed(), p.cancelled());
+    if (p.failed() > 0) std::cout << "  failed by fault: " << failures_by_class(target, job_id).to_text() << "\n";
+    if (!job.failure().empty()) std::cout << "  failed: " << job.failure() << "\n";
+    if (!p.waiting().empty()) std::cout << "  waiting: " << p.waiting() << "\n";
     return kExitOk;
   } catch (const Error& error) {
     return report_error(error);
@@ -319,6 +357,9 @@ int workers(const Target& target) {
                                          gpu.compute_capability(), gpu.memory_bytes() >> 20));
         }
         std::cout << "  GPUs: " << absl::StrJoin(gpus, ", ") << "\n";
+      }
+      for (const v1::UnavailableDomain& domain : worker.unavailable_domains()) {
+        std::cout << "  cannot run the " << domain.domain() << " domain: " << domain.why() << "\n";
       }
       if (!worker.paused().empty()) std::cout << "  takes no new ranks: " << worker.paused() << "\n";
       if (!worker.throttled().empty()) std::cout << "  ranks held back: " << worker.throttled() << "\n";

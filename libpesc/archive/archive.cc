@@ -30,6 +30,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "common/fault.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 
@@ -175,6 +176,18 @@ class EntryChecker {
     return checked;
   }
 
+  // Of `links` (name -> target, all in one tree), those that lead outside
+  // the tree's root, are absolute or empty, or loop: what add() refuses.
+  static std::vector<std::string> escaping(std::map<std::string, std::string> links) {
+    EntryChecker checker("");
+    checker.symlinks_ = std::move(links);
+    std::vector<std::string> escaping;
+    for (const auto& [name, target] : checker.symlinks_) {
+      if (target.empty() || target.front() == '/' || checker.symlink_problem(name, target)) escaping.push_back(name);
+    }
+    return escaping;
+  }
+
   absl::Status finish() const {
     for (const std::string& name : names_) PESC_RETURN_IF_ERROR(check_ancestors(name));
     for (const auto& [name, target] : symlinks_) PESC_RETURN_IF_ERROR(check_symlink(name, target));
@@ -182,8 +195,10 @@ class EntryChecker {
   }
 
  private:
+  // What an archive holds is the job's to change.
   absl::Status refuse(absl::string_view name, absl::string_view reason) const {
-    return absl::InvalidArgumentError(absl::StrCat(context_, ": refusing entry ", quote(name), ": ", reason));
+    return job_fault(
+        absl::InvalidArgumentError(absl::StrCat(context_, ": refusing entry ", quote(name), ": ", reason)));
   }
 
   // Writing below a symlink would land wherever the link points.
@@ -705,6 +720,19 @@ absl::StatusOr<std::string> pack_directory_in_memory(const fs::path& dir, const 
   PESC_RETURN_IF_ERROR(written);
   if (out.bytes.size() <= kGzipUpToBytes) return gzip(out.bytes);
   return std::move(out.bytes);
+}
+
+absl::StatusOr<std::vector<std::string>> links_leading_outside(const fs::path& dir) {
+  const std::string context = absl::StrCat("cannot look into ", dir.string());
+  struct stat no_file = {};
+  PESC_ASSIGN_OR_RETURN(std::vector<PackItem> items, collect_tree(dir, {}, no_file, context));
+  std::map<std::string, std::string> links;
+  for (const PackItem& item : items) {
+    if (!S_ISLNK(item.info.st_mode)) continue;
+    std::error_code error;
+    links[item.name] = fs::read_symlink(item.path, error).string();
+  }
+  return EntryChecker::escaping(std::move(links));
 }
 
 absl::StatusOr<bool> directory_is_empty_except(const fs::path& dir, const std::vector<std::string>& exclude) {

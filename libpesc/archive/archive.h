@@ -37,6 +37,10 @@ absl::StatusOr<std::string> pack_directory_in_memory(const std::filesystem::path
                                                      const std::vector<std::string>& exclude, size_t max_bytes,
                                                      const std::vector<MemoryFile>& files = {});
 
+// The symlinks below `dir` (relative names) that pack_directory would
+// refuse: absolute, or leading outside `dir` (through its other links too).
+absl::StatusOr<std::vector<std::string>> links_leading_outside(const std::filesystem::path& dir);
+
 // True when `dir` holds nothing but the top-level names in `exclude`.
 absl::StatusOr<bool> directory_is_empty_except(const std::filesystem::path& dir,
                                                const std::vector<std::string>& exclude);

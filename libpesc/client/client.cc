@@ -9,6 +9,7 @@
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "executor/domain.h"
+#include "executor/program_file.h"
 #include "transport/transport.h"
 #include "transport/url_fetch.h"
 
@@ -60,6 +61,16 @@ void set_limits(const RankLimits& limits, v1::RankLimits& wire) {
   wire.set_output_bytes(limits.output_bytes);
 }
 
+// A native process runs as it is: a file without its exec bit or a #! line
+// is refused here, before anything is uploaded, rather than by every rank.
+absl::Status check_local_program(const Domain& domain, const fs::path& named, const PreparedProcess& process) {
+  if (domain.name != "native") return absl::OkStatus();
+  std::error_code error;
+  if (process.kind == v1::PROCESS_KIND_FILE) return check_program_file(named);
+  if (fs::is_directory(named, error)) return check_program_file(named / process.entry);
+  return absl::OkStatus();  // an archive's entry is checked where it is unpacked
+}
+
 }  // namespace
 
 Client::Client(std::shared_ptr<grpc::Channel> channel, std::shared_ptr<void> owner, std::string description,
@@ -106,7 +117,7 @@ absl::Status Client::explain(const absl::Status& status) const {
 
 absl::StatusOr<std::string> Client::submit(const SubmitRequest& request) {
   // Checked here too, so a mistake costs no upload.
-  PESC_RETURN_IF_ERROR(parse_domain(request.domain).status());
+  PESC_ASSIGN_OR_RETURN(Domain domain, parse_domain(request.domain));
   if (request.repetitions < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("repetitions must be at least 1, not ", request.repetitions, ": how many ranks should run?"));
@@ -120,6 +131,7 @@ absl::StatusOr<std::string> Client::submit(const SubmitRequest& request) {
   }
   PESC_RETURN_IF_ERROR(check_limits(request.options.limits));
   PESC_ASSIGN_OR_RETURN(PreparedProcess process, prepare_process(request.process, request.options.entry));
+  PESC_RETURN_IF_ERROR(check_local_program(domain, request.process, process));
   auto uploaded = upload_file(*blobs_, process.upload);
   if (!uploaded.ok()) return explain(annotate(uploaded.status(), "cannot upload the process"));
 

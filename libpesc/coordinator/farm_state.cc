@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "common/status_macros.h"
 #include "executor/domain.h"
+#include "executor/rank_contract.h"
 
 namespace pesc {
 namespace {
@@ -21,8 +22,12 @@ constexpr int kMaxRepetitions = 10'000'000;
 constexpr int kResultsPerBatch = 512;
 // How long a new job's ranks may have nowhere to go before its clients are told why.
 constexpr absl::Duration kWaitingGrace = absl::Seconds(2);
-// Ranks in a row that cannot start on a worker before it is quarantined.
+// Ranks in a row that cannot start on a worker for the worker's own fault
+// before it is quarantined.
 constexpr int kQuarantineAfter = 2;
+// A job whose first this many ranks (or all, when it has fewer) failed for
+// the job's own fault, none succeeding, ends FAILED at once.
+constexpr int kFailFastAfter = 3;
 // A batch of assignments or acks stays well under gRPC's 4 MiB message cap.
 constexpr size_t kBatchBytes = 1 << 20;
 // A worker holds enough assignments to keep each slot busy this long, so
@@ -54,6 +59,7 @@ absl::Status validate(const v1::JobSpec& spec) {
     return absl::InvalidArgumentError("the job names no process: upload one and give its blob and kind");
   }
   if (spec.entry().empty()) return absl::InvalidArgumentError("the job names no entry point");
+  PESC_RETURN_IF_ERROR(check_parameters_fit({spec.parameters().begin(), spec.parameters().end()}));
   for (const std::string& room : spec.rooms()) {
     if (room.empty() || room.size() > 64) {
       return absl::InvalidArgumentError("a room name must have 1 to 64 characters");
@@ -210,8 +216,10 @@ absl::Status FarmState::resync() {
   for (JobRecord& record : running_jobs) {
     ActiveJob& job = jobs[record.id] =
         ActiveJob{std::move(record.spec), record.created_unix_ms, record.progress.pending()};
+    auto known = active_jobs_.find(record.id);
+    if (known != active_jobs_.end()) job.fault_watch = known->second.fault_watch;
     if (!job.spec.same_machine()) continue;
-    if (auto known = active_jobs_.find(record.id); known != active_jobs_.end()) {
+    if (known != active_jobs_.end()) {
       job.pinned_worker = known->second.pinned_worker;
       continue;
     }
@@ -367,6 +375,12 @@ absl::StatusOr<uint64_t> FarmState::delete_job(const std::string& job_id) {
 
 absl::StatusOr<v1::JobInfo> FarmState::cancel_locked(const std::string& job_id) {
   PESC_ASSIGN_OR_RETURN(auto to_stop, store_->cancel_job(job_id, now_unix_ms()));
+  forget_ended_job(job_id, to_stop);
+  PESC_ASSIGN_OR_RETURN(JobRecord record, store_->job(job_id));
+  return record.to_info();
+}
+
+void FarmState::forget_ended_job(const std::string& job_id, const std::vector<AttemptRecord>& to_stop) {
   active_jobs_.erase(job_id);
   gangs_.erase(job_id);
   std::map<std::string, std::vector<int64_t>> cancels;
@@ -374,8 +388,25 @@ absl::StatusOr<v1::JobInfo> FarmState::cancel_locked(const std::string& job_id) 
   tell_to_cancel(cancels);
   changed();
   dispatch();
-  PESC_ASSIGN_OR_RETURN(JobRecord record, store_->job(job_id));
-  return record.to_info();
+}
+
+void FarmState::fail_fast(const std::string& job_id, const v1::RankResult& result) {
+  auto job = active_jobs_.find(job_id);
+  if (job == active_jobs_.end()) return;
+  FaultWatch& watch = job->second.fault_watch;
+  if (result.state() == v1::RANK_STATE_SUCCEEDED) watch.any_succeeded = true;
+  if (watch.any_succeeded || result.failure_class() != v1::FAILURE_CLASS_JOB) return;
+  if (++watch.job_faults < std::min(job->second.spec.repetitions(), kFailFastAfter)) return;
+  fail_job(job_id, result.error());
+}
+
+void FarmState::fail_job(const std::string& job_id, const std::string& failure) {
+  auto to_stop = store_->fail_job(job_id, failure, now_unix_ms());
+  if (!to_stop.ok()) {
+    store_failed("failing a job for its own fault", to_stop.status());
+    return;  // the job's next failed rank tries again
+  }
+  forget_ended_job(job_id, *to_stop);
 }
 
 // The workers also forget these attempts.
@@ -408,6 +439,11 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> FarmState::workers() {
     *worker.mutable_gpus() = {session->second.gpus.begin(), session->second.gpus.end()};
     worker.set_paused(session->second.paused);
     worker.set_throttled(session->second.throttled);
+    for (const auto& [domain, why] : session->second.unavailable_domains) {
+      v1::UnavailableDomain& unavailable = *worker.add_unavailable_domains();
+      unavailable.set_domain(domain);
+      unavailable.set_why(why);
+    }
     worker.set_running(static_cast<int>(session->second.started_attempts().size()));  // not those it queues
   }
   return known;
@@ -459,6 +495,10 @@ absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorke
   session.last_heard = absl::Now();
   session.gpus.assign(registration.gpus().begin(), registration.gpus().end());
   session.paused = registration.paused_reason();
+  session.unavailable_domains.clear();
+  for (const v1::UnavailableDomain& domain : registration.unavailable_domains()) {
+    session.unavailable_domains[domain.domain()] = domain.why();
+  }
 
   // What the worker holds and the coordinator still wants stays; the rest
   // is stale on one side or the other.
@@ -576,6 +616,7 @@ void FarmState::finish_chunk(Session& session, const v1::RankFinished& finished)
     if (auto job = active_jobs_.find((*accepted)->job_id); job != active_jobs_.end()) {
       job->second.pending += (*accepted)->requeued;
     }
+    for (const v1::RankResult& result : (*accepted)->results) fail_fast((*accepted)->job_id, result);
     if ((*accepted)->job_finished) active_jobs_.erase((*accepted)->job_id);
   }
   acknowledge(session, finished.attempt_id());
@@ -608,6 +649,7 @@ void FarmState::finish_attempt(Session& session, const v1::RankFinished& finishe
     if ((*accepted)->requeued) {
       if (auto job = active_jobs_.find((*accepted)->job_id); job != active_jobs_.end()) job->second.pending += 1;
     }
+    fail_fast((*accepted)->job_id, result);
     if ((*accepted)->job_finished) {
       active_jobs_.erase((*accepted)->job_id);
       gangs_.erase((*accepted)->job_id);
@@ -616,6 +658,8 @@ void FarmState::finish_attempt(Session& session, const v1::RankFinished& finishe
       // when it has no attempts left, the gang ends.
       if ((*accepted)->requeued) {
         (void)requeue({finished.attempt_id()});  // a failure is logged and retried there
+      } else if (result.failure_class() == v1::FAILURE_CLASS_JOB) {
+        fail_job((*accepted)->job_id, result.error());  // every restart would fail the same way
       } else if (auto cancelled = cancel_locked((*accepted)->job_id); !cancelled.ok()) {
         store_failed("cancelling a gang that failed for good", cancelled.status());
       }
@@ -638,8 +682,10 @@ int FarmState::prefetch_for(const Session& session) const {
 }
 
 void FarmState::note_worker_health(Session& session, const v1::RankResult& result) {
-  const bool never_ran = result.state() != v1::RANK_STATE_SUCCEEDED && !result.error().empty();
-  if (!never_ran) {
+  // A job's own mistakes (a file that cannot run, say) fail on any worker
+  // and tell nothing about this one.
+  if (result.failure_class() == v1::FAILURE_CLASS_JOB) return;
+  if (result.failure_class() != v1::FAILURE_CLASS_WORKER) {
     session.failures_in_a_row = 0;
     return;
   }
@@ -756,6 +802,7 @@ QueuedJob FarmState::queued(const std::string& job_id, const ActiveJob& job) {
   entry.pinned_worker = job.pinned_worker;
   entry.gpus_per_rank = job.spec.gpus_per_rank();
   entry.min_capability = job.spec.min_capability();
+  entry.domain = job.spec.domain();
   return entry;
 }
 
@@ -770,7 +817,10 @@ std::string FarmState::why_waiting(const std::string& job_id) {
     std::string unavailable;
     if (!session.quarantined.empty()) unavailable = "quarantined: " + session.quarantined;
     if (!session.paused.empty()) unavailable = "paused: " + session.paused;
-    workers.push_back({.capacity = {.worker_id = worker_id, .rooms = session.rooms, .free_gpus = all_gpus(session)},
+    workers.push_back({.capacity = {.worker_id = worker_id,
+                                    .rooms = session.rooms,
+                                    .free_gpus = all_gpus(session),
+                                    .unavailable_domains = session.unavailable_domains},
                        .unavailable = unavailable});
   }
   std::string why = pesc::why_waiting(queued(job_id, job->second), workers);
@@ -822,7 +872,8 @@ std::vector<WorkerCapacity> FarmState::worker_capacity() const {
                         .free = limit - session.ranks_held(),
                         .rooms = session.rooms,
                         .slots = session.slots,
-                        .free_gpus = free_gpus(session)});
+                        .free_gpus = free_gpus(session),
+                        .unavailable_domains = session.unavailable_domains});
   }
   return capacity;
 }

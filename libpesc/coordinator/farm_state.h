@@ -128,6 +128,8 @@ class FarmState {
     // GPU indices of the attempts that hold some; entries of attempts
     // gone from `attempts` are dropped when next looked at.
     std::map<int64_t, std::vector<int>> gpus_held;
+    // Domains it cannot run for its rank user, and why: it gets no jobs of them.
+    std::map<std::string, std::string> unavailable_domains;
     std::string paused;     // why it takes no ranks now (its host is busy)
     std::string throttled;  // why its ranks get little CPU now (its owner is at it)
     // Ranks of its chunk attempts (those of more than one rank); entries of
@@ -141,11 +143,17 @@ class FarmState {
     // another in its slot.
     std::set<int64_t> started_attempts() const;
   };
+  // What a job's first results say of the job itself (fail_fast).
+  struct FaultWatch {
+    int job_faults = 0;  // ranks failed for the job's own fault
+    bool any_succeeded = false;
+  };
   struct ActiveJob {
     v1::JobSpec spec;
     int64_t created_unix_ms = 0;
     int pending = 0;
     std::string pinned_worker;  // same-machine jobs, once placed; recovered from the store
+    FaultWatch fault_watch;
   };
   // A gang placed whole, from the moment its attempts are sent until they
   // end; it starts once every attempt has said GangReady.
@@ -181,6 +189,15 @@ class FarmState {
   // Refuses a job the state disk has no room for.
   absl::Status check_state_disk(int repetitions) const;
   absl::StatusOr<v1::JobInfo> cancel_locked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // A job the store has ended: its running attempts stop, nothing more is dispatched for it.
+  void forget_ended_job(const std::string& job_id, const std::vector<AttemptRecord>& to_stop)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Ends the job FAILED, with the rank's error, once its first ranks have all
+  // failed for the job's own fault and none succeeded: every other rank would
+  // fail the same way, and the user should hear it in seconds.
+  void fail_fast(const std::string& job_id, const v1::RankResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Ends the job JOB_STATE_FAILED with `failure`; its other ranks never run.
+  void fail_job(const std::string& job_id, const std::string& failure) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Why the job's pending ranks cannot start anywhere; empty when they can.
   std::string why_waiting(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   v1::JobInfo info_of(const JobRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);

@@ -208,6 +208,12 @@ absl::StatusOr<std::string> InterpreterTable::resolve(const std::string& program
 }
 
 
+std::vector<std::string> builtin_domain_names() {
+  std::vector<std::string> names;
+  for (const BuiltinDomain& builtin : builtin_domains()) names.push_back(builtin.name);
+  return names;
+}
+
 std::string domain_for_file(std::string_view file_name) {
   auto ends_with = [&](std::string_view suffix) {
     return file_name.size() >= suffix.size() && file_name.substr(file_name.size() - suffix.size()) == suffix;

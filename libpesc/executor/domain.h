@@ -27,6 +27,9 @@ struct Domain {
 // to write a template.
 absl::StatusOr<Domain> parse_domain(std::string_view text);
 
+// The built-in domains' names: native, python, R, shell, java.
+std::vector<std::string> builtin_domain_names();
+
 // The built-in domain a file's name suggests: .py python, .R/.r R, .sh
 // shell, .jar java, anything else native.
 std::string domain_for_file(std::string_view file_name);

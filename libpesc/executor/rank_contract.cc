@@ -1,9 +1,12 @@
 #include "executor/rank_contract.h"
 
+#include <unistd.h>
+
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/fault.h"
 
 namespace pesc {
 namespace {
@@ -15,7 +18,51 @@ std::string app_dir_text(const RankContext& context) {
   return text;
 }
 
+// What the kernel allows one argument or variable (MAX_ARG_STRLEN: 32
+// pages), its terminating NUL included.
+constexpr size_t kMaxArgumentBytes = 128 * 1024;
+// Left for what the parameters share the limit with: the interpreter, the
+// entry and the PESC flags with their paths, the contract's other variables
+// and the worker's own environment.
+constexpr size_t kReservedArgumentBytes = 64 * 1024;
+
+size_t total_bytes(const std::vector<std::string>& parameters) {
+  size_t total = 0;
+  for (const std::string& parameter : parameters) total += parameter.size();
+  return total;
+}
+
+bool parameters_in_environment(const std::vector<std::string>& parameters) {
+  return total_bytes(parameters) + parameters.size() <= kParametersInEnvironmentBytes;
+}
+
+// What a string costs against ARG_MAX: its bytes, its NUL and its pointer.
+size_t argument_cost(size_t bytes) { return bytes + 1 + sizeof(char*); }
+
 }  // namespace
+
+absl::Status check_parameters_fit(const std::vector<std::string>& parameters) {
+  size_t needed = kReservedArgumentBytes;
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    if (parameters[i].size() + 1 > kMaxArgumentBytes) {
+      return job_fault(absl::InvalidArgumentError(absl::StrCat(
+          "parameter ", i + 1, " has ", parameters[i].size(), " bytes; the kernel passes at most ",
+          kMaxArgumentBytes - 1, " in one argument: pass large inputs as a shared file (--shared)")));
+    }
+    needed += argument_cost(parameters[i].size());
+  }
+  if (parameters_in_environment(parameters)) {
+    needed += argument_cost(total_bytes(parameters) + parameters.size());  // PESC_PARAMETERS, joined
+    for (size_t i = 0; i < parameters.size(); ++i) needed += argument_cost(parameters[i].size() + 20);
+  }
+  const long arg_max = ::sysconf(_SC_ARG_MAX);
+  if (arg_max > 0 && needed > static_cast<size_t>(arg_max)) {
+    return job_fault(absl::InvalidArgumentError(absl::StrCat(
+        "the parameters need about ", needed, " bytes of arguments and environment, but the kernel starts a "
+        "process with at most ", arg_max, ": pass large inputs as a shared file (--shared)")));
+  }
+  return absl::OkStatus();
+}
 
 std::vector<std::string> pesc_flags(const RankContext& context) {
   // clang-format off
@@ -47,11 +94,14 @@ std::vector<std::pair<std::string, std::string>> pesc_environment(const RankCont
       {"PESC_CHECKPOINT_DIR", context.checkpoint_dir.string()},
       {"PESC_MASTER_ADDR", context.master_addr},
       {"PESC_MASTER_PORT", master_port},
-      {"PESC_PARAMETERS", absl::StrJoin(context.parameters, " ")},
-      {"PESC_PARAMETER_COUNT", absl::StrCat(context.parameters.size())},
   };
-  for (size_t i = 0; i < context.parameters.size(); ++i) {
-    environment.emplace_back(absl::StrCat("PESC_PARAMETER_", i), context.parameters[i]);
+  const bool in_environment = parameters_in_environment(context.parameters);
+  if (in_environment) environment.emplace_back("PESC_PARAMETERS", absl::StrJoin(context.parameters, " "));
+  environment.emplace_back("PESC_PARAMETER_COUNT", absl::StrCat(context.parameters.size()));
+  if (in_environment) {
+    for (size_t i = 0; i < context.parameters.size(); ++i) {
+      environment.emplace_back(absl::StrCat("PESC_PARAMETER_", i), context.parameters[i]);
+    }
   }
   // torch.distributed's env:// rendezvous, then job-array conventions that
   // existing cluster scripts already read.

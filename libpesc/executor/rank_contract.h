@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
+
 namespace pesc {
 
 struct RankContext {
@@ -43,7 +45,19 @@ std::vector<std::string> pesc_flags(const RankContext& context);
 // SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT, SLURM_ARRAY_TASK_MIN,
 // SLURM_ARRAY_TASK_MAX, PBS_ARRAYID; CUDA_VISIBLE_DEVICES (the rank's GPUs,
 // comma-separated, empty for none) when it has GPUs or the machine does.
+// The parameters go into the environment only while they are small
+// (kParametersInEnvironmentBytes together): argv and the environment share
+// one limit of the kernel, and large ones passed twice would not fit.
 std::vector<std::pair<std::string, std::string>> pesc_environment(const RankContext& context);
+
+inline constexpr size_t kParametersInEnvironmentBytes = 64 * 1024;
+
+// Whether a rank with these parameters can be started at all: every
+// argument within the kernel's limit on one string, and argv and the
+// environment together within its limit on both (sysconf's ARG_MAX), with
+// room left for the paths, the flags and the worker's own environment. A
+// job fault (common/fault.h) when not, saying by how much.
+absl::Status check_parameters_fit(const std::vector<std::string>& parameters);
 
 }  // namespace pesc
 

@@ -19,14 +19,15 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/status_macros.h"
+#include "common/fault.h"
 #include "executor/process_table.h"
+#include "executor/program_file.h"
 #include "executor/spawn.h"
 
 extern char** environ;
@@ -42,34 +43,15 @@ absl::Status check_launch(const RankLaunch& launch) {
   }
   for (const std::string& word : launch.argv) {
     if (word.find('\0') != std::string::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("an argument of ", launch.argv[0], " contains a NUL byte, which argv cannot carry"));
+      return job_fault(absl::InvalidArgumentError(
+          absl::StrCat("an argument of ", launch.argv[0], " contains a NUL byte, which argv cannot carry")));
     }
   }
   for (const auto& [name, value] : launch.environment) {
     if (name.empty() || name.find_first_of(std::string_view("=\0", 2)) != std::string::npos ||
         value.find('\0') != std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat("invalid environment variable name or value: ", name));
+      return job_fault(absl::InvalidArgumentError(absl::StrCat("invalid environment variable name or value: ", name)));
     }
-  }
-  return absl::OkStatus();
-}
-
-// The child reports a failed exec too, but checking first gives the
-// user a message about their file rather than a bare errno.
-absl::Status check_executable(const std::string& program) {
-  struct stat info;
-  if (::stat(program.c_str(), &info) != 0) {
-    int error = errno;
-    return absl::NotFoundError(absl::StrCat("cannot start rank: ", program, ": ", errno_text(error)));
-  }
-  if (!S_ISREG(info.st_mode)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot start rank: ", program, " is not a regular file"));
-  }
-  if (::access(program.c_str(), X_OK) != 0) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "cannot start rank: %s is not executable (mode %04o)", program, info.st_mode & 07777));
   }
   return absl::OkStatus();
 }
@@ -318,7 +300,9 @@ class RankProcess::LimitWatch {
 absl::StatusOr<std::unique_ptr<RankProcess>> RankProcess::start(const RankLaunch& launch) {
   PESC_RETURN_IF_ERROR(check_launch(launch));
   const std::string& program = launch.argv[0];
-  PESC_RETURN_IF_ERROR(check_executable(program));
+  // The child reports a failed exec too, but checking first gives the
+  // user a message about their file rather than a bare errno.
+  PESC_RETURN_IF_ERROR(check_program_file(program));
   // The child would report a bad cwd as the same ENOENT as a bad program.
   if (!launch.working_dir.empty()) PESC_RETURN_IF_ERROR(check_directory(launch.working_dir));
 

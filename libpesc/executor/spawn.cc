@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/fault.h"
 
 namespace pesc {
 namespace {
@@ -109,19 +110,43 @@ std::vector<char*> pointers_to(const std::vector<std::string>& words) {
   return pointers;
 }
 
+// Errors of exec that another worker would meet too: they come from the
+// file or the arguments the job gave, not from this machine.
+bool exec_refused_the_job(int error) {
+  switch (error) {
+    case ENOEXEC:
+    case EACCES:
+    case ENOENT:
+    case ENOTDIR:
+    case EISDIR:
+    case ELOOP:
+    case ENAMETOOLONG:
+    case E2BIG:
+    case ELIBBAD:
+      return true;
+    default:
+      return false;
+  }
+}
+
 absl::Status child_error(const ChildState& state) {
   const std::string& program = state.plan->argv[0];
   std::string hint;
   if (std::string_view(state.failed_step) == "exec") {
     if (state.error == ENOEXEC) hint = " (a script needs a #! line, or a domain such as shell or python)";
     if (state.error == ENOENT) hint = " (is the interpreter on its #! line installed?)";
+    if (state.error == E2BIG) {
+      hint = " (its parameters and environment together exceed what the kernel passes to a process)";
+    }
     if (state.error == EACCES && state.plan->run_as) {
       hint = absl::StrCat(" (ranks run as user ", state.plan->run_as->name, ", who must be able to read it)");
     }
-    return absl::FailedPreconditionError(
+    absl::Status refused = absl::FailedPreconditionError(
         absl::StrCat("cannot execute ", program, ": ", std::strerror(state.error), hint));
+    if (exec_refused_the_job(state.error)) return job_fault(std::move(refused));
+    return absl::ResourceExhaustedError(refused.message());
   }
-  return absl::FailedPreconditionError(
+  return absl::ResourceExhaustedError(
       absl::StrCat("cannot start ", program, ": ", state.failed_step, ": ", std::strerror(state.error)));
 }
 

@@ -43,6 +43,16 @@ RankStatus to_status(v1::RankState state) {
   }
 }
 
+FailureClass to_failure_class(v1::FailureClass failure_class) {
+  switch (failure_class) {
+    case v1::FAILURE_CLASS_JOB: return FailureClass::kJob;
+    case v1::FAILURE_CLASS_RANK: return FailureClass::kRank;
+    case v1::FAILURE_CLASS_WORKER: return FailureClass::kWorker;
+    case v1::FAILURE_CLASS_OWNER: return FailureClass::kOwner;
+    default: return FailureClass::kNone;
+  }
+}
+
 Progress to_progress(const v1::JobProgress& progress) {
   return Progress{progress.total(),  progress.pending(),   progress.running(), progress.succeeded(),
                   progress.failed(), progress.cancelled(), progress.waiting(), progress.queued_at_workers()};
@@ -72,6 +82,8 @@ RankResult to_rank_result(const v1::RankResult& result, std::string output) {
   rank.limit_exceeded = result.limit_exceeded();
   rank.has_files = !result.files().sha256().empty() || !result.files_inline().empty();
   rank.error = result.error();
+  rank.failure_class = to_failure_class(result.failure_class());
+  rank.left_out.assign(result.left_out().begin(), result.left_out().end());
   return rank;
 }
 
@@ -92,6 +104,17 @@ const char* to_string(RankStatus status) {
     case RankStatus::kSucceeded: return "succeeded";
     case RankStatus::kFailed: return "failed";
     case RankStatus::kCancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+const char* to_string(FailureClass failure_class) {
+  switch (failure_class) {
+    case FailureClass::kNone: return "";
+    case FailureClass::kJob: return "job";
+    case FailureClass::kRank: return "rank";
+    case FailureClass::kWorker: return "worker";
+    case FailureClass::kOwner: return "owner";
   }
   return "unknown";
 }
@@ -192,6 +215,7 @@ struct Job::State {
   int returned = 0;
   Progress progress;
   bool finished = false;
+  bool saw_job_fault = false;
 
   RankResult accept(const v1::RankResult& result) {
     if (result.rank() < 0 || result.rank() >= repetitions) {
@@ -206,8 +230,10 @@ struct Job::State {
     files[static_cast<size_t>(rank.rank)] = files_only.SerializeAsString();
     if (!ranks[static_cast<size_t>(rank.rank)]) ++returned;
     ranks[static_cast<size_t>(rank.rank)] = rank;
-    // Every rank is in: the job is done without waiting for the farm to say so.
-    if (returned == repetitions) finished = true;
+    if (rank.failure_class == FailureClass::kJob) saw_job_fault = true;
+    // Every rank is in: the job is done without waiting for the farm to say
+    // so, unless its ranks' faults may have failed the job as a whole.
+    if (returned == repetitions && !saw_job_fault) finished = true;
     return rank;
   }
 };
@@ -233,6 +259,9 @@ std::optional<RankResult> Job::next(std::chrono::milliseconds timeout) {
     if (auto* done = std::get_if<JobWatch::Done>(&*event)) {
       state_->progress = to_progress(done->job.progress());
       state_->finished = true;
+      if (done->job.state() == v1::JOB_STATE_FAILED) {
+        raise(absl::FailedPreconditionError(absl::StrCat("job ", state_->job_id, " failed: ", done->job.failure())));
+      }
     }
     if (auto* status = std::get_if<absl::Status>(&*event)) raise(*status);
   }

@@ -55,6 +55,16 @@ void charge_lost_attempts(const std::vector<RankResult>& ranks, JobReport& repor
                    [](const WorkerReport& a, const WorkerReport& b) { return a.worker < b.worker; });
 }
 
+void count_failure(FailureClass failure_class, JobReport::FailuresByClass& counts) {
+  switch (failure_class) {
+    case FailureClass::kNone: break;
+    case FailureClass::kJob: ++counts.job; break;
+    case FailureClass::kRank: ++counts.rank; break;
+    case FailureClass::kWorker: ++counts.worker; break;
+    case FailureClass::kOwner: ++counts.owner; break;
+  }
+}
+
 }  // namespace
 
 JobReport JobReport::from(const std::string& job_id, const std::vector<RankResult>& ranks, TimePoint submitted,
@@ -68,6 +78,7 @@ JobReport JobReport::from(const std::string& job_id, const std::vector<RankResul
   for (const RankResult& rank : ranks) {
     if (rank.status == RankStatus::kSucceeded) ++report.succeeded;
     if (rank.status == RankStatus::kFailed) ++report.failed;
+    count_failure(rank.failure_class, report.failed_by_class);
     if (rank.status == RankStatus::kCancelled) ++report.cancelled;
     if (!ran(rank)) {
       ++report.never_ran;

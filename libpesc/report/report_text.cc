@@ -21,11 +21,18 @@ std::string utc(std::chrono::system_clock::time_point t) {
 
 }  // namespace
 
+std::string JobReport::FailuresByClass::to_text() const {
+  return absl::StrFormat("job %d, rank %d, worker %d, owner %d", job, rank, worker, owner);
+}
+
 std::string JobReport::to_text() const {
   std::string text = absl::StrFormat("job %s: %d ranks, %d succeeded, %d failed, %d cancelled", job_id, ranks,
                                      succeeded, failed, cancelled);
   if (never_ran > 0) absl::StrAppendFormat(&text, " (%d never ran)", never_ran);
   text += "\n";
+  if (failed > 0) {
+    absl::StrAppend(&text, "  failed by fault    ", failed_by_class.to_text(), "\n");
+  }
   if (timeline.empty()) return text + "no rank ran, so there is nothing to report on\n";
 
   const double capacity = static_cast<double>(slots) * seconds(wall);

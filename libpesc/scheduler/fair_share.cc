@@ -11,6 +11,7 @@
 namespace pesc {
 
 bool may_run_on(const QueuedJob& job, const WorkerCapacity& worker) {
+  if (worker.unavailable_domains.contains(job.domain)) return false;
   if (job.same_machine && !job.pinned_worker.empty() && job.pinned_worker != worker.worker_id) return false;
   if (std::find(worker.rooms.begin(), worker.rooms.end(), kEveryRoom) != worker.rooms.end()) return true;
   for (const std::string& room : job.rooms) {
@@ -25,7 +26,13 @@ std::string why_waiting(const QueuedJob& job, const std::vector<ConnectedWorker>
   std::vector<std::string> unavailable;
   std::set<std::string> rooms_served;
   std::vector<std::string> gpus_seen;  // of the workers in its rooms
+  std::vector<std::string> cannot_run_domain;
   for (const ConnectedWorker& worker : workers) {
+    if (auto why = worker.capacity.unavailable_domains.find(job.domain);
+        why != worker.capacity.unavailable_domains.end()) {
+      cannot_run_domain.push_back(absl::StrCat(worker.capacity.worker_id, ": ", why->second));
+      continue;
+    }
     if (!may_run_on(job, worker.capacity)) {
       rooms_served.insert(worker.capacity.rooms.begin(), worker.capacity.rooms.end());
       continue;
@@ -52,6 +59,9 @@ std::string why_waiting(const QueuedJob& job, const std::vector<ConnectedWorker>
   }
   if (job.same_machine && !job.pinned_worker.empty()) {
     return absl::StrCat("its ranks run on one machine, and ", job.pinned_worker, " is not connected");
+  }
+  if (!cannot_run_domain.empty() && rooms_served.empty()) {
+    return absl::StrCat("no worker can run the ", job.domain, " domain: ", absl::StrJoin(cannot_run_domain, "; "));
   }
   return absl::StrCat("no connected worker is in room ", absl::StrJoin(job.rooms, " or "),
                       " (connected workers serve ", absl::StrJoin(rooms_served, ", "),

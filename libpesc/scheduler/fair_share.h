@@ -38,6 +38,9 @@ struct WorkerCapacity {
   std::vector<std::string> rooms = {kPublicRoom};
   int slots = 0;  // ranks it runs at once; a gang needs them free, not queued behind
   std::vector<FreeGpu> free_gpus;  // held by no attempt
+  // Domains it cannot run ranks of, with why (its interpreter is missing,
+  // or the rank user cannot execute it).
+  std::map<std::string, std::string> unavailable_domains;
 };
 
 struct QueuedJob {
@@ -51,6 +54,7 @@ struct QueuedJob {
   std::string pinned_worker;
   int gpus_per_rank = 0;
   double min_capability = 0;
+  std::string domain;  // goes only to workers that can run it
 };
 
 struct Placement {
@@ -63,7 +67,7 @@ struct Placement {
 // ones good enough; nullopt when there are too few.
 std::optional<std::vector<FreeGpu>> gpus_for(const QueuedJob& job, const WorkerCapacity& worker);
 
-// Whether the job's rooms and pin let it run on this worker.
+// Whether the job's domain, rooms and pin let it run on this worker.
 bool may_run_on(const QueuedJob& job, const WorkerCapacity& worker);
 
 // A connected worker as far as a waiting job cares: all its GPUs (as

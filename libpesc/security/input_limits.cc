@@ -69,6 +69,11 @@ absl::Status check_job_spec(const v1::JobSpec& spec) {
     if (parameter.size() > kMaxParameterBytes) {
       return too_long(absl::StrCat("parameter ", i + 1), parameter.size(), kMaxParameterBytes);
     }
+    if (parameter.find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "parameter ", i + 1, " contains a NUL byte, which no process can receive in its arguments: "
+          "pass binary data as a shared file (--shared)"));
+    }
     all_parameters += parameter.size();
   }
   if (all_parameters > kMaxAllParametersBytes) {
@@ -77,6 +82,9 @@ absl::Status check_job_spec(const v1::JobSpec& spec) {
   if (absl::Status status = check_length("the domain", spec.domain(), kMaxCommandBytes); !status.ok()) return status;
   if (absl::Status status = check_length("the entry point", spec.entry(), kMaxCommandBytes); !status.ok()) {
     return status;
+  }
+  if (spec.entry().find('\0') != std::string::npos || spec.domain().find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError("the entry point or domain contains a NUL byte");
   }
   if (absl::Status status = check_length("the job's name", spec.name(), kMaxLabelBytes); !status.ok()) return status;
   if (absl::Status status = check_length("the user name", spec.user(), 64); !status.ok()) return status;
@@ -127,6 +135,16 @@ absl::Status check_registration(const v1::RegisterWorker& registration) {
   if (absl::Status status = check_length("the pause reason", registration.paused_reason(), kMaxCommandBytes);
       !status.ok()) {
     return status;
+  }
+  if (registration.unavailable_domains_size() > kMaxUnavailableDomains) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a worker may name at most ", kMaxUnavailableDomains, " domains it cannot run"));
+  }
+  for (const v1::UnavailableDomain& domain : registration.unavailable_domains()) {
+    if (absl::Status status = check_length("a domain", domain.domain(), kMaxCommandBytes); !status.ok()) return status;
+    if (absl::Status status = check_length("why a domain cannot run", domain.why(), kMaxCommandBytes); !status.ok()) {
+      return status;
+    }
   }
   return check_rooms(registration.rooms());
 }

@@ -25,6 +25,7 @@ inline constexpr size_t kMaxIdBytes = 128;           // job and worker ids
 inline constexpr int kMaxSlots = 4096;
 inline constexpr int kMaxAttemptsInHand = 1'000'000;
 inline constexpr int kMaxGpusPerWorker = 64;
+inline constexpr int kMaxUnavailableDomains = 64;
 
 // A job as submitted: sizes, counts and shapes (not whether its blobs exist).
 absl::Status check_job_spec(const v1::JobSpec& spec);

@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS jobs(
   running INTEGER NOT NULL DEFAULT 0,
   succeeded INTEGER NOT NULL DEFAULT 0,
   failed INTEGER NOT NULL DEFAULT 0,
-  cancelled INTEGER NOT NULL DEFAULT 0);
+  cancelled INTEGER NOT NULL DEFAULT 0,
+  failure TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS ranks(
   job_id TEXT NOT NULL,
   rank INTEGER NOT NULL,
@@ -304,11 +305,12 @@ JobRecord read_job(SQLite::Statement& row) {
   job.progress.set_succeeded(row.getColumn(8).getInt());
   job.progress.set_failed(row.getColumn(9).getInt());
   job.progress.set_cancelled(row.getColumn(10).getInt());
+  job.failure = row.getColumn(11).getString();
   return job;
 }
 
 constexpr const char* kJobColumns =
-    "SELECT id, spec, state, created_ms, finished_ms, total, pending, running, succeeded, failed, cancelled "
+    "SELECT id, spec, state, created_ms, finished_ms, total, pending, running, succeeded, failed, cancelled, failure "
     "FROM jobs ";
 
 // Notes that a job uses a blob, so deleting another job keeps it.
@@ -368,6 +370,10 @@ JobAfterRanks count_ended_ranks(StatementCache& sql, const std::string& job_id, 
   return after;
 }
 
+// A rank that failed for what its job holds fails that way on any worker
+// and in any attempt: it is not tried again.
+bool is_job_fault(const v1::RankResult& result) { return result.failure_class() == v1::FAILURE_CLASS_JOB; }
+
 int max_attempts(StatementCache& sql, const std::string& job_id) {
   auto query = sql("SELECT spec FROM jobs WHERE id = ?");
   query->bind(1, job_id);
@@ -419,6 +425,7 @@ v1::JobInfo JobRecord::to_info() const {
   *info.mutable_progress() = progress;
   info.set_created_unix_ms(created_unix_ms);
   info.set_finished_unix_ms(finished_unix_ms);
+  info.set_failure(failure);
   return info;
 }
 
@@ -561,6 +568,7 @@ absl::Status JobStore::migrate() {
     db_->exec(kSchema);
     add_column("attempts", "rank_count", "INTEGER NOT NULL DEFAULT 1");
     add_column("workers", "credential", "TEXT NOT NULL DEFAULT ''");
+    add_column("jobs", "failure", "TEXT NOT NULL DEFAULT ''");
     return absl::OkStatus();
   });
 }
@@ -760,7 +768,9 @@ absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64
     for (const AttemptRecord& other : others) set_attempt_state(*sql_, other.id, kAttemptCancelled);
     accepted.superseded = std::move(others);
     const bool never_ran = failed && (!result.error().empty() || is_workers_fault(result));
-    if (failed && !never_ran) {  // only then does the job's retry budget matter
+    if (failed && is_job_fault(result)) {
+      accepted.requeued = false;
+    } else if (failed && !never_ran) {  // only then does the job's retry budget matter
       accepted.requeued = own_failures + 1 < max_attempts(*sql_, accepted.job_id);
     } else {
       accepted.requeued = never_ran && worker_failures + 1 < worker_budget(result);
@@ -875,7 +885,7 @@ absl::StatusOr<std::optional<JobStore::ChunkAccepted>> JobStore::finish_chunk(in
       rank_row->reset();
       if (result.state() != v1::RANK_STATE_SUCCEEDED) result.set_state(v1::RANK_STATE_FAILED);
       tally_.used_ms[chunk.user] += std::max<int64_t>(0, result.end_unix_ms() - result.start_unix_ms());
-      if (result.state() == v1::RANK_STATE_FAILED) {
+      if (result.state() == v1::RANK_STATE_FAILED && !is_job_fault(result)) {
         const bool never_ran = !result.error().empty() || is_workers_fault(result);
         if (!max_tries) max_tries = max_attempts(*sql_, chunk.job_id);
         if (never_ran ? worker_failures + 1 < worker_budget(result) : own_failures + 1 < *max_tries) {
@@ -1004,7 +1014,17 @@ absl::StatusOr<std::vector<AttemptRecord>> JobStore::running_attempts(const std:
 }
 
 absl::StatusOr<std::vector<AttemptRecord>> JobStore::cancel_job(const std::string& job_id, int64_t now_unix_ms) {
-  return guarded("cancel job", [&]() -> absl::StatusOr<std::vector<AttemptRecord>> {
+  return end_job(job_id, v1::JOB_STATE_CANCELLED, "", now_unix_ms);
+}
+
+absl::StatusOr<std::vector<AttemptRecord>> JobStore::fail_job(const std::string& job_id, const std::string& failure,
+                                                              int64_t now_unix_ms) {
+  return end_job(job_id, v1::JOB_STATE_FAILED, failure, now_unix_ms);
+}
+
+absl::StatusOr<std::vector<AttemptRecord>> JobStore::end_job(const std::string& job_id, v1::JobState final_state,
+                                                             const std::string& failure, int64_t now_unix_ms) {
+  return guarded("end job", [&]() -> absl::StatusOr<std::vector<AttemptRecord>> {
     WaitForDisk durable(*db_);
     Atomically transaction(*sql_);
     std::vector<AttemptRecord> to_stop;
@@ -1057,14 +1077,18 @@ absl::StatusOr<std::vector<AttemptRecord>> JobStore::cancel_job(const std::strin
       set_attempt_state(*sql_, duplicate.id, kAttemptCancelled);
       to_stop.push_back(std::move(duplicate));
     }
+    // A failed job may have failed with its last ranks, which finished it.
     auto close = (*sql_)(
-                            "UPDATE jobs SET state = ?, finished_ms = ?, cancelled = cancelled + pending + running, "
-                            "pending = 0, running = 0, next_seq = ? WHERE id = ? AND state = ?");
-    close->bind(1, static_cast<int>(v1::JOB_STATE_CANCELLED));
-    close->bind(2, now_unix_ms);
-    close->bind(3, finish_seq);
-    close->bind(4, job_id);
-    close->bind(5, static_cast<int>(v1::JOB_STATE_RUNNING));
+        "UPDATE jobs SET state = ?1, failure = ?2, finished_ms = ?3, cancelled = cancelled + pending + running, "
+        "pending = 0, running = 0, next_seq = ?4 WHERE id = ?5 AND (state = ?6 OR (?1 = ?7 AND state = ?8))");
+    close->bind(1, static_cast<int>(final_state));
+    close->bind(2, failure);
+    close->bind(3, now_unix_ms);
+    close->bind(4, finish_seq);
+    close->bind(5, job_id);
+    close->bind(6, static_cast<int>(v1::JOB_STATE_RUNNING));
+    close->bind(7, static_cast<int>(v1::JOB_STATE_FAILED));
+    close->bind(8, static_cast<int>(v1::JOB_STATE_FINISHED));
     close->exec();
     transaction.commit();
     return to_stop;

@@ -35,6 +35,7 @@ struct JobRecord {
   v1::JobProgress progress;
   int64_t created_unix_ms = 0;
   int64_t finished_unix_ms = 0;
+  std::string failure;  // why a JOB_STATE_FAILED job ended
 
   v1::JobInfo to_info() const;
 };
@@ -172,6 +173,11 @@ class JobStore {
   // Cancels every unfinished rank of a job; returns the running attempts the
   // workers must stop. Cancelled ranks get a finish_seq like finished ones.
   absl::StatusOr<std::vector<AttemptRecord>> cancel_job(const std::string& job_id, int64_t now_unix_ms);
+  // Ends a job that cannot work (its first ranks all failed for what it
+  // holds) as cancel_job does, but JOB_STATE_FAILED with `failure`, also
+  // when those ranks were its last.
+  absl::StatusOr<std::vector<AttemptRecord>> fail_job(const std::string& job_id, const std::string& failure,
+                                                      int64_t now_unix_ms);
 
   // Removes a job and all its rows; returns the blobs no job refers to any
   // more, for the caller to delete. NotFound for an unknown job.
@@ -203,6 +209,9 @@ class JobStore {
   // which then fails as a whole), so no later call runs inside it.
   void abandon_transaction(const absl::Status& failure);
   absl::Status end_batch(bool keep);
+  // cancel_job and fail_job: unfinished ranks cancelled, the job in `final_state`.
+  absl::StatusOr<std::vector<AttemptRecord>> end_job(const std::string& job_id, v1::JobState final_state,
+                                                     const std::string& failure, int64_t now_unix_ms);
   absl::StatusOr<StartedAttempt> add_attempt(const std::string& job_id, int rank, const std::string& worker_id,
                                              int64_t now_unix_ms, v1::RankState from);
   // Writes what finished ranks added to usage and to their workers' counts,

@@ -177,7 +177,9 @@ absl::Status ProcessCache::populate(const fs::path& process_dir, const fs::path&
   fs::create_directories(app_dir, error);
   for (auto it = fs::recursive_directory_iterator(process_dir, error); !error && it != fs::end(it);
        it.increment(error)) {
-    fs::path target = app_dir / fs::relative(it->path(), process_dir);
+    // Lexically: fs::relative resolves links, and would name a link by the
+    // file it points to (`ok -> main.sh` placed as a link main.sh -> main.sh).
+    fs::path target = app_dir / it->path().lexically_relative(process_dir);
     if (it->is_symlink()) {
       fs::copy_symlink(it->path(), target, error);
     } else if (it->is_directory()) {

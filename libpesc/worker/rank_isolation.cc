@@ -81,6 +81,10 @@ absl::Status check_reachable(const fs::path& program, const Credentials& user) {
 
 }  // namespace
 
+absl::Status RankIsolation::check_runnable(const fs::path& program) const {
+  return run_as_ ? check_reachable(program, *run_as_) : absl::OkStatus();
+}
+
 absl::StatusOr<std::shared_ptr<RankIsolation>> RankIsolation::create(const IsolationOptions& options) {
   std::shared_ptr<RankIsolation> isolation(new RankIsolation);
   for (const fs::path& path : options.hidden) isolation->hide(path);

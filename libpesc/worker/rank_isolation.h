@@ -55,6 +55,9 @@ class RankIsolation {
   // Hides `path` from ranks started from now on too (the coordinator's
   // state dir, once the worker knows it).
   void hide(const std::filesystem::path& path);
+  // Whether the ranks' user can execute `program` (an interpreter found on
+  // root's PATH under /root cannot be); says why not.
+  absl::Status check_runnable(const std::filesystem::path& program) const;
 
   // Gives what the worker put in a running rank's directory (a restored
   // checkpoint for a warm runner's next rank) to the ranks' user.

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "archive/archive.h"
 #include "common/clock.h"
+#include "common/fault.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "executor/rank_contract.h"
@@ -101,6 +102,28 @@ absl::Status place_file(const fs::path& dir, const archive::MemoryFile& file) {
 // A failure of the worker's disk is the worker's fault, whatever the rank.
 void blame_disk_fault(const absl::Status& failure, v1::RankResult& result) {
   if (is_disk_fault(failure)) result.set_failure_class(v1::FAILURE_CLASS_WORKER);
+}
+
+// Whose fault it was that a rank could not run or be collected: the job's
+// or the rank's when the failure was marked so, the worker's otherwise.
+v1::FailureClass failure_class_of(const absl::Status& status) {
+  if (is_job_fault(status)) return v1::FAILURE_CLASS_JOB;
+  if (is_rank_fault(status)) return v1::FAILURE_CLASS_RANK;
+  return v1::FAILURE_CLASS_WORKER;
+}
+
+// Links the rank left leading outside its output_dir (to /etc/passwd, say)
+// cannot travel with its files: they are removed and named in the result,
+// and the rest of its output goes back as usual.
+absl::Status leave_out_escaping_links(const fs::path& output_dir, v1::RankResult& result) {
+  PESC_ASSIGN_OR_RETURN(std::vector<std::string> escaping, archive::links_leading_outside(output_dir));
+  for (const std::string& name : escaping) {
+    if (::unlink((output_dir / name).c_str()) != 0 && errno != ENOENT) {
+      return absl::InternalError(absl::StrCat("cannot remove the link ", name, ": ", std::strerror(errno)));
+    }
+    result.add_left_out(name);
+  }
+  return absl::OkStatus();
 }
 
 // Says something to the user at the end of the rank's output.txt. Not
@@ -243,6 +266,7 @@ v1::RankResult RankRunner::result_of(const v1::Assignment& assignment, int slot,
     result.set_max_rss_kb(exit->max_rss_kb);
     result.set_state(exit->exit_code == 0 && exit->signal == 0 && !timed_out ? v1::RANK_STATE_SUCCEEDED
                                                                               : v1::RANK_STATE_FAILED);
+    if (result.state() == v1::RANK_STATE_FAILED) result.set_failure_class(v1::FAILURE_CLASS_RANK);
     if (timed_out) {
       result.set_timed_out(true);
       const std::string note = absl::StrCat("killed after the job's timeout of ", assignment.timeout_ms() / 1000.0, " s");
@@ -250,6 +274,7 @@ v1::RankResult RankRunner::result_of(const v1::Assignment& assignment, int slot,
     }
     if (!exit->limit_exceeded.empty()) {
       result.set_state(v1::RANK_STATE_FAILED);
+      result.set_failure_class(v1::FAILURE_CLASS_RANK);
       result.set_limit_exceeded(exit->limit_exceeded);
       const std::string note = RankIsolation::limit_note(assignment, exit->limit_exceeded);
       blame_disk_fault(append_note(output_file, note), result);
@@ -260,6 +285,7 @@ v1::RankResult RankRunner::result_of(const v1::Assignment& assignment, int slot,
     result.set_start_unix_ms(now_unix_ms());
     result.set_end_unix_ms(now_unix_ms());
     result.set_state(v1::RANK_STATE_FAILED);
+    result.set_failure_class(failure_class_of(exit.status()));
     result.set_error(std::string(exit.status().message()));
     blame_disk_fault(exit.status(), result);
     blame_disk_fault(append_note(output_file, std::string(exit.status().message())), result);
@@ -275,6 +301,7 @@ v1::RankResult RankRunner::result_of(const v1::Assignment& assignment, int slot,
     warm_slot(slot).left_behind[set] = std::move(left);
   } else {
     result.set_state(v1::RANK_STATE_FAILED);
+    result.set_failure_class(failure_class_of(entries.status()));
     result.set_error(absl::StrCat("cannot send the output back: ", entries.status().message()));
     blame_disk_fault(entries.status(), result);
   }
@@ -402,12 +429,15 @@ absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, i
 }
 
 absl::StatusOr<RankLaunch> RankRunner::launch_for(const v1::Assignment& assignment, const RankContext& context) {
-  PESC_ASSIGN_OR_RETURN(Domain domain, parse_domain(assignment.domain()));
+  // A domain or entry that fails here is the job's to fix.
+  PESC_ASSIGN_OR_RETURN(Domain domain, job_fault(parse_domain(assignment.domain())));
   fs::path entry = context.app_dir / assignment.entry();
   std::error_code error;
   if (!fs::exists(entry, error)) {
-    return absl::NotFoundError(absl::StrCat("the entry point ", assignment.entry(), " is not in the process"));
+    return job_fault(
+        absl::NotFoundError(absl::StrCat("the entry point ", assignment.entry(), " is not in the process")));
   }
+  // A missing interpreter is this worker's: another may have it.
   PESC_ASSIGN_OR_RETURN(std::vector<std::string> argv, interpreters_.command_for(domain, entry.string()));
   RankLaunch launch;
   launch.argv = std::move(argv);
@@ -443,7 +473,9 @@ absl::StatusOr<RankExit> RankRunner::after_runner_failed(int slot, absl::Status 
   RankExit ended = warm.runner->process().wait();
   release_warm(slot);
   if (!ended.limit_exceeded.empty()) return ended;
-  if (!timed_out) return failure;
+  // The runner is the job's own process: its death or garbage on its pipe
+  // is the rank's doing, not this worker's.
+  if (!timed_out) return rank_fault(std::move(failure));
   RankExit killed;  // the watchdog ended the runner for the timeout
   killed.signal = SIGKILL;
   killed.exit_code = 128 + SIGKILL;
@@ -458,8 +490,8 @@ absl::Status RankRunner::place_shared_files(const v1::Assignment& assignment, co
     const fs::path target = app_dir / shared.name();
     std::error_code error;
     if (fs::exists(target, error)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("the shared file ", shared.name(), " has the name of a file of the process"));
+      return job_fault(absl::InvalidArgumentError(
+          absl::StrCat("the shared file ", shared.name(), " has the name of a file of the process")));
     }
     fs::create_hard_link(cached, target, error);
     if (error) {
@@ -516,6 +548,7 @@ absl::Status RankRunner::restore_checkpoint(const v1::BlobRef& checkpoint, const
 absl::StatusOr<std::vector<std::string>> RankRunner::collect_output(const fs::path& output_dir,
                                                                    std::optional<PipedFile> piped,
                                                                    v1::Blobs::Stub& blobs, v1::RankResult& result) {
+  PESC_RETURN_IF_ERROR(leave_out_escaping_links(output_dir, result));
   PESC_ASSIGN_OR_RETURN(std::vector<std::string> entries, directory_names(output_dir));
   std::string text;
   // A rank's link named output.txt must not make the worker send back a

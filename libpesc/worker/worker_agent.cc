@@ -27,6 +27,7 @@
 #include "worker/disk_room.h"
 #include "worker/owner_watch.h"
 #include "worker/process_cache.h"
+#include "worker/rank_isolation.h"
 #include "worker/rank_runner.h"
 
 namespace pesc {
@@ -104,6 +105,27 @@ int free_port() {
   return port;
 }
 
+// The built-in domains whose interpreter this worker cannot start for the
+// ranks' user, and why: found once at start, so that the coordinator sends
+// their jobs to other workers instead of failing their ranks here.
+std::vector<v1::UnavailableDomain> find_unavailable_domains(InterpreterTable& interpreters,
+                                                            const RankIsolation& isolation) {
+  constexpr char kAnyEntry[] = "/entry";
+  std::vector<v1::UnavailableDomain> unavailable;
+  for (const std::string& name : builtin_domain_names()) {
+    absl::StatusOr<Domain> domain = parse_domain(name);
+    if (!domain.ok()) continue;
+    absl::StatusOr<std::vector<std::string>> command = interpreters.command_for(*domain, kAnyEntry);
+    if (command.ok() && command->front() == kAnyEntry) continue;  // runs the entry itself
+    absl::Status runnable = command.ok() ? isolation.check_runnable(command->front()) : command.status();
+    if (runnable.ok()) continue;
+    v1::UnavailableDomain& entry = unavailable.emplace_back();
+    entry.set_domain(name);
+    entry.set_why(std::string(runnable.message()));
+  }
+  return unavailable;
+}
+
 }  // namespace
 
 struct WorkerAgent::Impl {
@@ -113,6 +135,7 @@ struct WorkerAgent::Impl {
   std::unique_ptr<v1::Blobs::Stub> blobs_stub;
   std::unique_ptr<ProcessCache> cache;
   std::unique_ptr<InterpreterTable> interpreters;
+  std::vector<v1::UnavailableDomain> unavailable_domains;  // told at every registration
   std::unique_ptr<RankRunner> runner;
   std::unique_ptr<OwnerWatch> owner_watch;  // null unless owners_first
   std::unique_ptr<DiskRoom> disk_room;
@@ -237,6 +260,7 @@ absl::Status WorkerAgent::Impl::run_session(bool& registered) {
   for (const std::string& room : options.rooms) registration.add_rooms(room);
   *registration.mutable_gpus() = {options.gpus.begin(), options.gpus.end()};
   const OwnerState owner = owner_state();
+  *registration.mutable_unavailable_domains() = {unavailable_domains.begin(), unavailable_domains.end()};
   {
     absl::MutexLock lock(&mutex);
     if (stopping) return absl::CancelledError();
@@ -635,6 +659,8 @@ absl::StatusOr<std::unique_ptr<WorkerAgent>> WorkerAgent::start(WorkerOptions op
     absl::MutexLock lock(&impl->mutex);
     impl->disk_short = impl->disk_room->shortage();  // so its first registration says so
   }
+  impl->unavailable_domains = find_unavailable_domains(
+      *impl->interpreters, options.isolation ? *options.isolation : *RankIsolation::limits_only());
   impl->runner = std::make_unique<RankRunner>(options.work_dir / "runs", *impl->interpreters, *impl->cache,
                                               *impl->disk_room, options.isolation, !options.gpus.empty());
   impl->options = std::move(options);
@@ -649,6 +675,9 @@ absl::StatusOr<std::unique_ptr<WorkerAgent>> WorkerAgent::start(WorkerOptions op
                           {.rank_sessions = [raw] { return raw->rank_sessions(); },
                            .on_change = [raw](const OwnerState& owner) { raw->owner_changed(owner); },
                            .on_note = [raw](const std::string& note) { raw->tell(note); }}));
+  }
+  for (const v1::UnavailableDomain& domain : raw->unavailable_domains) {
+    raw->tell(absl::StrCat("cannot run ranks of the ", domain.domain(), " domain: ", domain.why()));
   }
   for (int slot = 0; slot < raw->options.slots; ++slot) {
     raw->threads.emplace_back([raw, slot] { raw->slot_loop(slot); });

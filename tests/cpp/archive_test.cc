@@ -279,6 +279,19 @@ TEST_F(ArchiveTest, PackRefusesSymlinksLeavingTheDirectory) {
   }
 }
 
+TEST_F(ArchiveTest, FindsTheLinksThatLeadOutOfATree) {
+  const fs::path tree = root() / "output";
+  put_file(tree / "kept.txt", "kept");
+  fs::create_directories(tree / "sub");
+  fs::create_symlink("/etc/passwd", tree / "passwd");
+  fs::create_symlink("../kept.txt", tree / "sub" / "inside");
+  fs::create_symlink("../../secret", tree / "sub" / "outside");
+  fs::create_symlink("sub/inside", tree / "via_link");
+  auto escaping = links_leading_outside(tree);
+  ASSERT_TRUE(escaping.ok()) << escaping.status();
+  EXPECT_EQ(*escaping, (std::vector<std::string>{"passwd", "sub/outside"}));
+}
+
 TEST_F(ArchiveTest, PackRefusesAMissingDirectory) {
   absl::Status status = pack_directory(root() / "missing", root() / "tree.tar");
   EXPECT_FALSE(status.ok());

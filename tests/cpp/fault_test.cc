@@ -177,14 +177,22 @@ TEST(FaultTest, MovedRankResumesFromItsCheckpoint) {
   EXPECT_NE(out.find("finished"), std::string::npos);
 }
 
-TEST(FaultTest, WorkerWhereRanksCannotStartIsQuarantinedAndTheJobFinishesElsewhere) {
+TEST(FaultTest, WorkerThatCannotRunADomainSaysSoAndGetsNoneOfItsJobs) {
   ScratchDir scratch;
   TestFarm farm(0);
   farm.add_worker(2, {"--interpreter", "python=/nonexistent/python3"});
-  farm.add_worker(1, {"--interpreter", "python=/usr/bin/python3"});
   fs::path script = write_script(scratch.path(), "hello.py", "import os\nprint('rank', os.environ['PESC_RANK'])\n");
   Farm client("python", {.coordinator = farm.address()});
-  Results results = client.map(script, 10).wait();
+  Job job = client.map(script, 10);
+  // With no worker able to run it, the job waits and says why.
+  ASSERT_TRUE(eventually([&] {
+    job.next(std::chrono::milliseconds(100));
+    return job.progress().waiting.find("no worker can run the python domain") != std::string::npos;
+  })) << job.progress().waiting;
+  EXPECT_NE(job.progress().waiting.find("/nonexistent/python3"), std::string::npos) << job.progress().waiting;
+
+  farm.add_worker(1, {"--interpreter", "python=/usr/bin/python3"});
+  Results results = job.wait();
   EXPECT_TRUE(results.ok()) << results.output();
   for (const RankResult& rank : results) {
     EXPECT_EQ(rank.worker, "worker1");
@@ -195,10 +203,15 @@ TEST(FaultTest, WorkerWhereRanksCannotStartIsQuarantinedAndTheJobFinishesElsewhe
   auto workers = (*client_library)->workers();
   ASSERT_TRUE(workers.ok());
   for (const v1::WorkerInfo& worker : *workers) {
+    EXPECT_EQ(worker.quarantined(), "") << "a domain it cannot run is no fault of the worker's ranks";
+    std::string python_unavailable;
+    for (const v1::UnavailableDomain& domain : worker.unavailable_domains()) {
+      if (domain.domain() == "python") python_unavailable = domain.why();
+    }
     if (worker.id() == "worker0") {
-      EXPECT_NE(worker.quarantined().find("/nonexistent/python3"), std::string::npos) << worker.quarantined();
+      EXPECT_NE(python_unavailable.find("/nonexistent/python3"), std::string::npos) << python_unavailable;
     } else {
-      EXPECT_EQ(worker.quarantined(), "");
+      EXPECT_EQ(python_unavailable, "");
     }
   }
 }

@@ -148,6 +148,29 @@ TEST_F(IsolationTest, AnInterpreterTheRankUserCannotReachIsExplained) {
   job.cancel();
 }
 
+TEST_F(IsolationTest, ABuiltInDomainTheRankUserCannotRunIsNamedAtStart) {
+  fs::path private_dir = scratch_.path() / "private";  // 0700, as /root is
+  fs::create_directories(private_dir);
+  ::chmod(private_dir.c_str(), 0700);
+  fs::copy_file("/bin/sh", private_dir / "python3");
+  daemons_->add_worker(1, {"--no-sandbox=false", "--run-as=pesc", "--interpreter",
+                           "python=" + (private_dir / "python3").string()});
+  auto client = Client::connect(daemons_->address(), {.token = daemons_->admin_token()});
+  ASSERT_TRUE(client.ok()) << client.status();
+  std::string why;
+  EXPECT_TRUE(testing::eventually([&] {
+    auto workers = (*client)->workers();
+    for (const v1::WorkerInfo& worker : workers.ok() ? *workers : std::vector<v1::WorkerInfo>{}) {
+      for (const v1::UnavailableDomain& domain : worker.unavailable_domains()) {
+        if (worker.id() == "worker1" && domain.domain() == "python") why = domain.why();
+      }
+    }
+    return !why.empty();
+  }));
+  EXPECT_THAT(why, HasSubstr("cannot run as user pesc"));
+  EXPECT_THAT(why, HasSubstr(private_dir.string()));
+}
+
 // The runner protocol's pipes (fds 3 and 4) must survive the sandbox.
 TEST_F(IsolationTest, WarmRunnersServeRanksInTheSandbox) {
   fs::path runner = write_script(scratch_.path(), "runner.sh",

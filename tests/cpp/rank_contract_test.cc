@@ -1,5 +1,7 @@
 #include "executor/rank_contract.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -8,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
+#include "common/fault.h"
 #include "common/files.h"
 #include "executor/rank_process.h"
 #include "gmock/gmock.h"
@@ -253,6 +256,32 @@ TEST_F(PythonHeaderTest, NoParametersGiveAnEmptyList) {
   std::map<std::string, std::string> got = run_header(*root_, context_);
   EXPECT_EQ(got["parameters"], "[]");
   EXPECT_EQ(got["rank"], "7");
+}
+
+TEST(PescEnvironmentTest, LargeParametersTravelInArgvOnly) {
+  RankContext context;
+  context.parameters.assign(100, std::string(10 * 1024, 'p'));
+  std::vector<std::pair<std::string, std::string>> environment = pesc_environment(context);
+  for (const auto& [name, value] : environment) {
+    EXPECT_TRUE(name.rfind("PESC_PARAMETER_", 0) != 0 || name == "PESC_PARAMETER_COUNT") << name;
+    EXPECT_NE(name, "PESC_PARAMETERS");
+    if (name == "PESC_PARAMETER_COUNT") {
+      EXPECT_EQ(value, "100");
+    }
+  }
+  EXPECT_EQ(pesc_flags(context).size(), 15u + 100u) << "argv still carries every parameter";
+}
+
+TEST(CheckParametersFitTest, ParametersWithinTheKernelsLimitsFitAndOthersAreTheJobsFault) {
+  EXPECT_TRUE(check_parameters_fit(std::vector<std::string>(100, std::string(10 * 1024, 'p'))).ok());
+  absl::Status too_large = check_parameters_fit({std::string(200 * 1024, 'p')});
+  EXPECT_EQ(too_large.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(is_job_fault(too_large));
+  const size_t arg_max = static_cast<size_t>(::sysconf(_SC_ARG_MAX));
+  absl::Status too_many =
+      check_parameters_fit(std::vector<std::string>(arg_max / (64 * 1024) + 1, std::string(64 * 1024, 'p')));
+  EXPECT_EQ(too_many.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(too_many.message().find("--shared"), absl::string_view::npos) << too_many.message();
 }
 
 }  // namespace

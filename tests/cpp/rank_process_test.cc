@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
+#include "common/fault.h"
 #include "common/files.h"
 #include "executor/warm_runner.h"
 #include "gmock/gmock.h"
@@ -320,12 +321,25 @@ TEST_F(RankProcessTest, FailedExecIsReportedNotRun) {
   launch.argv = {write_file("garbage", "this is not a program\n", 0755)};
   absl::StatusOr<std::unique_ptr<RankProcess>> process = RankProcess::start(launch);
   ASSERT_FALSE(process.ok());
-  EXPECT_THAT(process.status().message(), HasSubstr("Exec format error"));
+  EXPECT_THAT(process.status().message(), HasSubstr("no #! line"));
+  EXPECT_TRUE(is_job_fault(process.status())) << "any worker would refuse it: the job must change";
 
   launch.argv = {write_file("orphan.sh", "#!/nonexistent/interpreter\n", 0755)};
   process = RankProcess::start(launch);
   ASSERT_FALSE(process.ok());
   EXPECT_THAT(process.status().message(), HasSubstr("#! line"));
+  EXPECT_TRUE(is_job_fault(process.status()));
+}
+
+TEST_F(RankProcessTest, ArgumentsTooLongForTheKernelAreTheJobsFault) {
+  RankLaunch launch = shell("echo never");
+  // Each word fits in one argument; together they pass ARG_MAX.
+  const size_t words = static_cast<size_t>(::sysconf(_SC_ARG_MAX)) / (100 * 1024) + 2;
+  for (size_t i = 0; i < words; ++i) launch.argv.push_back(std::string(100 * 1024, 'x'));
+  absl::StatusOr<std::unique_ptr<RankProcess>> process = RankProcess::start(launch);
+  ASSERT_FALSE(process.ok());
+  EXPECT_THAT(process.status().message(), HasSubstr("exceed what the kernel passes"));
+  EXPECT_TRUE(is_job_fault(process.status()));
 }
 
 TEST_F(RankProcessTest, BadLaunchesAreRejected) {

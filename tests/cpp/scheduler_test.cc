@@ -124,6 +124,22 @@ TEST(WhyWaitingTest, SaysWhyNoWorkerCanTakeTheRanksAndNothingWhenOneCan) {
   EXPECT_EQ(why_waiting(job, {}), "") << "nothing pending, nothing to explain";
 }
 
+TEST(FairShareSchedulerTest, AJobGoesOnlyToWorkersThatCanRunItsDomain) {
+  FairShareScheduler scheduler;
+  QueuedJob python{"p", "ana", 1, 4};
+  python.domain = "python";
+  WorkerCapacity without_python{"w1", 4};
+  without_python.unavailable_domains = {{"python", "program python3 was not found on PATH"}};
+  for (const Placement& placement : scheduler.place({python}, {without_python, {"w2", 2}})) {
+    EXPECT_EQ(placement.worker_id, "w2");
+  }
+  EXPECT_EQ(why_waiting(python, {{.capacity = without_python}}),
+            "no worker can run the python domain: w1: program python3 was not found on PATH");
+  QueuedJob shell{"s", "ana", 1, 2};
+  shell.domain = "shell";
+  EXPECT_EQ(scheduler.place({shell}, {without_python}).size(), 2u);
+}
+
 TEST(WhyWaitingTest, ASameMachineJobWaitsForItsWorker) {
   QueuedJob together{"t", "ana", 1, 6};
   together.same_machine = true;

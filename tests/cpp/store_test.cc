@@ -302,6 +302,45 @@ TEST_F(JobStoreTest, WorkersFaultsInAChunkQueueTheirRanksAgainAndStillEnd) {
   EXPECT_EQ(store_->job("j1")->progress.failed(), 2);
 }
 
+TEST_F(JobStoreTest, ARankFailedForTheJobsOwnFaultIsNotRetried) {
+  v1::JobSpec spec = spec_of(2);
+  spec.set_max_attempts(3);
+  ASSERT_TRUE(store_->create_job("j1", spec, 42).ok());
+  v1::RankResult cannot_execute = exited(127);
+  cannot_execute.set_error("cannot start prog: it has no #! line");
+  cannot_execute.set_failure_class(v1::FAILURE_CLASS_JOB);
+  int64_t id = store_->start_attempt("j1", 0, "w1", 50)->id;
+  auto taken = store_->finish_attempt(id, cannot_execute, 51);
+  ASSERT_TRUE(taken->has_value());
+  EXPECT_FALSE((*taken)->requeued) << "it would fail the same way on any worker";
+  EXPECT_EQ((*taken)->result.failure_class(), v1::FAILURE_CLASS_JOB);
+}
+
+TEST_F(JobStoreTest, FailingAJobEndsItsOtherRanksAndKeepsWhy) {
+  ASSERT_TRUE(store_->create_job("j1", spec_of(4), 42).ok());
+  int64_t failed = store_->start_attempt("j1", 0, "w1", 50)->id;
+  ASSERT_TRUE(store_->finish_attempt(failed, exited(127), 51)->has_value());
+  int64_t running = store_->start_attempt("j1", 1, "w1", 52)->id;
+  auto to_stop = store_->fail_job("j1", "cannot start prog: it has no #! line", 60);
+  ASSERT_TRUE(to_stop.ok()) << to_stop.status();
+  ASSERT_EQ(to_stop->size(), 1u);
+  EXPECT_EQ((*to_stop)[0].id, running);
+  store_ = reopen();
+  auto job = store_->job("j1");
+  EXPECT_EQ(job->state, v1::JOB_STATE_FAILED);
+  EXPECT_EQ(job->to_info().failure(), "cannot start prog: it has no #! line");
+  EXPECT_EQ(job->progress.failed(), 1);
+  EXPECT_EQ(job->progress.cancelled(), 3);
+  EXPECT_TRUE(store_->running_jobs()->empty());
+  EXPECT_EQ(store_->results_after("j1", 0, 10)->size(), 4u) << "every rank has an end to report";
+
+  ASSERT_TRUE(store_->create_job("j2", spec_of(1), 70).ok());
+  int64_t last = store_->start_attempt("j2", 0, "w1", 71)->id;
+  ASSERT_TRUE((*store_->finish_attempt(last, exited(127), 72))->job_finished);
+  ASSERT_TRUE(store_->fail_job("j2", "no #! line", 73).ok());
+  EXPECT_EQ(store_->job("j2")->state, v1::JOB_STATE_FAILED) << "a job whose only rank failed so fails too";
+}
+
 TEST_F(JobStoreTest, CheckpointGoesToTheNextAttempt) {
   ASSERT_TRUE(store_->create_job("j1", spec_of(1), 42).ok());
   auto first = *store_->start_attempt("j1", 0, "w1", 50);

@@ -1,5 +1,8 @@
 """Bad inputs raise the package's exceptions with messages that say what is wrong."""
 
+import tarfile
+import time
+
 import pytest
 
 import pesc
@@ -55,3 +58,38 @@ def test_a_job_with_nowhere_to_run_says_why_and_cancel_ends_it(daemons, capsys):
     assert "lab-z" in job.progress().waiting
     job.cancel()
     assert [rank.status for rank in job.results()] == ["cancelled", "cancelled"]
+
+
+def _archive_without_shebang(tmp_path):
+    """A tar holding `prog`, executable but with no #! line: what a new user writes first."""
+    prog = tmp_path / "prog"
+    prog.write_text("echo never\n")
+    prog.chmod(0o755)
+    archive = tmp_path / "app.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(prog, arcname="prog")
+    return archive
+
+
+def test_a_job_whose_program_cannot_execute_fails_fast(tmp_path):
+    started = time.monotonic()
+    with pytest.raises(pesc.JobFailed, match="#!") as caught:
+        pesc.run(_archive_without_shebang(tmp_path), 20, domain="native", entry="prog", progress=False)
+    assert time.monotonic() - started < 15
+    assert "failed" in str(caught.value)
+
+
+def test_a_local_file_that_cannot_execute_is_refused_at_submit(tmp_path):
+    tool = tmp_path / "tool"
+    tool.write_text("#!/bin/sh\necho hi\n")
+    tool.chmod(0o644)
+    with pytest.raises(pesc.SubmitError, match=r"chmod \+x"):
+        pesc.run(tool, 2, progress=False)
+
+
+def test_each_failed_rank_says_whose_fault_it_was(tmp_path):
+    script = tmp_path / "s.sh"
+    script.write_text('[ "$PESC_RANK" = 1 ] && exit 3\n:\n')
+    res = pesc.run(script, 2, progress=False)
+    assert [rank.failure_class for rank in res] == ["", "rank"]
+    assert [rank.left_out for rank in res] == [[], []]

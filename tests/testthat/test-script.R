@@ -17,7 +17,7 @@ test_that("a script reads its rank from commandArgs and output comes back in ran
   expect_true(all(res$ranks$status == "succeeded"))
   expect_true(all(res$ranks$exit_code == 0L))
   expect_named(res$ranks, c("rank", "status", "exit_code", "signal", "worker", "start", "end", "duration",
-                            "cpu_time", "max_rss_kb", "error", "limit_exceeded"))
+                            "cpu_time", "max_rss_kb", "error", "limit_exceeded", "failure_class", "left_out"))
   expect_s3_class(res$ranks$start, "POSIXct")
   expect_equal(trimws(rank_file(res, 2, "value.txt")), "20")
   expect_null(rank_file(res, 2, "missing.txt"))
@@ -90,4 +90,23 @@ test_that("per-rank limits kill a rank and say which", {
   res <- farm(spill, repetitions = 1, progress = FALSE, lab = list(output_size = 2^20, cpu_time = 10))
   expect_equal(res$ranks$limit_exceeded, "output")
   expect_error(farm(spill, repetitions = 1, progress = FALSE, lab = list(memory = "lots")), "not a size")
+})
+
+test_that("a job whose program cannot execute stops with the reason, in seconds", {
+  dir <- tempfile()
+  dir.create(dir)
+  writeLines("echo never", file.path(dir, "prog"))  # no #! line
+  Sys.chmod(file.path(dir, "prog"), "755")
+  archive <- file.path(dir, "app.tar")
+  expect_equal(system2("tar", c("-C", dir, "-cf", archive, "prog")), 0L)
+  started <- Sys.time()
+  expect_error(farm(archive, repetitions = 20, domain = "native", entry = "prog", slots = kSlots, progress = FALSE),
+               "failed: .*#!")
+  expect_lt(as.numeric(difftime(Sys.time(), started, units = "secs")), 15)
+})
+
+test_that("each failed rank says whose fault it was", {
+  script <- write_script(c('if (Sys.getenv("PESC_RANK") == "1") quit(status = 3)'))
+  res <- farm(script, repetitions = 2, slots = kSlots, progress = FALSE)
+  expect_equal(res$ranks$failure_class, c("", "rank"))
 })

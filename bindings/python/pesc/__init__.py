@@ -29,11 +29,11 @@ from typing import Any, Optional, Union, overload
 from . import _core, _function
 from ._core import JobReport, Progress, RankResult
 from ._progress import Bar
-from .errors import FarmUnavailable, JobCancelled, NotFound, PescError, RankFailed, SubmitError
+from .errors import FarmUnavailable, JobCancelled, JobFailed, NotFound, PescError, RankFailed, SubmitError
 
 __all__ = [
     "run", "map", "Farm", "Job", "Results", "RankResult", "Progress", "JobReport",
-    "PescError", "SubmitError", "FarmUnavailable", "JobCancelled", "NotFound", "RankFailed",
+    "PescError", "SubmitError", "FarmUnavailable", "JobCancelled", "JobFailed", "NotFound", "RankFailed",
 ]
 __version__ = "0.1.0"
 
@@ -140,7 +140,7 @@ class Results(Sequence[RankResult]):
         import pandas
 
         columns = ("rank", "status", "exit_code", "signal", "worker", "start", "end", "duration", "cpu_time",
-                   "max_rss_kb", "attempt", "error", "limit_exceeded", "output")
+                   "max_rss_kb", "attempt", "error", "failure_class", "limit_exceeded", "left_out", "output")
         return pandas.DataFrame([{c: getattr(r, c) for c in columns} for r in self], columns=list(columns))
 
     def __repr__(self) -> str:

@@ -2,7 +2,7 @@
 
 import datetime
 import os
-from typing import Optional, Union
+from typing import List, Optional, Union
 
 def domain_for_file(file_name: str) -> str: ...
 
@@ -61,6 +61,12 @@ class RankResult:
     @property
     def limit_exceeded(self) -> str:
         """"memory", "cpu" or "output" when the rank was killed for that limit; else ""."""
+    @property
+    def failure_class(self) -> str:
+        """Whose fault a failure was: "job", "rank", "worker" or "owner"; "" when the rank did not fail."""
+    @property
+    def left_out(self) -> List[str]:
+        """Entries of output_dir left out of its files (links leading outside it)."""
     @property
     def ok(self) -> bool: ...
 

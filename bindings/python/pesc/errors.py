@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["PescError", "SubmitError", "FarmUnavailable", "JobCancelled", "NotFound", "RankFailed"]
+__all__ = ["PescError", "SubmitError", "FarmUnavailable", "JobCancelled", "JobFailed", "NotFound", "RankFailed"]
 
 # pesc::ErrorCode values (they mirror gRPC status codes).
 _CODE_NAMES = {
@@ -32,6 +32,11 @@ class FarmUnavailable(PescError, ConnectionError):
 
 class JobCancelled(PescError):
     """The job was cancelled on the farm."""
+
+
+class JobFailed(PescError):
+    """The job ended early: its first ranks all failed for a reason of the job's own (a file that cannot be
+    executed, arguments too long, ...); the message says what to change."""
 
 
 class NotFound(PescError, LookupError):
@@ -69,4 +74,6 @@ def from_core(code: int, message: str, during: str = "") -> PescError:
         return JobCancelled(message, name)
     if name == "NOT_FOUND":
         return NotFound(message, name)
+    if name == "FAILED_PRECONDITION":
+        return JobFailed(message, name)
     return PescError(message, name)

@@ -154,6 +154,19 @@ struct MapOptions {
 enum class RankStatus { kPending, kRunning, kSucceeded, kFailed, kCancelled };
 const char* to_string(RankStatus status);
 
+// Whose fault it was that a rank failed. Only kWorker counts against the
+// worker; a job whose first ranks all fail with kJob ends at once, and
+// Job::next and Job::wait throw pesc::Error (kFailedPrecondition) saying what
+// to change.
+enum class FailureClass {
+  kNone,    // it did not fail
+  kJob,     // what the job holds or asks: not executable, no interpreter, arguments too long, ...
+  kRank,    // the rank's own run: a non-zero exit, a signal, a timeout, a limit
+  kWorker,  // the worker's: lost, disk full, no resources to start it
+  kOwner,   // the machine's owner took it back
+};
+const char* to_string(FailureClass failure_class);  // "", "job", "rank", "worker", "owner"
+
 struct RankResult {
   int rank = 0;
   RankStatus status = RankStatus::kPending;
@@ -175,6 +188,10 @@ struct RankResult {
   std::string limit_exceeded;  // "memory", "cpu" or "output": the limit it was killed for
   bool has_files = false;   // output_dir held more than output.txt
   std::string error;        // why it never ran, when it did not
+  FailureClass failure_class = FailureClass::kNone;
+  // Entries of its output_dir left out of its files (links leading outside
+  // it), relative to output_dir.
+  std::vector<std::string> left_out;
 
   bool ok() const { return status == RankStatus::kSucceeded; }
 };
@@ -239,6 +256,16 @@ struct JobReport {
   int failed = 0;
   int cancelled = 0;
   int never_ran = 0;  // ranks with no start time (cancelled before they ran, or could not start)
+  // Failed ranks by whose fault it was (RankResult::failure_class).
+  struct FailuresByClass {
+    int job = 0;
+    int rank = 0;
+    int worker = 0;
+    int owner = 0;
+    // "job 1, rank 0, worker 2, owner 0"
+    std::string to_text() const;
+  };
+  FailuresByClass failed_by_class;
   int slots = 0;      // lanes in use, summed over workers
   // Submitted (the farm's clock; the first start when unknown) and finished
   // (the last end when unknown or earlier). Worker clocks that run ahead or
@@ -339,7 +366,10 @@ class Job {
   // has been returned, or when `timeout` passes first.
   std::optional<RankResult> next(std::chrono::milliseconds timeout = std::chrono::hours(24 * 365));
 
-  // Blocks until every rank has finished; results in rank order.
+  // Blocks until every rank has finished; results in rank order. A job that
+  // failed as a whole (its first ranks all failed for its own fault) throws
+  // kFailedPrecondition with why, from here or next(), once: done() is then
+  // true and wait() returns its ranks as they ended (the rest cancelled).
   Results wait();
   // Finished ranks so far and what the farm says of the rest.
   Progress progress() const;
