@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/fault.h"
 #include "common/files.h"
 
 namespace pesc {
@@ -41,6 +42,24 @@ void init_curl_once() {
   (void)initialised;
 }
 
+// The URL itself is wrong (no such file, refused, malformed): every worker
+// would fail alike, so it is the job's fault. A host that cannot be reached
+// may be this worker's network.
+bool names_nothing_to_fetch(CURLcode code) {
+  switch (code) {
+    case CURLE_HTTP_RETURNED_ERROR:
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_FILE_COULDNT_READ_FILE:
+    case CURLE_REMOTE_FILE_NOT_FOUND:
+    case CURLE_REMOTE_ACCESS_DENIED:
+    case CURLE_LOGIN_DENIED:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 absl::Status fetch_url(const std::string& url, const fs::path& destination) {
@@ -71,8 +90,9 @@ absl::Status fetch_url(const std::string& url, const fs::path& destination) {
   }
   if (code != CURLE_OK) {
     fs::remove(temporary, error);
-    return absl::UnavailableError(absl::StrCat("cannot fetch ", url, ": ",
-                                               error_text[0] != '\0' ? error_text : curl_easy_strerror(code)));
+    absl::Status failed = absl::UnavailableError(
+        absl::StrCat("cannot fetch ", url, ": ", error_text[0] != '\0' ? error_text : curl_easy_strerror(code)));
+    return names_nothing_to_fetch(code) ? job_fault(failed) : failed;
   }
   fs::rename(temporary, destination, error);
   if (error) return file_error("place", destination, error);

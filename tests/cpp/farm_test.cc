@@ -391,10 +391,23 @@ TEST_F(DaemonFarmTest, SharedFilesReachEveryRankFetchedOncePerWorker) {
   for (size_t at = log.find("GET /table.csv"); at != std::string::npos; at = log.find("GET /table.csv", at + 1)) ++gets;
   EXPECT_LE(gets, 2u) << "fetched once per worker, not per rank:\n" << log;
 
-  auto missing = farm.map(script, 1, {}, {.shared = {"http://127.0.0.1:" + port + "/nope.csv"}}).wait();
-  EXPECT_FALSE(missing.ok());
-  EXPECT_NE(missing[0].error.find("cannot fetch http://127.0.0.1:" + port + "/nope.csv"), std::string::npos)
-      << missing[0].error;
+  // A URL that names nothing fails the job itself, as it would on any worker.
+  try {
+    farm.map(script, 1, {}, {.shared = {"http://127.0.0.1:" + port + "/nope.csv"}}).wait();
+    ADD_FAILURE() << "a job whose shared file cannot be fetched must fail";
+  } catch (const Error& error) {
+    EXPECT_EQ(error.code(), ErrorCode::kFailedPrecondition);
+    EXPECT_NE(std::string(error.what()).find("cannot fetch http://127.0.0.1:" + port + "/nope.csv"), std::string::npos)
+        << error.what();
+  }
+  EXPECT_EQ(farm.map(script, 2, {}, {.shared = {(scratch_.path() / "local.txt").string(),
+                                                "http://127.0.0.1:" + port + "/table.csv",
+                                                "file://" + (scratch_.path() / "via_file_url.txt").string()}})
+                .wait()
+                .failed_ranks()
+                .size(),
+            0u)
+      << "the workers still serve the next job";
 }
 
 TEST(EmbeddedFarmTest, SameJobGivesSameResults) {
