@@ -317,9 +317,10 @@ absl::Status FarmState::check_state_disk(int repetitions) const {
                                                           repetitions, " ranks needs about ", needed));
 }
 
-absl::Status FarmState::blob_not_stored(const absl::Status& status) const {
+absl::Status FarmState::blob_not_stored(const absl::Status& status, bool from_worker) const {
   if (!absl::IsResourceExhausted(status)) return status;
-  return state_disk_full(options_.state_dir, status.message());
+  absl::Status full = state_disk_full(options_.state_dir, status.message());
+  return from_worker ? absl::UnavailableError(full.message()) : full;
 }
 
 // Waited for, not refused: the workers it needs may still be joining.

@@ -61,9 +61,11 @@ class FarmState {
   ~FarmState();
 
   BlobStore& blobs() { return *blobs_; }
-  // Why an upload could not be stored; on a full state disk, said as a
-  // refused submit says it (RESOURCE_EXHAUSTED, the state dir, what to do).
-  absl::Status blob_not_stored(const absl::Status& status) const;
+  // Why an upload could not be stored. On a full state disk a user's upload
+  // is refused as a submit is (RESOURCE_EXHAUSTED, the state dir, what to
+  // do); a worker's is only delayed (UNAVAILABLE): it keeps the rank's
+  // output and sends it again.
+  absl::Status blob_not_stored(const absl::Status& status, bool from_worker) const;
   const CoordinatorOptions& options() const { return options_; }
 
   // --- clients

@@ -179,8 +179,10 @@ grpc::Status BlobsService::UploadBlob(grpc::ServerContext* context, grpc::Server
     return {grpc::StatusCode::INVALID_ARGUMENT, "the first chunk must name the blob's sha256 in lowercase hex"};
   }
   if (auto allowed = access_.check_upload(*caller, expected.size()); !allowed.ok()) return to_grpc(allowed);
+  // Workers may hold the admin's token; only a user's upload is refused.
+  const bool from_worker = caller->role != Role::kUser;
   auto writer = state_.blobs().begin_write();
-  if (!writer.ok()) return to_grpc(state_.blob_not_stored(writer.status()));
+  if (!writer.ok()) return to_grpc(state_.blob_not_stored(writer.status(), from_worker));
   uint64_t received = 0;
   do {
     received += chunk.data().size();
@@ -188,10 +190,10 @@ grpc::Status BlobsService::UploadBlob(grpc::ServerContext* context, grpc::Server
       return {grpc::StatusCode::INVALID_ARGUMENT,
               absl::StrCat("blob ", expected.sha256(), " is larger than the ", expected.size(), " bytes announced")};
     }
-    if (auto status = (*writer)->append(chunk.data()); !status.ok()) return to_grpc(state_.blob_not_stored(status));
+    if (auto status = (*writer)->append(chunk.data()); !status.ok()) return to_grpc(state_.blob_not_stored(status, from_worker));
   } while (reader->Read(&chunk));
   auto stored = (*writer)->commit(expected.sha256());
-  if (!stored.ok()) return to_grpc(state_.blob_not_stored(stored.status()));
+  if (!stored.ok()) return to_grpc(state_.blob_not_stored(stored.status(), from_worker));
   access_.note_upload(*caller, *stored, received);
   response->set_sha256(*stored);
   response->set_size(received);

@@ -7,14 +7,15 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <deque>
+#include <iostream>
 #include <optional>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
-
-#include "absl/strings/str_cat.h"
 #include "archive/archive.h"
 #include "common/clock.h"
 #include "common/fault.h"
@@ -124,6 +125,27 @@ absl::Status leave_out_escaping_links(const fs::path& output_dir, v1::RankResult
     result.add_left_out(name);
   }
   return absl::OkStatus();
+}
+
+// How long a finished rank's output waits for a coordinator that cannot
+// take it (restarting, or its state disk full) before the rank goes back to
+// the queue; the worker's shutdown may wait this long too.
+constexpr absl::Duration kUploadPatience = absl::Seconds(60);
+
+// Sends with `upload` until it is taken, or refused for good, or patience
+// runs out: a transient refusal must not lose a finished rank's output.
+template <typename Upload>
+auto patiently(Upload upload) -> decltype(upload()) {
+  const absl::Time give_up = absl::Now() + kUploadPatience;
+  absl::Duration pause = absl::Seconds(1);
+  while (true) {
+    auto sent = upload();
+    if (sent.ok() || !absl::IsUnavailable(sent.status()) || absl::Now() + pause > give_up) return sent;
+    std::cerr << "pesc worker: the coordinator cannot take a rank's output now, trying again in " << pause << ": "
+              << sent.status().message() << std::endl;
+    absl::SleepFor(pause);
+    pause = std::min(pause * 2, absl::Seconds(8));
+  }
 }
 
 // Says something to the user at the end of the rank's output.txt. Not
@@ -533,7 +555,7 @@ absl::StatusOr<std::optional<v1::BlobRef>> RankRunner::save_checkpoint(const fs:
   PESC_ASSIGN_OR_RETURN(TempDirectory scratch, TempDirectory::create("pesc-checkpoint-"));
   fs::path tar = scratch.path() / "checkpoint.tar";
   PESC_RETURN_IF_ERROR(archive::pack_directory(checkpoint_dir, tar));
-  PESC_ASSIGN_OR_RETURN(v1::BlobRef ref, upload_file(blobs, tar));
+  PESC_ASSIGN_OR_RETURN(v1::BlobRef ref, patiently([&] { return upload_file(blobs, tar); }));
   return std::optional<v1::BlobRef>(std::move(ref));
 }
 
@@ -562,7 +584,7 @@ absl::StatusOr<std::vector<std::string>> RankRunner::collect_output(const fs::pa
   // An empty output.txt may stay for the next rank, which would get one
   // anyway: one file less to make and remove per rank.
   const bool keep_output_txt = regular_output_txt && text.empty();
-  PESC_ASSIGN_OR_RETURN(*result.mutable_output_txt(), make_payload(blobs, std::move(text)));
+  PESC_ASSIGN_OR_RETURN(*result.mutable_output_txt(), patiently([&] { return make_payload(blobs, text); }));
   const bool only_output_txt =
       std::all_of(entries.begin(), entries.end(), [](const std::string& name) { return name == kOutputFile; });
   if (keep_output_txt) std::erase(entries, std::string(kOutputFile));
@@ -585,7 +607,7 @@ absl::StatusOr<std::vector<std::string>> RankRunner::collect_output(const fs::pa
   fs::path tar = output_dir.parent_path() / "output.tar";
   PESC_RETURN_IF_ERROR(archive::pack_directory(output_dir, tar, {kOutputFile}));
   std::error_code ignored;
-  auto uploaded = upload_file(blobs, tar);
+  auto uploaded = patiently([&] { return upload_file(blobs, tar); });
   fs::remove(tar, ignored);
   if (!uploaded.ok()) return uploaded.status();
   *result.mutable_files() = *std::move(uploaded);

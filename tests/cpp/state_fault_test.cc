@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/ascii.h"
+#include "client/client.h"
 #include "farm_harness.h"
 #include "rank_checks.h"
 #include "gtest/gtest.h"
@@ -95,6 +96,45 @@ TEST(StateFaultTest, AFullStateDiskRefusesJobsLosesNoResultAndResumesByItself) {
   Results kept = again.attach(results.job_id()).wait();
   expect_each_rank_once(kept, 300);
   for (size_t rank = 0; rank < kept.size(); ++rank) EXPECT_EQ(kept[rank].attempt, results[rank].attempt);
+}
+
+// Output too large to travel inline goes as a blob, which a full state disk
+// cannot take: the worker keeps it and sends it again, and is not blamed.
+TEST(StateFaultTest, ALargeOutputWaitsOutAFullStateDiskAndItsWorkerIsNotBlamed) {
+  ScratchDir scratch;
+  TestFarm farm(0);
+  farm.coordinator().kill(SIGKILL);
+  farm.coordinator().wait();
+  SmallTmpfs disk(farm.dir() / "state", "32m");
+  if (!disk.mounted()) GTEST_SKIP() << "needs root to mount a tmpfs";
+  farm.restart_coordinator();
+  farm.add_worker(1);
+  const fs::path signals = scratch.path() / "signals";
+  fs::create_directories(signals);
+  constexpr size_t kBytes = 3'000'000;
+  fs::path script = write_script(scratch.path(), "big.sh",
+                                 "touch \"$PESC_PARAMETER_0/started\"\n"
+                                 "while [ ! -e \"$PESC_PARAMETER_0/go\" ]; do sleep 0.05; done\n"
+                                 "head -c " + std::to_string(kBytes) + " /dev/zero | tr '\\0' x\n");
+  Farm client("shell", {.coordinator = farm.address()});
+  Job job = client.map(script, 1, {signals.string()});
+  ASSERT_TRUE(eventually([&] { return fs::exists(signals / "started"); }));
+  disk.fill();
+  write_script(signals, "go", "");
+  EXPECT_TRUE(eventually([&] { return read_all(farm.dir() / "worker0.log").find("trying again") != std::string::npos; },
+                         std::chrono::seconds(20)))
+      << read_all(farm.dir() / "worker0.log");
+  disk.free_space();
+  Results results = job.wait();
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].status, RankStatus::kSucceeded) << results[0].error;
+  EXPECT_EQ(results[0].attempts, 1) << "the rank ran once; its output waited";
+  EXPECT_EQ(results[0].output, std::string(kBytes, 'x'));
+  auto admin = Client::connect(farm.address(), {.token = farm.admin_token()});
+  ASSERT_TRUE(admin.ok()) << admin.status();
+  auto workers = (*admin)->workers();
+  ASSERT_TRUE(workers.ok()) << workers.status();
+  for (const v1::WorkerInfo& worker : *workers) EXPECT_EQ(worker.quarantined(), "") << worker.id();
 }
 
 TEST(StateFaultTest, AnEmptyDatabaseBesideTokensIsRefusedWithHowToRestore) {
