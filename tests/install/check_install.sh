@@ -18,4 +18,19 @@ export PKG_CONFIG_PATH="$libdir"
 g++ -o "$scratch/pkg-consumer" "$here/consumer/main.cc" $(pkg-config --cflags --libs pesc) \
   -Wl,-rpath,"$(pkg-config --variable=libdir pesc)"
 "$scratch/pkg-consumer"
+
+# The installed commands start from the prefix alone, as a user runs them.
+for command in pesc pesc-coordinator pesc-worker; do
+  if env -u LD_LIBRARY_PATH ldd "$scratch/prefix/bin/$command" | grep "not found"; then
+    echo "installed $command cannot find its libraries" >&2
+    exit 1
+  fi
+done
+printf '#!/bin/sh\necho "rank $PESC_RANK"\n' >"$scratch/rank.sh"
+chmod +x "$scratch/rank.sh"
+ranks="$(cd "$scratch" && env -u LD_LIBRARY_PATH -u PESC_COORDINATOR "$scratch/prefix/bin/pesc" run --repetitions 2 rank.sh)"
+if [ "$ranks" != "$(printf 'rank 0\nrank 1')" ]; then
+  echo "installed pesc run printed: $ranks" >&2
+  exit 1
+fi
 echo "1 passed, 0 failed"
