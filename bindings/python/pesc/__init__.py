@@ -143,6 +143,12 @@ class Results(Sequence[RankResult]):
                    "max_rss_kb", "attempt", "error", "failure_class", "limit_exceeded", "left_out", "output")
         return pandas.DataFrame([{c: getattr(r, c) for c in columns} for r in self], columns=list(columns))
 
+    def _repr_html_(self) -> str:
+        """What a notebook shows for a Results: counts, wall time, the first ranks and failure classes."""
+        from ._html import results_html
+
+        return results_html(self)
+
     def __repr__(self) -> str:
         return f"<pesc.Results job={self.job_id} ranks={len(self)} failed={len(self._core.failed_ranks())}>"
 
