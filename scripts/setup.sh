@@ -16,8 +16,8 @@ PESC_PACKAGES=(
   clang libclang-rt-14-dev
   python3 pybind11-dev python3-dev python3-venv python3-pytest python3-cloudpickle python3-numpy
   python3-pandas python3-setuptools python3-wheel
-  # Progress bars: tqdm, and in a notebook a widget (test_notebook runs a real ipykernel).
-  python3-tqdm python3-ipywidgets python3-ipykernel python3-nbclient python3-nbformat
+  # Progress bars: tqdm; in a notebook text or a widget (test_notebook runs nbclient and nbconvert on a real ipykernel).
+  python3-tqdm python3-ipywidgets python3-ipykernel python3-nbclient python3-nbformat python3-nbconvert
   r-base-dev r-cran-rcpp r-cran-testthat r-cran-codetools r-cran-withr r-cran-boot r-cran-progress
   # Job timelines as figures (res.plot) and SVG to PNG; the Amdahl suite's workloads and peers.
   python3-matplotlib librsvg2-bin python3-sklearn parallel python3-dask python3-distributed

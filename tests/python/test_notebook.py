@@ -7,6 +7,7 @@ as an HTML summary table.
 """
 
 import json
+import subprocess
 import sys
 
 import pytest
@@ -19,25 +20,23 @@ WIDGET = "application/vnd.jupyter.widget-view+json"
 NO_FRONT_END = "Widget Javascript not detected"
 
 
+@pytest.fixture(autouse=True)
+def python3_kernel_is_this_interpreter(tmp_path, monkeypatch):
+    """Jupyter's "python3" kernel runs this interpreter (the venv pesc is installed in), not the one a
+    kernelspec on the machine names (Debian's says /usr/bin/python3)."""
+    spec = tmp_path / "jupyter" / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "pesc", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+
+
 def run_notebook(*cells: str, tmp_path) -> list:
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
     client = nbclient.NotebookClient(notebook, resources={"metadata": {"path": str(tmp_path)}})
-    # The kernel is this interpreter (the venv pesc is installed in), not
-    # whatever "python3" a kernelspec on the machine names.
-    client.kernel_manager_class = _this_interpreter_kernel_manager()
     client.execute()  # raises CellExecutionError if any cell fails
     return notebook.cells
-
-
-def _this_interpreter_kernel_manager():
-    from jupyter_client.manager import KernelManager
-
-    class ThisInterpreter(KernelManager):
-        def format_kernel_cmd(self, extra_arguments=None):
-            return [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file]
-
-    return ThisInterpreter
 
 
 def _ipywidgets_major() -> int:
@@ -96,3 +95,20 @@ def test_the_html_summary_counts_failures_by_class_and_shows_only_the_first_rank
     assert "<td>failed</td><td>1</td>" in table and "<td>succeeded</td><td>7</td>" in table
     assert "first 5 of 8 ranks" in table and "<td>5</td>" not in table.split("first 5 of 8 ranks")[1]
     assert "<td>rank</td><td>1</td>" in table  # one failure, the rank's own fault
+
+
+def test_jupyter_nbconvert_execute_runs_a_pesc_notebook(tmp_path):
+    pytest.importorskip("nbconvert")
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("import pesc\nres = pesc.run(lambda rank: rank, repetitions=6)"),
+                      nbformat.v4.new_code_cell("res")]
+    path = tmp_path / "job.ipynb"
+    nbformat.write(notebook, path)
+    # The route the README's users take: "python -m nbconvert" is "jupyter nbconvert".
+    done = subprocess.run([sys.executable, "-m", "nbconvert", "--to", "notebook", "--execute", "--stdout",
+                           str(path)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert NO_FRONT_END not in done.stdout
+    executed = nbformat.reads(done.stdout, as_version=4)
+    assert "pesc: 6/6 ranks done" in _plain_texts(executed.cells[0])
+    assert "<table" in executed.cells[1].outputs[0]["data"]["text/html"]
