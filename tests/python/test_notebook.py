@@ -112,3 +112,30 @@ def test_jupyter_nbconvert_execute_runs_a_pesc_notebook(tmp_path):
     executed = nbformat.reads(done.stdout, as_version=4)
     assert "pesc: 6/6 ranks done" in _plain_texts(executed.cells[0])
     assert "<table" in executed.cells[1].outputs[0]["data"]["text/html"]
+
+
+def test_a_widget_display_carries_a_text_plain_line_that_ends_with_the_final_count(monkeypatch):
+    """The ipywidgets 7+ route, which Debian 12 cannot run for real: a stand-in ipywidgets."""
+    import types
+
+    from pesc import _progress
+
+    class StandInWidget:
+        def __init__(self, *args, **traits):
+            self.__dict__.update(traits)
+            self.model_id = "model-1"
+
+    stand_in = types.ModuleType("ipywidgets")
+    stand_in.__version__ = "8.1.0"
+    stand_in.IntProgress = stand_in.HTML = stand_in.HBox = StandInWidget
+    monkeypatch.setitem(sys.modules, "ipywidgets", stand_in)
+    drawn = []
+    handle = types.SimpleNamespace(update=lambda bundle, raw: drawn.append(bundle))
+    monkeypatch.setattr("IPython.display.display", lambda bundle, raw, display_id: drawn.append(bundle) or handle)
+    bar = _progress._NotebookBar(3, 0, "pesc", widgets=True)
+    for count in (1, 2, 3):
+        bar.update(count)
+    bar.close()
+    assert drawn[0] == {"text/plain": "pesc: 0/3 ranks done",
+                        WIDGET: {"version_major": 2, "version_minor": 0, "model_id": "model-1"}}
+    assert drawn[-1]["text/plain"] == "pesc: 3/3 ranks done" and WIDGET in drawn[-1]

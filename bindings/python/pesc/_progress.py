@@ -104,16 +104,17 @@ class _NotebookBar:
         return bundle
 
     def _redraw(self, now: bool = False) -> None:
-        if not now and time.monotonic() - self._drawn_at < _REDRAW_EVERY:
-            return
+        if self._handle is None or (not now and time.monotonic() - self._drawn_at < _REDRAW_EVERY):
+            return  # no display to redraw (display() gives none outside a kernel), or drawn just now
         self._drawn_at = time.monotonic()
         self._handle.update(self._bundle(), raw=True)
 
     def update(self, count: int) -> None:
         self._count = count
-        if self._widget is not None:
+        if self._widget is not None:  # the widget moves by itself; redrawing would re-render it
             self._widget.show(self._line(), count)
-        self._redraw()
+        else:
+            self._redraw()
 
     def note(self, text: str) -> None:
         self._note = text.removeprefix("pesc: ")
