@@ -21,7 +21,10 @@ class DiskRoom {
 
   // Why ranks cannot run here now, e.g. "disk full: /var/tmp/pesc-worker has
   // 12 KiB free, under the 16 MiB kept for ranks"; empty while they can.
-  std::string shortage() const;
+  // While the disk stays full, `before` (the reason it gave when it filled)
+  // stands: a free-space figure new on every check would be a new reason to
+  // every client that prints why a job waits.
+  std::string shortage(const std::string& before = "") const;
   // Whether shortage() has found the disk short since `unix_ms`: a disk
   // that filled and emptied again while a rank ran may have lost its writes.
   bool was_short_since(int64_t unix_ms) const { return last_short_unix_ms_.load() >= unix_ms; }

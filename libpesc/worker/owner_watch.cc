@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/files.h"
@@ -29,6 +30,17 @@ absl::StatusOr<OwnerPolicy> load_policy(const fs::path& file) {
   absl::StatusOr<OwnerPolicy> policy = parse_owner_policy(*text);
   if (!policy.ok()) return absl::InvalidArgumentError(absl::StrCat(file.string(), ": ", policy.status().message()));
   return policy;
+}
+
+// Why a host this busy with other work takes no new ranks; empty when it
+// takes them. While the same threshold keeps it paused the reason stays as
+// it was written when it paused: a figure that changed with every sample
+// made the reason look new to every client that prints it (issue 14).
+std::string cpu_paused(double busy, double threshold, const std::string& before) {
+  if (busy <= threshold) return "";
+  const std::string over = absl::StrFormat("with other work (over %.0f%%)", threshold);
+  if (absl::StartsWith(before, "the host's CPU was ") && absl::EndsWith(before, over)) return before;
+  return absl::StrFormat("the host's CPU was %.0f%% busy %s", busy, over);
 }
 
 }  // namespace
@@ -96,10 +108,7 @@ void OwnerWatch::look() {
   const std::set<pid_t> sessions = hooks_.rank_sessions();
   OwnerState next = state();
   if (std::optional<double> busy = load_.sample(sessions)) {
-    next.paused = *busy > policy_.cpu_threshold
-                      ? absl::StrFormat("the host's CPU is %.0f%% busy with other work (over %.0f%%)", *busy,
-                                        policy_.cpu_threshold)
-                      : "";
+    next.paused = cpu_paused(*busy, policy_.cpu_threshold, next.paused);
   }
   const std::string someone = owner_presence(policy_, absl::Now());
   next.throttled =

@@ -599,7 +599,12 @@ std::string WorkerAgent::Impl::paused_reason(const OwnerState& owner) {
 }
 
 bool WorkerAgent::Impl::check_disk_room(std::optional<int64_t> taken) {
-  const std::string shortage = disk_room->shortage();
+  std::string before;
+  {
+    absl::MutexLock lock(&mutex);
+    before = disk_short;
+  }
+  const std::string shortage = disk_room->shortage(before);
   std::vector<int64_t> returned;
   bool turned;
   {

@@ -190,7 +190,7 @@ TEST_F(OwnerTest, ABusyHostTakesNoRanksAndItsSettingsChangeWithoutARestart) {
     return out.find("worker0") != std::string::npos && out.find("worker1") != std::string::npos;
   })) << workers();
   const std::string listed = workers();
-  EXPECT_NE(listed.find("takes no new ranks: the host's CPU is 90% busy with other work (over 70%)"),
+  EXPECT_NE(listed.find("takes no new ranks: the host's CPU was 90% busy with other work (over 70%)"),
             std::string::npos)
       << listed;
 
@@ -218,6 +218,33 @@ TEST_F(OwnerTest, ABusyHostTakesNoRanksAndItsSettingsChangeWithoutARestart) {
   farm_.worker(0).kill(SIGHUP);
   EXPECT_TRUE(eventually([&] { return workers().find("busy with other work (over 50%)") != std::string::npos; }))
       << workers();
+}
+
+// A busy desktop's load moves with every sample; the job waits for the same
+// reason all along, so the CLI says why once (issue 14: 34 times).
+TEST_F(OwnerTest, AJobWaitingOnAPausedWorkerSaysWhyOnceWhileTheLoadMoves) {
+  FakeProcStat busy(scratch_.path() / "stat", 85);
+  add_worker(busy, "");
+  ASSERT_TRUE(eventually([&] { return workers().find("takes no new ranks") != std::string::npos; })) << workers();
+  fs::path script = write_script(scratch_.path(), "rank.sh", "echo \"rank $PESC_RANK\"\n");
+  CommandResult run;
+  std::thread cli([&] {
+    run = run_command({PESC_CLI_BINARY, "--coordinator", farm_.address(), "run", "--repetitions", "2", script.string()});
+  });
+  for (int percent = 80; percent <= 98; percent += 2) {  // past the coordinator's grace, figures changing
+    busy.set_busy_percent(percent);
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  }
+  busy.set_busy_percent(5);
+  cli.join();
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "rank 0\nrank 1\n");
+  size_t said = 0;
+  for (size_t at = run.err.find("the ranks wait:"); at != std::string::npos; at = run.err.find("the ranks wait:", at + 1)) {
+    ++said;
+  }
+  EXPECT_EQ(said, 1u) << run.err;
+  EXPECT_NE(run.err.find("worker0 is paused: the host's CPU was 8"), std::string::npos) << run.err;
 }
 
 TEST_F(OwnerTest, AHostTurningBusyGivesBackTheRanksWaitingThere) {

@@ -19,6 +19,7 @@
 #include "pesc/pesc.h"
 #include "pesc/v1/pesc.grpc.pb.h"
 #include "transport/transport.h"
+#include "worker/disk_room.h"
 #include "worker/process_cache.h"
 
 namespace pesc {
@@ -236,6 +237,19 @@ TEST_F(ProcessCacheTest, FullDiskFailsTheFetchAsADiskFaultAndCachesNothing) {
   dir = (*cache)->materialize(assignment, *blobs_);
   ASSERT_TRUE(dir.ok()) << dir.status();
   EXPECT_EQ(testing::read_all(*dir / "main.sh"), "echo never staged\n");
+}
+
+// A full disk's free space moves with every check; the reason it gave when it
+// filled stands, so a job waiting on it is told why once (issue 14).
+TEST(DiskRoomTest, AFullDiskKeepsTheReasonItGaveWhenItFilled) {
+  ScratchDir scratch;
+  const DiskRoom room(scratch.path(), uint64_t{1} << 62);  // more than any disk: always full
+  const std::string first = room.shortage();
+  ASSERT_TRUE(first.starts_with("disk full: " + scratch.path().string() + " has ")) << first;
+  const std::string filled = "disk full: " + scratch.path().string() + " has 12 KiB free, under the 4.0 EiB kept";
+  EXPECT_EQ(room.shortage(filled), filled);
+  EXPECT_NE(room.shortage("disk unusable: gone"), "disk unusable: gone") << "another reason is not kept";
+  EXPECT_EQ(DiskRoom(scratch.path(), 0).shortage(filled), "") << "room again";
 }
 
 TEST(ArchiveOnFullDiskTest, ExtractionThatRunsOutOfRoomFailsInsteadOfLeavingShortFiles) {
