@@ -398,6 +398,14 @@ TEST_F(TlsTest, TheLibraryNamesAPlaintextClientToATlsCoordinator) {
   EXPECT_NE(plain.status().message().find("speaks TLS"), std::string::npos) << plain.status();
 }
 
+// A worker's log names the mistake too, instead of "cannot reach".
+TEST_F(TlsTest, AWorkerWithoutTheCaSaysTheCoordinatorSpeaksTls) {
+  TestFarm farm(0, 2, server_flags(false));
+  farm.add_worker(1);
+  EXPECT_TRUE(eventually([&] { return read_all(farm.dir() / "worker0.log").find("speaks TLS") != std::string::npos; }))
+      << read_all(farm.dir() / "worker0.log");
+}
+
 TEST_F(TlsTest, UnderMutualTlsAWorkerIdAlsoStaysWithTheCertificateThatRegisteredIt) {
   TestFarm farm(0, 2, server_flags(true));
   const fs::path lab = scratch_.path() / "lab";
