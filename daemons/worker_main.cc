@@ -14,6 +14,7 @@
 #include "absl/synchronization/notification.h"
 #include "daemon_support.h"
 #include "security/client_credentials.h"
+#include "transport/tls_diagnosis.h"
 #include "transport/transport.h"
 #include "worker/gpu_inventory.h"
 #include "worker/owner_watch.h"
@@ -116,6 +117,7 @@ int main(int argc, char** argv) {
   // Ranks inherit the environment; the token is the worker's alone.
   ::unsetenv("PESC_TOKEN");
   ::unsetenv("PESC_TOKEN_FILE");
+  options.diagnose_unreachable = [address, security = *security] { return pesc::diagnose_tls(address, security); };
   auto worker = pesc::WorkerAgent::start(options, pesc::open_channel(address, *security));
   if (!worker.ok()) {
     std::cerr << "pesc-worker: " << worker.status().message() << "\n";

@@ -12,12 +12,21 @@
 #include "pesc/v1/admin.grpc.pb.h"
 #include "security/client_credentials.h"
 #include "security/lab_certificates.h"
+#include "transport/tls_diagnosis.h"
 #include "transport/transport.h"
 
 namespace pesc::cli {
 namespace {
 
 constexpr auto kAdminCallTimeout = std::chrono::seconds(30);
+
+// The token and TLS files the target names, or the defaults.
+absl::StatusOr<ChannelSecurity> admin_security(const Target& target) {
+  return resolve_client_security({.token_file = target.token_file,
+                                  .tls_ca = target.tls_ca,
+                                  .tls_cert = target.tls_cert,
+                                  .tls_key = target.tls_key});
+}
 
 // The Admin service of the coordinator the target names, with its token.
 absl::StatusOr<std::unique_ptr<v1::Admin::Stub>> admin_stub(const Target& target) {
@@ -28,10 +37,7 @@ absl::StatusOr<std::unique_ptr<v1::Admin::Stub>> admin_stub(const Target& target
     return absl::InvalidArgumentError(
         "this command needs a running coordinator: pass --coordinator HOST:PORT or set PESC_COORDINATOR");
   }
-  absl::StatusOr<ChannelSecurity> security = resolve_client_security({.token_file = target.token_file,
-                                                                      .tls_ca = target.tls_ca,
-                                                                      .tls_cert = target.tls_cert,
-                                                                      .tls_key = target.tls_key});
+  absl::StatusOr<ChannelSecurity> security = admin_security(target);
   if (!security.ok()) return security.status();
   return v1::Admin::NewStub(open_channel(address, *security));
 }
@@ -54,7 +60,9 @@ absl::Status call(const Target& target, Method method, const Request& request, R
   if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
     FarmOptions options;
     options.coordinator = target.coordinator;
-    return coordinator_unreachable(coordinator_address(options), to_absl(status));
+    absl::StatusOr<ChannelSecurity> security = admin_security(target);  // it was read a moment ago
+    return explain_unreachable(coordinator_address(options), security.ok() ? *security : ChannelSecurity{},
+                               to_absl(status));
   }
   return to_absl(status);
 }

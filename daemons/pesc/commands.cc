@@ -319,9 +319,11 @@ int remove(const Target& target, const std::string& job_id) {
 int jobs(const Target& target) {
   if (auto code = require_coordinator(target)) return *code;
   try {
+    // Asked before the header is printed: an error comes alone, not under a table.
+    const auto jobs = or_throw(connect(target)->client().jobs());
     std::cout << absl::StrFormat("%-14s %-10s %-10s %8s %8s %8s  %s\n", "JOB", "USER", "STATE", "RANKS", "DONE",
                                  "FAILED", "NAME");
-    for (const v1::JobInfo& job : or_throw(connect(target)->client().jobs())) {
+    for (const v1::JobInfo& job : jobs) {
       const v1::JobProgress& p = job.progress();
       std::cout << absl::StrFormat("%-14s %-10s %-10s %8d %8d %8d  %s\n", job.id(), job.spec().user(),
                                    job_state_name(job.state()), p.total(), p.succeeded() + p.failed(), p.failed(),
@@ -336,9 +338,10 @@ int jobs(const Target& target) {
 int workers(const Target& target) {
   if (auto code = require_coordinator(target)) return *code;
   try {
+    const auto workers = or_throw(connect(target)->client().workers());  // before the header, as in jobs()
     std::cout << absl::StrFormat("%-24s %-16s %-11s %6s %8s %10s  %s\n", "WORKER", "HOST", "STATE", "SLOTS",
                                  "RUNNING", "RANKS DONE", "ROOMS");
-    for (const v1::WorkerInfo& worker : or_throw(connect(target)->client().workers())) {
+    for (const v1::WorkerInfo& worker : workers) {
       const char* state = !worker.quarantined().empty() ? "quarantined"
                           : !worker.online()              ? "offline"
                           : !worker.paused().empty()      ? "paused"

@@ -10,6 +10,7 @@
 #include "common/status_macros.h"
 #include "executor/domain.h"
 #include "executor/program_file.h"
+#include "transport/tls_diagnosis.h"
 #include "transport/transport.h"
 #include "transport/url_fetch.h"
 
@@ -74,11 +75,12 @@ absl::Status check_local_program(const Domain& domain, const fs::path& named, co
 }  // namespace
 
 Client::Client(std::shared_ptr<grpc::Channel> channel, std::shared_ptr<void> owner, std::string description,
-               std::string address)
+               std::string address, ChannelSecurity security)
     : channel_(std::move(channel)),
       owner_(std::move(owner)),
       description_(std::move(description)),
       address_(std::move(address)),
+      security_(std::move(security)),
       jobs_(v1::Jobs::NewStub(channel_)),
       blobs_(v1::Blobs::NewStub(channel_)) {}
 
@@ -90,17 +92,13 @@ absl::StatusOr<std::shared_ptr<Client>> Client::connect(const std::string& addre
   for (grpc_connectivity_state state = channel->GetState(true); state != GRPC_CHANNEL_READY;
        state = channel->GetState(true)) {
     if (state == GRPC_CHANNEL_TRANSIENT_FAILURE) {
-      return coordinator_unreachable(
-          address, absl::UnavailableError(security.tls_ca.empty()
-                                              ? "connection refused"
-                                              : "connection refused or TLS handshake failed: is --tls-ca the CA "
-                                                "that signed the coordinator's certificate?"));
+      return explain_unreachable(address, security, absl::UnavailableError("connection refused"));
     }
     if (!channel->WaitForStateChange(state, deadline)) {
       return coordinator_unreachable(address, absl::DeadlineExceededError("no answer within 5 s"));
     }
   }
-  return std::shared_ptr<Client>(new Client(std::move(channel), nullptr, address, address));
+  return std::shared_ptr<Client>(new Client(std::move(channel), nullptr, address, address, security));
 }
 
 std::shared_ptr<Client> Client::over_channel(std::shared_ptr<grpc::Channel> channel, std::shared_ptr<void> owner,
@@ -110,7 +108,7 @@ std::shared_ptr<Client> Client::over_channel(std::shared_ptr<grpc::Channel> chan
 
 absl::Status Client::explain(const absl::Status& status) const {
   if (status.code() == absl::StatusCode::kUnavailable && !address_.empty()) {
-    return coordinator_unreachable(address_, status);
+    return explain_unreachable(address_, security_, status);
   }
   return status;
 }

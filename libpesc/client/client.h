@@ -71,7 +71,7 @@ class Client : public std::enable_shared_from_this<Client> {
 
  private:
   Client(std::shared_ptr<grpc::Channel> channel, std::shared_ptr<void> owner, std::string description,
-         std::string address);
+         std::string address, ChannelSecurity security = {});
   absl::Status explain(const absl::Status& status) const;
   absl::Status add_shared_files(const std::vector<std::string>& sources, v1::JobSpec& spec);
 
@@ -79,6 +79,7 @@ class Client : public std::enable_shared_from_this<Client> {
   std::shared_ptr<void> owner_;
   std::string description_;
   std::string address_;  // empty for an in-process channel
+  ChannelSecurity security_;  // to tell a TLS mistake from a coordinator that is not running
   std::unique_ptr<v1::Jobs::Stub> jobs_;
   std::unique_ptr<v1::Blobs::Stub> blobs_;
 };

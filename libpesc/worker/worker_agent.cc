@@ -235,10 +235,15 @@ void WorkerAgent::Impl::connection_loop() {
       const bool refused = ended.code() == absl::StatusCode::kAlreadyExists ||
                            ended.code() == absl::StatusCode::kPermissionDenied ||
                            ended.code() == absl::StatusCode::kUnauthenticated;
-      tell(absl::StrCat(registered ? "lost the coordinator ("
-                        : refused  ? "the coordinator refuses this worker ("
-                                   : "cannot reach the coordinator (",
-                        ended.message(), "); retrying"));
+      std::optional<std::string> mistake;
+      if (!registered && ended.code() == absl::StatusCode::kUnavailable && options.diagnose_unreachable) {
+        mistake = options.diagnose_unreachable();
+      }
+      tell(mistake ? absl::StrCat("cannot talk to the coordinator: ", *mistake, "; retrying")
+                   : absl::StrCat(registered ? "lost the coordinator ("
+                                  : refused  ? "the coordinator refuses this worker ("
+                                             : "cannot reach the coordinator (",
+                                  ended.message(), "); retrying"));
     }
     was_connected = registered;
     if (std::chrono::steady_clock::now() - started > std::chrono::seconds(5)) backoff = std::chrono::milliseconds(100);

@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,10 @@ struct WorkerOptions {
   // Told when the connection to the coordinator comes and goes, in words
   // for an operator; called from the worker's own thread.
   std::function<void(const std::string&)> on_status;
+  // What is wrong when the coordinator cannot be reached although it
+  // listens (a TLS mistake, transport/tls_diagnosis.h), for on_status;
+  // null or nullopt: nothing more than gRPC's words.
+  std::function<std::optional<std::string>()> diagnose_unreachable;
   // The user, sandbox and cgroups ranks run with; null: as the worker,
   // unsandboxed, under the jobs' limits (the embedded farm).
   std::shared_ptr<RankIsolation> isolation;

@@ -316,7 +316,7 @@ TEST_F(TlsTest, AServerCertificateFromAnotherCaIsRefused) {
   EXPECT_TRUE((*trusted)->jobs().ok());
   auto other = Client::connect(farm.address(), security("other", farm.admin_token()));
   ASSERT_FALSE(other.ok());
-  EXPECT_NE(other.status().message().find("TLS"), std::string::npos) << other.status();
+  EXPECT_NE(other.status().message().find("not signed by the CA"), std::string::npos) << other.status();
   auto plain = Client::connect(farm.address(), {.token = farm.admin_token()});
   EXPECT_FALSE(plain.ok() && (*plain)->jobs().ok()) << "a plain-text client got through";
 }
@@ -343,6 +343,67 @@ TEST_F(TlsTest, MutualTlsRefusesClientsWithoutACertificateFromTheLab) {
                         .map(script, 2)
                         .wait();
   EXPECT_EQ(results.output(), "rank 0\nrank 1\n");
+}
+
+// Each TLS mistake is named, not reported as a coordinator that is not
+// running, and a listing prints no table header before the error.
+TEST_F(TlsTest, TlsMistakesSayWhatIsWrongOnTheCommandLine) {
+  const fs::path lab = scratch_.path() / "lab";
+  const fs::path other = scratch_.path() / "other";
+  auto pesc = [](const std::string& address, std::vector<std::string> flags) {
+    std::vector<std::string> argv = {PESC_CLI_BINARY, "--coordinator", address};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    argv.push_back("workers");
+    return run_command(argv, {});
+  };
+  auto expect_error = [](const CommandResult& result, const std::string& says) {
+    EXPECT_EQ(result.exit_code, 3) << result.err;
+    EXPECT_NE(result.err.find(says), std::string::npos) << result.err;
+    EXPECT_EQ(result.err.find("start one"), std::string::npos) << result.err;
+    EXPECT_EQ(result.out, "") << "a table header before the error";
+  };
+  {
+    TestFarm farm(0, 2, server_flags(false));
+    expect_error(pesc(farm.address(), {}), "this coordinator speaks TLS: pass --tls-ca FILE or set PESC_TLS_CA");
+    expect_error(pesc(farm.address(), {"--tls-ca", (other / "ca.pem").string()}),
+                 "the coordinator's certificate is not signed by the CA given with --tls-ca");
+    CommandResult trusted = pesc(farm.address(), {"--tls-ca", (lab / "ca.pem").string()});
+    EXPECT_EQ(trusted.exit_code, 0) << trusted.err;
+    EXPECT_NE(trusted.out.find("WORKER"), std::string::npos);
+  }
+  {
+    TestFarm farm(0, 2, server_flags(true));
+    expect_error(pesc(farm.address(), {"--tls-ca", (lab / "ca.pem").string()}),
+                 "this coordinator requires a client certificate (mutual TLS)");
+    expect_error(pesc(farm.address(), {"--tls-ca", (lab / "ca.pem").string(), "--tls-cert",
+                                       (other / "client.pem").string(), "--tls-key", (other / "client.key").string()}),
+                 "this coordinator refused the client certificate");
+  }
+  {
+    TestFarm farm(0);
+    expect_error(pesc(farm.address(), {"--tls-ca", (lab / "ca.pem").string()}), "does not speak TLS");
+  }
+  // Nothing listening keeps the usual advice.
+  CommandResult nothing = run_command({PESC_CLI_BINARY, "--coordinator", "127.0.0.1:1", "workers"}, {});
+  EXPECT_EQ(nothing.exit_code, 3);
+  EXPECT_NE(nothing.err.find("start one"), std::string::npos) << nothing.err;
+  EXPECT_EQ(nothing.out, "");
+}
+
+// The library says the same to C++, Python and R callers.
+TEST_F(TlsTest, TheLibraryNamesAPlaintextClientToATlsCoordinator) {
+  TestFarm farm(0, 2, server_flags(false));
+  auto plain = Client::connect(farm.address(), {.token = farm.admin_token()});
+  ASSERT_FALSE(plain.ok());
+  EXPECT_NE(plain.status().message().find("speaks TLS"), std::string::npos) << plain.status();
+}
+
+// A worker's log names the mistake too, instead of "cannot reach".
+TEST_F(TlsTest, AWorkerWithoutTheCaSaysTheCoordinatorSpeaksTls) {
+  TestFarm farm(0, 2, server_flags(false));
+  farm.add_worker(1);
+  EXPECT_TRUE(eventually([&] { return read_all(farm.dir() / "worker0.log").find("speaks TLS") != std::string::npos; }))
+      << read_all(farm.dir() / "worker0.log");
 }
 
 TEST_F(TlsTest, UnderMutualTlsAWorkerIdAlsoStaysWithTheCertificateThatRegisteredIt) {
