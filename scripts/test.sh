@@ -32,6 +32,11 @@ suite Python run_pytest
 
 # R: the package installed from this checkout over this build's libpesc.
 suite R env PESC_BUILD="$PESC_BUILD" PESC_BUILD_DIR="$PESC_BUILD" "$PESC_ROOT/tests/r/run.sh"
+# R's first commands as the README gives them, in a clean clone: the plain
+# R CMD INSTALL . (a static libpesc built inside the package) and R CMD check
+# of the R CMD build tarball, 0 errors and 0 warnings. Each builds libpesc
+# again (minutes); PESC_R_ROUTES=install runs only the first, =none neither.
+suite "R routes" "$PESC_ROOT/tests/r/routes.sh"
 
 # Fuzz: each libFuzzer target in tests/fuzz for PESC_FUZZ_SECONDS (60), in a
 # clang build with ASan and UBSan beside the main one. A crash fails the
