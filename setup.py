@@ -10,6 +10,7 @@ Environment:
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -56,7 +57,17 @@ class CMakeBuild(build_ext):
         shutil.copyfile(built, target)
 
 
+def pesc_version() -> str:
+    """PESC_VERSION from the public header: the version's one home."""
+    header = (ROOT / "libpesc" / "include" / "pesc" / "pesc.h").read_text()
+    found = re.search(r'^#define PESC_VERSION "([0-9.]+)"$', header, re.MULTILINE)
+    if not found:
+        raise RuntimeError("libpesc/include/pesc/pesc.h defines no PESC_VERSION")
+    return found.group(1)
+
+
 setup(
+    version=pesc_version(),
     ext_modules=[CMakeExtension("pesc._core")],
     cmdclass={"build_ext": CMakeBuild},
     options={"build": {"build_base": "build-python/setuptools"}},

@@ -56,7 +56,8 @@ int main(int argc, char** argv) {
   pesc::handle_termination_signals();
   // Whatever it writes (the state database, blobs, tokens) is its owner's.
   ::umask(077);
-  absl::SetProgramUsageMessage(
+  pesc::set_usage(
+      "pesc-coordinator",
       "pesc-coordinator [--listen 127.0.0.1:PORT | --tls-cert PEM --tls-key PEM [--tls-client-ca PEM] --listen HOST:PORT | --insecure-listen HOST:PORT] --state-dir DIR\n"
       "pesc-coordinator backup DEST [--state-dir DIR]   (a copy of the state dir, taken while the coordinator runs)");
   std::vector<std::string> storage;

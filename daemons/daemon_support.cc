@@ -6,9 +6,12 @@
 #include <string_view>
 #include <thread>
 
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "pesc/pesc.h"
 
 namespace pesc {
 
@@ -21,6 +24,13 @@ std::function<void(int)>& handler() {
 }
 
 }  // namespace
+
+void set_usage(const std::string& program, const std::string& usage) {
+  absl::SetProgramUsageMessage(usage);
+  absl::FlagsUsageConfig config;
+  config.version_string = [name = program] { return absl::StrCat(name, " ", PESC_VERSION, "\n"); };
+  absl::SetFlagsUsageConfig(config);
+}
 
 void handle_termination_signals() {
   sigset_t signals;

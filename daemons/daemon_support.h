@@ -18,6 +18,10 @@ void handle_termination_signals();
 // What to do on SIGINT or SIGTERM from now on (called with the signal).
 void on_termination_signal(std::function<void(int)> on_signal);
 
+// The usage line --help shows, and what --version prints: the program's
+// name and PESC_VERSION (not absl's "Debug build" notice).
+void set_usage(const std::string& program, const std::string& usage);
+
 // absl spells flags with underscores; people type --state-dir. Rewrites
 // "--state-dir" to "--state_dir" in every flag name before a lone "--".
 // The list flags named in `repeatable` may be given more than once; their

@@ -59,7 +59,7 @@ std::string coordinator_address() {
 
 int main(int argc, char** argv) {
   pesc::handle_termination_signals();
-  absl::SetProgramUsageMessage("pesc-worker --coordinator HOST:PORT --slots N --work-dir DIR");
+  pesc::set_usage("pesc-worker", "pesc-worker --coordinator HOST:PORT --slots N --work-dir DIR");
   std::vector<std::string> storage;
   std::vector<char*> args = pesc::with_flag_names_normalized(argc, argv, storage, {"room", "interpreter"});
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());

@@ -89,6 +89,7 @@ double seconds(std::chrono::milliseconds duration) { return static_cast<double>(
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "pesc's compiled core; use the `pesc` package instead.";
+  m.attr("VERSION") = PESC_VERSION;
 
   py::register_exception_translator([](std::exception_ptr pointer) {
     try {

@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
     parameters.assign(separator + 1, flag_args.end());
     flag_args.erase(separator, flag_args.end());
   }
-  absl::SetProgramUsageMessage(kUsage);
+  pesc::set_usage("pesc", kUsage);
   std::vector<char*> positional = absl::ParseCommandLine(static_cast<int>(flag_args.size()), flag_args.data());
   if (positional.size() < 2) return usage_error("say what to do");
   const std::string command = positional[1];

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Optional, Union, overload
 
 from . import _core, _function
-from ._core import JobReport, Progress, RankResult
+from ._core import VERSION, JobReport, Progress, RankResult
 from ._progress import Bar
 from .errors import FarmUnavailable, JobCancelled, JobFailed, NotFound, PescError, RankFailed, SubmitError
 
@@ -35,7 +35,7 @@ __all__ = [
     "run", "map", "Farm", "Job", "Results", "RankResult", "Progress", "JobReport",
     "PescError", "SubmitError", "FarmUnavailable", "JobCancelled", "JobFailed", "NotFound", "RankFailed",
 ]
-__version__ = "0.1.0"
+__version__ = VERSION  # PESC_VERSION of the library it was built with
 
 Process = Union[str, "os.PathLike[str]", Callable[..., Any]]
 

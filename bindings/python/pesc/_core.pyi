@@ -6,6 +6,8 @@ from typing import List, Optional, Union
 
 def domain_for_file(file_name: str) -> str: ...
 
+VERSION: str
+
 class Progress:
     @property
     def total(self) -> int: ...

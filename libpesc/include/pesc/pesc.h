@@ -19,6 +19,11 @@
 // be used from one thread at a time each; distinct objects from distinct
 // threads.
 
+// The version of pesc, set here and only here: CMake, the executables
+// (--version), the Python package and the R package's DESCRIPTION read it
+// from this line (tests/version/check_versions.sh checks they agree).
+#define PESC_VERSION "0.1.0"
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
