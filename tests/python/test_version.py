@@ -13,3 +13,9 @@ def test_package_metadata_and_module_agree_with_the_header():
     version = re.search(r'^#define PESC_VERSION "([0-9.]+)"$', HEADER.read_text(), re.MULTILINE).group(1)
     assert pesc.__version__ == version
     assert importlib.metadata.version("pesc") == version
+
+
+def test_pip_show_names_the_license_and_what_function_mode_needs():
+    metadata = importlib.metadata.metadata("pesc")
+    assert metadata["License"] == "MIT"
+    assert "cloudpickle" in (importlib.metadata.requires("pesc") or [])
