@@ -31,8 +31,8 @@ clean_up() {
   for pid in "${daemons[@]}"; do wait "$pid" 2>/dev/null || true; done
   dpkg --purge "${packages[@]}" >"$scratch/purge.log" 2>&1 || cat "$scratch/purge.log" >&2
   for account in "${new_accounts[@]}"; do
-    getent passwd "$account" >/dev/null && userdel "$account"
-    if getent group "$account" >/dev/null; then groupdel "$account"; fi
+    if getent passwd "$account" >/dev/null; then userdel "$account" || echo "could not remove account $account" >&2; fi
+    if getent group "$account" >/dev/null; then groupdel "$account" || echo "could not remove group $account" >&2; fi
   done
   rm -rf "$scratch"
 }
