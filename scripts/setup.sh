@@ -23,6 +23,8 @@ PESC_PACKAGES=(
   python3-matplotlib librsvg2-bin python3-sklearn parallel python3-dask python3-distributed
   # Workers sandbox ranks in bubblewrap; isolation_test and the sandbox tests need it.
   bubblewrap
+  # The .debs (cpack: dpkg-shlibdeps computes their dependencies) and their units (systemd-analyze verify).
+  dpkg-dev systemd
 )
 
 as_root() {
