@@ -1211,6 +1211,7 @@ void FarmState::send_attempt(const std::string& job_id, const v1::JobSpec& spec,
   assignment.set_timeout_ms(spec.timeout_ms());
   assignment.set_checkpoint_interval_ms(spec.checkpoint_interval_ms());
   assignment.set_warm_runner(spec.warm_runner());
+  if (spec.has_seed()) assignment.set_seed(spec.seed());
   *assignment.mutable_shared() = spec.shared();
   *assignment.mutable_limits() = spec.limits();
   // A gang's ranks meet over the network.

@@ -300,7 +300,8 @@ class Farm:
             shared: Iterable[Union[str, os.PathLike]] = (), memory: Union[int, str, None] = None,
             cpu_time: Optional[float] = None, open_files: int = 0, processes: int = 0,
             output_size: Union[int, str, None] = None, network: bool = False, parallel: bool = False,
-            no_duplicates: bool = False, gpus: int = 0, min_capability: Optional[float] = None) -> Job:
+            no_duplicates: bool = False, gpus: int = 0, min_capability: Optional[float] = None,
+            seed: Optional[int] = None) -> Job:
         """Submits ``process`` to run as ranks 0..repetitions-1 and returns the Job without waiting.
 
         ``process`` is a script or binary, a directory or a tar/zip archive
@@ -327,6 +328,11 @@ class Farm:
         rank a second time on an idle worker (for ranks with side effects).
         ``gpus`` per rank, of at least ``min_capability``: ranks run where
         such GPUs are free and see them as ``CUDA_VISIBLE_DEVICES``.
+        ``seed`` (an int from 0 to 2**64-1) makes random numbers
+        reproducible: rank ``r`` of a function gets ``random`` and
+        ``numpy.random`` seeded with its own stream,
+        ``SeedSequence(seed).spawn(n)[r]``, whatever the workers, slots,
+        chunks or retries; scripts get it as ``PESC_SEED`` (see the README).
         Raises SubmitError when the farm refuses the job or something cannot
         be pickled.
         """
@@ -334,7 +340,8 @@ class Farm:
         lab = _lab_options(max_attempts=max_attempts, timeout=timeout, checkpoint_interval=checkpoint_interval,
                            rooms=rooms, same_machine=same_machine, shared=shared, memory=memory, cpu_time=cpu_time,
                            open_files=open_files, processes=processes, output_size=output_size, network=network,
-                           parallel=parallel, no_duplicates=no_duplicates, gpus=gpus, min_capability=min_capability)
+                           parallel=parallel, no_duplicates=no_duplicates, gpus=gpus, min_capability=min_capability,
+                           seed=seed)
         args, kwargs = _split_params(params)
         if callable(process):
             directory = _function.pack(process, args, kwargs)
@@ -364,9 +371,13 @@ class Farm:
         return self.map_calls(function, calls, name=name, **lab)
 
     def map_calls(self, function: Callable[..., Any], calls: Sequence[tuple[Sequence[Any], dict[str, Any]]], *,
-                  name: Optional[str] = None, **lab: Any) -> Job:
-        """Submits one rank per call, rank ``i`` calling ``function(*calls[i][0], **calls[i][1])``; returns the Job."""
-        directory = _function.pack(function, per_rank=[(tuple(args), dict(kwargs)) for args, kwargs in calls])
+                  name: Optional[str] = None, first_stream: int = 0, **lab: Any) -> Job:
+        """Submits one rank per call, rank ``i`` calling ``function(*calls[i][0], **calls[i][1])``; returns the Job.
+
+        With a ``seed``, call ``i`` draws from random stream ``first_stream + i``.
+        """
+        directory = _function.pack(function, per_rank=[(tuple(args), dict(kwargs)) for args, kwargs in calls],
+                                   first_stream=first_stream)
         return self._submit_function(function, directory, len(calls), name, _lab_options(**lab))
 
     def _submit_function(self, function: Callable[..., Any], directory: str, repetitions: int, name: Optional[str],
@@ -388,13 +399,25 @@ def _lab_options(*, max_attempts: int = 1, timeout: Optional[float] = None,
                  shared: Iterable[Union[str, os.PathLike]] = (), memory: Union[int, str, None] = None,
                  cpu_time: Optional[float] = None, open_files: int = 0, processes: int = 0,
                  output_size: Union[int, str, None] = None, network: bool = False, parallel: bool = False,
-                 no_duplicates: bool = False, gpus: int = 0, min_capability: Optional[float] = None) -> dict[str, Any]:
+                 no_duplicates: bool = False, gpus: int = 0, min_capability: Optional[float] = None,
+                 seed: Optional[int] = None) -> dict[str, Any]:
     """The lab options of :meth:`Farm.map` as the core farm takes them; an unknown one is a TypeError naming it."""
+    _check_seed(seed)
     return dict(max_attempts=max_attempts, timeout=timeout or 0.0, checkpoint_interval=checkpoint_interval or 0.0,
                 rooms=[str(room) for room in rooms], same_machine=same_machine,
                 shared=[os.fspath(item) for item in shared], memory=str(memory or ""), cpu_time=cpu_time or 0.0,
                 open_files=open_files, processes=processes, output_size=str(output_size or ""), network=network,
-                parallel=parallel, no_duplicates=no_duplicates, gpus=gpus, min_capability=min_capability or 0.0)
+                parallel=parallel, no_duplicates=no_duplicates, gpus=gpus, min_capability=min_capability or 0.0,
+                seed=seed)
+
+
+def _check_seed(seed: Any) -> None:
+    if seed is None:
+        return
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, not {type(seed).__name__}")
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be from 0 to 2**64-1, not {seed}")
 
 
 def _split_params(params: Union[Iterable[Any], Mapping[str, Any]]) -> tuple[list[Any], dict[str, Any]]:
@@ -434,7 +457,7 @@ def run(process: Process, repetitions: int, params: Union[Iterable[Any], Mapping
         **lab: max_attempts, timeout, checkpoint_interval, rooms,
             same_machine, shared, limits (memory, cpu_time, open_files,
             processes, output_size), network, parallel, no_duplicates,
-            gpus, min_capability: see ``Farm.map``.
+            gpus, min_capability, seed: see ``Farm.map``.
 
     Returns:
         Results in rank order; ``.values`` holds a function's return values.

@@ -30,11 +30,14 @@ _apply = lambda function, args, kwargs: function(*args, **kwargs)  # noqa: E731
 
 
 class _Call:
-    __slots__ = ("future", "function", "args", "kwargs")
+    """A submitted call; ``index`` counts the executor's calls and is its random stream under a ``seed``."""
 
-    def __init__(self, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    __slots__ = ("future", "function", "args", "kwargs", "index")
+
+    def __init__(self, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                 index: int) -> None:
         self.future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self.function, self.args, self.kwargs = function, args, kwargs
+        self.function, self.args, self.kwargs, self.index = function, args, kwargs, index
 
 
 class Executor(concurrent.futures.Executor):
@@ -43,7 +46,9 @@ class Executor(concurrent.futures.Executor):
     ``coordinator`` and ``slots`` choose the farm as for :func:`pesc.run`
     (default: an embedded farm in this process); ``lab`` takes the options
     of :meth:`pesc.Farm.map` (max_attempts, timeout, rooms, memory ...) and
-    applies them to every call. Futures work with ``as_completed`` and
+    applies them to every call; with ``seed``, the n-th call submitted
+    draws from random stream n, however calls are grouped into jobs.
+    Futures work with ``as_completed`` and
     ``wait``; ``shutdown(cancel_futures=True)`` cancels calls not yet sent
     and the jobs still running.
     """
@@ -59,16 +64,18 @@ class Executor(concurrent.futures.Executor):
         self._jobs: dict[str, Any] = {}
         self._watchers: list[threading.Thread] = []
         self._shutdown = False
+        self._submitted = 0
         self._sender = threading.Thread(target=self._send_loop, name="pesc-executor", daemon=True)
         self._sender.start()
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
         if not callable(fn):
             raise TypeError(f"submit needs a callable, not {type(fn).__name__}")
-        call = _Call(fn, args, kwargs)
         with self._condition:
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
+            call = _Call(fn, args, kwargs, self._submitted)
+            self._submitted += 1
             self._waiting.append(call)
             self._condition.notify_all()
         return call.future
@@ -94,8 +101,8 @@ class Executor(concurrent.futures.Executor):
             if batch is None:
                 return
             calls = [call for call in batch if call.future.set_running_or_notify_cancel()]
-            if calls:
-                self._send(calls)
+            for run in _consecutive(calls):
+                self._send(run)
 
     def _next_batch(self) -> Optional[list[_Call]]:
         """The calls that arrived together; None once shut down with nothing left."""
@@ -115,7 +122,7 @@ class Executor(concurrent.futures.Executor):
     def _send(self, calls: list[_Call]) -> None:
         try:
             job = self._farm.map_calls(_apply, [((c.function, c.args, c.kwargs), {}) for c in calls],
-                                       name=_label(calls), **self._lab)
+                                       name=_label(calls), first_stream=calls[0].index, **self._lab)
         except SubmitError as error:
             if len(calls) > 1:  # one call that cannot be pickled must not fail the others
                 for call in calls:
@@ -163,6 +170,17 @@ def _settle(future: concurrent.futures.Future[Any], outcome: Any) -> None:
     original = outcome.original
     original.__cause__ = failure  # the remote traceback, as ProcessPoolExecutor shows it
     future.set_exception(original)
+
+
+def _consecutive(calls: list[_Call]) -> list[list[_Call]]:
+    """Runs of calls with consecutive indices: a job's ranks draw from consecutive random streams."""
+    runs: list[list[_Call]] = []
+    for call in calls:
+        if runs and runs[-1][-1].index + 1 == call.index:
+            runs[-1].append(call)
+        else:
+            runs.append([call])
+    return runs
 
 
 def _label(calls: list[_Call]) -> str:

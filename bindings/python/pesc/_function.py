@@ -92,14 +92,15 @@ def calls_of(items: Sequence[Sequence[Any]]) -> list[Call]:
 
 
 def pack(function: Callable[..., Any], args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None,
-         per_rank: Sequence[Call] | None = None) -> str:
+         per_rank: Sequence[Call] | None = None, first_stream: int = 0) -> str:
     """Writes the process directory for ``function`` and returns its path (the caller removes it).
 
     Without ``per_rank`` every rank calls ``function(rank, *args, **kwargs)``;
     with it, rank ``r`` calls ``function(*per_rank[r][0], **per_rank[r][1])``.
     Anything that cannot be pickled raises SubmitError naming it, before any
     rank runs. The user's own modules travel by value, so a function from
-    ``mymod.py`` runs on workers that have no such file.
+    ``mymod.py`` runs on workers that have no such file. With a job seed,
+    rank ``r`` draws from random stream ``first_stream + r``.
     """
     with _user_modules_by_value():
         function_bytes = _dumps(function, f"the function {_name(function)!r}")
@@ -120,7 +121,8 @@ def pack(function: Callable[..., Any], args: Sequence[Any] = (), kwargs: Mapping
         with open(os.path.join(directory, "function.pkl"), "wb") as stream:
             stream.write(function_bytes)
         with open(os.path.join(directory, "meta.pkl"), "wb") as stream:
-            pickle.dump({"python": tuple(sys.version_info[:2]), "per_rank": per_rank is not None}, stream, protocol=2)
+            meta = {"python": tuple(sys.version_info[:2]), "per_rank": per_rank is not None, "first_stream": first_stream}
+            pickle.dump(meta, stream, protocol=2)
         shutil.copyfile(os.path.join(os.path.dirname(__file__), "_runner.py"), os.path.join(directory, ENTRY))
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)

@@ -88,6 +88,25 @@ def _load_task():
     return meta, _load("function.pkl")
 
 
+def _seed_generators(stream):
+    """Seeds `random` and numpy's global generator for one stream of the job's PESC_SEED.
+
+    numpy's: SeedSequence(seed, spawn_key=(stream,)), the stream that
+    SeedSequence(seed).spawn(n)[stream] gives; `random`'s from the seed and
+    the stream alone, so it is the same whether or not a worker has numpy.
+    """
+    seed = os.environ.get("PESC_SEED")
+    if seed is None:
+        return
+    import random
+    random.seed("pesc:%s:%d" % (seed, stream), version=2)
+    try:
+        import numpy
+    except ImportError:
+        return
+    numpy.random.seed(numpy.random.SeedSequence(int(seed), spawn_key=(stream,)).generate_state(8))
+
+
 def _run_rank(rank, task):
     """Runs one rank: (0 when it succeeded, its pickled record). `task` is ("task", meta, function) or the error record of loading it."""
     if task[0] == "error":
@@ -98,6 +117,7 @@ def _run_rank(rank, task):
     try:
         meta, function = task[1:]
         args, kwargs = _args_for(rank, meta)
+        _seed_generators(meta.get("first_stream", 0) + rank)
         value = function(*args, **kwargs) if meta["per_rank"] else function(rank, *args, **kwargs)
         try:
             return 0, _pickled(("ok", value))

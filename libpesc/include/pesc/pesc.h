@@ -154,6 +154,11 @@ struct MapOptions {
   int gpus = 0;
   // The least compute capability those GPUs may have, e.g. 7.5; 0: any.
   double min_capability = 0;
+  // Reproducible random numbers: every rank sees it as PESC_SEED and
+  // derives its own stream from it and its rank, so a rank's numbers do not
+  // depend on where, when, in which chunk or in which attempt it runs. The
+  // bindings' function mode seeds the language's generators with it.
+  std::optional<uint64_t> seed;
 };
 
 enum class RankStatus { kPending, kRunning, kSucceeded, kFailed, kCancelled };
