@@ -23,6 +23,8 @@ PESC_PACKAGES=(
   python3-matplotlib librsvg2-bin python3-sklearn parallel python3-dask python3-distributed
   # Workers sandbox ranks in bubblewrap; isolation_test and the sandbox tests need it.
   bubblewrap
+  # The command lines (CLI11) and their man pages (help2man; groff renders them in cli_test).
+  libcli11-dev help2man groff-base
 )
 
 as_root() {
