@@ -144,6 +144,13 @@ const CLI::App* selected_command(const CLI::App& app) {
   return selected.empty() ? nullptr : selected.front();
 }
 
+// The first of the program's commands that takes the flag `name` ("--repetitions").
+const CLI::App* command_with_flag(const CLI::App& program, const std::string& name) {
+  std::vector<const CLI::App*> owners = program.get_subcommands(
+      [&name](const CLI::App* command) { return command->get_option_no_throw(name) != nullptr; });
+  return owners.empty() ? nullptr : owners.front();
+}
+
 // What CLI11 left over in `app` (each App keeps its own): an unknown flag,
 // a command that does not exist, or one argument too many.
 std::optional<int> reject_leftovers(const CLI::App& program, const CLI::App& app) {
@@ -152,7 +159,14 @@ std::optional<int> reject_leftovers(const CLI::App& program, const CLI::App& app
   const CLI::App* command = &app == &program ? nullptr : &app;
   auto flag = std::find_if(left.begin(), left.end(), [](const std::string& arg) { return arg.rfind("-", 0) == 0; });
   if (flag != left.end()) {
-    return usage_error(program, absl::StrCat("unknown flag ", flag->substr(0, flag->find('='))), command);
+    const std::string name = flag->substr(0, flag->find('='));
+    if (const CLI::App* owner = command_with_flag(program, name); command == nullptr && owner != nullptr) {
+      return usage_error(program,
+                         absl::StrCat(name, " belongs after the command: ", program.get_name(), " ", owner->get_name(),
+                                      " ", name, " ..."),
+                         owner);
+    }
+    return usage_error(program, absl::StrCat("unknown flag ", name), command);
   }
   const bool is_program_with_commands =
       command == nullptr && !program.get_subcommands([](const CLI::App*) { return true; }).empty();

@@ -279,6 +279,8 @@ TEST(CliTest, UnknownCommandsFlagsAndArgumentsAreOneLineErrors) {
       {{"frobnicate"}, "pesc: unknown command \"frobnicate\"; see `pesc --help`\n"},
       {{"help", "frobnicate"}, "pesc: unknown command \"frobnicate\"; see `pesc --help`\n"},
       {{"--bogus", "jobs"}, "pesc: unknown flag --bogus; see `pesc --help`\n"},
+      {{"--repetitions", "3", "run", script.string()},
+       "pesc: --repetitions belongs after the command: pesc run --repetitions ...; see `pesc help run`\n"},
       {{"run", "--bogus=3", script.string()}, "pesc: unknown flag --bogus; see `pesc help run`\n"},
       {{"run", script.string(), "extra"}, "pesc: unexpected argument \"extra\"; see `pesc help run`\n"},
       {{"status"}, "pesc: JOB is required; see `pesc help status`\n"},
