@@ -25,6 +25,8 @@ PESC_PACKAGES=(
   bubblewrap
   # The .debs (cpack: dpkg-shlibdeps computes their dependencies) and their units (systemd-analyze verify).
   dpkg-dev systemd
+  # The command lines (CLI11) and their man pages (help2man; groff renders them in cli_test).
+  libcli11-dev help2man groff-base
 )
 
 as_root() {
