@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "admin_commands.h"
 #include "commands.h"
 #include "daemon_support.h"
@@ -105,6 +106,18 @@ void add_run(CLI::App& app, CommandLine& line) {
   run.add_flag("--no-duplicates", arguments.no_duplicates,
                "never run a straggling rank a second time on an idle worker (for ranks with side effects)")
       ->group(kRetries);
+  // Parsed here: CLI11 would take -1 and 2^64 as other seeds.
+  run.add_option_function<std::string>(
+         "--seed",
+         [&arguments](const std::string& text) {
+           uint64_t seed = 0;
+           if (!absl::SimpleAtoi(text, &seed) || text.starts_with('-')) {
+             throw CLI::ValidationError("--seed", "takes a whole number from 0 to 18446744073709551615, not " + text);
+           }
+           arguments.seed = seed;
+         },
+         "every rank gets it as PESC_SEED, to derive its own random stream from it and its rank (default: none)")
+      ->type_name("N")->group(kRetries);
 
   constexpr const char* kLimits = "limits per rank";
   run.add_option("--memory", line.memory, "memory its processes may hold together, e.g. 512M (default: no limit)")

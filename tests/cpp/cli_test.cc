@@ -73,6 +73,24 @@ TEST(CliTest, RepeatedSharedFlagsAddUp) {
   EXPECT_EQ(run.out, "one\ntwo\n");
 }
 
+TEST(CliTest, SeedReachesEveryRankAsPescSeedAndABadOneIsRefused) {
+  ScratchDir scratch;
+  fs::path script = write_script(scratch.path(), "seeded.sh", "echo \"$PESC_RANK ${PESC_SEED-none}\"\n");
+  CommandResult seeded = run_command(
+      {PESC_CLI_BINARY, "run", "--repetitions", "2", "--seed", "18446744073709551615", script.string()},
+      kNoCoordinator);
+  EXPECT_EQ(seeded.exit_code, 0) << seeded.err;
+  EXPECT_EQ(seeded.out, "0 18446744073709551615\n1 18446744073709551615\n");
+  EXPECT_EQ(run_command({PESC_CLI_BINARY, "run", script.string()}, kNoCoordinator).out, "0 none\n");
+  for (const char* bad : {"-1", "18446744073709551616", "1e3"}) {
+    CommandResult refused =
+        run_command({PESC_CLI_BINARY, "run", "--seed", bad, script.string()}, kNoCoordinator);
+    EXPECT_EQ(refused.exit_code, 2) << bad;
+    EXPECT_NE(refused.err.find("--seed: takes a whole number from 0 to 18446744073709551615"), std::string::npos)
+        << refused.err;
+  }
+}
+
 TEST(CliTest, UsageAndInputErrors) {
   ScratchDir scratch;
   fs::path script = write_script(scratch.path(), "ok.sh", "true\n");

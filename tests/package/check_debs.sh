@@ -45,6 +45,7 @@ debs=("$scratch"/debs/*.deb)
 [ "${#debs[@]}" -eq "${#packages[@]}" ] || fail "cpack made ${#debs[@]} .debs, not ${#packages[@]}: ${debs[*]}"
 dpkg -i "${debs[@]}" >"$scratch/install.log" 2>&1 || { cat "$scratch/install.log" >&2; fail "dpkg -i"; }
 
+dpkg -L pesc | grep -q "/man1/pesc.1" || fail "the pesc package carries no man page pesc.1"
 for package in "${packages[@]}"; do
   copyright="/usr/share/doc/$package/copyright"
   grep -q '^License: MIT$' "$copyright" || fail "$copyright does not say License: MIT"
@@ -58,6 +59,7 @@ for unit in pesc-coordinator pesc-worker; do
   [ -f "/usr/lib/systemd/system/$unit.service" ] || fail "no unit $unit.service"
   grep -q "^ExecStart=/usr/bin/$unit " "/usr/lib/systemd/system/$unit.service" || fail "$unit.service runs no /usr/bin/$unit"
   [ -f "/etc/default/$unit" ] || fail "no /etc/default/$unit"
+  dpkg -L "$unit" | grep -q "/man1/$unit.1" || fail "the $unit package carries no man page $unit.1"
   dpkg-query --control-show "$unit" conffiles | grep -q "/etc/default/$unit" || fail "/etc/default/$unit is no conffile"
 done
 if command -v systemd-analyze >/dev/null; then
