@@ -129,28 +129,28 @@ bool exec_refused_the_job(int error) {
   }
 }
 
-absl::Status child_error(const ChildState& state) {
-  const std::string& program = state.plan->argv[0];
+}  // namespace
+
+absl::Status spawn_failure(const SpawnPlan& plan, std::string_view step, int error,
+                           const std::optional<Credentials>& run_as) {
+  const std::string& program = plan.argv[0];
   std::string hint;
-  if (std::string_view(state.failed_step) == "exec") {
-    if (state.error == ENOEXEC) hint = " (a script needs a #! line, or a domain such as shell or python)";
-    if (state.error == ENOENT) hint = " (is the interpreter on its #! line installed?)";
-    if (state.error == E2BIG) {
+  if (step == "exec") {
+    if (error == ENOEXEC) hint = " (a script needs a #! line, or a domain such as shell or python)";
+    if (error == ENOENT) hint = " (is the interpreter on its #! line installed?)";
+    if (error == E2BIG) {
       hint = " (its parameters and environment together exceed what the kernel passes to a process)";
     }
-    if (state.error == EACCES && state.plan->run_as) {
-      hint = absl::StrCat(" (ranks run as user ", state.plan->run_as->name, ", who must be able to read it)");
+    if (error == EACCES && run_as) {
+      hint = absl::StrCat(" (ranks run as user ", run_as->name, ", who must be able to read it)");
     }
-    absl::Status refused = absl::FailedPreconditionError(
-        absl::StrCat("cannot execute ", program, ": ", std::strerror(state.error), hint));
-    if (exec_refused_the_job(state.error)) return job_fault(std::move(refused));
+    absl::Status refused =
+        absl::FailedPreconditionError(absl::StrCat("cannot execute ", program, ": ", std::strerror(error), hint));
+    if (exec_refused_the_job(error)) return job_fault(std::move(refused));
     return absl::ResourceExhaustedError(refused.message());
   }
-  return absl::ResourceExhaustedError(
-      absl::StrCat("cannot start ", program, ": ", state.failed_step, ": ", std::strerror(state.error)));
+  return absl::ResourceExhaustedError(absl::StrCat("cannot start ", program, ": ", std::string(step), ": ", std::strerror(error)));
 }
-
-}  // namespace
 
 absl::StatusOr<pid_t> spawn(const SpawnPlan& plan) {
   std::vector<char*> argv = pointers_to(plan.argv);
@@ -179,7 +179,7 @@ absl::StatusOr<pid_t> spawn(const SpawnPlan& plan) {
     int ignored;
     while (::waitpid(pid, &ignored, 0) < 0 && errno == EINTR) {
     }
-    return child_error(state);
+    return spawn_failure(plan, state.failed_step, state.error, plan.run_as);
   }
   return pid;
 }

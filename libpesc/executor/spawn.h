@@ -12,6 +12,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -35,6 +36,12 @@ struct SpawnPlan {
 // from /dev/null and no other descriptors. Returns its pid, or why it could
 // not be executed (nothing is left running then).
 absl::StatusOr<pid_t> spawn(const SpawnPlan& plan);
+
+// Why `plan` could not be started: the child's `step` failed with `error`.
+// A file the job gave that cannot be executed is the job's fault; `run_as`
+// (who runs it, if not the worker's user) goes into the hint.
+absl::Status spawn_failure(const SpawnPlan& plan, std::string_view step, int error,
+                           const std::optional<Credentials>& run_as);
 
 // The rlimits that enforce `limits` in each process of a rank.
 // `processes_by_rlimit`: no cgroup counts them, so RLIMIT_NPROC must.

@@ -438,6 +438,7 @@ absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, i
     return run_warm(assignment, slot, blobs, hooks, timed_out);
   }
 
+  use_slot_launcher(slot, launch);
   PESC_ASSIGN_OR_RETURN(std::unique_ptr<RankProcess> process, RankProcess::start(launch));
   hooks.on_start(process.get());
   RankExit exit;
@@ -447,7 +448,26 @@ absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, i
     timed_out = watchdog.finish();
   }
   hooks.on_start(nullptr);
+  if (!exit.lost.empty()) return absl::UnavailableError(exit.lost);  // the worker's fault
   return exit;
+}
+
+void RankRunner::use_slot_launcher(int slot, RankLaunch& launch) {
+  const std::optional<fs::path> program = isolation_->slot_launcher_for(launch);
+  if (!program) return;
+  WarmSlot& warm = warm_slot(slot);
+  if (!warm.launcher || !warm.launcher->serves(*launch.sandbox, launch.run_as)) {
+    warm.launcher.reset();
+    auto started = SlotLauncher::start(*program, *launch.sandbox, launch.run_as,
+                                       runs_dir_ / absl::StrCat("launcher-", slot, ".txt"));
+    if (!started.ok()) {
+      std::cerr << "pesc worker: slot " << slot << " starts this rank in a sandbox of its own: "
+                << started.status().message() << std::endl;
+      return;
+    }
+    warm.launcher = *std::move(started);
+  }
+  launch.launcher = warm.launcher;
 }
 
 absl::StatusOr<RankLaunch> RankRunner::launch_for(const v1::Assignment& assignment, const RankContext& context) {

@@ -188,6 +188,47 @@ TEST_F(IsolationTest, WarmRunnersServeRanksInTheSandbox) {
   }
 }
 
+// A slot keeps its sandbox from rank to rank: what a rank leaves in it (a
+// process that left its group, files in /tmp and /dev/shm, a System V
+// segment) is gone before the slot's next rank starts, and nothing else in
+// it is writable.
+TEST_F(IsolationTest, ARankFindsNothingTheSlotsLastRankLeft) {
+  fs::path litter = write_script(scratch_.path(), "litter.sh",
+                                 "echo left > /tmp/left; mkdir -p /tmp/d/e; chmod 000 /tmp/d\n"
+                                 "echo left > /dev/shm/left\n"
+                                 "ipcmk -M 4096 >/dev/null\n"
+                                 "setsid sh -c 'sleep 60' </dev/null >/dev/null 2>&1 &\n"
+                                 "touch /left 2>/dev/null && echo root-writable\n"
+                                 "touch /dev/left 2>/dev/null && echo dev-writable\n"
+                                 "echo done\n");
+  for (const RankResult& rank : farm_->map(litter, 4).wait()) {
+    EXPECT_TRUE(rank.ok()) << rank.output << rank.error;
+    EXPECT_EQ(rank.output, "done\n");
+  }
+  fs::path look = write_script(scratch_.path(), "look.sh",
+                               // (The test's work dir is below /tmp: the
+                               // way to the slot's dirs is there too.)
+                               "for f in /tmp/left /tmp/d /dev/shm/left; do [ -e $f ] && echo \"$f is left\"; done\n"
+                               "ls -A /dev/shm\n"
+                               "echo \"segments $(ipcs -m | grep -c '^0x')\"\n"
+                               "echo \"sleeping $(cat /proc/[0-9]*/comm 2>/dev/null | grep -c sleep)\"\n");
+  for (const RankResult& rank : farm_->map(look, 4).wait()) {
+    EXPECT_TRUE(rank.ok()) << rank.output << rank.error;
+    EXPECT_EQ(rank.output, "segments 0\nsleeping 0\n");
+  }
+}
+
+// The slot's launcher, the ranks' parent, is their sandbox's init: a rank
+// cannot kill it, or the next rank's sandbox with it.
+TEST_F(IsolationTest, ARankCannotKillItsSlotsLauncher) {
+  fs::path killer = write_script(scratch_.path(), "killer.sh",
+                                 "kill -KILL $PPID 1; kill -STOP 1; kill -TERM 1; sleep 0.2; echo survived\n");
+  for (const RankResult& rank : farm_->map(killer, 4).wait()) {
+    EXPECT_TRUE(rank.ok()) << rank.output << rank.error;
+    EXPECT_EQ(rank.output, "survived\n");
+  }
+}
+
 // A work dir and a coordinator's state dir under /opt, which the sandbox
 // shows (read-only) for the software kept there, both left readable by all
 // as a careless operator might: a rank still sees neither the other slot's
