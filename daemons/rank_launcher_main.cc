@@ -84,18 +84,28 @@ std::vector<char*> pointers_to(std::vector<std::string>& words) {
   return pointers;
 }
 
-// In the forked child: tells the launcher on `report` which step failed.
-[[noreturn]] void fail_in_child(int report, const char* step) {
-  const int error = errno;
-  std::string message = std::string(step) + '\0' + std::to_string(error);
-  (void)!::write(report, message.data(), message.size());
+// What a rank's child needs, prepared before vfork: the child shares this
+// process's memory, so it may only make system calls.
+struct ChildPlan {
+  std::vector<char*> argv;
+  std::vector<char*> envp;
+  const char* working_dir;
+  const std::vector<std::pair<int, rlimit>>* limits;
+  int null_fd;
+  int output_fd;
+  // Set by the child when a step fails: which, and errno.
+  const char* failed_step = nullptr;
+  int error = 0;
+};
+
+[[noreturn]] void fail_in_child(ChildPlan& plan, const char* step) {
+  plan.failed_step = step;
+  plan.error = errno;
   ::_exit(127);
 }
 
-// In the forked child: becomes the rank's process, or reports on `report`
-// which step failed and why.
-[[noreturn]] void become_rank(RankRequest& request, int output_fd, int report) {
-  auto fail = [report](const char* step) { fail_in_child(report, step); };
+// In the vfork child: becomes the rank's process.
+[[noreturn]] void become_rank(ChildPlan& plan) {
   struct sigaction default_action{};
   default_action.sa_handler = SIG_DFL;
   for (int signal = 1; signal < NSIG; ++signal) {
@@ -103,23 +113,21 @@ std::vector<char*> pointers_to(std::vector<std::string>& words) {
   }
   // A group of its own: the worker's signals reach the rank and what it
   // starts, never this launcher.
-  if (::setpgid(0, 0) != 0) fail("setpgid");
-  for (const auto& [resource, value] : request.limits) {
-    if (::setrlimit(static_cast<__rlimit_resource>(resource), &value) != 0) fail("setrlimit");
+  if (::setpgid(0, 0) != 0) fail_in_child(plan, "setpgid");
+  for (const auto& [resource, value] : *plan.limits) {
+    if (::setrlimit(static_cast<__rlimit_resource>(resource), &value) != 0) fail_in_child(plan, "setrlimit");
   }
-  const int null_fd = ::open("/dev/null", O_RDONLY);
-  if (null_fd < 0 || ::dup2(null_fd, STDIN_FILENO) < 0) fail("stdin");
-  if (::dup2(output_fd, STDOUT_FILENO) < 0 || ::dup2(output_fd, STDERR_FILENO) < 0) fail("stdout");
-  // Close-on-exec rather than closed, so `report` stays open until exec.
-  if (::syscall(SYS_close_range, STDERR_FILENO + 1, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */) != 0) fail("close_range");
-  if (!request.working_dir.empty() && ::chdir(request.working_dir.c_str()) != 0) fail("chdir");
-  std::vector<char*> argv = pointers_to(request.argv);
-  std::vector<char*> envp = pointers_to(request.environment);
+  if (::dup2(plan.null_fd, STDIN_FILENO) < 0) fail_in_child(plan, "stdin");
+  if (::dup2(plan.output_fd, STDOUT_FILENO) < 0 || ::dup2(plan.output_fd, STDERR_FILENO) < 0) {
+    fail_in_child(plan, "stdout");
+  }
+  if (::syscall(SYS_close_range, STDERR_FILENO + 1, ~0U, 0) != 0) fail_in_child(plan, "close_range");
+  if (plan.working_dir[0] != '\0' && ::chdir(plan.working_dir) != 0) fail_in_child(plan, "chdir");
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  ::execve(argv[0], argv.data(), envp.data());
-  fail_in_child(report, "exec");
+  ::execve(plan.argv[0], plan.argv.data(), plan.envp.data());
+  fail_in_child(plan, "exec");
 }
 
 // Whether a process other than the namespace's init (1) and this one is
@@ -235,9 +243,19 @@ void clean_after_rank() {
   kill_leftovers();
   empty_private_directory("/tmp");
   empty_private_directory("/dev/shm");
-  remove_ipc("shm", [](int id) { return ::shmctl(id, IPC_RMID, nullptr); });
-  remove_ipc("sem", [](int id) { return ::semctl(id, 0, IPC_RMID); });
-  remove_ipc("msg", [](int id) { return ::msgctl(id, IPC_RMID, nullptr); });
+  // The *_INFO counts say in one call each whether there is anything to list.
+  shm_info segments{};
+  if (::shmctl(0, SHM_INFO, reinterpret_cast<shmid_ds*>(&segments)) != 0 || segments.used_ids > 0) {
+    remove_ipc("shm", [](int id) { return ::shmctl(id, IPC_RMID, nullptr); });
+  }
+  seminfo semaphores{};
+  if (::semctl(0, 0, SEM_INFO, &semaphores) < 0 || semaphores.semusz > 0) {
+    remove_ipc("sem", [](int id) { return ::semctl(id, 0, IPC_RMID); });
+  }
+  msginfo queues{};
+  if (::msgctl(0, MSG_INFO, reinterpret_cast<msqid_ds*>(&queues)) < 0 || queues.msgpool > 0) {
+    remove_ipc("msg", [](int id) { return ::msgctl(id, IPC_RMID, nullptr); });
+  }
 }
 
 void send(Frame frame) {
@@ -262,28 +280,22 @@ void reap_orphans(int orphans, pid_t rank) {
 // Runs one rank to its end, passing on the worker's signals meanwhile.
 // `orphans`: a signalfd for SIGCHLD.
 void run_rank(RankRequest& request, int output_fd, int orphans) {
-  int report[2];
-  if (::pipe2(report, O_CLOEXEC) != 0) quit("pipe");
-  const pid_t child = ::fork();
-  if (child < 0) quit("fork");
-  if (child == 0) become_rank(request, output_fd, report[1]);
-  ::close(report[1]);
+  ChildPlan plan{pointers_to(request.argv), pointers_to(request.environment), request.working_dir.c_str(),
+                 &request.limits, ::open("/dev/null", O_RDONLY | O_CLOEXEC), output_fd};
+  if (plan.null_fd < 0) quit("cannot open /dev/null");
+  // vfork: this process waits until the rank's program is executing (or
+  // could not be), without copying its own memory for it.
+  const pid_t child = ::vfork();
+  if (child == 0) become_rank(plan);
+  ::close(plan.null_fd);
   ::close(output_fd);
-  char failure[64] = {};
-  ssize_t said;
-  do {
-    said = ::read(report[0], failure, sizeof failure - 1);
-  } while (said < 0 && errno == EINTR);
-  ::close(report[0]);
-  if (said > 0) {
-    const std::string step(failure);
-    const int error = std::atoi(failure + step.size() + 1);
+  if (child < 0) quit("vfork");
+  if (plan.failed_step != nullptr) {
     while (::waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
     }
-    send(std::move(Frame(pesc::launcher::kFailed).add(step).add(int64_t{error})));
+    send(std::move(Frame(pesc::launcher::kFailed).add(std::string(plan.failed_step)).add(int64_t{plan.error})));
     return;
   }
-  send(Frame(pesc::launcher::kStarted));
   const int child_fd = static_cast<int>(::syscall(SYS_pidfd_open, child, 0));
   if (child_fd < 0) quit("pidfd_open");
   pollfd watched[3] = {{kWorker, POLLIN, 0}, {child_fd, POLLIN, 0}, {orphans, POLLIN, 0}};

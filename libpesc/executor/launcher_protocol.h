@@ -23,9 +23,8 @@ namespace pesc::launcher {
 constexpr char kStart = 'S';   // working dir, argv, environment, rlimits; the output descriptor attached
 constexpr char kSignal = 'K';  // a signal for the running rank's process group
 // Launcher to worker.
-constexpr char kReady = 'R';    // the sandbox is up
-constexpr char kStarted = 'P';  // the rank's program is executing
-constexpr char kFailed = 'F';   // it could not be: the step (as spawn.cc names them) and errno
+constexpr char kReady = 'R';   // the sandbox is up
+constexpr char kFailed = 'F';  // the rank's program could not be executed: the step (as spawn.cc names them), errno
 // Its wait status, CPU ms, peak RSS KiB, and 1 when the launcher ends now
 // (the next rank needs a new one); leftovers killed, sandbox cleaned.
 constexpr char kExited = 'X';

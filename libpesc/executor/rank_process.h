@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -68,9 +69,10 @@ struct RankExit {
   // limit of its launch; else empty.
   std::string limit_exceeded;
   std::optional<PipedFile> piped_file;
-  // Set when the worker lost the rank (its slot's launcher died): what
-  // happened, to report as the worker's fault, not the rank's.
-  std::string lost;
+  // Not OK when the rank did not run to an end the worker saw, through its
+  // slot's launcher: its program could not be executed (as start() reports
+  // it without a launcher), or the launcher died (the worker's fault).
+  absl::Status not_run;
 };
 
 // How a RankProcess learns that its rank ended and signals it: directly as
@@ -107,7 +109,8 @@ class RankControl {
 // another is the intended use.
 class RankProcess {
  public:
-  // Fails (nothing left running) when the program cannot be executed.
+  // Fails (nothing left running) when the program cannot be executed;
+  // through a launcher, wait() says so (RankExit::not_run).
   static absl::StatusOr<std::unique_ptr<RankProcess>> start(const RankLaunch& launch);
   ~RankProcess();  // kills the group if still running
 

@@ -32,26 +32,37 @@ void reap(pid_t pid) {
 
 }  // namespace
 
-// A rank the launcher runs: its end and its usage come as the launcher's
-// kExited frame, and its signals go as kSignal frames.
+// A rank the launcher runs: whether it started, its end and its usage
+// come as the launcher's frames, and its signals go as kSignal frames.
 class SlotLauncher::Control : public RankControl {
  public:
-  explicit Control(std::shared_ptr<SlotLauncher> launcher) : launcher_(std::move(launcher)) {}
+  Control(std::shared_ptr<SlotLauncher> launcher, std::string program)
+      : launcher_(std::move(launcher)), program_(std::move(program)) {}
 
  protected:
-  void await_end() override { ended_ = launcher_->receive(body_) && body_[0] == launcher::kExited; }
+  void await_end() override { received_ = launcher_->receive(body_); }
 
   RankExit collect() override {
     RankExit exit;
+    exit.exit_code = 127;
     launcher::FrameReader reader(body_);
+    if (received_ && body_[0] == launcher::kFailed) {
+      const std::string step = reader.text();
+      const int error = static_cast<int>(reader.integer());
+      // Only a program that cannot be executed is the job's or the rank's;
+      // another step failing means the sandbox is not as it should be.
+      if (step != "exec") launcher_->broken_ = true;
+      exit.not_run = spawn_failure(SpawnPlan{.argv = {program_}}, step, error, launcher_->run_as_);
+      return exit;
+    }
     const int status = static_cast<int>(reader.integer());
     exit.cpu_ms = reader.integer();
     exit.max_rss_kb = reader.integer();
     if (reader.integer() != 0) launcher_->broken_ = true;  // it retires
-    if (!ended_ || !reader.ok()) {
+    if (!received_ || body_[0] != launcher::kExited || !reader.ok()) {
       launcher_->broken_ = true;
-      exit.exit_code = -1;
-      exit.lost = "the slot's sandbox launcher died while the rank ran (the worker starts a new one)";
+      exit.not_run = absl::UnavailableError(
+          "the slot's sandbox launcher died while the rank ran (the worker starts a new one)");
       return exit;
     }
     if (WIFSIGNALED(status)) {
@@ -67,8 +78,9 @@ class SlotLauncher::Control : public RankControl {
 
  private:
   const std::shared_ptr<SlotLauncher> launcher_;
+  const std::string program_;
   std::string body_;  // await_end's, read by collect() on the same thread
-  bool ended_ = false;
+  bool received_ = false;
 };
 
 absl::StatusOr<std::shared_ptr<SlotLauncher>> SlotLauncher::start(const fs::path& program, const Sandbox& sandbox,
@@ -168,26 +180,12 @@ absl::StatusOr<std::unique_ptr<RankControl>> SlotLauncher::start_rank(const Spaw
   for (const auto& [resource, value] : plan.limits) {
     request.add(int64_t{resource}).add(static_cast<int64_t>(value.rlim_cur)).add(static_cast<int64_t>(value.rlim_max));
   }
-  bool sent;
-  {
-    absl::MutexLock lock(&send_mutex_);
-    sent = launcher::send_frame(socket_, request, plan.output_fd);
-  }
-  std::string body;
-  if (!sent || !receive(body) || (body[0] != launcher::kStarted && body[0] != launcher::kFailed)) {
+  absl::MutexLock lock(&send_mutex_);
+  if (!launcher::send_frame(socket_, request, plan.output_fd)) {
     broken_ = true;
     return absl::UnavailableError("the slot's sandbox launcher died before the rank started");
   }
-  if (body[0] == launcher::kFailed) {
-    launcher::FrameReader reader(body);
-    const std::string step = reader.text();
-    const int error = static_cast<int>(reader.integer());
-    // Only a program that cannot be executed is the rank's; any other step
-    // failing means the sandbox is not as it should be.
-    if (step != "exec") broken_ = true;
-    return spawn_failure(plan, step, error, run_as_);
-  }
-  return std::make_unique<Control>(shared_from_this());
+  return std::make_unique<Control>(shared_from_this(), plan.argv.at(0));
 }
 
 }  // namespace pesc

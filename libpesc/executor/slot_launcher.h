@@ -49,7 +49,9 @@ class SlotLauncher : public std::enable_shared_from_this<SlotLauncher> {
   bool serves(const Sandbox& sandbox, const std::optional<Credentials>& run_as) const;
 
   // Starts `plan` (argv, environment, working_dir, output_fd and limits are
-  // used) in the sandbox. Fails as spawn() does when it cannot be executed.
+  // used) in the sandbox, without waiting for the launcher's answer: a
+  // program that cannot be executed ends at once, with RankExit::not_run
+  // saying why as spawn() would.
   absl::StatusOr<std::unique_ptr<RankControl>> start_rank(const SpawnPlan& plan);
 
   // bubblewrap's pid: it leads the session every rank of the launcher is in.

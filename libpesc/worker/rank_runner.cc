@@ -448,7 +448,7 @@ absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, i
     timed_out = watchdog.finish();
   }
   hooks.on_start(nullptr);
-  if (!exit.lost.empty()) return absl::UnavailableError(exit.lost);  // the worker's fault
+  if (!exit.not_run.ok()) return exit.not_run;
   return exit;
 }
 

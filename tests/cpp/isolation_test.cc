@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -227,6 +229,34 @@ TEST_F(IsolationTest, ARankCannotKillItsSlotsLauncher) {
     EXPECT_TRUE(rank.ok()) << rank.output << rank.error;
     EXPECT_EQ(rank.output, "survived\n");
   }
+}
+
+// The job's timeout reaches a rank through its slot's launcher: SIGTERM to
+// its group, then SIGKILL for what ignores it.
+TEST_F(IsolationTest, ATimeoutEndsARankInTheSlotsSandbox) {
+  fs::path stubborn = write_script(scratch_.path(), "stubborn.sh",
+                                   "trap '' TERM; echo started; sleep 30 & sleep 30; echo survived\n");
+  const auto begin = std::chrono::steady_clock::now();
+  const RankResult rank = farm_->map(stubborn, 1, {}, {.timeout = std::chrono::milliseconds(300)}).wait()[0];
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(20));
+  EXPECT_TRUE(rank.timed_out);
+  EXPECT_EQ(rank.signal, SIGKILL);
+  EXPECT_THAT(rank.output, ::testing::StartsWith("started\n"));
+  EXPECT_THAT(rank.output, ::testing::Not(HasSubstr("survived")));
+}
+
+// What exec refuses inside the slot's sandbox fails the job with the same
+// message as outside, and the launcher serves the next rank.
+TEST_F(IsolationTest, AProgramTheSandboxCannotExecuteFailsTheJob) {
+  fs::path orphan = write_script(scratch_.path(), "orphan", "#!/nonexistent/sh\necho never\n");
+  try {
+    Farm("native", {.coordinator = daemons_->address()}).map(orphan, 1).wait();
+    ADD_FAILURE() << "the job did not fail";
+  } catch (const Error& failed) {
+    EXPECT_THAT(failed.what(), HasSubstr("is the interpreter on its #! line installed?"));
+  }
+  fs::path plain = write_script(scratch_.path(), "plain.sh", "id -un\n");
+  EXPECT_EQ(farm_->map(plain, 2).wait()[1].output, "pesc\n");
 }
 
 // A work dir and a coordinator's state dir under /opt, which the sandbox
