@@ -4,11 +4,10 @@
 // What the worker (executor/slot_launcher.h) and a slot's launcher inside
 // its sandbox (daemons/rank_launcher_main.cc) say to each other over a
 // stream socket: frames of a 4-byte length, a type byte and fields (64-bit
-// integers and length-prefixed strings). The launcher links nothing but the
+// integers and length-prefixed strings), so more can be said later. The launcher links nothing but the
 // C++ runtime, so this header uses nothing else either.
 
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -20,14 +19,10 @@
 namespace pesc::launcher {
 
 // Worker to launcher.
-constexpr char kStart = 'S';   // working dir, argv, environment, rlimits; the output descriptor attached
-constexpr char kSignal = 'K';  // a signal for the running rank's process group
+constexpr char kClean = 'C';  // the rank in the sandbox ended: kill what it left, empty /tmp, /dev/shm, IPC
 // Launcher to worker.
-constexpr char kReady = 'R';   // the sandbox is up
-constexpr char kFailed = 'F';  // the rank's program could not be executed: the step (as spawn.cc names them), errno
-// Its wait status, CPU ms, peak RSS KiB, and 1 when the launcher ends now
-// (the next rank needs a new one); leftovers killed, sandbox cleaned.
-constexpr char kExited = 'X';
+constexpr char kReady = 'R';    // the sandbox is up
+constexpr char kCleaned = 'D';  // done: the next rank may enter
 
 class Frame {
  public:
@@ -92,74 +87,33 @@ class FrameReader {
   bool ok_ = true;
 };
 
-// Sends a whole frame, `fd` (unless -1) riding on its first byte.
-inline bool send_frame(int socket, Frame& frame, int fd = -1) {
-  const std::string& bytes = frame.bytes();
-  size_t sent = 0;
-  while (sent < bytes.size()) {
-    iovec chunk{const_cast<char*>(bytes.data() + sent), bytes.size() - sent};
-    msghdr message{};
-    message.msg_iov = &chunk;
-    message.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-    if (sent == 0 && fd >= 0) {
-      message.msg_control = control;
-      message.msg_controllen = sizeof control;
-      cmsghdr* header = CMSG_FIRSTHDR(&message);
-      header->cmsg_level = SOL_SOCKET;
-      header->cmsg_type = SCM_RIGHTS;
-      header->cmsg_len = CMSG_LEN(sizeof(int));
-      std::memcpy(CMSG_DATA(header), &fd, sizeof(int));
-    }
-    const ssize_t n = ::sendmsg(socket, &message, MSG_NOSIGNAL);
+// Reads or writes all `size` bytes; false at the end of the stream or on an
+// error.
+template <typename Transfer>
+bool transfer_all(Transfer transfer, char* bytes, size_t size) {
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t n = transfer(bytes + done, size - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
-    sent += static_cast<size_t>(n);
+    done += static_cast<size_t>(n);
   }
   return true;
 }
 
-// Receives one frame into `body` (type byte first); a descriptor that came
-// with it goes to `*fd` when asked for, else is closed. False at the end of
-// the stream or on an error.
-inline bool receive_frame(int socket, std::string& body, int* fd = nullptr) {
-  if (fd != nullptr) *fd = -1;
-  char length_bytes[4];
-  size_t got = 0;
-  while (got < sizeof length_bytes) {
-    iovec chunk{length_bytes + got, sizeof length_bytes - got};
-    msghdr message{};
-    message.msg_iov = &chunk;
-    message.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-    message.msg_control = control;
-    message.msg_controllen = sizeof control;
-    const ssize_t n = ::recvmsg(socket, &message, MSG_CMSG_CLOEXEC);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr; header = CMSG_NXTHDR(&message, header)) {
-      if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
-      int passed;
-      std::memcpy(&passed, CMSG_DATA(header), sizeof passed);
-      if (fd != nullptr && *fd < 0) {
-        *fd = passed;
-      } else {
-        ::close(passed);
-      }
-    }
-    got += static_cast<size_t>(n);
-  }
-  uint32_t length;
-  std::memcpy(&length, length_bytes, sizeof length);
+inline bool send_frame(int socket, Frame& frame) {
+  std::string bytes = frame.bytes();
+  return transfer_all([socket](char* at, size_t n) { return ::send(socket, at, n, MSG_NOSIGNAL); }, bytes.data(),
+                      bytes.size());
+}
+
+// Receives one frame into `body`, its type byte first.
+inline bool receive_frame(int socket, std::string& body) {
+  auto receive = [socket](char* at, size_t n) { return ::read(socket, at, n); };
+  uint32_t length = 0;
+  if (!transfer_all(receive, reinterpret_cast<char*>(&length), sizeof length) || length == 0) return false;
   body.resize(length);
-  got = 0;
-  while (got < length) {
-    const ssize_t n = ::read(socket, body.data() + got, length - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    got += static_cast<size_t>(n);
-  }
-  return length > 0;
+  return transfer_all(receive, body.data(), length);
 }
 
 }  // namespace pesc::launcher

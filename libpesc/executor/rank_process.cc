@@ -142,45 +142,101 @@ int64_t to_ms(const timeval& time) { return static_cast<int64_t>(time.tv_sec) * 
 
 }  // namespace
 
-RankControl::~RankControl() {
-  if (killer_.joinable()) killer_.join();
-}
+// The state that wait(), terminate(), the destructor and the delayed-kill
+// thread share. The group id stays ours while the main process is
+// unreaped (even a zombie keeps it), so every kill(-pid) happens under
+// mutex_ with reaped_ false: a recycled pid can never be signalled.
+struct RankProcess::Terminator {
+ public:
+  // `sandboxed`: the leader is bubblewrap, which SIGTERM would kill at
+  // once, and the rank with it; only SIGKILL is for bubblewrap.
+  Terminator(pid_t group, bool sandboxed) : pid_(group), sandboxed_(sandboxed) {}
+  ~Terminator() {
+    if (killer_.joinable()) killer_.join();
+  }
 
-RankExit RankControl::wait(int64_t start_unix_ms) {
+  RankExit wait(int64_t start_unix_ms);
+  void terminate(absl::Duration grace);
+  void kill_group() {
+    absl::MutexLock lock(&mutex_);
+    if (!reaped_) ::kill(-pid_, SIGKILL);
+  }
+
+ private:
+  void kill_after_deadline();
+
+  const pid_t pid_;
+  const bool sandboxed_;
+  absl::Mutex mutex_;
+  bool reaped_ ABSL_GUARDED_BY(mutex_) = false;
+  RankExit exit_ ABSL_GUARDED_BY(mutex_);
+  absl::Time kill_deadline_ ABSL_GUARDED_BY(mutex_) = absl::InfiniteFuture();
+  std::thread killer_;  // started by the first terminate(), joined at the end
+};
+
+RankExit RankProcess::Terminator::wait(int64_t start_unix_ms) {
   {
     absl::MutexLock lock(&mutex_);
     if (reaped_) return exit_;
   }
-  await_end();
+  // WNOWAIT leaves a zombie, which pins the group id until we reap below.
+  siginfo_t info;
+  int waited;
+  do {
+    std::memset(&info, 0, sizeof(info));
+    waited = ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOWAIT);
+  } while (waited == -1 && errno == EINTR);
   const int64_t end_unix_ms = now_unix_ms();
+
   absl::MutexLock lock(&mutex_);
   if (reaped_) return exit_;  // another thread's wait() got here first
   reaped_ = true;
-  exit_ = collect();
   exit_.start_unix_ms = start_unix_ms;
   exit_.end_unix_ms = end_unix_ms;
+  if (waited == -1) {
+    // Someone else reaped it (SIGCHLD ignored, or a waitpid(-1) in the
+    // embedding process): the status is lost and the group id may not be
+    // ours any more, so it is left alone.
+    exit_.exit_code = -1;
+    return exit_;
+  }
+  if (info.si_code == CLD_EXITED) {
+    exit_.exit_code = info.si_status;
+  } else {
+    exit_.signal = info.si_status;
+    exit_.exit_code = 128 + info.si_status;
+  }
+  ::kill(-pid_, SIGKILL);  // whatever the rank left running in its group
+  rusage usage{};
+  pid_t reaped;
+  do {
+    reaped = ::wait4(pid_, nullptr, 0, &usage);
+  } while (reaped == -1 && errno == EINTR);
+  if (reaped == pid_) {
+    exit_.cpu_ms = to_ms(usage.ru_utime) + to_ms(usage.ru_stime);
+    exit_.max_rss_kb = usage.ru_maxrss;  // Linux reports kilobytes
+  }
   return exit_;
 }
 
-void RankControl::kill_group() {
-  absl::MutexLock lock(&mutex_);
-  if (!reaped_) send(SIGKILL);
-}
-
-void RankControl::terminate(absl::Duration grace) {
+void RankProcess::Terminator::terminate(absl::Duration grace) {
   absl::MutexLock lock(&mutex_);
   if (reaped_) return;
   if (grace <= absl::ZeroDuration()) {
-    send(SIGKILL);
+    ::kill(-pid_, SIGKILL);
     return;
   }
-  send(SIGTERM);
-  send(SIGCONT);  // a stopped rank could not act on SIGTERM
+  if (sandboxed_) {
+    signal_group_but_leader(pid_, SIGTERM);
+  } else {
+    ::kill(-pid_, SIGTERM);
+  }
+  ::kill(-pid_, SIGCONT);  // a stopped rank could not act on SIGTERM
   kill_deadline_ = std::min(kill_deadline_, absl::Now() + grace);
   if (!killer_.joinable()) killer_ = std::thread([this] { kill_after_deadline(); });
 }
 
-void RankControl::kill_after_deadline() {
+void RankProcess::Terminator::kill_after_deadline() {
   absl::MutexLock lock(&mutex_);
   while (!reaped_) {
     const absl::Time deadline = kill_deadline_;
@@ -189,78 +245,11 @@ void RankControl::kill_after_deadline() {
       return reaped_ || kill_deadline_ < deadline;
     };
     if (!mutex_.AwaitWithDeadline(absl::Condition(&reaped_or_sooner), deadline)) {
-      send(SIGKILL);
+      ::kill(-pid_, SIGKILL);
       return;
     }
   }
 }
-
-namespace {
-
-// A rank that is this process's child, leading its own process group. The
-// group id stays ours while the main process is unreaped (even a zombie
-// keeps it), and RankControl signals only before collect(): a recycled pid
-// can never be signalled.
-class ChildControl : public RankControl {
- public:
-  // `sandboxed`: the leader is bubblewrap, which SIGTERM would kill at
-  // once, and the rank with it; only SIGKILL is for bubblewrap.
-  ChildControl(pid_t group, bool sandboxed) : pid_(group), sandboxed_(sandboxed) {}
-  ~ChildControl() override = default;
-
- protected:
-  void await_end() override {
-    // WNOWAIT leaves a zombie, which pins the group id until collect().
-    do {
-      std::memset(&info_, 0, sizeof(info_));
-      waited_ = ::waitid(P_PID, static_cast<id_t>(pid_), &info_, WEXITED | WNOWAIT);
-    } while (waited_ == -1 && errno == EINTR);
-  }
-
-  RankExit collect() override {
-    RankExit exit;
-    if (waited_ == -1) {
-      // Someone else reaped it (SIGCHLD ignored, or a waitpid(-1) in the
-      // embedding process): the status is lost and the group id may not be
-      // ours any more, so it is left alone.
-      exit.exit_code = -1;
-      return exit;
-    }
-    if (info_.si_code == CLD_EXITED) {
-      exit.exit_code = info_.si_status;
-    } else {
-      exit.signal = info_.si_status;
-      exit.exit_code = 128 + info_.si_status;
-    }
-    ::kill(-pid_, SIGKILL);  // whatever the rank left running in its group
-    rusage usage{};
-    pid_t reaped;
-    do {
-      reaped = ::wait4(pid_, nullptr, 0, &usage);
-    } while (reaped == -1 && errno == EINTR);
-    if (reaped == pid_) {
-      exit.cpu_ms = to_ms(usage.ru_utime) + to_ms(usage.ru_stime);
-      exit.max_rss_kb = usage.ru_maxrss;  // Linux reports kilobytes
-    }
-    return exit;
-  }
-
-  void send(int signal) override {
-    if (signal == SIGTERM && sandboxed_) {
-      signal_group_but_leader(pid_, SIGTERM);
-    } else {
-      ::kill(-pid_, signal);
-    }
-  }
-
- private:
-  const pid_t pid_;
-  const bool sandboxed_;
-  siginfo_t info_{};  // await_end's, read by collect() on the same thread
-  int waited_ = -1;
-};
-
-}  // namespace
 
 // Looks at a running rank every kPollInterval for what no rlimit or cgroup
 // enforces: output_dir's total size, and memory where no cgroup caps it.
@@ -338,18 +327,16 @@ absl::StatusOr<std::unique_ptr<RankProcess>> RankProcess::start(const RankLaunch
   plan.limits = rlimits_for(launch.limits, /*processes_by_rlimit=*/cgroup == nullptr);
   plan.run_as = launch.run_as;
 
-  const int64_t start_unix_ms = now_unix_ms();
-  pid_t pid;
-  std::unique_ptr<RankControl> control;
   if (launch.launcher) {
     plan.argv = launch.argv;
-    PESC_ASSIGN_OR_RETURN(control, launch.launcher->start_rank(plan));
-    pid = launch.launcher->pid();
-  } else {
-    PESC_ASSIGN_OR_RETURN(pid, spawn(plan));
-    control = std::make_unique<ChildControl>(pid, launch.sandbox.has_value());
+    PESC_ASSIGN_OR_RETURN(plan.enter, launch.launcher->enter());
   }
-  std::unique_ptr<RankProcess> process(new RankProcess(pid, start_unix_ms, std::move(control)));
+  const int64_t start_unix_ms = now_unix_ms();
+  PESC_ASSIGN_OR_RETURN(pid_t pid, spawn(plan));
+  // In a bubblewrap of its own, the group's leader is bubblewrap.
+  const bool under_bubblewrap = launch.sandbox.has_value() && !launch.launcher;
+  std::unique_ptr<RankProcess> process(new RankProcess(pid, start_unix_ms, under_bubblewrap));
+  process->launcher_ = launch.launcher;
   process->limits_ = launch.limits;
   process->output_dir_ = launch.output_dir;
   process->cgroup_ = std::move(cgroup);
@@ -360,8 +347,8 @@ absl::StatusOr<std::unique_ptr<RankProcess>> RankProcess::start(const RankLaunch
   return process;
 }
 
-RankProcess::RankProcess(pid_t pid, int64_t start_unix_ms, std::unique_ptr<RankControl> control)
-    : pid_(pid), start_unix_ms_(start_unix_ms), control_(std::move(control)) {}
+RankProcess::RankProcess(pid_t pid, int64_t start_unix_ms, bool sandboxed)
+    : pid_(pid), start_unix_ms_(start_unix_ms), terminator_(std::make_unique<Terminator>(pid, sandboxed)) {}
 
 RankProcess::~RankProcess() {
   kill_everything();
@@ -369,12 +356,18 @@ RankProcess::~RankProcess() {
 }
 
 void RankProcess::kill_everything() {
-  control_->kill_group();
+  terminator_->kill_group();
   if (cgroup_) cgroup_->kill_all();
 }
 
 RankExit RankProcess::wait() {
-  RankExit exit = control_->wait(start_unix_ms_);
+  RankExit exit = terminator_->wait(start_unix_ms_);
+  // Whatever the rank left in its slot's sandbox goes before the next rank.
+  if (launcher_ && !std::exchange(launcher_told_, true) && !launcher_->rank_ended()) launcher_lost_ = true;
+  if (launcher_lost_) {
+    exit.not_run = absl::UnavailableError(
+        "the slot's sandbox launcher died while the rank ran (the worker starts a new one)");
+  }
   if (watch_) watch_->stop();
   // What left the process group (setsid, a daemonising child) dies too.
   if (cgroup_) cgroup_->kill_all();
@@ -398,7 +391,7 @@ std::string RankProcess::limit_exceeded(const RankExit& exit) const {
 }
 
 void RankProcess::terminate(std::chrono::milliseconds grace) {
-  control_->terminate(absl::FromChrono(grace));
+  terminator_->terminate(absl::FromChrono(grace));
 }
 
 }  // namespace pesc

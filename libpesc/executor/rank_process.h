@@ -14,15 +14,11 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/time/time.h"
 #include "executor/cgroup.h"
 #include "executor/sandbox.h"
 
@@ -44,8 +40,8 @@ struct RankLaunch {
   std::filesystem::path output_dir;  // watched against limits.output_bytes
   std::optional<Credentials> run_as;  // else the worker's own user
   std::optional<Sandbox> sandbox;     // else the process runs as it is
-  // Set: the rank starts through this launcher, which already lives in
-  // `sandbox` as `run_as`, instead of in a bubblewrap of its own.
+  // Set: the rank enters this launcher's sandbox, which is `sandbox` as
+  // `run_as` already, instead of starting a bubblewrap of its own.
   std::shared_ptr<SlotLauncher> launcher;
   // Where memory and process caps go; null: rlimits and watches only.
   std::shared_ptr<CgroupTree> cgroups;
@@ -69,48 +65,16 @@ struct RankExit {
   // limit of its launch; else empty.
   std::string limit_exceeded;
   std::optional<PipedFile> piped_file;
-  // Not OK when the rank did not run to an end the worker saw, through its
-  // slot's launcher: its program could not be executed (as start() reports
-  // it without a launcher), or the launcher died (the worker's fault).
+  // Not OK when the rank entered its slot's sandbox and the slot's launcher
+  // died meanwhile, taking the rank with it: the worker's fault.
   absl::Status not_run;
-};
-
-// How a RankProcess learns that its rank ended and signals it: directly as
-// its parent, or through its slot's launcher. Implementations say how;
-// this base keeps the rule that every signal is sent before the end is
-// collected (a reaped pid may be another process's already).
-class RankControl {
- public:
-  virtual ~RankControl();
-  RankExit wait(int64_t start_unix_ms);
-  // SIGTERM (and SIGCONT) now, SIGKILL after `grace` unless ended by then.
-  void terminate(absl::Duration grace);
-  void kill_group();
-
- protected:
-  // Blocks until the rank's main process ended; does not collect it.
-  virtual void await_end() = 0;
-  // Collects it: its exit status and usage, everything else it left killed.
-  virtual RankExit collect() = 0;
-  // `signal` to the rank's processes.
-  virtual void send(int signal) = 0;
-
- private:
-  void kill_after_deadline();
-
-  absl::Mutex mutex_;
-  bool reaped_ ABSL_GUARDED_BY(mutex_) = false;
-  RankExit exit_ ABSL_GUARDED_BY(mutex_);
-  absl::Time kill_deadline_ ABSL_GUARDED_BY(mutex_) = absl::InfiniteFuture();
-  std::thread killer_;  // started by the first terminate(), joined at the end
 };
 
 // Thread-safety: wait() from one thread while terminate() is called from
 // another is the intended use.
 class RankProcess {
  public:
-  // Fails (nothing left running) when the program cannot be executed;
-  // through a launcher, wait() says so (RankExit::not_run).
+  // Fails (nothing left running) when the program cannot be executed.
   static absl::StatusOr<std::unique_ptr<RankProcess>> start(const RankLaunch& launch);
   ~RankProcess();  // kills the group if still running
 
@@ -122,12 +86,11 @@ class RankProcess {
   // Returns at once; wait() observes the end.
   void terminate(std::chrono::milliseconds grace);
 
-  // The rank's main process, or when it started through a launcher, the
-  // launcher's sandbox: either leads the session of the rank's processes.
   pid_t pid() const { return pid_; }
 
  private:
-  RankProcess(pid_t pid, int64_t start_unix_ms, std::unique_ptr<RankControl> control);
+  RankProcess(pid_t pid, int64_t start_unix_ms, bool sandboxed);
+  struct Terminator;
   class LimitWatch;
   // SIGKILL to the process group and to all of the rank's cgroup.
   void kill_everything();
@@ -135,10 +98,13 @@ class RankProcess {
 
   pid_t pid_;
   int64_t start_unix_ms_;
-  std::unique_ptr<RankControl> control_;
+  std::unique_ptr<Terminator> terminator_;
   ResourceLimits limits_;
   std::filesystem::path output_dir_;
   std::unique_ptr<RankCgroup> cgroup_;
+  std::shared_ptr<SlotLauncher> launcher_;  // whose sandbox the rank entered
+  bool launcher_told_ = false;              // that the rank ended
+  bool launcher_lost_ = false;              // and it had died
   std::unique_ptr<LimitWatch> watch_;  // declared last: stopped first
 };
 

@@ -3,13 +3,16 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sched.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -31,57 +34,6 @@ void reap(pid_t pid) {
 }
 
 }  // namespace
-
-// A rank the launcher runs: whether it started, its end and its usage
-// come as the launcher's frames, and its signals go as kSignal frames.
-class SlotLauncher::Control : public RankControl {
- public:
-  Control(std::shared_ptr<SlotLauncher> launcher, std::string program)
-      : launcher_(std::move(launcher)), program_(std::move(program)) {}
-
- protected:
-  void await_end() override { received_ = launcher_->receive(body_); }
-
-  RankExit collect() override {
-    RankExit exit;
-    exit.exit_code = 127;
-    launcher::FrameReader reader(body_);
-    if (received_ && body_[0] == launcher::kFailed) {
-      const std::string step = reader.text();
-      const int error = static_cast<int>(reader.integer());
-      // Only a program that cannot be executed is the job's or the rank's;
-      // another step failing means the sandbox is not as it should be.
-      if (step != "exec") launcher_->broken_ = true;
-      exit.not_run = spawn_failure(SpawnPlan{.argv = {program_}}, step, error, launcher_->run_as_);
-      return exit;
-    }
-    const int status = static_cast<int>(reader.integer());
-    exit.cpu_ms = reader.integer();
-    exit.max_rss_kb = reader.integer();
-    if (reader.integer() != 0) launcher_->broken_ = true;  // it retires
-    if (!received_ || body_[0] != launcher::kExited || !reader.ok()) {
-      launcher_->broken_ = true;
-      exit.not_run = absl::UnavailableError(
-          "the slot's sandbox launcher died while the rank ran (the worker starts a new one)");
-      return exit;
-    }
-    if (WIFSIGNALED(status)) {
-      exit.signal = WTERMSIG(status);
-      exit.exit_code = 128 + exit.signal;
-    } else {
-      exit.exit_code = WEXITSTATUS(status);
-    }
-    return exit;
-  }
-
-  void send(int signal) override { launcher_->send_signal(signal); }
-
- private:
-  const std::shared_ptr<SlotLauncher> launcher_;
-  const std::string program_;
-  std::string body_;  // await_end's, read by collect() on the same thread
-  bool received_ = false;
-};
 
 absl::StatusOr<std::shared_ptr<SlotLauncher>> SlotLauncher::start(const fs::path& program, const Sandbox& sandbox,
                                                                    const std::optional<Credentials>& run_as,
@@ -119,11 +71,12 @@ absl::StatusOr<std::shared_ptr<SlotLauncher>> SlotLauncher::start(const fs::path
   std::shared_ptr<SlotLauncher> launcher(new SlotLauncher(*pid, sockets[0], sandbox, run_as));
   pollfd ready{sockets[0], POLLIN, 0};
   std::string body;
-  if (::poll(&ready, 1, kReadyTimeoutMs) != 1 || !launcher->receive(body) || body[0] != launcher::kReady) {
+  if (::poll(&ready, 1, kReadyTimeoutMs) != 1 || !launcher::receive_frame(launcher->socket_, body) || body[0] != launcher::kReady) {
     std::string said;
     if (auto text = read_file(log_file); text.ok()) said = absl::StrCat(": ", *text);
     return absl::UnavailableError(absl::StrCat("the slot's sandbox launcher did not start", said));
   }
+  PESC_RETURN_IF_ERROR(launcher->find_sandbox());
   return launcher;
 }
 
@@ -135,6 +88,9 @@ SlotLauncher::SlotLauncher(pid_t pid, int socket, Sandbox sandbox, std::optional
       dirs_(identities(sandbox_.writable)) {}
 
 SlotLauncher::~SlotLauncher() {
+  for (int fd : {entry_.pidfd, entry_.root_fd}) {
+    if (fd >= 0) ::close(fd);
+  }
   ::close(socket_);
   // bubblewrap takes its namespace's processes with it (--die-with-parent).
   ::kill(pid_, SIGKILL);
@@ -161,31 +117,65 @@ bool SlotLauncher::alive() const {
   return ::poll(&state, 1, 0) == 0;
 }
 
-bool SlotLauncher::serves(const Sandbox& sandbox, const std::optional<Credentials>& run_as) const {
-  return alive() && sandbox == sandbox_ && run_as == run_as_ && identities(sandbox.writable) == dirs_;
+bool SlotLauncher::serves(const Sandbox& sandbox, const std::optional<Credentials>& run_as) {
+  return finish_cleaning() && alive() && sandbox == sandbox_ && run_as == run_as_ &&
+         identities(sandbox.writable) == dirs_;
 }
 
-bool SlotLauncher::receive(std::string& body) { return launcher::receive_frame(socket_, body); }
-
-bool SlotLauncher::send_signal(int signal) {
-  launcher::Frame frame(launcher::kSignal);
-  frame.add(int64_t{signal});
-  absl::MutexLock lock(&send_mutex_);
-  return launcher::send_frame(socket_, frame);
+bool SlotLauncher::finish_cleaning() {
+  if (!cleaning_) return !broken_;
+  cleaning_ = false;
+  std::string body;
+  if (!launcher::receive_frame(socket_, body) || body[0] != launcher::kCleaned) broken_ = true;
+  return !broken_;
 }
 
-absl::StatusOr<std::unique_ptr<RankControl>> SlotLauncher::start_rank(const SpawnPlan& plan) {
-  launcher::Frame request(launcher::kStart);
-  request.add(plan.working_dir).add(plan.argv).add(plan.environment).add(static_cast<int64_t>(plan.limits.size()));
-  for (const auto& [resource, value] : plan.limits) {
-    request.add(int64_t{resource}).add(static_cast<int64_t>(value.rlim_cur)).add(static_cast<int64_t>(value.rlim_max));
+absl::Status SlotLauncher::find_sandbox() {
+  // The launcher is bubblewrap's one child (--as-pid-1).
+  std::ifstream children(absl::StrCat("/proc/", pid_, "/task/", pid_, "/children"));
+  pid_t launcher = 0;
+  if (!(children >> launcher) || launcher <= 0) {
+    return absl::UnavailableError("cannot find the slot's sandbox launcher inside bubblewrap");
   }
-  absl::MutexLock lock(&send_mutex_);
-  if (!launcher::send_frame(socket_, request, plan.output_fd)) {
-    broken_ = true;
-    return absl::UnavailableError("the slot's sandbox launcher died before the rank started");
+  const std::string proc = absl::StrCat("/proc/", launcher);
+  entry_.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, launcher, 0));
+  entry_.root_fd = ::open(absl::StrCat(proc, "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (entry_.pidfd < 0 || entry_.root_fd < 0) {
+    return absl::UnavailableError(absl::StrCat("cannot open the slot's sandbox: ", std::strerror(errno)));
   }
-  return std::make_unique<Control>(shared_from_this(), plan.argv.at(0));
+  // Only the namespaces that differ from ours: entering our own network
+  // namespace (a job with the network) would need privileges here.
+  constexpr std::pair<const char*, int> kNamespaces[] = {
+      {"user", CLONE_NEWUSER}, {"mnt", CLONE_NEWNS},   {"pid", CLONE_NEWPID},      {"net", CLONE_NEWNET},
+      {"ipc", CLONE_NEWIPC},   {"uts", CLONE_NEWUTS}, {"cgroup", CLONE_NEWCGROUP}};
+  for (const auto& [name, flag] : kNamespaces) {
+    struct stat theirs, ours;
+    if (::stat(absl::StrCat(proc, "/ns/", name).c_str(), &theirs) != 0 ||
+        ::stat(absl::StrCat("/proc/self/ns/", name).c_str(), &ours) != 0) {
+      return absl::UnavailableError(absl::StrCat("cannot see the slot's sandbox's ", name, " namespace"));
+    }
+    if (theirs.st_ino != ours.st_ino || theirs.st_dev != ours.st_dev) entry_.namespaces |= flag;
+  }
+  if ((entry_.namespaces & (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID)) != (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID)) {
+    return absl::UnavailableError("the slot's sandbox has no namespaces of its own");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SandboxToEnter> SlotLauncher::enter() {
+  if (!finish_cleaning()) return absl::UnavailableError("the slot's sandbox launcher died");
+  return entry_;
+}
+
+bool SlotLauncher::rank_ended() {
+  // A launcher that ended took its sandbox's processes, the rank's too.
+  pollfd launcher_state{entry_.pidfd, POLLIN, 0};
+  if (::poll(&launcher_state, 1, 0) != 0) broken_ = true;
+  if (broken_) return false;
+  launcher::Frame clean(launcher::kClean);
+  cleaning_ = launcher::send_frame(socket_, clean);
+  if (!cleaning_) broken_ = true;
+  return cleaning_;
 }
 
 }  // namespace pesc

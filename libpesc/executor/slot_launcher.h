@@ -1,20 +1,22 @@
 #ifndef PESC_EXECUTOR_SLOT_LAUNCHER_H_
 #define PESC_EXECUTOR_SLOT_LAUNCHER_H_
 
-// A worker slot's launcher: pesc-rank-launcher (daemons/rank_launcher_main.cc)
-// started once in the slot's bubblewrap sandbox, which starts the slot's
-// sandboxed ranks there one at a time, so a rank costs a fork and an exec
-// instead of new namespaces. After each rank it kills what the rank left
-// running and empties the sandbox's private /tmp and /dev/shm; the worker
-// empties the slot's directories as for any rank.
+// A worker slot's sandbox, kept from rank to rank: bubblewrap started once
+// with pesc-rank-launcher (daemons/rank_launcher_main.cc) as the sandbox's
+// init. A rank enters its namespaces and root (spawn.h's SandboxToEnter),
+// as the worker's own child, so a sandboxed rank costs about what a plain
+// one does instead of new namespaces. After each rank the launcher kills
+// whatever the rank left running in the sandbox and empties its /tmp,
+// /dev/shm and System V IPC, before the slot's next rank may enter; the
+// worker empties the slot's directories as for any rank.
 //
 // A launcher serves one sandbox (one set of dirs, network or not, devices,
-// hidden paths) and one user: a rank that needs another gets a new launcher.
-// When it dies (a rank killed it, or it could not clean up), the rank it
-// was running is lost as the worker's fault and the next rank gets a new one.
+// hidden paths) and one user: a rank that needs another gets a new one. A
+// launcher that died (it cannot be killed from inside; a crash, or it could
+// not clean up) ends its rank as the worker's fault, and the next rank gets
+// a new launcher.
 //
-// Thread-safety: one rank at a time; a rank's control may signal from
-// another thread while its wait() blocks.
+// Thread-safety: one rank at a time, from one thread.
 
 #include <sys/types.h>
 
@@ -24,14 +26,12 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
-#include "executor/rank_process.h"
 #include "executor/sandbox.h"
 #include "executor/spawn.h"
 
 namespace pesc {
 
-class SlotLauncher : public std::enable_shared_from_this<SlotLauncher> {
+class SlotLauncher {
  public:
   // Starts `program` in `sandbox` as `run_as` (else as the worker's user)
   // and waits until it is ready; what it says itself goes to `log_file`.
@@ -46,39 +46,38 @@ class SlotLauncher : public std::enable_shared_from_this<SlotLauncher> {
   // Whether it is alive and can run a rank that wants `sandbox` as `run_as`:
   // the same sandbox, with the same directories still there (a slot's dirs
   // made anew are other dirs than those bound).
-  bool serves(const Sandbox& sandbox, const std::optional<Credentials>& run_as) const;
+  bool serves(const Sandbox& sandbox, const std::optional<Credentials>& run_as);
 
-  // Starts `plan` (argv, environment, working_dir, output_fd and limits are
-  // used) in the sandbox, without waiting for the launcher's answer: a
-  // program that cannot be executed ends at once, with RankExit::not_run
-  // saying why as spawn() would.
-  absl::StatusOr<std::unique_ptr<RankControl>> start_rank(const SpawnPlan& plan);
-
-  // bubblewrap's pid: it leads the session every rank of the launcher is in.
-  pid_t pid() const { return pid_; }
+  // The sandbox for the next rank to enter, once the last rank's leftovers
+  // are gone; Unavailable when the launcher died or could not clean up.
+  absl::StatusOr<SandboxToEnter> enter();
+  // The rank that entered has ended: the launcher starts cleaning up after
+  // it, and enter() waits for that. False when the launcher is gone (and
+  // took the rank with it).
+  bool rank_ended();
 
  private:
-  class Control;
+  SlotLauncher(pid_t pid, int socket, Sandbox sandbox, std::optional<Credentials> run_as);
   struct DirIdentity {
     dev_t device = 0;
     ino_t inode = 0;
     bool operator==(const DirIdentity&) const = default;
   };
   static std::vector<DirIdentity> identities(const std::vector<std::filesystem::path>& dirs);
-
-  SlotLauncher(pid_t pid, int socket, Sandbox sandbox, std::optional<Credentials> run_as);
-  // The next frame from the launcher; false when it is gone.
-  bool receive(std::string& body);
-  bool send_signal(int signal);
+  // Finds the launcher inside bubblewrap and how to enter its sandbox.
+  absl::Status find_sandbox();
+  // Waits for the cleaning after the last rank, if any; false when broken.
+  bool finish_cleaning();
   bool alive() const;
 
-  const pid_t pid_;
+  const pid_t pid_;  // bubblewrap
   const int socket_;
   const Sandbox sandbox_;
   const std::optional<Credentials> run_as_;
   const std::vector<DirIdentity> dirs_;
-  absl::Mutex send_mutex_;  // a rank's signal may come from another thread
-  bool broken_ = false;     // set on the slot's thread only
+  SandboxToEnter entry_;      // descriptors owned here
+  bool cleaning_ = false;     // a kClean not yet answered
+  bool broken_ = false;
 };
 
 }  // namespace pesc

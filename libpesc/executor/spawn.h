@@ -20,6 +20,14 @@
 
 namespace pesc {
 
+// A sandbox that already exists, which a child enters instead of starting
+// bubblewrap: a slot's launcher (executor/slot_launcher.h).
+struct SandboxToEnter {
+  int pidfd = -1;      // a process in it
+  int namespaces = 0;  // CLONE_NEW* of the namespaces to enter (those that are not ours)
+  int root_fd = -1;    // its root directory (O_PATH)
+};
+
 struct SpawnPlan {
   std::vector<std::string> argv;  // argv[0]: the absolute path executed
   std::vector<std::string> environment;  // "NAME=value", complete
@@ -29,6 +37,10 @@ struct SpawnPlan {
   std::vector<int> cgroup_fds;            // cgroup.procs files to write "0" to
   std::vector<std::pair<int, rlimit>> limits;  // RLIMIT_* and values
   std::optional<Credentials> run_as;
+  // Set: the program runs in this sandbox, as a child of ours in its pid
+  // namespace, with no more privilege than run_as (or this process's user)
+  // has there, and no way to gain any (no_new_privs).
+  std::optional<SandboxToEnter> enter;
 };
 
 // The child runs in a new session (so no terminal of the worker's and its
