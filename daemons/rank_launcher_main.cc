@@ -8,7 +8,8 @@
 // slot's directories, which the worker empties. When it cannot clean, or
 // the worker goes, it exits, and the sandbox dies with it.
 //
-// Talks to the worker over descriptor 3 (executor/launcher_protocol.h). It
+// Talks to the worker over descriptor 3 (executor/launcher_protocol.h);
+// `pesc-rank-launcher --probe`, run inside the sandbox, just exits 0. It
 // runs as the ranks' user; as the sandbox's init, a rank can neither signal
 // it (init gets no signal from inside that it has no handler for) nor
 // trace it (it is not dumpable).
@@ -195,7 +196,9 @@ void reap_orphans(int orphans) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  // Run by the worker inside a new sandbox to see that it can enter it.
+  if (argc == 2 && std::strcmp(argv[1], "--probe") == 0) return 0;
   // Not even a process of the same user may trace this one.
   ::prctl(PR_SET_DUMPABLE, 0);
   ::signal(SIGPIPE, SIG_IGN);

@@ -77,7 +77,30 @@ absl::StatusOr<std::shared_ptr<SlotLauncher>> SlotLauncher::start(const fs::path
     return absl::UnavailableError(absl::StrCat("the slot's sandbox launcher did not start", said));
   }
   PESC_RETURN_IF_ERROR(launcher->find_sandbox());
+  PESC_RETURN_IF_ERROR(launcher->probe(program, log_file));
   return launcher;
+}
+
+absl::Status SlotLauncher::probe(const fs::path& program, const fs::path& log_file) {
+  const int log = ::open(log_file.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (log < 0) return file_error("write", log_file, errno);
+  SpawnPlan plan;
+  plan.argv = {program.string(), "--probe"};
+  plan.output_fd = log;
+  plan.run_as = run_as_;
+  plan.enter = entry_;
+  absl::StatusOr<pid_t> pid = spawn(plan);
+  ::close(log);
+  if (!pid.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot enter the slot's sandbox: ", pid.status().message()));
+  }
+  int status = 0;
+  while (::waitpid(*pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !rank_ended()) {
+    return absl::FailedPreconditionError("a process that entered the slot's sandbox failed");
+  }
+  return absl::OkStatus();
 }
 
 SlotLauncher::SlotLauncher(pid_t pid, int socket, Sandbox sandbox, std::optional<Credentials> run_as)

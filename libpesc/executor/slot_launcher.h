@@ -35,6 +35,7 @@ class SlotLauncher {
  public:
   // Starts `program` in `sandbox` as `run_as` (else as the worker's user)
   // and waits until it is ready; what it says itself goes to `log_file`.
+  // FailedPrecondition: the sandbox cannot be entered on this machine.
   static absl::StatusOr<std::shared_ptr<SlotLauncher>> start(const std::filesystem::path& program,
                                                              const Sandbox& sandbox,
                                                              const std::optional<Credentials>& run_as,
@@ -66,6 +67,8 @@ class SlotLauncher {
   static std::vector<DirIdentity> identities(const std::vector<std::filesystem::path>& dirs);
   // Finds the launcher inside bubblewrap and how to enter its sandbox.
   absl::Status find_sandbox();
+  // Starts `program --probe` in the sandbox the way ranks enter it.
+  absl::Status probe(const std::filesystem::path& program, const std::filesystem::path& log_file);
   // Waits for the cleaning after the last rank, if any; false when broken.
   bool finish_cleaning();
   bool alive() const;

@@ -454,15 +454,19 @@ absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, i
 
 void RankRunner::use_slot_launcher(int slot, RankLaunch& launch) {
   const std::optional<fs::path> program = isolation_->slot_launcher_for(launch);
-  if (!program) return;
+  if (!program || !slot_launchers_work_) return;
   WarmSlot& warm = warm_slot(slot);
   if (!warm.launcher || !warm.launcher->serves(*launch.sandbox, launch.run_as)) {
     warm.launcher.reset();
     auto started = SlotLauncher::start(*program, *launch.sandbox, launch.run_as,
                                        runs_dir_ / absl::StrCat("launcher-", slot, ".txt"));
     if (!started.ok()) {
-      std::cerr << "pesc worker: slot " << slot << " starts this rank in a sandbox of its own: "
-                << started.status().message() << std::endl;
+      // Not the rank's doing: it gets a bubblewrap of its own. A machine
+      // whose kernel refuses to let ranks enter a sandbox is not asked again.
+      const bool never = absl::IsFailedPrecondition(started.status());
+      if (never) slot_launchers_work_ = false;
+      std::cerr << "pesc worker: slot " << slot << " starts " << (never ? "every rank" : "this rank")
+                << " in a bubblewrap of its own (slower): " << started.status().message() << std::endl;
       return;
     }
     warm.launcher = *std::move(started);

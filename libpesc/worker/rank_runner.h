@@ -6,6 +6,7 @@
 // contract, waits, and turns what it left into a RankResult.
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -144,6 +145,7 @@ class RankRunner {
   const DiskRoom& disk_room_;
   const std::shared_ptr<RankIsolation> isolation_;
   const bool gpu_host_;
+  std::atomic<bool> slot_launchers_work_{true};  // until one could not start
   absl::Mutex warm_mutex_;
   std::map<int, WarmSlot> warm_ ABSL_GUARDED_BY(warm_mutex_);
 };
