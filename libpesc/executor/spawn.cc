@@ -40,6 +40,18 @@ struct ChildState {
   pid_t program_pid = 0;  // entering a sandbox: the process that runs the program
 };
 
+// The stacks of a thread's children, unmapped when the thread ends.
+struct ChildStacks {
+  ChildStacks()
+      : base(::mmap(nullptr, 2 * kChildStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0)) {}
+  ~ChildStacks() {
+    if (base != MAP_FAILED) ::munmap(base, 2 * kChildStack);
+  }
+  ChildStacks(const ChildStacks&) = delete;
+  ChildStacks& operator=(const ChildStacks&) = delete;
+  void* const base;
+};
+
 [[noreturn]] void fail(ChildState& state, const char* step) {
   state.failed_step = step;
   state.error = errno;
@@ -189,9 +201,13 @@ absl::StatusOr<pid_t> spawn(const SpawnPlan& plan) {
   std::vector<char*> envp = pointers_to(plan.environment);
   const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (null_fd < 0) return absl::InternalError(absl::StrCat("cannot open /dev/null: ", std::strerror(errno)));
-  // Two stacks: entering a sandbox, the program's process starts from the child.
-  void* stack =
-      ::mmap(nullptr, 2 * kChildStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  // Two stacks: entering a sandbox, the program's process starts from the
+  // child. Kept for the thread's next spawn: the children are done with
+  // them when clone returns (CLONE_VFORK), and mapping and unmapping them
+  // each time would cost page faults and TLB shootdowns across the
+  // worker's threads.
+  thread_local const ChildStacks stacks;
+  void* const stack = stacks.base;
   if (stack == MAP_FAILED) {
     ::close(null_fd);
     return absl::ResourceExhaustedError("cannot map a stack for the rank's child");
@@ -207,7 +223,6 @@ absl::StatusOr<pid_t> spawn(const SpawnPlan& plan) {
                             &state);
   const int clone_error = errno;
   ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
-  ::munmap(stack, 2 * kChildStack);
   ::close(null_fd);
   if (pid < 0) return absl::ResourceExhaustedError(absl::StrCat("cannot start a rank: ", std::strerror(clone_error)));
   auto reap = [](pid_t child) {
