@@ -4,7 +4,8 @@
 // One running rank: a child process in a session and process group of its
 // own, with stdout and stderr interleaved into one file, stdin from
 // /dev/null; optionally under limits, as another user, in a cgroup and in a
-// bubblewrap sandbox (executor/sandbox.h).
+// bubblewrap sandbox (executor/sandbox.h): one of its own, or its slot's,
+// kept from rank to rank (executor/slot_launcher.h).
 
 #include <sys/types.h>
 
