@@ -28,6 +28,7 @@
 #include "common/fault.h"
 #include "executor/process_table.h"
 #include "executor/program_file.h"
+#include "executor/slot_launcher.h"
 #include "executor/spawn.h"
 
 extern char** environ;
@@ -326,9 +327,16 @@ absl::StatusOr<std::unique_ptr<RankProcess>> RankProcess::start(const RankLaunch
   plan.limits = rlimits_for(launch.limits, /*processes_by_rlimit=*/cgroup == nullptr);
   plan.run_as = launch.run_as;
 
+  if (launch.launcher) {
+    plan.argv = launch.argv;
+    PESC_ASSIGN_OR_RETURN(plan.enter, launch.launcher->enter());
+  }
   const int64_t start_unix_ms = now_unix_ms();
   PESC_ASSIGN_OR_RETURN(pid_t pid, spawn(plan));
-  std::unique_ptr<RankProcess> process(new RankProcess(pid, start_unix_ms, launch.sandbox.has_value()));
+  // In a bubblewrap of its own, the group's leader is bubblewrap.
+  const bool under_bubblewrap = launch.sandbox.has_value() && !launch.launcher;
+  std::unique_ptr<RankProcess> process(new RankProcess(pid, start_unix_ms, under_bubblewrap));
+  process->launcher_ = launch.launcher;
   process->limits_ = launch.limits;
   process->output_dir_ = launch.output_dir;
   process->cgroup_ = std::move(cgroup);
@@ -354,6 +362,12 @@ void RankProcess::kill_everything() {
 
 RankExit RankProcess::wait() {
   RankExit exit = terminator_->wait(start_unix_ms_);
+  // Whatever the rank left in its slot's sandbox goes before the next rank.
+  if (launcher_ && !std::exchange(launcher_told_, true) && !launcher_->rank_ended()) launcher_lost_ = true;
+  if (launcher_lost_) {
+    exit.not_run = absl::UnavailableError(
+        "the slot's sandbox launcher died while the rank ran (the worker starts a new one)");
+  }
   if (watch_) watch_->stop();
   // What left the process group (setsid, a daemonising child) dies too.
   if (cgroup_) cgroup_->kill_all();

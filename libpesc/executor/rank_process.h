@@ -4,7 +4,8 @@
 // One running rank: a child process in a session and process group of its
 // own, with stdout and stderr interleaved into one file, stdin from
 // /dev/null; optionally under limits, as another user, in a cgroup and in a
-// bubblewrap sandbox (executor/sandbox.h).
+// bubblewrap sandbox (executor/sandbox.h): one of its own, or its slot's,
+// kept from rank to rank (executor/slot_launcher.h).
 
 #include <sys/types.h>
 
@@ -17,11 +18,14 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "executor/cgroup.h"
 #include "executor/sandbox.h"
 
 namespace pesc {
+
+class SlotLauncher;
 
 struct RankLaunch {
   std::vector<std::string> argv;  // argv[0] is an absolute path
@@ -37,6 +41,9 @@ struct RankLaunch {
   std::filesystem::path output_dir;  // watched against limits.output_bytes
   std::optional<Credentials> run_as;  // else the worker's own user
   std::optional<Sandbox> sandbox;     // else the process runs as it is
+  // Set: the rank enters this launcher's sandbox, which is `sandbox` as
+  // `run_as` already, instead of starting a bubblewrap of its own.
+  std::shared_ptr<SlotLauncher> launcher;
   // Where memory and process caps go; null: rlimits and watches only.
   std::shared_ptr<CgroupTree> cgroups;
 };
@@ -59,6 +66,9 @@ struct RankExit {
   // limit of its launch; else empty.
   std::string limit_exceeded;
   std::optional<PipedFile> piped_file;
+  // Not OK when the rank entered its slot's sandbox and the slot's launcher
+  // died meanwhile, taking the rank with it: the worker's fault.
+  absl::Status not_run;
 };
 
 // Thread-safety: wait() from one thread while terminate() is called from
@@ -93,6 +103,9 @@ class RankProcess {
   ResourceLimits limits_;
   std::filesystem::path output_dir_;
   std::unique_ptr<RankCgroup> cgroup_;
+  std::shared_ptr<SlotLauncher> launcher_;  // whose sandbox the rank entered
+  bool launcher_told_ = false;              // that the rank ended
+  bool launcher_lost_ = false;              // and it had died
   std::unique_ptr<LimitWatch> watch_;  // declared last: stopped first
 };
 

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/files.h"
@@ -110,6 +111,7 @@ std::vector<std::string> sandboxed_argv(const Sandbox& sandbox, const fs::path& 
                                         const std::vector<std::string>& argv) {
   std::vector<std::string> words = {sandbox.bwrap.string(), "--die-with-parent", "--unshare-all"};
   if (sandbox.network) words.push_back("--share-net");
+  if (sandbox.command_is_init) words.push_back("--as-pid-1");
   for (const char* dir : kSystemDirs) {
     words.insert(words.end(), {"--ro-bind-try", dir, dir});
   }
@@ -124,23 +126,31 @@ std::vector<std::string> sandboxed_argv(const Sandbox& sandbox, const fs::path& 
   for (const fs::path& path : sandbox.read_only) {
     words.insert(words.end(), {"--ro-bind-try", path.string(), path.string()});
   }
+  std::vector<std::string> hidden_dirs;
   for (const fs::path& path : sandbox.hidden) {
     std::error_code error;
     if (fs::is_directory(path, error)) {
       words.insert(words.end(), {"--tmpfs", path.string()});
+      // One below /tmp is covered by the private /tmp, which stays writable.
+      if (!absl::StartsWith(path.string(), "/tmp/")) hidden_dirs.push_back(path.string());
     } else if (fs::exists(path, error)) {
       words.insert(words.end(), {"--ro-bind", "/dev/null", path.string()});
     }
   }
   // Mounted after the system, so a work dir below /tmp is bound into the
   // private /tmp rather than hidden by it.
-  words.insert(words.end(), {"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"});
+  words.insert(words.end(), {"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp"});
   for (const fs::path& device : sandbox.devices) {
     words.insert(words.end(), {"--dev-bind-try", device.string(), device.string()});
   }
   for (const fs::path& path : sandbox.writable) {
     words.insert(words.end(), {"--bind", path.string(), path.string()});
   }
+  // bubblewrap's root, /dev and the hidden dirs are tmpfs the rank's user
+  // could write to: read-only, like the system (the mounts below them keep
+  // their own modes).
+  for (const std::string& tmpfs : hidden_dirs) words.insert(words.end(), {"--remount-ro", tmpfs});
+  words.insert(words.end(), {"--remount-ro", "/dev", "--remount-ro", "/"});
   words.insert(words.end(), {"--chdir", working_dir.string(), "--"});
   words.insert(words.end(), argv.begin(), argv.end());
   return words;

@@ -31,6 +31,7 @@ struct Credentials {
   uid_t uid = 0;
   gid_t gid = 0;
   std::string name;
+  bool operator==(const Credentials&) const = default;
 };
 
 // Looks `name` up; when it does not exist and `create` is set, makes it a
@@ -38,8 +39,10 @@ struct Credentials {
 absl::StatusOr<Credentials> ensure_user(const std::string& name, bool create);
 
 // A bubblewrap sandbox: the system read-only, only the rank's own
-// directories writable, a private /tmp, /proc and /dev, no network unless
-// asked, and nothing else of the machine (work dirs, homes) visible.
+// directories writable, a private /tmp, /dev/shm, /proc and /dev, no network
+// unless asked, and nothing else of the machine (work dirs, homes) visible.
+// Nothing else in it is writable either, so a slot's launcher
+// (executor/slot_launcher.h) knows all a rank could leave for the next.
 struct Sandbox {
   std::filesystem::path bwrap;
   std::vector<std::filesystem::path> writable;   // the rank's app, output and checkpoint dirs
@@ -50,6 +53,10 @@ struct Sandbox {
   std::vector<std::filesystem::path> hidden;
   std::vector<std::filesystem::path> devices;    // host devices it may use, e.g. its GPUs' /dev/nvidia*
   bool network = false;
+  // The command is the sandbox's init (pid 1) rather than bubblewrap's: it
+  // must reap orphans, and nothing inside can signal it (a slot's launcher).
+  bool command_is_init = false;
+  bool operator==(const Sandbox&) const = default;
 };
 
 // The device files of NVIDIA GPUs `gpus` (driver indices) and the driver's

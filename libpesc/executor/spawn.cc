@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,9 +33,23 @@ struct ChildState {
   char* const* envp;
   int null_fd;
   int* staged_fds;  // room for a copy of each inherited descriptor
+  char* second_stack;  // top of the program's own stack when entering a sandbox
   // Set by the child when a step fails: which, and errno.
   const char* failed_step = nullptr;
   int error = 0;
+  pid_t program_pid = 0;  // entering a sandbox: the process that runs the program
+};
+
+// The stacks of a thread's children, unmapped when the thread ends.
+struct ChildStacks {
+  ChildStacks()
+      : base(::mmap(nullptr, 2 * kChildStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0)) {}
+  ~ChildStacks() {
+    if (base != MAP_FAILED) ::munmap(base, 2 * kChildStack);
+  }
+  ChildStacks(const ChildStacks&) = delete;
+  ChildStacks& operator=(const ChildStacks&) = delete;
+  void* const base;
 };
 
 [[noreturn]] void fail(ChildState& state, const char* step) {
@@ -81,25 +96,54 @@ void drop_to(ChildState& state, const Credentials& user) {
   if (::syscall(SYS_setresuid, user.uid, user.uid, user.uid) != 0) fail(state, "setuid");
 }
 
+[[noreturn]] void execute(ChildState& state) {
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::execve(state.program, state.argv, state.envp);
+  fail(state, "exec");
+}
+
+// The program's process inside an entered sandbox: our child (CLONE_PARENT)
+// in its pid namespace.
+int program_in_sandbox(void* argument) {
+  ChildState& state = *static_cast<ChildState*>(argument);
+  if (::setsid() < 0) fail(state, "setsid");
+  execute(state);
+}
+
+// Enters the plan's sandbox as its user and starts the program there: a
+// pid namespace takes only children, so this process makes one and ends.
+[[noreturn]] void enter_sandbox(ChildState& state) {
+  const SpawnPlan& plan = *state.plan;
+  if (plan.run_as) drop_to(state, *plan.run_as);
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(state, "no_new_privs");
+  if (::setns(plan.enter->pidfd, plan.enter->namespaces) != 0) fail(state, "setns");
+  if (::fchdir(plan.enter->root_fd) != 0 || ::chroot(".") != 0) fail(state, "chroot");
+  if (!plan.working_dir.empty() && ::chdir(plan.working_dir.c_str()) != 0) fail(state, "chdir");
+  place_descriptors(state);
+  state.program_pid = ::clone(program_in_sandbox, state.second_stack, CLONE_PARENT | CLONE_VM | CLONE_VFORK | SIGCHLD,
+                              &state);
+  if (state.program_pid < 0) fail(state, "clone");
+  ::_exit(0);
+}
+
 int child_main(void* argument) {
   ChildState& state = *static_cast<ChildState*>(argument);
   const SpawnPlan& plan = *state.plan;
   reset_signals();
-  if (::setsid() < 0) fail(state, "setsid");
+  if (!plan.enter && ::setsid() < 0) fail(state, "setsid");
   for (int fd : plan.cgroup_fds) {
     if (::write(fd, "0", 1) != 1) fail(state, "joining the rank's cgroup");
   }
   for (const auto& [resource, value] : plan.limits) {
     if (::setrlimit(static_cast<__rlimit_resource>(resource), &value) != 0) fail(state, "setrlimit");
   }
+  if (plan.enter) enter_sandbox(state);
   place_descriptors(state);
   if (!plan.working_dir.empty() && ::chdir(plan.working_dir.c_str()) != 0) fail(state, "chdir");
   if (plan.run_as) drop_to(state, *plan.run_as);
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  ::execve(state.program, state.argv, state.envp);
-  fail(state, "exec");
+  execute(state);
 }
 
 std::vector<char*> pointers_to(const std::vector<std::string>& words) {
@@ -129,41 +173,48 @@ bool exec_refused_the_job(int error) {
   }
 }
 
-absl::Status child_error(const ChildState& state) {
-  const std::string& program = state.plan->argv[0];
+}  // namespace
+
+absl::Status spawn_failure(const SpawnPlan& plan, std::string_view step, int error,
+                           const std::optional<Credentials>& run_as) {
+  const std::string& program = plan.argv[0];
   std::string hint;
-  if (std::string_view(state.failed_step) == "exec") {
-    if (state.error == ENOEXEC) hint = " (a script needs a #! line, or a domain such as shell or python)";
-    if (state.error == ENOENT) hint = " (is the interpreter on its #! line installed?)";
-    if (state.error == E2BIG) {
+  if (step == "exec") {
+    if (error == ENOEXEC) hint = " (a script needs a #! line, or a domain such as shell or python)";
+    if (error == ENOENT) hint = " (is the interpreter on its #! line installed?)";
+    if (error == E2BIG) {
       hint = " (its parameters and environment together exceed what the kernel passes to a process)";
     }
-    if (state.error == EACCES && state.plan->run_as) {
-      hint = absl::StrCat(" (ranks run as user ", state.plan->run_as->name, ", who must be able to read it)");
+    if (error == EACCES && run_as) {
+      hint = absl::StrCat(" (ranks run as user ", run_as->name, ", who must be able to read it)");
     }
-    absl::Status refused = absl::FailedPreconditionError(
-        absl::StrCat("cannot execute ", program, ": ", std::strerror(state.error), hint));
-    if (exec_refused_the_job(state.error)) return job_fault(std::move(refused));
+    absl::Status refused =
+        absl::FailedPreconditionError(absl::StrCat("cannot execute ", program, ": ", std::strerror(error), hint));
+    if (exec_refused_the_job(error)) return job_fault(std::move(refused));
     return absl::ResourceExhaustedError(refused.message());
   }
-  return absl::ResourceExhaustedError(
-      absl::StrCat("cannot start ", program, ": ", state.failed_step, ": ", std::strerror(state.error)));
+  return absl::ResourceExhaustedError(absl::StrCat("cannot start ", program, ": ", std::string(step), ": ", std::strerror(error)));
 }
-
-}  // namespace
 
 absl::StatusOr<pid_t> spawn(const SpawnPlan& plan) {
   std::vector<char*> argv = pointers_to(plan.argv);
   std::vector<char*> envp = pointers_to(plan.environment);
   const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (null_fd < 0) return absl::InternalError(absl::StrCat("cannot open /dev/null: ", std::strerror(errno)));
-  void* stack = ::mmap(nullptr, kChildStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  // Two stacks: entering a sandbox, the program's process starts from the
+  // child. Kept for the thread's next spawn: the children are done with
+  // them when clone returns (CLONE_VFORK), and mapping and unmapping them
+  // each time would cost page faults and TLB shootdowns across the
+  // worker's threads.
+  thread_local const ChildStacks stacks;
+  void* const stack = stacks.base;
   if (stack == MAP_FAILED) {
     ::close(null_fd);
     return absl::ResourceExhaustedError("cannot map a stack for the rank's child");
   }
   std::vector<int> staged_fds(plan.inherited_fds.size());
-  ChildState state{&plan, plan.argv[0].c_str(), argv.data(), envp.data(), null_fd, staged_fds.data()};
+  ChildState state{&plan,          plan.argv[0].c_str(), argv.data(), envp.data(), null_fd, staged_fds.data(),
+                   static_cast<char*>(stack) + 2 * kChildStack};
   // No handler of the parent's may run in the child before it resets them.
   sigset_t all, old_mask;
   sigfillset(&all);
@@ -172,16 +223,19 @@ absl::StatusOr<pid_t> spawn(const SpawnPlan& plan) {
                             &state);
   const int clone_error = errno;
   ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
-  ::munmap(stack, kChildStack);
   ::close(null_fd);
   if (pid < 0) return absl::ResourceExhaustedError(absl::StrCat("cannot start a rank: ", std::strerror(clone_error)));
-  if (state.failed_step != nullptr) {
-    int ignored;
-    while (::waitpid(pid, &ignored, 0) < 0 && errno == EINTR) {
+  auto reap = [](pid_t child) {
+    while (::waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
     }
-    return child_error(state);
+  };
+  if (plan.enter) reap(pid);  // it ended once the program's process started
+  if (state.failed_step != nullptr) {
+    if (!plan.enter) reap(pid);
+    if (state.program_pid > 0) reap(state.program_pid);
+    return spawn_failure(plan, state.failed_step, state.error, plan.run_as);
   }
-  return pid;
+  return plan.enter ? state.program_pid : pid;
 }
 
 std::vector<std::pair<int, rlimit>> rlimits_for(const ResourceLimits& limits, bool processes_by_rlimit) {

@@ -12,12 +12,21 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "executor/sandbox.h"
 
 namespace pesc {
+
+// A sandbox that already exists, which a child enters instead of starting
+// bubblewrap: a slot's launcher (executor/slot_launcher.h).
+struct SandboxToEnter {
+  int pidfd = -1;      // a process in it
+  int namespaces = 0;  // CLONE_NEW* of the namespaces to enter (those that are not ours)
+  int root_fd = -1;    // its root directory (O_PATH)
+};
 
 struct SpawnPlan {
   std::vector<std::string> argv;  // argv[0]: the absolute path executed
@@ -28,6 +37,10 @@ struct SpawnPlan {
   std::vector<int> cgroup_fds;            // cgroup.procs files to write "0" to
   std::vector<std::pair<int, rlimit>> limits;  // RLIMIT_* and values
   std::optional<Credentials> run_as;
+  // Set: the program runs in this sandbox, as a child of ours in its pid
+  // namespace, with no more privilege than run_as (or this process's user)
+  // has there, and no way to gain any (no_new_privs).
+  std::optional<SandboxToEnter> enter;
 };
 
 // The child runs in a new session (so no terminal of the worker's and its
@@ -35,6 +48,12 @@ struct SpawnPlan {
 // from /dev/null and no other descriptors. Returns its pid, or why it could
 // not be executed (nothing is left running then).
 absl::StatusOr<pid_t> spawn(const SpawnPlan& plan);
+
+// Why `plan` could not be started: the child's `step` failed with `error`.
+// A file the job gave that cannot be executed is the job's fault; `run_as`
+// (who runs it, if not the worker's user) goes into the hint.
+absl::Status spawn_failure(const SpawnPlan& plan, std::string_view step, int error,
+                           const std::optional<Credentials>& run_as);
 
 // The rlimits that enforce `limits` in each process of a rank.
 // `processes_by_rlimit`: no cgroup counts them, so RLIMIT_NPROC must.

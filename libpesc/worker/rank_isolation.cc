@@ -79,7 +79,25 @@ absl::Status check_reachable(const fs::path& program, const Credentials& user) {
   return absl::OkStatus();
 }
 
+// pesc-rank-launcher is installed beside pesc-worker.
+std::optional<fs::path> find_slot_launcher() {
+  std::error_code error;
+  const fs::path self = fs::read_symlink("/proc/self/exe", error);
+  if (error) return std::nullopt;
+  fs::path launcher = self.parent_path() / "pesc-rank-launcher";
+  if (::access(launcher.c_str(), X_OK) != 0) return std::nullopt;
+  return launcher;
+}
+
 }  // namespace
+
+std::optional<fs::path> RankIsolation::slot_launcher_for(const RankLaunch& launch) const {
+  if (!launch.sandbox || launch.cgroups || launch.limits.memory_bytes > 0 || launch.limits.processes > 0 ||
+      !launch.inherited_fds.empty()) {
+    return std::nullopt;
+  }
+  return slot_launcher_;
+}
 
 absl::Status RankIsolation::check_runnable(const fs::path& program) const {
   return run_as_ ? check_reachable(program, *run_as_) : absl::OkStatus();
@@ -101,6 +119,7 @@ absl::StatusOr<std::shared_ptr<RankIsolation>> RankIsolation::create(const Isola
     isolation->sandbox_state_ = absl::StrCat("no sandbox (bubblewrap does not work here: ", works.message(), ")");
   } else {
     isolation->bwrap_ = *bwrap;
+    isolation->slot_launcher_ = find_slot_launcher();
   }
   (void)isolation->cgroups();
   return isolation;
@@ -129,7 +148,8 @@ std::string RankIsolation::describe() const {
   std::string who = run_as_ ? absl::StrCat("ranks run as user ", run_as_->name, " (uid ", run_as_->uid, ")")
                             : absl::StrCat("ranks run as this worker's user (uid ", ::geteuid(), ")");
   std::string where = bwrap_ ? absl::StrCat("in bubblewrap (", bwrap_->string(),
-                                            "): read-only system, private /tmp, no network unless a job asks")
+                                            "): read-only system, private /tmp, no network unless a job asks",
+                                            slot_launcher_ ? ", one sandbox per slot kept between ranks" : "")
                              : sandbox_state_;
   (void)cgroups();
   return absl::StrCat(who, "; ", where, "; ", cgroups_state_);

@@ -52,6 +52,12 @@ class RankIsolation {
   // user, sandbox and cgroups from the assignment.
   absl::Status apply(const v1::Assignment& assignment, const RankContext& context, RankLaunch& launch);
 
+  // The launcher that may start `launch` inside its slot's sandbox
+  // (executor/slot_launcher.h), or nullopt when it needs a bubblewrap of its
+  // own: it is not sandboxed, or needs a cgroup or a memory watch (they
+  // follow one process tree from its start), or passes descriptors.
+  std::optional<std::filesystem::path> slot_launcher_for(const RankLaunch& launch) const;
+
   // Hides `path` from ranks started from now on too (the coordinator's
   // state dir, once the worker knows it).
   void hide(const std::filesystem::path& path);
@@ -79,6 +85,7 @@ class RankIsolation {
 
   std::optional<Credentials> run_as_;
   std::optional<std::filesystem::path> bwrap_;
+  std::optional<std::filesystem::path> slot_launcher_;  // pesc-rank-launcher beside this program
   std::string sandbox_state_;  // why there is no sandbox, for describe()
   mutable absl::Mutex hidden_mutex_;
   std::vector<std::filesystem::path> hidden_ ABSL_GUARDED_BY(hidden_mutex_);

@@ -439,6 +439,7 @@ absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, i
     return run_warm(assignment, slot, blobs, hooks, timed_out);
   }
 
+  use_slot_launcher(slot, launch);
   PESC_ASSIGN_OR_RETURN(std::unique_ptr<RankProcess> process, RankProcess::start(launch));
   hooks.on_start(process.get());
   RankExit exit;
@@ -448,7 +449,30 @@ absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, i
     timed_out = watchdog.finish();
   }
   hooks.on_start(nullptr);
+  if (!exit.not_run.ok()) return exit.not_run;
   return exit;
+}
+
+void RankRunner::use_slot_launcher(int slot, RankLaunch& launch) {
+  const std::optional<fs::path> program = isolation_->slot_launcher_for(launch);
+  if (!program || !slot_launchers_work_) return;
+  WarmSlot& warm = warm_slot(slot);
+  if (!warm.launcher || !warm.launcher->serves(*launch.sandbox, launch.run_as)) {
+    warm.launcher.reset();
+    auto started = SlotLauncher::start(*program, *launch.sandbox, launch.run_as,
+                                       runs_dir_ / absl::StrCat("launcher-", slot, ".txt"));
+    if (!started.ok()) {
+      // Not the rank's doing: it gets a bubblewrap of its own. A machine
+      // whose kernel refuses to let ranks enter a sandbox is not asked again.
+      const bool never = absl::IsFailedPrecondition(started.status());
+      if (never) slot_launchers_work_ = false;
+      std::cerr << "pesc worker: slot " << slot << " starts " << (never ? "every rank" : "this rank")
+                << " in a bubblewrap of its own (slower): " << started.status().message() << std::endl;
+      return;
+    }
+    warm.launcher = *std::move(started);
+  }
+  launch.launcher = warm.launcher;
 }
 
 absl::StatusOr<RankLaunch> RankRunner::launch_for(const v1::Assignment& assignment, const RankContext& context) {

@@ -6,6 +6,7 @@
 // contract, waits, and turns what it left into a RankResult.
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -18,6 +19,7 @@
 
 #include "executor/domain.h"
 #include "executor/rank_process.h"
+#include "executor/slot_launcher.h"
 #include "executor/warm_runner.h"
 #include "pesc/v1/pesc.grpc.pb.h"
 #include "worker/disk_room.h"
@@ -113,6 +115,8 @@ class RankRunner {
     std::unique_ptr<WarmRunner> runner;
     std::array<std::optional<LeftBehind>, kWarmSets> left_behind;  // by the last rank in each set of directories
     std::array<DirSet, kWarmSets> dirs;  // the slot's sets, named once
+    // Starts the slot's sandboxed ranks in a sandbox kept between them.
+    std::shared_ptr<SlotLauncher> launcher;
   };
   WarmSlot& warm_slot(int slot);
   absl::Status place_shared_files(const v1::Assignment& assignment, const std::filesystem::path& app_dir,
@@ -122,6 +126,9 @@ class RankRunner {
                                    const RankHooks& hooks, bool& timed_out);
   // The command, environment and isolation of a fresh process for it.
   absl::StatusOr<RankLaunch> launch_for(const v1::Assignment& assignment, const RankContext& context);
+  // Has `launch` start through the slot's launcher when it can, starting
+  // one when the slot has none for its sandbox.
+  void use_slot_launcher(int slot, RankLaunch& launch);
   // Feeds the rank to the slot's warm runner and waits for it.
   absl::StatusOr<RankExit> run_warm(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs,
                                     const RankHooks& hooks, bool& timed_out);
@@ -138,6 +145,7 @@ class RankRunner {
   const DiskRoom& disk_room_;
   const std::shared_ptr<RankIsolation> isolation_;
   const bool gpu_host_;
+  std::atomic<bool> slot_launchers_work_{true};  // until one could not start
   absl::Mutex warm_mutex_;
   std::map<int, WarmSlot> warm_ ABSL_GUARDED_BY(warm_mutex_);
 };

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -186,6 +188,75 @@ TEST_F(IsolationTest, WarmRunnersServeRanksInTheSandbox) {
     EXPECT_TRUE(rank.ok()) << rank.output << rank.error;
     EXPECT_THAT(rank.output, HasSubstr("rank " + std::to_string(rank.rank) + " as pesc pid"));
   }
+}
+
+// A slot keeps its sandbox from rank to rank: what a rank leaves in it (a
+// process that left its group, files in /tmp and /dev/shm, a System V
+// segment) is gone before the slot's next rank starts, and nothing else in
+// it is writable.
+TEST_F(IsolationTest, ARankFindsNothingTheSlotsLastRankLeft) {
+  fs::path litter = write_script(scratch_.path(), "litter.sh",
+                                 "echo left > /tmp/left; mkdir -p /tmp/d/e; chmod 000 /tmp/d\n"
+                                 "echo left > /dev/shm/left\n"
+                                 "ipcmk -M 4096 >/dev/null\n"
+                                 "setsid sh -c 'sleep 60' </dev/null >/dev/null 2>&1 &\n"
+                                 "touch /left 2>/dev/null && echo root-writable\n"
+                                 "touch /dev/left 2>/dev/null && echo dev-writable\n"
+                                 "echo done\n");
+  for (const RankResult& rank : farm_->map(litter, 4).wait()) {
+    EXPECT_TRUE(rank.ok()) << rank.output << rank.error;
+    EXPECT_EQ(rank.output, "done\n");
+  }
+  fs::path look = write_script(scratch_.path(), "look.sh",
+                               // (The test's work dir is below /tmp: the
+                               // way to the slot's dirs is there too.)
+                               "for f in /tmp/left /tmp/d /dev/shm/left; do [ -e $f ] && echo \"$f is left\"; done\n"
+                               "ls -A /dev/shm\n"
+                               "echo \"segments $(ipcs -m | grep -c '^0x')\"\n"
+                               "echo \"sleeping $(cat /proc/[0-9]*/comm 2>/dev/null | grep -c sleep)\"\n");
+  for (const RankResult& rank : farm_->map(look, 4).wait()) {
+    EXPECT_TRUE(rank.ok()) << rank.output << rank.error;
+    EXPECT_EQ(rank.output, "segments 0\nsleeping 0\n");
+  }
+}
+
+// The slot's launcher is the sandbox's init: a rank cannot kill it, and
+// the sandbox with it.
+TEST_F(IsolationTest, ARankCannotKillItsSlotsLauncher) {
+  fs::path killer = write_script(scratch_.path(), "killer.sh",
+                                 "kill -KILL 1; kill -STOP 1; kill -TERM 1; sleep 0.2; echo survived\n");
+  for (const RankResult& rank : farm_->map(killer, 4).wait()) {
+    EXPECT_TRUE(rank.ok()) << rank.output << rank.error;
+    EXPECT_EQ(rank.output, "survived\n");
+  }
+}
+
+// The job's timeout reaches a rank through its slot's launcher: SIGTERM to
+// its group, then SIGKILL for what ignores it.
+TEST_F(IsolationTest, ATimeoutEndsARankInTheSlotsSandbox) {
+  fs::path stubborn = write_script(scratch_.path(), "stubborn.sh",
+                                   "trap '' TERM; echo started; sleep 30 & sleep 30; echo survived\n");
+  const auto begin = std::chrono::steady_clock::now();
+  const RankResult rank = farm_->map(stubborn, 1, {}, {.timeout = std::chrono::milliseconds(300)}).wait()[0];
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(20));
+  EXPECT_TRUE(rank.timed_out);
+  EXPECT_EQ(rank.signal, SIGKILL);
+  EXPECT_THAT(rank.output, ::testing::StartsWith("started\n"));
+  EXPECT_THAT(rank.output, ::testing::Not(HasSubstr("survived")));
+}
+
+// What exec refuses inside the slot's sandbox fails the job with the same
+// message as outside, and the launcher serves the next rank.
+TEST_F(IsolationTest, AProgramTheSandboxCannotExecuteFailsTheJob) {
+  fs::path orphan = write_script(scratch_.path(), "orphan", "#!/nonexistent/sh\necho never\n");
+  try {
+    Farm("native", {.coordinator = daemons_->address()}).map(orphan, 1).wait();
+    ADD_FAILURE() << "the job did not fail";
+  } catch (const Error& failed) {
+    EXPECT_THAT(failed.what(), HasSubstr("is the interpreter on its #! line installed?"));
+  }
+  fs::path plain = write_script(scratch_.path(), "plain.sh", "id -un\n");
+  EXPECT_EQ(farm_->map(plain, 2).wait()[1].output, "pesc\n");
 }
 
 // A work dir and a coordinator's state dir under /opt, which the sandbox
