@@ -13,12 +13,23 @@
 #' ...). Everything it prints comes back in \code{$output}; files it writes in
 #' its output directory can be read with \code{\link{rank_file}}.
 #'
-#' A \strong{function} is called as \code{f(rank, ...)} on a worker, with the
-#' elements of \code{params} as further arguments, in a fresh \code{Rscript}
-#' per rank. The function, its arguments and the global variables it uses
-#' (found with \code{codetools::findGlobals}) travel with the job; packages it
-#' uses from attached packages are attached on the worker, so they must be
-#' installed there. Values come back in \code{$values}, a list indexed by
+#' A script runs in a fresh process per rank. A \strong{function} is called
+#' as \code{f(rank, ...)} on a worker, with the elements of \code{params} as
+#' further arguments, in a warm R process: each worker slot that runs ranks
+#' of the job starts one \code{Rscript}, which loads the job once (the
+#' function, its arguments, its globals and packages) and then runs rank
+#' after rank of it, so a rank costs no R start. Each rank gets a fresh
+#' environment for its call and its own \code{PESC_*} variables and output
+#' directory, but what a rank leaves in the process (variables it assigns in
+#' the global environment, options, loaded packages, the random number
+#' generator's state) is still there for the next rank on that slot: call
+#' \code{set.seed(rank)} for reproducible draws. A process that dies is
+#' replaced and its rank run again; processes end with the job. The
+#' function, its arguments and the global variables it uses (found with
+#' \code{codetools::findGlobals}) travel with the job; packages it uses from
+#' attached packages are attached on the worker, so they must be installed
+#' there. A small value comes back over the process's pipe, a large one as
+#' a file; either way it is unserialized here. Values come back in \code{$values}, a list indexed by
 #' \code{rank + 1}. An error in a rank is raised here as an error of class
 #' \code{pesc_rank_error} naming the rank, with the remote message and call.
 #' Objects that cannot travel (external pointers, connections) are refused at
@@ -73,7 +84,8 @@
 #'   for its own fault (a program that cannot execute) stops with the reason.
 #'   \code{farm_submit()}: an object of class
 #'   \code{pesc_job}. \code{farm_cancel()}: the job, invisibly.
-#' @seealso \code{\link{farm_lapply}}, \code{\link{rank_output}}
+#' @seealso \code{\link{farm_lapply}} and \code{\link{farm_map}},
+#'   \code{\link{pesc_farm}} (futures on a farm), \code{\link{rank_output}}
 #' @examples
 #' script <- tempfile(fileext = ".R")
 #' writeLines(c(

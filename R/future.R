@@ -92,7 +92,7 @@ run.PescFuture <- function(future, ...) {
   future$job <- submit_spec(plan_farm(future$coordinator, future$slots), function_spec(task), 1L,
                             future$label %||% "future", future$lab)
   future$state <- "running"
-  running_futures$count <- running_futures$count + 1L
+  assign(future$job$id, future, envir = running_futures)
   invisible(future)
 }
 
@@ -113,7 +113,7 @@ resolved.PescFuture <- function(x, run = TRUE, ...) {
 result.PescFuture <- function(future, ...) {
   if (inherits(future$result, "FutureResult")) return(future$result)
   if (future$state == "created") future <- future::run(future)
-  if (future$state == "running") running_futures$count <- running_futures$count - 1L
+  forget_running(future$job$id)
   results <- tryCatch(farm_wait(future$job, progress = FALSE), error = identity)
   if (inherits(results, "error")) {
     future$state <- "failed"
@@ -147,12 +147,16 @@ nbrOfWorkers.pesc_farm <- function(evaluator) {
 
 #' @exportS3Method future::nbrOfFreeWorkers
 nbrOfFreeWorkers.pesc_farm <- function(evaluator, background = FALSE, ...) {
-  max(0L, future::nbrOfWorkers(evaluator) - running_futures$count)
+  for (id in ls(running_futures)) if (future::resolved(running_futures[[id]])) forget_running(id)
+  max(0L, future::nbrOfWorkers(evaluator) - length(running_futures))
 }
 
-# Launched futures whose results have not been collected.
+# Launched futures not known to be resolved, by job id.
 running_futures <- new.env(parent = emptyenv())
-running_futures$count <- 0L
+
+forget_running <- function(id) {
+  if (exists(id, envir = running_futures, inherits = FALSE)) rm(list = id, envir = running_futures)
+}
 
 # The farm of a plan's futures, made with the first of them.
 plan_farms <- new.env(parent = emptyenv())
