@@ -29,8 +29,8 @@
 #' \code{codetools::findGlobals}) travel with the job; packages it uses from
 #' attached packages are attached on the worker, so they must be installed
 #' there. A small value comes back over the process's pipe, a large one as
-#' a file; either way it is unserialized here. Values come back in \code{$values}, a list indexed by
-#' \code{rank + 1}. An error in a rank is raised here as an error of class
+#' a file; either way it is unserialized here. Values come back in
+#' \code{$values}, a list indexed by \code{rank + 1}. An error in a rank is raised here as an error of class
 #' \code{pesc_rank_error} naming the rank, with the remote message and call.
 #' Objects that cannot travel (external pointers, connections) are refused at
 #' submission with the object's name.

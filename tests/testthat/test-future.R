@@ -48,9 +48,11 @@ test_that("futures on a coordinator and its worker", {
   expect_futures_work()
 })
 
-test_that("plan options: workers, lazy futures, and a rank that dies is a FutureError", {
+test_that("plan options: tweak, workers, lazy futures, and a rank that dies is a FutureError", {
   skip_if_not_installed("future")
-  old <- future::plan(pesc::pesc_farm, slots = 1, workers = 5)
+  strategy <- future::tweak(pesc::pesc_farm, slots = 1, workers = 5)
+  expect_s3_class(strategy, "pesc_farm")
+  old <- future::plan(strategy)
   withr::defer(future::plan(old))
   expect_equal(future::nbrOfWorkers(), 5)
   expect_equal(future::nbrOfFreeWorkers(), 5)
