@@ -40,7 +40,8 @@
 #'   \code{seed}, \code{stdout}, \code{conditions}, ...).
 #' @return A future of class \code{PescFuture}.
 #' @seealso \code{\link{farm_lapply}} and \code{\link{farm_map}}, which run
-#'   one job with one rank per element rather than one per chunk.
+#'   one job with one rank per element rather than one per chunk;
+#'   \code{\link{register_farm}} for foreach without doFuture.
 #' @examples
 #' if (requireNamespace("future.apply", quietly = TRUE)) {
 #'   old <- future::plan(pesc::pesc_farm, slots = 2)
