@@ -117,7 +117,8 @@ print.pesc_results <- function(x, ...) {
 #'
 #' \code{summary()} gives the job's report from libpesc: wall time, the sum
 #' of rank run times, the speedup (their ratio) and efficiency on the slots
-#' used, the slot-time lost before, between and after ranks, and per worker
+#' used, the slot-time lost before, between and after ranks or while a worker was
+#' paused, and per worker
 #' the ranks it ran, mean and max rank time, retries and lost attempts.
 #' Slots are inferred from how many ranks a worker ran at once.
 #' \code{plot()} draws the timeline with base graphics, one row per worker
@@ -131,7 +132,8 @@ print.pesc_results <- function(x, ...) {
 #' @return \code{summary()}: a \code{summary.pesc_results} list with
 #'   \code{wall}, \code{rank_time}, \code{speedup}, \code{efficiency},
 #'   \code{slots}, \code{lost} (named, seconds), \code{overhead_per_rank},
-#'   \code{workers} and \code{timeline} (data frames) and \code{text};
+#'   \code{paused} (seconds in which a worker took no ranks), \code{workers},
+#'   \code{timeline} and \code{paused_stretches} (data frames) and \code{text};
 #'   \code{plot()}: the timeline data frame, invisibly;
 #'   \code{timeline_svg()}: the SVG text, or \code{file} invisibly.
 #' @examples
@@ -148,7 +150,9 @@ summary.pesc_results <- function(object, ...) {
   timeline$slot <- lanes[timeline$lane + 1L]
   structure(c(report$figures,
               list(lanes = lanes, workers = as.data.frame(report$workers, stringsAsFactors = FALSE),
-                   timeline = timeline, text = report$text, svg = report$svg)),
+                   timeline = timeline,
+                   paused_stretches = as.data.frame(report$paused_stretches, stringsAsFactors = FALSE),
+                   text = report$text, svg = report$svg)),
             class = "summary.pesc_results")
 }
 
@@ -175,6 +179,14 @@ plot.pesc_results <- function(x, ...) {
   if (nrow(bars) > 0L) {
     # Where no rank ran: before the first start and after the last end.
     graphics::rect(c(0, max(bars$end)), 0.5, c(min(bars$start), s$wall), lanes + 0.5, col = "#fde7c9", border = NA)
+    # A paused worker's lanes, hatched grey behind its ranks, as in the SVG.
+    paused <- s$paused_stretches
+    if (nrow(paused) > 0L) {
+      graphics::rect(paused$start, paused$first_lane + 0.5, paused$end, paused$first_lane + paused$lanes + 0.5,
+                     col = "#d9d9d9", border = NA)
+      graphics::rect(paused$start, paused$first_lane + 0.5, paused$end, paused$first_lane + paused$lanes + 0.5,
+                     density = 12, angle = 45, col = "#8c8c8c", border = NA)
+    }
     fill <- ifelse(bars$status %in% names(colours), colours[bars$status], "#9d9d9d")
     graphics::rect(bars$start, bars$lane + 0.6, bars$end, bars$lane + 1.4, col = fill, border = "white")
     wide <- lanes <= 30L & bars$end - bars$start > 0.03 * s$wall

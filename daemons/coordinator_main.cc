@@ -6,26 +6,10 @@
 #include <iostream>
 #include <vector>
 
-#include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "common/files.h"
 #include "coordinator/coordinator.h"
 #include "daemon_support.h"
 #include "store/state_dir.h"
-
-ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "address to listen on; port 0 picks a free port");
-ABSL_FLAG(std::string, state_dir, "", "where jobs, results and blobs are kept (default: ~/.local/state/pesc)");
-ABSL_FLAG(int, worker_lease_ms, 10000, "a worker silent this long is lost and its ranks run elsewhere");
-ABSL_FLAG(std::string, tls_cert, "", "PEM certificate for TLS (with --tls-key); `pesc certs init DIR` makes one");
-ABSL_FLAG(std::string, tls_key, "", "PEM key of --tls-cert");
-ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA: clients and workers must present a certificate it signed");
-ABSL_FLAG(std::string, insecure_listen, "",
-          "listen on this address without TLS even though it is not loopback (tokens and code cross the network "
-          "in the clear)");
-ABSL_FLAG(int64_t, max_queued_ranks_per_user, 10'000'000, "ranks one user may have queued or running at once");
-ABSL_FLAG(uint64_t, max_stored_bytes_per_user, uint64_t{100} << 30, "bytes one user may upload and keep stored");
-ABSL_FLAG(uint64_t, max_blob_bytes, uint64_t{16} << 30, "the largest file anyone may upload");
 
 namespace {
 
@@ -35,10 +19,10 @@ std::string default_state_dir() {
 }
 
 // `pesc-coordinator backup DEST`: beside a running coordinator, without its lock.
-int back_up(const std::filesystem::path& state_dir, const std::vector<char*>& operands) {
+int back_up(const std::filesystem::path& state_dir, const std::vector<std::string>& operands) {
   if (operands.size() != 1) {
     std::cerr << "pesc-coordinator: backup DEST [--state-dir DIR]: DEST is a new directory\n";
-    return 2;
+    return pesc::kExitUsage;
   }
   const std::filesystem::path destination = operands[0];
   if (absl::Status backed_up = pesc::back_up_state_dir(state_dir, destination); !backed_up.ok()) {
@@ -50,39 +34,86 @@ int back_up(const std::filesystem::path& state_dir, const std::vector<char*>& op
   return 0;
 }
 
+// What the command line said, filled in by CLI11 as it parses.
+struct CommandLine {
+  std::string listen = "127.0.0.1:7070";
+  std::string state_dir;
+  int worker_lease_ms = 10000;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  std::string insecure_listen;
+  int64_t max_queued_ranks_per_user = 10'000'000;
+  uint64_t max_stored_bytes_per_user = uint64_t{100} << 30;
+  uint64_t max_blob_bytes = uint64_t{16} << 30;
+  std::vector<std::string> operands;
+};
+
+void add_options(CLI::App& app, CommandLine& line) {
+  app.add_option("COMMAND", line.operands,
+                 "backup DEST: copy the state dir into the new directory DEST while the coordinator runs");
+  constexpr const char* kWhere = "where it listens and keeps its state";
+  app.add_option("--listen", line.listen, "address to listen on; port 0 picks a free port")
+      ->type_name("HOST:PORT")->group(kWhere);
+  app.add_option("--state-dir", line.state_dir, "where jobs, results and blobs are kept (default: ~/.local/state/pesc)")
+      ->type_name("DIR")->group(kWhere);
+  app.add_option("--insecure-listen", line.insecure_listen,
+                 "listen on this address without TLS even though it is not loopback (tokens and code cross the "
+                 "network in the clear; default: none)")
+      ->type_name("HOST:PORT")->group(kWhere);
+  constexpr const char* kSecurity = "connection/security";
+  app.add_option("--tls-cert", line.tls_cert,
+                 "PEM certificate for TLS (with --tls-key); `pesc certs init DIR` makes one (default: none)")
+      ->type_name("PEM")->group(kSecurity);
+  app.add_option("--tls-key", line.tls_key, "PEM key of --tls-cert (default: none)")->type_name("PEM")->group(kSecurity);
+  app.add_option("--tls-client-ca", line.tls_client_ca,
+                 "PEM CA: clients and workers must present a certificate it signed (default: none)")
+      ->type_name("PEM")->group(kSecurity);
+  constexpr const char* kLimits = "limits";
+  app.add_option("--worker-lease-ms", line.worker_lease_ms,
+                 "a worker silent this long is lost and its ranks run elsewhere")
+      ->type_name("MS")->group(kLimits);
+  app.add_option("--max-queued-ranks-per-user", line.max_queued_ranks_per_user,
+                 "ranks one user may have queued or running at once")
+      ->type_name("N")->group(kLimits);
+  app.add_option("--max-stored-bytes-per-user", line.max_stored_bytes_per_user,
+                 "bytes one user may upload and keep stored")
+      ->type_name("BYTES")->group(kLimits);
+  app.add_option("--max-blob-bytes", line.max_blob_bytes, "the largest file anyone may upload")
+      ->type_name("BYTES")->group(kLimits);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   pesc::handle_termination_signals();
   // Whatever it writes (the state database, blobs, tokens) is its owner's.
   ::umask(077);
-  pesc::set_usage(
-      "pesc-coordinator",
-      "pesc-coordinator [--listen 127.0.0.1:PORT | --tls-cert PEM --tls-key PEM [--tls-client-ca PEM] --listen HOST:PORT | --insecure-listen HOST:PORT] --state-dir DIR\n"
-      "pesc-coordinator backup DEST [--state-dir DIR]   (a copy of the state dir, taken while the coordinator runs)");
-  std::vector<std::string> storage;
-  std::vector<char*> args = pesc::with_flag_names_normalized(argc, argv, storage);
-  std::vector<char*> operands = absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
-  operands.erase(operands.begin());  // the program's name
+  CLI::App app(
+      "pesc-coordinator: the farm's manager. It queues jobs, hands ranks to workers and keeps results.\n"
+      "Loopback needs no TLS; any other address needs --tls-cert and --tls-key, or --insecure-listen.");
+  pesc::set_up_help(app, "pesc-coordinator");
+  CommandLine line;
+  add_options(app, line);
+  if (auto exit_status = pesc::parse_command_line(app, argc, argv)) return *exit_status;
   pesc::CoordinatorOptions options;
-  options.state_dir = absl::GetFlag(FLAGS_state_dir).empty() ? default_state_dir() : absl::GetFlag(FLAGS_state_dir);
-  if (!operands.empty() && std::string(operands[0]) == "backup") {
-    return back_up(options.state_dir, {operands.begin() + 1, operands.end()});
+  options.state_dir = line.state_dir.empty() ? default_state_dir() : line.state_dir;
+  if (!line.operands.empty() && line.operands[0] == "backup") {
+    return back_up(options.state_dir, {line.operands.begin() + 1, line.operands.end()});
   }
-  if (!operands.empty()) {
-    std::cerr << "pesc-coordinator: unknown command " << operands[0] << " (the only one is backup)\n";
-    return 2;
+  if (!line.operands.empty()) {
+    return pesc::usage_error(app, "unknown command \"" + line.operands[0] + "\" (the only one is backup)");
   }
-  options.worker_lease = std::chrono::milliseconds(absl::GetFlag(FLAGS_worker_lease_ms));
-  options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
-  options.tls_key = absl::GetFlag(FLAGS_tls_key);
-  options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
-  options.max_queued_ranks_per_user = absl::GetFlag(FLAGS_max_queued_ranks_per_user);
-  options.max_stored_bytes_per_user = absl::GetFlag(FLAGS_max_stored_bytes_per_user);
-  options.max_blob_bytes = absl::GetFlag(FLAGS_max_blob_bytes);
-  std::string listen = absl::GetFlag(FLAGS_listen);
-  if (!absl::GetFlag(FLAGS_insecure_listen).empty()) {
-    listen = absl::GetFlag(FLAGS_insecure_listen);
+  options.worker_lease = std::chrono::milliseconds(line.worker_lease_ms);
+  options.tls_cert = line.tls_cert;
+  options.tls_key = line.tls_key;
+  options.tls_client_ca = line.tls_client_ca;
+  options.max_queued_ranks_per_user = line.max_queued_ranks_per_user;
+  options.max_stored_bytes_per_user = line.max_stored_bytes_per_user;
+  options.max_blob_bytes = line.max_blob_bytes;
+  std::string listen = line.listen;
+  if (!line.insecure_listen.empty()) {
+    listen = line.insecure_listen;
     options.insecure_listen = true;
     std::cerr << "pesc-coordinator: WARNING: listening on " << listen
               << " without TLS; anyone on the network can read tokens and code in transit\n";

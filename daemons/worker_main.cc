@@ -5,9 +5,6 @@
 #include <map>
 #include <thread>
 
-#include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -21,36 +18,74 @@
 #include "worker/rank_isolation.h"
 #include "worker/worker_agent.h"
 
-ABSL_FLAG(std::string, coordinator, "", "HOST:PORT of the coordinator (default: $PESC_COORDINATOR or 127.0.0.1:7070)");
-ABSL_FLAG(int, slots, 0, "ranks run side by side (default: one per core)");
-ABSL_FLAG(std::string, work_dir, "/var/tmp/pesc-worker", "where processes are cached and ranks run");
-ABSL_FLAG(std::vector<std::string>, interpreter, {},
-          "NAME=PATH,... interpreters by domain or program name, e.g. python=/usr/bin/python3");
-ABSL_FLAG(std::string, id, "", "this worker's id (default: kept in the work dir)");
-ABSL_FLAG(std::vector<std::string>, room, {}, "ROOM[,...] the rooms (labs) this worker serves, repeatable (default: public)");
-ABSL_FLAG(std::string, token_file, "",
-          "file holding the join token from `pesc worker-token` (default: $PESC_TOKEN, $PESC_TOKEN_FILE, "
-          "~/.config/pesc/token)");
-ABSL_FLAG(std::string, tls_ca, "", "PEM CA that signed the coordinator's certificate; set: TLS (default $PESC_TLS_CA)");
-ABSL_FLAG(std::string, tls_cert, "", "PEM certificate for a coordinator that asks for one (with --tls-key)");
-ABSL_FLAG(std::string, tls_key, "", "PEM key of --tls-cert");
-ABSL_FLAG(std::string, run_as, "pesc",
-          "USER ranks run as when the worker is root (created as a system account when missing); empty: "
-          "as the worker's own user");
-ABSL_FLAG(bool, no_sandbox, false, "run ranks without bubblewrap even when it is installed");
-ABSL_FLAG(bool, owners_first, true,
-          "give way to the machine's people: no new ranks while its CPU is busy with other work, ranks held to a "
-          "small share while someone uses it (false: a dedicated machine)");
-ABSL_FLAG(int64_t, disk_reserve_mb, 16,
-          "MiB kept free on the work dir's filesystem: with less, the worker takes no ranks until there is room");
-ABSL_FLAG(std::string, config, "",
-          "FILE of key = value settings for owners first (cpu_threshold, owner_share, owner_idle_seconds, "
-          "check_seconds), read again when it changes or on SIGHUP");
-
 namespace {
 
-std::string coordinator_address() {
-  if (!absl::GetFlag(FLAGS_coordinator).empty()) return absl::GetFlag(FLAGS_coordinator);
+// What the command line said, filled in by CLI11 as it parses.
+struct CommandLine {
+  std::string coordinator;
+  int slots = 0;
+  std::string work_dir = "/var/tmp/pesc-worker";
+  std::vector<std::string> interpreters;
+  std::string id;
+  std::vector<std::string> rooms;
+  std::string token_file;
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string run_as = "pesc";
+  bool no_sandbox = false;
+  bool owners_first = true;
+  int64_t disk_reserve_mb = 16;
+  std::string config;
+};
+
+void add_options(CLI::App& app, CommandLine& line) {
+  constexpr const char* kWhat = "what it runs and where";
+  app.add_option("--slots", line.slots, "ranks run side by side (default: one per core)")->type_name("N")->group(kWhat);
+  app.add_option("--work-dir", line.work_dir, "where processes are cached and ranks run")
+      ->type_name("DIR")->group(kWhat);
+  pesc::add_list_option(app, "--interpreter", line.interpreters,
+                        "interpreters by domain or program name, e.g. python=/usr/bin/python3; repeatable "
+                        "(default: found on PATH)")
+      ->type_name("NAME=PATH,...")->group(kWhat);
+  pesc::add_list_option(app, "--room", line.rooms, "the rooms (labs) this worker serves; repeatable (default: public)")
+      ->type_name("ROOM,...")->group(kWhat);
+  app.add_option("--id", line.id, "this worker's id (default: kept in the work dir)")->type_name("ID")->group(kWhat);
+  app.add_option("--disk-reserve-mb", line.disk_reserve_mb,
+                 "MiB kept free on the work dir's filesystem: with less, the worker takes no ranks until there is "
+                 "room")
+      ->type_name("MIB")->group(kWhat);
+
+  constexpr const char* kIsolation = "isolation and owners first";
+  app.add_option("--run-as", line.run_as,
+                 "USER ranks run as when the worker is root (created as a system account when missing); empty: as "
+                 "the worker's own user")
+      ->type_name("USER")->group(kIsolation);
+  app.add_flag("--no-sandbox", line.no_sandbox, "run ranks without bubblewrap even when it is installed")
+      ->group(kIsolation);
+  app.add_flag("--owners-first,!--no-owners-first", line.owners_first,
+               "give way to the machine's people: no new ranks while its CPU is busy with other work, ranks held "
+               "to a small share while someone uses it; --owners-first=false or --no-owners-first: a dedicated "
+               "machine (default: on)")
+      ->group(kIsolation);
+  app.add_option("--config", line.config,
+                 "FILE of key = value settings for owners first (cpu_threshold, owner_share, owner_idle_seconds, "
+                 "check_seconds), read again when it changes or on SIGHUP (default: none)")
+      ->type_name("FILE")->group(kIsolation);
+
+  constexpr const char* kConnection = "connection/security";
+  app.add_option("--coordinator", line.coordinator,
+                 "HOST:PORT of the coordinator (default: $PESC_COORDINATOR or 127.0.0.1:7070)")
+      ->type_name("HOST:PORT")->group(kConnection);
+  app.add_option("--token-file", line.token_file,
+                 "file holding the join token from `pesc worker-token` (default: $PESC_TOKEN, $PESC_TOKEN_FILE, "
+                 "~/.config/pesc/token)")
+      ->type_name("FILE")->group(kConnection);
+  pesc::add_tls_client_options(app, line.tls_ca, line.tls_cert, line.tls_key, kConnection);
+}
+
+std::string coordinator_address(const CommandLine& line) {
+  if (!line.coordinator.empty()) return line.coordinator;
   const char* from_environment = std::getenv("PESC_COORDINATOR");
   return from_environment != nullptr ? from_environment : "127.0.0.1:7070";
 }
@@ -59,34 +94,34 @@ std::string coordinator_address() {
 
 int main(int argc, char** argv) {
   pesc::handle_termination_signals();
-  pesc::set_usage("pesc-worker", "pesc-worker --coordinator HOST:PORT --slots N --work-dir DIR");
-  std::vector<std::string> storage;
-  std::vector<char*> args = pesc::with_flag_names_normalized(argc, argv, storage, {"room", "interpreter"});
-  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  CLI::App app(
+      "pesc-worker: runs ranks for a pesc-coordinator, each in its own directory, sandboxed and limited.");
+  pesc::set_up_help(app, "pesc-worker");
+  app.footer("A lab desktop: pesc-worker --coordinator HOST:PORT --token-file join.token --room lab-b");
+  CommandLine line;
+  add_options(app, line);
+  if (auto exit_status = pesc::parse_command_line(app, argc, argv)) return *exit_status;
   pesc::WorkerOptions options;
-  options.slots = absl::GetFlag(FLAGS_slots) > 0 ? absl::GetFlag(FLAGS_slots)
-                                                 : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  options.work_dir = absl::GetFlag(FLAGS_work_dir);
-  options.worker_id = absl::GetFlag(FLAGS_id);
-  options.rooms = absl::GetFlag(FLAGS_room);
+  options.slots =
+      line.slots > 0 ? line.slots : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  options.work_dir = line.work_dir;
+  options.worker_id = line.id;
+  options.rooms = line.rooms;
   options.gpus = pesc::detect_gpus();
-  options.owners_first = absl::GetFlag(FLAGS_owners_first);
-  options.owner_config = absl::GetFlag(FLAGS_config);
-  options.disk_reserve_bytes = static_cast<uint64_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_disk_reserve_mb))) << 20;
+  options.owners_first = line.owners_first;
+  options.owner_config = line.config;
+  options.disk_reserve_bytes = static_cast<uint64_t>(std::max<int64_t>(0, line.disk_reserve_mb)) << 20;
   std::signal(SIGHUP, [](int) { pesc::OwnerWatch::request_reload(); });
-  for (const std::string& pair : absl::GetFlag(FLAGS_interpreter)) {
+  for (const std::string& pair : line.interpreters) {
     std::vector<std::string> parts = absl::StrSplit(pair, absl::MaxSplits('=', 1));
     if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) {
-      std::cerr << "pesc-worker: --interpreter wants NAME=PATH, not \"" << pair << "\"\n";
-      return 2;
+      return pesc::usage_error(app, "--interpreter wants NAME=PATH, not \"" + pair + "\"");
     }
     options.interpreters[parts[0]] = parts[1];
   }
 
   auto isolation = pesc::RankIsolation::create(
-      {.run_as = absl::GetFlag(FLAGS_run_as),
-       .sandbox = !absl::GetFlag(FLAGS_no_sandbox),
-       .hidden = {absl::GetFlag(FLAGS_token_file), absl::GetFlag(FLAGS_work_dir)}});
+      {.run_as = line.run_as, .sandbox = !line.no_sandbox, .hidden = {line.token_file, line.work_dir}});
   if (!isolation.ok()) {
     std::cerr << "pesc-worker: " << isolation.status().message() << "\n";
     return 1;
@@ -101,15 +136,13 @@ int main(int argc, char** argv) {
   pesc::on_termination_signal([&stop](int) {
     if (!stop.HasBeenNotified()) stop.Notify();
   });
-  const std::string address = coordinator_address();
+  const std::string address = coordinator_address(line);
   options.on_status = [address](const std::string& status) {
     std::cout << absl::FormatTime("%Y-%m-%d %H:%M:%S ", absl::Now(), absl::LocalTimeZone()) << address << ": "
               << status << std::endl;
   };
-  auto security = pesc::resolve_client_security({.token_file = absl::GetFlag(FLAGS_token_file),
-                                                 .tls_ca = absl::GetFlag(FLAGS_tls_ca),
-                                                 .tls_cert = absl::GetFlag(FLAGS_tls_cert),
-                                                 .tls_key = absl::GetFlag(FLAGS_tls_key)});
+  auto security = pesc::resolve_client_security(
+      {.token_file = line.token_file, .tls_ca = line.tls_ca, .tls_cert = line.tls_cert, .tls_key = line.tls_key});
   if (!security.ok()) {
     std::cerr << "pesc-worker: " << security.status().message() << "\n";
     return 2;

@@ -25,6 +25,10 @@ PESC_PACKAGES=(
   python3-matplotlib librsvg2-bin python3-sklearn parallel python3-dask python3-distributed
   # Workers sandbox ranks in bubblewrap; isolation_test and the sandbox tests need it.
   bubblewrap
+  # The .debs (cpack: dpkg-shlibdeps computes their dependencies) and their units (systemd-analyze verify).
+  dpkg-dev systemd
+  # The command lines (CLI11) and their man pages (help2man; groff renders them in cli_test).
+  libcli11-dev help2man groff-base
 )
 
 as_root() {

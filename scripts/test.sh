@@ -38,6 +38,10 @@ suite R env PESC_BUILD="$PESC_BUILD" PESC_BUILD_DIR="$PESC_BUILD" "$PESC_ROOT/te
 # again (minutes); PESC_R_ROUTES=install runs only the first, =none neither.
 suite "R routes" "$PESC_ROOT/tests/r/routes.sh"
 
+# README: its marked command blocks (quick start, the one-machine lab on
+# loopback, C++, Python, R) run as written, against this build.
+suite README env PESC_BUILD="$PESC_BUILD" PESC_VENV="$PESC_VENV" "$PESC_ROOT/tests/readme/run_readme.sh"
+
 # Fuzz: each libFuzzer target in tests/fuzz for PESC_FUZZ_SECONDS (60), in a
 # clang build with ASan and UBSan beside the main one. A crash fails the
 # suite; its input is left in the fuzz build as crash-<target>-*.

@@ -279,7 +279,7 @@ Rcpp::List pesc_results_report(SEXP results) {
     Rcpp::CharacterVector worker(workers);
     Rcpp::IntegerVector first_lane(workers), slots(workers), ranks(workers), failed(workers), max_rank(workers),
         retried(workers), lost_attempts(workers);
-    Rcpp::NumericVector busy(workers), mean_time(workers), max_time(workers), utilization(workers);
+    Rcpp::NumericVector busy(workers), mean_time(workers), max_time(workers), utilization(workers), paused(workers);
     for (size_t i = 0; i < workers; ++i) {
       const pesc::WorkerReport& w = report.workers[i];
       worker[i] = w.worker;
@@ -294,6 +294,19 @@ Rcpp::List pesc_results_report(SEXP results) {
       retried[i] = w.retried_ranks;
       lost_attempts[i] = w.lost_attempts;
       utilization[i] = w.utilization;
+      paused[i] = seconds(w.paused);
+    }
+    const size_t stretches = report.paused_stretches.size();
+    Rcpp::IntegerVector stretch_lane(stretches), stretch_lanes(stretches);
+    Rcpp::NumericVector stretch_start(stretches), stretch_end(stretches);
+    Rcpp::CharacterVector stretch_reason(stretches);
+    for (size_t i = 0; i < stretches; ++i) {
+      const pesc::PausedStretch& stretch = report.paused_stretches[i];
+      stretch_lane[i] = stretch.first_lane;
+      stretch_lanes[i] = stretch.lanes;
+      stretch_start[i] = seconds(stretch.start);
+      stretch_end[i] = seconds(stretch.end);
+      stretch_reason[i] = stretch.reason;
     }
     const size_t bars = report.timeline.size();
     Rcpp::IntegerVector bar_rank(bars), bar_lane(bars);
@@ -311,7 +324,8 @@ Rcpp::List pesc_results_report(SEXP results) {
         Rcpp::Named("before_first_start") = seconds(report.lost_before_first_start),
         Rcpp::Named("ramp_up") = seconds(report.lost_ramp_up),
         Rcpp::Named("between_ranks") = seconds(report.lost_between_ranks), Rcpp::Named("tail") = seconds(report.lost_tail),
-        Rcpp::Named("after_last_end") = seconds(report.lost_after_last_end));
+        Rcpp::Named("after_last_end") = seconds(report.lost_after_last_end),
+        Rcpp::Named("paused") = seconds(report.lost_paused));
     Rcpp::List figures = Rcpp::List::create(
         Rcpp::Named("job_id") = report.job_id, Rcpp::Named("ranks") = report.ranks,
         Rcpp::Named("succeeded") = report.succeeded, Rcpp::Named("failed") = report.failed,
@@ -319,7 +333,8 @@ Rcpp::List pesc_results_report(SEXP results) {
         Rcpp::Named("slots") = report.slots, Rcpp::Named("wall") = seconds(report.wall),
         Rcpp::Named("rank_time") = seconds(report.rank_time), Rcpp::Named("speedup") = report.speedup,
         Rcpp::Named("efficiency") = report.efficiency, Rcpp::Named("lost") = lost,
-        Rcpp::Named("overhead_per_rank") = static_cast<double>(report.overhead_per_rank.count()) / 1e6);
+        Rcpp::Named("overhead_per_rank") = static_cast<double>(report.overhead_per_rank.count()) / 1e6,
+        Rcpp::Named("paused") = seconds(report.paused), Rcpp::Named("paused_reasons") = Rcpp::wrap(report.paused_reasons));
     return Rcpp::List::create(
         Rcpp::Named("figures") = figures, Rcpp::Named("lanes") = Rcpp::wrap(report.lanes),
         Rcpp::Named("workers") = Rcpp::List::create(
@@ -327,10 +342,15 @@ Rcpp::List pesc_results_report(SEXP results) {
             Rcpp::Named("ranks") = ranks, Rcpp::Named("failed") = failed, Rcpp::Named("busy") = busy,
             Rcpp::Named("mean_rank_time") = mean_time, Rcpp::Named("max_rank_time") = max_time,
             Rcpp::Named("max_rank") = max_rank, Rcpp::Named("retried_ranks") = retried,
-            Rcpp::Named("lost_attempts") = lost_attempts, Rcpp::Named("utilization") = utilization),
+            Rcpp::Named("lost_attempts") = lost_attempts, Rcpp::Named("utilization") = utilization,
+            Rcpp::Named("paused") = paused),
         Rcpp::Named("timeline") = Rcpp::List::create(Rcpp::Named("rank") = bar_rank, Rcpp::Named("lane") = bar_lane,
                                                      Rcpp::Named("start") = bar_start, Rcpp::Named("end") = bar_end,
                                                      Rcpp::Named("status") = bar_status),
+        Rcpp::Named("paused_stretches") =
+            Rcpp::List::create(Rcpp::Named("first_lane") = stretch_lane, Rcpp::Named("lanes") = stretch_lanes,
+                               Rcpp::Named("start") = stretch_start, Rcpp::Named("end") = stretch_end,
+                               Rcpp::Named("reason") = stretch_reason),
         Rcpp::Named("text") = report.to_text(), Rcpp::Named("svg") = report.timeline_svg());
   });
 }

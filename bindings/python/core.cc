@@ -157,7 +157,15 @@ PYBIND11_MODULE(_core, m) {
       .def_readonly("max_rank", &pesc::WorkerReport::max_rank)
       .def_readonly("retried_ranks", &pesc::WorkerReport::retried_ranks)
       .def_readonly("lost_attempts", &pesc::WorkerReport::lost_attempts)
-      .def_readonly("utilization", &pesc::WorkerReport::utilization);
+      .def_readonly("utilization", &pesc::WorkerReport::utilization)
+      .def_property_readonly("paused", [](const pesc::WorkerReport& w) { return seconds(w.paused); });
+
+  py::class_<pesc::PausedStretch>(m, "PausedStretch")
+      .def_readonly("first_lane", &pesc::PausedStretch::first_lane)
+      .def_readonly("lanes", &pesc::PausedStretch::lanes)
+      .def_property_readonly("start", [](const pesc::PausedStretch& p) { return seconds(p.start); })
+      .def_property_readonly("end", [](const pesc::PausedStretch& p) { return seconds(p.end); })
+      .def_readonly("reason", &pesc::PausedStretch::reason);
 
   py::class_<pesc::TimelineBar>(m, "TimelineBar")
       .def_readonly("rank", &pesc::TimelineBar::rank)
@@ -189,13 +197,17 @@ PYBIND11_MODULE(_core, m) {
                                    {"ramp_up", seconds(r.lost_ramp_up)},
                                    {"between_ranks", seconds(r.lost_between_ranks)},
                                    {"tail", seconds(r.lost_tail)},
-                                   {"after_last_end", seconds(r.lost_after_last_end)}};
+                                   {"after_last_end", seconds(r.lost_after_last_end)},
+                                   {"paused", seconds(r.lost_paused)}};
                              })
       .def_property_readonly("overhead_per_rank",
                              [](const pesc::JobReport& r) { return static_cast<double>(r.overhead_per_rank.count()) / 1e6; })
       .def_readonly("lanes", &pesc::JobReport::lanes)
       .def_readonly("workers", &pesc::JobReport::workers)
       .def_readonly("timeline", &pesc::JobReport::timeline)
+      .def_property_readonly("paused", [](const pesc::JobReport& r) { return seconds(r.paused); })
+      .def_readonly("paused_reasons", &pesc::JobReport::paused_reasons)
+      .def_readonly("paused_stretches", &pesc::JobReport::paused_stretches)
       .def("to_text", &pesc::JobReport::to_text)
       .def("__str__", &pesc::JobReport::to_text)
       .def("timeline_svg", &pesc::JobReport::timeline_svg)
@@ -265,7 +277,7 @@ PYBIND11_MODULE(_core, m) {
              const std::vector<std::string>& rooms, bool same_machine, const std::vector<std::string>& shared,
              const std::string& memory, double cpu_time, int open_files, int processes,
              const std::string& output_size, bool network, bool parallel, bool no_duplicates, int gpus,
-             double min_capability) {
+             double min_capability, std::optional<uint64_t> seed) {
             auto milliseconds = [](double seconds) {
               return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0));
             };
@@ -290,7 +302,8 @@ PYBIND11_MODULE(_core, m) {
                                .parallel = parallel,
                                .no_duplicates = no_duplicates,
                                .gpus = gpus,
-                               .min_capability = min_capability});
+                               .min_capability = min_capability,
+                               .seed = seed});
             } catch (const pesc::Error& error) {
               throw SubmitFailure{error};
             }
@@ -302,7 +315,7 @@ PYBIND11_MODULE(_core, m) {
           py::arg("shared") = std::vector<std::string>(), py::arg("memory") = "", py::arg("cpu_time") = 0.0,
           py::arg("open_files") = 0, py::arg("processes") = 0, py::arg("output_size") = "",
           py::arg("network") = false, py::arg("parallel") = false, py::arg("no_duplicates") = false,
-          py::arg("gpus") = 0, py::arg("min_capability") = 0.0)
+          py::arg("gpus") = 0, py::arg("min_capability") = 0.0, py::arg("seed") = py::none())
       .def("attach", [](pesc::Farm& farm, const std::string& id) { return unlocked([&] { return farm.attach(id); }); },
            py::arg("job_id"))
       .def("remove_job", [](pesc::Farm& farm, const std::string& id) { unlocked([&] { farm.remove_job(id); }); },

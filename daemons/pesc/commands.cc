@@ -212,7 +212,8 @@ int run(const Target& target, const RunArguments& arguments) {
                         .parallel = arguments.parallel,
                         .no_duplicates = arguments.no_duplicates,
                         .gpus = arguments.gpus,
-                        .min_capability = arguments.min_capability});
+                        .min_capability = arguments.min_capability,
+                        .seed = arguments.seed});
     if (arguments.detach) {
       std::cout << job.id() << "\n";
       return kExitOk;

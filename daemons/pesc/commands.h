@@ -36,6 +36,7 @@ struct RunArguments {
   bool no_duplicates = false;
   int gpus = 0;
   double min_capability = 0;
+  std::optional<uint64_t> seed;
 };
 
 struct Target {

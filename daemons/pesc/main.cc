@@ -1,159 +1,262 @@
-// pesc: the command line. Flags and dispatch only; the work is in libpesc.
-#include <algorithm>
+// pesc: the command line. One CLI11 subcommand per command, so the
+// definitions that parse are also what `pesc help COMMAND`, `pesc COMMAND
+// --help` and the man page show. Flags and dispatch only; the work is in libpesc.
 #include <chrono>
 #include <cmath>
 #include <iostream>
 #include <string>
 #include <vector>
 
-#include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "admin_commands.h"
 #include "commands.h"
 #include "daemon_support.h"
 #include "pesc/pesc.h"
 
-ABSL_FLAG(std::string, coordinator, "", "HOST:PORT of a pesc-coordinator (default: $PESC_COORDINATOR, else an "
-                                        "embedded local farm for `run`)");
-ABSL_FLAG(std::string, domain, "", "native, python, R, shell, java, or a command template with {entry} "
-                                   "(default: from the process file's name)");
-ABSL_FLAG(int, repetitions, 1, "how many ranks to run");
-ABSL_FLAG(std::string, entry, "", "the file to run inside a directory or archive process");
-ABSL_FLAG(std::string, name, "", "a label for the job");
-ABSL_FLAG(std::string, out, "", "save every rank's output_dir and the joined output.txt under this directory");
-ABSL_FLAG(std::string, svg, "", "report: also write the job's timeline (one row per worker slot) as SVG to this file");
-ABSL_FLAG(bool, detach, false, "print the job id and return at once (needs a coordinator)");
-ABSL_FLAG(int, max_attempts, 1, "attempts for a rank that exits non-zero (1: no retry)");
-ABSL_FLAG(double, timeout, 0, "seconds a rank may run before it is killed and reported (0: no limit)");
-ABSL_FLAG(double, checkpoint_interval, 0,
-          "seconds between saves of a running rank's checkpoint_dir when it changed (0: only at the end)");
-ABSL_FLAG(std::vector<std::string>, room, {}, "ROOM[,...] rooms whose workers may run the ranks, repeatable (default: public)");
-ABSL_FLAG(bool, same_machine, false, "run every rank on one worker");
-ABSL_FLAG(std::vector<std::string>, shared, {},
-          "FILE|URL[,...] read-only inputs every rank finds in its app_dir by name, repeatable");
-ABSL_FLAG(std::string, memory, "", "per rank: memory its processes may hold together, e.g. 512M (0: no limit)");
-ABSL_FLAG(double, cpu_time, 0, "per rank: CPU seconds each of its processes may use (0: no limit)");
-ABSL_FLAG(int, open_files, 0, "per rank: descriptors each of its processes may hold open (0: no limit)");
-ABSL_FLAG(int, processes, 0, "per rank: processes and threads it may have at once (0: no limit)");
-ABSL_FLAG(std::string, output_size, "", "per rank: bytes it may leave in output_dir, e.g. 100M (0: no limit)");
-ABSL_FLAG(bool, network, false, "the ranks may use the network (workers that sandbox ranks give them none otherwise)");
-ABSL_FLAG(bool, parallel, false,
-          "a gang: all ranks run at once, started together, told rank 0's address and port (--master_addr/port)");
-ABSL_FLAG(bool, no_duplicates, false,
-          "never run a straggling rank a second time on an idle worker (for ranks with side effects)");
-ABSL_FLAG(int, gpus, 0, "per rank: NVIDIA GPUs it needs to itself (it sees them as CUDA_VISIBLE_DEVICES)");
-ABSL_FLAG(double, min_capability, 0, "the least compute capability of those GPUs, e.g. 7.5 (0: any)");
-ABSL_FLAG(int, slots, 0, "embedded farm: ranks run side by side (default: one per core)");
-ABSL_FLAG(std::string, state_dir, "", "embedded farm: keep its state here instead of a temporary directory");
-ABSL_FLAG(std::string, token_file, "",
-          "file holding your token (default: $PESC_TOKEN, $PESC_TOKEN_FILE, ~/.config/pesc/token)");
-ABSL_FLAG(std::string, tls_ca, "", "PEM CA that signed the coordinator's certificate; set: TLS (default $PESC_TLS_CA)");
-ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate for a coordinator that asks for one (with --tls-key)");
-ABSL_FLAG(std::string, tls_key, "", "PEM key of --tls-cert");
-ABSL_FLAG(std::vector<std::string>, host, {}, "certs init: NAME,... host names or addresses of the coordinator");
-
 namespace {
 
-constexpr const char* kUsage = R"(pesc: run a program as many ranks on a farm and get every output back in rank order.
+using pesc::cli::RunArguments;
+using pesc::cli::Target;
 
-  pesc run [--domain D] --repetitions N PROCESS [--entry FILE] [--out DIR] [--detach]
-           [--max-attempts N] [--timeout SECONDS] [--checkpoint-interval SECONDS]
-           [--room ROOM,...] [--same-machine] [--shared FILE|URL,...] [--network] [--parallel] [--no-duplicates]
-           [--memory SIZE] [--cpu-time SECONDS] [--open-files N] [--processes N] [--output-size SIZE]
-           [--gpus N] [--min-capability X]
-           [-- PARAMETERS...]
-  pesc status JOB | pesc wait JOB | pesc cancel JOB | pesc results JOB --out DIR | pesc delete JOB
-  pesc report JOB [--svg FILE]   wall time, speedup, where the time went, per-worker table, timeline
-  pesc jobs | pesc workers
-  pesc user add NAME | pesc user revoke NAME | pesc user list | pesc worker-token [NAME]   (admin)
-  pesc room restrict ROOM USER,... | pesc room open ROOM   (admin) | pesc whoami
-  pesc certs init DIR [--host NAME,...]   a CA and certificates for a lab's TLS
-  A coordinator wants a token: --token-file FILE, PESC_TOKEN, or ~/.config/pesc/token; with TLS --tls-ca FILE.
+// What the command line said, filled in by CLI11 as it parses.
+struct CommandLine {
+  Target target;
+  RunArguments run;
+  // Per-rank limits as typed (sizes like 512M, seconds as decimals).
+  std::string memory;
+  std::string output_size;
+  double cpu_time_seconds = 0;
+  std::string job_id;
+  std::string out_dir;
+  std::string svg_file;
+  std::vector<std::string> operands;  // the words after user, room, certs, worker-token
+  std::vector<std::string> hosts;
+  std::string help_topic;
+};
 
-Without --coordinator or PESC_COORDINATOR, `pesc run` starts an embedded local farm.)";
+constexpr const char* kDescription =
+    "pesc: run a program as many ranks on a farm and get every output back in rank order.";
+
+constexpr const char* kFooter = R"(Without --coordinator or PESC_COORDINATOR, `pesc run` starts an embedded local farm.
+A coordinator wants a token: --token-file FILE, PESC_TOKEN, PESC_TOKEN_FILE or ~/.config/pesc/token;
+with TLS also --tls-ca FILE (or PESC_TLS_CA).
+Exit status: 0 every rank succeeded, 1 a rank failed, 2 the command line or the job is wrong,
+3 the farm failed (coordinator unreachable, refused), 130 interrupted.
+`pesc help COMMAND` or `pesc COMMAND --help` describes one command and its flags.)";
+
+void add_connection_options(CLI::App& command, Target& target) {
+  constexpr const char* kGroup = "connection/security";
+  command.add_option("--coordinator", target.coordinator,
+                     "HOST:PORT of a pesc-coordinator (default: $PESC_COORDINATOR, else an embedded local farm "
+                     "for `run`)")
+      ->type_name("HOST:PORT")->group(kGroup);
+  command.add_option("--token-file", target.token_file,
+                     "file holding your token (default: $PESC_TOKEN, $PESC_TOKEN_FILE, ~/.config/pesc/token)")
+      ->type_name("FILE")->group(kGroup);
+  pesc::add_tls_client_options(command, target.tls_ca, target.tls_cert, target.tls_key, kGroup);
+}
+
+void add_embedded_farm_options(CLI::App& command, Target& target) {
+  constexpr const char* kGroup = "embedded farm (run without a coordinator)";
+  command.add_option("--slots", target.slots, "ranks run side by side (default: one per core)")
+      ->type_name("N")->group(kGroup);
+  command.add_option("--state-dir", target.state_dir, "keep its state here (default: a temporary directory)")
+      ->type_name("DIR")->group(kGroup);
+}
+
+void add_run(CLI::App& app, CommandLine& line) {
+  CLI::App& run = *app.add_subcommand("run", "run PROCESS as ranks and print their output in rank order");
+  run.footer(
+      "With rank parameters: pesc run [OPTIONS] PROCESS -- PARAMETERS...\n"
+      "PROCESS is a file, a directory or an archive. Everything after -- is given to every rank as its\n"
+      "parameters, byte for byte, even when it looks like a flag. Sizes take K, M, G (powers of 1024).");
+  RunArguments& arguments = line.run;
+  run.add_option("PROCESS", arguments.process, "the program: a file, a directory or an archive")->required();
+
+  constexpr const char* kWhat = "what to run";
+  run.add_option("--repetitions", arguments.repetitions, "how many ranks to run")->type_name("N")->group(kWhat);
+  run.add_option("--domain", arguments.domain,
+                 "native, python, R, shell, java, or a command template with {entry} (default: from the "
+                 "process file's name)")
+      ->type_name("D")->group(kWhat);
+  run.add_option("--entry", arguments.entry, "the file to run inside a directory or archive process")
+      ->type_name("FILE")->group(kWhat);
+  run.add_option("--name", arguments.name, "a label for the job, shown by `pesc jobs`")
+      ->type_name("NAME")->group(kWhat);
+  pesc::add_list_option(run, "--shared", arguments.shared,
+                        "read-only inputs every rank finds in its app_dir by name; repeatable")
+      ->type_name("FILE|URL,...")->group(kWhat);
+
+  constexpr const char* kResults = "results";
+  run.add_option("--out", arguments.out_dir,
+                 "save every rank's output_dir and the joined output.txt under this directory")
+      ->type_name("DIR")->group(kResults);
+  run.add_flag("--detach", arguments.detach, "print the job id and return at once (needs a coordinator)")
+      ->group(kResults);
+
+  constexpr const char* kRetries = "retries and time";
+  run.add_option("--max-attempts", arguments.max_attempts, "attempts for a rank that exits non-zero (1: no retry)")
+      ->type_name("N")->group(kRetries);
+  run.add_option("--timeout", arguments.timeout_seconds,
+                 "seconds a rank may run before it is killed and reported (0: no limit)")
+      ->type_name("SECONDS")->group(kRetries);
+  run.add_option("--checkpoint-interval", arguments.checkpoint_interval_seconds,
+                 "seconds between saves of a running rank's checkpoint_dir when it changed (0: only at the end)")
+      ->type_name("SECONDS")->group(kRetries);
+  run.add_flag("--no-duplicates", arguments.no_duplicates,
+               "never run a straggling rank a second time on an idle worker (for ranks with side effects)")
+      ->group(kRetries);
+
+  constexpr const char* kLimits = "limits per rank";
+  run.add_option("--memory", line.memory, "memory its processes may hold together, e.g. 512M (default: no limit)")
+      ->type_name("SIZE")->group(kLimits);
+  run.add_option("--cpu-time", line.cpu_time_seconds, "CPU seconds each of its processes may use (0: no limit)")
+      ->type_name("SECONDS")->group(kLimits);
+  run.add_option("--open-files", arguments.limits.open_files,
+                 "descriptors each of its processes may hold open (0: no limit)")
+      ->type_name("N")->group(kLimits);
+  run.add_option("--processes", arguments.limits.processes, "processes and threads it may have at once (0: no limit)")
+      ->type_name("N")->group(kLimits);
+  run.add_option("--output-size", line.output_size, "bytes it may leave in output_dir, e.g. 100M (default: no limit)")
+      ->type_name("SIZE")->group(kLimits);
+  run.add_flag("--network", arguments.network,
+               "it may use the network (workers that sandbox ranks give them none otherwise)")
+      ->group(kLimits);
+
+  constexpr const char* kWhere = "where ranks run";
+  pesc::add_list_option(run, "--room", arguments.rooms,
+                        "rooms whose workers may run the ranks; repeatable (default: public)")
+      ->type_name("ROOM,...")->group(kWhere);
+  run.add_flag("--same-machine", arguments.same_machine, "run every rank on one worker")->group(kWhere);
+  run.add_flag("--parallel", arguments.parallel,
+               "a gang: all ranks run at once, started together, told rank 0's address and port "
+               "(--master_addr/port)")
+      ->group(kWhere);
+  run.add_option("--gpus", arguments.gpus, "NVIDIA GPUs each rank needs to itself (it sees them as "
+                                           "CUDA_VISIBLE_DEVICES)")
+      ->type_name("N")->group(kWhere);
+  run.add_option("--min-capability", arguments.min_capability,
+                 "the least compute capability of those GPUs, e.g. 7.5 (0: any)")
+      ->type_name("X")->group(kWhere);
+
+  add_embedded_farm_options(run, line.target);
+  add_connection_options(run, line.target);
+}
+
+CLI::App& add_job_command(CLI::App& app, CommandLine& line, const std::string& name, const std::string& description) {
+  CLI::App& command = *app.add_subcommand(name, description);
+  command.add_option("JOB", line.job_id, "the job id `pesc run --detach` printed or `pesc jobs` lists")->required();
+  add_connection_options(command, line.target);
+  return command;
+}
+
+CLI::App& add_command(CLI::App& app, CommandLine& line, const std::string& name, const std::string& description) {
+  CLI::App& command = *app.add_subcommand(name, description);
+  add_connection_options(command, line.target);
+  return command;
+}
+
+void add_commands(CLI::App& app, CommandLine& line) {
+  add_run(app, line);
+  add_job_command(app, line, "status", "a job's state and its ranks' counts");
+  add_job_command(app, line, "wait", "wait for a job, then print its output in rank order");
+  add_job_command(app, line, "cancel", "cancel a job's ranks that have not finished");
+  add_job_command(app, line, "results", "save a finished job's outputs under --out DIR")
+      .add_option("--out", line.out_dir, "where rank_N/ and the joined output.txt go (required)")
+      ->type_name("DIR");
+  add_job_command(app, line, "delete", "delete a job and its stored outputs");
+  add_job_command(app, line, "report",
+                  "wall time, speedup, where the time went, a per-worker table and a timeline")
+      .add_option("--svg", line.svg_file, "also write the job's timeline (one row per worker slot) as SVG here")
+      ->type_name("FILE");
+  add_command(app, line, "jobs", "your jobs, newest first");
+  add_command(app, line, "workers", "the workers, their slots, rooms, GPUs and state");
+  add_command(app, line, "whoami", "who your token says you are");
+  add_command(app, line, "user", "admin: issue, revoke or list user tokens")
+      .add_option("ACTION", line.operands, "add NAME | revoke NAME | list")
+      ->required();
+  add_command(app, line, "worker-token", "admin: print a join token for workers (one per lab or desktop)")
+      .add_option("NAME", line.operands, "a name for the token (default: a generated one)");
+  add_command(app, line, "room", "admin: who may submit to a room")
+      .add_option("ACTION", line.operands, "restrict ROOM USER,... | open ROOM")
+      ->required();
+  CLI::App& certs = *app.add_subcommand("certs", "make a CA and certificates for a lab's TLS");
+  certs.add_option("ACTION", line.operands, "init DIR")->required();
+  pesc::add_list_option(certs, "--host", line.hosts, "host names or addresses of the coordinator (default: this host)")
+      ->type_name("NAME,...");
+  app.add_subcommand("help", "describe pesc, or one command and its flags")
+      ->add_option("COMMAND", line.help_topic, "the command to describe");
+}
 
 int64_t size_flag(const std::string& text) { return text.empty() ? 0 : pesc::parse_size(text); }
 
-int usage_error(const std::string& message) {
-  std::cerr << "pesc: " << message << "\n\n" << kUsage << "\n";
-  return pesc::cli::kExitUsage;
+int run(const CLI::App& app, const CLI::App& command, CommandLine& line, std::vector<std::string> parameters) {
+  RunArguments& run = line.run;
+  run.parameters = std::move(parameters);
+  try {
+    run.limits.memory_bytes = size_flag(line.memory);
+    run.limits.output_bytes = size_flag(line.output_size);
+  } catch (const pesc::Error& error) {
+    return pesc::usage_error(app, error.what(), &command);
+  }
+  run.limits.cpu_time = std::chrono::milliseconds(std::llround(line.cpu_time_seconds * 1000));
+  return pesc::cli::run(line.target, run);
+}
+
+int help(const CLI::App& app, const std::string& topic) {
+  if (topic.empty()) {
+    // Not app.help(): with `help` the command chosen, that would describe `pesc help`.
+    std::cout << app.get_formatter()->make_help(&app, app.get_name(), CLI::AppFormatMode::Normal);
+    return pesc::cli::kExitOk;
+  }
+  std::vector<const CLI::App*> found =
+      app.get_subcommands([&topic](const CLI::App* command) { return command->get_name() == topic; });
+  if (found.empty()) return pesc::usage_error(app, "unknown command \"" + topic + "\"");
+  std::cout << found.front()->help(app.get_name());
+  return pesc::cli::kExitOk;
+}
+
+int dispatch(const CLI::App& app, const CLI::App& command, CommandLine& line, std::vector<std::string> parameters) {
+  const std::string& name = command.get_name();
+  const Target& target = line.target;
+  if (name != "run" && !parameters.empty()) {
+    return pesc::usage_error(app, "only `pesc run` takes parameters after --", &command);
+  }
+  if (name == "run") return run(app, command, line, std::move(parameters));
+  if (name == "help") return help(app, line.help_topic);
+  if (name == "status") return pesc::cli::status(target, line.job_id);
+  if (name == "wait") return pesc::cli::wait(target, line.job_id);
+  if (name == "cancel") return pesc::cli::cancel(target, line.job_id);
+  if (name == "delete") return pesc::cli::remove(target, line.job_id);
+  if (name == "results") return pesc::cli::results(target, line.job_id, line.out_dir);
+  if (name == "report") return pesc::cli::report(target, line.job_id, line.svg_file);
+  if (name == "jobs") return pesc::cli::jobs(target);
+  if (name == "workers") return pesc::cli::workers(target);
+  if (name == "whoami") return pesc::cli::whoami(target);
+  if (name == "user") return pesc::cli::user(target, line.operands);
+  if (name == "worker-token") return pesc::cli::worker_token(target, line.operands);
+  if (name == "room") return pesc::cli::room(target, line.operands);
+  return pesc::cli::certs(line.operands, line.hosts);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   pesc::handle_termination_signals();
-  // Everything after "--" is a rank parameter, passed on byte for byte, even
-  // when it looks like a flag.
-  std::vector<std::string> storage;
-  std::vector<char*> flag_args = pesc::with_flag_names_normalized(argc, argv, storage, {"shared", "room"});
-  std::vector<std::string> parameters;
-  if (auto separator = std::find_if(flag_args.begin(), flag_args.end(),
-                                    [](const char* arg) { return std::string(arg) == "--"; });
-      separator != flag_args.end()) {
-    parameters.assign(separator + 1, flag_args.end());
-    flag_args.erase(separator, flag_args.end());
-  }
-  pesc::set_usage("pesc", kUsage);
-  std::vector<char*> positional = absl::ParseCommandLine(static_cast<int>(flag_args.size()), flag_args.data());
-  if (positional.size() < 2) return usage_error("say what to do");
-  const std::string command = positional[1];
-  const std::vector<std::string> operands(positional.begin() + 2, positional.end());
-
-  pesc::cli::Target target{absl::GetFlag(FLAGS_coordinator), absl::GetFlag(FLAGS_state_dir),
-                           absl::GetFlag(FLAGS_slots),       absl::GetFlag(FLAGS_token_file),
-                           absl::GetFlag(FLAGS_tls_ca),      absl::GetFlag(FLAGS_tls_cert),
-                           absl::GetFlag(FLAGS_tls_key)};
-  if (command == "run") {
-    if (operands.size() != 1) return usage_error("run takes one process (a file, directory or archive)");
-    pesc::cli::RunArguments run;
-    run.process = operands[0];
-    run.domain = absl::GetFlag(FLAGS_domain);
-    run.repetitions = absl::GetFlag(FLAGS_repetitions);
-    run.parameters = std::move(parameters);
-    run.entry = absl::GetFlag(FLAGS_entry);
-    run.name = absl::GetFlag(FLAGS_name);
-    run.out_dir = absl::GetFlag(FLAGS_out);
-    run.detach = absl::GetFlag(FLAGS_detach);
-    run.max_attempts = absl::GetFlag(FLAGS_max_attempts);
-    run.timeout_seconds = absl::GetFlag(FLAGS_timeout);
-    try {
-      run.limits = {.memory_bytes = size_flag(absl::GetFlag(FLAGS_memory)),
-                    .cpu_time = std::chrono::milliseconds(std::llround(absl::GetFlag(FLAGS_cpu_time) * 1000)),
-                    .open_files = absl::GetFlag(FLAGS_open_files),
-                    .processes = absl::GetFlag(FLAGS_processes),
-                    .output_bytes = size_flag(absl::GetFlag(FLAGS_output_size))};
-    } catch (const pesc::Error& error) {
-      return usage_error(error.what());
-    }
-    run.network = absl::GetFlag(FLAGS_network);
-    run.gpus = absl::GetFlag(FLAGS_gpus);
-    run.min_capability = absl::GetFlag(FLAGS_min_capability);
-    run.checkpoint_interval_seconds = absl::GetFlag(FLAGS_checkpoint_interval);
-    run.rooms = absl::GetFlag(FLAGS_room);
-    run.same_machine = absl::GetFlag(FLAGS_same_machine);
-    run.parallel = absl::GetFlag(FLAGS_parallel);
-    run.no_duplicates = absl::GetFlag(FLAGS_no_duplicates);
-    run.shared = absl::GetFlag(FLAGS_shared);
-    return pesc::cli::run(target, run);
-  }
-  if (command == "user") return pesc::cli::user(target, operands);
-  if (command == "worker-token") return pesc::cli::worker_token(target, operands);
-  if (command == "room") return pesc::cli::room(target, operands);
-  if (command == "whoami") return pesc::cli::whoami(target);
-  if (command == "certs") return pesc::cli::certs(operands, absl::GetFlag(FLAGS_host));
-  if (command == "jobs") return pesc::cli::jobs(target);
-  if (command == "workers") return pesc::cli::workers(target);
-  if (command == "status" || command == "wait" || command == "cancel" || command == "results" ||
-      command == "delete" || command == "report") {
-    if (operands.size() != 1) return usage_error(command + " takes one job id");
-    if (command == "status") return pesc::cli::status(target, operands[0]);
-    if (command == "wait") return pesc::cli::wait(target, operands[0]);
-    if (command == "cancel") return pesc::cli::cancel(target, operands[0]);
-    if (command == "delete") return pesc::cli::remove(target, operands[0]);
-    if (command == "report") return pesc::cli::report(target, operands[0], absl::GetFlag(FLAGS_svg));
-    return pesc::cli::results(target, operands[0], absl::GetFlag(FLAGS_out));
-  }
-  return usage_error("unknown command \"" + command + "\"");
+  CLI::App app(kDescription);
+  pesc::set_up_help(app, "pesc");
+  // One command per call; a later word that names a command is an operand.
+  app.require_subcommand(0, 1);
+  CommandLine line;
+  // Before the command too, as in `pesc --coordinator HOST:PORT jobs`.
+  add_connection_options(app, line.target);
+  add_embedded_farm_options(app, line.target);
+  add_commands(app, line);
+  app.footer(kFooter);  // after the commands, which would copy it
+  for (CLI::App* command : app.get_subcommands([](const CLI::App*) { return true; })) command->group("Commands");
+  // The man page shows every command with its flags.
+  app.set_help_all_flag("--help-all", "describe every command and its flags");
+  if (auto exit_status = pesc::parse_command_line(app, argc, argv)) return *exit_status;
+  const std::vector<CLI::App*> selected = app.get_subcommands();
+  if (selected.empty()) return pesc::usage_error(app, "say what to do (a command such as run)");
+  return dispatch(app, *selected.front(), line, pesc::arguments_after_separator(argc, argv));
 }

@@ -343,7 +343,12 @@ std::string FarmState::gang_shortfall(const std::string& job_id, const ActiveJob
 absl::StatusOr<v1::JobInfo> FarmState::job(const std::string& job_id) {
   absl::MutexLock lock(&mutex_);
   PESC_ASSIGN_OR_RETURN(JobRecord record, store_->job(job_id));
-  return info_of(record);
+  v1::JobInfo info = info_of(record);
+  PESC_ASSIGN_OR_RETURN(auto pauses, store_->pauses_between(record.created_unix_ms, record.finished_unix_ms > 0
+                                                                                      ? record.finished_unix_ms
+                                                                                      : now_unix_ms()));
+  info.mutable_pauses()->Assign(pauses.begin(), pauses.end());
+  return info;
 }
 
 absl::StatusOr<std::vector<v1::JobInfo>> FarmState::jobs() {
@@ -496,6 +501,7 @@ absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorke
   session.last_heard = absl::Now();
   session.gpus.assign(registration.gpus().begin(), registration.gpus().end());
   session.paused = registration.paused_reason();
+  record_pause(registration.worker_id(), session.paused);
   session.unavailable_domains.clear();
   for (const v1::UnavailableDomain& domain : registration.unavailable_domains()) {
     session.unavailable_domains[domain.domain()] = domain.why();
@@ -551,6 +557,7 @@ void FarmState::worker_heartbeat(const std::string& worker_id, const v1::Heartbe
   }
   if (session->second.paused == heartbeat.paused_reason() && returned.empty()) return;
   session->second.paused = heartbeat.paused_reason();
+  record_pause(worker_id, session->second.paused);
   if (requeue(returned).ok()) dispatch();
   changed();
 }
@@ -710,7 +717,15 @@ void FarmState::disconnect_worker(const std::string& worker_id, const Outbox* ou
   if (session == sessions_.end() || session->second.outbox.get() != outbox) return;  // already replaced
   session->second.outbox->close();
   session->second.outbox.reset();
+  record_pause(worker_id, "");  // away is not paused; it says again when it is back
   changed();
+}
+
+void FarmState::record_pause(const std::string& worker_id, const std::string& reason) {
+  if (absl::Status recorded = store_->record_pause(worker_id, reason, now_unix_ms()); !recorded.ok()) {
+    std::cerr << "pesc coordinator: recording whether worker " << worker_id
+              << " is paused failed (job reports count that time as idle): " << recorded.message() << std::endl;
+  }
 }
 
 bool FarmState::is_silent(const std::string& worker_id) {
@@ -1211,6 +1226,7 @@ void FarmState::send_attempt(const std::string& job_id, const v1::JobSpec& spec,
   assignment.set_timeout_ms(spec.timeout_ms());
   assignment.set_checkpoint_interval_ms(spec.checkpoint_interval_ms());
   assignment.set_warm_runner(spec.warm_runner());
+  if (spec.has_seed()) assignment.set_seed(spec.seed());
   *assignment.mutable_shared() = spec.shared();
   *assignment.mutable_limits() = spec.limits();
   // A gang's ranks meet over the network.

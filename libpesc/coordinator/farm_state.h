@@ -203,6 +203,8 @@ class FarmState {
   // Why the job's pending ranks cannot start anywhere; empty when they can.
   std::string why_waiting(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   v1::JobInfo info_of(const JobRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Keeps the worker's pause (reason) or its end (empty) for job reports.
+  void record_pause(const std::string& worker_id, const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Ranks of the job that workers hold but have not started.
   int queued_at_workers(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void count_queued_at_workers() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);

@@ -116,6 +116,7 @@ std::vector<std::pair<std::string, std::string>> pesc_environment(const RankCont
                                             {"SLURM_ARRAY_TASK_MAX", absl::StrCat(context.world_size - 1)},
                                             {"PBS_ARRAYID", rank},
                                         });
+  if (context.seed) environment.emplace_back("PESC_SEED", absl::StrCat(*context.seed));
   if (context.gpu_host || !context.gpus.empty()) {
     environment.emplace_back("CUDA_VISIBLE_DEVICES", absl::StrJoin(context.gpus, ","));
   }

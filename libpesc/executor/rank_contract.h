@@ -5,7 +5,9 @@
 // exact PESC flags, and the same facts as environment variables under the
 // PESC_*, torch.distributed and Slurm/PBS array names.
 
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,6 +33,8 @@ struct RankContext {
   // bound like the first: its next ranks run there while the worker
   // collects the last one. Empty for other ranks.
   std::vector<std::filesystem::path> spare_dirs;
+  // The job's seed, as PESC_SEED; none: no PESC_SEED.
+  std::optional<uint64_t> seed;
 };
 
 // "--app_dir A/ --checkpoint_dir C --output_dir O --rank R --world_size W
@@ -44,7 +48,8 @@ std::vector<std::string> pesc_flags(const RankContext& context);
 // (each byte for byte), RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT,
 // SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT, SLURM_ARRAY_TASK_MIN,
 // SLURM_ARRAY_TASK_MAX, PBS_ARRAYID; CUDA_VISIBLE_DEVICES (the rank's GPUs,
-// comma-separated, empty for none) when it has GPUs or the machine does.
+// comma-separated, empty for none) when it has GPUs or the machine does;
+// PESC_SEED when the job has a seed.
 // The parameters go into the environment only while they are small
 // (kParametersInEnvironmentBytes together): argv and the environment share
 // one limit of the kernel, and large ones passed twice would not fit.

@@ -190,14 +190,19 @@ std::string Results::read_file(size_t rank, const fs::path& relative) const {
 
 JobReport Results::report() const {
   std::chrono::system_clock::time_point submitted, finished;
+  std::vector<WorkerPause> pauses;
   // A job the farm has forgotten still has its ranks' own times.
   if (connection_) {
     if (auto job = connection_->client().job(job_id_); job.ok()) {
       submitted = from_unix_ms(job->created_unix_ms());
       finished = from_unix_ms(job->finished_unix_ms());
+      for (const v1::WorkerPause& pause : job->pauses()) {
+        pauses.push_back(WorkerPause{pause.worker_id(), from_unix_ms(pause.start_unix_ms()),
+                                     from_unix_ms(pause.end_unix_ms()), pause.reason()});
+      }
     }
   }
-  return JobReport::from(job_id_, ranks_, submitted, finished);
+  return JobReport::from(job_id_, ranks_, submitted, finished, pauses);
 }
 
 std::string Results::timeline_svg() const { return report().timeline_svg(); }

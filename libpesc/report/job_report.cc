@@ -4,8 +4,12 @@
 // lane that is free at their start (greedy interval partitioning). That uses
 // exactly as many lanes as the most ranks that ran at once, which is the
 // fewest slots the worker can have had.
+//
+// A worker's idle lanes while it was paused (its owner at it, its disk
+// full) are charged to lost_paused, not to the part they fell in.
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "pesc/pesc.h"
@@ -22,6 +26,58 @@ bool ran(const RankResult& rank) { return known(rank.start) && rank.end >= rank.
 
 milliseconds between(TimePoint from, TimePoint to) {
   return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(to - from));
+}
+
+struct Span {
+  TimePoint from, to;
+};
+
+// The spans sorted, with overlapping ones joined.
+std::vector<Span> merged(std::vector<Span> spans) {
+  std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.from < b.from; });
+  std::vector<Span> out;
+  for (const Span& span : spans) {
+    if (!out.empty() && span.from <= out.back().to) {
+      out.back().to = std::max(out.back().to, span.to);
+    } else {
+      out.push_back(span);
+    }
+  }
+  return out;
+}
+
+milliseconds total(const std::vector<Span>& disjoint) {
+  milliseconds sum{0};
+  for (const Span& span : disjoint) sum += between(span.from, span.to);
+  return sum;
+}
+
+milliseconds overlap(const std::vector<Span>& disjoint, TimePoint from, TimePoint to) {
+  milliseconds sum{0};
+  for (const Span& span : disjoint) sum += between(std::max(span.from, from), std::min(span.to, to));
+  return sum;
+}
+
+// Each worker's pauses clipped to [started, finished]; one still going ends at `finished`.
+std::map<std::string, std::vector<WorkerPause>> pauses_by_worker(const std::vector<WorkerPause>& pauses,
+                                                                 TimePoint started, TimePoint finished) {
+  std::map<std::string, std::vector<WorkerPause>> by_worker;
+  for (WorkerPause pause : pauses) {
+    pause.start = std::max(pause.start, started);
+    pause.end = std::min(known(pause.end) ? pause.end : finished, finished);
+    if (pause.end > pause.start) by_worker[pause.worker].push_back(std::move(pause));
+  }
+  for (auto& [worker, its_pauses] : by_worker) {
+    std::sort(its_pauses.begin(), its_pauses.end(),
+              [](const WorkerPause& a, const WorkerPause& b) { return a.start < b.start; });
+  }
+  return by_worker;
+}
+
+std::vector<Span> spans_of(const std::vector<WorkerPause>& pauses) {
+  std::vector<Span> spans;
+  for (const WorkerPause& pause : pauses) spans.push_back({pause.start, pause.end});
+  return merged(std::move(spans));
 }
 
 // Assigns each of one worker's ranks (sorted by start) a lane from 0; returns how many lanes it took.
@@ -68,7 +124,7 @@ void count_failure(FailureClass failure_class, JobReport::FailuresByClass& count
 }  // namespace
 
 JobReport JobReport::from(const std::string& job_id, const std::vector<RankResult>& ranks, TimePoint submitted,
-                          TimePoint finished) {
+                          TimePoint finished, const std::vector<WorkerPause>& pauses) {
   JobReport report;
   report.job_id = job_id;
   report.ranks = static_cast<int>(ranks.size());
@@ -101,8 +157,21 @@ JobReport JobReport::from(const std::string& job_id, const std::vector<RankResul
   report.finished = known(finished) ? std::max(finished, last_end) : last_end;
   report.wall = between(report.started, report.finished);
 
+  const auto worker_pauses = pauses_by_worker(pauses, report.started, report.finished);
+  std::vector<Span> any_paused;
+  std::set<std::string> reasons;
   int ran_count = 0;
   for (auto& [name, worker_ranks] : by_worker) {
+    const auto paused_here = worker_pauses.find(name);
+    const std::vector<WorkerPause> no_pauses;
+    const std::vector<WorkerPause>& own_pauses = paused_here == worker_pauses.end() ? no_pauses : paused_here->second;
+    const std::vector<Span> paused_spans = spans_of(own_pauses);
+    // An idle stretch of one lane: its paused part is lost_paused, the rest `part`.
+    auto idle = [&](TimePoint from, TimePoint to, milliseconds& part) {
+      const milliseconds paused = overlap(paused_spans, from, to);
+      report.lost_paused += paused;
+      part += between(from, to) - paused;
+    };
     std::sort(worker_ranks.begin(), worker_ranks.end(), [](const RankResult* a, const RankResult* b) {
       return std::tie(a->start, a->end, a->rank) < std::tie(b->start, b->end, b->rank);
     });
@@ -120,9 +189,10 @@ JobReport JobReport::from(const std::string& job_id, const std::vector<RankResul
       const milliseconds run_time = between(rank.start, rank.end);
       TimePoint& previous_end = lane_end[static_cast<size_t>(lane_of[i])];
       if (previous_end == TimePoint::min()) {
-        report.lost_ramp_up += between(first_start, rank.start);
+        idle(report.started, first_start, report.lost_before_first_start);
+        idle(first_start, rank.start, report.lost_ramp_up);
       } else {
-        report.lost_between_ranks += between(previous_end, rank.start);
+        idle(previous_end, rank.start, report.lost_between_ranks);
       }
       previous_end = rank.end;
 
@@ -138,7 +208,18 @@ JobReport JobReport::from(const std::string& job_id, const std::vector<RankResul
                                             between(report.started, rank.start), between(report.started, rank.end),
                                             rank.status});
     }
-    for (TimePoint end : lane_end) report.lost_tail += between(end, last_end);
+    for (TimePoint end : lane_end) {
+      idle(end, last_end, report.lost_tail);
+      idle(last_end, report.finished, report.lost_after_last_end);
+    }
+    worker.paused = total(paused_spans);
+    any_paused.insert(any_paused.end(), paused_spans.begin(), paused_spans.end());
+    for (const WorkerPause& pause : own_pauses) {
+      reasons.insert(pause.reason);
+      report.paused_stretches.push_back(PausedStretch{worker.first_lane, worker.slots,
+                                                      between(report.started, pause.start),
+                                                      between(report.started, pause.end), pause.reason});
+    }
     worker.mean_rank_time = worker.busy / worker.ranks;
     const double capacity_ms = static_cast<double>(worker.slots) * static_cast<double>(report.wall.count());
     worker.utilization = capacity_ms > 0 ? static_cast<double>(worker.busy.count()) / capacity_ms : 0.0;
@@ -147,8 +228,8 @@ JobReport JobReport::from(const std::string& job_id, const std::vector<RankResul
     report.workers.push_back(std::move(worker));
   }
   charge_lost_attempts(ranks, report);
-  report.lost_before_first_start = report.slots * between(report.started, first_start);
-  report.lost_after_last_end = report.slots * between(last_end, report.finished);
+  report.paused = total(merged(std::move(any_paused)));
+  report.paused_reasons.assign(reasons.begin(), reasons.end());
   report.overhead_per_rank = std::chrono::duration_cast<std::chrono::microseconds>(report.lost()) / ran_count;
   if (report.wall.count() > 0) {
     report.speedup = static_cast<double>(report.rank_time.count()) / static_cast<double>(report.wall.count());

@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "pesc/pesc.h"
 
 namespace pesc {
@@ -17,6 +18,14 @@ std::string utc(std::chrono::system_clock::time_point t) {
   char text[32];
   std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &parts);
   return text;
+}
+
+// The first few reasons a worker paused for; a long job can collect many.
+std::string reasons_in_brief(const std::vector<std::string>& reasons) {
+  constexpr size_t kShown = 3;
+  if (reasons.size() <= kShown) return absl::StrJoin(reasons, "; ");
+  return absl::StrCat(absl::StrJoin(reasons.begin(), reasons.begin() + kShown, "; "), "; and ",
+                      reasons.size() - kShown, " more");
 }
 
 }  // namespace
@@ -38,6 +47,11 @@ std::string JobReport::to_text() const {
   const double capacity = static_cast<double>(slots) * seconds(wall);
   absl::StrAppendFormat(&text, "  wall time          %10.3f s   %s to %s\n", seconds(wall), utc(started),
                         utc(finished));
+  if (paused.count() > 0) {
+    absl::StrAppendFormat(&text, "  paused             %10.3f s   %.1f %% of the wall time a worker took no ranks (%s)\n",
+                          seconds(paused), 100.0 * seconds(paused) / std::max(seconds(wall), 1e-3),
+                          reasons_in_brief(paused_reasons));
+  }
   absl::StrAppendFormat(&text, "  sum of rank times  %10.3f s\n", seconds(rank_time));
   absl::StrAppendFormat(&text, "  speedup            %10.2f     on %d slot%s (efficiency %.1f %%)\n", speedup, slots,
                         slots == 1 ? "" : "s", 100.0 * efficiency);
@@ -49,6 +63,7 @@ std::string JobReport::to_text() const {
       {"idle between ranks in a slot (dispatch, staging)", lost_between_ranks},
       {"idle while the last ranks finished (imbalance)", lost_tail},
       {"after the last rank ended (collecting results)", lost_after_last_end},
+      {"paused worker: owner present / CPU busy / disk full", lost_paused},
   };
   for (const auto& [what, lost_time] : parts) {
     absl::StrAppendFormat(&text, "    %-58s %9.3f s\n", what, seconds(lost_time));

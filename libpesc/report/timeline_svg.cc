@@ -1,6 +1,8 @@
 // JobReport::timeline_svg: a Gantt chart of a job, one row per worker slot,
 // written out as SVG text so that no plotting library is needed.
 #include <cmath>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -67,6 +69,12 @@ std::string JobReport::timeline_svg() const {
       "font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"11\">\n"
       "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
       kWidth, height, kWidth, height);
+  if (!paused_stretches.empty()) {  // grey, hatched: no rank can be dispatched there
+    svg +=
+        "<defs><pattern id=\"paused\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" "
+        "patternTransform=\"rotate(45)\"><rect width=\"6\" height=\"6\" fill=\"#d9d9d9\"/>"
+        "<line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"#8c8c8c\" stroke-width=\"2\"/></pattern></defs>\n";
+  }
   absl::StrAppendFormat(&svg,
                         "<text x=\"%.0f\" y=\"18\" font-size=\"14\" font-weight=\"bold\">job %s: %d ranks, wall %.3f s, "
                         "speedup %.2f on %d slot%s (efficiency %.0f%%)</text>\n",
@@ -74,10 +82,13 @@ std::string JobReport::timeline_svg() const {
                         slots, slots == 1 ? "" : "s", 100.0 * efficiency);
   // Legend.
   double legend_x = kLabelWidth;
-  for (auto [label, colour] : {std::pair{"succeeded", colour_of(RankStatus::kSucceeded)},
-                               std::pair{"failed", colour_of(RankStatus::kFailed)},
-                               std::pair{"cancelled", colour_of(RankStatus::kCancelled)},
-                               std::pair{"no rank running yet / any more (submit, dispatch, collect)", "#fde7c9"}}) {
+  std::vector<std::pair<const char*, const char*>> legend = {
+      {"succeeded", colour_of(RankStatus::kSucceeded)},
+      {"failed", colour_of(RankStatus::kFailed)},
+      {"cancelled", colour_of(RankStatus::kCancelled)},
+      {"no rank running yet / any more (submit, dispatch, collect)", "#fde7c9"}};
+  if (!paused_stretches.empty()) legend.emplace_back("worker paused", "url(#paused)");
+  for (auto [label, colour] : legend) {
     absl::StrAppendFormat(&svg,
                           "<rect x=\"%.0f\" y=\"30\" width=\"12\" height=\"12\" fill=\"%s\" stroke=\"#888\" "
                           "stroke-width=\"0.5\"/><text x=\"%.0f\" y=\"40\">%s</text>\n",
@@ -117,6 +128,17 @@ std::string JobReport::timeline_svg() const {
                               x_of(from), kTop, x_of(to) - x_of(from), plot_height);
       }
     }
+  }
+
+  // A paused worker's lanes, behind its ranks (a rank it had started runs on).
+  for (const PausedStretch& stretch : paused_stretches) {
+    absl::StrAppendFormat(&svg,
+                          "<rect class=\"paused\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" "
+                          "fill=\"url(#paused)\"><title>paused %.3f s: %s</title></rect>\n",
+                          x_of(stretch.start), kTop + row * stretch.first_lane,
+                          std::max(x_of(stretch.end) - x_of(stretch.start), 0.5), row * stretch.lanes,
+                          static_cast<double>((stretch.end - stretch.start).count()) / 1000.0,
+                          escaped(stretch.reason));
   }
 
   const double gap = row >= 6 ? 1.0 : 0.0;

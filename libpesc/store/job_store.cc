@@ -102,6 +102,12 @@ CREATE TABLE IF NOT EXISTS workers(
 CREATE TABLE IF NOT EXISTS usage(
   user TEXT PRIMARY KEY,
   used_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS worker_pauses(
+  worker_id TEXT NOT NULL,
+  start_ms INTEGER NOT NULL,
+  end_ms INTEGER,
+  reason TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS worker_pauses_by_end ON worker_pauses(end_ms);
 )sql";
 
 }  // namespace
@@ -1248,6 +1254,51 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> JobStore::workers() {
       all.push_back(std::move(info));
     }
     return all;
+  });
+}
+
+absl::Status JobStore::record_pause(const std::string& worker_id, const std::string& reason, int64_t now_unix_ms) {
+  return guarded("record a worker's pause", [&]() -> absl::Status {
+    Atomically transaction(*sql_);
+    auto open = (*sql_)("SELECT reason FROM worker_pauses WHERE worker_id = ? AND end_ms IS NULL");
+    open->bind(1, worker_id);
+    const std::optional<std::string> open_reason =
+        open->executeStep() ? std::optional(open->getColumn(0).getString()) : std::nullopt;
+    if (open_reason.value_or("") == reason) return absl::OkStatus();
+    if (open_reason) {
+      auto close = (*sql_)("UPDATE worker_pauses SET end_ms = ? WHERE worker_id = ? AND end_ms IS NULL");
+      close->bind(1, now_unix_ms);
+      close->bind(2, worker_id);
+      close->exec();
+    }
+    if (!reason.empty()) {
+      auto start = (*sql_)("INSERT INTO worker_pauses(worker_id, start_ms, end_ms, reason) VALUES(?, ?, NULL, ?)");
+      start->bind(1, worker_id);
+      start->bind(2, now_unix_ms);
+      start->bind(3, reason);
+      start->exec();
+    }
+    transaction.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<v1::WorkerPause>> JobStore::pauses_between(int64_t from_unix_ms, int64_t to_unix_ms) {
+  return guarded("read workers' pauses", [&]() -> absl::StatusOr<std::vector<v1::WorkerPause>> {
+    auto query = (*sql_)(
+        "SELECT worker_id, start_ms, COALESCE(end_ms, 0), reason FROM worker_pauses "
+        "WHERE start_ms < ? AND (end_ms IS NULL OR end_ms > ?) ORDER BY worker_id, start_ms");
+    query->bind(1, to_unix_ms);
+    query->bind(2, from_unix_ms);
+    std::vector<v1::WorkerPause> pauses;
+    while (query->executeStep()) {
+      v1::WorkerPause& pause = pauses.emplace_back();
+      pause.set_worker_id(query->getColumn(0).getString());
+      pause.set_start_unix_ms(query->getColumn(1).getInt64());
+      pause.set_end_unix_ms(query->getColumn(2).getInt64());
+      pause.set_reason(query->getColumn(3).getString());
+    }
+    return pauses;
   });
 }
 

@@ -198,6 +198,14 @@ class JobStore {
   // Worker id -> the credential it last registered with.
   absl::StatusOr<std::map<std::string, std::string>> worker_credentials();
 
+  // What the worker says of its pausing now: a reason other than the one
+  // it paused for ends that pause, a non-empty one starts a new pause;
+  // the same one changes nothing. Empty: it is not paused (or gone).
+  absl::Status record_pause(const std::string& worker_id, const std::string& reason, int64_t now_unix_ms);
+  // Workers' pauses that overlap [from, to), by worker then start; one still
+  // going has end_unix_ms 0.
+  absl::StatusOr<std::vector<v1::WorkerPause>> pauses_between(int64_t from_unix_ms, int64_t to_unix_ms);
+
  private:
   JobStore(std::filesystem::path file, std::unique_ptr<SQLite::Database> db);
   absl::Status migrate();

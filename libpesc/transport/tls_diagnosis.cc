@@ -1,5 +1,6 @@
 #include "transport/tls_diagnosis.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <openssl/bio.h>
@@ -7,6 +8,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -14,8 +16,10 @@
 
 #include <cerrno>
 #include <memory>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace pesc {
 namespace {
@@ -183,9 +187,48 @@ std::string server_certificate_untrusted(SSL* ssl, const ChannelSecurity& securi
                       "): it is signed by \"", issuer, "\"; pass the ca.pem made with the coordinator's certificate");
 }
 
+// The host names and addresses the certificate is for (its subject
+// alternative names), as `pesc certs init --host` wrote them.
+std::vector<std::string> certificate_names(X509* cert) {
+  std::vector<std::string> names;
+  using Names = std::unique_ptr<GENERAL_NAMES, decltype(&GENERAL_NAMES_free)>;
+  Names alt(static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)),
+            GENERAL_NAMES_free);
+  for (int i = 0; alt && i < sk_GENERAL_NAME_num(alt.get()); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(alt.get(), i);
+    if (name->type == GEN_DNS) {
+      const ASN1_STRING* dns = name->d.dNSName;
+      names.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(dns)),
+                         static_cast<size_t>(ASN1_STRING_length(dns)));
+    } else if (name->type == GEN_IPADD) {
+      const ASN1_OCTET_STRING* ip = name->d.iPAddress;
+      const int length = ASN1_STRING_length(ip);
+      char text[INET6_ADDRSTRLEN] = "?";
+      if (length == 4 || length == 16) {
+        inet_ntop(length == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(ip), text, sizeof text);
+      }
+      names.emplace_back(text);
+    }
+  }
+  return names;
+}
+
+// The certificate is trusted but names other hosts than the one dialed
+// (gRPC checks the name as a browser does).
+std::optional<std::string> wrong_host(SSL* ssl, const std::string& host) {
+  std::unique_ptr<X509, decltype(&X509_free)> peer(SSL_get1_peer_certificate(ssl), X509_free);
+  if (!peer) return std::nullopt;
+  if (X509_check_host(peer.get(), host.c_str(), host.size(), 0, nullptr) == 1 ||
+      X509_check_ip_asc(peer.get(), host.c_str(), 0) == 1) {
+    return std::nullopt;
+  }
+  return absl::StrCat("the coordinator's certificate is for ", absl::StrJoin(certificate_names(peer.get()), ", "),
+                      ", not ", host, ": dial one of those names or reissue with pesc certs init --host ", host);
+}
+
 // The handshake worked: a plaintext client was the mistake, or the
 // coordinator rejects the client's certificate once it has read it.
-std::optional<std::string> after_handshake(SSL* ssl, const ChannelSecurity& security) {
+std::optional<std::string> after_handshake(SSL* ssl, const ChannelSecurity& security, const std::string& host) {
   if (security.tls_ca.empty()) {
     std::string issuer = "?";
     if (X509* peer = SSL_get1_peer_certificate(ssl)) {
@@ -197,6 +240,7 @@ std::optional<std::string> after_handshake(SSL* ssl, const ChannelSecurity& secu
   }
   const long verdict = SSL_get_verify_result(ssl);
   if (verdict != X509_V_OK) return server_certificate_untrusted(ssl, security, verdict);
+  if (std::optional<std::string> mismatch = wrong_host(ssl, host)) return mismatch;
   // A gRPC server speaks first (its HTTP/2 settings) once it accepts the
   // client; one that rejects the client's certificate under TLS 1.3 sends an
   // alert or just hangs up (gRPC does), after the client's handshake is done.
@@ -229,7 +273,7 @@ std::optional<std::string> diagnose_tls(const std::string& address, const Channe
   SSL_set_alpn_protos(ssl.get(), kAlpn, sizeof(kAlpn));
   std::optional<std::string> diagnosis;
   if (SSL_connect(ssl.get()) == 1) {
-    diagnosis = after_handshake(ssl.get(), security);
+    diagnosis = after_handshake(ssl.get(), security, server_name);
   } else if (refused_client_certificate()) {
     diagnosis = client_certificate_refused(ssl.get(), security);
   } else if (!security.tls_ca.empty()) {

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 #include "common/sha256.h"
+#include "transport/grpc_log.h"
 
 namespace pesc {
 namespace fs = std::filesystem;
@@ -95,6 +96,7 @@ class TokenInterceptorFactory final : public grpc::experimental::ClientIntercept
 }  // namespace
 
 std::shared_ptr<grpc::Channel> open_channel(const std::string& address, const ChannelSecurity& security) {
+  quiet_grpc_log();
   grpc::ChannelArguments arguments = channel_arguments();
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   if (!security.tls_ca.empty()) {

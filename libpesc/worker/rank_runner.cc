@@ -51,6 +51,7 @@ RankContext context_for(const v1::Assignment& assignment, const fs::path& run_di
   context.parameters.assign(assignment.parameters().begin(), assignment.parameters().end());
   context.gpus.assign(assignment.gpus().begin(), assignment.gpus().end());
   context.gpu_host = gpu_host;
+  if (assignment.has_seed()) context.seed = assignment.seed();
   if (assignment.warm_runner()) {
     for (int set = 1; set < RankRunner::kWarmSets; ++set) {
       auto [output, checkpoint] = dirs_of_set(run_dir, set);

@@ -1,5 +1,6 @@
 // The `pesc` command as scripts use it: output on stdout in rank order and
 // nothing else, errors on stderr, exit codes that say what happened.
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 
@@ -209,6 +210,157 @@ TEST(CliTest, WarnsWhenNoWorkerCanRunTheJobAndCancelsItOnTerm) {
   EXPECT_NE(run.err.find("cancelled"), std::string::npos) << run.err;
   CommandResult jobs = run_command({PESC_CLI_BINARY, "--coordinator", farm.address(), "jobs"}, {});
   EXPECT_NE(jobs.out.find("cancelled"), std::string::npos) << jobs.out;
+}
+
+// Help text with its wrapped lines joined, to find phrases a line break may split.
+std::string unwrapped(const std::string& help) {
+  std::string joined;
+  for (size_t i = 0; i < help.size(); ++i) {
+    if (help[i] == '\n' && i + 1 < help.size() && help[i + 1] == ' ' && help.find_first_not_of(' ', i + 1) > i + 8) {
+      joined += ' ';
+      i = help.find_first_not_of(' ', i + 1) - 1;
+    } else {
+      joined += help[i];
+    }
+  }
+  return joined;
+}
+
+// Every way of asking for help: exit 0, the text on stdout, flags in dash form.
+TEST(CliTest, HelpListsTheCommandsAndTheFlagsInDashForm) {
+  for (const std::vector<std::string>& ask : {std::vector<std::string>{"--help"}, {"help"}, {"-h"}}) {
+    std::vector<std::string> argv = {PESC_CLI_BINARY};
+    argv.insert(argv.end(), ask.begin(), ask.end());
+    CommandResult help = run_command(argv, kNoCoordinator);
+    EXPECT_EQ(help.exit_code, 0) << ask[0] << help.err;
+    EXPECT_EQ(help.err, "");
+    for (const char* expected : {"Usage: pesc", "run ", "status ", "report ", "worker-token ", "certs ",
+                                 "--coordinator HOST:PORT", "--token-file FILE", "connection/security:",
+                                 "`pesc help COMMAND`"}) {
+      EXPECT_NE(help.out.find(expected), std::string::npos) << ask[0] << " lacks " << expected << ":\n" << help.out;
+    }
+    EXPECT_EQ(help.out.find("helpfull"), std::string::npos) << help.out;
+    EXPECT_EQ(help.out.find("token_file"), std::string::npos) << help.out;
+  }
+}
+
+TEST(CliTest, EachCommandHasItsOwnHelpFromTheFlagsItParses) {
+  for (const std::string command : {"run", "status", "wait", "cancel", "results", "delete", "report", "jobs",
+                                    "workers", "whoami", "user", "worker-token", "room", "certs", "help"}) {
+    CommandResult asked = run_command({PESC_CLI_BINARY, "help", command}, kNoCoordinator);
+    CommandResult flag = run_command({PESC_CLI_BINARY, command, "--help"}, kNoCoordinator);
+    EXPECT_EQ(asked.exit_code, 0) << command << asked.err;
+    EXPECT_EQ(flag.exit_code, 0) << command << flag.err;
+    EXPECT_EQ(asked.out, flag.out) << command;
+    EXPECT_NE(asked.out.find("Usage: pesc " + command), std::string::npos) << asked.out;
+    EXPECT_EQ(asked.out.find('_' + std::string("attempts")), std::string::npos) << asked.out;
+  }
+  const std::string run = unwrapped(run_command({PESC_CLI_BINARY, "run", "--help"}, kNoCoordinator).out);
+  for (const char* expected :
+       {"PROCESS", "what to run:", "limits per rank:", "where ranks run:", "connection/security:",
+        "--repetitions N", "how many ranks to run (default: 1)", "--max-attempts N", "--checkpoint-interval SECONDS",
+        "--memory SIZE", "--room ROOM,...", "--same-machine", "--min-capability X", "--slots N", "-- PARAMETERS"}) {
+    EXPECT_NE(run.find(expected), std::string::npos) << "lacks " << expected << ":\n" << run;
+  }
+  CommandResult report = run_command({PESC_CLI_BINARY, "help", "report"}, kNoCoordinator);
+  EXPECT_NE(report.out.find("--svg FILE"), std::string::npos) << report.out;
+  EXPECT_EQ(report.out.find("--repetitions"), std::string::npos) << "run's flags belong to run:\n" << report.out;
+}
+
+// A mistake on the command line: one line naming it and where the help is, exit 2.
+TEST(CliTest, UnknownCommandsFlagsAndArgumentsAreOneLineErrors) {
+  ScratchDir scratch;
+  fs::path script = write_script(scratch.path(), "ok.sh", "true\n");
+  struct Mistake {
+    std::vector<std::string> args;
+    std::string error;
+  };
+  const std::vector<Mistake> mistakes = {
+      {{"frobnicate"}, "pesc: unknown command \"frobnicate\"; see `pesc --help`\n"},
+      {{"help", "frobnicate"}, "pesc: unknown command \"frobnicate\"; see `pesc --help`\n"},
+      {{"--bogus", "jobs"}, "pesc: unknown flag --bogus; see `pesc --help`\n"},
+      {{"--repetitions", "3", "run", script.string()},
+       "pesc: --repetitions belongs after the command: pesc run --repetitions ...; see `pesc help run`\n"},
+      {{"run", "--bogus=3", script.string()}, "pesc: unknown flag --bogus; see `pesc help run`\n"},
+      {{"run", script.string(), "extra"}, "pesc: unexpected argument \"extra\"; see `pesc help run`\n"},
+      {{"status"}, "pesc: JOB is required; see `pesc help status`\n"},
+      {{"jobs", "--", "x"}, "pesc: only `pesc run` takes parameters after --; see `pesc help jobs`\n"},
+  };
+  for (const Mistake& mistake : mistakes) {
+    std::vector<std::string> argv = {PESC_CLI_BINARY};
+    argv.insert(argv.end(), mistake.args.begin(), mistake.args.end());
+    CommandResult result = run_command(argv, kNoCoordinator);
+    EXPECT_EQ(result.exit_code, 2) << mistake.args[0];
+    EXPECT_EQ(result.err, mistake.error);
+    EXPECT_EQ(result.out, "");
+  }
+  CommandResult not_a_number = run_command({PESC_CLI_BINARY, "run", "--repetitions", "many", script.string()});
+  EXPECT_EQ(not_a_number.exit_code, 2);
+  EXPECT_NE(not_a_number.err.find("--repetitions"), std::string::npos) << not_a_number.err;
+  EXPECT_NE(not_a_number.err.find("see `pesc help run`"), std::string::npos) << not_a_number.err;
+}
+
+// Scripts written for the absl flags keep working: underscores, one dash,
+// flags before the command, and everything after -- untouched.
+TEST(CliTest, OldFlagSpellingsStillWorkAndParametersPassByteForByte) {
+  ScratchDir scratch;
+  fs::path script = write_script(scratch.path(), "args.sh", "printf '%s|' \"$@\"; echo\n");
+  CommandResult run = run_command({PESC_CLI_BINARY, "--slots=2", "run", "--max_attempts", "2", "-same_machine",
+                                   "--output_size=1M", script.string(), "--", "--help", "--bogus", "a b", "--", ""},
+                                  kNoCoordinator);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.out.find("--parameters|--help|--bogus|a b|--||\n"), std::string::npos) << run.out;
+  // Given twice, a flag means its last value; list flags add up.
+  CommandResult twice = run_command({PESC_CLI_BINARY, "run", "--repetitions=5", "--repetitions", "2", "--room",
+                                     "public", "--room=public,public", script.string()},
+                                    kNoCoordinator);
+  EXPECT_EQ(twice.exit_code, 0) << twice.err;
+  EXPECT_EQ(std::count(twice.out.begin(), twice.out.end(), '\n'), 2) << twice.out;
+}
+
+TEST(CliTest, DaemonsHelpListsTheirFlagsInDashFormWithDefaults) {
+  struct Daemon {
+    std::string binary;
+    std::vector<std::string> expected;
+  };
+  const std::vector<Daemon> daemons = {
+      {PESC_COORDINATOR_BINARY,
+       {"Usage: pesc-coordinator", "--listen HOST:PORT", "(default: 127.0.0.1:7070)", "--state-dir DIR",
+        "--worker-lease-ms MS", "(default: 10000)", "--tls-client-ca PEM", "backup DEST"}},
+      {PESC_WORKER_BINARY,
+       {"Usage: pesc-worker", "--work-dir DIR", "(default: /var/tmp/pesc-worker)", "--owners-first",
+        "--no-sandbox", "--interpreter NAME=PATH,...", "--disk-reserve-mb MIB", "(default: 16)"}},
+  };
+  for (const Daemon& daemon : daemons) {
+    CommandResult help = run_command({daemon.binary, "--help"});
+    EXPECT_EQ(help.exit_code, 0) << daemon.binary << help.err;
+    for (const std::string& expected : daemon.expected) {
+      EXPECT_NE(unwrapped(help.out).find(expected), std::string::npos) << "lacks " << expected << ":\n" << help.out;
+    }
+    EXPECT_EQ(help.out.find("helpfull"), std::string::npos) << help.out;
+    EXPECT_EQ(help.out.find("_dir"), std::string::npos) << help.out;
+    CommandResult unknown = run_command({daemon.binary, "--bogus"});
+    EXPECT_EQ(unknown.exit_code, 2);
+    const std::string program = fs::path(daemon.binary).filename().string();
+    EXPECT_EQ(unknown.err, program + ": unknown flag --bogus; see `" + program + " --help`\n");
+  }
+}
+
+TEST(CliTest, ManPagesAreGeneratedAndRender) {
+  const fs::path man_dir = PESC_MAN_DIR;
+  if (man_dir.empty()) GTEST_SKIP() << "help2man was not found when this build was configured";
+  if (!fs::exists("/usr/bin/groff")) GTEST_SKIP() << "no groff to render man pages";
+  for (const auto& [page, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"pesc.1", "--repetitions"}, {"pesc-coordinator.1", "--listen"}, {"pesc-worker.1", "--work-dir"}}) {
+    ASSERT_TRUE(fs::exists(man_dir / page)) << man_dir / page;
+    CommandResult rendered = run_command({"/usr/bin/groff", "-man", "-Tascii", "-P-cbou", (man_dir / page).string()});
+    EXPECT_EQ(rendered.exit_code, 0) << page << rendered.err;
+    for (const std::string& section : {std::string("NAME"), std::string("SYNOPSIS"), std::string("DESCRIPTION"),
+                                       std::string("EXAMPLES"), std::string("SEE ALSO"), expected}) {
+      EXPECT_NE(rendered.out.find(section), std::string::npos) << page << " lacks " << section << ":\n"
+                                                                << rendered.out;
+    }
+  }
 }
 
 }  // namespace

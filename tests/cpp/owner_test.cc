@@ -275,6 +275,47 @@ TEST_F(OwnerTest, AHostTurningBusyGivesBackTheRanksWaitingThere) {
   EXPECT_EQ(per_worker["worker1"], 3);
 }
 
+// The coordinator keeps when a worker paused; the job's report shows that
+// stretch as paused, not as idle slots (dispatch, staging), and so does the
+// timeline (issue 14).
+TEST_F(OwnerTest, AJobsReportShowsTheStretchItsWorkerWasPaused) {
+  FakeProcStat host(scratch_.path() / "stat", 5);
+  add_worker(host, "");
+  ASSERT_TRUE(eventually([&] { return workers().find("worker0") != std::string::npos; })) << workers();
+  const fs::path started = scratch_.path() / "started";
+  fs::create_directories(started);
+  fs::path script =
+      write_script(scratch_.path(), "rank.sh", "touch \"$PESC_PARAMETER_0/$PESC_RANK\"\nsleep 0.2\necho done\n");
+  Farm client("shell", {.coordinator = farm_.address()});
+  Job job = client.map(script, 6, {started.string()});
+  ASSERT_TRUE(eventually(
+      [&] { return std::distance(fs::directory_iterator(started), fs::directory_iterator()) >= 2; }));
+  constexpr auto kPause = std::chrono::milliseconds(2500);
+  host.set_busy_percent(95);
+  ASSERT_TRUE(eventually([&] { return workers().find("takes no new ranks") != std::string::npos; })) << workers();
+  const auto paused_at = std::chrono::steady_clock::now();
+  std::this_thread::sleep_until(paused_at + kPause);
+  host.set_busy_percent(5);
+  Results results = job.wait();
+  for (const RankResult& rank : results) EXPECT_TRUE(rank.ok()) << rank.output;
+
+  const JobReport report = results.report();
+  std::cout << report.to_text();  // the figures, for whoever reads the log
+  // The worker's check (0.2 s) and a heartbeat at either end, on a busy machine.
+  EXPECT_NEAR(std::chrono::duration<double>(report.paused).count(), 2.5, 0.8) << report.to_text();
+  EXPECT_GE(report.lost_paused, std::chrono::milliseconds(1700)) << report.to_text();
+  EXPECT_LT(report.lost_between_ranks, std::chrono::milliseconds(1500)) << report.to_text();
+  ASSERT_EQ(report.paused_reasons.size(), 1u);
+  EXPECT_NE(report.paused_reasons[0].find("the host's CPU was 95% busy"), std::string::npos);
+  EXPECT_NE(report.timeline_svg().find("<rect class=\"paused\""), std::string::npos);
+
+  const CommandResult cli =
+      run_command({PESC_CLI_BINARY, "--coordinator", farm_.address(), "report", results.job_id()}, {});
+  EXPECT_EQ(cli.exit_code, 0) << cli.err;
+  EXPECT_NE(cli.out.find("% of the wall time a worker took no ranks (the host's CPU was 95% busy"), std::string::npos)
+      << cli.out;
+}
+
 // CPU ticks the process has used, from /proc/PID/stat.
 int64_t cpu_ticks(pid_t pid) {
   const std::string stat = read_all("/proc/" + std::to_string(pid) + "/stat");

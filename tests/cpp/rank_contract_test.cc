@@ -140,13 +140,24 @@ TEST(PescEnvironmentTest, AllNamesWithTheirValues) {
                           Pair("PBS_ARRAYID", "3")));
 }
 
+std::optional<std::string> environment_value(const RankContext& context, std::string_view wanted) {
+  for (const auto& [name, value] : pesc_environment(context)) {
+    if (name == wanted) return value;
+  }
+  return std::nullopt;
+}
+
+TEST(PescEnvironmentTest, PescSeedIsTheJobsSeedWhenItHasOne) {
+  RankContext context = sample_context();
+  EXPECT_EQ(environment_value(context, "PESC_SEED"), std::nullopt);
+  context.seed = 18446744073709551615ULL;
+  EXPECT_EQ(environment_value(context, "PESC_SEED"), "18446744073709551615");
+  context.seed = 0;
+  EXPECT_EQ(environment_value(context, "PESC_SEED"), "0");
+}
+
 TEST(PescEnvironmentTest, CudaVisibleDevicesNamesTheRanksGpusOnGpuHostsOnly) {
-  auto cuda_devices = [](const RankContext& context) -> std::optional<std::string> {
-    for (const auto& [name, value] : pesc_environment(context)) {
-      if (name == "CUDA_VISIBLE_DEVICES") return value;
-    }
-    return std::nullopt;
-  };
+  auto cuda_devices = [](const RankContext& context) { return environment_value(context, "CUDA_VISIBLE_DEVICES"); };
   RankContext context = sample_context();
   EXPECT_EQ(cuda_devices(context), std::nullopt) << "a host without GPUs leaves the variable alone";
   context.gpu_host = true;

@@ -195,6 +195,43 @@ TEST(JobReportTest, TimelineSvgHasOneBarPerRankOnItsSlotRow) {
   EXPECT_NE(svg.find("speedup 2.00 on 3 slots"), std::string::npos);
 }
 
+// Worker "w" runs two ranks with a paused stretch between them and pauses
+// again (still paused) at the end; "idle" paused all along but ran nothing.
+TEST(JobReportTest, APausedWorkersIdleTimeIsPausedNotDispatch) {
+  const std::vector<WorkerPause> pauses = {
+      {"w", at(1200), at(2800), "the host's CPU was 90% busy with other work (over 70%)"},
+      {"w", at(4100), TimePoint(), "disk full: /work has 1 MiB free"},
+      {"idle", at(0), at(4000), "the host's CPU was 99% busy with other work (over 70%)"}};
+  JobReport report =
+      JobReport::from("j", {rank_run(0, "w", 0, 1000), rank_run(1, "w", 3000, 4000)}, at(-200), at(4200), pauses);
+  EXPECT_EQ(report.lost_between_ranks, milliseconds(400));
+  EXPECT_EQ(report.lost_after_last_end, milliseconds(100));
+  EXPECT_EQ(report.lost_paused, milliseconds(1700));
+  EXPECT_EQ(report.lost(), report.slots * report.wall - report.rank_time);
+  EXPECT_EQ(report.paused, milliseconds(1700));
+  ASSERT_EQ(report.workers.size(), 1u);
+  EXPECT_EQ(report.workers[0].paused, milliseconds(1700));
+  EXPECT_EQ(report.paused_reasons, (std::vector<std::string>{"disk full: /work has 1 MiB free",
+                                                             "the host's CPU was 90% busy with other work (over 70%)"}));
+  ASSERT_EQ(report.paused_stretches.size(), 2u);
+  EXPECT_EQ(report.paused_stretches[0].start, milliseconds(1400));
+  EXPECT_EQ(report.paused_stretches[0].end, milliseconds(3000));
+  EXPECT_EQ(report.paused_stretches[1].end, report.wall);
+
+  const std::string text = report.to_text();
+  EXPECT_NE(text.find("paused                  1.700 s   38.6 % of the wall time"), std::string::npos) << text;
+  EXPECT_NE(text.find("paused worker: owner present / CPU busy / disk full"), std::string::npos) << text;
+  const std::string svg = report.timeline_svg();
+  EXPECT_NE(svg.find("<rect class=\"paused\""), std::string::npos) << svg;
+  EXPECT_NE(svg.find(">worker paused</text>"), std::string::npos) << svg;
+}
+
+TEST(JobReportTest, AJobNoWorkerPausedInSaysNothingOfPauses) {
+  const std::string text = JobReport::from("job1", two_workers(), at(-200), at(2300)).to_text();
+  EXPECT_EQ(text.find("of the wall time"), std::string::npos) << text;
+  EXPECT_EQ(JobReport::from("job1", two_workers()).timeline_svg().find("paused"), std::string::npos);
+}
+
 TEST(JobReportTest, ResultsOfARealJobReportTheSlotsItRanOn) {
   Farm farm("shell", {.slots = 2});
   std::filesystem::path script = std::filesystem::temp_directory_path() / "pesc-report-test-sleep.sh";

@@ -361,6 +361,7 @@ TEST_F(TlsTest, TlsMistakesSayWhatIsWrongOnTheCommandLine) {
     EXPECT_NE(result.err.find(says), std::string::npos) << result.err;
     EXPECT_EQ(result.err.find("start one"), std::string::npos) << result.err;
     EXPECT_EQ(result.out, "") << "a table header before the error";
+    EXPECT_EQ(result.err.find("SSL_ERROR"), std::string::npos) << "gRPC's own handshake log: " << result.err;
   };
   {
     TestFarm farm(0, 2, server_flags(false));
@@ -388,6 +389,20 @@ TEST_F(TlsTest, TlsMistakesSayWhatIsWrongOnTheCommandLine) {
   EXPECT_EQ(nothing.exit_code, 3);
   EXPECT_NE(nothing.err.find("start one"), std::string::npos) << nothing.err;
   EXPECT_EQ(nothing.out, "");
+}
+
+// A trusted certificate that names other hosts than the one dialed.
+TEST_F(TlsTest, ACertificateForOtherHostsSaysWhichAndHowToReissue) {
+  TestFarm farm(0, 2, server_flags(false));
+  ChannelSecurity elsewhere = security("lab", farm.admin_token());
+  elsewhere.tls_server_name = "head.example";
+  auto client = Client::connect(farm.address(), elsewhere);
+  ASSERT_FALSE(client.ok());
+  EXPECT_NE(client.status().message().find(
+                "the coordinator's certificate is for localhost, 127.0.0.1, ::1, not head.example: dial one of those "
+                "names or reissue with pesc certs init --host head.example"),
+            std::string::npos)
+      << client.status();
 }
 
 // The library says the same to C++, Python and R callers.

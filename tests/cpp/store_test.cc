@@ -400,6 +400,27 @@ TEST_F(JobStoreTest, LostStragglerLeavesItsRankToTheDuplicate) {
   EXPECT_EQ(cancelled->at(0).id, duplicate);
 }
 
+TEST_F(JobStoreTest, AWorkersPausesAreKeptAcrossARestart) {
+  ASSERT_TRUE(store_->record_pause("w", "", 50).ok()) << "not paused: nothing to keep";
+  ASSERT_TRUE(store_->record_pause("w", "CPU busy", 100).ok());
+  ASSERT_TRUE(store_->record_pause("w", "CPU busy", 150).ok()) << "the same pause";
+  ASSERT_TRUE(store_->record_pause("w", "disk full", 200).ok());
+  ASSERT_TRUE(store_->record_pause("w", "", 300).ok());
+  ASSERT_TRUE(store_->record_pause("v", "CPU busy", 1000).ok());
+  store_ = reopen();
+  auto pauses = store_->pauses_between(0, 2000);
+  ASSERT_TRUE(pauses.ok()) << pauses.status();
+  ASSERT_EQ(pauses->size(), 3u);
+  EXPECT_EQ((*pauses)[0].worker_id(), "v");
+  EXPECT_EQ((*pauses)[0].end_unix_ms(), 0) << "still paused";
+  EXPECT_EQ((*pauses)[1].reason(), "CPU busy");
+  EXPECT_EQ((*pauses)[1].start_unix_ms(), 100);
+  EXPECT_EQ((*pauses)[1].end_unix_ms(), 200);
+  EXPECT_EQ((*pauses)[2].reason(), "disk full");
+  EXPECT_EQ((*pauses)[2].end_unix_ms(), 300);
+  EXPECT_EQ(store_->pauses_between(300, 1000)->size(), 0u) << "none overlaps";
+}
+
 TEST_F(JobStoreTest, HundredThousandRanksAreRows) {
   ASSERT_TRUE(store_->create_job("big", spec_of(100'000), 42).ok());
   EXPECT_EQ(store_->job("big")->progress.pending(), 100'000);

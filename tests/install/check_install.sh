@@ -33,4 +33,10 @@ if [ "$ranks" != "$(printf 'rank 0\nrank 1')" ]; then
   echo "installed pesc run printed: $ranks" >&2
   exit 1
 fi
+# The man pages (built when help2man was there at configure time).
+if [ -d "$build_dir/daemons/man1" ]; then
+  for page in pesc pesc-coordinator pesc-worker; do
+    [ -f "$scratch/prefix/share/man/man1/$page.1" ] || { echo "cmake --install left out $page.1" >&2; exit 1; }
+  done
+fi
 echo "1 passed, 0 failed"

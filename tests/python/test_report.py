@@ -21,6 +21,9 @@ def test_report_states_speedup_slots_and_where_time_went(tmp_path, coordinator):
     assert report.lost == pytest.approx(report.slots * report.wall - report.rank_time, abs=1e-9)
     assert sum(seconds for _, seconds in report.lost_parts) == pytest.approx(report.lost, abs=1e-9)
     assert [w.ranks for w in report.workers] == [4] and report.workers[0].max_rank_time >= 0.3
+    # No worker paused: nothing lost to pauses, nothing to draw for them.
+    assert dict(report.lost_parts)["paused"] == 0 and report.paused == 0 and report.paused_reasons == []
+    assert report.paused_stretches == [] and report.workers[0].paused == 0
     text = str(report)
     assert "speedup" in text and report.workers[0].worker in text
     assert report.timeline_svg().count("<title>rank ") == 4

@@ -23,16 +23,16 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Optional, Union, overload
 
-from . import _core, _function
+from . import _core, _function, _joblib
 from ._core import VERSION, JobReport, Progress, RankResult
 from ._progress import Bar
 from .errors import FarmUnavailable, JobCancelled, JobFailed, NotFound, PescError, RankFailed, SubmitError
 
 __all__ = [
-    "run", "map", "Farm", "Job", "Results", "RankResult", "Progress", "JobReport",
+    "run", "map", "Farm", "Job", "Results", "RankResult", "Progress", "JobReport", "Executor",
     "PescError", "SubmitError", "FarmUnavailable", "JobCancelled", "JobFailed", "NotFound", "RankFailed",
 ]
 __version__ = VERSION  # PESC_VERSION of the library it was built with
@@ -294,19 +294,22 @@ class Farm:
         """``"embedded (N slots)"`` or the coordinator's address."""
         return self._farm(self.domain or "native").describe()
 
-    def map(self, process: Process, repetitions: int, params: Iterable[Any] = (), *, entry: Optional[str] = None,
+    def map(self, process: Process, repetitions: int, params: Union[Iterable[Any], Mapping[str, Any]] = (), *, entry: Optional[str] = None,
             name: Optional[str] = None, max_attempts: int = 1, timeout: Optional[float] = None,
             checkpoint_interval: Optional[float] = None, rooms: Iterable[str] = (), same_machine: bool = False,
             shared: Iterable[Union[str, os.PathLike]] = (), memory: Union[int, str, None] = None,
             cpu_time: Optional[float] = None, open_files: int = 0, processes: int = 0,
             output_size: Union[int, str, None] = None, network: bool = False, parallel: bool = False,
-            no_duplicates: bool = False, gpus: int = 0, min_capability: Optional[float] = None) -> Job:
+            no_duplicates: bool = False, gpus: int = 0, min_capability: Optional[float] = None,
+            seed: Optional[int] = None) -> Job:
         """Submits ``process`` to run as ranks 0..repetitions-1 and returns the Job without waiting.
 
         ``process`` is a script or binary, a directory or a tar/zip archive
         (``entry`` names the file to run inside), or a Python callable that
-        each rank calls as ``process(rank, *params)``. Script parameters are
-        passed as ``str(p)``; a function's are pickled as they are.
+        each rank calls as ``process(rank, *params)``, or
+        ``process(rank, **params)`` when ``params`` is a dict. Script
+        parameters are passed as ``str(p)``; a function's are pickled as they
+        are, and functions from your own modules travel with them.
         For a lab: ``max_attempts`` retries a rank that fails; ``timeout``
         (seconds) kills a rank that runs longer; ``checkpoint_interval``
         (seconds) saves a running rank's checkpoint_dir so a moved rank
@@ -325,35 +328,60 @@ class Farm:
         rank a second time on an idle worker (for ranks with side effects).
         ``gpus`` per rank, of at least ``min_capability``: ranks run where
         such GPUs are free and see them as ``CUDA_VISIBLE_DEVICES``.
+        ``seed`` (an int from 0 to 2**64-1) makes random numbers
+        reproducible: rank ``r`` of a function gets ``random`` and
+        ``numpy.random`` seeded with its own stream,
+        ``SeedSequence(seed).spawn(n)[r]``, whatever the workers, slots,
+        chunks or retries; scripts get it as ``PESC_SEED`` (see the README).
         Raises SubmitError when the farm refuses the job or something cannot
         be pickled.
         """
         _check_repetitions(repetitions)
-        lab = dict(max_attempts=max_attempts, timeout=timeout or 0.0, checkpoint_interval=checkpoint_interval or 0.0,
-                   rooms=[str(room) for room in rooms], same_machine=same_machine,
-                   shared=[os.fspath(item) for item in shared], memory=str(memory or ""),
-                   cpu_time=cpu_time or 0.0, open_files=open_files, processes=processes,
-                   output_size=str(output_size or ""), network=network, parallel=parallel,
-                   no_duplicates=no_duplicates, gpus=gpus, min_capability=min_capability or 0.0)
+        lab = _lab_options(max_attempts=max_attempts, timeout=timeout, checkpoint_interval=checkpoint_interval,
+                           rooms=rooms, same_machine=same_machine, shared=shared, memory=memory, cpu_time=cpu_time,
+                           open_files=open_files, processes=processes, output_size=output_size, network=network,
+                           parallel=parallel, no_duplicates=no_duplicates, gpus=gpus, min_capability=min_capability,
+                           seed=seed)
+        args, kwargs = _split_params(params)
         if callable(process):
-            return self._submit_function(process, repetitions, list(params), None, name, lab)
+            directory = _function.pack(process, args, kwargs)
+            return self._submit_function(process, directory, repetitions, name, lab)
+        if kwargs:
+            raise TypeError("a script's params are a list of values (each rank gets them as --parameters); "
+                            "a dict passes keyword arguments to a Python function only")
         path = os.fspath(process)
         domain = self.domain or _core.domain_for_file(entry or path)
-        core = self._farm(domain).map(path, repetitions, [str(p) for p in params], entry or "", name or "", **lab)
+        core = self._farm(domain).map(path, repetitions, [str(p) for p in args], entry or "", name or "", **lab)
         return Job(core)
 
-    def map_items(self, function: Callable[[Any], Any], items: Iterable[Any], *, name: Optional[str] = None) -> Job:
-        """Submits one rank per item, rank ``i`` calling ``function(items[i])``; returns the Job."""
+    def map_items(self, function: Callable[..., Any], *iterables: Iterable[Any], name: Optional[str] = None,
+                  **lab: Any) -> Job:
+        """Submits one rank per item, rank ``i`` calling ``function(a[i], b[i], ...)`` over the iterables; returns the Job.
+
+        Like the builtin ``map``, it stops at the shortest iterable. ``lab``
+        takes the options of :meth:`map` (max_attempts, timeout, rooms ...).
+        """
         if not callable(function):
             raise TypeError(f"map_items needs a callable, not {type(function).__name__}")
-        items = list(items)
-        if not items:
+        if not iterables:
+            raise TypeError("map_items needs at least one iterable of items")
+        calls = _function.calls_of(list(zip(*iterables)))
+        if not calls:
             raise SubmitError("map needs at least one item", "INVALID_ARGUMENT")
-        return self._submit_function(function, len(items), [], items, name, {})
+        return self.map_calls(function, calls, name=name, **lab)
 
-    def _submit_function(self, function: Callable[..., Any], repetitions: int, args: list[Any],
-                         items: Optional[list[Any]], name: Optional[str], lab: dict[str, Any]) -> Job:
-        directory = _function.pack(function, args, items)
+    def map_calls(self, function: Callable[..., Any], calls: Sequence[tuple[Sequence[Any], dict[str, Any]]], *,
+                  name: Optional[str] = None, first_stream: int = 0, **lab: Any) -> Job:
+        """Submits one rank per call, rank ``i`` calling ``function(*calls[i][0], **calls[i][1])``; returns the Job.
+
+        With a ``seed``, call ``i`` draws from random stream ``first_stream + i``.
+        """
+        directory = _function.pack(function, per_rank=[(tuple(args), dict(kwargs)) for args, kwargs in calls],
+                                   first_stream=first_stream)
+        return self._submit_function(function, directory, len(calls), name, _lab_options(**lab))
+
+    def _submit_function(self, function: Callable[..., Any], directory: str, repetitions: int, name: Optional[str],
+                         lab: dict[str, Any]) -> Job:
         try:
             farm = self._farm(_function.domain(_embedded(self.coordinator)))
             label = name or getattr(function, "__qualname__", "function")
@@ -366,6 +394,41 @@ class Farm:
         return f"<pesc.Farm domain={self.domain!r} coordinator={self.coordinator!r}>"
 
 
+def _lab_options(*, max_attempts: int = 1, timeout: Optional[float] = None,
+                 checkpoint_interval: Optional[float] = None, rooms: Iterable[str] = (), same_machine: bool = False,
+                 shared: Iterable[Union[str, os.PathLike]] = (), memory: Union[int, str, None] = None,
+                 cpu_time: Optional[float] = None, open_files: int = 0, processes: int = 0,
+                 output_size: Union[int, str, None] = None, network: bool = False, parallel: bool = False,
+                 no_duplicates: bool = False, gpus: int = 0, min_capability: Optional[float] = None,
+                 seed: Optional[int] = None) -> dict[str, Any]:
+    """The lab options of :meth:`Farm.map` as the core farm takes them; an unknown one is a TypeError naming it."""
+    _check_seed(seed)
+    return dict(max_attempts=max_attempts, timeout=timeout or 0.0, checkpoint_interval=checkpoint_interval or 0.0,
+                rooms=[str(room) for room in rooms], same_machine=same_machine,
+                shared=[os.fspath(item) for item in shared], memory=str(memory or ""), cpu_time=cpu_time or 0.0,
+                open_files=open_files, processes=processes, output_size=str(output_size or ""), network=network,
+                parallel=parallel, no_duplicates=no_duplicates, gpus=gpus, min_capability=min_capability or 0.0,
+                seed=seed)
+
+
+def _check_seed(seed: Any) -> None:
+    if seed is None:
+        return
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, not {type(seed).__name__}")
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be from 0 to 2**64-1, not {seed}")
+
+
+def _split_params(params: Union[Iterable[Any], Mapping[str, Any]]) -> tuple[list[Any], dict[str, Any]]:
+    """A dict of params is keyword arguments; anything else iterable, positional ones."""
+    if isinstance(params, Mapping):
+        return [], dict(params)
+    if isinstance(params, (str, bytes)):
+        raise TypeError(f"params is a list of values, not a {type(params).__name__} (wrap it: params=[...])")
+    return list(params), {}
+
+
 def _check_repetitions(repetitions: Any) -> None:
     if isinstance(repetitions, bool) or not isinstance(repetitions, int):
         raise TypeError(f"repetitions must be an int, not {type(repetitions).__name__}")
@@ -373,7 +436,7 @@ def _check_repetitions(repetitions: Any) -> None:
         raise SubmitError(f"repetitions must be at least 1, not {repetitions}", "INVALID_ARGUMENT")
 
 
-def run(process: Process, repetitions: int, params: Iterable[Any] = (), *, coordinator: Optional[str] = None,
+def run(process: Process, repetitions: int, params: Union[Iterable[Any], Mapping[str, Any]] = (), *, coordinator: Optional[str] = None,
         domain: Optional[str] = None, entry: Optional[str] = None, progress: bool = True, slots: int = 0,
         **lab: Any) -> Results:
     """Runs ``process`` as ranks 0..repetitions-1 and waits for every rank.
@@ -394,7 +457,7 @@ def run(process: Process, repetitions: int, params: Iterable[Any] = (), *, coord
         **lab: max_attempts, timeout, checkpoint_interval, rooms,
             same_machine, shared, limits (memory, cpu_time, open_files,
             processes, output_size), network, parallel, no_duplicates,
-            gpus, min_capability: see ``Farm.map``.
+            gpus, min_capability, seed: see ``Farm.map``.
 
     Returns:
         Results in rank order; ``.values`` holds a function's return values.
@@ -409,13 +472,24 @@ def run(process: Process, repetitions: int, params: Iterable[Any] = (), *, coord
     return farm.map(process, repetitions, params, entry=entry, **lab).wait(progress=progress)
 
 
-def map(function: Callable[[Any], Any], items: Iterable[Any], *, coordinator: Optional[str] = None,
-        progress: bool = True, slots: int = 0) -> list[Any]:
-    """Like the builtin ``map``, on the farm: one rank per item, the return values in item order.
+def map(function: Callable[..., Any], *iterables: Iterable[Any], coordinator: Optional[str] = None,
+        progress: bool = True, slots: int = 0, **lab: Any) -> list[Any]:
+    """Like the builtin ``map``, on the farm: ``function(a[i], b[i], ...)`` as rank ``i``, values in item order.
 
+    Stops at the shortest iterable; no items give ``[]``. ``lab`` takes the
+    options of :meth:`Farm.map` (max_attempts, timeout, rooms, memory ...).
     Raises RankFailed (with the remote traceback) if a call raised, and
     SubmitError if the function or an item cannot be pickled.
     """
-    job = Farm(coordinator=coordinator, slots=slots).map_items(function, items)
+    if not iterables:
+        raise TypeError("map() needs at least one iterable of items, as the builtin map does")
+    items = list(zip(*iterables))
+    if not items:
+        return []
+    job = Farm(coordinator=coordinator, slots=slots).map_items(function, *zip(*items), **lab)
     return job.wait(progress=progress).values
 
+
+from ._executor import Executor  # noqa: E402  (it builds on Farm)
+
+_joblib.register_when_joblib_loads()

@@ -85,6 +85,15 @@ class WorkerReport:
     retried_ranks: int
     lost_attempts: int
     utilization: float
+    paused: float
+
+class PausedStretch:
+    """A worker's pause over its lanes, in seconds since the job was submitted."""
+    first_lane: int
+    lanes: int
+    start: float
+    end: float
+    reason: str
 
 class TimelineBar:
     rank: int
@@ -114,6 +123,9 @@ class JobReport:
     lanes: list[str]
     workers: list[WorkerReport]
     timeline: list[TimelineBar]
+    paused: float
+    paused_reasons: list[str]
+    paused_stretches: list[PausedStretch]
     def to_text(self) -> str: ...
     def timeline_svg(self) -> str: ...
 

@@ -14,6 +14,7 @@ from ._core import JobReport
 _COLOURS = {"succeeded": "#4c78a8", "failed": "#e45756"}
 _OTHER = "#9d9d9d"
 _FARM_ONLY = "#fde7c9"  # no rank running yet / any more
+_PAUSED = "#d9d9d9"  # a worker took no new ranks (hatched, as in the SVG)
 
 
 def timeline(report: JobReport, ax: Optional[Any] = None) -> Any:
@@ -26,6 +27,9 @@ def timeline(report: JobReport, ax: Optional[Any] = None) -> Any:
     if own_figure:
         height = min(0.25 * max(len(lanes), 1) + 1.8, 9)
         _, ax = plt.subplots(figsize=(10, height))
+    for stretch in report.paused_stretches:  # behind the ranks, as in the SVG
+        ax.broken_barh([(stretch.start, stretch.end - stretch.start)], (stretch.first_lane - 0.5, stretch.lanes),
+                       facecolors=_PAUSED, hatch="//", edgecolor="#8c8c8c", linewidth=0, zorder=0.5)
     bars: dict[tuple[int, str], list[tuple[float, float]]] = {}
     for bar in report.timeline:
         bars.setdefault((bar.lane, bar.status), []).append((bar.start, bar.end - bar.start))
@@ -54,6 +58,8 @@ def timeline(report: JobReport, ax: Optional[Any] = None) -> Any:
                  fontsize=10)
     legend = [Patch(color=_COLOURS["succeeded"], label="succeeded"), Patch(color=_COLOURS["failed"], label="failed"),
               Patch(color=_FARM_ONLY, label="no rank running (submit, dispatch, collect)")]
+    if report.paused_stretches:
+        legend.append(Patch(facecolor=_PAUSED, hatch="//", edgecolor="#8c8c8c", label="worker paused"))
     if own_figure:
         figure = ax.figure
         figure.legend(handles=legend, loc="lower center", ncol=3, fontsize=8, frameon=False)

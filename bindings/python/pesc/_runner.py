@@ -34,26 +34,43 @@ def _write(output_dir, data):
 
 
 def _error_record(exc):
+    """("error", summary, traceback text, the pickled exception or None when it cannot be pickled)."""
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return ("error", f"{type(exc).__name__}: {exc}", text)
+    try:
+        raised = pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.loads(raised)
+    except Exception:
+        raised = None
+    return ("error", f"{type(exc).__name__}: {exc}", text, raised)
 
 
 def _load(path):
     with open(os.path.join(HERE, path), "rb") as stream:
-        return pickle.load(stream)
+        return _unpickled(stream.read())
+
+
+def _unpickled(data):
+    """pickle.loads, saying which module this worker's Python lacks when that is why it fails."""
+    try:
+        return pickle.loads(data)
+    except ModuleNotFoundError as exc:
+        raise RuntimeError("the function or its arguments need the module %r, which %s on this worker cannot "
+                           "import: install it there, or start the worker with --interpreter python=PYTHON for "
+                           "a Python that has it (modules in your own .py files travel with the function)"
+                           % (exc.name, sys.executable)) from None
 
 
 _SHARED_ARGS = []  # the bytes of args/all.pkl, read once per interpreter
 
 
 def _args_for(rank, meta):
-    """A fresh copy of the rank's arguments: each rank may change its own."""
+    """A fresh copy of the rank's (args, kwargs): each rank may change its own."""
     if meta["per_rank"]:
         return _load(os.path.join("args", "%d.pkl" % rank))
     if not _SHARED_ARGS:
         with open(os.path.join(HERE, "args", "all.pkl"), "rb") as stream:
             _SHARED_ARGS.append(stream.read())
-    return pickle.loads(_SHARED_ARGS[0])
+    return _unpickled(_SHARED_ARGS[0])
 
 
 def _load_task():
@@ -71,6 +88,25 @@ def _load_task():
     return meta, _load("function.pkl")
 
 
+def _seed_generators(stream):
+    """Seeds `random` and numpy's global generator for one stream of the job's PESC_SEED.
+
+    numpy's: SeedSequence(seed, spawn_key=(stream,)), the stream that
+    SeedSequence(seed).spawn(n)[stream] gives; `random`'s from the seed and
+    the stream alone, so it is the same whether or not a worker has numpy.
+    """
+    seed = os.environ.get("PESC_SEED")
+    if seed is None:
+        return
+    import random
+    random.seed("pesc:%s:%d" % (seed, stream), version=2)
+    try:
+        import numpy
+    except ImportError:
+        return
+    numpy.random.seed(numpy.random.SeedSequence(int(seed), spawn_key=(stream,)).generate_state(8))
+
+
 def _run_rank(rank, task):
     """Runs one rank: (0 when it succeeded, its pickled record). `task` is ("task", meta, function) or the error record of loading it."""
     if task[0] == "error":
@@ -80,8 +116,9 @@ def _run_rank(rank, task):
         return 1, _pickled(task)
     try:
         meta, function = task[1:]
-        args = _args_for(rank, meta)
-        value = function(*args) if meta["per_rank"] else function(rank, *args)
+        args, kwargs = _args_for(rank, meta)
+        _seed_generators(meta.get("first_stream", 0) + rank)
+        value = function(*args, **kwargs) if meta["per_rank"] else function(rank, *args, **kwargs)
         try:
             return 0, _pickled(("ok", value))
         except Exception as exc:

@@ -154,6 +154,11 @@ struct MapOptions {
   int gpus = 0;
   // The least compute capability those GPUs may have, e.g. 7.5; 0: any.
   double min_capability = 0;
+  // Reproducible random numbers: every rank sees it as PESC_SEED and
+  // derives its own stream from it and its rank, so a rank's numbers do not
+  // depend on where, when, in which chunk or in which attempt it runs. The
+  // bindings' function mode seeds the language's generators with it.
+  std::optional<uint64_t> seed;
 };
 
 enum class RankStatus { kPending, kRunning, kSucceeded, kFailed, kCancelled };
@@ -223,7 +228,7 @@ struct Progress {
 // slot lane that was free when it started).
 //
 // Slot-time is slots x wall time. What the ranks did not use of it is split
-// into the five `lost_*` parts below, which add up to it exactly.
+// into the six `lost_*` parts below, which add up to it exactly.
 //
 // @code
 //   pesc::JobReport report = results.report();
@@ -243,6 +248,25 @@ struct WorkerReport {
   int retried_ranks = 0;      // its ranks that needed more than one attempt
   int lost_attempts = 0;      // its attempts not kept: failed and retried, timed out, or lost with it
   double utilization = 0.0;   // busy / (slots x wall time)
+  std::chrono::milliseconds paused{0};  // wall time it took no new ranks (owner present, CPU busy, disk full)
+};
+
+// A stretch in which a worker took no new ranks, and why ("owner present",
+// "CPU busy", "disk full"), as its farm recorded it.
+struct WorkerPause {
+  std::string worker;
+  std::chrono::system_clock::time_point start;
+  std::chrono::system_clock::time_point end;  // epoch: still paused
+  std::string reason;
+};
+
+// A worker's pause on the timeline (over all its lanes), times relative to JobReport::started.
+struct PausedStretch {
+  int first_lane = 0;
+  int lanes = 0;
+  std::chrono::milliseconds start{0};
+  std::chrono::milliseconds end{0};
+  std::string reason;
 };
 
 // One rank on the timeline, times relative to JobReport::started.
@@ -288,22 +312,31 @@ struct JobReport {
   std::chrono::milliseconds lost_between_ranks{0};       // idle gaps inside a lane: dispatch and staging
   std::chrono::milliseconds lost_tail{0};                // lanes idle while the last ranks finish (imbalance)
   std::chrono::milliseconds lost_after_last_end{0};      // collecting results: slots x (finished - last end)
+  std::chrono::milliseconds lost_paused{0};  // idle lanes of a paused worker (taken out of the five above)
   std::chrono::milliseconds lost() const {
-    return lost_before_first_start + lost_ramp_up + lost_between_ranks + lost_tail + lost_after_last_end;
+    return lost_before_first_start + lost_ramp_up + lost_between_ranks + lost_tail + lost_after_last_end +
+           lost_paused;
   }
+  // Wall time in which one or more of the job's workers were paused, and
+  // the reasons they gave (sorted, each once).
+  std::chrono::milliseconds paused{0};
+  std::vector<std::string> paused_reasons;
   // Slot-time lost per rank that ran: what the farm costs a rank.
   std::chrono::microseconds overhead_per_rank{0};
 
   std::vector<std::string> lanes;  // "worker #slot", worker by worker
   std::vector<WorkerReport> workers;  // ordered by name
   std::vector<TimelineBar> timeline;  // ranks that ran, by lane then start
+  std::vector<PausedStretch> paused_stretches;  // by first lane then start
 
   // Builds the report of `ranks` (any order; ranks that never started count
   // only in never_ran). `submitted` and `finished` are the farm's times for
-  // the job; a default (epoch) value means unknown.
+  // the job; a default (epoch) value means unknown. `pauses`: the farm's
+  // workers' pauses (those of workers that ran none of the ranks are left out).
   static JobReport from(const std::string& job_id, const std::vector<RankResult>& ranks,
                         std::chrono::system_clock::time_point submitted = {},
-                        std::chrono::system_clock::time_point finished = {});
+                        std::chrono::system_clock::time_point finished = {},
+                        const std::vector<WorkerPause>& pauses = {});
 
   // The summary and the per-worker table, as plain text.
   std::string to_text() const;
