@@ -13,13 +13,24 @@
 #' ...). Everything it prints comes back in \code{$output}; files it writes in
 #' its output directory can be read with \code{\link{rank_file}}.
 #'
-#' A \strong{function} is called as \code{f(rank, ...)} on a worker, with the
-#' elements of \code{params} as further arguments, in a fresh \code{Rscript}
-#' per rank. The function, its arguments and the global variables it uses
-#' (found with \code{codetools::findGlobals}) travel with the job; packages it
-#' uses from attached packages are attached on the worker, so they must be
-#' installed there. Values come back in \code{$values}, a list indexed by
-#' \code{rank + 1}. An error in a rank is raised here as an error of class
+#' A script runs in a fresh process per rank. A \strong{function} is called
+#' as \code{f(rank, ...)} on a worker, with the elements of \code{params} as
+#' further arguments, in a warm R process: each worker slot that runs ranks
+#' of the job starts one \code{Rscript}, which loads the job once (the
+#' function, its arguments, its globals and packages) and then runs rank
+#' after rank of it, so a rank costs no R start. Each rank gets a fresh
+#' environment for its call and its own \code{PESC_*} variables and output
+#' directory, but what a rank leaves in the process (variables it assigns in
+#' the global environment, options, loaded packages, the random number
+#' generator's state) is still there for the next rank on that slot: call
+#' \code{set.seed(rank)} for reproducible draws. A process that dies is
+#' replaced and its rank run again; processes end with the job. The
+#' function, its arguments and the global variables it uses (found with
+#' \code{codetools::findGlobals}) travel with the job; packages it uses from
+#' attached packages are attached on the worker, so they must be installed
+#' there. A small value comes back over the process's pipe, a large one as
+#' a file; either way it is unserialized here. Values come back in
+#' \code{$values}, a list indexed by \code{rank + 1}. An error in a rank is raised here as an error of class
 #' \code{pesc_rank_error} naming the rank, with the remote message and call.
 #' Objects that cannot travel (external pointers, connections) are refused at
 #' submission with the object's name.
@@ -73,7 +84,8 @@
 #'   for its own fault (a program that cannot execute) stops with the reason.
 #'   \code{farm_submit()}: an object of class
 #'   \code{pesc_job}. \code{farm_cancel()}: the job, invisibly.
-#' @seealso \code{\link{farm_lapply}}, \code{\link{rank_output}}
+#' @seealso \code{\link{farm_lapply}} and \code{\link{farm_map}},
+#'   \code{\link{pesc_farm}} (futures on a farm), \code{\link{rank_output}}
 #' @examples
 #' script <- tempfile(fileext = ".R")
 #' writeLines(c(
@@ -108,9 +120,7 @@ farm_submit <- function(process, repetitions = 1L, params = NULL, coordinator = 
     if (!is.null(domain) && !identical(domain, "R")) {
       stop("pesc: a function runs in the \"R\" domain, not \"", domain, "\"", call. = FALSE)
     }
-    task <- function_task(process, params)
-    spec <- list(process = task$dir, entry = task$entry, params = character(), domain = "R",
-                 mode = "function", task_dir = task$dir)
+    spec <- function_spec(function_task(process, params))
   } else {
     if (!is.character(process) || length(process) != 1L || is.na(process)) {
       stop("pesc: `process` must be a file name or a function", call. = FALSE)
@@ -124,6 +134,19 @@ farm_submit <- function(process, repetitions = 1L, params = NULL, coordinator = 
                  domain = domain %||% infer_domain(entry %||% process), mode = "script", task_dir = NULL)
   }
   farm_ptr <- .pesc_farm_new(spec$domain, coordinator %||% "", as.integer(slots %||% 0L), "")
+  submit_spec(farm_ptr, spec, repetitions, name, lab)
+}
+
+# The spec of a function-mode job whose task directory `task` (what
+# write_task() returned) holds.
+function_spec <- function(task) {
+  list(process = task$dir, entry = task$entry, params = character(), domain = "R", mode = "function",
+       task_dir = task$dir)
+}
+
+# Submits the job `spec` describes to the farm `farm_ptr`; `lab` has been
+# through lab_options(). Returns a pesc_job.
+submit_spec <- function(farm_ptr, spec, repetitions, name, lab) {
   ptr <- .pesc_farm_map(farm_ptr, spec$process, repetitions, spec$params, spec$entry, name %||% "",
                         warm_runner = identical(spec$mode, "function"), max_attempts = lab$max_attempts,
                         timeout = lab$timeout, checkpoint_interval = lab$checkpoint_interval,
@@ -151,7 +174,7 @@ farm_wait <- function(job, progress = TRUE) {
     if (!finished) try(.pesc_job_cancel(job$ptr), silent = TRUE)
     if (!is.null(job$task_dir)) unlink(job$task_dir, recursive = TRUE)
   })
-  got <- 0L
+  got <- job$returned %||% 0L  # ranks a poll (resolved() of a future) already took
   said_waiting <- ""  # a job whose ranks have nowhere to run looks hung: say why, once
   repeat {
     row <- .pesc_job_next(job$ptr, 250L)
@@ -242,26 +265,69 @@ print.pesc_job <- function(x, ...) {
 #'
 #' Like \code{\link{lapply}}, but each element is a rank on the farm:
 #' \code{FUN(X[[i]], ...)} runs as rank \code{i - 1}. Names and order are
-#' kept. See \code{\link{farm}} for what travels with the function and how
-#' errors come back.
+#' kept. \code{farm_map()} maps over several vectors at once, like
+#' \code{\link{mapply}} or clustermq's \code{Q()}: rank \code{i - 1} calls
+#' \code{f(<first>[[i]], <second>[[i]], ..., <const>)}, passing each vector's
+#' element under the name it was given. See \code{\link{farm}} for what
+#' travels with the function, where it runs and how errors come back.
 #'
 #' @param X a vector or list.
-#' @param FUN the function to apply.
-#' @param ... further arguments to \code{FUN}, the same for every element.
-#' @param coordinator,progress,slots as in \code{\link{farm}}.
-#' @return A list as long as \code{X}, with its names.
+#' @param FUN,f the function to apply.
+#' @param ... for \code{farm_lapply()}, further arguments to \code{FUN}, the
+#'   same for every element; for \code{farm_map()}, the vectors or lists to
+#'   map over, all of one length, named to pass them by name.
+#' @param const for \code{farm_map()}, a list of further arguments to
+#'   \code{f}, the same for every rank.
+#' @param coordinator,progress,slots,lab as in \code{\link{farm}}.
+#' @return A list as long as \code{X} (for \code{farm_map()}, as the
+#'   vectors), with the names of \code{X} (of the first vector), values in
+#'   order.
 #' @examples
 #' farm_lapply(list(a = 1:3, b = 4:6), sum, slots = 2, progress = FALSE)
+#' farm_map(function(x, y, power) (x + y)^power, x = 1:3, y = 4:6,
+#'          const = list(power = 2), slots = 2, progress = FALSE)
 #' @export
-farm_lapply <- function(X, FUN, ..., coordinator = NULL, progress = TRUE, slots = NULL) {
+farm_lapply <- function(X, FUN, ..., coordinator = NULL, progress = TRUE, slots = NULL, lab = list()) {
   FUN <- match.fun(FUN)
   X <- as.list(X)
   if (length(X) == 0L) return(structure(list(), names = names(X)))
   apply_one <- function(rank, .X, .FUN, ...) .FUN(.X[[rank + 1L]], ...)
   environment(apply_one) <- globalenv()
   job <- farm_submit(apply_one, repetitions = length(X), params = c(list(.X = X, .FUN = FUN), list(...)),
-                     coordinator = coordinator, slots = slots)
+                     coordinator = coordinator, slots = slots, lab = lab)
   job$names <- names(X)
+  farm_wait(job, progress = progress)$values
+}
+
+#' @rdname farm_lapply
+#' @export
+farm_map <- function(f, ..., const = list(), coordinator = NULL, progress = TRUE, slots = NULL, lab = list()) {
+  f <- match.fun(f)
+  vectors <- lapply(list(...), as.list)
+  if (length(vectors) == 0L) stop("pesc: farm_map() needs at least one vector to map over", call. = FALSE)
+  if (!is.list(const)) stop("pesc: `const` must be a list of arguments", call. = FALSE)
+  n <- unique(lengths(vectors))
+  if (length(n) != 1L) {
+    stop("pesc: the vectors of farm_map() must have one length, not ", paste(lengths(vectors), collapse = ", "),
+         call. = FALSE)
+  }
+  if (n == 0L) return(structure(list(), names = names(vectors[[1L]])))
+  # The call reads f(x = .v1, y = .v2, ...), so that an error's call names
+  # the arguments rather than deparsing their values.
+  apply_one <- function(rank, .vectors, .f, .const) {
+    values <- c(lapply(.vectors, function(v) v[[rank + 1L]]), .const)
+    variables <- paste0(".v", seq_along(values))
+    env <- new.env(parent = environment())
+    for (i in seq_along(values)) assign(variables[i], values[[i]], envir = env)
+    the_call <- as.call(c(list(as.name(".f")), lapply(variables, as.name)))
+    arg_names <- names(values)
+    names(the_call) <- c("", if (is.null(arg_names)) character(length(values)) else arg_names)
+    eval(the_call, env)
+  }
+  environment(apply_one) <- globalenv()
+  job <- farm_submit(apply_one, repetitions = n, params = list(.vectors = vectors, .f = f, .const = const),
+                     coordinator = coordinator, slots = slots, lab = lab)
+  job$names <- names(vectors[[1L]])
   farm_wait(job, progress = progress)$values
 }
 

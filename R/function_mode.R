@@ -18,10 +18,14 @@ function_task <- function(f, args) {
     check_travel(args[[i]], sprintf("argument `%s`", names(args)[i] %||% i))
   }
   for (name in names(found$globals)) check_travel(found$globals[[name]], sprintf("global `%s`", name))
+  write_task(list(f = f, args = args, globals = found$globals, packages = found$packages))
+}
 
+# Writes `task` (f, args, globals, packages: what inst/runner.R reads) and the
+# runner into a new job directory; returns its path and entry.
+write_task <- function(task) {
   dir <- tempfile("pesc-function-")
   dir.create(dir)
-  task <- list(f = f, args = args, globals = found$globals, packages = found$packages)
   saveRDS(task, file.path(dir, "task.rds"))
   file.copy(system.file("runner.R", package = "pesc", mustWork = TRUE), file.path(dir, "runner.R"))
   list(dir = dir, entry = "runner.R")
@@ -129,11 +133,19 @@ is_shared_env <- function(env) {
   identical(env, globalenv()) || identical(env, emptyenv()) || is_package_env(env)
 }
 
-# What saveRDS wrote, from memory: uncompressed (as the runner writes) or gzip.
+# What saveRDS wrote, from memory: uncompressed (as the runner writes), gzip
+# (saveRDS's default), bzip2 or xz.
 read_rds_bytes <- function(bytes) {
-  if (length(bytes) < 2L || bytes[1] != as.raw(0x1f) || bytes[2] != as.raw(0x8b)) return(unserialize(bytes))
-  connection <- gzcon(rawConnection(bytes))
-  tryCatch(readRDS(connection), finally = close(connection))  # R has only ~125 connections
+  starts_with <- function(magic) length(bytes) >= length(magic) && all(bytes[seq_along(magic)] == magic)
+  if (starts_with(as.raw(c(0x1f, 0x8b)))) {
+    connection <- gzcon(rawConnection(bytes))
+    return(tryCatch(readRDS(connection), finally = close(connection)))  # R has only ~125 connections
+  }
+  if (starts_with(charToRaw("BZh"))) return(unserialize(memDecompress(bytes, type = "bzip2")))
+  if (starts_with(as.raw(c(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)))) {
+    return(unserialize(memDecompress(bytes, type = "xz")))
+  }
+  unserialize(bytes)
 }
 
 # Every rank's value, in rank order; the first failed rank raises an error

@@ -6,7 +6,8 @@
 #' rank order. The farm is libpesc, the C++ library behind the \code{pesc}
 #' command line; this package is a thin layer over it.
 #'
-#' @seealso \code{\link{farm}}, \code{\link{farm_lapply}},
+#' @seealso \code{\link{farm}}, \code{\link{farm_lapply}}, \code{\link{farm_map}},
+#'   \code{\link{pesc_farm}},
 #'   \code{\link{farm_submit}}, \code{\link{rank_output}}
 #' @useDynLib pesc, .registration = TRUE
 #' @importFrom Rcpp evalCpp

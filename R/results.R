@@ -36,10 +36,14 @@ new_results <- function(ptr) {
 #' @param results what \code{\link{farm}} or \code{\link{farm_wait}} returned.
 #' @param rank a rank, from 0.
 #' @param path a path relative to the rank's output directory.
-#' @param raw return the bytes (a raw vector) instead of text.
+#' @param raw return the bytes (a raw vector) whatever the file holds.
 #' @param dir a directory, created when missing.
-#' @return \code{rank_output()}: a character string. \code{rank_file()}: the
-#'   file's text (or bytes), \code{NULL} when the rank left no such file.
+#' @return \code{rank_output()}: a character string. \code{rank_file()}:
+#'   \code{NULL} when the rank left no such file; for a \code{.rds} file, the
+#'   object it holds (as \code{\link{readRDS}} reads it: gzip, bzip2, xz or
+#'   uncompressed); for a text file (no NUL byte and valid UTF-8), its text
+#'   as one string; for any other (binary) file, its bytes as a raw vector,
+#'   as with \code{raw = TRUE}.
 #'   \code{farm_save()}: \code{dir}, invisibly.
 #' @examples
 #' script <- tempfile(fileext = ".R")
@@ -50,6 +54,14 @@ new_results <- function(ptr) {
 #' res <- farm(script, repetitions = 2, slots = 2, progress = FALSE)
 #' rank_output(res, 1)
 #' rank_file(res, 0, "note.txt")
+#'
+#' keep <- function(rank) {
+#'   saveRDS(data.frame(rank = rank), file.path(Sys.getenv("PESC_OUTPUT_DIR"), "frame.rds"))
+#'   writeBin(as.raw(0:3), file.path(Sys.getenv("PESC_OUTPUT_DIR"), "bytes.bin"))
+#' }
+#' res <- farm(keep, repetitions = 2, slots = 2, progress = FALSE)
+#' rank_file(res, 1, "frame.rds")
+#' rank_file(res, 1, "bytes.bin")
 #' @export
 rank_output <- function(results, rank) {
   rank <- check_rank(results, rank)
@@ -61,7 +73,14 @@ rank_output <- function(results, rank) {
 rank_file <- function(results, rank, path, raw = FALSE) {
   rank <- check_rank(results, rank)
   bytes <- .pesc_results_read_file(results$ptr, rank, path)
-  if (is.null(bytes) || raw) bytes else rawToChar(bytes)
+  if (is.null(bytes) || raw) return(bytes)
+  if (tolower(tools::file_ext(path)) == "rds") return(read_rds_bytes(bytes))
+  if (is_text(bytes)) rawToChar(bytes) else bytes
+}
+
+# Text is what rawToChar() keeps whole and R can print: no NUL byte, valid UTF-8.
+is_text <- function(bytes) {
+  !any(bytes == as.raw(0L)) && validUTF8(rawToChar(bytes))
 }
 
 #' @rdname rank_output

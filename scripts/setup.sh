@@ -19,6 +19,8 @@ PESC_PACKAGES=(
   # Progress bars: tqdm; in a notebook text or a widget (test_notebook runs nbclient and nbconvert on a real ipykernel).
   python3-tqdm python3-ipywidgets python3-ipykernel python3-nbclient python3-nbformat python3-nbconvert
   r-base-dev r-cran-rcpp r-cran-testthat r-cran-codetools r-cran-withr r-cran-boot r-cran-progress
+  # The R package's future backend (pesc_farm) and the front ends tested on it; Debian has no doFuture.
+  r-cran-future r-cran-future.apply r-cran-furrr r-cran-foreach r-cran-iterators
   # Job timelines as figures (res.plot) and SVG to PNG; the Amdahl suite's workloads and peers.
   python3-matplotlib librsvg2-bin python3-sklearn parallel python3-dask python3-distributed
   # Workers sandbox ranks in bubblewrap; isolation_test and the sandbox tests need it.
