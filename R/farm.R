@@ -22,8 +22,9 @@
 #' environment for its call and its own \code{PESC_*} variables and output
 #' directory, but what a rank leaves in the process (variables it assigns in
 #' the global environment, options, loaded packages, the random number
-#' generator's state) is still there for the next rank on that slot: call
-#' \code{set.seed(rank)} for reproducible draws. A process that dies is
+#' generator's state) is still there for the next rank on that slot. For
+#' reproducible draws give a \code{seed}: each rank then starts from its own
+#' L'Ecuyer-CMRG stream of it. A process that dies is
 #' replaced and its rank run again; processes end with the job. The
 #' function, its arguments and the global variables it uses (found with
 #' \code{codetools::findGlobals}) travel with the job; packages it uses from
@@ -72,6 +73,12 @@
 #'   \code{gpus} per rank of at least \code{min_capability} (ranks see
 #'   theirs as \code{CUDA_VISIBLE_DEVICES}). A rank killed for a limit says
 #'   which in the \code{limit_exceeded} column of \code{ranks}.
+#' @param seed a whole number for reproducible random numbers: rank
+#'   \code{r} of a function draws from L'Ecuyer-CMRG stream \code{r} of it
+#'   (the stream \code{future.apply}'s \code{future.seed = seed} gives
+#'   element \code{r + 1}, as \code{parallel::nextRNGStream} steps), whatever
+#'   the workers, slots, chunks or retries; a script gets it as
+#'   \code{PESC_SEED}. \code{NULL}: no seed. Also accepted in \code{lab}.
 #' @param job a job returned by \code{farm_submit()}.
 #' @return \code{farm()} and \code{farm_wait()}: an object of class
 #'   \code{pesc_results}, a list with \code{output} (every rank's printed
@@ -96,24 +103,22 @@
 #' res$ranks[, c("rank", "status", "duration")]
 #'
 #' x <- c(2.1, 3.5, 4.0, 5.2, 6.8)
-#' boot_mean <- function(rank, n) {
-#'   set.seed(rank)
-#'   mean(sample(x, n, replace = TRUE))
-#' }
-#' unlist(farm(boot_mean, repetitions = 3, params = list(n = 50),
+#' boot_mean <- function(rank, n) mean(sample(x, n, replace = TRUE))
+#' unlist(farm(boot_mean, repetitions = 3, params = list(n = 50), seed = 1,
 #'             slots = 2, progress = FALSE)$values)
 #' @export
 farm <- function(process, repetitions = 1L, params = NULL, coordinator = NULL, domain = NULL,
-                 progress = TRUE, slots = NULL, entry = NULL, name = NULL, lab = list()) {
+                 progress = TRUE, slots = NULL, entry = NULL, name = NULL, lab = list(), seed = NULL) {
   job <- farm_submit(process, repetitions = repetitions, params = params, coordinator = coordinator,
-                     domain = domain, slots = slots, entry = entry, name = name, lab = lab)
+                     domain = domain, slots = slots, entry = entry, name = name, lab = lab, seed = seed)
   farm_wait(job, progress = progress)
 }
 
 #' @rdname farm
 #' @export
 farm_submit <- function(process, repetitions = 1L, params = NULL, coordinator = NULL, domain = NULL,
-                        slots = NULL, entry = NULL, name = NULL, lab = list()) {
+                        slots = NULL, entry = NULL, name = NULL, lab = list(), seed = NULL) {
+  if (!is.null(seed)) lab$seed <- seed
   lab <- lab_options(lab)
   repetitions <- check_count(repetitions, "repetitions")
   if (is.function(process)) {
@@ -154,7 +159,7 @@ submit_spec <- function(farm_ptr, spec, repetitions, name, lab) {
                         memory = lab$memory, cpu_time = lab$cpu_time, open_files = lab$open_files,
                         processes = lab$processes, output_size = lab$output_size, network = lab$network,
                         parallel = lab$parallel, no_duplicates = lab$no_duplicates, gpus = lab$gpus,
-                        min_capability = lab$min_capability)
+                        min_capability = lab$min_capability, seed = lab$seed)
   structure(list(id = .pesc_job_id(ptr), repetitions = repetitions, mode = spec$mode,
                  domain = spec$domain, task_dir = spec$task_dir, farm = .pesc_farm_describe(farm_ptr),
                  ptr = ptr, names = NULL),
@@ -278,7 +283,7 @@ print.pesc_job <- function(x, ...) {
 #'   map over, all of one length, named to pass them by name.
 #' @param const for \code{farm_map()}, a list of further arguments to
 #'   \code{f}, the same for every rank.
-#' @param coordinator,progress,slots,lab as in \code{\link{farm}}.
+#' @param coordinator,progress,slots,lab,seed as in \code{\link{farm}}.
 #' @return A list as long as \code{X} (for \code{farm_map()}, as the
 #'   vectors), with the names of \code{X} (of the first vector), values in
 #'   order.
@@ -287,21 +292,23 @@ print.pesc_job <- function(x, ...) {
 #' farm_map(function(x, y, power) (x + y)^power, x = 1:3, y = 4:6,
 #'          const = list(power = 2), slots = 2, progress = FALSE)
 #' @export
-farm_lapply <- function(X, FUN, ..., coordinator = NULL, progress = TRUE, slots = NULL, lab = list()) {
+farm_lapply <- function(X, FUN, ..., coordinator = NULL, progress = TRUE, slots = NULL, lab = list(),
+                        seed = NULL) {
   FUN <- match.fun(FUN)
   X <- as.list(X)
   if (length(X) == 0L) return(structure(list(), names = names(X)))
   apply_one <- function(rank, .X, .FUN, ...) .FUN(.X[[rank + 1L]], ...)
   environment(apply_one) <- globalenv()
   job <- farm_submit(apply_one, repetitions = length(X), params = c(list(.X = X, .FUN = FUN), list(...)),
-                     coordinator = coordinator, slots = slots, lab = lab)
+                     coordinator = coordinator, slots = slots, lab = lab, seed = seed)
   job$names <- names(X)
   farm_wait(job, progress = progress)$values
 }
 
 #' @rdname farm_lapply
 #' @export
-farm_map <- function(f, ..., const = list(), coordinator = NULL, progress = TRUE, slots = NULL, lab = list()) {
+farm_map <- function(f, ..., const = list(), coordinator = NULL, progress = TRUE, slots = NULL, lab = list(),
+                     seed = NULL) {
   f <- match.fun(f)
   vectors <- lapply(list(...), as.list)
   if (length(vectors) == 0L) stop("pesc: farm_map() needs at least one vector to map over", call. = FALSE)
@@ -326,7 +333,7 @@ farm_map <- function(f, ..., const = list(), coordinator = NULL, progress = TRUE
   }
   environment(apply_one) <- globalenv()
   job <- farm_submit(apply_one, repetitions = n, params = list(.vectors = vectors, .f = f, .const = const),
-                     coordinator = coordinator, slots = slots, lab = lab)
+                     coordinator = coordinator, slots = slots, lab = lab, seed = seed)
   job$names <- names(vectors[[1L]])
   farm_wait(job, progress = progress)$values
 }
@@ -351,7 +358,7 @@ lab_options <- function(lab) {
   defaults <- list(max_attempts = 1L, timeout = 0, checkpoint_interval = 0, rooms = character(),
                    same_machine = FALSE, shared = character(), memory = 0, cpu_time = 0,
                    open_files = 0L, processes = 0L, output_size = 0, network = FALSE, parallel = FALSE,
-                   no_duplicates = FALSE, gpus = 0L, min_capability = 0)
+                   no_duplicates = FALSE, gpus = 0L, min_capability = 0, seed = NULL)
   if (!is.list(lab)) stop("pesc: `lab` must be a list", call. = FALSE)
   unknown <- setdiff(names(lab), names(defaults))
   if (length(unknown) > 0L) {
@@ -378,5 +385,16 @@ lab_options <- function(lab) {
   options$no_duplicates <- isTRUE(options$no_duplicates)
   options$gpus <- as.integer(options$gpus)
   options$min_capability <- as.numeric(options$min_capability)
+  options$seed <- seed_text(options$seed)
   options
+}
+
+# A seed as PESC_SEED's text ("" for none): a whole number set.seed() takes.
+seed_text <- function(seed) {
+  if (is.null(seed)) return("")
+  if (!is.numeric(seed) || length(seed) != 1L || is.na(seed) || seed != round(seed) || seed < 0 ||
+      seed > .Machine$integer.max) {
+    stop("pesc: `seed` must be a whole number from 0 to ", .Machine$integer.max, call. = FALSE)
+  }
+  format(seed, scientific = FALSE)
 }

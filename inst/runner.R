@@ -29,8 +29,28 @@ local({
   names(the_call) <- c("", "", arg_names)
   bindings <- c(list(f = task$f), stats::setNames(task$args, arg_vars))
 
+  # With a job seed (PESC_SEED), rank r draws from L'Ecuyer-CMRG stream r of
+  # it, the stream future.apply's future.seed gives element r + 1, whatever
+  # slot, chunk or attempt runs the rank. Ranks mostly come in order, so the
+  # last stream reached is kept and stepped on from.
+  seed <- Sys.getenv("PESC_SEED")
+  reached <- NULL
+  seed_rank <- function(rank) {
+    if (!nzchar(seed)) return(invisible())
+    if (is.null(reached) || reached$rank > rank) {
+      RNGkind("L'Ecuyer-CMRG")
+      set.seed(as.integer(seed))
+      reached <<- list(rank = 0L, stream = get(".Random.seed", envir = globalenv()))
+    }
+    stream <- reached$stream
+    for (i in seq_len(rank - reached$rank)) stream <- parallel::nextRNGStream(stream)
+    reached <<- list(rank = rank, stream = stream)
+    assign(".Random.seed", parallel::nextRNGSubStream(stream), envir = globalenv())
+  }
+
   call_f <- function(rank) {
     if (!is.null(loaded)) stop(loaded)
+    seed_rank(rank)
     env <- list2env(bindings, envir = new.env(parent = globalenv()))
     env$rank <- rank
     eval(the_call, env)

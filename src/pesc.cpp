@@ -138,7 +138,7 @@ SEXP pesc_farm_map(SEXP farm, std::string process, int repetitions, std::vector<
                    double checkpoint_interval, std::vector<std::string> rooms, bool same_machine,
                    std::vector<std::string> shared, std::string memory, double cpu_time, int open_files,
                    int processes, std::string output_size, bool network, bool parallel, bool no_duplicates,
-                   int gpus, double min_capability) {
+                   int gpus, double min_capability, std::string seed) {
   return guarded([&] {
     std::shared_ptr<pesc::Farm> owner = *FarmPtr(farm);
     pesc::MapOptions options;
@@ -161,6 +161,7 @@ SEXP pesc_farm_map(SEXP farm, std::string process, int repetitions, std::vector<
     options.no_duplicates = no_duplicates;
     options.gpus = gpus;
     options.min_capability = min_capability;
+    if (!seed.empty()) options.seed = std::stoull(seed);  // lab_options() checked it
     pesc::Job job = owner->map(process, repetitions, parameters, options);
     return JobPtr(new JobHandle{owner, std::move(job)}, true);
   });
