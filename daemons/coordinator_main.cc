@@ -9,6 +9,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/synchronization/mutex.h"
 #include "common/files.h"
 #include "coordinator/coordinator.h"
 #include "daemon_support.h"
@@ -54,6 +55,9 @@ int back_up(const std::filesystem::path& state_dir, const std::vector<char*>& op
 
 int main(int argc, char** argv) {
   pesc::handle_termination_signals();
+  // Debian's abseil checks the order of every lock taken (a debugging aid)
+  // at a cost per lock; the coordinator takes one per message of each worker.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // Whatever it writes (the state database, blobs, tokens) is its owner's.
   ::umask(077);
   pesc::set_usage(

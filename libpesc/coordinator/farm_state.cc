@@ -47,6 +47,7 @@ constexpr int kChunksPerSlotAtLeast = 4;
 // run this many times a typical rank's time, and at least this long.
 constexpr double kStragglerFactor = 2;
 constexpr double kStragglerMinMs = 1000;
+constexpr int64_t kStragglerScanMs = 200;
 constexpr int kMaxGpusPerRank = 64;
 
 absl::Status validate(const v1::JobSpec& spec) {
@@ -1038,12 +1039,16 @@ void FarmState::dispatch_duplicates(const std::set<std::string>& held) {
   // until some job is that old there is nothing to look for, and looking
   // costs a pass over every worker and a query (issue 15: after every batch
   // of results).
+  // Nor is a straggler missed for long when looked for a few times a second
+  // rather than after every batch of results.
   const int64_t now = now_unix_ms();
-  if (std::none_of(active_jobs_.begin(), active_jobs_.end(), [&](const auto& job) {
+  if (now - straggler_scan_unix_ms_ < kStragglerScanMs ||
+      std::none_of(active_jobs_.begin(), active_jobs_.end(), [&](const auto& job) {
         return static_cast<double>(now - job.second.created_unix_ms) >= kStragglerMinMs;
       })) {
     return;
   }
+  straggler_scan_unix_ms_ = now;
   std::vector<WorkerCapacity> idle = idle_slots(held);
   std::erase_if(idle, [](const WorkerCapacity& worker) { return worker.free <= 0; });
   if (idle.empty()) return;

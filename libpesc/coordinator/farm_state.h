@@ -315,6 +315,8 @@ class FarmState {
   // every kQueuedRecount: watchers ask after every batch of results.
   std::map<std::string, int> queued_by_job_ ABSL_GUARDED_BY(mutex_);
   absl::Time queued_counted_at_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
+  // When dispatch_duplicates last looked for stragglers.
+  int64_t straggler_scan_unix_ms_ ABSL_GUARDED_BY(mutex_) = 0;
   std::unique_ptr<std::thread> reaper_;
   // Last, so its thread, which calls into watchers that read this state,
   // stops first.
