@@ -857,7 +857,7 @@ v1::JobInfo FarmState::info_of(const JobRecord& record) {
 int FarmState::queued_at_workers(const std::string& job_id) {
   if (absl::Now() - queued_counted_at_ >= kQueuedRecount) {
     count_queued_at_workers();
-  } else {
+  } else if (std::exchange(queued_stale_, false)) {
     events_.published_at(queued_counted_at_ + kQueuedRecount);  // watchers read the count again then
   }
   auto queued = queued_by_job_.find(job_id);
@@ -866,6 +866,7 @@ int FarmState::queued_at_workers(const std::string& job_id) {
 
 void FarmState::count_queued_at_workers() {
   queued_counted_at_ = absl::Now();
+  queued_stale_ = false;
   queued_by_job_.clear();
   absl::StatusOr<std::vector<AttemptRecord>> attempts = store_->running_attempts();
   if (!attempts.ok()) return;  // every rank sent counts as running, as before workers queued
@@ -1265,6 +1266,7 @@ void FarmState::send_attempt(const std::string& job_id, const v1::JobSpec& spec,
 }
 
 void FarmState::changed() {
+  queued_stale_ = true;
   events_.published();  // watchers read under mutex_, so after any open batch commits
 }
 

@@ -315,6 +315,9 @@ class FarmState {
   // every kQueuedRecount: watchers ask after every batch of results.
   std::map<std::string, int> queued_by_job_ ABSL_GUARDED_BY(mutex_);
   absl::Time queued_counted_at_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
+  // Something changed since that count: a watcher served it gets woken to
+  // read it again once it may be recounted.
+  bool queued_stale_ ABSL_GUARDED_BY(mutex_) = false;
   // When dispatch_duplicates last looked for stragglers.
   int64_t straggler_scan_unix_ms_ ABSL_GUARDED_BY(mutex_) = 0;
   std::unique_ptr<std::thread> reaper_;
