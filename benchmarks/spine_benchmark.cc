@@ -195,7 +195,9 @@ class Worker {
         daemon_("pesc-worker",
                 {PESC_WORKER_PATH, "--coordinator", coordinator, "--slots", std::to_string(slots), "--work-dir",
                  // pesc's own cost, without a root worker's user switch and sandbox
-                 (dir_.path() / "work").string(), "--no-sandbox", "--run-as="},
+                 (dir_.path() / "work").string(), "--no-sandbox", "--run-as=",
+                 // the machine may be busy with more than this benchmark, which would pause the worker
+                 "--owners-first=false"},
                 dir_.path() / "worker.log") {}
   Daemon& daemon() { return daemon_; }
 

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "common/files.h"
 #include "coordinator/coordinator.h"
 #include "daemon_support.h"
@@ -87,6 +88,9 @@ void add_options(CLI::App& app, CommandLine& line) {
 
 int main(int argc, char** argv) {
   pesc::handle_termination_signals();
+  // Debian's abseil checks the order of every lock taken (a debugging aid)
+  // at a cost per lock; the coordinator takes one per message of each worker.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // Whatever it writes (the state database, blobs, tokens) is its owner's.
   ::umask(077);
   CLI::App app(

@@ -13,7 +13,7 @@ constexpr const char* kHowToGetAToken =
     "ask the coordinator's admin for a token (`pesc user add NAME` prints one; `pesc worker-token` for a worker), "
     "then pass --token-file FILE, set PESC_TOKEN, or save it in ~/.config/pesc/token";
 
-std::string_view token_of(const grpc::ServerContext& context) {
+std::string_view token_of(const grpc::ServerContextBase& context) {
   const auto& metadata = context.client_metadata();
   auto found = metadata.find(kTokenMetadataKey);
   if (found == metadata.end()) return {};
@@ -42,7 +42,7 @@ absl::Status wrong_role(const Identity& identity, Needs needs) {
 // The token's digest, and the client certificate's when there is one, so
 // that a worker id bound to them cannot be taken by another join token (or
 // by the same token on a machine without the certificate).
-std::string credential_of(const grpc::ServerContext& context, const Identity& identity) {
+std::string credential_of(const grpc::ServerContextBase& context, const Identity& identity) {
   std::string credential = identity.token_sha256;
   if (std::shared_ptr<const grpc::AuthContext> auth = context.auth_context()) {
     for (const grpc::string_ref& pem : auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME)) {
@@ -67,7 +67,7 @@ bool role_fits(Role role, Needs needs) {
 Access::Access(TokenStore* tokens, FarmState& state, const CoordinatorOptions& options)
     : tokens_(tokens), state_(state), options_(options) {}
 
-absl::StatusOr<Caller> Access::authenticate(const grpc::ServerContext& context, Needs needs) const {
+absl::StatusOr<Caller> Access::authenticate(const grpc::ServerContextBase& context, Needs needs) const {
   if (tokens_ == nullptr) return Caller{"", Role::kAdmin, true};
   std::string_view token = token_of(context);
   if (token.empty()) return absl::UnauthenticatedError(absl::StrCat("this coordinator needs a token: ", kHowToGetAToken));
@@ -86,7 +86,7 @@ absl::Status Access::check_job(const Caller& caller, const std::string& job_id) 
                                                   ": only its owner and the admin may see or change it"));
 }
 
-absl::StatusOr<Caller> Access::authorize_job(const grpc::ServerContext& context, const std::string& job_id) {
+absl::StatusOr<Caller> Access::authorize_job(const grpc::ServerContextBase& context, const std::string& job_id) {
   absl::StatusOr<Caller> caller = authenticate(context, Needs::kUser);
   if (!caller.ok()) return caller;
   if (absl::Status status = check_job_id(job_id); !status.ok()) return status;
@@ -166,7 +166,7 @@ void Access::note_upload(const Caller& caller, const std::string& sha256, uint64
   (void)tokens_->record_upload(sha256, caller.name, bytes);
 }
 
-Access::Session::Session(Access& access, std::string name, grpc::ServerContext* context)
+Access::Session::Session(Access& access, std::string name, grpc::ServerContextBase* context)
     : access_(access), name_(std::move(name)), context_(context) {
   absl::MutexLock lock(&access_.mutex_);
   access_.sessions_.emplace(name_, context_);
@@ -183,7 +183,7 @@ Access::Session::~Session() {
   }
 }
 
-std::unique_ptr<Access::Session> Access::hold(const Caller& caller, grpc::ServerContext* context) {
+std::unique_ptr<Access::Session> Access::hold(const Caller& caller, grpc::ServerContextBase* context) {
   if (caller.local) return nullptr;
   return std::make_unique<Session>(*this, caller.name, context);
 }

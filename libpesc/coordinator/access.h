@@ -46,12 +46,12 @@ class Access {
   // `tokens` null: authentication is off and every caller is a local admin.
   Access(TokenStore* tokens, FarmState& state, const CoordinatorOptions& options);
 
-  absl::StatusOr<Caller> authenticate(const grpc::ServerContext& context, Needs needs) const;
+  absl::StatusOr<Caller> authenticate(const grpc::ServerContextBase& context, Needs needs) const;
 
   // PermissionDenied unless the caller owns the job (NotFound when none).
   absl::Status check_job(const Caller& caller, const std::string& job_id);
   // authenticate() a user, then check_job().
-  absl::StatusOr<Caller> authorize_job(const grpc::ServerContext& context, const std::string& job_id);
+  absl::StatusOr<Caller> authorize_job(const grpc::ServerContextBase& context, const std::string& job_id);
   // Before a submit: fixes the job's user to the caller's name (admins and
   // the embedded farm may name another), checks rooms, blobs and quota.
   absl::Status check_submit(const Caller& caller, v1::JobSpec& spec);
@@ -65,7 +65,7 @@ class Access {
   // are revoked, so a revoked worker or watcher does not linger.
   class Session {
    public:
-    Session(Access& access, std::string name, grpc::ServerContext* context);
+    Session(Access& access, std::string name, grpc::ServerContextBase* context);
     ~Session();
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
@@ -73,9 +73,9 @@ class Access {
    private:
     Access& access_;
     std::string name_;
-    grpc::ServerContext* context_;
+    grpc::ServerContextBase* context_;
   };
-  std::unique_ptr<Session> hold(const Caller& caller, grpc::ServerContext* context);
+  std::unique_ptr<Session> hold(const Caller& caller, grpc::ServerContextBase* context);
   // Cuts every held call of `name`.
   void cut_sessions(const std::string& name);
 
@@ -84,7 +84,7 @@ class Access {
   FarmState& state_;
   const CoordinatorOptions options_;
   absl::Mutex mutex_;
-  std::multimap<std::string, grpc::ServerContext*> sessions_ ABSL_GUARDED_BY(mutex_);
+  std::multimap<std::string, grpc::ServerContextBase*> sessions_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace pesc

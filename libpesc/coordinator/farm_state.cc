@@ -47,6 +47,7 @@ constexpr int kChunksPerSlotAtLeast = 4;
 // run this many times a typical rank's time, and at least this long.
 constexpr double kStragglerFactor = 2;
 constexpr double kStragglerMinMs = 1000;
+constexpr int64_t kStragglerScanMs = 200;
 constexpr int kMaxGpusPerRank = 64;
 
 absl::Status validate(const v1::JobSpec& spec) {
@@ -96,43 +97,46 @@ absl::Status state_disk_full(const std::filesystem::path& state_dir, absl::strin
 }  // namespace
 
 void Outbox::assign(v1::Assignment assignment) {
-  absl::MutexLock lock(&mutex_);
-  if (closed_) return;
-  const size_t bytes = assignment.ByteSizeLong();
-  *joinable(v1::CoordinatorMessage::kAssignBatch, bytes).mutable_assign_batch()->add_assignments() =
-      std::move(assignment);
+  {
+    absl::MutexLock lock(&mutex_);
+    if (closed_) return;
+    const size_t bytes = assignment.ByteSizeLong();
+    *joinable(v1::CoordinatorMessage::kAssignBatch, bytes).mutable_assign_batch()->add_assignments() =
+        std::move(assignment);
+  }
+  tell_ready();
 }
 
 void Outbox::acknowledge(int64_t attempt_id) {
-  absl::MutexLock lock(&mutex_);
-  if (closed_) return;
-  joinable(v1::CoordinatorMessage::kAck, sizeof attempt_id).mutable_ack()->add_attempt_ids(attempt_id);
+  {
+    absl::MutexLock lock(&mutex_);
+    if (closed_) return;
+    joinable(v1::CoordinatorMessage::kAck, sizeof attempt_id).mutable_ack()->add_attempt_ids(attempt_id);
+  }
+  tell_ready();
 }
 
 v1::CoordinatorMessage& Outbox::joinable(v1::CoordinatorMessage::MessageCase kind, size_t adding_bytes) {
   if (queue_.empty() || queue_.back().message_case() != kind || last_bytes_ + adding_bytes > kBatchBytes) {
     queue_.emplace_back();
     last_bytes_ = 0;
-    ready_.Signal();
   }
   last_bytes_ += adding_bytes;
   return queue_.back();
 }
 
 void Outbox::push(v1::CoordinatorMessage message) {
-  absl::MutexLock lock(&mutex_);
-  if (closed_) return;
-  queue_.push_back(std::move(message));
-  last_bytes_ = kBatchBytes;  // nothing joins a message of another kind
-  ready_.Signal();
+  {
+    absl::MutexLock lock(&mutex_);
+    if (closed_) return;
+    queue_.push_back(std::move(message));
+    last_bytes_ = kBatchBytes;  // nothing joins a message of another kind
+  }
+  tell_ready();
 }
 
-std::optional<v1::CoordinatorMessage> Outbox::pop(absl::Duration timeout) {
+std::optional<v1::CoordinatorMessage> Outbox::pop() {
   absl::MutexLock lock(&mutex_);
-  absl::Time deadline = absl::Now() + timeout;
-  while (!closed_ && queue_.empty()) {
-    if (ready_.WaitWithDeadline(&mutex_, deadline)) break;
-  }
   if (closed_ || queue_.empty()) return std::nullopt;
   v1::CoordinatorMessage message = std::move(queue_.front());
   queue_.pop_front();
@@ -145,9 +149,25 @@ bool Outbox::closed() {
 }
 
 void Outbox::close() {
+  {
+    absl::MutexLock lock(&mutex_);
+    closed_ = true;
+  }
+  tell_ready();
+}
+
+void Outbox::on_ready(std::function<void()> ready) {
   absl::MutexLock lock(&mutex_);
-  closed_ = true;
-  ready_.SignalAll();
+  ready_ = std::move(ready);
+}
+
+void Outbox::tell_ready() {
+  std::function<void()> ready;
+  {
+    absl::MutexLock lock(&mutex_);
+    ready = ready_;
+  }
+  if (ready) ready();
 }
 
 absl::StatusOr<std::unique_ptr<FarmState>> FarmState::open(CoordinatorOptions options) {
@@ -304,6 +324,7 @@ absl::StatusOr<std::string> FarmState::submit(v1::JobSpec spec) {
   active_jobs_[job_id] = ActiveJob{std::move(spec), now, repetitions};
   dispatch();
   changed();
+  events_.published_at(absl::FromUnixMillis(now) + kWaitingGrace);  // why it waits shows after the grace
   return job_id;
 }
 
@@ -455,17 +476,8 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> FarmState::workers() {
   return known;
 }
 
-absl::StatusOr<std::vector<v1::RankResult>> FarmState::results_after(const std::string& job_id, int64_t after_seq,
-                                                                    absl::Duration wait) {
+absl::StatusOr<std::vector<v1::RankResult>> FarmState::results_after(const std::string& job_id, int64_t after_seq) {
   absl::MutexLock lock(&mutex_);
-  PESC_ASSIGN_OR_RETURN(auto results, store_->results_after(job_id, after_seq, kResultsPerBatch));
-  if (!results.empty() || wait <= absl::ZeroDuration()) return results;
-  if (!active_jobs_.contains(job_id)) return results;  // final: nothing more will come
-  uint64_t seen = generation_;
-  absl::Time deadline = absl::Now() + wait;
-  while (generation_ == seen && !shutting_down_) {
-    if (changed_.WaitWithDeadline(&mutex_, deadline)) break;
-  }
   return store_->results_after(job_id, after_seq, kResultsPerBatch);
 }
 
@@ -728,11 +740,11 @@ void FarmState::record_pause(const std::string& worker_id, const std::string& re
   }
 }
 
-bool FarmState::is_silent(const std::string& worker_id) {
-  absl::MutexLock lock(&mutex_);
-  auto session = sessions_.find(worker_id);
-  return session != sessions_.end() &&
-         session->second.last_heard < absl::Now() - absl::FromChrono(options_.worker_lease);
+void FarmState::cut_silent_workers() {
+  const absl::Time cutoff = absl::Now() - absl::FromChrono(options_.worker_lease);
+  for (auto& [worker_id, session] : sessions_) {
+    if (session.outbox && session.last_heard < cutoff) session.outbox->close();
+  }
 }
 
 absl::Status FarmState::requeue(const std::vector<int64_t>& attempts) {
@@ -802,6 +814,7 @@ void FarmState::reaper_loop() {
     if (shutting_down_) return;
     if (!resync_if_needed()) continue;
     retry_requeue();
+    cut_silent_workers();
     requeue_expired();
     dispatch();  // ranks become stragglers with time alone, and dispatch is retried after a store failure
   }
@@ -857,13 +870,18 @@ v1::JobInfo FarmState::info_of(const JobRecord& record) {
 }
 
 int FarmState::queued_at_workers(const std::string& job_id) {
-  if (absl::Now() - queued_counted_at_ >= kQueuedRecount) count_queued_at_workers();
+  if (absl::Now() - queued_counted_at_ >= kQueuedRecount) {
+    count_queued_at_workers();
+  } else if (std::exchange(queued_stale_, false)) {
+    events_.published_at(queued_counted_at_ + kQueuedRecount);  // watchers read the count again then
+  }
   auto queued = queued_by_job_.find(job_id);
   return queued == queued_by_job_.end() ? 0 : queued->second;
 }
 
 void FarmState::count_queued_at_workers() {
   queued_counted_at_ = absl::Now();
+  queued_stale_ = false;
   queued_by_job_.clear();
   absl::StatusOr<std::vector<AttemptRecord>> attempts = store_->running_attempts();
   if (!attempts.ok()) return;  // every rank sent counts as running, as before workers queued
@@ -1033,6 +1051,20 @@ void FarmState::assign_chunks(const std::string& job_id, ActiveJob& job, const s
 // one (the shorter) also starts on that idle worker, fastest worker first,
 // and the first success wins (finish_attempt stops the other).
 void FarmState::dispatch_duplicates(const std::set<std::string>& held) {
+  // No rank is a straggler before kStragglerMinMs, nor older than its job:
+  // until some job is that old there is nothing to look for, and looking
+  // costs a pass over every worker and a query (issue 15: after every batch
+  // of results).
+  // Nor is a straggler missed for long when looked for a few times a second
+  // rather than after every batch of results.
+  const int64_t now = now_unix_ms();
+  if (now - straggler_scan_unix_ms_ < kStragglerScanMs ||
+      std::none_of(active_jobs_.begin(), active_jobs_.end(), [&](const auto& job) {
+        return static_cast<double>(now - job.second.created_unix_ms) >= kStragglerMinMs;
+      })) {
+    return;
+  }
+  straggler_scan_unix_ms_ = now;
   std::vector<WorkerCapacity> idle = idle_slots(held);
   std::erase_if(idle, [](const WorkerCapacity& worker) { return worker.free <= 0; });
   if (idle.empty()) return;
@@ -1043,8 +1075,8 @@ void FarmState::dispatch_duplicates(const std::set<std::string>& held) {
   std::stable_sort(idle.begin(), idle.end(), [&](const WorkerCapacity& a, const WorkerCapacity& b) {
     return typical_ms(a.worker_id) < typical_ms(b.worker_id);
   });
-  const int64_t now = now_unix_ms();
   for (const auto& [job_id, job] : active_jobs_) {
+    if (static_cast<double>(now - job.created_unix_ms) < kStragglerMinMs) continue;
     // A GPU rank's duplicate would need GPUs of its own; not worth holding them.
     if (job.pending > 0 || job.spec.no_duplicates() || job.spec.parallel() || job.spec.same_machine() ||
         job.spec.gpus_per_rank() > 0) {
@@ -1056,6 +1088,7 @@ void FarmState::dispatch_duplicates(const std::set<std::string>& held) {
     for (const AttemptRecord& attempt : *running) attempts_of_rank[attempt.rank] += 1;
     const QueuedJob placement_rules = queued(job_id, job);
     for (const AttemptRecord& attempt : *running) {  // longest running first
+      if (static_cast<double>(now - attempt.started_unix_ms) < kStragglerMinMs) continue;
       if (attempt.rank_count > 1 || attempts_of_rank[attempt.rank] > 1 || !sessions_.contains(attempt.worker_id)) {
         continue;
       }
@@ -1249,8 +1282,8 @@ void FarmState::send_attempt(const std::string& job_id, const v1::JobSpec& spec,
 }
 
 void FarmState::changed() {
-  ++generation_;
-  changed_.SignalAll();
+  queued_stale_ = true;
+  events_.published();  // watchers read under mutex_, so after any open batch commits
 }
 
 bool FarmState::shutting_down() {

@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/job_events.h"
 #include "pesc/v1/pesc.pb.h"
 #include "scheduler/fair_share.h"
 #include "store/blob_store.h"
@@ -29,18 +30,22 @@
 
 namespace pesc {
 
-// Messages waiting to go down one worker's stream; the stream's writer
-// thread drains it. Assignments and acknowledgements pushed while an
-// earlier one still waits join it, so a busy stream carries batches.
+// Messages waiting to go down one worker's stream, which drains it when
+// told it has something (WorkerStream). Assignments and acknowledgements
+// pushed while an earlier one still waits join it, so a busy stream carries
+// batches.
 class Outbox {
  public:
   void assign(v1::Assignment assignment);
   void acknowledge(int64_t attempt_id);
   void push(v1::CoordinatorMessage message);
-  // Waits up to `timeout` for a message; nullopt on timeout or when closed.
-  std::optional<v1::CoordinatorMessage> pop(absl::Duration timeout);
+  // The next message; nullopt when there is none or when closed.
+  std::optional<v1::CoordinatorMessage> pop();
   bool closed();
   void close();
+  // Called after a message was queued or the outbox closed, on the caller's
+  // thread (often under FarmState's lock: it must not call back into it).
+  void on_ready(std::function<void()> ready);
 
  private:
   // The message that is still waiting last in line, when it is of this kind
@@ -48,8 +53,11 @@ class Outbox {
   v1::CoordinatorMessage& joinable(v1::CoordinatorMessage::MessageCase kind, size_t adding_bytes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
+  // Calls on_ready's function, outside mutex_.
+  void tell_ready();
+
   absl::Mutex mutex_;
-  absl::CondVar ready_;
+  std::function<void()> ready_ ABSL_GUARDED_BY(mutex_);
   std::deque<v1::CoordinatorMessage> queue_ ABSL_GUARDED_BY(mutex_);
   size_t last_bytes_ ABSL_GUARDED_BY(mutex_) = 0;  // of queue_.back(), roughly
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;
@@ -76,9 +84,10 @@ class FarmState {
   // Cancels the job if it runs, then forgets it and frees its blobs.
   absl::StatusOr<uint64_t> delete_job(const std::string& job_id);
   absl::StatusOr<std::vector<v1::WorkerInfo>> workers();
-  // Results after `after_seq`; when none, waits up to `wait` for news.
-  absl::StatusOr<std::vector<v1::RankResult>> results_after(const std::string& job_id, int64_t after_seq,
-                                                           absl::Duration wait);
+  // Results after `after_seq`, in finish order, up to a batch of them.
+  absl::StatusOr<std::vector<v1::RankResult>> results_after(const std::string& job_id, int64_t after_seq);
+  // Told after every commit a job's watchers may care about.
+  JobEvents& events() { return events_; }
 
   // --- workers
   // A worker (re)joins from `peer_ip` (the address its stream comes from;
@@ -102,8 +111,6 @@ class FarmState {
   void worker_gang_ready(const std::string& worker_id, const v1::GangReady& ready);
   // The stream ended; the worker's ranks wait out its lease.
   void disconnect_worker(const std::string& worker_id, const Outbox* outbox);
-  // A connected worker silent past its lease: its stream should be cut.
-  bool is_silent(const std::string& worker_id);
 
   bool shutting_down();
   void shut_down();
@@ -243,6 +250,9 @@ class FarmState {
   void dispatch_duplicates(const std::set<std::string>& held) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   std::vector<WorkerCapacity> idle_slots(const std::set<std::string>& held) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void requeue_expired() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Connected workers silent past their lease: their streams end (their
+  // outboxes close), and their ranks wait out the lease.
+  void cut_silent_workers() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Requeues the attempts whose requeue the store failed to take.
   void retry_requeue() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Puts these attempts' ranks back in the queue and the job counts with
@@ -292,9 +302,6 @@ class FarmState {
   std::map<std::string, ActiveJob> active_jobs_ ABSL_GUARDED_BY(mutex_);
   // By job id. Not persisted: a restarted coordinator restarts its gangs.
   std::map<std::string, GangLaunch> gangs_ ABSL_GUARDED_BY(mutex_);
-  // Bumped on every change a watcher may care about.
-  uint64_t generation_ ABSL_GUARDED_BY(mutex_) = 0;
-  absl::CondVar changed_;
   bool shutting_down_ ABSL_GUARDED_BY(mutex_) = false;
   // A store call failed since memory was last read back from the store.
   bool resync_needed_ ABSL_GUARDED_BY(mutex_) = false;
@@ -310,7 +317,15 @@ class FarmState {
   // every kQueuedRecount: watchers ask after every batch of results.
   std::map<std::string, int> queued_by_job_ ABSL_GUARDED_BY(mutex_);
   absl::Time queued_counted_at_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
+  // Something changed since that count: a watcher served it gets woken to
+  // read it again once it may be recounted.
+  bool queued_stale_ ABSL_GUARDED_BY(mutex_) = false;
+  // When dispatch_duplicates last looked for stragglers.
+  int64_t straggler_scan_unix_ms_ ABSL_GUARDED_BY(mutex_) = 0;
   std::unique_ptr<std::thread> reaper_;
+  // Last, so its thread, which calls into watchers that read this state,
+  // stops first.
+  JobEvents events_;
 };
 
 }  // namespace pesc

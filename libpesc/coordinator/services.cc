@@ -1,65 +1,14 @@
 #include "coordinator/services.h"
 
 #include <fstream>
-#include <string_view>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "coordinator/job_watch.h"
+#include "coordinator/worker_stream.h"
 #include "security/input_limits.h"
 #include "transport/transport.h"
 
 namespace pesc {
-namespace {
-
-constexpr absl::Duration kWatchPoll = absl::Seconds(1);
-constexpr absl::Duration kBatchSpacing = absl::Milliseconds(5);
-
-bool same_progress(const v1::JobProgress& a, const v1::JobProgress& b) {
-  return a.pending() == b.pending() && a.running() == b.running() && a.succeeded() == b.succeeded() &&
-         a.failed() == b.failed() && a.cancelled() == b.cancelled() && a.waiting() == b.waiting() &&
-         a.queued_at_workers() == b.queued_at_workers();
-}
-
-v1::JobEvent progress_event(const v1::JobProgress& progress) {
-  v1::JobEvent event;
-  *event.mutable_progress() = progress;
-  return event;
-}
-
-// The IP in a gRPC peer ("ipv4:10.0.0.7:51234", "ipv6:[::1]:51234"); empty
-// for other transports (the embedded farm's in-process channel).
-std::string peer_ip(const std::string& peer) {
-  for (const std::string_view prefix : {"ipv4:", "ipv6:"}) {
-    if (!peer.starts_with(prefix)) continue;
-    std::string_view address = std::string_view(peer).substr(prefix.size());
-    address = address.substr(0, address.rfind(':'));
-    if (address.starts_with('[') && address.ends_with(']')) address = address.substr(1, address.size() - 2);
-    return std::string(address);
-  }
-  return "";
-}
-
-// A client's default cap on a message it receives is 4 MiB.
-constexpr size_t kEventBytes = 1 << 20;
-
-// Sends results in as few events as stay under kEventBytes each.
-bool write_results(std::vector<v1::RankResult>& results, grpc::ServerWriter<v1::JobEvent>& writer) {
-  v1::JobEvent event;
-  size_t bytes = 0;
-  for (v1::RankResult& result : results) {
-    const size_t size = result.ByteSizeLong();
-    if (bytes > 0 && bytes + size > kEventBytes) {
-      if (!writer.Write(event)) return false;
-      event.Clear();
-      bytes = 0;
-    }
-    bytes += size;
-    *event.mutable_ranks_finished()->add_results() = std::move(result);
-  }
-  return bytes == 0 || writer.Write(event);
-}
-
-}  // namespace
 
 grpc::Status JobsService::SubmitJob(grpc::ServerContext* context, const v1::SubmitJobRequest* request,
                                     v1::SubmitJobResponse* response) {
@@ -103,39 +52,9 @@ grpc::Status JobsService::CancelJob(grpc::ServerContext* context, const v1::Canc
   return grpc::Status::OK;
 }
 
-grpc::Status JobsService::WatchJob(grpc::ServerContext* context, const v1::WatchJobRequest* request,
-                                   grpc::ServerWriter<v1::JobEvent>* writer) {
-  auto caller = access_.authorize_job(*context, request->job_id());
-  if (!caller.ok()) return to_grpc(caller.status());
-  auto session = access_.hold(*caller, context);
-  int64_t after_seq = request->after_seq();
-  v1::JobProgress last_progress;
-  last_progress.set_total(-1);
-  absl::Time last_batch = absl::InfinitePast();
-  while (!context->IsCancelled()) {
-    // Right after a batch, let results gather for a moment: a busy job then
-    // costs one wake-up per batch instead of one per rank.
-    absl::SleepFor(std::max(absl::ZeroDuration(), last_batch + kBatchSpacing - absl::Now()));
-    auto results = state_.results_after(request->job_id(), after_seq, kWatchPoll);
-    if (!results.ok()) return to_grpc(results.status());
-    if (!results->empty()) last_batch = absl::Now();
-    if (!results->empty()) after_seq = results->back().finish_seq();
-    if (!write_results(*results, *writer)) return grpc::Status::CANCELLED;
-    auto job = state_.job(request->job_id());
-    if (!job.ok()) return to_grpc(job.status());
-    if (last_progress.total() < 0 || !same_progress(last_progress, job->progress())) {
-      last_progress = job->progress();
-      if (!writer->Write(progress_event(last_progress))) return grpc::Status::CANCELLED;
-    }
-    if (job->state() != v1::JOB_STATE_RUNNING && results->empty()) {
-      v1::JobEvent done;
-      *done.mutable_job_done() = *std::move(job);
-      writer->Write(done);
-      return grpc::Status::OK;
-    }
-    if (state_.shutting_down()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the coordinator is shutting down");
-  }
-  return grpc::Status::CANCELLED;
+grpc::ServerWriteReactor<v1::JobEvent>* JobsService::WatchJob(grpc::CallbackServerContext* context,
+                                                              const v1::WatchJobRequest* request) {
+  return JobWatch::start(state_, access_, context, *request);
 }
 
 grpc::Status JobsService::DeleteJob(grpc::ServerContext* context, const v1::DeleteJobRequest* request,
@@ -225,53 +144,9 @@ grpc::Status BlobsService::DownloadBlob(grpc::ServerContext* context, const v1::
   return grpc::Status::OK;
 }
 
-grpc::Status WorkersService::Connect(grpc::ServerContext* context,
-                                     grpc::ServerReaderWriter<v1::CoordinatorMessage, v1::WorkerMessage>* stream) {
-  auto caller = access_.authenticate(*context, Needs::kWorker);
-  if (!caller.ok()) return to_grpc(caller.status());
-  auto session = access_.hold(*caller, context);
-  v1::WorkerMessage message;
-  if (!stream->Read(&message) || !message.has_register_()) {
-    return {grpc::StatusCode::INVALID_ARGUMENT, "a worker's first message must register it"};
-  }
-  if (auto checked = check_registration(message.register_()); !checked.ok()) return to_grpc(checked);
-  const std::string worker_id = message.register_().worker_id();
-  auto outbox = std::make_shared<Outbox>();
-  if (auto registered =
-          state_.connect_worker(message.register_(), peer_ip(context->peer()), caller->credential, outbox);
-      !registered.ok()) {
-    return to_grpc(registered.status());
-  }
-  // Reads and writes run side by side: this thread reads, the writer drains
-  // the outbox and cuts the stream of a worker that fell silent.
-  std::thread writer([&] {
-    const absl::Duration tick = absl::FromChrono(state_.options().heartbeat_interval);
-    while (!outbox->closed()) {
-      if (auto next = outbox->pop(tick)) {
-        if (!stream->Write(*next)) break;
-      } else if (state_.is_silent(worker_id)) {
-        break;
-      }
-    }
-    context->TryCancel();
-  });
-  while (stream->Read(&message)) {
-    if (message.has_finished_batch()) {
-      state_.worker_finished(worker_id, message.finished_batch());
-    } else if (message.has_checkpoint()) {
-      state_.worker_checkpoint(worker_id, message.checkpoint());
-    } else if (message.has_gang_ready()) {
-      state_.worker_gang_ready(worker_id, message.gang_ready());
-    } else if (message.has_heartbeat()) {
-      state_.worker_heartbeat(worker_id, message.heartbeat());
-    } else {
-      state_.worker_heard(worker_id);
-    }
-  }
-  state_.disconnect_worker(worker_id, outbox.get());
-  outbox->close();
-  writer.join();
-  return grpc::Status::OK;
+grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>* WorkersService::Connect(
+    grpc::CallbackServerContext* context) {
+  return WorkerStream::start(state_, access_, context);
 }
 
 }  // namespace pesc

@@ -10,14 +10,15 @@
 
 namespace pesc {
 
-class JobsService final : public v1::Jobs::Service {
+// WatchJob is a callback method: a watcher waiting for news holds no thread.
+class JobsService final : public v1::Jobs::WithCallbackMethod_WatchJob<v1::Jobs::Service> {
  public:
   JobsService(FarmState& state, Access& access) : state_(state), access_(access) {}
   grpc::Status SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest*, v1::SubmitJobResponse*) override;
   grpc::Status GetJob(grpc::ServerContext*, const v1::GetJobRequest*, v1::JobInfo*) override;
   grpc::Status ListJobs(grpc::ServerContext*, const v1::ListJobsRequest*, v1::ListJobsResponse*) override;
   grpc::Status CancelJob(grpc::ServerContext*, const v1::CancelJobRequest*, v1::CancelJobResponse*) override;
-  grpc::Status WatchJob(grpc::ServerContext*, const v1::WatchJobRequest*, grpc::ServerWriter<v1::JobEvent>*) override;
+  grpc::ServerWriteReactor<v1::JobEvent>* WatchJob(grpc::CallbackServerContext*, const v1::WatchJobRequest*) override;
   grpc::Status DeleteJob(grpc::ServerContext*, const v1::DeleteJobRequest*, v1::DeleteJobResponse*) override;
   grpc::Status ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*, v1::ListWorkersResponse*) override;
 
@@ -39,11 +40,11 @@ class BlobsService final : public v1::Blobs::Service {
   Access& access_;
 };
 
-class WorkersService final : public v1::Workers::Service {
+// Connect is a callback method: an idle worker's stream holds no thread.
+class WorkersService final : public v1::Workers::WithCallbackMethod_Connect<v1::Workers::Service> {
  public:
   WorkersService(FarmState& state, Access& access) : state_(state), access_(access) {}
-  grpc::Status Connect(grpc::ServerContext*,
-                       grpc::ServerReaderWriter<v1::CoordinatorMessage, v1::WorkerMessage>*) override;
+  grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>* Connect(grpc::CallbackServerContext*) override;
 
  private:
   FarmState& state_;

@@ -153,9 +153,17 @@ struct WorkerAgent::Impl {
   // attempt -> the port offered for it.
   std::map<int64_t, int> gang_waiting ABSL_GUARDED_BY(mutex);
   std::map<int64_t, v1::StartGang> gang_started ABSL_GUARDED_BY(mutex);  // their starts, once come
-  // Results waiting for the sender thread, which sends all that gathered
-  // while its previous message was on its way as one batch.
+  // Results waiting for the sender thread. A result goes at once when no
+  // batch awaits its acknowledgement; those that come while one does go
+  // together in the next batch, so a busy worker sends about one message
+  // per commit of the coordinator and an idle one adds no delay.
   std::deque<int64_t> outgoing ABSL_GUARDED_BY(mutex);
+  // The attempts of the batch awaiting its acknowledgement (the coordinator
+  // acknowledges a batch's results together), and until when the sender
+  // waits for it: a batch the coordinator could not store is never
+  // acknowledged, and goes again later by itself (resends).
+  std::set<int64_t> in_flight ABSL_GUARDED_BY(mutex);
+  absl::Time in_flight_until ABSL_GUARDED_BY(mutex) = absl::InfinitePast();
   // A result sent and not acknowledged goes again after a while, backing
   // off, on the same stream too: a coordinator that could not store it (a
   // full disk) does not acknowledge it, and waits for it to come again.
@@ -327,6 +335,7 @@ void WorkerAgent::Impl::resume(const v1::Registered& registered) {
       if (running.contains(stale)) cancel(stale);
     }
     outgoing.clear();
+    in_flight.clear();
     for (const auto& [attempt, result] : unacknowledged) outgoing.push_back(attempt);
     gangs_to_start = gang_waiting;
   }
@@ -341,7 +350,10 @@ void WorkerAgent::Impl::handle(const v1::CoordinatorMessage& message) {
   } else if (message.has_cancel()) {
     for (int64_t attempt : message.cancel().attempt_ids()) cancel(attempt);
   } else if (message.has_ack()) {
-    for (int64_t attempt : message.ack().attempt_ids()) unacknowledged.erase(attempt);
+    for (int64_t attempt : message.ack().attempt_ids()) {
+      unacknowledged.erase(attempt);
+      if (in_flight.contains(attempt)) in_flight.clear();  // its batch is in: the next may go
+    }
   } else if (message.has_start_gang()) {
     for (int64_t attempt : message.start_gang().attempt_ids()) {
       if (gang_waiting.contains(attempt)) gang_started[attempt] = message.start_gang();
@@ -497,20 +509,22 @@ void WorkerAgent::Impl::report(v1::RankFinished finished) {
 void WorkerAgent::Impl::sender_loop() {
   // Well under gRPC's 4 MiB message cap; one result is at most ~512 KiB.
   constexpr size_t kBatchBytes = 1 << 20;
-  // At most one batch per spacing: a lone result goes at once, a stream of
-  // short ranks' results goes as a few messages and transactions a second.
-  constexpr absl::Duration kSpacing = absl::Milliseconds(10);
-  absl::Time last_sent = absl::InfinitePast();
+  // How long a batch may hold back the next one without being acknowledged.
+  constexpr absl::Duration kAckPatience = absl::Milliseconds(100);
   while (true) {
     v1::WorkerMessage message;
     {
       absl::MutexLock lock(&mutex);
-      auto has_news = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return stopping || !outgoing.empty(); };
-      mutex.AwaitWithDeadline(absl::Condition(&has_news), next_resend());
-      queue_due_resends();
-      if (!stopping && outgoing.empty()) continue;
-      mutex.AwaitWithDeadline(absl::Condition(&stopping), last_sent + kSpacing);
+      auto may_send = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return stopping || (!outgoing.empty() && in_flight.empty());
+      };
+      const absl::Time deadline =
+          in_flight.empty() ? next_resend() : std::min(next_resend(), in_flight_until);
+      mutex.AwaitWithDeadline(absl::Condition(&may_send), deadline);
       if (stopping) return;
+      if (!in_flight.empty() && absl::Now() >= in_flight_until) in_flight.clear();
+      queue_due_resends();
+      if (outgoing.empty() || !in_flight.empty()) continue;
       size_t bytes = 0;
       while (!outgoing.empty() && bytes < kBatchBytes) {
         auto result = unacknowledged.find(outgoing.front());
@@ -518,12 +532,13 @@ void WorkerAgent::Impl::sender_loop() {
         if (result == unacknowledged.end()) continue;  // acknowledged meanwhile
         *message.mutable_finished_batch()->add_finished() = result->second;
         bytes += result->second.ByteSizeLong();
+        in_flight.insert(result->first);
         schedule_resend(result->first);
       }
+      in_flight_until = absl::Now() + kAckPatience;
     }
     // If the stream is down, the next session sends these again.
     if (message.has_finished_batch()) send(message);
-    last_sent = absl::Now();
   }
 }
 
