@@ -24,7 +24,7 @@
 #include "pesc/v1/pesc.pb.h"
 #include "scheduler/fair_share.h"
 #include "store/blob_store.h"
-#include "store/job_store.h"
+#include "ledger/job_store.h"
 #include "store/state_dir.h"
 
 namespace pesc {
