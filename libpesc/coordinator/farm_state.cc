@@ -159,24 +159,11 @@ absl::Status FarmState::resync() {
       workers_.sessions()[job.pinned_worker].last_heard = absl::Now();
     }
   }
-  dispatcher_.scheduler().set_usage(std::move(usage));
-  active_jobs_ = std::move(jobs);
-  for (auto& [worker_id, session] : workers_.sessions()) {
-    session.attempts.clear();
-    session.chunk_sizes.clear();
-  }
-  for (const AttemptRecord& attempt : running) {
-    auto [known, added] = workers_.sessions().try_emplace(attempt.worker_id);
-    WorkerSession& session = known->second;
-    session.attempts.insert(attempt.id);
-    if (attempt.rank_count > 1) session.chunk_sizes[attempt.id] = attempt.rank_count;
-    if (added) session.last_heard = absl::Now();
-  }
   // Workers given a lease to come back keep their ids bound to them.
   PESC_ASSIGN_OR_RETURN(auto credentials, store_->worker_credentials());
-  for (auto& [worker_id, session] : workers_.sessions()) {
-    if (auto bound = credentials.find(worker_id); bound != credentials.end()) session.credential = bound->second;
-  }
+  dispatcher_.scheduler().set_usage(std::move(usage));
+  active_jobs_ = std::move(jobs);
+  workers_.reload(running, credentials, absl::Now());
   return restart_gangs_unlike_the_store(running);
 }
 
@@ -329,22 +316,7 @@ void FarmState::tell_to_cancel(const std::map<std::string, std::vector<int64_t>>
 absl::StatusOr<std::vector<v1::WorkerInfo>> FarmState::workers() {
   absl::MutexLock lock(&mutex_);
   PESC_ASSIGN_OR_RETURN(auto known, store_->workers());
-  for (v1::WorkerInfo& worker : known) {
-    auto session = workers_.sessions().find(worker.id());
-    if (session == workers_.sessions().end()) continue;
-    worker.set_online(session->second.outbox != nullptr);
-    worker.set_quarantined(session->second.quarantined);
-    for (const std::string& room : session->second.rooms) worker.add_rooms(room);
-    *worker.mutable_gpus() = {session->second.gpus.begin(), session->second.gpus.end()};
-    worker.set_paused(session->second.paused);
-    worker.set_throttled(session->second.throttled);
-    for (const auto& [domain, why] : session->second.unavailable_domains) {
-      v1::UnavailableDomain& unavailable = *worker.add_unavailable_domains();
-      unavailable.set_domain(domain);
-      unavailable.set_why(why);
-    }
-    worker.set_running(static_cast<int>(session->second.started_attempts().size()));  // not those it queues
-  }
+  for (v1::WorkerInfo& worker : known) workers_.describe(worker);
   return known;
 }
 
@@ -371,58 +343,21 @@ absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorke
   if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
   // What it holds is weighed against what the store says it holds.
   if (!resync_if_needed()) return absl::UnavailableError("the coordinator cannot read its state store; try again");
-  if (auto held = workers_.sessions().find(registration.worker_id());
-      held != workers_.sessions().end() && !held->second.credential.empty() && held->second.credential != credential) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        "the worker id \"", registration.worker_id(), "\" belongs to a worker that registered with another token",
-        " or certificate and is connected or within its lease: give this worker an id of its own (--id), or leave",
-        " --id out to have one made"));
-  }
+  PESC_RETURN_IF_ERROR(workers_.may_join(registration.worker_id(), credential));
   PESC_RETURN_IF_ERROR(store_->record_worker(registration.worker_id(), registration.host(), registration.slots(),
                                              credential, now_unix_ms()));
-  WorkerSession& session = workers_.sessions()[registration.worker_id()];
-  session.credential = credential;
-  if (session.outbox) session.outbox->close();  // a stale stream of the same worker
-  session.host = registration.host();
-  session.address = peer_ip.empty() ? registration.host() : peer_ip;
-  session.slots = registration.slots();
-  session.failures_in_a_row = 0;
-  session.quarantined.clear();  // rejoining (after a fix, say) earns a new chance
-  session.rooms.assign(registration.rooms().begin(), registration.rooms().end());
-  if (session.rooms.empty()) session.rooms.push_back(kPublicRoom);
-  session.outbox = std::move(outbox);
-  session.last_heard = absl::Now();
-  session.gpus.assign(registration.gpus().begin(), registration.gpus().end());
-  session.paused = registration.paused_reason();
-  session.unavailable_domains.clear();
-  for (const v1::UnavailableDomain& domain : registration.unavailable_domains()) {
-    session.unavailable_domains[domain.domain()] = domain.why();
-  }
-
   // What the worker holds and the coordinator still wants stays; the rest
   // is stale on one side or the other.
-  std::set<int64_t> in_hand(registration.attempts_in_hand().begin(), registration.attempts_in_hand().end());
+  auto [vanished, stale] = workers_.join(registration, peer_ip, credential, outbox, absl::Now());
   v1::Registered registered;
   // Several heartbeats per lease, so one late beat does not lose a worker.
   registered.set_heartbeat_ms(static_cast<int32_t>(
       std::min(options_.heartbeat_interval, options_.worker_lease / 4).count()));
   std::error_code error;
   registered.set_state_dir(std::filesystem::absolute(options_.state_dir, error).string());
-  std::vector<int64_t> vanished;
-  for (int64_t attempt : session.attempts) {
-    if (!in_hand.contains(attempt)) vanished.push_back(attempt);
-  }
-  for (int64_t attempt : in_hand) {
-    if (!session.attempts.contains(attempt)) registered.add_stale_attempts(attempt);
-  }
-  for (int64_t attempt : vanished) session.attempts.erase(attempt);
-  for (const v1::HeldGpus& held : registration.held_gpus()) {
-    if (session.attempts.contains(held.attempt_id())) {
-      session.gpus_held[held.attempt_id()].assign(held.gpus().begin(), held.gpus().end());
-    }
-  }
+  *registered.mutable_stale_attempts() = {stale.begin(), stale.end()};
   PESC_RETURN_IF_ERROR(requeue(vanished));
-  session.outbox->push([&] {
+  outbox->push([&] {
     v1::CoordinatorMessage message;
     *message.mutable_registered() = registered;
     return message;
@@ -624,20 +559,14 @@ absl::Status FarmState::requeue(const std::vector<int64_t>& attempts) {
 // Ranks of workers that stayed away past their lease go back to the queue.
 void FarmState::requeue_expired() {
   absl::Time cutoff = absl::Now() - absl::FromChrono(options_.worker_lease);
-  std::vector<int64_t> lost;
-  for (auto it = workers_.sessions().begin(); it != workers_.sessions().end();) {
-    WorkerSession& session = it->second;
-    if (session.outbox || session.last_heard >= cutoff) {
-      ++it;
-      continue;
-    }
-    lost.insert(lost.end(), session.attempts.begin(), session.attempts.end());
-    // Same-machine jobs on the lost worker start over on another one.
+  WorkerRegistry::Expired expired = workers_.expire(cutoff);
+  // Same-machine jobs on a lost worker start over on another one.
+  for (const std::string& worker_id : expired.workers) {
     for (auto& [job_id, job] : active_jobs_) {
-      if (job.pinned_worker == it->first) job.pinned_worker.clear();
+      if (job.pinned_worker == worker_id) job.pinned_worker.clear();
     }
-    it = workers_.sessions().erase(it);
   }
+  const std::vector<int64_t>& lost = expired.attempts;
   if (lost.empty() || !requeue(lost).ok()) return;  // a failed requeue is retried by the reaper
   dispatch();
   changed();
@@ -694,15 +623,7 @@ void FarmState::count_queued_at_workers() {
   queued_by_job_.clear();
   absl::StatusOr<std::vector<AttemptRecord>> attempts = store_->running_attempts();
   if (!attempts.ok()) return;  // every rank sent counts as running, as before workers queued
-  std::map<std::string, std::set<int64_t>> started_by_worker;
-  for (const AttemptRecord& attempt : *attempts) {
-    auto session = workers_.sessions().find(attempt.worker_id);
-    if (session == workers_.sessions().end()) continue;
-    auto [started, first_seen] = started_by_worker.try_emplace(attempt.worker_id);
-    if (first_seen) started->second = session->second.started_attempts();
-    const bool in_a_slot = started->second.contains(attempt.id);
-    queued_by_job_[attempt.job_id] += in_a_slot ? attempt.rank_count - 1 : attempt.rank_count;
-  }
+  queued_by_job_ = workers_.queued_by_job(*attempts);
 }
 
 // After a store failure the round stops; the reaper tries again shortly.

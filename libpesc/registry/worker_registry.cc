@@ -77,6 +77,117 @@ void WorkerSession::learn_from(const v1::RankResult& reported) {
   }
 }
 
+absl::Status WorkerRegistry::may_join(const std::string& worker_id, const std::string& credential) const {
+  const WorkerSession* held = find(worker_id);
+  if (held == nullptr || held->credential.empty() || held->credential == credential) return absl::OkStatus();
+  return absl::AlreadyExistsError(absl::StrCat(
+      "the worker id \"", worker_id, "\" belongs to a worker that registered with another token",
+      " or certificate and is connected or within its lease: give this worker an id of its own (--id), or leave",
+      " --id out to have one made"));
+}
+
+WorkerRegistry::Joined WorkerRegistry::join(const v1::RegisterWorker& registration, const std::string& peer_ip,
+                                            const std::string& credential, std::shared_ptr<Outbox> outbox,
+                                            absl::Time now) {
+  WorkerSession& session = sessions_[registration.worker_id()];
+  session.credential = credential;
+  if (session.outbox) session.outbox->close();  // a stale stream of the same worker
+  session.host = registration.host();
+  session.address = peer_ip.empty() ? registration.host() : peer_ip;
+  session.slots = registration.slots();
+  session.failures_in_a_row = 0;
+  session.quarantined.clear();
+  session.rooms.assign(registration.rooms().begin(), registration.rooms().end());
+  if (session.rooms.empty()) session.rooms.push_back(kPublicRoom);
+  session.outbox = std::move(outbox);
+  session.last_heard = now;
+  session.gpus.assign(registration.gpus().begin(), registration.gpus().end());
+  session.paused = registration.paused_reason();
+  session.unavailable_domains.clear();
+  for (const v1::UnavailableDomain& domain : registration.unavailable_domains()) {
+    session.unavailable_domains[domain.domain()] = domain.why();
+  }
+  const std::set<int64_t> in_hand(registration.attempts_in_hand().begin(), registration.attempts_in_hand().end());
+  Joined joined;
+  for (int64_t attempt : session.attempts) {
+    if (!in_hand.contains(attempt)) joined.vanished.push_back(attempt);
+  }
+  for (int64_t attempt : in_hand) {
+    if (!session.attempts.contains(attempt)) joined.stale.push_back(attempt);
+  }
+  for (int64_t attempt : joined.vanished) session.attempts.erase(attempt);
+  for (const v1::HeldGpus& held : registration.held_gpus()) {
+    if (session.attempts.contains(held.attempt_id())) {
+      session.gpus_held[held.attempt_id()].assign(held.gpus().begin(), held.gpus().end());
+    }
+  }
+  return joined;
+}
+
+WorkerRegistry::Expired WorkerRegistry::expire(absl::Time cutoff) {
+  Expired expired;
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    const WorkerSession& session = it->second;
+    if (session.online() || session.last_heard >= cutoff) {
+      ++it;
+      continue;
+    }
+    expired.workers.push_back(it->first);
+    expired.attempts.insert(expired.attempts.end(), session.attempts.begin(), session.attempts.end());
+    it = sessions_.erase(it);
+  }
+  return expired;
+}
+
+void WorkerRegistry::reload(const std::vector<AttemptRecord>& running,
+                            const std::map<std::string, std::string>& credentials, absl::Time now) {
+  for (auto& [worker_id, session] : sessions_) {
+    session.attempts.clear();
+    session.chunk_sizes.clear();
+  }
+  for (const AttemptRecord& attempt : running) {
+    auto [known, added] = sessions_.try_emplace(attempt.worker_id);
+    WorkerSession& session = known->second;
+    session.attempts.insert(attempt.id);
+    if (attempt.rank_count > 1) session.chunk_sizes[attempt.id] = attempt.rank_count;
+    if (added) session.last_heard = now;
+  }
+  for (auto& [worker_id, session] : sessions_) {
+    if (auto bound = credentials.find(worker_id); bound != credentials.end()) session.credential = bound->second;
+  }
+}
+
+void WorkerRegistry::describe(v1::WorkerInfo& worker) const {
+  const WorkerSession* session = find(worker.id());
+  if (session == nullptr) return;
+  worker.set_online(session->online());
+  worker.set_quarantined(session->quarantined);
+  for (const std::string& room : session->rooms) worker.add_rooms(room);
+  *worker.mutable_gpus() = {session->gpus.begin(), session->gpus.end()};
+  worker.set_paused(session->paused);
+  worker.set_throttled(session->throttled);
+  for (const auto& [domain, why] : session->unavailable_domains) {
+    v1::UnavailableDomain& unavailable = *worker.add_unavailable_domains();
+    unavailable.set_domain(domain);
+    unavailable.set_why(why);
+  }
+  worker.set_running(static_cast<int>(session->started_attempts().size()));  // not those it queues
+}
+
+std::map<std::string, int> WorkerRegistry::queued_by_job(const std::vector<AttemptRecord>& running) const {
+  std::map<std::string, int> queued;
+  std::map<std::string, std::set<int64_t>> started_by_worker;
+  for (const AttemptRecord& attempt : running) {
+    const WorkerSession* session = find(attempt.worker_id);
+    if (session == nullptr) continue;
+    auto [started, first_seen] = started_by_worker.try_emplace(attempt.worker_id);
+    if (first_seen) started->second = session->started_attempts();
+    const bool in_a_slot = started->second.contains(attempt.id);
+    queued[attempt.job_id] += in_a_slot ? attempt.rank_count - 1 : attempt.rank_count;
+  }
+  return queued;
+}
+
 WorkerSession* WorkerRegistry::find(const std::string& worker_id) {
   auto session = sessions_.find(worker_id);
   return session == sessions_.end() ? nullptr : &session->second;

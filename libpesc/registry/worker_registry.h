@@ -18,7 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "ledger/job_store.h"
 #include "pesc/v1/pesc.pb.h"
 #include "registry/outbox.h"
 #include "scheduler/fair_share.h"
@@ -79,6 +81,44 @@ class WorkerRegistry {
   // `prefetch_per_slot`: assignments a worker holds beyond its slots until
   // its pace is known.
   explicit WorkerRegistry(int prefetch_per_slot) : prefetch_per_slot_(prefetch_per_slot) {}
+
+  // --- the streams
+  // Whether a worker registering with `credential` may take this id: no
+  // while another credential holds it (connected, or within its lease).
+  absl::Status may_join(const std::string& worker_id, const std::string& credential) const;
+  // A worker (re)joins from `peer_ip` (empty when unknown) on `outbox`: its
+  // session takes what it registered with, a stale stream of the same id
+  // is closed, and a quarantine is lifted (rejoining, after a fix, say,
+  // earns a new chance). What it holds is weighed against what its session
+  // holds: `vanished`, the session's attempts the worker no longer has
+  // (they go back to the queue); `stale`, those the worker has and the
+  // coordinator no longer wants.
+  struct Joined {
+    std::vector<int64_t> vanished;
+    std::vector<int64_t> stale;
+  };
+  Joined join(const v1::RegisterWorker& registration, const std::string& peer_ip, const std::string& credential,
+              std::shared_ptr<Outbox> outbox, absl::Time now);
+  // Sessions whose stream ended before `cutoff` and that were not heard of
+  // since leave the registry: their ids, and the attempts they held.
+  struct Expired {
+    std::vector<std::string> workers;
+    std::vector<int64_t> attempts;
+  };
+  Expired expire(absl::Time cutoff);
+  // Memory follows the ledger: each session holds the running attempts the
+  // ledger gives its worker, and a worker the ledger knows but the registry
+  // does not gets a session, heard of `now`, to come back within its lease;
+  // ids stay bound to the credentials the ledger remembers.
+  void reload(const std::vector<AttemptRecord>& running, const std::map<std::string, std::string>& credentials,
+              absl::Time now);
+
+  // --- what clients are told
+  // Fills in what the registry knows of a worker the ledger lists.
+  void describe(v1::WorkerInfo& worker) const;
+  // Ranks of each job that workers hold but have not started, among these
+  // running attempts.
+  std::map<std::string, int> queued_by_job(const std::vector<AttemptRecord>& running) const;
 
   std::map<std::string, WorkerSession>& sessions() { return sessions_; }
   const std::map<std::string, WorkerSession>& sessions() const { return sessions_; }

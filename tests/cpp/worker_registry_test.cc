@@ -110,5 +110,74 @@ TEST(WorkerRegistryTest, AFastWorkerPrefetchesMoreSoShortRanksDoNotWaitOnRoundTr
   EXPECT_EQ(registry.typical_rank_ms("nobody"), std::numeric_limits<double>::infinity());
 }
 
+v1::RegisterWorker registration(const std::string& id, std::vector<int64_t> in_hand = {}) {
+  v1::RegisterWorker registration;
+  registration.set_worker_id(id);
+  registration.set_host(id + ".lab");
+  registration.set_slots(2);
+  for (int64_t attempt : in_hand) registration.add_attempts_in_hand(attempt);
+  v1::UnavailableDomain& r = *registration.add_unavailable_domains();
+  r.set_domain("r");
+  r.set_why("Rscript is not installed");
+  return registration;
+}
+
+TEST(WorkerRegistryTest, AnIdStaysBoundToTheCredentialItJoinedWith) {
+  WorkerRegistry registry(1);
+  registry.join(registration("w1"), "10.0.0.7", "token-a", std::make_shared<Outbox>(), absl::Now());
+  EXPECT_TRUE(registry.may_join("w1", "token-a").ok());
+  EXPECT_EQ(registry.may_join("w1", "token-b").code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_TRUE(registry.may_join("w2", "token-b").ok());
+  const WorkerSession& session = *registry.find("w1");
+  EXPECT_EQ(session.address, "10.0.0.7");
+  EXPECT_EQ(session.rooms, (std::vector<std::string>{kPublicRoom})) << "no room given: the public one";
+  EXPECT_EQ(session.unavailable_domains.at("r"), "Rscript is not installed");
+}
+
+TEST(WorkerRegistryTest, RejoiningWeighsWhatTheWorkerHoldsAgainstItsSessionAndLiftsAQuarantine) {
+  WorkerRegistry registry(1);
+  auto first_stream = std::make_shared<Outbox>();
+  registry.join(registration("w1"), "", "token", first_stream, absl::Now());
+  WorkerSession& session = *registry.find("w1");
+  session.hold(1, 1, {});
+  session.hold(2, 1, {});
+  session.quarantined = "2 ranks in a row could not start";
+  auto joined = registry.join(registration("w1", {2, 3}), "", "token", std::make_shared<Outbox>(), absl::Now());
+  EXPECT_EQ(joined.vanished, (std::vector<int64_t>{1})) << "the coordinator's, lost by the worker";
+  EXPECT_EQ(joined.stale, (std::vector<int64_t>{3})) << "the worker's, no longer wanted";
+  EXPECT_EQ(session.attempts, (std::set<int64_t>{2}));
+  EXPECT_TRUE(session.quarantined.empty());
+  EXPECT_TRUE(first_stream->closed()) << "the stale stream of the same id";
+}
+
+TEST(WorkerRegistryTest, SessionsSilentPastTheirLeaseExpireWithWhatTheyHeld) {
+  WorkerRegistry registry(1);
+  const absl::Time start = absl::Now();
+  registry.reload({{.id = 5, .job_id = "j1", .worker_id = "gone"}, {.id = 6, .job_id = "j1", .worker_id = "online"}},
+                  {{"gone", "token"}}, start);
+  registry.sessions()["online"].outbox = std::make_shared<Outbox>();
+  EXPECT_EQ(registry.find("gone")->credential, "token") << "kept bound across a restart";
+  auto expired = registry.expire(start + absl::Seconds(1));
+  EXPECT_EQ(expired.workers, (std::vector<std::string>{"gone"}));
+  EXPECT_EQ(expired.attempts, (std::vector<int64_t>{5}));
+  EXPECT_EQ(registry.find("gone"), nullptr);
+  EXPECT_NE(registry.find("online"), nullptr);
+}
+
+TEST(WorkerRegistryTest, RanksQueuedAtAWorkerAreThoseBeyondItsSlots) {
+  WorkerRegistry registry(1);
+  WorkerSession& session = registry.sessions()["w1"] = online(1);
+  session.hold(1, 1, {});
+  session.hold(2, 4, {});
+  const std::vector<AttemptRecord> running = {{.id = 1, .job_id = "j1", .worker_id = "w1"},
+                                              {.id = 2, .job_id = "j2", .worker_id = "w1", .rank_count = 4}};
+  EXPECT_EQ(registry.queued_by_job(running), (std::map<std::string, int>{{"j1", 0}, {"j2", 4}}));
+  v1::WorkerInfo info;
+  info.set_id("w1");
+  registry.describe(info);
+  EXPECT_TRUE(info.online());
+  EXPECT_EQ(info.running(), 1);
+}
+
 }  // namespace
 }  // namespace pesc
