@@ -11,13 +11,10 @@
 #include "absl/strings/str_join.h"
 #include "common/clock.h"
 #include "common/status_macros.h"
-#include "executor/domain.h"
-#include "executor/rank_contract.h"
 
 namespace pesc {
 namespace {
 
-constexpr int kMaxRepetitions = 10'000'000;
 constexpr int kResultsPerBatch = 512;
 // How long a new job's ranks may have nowhere to go before its clients are told why.
 constexpr absl::Duration kWaitingGrace = absl::Seconds(2);
@@ -27,37 +24,6 @@ constexpr int kFailFastAfter = 3;
 // How stale the count of ranks queued at workers may be: a progress display
 // needs no better, and a count costs a look at every running attempt.
 constexpr absl::Duration kQueuedRecount = absl::Milliseconds(250);
-constexpr int kMaxGpusPerRank = 64;
-
-absl::Status validate(const v1::JobSpec& spec) {
-  if (auto domain = parse_domain(spec.domain()); !domain.ok()) return domain.status();
-  if (spec.repetitions() < 1 || spec.repetitions() > kMaxRepetitions) {
-    return absl::InvalidArgumentError(absl::StrCat("repetitions must be between 1 and ", kMaxRepetitions,
-                                                   ", not ", spec.repetitions()));
-  }
-  if (spec.process().sha256().empty() || spec.process_kind() == v1::PROCESS_KIND_UNSPECIFIED) {
-    return absl::InvalidArgumentError("the job names no process: upload one and give its blob and kind");
-  }
-  if (spec.entry().empty()) return absl::InvalidArgumentError("the job names no entry point");
-  PESC_RETURN_IF_ERROR(check_parameters_fit({spec.parameters().begin(), spec.parameters().end()}));
-  for (const std::string& room : spec.rooms()) {
-    if (room.empty() || room.size() > 64) {
-      return absl::InvalidArgumentError("a room name must have 1 to 64 characters");
-    }
-  }
-  if (spec.gpus_per_rank() < 0 || spec.gpus_per_rank() > kMaxGpusPerRank) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("GPUs per rank must be between 0 and ", kMaxGpusPerRank, ", not ", spec.gpus_per_rank()));
-  }
-  if (!(spec.min_capability() >= 0) || (spec.min_capability() > 0 && spec.gpus_per_rank() == 0)) {
-    return absl::InvalidArgumentError("a minimum compute capability needs GPUs per rank (--gpus N)");
-  }
-  if (spec.parallel() && spec.gpus_per_rank() > 0) {
-    return absl::UnimplementedError(
-        "a parallel job cannot ask for GPUs yet (gangs are placed by slots only); drop --gpus or --parallel");
-  }
-  return absl::OkStatus();
-}
 
 // Room a job needs on the state disk: its rows and results, and slack for
 // the write-ahead log. Refused below it, rather than taken and then stuck.
@@ -183,7 +149,6 @@ void FarmState::send_when_committed(std::function<void()> send) {
 }
 
 absl::StatusOr<std::string> FarmState::submit(v1::JobSpec spec) {
-  PESC_RETURN_IF_ERROR(validate(spec));
   if (!blobs_->contains(spec.process().sha256())) {
     return absl::FailedPreconditionError(
         absl::StrCat("the process blob ", spec.process().sha256(), " was never uploaded"));
@@ -337,8 +302,6 @@ absl::StatusOr<std::vector<v1::RankResult>> FarmState::results_after(const std::
 absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorker& registration,
                                                          const std::string& peer_ip, const std::string& credential,
                                                          std::shared_ptr<Outbox> outbox) {
-  if (registration.worker_id().empty()) return absl::InvalidArgumentError("a worker must say its id");
-  if (registration.slots() < 1) return absl::InvalidArgumentError("a worker needs at least one slot");
   absl::MutexLock lock(&mutex_);
   if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
   // What it holds is weighed against what the store says it holds.

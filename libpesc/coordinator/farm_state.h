@@ -49,7 +49,9 @@ class FarmState final : private DispatchHost {
   absl::Status blob_not_stored(const absl::Status& status, bool from_worker) const;
   const CoordinatorOptions& options() const { return options_; }
 
-  // --- clients
+  // --- clients and workers: what they send is checked at the edge
+  // (security/input_limits.h: check_job_spec, check_registration) before it
+  // reaches these.
   absl::StatusOr<std::string> submit(v1::JobSpec spec);
   absl::StatusOr<v1::JobInfo> job(const std::string& job_id);
   absl::StatusOr<std::vector<v1::JobInfo>> jobs();
