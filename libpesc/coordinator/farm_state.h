@@ -11,7 +11,6 @@
 // (services.cc) are thin adapters over this class.
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -26,12 +25,12 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "coordinator/coordinator.h"
-#include "pesc/v1/pesc.pb.h"
 #include "dispatch/dispatcher.h"
+#include "ledger/job_store.h"
+#include "pesc/v1/pesc.pb.h"
 #include "registry/outbox.h"
 #include "registry/worker_registry.h"
 #include "store/blob_store.h"
-#include "ledger/job_store.h"
 #include "store/state_dir.h"
 
 namespace pesc {
