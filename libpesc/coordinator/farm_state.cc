@@ -41,11 +41,18 @@ absl::Status state_disk_full(const std::filesystem::path& state_dir, absl::strin
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<FarmState>> FarmState::open(CoordinatorOptions options) {
+  return open(std::move(options), nullptr);
+}
+
+absl::StatusOr<std::unique_ptr<FarmState>> FarmState::open(CoordinatorOptions options,
+                                                           std::unique_ptr<JobStore> store) {
   std::error_code error;
   options.state_dir = std::filesystem::absolute(options.state_dir, error);
   PESC_RETURN_IF_ERROR(make_private_dir(options.state_dir));
   PESC_ASSIGN_OR_RETURN(auto dir_lock, StateDirLock::take(options.state_dir));
-  PESC_ASSIGN_OR_RETURN(auto store, open_state_database(options.state_dir));
+  if (!store) {
+    PESC_ASSIGN_OR_RETURN(store, open_state_database(options.state_dir));
+  }
   PESC_ASSIGN_OR_RETURN(auto blobs, BlobStore::open(options.state_dir / "blobs", BlobStore::Access::kOwnerOnly));
   auto state = std::unique_ptr<FarmState>(
       new FarmState(options, std::move(dir_lock), std::move(store), std::move(blobs)));

@@ -38,6 +38,10 @@ namespace pesc {
 class FarmState final : private DispatchHost {
  public:
   static absl::StatusOr<std::unique_ptr<FarmState>> open(CoordinatorOptions options);
+  // On another job ledger than the state dir's SQLite database: a
+  // MemoryJobStore, for tests of the wiring without SQLite.
+  static absl::StatusOr<std::unique_ptr<FarmState>> open(CoordinatorOptions options,
+                                                         std::unique_ptr<JobStore> ledger);
   ~FarmState() override;
 
   BlobStore& blobs() { return *blobs_; }
