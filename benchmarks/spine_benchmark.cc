@@ -42,7 +42,7 @@
 #include <benchmark/benchmark.h>
 
 #include "pesc/pesc.h"
-#include "store/job_store.h"
+#include "ledger/sqlite_job_store.h"
 
 extern char** environ;
 
@@ -497,7 +497,7 @@ void BM_StoreRankCycle(benchmark::State& state) {
   double seconds = 0;
   fs::create_directories(dir);
   {
-    auto store = pesc::JobStore::open(dir / "pesc.sqlite");
+    auto store = pesc::SqliteJobStore::open(dir / "pesc.sqlite");
     if (!store.ok()) {
       state.SkipWithError(std::string(store.status().message()).c_str());
       return;

@@ -1,12 +1,16 @@
 #ifndef PESC_COORDINATOR_FARM_STATE_H_
 #define PESC_COORDINATOR_FARM_STATE_H_
 
-// The coordinator's live state around the durable JobStore: connected
-// workers, active jobs, and the dispatch of ranks to free slots. The gRPC
-// services (services.cc) are thin adapters over this class.
+// The coordinator's wiring: the job ledger (ledger/), the worker registry
+// (registry/) and the dispatcher (dispatch/) under one mutex, and the flows
+// between them: submits and cancels from clients, registrations, heartbeats
+// and results from workers, leases that run out. It keeps the durability
+// rule: nothing is told to a worker or a client before the ledger committed
+// it (send_when_committed), and after a failed ledger call memory is rebuilt
+// from the ledger (store_failed, resync_if_needed). The gRPC services
+// (services.cc) are thin adapters over this class.
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -22,51 +26,24 @@
 #include "absl/synchronization/mutex.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/job_events.h"
+#include "dispatch/dispatcher.h"
+#include "ledger/job_store.h"
 #include "pesc/v1/pesc.pb.h"
-#include "scheduler/fair_share.h"
+#include "registry/outbox.h"
+#include "registry/worker_registry.h"
 #include "store/blob_store.h"
-#include "store/job_store.h"
 #include "store/state_dir.h"
 
 namespace pesc {
 
-// Messages waiting to go down one worker's stream, which drains it when
-// told it has something (WorkerStream). Assignments and acknowledgements
-// pushed while an earlier one still waits join it, so a busy stream carries
-// batches.
-class Outbox {
- public:
-  void assign(v1::Assignment assignment);
-  void acknowledge(int64_t attempt_id);
-  void push(v1::CoordinatorMessage message);
-  // The next message; nullopt when there is none or when closed.
-  std::optional<v1::CoordinatorMessage> pop();
-  bool closed();
-  void close();
-  // Called after a message was queued or the outbox closed, on the caller's
-  // thread (often under FarmState's lock: it must not call back into it).
-  void on_ready(std::function<void()> ready);
-
- private:
-  // The message that is still waiting last in line, when it is of this kind
-  // and has room; otherwise a new one queued behind it.
-  v1::CoordinatorMessage& joinable(v1::CoordinatorMessage::MessageCase kind, size_t adding_bytes)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-
-  // Calls on_ready's function, outside mutex_.
-  void tell_ready();
-
-  absl::Mutex mutex_;
-  std::function<void()> ready_ ABSL_GUARDED_BY(mutex_);
-  std::deque<v1::CoordinatorMessage> queue_ ABSL_GUARDED_BY(mutex_);
-  size_t last_bytes_ ABSL_GUARDED_BY(mutex_) = 0;  // of queue_.back(), roughly
-  bool closed_ ABSL_GUARDED_BY(mutex_) = false;
-};
-
-class FarmState {
+class FarmState final : private DispatchHost {
  public:
   static absl::StatusOr<std::unique_ptr<FarmState>> open(CoordinatorOptions options);
-  ~FarmState();
+  // On another job ledger than the state dir's SQLite database: a
+  // MemoryJobStore, for tests of the wiring without SQLite.
+  static absl::StatusOr<std::unique_ptr<FarmState>> open(CoordinatorOptions options,
+                                                         std::unique_ptr<JobStore> ledger);
+  ~FarmState() override;
 
   BlobStore& blobs() { return *blobs_; }
   // Why an upload could not be stored. On a full state disk a user's upload
@@ -76,7 +53,9 @@ class FarmState {
   absl::Status blob_not_stored(const absl::Status& status, bool from_worker) const;
   const CoordinatorOptions& options() const { return options_; }
 
-  // --- clients
+  // --- clients and workers: what they send is checked at the edge
+  // (security/input_limits.h: check_job_spec, check_registration) before it
+  // reaches these.
   absl::StatusOr<std::string> submit(v1::JobSpec spec);
   absl::StatusOr<v1::JobInfo> job(const std::string& job_id);
   absl::StatusOr<std::vector<v1::JobInfo>> jobs();
@@ -116,64 +95,6 @@ class FarmState {
   void shut_down();
 
  private:
-  struct Session {
-    std::string credential;  // what the worker holding this id registered with
-    std::string host;
-    // Where ranks on other workers reach its ranks: the address its stream
-    // comes from, else the host name it gave.
-    std::string address;
-    int slots = 0;
-    std::vector<std::string> rooms;
-    std::shared_ptr<Outbox> outbox;  // null while disconnected
-    std::set<int64_t> attempts;
-    absl::Time last_heard;
-    // Ranks in a row that could not even start here (a missing interpreter,
-    // a failed fetch); past a few the worker gets no more until it rejoins.
-    int failures_in_a_row = 0;
-    std::string quarantined;  // why, when it is
-    // How long its ranks take lately (moving average); negative until known.
-    double typical_rank_ms = -1;
-    std::vector<v1::Gpu> gpus;
-    // GPU indices of the attempts that hold some; entries of attempts
-    // gone from `attempts` are dropped when next looked at.
-    std::map<int64_t, std::vector<int>> gpus_held;
-    // Domains it cannot run for its rank user, and why: it gets no jobs of them.
-    std::map<std::string, std::string> unavailable_domains;
-    std::string paused;     // why it takes no ranks now (its host is busy)
-    std::string throttled;  // why its ranks get little CPU now (its owner is at it)
-    // Ranks of its chunk attempts (those of more than one rank); entries of
-    // attempts gone from `attempts` are dropped when next looked at.
-    std::map<int64_t, int> chunk_sizes;
-    // Ranks it holds: one per attempt, a chunk's all.
-    int ranks_held() const;
-    // The attempts it has started: it runs what it holds in the order it
-    // got it (attempt ids grow with time), one attempt per slot, so the
-    // oldest ones, as many as its slots. A chunk's ranks run one after
-    // another in its slot.
-    std::set<int64_t> started_attempts() const;
-  };
-  // What a job's first results say of the job itself (fail_fast).
-  struct FaultWatch {
-    int job_faults = 0;  // ranks failed for the job's own fault
-    bool any_succeeded = false;
-  };
-  struct ActiveJob {
-    v1::JobSpec spec;
-    int64_t created_unix_ms = 0;
-    int pending = 0;
-    std::string pinned_worker;  // same-machine jobs, once placed; recovered from the store
-    FaultWatch fault_watch;
-  };
-  // A gang placed whole, from the moment its attempts are sent until they
-  // end; it starts once every attempt has said GangReady.
-  struct GangLaunch {
-    std::map<int64_t, std::string> worker_of;  // attempt -> worker
-    std::set<int64_t> not_ready;
-    int64_t master_attempt = 0;  // the gang's lowest rank (rank 0 but after a partial restart)
-    int master_port = 0;
-    std::string master_addr;  // set once started
-  };
-
   FarmState(CoordinatorOptions options, std::unique_ptr<StateDirLock> lock, std::unique_ptr<JobStore> store,
             std::unique_ptr<BlobStore> blobs);
   absl::Status recover() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -215,40 +136,19 @@ class FarmState {
   // Ranks of the job that workers hold but have not started.
   int queued_at_workers(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void count_queued_at_workers() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // One dispatch round; after a failed ledger call the reaper tries again.
   void dispatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  // Places waiting gangs, oldest first; returns the workers held for gangs
-  // that must wait for slots to drain.
-  std::set<std::string> dispatch_gangs() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void launch_gang(const std::string& job_id, ActiveJob& job, const std::vector<Placement>& placements)
+  // DispatchHost: what the dispatcher tells workers goes out once the
+  // ledger committed it.
+  void assign(const std::string& worker_id, v1::Assignment assignment) override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void send(const std::string& worker_id, v1::CoordinatorMessage message) override
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void start_gang(GangLaunch& launch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  // Tells one worker to start its attempts of a started gang.
-  void send_gang_start(const GangLaunch& launch, const std::string& worker_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  // Why a gang cannot run whole on the online workers of its rooms; empty
-  // when their slots suffice.
-  std::string gang_shortfall(const std::string& job_id, const ActiveJob& job) const
+  void cancel(const std::string& worker_id, const std::vector<int64_t>& attempts) override
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  // Every attempt of the gangs these attempts belong to, since a gang cannot
-  // go on without one of its ranks: each is told to stop and forgotten with
-  // its gang.
-  std::vector<int64_t> stop_gangs_of(const std::vector<int64_t>& attempts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void ledger_failed(std::string_view what, const absl::Status& status) override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void take_back(const std::vector<int64_t>& attempts) override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void tell_to_cancel(const std::map<std::string, std::vector<int64_t>>& attempts_by_worker)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  std::vector<WorkerCapacity> worker_capacity() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  static QueuedJob queued(const std::string& job_id, const ActiveJob& job);
-  // Returns the new attempt's id. `gpus`: the worker's GPUs it gets to itself.
-  absl::StatusOr<int64_t> assign(const std::string& job_id, ActiveJob& job, const std::string& worker_id, int rank,
-                                 const std::vector<int>& gpus = {}) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void send_attempt(const std::string& job_id, const v1::JobSpec& spec, const std::string& worker_id, int rank,
-                    const JobStore::StartedAttempt& started, const std::vector<int>& gpus = {})
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  static std::vector<FreeGpu> all_gpus(const Session& session);
-  // The worker's GPUs that no attempt of it holds.
-  static std::vector<FreeGpu> free_gpus(const Session& session);
-  // Fair-share placement of every job but gangs, on workers not held.
-  void dispatch_queued(const std::set<std::string>& held) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void dispatch_duplicates(const std::set<std::string>& held) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  std::vector<WorkerCapacity> idle_slots(const std::set<std::string>& held) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void requeue_expired() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Connected workers silent past their lease: their streams end (their
   // outboxes close), and their ranks wait out the lease.
@@ -260,34 +160,13 @@ class FarmState {
   // drop them. When the store fails, the reaper tries again.
   absl::Status requeue(const std::vector<int64_t>& attempts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void changed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void finish_attempt(Session& session, const v1::RankFinished& finished) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void finish_attempt(WorkerSession& session, const v1::RankFinished& finished) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Tells the worker its result is stored, so it may forget it.
-  void acknowledge(const Session& session, int64_t attempt_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void finish_chunk(Session& session, const v1::RankFinished& finished) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void acknowledge(const WorkerSession& session, int64_t attempt_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void finish_chunk(WorkerSession& session, const v1::RankFinished& finished) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // What a rank stopped for a cancel had written stays with it.
-  void keep_cancelled_output(Session& session, const v1::RankFinished& finished)
+  void keep_cancelled_output(WorkerSession& session, const v1::RankFinished& finished)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  // What a finished rank tells of its worker: its health and its pace.
-  void learn_from(Session& session, const v1::RankResult& reported) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  // Ranks of the job one attempt on this worker may run: more than one for
-  // short function-mode ranks, so they share a message and a transaction.
-  static int chunk_size(const Session& session, const ActiveJob& job, int online_slots);
-  // Starts one job's share of a dispatch: chunks are started and sent here,
-  // one-rank attempts started and left in `started_at` (by placement index)
-  // for the caller to send in the scheduler's order.
-  void start_placed(const std::string& job_id, const std::vector<Placement>& placements,
-                    const std::vector<size_t>& indices, int online_slots,
-                    std::map<size_t, JobStore::StartedAttempt>& started_at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  // A started attempt of a queued job: off the job's pending count, pinned
-  // for a same-machine job, and sent to its worker.
-  void dispatched(const std::string& job_id, ActiveJob& job, const JobStore::StartedAttempt& started,
-                  const std::vector<int>& gpus = {}) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  // Starts a job's placed ranks on a worker in chunks of consecutive ranks.
-  void assign_chunks(const std::string& job_id, ActiveJob& job, const std::string& worker_id, std::vector<int> ranks,
-                     int chunk) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void note_worker_health(Session& session, const v1::RankResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  // Assignments a worker may hold beyond its slots.
-  int prefetch_for(const Session& session) const;
   void reaper_loop();
 
   const CoordinatorOptions options_;
@@ -297,11 +176,9 @@ class FarmState {
 
   absl::Mutex mutex_;
   std::unique_ptr<JobStore> store_ ABSL_GUARDED_BY(mutex_);
-  FairShareScheduler scheduler_ ABSL_GUARDED_BY(mutex_);
-  std::map<std::string, Session> sessions_ ABSL_GUARDED_BY(mutex_);
-  std::map<std::string, ActiveJob> active_jobs_ ABSL_GUARDED_BY(mutex_);
-  // By job id. Not persisted: a restarted coordinator restarts its gangs.
-  std::map<std::string, GangLaunch> gangs_ ABSL_GUARDED_BY(mutex_);
+  WorkerRegistry workers_ ABSL_GUARDED_BY(mutex_);
+  ActiveJobs active_jobs_ ABSL_GUARDED_BY(mutex_);
+  Dispatcher dispatcher_ ABSL_GUARDED_BY(mutex_);
   bool shutting_down_ ABSL_GUARDED_BY(mutex_) = false;
   // A store call failed since memory was last read back from the store.
   bool resync_needed_ ABSL_GUARDED_BY(mutex_) = false;
@@ -320,8 +197,6 @@ class FarmState {
   // Something changed since that count: a watcher served it gets woken to
   // read it again once it may be recounted.
   bool queued_stale_ ABSL_GUARDED_BY(mutex_) = false;
-  // When dispatch_duplicates last looked for stragglers.
-  int64_t straggler_scan_unix_ms_ ABSL_GUARDED_BY(mutex_) = 0;
   std::unique_ptr<std::thread> reaper_;
   // Last, so its thread, which calls into watchers that read this state,
   // stops first.

@@ -1,6 +1,9 @@
 #include "security/input_limits.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "executor/domain.h"
+#include "executor/rank_contract.h"
 
 namespace pesc {
 namespace {
@@ -36,6 +39,29 @@ absl::Status check_shared_name(std::string_view name) {
       name.find('\0') != std::string_view::npos) {
     return absl::InvalidArgumentError(
         absl::StrCat("a shared file's name must be a plain file name, not \"", std::string(name.substr(0, 80)), "\""));
+  }
+  return absl::OkStatus();
+}
+
+// What a job needs to run at all: a domain, a process, an entry point,
+// parameters that fit the rank contract, and GPUs it may ask for.
+absl::Status check_job_runs(const v1::JobSpec& spec) {
+  if (auto domain = parse_domain(spec.domain()); !domain.ok()) return domain.status();
+  if (spec.process().sha256().empty() || spec.process_kind() == v1::PROCESS_KIND_UNSPECIFIED) {
+    return absl::InvalidArgumentError("the job names no process: upload one and give its blob and kind");
+  }
+  if (spec.entry().empty()) return absl::InvalidArgumentError("the job names no entry point");
+  PESC_RETURN_IF_ERROR(check_parameters_fit({spec.parameters().begin(), spec.parameters().end()}));
+  if (spec.gpus_per_rank() < 0 || spec.gpus_per_rank() > kMaxGpusPerRank) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("GPUs per rank must be between 0 and ", kMaxGpusPerRank, ", not ", spec.gpus_per_rank()));
+  }
+  if (!(spec.min_capability() >= 0) || (spec.min_capability() > 0 && spec.gpus_per_rank() == 0)) {
+    return absl::InvalidArgumentError("a minimum compute capability needs GPUs per rank (--gpus N)");
+  }
+  if (spec.parallel() && spec.gpus_per_rank() > 0) {
+    return absl::UnimplementedError(
+        "a parallel job cannot ask for GPUs yet (gangs are placed by slots only); drop --gpus or --parallel");
   }
   return absl::OkStatus();
 }
@@ -108,7 +134,7 @@ absl::Status check_job_spec(const v1::JobSpec& spec) {
       return status;
     }
   }
-  return absl::OkStatus();
+  return check_job_runs(spec);
 }
 
 absl::Status check_registration(const v1::RegisterWorker& registration) {

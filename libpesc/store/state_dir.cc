@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 #include "common/status_macros.h"
+#include "ledger/sqlite_job_store.h"
 
 namespace pesc {
 namespace fs = std::filesystem;
@@ -103,7 +104,7 @@ absl::StatusOr<std::unique_ptr<JobStore>> open_state_database(const fs::path& st
                      state_dir.string(), " holds the blobs or tokens of a farm: starting would lose its every job. ",
                      restore_advice(state_dir)));
   }
-  absl::StatusOr<std::unique_ptr<JobStore>> store = JobStore::open(file);
+  absl::StatusOr<std::unique_ptr<JobStore>> store = SqliteJobStore::open(file);
   if (store.status().code() == absl::StatusCode::kDataLoss) {
     return absl::DataLossError(absl::StrCat(store.status().message(), ". ", restore_advice(state_dir)));
   }
@@ -115,7 +116,7 @@ absl::Status back_up_state_dir(const fs::path& state_dir, const fs::path& destin
     return absl::AlreadyExistsError(absl::StrCat(destination.string(), " is not empty; back up into a new directory"));
   }
   PESC_RETURN_IF_ERROR(make_private_dir(destination));
-  PESC_RETURN_IF_ERROR(JobStore::back_up(state_database_file(state_dir), state_database_file(destination)));
+  PESC_RETURN_IF_ERROR(SqliteJobStore::back_up(state_database_file(state_dir), state_database_file(destination)));
   // After the database: blobs go only with their jobs, so every blob the
   // copied database names is still there to copy.
   PESC_RETURN_IF_ERROR(make_private_dir(destination / kBlobsDir));

@@ -11,7 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "store/job_store.h"
+#include "ledger/job_store.h"
 
 namespace pesc {
 

@@ -1,4 +1,4 @@
-#include "store/job_store.h"
+#include "ledger/sqlite_job_store.h"
 
 #include <SQLiteCpp/Backup.h>
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "ledger/retry_rules.h"
 #include "store/sqlite_guard.h"
 
 namespace pesc {
@@ -29,15 +30,6 @@ enum AttemptState : int {
   kAttemptCancelled = 4,
   kAttemptRetried = 5,  // failed, and the rank was given another attempt
 };
-
-// A rank that could not even start (a missing interpreter, a failed fetch)
-// is retried this often before it is reported, whatever max_attempts says.
-constexpr int kMaxWorkerFailuresPerRank = 3;
-// A rank whose attempts fail for their workers' own faults (a full disk) is
-// placed again this often, outside the job's max_attempts: enough for a farm
-// with a few full disks, and still a wait that ends for a rank that fills
-// every disk it lands on.
-constexpr int kMaxWorkerFaultsPerRank = 10;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS jobs(
@@ -259,20 +251,8 @@ int requeue_chunk_ranks(StatementCache& sql, const std::string& job_id, int64_t 
   return requeue->exec();
 }
 
-// A failed rank with attempts left goes back to pending; a rank that never
-// ran counts against the workers, one that failed against its own budget.
-bool is_workers_fault(const v1::RankResult& result) {
-  return result.state() != v1::RANK_STATE_SUCCEEDED && result.failure_class() == v1::FAILURE_CLASS_WORKER;
-}
-
-// How many of a rank's failures the workers may be charged with before it
-// is reported failed.
-int worker_budget(const v1::RankResult& result) {
-  return is_workers_fault(result) ? kMaxWorkerFaultsPerRank : kMaxWorkerFailuresPerRank;
-}
-
-void queue_for_retry(StatementCache& sql, const std::string& job_id, int rank, bool never_ran) {
-  auto again = sql(never_ran ? "UPDATE ranks SET state = ?, attempt_id = 0, worker_failures = "
+void queue_for_retry(StatementCache& sql, const std::string& job_id, int rank, bool workers_charged) {
+  auto again = sql(workers_charged ? "UPDATE ranks SET state = ?, attempt_id = 0, worker_failures = "
                                "worker_failures + 1 WHERE job_id = ? AND rank = ?"
                              : "UPDATE ranks SET state = ?, attempt_id = 0, own_failures = "
                                "own_failures + 1 WHERE job_id = ? AND rank = ?");
@@ -376,10 +356,6 @@ JobAfterRanks count_ended_ranks(StatementCache& sql, const std::string& job_id, 
   return after;
 }
 
-// A rank that failed for what its job holds fails that way on any worker
-// and in any attempt: it is not tried again.
-bool is_job_fault(const v1::RankResult& result) { return result.failure_class() == v1::FAILURE_CLASS_JOB; }
-
 int max_attempts(StatementCache& sql, const std::string& job_id) {
   auto query = sql("SELECT spec FROM jobs WHERE id = ?");
   query->bind(1, job_id);
@@ -423,24 +399,12 @@ absl::Status check_integrity(SQLite::Database& db, const std::filesystem::path& 
 
 }  // namespace
 
-v1::JobInfo JobRecord::to_info() const {
-  v1::JobInfo info;
-  info.set_id(id);
-  *info.mutable_spec() = spec;
-  info.set_state(state);
-  *info.mutable_progress() = progress;
-  info.set_created_unix_ms(created_unix_ms);
-  info.set_finished_unix_ms(finished_unix_ms);
-  info.set_failure(failure);
-  return info;
-}
-
-JobStore::JobStore(std::filesystem::path file, std::unique_ptr<SQLite::Database> db)
+SqliteJobStore::SqliteJobStore(std::filesystem::path file, std::unique_ptr<SQLite::Database> db)
     : file_(std::move(file)), db_(std::move(db)), sql_(std::make_unique<StatementCache>(*db_)) {}
-JobStore::~JobStore() = default;
+SqliteJobStore::~SqliteJobStore() = default;
 
 template <typename Fn>
-auto JobStore::guarded(const char* what, Fn&& fn) -> decltype(fn()) {
+auto SqliteJobStore::guarded(const char* what, Fn&& fn) -> decltype(fn()) {
   if (!batch_failure_.ok()) return batch_failure_;
   try {
     return fn();
@@ -451,7 +415,7 @@ auto JobStore::guarded(const char* what, Fn&& fn) -> decltype(fn()) {
   }
 }
 
-void JobStore::abandon_transaction(const absl::Status& failure) {
+void SqliteJobStore::abandon_transaction(const absl::Status& failure) {
   if (batches_open_ > 0) batch_failure_ = failure;
   // What the failed transaction counted is rolled back with it.
   tally_ = {};
@@ -464,28 +428,17 @@ void JobStore::abandon_transaction(const absl::Status& failure) {
   }
 }
 
-JobStore::Batch::Batch(JobStore& store) : store_(store) {
+bool SqliteJobStore::begin_batch() {
   try {
-    (*store_.sql_)("SAVEPOINT pesc_batch")->exec();
-    open_ = true;
-    store_.batches_open_ += 1;
+    (*sql_)("SAVEPOINT pesc_batch")->exec();
   } catch (const std::exception&) {
-    // Without the batch every call commits on its own, and commit() has
-    // nothing left to do.
+    return false;
   }
+  batches_open_ += 1;
+  return true;
 }
 
-JobStore::Batch::~Batch() {
-  if (open_) (void)store_.end_batch(false);  // not committed: nothing of it stays
-}
-
-absl::Status JobStore::Batch::commit() {
-  if (!open_) return absl::OkStatus();
-  open_ = false;
-  return store_.end_batch(true);
-}
-
-absl::Status JobStore::end_batch(bool keep) {
+absl::Status SqliteJobStore::end_batch(bool keep) {
   absl::Status ended = guarded("commit", [&]() -> absl::Status {
     if (keep && batches_open_ == 1) write_tally();
     if (!keep) (*sql_)("ROLLBACK TO pesc_batch")->exec();
@@ -498,7 +451,7 @@ absl::Status JobStore::end_batch(bool keep) {
   return std::exchange(batch_failure_, absl::OkStatus());
 }
 
-void JobStore::write_tally() {
+void SqliteJobStore::write_tally() {
   Tally tally = std::exchange(tally_, {});
   for (const auto& [user, used_ms] : tally.used_ms) {
     auto usage = (*sql_)(
@@ -516,7 +469,7 @@ void JobStore::write_tally() {
   }
 }
 
-absl::StatusOr<std::unique_ptr<JobStore>> JobStore::open(const std::filesystem::path& file) {
+absl::StatusOr<std::unique_ptr<JobStore>> SqliteJobStore::open(const std::filesystem::path& file) {
   // It holds every job's parameters and results: the owner's alone. SQLite
   // gives the -wal and -shm files the database's mode.
   PESC_RETURN_IF_ERROR(keep_private(file));
@@ -539,13 +492,13 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::open(const std::filesystem::
     db->exec("PRAGMA foreign_keys=OFF");
     // Savepoints' sub-journals in memory, not in temporary files.
     db->exec("PRAGMA temp_store=MEMORY");
-    auto store = std::unique_ptr<JobStore>(new JobStore(file, std::move(db)));
+    auto store = std::unique_ptr<SqliteJobStore>(new SqliteJobStore(file, std::move(db)));
     if (auto status = store->migrate(); !status.ok()) return status;
-    return store;
+    return std::unique_ptr<JobStore>(std::move(store));
   });
 }
 
-absl::Status JobStore::back_up(const std::filesystem::path& from, const std::filesystem::path& to) {
+absl::Status SqliteJobStore::back_up(const std::filesystem::path& from, const std::filesystem::path& to) {
   if (std::error_code error; std::filesystem::exists(to, error)) {
     return absl::AlreadyExistsError(absl::StrCat(to.string(), " exists already; back up into a new file"));
   }
@@ -563,7 +516,7 @@ absl::Status JobStore::back_up(const std::filesystem::path& from, const std::fil
   });
 }
 
-absl::Status JobStore::migrate() {
+absl::Status SqliteJobStore::migrate() {
   return guarded("create schema", [&]() -> absl::Status {
     // Columns added since the first release, for state dirs made before.
     auto add_column = [&](const char* table, const char* column, const char* definition) {
@@ -579,7 +532,7 @@ absl::Status JobStore::migrate() {
   });
 }
 
-absl::Status JobStore::create_job(const std::string& id, const v1::JobSpec& spec, int64_t created_unix_ms) {
+absl::Status SqliteJobStore::create_job(const std::string& id, const v1::JobSpec& spec, int64_t created_unix_ms) {
   return guarded("create job", [&]() -> absl::Status {
     WaitForDisk durable(*db_);
     Atomically transaction(*sql_);
@@ -610,7 +563,7 @@ absl::Status JobStore::create_job(const std::string& id, const v1::JobSpec& spec
   });
 }
 
-absl::StatusOr<JobRecord> JobStore::job(const std::string& id) {
+absl::StatusOr<JobRecord> SqliteJobStore::job(const std::string& id) {
   return guarded("read job", [&]() -> absl::StatusOr<JobRecord> {
     auto query = (*sql_)(absl::StrCat(kJobColumns, "WHERE id = ?"));
     query->bind(1, id);
@@ -621,7 +574,7 @@ absl::StatusOr<JobRecord> JobStore::job(const std::string& id) {
   });
 }
 
-absl::StatusOr<std::vector<JobRecord>> JobStore::jobs() {
+absl::StatusOr<std::vector<JobRecord>> SqliteJobStore::jobs() {
   return guarded("list jobs", [&]() -> absl::StatusOr<std::vector<JobRecord>> {
     auto query = (*sql_)(absl::StrCat(kJobColumns, "ORDER BY created_ms, id"));
     std::vector<JobRecord> all;
@@ -630,7 +583,7 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::jobs() {
   });
 }
 
-absl::StatusOr<std::vector<JobRecord>> JobStore::running_jobs() {
+absl::StatusOr<std::vector<JobRecord>> SqliteJobStore::running_jobs() {
   return guarded("list running jobs", [&]() -> absl::StatusOr<std::vector<JobRecord>> {
     auto query = (*sql_)(absl::StrCat(kJobColumns, "WHERE state = ? ORDER BY created_ms, id"));
     query->bind(1, static_cast<int>(v1::JOB_STATE_RUNNING));
@@ -640,7 +593,7 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::running_jobs() {
   });
 }
 
-absl::StatusOr<std::vector<int>> JobStore::pending_ranks(const std::string& job_id, int limit) {
+absl::StatusOr<std::vector<int>> SqliteJobStore::pending_ranks(const std::string& job_id, int limit) {
   return guarded("find pending ranks", [&]() -> absl::StatusOr<std::vector<int>> {
     auto query = (*sql_)("SELECT rank FROM ranks WHERE job_id = ? AND state = ? ORDER BY rank LIMIT ?");
     query->bind(1, job_id);
@@ -652,17 +605,7 @@ absl::StatusOr<std::vector<int>> JobStore::pending_ranks(const std::string& job_
   });
 }
 
-absl::StatusOr<JobStore::StartedAttempt> JobStore::start_attempt(const std::string& job_id, int rank, const std::string& worker_id,
-                                                int64_t now_unix_ms) {
-  PESC_ASSIGN_OR_RETURN(std::vector<StartedAttempt> started,
-                        start_attempts(job_id, {{.rank = rank, .worker_id = worker_id}}, now_unix_ms));
-  if (started.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat("rank ", rank, " of job ", job_id, " is not pending"));
-  }
-  return started.front();
-}
-
-absl::StatusOr<std::vector<JobStore::StartedAttempt>> JobStore::start_attempts(const std::string& job_id,
+absl::StatusOr<std::vector<SqliteJobStore::StartedAttempt>> SqliteJobStore::start_attempts(const std::string& job_id,
                                                                              const std::vector<Placed>& placed,
                                                                              int64_t now_unix_ms) {
   return guarded("start attempts", [&]() -> absl::StatusOr<std::vector<StartedAttempt>> {
@@ -680,7 +623,7 @@ absl::StatusOr<std::vector<JobStore::StartedAttempt>> JobStore::start_attempts(c
   });
 }
 
-absl::StatusOr<JobStore::StartedAttempt> JobStore::start_duplicate(const std::string& job_id, int rank,
+absl::StatusOr<SqliteJobStore::StartedAttempt> SqliteJobStore::start_duplicate(const std::string& job_id, int rank,
                                                                    const std::string& worker_id, int64_t now_unix_ms) {
   return guarded("start duplicate", [&]() -> absl::StatusOr<StartedAttempt> {
     Atomically transaction(*sql_);
@@ -693,7 +636,7 @@ absl::StatusOr<JobStore::StartedAttempt> JobStore::start_duplicate(const std::st
 
 // Inserts a running attempt for a rank in state `from`; the rank runs with
 // it as its current attempt unless it runs already (a duplicate).
-absl::StatusOr<JobStore::StartedAttempt> JobStore::add_attempt(const std::string& job_id, int rank,
+absl::StatusOr<SqliteJobStore::StartedAttempt> SqliteJobStore::add_attempt(const std::string& job_id, int rank,
                                                                const std::string& worker_id, int64_t now_unix_ms,
                                                                v1::RankState from) {
   auto insert = (*sql_)(
@@ -716,6 +659,10 @@ absl::StatusOr<JobStore::StartedAttempt> JobStore::add_attempt(const std::string
   claim->bind(4, rank);
   claim->bind(5, static_cast<int>(from));
   if (!claim->executeStep()) {
+    // Nothing of a refused start stays (start_attempts goes on with other ranks).
+    auto orphan = (*sql_)("DELETE FROM attempts WHERE id = ?");
+    orphan->bind(1, attempt_id);
+    orphan->exec();
     return absl::FailedPreconditionError(absl::StrCat("rank ", rank, " of job ", job_id, " is not ",
                                                       from == v1::RANK_STATE_PENDING ? "pending" : "running"));
   }
@@ -730,7 +677,7 @@ absl::StatusOr<JobStore::StartedAttempt> JobStore::add_attempt(const std::string
   return started;
 }
 
-absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64_t attempt_id,
+absl::StatusOr<std::optional<SqliteJobStore::Accepted>> SqliteJobStore::finish_attempt(int64_t attempt_id,
                                                                           v1::RankResult result,
                                                                           int64_t now_unix_ms) {
   return guarded("finish attempt", [&]() -> absl::StatusOr<std::optional<Accepted>> {
@@ -773,14 +720,8 @@ absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64
     if (current_attempt != attempt_id) follow_attempt(*sql_, accepted.job_id, result.rank(), attempt_id);
     for (const AttemptRecord& other : others) set_attempt_state(*sql_, other.id, kAttemptCancelled);
     accepted.superseded = std::move(others);
-    const bool never_ran = failed && (!result.error().empty() || is_workers_fault(result));
-    if (failed && is_job_fault(result)) {
-      accepted.requeued = false;
-    } else if (failed && !never_ran) {  // only then does the job's retry budget matter
-      accepted.requeued = own_failures + 1 < max_attempts(*sql_, accepted.job_id);
-    } else {
-      accepted.requeued = never_ran && worker_failures + 1 < worker_budget(result);
-    }
+    accepted.requeued =
+        failed && goes_again(result, own_failures, worker_failures, max_attempts(*sql_, accepted.job_id));
     if (result.has_checkpoint()) {
       auto checkpoint = (*sql_)("UPDATE ranks SET checkpoint = ? WHERE job_id = ? AND rank = ?");
       std::string checkpoint_bytes = serialize(result.checkpoint());
@@ -805,7 +746,7 @@ absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64
     attempt->bind(3, attempt_id);
     attempt->exec();
     if (accepted.requeued) {
-      queue_for_retry(*sql_, accepted.job_id, result.rank(), never_ran);
+      queue_for_retry(*sql_, accepted.job_id, result.rank(), never_ran(result));
       move_counter(*sql_, accepted.job_id, v1::RANK_STATE_RUNNING, v1::RANK_STATE_PENDING, 1);
     } else {
       record_ended_rank(*sql_, accepted.job_id, result);
@@ -819,8 +760,9 @@ absl::StatusOr<std::optional<JobStore::Accepted>> JobStore::finish_attempt(int64
   });
 }
 
-absl::StatusOr<JobStore::StartedAttempt> JobStore::start_chunk(const std::string& job_id, int first_rank, int count,
-                                                               const std::string& worker_id, int64_t now_unix_ms) {
+absl::StatusOr<SqliteJobStore::StartedAttempt> SqliteJobStore::start_chunk(const std::string& job_id, int first_rank,
+                                                                           int count, const std::string& worker_id,
+                                                                           int64_t now_unix_ms) {
   return guarded("start chunk", [&]() -> absl::StatusOr<StartedAttempt> {
     Atomically transaction(*sql_);
     auto insert = (*sql_)(
@@ -852,7 +794,7 @@ absl::StatusOr<JobStore::StartedAttempt> JobStore::start_chunk(const std::string
   });
 }
 
-absl::StatusOr<std::optional<JobStore::ChunkAccepted>> JobStore::finish_chunk(int64_t attempt_id,
+absl::StatusOr<std::optional<SqliteJobStore::ChunkAccepted>> SqliteJobStore::finish_chunk(int64_t attempt_id,
                                                                              std::vector<v1::RankResult> results,
                                                                              int64_t now_unix_ms) {
   return guarded("finish chunk", [&]() -> absl::StatusOr<std::optional<ChunkAccepted>> {
@@ -892,10 +834,9 @@ absl::StatusOr<std::optional<JobStore::ChunkAccepted>> JobStore::finish_chunk(in
       if (result.state() != v1::RANK_STATE_SUCCEEDED) result.set_state(v1::RANK_STATE_FAILED);
       tally_.used_ms[chunk.user] += std::max<int64_t>(0, result.end_unix_ms() - result.start_unix_ms());
       if (result.state() == v1::RANK_STATE_FAILED && !is_job_fault(result)) {
-        const bool never_ran = !result.error().empty() || is_workers_fault(result);
         if (!max_tries) max_tries = max_attempts(*sql_, chunk.job_id);
-        if (never_ran ? worker_failures + 1 < worker_budget(result) : own_failures + 1 < *max_tries) {
-          queue_for_retry(*sql_, chunk.job_id, result.rank(), never_ran);
+        if (goes_again(result, own_failures, worker_failures, *max_tries)) {
+          queue_for_retry(*sql_, chunk.job_id, result.rank(), never_ran(result));
           chunk.requeued += 1;
           continue;
         }
@@ -929,7 +870,7 @@ absl::StatusOr<std::optional<JobStore::ChunkAccepted>> JobStore::finish_chunk(in
   });
 }
 
-absl::Status JobStore::save_checkpoint(int64_t attempt_id, const v1::BlobRef& checkpoint) {
+absl::Status SqliteJobStore::save_checkpoint(int64_t attempt_id, const v1::BlobRef& checkpoint) {
   return guarded("save checkpoint", [&]() -> absl::Status {
     Atomically transaction(*sql_);
     std::string checkpoint_bytes = serialize(checkpoint);
@@ -949,7 +890,7 @@ absl::Status JobStore::save_checkpoint(int64_t attempt_id, const v1::BlobRef& ch
   });
 }
 
-absl::Status JobStore::requeue_attempts(const std::vector<int64_t>& attempt_ids) {
+absl::Status SqliteJobStore::requeue_attempts(const std::vector<int64_t>& attempt_ids) {
   return guarded("requeue attempts", [&]() -> absl::Status {
     Atomically transaction(*sql_);
     for (int64_t attempt_id : attempt_ids) {
@@ -993,7 +934,7 @@ absl::Status JobStore::requeue_attempts(const std::vector<int64_t>& attempt_ids)
   });
 }
 
-absl::StatusOr<std::string> JobStore::latest_worker(const std::string& job_id) {
+absl::StatusOr<std::string> SqliteJobStore::latest_worker(const std::string& job_id) {
   return guarded("find the job's worker", [&]() -> absl::StatusOr<std::string> {
     auto query = (*sql_)("SELECT worker_id FROM attempts WHERE job_id = ? AND state != ? ORDER BY id DESC LIMIT 1");
     query->bind(1, job_id);
@@ -1002,7 +943,7 @@ absl::StatusOr<std::string> JobStore::latest_worker(const std::string& job_id) {
   });
 }
 
-absl::StatusOr<std::vector<AttemptRecord>> JobStore::running_attempts(const std::string& job_id) {
+absl::StatusOr<std::vector<AttemptRecord>> SqliteJobStore::running_attempts(const std::string& job_id) {
   return guarded("list running attempts", [&]() -> absl::StatusOr<std::vector<AttemptRecord>> {
     auto query = (*sql_)(
         "SELECT id, job_id, rank, worker_id, started_ms, rank_count FROM attempts "
@@ -1019,16 +960,7 @@ absl::StatusOr<std::vector<AttemptRecord>> JobStore::running_attempts(const std:
   });
 }
 
-absl::StatusOr<std::vector<AttemptRecord>> JobStore::cancel_job(const std::string& job_id, int64_t now_unix_ms) {
-  return end_job(job_id, v1::JOB_STATE_CANCELLED, "", now_unix_ms);
-}
-
-absl::StatusOr<std::vector<AttemptRecord>> JobStore::fail_job(const std::string& job_id, const std::string& failure,
-                                                              int64_t now_unix_ms) {
-  return end_job(job_id, v1::JOB_STATE_FAILED, failure, now_unix_ms);
-}
-
-absl::StatusOr<std::vector<AttemptRecord>> JobStore::end_job(const std::string& job_id, v1::JobState final_state,
+absl::StatusOr<std::vector<AttemptRecord>> SqliteJobStore::end_job(const std::string& job_id, v1::JobState final_state,
                                                              const std::string& failure, int64_t now_unix_ms) {
   return guarded("end job", [&]() -> absl::StatusOr<std::vector<AttemptRecord>> {
     WaitForDisk durable(*db_);
@@ -1101,7 +1033,7 @@ absl::StatusOr<std::vector<AttemptRecord>> JobStore::end_job(const std::string& 
   });
 }
 
-absl::Status JobStore::keep_cancelled_output(int64_t attempt_id, v1::RankResult result) {
+absl::Status SqliteJobStore::keep_cancelled_output(int64_t attempt_id, v1::RankResult result) {
   return guarded("keep a cancelled rank's output", [&]() -> absl::Status {
     Atomically transaction(*sql_);
     auto find = (*sql_)(
@@ -1135,7 +1067,7 @@ absl::Status JobStore::keep_cancelled_output(int64_t attempt_id, v1::RankResult 
   });
 }
 
-absl::StatusOr<std::vector<std::string>> JobStore::delete_job(const std::string& job_id) {
+absl::StatusOr<std::vector<std::string>> SqliteJobStore::delete_job(const std::string& job_id) {
   return guarded("delete job", [&]() -> absl::StatusOr<std::vector<std::string>> {
     WaitForDisk durable(*db_);
     Atomically transaction(*sql_);
@@ -1166,7 +1098,7 @@ absl::StatusOr<std::vector<std::string>> JobStore::delete_job(const std::string&
   });
 }
 
-absl::StatusOr<std::vector<v1::RankResult>> JobStore::results_after(const std::string& job_id, int64_t after_seq,
+absl::StatusOr<std::vector<v1::RankResult>> SqliteJobStore::results_after(const std::string& job_id, int64_t after_seq,
                                                                    int limit) {
   return guarded("read results", [&]() -> absl::StatusOr<std::vector<v1::RankResult>> {
     auto query = (*sql_)(
@@ -1205,7 +1137,7 @@ absl::StatusOr<std::vector<v1::RankResult>> JobStore::results_after(const std::s
   });
 }
 
-absl::StatusOr<std::map<std::string, int64_t>> JobStore::usage_by_user() {
+absl::StatusOr<std::map<std::string, int64_t>> SqliteJobStore::usage_by_user() {
   return guarded("read usage", [&]() -> absl::StatusOr<std::map<std::string, int64_t>> {
     auto query = (*sql_)("SELECT user, used_ms FROM usage");
     std::map<std::string, int64_t> usage;
@@ -1214,7 +1146,7 @@ absl::StatusOr<std::map<std::string, int64_t>> JobStore::usage_by_user() {
   });
 }
 
-absl::Status JobStore::record_worker(const std::string& id, const std::string& host, int slots,
+absl::Status SqliteJobStore::record_worker(const std::string& id, const std::string& host, int slots,
                                      const std::string& credential, int64_t now_unix_ms) {
   return guarded("record worker", [&]() -> absl::Status {
     auto upsert = (*sql_)(
@@ -1230,7 +1162,7 @@ absl::Status JobStore::record_worker(const std::string& id, const std::string& h
   });
 }
 
-absl::StatusOr<std::map<std::string, std::string>> JobStore::worker_credentials() {
+absl::StatusOr<std::map<std::string, std::string>> SqliteJobStore::worker_credentials() {
   return guarded("read worker credentials", [&]() -> absl::StatusOr<std::map<std::string, std::string>> {
     auto query = (*sql_)("SELECT id, credential FROM workers");
     std::map<std::string, std::string> credentials;
@@ -1239,7 +1171,7 @@ absl::StatusOr<std::map<std::string, std::string>> JobStore::worker_credentials(
   });
 }
 
-absl::StatusOr<std::vector<v1::WorkerInfo>> JobStore::workers() {
+absl::StatusOr<std::vector<v1::WorkerInfo>> SqliteJobStore::workers() {
   return guarded("list workers", [&]() -> absl::StatusOr<std::vector<v1::WorkerInfo>> {
     auto query = (*sql_)(
                             "SELECT id, host, slots, last_seen_ms, ranks_done FROM workers ORDER BY id");
@@ -1257,7 +1189,7 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> JobStore::workers() {
   });
 }
 
-absl::Status JobStore::record_pause(const std::string& worker_id, const std::string& reason, int64_t now_unix_ms) {
+absl::Status SqliteJobStore::record_pause(const std::string& worker_id, const std::string& reason, int64_t now_unix_ms) {
   return guarded("record a worker's pause", [&]() -> absl::Status {
     Atomically transaction(*sql_);
     auto open = (*sql_)("SELECT reason FROM worker_pauses WHERE worker_id = ? AND end_ms IS NULL");
@@ -1283,7 +1215,7 @@ absl::Status JobStore::record_pause(const std::string& worker_id, const std::str
   });
 }
 
-absl::StatusOr<std::vector<v1::WorkerPause>> JobStore::pauses_between(int64_t from_unix_ms, int64_t to_unix_ms) {
+absl::StatusOr<std::vector<v1::WorkerPause>> SqliteJobStore::pauses_between(int64_t from_unix_ms, int64_t to_unix_ms) {
   return guarded("read workers' pauses", [&]() -> absl::StatusOr<std::vector<v1::WorkerPause>> {
     auto query = (*sql_)(
         "SELECT worker_id, start_ms, COALESCE(end_ms, 0), reason FROM worker_pauses "

@@ -1,10 +1,17 @@
-#ifndef PESC_STORE_JOB_STORE_H_
-#define PESC_STORE_JOB_STORE_H_
+#ifndef PESC_LEDGER_JOB_STORE_H_
+#define PESC_LEDGER_JOB_STORE_H_
 
-// The coordinator's durable state: jobs, their ranks, every attempt at a
-// rank, workers and per-user usage, in one SQLite file (WAL mode). A rank is
-// a row, never an object kept in memory, so a 100 000-rank job costs the
-// coordinator disk, not RAM.
+// The job ledger: the coordinator's durable state (jobs, their ranks, every
+// attempt at a rank, workers and per-user usage) behind one interface with
+// two backends: SqliteJobStore (sqlite_job_store.h), what the coordinator
+// runs on, and MemoryJobStore (memory_job_store.h), for unit tests of what
+// sits above the ledger. Both pass one conformance suite
+// (tests/cpp/job_store_conformance_test.cc); its tests are this contract's
+// examples.
+//
+// The durability rule every caller keeps: nothing a call returned is told to
+// anyone (a worker, a client) before the call, or the Batch around it, has
+// committed; a failed call has changed nothing.
 //
 // Not thread-safe: the coordinator serialises access under its own mutex.
 
@@ -20,13 +27,7 @@
 #include "absl/status/statusor.h"
 #include "pesc/v1/pesc.pb.h"
 
-namespace SQLite {
-class Database;
-}
-
 namespace pesc {
-
-class StatementCache;
 
 struct JobRecord {
   std::string id;
@@ -51,22 +52,15 @@ struct AttemptRecord {
 
 class JobStore {
  public:
-  // Opens (or creates, mode 0600) the database and checks it (PRAGMA
-  // quick_check): a damaged file is DataLoss, found now rather than when
-  // some job's results are read.
-  static absl::StatusOr<std::unique_ptr<JobStore>> open(const std::filesystem::path& file);
-  ~JobStore();
-
-  // Copies a database, while a coordinator may be using it, into a new file
-  // `to` (mode 0600) with SQLite's online backup, and checks the copy.
-  static absl::Status back_up(const std::filesystem::path& from, const std::filesystem::path& to);
+  virtual ~JobStore() = default;
 
   // Groups the calls made while it lives into one transaction, all or
   // nothing: the disk sees one write for all of them at commit(). When any
   // call inside fails on SQLite (a full disk, say) the whole batch is rolled
   // back, the calls after it fail the same way, and commit() returns that
   // error. Without commit() it is rolled back. Nothing the calls returned
-  // may be told to anyone before commit() succeeded.
+  // may be told to anyone before commit() succeeded. Batches nest: only the
+  // outermost one reaches the disk.
   class Batch {
    public:
     explicit Batch(JobStore& store);
@@ -81,13 +75,13 @@ class JobStore {
   };
 
   // Inserts the job and one pending row per rank in one transaction.
-  absl::Status create_job(const std::string& id, const v1::JobSpec& spec, int64_t created_unix_ms);
-  absl::StatusOr<JobRecord> job(const std::string& id);
-  absl::StatusOr<std::vector<JobRecord>> jobs();
-  absl::StatusOr<std::vector<JobRecord>> running_jobs();
+  virtual absl::Status create_job(const std::string& id, const v1::JobSpec& spec, int64_t created_unix_ms) = 0;
+  virtual absl::StatusOr<JobRecord> job(const std::string& id) = 0;
+  virtual absl::StatusOr<std::vector<JobRecord>> jobs() = 0;
+  virtual absl::StatusOr<std::vector<JobRecord>> running_jobs() = 0;
 
   // The lowest pending ranks of a job, at most `limit`.
-  absl::StatusOr<std::vector<int>> pending_ranks(const std::string& job_id, int limit);
+  virtual absl::StatusOr<std::vector<int>> pending_ranks(const std::string& job_id, int limit) = 0;
 
   // Marks the rank running under a new attempt on `worker_id`; returns the
   // attempt and the rank's last checkpoint (empty when it has none).
@@ -106,12 +100,13 @@ class JobStore {
     int rank = 0;
     std::string worker_id;
   };
-  absl::StatusOr<std::vector<StartedAttempt>> start_attempts(const std::string& job_id,
-                                                             const std::vector<Placed>& placed, int64_t now_unix_ms);
+  virtual absl::StatusOr<std::vector<StartedAttempt>> start_attempts(const std::string& job_id,
+                                                                     const std::vector<Placed>& placed,
+                                                                     int64_t now_unix_ms) = 0;
   // A second attempt at a running rank (a straggler's duplicate); the first
   // of its attempts to succeed is the rank's result.
-  absl::StatusOr<StartedAttempt> start_duplicate(const std::string& job_id, int rank, const std::string& worker_id,
-                                                 int64_t now_unix_ms);
+  virtual absl::StatusOr<StartedAttempt> start_duplicate(const std::string& job_id, int rank,
+                                                         const std::string& worker_id, int64_t now_unix_ms) = 0;
 
   // Records how an attempt ended. Taken only while the attempt still runs
   // for its running rank; returns nullopt for stale or unknown attempts, so
@@ -128,13 +123,13 @@ class JobStore {
     bool job_finished = false;
     std::vector<AttemptRecord> superseded;
   };
-  absl::StatusOr<std::optional<Accepted>> finish_attempt(int64_t attempt_id, v1::RankResult result,
-                                                        int64_t now_unix_ms);
+  virtual absl::StatusOr<std::optional<Accepted>> finish_attempt(int64_t attempt_id, v1::RankResult result,
+                                                                 int64_t now_unix_ms) = 0;
 
   // One attempt for `count` consecutive pending ranks from `first_rank` (a
   // chunk of short ranks); FailedPrecondition unless all are pending.
-  absl::StatusOr<StartedAttempt> start_chunk(const std::string& job_id, int first_rank, int count,
-                                             const std::string& worker_id, int64_t now_unix_ms);
+  virtual absl::StatusOr<StartedAttempt> start_chunk(const std::string& job_id, int first_rank, int count,
+                                                     const std::string& worker_id, int64_t now_unix_ms) = 0;
   // Records a chunk's results as finish_attempt does for one rank each
   // (failed ranks with attempts left queue again, as do ranks it has no
   // result for), in one transaction; nullopt for a stale attempt.
@@ -145,30 +140,31 @@ class JobStore {
     int requeued = 0;
     bool job_finished = false;
   };
-  absl::StatusOr<std::optional<ChunkAccepted>> finish_chunk(int64_t attempt_id, std::vector<v1::RankResult> results,
-                                                           int64_t now_unix_ms);
+  virtual absl::StatusOr<std::optional<ChunkAccepted>> finish_chunk(int64_t attempt_id,
+                                                                    std::vector<v1::RankResult> results,
+                                                                    int64_t now_unix_ms) = 0;
 
   // Keeps what an attempt stopped by its job's cancel reports (the output
   // its rank had written) with the cancelled rank, under a new finish_seq
   // so that watchers get the rank again; ignored for any other attempt (a
   // straggler's duplicate that lost, a stale one).
-  absl::Status keep_cancelled_output(int64_t attempt_id, v1::RankResult result);
+  virtual absl::Status keep_cancelled_output(int64_t attempt_id, v1::RankResult result) = 0;
 
   // Keeps a running attempt's checkpoint as its rank's latest; ignored for
   // attempts that are no longer current.
-  absl::Status save_checkpoint(int64_t attempt_id, const v1::BlobRef& checkpoint);
+  virtual absl::Status save_checkpoint(int64_t attempt_id, const v1::BlobRef& checkpoint) = 0;
 
   // Puts the ranks of these attempts back to pending (their worker was
   // lost), unless another attempt of the rank still runs.
-  absl::Status requeue_attempts(const std::vector<int64_t>& attempt_ids);
+  virtual absl::Status requeue_attempts(const std::vector<int64_t>& attempt_ids) = 0;
 
   // The worker of the job's latest attempt not lost with its worker (for a
   // same-machine job: the worker it is pinned to); empty when none.
-  absl::StatusOr<std::string> latest_worker(const std::string& job_id);
+  virtual absl::StatusOr<std::string> latest_worker(const std::string& job_id) = 0;
 
   // Attempts still running (a rank's duplicates too), oldest first; of one
   // job when `job_id` is not empty.
-  absl::StatusOr<std::vector<AttemptRecord>> running_attempts(const std::string& job_id = "");
+  virtual absl::StatusOr<std::vector<AttemptRecord>> running_attempts(const std::string& job_id = "") = 0;
 
   // Cancels every unfinished rank of a job; returns the running attempts the
   // workers must stop. Cancelled ranks get a finish_seq like finished ones.
@@ -181,66 +177,44 @@ class JobStore {
 
   // Removes a job and all its rows; returns the blobs no job refers to any
   // more, for the caller to delete. NotFound for an unknown job.
-  absl::StatusOr<std::vector<std::string>> delete_job(const std::string& job_id);
+  virtual absl::StatusOr<std::vector<std::string>> delete_job(const std::string& job_id) = 0;
 
   // Finished (or cancelled) ranks of a job with finish_seq > after_seq, in
   // finish order, at most `limit`.
-  absl::StatusOr<std::vector<v1::RankResult>> results_after(const std::string& job_id, int64_t after_seq, int limit);
+  virtual absl::StatusOr<std::vector<v1::RankResult>> results_after(const std::string& job_id, int64_t after_seq,
+                                                                    int limit) = 0;
 
   // Run time of finished ranks per user, for fair share.
-  absl::StatusOr<std::map<std::string, int64_t>> usage_by_user();
+  virtual absl::StatusOr<std::map<std::string, int64_t>> usage_by_user() = 0;
 
   // `credential`: what the worker registered with, kept so that its id
   // stays bound to it across a coordinator restart.
-  absl::Status record_worker(const std::string& id, const std::string& host, int slots,
-                             const std::string& credential, int64_t now_unix_ms);
-  absl::StatusOr<std::vector<v1::WorkerInfo>> workers();
+  virtual absl::Status record_worker(const std::string& id, const std::string& host, int slots,
+                                     const std::string& credential, int64_t now_unix_ms) = 0;
+  virtual absl::StatusOr<std::vector<v1::WorkerInfo>> workers() = 0;
   // Worker id -> the credential it last registered with.
-  absl::StatusOr<std::map<std::string, std::string>> worker_credentials();
+  virtual absl::StatusOr<std::map<std::string, std::string>> worker_credentials() = 0;
 
   // What the worker says of its pausing now: a reason other than the one
   // it paused for ends that pause, a non-empty one starts a new pause;
   // the same one changes nothing. Empty: it is not paused (or gone).
-  absl::Status record_pause(const std::string& worker_id, const std::string& reason, int64_t now_unix_ms);
+  virtual absl::Status record_pause(const std::string& worker_id, const std::string& reason,
+                                    int64_t now_unix_ms) = 0;
   // Workers' pauses that overlap [from, to), by worker then start; one still
   // going has end_unix_ms 0.
-  absl::StatusOr<std::vector<v1::WorkerPause>> pauses_between(int64_t from_unix_ms, int64_t to_unix_ms);
+  virtual absl::StatusOr<std::vector<v1::WorkerPause>> pauses_between(int64_t from_unix_ms,
+                                                                      int64_t to_unix_ms) = 0;
 
- private:
-  JobStore(std::filesystem::path file, std::unique_ptr<SQLite::Database> db);
-  absl::Status migrate();
-  // fn() with a SQLite exception turned into a Status that names the file
-  // and what failed; no transaction is left open half done by it.
-  template <typename Fn>
-  auto guarded(const char* what, Fn&& fn) -> decltype(fn());
-  // After a failed statement: ends the transaction it was in (the batch's,
-  // which then fails as a whole), so no later call runs inside it.
-  void abandon_transaction(const absl::Status& failure);
-  absl::Status end_batch(bool keep);
+ protected:
+  // Batch's two ends. begin_batch() is false when no batch could be opened
+  // (every call then commits on its own); end_batch(false) rolls back.
+  virtual bool begin_batch() = 0;
+  virtual absl::Status end_batch(bool keep) = 0;
   // cancel_job and fail_job: unfinished ranks cancelled, the job in `final_state`.
-  absl::StatusOr<std::vector<AttemptRecord>> end_job(const std::string& job_id, v1::JobState final_state,
-                                                     const std::string& failure, int64_t now_unix_ms);
-  absl::StatusOr<StartedAttempt> add_attempt(const std::string& job_id, int rank, const std::string& worker_id,
-                                             int64_t now_unix_ms, v1::RankState from);
-  // Writes what finished ranks added to usage and to their workers' counts,
-  // inside the transaction that finished them.
-  void write_tally();
-
-  const std::filesystem::path file_;
-  std::unique_ptr<SQLite::Database> db_;
-  std::unique_ptr<StatementCache> sql_;
-  // Counts that only reports read, summed over a batch and written once at
-  // its end: per rank they would cost a statement each.
-  struct Tally {
-    std::map<std::string, int64_t> used_ms;     // by user
-    std::map<std::string, int64_t> ranks_done;  // by worker
-  };
-  Tally tally_;
-  int batches_open_ = 0;
-  // Why the open batch failed; every call until it ends returns this.
-  absl::Status batch_failure_;
+  virtual absl::StatusOr<std::vector<AttemptRecord>> end_job(const std::string& job_id, v1::JobState final_state,
+                                                             const std::string& failure, int64_t now_unix_ms) = 0;
 };
 
 }  // namespace pesc
 
-#endif  // PESC_STORE_JOB_STORE_H_
+#endif  // PESC_LEDGER_JOB_STORE_H_

@@ -1,0 +1,39 @@
+#ifndef PESC_DISPATCH_ACTIVE_JOB_H_
+#define PESC_DISPATCH_ACTIVE_JOB_H_
+
+// A running job as the dispatcher sees it: its spec and the ranks it still
+// has to place. The ledger holds the truth; this is memory's copy of it,
+// rebuilt from the ledger whenever a ledger call failed.
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "pesc/v1/pesc.pb.h"
+#include "scheduler/fair_share.h"
+
+namespace pesc {
+
+// What a job's first results say of the job itself (fail_fast).
+struct FaultWatch {
+  int job_faults = 0;  // ranks failed for the job's own fault
+  bool any_succeeded = false;
+};
+
+struct ActiveJob {
+  v1::JobSpec spec;
+  int64_t created_unix_ms = 0;
+  int pending = 0;
+  std::string pinned_worker;  // same-machine jobs, once placed; recovered from the ledger
+  FaultWatch fault_watch;
+
+  // The job as the placement rules see it.
+  QueuedJob queued(const std::string& job_id) const;
+};
+
+// By job id.
+using ActiveJobs = std::map<std::string, ActiveJob>;
+
+}  // namespace pesc
+
+#endif  // PESC_DISPATCH_ACTIVE_JOB_H_

@@ -1,0 +1,35 @@
+#ifndef PESC_DISPATCH_DISPATCHER_H_
+#define PESC_DISPATCH_DISPATCHER_H_
+
+// Starts ranks on workers: one round runs the policies in their order,
+// gangs first (they hold the workers they wait on), then queued ranks in
+// fair share, then stragglers' duplicates on what is still idle. A round
+// ends early at the first failed ledger call (dispatch_policy.h has the
+// contract every policy keeps).
+
+#include <cstdint>
+
+#include "dispatch/dispatch_policy.h"
+#include "dispatch/fair_share_policy.h"
+#include "dispatch/gang_policy.h"
+#include "dispatch/straggler_policy.h"
+
+namespace pesc {
+
+class Dispatcher {
+ public:
+  // Returns false when a ledger call failed (the host was told).
+  bool dispatch(JobStore& ledger, ActiveJobs& jobs, WorkerRegistry& workers, DispatchHost& host, int64_t now_unix_ms);
+
+  GangPolicy& gangs() { return gangs_; }
+  FairShareScheduler& scheduler() { return fair_share_.scheduler(); }
+
+ private:
+  GangPolicy gangs_;
+  FairSharePolicy fair_share_;
+  StragglerPolicy stragglers_;
+};
+
+}  // namespace pesc
+
+#endif  // PESC_DISPATCH_DISPATCHER_H_

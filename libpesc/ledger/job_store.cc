@@ -1,0 +1,51 @@
+#include "ledger/job_store.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace pesc {
+
+v1::JobInfo JobRecord::to_info() const {
+  v1::JobInfo info;
+  info.set_id(id);
+  *info.mutable_spec() = spec;
+  info.set_state(state);
+  *info.mutable_progress() = progress;
+  info.set_created_unix_ms(created_unix_ms);
+  info.set_finished_unix_ms(finished_unix_ms);
+  info.set_failure(failure);
+  return info;
+}
+
+JobStore::Batch::Batch(JobStore& store) : store_(store), open_(store.begin_batch()) {}
+
+JobStore::Batch::~Batch() {
+  if (open_) (void)store_.end_batch(false);  // not committed: nothing of it stays
+}
+
+absl::Status JobStore::Batch::commit() {
+  if (!open_) return absl::OkStatus();  // without a batch every call committed on its own
+  open_ = false;
+  return store_.end_batch(true);
+}
+
+absl::StatusOr<JobStore::StartedAttempt> JobStore::start_attempt(const std::string& job_id, int rank,
+                                                                 const std::string& worker_id, int64_t now_unix_ms) {
+  PESC_ASSIGN_OR_RETURN(std::vector<StartedAttempt> started,
+                        start_attempts(job_id, {{.rank = rank, .worker_id = worker_id}}, now_unix_ms));
+  if (started.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("rank ", rank, " of job ", job_id, " is not pending"));
+  }
+  return started.front();
+}
+
+absl::StatusOr<std::vector<AttemptRecord>> JobStore::cancel_job(const std::string& job_id, int64_t now_unix_ms) {
+  return end_job(job_id, v1::JOB_STATE_CANCELLED, "", now_unix_ms);
+}
+
+absl::StatusOr<std::vector<AttemptRecord>> JobStore::fail_job(const std::string& job_id, const std::string& failure,
+                                                              int64_t now_unix_ms) {
+  return end_job(job_id, v1::JOB_STATE_FAILED, failure, now_unix_ms);
+}
+
+}  // namespace pesc

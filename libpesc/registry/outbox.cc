@@ -1,0 +1,87 @@
+#include "registry/outbox.h"
+
+#include <utility>
+
+namespace pesc {
+namespace {
+
+// A batch of assignments or acks stays well under gRPC's 4 MiB message cap.
+constexpr size_t kBatchBytes = 1 << 20;
+
+}  // namespace
+
+void Outbox::assign(v1::Assignment assignment) {
+  {
+    absl::MutexLock lock(&mutex_);
+    if (closed_) return;
+    const size_t bytes = assignment.ByteSizeLong();
+    *joinable(v1::CoordinatorMessage::kAssignBatch, bytes).mutable_assign_batch()->add_assignments() =
+        std::move(assignment);
+  }
+  tell_ready();
+}
+
+void Outbox::acknowledge(int64_t attempt_id) {
+  {
+    absl::MutexLock lock(&mutex_);
+    if (closed_) return;
+    joinable(v1::CoordinatorMessage::kAck, sizeof attempt_id).mutable_ack()->add_attempt_ids(attempt_id);
+  }
+  tell_ready();
+}
+
+v1::CoordinatorMessage& Outbox::joinable(v1::CoordinatorMessage::MessageCase kind, size_t adding_bytes) {
+  if (queue_.empty() || queue_.back().message_case() != kind || last_bytes_ + adding_bytes > kBatchBytes) {
+    queue_.emplace_back();
+    last_bytes_ = 0;
+  }
+  last_bytes_ += adding_bytes;
+  return queue_.back();
+}
+
+void Outbox::push(v1::CoordinatorMessage message) {
+  {
+    absl::MutexLock lock(&mutex_);
+    if (closed_) return;
+    queue_.push_back(std::move(message));
+    last_bytes_ = kBatchBytes;  // nothing joins a message of another kind
+  }
+  tell_ready();
+}
+
+std::optional<v1::CoordinatorMessage> Outbox::pop() {
+  absl::MutexLock lock(&mutex_);
+  if (closed_ || queue_.empty()) return std::nullopt;
+  v1::CoordinatorMessage message = std::move(queue_.front());
+  queue_.pop_front();
+  return message;
+}
+
+bool Outbox::closed() {
+  absl::MutexLock lock(&mutex_);
+  return closed_;
+}
+
+void Outbox::close() {
+  {
+    absl::MutexLock lock(&mutex_);
+    closed_ = true;
+  }
+  tell_ready();
+}
+
+void Outbox::on_ready(std::function<void()> ready) {
+  absl::MutexLock lock(&mutex_);
+  ready_ = std::move(ready);
+}
+
+void Outbox::tell_ready() {
+  std::function<void()> ready;
+  {
+    absl::MutexLock lock(&mutex_);
+    ready = ready_;
+  }
+  if (ready) ready();
+}
+
+}  // namespace pesc

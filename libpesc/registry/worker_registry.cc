@@ -1,0 +1,263 @@
+#include "registry/worker_registry.h"
+
+#include <algorithm>
+#include <iterator>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+
+namespace pesc {
+namespace {
+
+// Ranks in a row that cannot start on a worker for the worker's own fault
+// before it is quarantined.
+constexpr int kQuarantineAfter = 2;
+// A worker holds enough assignments to keep each slot busy this long, so
+// short ranks do not wait on round trips to the coordinator.
+constexpr double kPrefetchHorizonMs = 50;
+constexpr int kMaxPrefetchPerSlot = 512;
+
+}  // namespace
+
+int WorkerSession::ranks_held() const {
+  int held = 0;
+  for (int64_t attempt : attempts) {
+    auto chunk = chunk_sizes.find(attempt);
+    held += chunk == chunk_sizes.end() ? 1 : chunk->second;
+  }
+  return held;
+}
+
+std::set<int64_t> WorkerSession::started_attempts() const {
+  auto end = attempts.begin();
+  std::advance(end, std::min<size_t>(attempts.size(), static_cast<size_t>(std::max(0, slots))));
+  return std::set<int64_t>(attempts.begin(), end);
+}
+
+std::vector<FreeGpu> WorkerSession::all_gpus() const {
+  std::vector<FreeGpu> all;
+  for (const v1::Gpu& gpu : gpus) all.push_back({gpu.index(), gpu.compute_capability()});
+  return all;
+}
+
+std::vector<FreeGpu> WorkerSession::free_gpus() const {
+  std::set<int> held;
+  for (const auto& [attempt, indices] : gpus_held) {
+    if (attempts.contains(attempt)) held.insert(indices.begin(), indices.end());
+  }
+  std::vector<FreeGpu> free = all_gpus();
+  std::erase_if(free, [&](const FreeGpu& gpu) { return held.contains(gpu.index); });
+  return free;
+}
+
+void WorkerSession::hold(int64_t attempt_id, int rank_count, const std::vector<int>& its_gpus) {
+  attempts.insert(attempt_id);
+  std::erase_if(gpus_held, [&](const auto& held) { return !attempts.contains(held.first); });
+  std::erase_if(chunk_sizes, [&](const auto& chunk) { return !attempts.contains(chunk.first); });
+  if (!its_gpus.empty()) gpus_held[attempt_id] = its_gpus;
+  if (rank_count > 1) chunk_sizes[attempt_id] = rank_count;
+}
+
+void WorkerSession::learn_from(const v1::RankResult& reported) {
+  // A worker that paused itself (its disk is full, say: it says so before
+  // the failures it caused) is out of service already, and comes back by
+  // itself; a quarantine would keep it out until it reconnects. A job's own
+  // mistakes (a file that cannot run, say) fail on any worker and tell
+  // nothing about this one.
+  if (paused.empty() && reported.failure_class() != v1::FAILURE_CLASS_JOB) {
+    if (reported.failure_class() != v1::FAILURE_CLASS_WORKER) {
+      failures_in_a_row = 0;
+    } else if (++failures_in_a_row >= kQuarantineAfter && quarantined.empty()) {
+      quarantined = absl::StrCat(failures_in_a_row, " ranks in a row could not start: ", reported.error());
+    }
+  }
+  if (reported.end_unix_ms() >= reported.start_unix_ms() && reported.start_unix_ms() > 0) {
+    const double took = static_cast<double>(reported.end_unix_ms() - reported.start_unix_ms());
+    typical_rank_ms = typical_rank_ms < 0 ? took : 0.8 * typical_rank_ms + 0.2 * took;
+  }
+}
+
+absl::Status WorkerRegistry::may_join(const std::string& worker_id, const std::string& credential) const {
+  const WorkerSession* held = find(worker_id);
+  if (held == nullptr || held->credential.empty() || held->credential == credential) return absl::OkStatus();
+  return absl::AlreadyExistsError(absl::StrCat(
+      "the worker id \"", worker_id, "\" belongs to a worker that registered with another token",
+      " or certificate and is connected or within its lease: give this worker an id of its own (--id), or leave",
+      " --id out to have one made"));
+}
+
+WorkerRegistry::Joined WorkerRegistry::join(const v1::RegisterWorker& registration, const std::string& peer_ip,
+                                            const std::string& credential, std::shared_ptr<Outbox> outbox,
+                                            absl::Time now) {
+  WorkerSession& session = sessions_[registration.worker_id()];
+  session.credential = credential;
+  if (session.outbox) session.outbox->close();  // a stale stream of the same worker
+  session.host = registration.host();
+  session.address = peer_ip.empty() ? registration.host() : peer_ip;
+  session.slots = registration.slots();
+  session.failures_in_a_row = 0;
+  session.quarantined.clear();
+  session.rooms.assign(registration.rooms().begin(), registration.rooms().end());
+  if (session.rooms.empty()) session.rooms.push_back(kPublicRoom);
+  session.outbox = std::move(outbox);
+  session.last_heard = now;
+  session.gpus.assign(registration.gpus().begin(), registration.gpus().end());
+  session.paused = registration.paused_reason();
+  session.unavailable_domains.clear();
+  for (const v1::UnavailableDomain& domain : registration.unavailable_domains()) {
+    session.unavailable_domains[domain.domain()] = domain.why();
+  }
+  const std::set<int64_t> in_hand(registration.attempts_in_hand().begin(), registration.attempts_in_hand().end());
+  Joined joined;
+  for (int64_t attempt : session.attempts) {
+    if (!in_hand.contains(attempt)) joined.vanished.push_back(attempt);
+  }
+  for (int64_t attempt : in_hand) {
+    if (!session.attempts.contains(attempt)) joined.stale.push_back(attempt);
+  }
+  for (int64_t attempt : joined.vanished) session.attempts.erase(attempt);
+  for (const v1::HeldGpus& held : registration.held_gpus()) {
+    if (session.attempts.contains(held.attempt_id())) {
+      session.gpus_held[held.attempt_id()].assign(held.gpus().begin(), held.gpus().end());
+    }
+  }
+  return joined;
+}
+
+WorkerRegistry::Expired WorkerRegistry::expire(absl::Time cutoff) {
+  Expired expired;
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    const WorkerSession& session = it->second;
+    if (session.online() || session.last_heard >= cutoff) {
+      ++it;
+      continue;
+    }
+    expired.workers.push_back(it->first);
+    expired.attempts.insert(expired.attempts.end(), session.attempts.begin(), session.attempts.end());
+    it = sessions_.erase(it);
+  }
+  return expired;
+}
+
+void WorkerRegistry::reload(const std::vector<AttemptRecord>& running,
+                            const std::map<std::string, std::string>& credentials, absl::Time now) {
+  for (auto& [worker_id, session] : sessions_) {
+    session.attempts.clear();
+    session.chunk_sizes.clear();
+  }
+  for (const AttemptRecord& attempt : running) {
+    auto [known, added] = sessions_.try_emplace(attempt.worker_id);
+    WorkerSession& session = known->second;
+    session.attempts.insert(attempt.id);
+    if (attempt.rank_count > 1) session.chunk_sizes[attempt.id] = attempt.rank_count;
+    if (added) session.last_heard = now;
+  }
+  for (auto& [worker_id, session] : sessions_) {
+    if (auto bound = credentials.find(worker_id); bound != credentials.end()) session.credential = bound->second;
+  }
+}
+
+void WorkerRegistry::describe(v1::WorkerInfo& worker) const {
+  const WorkerSession* session = find(worker.id());
+  if (session == nullptr) return;
+  worker.set_online(session->online());
+  worker.set_quarantined(session->quarantined);
+  for (const std::string& room : session->rooms) worker.add_rooms(room);
+  *worker.mutable_gpus() = {session->gpus.begin(), session->gpus.end()};
+  worker.set_paused(session->paused);
+  worker.set_throttled(session->throttled);
+  for (const auto& [domain, why] : session->unavailable_domains) {
+    v1::UnavailableDomain& unavailable = *worker.add_unavailable_domains();
+    unavailable.set_domain(domain);
+    unavailable.set_why(why);
+  }
+  worker.set_running(static_cast<int>(session->started_attempts().size()));  // not those it queues
+}
+
+std::map<std::string, int> WorkerRegistry::queued_by_job(const std::vector<AttemptRecord>& running) const {
+  std::map<std::string, int> queued;
+  std::map<std::string, std::set<int64_t>> started_by_worker;
+  for (const AttemptRecord& attempt : running) {
+    const WorkerSession* session = find(attempt.worker_id);
+    if (session == nullptr) continue;
+    auto [started, first_seen] = started_by_worker.try_emplace(attempt.worker_id);
+    if (first_seen) started->second = session->started_attempts();
+    const bool in_a_slot = started->second.contains(attempt.id);
+    queued[attempt.job_id] += in_a_slot ? attempt.rank_count - 1 : attempt.rank_count;
+  }
+  return queued;
+}
+
+WorkerSession* WorkerRegistry::find(const std::string& worker_id) {
+  auto session = sessions_.find(worker_id);
+  return session == sessions_.end() ? nullptr : &session->second;
+}
+
+const WorkerSession* WorkerRegistry::find(const std::string& worker_id) const {
+  auto session = sessions_.find(worker_id);
+  return session == sessions_.end() ? nullptr : &session->second;
+}
+
+std::vector<WorkerCapacity> WorkerRegistry::capacity() const {
+  std::vector<WorkerCapacity> capacity;
+  for (const auto& [worker_id, session] : sessions_) {
+    if (!session.takes_ranks()) continue;
+    const int limit = session.slots * (1 + prefetch_for(session));
+    capacity.push_back({.worker_id = worker_id,
+                        .free = limit - session.ranks_held(),
+                        .rooms = session.rooms,
+                        .slots = session.slots,
+                        .free_gpus = session.free_gpus(),
+                        .unavailable_domains = session.unavailable_domains});
+  }
+  return capacity;
+}
+
+std::vector<WorkerCapacity> WorkerRegistry::idle_slots(const std::set<std::string>& held) const {
+  std::vector<WorkerCapacity> workers = capacity();
+  std::erase_if(workers, [&](const WorkerCapacity& worker) { return held.contains(worker.worker_id); });
+  for (WorkerCapacity& worker : workers) {
+    worker.free = worker.slots - static_cast<int>(sessions_.at(worker.worker_id).attempts.size());
+  }
+  return workers;
+}
+
+std::vector<ConnectedWorker> WorkerRegistry::connected() const {
+  std::vector<ConnectedWorker> workers;
+  for (const auto& [worker_id, session] : sessions_) {
+    if (!session.online()) continue;
+    std::string unavailable;
+    if (!session.quarantined.empty()) unavailable = "quarantined: " + session.quarantined;
+    if (!session.paused.empty()) unavailable = "paused: " + session.paused;
+    workers.push_back({.capacity = {.worker_id = worker_id,
+                                    .rooms = session.rooms,
+                                    .free_gpus = session.all_gpus(),
+                                    .unavailable_domains = session.unavailable_domains},
+                       .unavailable = unavailable});
+  }
+  return workers;
+}
+
+int WorkerRegistry::online_slots() const {
+  int slots = 0;
+  for (const auto& [worker_id, session] : sessions_) {
+    if (session.online()) slots += session.slots;
+  }
+  return slots;
+}
+
+double WorkerRegistry::typical_rank_ms(const std::string& worker_id) const {
+  const WorkerSession* session = find(worker_id);
+  if (session == nullptr || session->typical_rank_ms < 0) return std::numeric_limits<double>::infinity();
+  return session->typical_rank_ms;
+}
+
+int WorkerRegistry::prefetch_for(const WorkerSession& session) const {
+  if (session.typical_rank_ms < 0) return prefetch_per_slot_;
+  // Ranks times are whole milliseconds, so sub-millisecond ranks average
+  // below 1 and count as what they are.
+  const double enough = kPrefetchHorizonMs / std::max(0.1, session.typical_rank_ms);
+  return std::clamp(static_cast<int>(enough), prefetch_per_slot_, kMaxPrefetchPerSlot);
+}
+
+}  // namespace pesc

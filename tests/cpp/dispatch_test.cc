@@ -1,0 +1,337 @@
+// The dispatcher's policies on the in-memory ledger and fake worker
+// sessions: no daemons, no SQLite.
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dispatch/dispatcher.h"
+#include "gtest/gtest.h"
+#include "job_store_examples.h"
+#include "ledger/memory_job_store.h"
+
+namespace pesc {
+namespace {
+
+// Records what the dispatcher would tell workers.
+class FakeHost final : public DispatchHost {
+ public:
+  void assign(const std::string& worker_id, v1::Assignment assignment) override {
+    assigned.emplace_back(worker_id, std::move(assignment));
+  }
+  void send(const std::string& worker_id, v1::CoordinatorMessage message) override {
+    sent.emplace_back(worker_id, std::move(message));
+  }
+  void cancel(const std::string& worker_id, const std::vector<int64_t>& attempts) override {
+    cancelled[worker_id].insert(cancelled[worker_id].end(), attempts.begin(), attempts.end());
+  }
+  void ledger_failed(std::string_view what, const absl::Status& status) override {
+    failures.push_back(std::string(what));
+  }
+  void take_back(const std::vector<int64_t>& attempts) override {
+    taken_back.insert(taken_back.end(), attempts.begin(), attempts.end());
+  }
+
+  std::vector<std::pair<std::string, v1::Assignment>> assigned;
+  std::vector<std::pair<std::string, v1::CoordinatorMessage>> sent;
+  std::map<std::string, std::vector<int64_t>> cancelled;
+  std::vector<std::string> failures;
+  std::vector<int64_t> taken_back;
+};
+
+class DispatchTest : public ::testing::Test {
+ protected:
+  WorkerSession& add_worker(const std::string& id, int slots, std::vector<std::string> rooms = {kPublicRoom}) {
+    WorkerSession& session = workers_.sessions()[id];
+    session.host = id + ".lab";
+    session.address = "10.0.0." + std::to_string(workers_.sessions().size());
+    session.slots = slots;
+    session.rooms = std::move(rooms);
+    session.outbox = std::make_shared<Outbox>();
+    session.last_heard = absl::Now();
+    return session;
+  }
+  void submit(const std::string& job_id, const v1::JobSpec& spec, int64_t created_unix_ms = 0) {
+    ASSERT_TRUE(ledger_.create_job(job_id, spec, created_unix_ms).ok());
+    jobs_[job_id] = ActiveJob{.spec = spec, .created_unix_ms = created_unix_ms, .pending = spec.repetitions()};
+  }
+  bool round(int64_t now_unix_ms = 10'000) {
+    return dispatcher_.dispatch(ledger_, jobs_, workers_, host_, now_unix_ms);
+  }
+  std::multiset<std::string> jobs_assigned() const {
+    std::multiset<std::string> jobs;
+    for (const auto& [worker_id, assignment] : host_.assigned) jobs.insert(assignment.job_id());
+    return jobs;
+  }
+
+  MemoryJobStore ledger_;
+  ActiveJobs jobs_;
+  WorkerRegistry workers_{/*prefetch_per_slot=*/0};
+  FakeHost host_;
+  Dispatcher dispatcher_;
+};
+
+TEST_F(DispatchTest, UsersShareAWorkerFairly) {
+  submit("ana-job", spec_of(4, "ana"), 1);
+  submit("bob-job", spec_of(4, "bob"), 2);
+  add_worker("w1", 2);
+  ASSERT_TRUE(round());
+  EXPECT_EQ(jobs_assigned(), (std::multiset<std::string>{"ana-job", "bob-job"}))
+      << "one rank each, not two of the older";
+  EXPECT_EQ(jobs_["ana-job"].pending, 3);
+  EXPECT_EQ(ledger_.job("bob-job")->progress.running(), 1);
+  EXPECT_EQ(workers_.find("w1")->attempts.size(), 2u);
+  ASSERT_TRUE(round());
+  EXPECT_EQ(host_.assigned.size(), 2u) << "its slots are full";
+}
+
+TEST_F(DispatchTest, TheUserWhoUsedLessGoesFirst) {
+  dispatcher_.scheduler().set_usage({{"ana", 60'000}});
+  submit("ana-job", spec_of(4, "ana"), 1);
+  submit("bob-job", spec_of(4, "bob"), 2);
+  add_worker("w1", 1);
+  ASSERT_TRUE(round());
+  EXPECT_EQ(jobs_assigned(), (std::multiset<std::string>{"bob-job"}));
+}
+
+TEST_F(DispatchTest, AJobGoesOnlyToWorkersOfItsRooms) {
+  v1::JobSpec spec = spec_of(2);
+  spec.add_rooms("lab");
+  submit("j1", spec);
+  add_worker("public-worker", 4);
+  ASSERT_TRUE(round());
+  EXPECT_TRUE(host_.assigned.empty());
+  add_worker("lab-worker", 4, {"lab"});
+  ASSERT_TRUE(round());
+  ASSERT_EQ(host_.assigned.size(), 2u);
+  for (const auto& [worker_id, assignment] : host_.assigned) EXPECT_EQ(worker_id, "lab-worker");
+}
+
+TEST_F(DispatchTest, QuarantinedPausedAndOfflineWorkersGetNothing) {
+  submit("j1", spec_of(3));
+  add_worker("sick", 1).quarantined = "2 ranks in a row could not start";
+  add_worker("busy", 1).paused = "its owner is at it";
+  add_worker("gone", 1).outbox.reset();
+  ASSERT_TRUE(round());
+  EXPECT_TRUE(host_.assigned.empty());
+  EXPECT_EQ(jobs_["j1"].pending, 3);
+}
+
+TEST_F(DispatchTest, ASameMachineJobStaysOnTheWorkerItFirstGot) {
+  v1::JobSpec spec = spec_of(3);
+  spec.set_same_machine(true);
+  submit("j1", spec);
+  add_worker("w1", 1);
+  add_worker("w2", 1);
+  ASSERT_TRUE(round());
+  ASSERT_EQ(host_.assigned.size(), 1u);
+  const std::string pinned = host_.assigned[0].first;
+  EXPECT_EQ(jobs_["j1"].pinned_worker, pinned);
+  workers_.sessions()[pinned].slots = 3;
+  ASSERT_TRUE(round());
+  for (const auto& [worker_id, assignment] : host_.assigned) EXPECT_EQ(worker_id, pinned);
+}
+
+TEST_F(DispatchTest, GpuRanksGetTheLeastCapableFreeGpusAndWaitForOne) {
+  v1::JobSpec spec = spec_of(3);
+  spec.set_gpus_per_rank(1);
+  submit("j1", spec);
+  WorkerSession& worker = add_worker("w1", 3);
+  v1::Gpu strong;
+  strong.set_index(0);
+  strong.set_compute_capability(8.6);
+  v1::Gpu weak;
+  weak.set_index(1);
+  weak.set_compute_capability(7.0);
+  worker.gpus = {strong, weak};
+  ASSERT_TRUE(round());
+  ASSERT_EQ(host_.assigned.size(), 2u) << "two GPUs, two ranks; the third waits";
+  EXPECT_EQ(host_.assigned[0].second.gpus(0), 1) << "the weaker first";
+  EXPECT_EQ(host_.assigned[1].second.gpus(0), 0);
+  EXPECT_TRUE(workers_.find("w1")->free_gpus().empty());
+  auto finished = ledger_.finish_attempt(host_.assigned[0].second.attempt_id(), v1::RankResult(), 10'001);
+  ASSERT_TRUE(finished.ok());
+  workers_.sessions()["w1"].attempts.erase(host_.assigned[0].second.attempt_id());
+  ASSERT_TRUE(round());
+  ASSERT_EQ(host_.assigned.size(), 3u);
+  EXPECT_EQ(host_.assigned[2].second.gpus(0), 1) << "the GPU its finished rank let go";
+}
+
+TEST_F(DispatchTest, AGangStartsWholeAndIsToldWhereRankZeroListens) {
+  v1::JobSpec spec = spec_of(3);
+  spec.set_parallel(true);
+  submit("gang", spec);
+  add_worker("w1", 2);
+  add_worker("w2", 1);
+  ASSERT_TRUE(round());
+  ASSERT_EQ(host_.assigned.size(), 3u);
+  for (const auto& [worker_id, assignment] : host_.assigned) EXPECT_TRUE(assignment.gang());
+  EXPECT_TRUE(dispatcher_.gangs().launched("gang"));
+  EXPECT_TRUE(host_.sent.empty()) << "nothing starts before every rank is ready";
+
+  int64_t master = 0;
+  for (const auto& [worker_id, assignment] : host_.assigned) {
+    if (assignment.rank() == 0) master = assignment.attempt_id();
+  }
+  for (const auto& [worker_id, assignment] : host_.assigned) {
+    v1::GangReady ready;
+    ready.set_attempt_id(assignment.attempt_id());
+    ready.set_free_port(assignment.attempt_id() == master ? 29500 : 1);
+    dispatcher_.gangs().ready(worker_id, ready, workers_, host_);
+  }
+  ASSERT_EQ(host_.sent.size(), 2u) << "one StartGang per worker";
+  const std::string master_worker = host_.assigned[0].first;
+  for (const auto& [worker_id, message] : host_.sent) {
+    EXPECT_EQ(message.start_gang().master_port(), 29500);
+    EXPECT_EQ(message.start_gang().master_addr(), workers_.find(master_worker)->address);
+  }
+}
+
+TEST_F(DispatchTest, AGangTooLargeForItsRoomsWaitsAndSaysWhy) {
+  v1::JobSpec spec = spec_of(4);
+  spec.set_parallel(true);
+  submit("gang", spec);
+  add_worker("w1", 3);
+  ASSERT_TRUE(round());
+  EXPECT_TRUE(host_.assigned.empty());
+  EXPECT_NE(GangPolicy::shortfall("gang", jobs_["gang"], workers_).find("3 slots in all"), std::string::npos);
+  add_worker("w2", 1);
+  EXPECT_EQ(GangPolicy::shortfall("gang", jobs_["gang"], workers_), "");
+}
+
+TEST_F(DispatchTest, AGangHoldsTheWorkersItWaitsOnFromOtherJobs) {
+  v1::JobSpec gang = spec_of(2);
+  gang.set_parallel(true);
+  submit("filler", spec_of(1), 1);
+  add_worker("w1", 2);
+  ASSERT_TRUE(round());  // the filler takes one of the two slots
+  ASSERT_EQ(host_.assigned.size(), 1u);
+  submit("gang", gang, 2);
+  submit("later", spec_of(5), 3);
+  ASSERT_TRUE(round());
+  EXPECT_EQ(host_.assigned.size(), 1u) << "the free slot drains for the gang, not for the later job";
+}
+
+TEST_F(DispatchTest, StoppingOneRankStopsItsWholeGang) {
+  v1::JobSpec spec = spec_of(2);
+  spec.set_parallel(true);
+  submit("gang", spec);
+  add_worker("w1", 1);
+  add_worker("w2", 1);
+  ASSERT_TRUE(round());
+  ASSERT_EQ(host_.assigned.size(), 2u);
+  const int64_t lost = host_.assigned[0].second.attempt_id();
+  const std::vector<int64_t> stopped = dispatcher_.gangs().stop_gangs_of({lost}, host_);
+  EXPECT_EQ(stopped.size(), 2u);
+  EXPECT_EQ(host_.cancelled.size(), 2u) << "both workers drop their rank";
+  EXPECT_FALSE(dispatcher_.gangs().launched("gang"));
+}
+
+TEST_F(DispatchTest, ShortWarmRanksGoInChunksOfConsecutiveRanks) {
+  v1::JobSpec spec = spec_of(200);
+  spec.set_warm_runner(true);
+  submit("j1", spec);
+  add_worker("w1", 1).typical_rank_ms = 1;
+  ASSERT_TRUE(round());
+  // A 1 ms pace lets it hold 50 ms of ranks beyond its slot: 51 ranks, in
+  // chunks of about 20 ms of work.
+  ASSERT_EQ(host_.assigned.size(), 3u);
+  std::vector<std::pair<int, int>> chunks;  // first rank, ranks
+  for (const auto& [worker_id, assignment] : host_.assigned)
+    chunks.emplace_back(assignment.rank(), assignment.rank_count());
+  EXPECT_EQ(chunks, (std::vector<std::pair<int, int>>{{0, 20}, {20, 20}, {40, 11}}));
+  EXPECT_EQ(jobs_["j1"].pending, 149);
+  EXPECT_EQ(workers_.find("w1")->ranks_held(), 51);
+  EXPECT_EQ(ledger_.job("j1")->progress.running(), 51);
+}
+
+TEST_F(DispatchTest, ChunksShrinkSoTheTailSpreadsOverEverySlot) {
+  WorkerSession session;
+  session.typical_rank_ms = 0.1;
+  ActiveJob job{.spec = spec_of(40), .pending = 40};
+  job.spec.set_warm_runner(true);
+  EXPECT_EQ(FairSharePolicy::chunk_size(session, job, 2), 5) << "40 ranks / (4 chunks x 2 slots)";
+  EXPECT_EQ(FairSharePolicy::chunk_size(session, job, 20), 1);
+  session.typical_rank_ms = -1;
+  EXPECT_EQ(FairSharePolicy::chunk_size(session, job, 2), 1) << "no chunks before the worker's pace is known";
+  job.spec.set_checkpoint_interval_ms(1000);
+  session.typical_rank_ms = 0.1;
+  EXPECT_EQ(FairSharePolicy::chunk_size(session, job, 2), 1) << "checkpoints are per rank";
+}
+
+TEST_F(DispatchTest, AStragglerGetsADuplicateOnAnIdleWorkerOnlyWhenItIsLate) {
+  submit("j1", spec_of(1));
+  add_worker("slow", 1).typical_rank_ms = 100;
+  ASSERT_TRUE(round(0));
+  ASSERT_EQ(host_.assigned.size(), 1u);
+  add_worker("fast", 1).typical_rank_ms = 100;
+  ASSERT_TRUE(round(500));
+  EXPECT_EQ(host_.assigned.size(), 1u) << "not late yet: at least a second";
+  ASSERT_TRUE(round(5'000));
+  ASSERT_EQ(host_.assigned.size(), 2u);
+  EXPECT_EQ(host_.assigned[1].first, "fast");
+  EXPECT_EQ(host_.assigned[1].second.rank(), 0);
+  EXPECT_EQ(ledger_.running_attempts("j1")->size(), 2u);
+  ASSERT_TRUE(round(9'000));
+  EXPECT_EQ(host_.assigned.size(), 2u) << "one duplicate per rank";
+}
+
+TEST_F(DispatchTest, AJobThatAsksForNoDuplicatesGetsNone) {
+  v1::JobSpec spec = spec_of(1);
+  spec.set_no_duplicates(true);
+  submit("j1", spec);
+  add_worker("slow", 1).typical_rank_ms = 100;
+  ASSERT_TRUE(round(0));
+  add_worker("fast", 1).typical_rank_ms = 100;
+  ASSERT_TRUE(round(60'000));
+  EXPECT_EQ(host_.assigned.size(), 1u);
+}
+
+TEST_F(DispatchTest, AFailedLedgerCallEndsTheRoundAndTellsNoWorker) {
+  submit("j1", spec_of(2));
+  add_worker("w1", 2);
+  ledger_.fail_writes(absl::ResourceExhaustedError("disk full"));
+  EXPECT_FALSE(round());
+  EXPECT_TRUE(host_.assigned.empty());
+  EXPECT_EQ(host_.failures, (std::vector<std::string>{"starting attempts"}));
+  EXPECT_EQ(jobs_["j1"].pending, 2) << "memory did not run ahead of the ledger";
+  EXPECT_TRUE(workers_.find("w1")->attempts.empty());
+  ledger_.fail_writes(absl::OkStatus());
+  EXPECT_TRUE(round());
+  EXPECT_EQ(host_.assigned.size(), 2u);
+}
+
+TEST_F(DispatchTest, AGangWhoseStartFailsIsTakenBackWhole) {
+  v1::JobSpec spec = spec_of(2);
+  spec.set_parallel(true);
+  submit("gang", spec);
+  add_worker("w1", 2);
+  ledger_.fail_writes(absl::ResourceExhaustedError("disk full"));
+  EXPECT_FALSE(round());
+  EXPECT_EQ(host_.failures, (std::vector<std::string>{"starting a gang"}));
+  EXPECT_FALSE(dispatcher_.gangs().launched("gang")) << "the next round tries again";
+}
+
+TEST(AssignmentTest, CarriesTheJobsSpecAndTheAttempt) {
+  v1::JobSpec spec = spec_of(8);
+  spec.set_timeout_ms(5000);
+  spec.add_parameters("--fast");
+  JobStore::StartedAttempt started{.id = 42, .rank = 3, .rank_count = 2, .worker_id = "w1"};
+  started.checkpoint.set_sha256(std::string(64, 'c'));
+  const v1::Assignment assignment = assignment_for("j1", spec, started, {1});
+  EXPECT_EQ(assignment.attempt_id(), 42);
+  EXPECT_EQ(assignment.rank(), 3);
+  EXPECT_EQ(assignment.rank_count(), 2);
+  EXPECT_EQ(assignment.world_size(), 8);
+  EXPECT_EQ(assignment.timeout_ms(), 5000);
+  EXPECT_EQ(assignment.parameters(1), "--fast");
+  EXPECT_EQ(assignment.gpus(0), 1);
+  EXPECT_EQ(assignment.checkpoint().sha256(), std::string(64, 'c'));
+  EXPECT_FALSE(assignment.gang());
+}
+
+}  // namespace
+}  // namespace pesc

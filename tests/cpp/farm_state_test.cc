@@ -1,0 +1,139 @@
+// The coordinator's wiring on the in-memory ledger, with outboxes standing
+// in for worker streams: no daemons, no SQLite. What it checks is the
+// durability rule: a worker hears of nothing the ledger has not committed.
+
+#include "coordinator/farm_state.h"
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "common/files.h"
+#include "gtest/gtest.h"
+#include "job_store_examples.h"
+#include "ledger/memory_job_store.h"
+
+namespace pesc {
+namespace {
+
+class FarmStateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto ledger = std::make_unique<MemoryJobStore>();
+    ledger_ = ledger.get();
+    CoordinatorOptions options;
+    options.state_dir = dir_->path();
+    options.prefetch_per_slot = 0;
+    auto state = FarmState::open(options, std::move(ledger));
+    ASSERT_TRUE(state.ok()) << state.status();
+    state_ = *std::move(state);
+  }
+  // Joins a worker of `slots` slots; returns its stream's outbox.
+  std::shared_ptr<Outbox> join(const std::string& worker_id, int slots) {
+    v1::RegisterWorker registration;
+    registration.set_worker_id(worker_id);
+    registration.set_host(worker_id + ".lab");
+    registration.set_slots(slots);
+    auto outbox = std::make_shared<Outbox>();
+    EXPECT_TRUE(state_->connect_worker(registration, "127.0.0.1", "token", outbox).ok());
+    EXPECT_TRUE(outbox->pop(absl::Seconds(1))->has_registered());
+    return outbox;
+  }
+  std::string submit(int repetitions) {
+    v1::JobSpec spec = spec_of(repetitions);
+    *spec.mutable_process()->mutable_sha256() = *state_->blobs().put_bytes("#!/bin/sh\n");
+    auto job_id = state_->submit(spec);
+    EXPECT_TRUE(job_id.ok()) << job_id.status();
+    return *job_id;
+  }
+  static std::vector<v1::CoordinatorMessage> messages(Outbox& outbox) {
+    std::vector<v1::CoordinatorMessage> all;
+    while (auto message = outbox.pop(absl::Milliseconds(50))) all.push_back(*std::move(message));
+    return all;
+  }
+  static std::vector<v1::Assignment> assignments(Outbox& outbox) {
+    std::vector<v1::Assignment> all;
+    while (auto message = outbox.pop(absl::Milliseconds(50))) {
+      if (message->has_assign_batch()) {
+        all.insert(all.end(), message->assign_batch().assignments().begin(),
+                   message->assign_batch().assignments().end());
+      }
+    }
+    return all;
+  }
+  static std::vector<int64_t> acks(Outbox& outbox) {
+    std::vector<int64_t> all;
+    while (auto message = outbox.pop(absl::Milliseconds(50))) {
+      if (message->has_ack())
+        all.insert(all.end(), message->ack().attempt_ids().begin(), message->ack().attempt_ids().end());
+    }
+    return all;
+  }
+  static v1::AttemptsFinished finished(int64_t attempt_id) {
+    v1::AttemptsFinished batch;
+    v1::RankFinished& rank = *batch.add_finished();
+    rank.set_attempt_id(attempt_id);
+    *rank.mutable_result() = exited(0);
+    return batch;
+  }
+
+  absl::StatusOr<TempDirectory> dir_ = TempDirectory::create("pesc-farm-state-test-");
+  MemoryJobStore* ledger_ = nullptr;
+  std::unique_ptr<FarmState> state_;
+};
+
+TEST_F(FarmStateTest, ASubmittedJobsRanksReachAJoinedWorker) {
+  auto outbox = join("w1", 2);
+  const std::string job_id = submit(2);
+  const std::vector<v1::Assignment> sent = assignments(*outbox);
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].job_id(), job_id);
+  EXPECT_EQ(ledger_->job(job_id)->progress.running(), 2);
+  EXPECT_EQ(state_->workers()->at(0).running(), 2);
+}
+
+TEST_F(FarmStateTest, AResultIsAcknowledgedOnlyOnceTheLedgerCommittedIt) {
+  auto outbox = join("w1", 1);
+  const std::string job_id = submit(1);
+  const std::vector<v1::Assignment> sent = assignments(*outbox);
+  ASSERT_EQ(sent.size(), 1u);
+  const int64_t attempt = sent[0].attempt_id();
+
+  ledger_->fail_writes(absl::ResourceExhaustedError("disk full"));
+  state_->worker_finished("w1", finished(attempt));
+  EXPECT_TRUE(acks(*outbox).empty()) << "not stored, not acknowledged: the worker sends it again";
+  EXPECT_EQ(ledger_->job(job_id)->progress.succeeded(), 0);
+
+  ledger_->fail_writes(absl::OkStatus());
+  state_->worker_finished("w1", finished(attempt));
+  EXPECT_EQ(acks(*outbox), (std::vector<int64_t>{attempt}));
+  EXPECT_EQ(ledger_->job(job_id)->state, v1::JOB_STATE_FINISHED);
+  EXPECT_EQ(state_->results_after(job_id, 0, absl::ZeroDuration())->size(), 1u);
+}
+
+TEST_F(FarmStateTest, WhileTheLedgerFailsNoWorkerIsToldOfWhatItWouldHaveStarted) {
+  auto outbox = join("w1", 1);
+  submit(2);
+  const std::vector<v1::Assignment> first = assignments(*outbox);
+  ASSERT_EQ(first.size(), 1u) << "one slot, no prefetch";
+
+  ledger_->fail_writes(absl::ResourceExhaustedError("disk full"));
+  state_->worker_finished("w1", finished(first[0].attempt_id()));
+  absl::SleepFor(absl::Milliseconds(600));  // the reaper retries meanwhile, and fails
+  std::vector<v1::CoordinatorMessage> none = messages(*outbox);
+  EXPECT_TRUE(none.empty()) << none.front().DebugString();
+
+  ledger_->fail_writes(absl::OkStatus());
+  state_->worker_finished("w1", finished(first[0].attempt_id()));  // sent again, as workers do
+  bool acknowledged = false;
+  int assigned = 0;
+  for (const v1::CoordinatorMessage& message : messages(*outbox)) {
+    if (message.has_ack()) acknowledged = message.ack().attempt_ids(0) == first[0].attempt_id();
+    if (message.has_assign_batch()) assigned += message.assign_batch().assignments_size();
+  }
+  EXPECT_TRUE(acknowledged);
+  EXPECT_EQ(assigned, 1) << "rank 1 takes the freed slot";
+}
+
+}  // namespace
+}  // namespace pesc

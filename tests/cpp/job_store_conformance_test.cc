@@ -1,0 +1,534 @@
+// The job ledger's contract, run against both backends: every test here
+// passes on SQLite and in memory alike.
+
+#include <filesystem>
+#include <memory>
+#include <set>
+
+#include "common/files.h"
+#include "gtest/gtest.h"
+#include "job_store_examples.h"
+#include "ledger/memory_job_store.h"
+#include "ledger/sqlite_job_store.h"
+
+namespace pesc {
+namespace {
+
+struct SqliteBackend {
+  absl::StatusOr<TempDirectory> dir = TempDirectory::create("pesc-ledger-test-");
+  std::unique_ptr<JobStore> open() {
+    auto store = SqliteJobStore::open(dir->path() / "pesc.sqlite");
+    EXPECT_TRUE(store.ok()) << store.status();
+    return *std::move(store);
+  }
+  // Closed and opened again: what was committed is there.
+  std::unique_ptr<JobStore> reopen(std::unique_ptr<JobStore> store) {
+    store.reset();
+    return open();
+  }
+};
+
+struct MemoryBackend {
+  std::unique_ptr<JobStore> open() { return std::make_unique<MemoryJobStore>(); }
+  std::unique_ptr<JobStore> reopen(std::unique_ptr<JobStore> store) { return store; }
+};
+
+template <typename Backend>
+class JobStoreConformance : public ::testing::Test {
+ protected:
+  void reopen() { store_ = backend_.reopen(std::move(store_)); }
+  Backend backend_;
+  std::unique_ptr<JobStore> store_ = backend_.open();
+};
+
+using Backends = ::testing::Types<SqliteBackend, MemoryBackend>;
+class BackendNames {
+ public:
+  template <typename T>
+  static std::string GetName(int) {
+    return std::is_same_v<T, SqliteBackend> ? "Sqlite" : "Memory";
+  }
+};
+TYPED_TEST_SUITE(JobStoreConformance, Backends, BackendNames);
+
+TYPED_TEST(JobStoreConformance, NewJobHasEveryRankPending) {
+  ASSERT_TRUE(this->store_->create_job("j1", spec_of(5), 42).ok());
+  auto job = this->store_->job("j1");
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->spec.parameters(0), "x y");
+  EXPECT_EQ(job->state, v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(job->progress.total(), 5);
+  EXPECT_EQ(job->progress.pending(), 5);
+  EXPECT_EQ(*this->store_->pending_ranks("j1", 3), (std::vector<int>{0, 1, 2}));
+}
+
+TYPED_TEST(JobStoreConformance, AChunksResultsAreTakenPerRankFailuresAndUnreportedRanksQueueAgain) {
+  v1::JobSpec spec = spec_of(6);
+  spec.set_max_attempts(2);
+  ASSERT_TRUE(this->store_->create_job("j1", spec, 1).ok());
+  auto chunk = this->store_->start_chunk("j1", 0, 4, "w1", 2);
+  ASSERT_TRUE(chunk.ok()) << chunk.status();
+  EXPECT_EQ(chunk->rank_count, 4);
+  EXPECT_EQ(this->store_->job("j1")->progress.running(), 4);
+  EXPECT_FALSE(this->store_->start_chunk("j1", 3, 2, "w2", 3).ok()) << "rank 3 runs in the first chunk";
+
+  // Rank 2 fails with an attempt left; the worker stopped before rank 3.
+  auto accepted = this->store_->finish_chunk(chunk->id, {of_rank(0, 0), of_rank(1, 0), of_rank(2, 3)}, 4);
+  ASSERT_TRUE(accepted.ok() && accepted->has_value()) << accepted.status();
+  EXPECT_EQ((*accepted)->results.size(), 2u);
+  EXPECT_EQ((*accepted)->requeued, 2);
+  EXPECT_FALSE((*accepted)->job_finished);
+  auto job = this->store_->job("j1");
+  EXPECT_EQ(job->progress.succeeded(), 2);
+  EXPECT_EQ(job->progress.running(), 0);
+  EXPECT_EQ(job->progress.pending(), 4);
+  EXPECT_EQ(*this->store_->pending_ranks("j1", 10), (std::vector<int>{2, 3, 4, 5}));
+  auto results = this->store_->results_after("j1", 0, 10);
+  ASSERT_EQ(results->size(), 2u);
+  EXPECT_EQ((*results)[0].rank(), 0);
+  EXPECT_EQ((*results)[1].rank(), 1);
+  EXPECT_EQ((*results)[1].finish_seq(), 2);
+  EXPECT_EQ((*results)[1].files_inline(), "tar of rank 1");
+  EXPECT_EQ((*results)[1].worker(), "w1");
+  EXPECT_FALSE(this->store_->finish_chunk(chunk->id, {of_rank(3, 0)}, 5)->has_value()) << "a finished chunk is stale";
+
+  auto rest = this->store_->start_chunk("j1", 2, 4, "w2", 6);
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  auto last = this->store_->finish_chunk(rest->id, {of_rank(2, 3), of_rank(3, 0), of_rank(4, 0), of_rank(5, 0)}, 7);
+  ASSERT_TRUE(last.ok() && last->has_value());
+  EXPECT_TRUE((*last)->job_finished) << "rank 2 failed for good: the job is done";
+  job = this->store_->job("j1");
+  EXPECT_EQ(job->state, v1::JOB_STATE_FINISHED);
+  EXPECT_EQ(job->progress.succeeded(), 5);
+  EXPECT_EQ(job->progress.failed(), 1);
+  results = this->store_->results_after("j1", 0, 10);
+  std::set<int> ranks;
+  for (const v1::RankResult& result : *results) ranks.insert(result.rank());
+  EXPECT_EQ(ranks, (std::set<int>{0, 1, 2, 3, 4, 5}));
+  EXPECT_EQ(results->back().finish_seq(), 6);
+}
+
+TYPED_TEST(JobStoreConformance, ALostChunkQueuesItsRanksAgainAndItsLateResultsAreRefused) {
+  ASSERT_TRUE(this->store_->create_job("j1", spec_of(3), 1).ok());
+  auto chunk = this->store_->start_chunk("j1", 0, 3, "w1", 2);
+  ASSERT_TRUE(chunk.ok());
+  auto running = this->store_->running_attempts("j1");
+  ASSERT_EQ(running->size(), 1u);
+  EXPECT_EQ(running->front().rank_count, 3);
+  ASSERT_TRUE(this->store_->requeue_attempts({chunk->id}).ok());
+  EXPECT_EQ(this->store_->job("j1")->progress.pending(), 3);
+  EXPECT_EQ(this->store_->job("j1")->progress.running(), 0);
+  EXPECT_FALSE(this->store_->finish_chunk(chunk->id, {of_rank(0, 0)}, 3)->has_value());
+  EXPECT_TRUE(this->store_->results_after("j1", 0, 10)->empty());
+}
+
+TYPED_TEST(JobStoreConformance, CancellingStopsARunningChunkOnce) {
+  ASSERT_TRUE(this->store_->create_job("j1", spec_of(4), 1).ok());
+  auto chunk = this->store_->start_chunk("j1", 1, 3, "w1", 2);
+  ASSERT_TRUE(chunk.ok());
+  auto to_stop = this->store_->cancel_job("j1", 3);
+  ASSERT_TRUE(to_stop.ok());
+  ASSERT_EQ(to_stop->size(), 1u);
+  EXPECT_EQ(to_stop->front().id, chunk->id);
+  EXPECT_EQ(this->store_->job("j1")->progress.cancelled(), 4);
+}
+
+TYPED_TEST(JobStoreConformance, UnknownJobIsNotFound) {
+  EXPECT_EQ(this->store_->job("nope").status().code(), absl::StatusCode::kNotFound);
+}
+
+TYPED_TEST(JobStoreConformance, AcceptsOneResultPerRankAndFinishesTheJob) {
+  ASSERT_TRUE(this->store_->create_job("j1", spec_of(2), 42).ok());
+  int64_t a0 = this->store_->start_attempt("j1", 0, "w1", 50)->id;
+  int64_t a1 = this->store_->start_attempt("j1", 1, "w2", 50)->id;
+  EXPECT_EQ(this->store_->job("j1")->progress.running(), 2);
+  EXPECT_FALSE(this->store_->start_attempt("j1", 0, "w2", 51).ok()) << "a running rank cannot start twice";
+
+  auto first = this->store_->finish_attempt(a1, exited(3), 60);
+  ASSERT_TRUE(first.ok() && first->has_value());
+  EXPECT_EQ((*first)->result.rank(), 1);
+  EXPECT_EQ((*first)->result.worker(), "w2");
+  EXPECT_EQ((*first)->result.finish_seq(), 1);
+  EXPECT_FALSE((*first)->job_finished);
+
+  auto again = this->store_->finish_attempt(a1, exited(0), 61);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->has_value()) << "a second result for the same attempt is refused";
+
+  auto last = this->store_->finish_attempt(a0, exited(0), 62);
+  ASSERT_TRUE(last.ok() && last->has_value());
+  EXPECT_TRUE((*last)->job_finished);
+  auto job = this->store_->job("j1");
+  EXPECT_EQ(job->state, v1::JOB_STATE_FINISHED);
+  EXPECT_EQ(job->progress.succeeded(), 1);
+  EXPECT_EQ(job->progress.failed(), 1);
+
+  auto results = *this->store_->results_after("j1", 0, 10);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].rank(), 1);
+  EXPECT_EQ(results[0].output_txt().inline_data(), "out 3");
+  EXPECT_EQ(results[1].rank(), 0);
+  EXPECT_EQ(this->store_->results_after("j1", 1, 10)->size(), 1u);
+}
+
+TYPED_TEST(JobStoreConformance, RequeuedAttemptIsStaleAndTheRankRunsAgain) {
+  ASSERT_TRUE(this->store_->create_job("j1", spec_of(1), 42).ok());
+  int64_t lost = this->store_->start_attempt("j1", 0, "w1", 50)->id;
+  ASSERT_TRUE(this->store_->requeue_attempts({lost}).ok());
+  EXPECT_EQ(this->store_->job("j1")->progress.pending(), 1);
+  int64_t retry = this->store_->start_attempt("j1", 0, "w2", 51)->id;
+  EXPECT_FALSE(this->store_->finish_attempt(lost, exited(0), 52)->has_value())
+      << "the lost attempt's result is refused";
+  auto accepted = this->store_->finish_attempt(retry, exited(0), 53);
+  ASSERT_TRUE(accepted->has_value());
+  EXPECT_EQ((*accepted)->result.worker(), "w2");
+}
+
+TYPED_TEST(JobStoreConformance, CancelStopsRunningAndPendingRanks) {
+  ASSERT_TRUE(this->store_->create_job("j1", spec_of(4), 42).ok());
+  int64_t done = this->store_->start_attempt("j1", 0, "w1", 50)->id;
+  ASSERT_TRUE(this->store_->finish_attempt(done, exited(0), 51)->has_value());
+  int64_t running = this->store_->start_attempt("j1", 1, "w1", 52)->id;
+  auto to_stop = this->store_->cancel_job("j1", 60);
+  ASSERT_TRUE(to_stop.ok());
+  ASSERT_EQ(to_stop->size(), 1u);
+  EXPECT_EQ((*to_stop)[0].id, running);
+  auto job = this->store_->job("j1");
+  EXPECT_EQ(job->state, v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(job->progress.cancelled(), 3);
+  EXPECT_EQ(job->progress.succeeded(), 1);
+  EXPECT_FALSE(this->store_->finish_attempt(running, exited(0), 61)->has_value());
+  auto results = *this->store_->results_after("j1", 0, 10);
+  ASSERT_EQ(results.size(), 4u) << "cancelled ranks are reported too";
+  std::set<int> ranks;
+  for (const auto& result : results) ranks.insert(result.rank());
+  EXPECT_EQ(ranks.size(), 4u);
+  EXPECT_TRUE(this->store_->cancel_job("j1", 62)->empty()) << "cancelling twice is harmless";
+}
+
+TYPED_TEST(JobStoreConformance, StateSurvivesReopening) {
+  ASSERT_TRUE(this->store_->create_job("j1", spec_of(3, "bob"), 42).ok());
+  int64_t attempt = this->store_->start_attempt("j1", 2, "w1", 50)->id;
+  ASSERT_TRUE(this->store_->finish_attempt(attempt, exited(0, 1000, 1700), 51)->has_value());
+  int64_t running = this->store_->start_attempt("j1", 0, "w1", 52)->id;
+  this->reopen();
+  EXPECT_EQ(this->store_->job("j1")->progress.succeeded(), 1);
+  EXPECT_EQ(this->store_->results_after("j1", 0, 10)->at(0).rank(), 2);
+  ASSERT_EQ(this->store_->running_attempts()->size(), 1u);
+  EXPECT_EQ(this->store_->running_attempts()->at(0).id, running);
+  EXPECT_EQ(this->store_->usage_by_user()->at("bob"), 700);
+  EXPECT_EQ(this->store_->running_jobs()->size(), 1u);
+}
+
+TYPED_TEST(JobStoreConformance, FailedRankIsRetriedUpToMaxAttempts) {
+  v1::JobSpec spec = spec_of(1);
+  spec.set_max_attempts(3);
+  ASSERT_TRUE(this->store_->create_job("j1", spec, 42).ok());
+  for (int attempt = 1; attempt <= 2; ++attempt) {
+    int64_t id = this->store_->start_attempt("j1", 0, "w1", 50)->id;
+    auto retried = this->store_->finish_attempt(id, exited(1), 51);
+    ASSERT_TRUE(retried->has_value());
+    EXPECT_TRUE((*retried)->requeued) << "attempt " << attempt;
+    EXPECT_EQ(this->store_->job("j1")->progress.pending(), 1);
+  }
+  int64_t last = this->store_->start_attempt("j1", 0, "w1", 52)->id;
+  auto final_result = this->store_->finish_attempt(last, exited(1), 53);
+  ASSERT_TRUE(final_result->has_value());
+  EXPECT_FALSE((*final_result)->requeued);
+  EXPECT_TRUE((*final_result)->job_finished);
+  EXPECT_EQ((*final_result)->result.attempts(), 3);
+  EXPECT_EQ(this->store_->job("j1")->progress.failed(), 1);
+}
+
+TYPED_TEST(JobStoreConformance, RankThatNeverRanIsRetriedAFewTimesWhateverMaxAttempts) {
+  ASSERT_TRUE(this->store_->create_job("j1", spec_of(1), 42).ok());
+  v1::RankResult never_ran = exited(127);
+  never_ran.set_error("python3 is not installed");
+  int requeued = 0;
+  while (true) {
+    int64_t id = this->store_->start_attempt("j1", 0, "w1", 50)->id;
+    auto taken = this->store_->finish_attempt(id, never_ran, 51);
+    ASSERT_TRUE(taken->has_value());
+    if (!(*taken)->requeued) break;
+    ++requeued;
+  }
+  EXPECT_EQ(requeued, 2);
+  EXPECT_EQ(this->store_->job("j1")->state, v1::JOB_STATE_FINISHED);
+}
+
+TYPED_TEST(JobStoreConformance, RankFailedByItsWorkersDiskIsPlacedAgainOutsideMaxAttempts) {
+  ASSERT_TRUE(this->store_->create_job("j1", spec_of(1), 42).ok());  // max_attempts 1
+  for (int fault = 1; fault <= 4; ++fault) {
+    int64_t id = this->store_->start_attempt("j1", 0, "w1", 50)->id;
+    auto taken = this->store_->finish_attempt(id, spoilt_by_a_full_disk(), 51);
+    ASSERT_TRUE(taken->has_value());
+    EXPECT_TRUE((*taken)->requeued) << "fault " << fault;
+  }
+  int64_t id = this->store_->start_attempt("j1", 0, "w2", 52)->id;
+  auto taken = this->store_->finish_attempt(id, exited(0), 53);
+  ASSERT_TRUE(taken->has_value());
+  EXPECT_EQ((*taken)->result.state(), v1::RANK_STATE_SUCCEEDED);
+  EXPECT_EQ((*taken)->result.worker(), "w2");
+  EXPECT_EQ(this->store_->job("j1")->progress.succeeded(), 1);
+}
+
+TYPED_TEST(JobStoreConformance, WorkersFaultsInAChunkQueueTheirRanksAgainAndStillEnd) {
+  ASSERT_TRUE(this->store_->create_job("j1", spec_of(2), 42).ok());
+  int placed = 0;
+  while (this->store_->job("j1")->progress.pending() > 0) {
+    auto chunk = this->store_->start_chunk("j1", 0, 2, "w1", 50);
+    ASSERT_TRUE(chunk.ok()) << chunk.status();
+    v1::RankResult first = spoilt_by_a_full_disk();
+    first.set_rank(0);
+    v1::RankResult second = spoilt_by_a_full_disk();
+    second.set_rank(1);
+    ASSERT_TRUE(this->store_->finish_chunk(chunk->id, {first, second}, 51)->has_value());
+    ++placed;
+    ASSERT_LT(placed, 100) << "a rank failing on every disk must end";
+  }
+  EXPECT_EQ(placed, 10) << "placed again outside max_attempts (1), up to the workers' budget";
+  EXPECT_EQ(this->store_->job("j1")->state, v1::JOB_STATE_FINISHED);
+  EXPECT_EQ(this->store_->job("j1")->progress.failed(), 2);
+}
+
+TYPED_TEST(JobStoreConformance, ARankFailedForTheJobsOwnFaultIsNotRetried) {
+  v1::JobSpec spec = spec_of(2);
+  spec.set_max_attempts(3);
+  ASSERT_TRUE(this->store_->create_job("j1", spec, 42).ok());
+  v1::RankResult cannot_execute = exited(127);
+  cannot_execute.set_error("cannot start prog: it has no #! line");
+  cannot_execute.set_failure_class(v1::FAILURE_CLASS_JOB);
+  int64_t id = this->store_->start_attempt("j1", 0, "w1", 50)->id;
+  auto taken = this->store_->finish_attempt(id, cannot_execute, 51);
+  ASSERT_TRUE(taken->has_value());
+  EXPECT_FALSE((*taken)->requeued) << "it would fail the same way on any worker";
+  EXPECT_EQ((*taken)->result.failure_class(), v1::FAILURE_CLASS_JOB);
+}
+
+TYPED_TEST(JobStoreConformance, FailingAJobEndsItsOtherRanksAndKeepsWhy) {
+  ASSERT_TRUE(this->store_->create_job("j1", spec_of(4), 42).ok());
+  int64_t failed = this->store_->start_attempt("j1", 0, "w1", 50)->id;
+  ASSERT_TRUE(this->store_->finish_attempt(failed, exited(127), 51)->has_value());
+  int64_t running = this->store_->start_attempt("j1", 1, "w1", 52)->id;
+  auto to_stop = this->store_->fail_job("j1", "cannot start prog: it has no #! line", 60);
+  ASSERT_TRUE(to_stop.ok()) << to_stop.status();
+  ASSERT_EQ(to_stop->size(), 1u);
+  EXPECT_EQ((*to_stop)[0].id, running);
+  this->reopen();
+  auto job = this->store_->job("j1");
+  EXPECT_EQ(job->state, v1::JOB_STATE_FAILED);
+  EXPECT_EQ(job->to_info().failure(), "cannot start prog: it has no #! line");
+  EXPECT_EQ(job->progress.failed(), 1);
+  EXPECT_EQ(job->progress.cancelled(), 3);
+  EXPECT_TRUE(this->store_->running_jobs()->empty());
+  EXPECT_EQ(this->store_->results_after("j1", 0, 10)->size(), 4u) << "every rank has an end to report";
+
+  ASSERT_TRUE(this->store_->create_job("j2", spec_of(1), 70).ok());
+  int64_t last = this->store_->start_attempt("j2", 0, "w1", 71)->id;
+  ASSERT_TRUE((*this->store_->finish_attempt(last, exited(127), 72))->job_finished);
+  ASSERT_TRUE(this->store_->fail_job("j2", "no #! line", 73).ok());
+  EXPECT_EQ(this->store_->job("j2")->state, v1::JOB_STATE_FAILED) << "a job whose only rank failed so fails too";
+}
+
+TYPED_TEST(JobStoreConformance, CheckpointGoesToTheNextAttempt) {
+  ASSERT_TRUE(this->store_->create_job("j1", spec_of(1), 42).ok());
+  auto first = *this->store_->start_attempt("j1", 0, "w1", 50);
+  EXPECT_TRUE(first.checkpoint.sha256().empty());
+  v1::BlobRef checkpoint;
+  checkpoint.set_sha256(std::string(64, 'c'));
+  checkpoint.set_size(10);
+  ASSERT_TRUE(this->store_->save_checkpoint(first.id, checkpoint).ok());
+  ASSERT_TRUE(this->store_->requeue_attempts({first.id}).ok());
+  auto second = *this->store_->start_attempt("j1", 0, "w2", 51);
+  EXPECT_EQ(second.checkpoint.sha256(), checkpoint.sha256());
+  v1::BlobRef stale;
+  stale.set_sha256(std::string(64, 'd'));
+  ASSERT_TRUE(this->store_->save_checkpoint(first.id, stale).ok());
+  ASSERT_TRUE(this->store_->requeue_attempts({second.id}).ok());
+  EXPECT_EQ(this->store_->start_attempt("j1", 0, "w3", 52)->checkpoint.sha256(), checkpoint.sha256())
+      << "a stale attempt's checkpoint is ignored";
+}
+
+TYPED_TEST(JobStoreConformance, FirstSuccessOfAStragglerAndItsDuplicateWinsAndStopsTheOther) {
+  ASSERT_TRUE(this->store_->create_job("j1", spec_of(1), 0).ok());
+  int64_t straggler = this->store_->start_attempt("j1", 0, "slow", 10)->id;
+  int64_t duplicate = this->store_->start_duplicate("j1", 0, "fast", 20)->id;
+  EXPECT_EQ(this->store_->running_attempts("j1")->size(), 2u);
+
+  auto won = this->store_->finish_attempt(duplicate, exited(0), 30);
+  ASSERT_TRUE(won.ok() && won->has_value());
+  EXPECT_EQ((*won)->result.attempt_id(), duplicate);
+  EXPECT_EQ((*won)->result.attempts(), 2);
+  ASSERT_EQ((*won)->superseded.size(), 1u);
+  EXPECT_EQ((*won)->superseded[0].id, straggler);
+  EXPECT_EQ((*won)->superseded[0].worker_id, "slow");
+  EXPECT_TRUE((*won)->job_finished);
+  EXPECT_FALSE(this->store_->finish_attempt(straggler, exited(0), 40)->has_value()) << "one result per rank";
+}
+
+TYPED_TEST(JobStoreConformance, FailedDuplicateIsSetAsideWhileTheStragglerRuns) {
+  ASSERT_TRUE(this->store_->create_job("j1", spec_of(1), 0).ok());
+  int64_t straggler = this->store_->start_attempt("j1", 0, "slow", 10)->id;
+  int64_t duplicate = this->store_->start_duplicate("j1", 0, "fast", 20)->id;
+  EXPECT_FALSE(this->store_->finish_attempt(duplicate, exited(1), 30)->has_value());
+  EXPECT_EQ(this->store_->job("j1")->progress.running(), 1);
+  auto finished = this->store_->finish_attempt(straggler, exited(0), 40);
+  ASSERT_TRUE(finished.ok() && finished->has_value());
+  EXPECT_TRUE((*finished)->superseded.empty());
+}
+
+TYPED_TEST(JobStoreConformance, LostStragglerLeavesItsRankToTheDuplicate) {
+  ASSERT_TRUE(this->store_->create_job("j1", spec_of(1), 0).ok());
+  int64_t straggler = this->store_->start_attempt("j1", 0, "lost", 10)->id;
+  int64_t duplicate = this->store_->start_duplicate("j1", 0, "fast", 20)->id;
+  ASSERT_TRUE(this->store_->requeue_attempts({straggler}).ok());
+  EXPECT_TRUE(this->store_->pending_ranks("j1", 1)->empty()) << "not queued again: its duplicate runs";
+  auto cancelled = this->store_->cancel_job("j1", 30);
+  ASSERT_TRUE(cancelled.ok());
+  ASSERT_EQ(cancelled->size(), 1u);
+  EXPECT_EQ(cancelled->at(0).id, duplicate);
+}
+
+TYPED_TEST(JobStoreConformance, HundredThousandRanksAreRows) {
+  ASSERT_TRUE(this->store_->create_job("big", spec_of(100'000), 42).ok());
+  EXPECT_EQ(this->store_->job("big")->progress.pending(), 100'000);
+  EXPECT_EQ(this->store_->pending_ranks("big", 2)->back(), 1);
+}
+
+TYPED_TEST(JobStoreConformance, ARefusedStartLeavesNoAttempt) {
+  ASSERT_TRUE(this->store_->create_job("j1", spec_of(2), 1).ok());
+  ASSERT_TRUE(this->store_->start_attempt("j1", 0, "w1", 2).ok());
+  EXPECT_FALSE(this->store_->start_attempt("j1", 0, "w2", 3).ok());
+  auto started =
+      this->store_->start_attempts("j1", {{.rank = 0, .worker_id = "w2"}, {.rank = 1, .worker_id = "w2"}}, 3);
+  ASSERT_TRUE(started.ok());
+  ASSERT_EQ(started->size(), 1u) << "rank 0 runs already";
+  EXPECT_EQ(started->front().rank, 1);
+  EXPECT_EQ(this->store_->running_attempts("j1")->size(), 2u);
+  EXPECT_EQ(this->store_->latest_worker("j1").value(), "w2");
+}
+
+TYPED_TEST(JobStoreConformance, ABatchNotCommittedLeavesNothing) {
+  ASSERT_TRUE(this->store_->create_job("j1", spec_of(2), 1).ok());
+  const int64_t attempt = this->store_->start_attempt("j1", 0, "w1", 2)->id;
+  {
+    JobStore::Batch batch(*this->store_);
+    ASSERT_TRUE(this->store_->finish_attempt(attempt, exited(0), 3)->has_value());
+    {
+      JobStore::Batch inner(*this->store_);
+      ASSERT_TRUE(this->store_->start_attempt("j1", 1, "w1", 3).ok());
+      ASSERT_TRUE(inner.commit().ok());
+    }
+    EXPECT_EQ(this->store_->job("j1")->progress.running(), 1) << "a batch sees its own calls";
+  }
+  EXPECT_EQ(this->store_->job("j1")->progress.succeeded(), 0);
+  EXPECT_EQ(this->store_->job("j1")->progress.running(), 1);
+  EXPECT_EQ(*this->store_->pending_ranks("j1", 5), (std::vector<int>{1}));
+  EXPECT_TRUE(this->store_->results_after("j1", 0, 10)->empty());
+  {
+    JobStore::Batch batch(*this->store_);
+    ASSERT_TRUE(this->store_->finish_attempt(attempt, exited(0), 4)->has_value());
+    ASSERT_TRUE(batch.commit().ok());
+  }
+  this->reopen();
+  EXPECT_EQ(this->store_->job("j1")->progress.succeeded(), 1);
+  EXPECT_EQ(this->store_->results_after("j1", 0, 10)->size(), 1u);
+}
+
+TYPED_TEST(JobStoreConformance, AWorkersPausesAreKeptAcrossAReopen) {
+  ASSERT_TRUE(this->store_->record_pause("w", "", 50).ok()) << "not paused: nothing to keep";
+  ASSERT_TRUE(this->store_->record_pause("w", "CPU busy", 100).ok());
+  ASSERT_TRUE(this->store_->record_pause("w", "CPU busy", 150).ok()) << "the same pause";
+  ASSERT_TRUE(this->store_->record_pause("w", "disk full", 200).ok());
+  ASSERT_TRUE(this->store_->record_pause("w", "", 300).ok());
+  ASSERT_TRUE(this->store_->record_pause("v", "CPU busy", 1000).ok());
+  this->reopen();
+  auto pauses = this->store_->pauses_between(0, 2000);
+  ASSERT_TRUE(pauses.ok()) << pauses.status();
+  ASSERT_EQ(pauses->size(), 3u);
+  EXPECT_EQ((*pauses)[0].worker_id(), "v");
+  EXPECT_EQ((*pauses)[0].end_unix_ms(), 0) << "still paused";
+  EXPECT_EQ((*pauses)[1].reason(), "CPU busy");
+  EXPECT_EQ((*pauses)[1].start_unix_ms(), 100);
+  EXPECT_EQ((*pauses)[1].end_unix_ms(), 200);
+  EXPECT_EQ((*pauses)[2].reason(), "disk full");
+  EXPECT_EQ((*pauses)[2].end_unix_ms(), 300);
+  EXPECT_EQ(this->store_->pauses_between(300, 1000)->size(), 0u) << "none overlaps";
+}
+
+TYPED_TEST(JobStoreConformance, WorkersAreRememberedWithTheirCredentialAndRanksDone) {
+  ASSERT_TRUE(this->store_->record_worker("w1", "host-a", 2, "token-1", 10).ok());
+  ASSERT_TRUE(this->store_->record_worker("w1", "host-a", 4, "token-1", 11).ok());
+  ASSERT_TRUE(this->store_->create_job("j1", spec_of(3), 12).ok());
+  const int64_t single = this->store_->start_attempt("j1", 0, "w1", 13)->id;
+  ASSERT_TRUE(this->store_->finish_attempt(single, exited(0), 14)->has_value());
+  const int64_t chunk = this->store_->start_chunk("j1", 1, 2, "w1", 15)->id;
+  ASSERT_TRUE(this->store_->finish_chunk(chunk, {of_rank(1, 0), of_rank(2, 0)}, 16)->has_value());
+  this->reopen();
+  auto workers = this->store_->workers();
+  ASSERT_TRUE(workers.ok());
+  ASSERT_EQ(workers->size(), 1u);
+  EXPECT_EQ(workers->front().slots(), 4);
+  EXPECT_EQ(workers->front().last_seen_unix_ms(), 11);
+  EXPECT_EQ(workers->front().ranks_done(), 3);
+  EXPECT_EQ(this->store_->worker_credentials()->at("w1"), "token-1");
+  EXPECT_EQ(this->store_->usage_by_user()->at("ana"), 3 * 500);
+}
+
+TYPED_TEST(JobStoreConformance, DeletingAJobFreesTheBlobsNoOtherJobUses) {
+  v1::JobSpec first = spec_of(1);
+  first.mutable_process()->set_sha256(std::string(64, 'p'));
+  v1::JobSpec second = spec_of(1);
+  second.mutable_process()->set_sha256(std::string(64, 'p'));
+  v1::SharedFile& shared = *second.add_shared();
+  shared.set_name("data.csv");
+  shared.mutable_blob()->set_sha256(std::string(64, 's'));
+  ASSERT_TRUE(this->store_->create_job("j1", first, 1).ok());
+  ASSERT_TRUE(this->store_->create_job("j2", second, 2).ok());
+  auto freed = this->store_->delete_job("j2");
+  ASSERT_TRUE(freed.ok()) << freed.status();
+  EXPECT_EQ(*freed, (std::vector<std::string>{std::string(64, 's')})) << "j1 still uses the process";
+  EXPECT_EQ(this->store_->delete_job("j2").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(this->store_->jobs()->size(), 1u);
+  EXPECT_EQ(*this->store_->delete_job("j1"), (std::vector<std::string>{std::string(64, 'p')}));
+}
+
+TYPED_TEST(JobStoreConformance, ACancelledRanksOutputIsKeptUnderANewFinishSeq) {
+  ASSERT_TRUE(this->store_->create_job("j1", spec_of(2), 1).ok());
+  const int64_t attempt = this->store_->start_attempt("j1", 0, "w1", 2)->id;
+  ASSERT_EQ(this->store_->cancel_job("j1", 3)->size(), 1u);
+  const int64_t last_seq = this->store_->results_after("j1", 0, 10)->back().finish_seq();
+  v1::RankResult stopped = exited(143);
+  stopped.mutable_output_txt()->set_inline_data("half done");
+  ASSERT_TRUE(this->store_->keep_cancelled_output(attempt, stopped).ok());
+  auto after = this->store_->results_after("j1", last_seq, 10);
+  ASSERT_EQ(after->size(), 1u);
+  EXPECT_EQ(after->front().rank(), 0);
+  EXPECT_EQ(after->front().state(), v1::RANK_STATE_CANCELLED);
+  EXPECT_EQ(after->front().output_txt().inline_data(), "half done");
+  ASSERT_TRUE(this->store_->keep_cancelled_output(attempt, stopped).ok());
+  EXPECT_EQ(this->store_->results_after("j1", after->front().finish_seq(), 10)->size(), 0u) << "kept once";
+}
+
+// The in-memory ledger stands in for a full disk: writes fail, a batch they
+// failed in leaves nothing, and writes work again once space returns.
+TEST(MemoryJobStoreTest, FailingWritesRollBackTheWholeBatchAsAFullDiskDoes) {
+  MemoryJobStore store;
+  ASSERT_TRUE(store.create_job("j1", spec_of(2), 1).ok());
+  const int64_t attempt = store.start_attempt("j1", 0, "w1", 2)->id;
+  {
+    JobStore::Batch batch(store);
+    ASSERT_TRUE(store.start_attempt("j1", 1, "w1", 3).ok());
+    store.fail_writes(absl::ResourceExhaustedError("disk full"));
+    EXPECT_FALSE(store.finish_attempt(attempt, exited(0), 3).ok());
+    EXPECT_FALSE(store.job("j1").ok()) << "a failed batch fails every call until it ends";
+    EXPECT_EQ(batch.commit().code(), absl::StatusCode::kResourceExhausted);
+  }
+  EXPECT_EQ(store.job("j1")->progress.running(), 1) << "the whole batch is rolled back";
+  EXPECT_FALSE(store.start_attempt("j1", 1, "w1", 4).ok());
+  store.fail_writes(absl::OkStatus());
+  EXPECT_TRUE(store.finish_attempt(attempt, exited(0), 5)->has_value());
+}
+
+}  // namespace
+}  // namespace pesc

@@ -1,0 +1,183 @@
+// The worker registry on its own: sessions without streams or daemons.
+
+#include "registry/worker_registry.h"
+
+#include <limits>
+#include <memory>
+
+#include "gtest/gtest.h"
+
+namespace pesc {
+namespace {
+
+v1::RankResult ended(v1::FailureClass failure_class, int64_t took_ms = 10) {
+  v1::RankResult result;
+  result.set_state(failure_class == v1::FAILURE_CLASS_UNSPECIFIED ? v1::RANK_STATE_SUCCEEDED : v1::RANK_STATE_FAILED);
+  result.set_failure_class(failure_class);
+  result.set_error(failure_class == v1::FAILURE_CLASS_UNSPECIFIED ? "" : "python3 is missing");
+  result.set_start_unix_ms(1000);
+  result.set_end_unix_ms(1000 + took_ms);
+  return result;
+}
+
+WorkerSession online(int slots) {
+  WorkerSession session;
+  session.slots = slots;
+  session.rooms = {kPublicRoom};
+  session.outbox = std::make_shared<Outbox>();
+  return session;
+}
+
+TEST(WorkerSessionTest, TwoWorkerFaultsInARowQuarantineIt) {
+  WorkerSession session = online(1);
+  session.learn_from(ended(v1::FAILURE_CLASS_WORKER));
+  session.learn_from(ended(v1::FAILURE_CLASS_UNSPECIFIED));
+  session.learn_from(ended(v1::FAILURE_CLASS_WORKER));
+  EXPECT_TRUE(session.quarantined.empty()) << "a success in between resets the count";
+  session.learn_from(ended(v1::FAILURE_CLASS_WORKER));
+  EXPECT_NE(session.quarantined.find("2 ranks in a row could not start: python3 is missing"), std::string::npos);
+  EXPECT_FALSE(session.takes_ranks());
+}
+
+TEST(WorkerSessionTest, TheJobsOwnFaultsAndAPausedWorkersFailuresTellNothingOfItsHealth) {
+  WorkerSession session = online(1);
+  for (int i = 0; i < 5; ++i) session.learn_from(ended(v1::FAILURE_CLASS_JOB));
+  EXPECT_TRUE(session.quarantined.empty());
+  session.paused = "its disk is full";
+  for (int i = 0; i < 5; ++i) session.learn_from(ended(v1::FAILURE_CLASS_WORKER));
+  EXPECT_TRUE(session.quarantined.empty()) << "it comes back by itself";
+}
+
+TEST(WorkerSessionTest, ItsPaceIsAMovingAverage) {
+  WorkerSession session = online(1);
+  session.learn_from(ended(v1::FAILURE_CLASS_UNSPECIFIED, 100));
+  EXPECT_DOUBLE_EQ(session.typical_rank_ms, 100);
+  session.learn_from(ended(v1::FAILURE_CLASS_UNSPECIFIED, 200));
+  EXPECT_DOUBLE_EQ(session.typical_rank_ms, 120);
+}
+
+TEST(WorkerSessionTest, ItStartsItsOldestAttemptsOnePerSlotAndCountsAChunksRanks) {
+  WorkerSession session = online(2);
+  session.hold(7, 1, {});
+  session.hold(3, 10, {});
+  session.hold(9, 1, {});
+  EXPECT_EQ(session.started_attempts(), (std::set<int64_t>{3, 7}));
+  EXPECT_EQ(session.ranks_held(), 12);
+}
+
+TEST(WorkerSessionTest, GpusHeldByAttemptsItStillHasAreNotFree) {
+  WorkerSession session = online(2);
+  for (int index : {0, 1}) {
+    v1::Gpu gpu;
+    gpu.set_index(index);
+    session.gpus.push_back(gpu);
+  }
+  session.hold(1, 1, {0});
+  ASSERT_EQ(session.free_gpus().size(), 1u);
+  EXPECT_EQ(session.free_gpus()[0].index, 1);
+  session.attempts.erase(1);
+  EXPECT_EQ(session.free_gpus().size(), 2u);
+}
+
+TEST(WorkerRegistryTest, CapacityIsSlotsAndPrefetchLessWhatItHoldsOfHealthyOnlineWorkers) {
+  WorkerRegistry registry(/*prefetch_per_slot=*/1);
+  registry.sessions()["w1"] = online(2);
+  registry.sessions()["w1"].hold(1, 1, {});
+  registry.sessions()["offline"] = online(4);
+  registry.sessions()["offline"].outbox.reset();
+  registry.sessions()["paused"] = online(4);
+  registry.sessions()["paused"].paused = "busy";
+  auto capacity = registry.capacity();
+  ASSERT_EQ(capacity.size(), 1u);
+  EXPECT_EQ(capacity[0].worker_id, "w1");
+  EXPECT_EQ(capacity[0].free, 2 * (1 + 1) - 1);
+  EXPECT_EQ(registry.idle_slots({})[0].free, 1);
+  EXPECT_TRUE(registry.idle_slots({"w1"}).empty());
+  EXPECT_EQ(registry.online_slots(), 6);
+  ASSERT_EQ(registry.connected().size(), 2u);
+  EXPECT_EQ(registry.connected()[0].unavailable, "paused: busy");
+}
+
+TEST(WorkerRegistryTest, AFastWorkerPrefetchesMoreSoShortRanksDoNotWaitOnRoundTrips) {
+  WorkerRegistry registry(/*prefetch_per_slot=*/1);
+  WorkerSession& session = registry.sessions()["w1"] = online(1);
+  EXPECT_EQ(registry.prefetch_for(session), 1);
+  session.typical_rank_ms = 1;
+  EXPECT_EQ(registry.prefetch_for(session), 50);
+  session.typical_rank_ms = 1000;
+  EXPECT_EQ(registry.prefetch_for(session), 1);
+  EXPECT_EQ(registry.typical_rank_ms("w1"), 1000);
+  EXPECT_EQ(registry.typical_rank_ms("nobody"), std::numeric_limits<double>::infinity());
+}
+
+v1::RegisterWorker registration(const std::string& id, std::vector<int64_t> in_hand = {}) {
+  v1::RegisterWorker registration;
+  registration.set_worker_id(id);
+  registration.set_host(id + ".lab");
+  registration.set_slots(2);
+  for (int64_t attempt : in_hand) registration.add_attempts_in_hand(attempt);
+  v1::UnavailableDomain& r = *registration.add_unavailable_domains();
+  r.set_domain("r");
+  r.set_why("Rscript is not installed");
+  return registration;
+}
+
+TEST(WorkerRegistryTest, AnIdStaysBoundToTheCredentialItJoinedWith) {
+  WorkerRegistry registry(1);
+  registry.join(registration("w1"), "10.0.0.7", "token-a", std::make_shared<Outbox>(), absl::Now());
+  EXPECT_TRUE(registry.may_join("w1", "token-a").ok());
+  EXPECT_EQ(registry.may_join("w1", "token-b").code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_TRUE(registry.may_join("w2", "token-b").ok());
+  const WorkerSession& session = *registry.find("w1");
+  EXPECT_EQ(session.address, "10.0.0.7");
+  EXPECT_EQ(session.rooms, (std::vector<std::string>{kPublicRoom})) << "no room given: the public one";
+  EXPECT_EQ(session.unavailable_domains.at("r"), "Rscript is not installed");
+}
+
+TEST(WorkerRegistryTest, RejoiningWeighsWhatTheWorkerHoldsAgainstItsSessionAndLiftsAQuarantine) {
+  WorkerRegistry registry(1);
+  auto first_stream = std::make_shared<Outbox>();
+  registry.join(registration("w1"), "", "token", first_stream, absl::Now());
+  WorkerSession& session = *registry.find("w1");
+  session.hold(1, 1, {});
+  session.hold(2, 1, {});
+  session.quarantined = "2 ranks in a row could not start";
+  auto joined = registry.join(registration("w1", {2, 3}), "", "token", std::make_shared<Outbox>(), absl::Now());
+  EXPECT_EQ(joined.vanished, (std::vector<int64_t>{1})) << "the coordinator's, lost by the worker";
+  EXPECT_EQ(joined.stale, (std::vector<int64_t>{3})) << "the worker's, no longer wanted";
+  EXPECT_EQ(session.attempts, (std::set<int64_t>{2}));
+  EXPECT_TRUE(session.quarantined.empty());
+  EXPECT_TRUE(first_stream->closed()) << "the stale stream of the same id";
+}
+
+TEST(WorkerRegistryTest, SessionsSilentPastTheirLeaseExpireWithWhatTheyHeld) {
+  WorkerRegistry registry(1);
+  const absl::Time start = absl::Now();
+  registry.reload({{.id = 5, .job_id = "j1", .worker_id = "gone"}, {.id = 6, .job_id = "j1", .worker_id = "online"}},
+                  {{"gone", "token"}}, start);
+  registry.sessions()["online"].outbox = std::make_shared<Outbox>();
+  EXPECT_EQ(registry.find("gone")->credential, "token") << "kept bound across a restart";
+  auto expired = registry.expire(start + absl::Seconds(1));
+  EXPECT_EQ(expired.workers, (std::vector<std::string>{"gone"}));
+  EXPECT_EQ(expired.attempts, (std::vector<int64_t>{5}));
+  EXPECT_EQ(registry.find("gone"), nullptr);
+  EXPECT_NE(registry.find("online"), nullptr);
+}
+
+TEST(WorkerRegistryTest, RanksQueuedAtAWorkerAreThoseBeyondItsSlots) {
+  WorkerRegistry registry(1);
+  WorkerSession& session = registry.sessions()["w1"] = online(1);
+  session.hold(1, 1, {});
+  session.hold(2, 4, {});
+  const std::vector<AttemptRecord> running = {{.id = 1, .job_id = "j1", .worker_id = "w1"},
+                                              {.id = 2, .job_id = "j2", .worker_id = "w1", .rank_count = 4}};
+  EXPECT_EQ(registry.queued_by_job(running), (std::map<std::string, int>{{"j1", 0}, {"j2", 4}}));
+  v1::WorkerInfo info;
+  info.set_id("w1");
+  registry.describe(info);
+  EXPECT_TRUE(info.online());
+  EXPECT_EQ(info.running(), 1);
+}
+
+}  // namespace
+}  // namespace pesc
