@@ -18,7 +18,7 @@ constexpr int64_t kStragglerScanMs = 200;
 
 }  // namespace
 
-bool StragglerPolicy::time_to_look(const DispatchRound& round) {
+bool StragglerPolicy::time_to_look(DispatchRound& round) {
   // No rank is a straggler before kStragglerMinMs, nor older than its job:
   // until some job is that old there is nothing to look for.
   const int64_t now = round.now_unix_ms();

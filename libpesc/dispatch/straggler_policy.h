@@ -18,7 +18,7 @@ class StragglerPolicy final : public DispatchPolicy {
 
  private:
   // Whether this round looks for stragglers at all.
-  bool time_to_look(const DispatchRound& round);
+  bool time_to_look(DispatchRound& round);
 
   int64_t last_look_unix_ms_ = 0;
 };

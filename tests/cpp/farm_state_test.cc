@@ -36,7 +36,7 @@ class FarmStateTest : public ::testing::Test {
     registration.set_slots(slots);
     auto outbox = std::make_shared<Outbox>();
     EXPECT_TRUE(state_->connect_worker(registration, "127.0.0.1", "token", outbox).ok());
-    EXPECT_TRUE(outbox->pop(absl::Seconds(1))->has_registered());
+    EXPECT_TRUE(outbox->pop()->has_registered());
     return outbox;
   }
   std::string submit(int repetitions) {
@@ -48,12 +48,12 @@ class FarmStateTest : public ::testing::Test {
   }
   static std::vector<v1::CoordinatorMessage> messages(Outbox& outbox) {
     std::vector<v1::CoordinatorMessage> all;
-    while (auto message = outbox.pop(absl::Milliseconds(50))) all.push_back(*std::move(message));
+    while (auto message = outbox.pop()) all.push_back(*std::move(message));
     return all;
   }
   static std::vector<v1::Assignment> assignments(Outbox& outbox) {
     std::vector<v1::Assignment> all;
-    while (auto message = outbox.pop(absl::Milliseconds(50))) {
+    while (auto message = outbox.pop()) {
       if (message->has_assign_batch()) {
         all.insert(all.end(), message->assign_batch().assignments().begin(),
                    message->assign_batch().assignments().end());
@@ -63,7 +63,7 @@ class FarmStateTest : public ::testing::Test {
   }
   static std::vector<int64_t> acks(Outbox& outbox) {
     std::vector<int64_t> all;
-    while (auto message = outbox.pop(absl::Milliseconds(50))) {
+    while (auto message = outbox.pop()) {
       if (message->has_ack())
         all.insert(all.end(), message->ack().attempt_ids().begin(), message->ack().attempt_ids().end());
     }
@@ -108,7 +108,7 @@ TEST_F(FarmStateTest, AResultIsAcknowledgedOnlyOnceTheLedgerCommittedIt) {
   state_->worker_finished("w1", finished(attempt));
   EXPECT_EQ(acks(*outbox), (std::vector<int64_t>{attempt}));
   EXPECT_EQ(ledger_->job(job_id)->state, v1::JOB_STATE_FINISHED);
-  EXPECT_EQ(state_->results_after(job_id, 0, absl::ZeroDuration())->size(), 1u);
+  EXPECT_EQ(state_->results_after(job_id, 0)->size(), 1u);
 }
 
 TEST_F(FarmStateTest, WhileTheLedgerFailsNoWorkerIsToldOfWhatItWouldHaveStarted) {
