@@ -123,8 +123,13 @@ std::vector<std::string> sandboxed_argv(const Sandbox& sandbox, const fs::path& 
       words.insert(words.end(), {"--ro-bind-try", link, link});
     }
   }
+  std::vector<std::string> read_only_below_tmp;
   for (const fs::path& path : sandbox.read_only) {
-    words.insert(words.end(), {"--ro-bind-try", path.string(), path.string()});
+    if (absl::StartsWith(path.string(), "/tmp/")) {
+      read_only_below_tmp.push_back(path.string());
+    } else {
+      words.insert(words.end(), {"--ro-bind-try", path.string(), path.string()});
+    }
   }
   std::vector<std::string> hidden_dirs;
   for (const fs::path& path : sandbox.hidden) {
@@ -140,6 +145,9 @@ std::vector<std::string> sandboxed_argv(const Sandbox& sandbox, const fs::path& 
   // Mounted after the system, so a work dir below /tmp is bound into the
   // private /tmp rather than hidden by it.
   words.insert(words.end(), {"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp"});
+  // What is shown from below /tmp (the slot launcher of a build there, say)
+  // goes into the private /tmp, which would hide it if bound before.
+  for (const std::string& path : read_only_below_tmp) words.insert(words.end(), {"--ro-bind-try", path, path});
   for (const fs::path& device : sandbox.devices) {
     words.insert(words.end(), {"--dev-bind-try", device.string(), device.string()});
   }
