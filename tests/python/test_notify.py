@@ -113,7 +113,8 @@ def test_a_finished_job_sends_one_mail_and_one_post(farm):
     def square(rank):
         return rank * rank
 
-    job = pesc.Farm(coordinator=farm["address"]).map(square, 6, notify=["mailto:ada@lab.example", farm["hook"].url])
+    job = pesc.Farm(coordinator=farm["address"]).map(square, 6, name="squares",
+                                                      notify=["mailto:ada@lab.example", farm["hook"].url])
     assert job.wait(progress=False).values == [rank * rank for rank in range(6)]
     _wait_for("the notices", lambda: all(_notices_of(job.id, farm)))
     time.sleep(1.0)  # nothing more comes: one notice per job, not per rank
@@ -122,11 +123,11 @@ def test_a_finished_job_sends_one_mail_and_one_post(farm):
     recipients, message = mails[0]
     assert recipients == ["<ada@lab.example>"]
     assert "From: farm@lab.example" in message and "To: ada@lab.example" in message
-    assert f"Subject: pesc job square ({job.id}) finished" in message
+    assert f"Subject: pesc job squares ({job.id}) finished" in message
     assert "6 succeeded, 0 failed" in message and "Speedup:" in message
     content_type, notice = posts[0]
     assert content_type == "application/json"
-    assert notice["outcome"] == "finished" and notice["name"] == "square"
+    assert notice["outcome"] == "finished" and notice["name"] == "squares"
     assert (notice["ranks"], notice["succeeded"], notice["failed"]) == (6, 6, 0)
     assert notice["wall_ms"] > 0 and notice["speedup"] >= 0
 
