@@ -40,6 +40,13 @@ std::vector<v1::RankResult> three_ranks() {
   return results;
 }
 
+// A finished job whose one notify target nobody listens at (port 1).
+absl::StatusOr<JobNotifier::EndedJob> for_nobody(const std::string&) {
+  JobNotifier::EndedJob job{.info = ended_job(v1::JOB_STATE_FINISHED)};
+  job.info.mutable_spec()->add_notify("http://127.0.0.1:1/nobody-listens");
+  return job;
+}
+
 TEST(JobOutcomeTest, SaysTheOutcomeCountsWallTimeAndSpeedup) {
   const JobOutcome outcome = JobOutcome::of(ended_job(v1::JOB_STATE_FINISHED), three_ranks());
   EXPECT_EQ(outcome.outcome, "finished");
@@ -67,11 +74,9 @@ TEST(JobNotifierTest, AnUnreachableReceiverIsRetriedThenGivenUpOnWithALogLine) {
   std::atomic<int> reads{0};
   testing::internal::CaptureStderr();
   {
-    JobNotifier notifier({.attempts = 3, .first_retry = absl::Milliseconds(20)}, [&](const std::string&) {
+    JobNotifier notifier({.attempts = 3, .first_retry = absl::Milliseconds(20)}, [&](const std::string& job_id) {
       ++reads;
-      JobNotifier::EndedJob job{.info = ended_job(v1::JOB_STATE_FINISHED)};
-      job.info.mutable_spec()->add_notify("http://127.0.0.1:1/nobody-listens");
-      return absl::StatusOr<JobNotifier::EndedJob>(job);
+      return for_nobody(job_id);
     });
     notifier.job_ended("abc123");
     // Three refused tries 20 and 40 ms apart take well under this.
@@ -89,11 +94,7 @@ TEST(JobNotifierTest, StoppingWhileRetryingLogsTheNoticeAsUnsentAndDoesNotWait) 
   testing::internal::CaptureStderr();
   const auto started = std::chrono::steady_clock::now();
   {
-    JobNotifier notifier({.attempts = 5, .first_retry = absl::Seconds(60)}, [](const std::string&) {
-      JobNotifier::EndedJob job{.info = ended_job(v1::JOB_STATE_FINISHED)};
-      job.info.mutable_spec()->add_notify("http://127.0.0.1:1/nobody-listens");
-      return absl::StatusOr<JobNotifier::EndedJob>(job);
-    });
+    JobNotifier notifier({.attempts = 5, .first_retry = absl::Seconds(60)}, for_nobody);
     notifier.job_ended("abc123");
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
   }
