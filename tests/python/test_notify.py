@@ -169,3 +169,18 @@ def test_an_unreachable_receiver_is_logged_and_blocks_nothing(farm):
     heard = client.map(abs, 2, notify=farm["hook"].url)
     assert heard.wait(timeout=30, progress=False).values == [0, 1]
     _wait_for("the other job's notice", lambda: _notices_of(heard.id, farm)[1])
+
+
+def test_a_job_whose_ranks_fail_says_how_many_failed(farm):
+    def broken(rank):
+        raise ValueError(f"rank {rank} is broken")
+
+    job = pesc.Farm(coordinator=farm["address"]).map(broken, 3, notify=farm["hook"].url)
+    with pytest.raises(Exception, match="is broken"):
+        job.wait(progress=False).values
+    _wait_for("the notice", lambda: _notices_of(job.id, farm)[1])
+    notice = _notices_of(job.id, farm)[1][0][1]
+    # A rank's exception is the rank's fault: the job runs to its end (fail-fast ends it "failed" only for
+    # the job's own fault, such as a process that cannot start).
+    assert notice["outcome"] == "finished", notice
+    assert (notice["succeeded"], notice["failed"]) == (0, 3), notice
