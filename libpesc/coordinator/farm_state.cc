@@ -260,8 +260,7 @@ absl::StatusOr<JobNotifier::EndedJob> FarmState::ended_job(const std::string& jo
     PESC_ASSIGN_OR_RETURN(std::vector<v1::RankResult> batch, results_after(job_id, after_seq));
     if (batch.empty()) return ended;
     after_seq = batch.back().finish_seq();
-    ended.results.insert(ended.results.end(), std::make_move_iterator(batch.begin()),
-                         std::make_move_iterator(batch.end()));
+    for (const v1::RankResult& result : batch) ended.rank_time_ms += JobOutcome::run_time_ms(result);
   }
 }
 

@@ -55,7 +55,12 @@ std::string seconds(int64_t ms) { return absl::StrFormat("%.1f s", static_cast<d
 
 }  // namespace
 
-JobOutcome JobOutcome::of(const v1::JobInfo& job, const std::vector<v1::RankResult>& results) {
+int64_t JobOutcome::run_time_ms(const v1::RankResult& result) {
+  const bool ran = result.start_unix_ms() > 0 && result.end_unix_ms() >= result.start_unix_ms();
+  return ran ? result.end_unix_ms() - result.start_unix_ms() : 0;
+}
+
+JobOutcome JobOutcome::of(const v1::JobInfo& job, int64_t rank_time_ms) {
   JobOutcome outcome{.job_id = job.id(),
                      .name = job.spec().name(),
                      .user = job.spec().user(),
@@ -64,13 +69,9 @@ JobOutcome JobOutcome::of(const v1::JobInfo& job, const std::vector<v1::RankResu
                      .ranks = job.progress().total(),
                      .succeeded = job.progress().succeeded(),
                      .failed = job.progress().failed(),
-                     .cancelled = job.progress().cancelled()};
+                     .cancelled = job.progress().cancelled(),
+                     .rank_time_ms = rank_time_ms};
   if (job.finished_unix_ms() > 0) outcome.wall_ms = std::max<int64_t>(0, job.finished_unix_ms() - job.created_unix_ms());
-  for (const v1::RankResult& result : results) {
-    if (result.start_unix_ms() > 0 && result.end_unix_ms() >= result.start_unix_ms()) {
-      outcome.rank_time_ms += result.end_unix_ms() - result.start_unix_ms();
-    }
-  }
   if (outcome.wall_ms > 0) {
     outcome.speedup = static_cast<double>(outcome.rank_time_ms) / static_cast<double>(outcome.wall_ms);
   }
@@ -150,7 +151,7 @@ void JobNotifier::prepare(const std::string& job_id) {
     return;
   }
   if (job->info.spec().notify().empty()) return;
-  const JobOutcome outcome = JobOutcome::of(job->info, job->results);
+  const JobOutcome outcome = JobOutcome::of(job->info, job->rank_time_ms);
   for (const std::string& target : job->info.spec().notify()) {
     deliveries_.push_back(Delivery{.job_id = job_id, .target = target, .outcome = outcome, .due = absl::Now()});
   }

@@ -44,7 +44,10 @@ struct JobOutcome {
   int64_t rank_time_ms = 0;  // every rank's run time, summed
   double speedup = 0.0;      // rank_time / wall
 
-  static JobOutcome of(const v1::JobInfo& job, const std::vector<v1::RankResult>& results);
+  // `rank_time_ms`: run_time_ms summed over the job's results.
+  static JobOutcome of(const v1::JobInfo& job, int64_t rank_time_ms);
+  // How long a rank ran; 0 when it never started.
+  static int64_t run_time_ms(const v1::RankResult& result);
   std::string to_json() const;
   // An RFC 5322 message: headers, a blank line, a plain-text body.
   std::string to_mail(const std::string& from, const std::string& to) const;
@@ -59,10 +62,11 @@ struct NotifierSettings {
 
 class JobNotifier {
  public:
-  // An ended job's record and every rank's result.
+  // An ended job's record and its ranks' run times, summed (read batch by
+  // batch: a big job's results are not held at once).
   struct EndedJob {
     v1::JobInfo info;
-    std::vector<v1::RankResult> results;
+    int64_t rank_time_ms = 0;
   };
   using ReadJob = std::function<absl::StatusOr<EndedJob>(const std::string& job_id)>;
 
