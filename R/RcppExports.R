@@ -9,8 +9,8 @@
     .Call(`_pesc_pesc_farm_describe`, farm)
 }
 
-.pesc_farm_map <- function(farm, process, repetitions, parameters, entry, name, warm_runner, max_attempts, timeout, checkpoint_interval, rooms, same_machine, shared, memory, cpu_time, open_files, processes, output_size, network, parallel, no_duplicates, gpus, min_capability, seed) {
-    .Call(`_pesc_pesc_farm_map`, farm, process, repetitions, parameters, entry, name, warm_runner, max_attempts, timeout, checkpoint_interval, rooms, same_machine, shared, memory, cpu_time, open_files, processes, output_size, network, parallel, no_duplicates, gpus, min_capability, seed)
+.pesc_farm_map <- function(farm, process, repetitions, parameters, entry, name, warm_runner, max_attempts, timeout, checkpoint_interval, rooms, same_machine, shared, memory, cpu_time, open_files, processes, output_size, network, parallel, no_duplicates, gpus, min_capability, seed, notify) {
+    .Call(`_pesc_pesc_farm_map`, farm, process, repetitions, parameters, entry, name, warm_runner, max_attempts, timeout, checkpoint_interval, rooms, same_machine, shared, memory, cpu_time, open_files, processes, output_size, network, parallel, no_duplicates, gpus, min_capability, seed, notify)
 }
 
 .pesc_farm_attach <- function(farm, job_id) {

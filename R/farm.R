@@ -69,7 +69,10 @@
 #'   gang, every rank at once, each knowing rank 0's address and a free port
 #'   as \code{MASTER_ADDR} and \code{MASTER_PORT}; a lost rank restarts the
 #'   gang), \code{no_duplicates} (\code{TRUE}: never start a straggling rank
-#'   a second time on an idle worker, for ranks with side effects), and
+#'   a second time on an idle worker, for ranks with side effects),
+#'   \code{notify} (targets told once when the job ends, with its outcome,
+#'   wall time and speedup: \code{"mailto:ADDR"}, when the coordinator has
+#'   \code{--smtp-url}, or an \code{http(s)://} URL that gets a JSON POST), and
 #'   \code{gpus} per rank of at least \code{min_capability} (ranks see
 #'   theirs as \code{CUDA_VISIBLE_DEVICES}). A rank killed for a limit says
 #'   which in the \code{limit_exceeded} column of \code{ranks}.
@@ -159,7 +162,7 @@ submit_spec <- function(farm_ptr, spec, repetitions, name, lab) {
                         memory = lab$memory, cpu_time = lab$cpu_time, open_files = lab$open_files,
                         processes = lab$processes, output_size = lab$output_size, network = lab$network,
                         parallel = lab$parallel, no_duplicates = lab$no_duplicates, gpus = lab$gpus,
-                        min_capability = lab$min_capability, seed = lab$seed)
+                        min_capability = lab$min_capability, seed = lab$seed, notify = lab$notify)
   structure(list(id = .pesc_job_id(ptr), repetitions = repetitions, mode = spec$mode,
                  domain = spec$domain, task_dir = spec$task_dir, farm = .pesc_farm_describe(farm_ptr),
                  ptr = ptr, names = NULL),
@@ -358,7 +361,8 @@ lab_options <- function(lab) {
   defaults <- list(max_attempts = 1L, timeout = 0, checkpoint_interval = 0, rooms = character(),
                    same_machine = FALSE, shared = character(), memory = 0, cpu_time = 0,
                    open_files = 0L, processes = 0L, output_size = 0, network = FALSE, parallel = FALSE,
-                   no_duplicates = FALSE, gpus = 0L, min_capability = 0, seed = NULL)
+                   no_duplicates = FALSE, gpus = 0L, min_capability = 0, seed = NULL,
+                   notify = character())
   if (!is.list(lab)) stop("pesc: `lab` must be a list", call. = FALSE)
   unknown <- setdiff(names(lab), names(defaults))
   if (length(unknown) > 0L) {
@@ -386,6 +390,7 @@ lab_options <- function(lab) {
   options$gpus <- as.integer(options$gpus)
   options$min_capability <- as.numeric(options$min_capability)
   options$seed <- seed_text(options$seed)
+  options$notify <- as.character(options$notify)
   options
 }
 

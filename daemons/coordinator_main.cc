@@ -47,6 +47,8 @@ struct CommandLine {
   int64_t max_queued_ranks_per_user = 10'000'000;
   uint64_t max_stored_bytes_per_user = uint64_t{100} << 30;
   uint64_t max_blob_bytes = uint64_t{16} << 30;
+  std::string smtp_url;
+  std::string smtp_from = "pesc@localhost";
   std::vector<std::string> operands;
 };
 
@@ -82,6 +84,13 @@ void add_options(CLI::App& app, CommandLine& line) {
       ->type_name("BYTES")->group(kLimits);
   app.add_option("--max-blob-bytes", line.max_blob_bytes, "the largest file anyone may upload")
       ->type_name("BYTES")->group(kLimits);
+  constexpr const char* kNotices = "notices (jobs submitted with --notify)";
+  app.add_option("--smtp-url", line.smtp_url,
+                 "the mail server that sends jobs' mailto: notices, e.g. smtp://mail.example.org:25 or smtps://...; "
+                 "without it such notices are refused at submit (default: none)")
+      ->type_name("URL")->group(kNotices);
+  app.add_option("--smtp-from", line.smtp_from, "the sender of those notices")
+      ->type_name("ADDR")->capture_default_str()->group(kNotices);
 }
 
 }  // namespace
@@ -115,6 +124,8 @@ int main(int argc, char** argv) {
   options.max_queued_ranks_per_user = line.max_queued_ranks_per_user;
   options.max_stored_bytes_per_user = line.max_stored_bytes_per_user;
   options.max_blob_bytes = line.max_blob_bytes;
+  options.smtp_url = line.smtp_url;
+  options.smtp_from = line.smtp_from;
   std::string listen = line.listen;
   if (!line.insecure_listen.empty()) {
     listen = line.insecure_listen;

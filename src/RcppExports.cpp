@@ -36,8 +36,8 @@ BEGIN_RCPP
 END_RCPP
 }
 // pesc_farm_map
-SEXP pesc_farm_map(SEXP farm, std::string process, int repetitions, std::vector<std::string> parameters, std::string entry, std::string name, bool warm_runner, int max_attempts, double timeout, double checkpoint_interval, std::vector<std::string> rooms, bool same_machine, std::vector<std::string> shared, std::string memory, double cpu_time, int open_files, int processes, std::string output_size, bool network, bool parallel, bool no_duplicates, int gpus, double min_capability, std::string seed);
-RcppExport SEXP _pesc_pesc_farm_map(SEXP farmSEXP, SEXP processSEXP, SEXP repetitionsSEXP, SEXP parametersSEXP, SEXP entrySEXP, SEXP nameSEXP, SEXP warm_runnerSEXP, SEXP max_attemptsSEXP, SEXP timeoutSEXP, SEXP checkpoint_intervalSEXP, SEXP roomsSEXP, SEXP same_machineSEXP, SEXP sharedSEXP, SEXP memorySEXP, SEXP cpu_timeSEXP, SEXP open_filesSEXP, SEXP processesSEXP, SEXP output_sizeSEXP, SEXP networkSEXP, SEXP parallelSEXP, SEXP no_duplicatesSEXP, SEXP gpusSEXP, SEXP min_capabilitySEXP, SEXP seedSEXP) {
+SEXP pesc_farm_map(SEXP farm, std::string process, int repetitions, std::vector<std::string> parameters, std::string entry, std::string name, bool warm_runner, int max_attempts, double timeout, double checkpoint_interval, std::vector<std::string> rooms, bool same_machine, std::vector<std::string> shared, std::string memory, double cpu_time, int open_files, int processes, std::string output_size, bool network, bool parallel, bool no_duplicates, int gpus, double min_capability, std::string seed, std::vector<std::string> notify);
+RcppExport SEXP _pesc_pesc_farm_map(SEXP farmSEXP, SEXP processSEXP, SEXP repetitionsSEXP, SEXP parametersSEXP, SEXP entrySEXP, SEXP nameSEXP, SEXP warm_runnerSEXP, SEXP max_attemptsSEXP, SEXP timeoutSEXP, SEXP checkpoint_intervalSEXP, SEXP roomsSEXP, SEXP same_machineSEXP, SEXP sharedSEXP, SEXP memorySEXP, SEXP cpu_timeSEXP, SEXP open_filesSEXP, SEXP processesSEXP, SEXP output_sizeSEXP, SEXP networkSEXP, SEXP parallelSEXP, SEXP no_duplicatesSEXP, SEXP gpusSEXP, SEXP min_capabilitySEXP, SEXP seedSEXP, SEXP notifySEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
@@ -65,7 +65,8 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< int >::type gpus(gpusSEXP);
     Rcpp::traits::input_parameter< double >::type min_capability(min_capabilitySEXP);
     Rcpp::traits::input_parameter< std::string >::type seed(seedSEXP);
-    rcpp_result_gen = Rcpp::wrap(pesc_farm_map(farm, process, repetitions, parameters, entry, name, warm_runner, max_attempts, timeout, checkpoint_interval, rooms, same_machine, shared, memory, cpu_time, open_files, processes, output_size, network, parallel, no_duplicates, gpus, min_capability, seed));
+    Rcpp::traits::input_parameter< std::vector<std::string> >::type notify(notifySEXP);
+    rcpp_result_gen = Rcpp::wrap(pesc_farm_map(farm, process, repetitions, parameters, entry, name, warm_runner, max_attempts, timeout, checkpoint_interval, rooms, same_machine, shared, memory, cpu_time, open_files, processes, output_size, network, parallel, no_duplicates, gpus, min_capability, seed, notify));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -241,7 +242,7 @@ END_RCPP
 static const R_CallMethodDef CallEntries[] = {
     {"_pesc_pesc_farm_new", (DL_FUNC) &_pesc_pesc_farm_new, 4},
     {"_pesc_pesc_farm_describe", (DL_FUNC) &_pesc_pesc_farm_describe, 1},
-    {"_pesc_pesc_farm_map", (DL_FUNC) &_pesc_pesc_farm_map, 24},
+    {"_pesc_pesc_farm_map", (DL_FUNC) &_pesc_pesc_farm_map, 25},
     {"_pesc_pesc_farm_attach", (DL_FUNC) &_pesc_pesc_farm_attach, 2},
     {"_pesc_pesc_job_id", (DL_FUNC) &_pesc_pesc_job_id, 1},
     {"_pesc_pesc_job_warm_runner", (DL_FUNC) &_pesc_pesc_job_warm_runner, 1},

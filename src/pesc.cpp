@@ -138,7 +138,7 @@ SEXP pesc_farm_map(SEXP farm, std::string process, int repetitions, std::vector<
                    double checkpoint_interval, std::vector<std::string> rooms, bool same_machine,
                    std::vector<std::string> shared, std::string memory, double cpu_time, int open_files,
                    int processes, std::string output_size, bool network, bool parallel, bool no_duplicates,
-                   int gpus, double min_capability, std::string seed) {
+                   int gpus, double min_capability, std::string seed, std::vector<std::string> notify) {
   return guarded([&] {
     std::shared_ptr<pesc::Farm> owner = *FarmPtr(farm);
     pesc::MapOptions options;
@@ -162,6 +162,7 @@ SEXP pesc_farm_map(SEXP farm, std::string process, int repetitions, std::vector<
     options.gpus = gpus;
     options.min_capability = min_capability;
     if (!seed.empty()) options.seed = std::stoull(seed);  // lab_options() checked it
+    options.notify = notify;
     pesc::Job job = owner->map(process, repetitions, parameters, options);
     return JobPtr(new JobHandle{owner, std::move(job)}, true);
   });

@@ -277,7 +277,7 @@ PYBIND11_MODULE(_core, m) {
              const std::vector<std::string>& rooms, bool same_machine, const std::vector<std::string>& shared,
              const std::string& memory, double cpu_time, int open_files, int processes,
              const std::string& output_size, bool network, bool parallel, bool no_duplicates, int gpus,
-             double min_capability, std::optional<uint64_t> seed) {
+             double min_capability, std::optional<uint64_t> seed, const std::vector<std::string>& notify) {
             auto milliseconds = [](double seconds) {
               return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0));
             };
@@ -303,7 +303,8 @@ PYBIND11_MODULE(_core, m) {
                                .no_duplicates = no_duplicates,
                                .gpus = gpus,
                                .min_capability = min_capability,
-                               .seed = seed});
+                               .seed = seed,
+                               .notify = notify});
             } catch (const pesc::Error& error) {
               throw SubmitFailure{error};
             }
@@ -315,7 +316,8 @@ PYBIND11_MODULE(_core, m) {
           py::arg("shared") = std::vector<std::string>(), py::arg("memory") = "", py::arg("cpu_time") = 0.0,
           py::arg("open_files") = 0, py::arg("processes") = 0, py::arg("output_size") = "",
           py::arg("network") = false, py::arg("parallel") = false, py::arg("no_duplicates") = false,
-          py::arg("gpus") = 0, py::arg("min_capability") = 0.0, py::arg("seed") = py::none())
+          py::arg("gpus") = 0, py::arg("min_capability") = 0.0, py::arg("seed") = py::none(),
+          py::arg("notify") = std::vector<std::string>())
       .def("attach", [](pesc::Farm& farm, const std::string& id) { return unlocked([&] { return farm.attach(id); }); },
            py::arg("job_id"))
       .def("remove_job", [](pesc::Farm& farm, const std::string& id) { unlocked([&] { farm.remove_job(id); }); },

@@ -213,7 +213,8 @@ int run(const Target& target, const RunArguments& arguments) {
                         .no_duplicates = arguments.no_duplicates,
                         .gpus = arguments.gpus,
                         .min_capability = arguments.min_capability,
-                        .seed = arguments.seed});
+                        .seed = arguments.seed,
+                        .notify = arguments.notify});
     if (arguments.detach) {
       std::cout << job.id() << "\n";
       return kExitOk;

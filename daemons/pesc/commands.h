@@ -37,6 +37,7 @@ struct RunArguments {
   int gpus = 0;
   double min_capability = 0;
   std::optional<uint64_t> seed;
+  std::vector<std::string> notify;
 };
 
 struct Target {

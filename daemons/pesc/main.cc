@@ -93,6 +93,10 @@ void add_run(CLI::App& app, CommandLine& line) {
       ->type_name("DIR")->group(kResults);
   run.add_flag("--detach", arguments.detach, "print the job id and return at once (needs a coordinator)")
       ->group(kResults);
+  pesc::add_list_option(run, "--notify", arguments.notify,
+                        "be told once when the job ends (outcome, wall time, speedup): mailto:ADDR (the "
+                        "coordinator needs --smtp-url) or an http(s):// URL that gets a JSON POST; repeatable")
+      ->type_name("TARGET,...")->group(kResults);
 
   constexpr const char* kRetries = "retries and time";
   run.add_option("--max-attempts", arguments.max_attempts, "attempts for a rank that exits non-zero (1: no retry)")

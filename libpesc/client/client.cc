@@ -156,6 +156,7 @@ absl::StatusOr<std::string> Client::submit(const SubmitRequest& request) {
   spec.set_gpus_per_rank(request.options.gpus);
   spec.set_min_capability(request.options.min_capability);
   if (request.options.seed) spec.set_seed(*request.options.seed);
+  for (const std::string& target : request.options.notify) spec.add_notify(target);
   PESC_RETURN_IF_ERROR(add_shared_files(request.options.shared, spec));
 
   grpc::ClientContext context;

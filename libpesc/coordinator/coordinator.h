@@ -47,6 +47,12 @@ struct CoordinatorOptions {
   std::filesystem::path tls_client_ca;
   // Without TLS the coordinator listens only on loopback, unless this is set.
   bool insecure_listen = false;
+
+  // Where jobs' mailto: notify targets are sent (smtp://host:port or
+  // smtps://...), and the sender they come from; without a URL such
+  // targets are refused at submit.
+  std::string smtp_url;
+  std::string smtp_from = "pesc@localhost";
 };
 
 class Coordinator {

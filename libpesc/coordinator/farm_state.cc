@@ -68,7 +68,10 @@ FarmState::FarmState(CoordinatorOptions options, std::unique_ptr<StateDirLock> l
                      std::unique_ptr<BlobStore> blobs)
     : options_(std::move(options)), lock_(std::move(lock)), blobs_(std::move(blobs)),
       store_(std::move(store)),
-      workers_(options_.prefetch_per_slot) {}
+      workers_(options_.prefetch_per_slot),
+      notifier_(std::make_unique<JobNotifier>(
+          NotifierSettings{.smtp_url = options_.smtp_url, .smtp_from = options_.smtp_from},
+          [this](const std::string& job_id) { return ended_job(job_id); })) {}
 
 FarmState::~FarmState() {
   shut_down();
@@ -238,9 +241,27 @@ absl::StatusOr<uint64_t> FarmState::delete_job(const std::string& job_id) {
 
 absl::StatusOr<v1::JobInfo> FarmState::cancel_locked(const std::string& job_id) {
   PESC_ASSIGN_OR_RETURN(auto to_stop, store_->cancel_job(job_id, now_unix_ms()));
+  notify_end(job_id);
   forget_ended_job(job_id, to_stop);
   PESC_ASSIGN_OR_RETURN(JobRecord record, store_->job(job_id));
   return record.to_info();
+}
+
+void FarmState::notify_end(const std::string& job_id) {
+  auto job = active_jobs_.find(job_id);
+  if (job == active_jobs_.end() || job->second.spec.notify().empty()) return;
+  send_when_committed([notifier = notifier_.get(), job_id] { notifier->job_ended(job_id); });
+}
+
+absl::StatusOr<JobNotifier::EndedJob> FarmState::ended_job(const std::string& job_id) {
+  JobNotifier::EndedJob ended;
+  PESC_ASSIGN_OR_RETURN(ended.info, job(job_id));
+  for (int64_t after_seq = 0;;) {
+    PESC_ASSIGN_OR_RETURN(std::vector<v1::RankResult> batch, results_after(job_id, after_seq));
+    if (batch.empty()) return ended;
+    after_seq = batch.back().finish_seq();
+    for (const v1::RankResult& result : batch) ended.rank_time_ms += JobOutcome::run_time_ms(result);
+  }
 }
 
 void FarmState::forget_ended_job(const std::string& job_id, const std::vector<AttemptRecord>& to_stop) {
@@ -269,6 +290,7 @@ void FarmState::fail_job(const std::string& job_id, const std::string& failure) 
     store_failed("failing a job for its own fault", to_stop.status());
     return;  // the job's next failed rank tries again
   }
+  notify_end(job_id);
   forget_ended_job(job_id, *to_stop);
 }
 
@@ -409,7 +431,10 @@ void FarmState::finish_chunk(WorkerSession& session, const v1::RankFinished& fin
       job->second.pending += (*accepted)->requeued;
     }
     for (const v1::RankResult& result : (*accepted)->results) fail_fast((*accepted)->job_id, result);
-    if ((*accepted)->job_finished) active_jobs_.erase((*accepted)->job_id);
+    if ((*accepted)->job_finished) {
+      notify_end((*accepted)->job_id);
+      active_jobs_.erase((*accepted)->job_id);
+    }
   }
   acknowledge(session, finished.attempt_id());
 }
@@ -444,6 +469,7 @@ void FarmState::finish_attempt(WorkerSession& session, const v1::RankFinished& f
     }
     fail_fast((*accepted)->job_id, result);
     if ((*accepted)->job_finished) {
+      notify_end((*accepted)->job_id);
       active_jobs_.erase((*accepted)->job_id);
       dispatcher_.gangs().forget((*accepted)->job_id);
     } else if (result.state() != v1::RANK_STATE_SUCCEEDED && dispatcher_.gangs().launched((*accepted)->job_id)) {

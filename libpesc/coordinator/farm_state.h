@@ -26,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/job_events.h"
+#include "coordinator/job_notifier.h"
 #include "dispatch/dispatcher.h"
 #include "ledger/job_store.h"
 #include "pesc/v1/pesc.pb.h"
@@ -119,6 +120,11 @@ class FarmState final : private DispatchHost {
   // Refuses a job the state disk has no room for.
   absl::Status check_state_disk(int repetitions) const;
   absl::StatusOr<v1::JobInfo> cancel_locked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Before the job leaves active_jobs_: its notify targets hear of its end
+  // once the ledger committed it.
+  void notify_end(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // An ended job and all its results, for its notices.
+  absl::StatusOr<JobNotifier::EndedJob> ended_job(const std::string& job_id);
   // A job the store has ended: its running attempts stop, nothing more is dispatched for it.
   void forget_ended_job(const std::string& job_id, const std::vector<AttemptRecord>& to_stop)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -201,6 +207,8 @@ class FarmState final : private DispatchHost {
   // Last, so its thread, which calls into watchers that read this state,
   // stops first.
   JobEvents events_;
+  // After events_, so its thread, which reads jobs back, stops before anything.
+  std::unique_ptr<JobNotifier> notifier_;
 };
 
 }  // namespace pesc

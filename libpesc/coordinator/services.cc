@@ -15,7 +15,7 @@ grpc::Status JobsService::SubmitJob(grpc::ServerContext* context, const v1::Subm
   auto caller = access_.authenticate(*context, Needs::kUser);
   if (!caller.ok()) return to_grpc(caller.status());
   v1::JobSpec spec = request->spec();
-  if (auto checked = check_job_spec(spec); !checked.ok()) return to_grpc(checked);
+  if (auto checked = check_job_spec(spec, !state_.options().smtp_url.empty()); !checked.ok()) return to_grpc(checked);
   if (auto allowed = access_.check_submit(*caller, spec); !allowed.ok()) return to_grpc(allowed);
   auto job_id = state_.submit(std::move(spec));
   if (!job_id.ok()) return to_grpc(job_id.status());

@@ -1,5 +1,6 @@
 #include "security/input_limits.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "executor/domain.h"
@@ -80,7 +81,48 @@ absl::Status check_job_id(std::string_view job_id) {
   return check_length("the job id", job_id, kMaxIdBytes);
 }
 
-absl::Status check_job_spec(const v1::JobSpec& spec) {
+namespace {
+
+// Each target is mailto:ADDR or an http(s) URL; a few at most.
+absl::Status check_notify_targets(const v1::JobSpec& spec, bool can_send_mail) {
+  if (spec.notify_size() > kMaxNotifyTargets) {
+    return absl::InvalidArgumentError(absl::StrCat(spec.notify_size(), " notify targets given; at most ",
+                                                   kMaxNotifyTargets, " are accepted"));
+  }
+  for (const std::string& target : spec.notify()) {
+    if (absl::Status status = check_length("a notify target", target, kMaxCommandBytes); !status.ok()) return status;
+    if (target.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+      return absl::InvalidArgumentError("a notify target contains a line break or NUL byte");
+    }
+    if (absl::StartsWithIgnoreCase(target, "mailto:")) {
+      const std::string_view address = std::string_view(target).substr(7);
+      const size_t at = address.find('@');
+      if (at == std::string_view::npos || at == 0 || at + 1 == address.size() ||
+          address.find_first_of(" <>,;") != std::string_view::npos) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("notify target '", target, "' is not mailto:user@host (one address per target)"));
+      }
+      if (!can_send_mail) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "notify target '", target, "' needs e-mail, and this coordinator sends none: its operator starts it "
+            "with --smtp-url smtp://HOST:PORT (and --smtp-from ADDR); or notify an https:// URL instead"));
+      }
+      continue;
+    }
+    if ((absl::StartsWithIgnoreCase(target, "https://") && target.size() > 8) ||
+        (absl::StartsWithIgnoreCase(target, "http://") && target.size() > 7)) {
+      continue;
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "notify target '", target, "' is neither mailto:ADDR nor an http:// or https:// URL"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status check_job_spec(const v1::JobSpec& spec, bool can_send_mail) {
+  if (absl::Status status = check_notify_targets(spec, can_send_mail); !status.ok()) return status;
   if (spec.repetitions() < 1 || spec.repetitions() > kMaxRepetitionsPerJob) {
     return absl::InvalidArgumentError(absl::StrCat("repetitions must be between 1 and ", kMaxRepetitionsPerJob,
                                                    ", not ", spec.repetitions()));

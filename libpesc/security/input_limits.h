@@ -27,12 +27,15 @@ inline constexpr int kMaxAttemptsInHand = 1'000'000;
 inline constexpr int kMaxGpusPerWorker = 64;
 inline constexpr int kMaxUnavailableDomains = 64;
 inline constexpr int kMaxGpusPerRank = 64;
+inline constexpr int kMaxNotifyTargets = 4;
 
 // A job as submitted: sizes, counts and shapes, and what it needs to run
 // (a domain, a process, an entry point, parameters that fit the rank
-// contract, GPUs); not whether its blobs exist. The one place a job spec is
-// checked: the coordinator takes what passes.
-absl::Status check_job_spec(const v1::JobSpec& spec);
+// contract, GPUs, where to tell its end); not whether its blobs exist. The
+// one place a job spec is checked: the coordinator takes what passes.
+// `can_send_mail`: the coordinator has an SMTP server (--smtp-url), so
+// mailto: notify targets are accepted.
+absl::Status check_job_spec(const v1::JobSpec& spec, bool can_send_mail = false);
 // A job id as a client names it.
 absl::Status check_job_id(std::string_view job_id);
 // A blob id: 64 lowercase hex digits.

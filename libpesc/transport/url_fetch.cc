@@ -36,12 +36,6 @@ size_t write_to_file(char* data, size_t size, size_t count, void* sink_pointer) 
   return written * size;
 }
 
-// curl_global_init is not thread-safe; do it once, before any fetch.
-void init_curl_once() {
-  static const bool initialised = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }();
-  (void)initialised;
-}
-
 // The URL itself is wrong (no such file, refused, malformed): every worker
 // would fail alike, so it is the job's fault. A host that cannot be reached
 // may be this worker's network.
@@ -61,6 +55,11 @@ bool names_nothing_to_fetch(CURLcode code) {
 }
 
 }  // namespace
+
+void init_curl_once() {
+  static const bool initialised = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }();
+  (void)initialised;
+}
 
 absl::Status fetch_url(const std::string& url, const fs::path& destination) {
   init_curl_once();

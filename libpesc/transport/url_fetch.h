@@ -11,6 +11,9 @@
 
 namespace pesc {
 
+// curl_global_init is not thread-safe: every transfer calls this first.
+void init_curl_once();
+
 // True for the schemes workers fetch themselves: http, https, ftp, file.
 bool is_fetchable_url(const std::string& text);
 

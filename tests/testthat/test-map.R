@@ -59,3 +59,10 @@ test_that("rank_file gives an .rds file's object, a binary file's bytes and a te
   expect_true(is.raw(rank_file(res, 0, "frame.rds", raw = TRUE)))
   expect_null(rank_file(res, 0, "absent.txt"))
 })
+
+test_that("lab = list(notify = ...) reaches the farm, which says what a target needs", {
+  expect_error(farm_lapply(1:2, identity, slots = kSlots, progress = FALSE,
+                           lab = list(notify = "mailto:ada@lab.example")), "--smtp-url")
+  expect_error(farm_lapply(1:2, identity, slots = kSlots, progress = FALSE, lab = list(notify = "ftp://x/y")),
+               "neither mailto")
+})

@@ -301,7 +301,7 @@ class Farm:
             cpu_time: Optional[float] = None, open_files: int = 0, processes: int = 0,
             output_size: Union[int, str, None] = None, network: bool = False, parallel: bool = False,
             no_duplicates: bool = False, gpus: int = 0, min_capability: Optional[float] = None,
-            seed: Optional[int] = None) -> Job:
+            seed: Optional[int] = None, notify: Union[str, Iterable[str]] = ()) -> Job:
         """Submits ``process`` to run as ranks 0..repetitions-1 and returns the Job without waiting.
 
         ``process`` is a script or binary, a directory or a tar/zip archive
@@ -333,6 +333,10 @@ class Farm:
         ``numpy.random`` seeded with its own stream,
         ``SeedSequence(seed).spawn(n)[r]``, whatever the workers, slots,
         chunks or retries; scripts get it as ``PESC_SEED`` (see the README).
+        ``notify`` (a target or a list of them) is told once when the job
+        ends, with its outcome, wall time and speedup: ``"mailto:ADDR"``
+        (the coordinator needs ``--smtp-url``) or an ``http(s)://`` URL that
+        gets a JSON POST.
         Raises SubmitError when the farm refuses the job or something cannot
         be pickled.
         """
@@ -341,7 +345,7 @@ class Farm:
                            rooms=rooms, same_machine=same_machine, shared=shared, memory=memory, cpu_time=cpu_time,
                            open_files=open_files, processes=processes, output_size=output_size, network=network,
                            parallel=parallel, no_duplicates=no_duplicates, gpus=gpus, min_capability=min_capability,
-                           seed=seed)
+                           seed=seed, notify=notify)
         args, kwargs = _split_params(params)
         if callable(process):
             directory = _function.pack(process, args, kwargs)
@@ -400,7 +404,7 @@ def _lab_options(*, max_attempts: int = 1, timeout: Optional[float] = None,
                  cpu_time: Optional[float] = None, open_files: int = 0, processes: int = 0,
                  output_size: Union[int, str, None] = None, network: bool = False, parallel: bool = False,
                  no_duplicates: bool = False, gpus: int = 0, min_capability: Optional[float] = None,
-                 seed: Optional[int] = None) -> dict[str, Any]:
+                 seed: Optional[int] = None, notify: Union[str, Iterable[str]] = ()) -> dict[str, Any]:
     """The lab options of :meth:`Farm.map` as the core farm takes them; an unknown one is a TypeError naming it."""
     _check_seed(seed)
     return dict(max_attempts=max_attempts, timeout=timeout or 0.0, checkpoint_interval=checkpoint_interval or 0.0,
@@ -408,7 +412,7 @@ def _lab_options(*, max_attempts: int = 1, timeout: Optional[float] = None,
                 shared=[os.fspath(item) for item in shared], memory=str(memory or ""), cpu_time=cpu_time or 0.0,
                 open_files=open_files, processes=processes, output_size=str(output_size or ""), network=network,
                 parallel=parallel, no_duplicates=no_duplicates, gpus=gpus, min_capability=min_capability or 0.0,
-                seed=seed)
+                seed=seed, notify=[notify] if isinstance(notify, str) else [str(target) for target in notify])
 
 
 def _check_seed(seed: Any) -> None:

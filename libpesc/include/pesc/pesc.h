@@ -159,6 +159,10 @@ struct MapOptions {
   // depend on where, when, in which chunk or in which attempt it runs. The
   // bindings' function mode seeds the language's generators with it.
   std::optional<uint64_t> seed;
+  // Told once when the job ends (its outcome, wall time and speedup), by
+  // the coordinator: "mailto:ADDR" (the coordinator needs --smtp-url) or an
+  // http:// or https:// URL, which gets a JSON POST. At most 4.
+  std::vector<std::string> notify;
 };
 
 enum class RankStatus { kPending, kRunning, kSucceeded, kFailed, kCancelled };
