@@ -106,12 +106,14 @@ bool empty_directory(int dir, dev_t device, bool& holds_mount) {
       emptied = false;
       continue;
     }
-    if (!S_ISDIR(info.st_mode)) {
-      if (::unlinkat(dir, name.c_str(), 0) != 0) emptied = false;
-      continue;
-    }
+    // A mount (a dir, or a file such as this launcher when it lives below
+    // /tmp) is on another device than the private /tmp.
     if (info.st_dev != device) {
       holds_mount = true;
+      continue;
+    }
+    if (!S_ISDIR(info.st_mode)) {
+      if (::unlinkat(dir, name.c_str(), 0) != 0) emptied = false;
       continue;
     }
     ::fchmodat(dir, name.c_str(), 0700, 0);
