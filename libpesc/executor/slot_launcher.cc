@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/ascii.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "executor/launcher_protocol.h"
@@ -31,6 +32,13 @@ constexpr int kReadyTimeoutMs = 10'000;
 void reap(pid_t pid) {
   while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
   }
+}
+
+// The launcher's log, for the message of a launcher that failed.
+std::string what_it_said(const fs::path& log_file) {
+  absl::StatusOr<std::string> text = read_file(log_file);
+  if (!text.ok() || text->empty()) return "";
+  return absl::StrCat(": ", absl::StripTrailingAsciiWhitespace(*text));
 }
 
 }  // namespace
@@ -72,12 +80,16 @@ absl::StatusOr<std::shared_ptr<SlotLauncher>> SlotLauncher::start(const fs::path
   pollfd ready{sockets[0], POLLIN, 0};
   std::string body;
   if (::poll(&ready, 1, kReadyTimeoutMs) != 1 || !launcher::receive_frame(launcher->socket_, body) || body[0] != launcher::kReady) {
-    std::string said;
-    if (auto text = read_file(log_file); text.ok()) said = absl::StrCat(": ", *text);
-    return absl::UnavailableError(absl::StrCat("the slot's sandbox launcher did not start", said));
+    return absl::UnavailableError(absl::StrCat("the slot's sandbox launcher did not start", what_it_said(log_file)));
   }
   PESC_RETURN_IF_ERROR(launcher->find_sandbox());
   PESC_RETURN_IF_ERROR(launcher->probe(program, log_file));
+  // A launcher that cannot clean up after its probe cannot after any rank:
+  // on this machine ranks are better off each in a bubblewrap of its own.
+  if (!launcher->finish_cleaning()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the slot's sandbox launcher cannot clean its sandbox", what_it_said(log_file)));
+  }
   return launcher;
 }
 

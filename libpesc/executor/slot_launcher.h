@@ -35,7 +35,8 @@ class SlotLauncher {
  public:
   // Starts `program` in `sandbox` as `run_as` (else as the worker's user)
   // and waits until it is ready; what it says itself goes to `log_file`.
-  // FailedPrecondition: the sandbox cannot be entered on this machine.
+  // FailedPrecondition: the sandbox cannot be entered or cleaned on this
+  // machine.
   static absl::StatusOr<std::shared_ptr<SlotLauncher>> start(const std::filesystem::path& program,
                                                              const Sandbox& sandbox,
                                                              const std::optional<Credentials>& run_as,
@@ -56,6 +57,8 @@ class SlotLauncher {
   // it, and enter() waits for that. False when the launcher is gone (and
   // took the rank with it).
   bool rank_ended();
+  // False once the launcher has ended or failed, and its sandbox with it.
+  bool alive() const;
 
  private:
   SlotLauncher(pid_t pid, int socket, Sandbox sandbox, std::optional<Credentials> run_as);
@@ -71,7 +74,6 @@ class SlotLauncher {
   absl::Status probe(const std::filesystem::path& program, const std::filesystem::path& log_file);
   // Waits for the cleaning after the last rank, if any; false when broken.
   bool finish_cleaning();
-  bool alive() const;
 
   const pid_t pid_;  // bubblewrap
   const int socket_;

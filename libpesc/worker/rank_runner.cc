@@ -440,7 +440,18 @@ absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, i
   }
 
   use_slot_launcher(slot, launch);
-  PESC_ASSIGN_OR_RETURN(std::unique_ptr<RankProcess> process, RankProcess::start(launch));
+  absl::StatusOr<std::unique_ptr<RankProcess>> started = RankProcess::start(launch);
+  if (!started.ok() && launch.launcher && !launch.launcher->alive()) {
+    // The slot's launcher went between ranks, which is neither the rank's
+    // fault nor a reason to fail it: this rank gets a bubblewrap of its own,
+    // the next one a new launcher.
+    std::cerr << "pesc worker: slot " << slot << " starts this rank in a bubblewrap of its own (slower): "
+              << started.status().message() << std::endl;
+    warm_slot(slot).launcher.reset();
+    launch.launcher.reset();
+    started = RankProcess::start(launch);
+  }
+  PESC_ASSIGN_OR_RETURN(std::unique_ptr<RankProcess> process, std::move(started));
   hooks.on_start(process.get());
   RankExit exit;
   {

@@ -118,6 +118,8 @@ void TestFarm::start_coordinator(const std::string& listen) {
   ::setenv("PESC_TOKEN", admin_token_.c_str(), 1);
 }
 
+std::filesystem::path worker_binary() { return PESC_WORKER_BINARY; }
+
 void TestFarm::add_worker(int slots, const std::vector<std::string>& extra_flags,
                           const std::vector<std::string>& launcher) {
   const size_t index = workers_.size();

@@ -71,6 +71,9 @@ class TestFarm {
   std::vector<std::vector<std::string>> worker_commands_;
 };
 
+// The pesc-worker these tests start.
+std::filesystem::path worker_binary();
+
 // Writes `text` to dir/name with the given mode and returns the path.
 std::filesystem::path write_script(const std::filesystem::path& dir, const std::string& name, const std::string& text,
                                    std::filesystem::perms mode = std::filesystem::perms::owner_all);

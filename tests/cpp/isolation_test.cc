@@ -312,5 +312,58 @@ TEST(IsolationWhereverTheDirsLiveTest, RanksSeeNeitherAnotherSlotNorTheCoordinat
   }
 }
 
+// A worker whose slot launcher dies (here: a stand-in that quits at its
+// `cleanings`-th cleaning; 1 is the cleaning after its probe) runs every
+// rank all the same, each in a sandbox, none failed for it.
+void run_with_a_launcher_that_dies(int cleanings, bool bubblewrap_per_rank) {
+  if (::geteuid() != 0) GTEST_SKIP() << "a worker runs ranks as another user only when it is root";
+  if (!find_bwrap()) GTEST_SKIP() << "bubblewrap is not installed";
+  ScratchDir scratch;
+  TestFarm daemons(0);
+  ::chmod(daemons.dir().c_str(), 0711);
+  const fs::path bin = daemons.dir() / "bin";
+  fs::create_directories(bin);
+  ::chmod(bin.c_str(), 0755);
+  fs::copy_file(testing::worker_binary(), bin / "pesc-worker");
+  // Frames: a 4-byte little-endian length, then the type (launcher_protocol.h).
+  write_script(bin, "pesc-rank-launcher",
+               "#!/bin/sh\n"
+               "[ \"$1\" = --probe ] && exit 0\n"
+               "printf '\\001\\000\\000\\000R' >&3\n"
+               "cleanings=0\n"
+               "while [ \"$(head -c 5 <&3 | wc -c)\" = 5 ]; do\n"
+               "  cleanings=$((cleanings + 1))\n"
+               "  [ $cleanings -ge " + std::to_string(cleanings) + " ] && exit 1\n"
+               "  printf '\\001\\000\\000\\000D' >&3\n"
+               "done\n");
+  ::chmod((bin / "pesc-rank-launcher").c_str(), 0755);
+  daemons.add_worker(2, {"--no-sandbox=false", "--run-as=pesc"},
+                     {"/bin/sh", "-c", "shift; exec \"$0\" \"$@\"", (bin / "pesc-worker").string()});
+  fs::path script = write_script(scratch.path(), "who.sh", "echo \"$PESC_RANK $(id -un)\"\n");
+  Farm farm("shell", FarmOptions{.coordinator = daemons.address()});
+  const Results ranks = farm.map(script, 8).wait();
+  ASSERT_EQ(ranks.size(), 8u);
+  for (size_t rank = 0; rank < ranks.size(); ++rank) {
+    EXPECT_TRUE(ranks[rank].ok()) << ranks[rank].error;
+    EXPECT_EQ(ranks[rank].output, std::to_string(rank) + " pesc\n");
+  }
+  const std::string log = read_all(daemons.dir() / "worker0.log");
+  const auto per_rank = HasSubstr("starts every rank in a bubblewrap of its own");
+  if (bubblewrap_per_rank) {
+    EXPECT_THAT(log, per_rank);
+  } else {
+    EXPECT_THAT(log, ::testing::Not(per_rank));
+  }
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("quarantin")));
+}
+
+TEST(SlotLauncherFailureTest, ALauncherThatCannotCleanAfterItsProbeMeansABubblewrapPerRank) {
+  run_with_a_launcher_that_dies(1, /*bubblewrap_per_rank=*/true);
+}
+
+TEST(SlotLauncherFailureTest, ALauncherThatDiesBetweenRanksIsReplaced) {
+  run_with_a_launcher_that_dies(2, /*bubblewrap_per_rank=*/false);
+}
+
 }  // namespace
 }  // namespace pesc
