@@ -38,6 +38,7 @@ struct ChildState {
   const char* failed_step = nullptr;
   int error = 0;
   pid_t program_pid = 0;  // entering a sandbox: the process that runs the program
+  pid_t parent_pid = ::getpid();
 };
 
 // The stacks of a thread's children, unmapped when the thread ends.
@@ -143,6 +144,12 @@ int child_main(void* argument) {
   place_descriptors(state);
   if (!plan.working_dir.empty() && ::chdir(plan.working_dir.c_str()) != 0) fail(state, "chdir");
   if (plan.run_as) drop_to(state, *plan.run_as);
+  // A worker killed outright takes its unsandboxed ranks with it, as
+  // bubblewrap's --die-with-parent does for sandboxed ones; a rank left
+  // spinning would compete with its own retry elsewhere. Set after the
+  // change of user, which clears it.
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(state, "prctl");
+  if (::getppid() != state.parent_pid) ::_exit(127);
   execute(state);
 }
 

@@ -74,6 +74,25 @@ TEST(FaultTest, RestartedWorkerKillsRanksOrphanedByItsDeath) {
   job.cancel();
 }
 
+// Even when nobody restarts it: an unsandboxed rank does not run on, and
+// spin, beside its own retry elsewhere.
+TEST(FaultTest, AKilledWorkersRankDiesWithIt) {
+  ScratchDir scratch;
+  TestFarm farm(1, 1, kShortLease);
+  const fs::path pid_file = scratch.path() / "pid";
+  fs::path script = write_script(scratch.path(), "spin.sh",
+                                 "echo $$ > \"$PESC_PARAMETER_0.tmp\" && mv \"$PESC_PARAMETER_0.tmp\" \"$PESC_PARAMETER_0\"\n"
+                                 "while :; do :; done\n");
+  Farm client("shell", {.coordinator = farm.address()});
+  Job job = client.map(script, 1, {pid_file.string()});
+  ASSERT_TRUE(eventually([&] { return !read_all(pid_file).empty(); }));
+  const pid_t rank = static_cast<pid_t>(std::stol(read_all(pid_file)));
+  farm.worker(0).kill(SIGKILL);
+  farm.worker(0).wait();
+  EXPECT_TRUE(eventually([&] { return testing::process_gone(rank); })) << "rank " << rank << " outlived its worker";
+  job.cancel();
+}
+
 TEST(FaultTest, StoppedWorkerPastItsLeaseLosesItsRanksAndIsToldOnReturn) {
   ScratchDir scratch;
   TestFarm farm(2, 2, kShortLease);
