@@ -23,6 +23,9 @@ constexpr int kFailFastAfter = 3;
 // How stale the count of ranks queued at workers may be: a progress display
 // needs no better, and a count costs a look at every running attempt.
 constexpr absl::Duration kQueuedRecount = absl::Milliseconds(250);
+// After a failed store call, how soon the reaper reads the state back and
+// tries again what failed.
+constexpr absl::Duration kRetryAfterStoreFailure = absl::Milliseconds(250);
 
 // Room a job needs on the state disk: its rows and results, and slack for
 // the write-ahead log. Refused below it, rather than taken and then stuck.
@@ -84,6 +87,7 @@ absl::Status FarmState::recover() { return resync(); }
 
 void FarmState::store_failed(std::string_view what, const absl::Status& status) {
   resync_needed_ = true;
+  reap_by(absl::Now() + kRetryAfterStoreFailure);
   const absl::Time now = absl::Now();
   if (status.message() == last_store_failure_ && now - last_store_failure_logged_ < kStoreFailureLogInterval) return;
   last_store_failure_ = std::string(status.message());
@@ -139,6 +143,7 @@ absl::Status FarmState::resync() {
   dispatcher_.scheduler().set_usage(std::move(usage));
   active_jobs_ = std::move(jobs);
   workers_.reload(running, credentials, absl::Now());
+  reap_by(absl::Now() + absl::FromChrono(options_.worker_lease));  // the leases just given
   return restart_gangs_unlike_the_store(running);
 }
 
@@ -337,6 +342,7 @@ absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorke
   // What the worker holds and the coordinator still wants stays; the rest
   // is stale on one side or the other.
   auto [vanished, stale] = workers_.join(registration, peer_ip, credential, outbox, absl::Now());
+  reap_by(absl::Now() + absl::FromChrono(options_.worker_lease));
   record_pause(registration.worker_id(), registration.paused_reason());
   v1::Registered registered;
   // Several heartbeats per lease, so one late beat does not lose a worker.
@@ -580,18 +586,44 @@ void FarmState::retry_requeue() {
   if (requeue({attempts.begin(), attempts.end()}).ok()) changed();
 }
 
+// The reaper is a timer, not a poll: it sleeps until the first thing time
+// alone changes (a worker's lease runs out, a look for stragglers, a retry
+// after a store failure), or until reap_by() moves that time earlier.
 void FarmState::reaper_loop() {
+  absl::MutexLock lock(&mutex_);
   while (true) {
-    absl::MutexLock lock(&mutex_);
-    mutex_.AwaitWithTimeout(absl::Condition(&shutting_down_), absl::Milliseconds(250));
+    reaper_due_ = next_reap();
+    ReaperWait wait{this, reaper_due_};
+    mutex_.AwaitWithDeadline(absl::Condition(&FarmState::reaper_woken, &wait), wait.due);
     if (shutting_down_) return;
+    if (absl::Now() < reaper_due_) continue;  // woken to sleep less
     if (!resync_if_needed()) continue;
     retry_requeue();
     cut_silent_workers();
     requeue_expired();
-    dispatch();  // ranks become stragglers with time alone, and dispatch is retried after a store failure
+    dispatch();
   }
 }
+
+bool FarmState::reaper_woken(ReaperWait* wait) {
+  return wait->state->shutting_down_ || wait->state->reaper_due_ < wait->due;
+}
+
+absl::Time FarmState::next_reap() {
+  const absl::Time now = absl::Now();
+  // A failing store stops everything else; it is tried again first.
+  if (resync_needed_ || !requeue_later_.empty()) return now + kRetryAfterStoreFailure;
+  absl::Time next = absl::InfiniteFuture();
+  for (const auto& [worker_id, session] : workers_.sessions()) {
+    next = std::min(next, session.last_heard + absl::FromChrono(options_.worker_lease) + absl::Milliseconds(1));
+  }
+  if (std::optional<int64_t> round = dispatcher_.next_round_unix_ms(active_jobs_, absl::ToUnixMillis(now))) {
+    next = std::min(next, absl::FromUnixMillis(*round));
+  }
+  return next;
+}
+
+void FarmState::reap_by(absl::Time at) { reaper_due_ = std::min(reaper_due_, at); }
 
 std::string FarmState::why_waiting(const std::string& job_id) {
   auto job = active_jobs_.find(job_id);
@@ -673,6 +705,10 @@ void FarmState::worker_gang_ready(const std::string& worker_id, const v1::GangRe
 
 void FarmState::changed() {
   queued_stale_ = true;
+  // A job whose last ranks went out may now have stragglers to look for.
+  if (std::optional<int64_t> round = dispatcher_.next_round_unix_ms(active_jobs_, now_unix_ms())) {
+    reap_by(absl::FromUnixMillis(*round));
+  }
   events_.published();  // watchers read under mutex_, so after any open batch commits
 }
 

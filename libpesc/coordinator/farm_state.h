@@ -174,6 +174,15 @@ class FarmState final : private DispatchHost {
   void keep_cancelled_output(WorkerSession& session, const v1::RankFinished& finished)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void reaper_loop();
+  struct ReaperWait {
+    FarmState* state;
+    absl::Time due;
+  };
+  static bool reaper_woken(ReaperWait* wait);
+  // When the reaper has something to do next, from what memory holds now.
+  absl::Time next_reap() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Wakes the reaper no later than `at`.
+  void reap_by(absl::Time at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const CoordinatorOptions options_;
   // Held for the coordinator's life; declared first, so it goes last.
@@ -204,6 +213,7 @@ class FarmState final : private DispatchHost {
   // read it again once it may be recounted.
   bool queued_stale_ ABSL_GUARDED_BY(mutex_) = false;
   std::unique_ptr<std::thread> reaper_;
+  absl::Time reaper_due_ ABSL_GUARDED_BY(mutex_) = absl::InfiniteFuture();
   // Last, so its thread, which calls into watchers that read this state,
   // stops first.
   JobEvents events_;

@@ -20,6 +20,7 @@
 // A round is run under the coordinator's mutex; so are policies.
 
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -86,6 +87,12 @@ class DispatchPolicy {
  public:
   virtual ~DispatchPolicy() = default;
   virtual void place(DispatchRound& round) = 0;
+  // When a policy that places work as time passes, not only when something
+  // happens, wants its next round (the coordinator's timer runs one then);
+  // nullopt: not before something happens.
+  virtual std::optional<int64_t> next_round_unix_ms(const ActiveJobs& /*jobs*/, int64_t /*now_unix_ms*/) const {
+    return std::nullopt;
+  }
 };
 
 // What a worker is sent for a started attempt of a job.

@@ -18,6 +18,23 @@ constexpr int64_t kStragglerScanMs = 200;
 
 }  // namespace
 
+bool StragglerPolicy::may_have_stragglers(const ActiveJob& job) {
+  // A GPU rank's duplicate would need GPUs of its own; not worth holding them.
+  return job.pending <= 0 && !job.spec.no_duplicates() && !job.spec.parallel() && !job.spec.same_machine() &&
+         job.spec.gpus_per_rank() == 0;
+}
+
+std::optional<int64_t> StragglerPolicy::next_round_unix_ms(const ActiveJobs& jobs, int64_t now_unix_ms) const {
+  std::optional<int64_t> next;
+  for (const auto& [job_id, job] : jobs) {
+    if (!may_have_stragglers(job)) continue;
+    const int64_t look = std::max({last_look_unix_ms_ + kStragglerScanMs,
+                                   job.created_unix_ms + static_cast<int64_t>(kStragglerMinMs), now_unix_ms});
+    next = std::min(next.value_or(look), look);
+  }
+  return next;
+}
+
 bool StragglerPolicy::time_to_look(DispatchRound& round) {
   // No rank is a straggler before kStragglerMinMs, nor older than its job:
   // until some job is that old there is nothing to look for.
@@ -42,11 +59,7 @@ void StragglerPolicy::place(DispatchRound& round) {
     return workers.typical_rank_ms(a.worker_id) < workers.typical_rank_ms(b.worker_id);
   });
   for (const auto& [job_id, job] : round.jobs()) {
-    // A GPU rank's duplicate would need GPUs of its own; not worth holding them.
-    if (job.pending > 0 || job.spec.no_duplicates() || job.spec.parallel() || job.spec.same_machine() ||
-        job.spec.gpus_per_rank() > 0) {
-      continue;
-    }
+    if (!may_have_stragglers(job)) continue;
     auto running = round.ledger().running_attempts(job_id);
     if (!running.ok()) return round.failed("finding stragglers", running.status());
     std::map<int, int> attempts_of_rank;

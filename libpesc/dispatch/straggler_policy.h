@@ -15,8 +15,11 @@ namespace pesc {
 class StragglerPolicy final : public DispatchPolicy {
  public:
   void place(DispatchRound& round) override;
+  // While a job that may have stragglers runs its tail: the next look.
+  std::optional<int64_t> next_round_unix_ms(const ActiveJobs& jobs, int64_t now_unix_ms) const override;
 
  private:
+  static bool may_have_stragglers(const ActiveJob& job);
   // Whether this round looks for stragglers at all.
   bool time_to_look(DispatchRound& round);
 
