@@ -4,9 +4,13 @@
 // sampled from /proc while they idle, then one job of N ranks runs across
 // them.
 //
-//   heartbeat_load [WORKERS=200] [SECONDS=20]
+//   heartbeat_load [WORKERS=200] [SECONDS=20] [LEASE_MS=2000]
+//
+// Workers beat every min(1 s, lease / 4): every 500 ms at the 2 s lease
+// measured by default, every second at the coordinator's default 10 s lease.
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -36,9 +40,11 @@ double process_cpu_seconds() {
 int main(int argc, char** argv) {
   const int workers = argc > 1 ? std::atoi(argv[1]) : 200;
   const int seconds = argc > 2 ? std::atoi(argv[2]) : 20;
+  const int lease_ms = argc > 3 ? std::atoi(argv[3]) : 2000;
+  const int beat_ms = std::min(1000, lease_ms / 4);
   auto scratch = pesc::TempDirectory::create("pesc-heartbeat-");
   if (!scratch.ok()) return 1;
-  auto coordinator = pesc::bench::CoordinatorProcess::start(scratch->path() / "state", {"--worker-lease-ms", "2000"});
+  auto coordinator = pesc::bench::CoordinatorProcess::start(scratch->path() / "state", {"--worker-lease-ms", std::to_string(lease_ms)});
   if (!coordinator) return 1;
 
   std::vector<std::unique_ptr<pesc::WorkerAgent>> agents;
@@ -54,8 +60,8 @@ int main(int argc, char** argv) {
   }
   std::this_thread::sleep_for(std::chrono::seconds(3));  // all registered
   const double idle = coordinator->cpu_percent_over(seconds);
-  std::printf("%d idle workers, heartbeat every 500 ms: coordinator CPU %.2f%% of one core, RSS %ld MB\n", workers,
-              idle, coordinator->rss_mb());
+  std::printf("%d idle workers, heartbeat every %d ms: coordinator CPU %.2f%% of one core, RSS %ld MB\n", workers,
+              beat_ms, idle, coordinator->rss_mb());
 
   pesc::Farm farm("native", {.coordinator = coordinator->address(), .token = coordinator->admin_token()});
   // The first job also has every worker fetch and unpack the process; the
