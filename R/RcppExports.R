@@ -9,8 +9,16 @@
     .Call(`_pesc_pesc_farm_describe`, farm)
 }
 
-.pesc_farm_map <- function(farm, process, repetitions, parameters, entry, name, warm_runner, max_attempts, timeout, checkpoint_interval, rooms, same_machine, shared, memory, cpu_time, open_files, processes, output_size, network, parallel, no_duplicates, gpus, min_capability, seed, notify) {
-    .Call(`_pesc_pesc_farm_map`, farm, process, repetitions, parameters, entry, name, warm_runner, max_attempts, timeout, checkpoint_interval, rooms, same_machine, shared, memory, cpu_time, open_files, processes, output_size, network, parallel, no_duplicates, gpus, min_capability, seed, notify)
+.pesc_farm_map <- function(farm, process, repetitions, parameters, options) {
+    .Call(`_pesc_pesc_farm_map`, farm, process, repetitions, parameters, options)
+}
+
+.pesc_check_options <- function(options) {
+    invisible(.Call(`_pesc_pesc_check_options`, options))
+}
+
+.pesc_domain_for_file <- function(file_name) {
+    .Call(`_pesc_pesc_domain_for_file`, file_name)
 }
 
 .pesc_farm_attach <- function(farm, job_id) {

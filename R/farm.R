@@ -139,7 +139,7 @@ farm_submit <- function(process, repetitions = 1L, params = NULL, coordinator = 
     }
     spec <- list(process = normalizePath(process), entry = entry %||% "",
                  params = as.character(params %||% character()),
-                 domain = domain %||% infer_domain(entry %||% process), mode = "script", task_dir = NULL)
+                 domain = domain %||% .pesc_domain_for_file(entry %||% process), mode = "script", task_dir = NULL)
   }
   farm_ptr <- .pesc_farm_new(spec$domain, coordinator %||% "", as.integer(slots %||% 0L), "")
   submit_spec(farm_ptr, spec, repetitions, name, lab)
@@ -155,14 +155,9 @@ function_spec <- function(task) {
 # Submits the job `spec` describes to the farm `farm_ptr`; `lab` has been
 # through lab_options(). Returns a pesc_job.
 submit_spec <- function(farm_ptr, spec, repetitions, name, lab) {
-  ptr <- .pesc_farm_map(farm_ptr, spec$process, repetitions, spec$params, spec$entry, name %||% "",
-                        warm_runner = identical(spec$mode, "function"), max_attempts = lab$max_attempts,
-                        timeout = lab$timeout, checkpoint_interval = lab$checkpoint_interval,
-                        rooms = lab$rooms, same_machine = lab$same_machine, shared = lab$shared,
-                        memory = lab$memory, cpu_time = lab$cpu_time, open_files = lab$open_files,
-                        processes = lab$processes, output_size = lab$output_size, network = lab$network,
-                        parallel = lab$parallel, no_duplicates = lab$no_duplicates, gpus = lab$gpus,
-                        min_capability = lab$min_capability, seed = lab$seed, notify = lab$notify)
+  options <- c(lab, list(entry = spec$entry, name = name %||% "",
+                         warm_runner = as_texts(identical(spec$mode, "function"))))
+  ptr <- .pesc_farm_map(farm_ptr, spec$process, repetitions, spec$params, options)
   structure(list(id = .pesc_job_id(ptr), repetitions = repetitions, mode = spec$mode,
                  domain = spec$domain, task_dir = spec$task_dir, farm = .pesc_farm_describe(farm_ptr),
                  ptr = ptr, names = NULL),
@@ -349,49 +344,27 @@ check_count <- function(x, what) {
 }
 
 # The domain a file name implies, as `pesc run` infers it.
-infer_domain <- function(path) {
-  ext <- tolower(tools::file_ext(path))
-  switch(ext, r = "R", py = "python", sh = "shell", jar = "java", "native")
-}
-
 `%||%` <- function(x, y) if (is.null(x)) y else x
 
-# The lab options with their defaults; unknown names are an error.
+# `lab` as the core reads it: each option as text, checked by the one table
+# every client goes through (pesc::map_options_from), which names what is
+# wrong. Options not given keep their defaults there.
 lab_options <- function(lab) {
-  defaults <- list(max_attempts = 1L, timeout = 0, checkpoint_interval = 0, rooms = character(),
-                   same_machine = FALSE, shared = character(), memory = 0, cpu_time = 0,
-                   open_files = 0L, processes = 0L, output_size = 0, network = FALSE, parallel = FALSE,
-                   no_duplicates = FALSE, gpus = 0L, min_capability = 0, seed = NULL,
-                   notify = character())
-  if (!is.list(lab)) stop("pesc: `lab` must be a list", call. = FALSE)
-  unknown <- setdiff(names(lab), names(defaults))
-  if (length(unknown) > 0L) {
-    stop("pesc: unknown lab option(s) ", paste(unknown, collapse = ", "), "; known: ",
-         paste(names(defaults), collapse = ", "), call. = FALSE)
+  if (!is.list(lab) || (length(lab) > 0L && is.null(names(lab)))) {
+    stop("pesc: `lab` must be a named list, e.g. list(max_attempts = 3, memory = \"2G\")", call. = FALSE)
   }
-  options <- utils::modifyList(defaults, lab)
-  options$max_attempts <- as.integer(options$max_attempts)
-  options$timeout <- as.numeric(options$timeout)
-  options$checkpoint_interval <- as.numeric(options$checkpoint_interval)
-  options$rooms <- as.character(options$rooms)
-  options$shared <- vapply(as.character(options$shared), function(item) {
-    if (grepl("^(https?|ftp|file)://", item)) item else normalizePath(item, mustWork = TRUE)
-  }, character(1), USE.NAMES = FALSE)
-  options$same_machine <- isTRUE(options$same_machine)
-  # Sizes as bytes or text such as "512M"; pesc::parse_size reads both.
-  options$memory <- format(options$memory, scientific = FALSE, trim = TRUE)
-  options$output_size <- format(options$output_size, scientific = FALSE, trim = TRUE)
-  options$cpu_time <- as.numeric(options$cpu_time)
-  options$open_files <- as.integer(options$open_files)
-  options$processes <- as.integer(options$processes)
-  options$network <- isTRUE(options$network)
-  options$parallel <- isTRUE(options$parallel)
-  options$no_duplicates <- isTRUE(options$no_duplicates)
-  options$gpus <- as.integer(options$gpus)
-  options$min_capability <- as.numeric(options$min_capability)
-  options$seed <- seed_text(options$seed)
-  options$notify <- as.character(options$notify)
-  options
+  lab <- lab[!vapply(lab, is.null, logical(1))]
+  if (!is.null(lab$seed)) lab$seed <- seed_text(lab$seed)
+  texts <- lapply(lab, as_texts)
+  .pesc_check_options(texts)
+  texts
+}
+
+# A value as the texts map_options_from reads: true/false, numbers written out.
+as_texts <- function(value) {
+  if (is.logical(value)) return(ifelse(value, "true", "false"))
+  if (is.numeric(value)) return(format(value, scientific = FALSE, trim = TRUE, digits = 15))
+  as.character(value)
 }
 
 # A seed as PESC_SEED's text ("" for none): a whole number set.seed() takes.

@@ -36,8 +36,8 @@ BEGIN_RCPP
 END_RCPP
 }
 // pesc_farm_map
-SEXP pesc_farm_map(SEXP farm, std::string process, int repetitions, std::vector<std::string> parameters, std::string entry, std::string name, bool warm_runner, int max_attempts, double timeout, double checkpoint_interval, std::vector<std::string> rooms, bool same_machine, std::vector<std::string> shared, std::string memory, double cpu_time, int open_files, int processes, std::string output_size, bool network, bool parallel, bool no_duplicates, int gpus, double min_capability, std::string seed, std::vector<std::string> notify);
-RcppExport SEXP _pesc_pesc_farm_map(SEXP farmSEXP, SEXP processSEXP, SEXP repetitionsSEXP, SEXP parametersSEXP, SEXP entrySEXP, SEXP nameSEXP, SEXP warm_runnerSEXP, SEXP max_attemptsSEXP, SEXP timeoutSEXP, SEXP checkpoint_intervalSEXP, SEXP roomsSEXP, SEXP same_machineSEXP, SEXP sharedSEXP, SEXP memorySEXP, SEXP cpu_timeSEXP, SEXP open_filesSEXP, SEXP processesSEXP, SEXP output_sizeSEXP, SEXP networkSEXP, SEXP parallelSEXP, SEXP no_duplicatesSEXP, SEXP gpusSEXP, SEXP min_capabilitySEXP, SEXP seedSEXP, SEXP notifySEXP) {
+SEXP pesc_farm_map(SEXP farm, std::string process, int repetitions, std::vector<std::string> parameters, Rcpp::List options);
+RcppExport SEXP _pesc_pesc_farm_map(SEXP farmSEXP, SEXP processSEXP, SEXP repetitionsSEXP, SEXP parametersSEXP, SEXP optionsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
@@ -45,28 +45,29 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< std::string >::type process(processSEXP);
     Rcpp::traits::input_parameter< int >::type repetitions(repetitionsSEXP);
     Rcpp::traits::input_parameter< std::vector<std::string> >::type parameters(parametersSEXP);
-    Rcpp::traits::input_parameter< std::string >::type entry(entrySEXP);
-    Rcpp::traits::input_parameter< std::string >::type name(nameSEXP);
-    Rcpp::traits::input_parameter< bool >::type warm_runner(warm_runnerSEXP);
-    Rcpp::traits::input_parameter< int >::type max_attempts(max_attemptsSEXP);
-    Rcpp::traits::input_parameter< double >::type timeout(timeoutSEXP);
-    Rcpp::traits::input_parameter< double >::type checkpoint_interval(checkpoint_intervalSEXP);
-    Rcpp::traits::input_parameter< std::vector<std::string> >::type rooms(roomsSEXP);
-    Rcpp::traits::input_parameter< bool >::type same_machine(same_machineSEXP);
-    Rcpp::traits::input_parameter< std::vector<std::string> >::type shared(sharedSEXP);
-    Rcpp::traits::input_parameter< std::string >::type memory(memorySEXP);
-    Rcpp::traits::input_parameter< double >::type cpu_time(cpu_timeSEXP);
-    Rcpp::traits::input_parameter< int >::type open_files(open_filesSEXP);
-    Rcpp::traits::input_parameter< int >::type processes(processesSEXP);
-    Rcpp::traits::input_parameter< std::string >::type output_size(output_sizeSEXP);
-    Rcpp::traits::input_parameter< bool >::type network(networkSEXP);
-    Rcpp::traits::input_parameter< bool >::type parallel(parallelSEXP);
-    Rcpp::traits::input_parameter< bool >::type no_duplicates(no_duplicatesSEXP);
-    Rcpp::traits::input_parameter< int >::type gpus(gpusSEXP);
-    Rcpp::traits::input_parameter< double >::type min_capability(min_capabilitySEXP);
-    Rcpp::traits::input_parameter< std::string >::type seed(seedSEXP);
-    Rcpp::traits::input_parameter< std::vector<std::string> >::type notify(notifySEXP);
-    rcpp_result_gen = Rcpp::wrap(pesc_farm_map(farm, process, repetitions, parameters, entry, name, warm_runner, max_attempts, timeout, checkpoint_interval, rooms, same_machine, shared, memory, cpu_time, open_files, processes, output_size, network, parallel, no_duplicates, gpus, min_capability, seed, notify));
+    Rcpp::traits::input_parameter< Rcpp::List >::type options(optionsSEXP);
+    rcpp_result_gen = Rcpp::wrap(pesc_farm_map(farm, process, repetitions, parameters, options));
+    return rcpp_result_gen;
+END_RCPP
+}
+// pesc_check_options
+void pesc_check_options(Rcpp::List options);
+RcppExport SEXP _pesc_pesc_check_options(SEXP optionsSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type options(optionsSEXP);
+    pesc_check_options(options);
+    return R_NilValue;
+END_RCPP
+}
+// pesc_domain_for_file
+std::string pesc_domain_for_file(std::string file_name);
+RcppExport SEXP _pesc_pesc_domain_for_file(SEXP file_nameSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type file_name(file_nameSEXP);
+    rcpp_result_gen = Rcpp::wrap(pesc_domain_for_file(file_name));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -242,7 +243,9 @@ END_RCPP
 static const R_CallMethodDef CallEntries[] = {
     {"_pesc_pesc_farm_new", (DL_FUNC) &_pesc_pesc_farm_new, 4},
     {"_pesc_pesc_farm_describe", (DL_FUNC) &_pesc_pesc_farm_describe, 1},
-    {"_pesc_pesc_farm_map", (DL_FUNC) &_pesc_pesc_farm_map, 25},
+    {"_pesc_pesc_farm_map", (DL_FUNC) &_pesc_pesc_farm_map, 5},
+    {"_pesc_pesc_check_options", (DL_FUNC) &_pesc_pesc_check_options, 1},
+    {"_pesc_pesc_domain_for_file", (DL_FUNC) &_pesc_pesc_domain_for_file, 1},
     {"_pesc_pesc_farm_attach", (DL_FUNC) &_pesc_pesc_farm_attach, 2},
     {"_pesc_pesc_job_id", (DL_FUNC) &_pesc_pesc_job_id, 1},
     {"_pesc_pesc_job_warm_runner", (DL_FUNC) &_pesc_pesc_job_warm_runner, 1},

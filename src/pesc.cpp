@@ -132,41 +132,38 @@ std::string pesc_farm_describe(SEXP farm) {
   return guarded([&] { return (*FarmPtr(farm))->describe(); });
 }
 
+// `options`: a named list of character vectors, MapOptions by name
+// (pesc::map_options_from reads and checks them).
+pesc::NamedOptions named_options(const Rcpp::List& options) {
+  pesc::NamedOptions named;
+  if (options.size() == 0) return named;
+  const Rcpp::CharacterVector names = options.names();
+  for (R_xlen_t i = 0; i < options.size(); ++i) {
+    named[Rcpp::as<std::string>(names[i])] = Rcpp::as<std::vector<std::string>>(options[i]);
+  }
+  return named;
+}
+
 // [[Rcpp::export(.pesc_farm_map)]]
 SEXP pesc_farm_map(SEXP farm, std::string process, int repetitions, std::vector<std::string> parameters,
-                   std::string entry, std::string name, bool warm_runner, int max_attempts, double timeout,
-                   double checkpoint_interval, std::vector<std::string> rooms, bool same_machine,
-                   std::vector<std::string> shared, std::string memory, double cpu_time, int open_files,
-                   int processes, std::string output_size, bool network, bool parallel, bool no_duplicates,
-                   int gpus, double min_capability, std::string seed, std::vector<std::string> notify) {
+                   Rcpp::List options) {
   return guarded([&] {
     std::shared_ptr<pesc::Farm> owner = *FarmPtr(farm);
-    pesc::MapOptions options;
-    options.entry = entry;
-    options.name = name;
-    options.warm_runner = warm_runner;
-    options.max_attempts = max_attempts;
-    options.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000));
-    options.checkpoint_interval = std::chrono::milliseconds(static_cast<int64_t>(checkpoint_interval * 1000));
-    options.rooms = rooms;
-    options.same_machine = same_machine;
-    options.shared = shared;
-    options.limits = {.memory_bytes = pesc::parse_size(memory),
-                      .cpu_time = std::chrono::milliseconds(static_cast<int64_t>(cpu_time * 1000)),
-                      .open_files = open_files,
-                      .processes = processes,
-                      .output_bytes = pesc::parse_size(output_size)};
-    options.network = network;
-    options.parallel = parallel;
-    options.no_duplicates = no_duplicates;
-    options.gpus = gpus;
-    options.min_capability = min_capability;
-    if (!seed.empty()) options.seed = std::stoull(seed);  // lab_options() checked it
-    options.notify = notify;
-    pesc::Job job = owner->map(process, repetitions, parameters, options);
+    pesc::Job job = owner->map(process, repetitions, parameters, pesc::map_options_from(named_options(options)));
     return JobPtr(new JobHandle{owner, std::move(job)}, true);
   });
 }
+
+// Stops with the error map() would give for these options, so that a
+// mistake shows where they are set, not at the first submit.
+// [[Rcpp::export(.pesc_check_options)]]
+void pesc_check_options(Rcpp::List options) {
+  guarded([&] { pesc::map_options_from(named_options(options)); });
+}
+
+// The built-in domain a file's name suggests, as the pesc CLI infers it.
+// [[Rcpp::export(.pesc_domain_for_file)]]
+std::string pesc_domain_for_file(std::string file_name) { return pesc::domain_for_file(file_name); }
 
 // [[Rcpp::export(.pesc_farm_attach)]]
 SEXP pesc_farm_attach(SEXP farm, std::string job_id) {

@@ -16,7 +16,6 @@
 #include <string>
 #include <vector>
 
-#include "executor/domain.h"
 #include "pesc/pesc.h"
 
 namespace py = pybind11;
@@ -272,52 +271,17 @@ PYBIND11_MODULE(_core, m) {
       .def(
           "map",
           [](pesc::Farm& farm, const std::filesystem::path& process, int repetitions,
-             const std::vector<std::string>& parameters, const std::string& entry, const std::string& name,
-             bool warm_runner, int max_attempts, double timeout, double checkpoint_interval,
-             const std::vector<std::string>& rooms, bool same_machine, const std::vector<std::string>& shared,
-             const std::string& memory, double cpu_time, int open_files, int processes,
-             const std::string& output_size, bool network, bool parallel, bool no_duplicates, int gpus,
-             double min_capability, std::optional<uint64_t> seed, const std::vector<std::string>& notify) {
-            auto milliseconds = [](double seconds) {
-              return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0));
-            };
+             const std::vector<std::string>& parameters, const pesc::NamedOptions& options) {
             py::gil_scoped_release release;
             try {
-              return farm.map(process, repetitions, parameters,
-                              {.entry = entry,
-                               .name = name,
-                               .max_attempts = max_attempts,
-                               .timeout = milliseconds(timeout),
-                               .checkpoint_interval = milliseconds(checkpoint_interval),
-                               .warm_runner = warm_runner,
-                               .rooms = rooms,
-                               .same_machine = same_machine,
-                               .shared = shared,
-                               .limits = {.memory_bytes = memory.empty() ? 0 : pesc::parse_size(memory),
-                                          .cpu_time = milliseconds(cpu_time),
-                                          .open_files = open_files,
-                                          .processes = processes,
-                                          .output_bytes = output_size.empty() ? 0 : pesc::parse_size(output_size)},
-                               .network = network,
-                               .parallel = parallel,
-                               .no_duplicates = no_duplicates,
-                               .gpus = gpus,
-                               .min_capability = min_capability,
-                               .seed = seed,
-                               .notify = notify});
+              return farm.map(process, repetitions, parameters, pesc::map_options_from(options));
             } catch (const pesc::Error& error) {
               throw SubmitFailure{error};
             }
           },
           py::arg("process"), py::arg("repetitions"), py::arg("parameters") = std::vector<std::string>(),
-          py::arg("entry") = "", py::arg("name") = "", py::arg("warm_runner") = false, py::arg("max_attempts") = 1,
-          py::arg("timeout") = 0.0, py::arg("checkpoint_interval") = 0.0,
-          py::arg("rooms") = std::vector<std::string>(), py::arg("same_machine") = false,
-          py::arg("shared") = std::vector<std::string>(), py::arg("memory") = "", py::arg("cpu_time") = 0.0,
-          py::arg("open_files") = 0, py::arg("processes") = 0, py::arg("output_size") = "",
-          py::arg("network") = false, py::arg("parallel") = false, py::arg("no_duplicates") = false,
-          py::arg("gpus") = 0, py::arg("min_capability") = 0.0, py::arg("seed") = py::none(),
-          py::arg("notify") = std::vector<std::string>())
+          py::arg("options") = pesc::NamedOptions(),
+          "Submits a job; `options` are MapOptions by name, each a list of texts (pesc::map_options_from).")
       .def("attach", [](pesc::Farm& farm, const std::string& id) { return unlocked([&] { return farm.attach(id); }); },
            py::arg("job_id"))
       .def("remove_job", [](pesc::Farm& farm, const std::string& id) { unlocked([&] { farm.remove_job(id); }); },

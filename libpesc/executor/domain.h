@@ -15,6 +15,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "pesc/pesc.h"
 
 namespace pesc {
 
@@ -30,9 +31,7 @@ absl::StatusOr<Domain> parse_domain(std::string_view text);
 // The built-in domains' names: native, python, R, shell, java.
 std::vector<std::string> builtin_domain_names();
 
-// The built-in domain a file's name suggests: .py python, .R/.r R, .sh
-// shell, .jar java, anything else native.
-std::string domain_for_file(std::string_view file_name);
+// domain_for_file() is in the public API (pesc/pesc.h).
 
 // Resolves each domain's program to an absolute path once and remembers it.
 // Overrides (`python=/usr/bin/python3`) take precedence over PATH. Thread-safe.

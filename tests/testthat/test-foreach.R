@@ -27,7 +27,7 @@ test_that("foreach %dopar% runs on the embedded farm, in order, with errors hand
   expect_equal(foreach::getDoParName(), "pesc")
   expect_equal(foreach::getDoParWorkers(), kSlots)
   expect_foreach_works()
-  expect_error(register_farm(lab = list(retries = 1)), "unknown lab option")
+  expect_error(register_farm(lab = list(retries = 1)), "unknown option retries")
 })
 
 test_that("foreach %dopar% runs on a coordinator and its worker", {

@@ -63,5 +63,5 @@ test_that("plan options: tweak, workers, lazy futures, and a rank that dies is a
   crash <- future::future(quit(save = "no", status = 7))
   expect_error(future::value(crash), class = "FutureError")
   future::plan(pesc::pesc_farm, lab = list(retries = 2))
-  expect_error(future::future(1), "unknown lab option")
+  expect_error(future::future(1), "unknown option retries")
 })

@@ -13,7 +13,7 @@ test_that("farm_lapply passes lab options to the farm: retries and shared files"
   values <- farm_lapply(c(one = "a", two = "b"), flaky, slots = kSlots, progress = FALSE,
                         lab = list(max_attempts = 2, shared = file.path(dir, "data.txt")))
   expect_equal(values, list(one = "a shared line", two = "b shared line"))
-  expect_error(farm_lapply(1:2, identity, progress = FALSE, lab = list(retries = 2)), "unknown lab option")
+  expect_error(farm_lapply(1:2, identity, progress = FALSE, lab = list(retries = 2)), "unknown option retries")
 })
 
 test_that("farm_map maps over several vectors in order, with constant arguments by name", {

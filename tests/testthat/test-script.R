@@ -53,10 +53,11 @@ test_that("bad arguments are clear R errors", {
   expect_error(farm(write_script("1"), 2, coordinator = "127.0.0.1:1", progress = FALSE), "pesc \\[")
 })
 
-test_that("the domain is inferred from the file name", {
-  expect_equal(pesc:::infer_domain("sim.R"), "R")
-  expect_equal(pesc:::infer_domain("sim.py"), "python")
-  expect_equal(pesc:::infer_domain("a.out"), "native")
+test_that("the domain is inferred from the file name, as the CLI infers it", {
+  expect_equal(pesc:::.pesc_domain_for_file("sim.r"), "R")
+  expect_equal(pesc:::.pesc_domain_for_file("sim.R"), "R")
+  expect_equal(pesc:::.pesc_domain_for_file("sim.py"), "python")
+  expect_equal(pesc:::.pesc_domain_for_file("a.out"), "native")
   script <- write_script('echo "from sh $PESC_RANK"', ext = ".sh")
   res <- farm(script, repetitions = 2, slots = kSlots, progress = FALSE)
   expect_equal(res$output, "from sh 0\nfrom sh 1\n")
@@ -75,7 +76,7 @@ test_that("lab options reach the farm: retries and shared files", {
               lab = list(max_attempts = 2, shared = file.path(dir, "data.txt")))
   expect_equal(res$output, "shared bytes\nshared bytes\n")
   expect_error(farm(script, repetitions = 1, progress = FALSE, lab = list(retries = 2)),
-               "unknown lab option")
+               "unknown option retries")
 })
 
 test_that("per-rank limits kill a rank and say which", {

@@ -355,7 +355,8 @@ class Farm:
                             "a dict passes keyword arguments to a Python function only")
         path = os.fspath(process)
         domain = self.domain or _core.domain_for_file(entry or path)
-        core = self._farm(domain).map(path, repetitions, [str(p) for p in args], entry or "", name or "", **lab)
+        core = self._farm(domain).map(path, repetitions, [str(p) for p in args],
+                                      {**lab, "entry": [entry or ""], "name": [name or ""]})
         return Job(core)
 
     def map_items(self, function: Callable[..., Any], *iterables: Iterable[Any], name: Optional[str] = None,
@@ -389,7 +390,8 @@ class Farm:
         try:
             farm = self._farm(_function.domain(_embedded(self.coordinator)))
             label = name or getattr(function, "__qualname__", "function")
-            core = farm.map(directory, repetitions, [], _function.ENTRY, label, warm_runner=True, **lab)
+            core = farm.map(directory, repetitions, [],
+                            {**lab, "entry": [_function.ENTRY], "name": [label], "warm_runner": ["true"]})
         finally:
             shutil.rmtree(directory, ignore_errors=True)
         return Job(core, function_mode=True)
@@ -405,14 +407,24 @@ def _lab_options(*, max_attempts: int = 1, timeout: Optional[float] = None,
                  output_size: Union[int, str, None] = None, network: bool = False, parallel: bool = False,
                  no_duplicates: bool = False, gpus: int = 0, min_capability: Optional[float] = None,
                  seed: Optional[int] = None, notify: Union[str, Iterable[str]] = ()) -> dict[str, Any]:
-    """The lab options of :meth:`Farm.map` as the core farm takes them; an unknown one is a TypeError naming it."""
+    """The lab options of :meth:`Farm.map` by name, as text, as the core reads them
+    (``pesc::map_options_from``, which checks them); an unknown one is a TypeError naming it."""
     _check_seed(seed)
-    return dict(max_attempts=max_attempts, timeout=timeout or 0.0, checkpoint_interval=checkpoint_interval or 0.0,
-                rooms=[str(room) for room in rooms], same_machine=same_machine,
-                shared=[os.fspath(item) for item in shared], memory=str(memory or ""), cpu_time=cpu_time or 0.0,
-                open_files=open_files, processes=processes, output_size=str(output_size or ""), network=network,
-                parallel=parallel, no_duplicates=no_duplicates, gpus=gpus, min_capability=min_capability or 0.0,
-                seed=seed, notify=[notify] if isinstance(notify, str) else [str(target) for target in notify])
+    given = dict(max_attempts=max_attempts, timeout=timeout, checkpoint_interval=checkpoint_interval,
+                 rooms=list(rooms), same_machine=same_machine, shared=[os.fspath(item) for item in shared],
+                 memory=memory, cpu_time=cpu_time, open_files=open_files, processes=processes,
+                 output_size=output_size, network=network, parallel=parallel, no_duplicates=no_duplicates,
+                 gpus=gpus, min_capability=min_capability, seed=seed,
+                 notify=[notify] if isinstance(notify, str) else list(notify))
+    return {name: _as_texts(value) for name, value in given.items() if value is not None}
+
+
+def _as_texts(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(item) for item in value]
+    if isinstance(value, bool):
+        return ["true" if value else "false"]
+    return [str(value)]
 
 
 def _check_seed(seed: Any) -> None:

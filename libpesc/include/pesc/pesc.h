@@ -27,10 +27,12 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -164,6 +166,23 @@ struct MapOptions {
   // http:// or https:// URL, which gets a JSON POST. At most 4.
   std::vector<std::string> notify;
 };
+
+// The built-in domain a file's name suggests, as `pesc run` infers it: .py
+// python, .R/.r R, .sh shell, .jar java, anything else native.
+std::string domain_for_file(std::string_view file_name);
+
+// MapOptions by the names every client gives them: `pesc run`'s long flags
+// with underscores (entry, name, max_attempts, timeout, memory, rooms ...),
+// each value as text: seconds for times, sizes as parse_size() reads them,
+// true or false, one text per value of rooms, shared and notify. The
+// bindings and the web API hand their users' options to this one table, so
+// each option is read and checked in one place. An option not named keeps
+// its default. Throws pesc::Error (kInvalidArgument) naming the option that
+// is unknown or unreadable and what it takes.
+using NamedOptions = std::map<std::string, std::vector<std::string>>;
+MapOptions map_options_from(const NamedOptions& named);
+// Their names, in the order of MapOptions.
+std::vector<std::string> map_option_names();
 
 enum class RankStatus { kPending, kRunning, kSucceeded, kFailed, kCancelled };
 const char* to_string(RankStatus status);
