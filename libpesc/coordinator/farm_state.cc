@@ -514,6 +514,7 @@ void FarmState::disconnect_worker(const std::string& worker_id, const Outbox* ou
   if (session == workers_.sessions().end() || session->second.outbox.get() != outbox) return;  // already replaced
   session->second.outbox->close();
   session->second.outbox.reset();
+  reap_by(lease_end(session->second));  // its ranks wait out the lease
   record_pause(worker_id, "");  // away is not paused; it says again when it is back
   changed();
 }
@@ -615,7 +616,9 @@ absl::Time FarmState::next_reap() {
   if (resync_needed_ || !requeue_later_.empty()) return now + kRetryAfterStoreFailure;
   absl::Time next = absl::InfiniteFuture();
   for (const auto& [worker_id, session] : workers_.sessions()) {
-    next = std::min(next, session.last_heard + absl::FromChrono(options_.worker_lease) + absl::Milliseconds(1));
+    // A stream already cut waits for its end (disconnect_worker).
+    if (session.outbox && session.outbox->closed()) continue;
+    next = std::min(next, lease_end(session));
   }
   if (std::optional<int64_t> round = dispatcher_.next_round_unix_ms(active_jobs_, absl::ToUnixMillis(now))) {
     next = std::min(next, absl::FromUnixMillis(*round));
@@ -624,6 +627,10 @@ absl::Time FarmState::next_reap() {
 }
 
 void FarmState::reap_by(absl::Time at) { reaper_due_ = std::min(reaper_due_, at); }
+
+absl::Time FarmState::lease_end(const WorkerSession& session) const {
+  return session.last_heard + absl::FromChrono(options_.worker_lease) + absl::Milliseconds(1);
+}
 
 std::string FarmState::why_waiting(const std::string& job_id) {
   auto job = active_jobs_.find(job_id);

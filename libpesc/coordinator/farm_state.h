@@ -183,6 +183,8 @@ class FarmState final : private DispatchHost {
   absl::Time next_reap() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Wakes the reaper no later than `at`.
   void reap_by(absl::Time at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // When a worker last heard of at `session.last_heard` is lost.
+  absl::Time lease_end(const WorkerSession& session) const;
 
   const CoordinatorOptions options_;
   // Held for the coordinator's life; declared first, so it goes last.
