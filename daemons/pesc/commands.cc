@@ -197,24 +197,7 @@ int run(const Target& target, const RunArguments& arguments) {
       return kExitUsage;
     }
     Farm farm(domain, farm_options(target));
-    auto milliseconds = [](double seconds) { return std::chrono::milliseconds(std::llround(seconds * 1000)); };
-    Job job = farm.map(arguments.process, arguments.repetitions, arguments.parameters,
-                       {.entry = arguments.entry,
-                        .name = arguments.name,
-                        .max_attempts = arguments.max_attempts,
-                        .timeout = milliseconds(arguments.timeout_seconds),
-                        .checkpoint_interval = milliseconds(arguments.checkpoint_interval_seconds),
-                        .rooms = arguments.rooms,
-                        .same_machine = arguments.same_machine,
-                        .shared = arguments.shared,
-                        .limits = arguments.limits,
-                        .network = arguments.network,
-                        .parallel = arguments.parallel,
-                        .no_duplicates = arguments.no_duplicates,
-                        .gpus = arguments.gpus,
-                        .min_capability = arguments.min_capability,
-                        .seed = arguments.seed,
-                        .notify = arguments.notify});
+    Job job = farm.map(arguments.process, arguments.repetitions, arguments.parameters, arguments.options);
     if (arguments.detach) {
       std::cout << job.id() << "\n";
       return kExitOk;

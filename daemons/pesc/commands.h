@@ -15,29 +15,15 @@ inline constexpr int kExitUsage = 2;
 inline constexpr int kExitFarmError = 3;
 inline constexpr int kExitInterrupted = 130;
 
+// `pesc run`'s words and flags; the job's options go straight to MapOptions.
 struct RunArguments {
   std::string process;
   std::string domain;  // empty: from the file name
   int repetitions = 1;
   std::vector<std::string> parameters;
-  std::string entry;
-  std::string name;
   std::string out_dir;
   bool detach = false;
-  int max_attempts = 1;
-  double timeout_seconds = 0;
-  double checkpoint_interval_seconds = 0;
-  std::vector<std::string> rooms;
-  bool same_machine = false;
-  std::vector<std::string> shared;
-  RankLimits limits;
-  bool network = false;
-  bool parallel = false;
-  bool no_duplicates = false;
-  int gpus = 0;
-  double min_capability = 0;
-  std::optional<uint64_t> seed;
-  std::vector<std::string> notify;
+  MapOptions options;
 };
 
 struct Target {

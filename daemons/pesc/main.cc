@@ -22,10 +22,12 @@ using pesc::cli::Target;
 struct CommandLine {
   Target target;
   RunArguments run;
-  // Per-rank limits as typed (sizes like 512M, seconds as decimals).
+  // Options as typed (sizes like 512M, seconds as decimals), for run.options.
   std::string memory;
   std::string output_size;
   double cpu_time_seconds = 0;
+  double timeout_seconds = 0;
+  double checkpoint_interval_seconds = 0;
   std::string job_id;
   std::string out_dir;
   std::string svg_file;
@@ -71,6 +73,7 @@ void add_run(CLI::App& app, CommandLine& line) {
       "PROCESS is a file, a directory or an archive. Everything after -- is given to every rank as its\n"
       "parameters, byte for byte, even when it looks like a flag. Sizes take K, M, G (powers of 1024).");
   RunArguments& arguments = line.run;
+  pesc::MapOptions& options = arguments.options;
   run.add_option("PROCESS", arguments.process, "the program: a file, a directory or an archive")->required();
 
   constexpr const char* kWhat = "what to run";
@@ -79,11 +82,11 @@ void add_run(CLI::App& app, CommandLine& line) {
                  "native, python, R, shell, java, or a command template with {entry} (default: from the "
                  "process file's name)")
       ->type_name("D")->group(kWhat);
-  run.add_option("--entry", arguments.entry, "the file to run inside a directory or archive process")
+  run.add_option("--entry", options.entry, "the file to run inside a directory or archive process")
       ->type_name("FILE")->group(kWhat);
-  run.add_option("--name", arguments.name, "a label for the job, shown by `pesc jobs`")
+  run.add_option("--name", options.name, "a label for the job, shown by `pesc jobs`")
       ->type_name("NAME")->group(kWhat);
-  pesc::add_list_option(run, "--shared", arguments.shared,
+  pesc::add_list_option(run, "--shared", options.shared,
                         "read-only inputs every rank finds in its app_dir by name; repeatable")
       ->type_name("FILE|URL,...")->group(kWhat);
 
@@ -93,32 +96,32 @@ void add_run(CLI::App& app, CommandLine& line) {
       ->type_name("DIR")->group(kResults);
   run.add_flag("--detach", arguments.detach, "print the job id and return at once (needs a coordinator)")
       ->group(kResults);
-  pesc::add_list_option(run, "--notify", arguments.notify,
+  pesc::add_list_option(run, "--notify", options.notify,
                         "be told once when the job ends (outcome, wall time, speedup): mailto:ADDR (the "
                         "coordinator needs --smtp-url) or an http(s):// URL that gets a JSON POST; repeatable")
       ->type_name("TARGET,...")->group(kResults);
 
   constexpr const char* kRetries = "retries and time";
-  run.add_option("--max-attempts", arguments.max_attempts, "attempts for a rank that exits non-zero (1: no retry)")
+  run.add_option("--max-attempts", options.max_attempts, "attempts for a rank that exits non-zero (1: no retry)")
       ->type_name("N")->group(kRetries);
-  run.add_option("--timeout", arguments.timeout_seconds,
+  run.add_option("--timeout", line.timeout_seconds,
                  "seconds a rank may run before it is killed and reported (0: no limit)")
       ->type_name("SECONDS")->group(kRetries);
-  run.add_option("--checkpoint-interval", arguments.checkpoint_interval_seconds,
+  run.add_option("--checkpoint-interval", line.checkpoint_interval_seconds,
                  "seconds between saves of a running rank's checkpoint_dir when it changed (0: only at the end)")
       ->type_name("SECONDS")->group(kRetries);
-  run.add_flag("--no-duplicates", arguments.no_duplicates,
+  run.add_flag("--no-duplicates", options.no_duplicates,
                "never run a straggling rank a second time on an idle worker (for ranks with side effects)")
       ->group(kRetries);
   // Parsed here: CLI11 would take -1 and 2^64 as other seeds.
   run.add_option_function<std::string>(
          "--seed",
-         [&arguments](const std::string& text) {
+         [&options](const std::string& text) {
            uint64_t seed = 0;
            if (!absl::SimpleAtoi(text, &seed) || text.starts_with('-')) {
              throw CLI::ValidationError("--seed", "takes a whole number from 0 to 18446744073709551615, not " + text);
            }
-           arguments.seed = seed;
+           options.seed = seed;
          },
          "every rank gets it as PESC_SEED, to derive its own random stream from it and its rank (default: none)")
       ->type_name("N")->group(kRetries);
@@ -128,30 +131,30 @@ void add_run(CLI::App& app, CommandLine& line) {
       ->type_name("SIZE")->group(kLimits);
   run.add_option("--cpu-time", line.cpu_time_seconds, "CPU seconds each of its processes may use (0: no limit)")
       ->type_name("SECONDS")->group(kLimits);
-  run.add_option("--open-files", arguments.limits.open_files,
+  run.add_option("--open-files", options.limits.open_files,
                  "descriptors each of its processes may hold open (0: no limit)")
       ->type_name("N")->group(kLimits);
-  run.add_option("--processes", arguments.limits.processes, "processes and threads it may have at once (0: no limit)")
+  run.add_option("--processes", options.limits.processes, "processes and threads it may have at once (0: no limit)")
       ->type_name("N")->group(kLimits);
   run.add_option("--output-size", line.output_size, "bytes it may leave in output_dir, e.g. 100M (default: no limit)")
       ->type_name("SIZE")->group(kLimits);
-  run.add_flag("--network", arguments.network,
+  run.add_flag("--network", options.network,
                "it may use the network (workers that sandbox ranks give them none otherwise)")
       ->group(kLimits);
 
   constexpr const char* kWhere = "where ranks run";
-  pesc::add_list_option(run, "--room", arguments.rooms,
+  pesc::add_list_option(run, "--room", options.rooms,
                         "rooms whose workers may run the ranks; repeatable (default: public)")
       ->type_name("ROOM,...")->group(kWhere);
-  run.add_flag("--same-machine", arguments.same_machine, "run every rank on one worker")->group(kWhere);
-  run.add_flag("--parallel", arguments.parallel,
+  run.add_flag("--same-machine", options.same_machine, "run every rank on one worker")->group(kWhere);
+  run.add_flag("--parallel", options.parallel,
                "a gang: all ranks run at once, started together, told rank 0's address and port "
                "(--master_addr/port)")
       ->group(kWhere);
-  run.add_option("--gpus", arguments.gpus, "NVIDIA GPUs each rank needs to itself (it sees them as "
+  run.add_option("--gpus", options.gpus, "NVIDIA GPUs each rank needs to itself (it sees them as "
                                            "CUDA_VISIBLE_DEVICES)")
       ->type_name("N")->group(kWhere);
-  run.add_option("--min-capability", arguments.min_capability,
+  run.add_option("--min-capability", options.min_capability,
                  "the least compute capability of those GPUs, e.g. 7.5 (0: any)")
       ->type_name("X")->group(kWhere);
 
@@ -206,16 +209,21 @@ void add_commands(CLI::App& app, CommandLine& line) {
 
 int64_t size_flag(const std::string& text) { return text.empty() ? 0 : pesc::parse_size(text); }
 
+std::chrono::milliseconds seconds_flag(double seconds) { return std::chrono::milliseconds(std::llround(seconds * 1000)); }
+
 int run(const CLI::App& app, const CLI::App& command, CommandLine& line, std::vector<std::string> parameters) {
   RunArguments& run = line.run;
   run.parameters = std::move(parameters);
+  pesc::MapOptions& options = run.options;
   try {
-    run.limits.memory_bytes = size_flag(line.memory);
-    run.limits.output_bytes = size_flag(line.output_size);
+    options.limits.memory_bytes = size_flag(line.memory);
+    options.limits.output_bytes = size_flag(line.output_size);
   } catch (const pesc::Error& error) {
     return pesc::usage_error(app, error.what(), &command);
   }
-  run.limits.cpu_time = std::chrono::milliseconds(std::llround(line.cpu_time_seconds * 1000));
+  options.limits.cpu_time = seconds_flag(line.cpu_time_seconds);
+  options.timeout = seconds_flag(line.timeout_seconds);
+  options.checkpoint_interval = seconds_flag(line.checkpoint_interval_seconds);
   return pesc::cli::run(line.target, run);
 }
 
