@@ -23,14 +23,14 @@ absl::StatusOr<std::unique_ptr<ProcessCache>> ProcessCache::open(const fs::path&
   return std::unique_ptr<ProcessCache>(new ProcessCache(root, std::move(blobs)));
 }
 
-absl::Status ProcessCache::fetch(const v1::BlobRef& ref, v1::Blobs::Stub& blobs) {
+absl::Status ProcessCache::fetch(const v1::BlobRef& ref, BlobSource& blobs) {
   // Its size, checked on each use, catches a copy cut short since.
   if (auto size = blobs_->size_of(ref.sha256()); size.ok() && *size == ref.size()) return absl::OkStatus();
   // Streamed to disk (and hash-checked) as it arrives: a process or a data
   // file may be larger than memory.
   const fs::path arriving = root_ / "blobs" / "tmp" / ref.sha256();
   // Kept across restarts: on disk before it is named.
-  PESC_RETURN_IF_ERROR(download_blob(blobs, ref, arriving, Durability::kSynced));
+  PESC_RETURN_IF_ERROR(blobs.download(ref, arriving, Durability::kSynced));
   return blobs_->adopt(arriving, ref.sha256());
 }
 
@@ -121,7 +121,7 @@ absl::Status ProcessCache::stage(const v1::Assignment& assignment, const fs::pat
   return absl::OkStatus();
 }
 
-absl::StatusOr<fs::path> ProcessCache::materialize(const v1::Assignment& assignment, v1::Blobs::Stub& blobs) {
+absl::StatusOr<fs::path> ProcessCache::materialize(const v1::Assignment& assignment, BlobSource& blobs) {
   const v1::BlobRef& ref = assignment.process();
   const bool one_file = assignment.process_kind() == v1::PROCESS_KIND_FILE;
   // One file is named by its entry, so the same bytes under two names are
@@ -153,7 +153,7 @@ absl::StatusOr<fs::path> ProcessCache::materialize(const v1::Assignment& assignm
   return dir;
 }
 
-absl::StatusOr<fs::path> ProcessCache::shared_file(const v1::SharedFile& shared, v1::Blobs::Stub& blobs) {
+absl::StatusOr<fs::path> ProcessCache::shared_file(const v1::SharedFile& shared, BlobSource& blobs) {
   absl::MutexLock lock(&mutex_);
   fs::path file;
   if (shared.has_blob()) {

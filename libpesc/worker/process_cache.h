@@ -17,7 +17,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "pesc/v1/pesc.grpc.pb.h"
+#include "pesc/v1/pesc.pb.h"
+#include "worker/blob_source.h"
 #include "store/blob_store.h"
 
 namespace pesc {
@@ -28,11 +29,11 @@ class ProcessCache {
 
   // The directory holding the process of `assignment`, fetching and
   // unpacking it on first use. Thread-safe.
-  absl::StatusOr<std::filesystem::path> materialize(const v1::Assignment& assignment, v1::Blobs::Stub& blobs);
+  absl::StatusOr<std::filesystem::path> materialize(const v1::Assignment& assignment, BlobSource& blobs);
 
   // The local copy of a shared file, fetched on first use (from the
   // coordinator, or from its URL). Read-only. Thread-safe.
-  absl::StatusOr<std::filesystem::path> shared_file(const v1::SharedFile& shared, v1::Blobs::Stub& blobs);
+  absl::StatusOr<std::filesystem::path> shared_file(const v1::SharedFile& shared, BlobSource& blobs);
 
   // Fills `app_dir` with hard links to the files of `process_dir` (copies
   // where linking is impossible).
@@ -41,7 +42,7 @@ class ProcessCache {
  private:
   ProcessCache(std::filesystem::path root, std::unique_ptr<BlobStore> blobs)
       : root_(std::move(root)), blobs_(std::move(blobs)) {}
-  absl::Status fetch(const v1::BlobRef& ref, v1::Blobs::Stub& blobs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  absl::Status fetch(const v1::BlobRef& ref, BlobSource& blobs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Unpacks (or copies) the process into `staging`.
   absl::Status stage(const v1::Assignment& assignment, const std::filesystem::path& staging)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);

@@ -166,7 +166,7 @@ absl::Status append_note(const fs::path& output_file, std::string_view note) {
 // changed since the last look.
 class RankRunner::Watchdog {
  public:
-  Watchdog(const v1::Assignment& assignment, RankProcess& process, fs::path checkpoint_dir, v1::Blobs::Stub& blobs,
+  Watchdog(const v1::Assignment& assignment, RankProcess& process, fs::path checkpoint_dir, BlobSource& blobs,
            const RankHooks& hooks, RankRunner& runner)
       : timeout_(absl::Milliseconds(assignment.timeout_ms())),
         interval_(absl::Milliseconds(assignment.checkpoint_interval_ms())),
@@ -215,7 +215,7 @@ class RankRunner::Watchdog {
   const absl::Duration interval_;
   RankProcess& process_;
   const fs::path checkpoint_dir_;
-  v1::Blobs::Stub& blobs_;
+  BlobSource& blobs_;
   const RankHooks& hooks_;
   RankRunner& runner_;
   absl::Notification done_;
@@ -264,7 +264,7 @@ std::error_code RankRunner::clear_set(int slot, int set) {
   return error;
 }
 
-v1::RankResult RankRunner::run(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs,
+v1::RankResult RankRunner::run(const v1::Assignment& assignment, int slot, BlobSource& blobs,
                                const RankHooks& hooks) {
   bool timed_out = false;
   auto exit = execute(assignment, slot, blobs, hooks, timed_out);
@@ -274,7 +274,7 @@ v1::RankResult RankRunner::run(const v1::Assignment& assignment, int slot, v1::B
 const RankRunner::DirSet& RankRunner::dir_set(int slot, int set) { return warm_slot(slot).dirs.at(set); }
 
 v1::RankResult RankRunner::result_of(const v1::Assignment& assignment, int slot, int set,
-                                     const absl::StatusOr<RankExit>& exit, bool timed_out, v1::Blobs::Stub& blobs) {
+                                     const absl::StatusOr<RankExit>& exit, bool timed_out, BlobSource& blobs) {
   const DirSet& dirs = dir_set(slot, set);
   const fs::path output_file = dirs.output / kOutputFile;
   v1::RankResult result;
@@ -352,7 +352,7 @@ bool RankRunner::can_pipeline(const v1::Assignment& assignment) {
          assignment.limits().output_bytes() == 0 && !assignment.has_checkpoint();
 }
 
-void RankRunner::run_chunk(v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs, const RankHooks& hooks,
+void RankRunner::run_chunk(v1::Assignment& assignment, int slot, BlobSource& blobs, const RankHooks& hooks,
                            const std::function<bool()>& keep_going,
                            const std::function<void(v1::RankResult)>& take) {
   const int end = assignment.rank() + std::max(1, assignment.rank_count());
@@ -400,7 +400,7 @@ void RankRunner::run_chunk(v1::Assignment& assignment, int slot, v1::Blobs::Stub
   hooks.on_start(nullptr);
 }
 
-absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs,
+absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, int slot, BlobSource& blobs,
                                              const RankHooks& hooks, bool& timed_out) {
   const fs::path run_dir = slot_dir(slot);
   RankContext context = context_for(assignment, run_dir, gpu_host_);
@@ -507,7 +507,7 @@ absl::StatusOr<RankLaunch> RankRunner::launch_for(const v1::Assignment& assignme
   return launch;
 }
 
-absl::StatusOr<RankExit> RankRunner::run_warm(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs,
+absl::StatusOr<RankExit> RankRunner::run_warm(const v1::Assignment& assignment, int slot, BlobSource& blobs,
                                               const RankHooks& hooks, bool& timed_out) {
   WarmSlot& warm = warm_slot(slot);
   const DirSet& dirs = dir_set(slot, 0);
@@ -542,7 +542,7 @@ absl::StatusOr<RankExit> RankRunner::after_runner_failed(int slot, absl::Status 
 }
 
 absl::Status RankRunner::place_shared_files(const v1::Assignment& assignment, const fs::path& app_dir,
-                                            v1::Blobs::Stub& blobs) {
+                                            BlobSource& blobs) {
   for (const v1::SharedFile& shared : assignment.shared()) {
     PESC_ASSIGN_OR_RETURN(fs::path cached, cache_.shared_file(shared, blobs));
     const fs::path target = app_dir / shared.name();
@@ -585,27 +585,27 @@ void RankRunner::release_warm(int slot) {
 RankRunner::~RankRunner() = default;
 
 absl::StatusOr<std::optional<v1::BlobRef>> RankRunner::save_checkpoint(const fs::path& checkpoint_dir,
-                                                                       v1::Blobs::Stub& blobs) {
+                                                                       BlobSource& blobs) {
   PESC_ASSIGN_OR_RETURN(bool empty, archive::directory_is_empty_except(checkpoint_dir, {}));
   if (empty) return std::optional<v1::BlobRef>();
   PESC_ASSIGN_OR_RETURN(TempDirectory scratch, TempDirectory::create("pesc-checkpoint-"));
   fs::path tar = scratch.path() / "checkpoint.tar";
   PESC_RETURN_IF_ERROR(archive::pack_directory(checkpoint_dir, tar));
-  PESC_ASSIGN_OR_RETURN(v1::BlobRef ref, patiently([&] { return upload_file(blobs, tar); }));
+  PESC_ASSIGN_OR_RETURN(v1::BlobRef ref, patiently([&] { return blobs.upload_file(tar); }));
   return std::optional<v1::BlobRef>(std::move(ref));
 }
 
 absl::Status RankRunner::restore_checkpoint(const v1::BlobRef& checkpoint, const fs::path& checkpoint_dir,
-                                            v1::Blobs::Stub& blobs) {
+                                            BlobSource& blobs) {
   PESC_ASSIGN_OR_RETURN(TempDirectory scratch, TempDirectory::create("pesc-checkpoint-"));
   fs::path tar = scratch.path() / "checkpoint.tar";
-  PESC_RETURN_IF_ERROR(download_blob(blobs, checkpoint, tar));
+  PESC_RETURN_IF_ERROR(blobs.download(checkpoint, tar));
   return archive::extract(tar, checkpoint_dir);
 }
 
 absl::StatusOr<std::vector<std::string>> RankRunner::collect_output(const fs::path& output_dir,
                                                                    std::optional<PipedFile> piped,
-                                                                   v1::Blobs::Stub& blobs, v1::RankResult& result) {
+                                                                   BlobSource& blobs, v1::RankResult& result) {
   PESC_RETURN_IF_ERROR(leave_out_escaping_links(output_dir, result));
   PESC_ASSIGN_OR_RETURN(std::vector<std::string> entries, directory_names(output_dir));
   std::string text;
@@ -620,7 +620,7 @@ absl::StatusOr<std::vector<std::string>> RankRunner::collect_output(const fs::pa
   // An empty output.txt may stay for the next rank, which would get one
   // anyway: one file less to make and remove per rank.
   const bool keep_output_txt = regular_output_txt && text.empty();
-  PESC_ASSIGN_OR_RETURN(*result.mutable_output_txt(), patiently([&] { return make_payload(blobs, text); }));
+  PESC_ASSIGN_OR_RETURN(*result.mutable_output_txt(), patiently([&] { return blobs.make_payload(text); }));
   const bool only_output_txt =
       std::all_of(entries.begin(), entries.end(), [](const std::string& name) { return name == kOutputFile; });
   if (keep_output_txt) std::erase(entries, std::string(kOutputFile));
@@ -643,7 +643,7 @@ absl::StatusOr<std::vector<std::string>> RankRunner::collect_output(const fs::pa
   fs::path tar = output_dir.parent_path() / "output.tar";
   PESC_RETURN_IF_ERROR(archive::pack_directory(output_dir, tar, {kOutputFile}));
   std::error_code ignored;
-  auto uploaded = patiently([&] { return upload_file(blobs, tar); });
+  auto uploaded = patiently([&] { return blobs.upload_file(tar); });
   fs::remove(tar, ignored);
   if (!uploaded.ok()) return uploaded.status();
   *result.mutable_files() = *std::move(uploaded);

@@ -21,7 +21,8 @@
 #include "executor/rank_process.h"
 #include "executor/slot_launcher.h"
 #include "executor/warm_runner.h"
-#include "pesc/v1/pesc.grpc.pb.h"
+#include "pesc/v1/pesc.pb.h"
+#include "worker/blob_source.h"
 #include "worker/disk_room.h"
 #include "worker/process_cache.h"
 #include "worker/rank_isolation.h"
@@ -60,7 +61,7 @@ class RankRunner {
   static constexpr int kWarmSets = 3;
 
   // Runs in slot `slot`'s directories, which must be empty.
-  v1::RankResult run(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs, const RankHooks& hooks);
+  v1::RankResult run(const v1::Assignment& assignment, int slot, BlobSource& blobs, const RankHooks& hooks);
 
   // Whether run_chunk may run the chunk's ranks overlapped.
   static bool can_pipeline(const v1::Assignment& assignment);
@@ -68,7 +69,7 @@ class RankRunner {
   // them sent ahead in the slot's other sets of directories while the last
   // one's output is read; each rank still gets empty directories. `take` gets each result in rank order; a rank starts
   // only while `keep_going` says so. Ends early when the runner dies.
-  void run_chunk(v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs, const RankHooks& hooks,
+  void run_chunk(v1::Assignment& assignment, int slot, BlobSource& blobs, const RankHooks& hooks,
                  const std::function<bool()>& keep_going, const std::function<void(v1::RankResult)>& take);
 
   // Empties a slot's directories for its next rank. Done after the result is
@@ -92,16 +93,16 @@ class RankRunner {
   std::error_code clear_set(int slot, int set);
   // The rank's result from how it ended and what it left in `set`.
   v1::RankResult result_of(const v1::Assignment& assignment, int slot, int set, const absl::StatusOr<RankExit>& exit,
-                           bool timed_out, v1::Blobs::Stub& blobs);
+                           bool timed_out, BlobSource& blobs);
   // Fails a result the worker's disk may have spoilt.
   void blame_full_disk(v1::RankResult& result) const;
   // Ends the slot's failed warm runner; how the rank ended, for its result.
   absl::StatusOr<RankExit> after_runner_failed(int slot, absl::Status failure, bool timed_out);
   // checkpoint_dir packed and uploaded; nullopt when it is empty.
   absl::StatusOr<std::optional<v1::BlobRef>> save_checkpoint(const std::filesystem::path& checkpoint_dir,
-                                                             v1::Blobs::Stub& blobs);
+                                                             BlobSource& blobs);
   absl::Status restore_checkpoint(const v1::BlobRef& checkpoint, const std::filesystem::path& checkpoint_dir,
-                                  v1::Blobs::Stub& blobs);
+                                  BlobSource& blobs);
   // What a finished rank left in its slot's directories, so emptying them
   // for the next rank needs no listing.
   struct LeftBehind {
@@ -120,9 +121,9 @@ class RankRunner {
   };
   WarmSlot& warm_slot(int slot);
   absl::Status place_shared_files(const v1::Assignment& assignment, const std::filesystem::path& app_dir,
-                                  v1::Blobs::Stub& blobs);
+                                  BlobSource& blobs);
 
-  absl::StatusOr<RankExit> execute(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs,
+  absl::StatusOr<RankExit> execute(const v1::Assignment& assignment, int slot, BlobSource& blobs,
                                    const RankHooks& hooks, bool& timed_out);
   // The command, environment and isolation of a fresh process for it.
   absl::StatusOr<RankLaunch> launch_for(const v1::Assignment& assignment, const RankContext& context);
@@ -130,13 +131,13 @@ class RankRunner {
   // one when the slot has none for its sandbox.
   void use_slot_launcher(int slot, RankLaunch& launch);
   // Feeds the rank to the slot's warm runner and waits for it.
-  absl::StatusOr<RankExit> run_warm(const v1::Assignment& assignment, int slot, v1::Blobs::Stub& blobs,
+  absl::StatusOr<RankExit> run_warm(const v1::Assignment& assignment, int slot, BlobSource& blobs,
                                     const RankHooks& hooks, bool& timed_out);
   // Fills `result` with the rank's output (and `piped`, the value its
   // runner handed over, as a file of output_dir); returns the names the
   // rank left in output_dir.
   absl::StatusOr<std::vector<std::string>> collect_output(const std::filesystem::path& output_dir,
-                                                          std::optional<PipedFile> piped, v1::Blobs::Stub& blobs,
+                                                          std::optional<PipedFile> piped, BlobSource& blobs,
                                                           v1::RankResult& result);
 
   const std::filesystem::path runs_dir_;

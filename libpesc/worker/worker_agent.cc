@@ -24,6 +24,7 @@
 #include "executor/rank_process.h"
 #include "pesc/v1/pesc.grpc.pb.h"
 #include "transport/transport.h"
+#include "worker/coordinator_blobs.h"
 #include "worker/disk_room.h"
 #include "worker/owner_watch.h"
 #include "worker/process_cache.h"
@@ -132,7 +133,7 @@ struct WorkerAgent::Impl {
   WorkerOptions options;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::Workers::Stub> workers_stub;
-  std::unique_ptr<v1::Blobs::Stub> blobs_stub;
+  std::unique_ptr<BlobSource> blobs;
   std::unique_ptr<ProcessCache> cache;
   std::unique_ptr<InterpreterTable> interpreters;
   std::vector<v1::UnavailableDomain> unavailable_domains;  // told at every registration
@@ -467,7 +468,7 @@ v1::RankFinished WorkerAgent::Impl::run_assignment(v1::Assignment& assignment, i
   v1::RankFinished finished;
   finished.set_attempt_id(assignment.attempt_id());
   if (assignment.rank_count() <= 1) {
-    *finished.mutable_result() = runner->run(assignment, slot, *blobs_stub, hooks);
+    *finished.mutable_result() = runner->run(assignment, slot, *blobs, hooks);
     return finished;
   }
   // A chunk's results travel in one message; past this the chunk stops
@@ -480,7 +481,7 @@ v1::RankFinished WorkerAgent::Impl::run_assignment(v1::Assignment& assignment, i
     return bytes < kChunkBytes && !stopping && !cancelled.contains(assignment.attempt_id());
   };
   if (RankRunner::can_pipeline(assignment)) {
-    runner->run_chunk(assignment, slot, *blobs_stub, hooks, keep_going, [&](v1::RankResult result) {
+    runner->run_chunk(assignment, slot, *blobs, hooks, keep_going, [&](v1::RankResult result) {
       bytes += result.ByteSizeLong();
       *finished.add_chunk() = std::move(result);
     });
@@ -494,7 +495,7 @@ v1::RankFinished WorkerAgent::Impl::run_assignment(v1::Assignment& assignment, i
     }
     assignment.set_rank(rank);
     v1::RankResult& result = *finished.add_chunk();
-    result = runner->run(assignment, slot, *blobs_stub, hooks);
+    result = runner->run(assignment, slot, *blobs, hooks);
     bytes += result.ByteSizeLong();
   }
   return finished;
@@ -691,7 +692,7 @@ absl::StatusOr<std::unique_ptr<WorkerAgent>> WorkerAgent::start(WorkerOptions op
   impl->options = std::move(options);
   impl->channel = std::move(channel);
   impl->workers_stub = v1::Workers::NewStub(impl->channel);
-  impl->blobs_stub = v1::Blobs::NewStub(impl->channel);
+  impl->blobs = std::make_unique<CoordinatorBlobs>(impl->channel);
   Impl* raw = impl.get();
   if (raw->options.owners_first) {
     PESC_ASSIGN_OR_RETURN(

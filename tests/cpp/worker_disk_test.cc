@@ -19,6 +19,7 @@
 #include "pesc/pesc.h"
 #include "pesc/v1/pesc.grpc.pb.h"
 #include "transport/transport.h"
+#include "worker/coordinator_blobs.h"
 #include "worker/disk_room.h"
 #include "worker/process_cache.h"
 
@@ -160,7 +161,7 @@ class ProcessCacheTest : public ::testing::Test {
  protected:
   void SetUp() override {
     channel_ = open_channel(farm_.address(), {.token = farm_.admin_token()});
-    blobs_ = v1::Blobs::NewStub(channel_);
+    blobs_ = std::make_unique<CoordinatorBlobs>(channel_);
     auto cache = ProcessCache::open(scratch_.path() / "cache");
     ASSERT_TRUE(cache.ok()) << cache.status();
     cache_ = *std::move(cache);
@@ -169,7 +170,7 @@ class ProcessCacheTest : public ::testing::Test {
   // A one-file process of `text`, uploaded.
   v1::Assignment assignment_of(const std::string& text) {
     const fs::path file = write_script(scratch_.path(), "upload.sh", text);
-    auto ref = upload_file(*blobs_, file);
+    auto ref = blobs_->upload_file(file);
     EXPECT_TRUE(ref.ok()) << ref.status();
     v1::Assignment assignment;
     assignment.set_process_kind(v1::PROCESS_KIND_FILE);
@@ -192,7 +193,7 @@ class ProcessCacheTest : public ::testing::Test {
   TestFarm farm_{0};
   ScratchDir scratch_;
   std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::Blobs::Stub> blobs_;
+  std::unique_ptr<BlobSource> blobs_;
   std::unique_ptr<ProcessCache> cache_;
 };
 
