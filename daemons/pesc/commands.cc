@@ -324,16 +324,19 @@ int workers(const Target& target) {
   if (auto code = require_coordinator(target)) return *code;
   try {
     const auto workers = or_throw(connect(target)->client().workers());  // before the header, as in jobs()
-    std::cout << absl::StrFormat("%-24s %-16s %-11s %6s %8s %10s  %s\n", "WORKER", "HOST", "STATE", "SLOTS",
-                                 "RUNNING", "RANKS DONE", "ROOMS");
+    std::cout << absl::StrFormat("%-24s %-16s %-11s %6s %8s %10s %5s %-8s %s\n", "WORKER", "HOST", "STATE", "SLOTS",
+                                 "RUNNING", "RANKS DONE", "CPU", "VERSION", "ROOMS");
     for (const v1::WorkerInfo& worker : workers) {
       const char* state = !worker.quarantined().empty() ? "quarantined"
                           : !worker.online()              ? "offline"
                           : !worker.paused().empty()      ? "paused"
                           : !worker.throttled().empty()   ? "throttled"
                                                           : "online";
-      std::cout << absl::StrFormat("%-24s %-16s %-11s %6d %8d %10d  %s\n", worker.id(), worker.host(), state,
-                                   worker.slots(), worker.running(), worker.ranks_done(),
+      const std::string cpu =
+          worker.online() && worker.host_cpu_percent() >= 0 ? absl::StrFormat("%.0f%%", worker.host_cpu_percent()) : "-";
+      std::cout << absl::StrFormat("%-24s %-16s %-11s %6d %8d %10d %5s %-8s %s\n", worker.id(), worker.host(), state,
+                                   worker.slots(), worker.running(), worker.ranks_done(), cpu,
+                                   worker.version().empty() ? "-" : worker.version(),
                                    absl::StrJoin(worker.rooms(), ","));
       if (!worker.quarantined().empty()) {
         std::cout << "  no ranks for " << worker.id() << " until it rejoins: " << worker.quarantined() << "\n";

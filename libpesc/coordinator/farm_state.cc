@@ -374,6 +374,7 @@ void FarmState::worker_heartbeat(const std::string& worker_id, const v1::Heartbe
   if (session == workers_.sessions().end()) return;
   session->second.last_heard = absl::Now();
   session->second.throttled = heartbeat.throttled_reason();
+  session->second.host_cpu_percent = heartbeat.host_cpu_percent();
   std::vector<int64_t> returned;
   for (int64_t attempt : heartbeat.returned_attempts()) {
     if (session->second.attempts.erase(attempt) > 0) returned.push_back(attempt);

@@ -103,6 +103,8 @@ WorkerRegistry::Joined WorkerRegistry::join(const v1::RegisterWorker& registrati
   session.last_heard = now;
   session.gpus.assign(registration.gpus().begin(), registration.gpus().end());
   session.paused = registration.paused_reason();
+  session.version = registration.version();
+  session.domains = {registration.domains().begin(), registration.domains().end()};
   session.unavailable_domains.clear();
   for (const v1::UnavailableDomain& domain : registration.unavailable_domains()) {
     session.unavailable_domains[domain.domain()] = domain.why();
@@ -172,6 +174,9 @@ void WorkerRegistry::describe(v1::WorkerInfo& worker) const {
     unavailable.set_why(why);
   }
   worker.set_running(static_cast<int>(session->started_attempts().size()));  // not those it queues
+  worker.set_version(session->version);
+  worker.set_host_cpu_percent(session->host_cpu_percent);
+  *worker.mutable_domains() = {session->domains.begin(), session->domains.end()};
 }
 
 std::map<std::string, int> WorkerRegistry::queued_by_job(const std::vector<AttemptRecord>& running) const {

@@ -50,6 +50,9 @@ struct WorkerSession {
   std::map<int64_t, std::vector<int>> gpus_held;
   // Domains it cannot run for its rank user, and why: it gets no jobs of them.
   std::map<std::string, std::string> unavailable_domains;
+  std::string version;
+  std::vector<std::string> domains;  // built-in domains it runs
+  double host_cpu_percent = -1;      // from its last heartbeat; negative until known
   std::string paused;     // why it takes no ranks now (its host is busy)
   std::string throttled;  // why its ranks get little CPU now (its owner is at it)
   // Ranks of its chunk attempts (those of more than one rank); entries of

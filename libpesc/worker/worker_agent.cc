@@ -26,6 +26,7 @@
 #include "transport/transport.h"
 #include "worker/coordinator_blobs.h"
 #include "worker/disk_room.h"
+#include "worker/host_load.h"
 #include "worker/owner_watch.h"
 #include "worker/process_cache.h"
 #include "worker/rank_isolation.h"
@@ -137,6 +138,7 @@ struct WorkerAgent::Impl {
   std::unique_ptr<ProcessCache> cache;
   std::unique_ptr<InterpreterTable> interpreters;
   std::vector<v1::UnavailableDomain> unavailable_domains;  // told at every registration
+  HostLoad host_cpu ABSL_GUARDED_BY(mutex){"/proc/stat"};  // all of the host's CPU use, for heartbeats
   std::unique_ptr<RankRunner> runner;
   std::unique_ptr<OwnerWatch> owner_watch;  // null unless owners_first
   std::unique_ptr<DiskRoom> disk_room;
@@ -275,6 +277,13 @@ absl::Status WorkerAgent::Impl::run_session(bool& registered) {
   *registration.mutable_gpus() = {options.gpus.begin(), options.gpus.end()};
   const OwnerState owner = owner_state();
   *registration.mutable_unavailable_domains() = {unavailable_domains.begin(), unavailable_domains.end()};
+  registration.set_version(PESC_VERSION);
+  for (const std::string& domain : builtin_domain_names()) {
+    if (std::none_of(unavailable_domains.begin(), unavailable_domains.end(),
+                     [&](const v1::UnavailableDomain& unavailable) { return unavailable.domain() == domain; })) {
+      registration.add_domains(domain);
+    }
+  }
   {
     absl::MutexLock lock(&mutex);
     if (stopping) return absl::CancelledError();
@@ -589,6 +598,7 @@ void WorkerAgent::Impl::send_heartbeat(const OwnerState& owner, const std::vecto
     absl::MutexLock lock(&mutex);
     beat.mutable_heartbeat()->set_running(static_cast<int>(running.size()));
     beat.mutable_heartbeat()->set_paused_reason(paused_reason(owner));
+    beat.mutable_heartbeat()->set_host_cpu_percent(host_cpu.sample({}).value_or(-1));
   }
   beat.mutable_heartbeat()->set_throttled_reason(owner.throttled);
   *beat.mutable_heartbeat()->mutable_returned_attempts() = {returned.begin(), returned.end()};
