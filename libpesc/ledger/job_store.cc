@@ -1,5 +1,7 @@
 #include "ledger/job_store.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
@@ -46,6 +48,34 @@ absl::StatusOr<std::vector<AttemptRecord>> JobStore::cancel_job(const std::strin
 absl::StatusOr<std::vector<AttemptRecord>> JobStore::fail_job(const std::string& job_id, const std::string& failure,
                                                               int64_t now_unix_ms) {
   return end_job(job_id, v1::JOB_STATE_FAILED, failure, now_unix_ms);
+}
+
+absl::StatusOr<std::vector<int>> JobStore::retry_ranks(const std::string& job_id, std::vector<int> ranks) {
+  PESC_ASSIGN_OR_RETURN(JobRecord job, this->job(job_id));
+  if (job.state == v1::JOB_STATE_RUNNING) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job_id, " is still running (", job.progress.pending() + job.progress.running(),
+                     " ranks pending or running): retry its ranks once it has ended, or cancel it first"));
+  }
+  if (ranks.empty()) {
+    PESC_ASSIGN_OR_RETURN(ranks, unsucceeded_ranks(job_id));
+    if (ranks.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat("every rank of job ", job_id,
+                                                        " succeeded: nothing to retry (name the ranks to run "
+                                                        "again, e.g. --ranks 3,7-9)"));
+    }
+  }
+  const int total = job.progress.total();
+  for (int rank : ranks) {
+    if (rank < 0 || rank >= total) {
+      return absl::OutOfRangeError(
+          absl::StrCat("job ", job_id, " has ranks 0 to ", total - 1, "; there is no rank ", rank));
+    }
+  }
+  std::sort(ranks.begin(), ranks.end());
+  ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
+  PESC_RETURN_IF_ERROR(reopen_ranks(job_id, ranks));
+  return ranks;
 }
 
 }  // namespace pesc
