@@ -6,6 +6,13 @@
 #include "common/status_macros.h"
 
 namespace pesc {
+namespace {
+
+absl::Status no_such_rank(const std::string& job_id, int total, int rank) {
+  return absl::OutOfRangeError(absl::StrCat("job ", job_id, " has ranks 0 to ", total - 1, "; there is no rank ", rank));
+}
+
+}  // namespace
 
 v1::JobInfo JobRecord::to_info() const {
   v1::JobInfo info;
@@ -50,6 +57,30 @@ absl::StatusOr<std::vector<AttemptRecord>> JobStore::fail_job(const std::string&
   return end_job(job_id, v1::JOB_STATE_FAILED, failure, now_unix_ms);
 }
 
+absl::StatusOr<v1::RankResult> JobStore::rank_now(const std::string& job_id, int rank) {
+  PESC_ASSIGN_OR_RETURN(JobRecord job, this->job(job_id));
+  if (rank < 0 || rank >= job.progress.total()) return no_such_rank(job_id, job.progress.total(), rank);
+  PESC_ASSIGN_OR_RETURN(RankRow row, rank_row(job_id, rank));
+  if (row.finish_seq > 0) {
+    // finish_seqs are the job's own, one per ended rank.
+    PESC_ASSIGN_OR_RETURN(std::vector<v1::RankResult> ended, results_after(job_id, row.finish_seq - 1, 1));
+    if (!ended.empty() && ended.front().rank() == rank) return ended.front();
+  }
+  v1::RankResult now;
+  now.set_rank(rank);
+  now.set_state(row.state);
+  if (row.state != v1::RANK_STATE_RUNNING) return now;
+  PESC_ASSIGN_OR_RETURN(std::vector<AttemptRecord> running, running_attempts(job_id));
+  for (const AttemptRecord& attempt : running) {
+    if (attempt.rank <= rank && rank < attempt.rank + attempt.rank_count) {
+      now.set_attempt_id(attempt.id);
+      now.set_worker(attempt.worker_id);
+      break;
+    }
+  }
+  return now;
+}
+
 absl::StatusOr<std::vector<int>> JobStore::retry_ranks(const std::string& job_id, std::vector<int> ranks) {
   PESC_ASSIGN_OR_RETURN(JobRecord job, this->job(job_id));
   if (job.state == v1::JOB_STATE_RUNNING) {
@@ -67,10 +98,7 @@ absl::StatusOr<std::vector<int>> JobStore::retry_ranks(const std::string& job_id
   }
   const int total = job.progress.total();
   for (int rank : ranks) {
-    if (rank < 0 || rank >= total) {
-      return absl::OutOfRangeError(
-          absl::StrCat("job ", job_id, " has ranks 0 to ", total - 1, "; there is no rank ", rank));
-    }
+    if (rank < 0 || rank >= total) return no_such_rank(job_id, total, rank);
   }
   std::sort(ranks.begin(), ranks.end());
   ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());

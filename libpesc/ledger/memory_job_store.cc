@@ -471,6 +471,13 @@ absl::StatusOr<std::vector<int>> MemoryJobStore::unsucceeded_ranks(const std::st
   return ranks;
 }
 
+absl::StatusOr<JobStore::RankRow> MemoryJobStore::rank_row(const std::string& job_id, int rank) {
+  PESC_RETURN_IF_ERROR(batch_failure_);
+  const Rank* row = find_rank(job_id, rank);
+  if (row == nullptr) return absl::NotFoundError(absl::StrCat("job ", job_id, " has no rank ", rank));
+  return RankRow{.state = row->state, .finish_seq = row->finish_seq};
+}
+
 absl::Status MemoryJobStore::reopen_ranks(const std::string& job_id, const std::vector<int>& ranks) {
   PESC_RETURN_IF_ERROR(writable());
   Job* job = find_job(job_id);

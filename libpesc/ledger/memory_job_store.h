@@ -122,6 +122,7 @@ class MemoryJobStore final : public JobStore {
                                                      const std::string& failure, int64_t now_unix_ms) override;
   absl::StatusOr<std::vector<int>> unsucceeded_ranks(const std::string& job_id) override;
   absl::Status reopen_ranks(const std::string& job_id, const std::vector<int>& ranks) override;
+  absl::StatusOr<RankRow> rank_row(const std::string& job_id, int rank) override;
 
   State state_;
   std::vector<State> before_batches_;  // one per open batch, innermost last

@@ -1044,6 +1044,17 @@ absl::StatusOr<std::vector<int>> SqliteJobStore::unsucceeded_ranks(const std::st
   });
 }
 
+absl::StatusOr<JobStore::RankRow> SqliteJobStore::rank_row(const std::string& job_id, int rank) {
+  return guarded("read a rank", [&]() -> absl::StatusOr<RankRow> {
+    auto query = (*sql_)("SELECT state, finish_seq FROM ranks WHERE job_id = ? AND rank = ?");
+    query->bind(1, job_id);
+    query->bind(2, rank);
+    if (!query->executeStep()) return absl::NotFoundError(absl::StrCat("job ", job_id, " has no rank ", rank));
+    return RankRow{.state = static_cast<v1::RankState>(query->getColumn(0).getInt()),
+                   .finish_seq = query->getColumn(1).getInt64()};
+  });
+}
+
 absl::Status SqliteJobStore::reopen_ranks(const std::string& job_id, const std::vector<int>& ranks) {
   return guarded("reopen ranks", [&]() -> absl::Status {
     WaitForDisk durable(*db_);

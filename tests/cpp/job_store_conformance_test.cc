@@ -583,6 +583,24 @@ TYPED_TEST(JobStoreConformance, ARetryOfACancelledJobRunsItsCancelledRanks) {
   EXPECT_EQ(job->progress.pending(), 2);
 }
 
+TYPED_TEST(JobStoreConformance, ARankNowIsItsStateItsRunningAttemptOrItsResult) {
+  ASSERT_TRUE(this->store_->create_job("j1", spec_of(3), 1).ok());
+  const int64_t attempt = this->store_->start_attempt("j1", 1, "w1", 2)->id;
+  const int64_t other = this->store_->start_attempt("j1", 2, "w2", 2)->id;
+  ASSERT_TRUE(this->store_->finish_attempt(other, exited(0), 3)->has_value());
+  EXPECT_EQ(this->store_->rank_now("j1", 0)->state(), v1::RANK_STATE_PENDING);
+  auto running = this->store_->rank_now("j1", 1);
+  ASSERT_TRUE(running.ok()) << running.status();
+  EXPECT_EQ(running->state(), v1::RANK_STATE_RUNNING);
+  EXPECT_EQ(running->attempt_id(), attempt);
+  EXPECT_EQ(running->worker(), "w1");
+  auto ended = this->store_->rank_now("j1", 2);
+  EXPECT_EQ(ended->state(), v1::RANK_STATE_SUCCEEDED);
+  EXPECT_EQ(ended->output_txt().inline_data(), "out 0");
+  EXPECT_EQ(this->store_->rank_now("j1", 3).status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(this->store_->rank_now("j2", 0).status().code(), absl::StatusCode::kNotFound);
+}
+
 // The in-memory ledger stands in for a full disk: writes fail, a batch they
 // failed in leaves nothing, and writes work again once space returns.
 TEST(MemoryJobStoreTest, FailingWritesRollBackTheWholeBatchAsAFullDiskDoes) {
