@@ -9,6 +9,7 @@
 #include <cctype>
 
 #include <deque>
+#include <fstream>
 #include <optional>
 #include <set>
 #include <thread>
@@ -146,6 +147,8 @@ struct WorkerAgent::Impl {
   std::map<int64_t, RankProcess*> running ABSL_GUARDED_BY(mutex);  // attempt -> process (null while preparing)
   std::map<int64_t, std::vector<int>> running_gpus ABSL_GUARDED_BY(mutex);  // of running attempts that have some
   std::set<int64_t> cancelled ABSL_GUARDED_BY(mutex);
+  // The output.txt each running one-rank attempt writes, for followers (`pesc logs -f`).
+  std::map<int64_t, std::filesystem::path> output_files ABSL_GUARDED_BY(mutex);
   // Why the work dir's disk has no room for ranks, when it has none.
   std::string disk_short ABSL_GUARDED_BY(mutex);
   std::map<int64_t, v1::RankFinished> unacknowledged ABSL_GUARDED_BY(mutex);
@@ -187,6 +190,8 @@ struct WorkerAgent::Impl {
   }
   void resume(const v1::Registered& registered);
   void handle(const v1::CoordinatorMessage& message);
+  // Answers a follower's read of a running rank's output.txt.
+  void answer_read(const v1::ReadOutput& read);
   void slot_loop(int slot);
   // Holds the slot until the gang starts (true, with the assignment told
   // where rank 0 is) or the attempt is cancelled or the worker stops.
@@ -344,6 +349,7 @@ void WorkerAgent::Impl::resume(const v1::Registered& registered) {
 }
 
 void WorkerAgent::Impl::handle(const v1::CoordinatorMessage& message) {
+  if (message.has_read_output()) return answer_read(message.read_output());
   absl::MutexLock lock(&mutex);
   if (message.has_assign_batch()) {
     for (const v1::Assignment& assignment : message.assign_batch().assignments()) queue.push_back(assignment);
@@ -359,6 +365,28 @@ void WorkerAgent::Impl::handle(const v1::CoordinatorMessage& message) {
       if (gang_waiting.contains(attempt)) gang_started[attempt] = message.start_gang();
     }
   }
+}
+
+void WorkerAgent::Impl::answer_read(const v1::ReadOutput& read) {
+  v1::WorkerMessage message;
+  v1::OutputRead& answer = *message.mutable_output_read();
+  answer.set_request_id(read.request_id());
+  std::filesystem::path file;
+  {
+    absl::MutexLock lock(&mutex);
+    auto running_file = output_files.find(read.attempt_id());
+    if (running_file != output_files.end()) file = running_file->second;
+  }
+  if (file.empty()) {
+    answer.set_gone(true);
+  } else if (std::ifstream in(file, std::ios::binary); in) {  // none yet: the rank has printed nothing
+    std::string bytes(static_cast<size_t>(std::max(0, read.max_bytes())), '\0');
+    in.seekg(read.offset());
+    in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    bytes.resize(in.gcount() > 0 ? static_cast<size_t>(in.gcount()) : 0);
+    answer.set_data(std::move(bytes));
+  }
+  send(message);  // lost with the stream: the follower asks again
 }
 
 void WorkerAgent::Impl::send_gang_ready(int64_t attempt_id, int port) {
@@ -411,6 +439,7 @@ void WorkerAgent::Impl::slot_loop(int slot) {
         assignment = std::move(queue.front());
         queue.pop_front();
         running[assignment.attempt_id()] = nullptr;
+        if (assignment.rank_count() <= 1) output_files[assignment.attempt_id()] = runner->output_file(slot);
         if (!assignment.gpus().empty()) {
           running_gpus[assignment.attempt_id()].assign(assignment.gpus().begin(), assignment.gpus().end());
         }
@@ -427,6 +456,7 @@ void WorkerAgent::Impl::slot_loop(int slot) {
     if (assignment.gang() && !await_gang_start(assignment)) {
       absl::MutexLock lock(&mutex);
       running.erase(attempt);
+      output_files.erase(attempt);
       cancelled.erase(attempt);
       continue;
     }
@@ -452,6 +482,7 @@ void WorkerAgent::Impl::slot_loop(int slot) {
       absl::MutexLock lock(&mutex);
       running.erase(attempt);
       running_gpus.erase(attempt);
+      output_files.erase(attempt);
       stopped_for_a_cancel = cancelled.erase(attempt) > 0;
     }
     // A rank stopped for a cancel still sends what it had written, which
@@ -637,6 +668,7 @@ bool WorkerAgent::Impl::check_disk_room(std::optional<int64_t> taken) {
         returned.push_back(*taken);
         running.erase(*taken);
         running_gpus.erase(*taken);
+        output_files.erase(*taken);
         cancelled.erase(*taken);
       }
     }
