@@ -4,8 +4,9 @@
 
 #include <algorithm>
 #include <iostream>
-#include <utility>
 #include <thread>
+#include <tuple>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"

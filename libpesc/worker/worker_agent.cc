@@ -66,6 +66,21 @@ using Stream = grpc::ClientReaderWriter<v1::WorkerMessage, v1::CoordinatorMessag
 // Kills the process group of every process whose working directory lies
 // under `runs_dir`: ranks orphaned when an earlier life of this worker was
 // killed. (Ranks run in their own process groups, so they outlive it.)
+// What `file` holds from `offset` on, at most `max_bytes`; empty while it
+// does not exist (the rank has printed nothing) or holds no more.
+std::string read_from(const std::filesystem::path& file, int64_t offset, int max_bytes) {
+  std::error_code error;
+  const uintmax_t size = std::filesystem::file_size(file, error);
+  if (error || offset < 0 || size <= static_cast<uintmax_t>(offset)) return "";
+  const uintmax_t left = size - static_cast<uintmax_t>(offset);
+  std::string bytes(std::min<uintmax_t>(left, static_cast<uintmax_t>(std::max(0, max_bytes))), '\0');
+  std::ifstream in(file, std::ios::binary);
+  in.seekg(offset);
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  bytes.resize(in.gcount() > 0 ? static_cast<size_t>(in.gcount()) : 0);
+  return bytes;
+}
+
 void kill_ranks_running_in(const fs::path& runs_dir) {
   std::error_code error;
   const std::string prefix = fs::weakly_canonical(runs_dir, error).string() + "/";
@@ -379,12 +394,8 @@ void WorkerAgent::Impl::answer_read(const v1::ReadOutput& read) {
   }
   if (file.empty()) {
     answer.set_gone(true);
-  } else if (std::ifstream in(file, std::ios::binary); in) {  // none yet: the rank has printed nothing
-    std::string bytes(static_cast<size_t>(std::max(0, read.max_bytes())), '\0');
-    in.seekg(read.offset());
-    in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    bytes.resize(in.gcount() > 0 ? static_cast<size_t>(in.gcount()) : 0);
-    answer.set_data(std::move(bytes));
+  } else {
+    answer.set_data(read_from(file, read.offset(), read.max_bytes()));
   }
   send(message);  // lost with the stream: the follower asks again
 }
