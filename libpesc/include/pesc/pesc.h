@@ -404,7 +404,8 @@ class Results {
 // One rank's output.txt as it grows (`pesc logs JOB RANK -f`): read from
 // the worker running the rank while it runs, then from its result. A new
 // attempt of the rank (a retry after a failure) starts its output over; the
-// pieces then go on with what the new attempt prints.
+// pieces then go on with what the new attempt prints. Ranks that run several
+// to an attempt (short function-mode ranks in chunks) show theirs when they end.
 class RankLog {
  public:
   RankLog(RankLog&&) noexcept;
