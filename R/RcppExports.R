@@ -57,6 +57,22 @@
     .Call(`_pesc_pesc_job_results`, job)
 }
 
+.pesc_results_retry <- function(results, ranks) {
+    .Call(`_pesc_pesc_results_retry`, results, ranks)
+}
+
+.pesc_job_log <- function(job, rank, follow) {
+    .Call(`_pesc_pesc_job_log`, job, rank, follow)
+}
+
+.pesc_log_next <- function(log, timeout_ms) {
+    .Call(`_pesc_pesc_log_next`, log, timeout_ms)
+}
+
+.pesc_log_ended <- function(log) {
+    .Call(`_pesc_pesc_log_ended`, log)
+}
+
 .pesc_results_ranks <- function(results) {
     .Call(`_pesc_pesc_results_ranks`, results)
 }

@@ -171,6 +171,54 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// pesc_results_retry
+SEXP pesc_results_retry(SEXP results, std::vector<int> ranks);
+RcppExport SEXP _pesc_pesc_results_retry(SEXP resultsSEXP, SEXP ranksSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type results(resultsSEXP);
+    Rcpp::traits::input_parameter< std::vector<int> >::type ranks(ranksSEXP);
+    rcpp_result_gen = Rcpp::wrap(pesc_results_retry(results, ranks));
+    return rcpp_result_gen;
+END_RCPP
+}
+// pesc_job_log
+SEXP pesc_job_log(SEXP job, int rank, bool follow);
+RcppExport SEXP _pesc_pesc_job_log(SEXP jobSEXP, SEXP rankSEXP, SEXP followSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type job(jobSEXP);
+    Rcpp::traits::input_parameter< int >::type rank(rankSEXP);
+    Rcpp::traits::input_parameter< bool >::type follow(followSEXP);
+    rcpp_result_gen = Rcpp::wrap(pesc_job_log(job, rank, follow));
+    return rcpp_result_gen;
+END_RCPP
+}
+// pesc_log_next
+SEXP pesc_log_next(SEXP log, int timeout_ms);
+RcppExport SEXP _pesc_pesc_log_next(SEXP logSEXP, SEXP timeout_msSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type log(logSEXP);
+    Rcpp::traits::input_parameter< int >::type timeout_ms(timeout_msSEXP);
+    rcpp_result_gen = Rcpp::wrap(pesc_log_next(log, timeout_ms));
+    return rcpp_result_gen;
+END_RCPP
+}
+// pesc_log_ended
+bool pesc_log_ended(SEXP log);
+RcppExport SEXP _pesc_pesc_log_ended(SEXP logSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type log(logSEXP);
+    rcpp_result_gen = Rcpp::wrap(pesc_log_ended(log));
+    return rcpp_result_gen;
+END_RCPP
+}
 // pesc_results_ranks
 Rcpp::List pesc_results_ranks(SEXP results);
 RcppExport SEXP _pesc_pesc_results_ranks(SEXP resultsSEXP) {
@@ -255,6 +303,10 @@ static const R_CallMethodDef CallEntries[] = {
     {"_pesc_pesc_job_done", (DL_FUNC) &_pesc_pesc_job_done, 1},
     {"_pesc_pesc_job_cancel", (DL_FUNC) &_pesc_pesc_job_cancel, 1},
     {"_pesc_pesc_job_results", (DL_FUNC) &_pesc_pesc_job_results, 1},
+    {"_pesc_pesc_results_retry", (DL_FUNC) &_pesc_pesc_results_retry, 2},
+    {"_pesc_pesc_job_log", (DL_FUNC) &_pesc_pesc_job_log, 3},
+    {"_pesc_pesc_log_next", (DL_FUNC) &_pesc_pesc_log_next, 2},
+    {"_pesc_pesc_log_ended", (DL_FUNC) &_pesc_pesc_log_ended, 1},
     {"_pesc_pesc_results_ranks", (DL_FUNC) &_pesc_pesc_results_ranks, 1},
     {"_pesc_pesc_results_output", (DL_FUNC) &_pesc_pesc_results_output, 1},
     {"_pesc_pesc_results_job_id", (DL_FUNC) &_pesc_pesc_results_job_id, 1},

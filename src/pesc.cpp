@@ -33,6 +33,7 @@ using OwnedPtr = Rcpp::XPtr<T, Rcpp::PreserveStorage, Rcpp::standard_delete_fina
 using FarmPtr = OwnedPtr<std::shared_ptr<pesc::Farm>>;
 using JobPtr = OwnedPtr<JobHandle>;
 using ResultsPtr = OwnedPtr<pesc::Results>;
+using RankLogPtr = OwnedPtr<pesc::RankLog>;
 
 const char* code_name(pesc::ErrorCode code) {
   switch (code) {
@@ -229,6 +230,33 @@ void pesc_job_cancel(SEXP job) {
 SEXP pesc_job_results(SEXP job) {
   return guarded([&] { return ResultsPtr(new pesc::Results(JobPtr(job)->job.wait()), true); });
 }
+
+// The job of these results, running their failed ranks (or `ranks`) again.
+// [[Rcpp::export(.pesc_results_retry)]]
+SEXP pesc_results_retry(SEXP results, std::vector<int> ranks) {
+  // The job reaches its farm through the results' connection; no Farm to hold.
+  return guarded([&] { return JobPtr(new JobHandle{nullptr, ResultsPtr(results)->retry(ranks)}, true); });
+}
+
+// [[Rcpp::export(.pesc_job_log)]]
+SEXP pesc_job_log(SEXP job, int rank, bool follow) {
+  return guarded([&] { return RankLogPtr(new pesc::RankLog(JobPtr(job)->job.log(rank, follow)), true); });
+}
+
+// The next piece of the rank's output (raw), or NULL when none came within `timeout_ms`.
+// [[Rcpp::export(.pesc_log_next)]]
+SEXP pesc_log_next(SEXP log, int timeout_ms) {
+  return guarded([&]() -> SEXP {
+    std::optional<std::string> piece = RankLogPtr(log)->next(std::chrono::milliseconds(timeout_ms));
+    if (!piece) return R_NilValue;
+    Rcpp::RawVector bytes(piece->size());
+    std::copy(piece->begin(), piece->end(), bytes.begin());
+    return bytes;
+  });
+}
+
+// [[Rcpp::export(.pesc_log_ended)]]
+bool pesc_log_ended(SEXP log) { return RankLogPtr(log)->ended(); }
 
 // [[Rcpp::export(.pesc_results_ranks)]]
 Rcpp::List pesc_results_ranks(SEXP results) {

@@ -242,7 +242,26 @@ PYBIND11_MODULE(_core, m) {
             return py::bytes(bytes);
           },
           py::arg("rank"), py::arg("relative"))
-      .def("report", [](const pesc::Results& results) { return unlocked([&] { return results.report(); }); });
+      .def("report", [](const pesc::Results& results) { return unlocked([&] { return results.report(); }); })
+      .def(
+          "retry",
+          [](const pesc::Results& results, const std::vector<int>& ranks) {
+            return unlocked([&] { return results.retry(ranks); });
+          },
+          py::arg("ranks") = std::vector<int>());
+
+  py::class_<pesc::RankLog>(m, "RankLog")
+      .def(
+          "next",
+          [](pesc::RankLog& log, double timeout_s) -> std::optional<py::bytes> {
+            auto timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000.0));
+            std::optional<std::string> piece = unlocked([&] { return log.next(timeout); });
+            if (!piece) return std::nullopt;
+            return py::bytes(*piece);
+          },
+          py::arg("timeout"),
+          "The next piece of the rank's output.txt (bytes), or None when `timeout` seconds pass first or it ended.")
+      .def_property_readonly("ended", &pesc::RankLog::ended);
 
   py::class_<pesc::Job>(m, "Job")
       .def_property_readonly("id", &pesc::Job::id)
@@ -257,7 +276,13 @@ PYBIND11_MODULE(_core, m) {
       })
       .def("progress", [](const pesc::Job& job) { return unlocked([&] { return job.progress(); }); })
       .def("done", [](const pesc::Job& job) { return unlocked([&] { return job.done(); }); })
-      .def("cancel", [](pesc::Job& job) { unlocked([&] { job.cancel(); }); });
+      .def("cancel", [](pesc::Job& job) { unlocked([&] { job.cancel(); }); })
+      .def(
+          "retry", [](pesc::Job& job, const std::vector<int>& ranks) { return unlocked([&] { return job.retry(ranks); }); },
+          py::arg("ranks") = std::vector<int>())
+      .def(
+          "log", [](const pesc::Job& job, int rank, bool follow) { return unlocked([&] { return job.log(rank, follow); }); },
+          py::arg("rank"), py::arg("follow") = true);
 
   py::class_<pesc::Farm>(m, "Farm")
       .def(py::init([](const std::string& domain, const std::string& coordinator,
@@ -286,5 +311,11 @@ PYBIND11_MODULE(_core, m) {
            py::arg("job_id"))
       .def("remove_job", [](pesc::Farm& farm, const std::string& id) { unlocked([&] { farm.remove_job(id); }); },
            py::arg("job_id"))
+      .def(
+          "log",
+          [](pesc::Farm& farm, const std::string& id, int rank, bool follow) {
+            return unlocked([&] { return farm.log(id, rank, follow); });
+          },
+          py::arg("job_id"), py::arg("rank"), py::arg("follow") = true)
       .def("describe", &pesc::Farm::describe);
 }

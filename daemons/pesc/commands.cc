@@ -10,7 +10,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "executor/domain.h"
@@ -358,6 +361,79 @@ int workers(const Target& target) {
     return kExitOk;
   } catch (const Error& error) {
     return report_error(error);
+  }
+}
+
+namespace {
+
+// "3,7-9" -> 3, 7, 8, 9.
+absl::StatusOr<std::vector<int>> parse_ranks(const std::string& text) {
+  std::vector<int> ranks;
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    part = absl::StripAsciiWhitespace(part);
+    std::pair<std::string, std::string> bounds = absl::StrSplit(part, absl::MaxSplits('-', 1));
+    int first = 0;
+    int last = 0;
+    if (!absl::SimpleAtoi(bounds.first, &first) ||
+        !absl::SimpleAtoi(bounds.second.empty() ? bounds.first : bounds.second, &last) || first < 0 ||
+        last < first || last - first > 10'000'000) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--ranks takes rank numbers and ranges separated by commas, e.g. 3,7-9; \"", part, "\" is neither"));
+    }
+    for (int rank = first; rank <= last; ++rank) ranks.push_back(rank);
+  }
+  if (ranks.empty()) return absl::InvalidArgumentError("--ranks names no rank; e.g. --ranks 3,7-9");
+  return ranks;
+}
+
+// A retry or a log the job's state refuses is the user's to change.
+int report_refusal(const Error& error) {
+  if (error.code() != ErrorCode::kFailedPrecondition && error.code() != ErrorCode::kOutOfRange) {
+    return report_error(error);
+  }
+  std::cerr << "pesc: " << error.what() << "\n";
+  return kExitUsage;
+}
+
+}  // namespace
+
+int retry(const Target& target, const std::string& job_id, const std::string& ranks_text) {
+  if (auto code = require_coordinator(target)) return *code;
+  std::vector<int> ranks;
+  if (!ranks_text.empty()) {
+    absl::StatusOr<std::vector<int>> parsed = parse_ranks(ranks_text);
+    if (!parsed.ok()) {
+      std::cerr << "pesc: " << parsed.status().message() << "\n";
+      return kExitUsage;
+    }
+    ranks = *std::move(parsed);
+  }
+  try {
+    Farm farm("native", farm_options(target));
+    Job job = farm.attach(job_id);
+    std::vector<int> retried = job.retry(ranks);
+    std::cerr << "pesc: job " << job_id << ": rank" << (retried.size() == 1 ? " " : "s ")
+              << absl::StrJoin(retried, ", ") << " run again\n";
+    return follow(job, "");
+  } catch (const Error& error) {
+    return report_refusal(error);
+  }
+}
+
+int logs(const Target& target, const std::string& job_id, int rank, bool follow) {
+  if (auto code = require_coordinator(target)) return *code;
+  try {
+    Farm farm("native", farm_options(target));
+    RankLog log = farm.log(job_id, rank, follow);
+    while (!log.ended()) {
+      if (std::optional<std::string> piece = log.next(std::chrono::milliseconds(500))) {
+        std::fwrite(piece->data(), 1, piece->size(), stdout);
+        std::fflush(stdout);
+      }
+    }
+    return kExitOk;
+  } catch (const Error& error) {
+    return report_refusal(error);
   }
 }
 

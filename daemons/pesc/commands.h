@@ -46,6 +46,10 @@ int results(const Target& target, const std::string& job_id, const std::string& 
 // Waits for the job, prints its report and, with `svg_file`, writes its timeline there.
 int report(const Target& target, const std::string& job_id, const std::string& svg_file);
 int jobs(const Target& target);
+// Runs a finished job's failed ranks (or `ranks`, e.g. "3,7-9") again, then follows it as wait does.
+int retry(const Target& target, const std::string& job_id, const std::string& ranks);
+// Prints a rank's output.txt; `follow`: as it grows, until the rank ends.
+int logs(const Target& target, const std::string& job_id, int rank, bool follow);
 int workers(const Target& target);
 
 }  // namespace pesc::cli

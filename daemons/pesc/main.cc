@@ -34,6 +34,9 @@ struct CommandLine {
   std::vector<std::string> operands;  // the words after user, room, certs, worker-token
   std::vector<std::string> hosts;
   std::string help_topic;
+  std::string ranks;  // retry --ranks
+  int rank = 0;       // logs RANK
+  bool follow = false;
 };
 
 constexpr const char* kDescription =
@@ -205,6 +208,14 @@ void add_commands(CLI::App& app, CommandLine& line) {
       ->type_name("NAME,...");
   app.add_subcommand("help", "describe pesc, or one command and its flags")
       ->add_option("COMMAND", line.help_topic, "the command to describe");
+  add_job_command(app, line, "retry", "run a finished job's failed ranks again, then wait for it as `wait` does")
+      .add_option("--ranks", line.ranks,
+                  "the ranks to run again, e.g. 3,7-9 (default: every rank that did not succeed; a succeeded "
+                  "rank named runs again)")
+      ->type_name("LIST");
+  CLI::App& logs = add_job_command(app, line, "logs", "print a rank's output.txt so far, or follow it with -f");
+  logs.add_option("RANK", line.rank, "the rank")->required();
+  logs.add_flag("-f,--follow", line.follow, "print its output as it grows, until the rank ends");
 }
 
 int64_t size_flag(const std::string& text) { return text.empty() ? 0 : pesc::parse_size(text); }
@@ -260,6 +271,8 @@ int dispatch(const CLI::App& app, const CLI::App& command, CommandLine& line, st
   if (name == "user") return pesc::cli::user(target, line.operands);
   if (name == "worker-token") return pesc::cli::worker_token(target, line.operands);
   if (name == "room") return pesc::cli::room(target, line.operands);
+  if (name == "retry") return pesc::cli::retry(target, line.job_id, line.ranks);
+  if (name == "logs") return pesc::cli::logs(target, line.job_id, line.rank, line.follow);
   return pesc::cli::certs(line.operands, line.hosts);
 }
 

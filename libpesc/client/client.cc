@@ -236,6 +236,31 @@ absl::StatusOr<uint64_t> Client::delete_job(const std::string& job_id) {
   return response.bytes_freed();
 }
 
+absl::StatusOr<v1::RetryRanksResponse> Client::retry(const std::string& job_id, const std::vector<int>& ranks) {
+  grpc::ClientContext context;  // not repeated on its own: a second retry finds the job running
+  set_deadline(context, kCallTimeout);
+  v1::RetryRanksRequest request;
+  request.set_job_id(job_id);
+  request.mutable_ranks()->Assign(ranks.begin(), ranks.end());
+  v1::RetryRanksResponse response;
+  if (grpc::Status status = jobs_->RetryRanks(&context, request, &response); !status.ok()) {
+    return explain(to_absl(status));
+  }
+  return response;
+}
+
+absl::StatusOr<v1::RankOutput> Client::read_output(const std::string& job_id, int rank, int64_t offset) {
+  v1::ReadRankOutputRequest request;
+  request.set_job_id(job_id);
+  request.set_rank(rank);
+  request.set_offset(offset);
+  v1::RankOutput response;
+  grpc::Status status = call_idempotent(
+      [&](grpc::ClientContext& context) { return jobs_->ReadRankOutput(&context, request, &response); });
+  if (!status.ok()) return explain(to_absl(status));
+  return response;
+}
+
 absl::StatusOr<std::vector<v1::WorkerInfo>> Client::workers() {
   v1::ListWorkersResponse response;
   grpc::Status status =

@@ -58,6 +58,10 @@ class Client : public std::enable_shared_from_this<Client> {
   // Forgets a job and its stored results; returns the bytes freed.
   absl::StatusOr<uint64_t> delete_job(const std::string& job_id);
   absl::StatusOr<std::vector<v1::WorkerInfo>> workers();
+  // Runs ranks of an ended job again (all that did not succeed when `ranks` is empty).
+  absl::StatusOr<v1::RetryRanksResponse> retry(const std::string& job_id, const std::vector<int>& ranks);
+  // A rank's output.txt from `offset` while it runs, or its result once it ended.
+  absl::StatusOr<v1::RankOutput> read_output(const std::string& job_id, int rank, int64_t offset);
 
   // A rank's output.txt, fetched when it did not travel inline.
   absl::StatusOr<std::string> output_text(const v1::RankResult& result);

@@ -4,8 +4,9 @@
 
 #include <algorithm>
 #include <iostream>
-#include <utility>
 #include <thread>
+#include <tuple>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
@@ -33,6 +34,10 @@ constexpr uint64_t kStateHeadroomBytes = uint64_t{2} << 20;
 constexpr uint64_t kStateBytesPerRank = 512;
 // How often the same store failure is logged while it lasts (a full disk).
 constexpr absl::Duration kStoreFailureLogInterval = absl::Seconds(10);
+// A follower's read of a running rank's output: at most this much at once,
+// and its worker's answer waited for this long (a follower asks again).
+constexpr int kOutputReadBytes = 1 << 20;
+constexpr absl::Duration kOutputReadWait = absl::Seconds(5);
 
 absl::Status state_disk_full(const std::filesystem::path& state_dir, absl::string_view detail) {
   return absl::ResourceExhaustedError(absl::StrCat(
@@ -315,6 +320,53 @@ void FarmState::tell_to_cancel(const std::map<std::string, std::vector<int64_t>>
       });
     }
   }
+}
+
+absl::StatusOr<v1::RetryRanksResponse> FarmState::retry(const std::string& job_id, const std::vector<int>& ranks) {
+  absl::MutexLock lock(&mutex_);
+  if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
+  if (!resync_if_needed()) return absl::UnavailableError("the coordinator cannot read its state store; try again");
+  // One transaction: a failure leaves memory as it was, with the store.
+  PESC_ASSIGN_OR_RETURN(std::vector<int> reopened, store_->retry_ranks(job_id, ranks));
+  PESC_ASSIGN_OR_RETURN(JobRecord record, store_->job(job_id));
+  v1::RetryRanksResponse response;
+  response.mutable_ranks()->Assign(reopened.begin(), reopened.end());
+  *response.mutable_job() = record.to_info();
+  active_jobs_[job_id] = ActiveJob{.spec = std::move(record.spec),
+                                   .created_unix_ms = record.created_unix_ms,
+                                   .pending = record.progress.pending()};
+  dispatch();
+  changed();
+  return response;
+}
+
+absl::StatusOr<v1::RankOutput> FarmState::read_output(const std::string& job_id, int rank, int64_t offset) {
+  v1::RankOutput output;
+  int64_t request_id = 0;
+  std::shared_ptr<OutputReads::Pending> pending;
+  {
+    absl::MutexLock lock(&mutex_);
+    PESC_ASSIGN_OR_RETURN(v1::RankResult now, store_->rank_now(job_id, rank));
+    output.set_state(now.state());
+    if (now.finish_seq() > 0) *output.mutable_result() = std::move(now);
+    if (output.state() != v1::RANK_STATE_RUNNING) return output;
+    output.set_attempt_id(now.attempt_id());
+    const WorkerSession* session = workers_.find(now.worker());
+    if (session == nullptr || !session->outbox) return output;  // away: nothing to read now
+    std::tie(request_id, pending) = output_reads_.open(now.worker());
+    v1::CoordinatorMessage message;
+    v1::ReadOutput& read = *message.mutable_read_output();
+    read.set_request_id(request_id);
+    read.set_attempt_id(now.attempt_id());
+    read.set_offset(offset);
+    read.set_max_bytes(kOutputReadBytes);
+    session->outbox->push(std::move(message));
+  }
+  if (pending->answered.WaitForNotificationWithTimeout(kOutputReadWait) && !pending->answer.gone()) {
+    output.set_data(pending->answer.data());
+  }
+  output_reads_.close(request_id);
+  return output;
 }
 
 absl::StatusOr<std::vector<v1::WorkerInfo>> FarmState::workers() {

@@ -27,6 +27,7 @@
 #include "coordinator/coordinator.h"
 #include "coordinator/job_events.h"
 #include "coordinator/job_notifier.h"
+#include "coordinator/output_reads.h"
 #include "dispatch/dispatcher.h"
 #include "ledger/job_store.h"
 #include "pesc/v1/pesc.pb.h"
@@ -64,6 +65,13 @@ class FarmState final : private DispatchHost {
   // Cancels the job if it runs, then forgets it and frees its blobs.
   absl::StatusOr<uint64_t> delete_job(const std::string& job_id);
   absl::StatusOr<std::vector<v1::WorkerInfo>> workers();
+  // `pesc retry`: ranks of an ended job run again (every one that did not
+  // succeed when `ranks` is empty), with new attempts, and the job runs
+  // again (JobStore::retry_ranks). Its end is notified again.
+  absl::StatusOr<v1::RetryRanksResponse> retry(const std::string& job_id, const std::vector<int>& ranks);
+  // `pesc logs`: a rank's output.txt from `offset` while it runs, asked of
+  // its worker (OutputReads), or its result once it ended.
+  absl::StatusOr<v1::RankOutput> read_output(const std::string& job_id, int rank, int64_t offset);
   // Results after `after_seq`, in finish order, up to a batch of them.
   absl::StatusOr<std::vector<v1::RankResult>> results_after(const std::string& job_id, int64_t after_seq);
   // Told after every commit a job's watchers may care about.
@@ -89,6 +97,8 @@ class FarmState final : private DispatchHost {
   // A gang attempt holds its slot and offers a port; the last of a gang to
   // say so starts them all.
   void worker_gang_ready(const std::string& worker_id, const v1::GangReady& ready);
+  // The answer to a read_output's ReadOutput.
+  void worker_output_read(const std::string& worker_id, const v1::OutputRead& read) { output_reads_.answer(worker_id, read); }
   // The stream ended; the worker's ranks wait out its lease.
   void disconnect_worker(const std::string& worker_id, const Outbox* outbox);
 
@@ -216,6 +226,7 @@ class FarmState final : private DispatchHost {
   bool queued_stale_ ABSL_GUARDED_BY(mutex_) = false;
   std::unique_ptr<std::thread> reaper_;
   absl::Time reaper_due_ ABSL_GUARDED_BY(mutex_) = absl::InfiniteFuture();
+  OutputReads output_reads_;
   // Last, so its thread, which calls into watchers that read this state,
   // stops first.
   JobEvents events_;

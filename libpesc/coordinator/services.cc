@@ -75,6 +75,25 @@ grpc::Status JobsService::ListWorkers(grpc::ServerContext* context, const v1::Li
   return grpc::Status::OK;
 }
 
+grpc::Status JobsService::RetryRanks(grpc::ServerContext* context, const v1::RetryRanksRequest* request,
+                                     v1::RetryRanksResponse* response) {
+  if (auto caller = access_.authorize_job(*context, request->job_id()); !caller.ok()) return to_grpc(caller.status());
+  auto retried = state_.retry(request->job_id(), {request->ranks().begin(), request->ranks().end()});
+  if (!retried.ok()) return to_grpc(retried.status());
+  *response = *std::move(retried);
+  return grpc::Status::OK;
+}
+
+grpc::Status JobsService::ReadRankOutput(grpc::ServerContext* context, const v1::ReadRankOutputRequest* request,
+                                         v1::RankOutput* response) {
+  if (auto caller = access_.authorize_job(*context, request->job_id()); !caller.ok()) return to_grpc(caller.status());
+  if (request->offset() < 0) return {grpc::StatusCode::INVALID_ARGUMENT, "an output offset is not negative"};
+  auto output = state_.read_output(request->job_id(), request->rank(), request->offset());
+  if (!output.ok()) return to_grpc(output.status());
+  *response = *std::move(output);
+  return grpc::Status::OK;
+}
+
 grpc::Status BlobsService::StatBlob(grpc::ServerContext* context, const v1::StatBlobRequest* request,
                                     v1::StatBlobResponse* response) {
   auto caller = access_.authenticate(*context, Needs::kAnyone);

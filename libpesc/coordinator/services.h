@@ -21,6 +21,8 @@ class JobsService final : public v1::Jobs::WithCallbackMethod_WatchJob<v1::Jobs:
   grpc::ServerWriteReactor<v1::JobEvent>* WatchJob(grpc::CallbackServerContext*, const v1::WatchJobRequest*) override;
   grpc::Status DeleteJob(grpc::ServerContext*, const v1::DeleteJobRequest*, v1::DeleteJobResponse*) override;
   grpc::Status ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*, v1::ListWorkersResponse*) override;
+  grpc::Status RetryRanks(grpc::ServerContext*, const v1::RetryRanksRequest*, v1::RetryRanksResponse*) override;
+  grpc::Status ReadRankOutput(grpc::ServerContext*, const v1::ReadRankOutputRequest*, v1::RankOutput*) override;
 
  private:
   FarmState& state_;

@@ -84,6 +84,8 @@ void WorkerStream::handle(const v1::WorkerMessage& message) {
     state_.worker_gang_ready(worker_id_, message.gang_ready());
   } else if (message.has_heartbeat()) {
     state_.worker_heartbeat(worker_id_, message.heartbeat());
+  } else if (message.has_output_read()) {
+    state_.worker_output_read(worker_id_, message.output_read());
   } else {
     state_.worker_heard(worker_id_);
   }

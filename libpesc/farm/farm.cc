@@ -2,6 +2,7 @@
 // into pesc::Error once, here.
 #include <fstream>
 
+#include <algorithm>
 #include <map>
 
 #include "absl/strings/ascii.h"
@@ -218,6 +219,7 @@ struct Job::State {
   std::vector<std::optional<RankResult>> ranks;
   std::vector<std::string> files;
   int returned = 0;
+  int64_t last_seq = 0;  // the latest finish_seq taken: a watch after a retry starts there
   Progress progress;
   bool finished = false;
   bool saw_job_fault = false;
@@ -235,11 +237,63 @@ struct Job::State {
     files[static_cast<size_t>(rank.rank)] = files_only.SerializeAsString();
     if (!ranks[static_cast<size_t>(rank.rank)]) ++returned;
     ranks[static_cast<size_t>(rank.rank)] = rank;
+    last_seq = std::max(last_seq, result.finish_seq());
     if (rank.failure_class == FailureClass::kJob) saw_job_fault = true;
     // Every rank is in: the job is done without waiting for the farm to say
     // so, unless its ranks' faults may have failed the job as a whole.
     if (returned == repetitions && !saw_job_fault) finished = true;
     return rank;
+  }
+
+  // The farm runs these ranks again: they are awaited anew, on a watch
+  // from the last result taken (theirs come after it).
+  void reopen(const v1::RetryRanksResponse& retried) {
+    for (int rank : retried.ranks()) {
+      if (rank < 0 || rank >= repetitions) continue;
+      if (ranks[static_cast<size_t>(rank)]) --returned;
+      ranks[static_cast<size_t>(rank)].reset();
+    }
+    saw_job_fault = std::any_of(ranks.begin(), ranks.end(), [](const std::optional<RankResult>& rank) {
+      return rank && rank->failure_class == FailureClass::kJob;
+    });
+    finished = false;
+    progress = to_progress(retried.job().progress());
+    watch = connection->client().watch(job_id, last_seq);
+  }
+};
+
+struct RankLog::State {
+  std::shared_ptr<Connection> connection;
+  std::string job_id;
+  int rank = 0;
+  bool follow = true;
+  int64_t offset = 0;   // of what was returned, in the followed attempt's output
+  int64_t attempt = 0;  // the attempt followed; 0 before one was seen
+  bool ended = false;
+
+  // What is new since the last piece; nullopt when nothing is.
+  std::optional<std::string> poll() {
+    v1::RankOutput now = value_or_raise(connection->client().read_output(job_id, rank, offset));
+    if (now.has_result()) {
+      ended = true;
+      if (now.result().attempt_id() != attempt) offset = 0;  // another attempt's result: all of it
+      std::string text = value_or_raise(connection->client().output_text(now.result()));
+      return piece_from(text.substr(std::min<size_t>(static_cast<size_t>(offset), text.size())));
+    }
+    if (now.state() == v1::RANK_STATE_RUNNING && now.attempt_id() != attempt) {
+      attempt = now.attempt_id();
+      if (offset > 0) {  // read again, from the start of the new attempt's output
+        offset = 0;
+        return std::nullopt;
+      }
+    }
+    if (!follow) ended = true;
+    return piece_from(now.data());
+  }
+  std::optional<std::string> piece_from(std::string data) {
+    offset += static_cast<int64_t>(data.size());
+    if (data.empty() && !(ended && !follow)) return std::nullopt;
+    return data;
   }
 };
 
@@ -280,6 +334,7 @@ Results Job::wait() {
   results.job_id_ = state_->job_id;
   results.connection_ = state_->connection;
   results.files_ = state_->files;
+  results.last_seq_ = state_->last_seq;
   results.ranks_.reserve(state_->ranks.size());
   for (size_t rank = 0; rank < state_->ranks.size(); ++rank) {
     if (!state_->ranks[rank]) {
@@ -296,6 +351,62 @@ std::string Job::cancel_for_interrupt() noexcept {
   absl::StatusOr<v1::JobInfo> cancelled = state_->connection->client().cancel(state_->job_id);
   if (cancelled.ok()) return absl::StrCat("cancelled job ", state_->job_id);
   return absl::StrCat("could not confirm the cancel of job ", state_->job_id, ": ", cancelled.status().message());
+}
+
+std::vector<int> Job::retry(const std::vector<int>& ranks) {
+  v1::RetryRanksResponse retried = value_or_raise(state_->connection->client().retry(state_->job_id, ranks));
+  state_->reopen(retried);
+  return {retried.ranks().begin(), retried.ranks().end()};
+}
+
+RankLog Job::log(int rank, bool follow) const {
+  if (rank < 0 || rank >= state_->repetitions) {
+    raise(absl::OutOfRangeError(absl::StrCat("job ", state_->job_id, " has ranks 0 to ", state_->repetitions - 1,
+                                             "; there is no rank ", rank)));
+  }
+  return RankLog(std::make_unique<RankLog::State>(
+      RankLog::State{.connection = state_->connection, .job_id = state_->job_id, .rank = rank, .follow = follow}));
+}
+
+Job Results::retry(const std::vector<int>& ranks) const {
+  if (!connection_) {
+    raise(absl::FailedPreconditionError("these results came from no farm: there is no job to retry"));
+  }
+  v1::RetryRanksResponse retried = value_or_raise(connection_->client().retry(job_id_, ranks));
+  auto state = std::make_unique<Job::State>();
+  state->connection = connection_;
+  state->job_id = job_id_;
+  state->warm_runner = retried.job().spec().warm_runner();
+  state->repetitions = static_cast<int>(ranks_.size());
+  state->ranks.assign(ranks_.begin(), ranks_.end());
+  state->files = files_;
+  state->returned = state->repetitions;
+  state->last_seq = last_seq_;
+  state->reopen(retried);
+  return Job(std::move(state));
+}
+
+// --- RankLog
+
+RankLog::RankLog(std::unique_ptr<State> state) : state_(std::move(state)) {}
+RankLog::RankLog(RankLog&&) noexcept = default;
+RankLog& RankLog::operator=(RankLog&&) noexcept = default;
+RankLog::~RankLog() = default;
+
+bool RankLog::ended() const { return state_->ended; }
+
+std::optional<std::string> RankLog::next(std::chrono::milliseconds timeout) {
+  // How often a follower asks: a line printed shows within about this long.
+  constexpr absl::Duration kPoll = absl::Milliseconds(250);
+  const absl::Time deadline = absl::Now() + absl::FromChrono(timeout);
+  while (!state_->ended) {
+    if (std::optional<std::string> piece = state_->poll()) return piece;
+    if (state_->ended) break;
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) return std::nullopt;
+    absl::SleepFor(std::min(left, kPoll));
+  }
+  return std::nullopt;
 }
 
 // --- Farm
@@ -324,6 +435,11 @@ Job Farm::map(const fs::path& process, int repetitions, const std::vector<std::s
   Progress queued;
   queued.total = queued.pending = repetitions;
   return follow(job_id, queued, options.warm_runner);
+}
+
+RankLog Farm::log(const std::string& job_id, int rank, bool follow) {
+  return RankLog(std::make_unique<RankLog::State>(
+      RankLog::State{.connection = connection_, .job_id = job_id, .rank = rank, .follow = follow}));
 }
 
 void Farm::remove_job(const std::string& job_id) { value_or_raise(connection_->client().delete_job(job_id)); }

@@ -1,9 +1,18 @@
 #include "ledger/job_store.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
 namespace pesc {
+namespace {
+
+absl::Status no_such_rank(const std::string& job_id, int total, int rank) {
+  return absl::OutOfRangeError(absl::StrCat("job ", job_id, " has ranks 0 to ", total - 1, "; there is no rank ", rank));
+}
+
+}  // namespace
 
 v1::JobInfo JobRecord::to_info() const {
   v1::JobInfo info;
@@ -46,6 +55,55 @@ absl::StatusOr<std::vector<AttemptRecord>> JobStore::cancel_job(const std::strin
 absl::StatusOr<std::vector<AttemptRecord>> JobStore::fail_job(const std::string& job_id, const std::string& failure,
                                                               int64_t now_unix_ms) {
   return end_job(job_id, v1::JOB_STATE_FAILED, failure, now_unix_ms);
+}
+
+absl::StatusOr<v1::RankResult> JobStore::rank_now(const std::string& job_id, int rank) {
+  PESC_ASSIGN_OR_RETURN(JobRecord job, this->job(job_id));
+  if (rank < 0 || rank >= job.progress.total()) return no_such_rank(job_id, job.progress.total(), rank);
+  PESC_ASSIGN_OR_RETURN(RankRow row, rank_row(job_id, rank));
+  if (row.finish_seq > 0) {
+    // finish_seqs are the job's own, one per ended rank.
+    PESC_ASSIGN_OR_RETURN(std::vector<v1::RankResult> ended, results_after(job_id, row.finish_seq - 1, 1));
+    if (!ended.empty() && ended.front().rank() == rank) return ended.front();
+  }
+  v1::RankResult now;
+  now.set_rank(rank);
+  now.set_state(row.state);
+  if (row.state != v1::RANK_STATE_RUNNING) return now;
+  PESC_ASSIGN_OR_RETURN(std::vector<AttemptRecord> running, running_attempts(job_id));
+  for (const AttemptRecord& attempt : running) {
+    if (attempt.rank <= rank && rank < attempt.rank + attempt.rank_count) {
+      now.set_attempt_id(attempt.id);
+      now.set_worker(attempt.worker_id);
+      break;
+    }
+  }
+  return now;
+}
+
+absl::StatusOr<std::vector<int>> JobStore::retry_ranks(const std::string& job_id, std::vector<int> ranks) {
+  PESC_ASSIGN_OR_RETURN(JobRecord job, this->job(job_id));
+  if (job.state == v1::JOB_STATE_RUNNING) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job_id, " is still running (", job.progress.pending() + job.progress.running(),
+                     " ranks pending or running): retry its ranks once it has ended, or cancel it first"));
+  }
+  if (ranks.empty()) {
+    PESC_ASSIGN_OR_RETURN(ranks, unsucceeded_ranks(job_id));
+    if (ranks.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat("every rank of job ", job_id,
+                                                        " succeeded: nothing to retry (name the ranks to run "
+                                                        "again, e.g. --ranks 3,7-9)"));
+    }
+  }
+  const int total = job.progress.total();
+  for (int rank : ranks) {
+    if (rank < 0 || rank >= total) return no_such_rank(job_id, total, rank);
+  }
+  std::sort(ranks.begin(), ranks.end());
+  ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
+  PESC_RETURN_IF_ERROR(reopen_ranks(job_id, ranks));
+  return ranks;
 }
 
 }  // namespace pesc

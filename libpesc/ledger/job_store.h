@@ -175,6 +175,22 @@ class JobStore {
   absl::StatusOr<std::vector<AttemptRecord>> fail_job(const std::string& job_id, const std::string& failure,
                                                       int64_t now_unix_ms);
 
+  // Runs ranks of an ended job again (`pesc retry`): each goes back to
+  // pending with no result and a fresh attempt budget, and the job runs
+  // again; its other ranks keep their results, and the retried ones get new
+  // finish_seqs when they end. `ranks` empty: every rank that did not
+  // succeed; a succeeded rank named is run again too. Returns the ranks
+  // reopened, ascending. NotFound for an unknown job, FailedPrecondition
+  // while it runs or when no rank is left to retry, OutOfRange for a rank
+  // it does not have.
+  absl::StatusOr<std::vector<int>> retry_ranks(const std::string& job_id, std::vector<int> ranks);
+
+  // A rank as it is now (`pesc logs`): once it ended, its result as
+  // results_after gives it; before, its state and, while it runs, the
+  // attempt_id and worker of its oldest running attempt. NotFound for an
+  // unknown job, OutOfRange for a rank it does not have.
+  absl::StatusOr<v1::RankResult> rank_now(const std::string& job_id, int rank);
+
   // Removes a job and all its rows; returns the blobs no job refers to any
   // more, for the caller to delete. NotFound for an unknown job.
   virtual absl::StatusOr<std::vector<std::string>> delete_job(const std::string& job_id) = 0;
@@ -213,6 +229,16 @@ class JobStore {
   // cancel_job and fail_job: unfinished ranks cancelled, the job in `final_state`.
   virtual absl::StatusOr<std::vector<AttemptRecord>> end_job(const std::string& job_id, v1::JobState final_state,
                                                              const std::string& failure, int64_t now_unix_ms) = 0;
+  // retry_ranks: the ranks of a job that did not succeed, ascending.
+  virtual absl::StatusOr<std::vector<int>> unsucceeded_ranks(const std::string& job_id) = 0;
+  // rank_now: the rank's state and finish_seq (0 until it ends).
+  struct RankRow {
+    v1::RankState state = v1::RANK_STATE_PENDING;
+    int64_t finish_seq = 0;
+  };
+  virtual absl::StatusOr<RankRow> rank_row(const std::string& job_id, int rank) = 0;
+  // retry_ranks once checked: these ended ranks pending again, the job running, in one transaction.
+  virtual absl::Status reopen_ranks(const std::string& job_id, const std::vector<int>& ranks) = 0;
 };
 
 }  // namespace pesc

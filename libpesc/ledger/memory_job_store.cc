@@ -460,6 +460,53 @@ absl::StatusOr<std::vector<AttemptRecord>> MemoryJobStore::end_job(const std::st
   return to_stop;
 }
 
+absl::StatusOr<std::vector<int>> MemoryJobStore::unsucceeded_ranks(const std::string& job_id) {
+  PESC_RETURN_IF_ERROR(batch_failure_);
+  std::vector<int> ranks;
+  const Job* job = find_job(job_id);
+  if (job == nullptr) return no_such_job(job_id);
+  for (size_t r = 0; r < job->ranks.size(); ++r) {
+    if (job->ranks[r].state != v1::RANK_STATE_SUCCEEDED) ranks.push_back(static_cast<int>(r));
+  }
+  return ranks;
+}
+
+absl::StatusOr<JobStore::RankRow> MemoryJobStore::rank_row(const std::string& job_id, int rank) {
+  PESC_RETURN_IF_ERROR(batch_failure_);
+  const Rank* row = find_rank(job_id, rank);
+  if (row == nullptr) return absl::NotFoundError(absl::StrCat("job ", job_id, " has no rank ", rank));
+  return RankRow{.state = row->state, .finish_seq = row->finish_seq};
+}
+
+absl::Status MemoryJobStore::reopen_ranks(const std::string& job_id, const std::vector<int>& ranks) {
+  PESC_RETURN_IF_ERROR(writable());
+  Job* job = find_job(job_id);
+  if (job == nullptr) return no_such_job(job_id);
+  v1::JobProgress& progress = job->record.progress;
+  for (int r : ranks) {
+    Rank& rank = job->ranks[static_cast<size_t>(r)];
+    switch (rank.state) {
+      case v1::RANK_STATE_SUCCEEDED: progress.set_succeeded(progress.succeeded() - 1); break;
+      case v1::RANK_STATE_FAILED: progress.set_failed(progress.failed() - 1); break;
+      case v1::RANK_STATE_CANCELLED: progress.set_cancelled(progress.cancelled() - 1); break;
+      default: continue;  // an ended job has no other
+    }
+    // The result it had stays with its attempt, as a retried one's does
+    // (a chunk's attempt holds its other ranks' results: it stays).
+    if (auto attempt = state_.attempts.find(rank.attempt_id);
+        attempt != state_.attempts.end() && attempt->second.state == AttemptState::kAccepted &&
+        attempt->second.rank_count == 1) {
+      attempt->second.state = AttemptState::kRetried;
+    }
+    rank = Rank{.attempts = rank.attempts, .checkpoint = rank.checkpoint};
+    progress.set_pending(progress.pending() + 1);
+  }
+  job->record.state = v1::JOB_STATE_RUNNING;
+  job->record.finished_unix_ms = 0;
+  job->record.failure.clear();
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<std::string>> MemoryJobStore::delete_job(const std::string& job_id) {
   PESC_RETURN_IF_ERROR(writable());
   auto job = state_.jobs.find(job_id);

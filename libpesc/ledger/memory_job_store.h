@@ -120,6 +120,9 @@ class MemoryJobStore final : public JobStore {
   std::pair<int64_t, bool> count_ended_ranks(Job& job, int succeeded, int failed, int requeued, int64_t now_unix_ms);
   absl::StatusOr<std::vector<AttemptRecord>> end_job(const std::string& job_id, v1::JobState final_state,
                                                      const std::string& failure, int64_t now_unix_ms) override;
+  absl::StatusOr<std::vector<int>> unsucceeded_ranks(const std::string& job_id) override;
+  absl::Status reopen_ranks(const std::string& job_id, const std::vector<int>& ranks) override;
+  absl::StatusOr<RankRow> rank_row(const std::string& job_id, int rank) override;
 
   State state_;
   std::vector<State> before_batches_;  // one per open batch, innermost last

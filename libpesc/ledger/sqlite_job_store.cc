@@ -1033,6 +1033,69 @@ absl::StatusOr<std::vector<AttemptRecord>> SqliteJobStore::end_job(const std::st
   });
 }
 
+absl::StatusOr<std::vector<int>> SqliteJobStore::unsucceeded_ranks(const std::string& job_id) {
+  return guarded("find ranks to retry", [&]() -> absl::StatusOr<std::vector<int>> {
+    auto query = (*sql_)("SELECT rank FROM ranks WHERE job_id = ? AND state != ? ORDER BY rank");
+    query->bind(1, job_id);
+    query->bind(2, static_cast<int>(v1::RANK_STATE_SUCCEEDED));
+    std::vector<int> ranks;
+    while (query->executeStep()) ranks.push_back(query->getColumn(0).getInt());
+    return ranks;
+  });
+}
+
+absl::StatusOr<JobStore::RankRow> SqliteJobStore::rank_row(const std::string& job_id, int rank) {
+  return guarded("read a rank", [&]() -> absl::StatusOr<RankRow> {
+    auto query = (*sql_)("SELECT state, finish_seq FROM ranks WHERE job_id = ? AND rank = ?");
+    query->bind(1, job_id);
+    query->bind(2, rank);
+    if (!query->executeStep()) return absl::NotFoundError(absl::StrCat("job ", job_id, " has no rank ", rank));
+    return RankRow{.state = static_cast<v1::RankState>(query->getColumn(0).getInt()),
+                   .finish_seq = query->getColumn(1).getInt64()};
+  });
+}
+
+absl::Status SqliteJobStore::reopen_ranks(const std::string& job_id, const std::vector<int>& ranks) {
+  return guarded("reopen ranks", [&]() -> absl::Status {
+    WaitForDisk durable(*db_);
+    Atomically transaction(*sql_);
+    for (int rank : ranks) {
+      auto find = (*sql_)("SELECT state, attempt_id FROM ranks WHERE job_id = ? AND rank = ?");
+      find->bind(1, job_id);
+      find->bind(2, rank);
+      if (!find->executeStep()) continue;
+      const auto state = static_cast<v1::RankState>(find->getColumn(0).getInt());
+      const int64_t attempt_id = find->getColumn(1).getInt64();
+      find->tryExecuteStep();
+      // The result it had stays with its attempt, as a retried one's does
+      // (a chunk's attempt holds its other ranks' results: it stays).
+      auto retired = (*sql_)("UPDATE attempts SET state = ? WHERE id = ? AND state = ? AND rank_count = 1");
+      retired->bind(1, static_cast<int>(kAttemptRetried));
+      retired->bind(2, attempt_id);
+      retired->bind(3, static_cast<int>(kAttemptAccepted));
+      retired->exec();
+      auto chunk = (*sql_)("DELETE FROM chunk_results WHERE job_id = ? AND rank = ?");
+      chunk->bind(1, job_id);
+      chunk->bind(2, rank);
+      chunk->exec();
+      auto reopen = (*sql_)(
+          "UPDATE ranks SET state = ?, attempt_id = 0, finish_seq = 0, own_failures = 0, worker_failures = 0 "
+          "WHERE job_id = ? AND rank = ?");
+      reopen->bind(1, static_cast<int>(v1::RANK_STATE_PENDING));
+      reopen->bind(2, job_id);
+      reopen->bind(3, rank);
+      reopen->exec();
+      move_counter(*sql_, job_id, state, v1::RANK_STATE_PENDING, 1);
+    }
+    auto job = (*sql_)("UPDATE jobs SET state = ?, finished_ms = 0, failure = '' WHERE id = ?");
+    job->bind(1, static_cast<int>(v1::JOB_STATE_RUNNING));
+    job->bind(2, job_id);
+    job->exec();
+    transaction.commit();
+    return absl::OkStatus();
+  });
+}
+
 absl::Status SqliteJobStore::keep_cancelled_output(int64_t attempt_id, v1::RankResult result) {
   return guarded("keep a cancelled rank's output", [&]() -> absl::Status {
     Atomically transaction(*sql_);

@@ -79,6 +79,9 @@ class SqliteJobStore final : public JobStore {
   void abandon_transaction(const absl::Status& failure);
   absl::StatusOr<std::vector<AttemptRecord>> end_job(const std::string& job_id, v1::JobState final_state,
                                                      const std::string& failure, int64_t now_unix_ms) override;
+  absl::StatusOr<std::vector<int>> unsucceeded_ranks(const std::string& job_id) override;
+  absl::Status reopen_ranks(const std::string& job_id, const std::vector<int>& ranks) override;
+  absl::StatusOr<RankRow> rank_row(const std::string& job_id, int rank) override;
   absl::StatusOr<StartedAttempt> add_attempt(const std::string& job_id, int rank, const std::string& worker_id,
                                              int64_t now_unix_ms, v1::RankState from);
   // Writes what finished ranks added to usage and to their workers' counts,

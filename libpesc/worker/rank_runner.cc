@@ -225,6 +225,8 @@ class RankRunner::Watchdog {
 
 fs::path RankRunner::slot_dir(int slot) const { return runs_dir_ / absl::StrCat("slot-", slot); }
 
+fs::path RankRunner::output_file(int slot) const { return dirs_of_set(slot_dir(slot), 0).first / kOutputFile; }
+
 void RankRunner::reset_slot(int slot) {
   const bool keep_app = warm_slot(slot).runner != nullptr;
   std::error_code error;

@@ -72,6 +72,9 @@ class RankRunner {
   void run_chunk(v1::Assignment& assignment, int slot, BlobSource& blobs, const RankHooks& hooks,
                  const std::function<bool()>& keep_going, const std::function<void(v1::RankResult)>& take);
 
+  // The output.txt a one-rank attempt in `slot` writes as it runs.
+  std::filesystem::path output_file(int slot) const;
+
   // Empties a slot's directories for its next rank. Done after the result is
   // sent, off the latency path; a slot's directories are reused because
   // creating and removing them per rank is most of a short rank's cost.

@@ -9,6 +9,7 @@
 #include <cctype>
 
 #include <deque>
+#include <fstream>
 #include <optional>
 #include <set>
 #include <thread>
@@ -67,6 +68,21 @@ using Stream = grpc::ClientReaderWriter<v1::WorkerMessage, v1::CoordinatorMessag
 // Kills the process group of every process whose working directory lies
 // under `runs_dir`: ranks orphaned when an earlier life of this worker was
 // killed. (Ranks run in their own process groups, so they outlive it.)
+// What `file` holds from `offset` on, at most `max_bytes`; empty while it
+// does not exist (the rank has printed nothing) or holds no more.
+std::string read_from(const std::filesystem::path& file, int64_t offset, int max_bytes) {
+  std::error_code error;
+  const uintmax_t size = std::filesystem::file_size(file, error);
+  if (error || offset < 0 || size <= static_cast<uintmax_t>(offset)) return "";
+  const uintmax_t left = size - static_cast<uintmax_t>(offset);
+  std::string bytes(std::min<uintmax_t>(left, static_cast<uintmax_t>(std::max(0, max_bytes))), '\0');
+  std::ifstream in(file, std::ios::binary);
+  in.seekg(offset);
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  bytes.resize(in.gcount() > 0 ? static_cast<size_t>(in.gcount()) : 0);
+  return bytes;
+}
+
 void kill_ranks_running_in(const fs::path& runs_dir) {
   std::error_code error;
   const std::string prefix = fs::weakly_canonical(runs_dir, error).string() + "/";
@@ -149,6 +165,8 @@ struct WorkerAgent::Impl {
   std::map<int64_t, RankProcess*> running ABSL_GUARDED_BY(mutex);  // attempt -> process (null while preparing)
   std::map<int64_t, std::vector<int>> running_gpus ABSL_GUARDED_BY(mutex);  // of running attempts that have some
   std::set<int64_t> cancelled ABSL_GUARDED_BY(mutex);
+  // The output.txt each running one-rank attempt writes, for followers (`pesc logs -f`).
+  std::map<int64_t, std::filesystem::path> output_files ABSL_GUARDED_BY(mutex);
   // Why the work dir's disk has no room for ranks, when it has none.
   std::string disk_short ABSL_GUARDED_BY(mutex);
   std::map<int64_t, v1::RankFinished> unacknowledged ABSL_GUARDED_BY(mutex);
@@ -190,6 +208,8 @@ struct WorkerAgent::Impl {
   }
   void resume(const v1::Registered& registered);
   void handle(const v1::CoordinatorMessage& message);
+  // Answers a follower's read of a running rank's output.txt.
+  void answer_read(const v1::ReadOutput& read);
   void slot_loop(int slot);
   // Holds the slot until the gang starts (true, with the assignment told
   // where rank 0 is) or the attempt is cancelled or the worker stops.
@@ -354,6 +374,7 @@ void WorkerAgent::Impl::resume(const v1::Registered& registered) {
 }
 
 void WorkerAgent::Impl::handle(const v1::CoordinatorMessage& message) {
+  if (message.has_read_output()) return answer_read(message.read_output());
   absl::MutexLock lock(&mutex);
   if (message.has_assign_batch()) {
     for (const v1::Assignment& assignment : message.assign_batch().assignments()) queue.push_back(assignment);
@@ -369,6 +390,24 @@ void WorkerAgent::Impl::handle(const v1::CoordinatorMessage& message) {
       if (gang_waiting.contains(attempt)) gang_started[attempt] = message.start_gang();
     }
   }
+}
+
+void WorkerAgent::Impl::answer_read(const v1::ReadOutput& read) {
+  v1::WorkerMessage message;
+  v1::OutputRead& answer = *message.mutable_output_read();
+  answer.set_request_id(read.request_id());
+  std::filesystem::path file;
+  {
+    absl::MutexLock lock(&mutex);
+    auto running_file = output_files.find(read.attempt_id());
+    if (running_file != output_files.end()) file = running_file->second;
+  }
+  if (file.empty()) {
+    answer.set_gone(true);
+  } else {
+    answer.set_data(read_from(file, read.offset(), read.max_bytes()));
+  }
+  send(message);  // lost with the stream: the follower asks again
 }
 
 void WorkerAgent::Impl::send_gang_ready(int64_t attempt_id, int port) {
@@ -421,6 +460,7 @@ void WorkerAgent::Impl::slot_loop(int slot) {
         assignment = std::move(queue.front());
         queue.pop_front();
         running[assignment.attempt_id()] = nullptr;
+        if (assignment.rank_count() <= 1) output_files[assignment.attempt_id()] = runner->output_file(slot);
         if (!assignment.gpus().empty()) {
           running_gpus[assignment.attempt_id()].assign(assignment.gpus().begin(), assignment.gpus().end());
         }
@@ -437,6 +477,7 @@ void WorkerAgent::Impl::slot_loop(int slot) {
     if (assignment.gang() && !await_gang_start(assignment)) {
       absl::MutexLock lock(&mutex);
       running.erase(attempt);
+      output_files.erase(attempt);
       cancelled.erase(attempt);
       continue;
     }
@@ -462,6 +503,7 @@ void WorkerAgent::Impl::slot_loop(int slot) {
       absl::MutexLock lock(&mutex);
       running.erase(attempt);
       running_gpus.erase(attempt);
+      output_files.erase(attempt);
       stopped_for_a_cancel = cancelled.erase(attempt) > 0;
     }
     // A rank stopped for a cancel still sends what it had written, which
@@ -648,6 +690,7 @@ bool WorkerAgent::Impl::check_disk_room(std::optional<int64_t> taken) {
         returned.push_back(*taken);
         running.erase(*taken);
         running_gpus.erase(*taken);
+        output_files.erase(*taken);
         cancelled.erase(*taken);
       }
     }

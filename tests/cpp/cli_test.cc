@@ -264,7 +264,8 @@ TEST(CliTest, HelpListsTheCommandsAndTheFlagsInDashForm) {
 
 TEST(CliTest, EachCommandHasItsOwnHelpFromTheFlagsItParses) {
   for (const std::string command : {"run", "status", "wait", "cancel", "results", "delete", "report", "jobs",
-                                    "workers", "whoami", "user", "worker-token", "room", "certs", "help"}) {
+                                    "workers", "whoami", "user", "worker-token", "room", "certs", "help", "retry",
+                                    "logs"}) {
     CommandResult asked = run_command({PESC_CLI_BINARY, "help", command}, kNoCoordinator);
     CommandResult flag = run_command({PESC_CLI_BINARY, command, "--help"}, kNoCoordinator);
     EXPECT_EQ(asked.exit_code, 0) << command << asked.err;
@@ -283,6 +284,10 @@ TEST(CliTest, EachCommandHasItsOwnHelpFromTheFlagsItParses) {
   CommandResult report = run_command({PESC_CLI_BINARY, "help", "report"}, kNoCoordinator);
   EXPECT_NE(report.out.find("--svg FILE"), std::string::npos) << report.out;
   EXPECT_EQ(report.out.find("--repetitions"), std::string::npos) << "run's flags belong to run:\n" << report.out;
+  EXPECT_NE(run_command({PESC_CLI_BINARY, "help", "retry"}, kNoCoordinator).out.find("--ranks LIST"),
+            std::string::npos);
+  EXPECT_NE(run_command({PESC_CLI_BINARY, "help", "logs"}, kNoCoordinator).out.find("-f,--follow"),
+            std::string::npos);
 }
 
 // A mistake on the command line: one line naming it and where the help is, exit 2.

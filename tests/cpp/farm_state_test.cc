@@ -4,6 +4,8 @@
 
 #include "coordinator/farm_state.h"
 
+#include <chrono>
+#include <future>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -133,6 +135,67 @@ TEST_F(FarmStateTest, WhileTheLedgerFailsNoWorkerIsToldOfWhatItWouldHaveStarted)
   }
   EXPECT_TRUE(acknowledged);
   EXPECT_EQ(assigned, 1) << "rank 1 takes the freed slot";
+}
+
+TEST_F(FarmStateTest, ARetriedJobsRanksGoToAWorkerAgainOnceTheLedgerTookTheRetry) {
+  auto outbox = join("w1", 2);
+  const std::string job_id = submit(2);
+  const std::vector<v1::Assignment> sent = assignments(*outbox);
+  ASSERT_EQ(sent.size(), 2u);
+  v1::AttemptsFinished batch = finished(sent[0].attempt_id());
+  v1::RankFinished& failed = *batch.add_finished();
+  failed.set_attempt_id(sent[1].attempt_id());
+  *failed.mutable_result() = exited(1);
+  state_->worker_finished("w1", batch);
+  ASSERT_EQ(ledger_->job(job_id)->state, v1::JOB_STATE_FINISHED);
+  (void)messages(*outbox);
+
+  ledger_->fail_writes(absl::ResourceExhaustedError("disk full"));
+  EXPECT_FALSE(state_->retry(job_id, {}).ok());
+  EXPECT_TRUE(messages(*outbox).empty()) << "nothing is sent for a retry the ledger did not take";
+  ledger_->fail_writes(absl::OkStatus());
+
+  auto retried = state_->retry(job_id, {});
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->ranks_size(), 1);
+  EXPECT_EQ(retried->job().state(), v1::JOB_STATE_RUNNING);
+  const std::vector<v1::Assignment> again = assignments(*outbox);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].rank(), sent[1].rank());
+  state_->worker_finished("w1", finished(again[0].attempt_id()));
+  EXPECT_EQ(ledger_->job(job_id)->state, v1::JOB_STATE_FINISHED);
+  EXPECT_EQ(ledger_->job(job_id)->progress.succeeded(), 2);
+}
+
+TEST_F(FarmStateTest, ARunningRanksOutputIsAskedOfItsWorkerAndAnEndedOnesIsItsResult) {
+  auto outbox = join("w1", 1);
+  const std::string job_id = submit(1);
+  const std::vector<v1::Assignment> sent = assignments(*outbox);
+  ASSERT_EQ(sent.size(), 1u);
+  auto reading = std::async(std::launch::async, [&] { return state_->read_output(job_id, 0, 3); });
+  std::optional<v1::CoordinatorMessage> asked;
+  for (int tries = 0; tries < 500 && !(asked = outbox->pop()); ++tries) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_TRUE(asked.has_value()) << "the worker is asked";
+  ASSERT_TRUE(asked->has_read_output()) << asked->DebugString();
+  EXPECT_EQ(asked->read_output().attempt_id(), sent[0].attempt_id());
+  EXPECT_EQ(asked->read_output().offset(), 3);
+  v1::OutputRead answer;
+  answer.set_request_id(asked->read_output().request_id());
+  answer.set_data("lo, world\n");
+  state_->worker_output_read("w2", answer);  // not the worker asked: ignored
+  EXPECT_EQ(reading.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout);
+  state_->worker_output_read("w1", answer);
+  auto output = reading.get();
+  ASSERT_TRUE(output.ok()) << output.status();
+  EXPECT_EQ(output->state(), v1::RANK_STATE_RUNNING);
+  EXPECT_EQ(output->data(), "lo, world\n");
+
+  state_->worker_finished("w1", finished(sent[0].attempt_id()));
+  auto ended = state_->read_output(job_id, 0, 0);
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  EXPECT_EQ(ended->state(), v1::RANK_STATE_SUCCEEDED);
+  EXPECT_EQ(ended->result().output_txt().inline_data(), "out 0");
+  EXPECT_EQ(state_->read_output(job_id, 1, 0).status().code(), absl::StatusCode::kOutOfRange);
 }
 
 }  // namespace

@@ -510,6 +510,97 @@ TYPED_TEST(JobStoreConformance, ACancelledRanksOutputIsKeptUnderANewFinishSeq) {
   EXPECT_EQ(this->store_->results_after("j1", after->front().finish_seq(), 10)->size(), 0u) << "kept once";
 }
 
+// `pesc retry`: ranks 2 and 5 of six failed for good; a retry runs only
+// them again, the others keep their results, and the job ends again.
+TYPED_TEST(JobStoreConformance, ARetryRunsAnEndedJobsFailedRanksAgainAndKeepsTheRest) {
+  ASSERT_TRUE(this->store_->create_job("j1", spec_of(6), 1).ok());
+  for (int rank = 0; rank < 6; ++rank) {
+    const int64_t attempt = this->store_->start_attempt("j1", rank, "w1", 2)->id;
+    if (rank == 3) {
+      EXPECT_EQ(this->store_->retry_ranks("j1", {}).status().code(), absl::StatusCode::kFailedPrecondition)
+          << "the job still runs";
+    }
+    ASSERT_TRUE(this->store_->finish_attempt(attempt, exited(rank == 2 || rank == 5 ? 1 : 0), 3)->has_value());
+  }
+  ASSERT_EQ(this->store_->job("j1")->state, v1::JOB_STATE_FINISHED);
+  const int64_t last_seq = this->store_->results_after("j1", 0, 10)->back().finish_seq();
+  EXPECT_EQ(this->store_->retry_ranks("nope", {}).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(this->store_->retry_ranks("j1", {1, 6}).status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(this->store_->retry_ranks("j1", {-1}).status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(this->store_->job("j1")->state, v1::JOB_STATE_FINISHED) << "a refused retry changes nothing";
+
+  auto retried = this->store_->retry_ranks("j1", {});
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(*retried, (std::vector<int>{2, 5}));
+  this->reopen();
+  auto job = this->store_->job("j1");
+  EXPECT_EQ(job->state, v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(job->finished_unix_ms, 0);
+  EXPECT_EQ(job->progress.pending(), 2);
+  EXPECT_EQ(job->progress.succeeded(), 4);
+  EXPECT_EQ(job->progress.failed(), 0);
+  EXPECT_EQ(*this->store_->pending_ranks("j1", 10), (std::vector<int>{2, 5}));
+  auto finished = this->store_->results_after("j1", 0, 10);
+  ASSERT_TRUE(finished.ok()) << finished.status();
+  std::set<int> kept;
+  for (const v1::RankResult& result : *finished) kept.insert(result.rank());
+  EXPECT_EQ(kept, (std::set<int>{0, 1, 3, 4})) << "the failed results are gone, the others stay";
+
+  for (int rank : {2, 5}) {
+    const int64_t attempt = this->store_->start_attempt("j1", rank, "w2", 4)->id;
+    auto accepted = this->store_->finish_attempt(attempt, exited(0), 5);
+    ASSERT_TRUE(accepted.ok() && accepted->has_value()) << accepted.status();
+    EXPECT_FALSE((*accepted)->requeued) << "a fresh attempt budget, not the one spent";
+  }
+  EXPECT_EQ(this->store_->job("j1")->state, v1::JOB_STATE_FINISHED);
+  auto again = this->store_->results_after("j1", last_seq, 10);
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_EQ(again->size(), 2u);
+  for (const v1::RankResult& result : *again) {
+    EXPECT_EQ(result.state(), v1::RANK_STATE_SUCCEEDED);
+    EXPECT_EQ(result.worker(), "w2");
+    EXPECT_EQ(result.attempts(), 2);
+    EXPECT_EQ(std::vector<std::string>(result.other_attempt_workers().begin(), result.other_attempt_workers().end()),
+              std::vector<std::string>{"w1"});
+  }
+  EXPECT_EQ(this->store_->results_after("j1", 0, 10)->size(), 6u) << "every rank once";
+
+  EXPECT_EQ(this->store_->retry_ranks("j1", {}).status().code(), absl::StatusCode::kFailedPrecondition)
+      << "nothing failed";
+  EXPECT_EQ(*this->store_->retry_ranks("j1", {3, 3}), (std::vector<int>{3})) << "a succeeded rank named runs again";
+  EXPECT_EQ(this->store_->job("j1")->progress.succeeded(), 5);
+}
+
+TYPED_TEST(JobStoreConformance, ARetryOfACancelledJobRunsItsCancelledRanks) {
+  ASSERT_TRUE(this->store_->create_job("j1", spec_of(3), 1).ok());
+  const int64_t first = this->store_->start_attempt("j1", 0, "w1", 2)->id;
+  ASSERT_TRUE(this->store_->finish_attempt(first, exited(0), 3)->has_value());
+  ASSERT_TRUE(this->store_->cancel_job("j1", 4).ok());
+  EXPECT_EQ(*this->store_->retry_ranks("j1", {}), (std::vector<int>{1, 2}));
+  auto job = this->store_->job("j1");
+  EXPECT_EQ(job->state, v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(job->progress.cancelled(), 0);
+  EXPECT_EQ(job->progress.pending(), 2);
+}
+
+TYPED_TEST(JobStoreConformance, ARankNowIsItsStateItsRunningAttemptOrItsResult) {
+  ASSERT_TRUE(this->store_->create_job("j1", spec_of(3), 1).ok());
+  const int64_t attempt = this->store_->start_attempt("j1", 1, "w1", 2)->id;
+  const int64_t other = this->store_->start_attempt("j1", 2, "w2", 2)->id;
+  ASSERT_TRUE(this->store_->finish_attempt(other, exited(0), 3)->has_value());
+  EXPECT_EQ(this->store_->rank_now("j1", 0)->state(), v1::RANK_STATE_PENDING);
+  auto running = this->store_->rank_now("j1", 1);
+  ASSERT_TRUE(running.ok()) << running.status();
+  EXPECT_EQ(running->state(), v1::RANK_STATE_RUNNING);
+  EXPECT_EQ(running->attempt_id(), attempt);
+  EXPECT_EQ(running->worker(), "w1");
+  auto ended = this->store_->rank_now("j1", 2);
+  EXPECT_EQ(ended->state(), v1::RANK_STATE_SUCCEEDED);
+  EXPECT_EQ(ended->output_txt().inline_data(), "out 0");
+  EXPECT_EQ(this->store_->rank_now("j1", 3).status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(this->store_->rank_now("j2", 0).status().code(), absl::StatusCode::kNotFound);
+}
+
 // The in-memory ledger stands in for a full disk: writes fail, a batch they
 // failed in leaves nothing, and writes work again once space returns.
 TEST(MemoryJobStoreTest, FailingWritesRollBackTheWholeBatchAsAFullDiskDoes) {

@@ -134,6 +134,8 @@ TEST(SecurityTest, UsersSeeWaitCancelAndDownloadOnlyTheirOwnJobs) {
   EXPECT_EQ(bob_client->job(job.id()).status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(bob_client->cancel(job.id()).status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(bob_client->delete_job(job.id()).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(bob_client->retry(job.id(), {0}).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(bob_client->read_output(job.id(), 0, 0).status().code(), absl::StatusCode::kPermissionDenied);
   auto watch = bob_client->watch(job.id());
   auto refused = watch->next(absl::Seconds(30));
   ASSERT_TRUE(refused.has_value());
@@ -153,6 +155,9 @@ TEST(SecurityTest, UsersSeeWaitCancelAndDownloadOnlyTheirOwnJobs) {
   auto all = client_with(farm, {.token = farm.admin_token()})->jobs();
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->size(), 1u);
+  auto retried = client_with(farm, {.token = farm.admin_token()})->retry(job.id(), {1});
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->ranks_size(), 1) << "the admin may run anyone's rank again";
   EXPECT_TRUE(ana_client->delete_job(job.id()).ok());
 }
 

@@ -20,6 +20,7 @@ Ctrl-C while waiting cancels the job on the farm and raises KeyboardInterrupt.
 
 from __future__ import annotations
 
+import codecs
 import os
 import shutil
 import time
@@ -32,7 +33,7 @@ from ._progress import Bar
 from .errors import FarmUnavailable, JobCancelled, JobFailed, NotFound, PescError, RankFailed, SubmitError
 
 __all__ = [
-    "run", "map", "Farm", "Job", "Results", "RankResult", "Progress", "JobReport", "Executor",
+    "run", "map", "logs", "Farm", "Job", "Results", "RankResult", "Progress", "JobReport", "Executor",
     "PescError", "SubmitError", "FarmUnavailable", "JobCancelled", "JobFailed", "NotFound", "RankFailed",
 ]
 __version__ = VERSION  # PESC_VERSION of the library it was built with
@@ -113,6 +114,19 @@ class Results(Sequence[RankResult]):
     def save(self, directory: Union[str, "os.PathLike[str]"]) -> None:
         """Writes ``directory/rank_<r>/`` (every file each rank left) and ``directory/output.txt``."""
         self._core.save(os.fspath(directory))
+
+    def retry_failed(self, ranks: Optional[Iterable[int]] = None, *, progress: bool = True) -> Results:
+        """Runs the ranks that did not succeed again, in the same job, and returns the updated Results.
+
+        Every rank stays once, in rank order: the retried ranks' new results
+        replace their failed ones (``output`` joins them in order). ``ranks``
+        names the ranks to run instead (a rank that succeeded runs again
+        too). Raises JobFailed (FAILED_PRECONDITION) when no rank is left to
+        retry, PescError (OUT_OF_RANGE) for a rank the job does not have.
+        """
+        job = Job(self._core.retry(list(ranks or [])), self._function_mode)
+        job._returned = job.progress().finished  # the ranks kept, for the progress bar
+        return job.wait(progress=progress)
 
     def report(self) -> JobReport:
         """What the farm gained and where the rest of the time went (``print(res.report())``).
@@ -250,6 +264,24 @@ class Job:
     def cancel(self) -> None:
         """Stops every running rank of the job and dispatches no more."""
         self._core.cancel()
+
+    def retry(self, ranks: Optional[Iterable[int]] = None) -> list[int]:
+        """Runs the ended job's failed ranks (or ``ranks``) again; :meth:`wait` then gives every rank anew.
+
+        Returns the ranks that run again. See :meth:`Results.retry_failed`.
+        """
+        retried = self._core.retry(list(ranks or []))
+        self._results = None
+        self._returned = self.repetitions - len(retried)
+        return retried
+
+    def logs(self, rank: int, follow: bool = True) -> Iterator[str]:
+        """Rank ``rank``'s output.txt as text chunks, as the rank prints it, until it ends.
+
+        ``follow=False`` gives what it printed so far, once. A new attempt of
+        the rank (a retry after a failure) starts its output over.
+        """
+        return _text_of(self._core.log(rank, follow))
 
     def __repr__(self) -> str:
         return f"<pesc.Job {self.id} ranks={self.repetitions}>"
@@ -504,6 +536,31 @@ def map(function: Callable[..., Any], *iterables: Iterable[Any], coordinator: Op
         return []
     job = Farm(coordinator=coordinator, slots=slots).map_items(function, *zip(*items), **lab)
     return job.wait(progress=progress).values
+
+
+def logs(job: Union[Job, str], rank: int, *, follow: bool = True, coordinator: Optional[str] = None) -> Iterator[str]:
+    """A rank's output.txt as text chunks while it runs (``pesc logs JOB RANK -f``); see :meth:`Job.logs`.
+
+    ``job`` is a :class:`Job` or the id of a job on ``coordinator`` (default
+    ``$PESC_COORDINATOR``).
+    """
+    if isinstance(job, Job):
+        return job.logs(rank, follow)
+    return _text_of(Farm(coordinator=coordinator)._farm("native").log(job, rank, follow))
+
+
+# How long one wait for a rank's output lasts before Python may handle Ctrl-C.
+_LOG_POLL = 0.2
+
+
+def _text_of(log: _core.RankLog) -> Iterator[str]:
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character may straddle two pieces
+    while not log.ended:
+        piece = log.next(_LOG_POLL)
+        if piece and (text := decoder.decode(piece)):
+            yield text
+    if rest := decoder.decode(b"", final=True):
+        yield rest
 
 
 from ._executor import Executor  # noqa: E402  (it builds on Farm)

@@ -368,6 +368,7 @@ struct JobReport {
 };
 
 class Connection;  // private: the client library underneath
+class Job;
 
 // Every rank's result, indexed by rank.
 class Results {
@@ -394,6 +395,15 @@ class Results {
 
   const std::string& job_id() const { return job_id_; }
 
+  // Runs ranks of this finished job again on its farm (`pesc retry`): the
+  // given ones, or every rank that did not succeed when `ranks` is empty
+  // (a succeeded rank named runs again too). Returns the job, following
+  // only those ranks: its wait() gives every rank in rank order, the
+  // retried ones' new results in place of these. Throws
+  // kFailedPrecondition while the job still runs or when no rank is left to
+  // retry, kOutOfRange for a rank the job does not have.
+  Job retry(const std::vector<int>& ranks = {}) const;
+
   // The job's report (JobReport::from over these ranks and the farm's
   // submit and finish times, asked of the farm now; when it no longer knows
   // the job, the first start and last end stand in).
@@ -406,7 +416,34 @@ class Results {
   std::string job_id_;
   std::vector<RankResult> ranks_;
   std::vector<std::string> files_;  // per rank: where its output files are, in the farm's terms (opaque)
+  int64_t last_seq_ = 0;            // the farm's count of ranks ended, when these were collected
   std::shared_ptr<Connection> connection_;
+};
+
+// One rank's output.txt as it grows (`pesc logs JOB RANK -f`): read from
+// the worker running the rank while it runs, then from its result. A new
+// attempt of the rank (a retry after a failure) starts its output over; the
+// pieces then go on with what the new attempt prints. Ranks that run several
+// to an attempt (short function-mode ranks in chunks) show theirs when they end.
+class RankLog {
+ public:
+  RankLog(RankLog&&) noexcept;
+  RankLog& operator=(RankLog&&) noexcept;
+  ~RankLog();
+
+  // The next piece of the output, waiting up to `timeout` for one; nullopt
+  // when the timeout passes first or once ended(). Not following, the
+  // first call returns what the rank has printed so far and ends the log.
+  std::optional<std::string> next(std::chrono::milliseconds timeout = std::chrono::hours(24 * 365));
+  // No more pieces come: the rank ended and all it printed was returned.
+  bool ended() const;
+
+ private:
+  friend class Job;
+  friend class Farm;
+  struct State;
+  explicit RankLog(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
 };
 
 // A submitted job. It belongs to the farm, not to this object: destroying a
@@ -444,8 +481,18 @@ class Job {
   // not confirm the cancel of job ID: why".
   std::string cancel_for_interrupt() noexcept;
 
+  // Runs ranks of this ended job again (see Results::retry); next() and
+  // wait() then follow them, and wait() gives every rank in rank order.
+  // Returns the ranks that run again.
+  std::vector<int> retry(const std::vector<int>& ranks = {});
+
+  // Follows rank `rank`'s output.txt (`follow`) or reads what it printed so
+  // far. Throws kOutOfRange for a rank the job does not have.
+  RankLog log(int rank, bool follow = true) const;
+
  private:
   friend class Farm;
+  friend class Results;
   struct State;
   explicit Job(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
@@ -465,6 +512,9 @@ class Farm {
 
   // Picks up a job submitted earlier, from this or another session.
   Job attach(const std::string& job_id);
+
+  // Job::log for a job known by its id.
+  RankLog log(const std::string& job_id, int rank, bool follow = true);
 
   // Forgets a job and the results the farm stores for it (cancelling it
   // first if it still runs).

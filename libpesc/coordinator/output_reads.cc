@@ -1,0 +1,26 @@
+#include "coordinator/output_reads.h"
+
+namespace pesc {
+
+std::pair<int64_t, std::shared_ptr<OutputReads::Pending>> OutputReads::open(const std::string& worker_id) {
+  absl::MutexLock lock(&mutex_);
+  auto pending = std::make_shared<Pending>();
+  asked_[++last_id_] = Asked{.worker_id = worker_id, .pending = pending};
+  return {last_id_, pending};
+}
+
+void OutputReads::answer(const std::string& worker_id, const v1::OutputRead& read) {
+  absl::MutexLock lock(&mutex_);
+  auto asked = asked_.find(read.request_id());
+  if (asked == asked_.end() || asked->second.worker_id != worker_id) return;
+  asked->second.pending->answer = read;
+  asked->second.pending->answered.Notify();
+  asked_.erase(asked);
+}
+
+void OutputReads::close(int64_t request_id) {
+  absl::MutexLock lock(&mutex_);
+  asked_.erase(request_id);
+}
+
+}  // namespace pesc
