@@ -19,7 +19,7 @@ const BatchSystem& slurm_batch_system() {
 # A pesc pilot of pool {pool}: a pesc-worker that joins the coordinator,
 # runs ranks while there are any, and leaves when idle or before its walltime.
 PILOT_ID="${SLURM_ARRAY_JOB_ID:-$SLURM_JOB_ID}${SLURM_ARRAY_TASK_ID:+_$SLURM_ARRAY_TASK_ID}"
-exec >"{log_dir}/pilot-$PILOT_ID.out" 2>&1
+exec >{log_dir}/"pilot-$PILOT_ID.out" 2>&1
 END_UNIX="${SLURM_JOB_END_TIME:-}"
 if [ -z "$END_UNIX" ]; then
   END="$(squeue --noheader --format=%e --jobs="$SLURM_JOB_ID" 2>/dev/null)"

@@ -35,8 +35,9 @@ struct BatchSystem {
   std::string array_id = "{job}_{index}";
   // Status states of a pilot that runs; any other listed state waits.
   std::vector<std::string> running_states;
-  // The shell script each pilot runs. Values: {pool}, {log_dir},
-  // {worker} (pesc-worker and its arguments, shell-quoted). It must give
+  // The shell script each pilot runs. Values: {pool}, {log_dir} (where
+  // pilot-ID.out goes) and {worker} (pesc-worker and its arguments), both
+  // shell-quoted. It must give
   // the worker an id "pilot-{pool}-<the pilot's id>" (the pool knows its
   // pilot joined by it) and, when it can, --end-unix.
   std::string script;

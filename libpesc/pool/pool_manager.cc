@@ -27,6 +27,8 @@ constexpr int kMaxWaitingPilots = 16;
 constexpr absl::Duration kListingDelay = absl::Seconds(5);
 // Queued this long without starting, a pilot is given up on.
 constexpr absl::Duration kStartTimeout = absl::Minutes(10);
+// Running this long without its worker joining, a pilot is given up on.
+constexpr absl::Duration kJoinTimeout = absl::Minutes(2);
 // Waiting pilots are cancelled once no rank has waited for this long.
 constexpr absl::Duration kCancelAfter = absl::Seconds(15);
 constexpr int kFailuresToPause = 3;
@@ -81,8 +83,9 @@ PoolManager::PoolManager(std::unique_ptr<PoolStore> store, fs::path pools_dir, P
 
 PoolManager::~PoolManager() { shut_down(); }
 
-absl::Status PoolManager::open_pool(v1::PoolSpec spec, bool new_token) {
+absl::Status PoolManager::open_pool(v1::PoolSpec spec, bool added) {
   Pool pool;
+  pool.adopt_listed = !added;
   auto batch = find_batch_system(spec.batch_system());
   if (!batch.ok()) return batch.status();
   pool.batch = *batch;
@@ -92,7 +95,7 @@ absl::Status PoolManager::open_pool(v1::PoolSpec spec, bool new_token) {
   if (error) return absl::InternalError(absl::StrCat("cannot make ", pool.dir.string(), ": ", error.message()));
   // The token goes to pilots in a file only its owner (who submits them) reads.
   const fs::path token_file = pool.dir / "join.token";
-  if (new_token || !fs::exists(token_file)) {
+  if (added || !fs::exists(token_file)) {
     auto token = host_.issue_token(spec.name());
     if (!token.ok()) return token.status();
     if (!token->empty()) {
@@ -232,7 +235,7 @@ void PoolManager::tick(Pool& pool, int waiting, const std::set<std::string>& onl
 }
 
 void PoolManager::follow_pilots(Pool& pool, const std::set<std::string>& online) {
-  if (pool.pilots.empty()) return;
+  if (pool.pilots.empty() && !pool.adopt_listed) return;
   const std::vector<std::string> argv = expand_command(pool.batch->status, {{"pool", pool.spec.name()}});
   auto listed = run_command(argv, kCommandTimeout);
   if (!listed.ok() || listed->exit_code != 0) {
@@ -246,7 +249,13 @@ void PoolManager::follow_pilots(Pool& pool, const std::set<std::string>& online)
     if (words.size() >= 2) states[words[0]] = {words[1], words.size() > 2 ? words[2] : ""};
   }
   const absl::Time now = absl::Now();
+  if (pool.adopt_listed) {
+    pool.adopt_listed = false;
+    for (const auto& [id, state] : states) pool.pilots[id] = Pilot{.submitted = now, .joined = true};
+    if (!states.empty()) log(pool.spec.name(), absl::StrCat("took over ", states.size(), " pilots still listed"));
+  }
   std::vector<std::string> never_started;
+  std::vector<std::string> never_joined;
   for (auto it = pool.pilots.begin(); it != pool.pilots.end();) {
     const std::string& id = it->first;
     Pilot& pilot = it->second;
@@ -271,6 +280,8 @@ void PoolManager::follow_pilots(Pool& pool, const std::set<std::string>& online)
     }
     const auto& running = pool.batch->running_states;
     pilot.running = std::find(running.begin(), running.end(), state->second.first) != running.end();
+    if (pilot.running && pilot.running_since == absl::InfiniteFuture()) pilot.running_since = now;
+    if (pilot.running && !pilot.joined && now - pilot.running_since > kJoinTimeout) never_joined.push_back(id);
     pilot.reason = pilot.running ? "" : absl::StrCat(state->second.first, " ", state->second.second);
     if (!pilot.running && now - pilot.submitted > kStartTimeout) never_started.push_back(id);
     ++it;
@@ -280,6 +291,12 @@ void PoolManager::follow_pilots(Pool& pool, const std::set<std::string>& online)
     cancel(pool, {id});
     failed(pool, absl::StrCat("pilot ", id, " waited ", absl::FormatDuration(kStartTimeout),
                               " in the queue without starting (", reason, "); it was cancelled"));
+  }
+  for (const std::string& id : never_joined) {
+    cancel(pool, {id});
+    failed(pool, absl::StrCat("pilot ", id, " ran ", absl::FormatDuration(kJoinTimeout), " and its worker never joined ",
+                              setup_.coordinator_address, ": can the nodes reach it? (",
+                              last_log_line(pool.dir / absl::StrCat("pilot-", id, ".out")), "); it was cancelled"));
   }
 }
 
@@ -301,7 +318,7 @@ std::string PoolManager::pilot_script(const Pool& pool) const {
   std::vector<std::string> quoted;
   for (const std::string& word : worker) quoted.push_back(shell_quote(word));
   return expand_text(pool.batch->script, {{"pool", pool.spec.name()},
-                                          {"log_dir", pool.dir.string()},
+                                          {"log_dir", shell_quote(pool.dir.string())},
                                           {"worker", absl::StrJoin(quoted, " ")}});
 }
 

@@ -77,6 +77,7 @@ class PoolManager {
  private:
   struct Pilot {
     absl::Time submitted;
+    absl::Time running_since = absl::InfiniteFuture();
     bool running = false;
     bool joined = false;
     std::string reason;  // why it waits, in the batch system's words
@@ -93,10 +94,14 @@ class PoolManager {
     std::string last_failure;
     absl::Time next_submit = absl::InfinitePast();
     absl::Time last_demand = absl::Now();
+    // A restarted coordinator takes over the pilots the batch system still
+    // lists for the pool, at its first look.
+    bool adopt_listed = false;
   };
 
   PoolManager(std::unique_ptr<PoolStore> store, std::filesystem::path pools_dir, PoolHost host);
-  absl::Status open_pool(v1::PoolSpec spec, bool new_token) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // `added`: new, not reopened at a restart.
+  absl::Status open_pool(v1::PoolSpec spec, bool added) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void loop();
   void tick(Pool& pool, int waiting, const std::set<std::string>& online) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void follow_pilots(Pool& pool, const std::set<std::string>& online) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);

@@ -175,5 +175,20 @@ TEST_F(PoolTest, PoolsOutliveARestartAndARemovedOneIsGone) {
   EXPECT_EQ(manager->list()[0].spec().submit_args(0), "--account=lab42");
 }
 
+TEST_F(PoolTest, ARestartedCoordinatorTakesOverThePilotsStillListedAndCancelsThemAtShutdown) {
+  {
+    auto manager = open_manager();
+    ASSERT_NE(manager, nullptr);
+    ASSERT_TRUE(manager->add(spec("cluster")).ok());
+  }
+  write_file_atomically(path("queue"), "7 RUNNING None\n").IgnoreError();
+  auto manager = open_manager();
+  ASSERT_NE(manager, nullptr);
+  ASSERT_TRUE(eventually([&] { return manager->list()[0].pilots_running() == 1; }));
+  manager->shut_down();
+  EXPECT_EQ(lines_of(path("scancel.args")), (std::vector<std::string>{"7"}));
+  EXPECT_TRUE(lines_of(path("sbatch.args")).empty()) << "no rank waited";
+}
+
 }  // namespace
 }  // namespace pesc
