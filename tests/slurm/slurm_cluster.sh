@@ -44,7 +44,7 @@ start() {
   cpus="${PESC_SLURM_CPUS:-32}"  # over-subscribed: pilots sleep mostly
   cat >"$dir/slurm.conf" <<CONF
 ClusterName=pesctest
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=$(free_port)
 SlurmdPort=$(free_port)
 SlurmUser=root
@@ -75,7 +75,7 @@ KillWait=10
 InactiveLimit=0
 OverTimeLimit=0
 MessageTimeout=10
-NodeName=$host CPUs=$cpus RealMemory=1000 State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=1000 State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
   export SLURM_CONF="$dir/slurm.conf"

@@ -52,11 +52,17 @@ class Farm:
         self.env["SLURM_CONF"] = os.path.join(self.slurm_dir, "slurm.conf")
 
     def start_coordinator(self):
+        # Over TLS: the pilots must find the lab's CA by themselves.
+        certs = os.path.join(self.tmp, "certs")
+        self.pesc("certs", "init", certs, "--host", "127.0.0.1")
+        self.env["PESC_TLS_CA"] = os.path.join(certs, "ca.pem")
         self.coordinator_log = open(os.path.join(self.tmp, "coordinator.log"), "w")
         self.coordinator = subprocess.Popen(
             [os.path.join(DAEMONS, "pesc-coordinator"), "--listen", "127.0.0.1:0", "--state-dir", self.state,
-             "--worker-lease-ms", "3000"],
-            env=self.env, stdout=self.coordinator_log, stderr=subprocess.STDOUT)
+             "--worker-lease-ms", "3000", "--tls-cert", os.path.join(certs, "server.pem"), "--tls-key",
+             os.path.join(certs, "server.key")],
+            # Nothing for the pilots to inherit through sbatch: they get --tls-ca from the pool.
+            env={name: value for name, value in self.env.items() if name != "PESC_TLS_CA"}, stdout=self.coordinator_log, stderr=subprocess.STDOUT)
         address_file = os.path.join(self.state, "coordinator.address")
         wait_until("the coordinator's address", lambda: os.path.exists(address_file), 30)
         self.env["PESC_COORDINATOR"] = open(address_file).read().strip()
