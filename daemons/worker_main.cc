@@ -129,7 +129,8 @@ int main(int argc, char** argv) {
   absl::Duration idle_timeout = absl::InfiniteDuration();
   absl::Duration drain_before;
   if (!line.idle_timeout.empty() && !absl::ParseDuration(line.idle_timeout, &idle_timeout)) {
-    return pesc::usage_error(app, "--idle-timeout wants a duration such as 5m or 90s, not \"" + line.idle_timeout + "\"");
+    return pesc::usage_error(app,
+                             "--idle-timeout wants a duration such as 5m or 90s, not \"" + line.idle_timeout + "\"");
   }
   if (!absl::ParseDuration(line.drain_before, &drain_before)) {
     return pesc::usage_error(app, "--drain-before wants a duration such as 30s, not \"" + line.drain_before + "\"");
@@ -194,8 +195,8 @@ int main(int argc, char** argv) {
       break;
     }
     if ((*worker)->drained() || absl::Now() >= leave_at) {
-      std::cout << "pesc-worker: the batch allocation ends at " << absl::FormatTime(absl::FromUnixSeconds(line.end_unix))
-                << "; leaving" << std::endl;
+      std::cout << "pesc-worker: the batch allocation ends at "
+                << absl::FormatTime(absl::FromUnixSeconds(line.end_unix)) << "; leaving" << std::endl;
       break;
     }
   }

@@ -194,7 +194,8 @@ namespace {
 absl::StatusOr<int64_t> seconds_of(const std::string& flag, const std::string& text) {
   absl::Duration duration;
   if (!absl::ParseDuration(text, &duration) || duration <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat(flag, " wants a duration such as 90s, 5m or 1h, not \"", text, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, " wants a duration such as 90s, 5m or 1h, not \"", text, "\""));
   }
   return absl::ToInt64Seconds(duration);
 }

@@ -207,7 +207,8 @@ void add_commands(CLI::App& app, CommandLine& line) {
       ->type_name("DURATION")->capture_default_str()->group(kPool);
   pool.add_option("--max-workers", line.pool.max_workers, "pilots alive at once")
       ->type_name("N")->capture_default_str()->group(kPool);
-  pool.add_option("--slots-per-worker", line.pool.slots_per_worker, "ranks each pilot runs side by side (CPUs it asks for)")
+  pool.add_option("--slots-per-worker", line.pool.slots_per_worker,
+                  "ranks each pilot runs side by side (CPUs it asks for)")
       ->type_name("S")->capture_default_str()->group(kPool);
   pool.add_option("--idle-timeout", line.pool.idle_timeout, "a pilot idle this long leaves")
       ->type_name("DURATION")->capture_default_str()->group(kPool);

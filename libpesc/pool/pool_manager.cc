@@ -67,7 +67,8 @@ absl::StatusOr<std::unique_ptr<PoolManager>> PoolManager::open(const fs::path& d
   if (!store.ok()) return store.status();
   auto specs = (*store)->list();
   if (!specs.ok()) return specs.status();
-  auto manager = std::unique_ptr<PoolManager>(new PoolManager(std::move(*store), std::move(pools_dir), std::move(host)));
+  auto manager =
+      std::unique_ptr<PoolManager>(new PoolManager(std::move(*store), std::move(pools_dir), std::move(host)));
   absl::MutexLock lock(&manager->mutex_);
   for (v1::PoolSpec& spec : *specs) {
     const std::string name = spec.name();
@@ -294,8 +295,9 @@ void PoolManager::follow_pilots(Pool& pool, const std::set<std::string>& online)
   }
   for (const std::string& id : never_joined) {
     cancel(pool, {id});
-    failed(pool, absl::StrCat("pilot ", id, " ran ", absl::FormatDuration(kJoinTimeout), " and its worker never joined ",
-                              setup_.coordinator_address, ": can the nodes reach it? (",
+    failed(pool, absl::StrCat("pilot ", id, " ran ", absl::FormatDuration(kJoinTimeout),
+                              " and its worker never joined ", setup_.coordinator_address,
+                              ": can the nodes reach it? (",
                               last_log_line(pool.dir / absl::StrCat("pilot-", id, ".out")), "); it was cancelled"));
   }
 }
@@ -358,7 +360,8 @@ int PoolManager::cancel(Pool& pool, const std::vector<std::string>& ids) {
   auto cancelled = run_command(argv, kCommandTimeout);
   if (!cancelled.ok() || cancelled->exit_code != 0) {
     // Pilots cancelled in vain still leave when idle or at their walltime.
-    log(pool.spec.name(), cancelled.ok() ? describe_failure(argv, *cancelled) : std::string(cancelled.status().message()));
+    log(pool.spec.name(),
+        cancelled.ok() ? describe_failure(argv, *cancelled) : std::string(cancelled.status().message()));
   }
   for (const std::string& id : ids) pool.pilots.erase(id);
   return static_cast<int>(ids.size());
