@@ -49,6 +49,9 @@ struct CommandLine {
   uint64_t max_blob_bytes = uint64_t{16} << 30;
   std::string smtp_url;
   std::string smtp_from = "pesc@localhost";
+  std::string pool_address;
+  std::string pool_worker;
+  std::string pool_tls_ca;
   std::vector<std::string> operands;
 };
 
@@ -91,6 +94,16 @@ void add_options(CLI::App& app, CommandLine& line) {
       ->type_name("URL")->group(kNotices);
   app.add_option("--smtp-from", line.smtp_from, "the sender of those notices")
       ->type_name("ADDR")->capture_default_str()->group(kNotices);
+  constexpr const char* kPools = "pools of pilot workers (`pesc pool add`)";
+  app.add_option("--pool-address", line.pool_address,
+                 "HOST:PORT pilots on the cluster's nodes connect to (default: the address it listens on)")
+      ->type_name("HOST:PORT")->group(kPools);
+  app.add_option("--pool-worker", line.pool_worker,
+                 "the pesc-worker pilots run, as the nodes see it (default: the one beside pesc-coordinator)")
+      ->type_name("PATH")->group(kPools);
+  app.add_option("--pool-tls-ca", line.pool_tls_ca,
+                 "PEM CA pilots check the coordinator's certificate with (default: ca.pem beside --tls-cert)")
+      ->type_name("PEM")->group(kPools);
 }
 
 }  // namespace
@@ -126,6 +139,9 @@ int main(int argc, char** argv) {
   options.max_blob_bytes = line.max_blob_bytes;
   options.smtp_url = line.smtp_url;
   options.smtp_from = line.smtp_from;
+  options.pool_address = line.pool_address;
+  options.pool_worker = line.pool_worker;
+  options.pool_tls_ca = line.pool_tls_ca;
   std::string listen = line.listen;
   if (!line.insecure_listen.empty()) {
     listen = line.insecure_listen;

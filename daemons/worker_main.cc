@@ -37,6 +37,9 @@ struct CommandLine {
   bool owners_first = true;
   int64_t disk_reserve_mb = 16;
   std::string config;
+  std::string idle_timeout;
+  int64_t end_unix = 0;
+  std::string drain_before = "30s";
 };
 
 void add_options(CLI::App& app, CommandLine& line) {
@@ -72,6 +75,18 @@ void add_options(CLI::App& app, CommandLine& line) {
                  "FILE of key = value settings for owners first (cpu_threshold, owner_share, owner_idle_seconds, "
                  "check_seconds), read again when it changes or on SIGHUP (default: none)")
       ->type_name("FILE")->group(kIsolation);
+
+  constexpr const char* kPilot = "pilot (a batch job, from a coordinator's pool)";
+  app.add_option("--idle-timeout", line.idle_timeout,
+                 "leave after running nothing for this long, e.g. 5m (default: stay)")
+      ->type_name("DURATION")->group(kPilot);
+  app.add_option("--end-unix", line.end_unix,
+                 "when the batch allocation ends, in unix seconds: ranks that would not finish by then go elsewhere, "
+                 "and the worker drains before it (default: never)")
+      ->type_name("SECONDS")->group(kPilot);
+  app.add_option("--drain-before", line.drain_before,
+                 "how long before --end-unix to stop taking ranks; it leaves a third of that before the end")
+      ->type_name("DURATION")->capture_default_str()->group(kPilot);
 
   constexpr const char* kConnection = "connection/security";
   app.add_option("--coordinator", line.coordinator,
@@ -111,6 +126,17 @@ int main(int argc, char** argv) {
   options.owners_first = line.owners_first;
   options.owner_config = line.config;
   options.disk_reserve_bytes = static_cast<uint64_t>(std::max<int64_t>(0, line.disk_reserve_mb)) << 20;
+  absl::Duration idle_timeout = absl::InfiniteDuration();
+  absl::Duration drain_before;
+  if (!line.idle_timeout.empty() && !absl::ParseDuration(line.idle_timeout, &idle_timeout)) {
+    return pesc::usage_error(app,
+                             "--idle-timeout wants a duration such as 5m or 90s, not \"" + line.idle_timeout + "\"");
+  }
+  if (!absl::ParseDuration(line.drain_before, &drain_before)) {
+    return pesc::usage_error(app, "--drain-before wants a duration such as 30s, not \"" + line.drain_before + "\"");
+  }
+  options.end_unix_ms = line.end_unix * 1000;
+  options.drain_before = absl::ToChronoSeconds(drain_before);
   std::signal(SIGHUP, [](int) { pesc::OwnerWatch::request_reload(); });
   for (const std::string& pair : line.interpreters) {
     std::vector<std::string> parts = absl::StrSplit(pair, absl::MaxSplits('=', 1));
@@ -161,7 +187,19 @@ int main(int argc, char** argv) {
             << std::endl;
   std::cout << "isolation: " << (*isolation)->describe() << std::endl;
   std::cout << "gpus: " << pesc::describe_gpus(options.gpus) << std::endl;
-  stop.WaitForNotification();
+  const absl::Time leave_at = line.end_unix > 0 ? absl::FromUnixSeconds(line.end_unix) - drain_before / 3
+                                                : absl::InfiniteFuture();
+  while (!stop.WaitForNotificationWithTimeout(absl::Seconds(1))) {
+    if ((*worker)->idle_for() >= idle_timeout) {
+      std::cout << "pesc-worker: idle for " << absl::FormatDuration(idle_timeout) << "; leaving" << std::endl;
+      break;
+    }
+    if ((*worker)->drained() || absl::Now() >= leave_at) {
+      std::cout << "pesc-worker: the batch allocation ends at "
+                << absl::FormatTime(absl::FromUnixSeconds(line.end_unix)) << "; leaving" << std::endl;
+      break;
+    }
+  }
   (*worker)->stop();
   return 0;
 }

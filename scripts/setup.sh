@@ -29,6 +29,8 @@ PESC_PACKAGES=(
   dpkg-dev systemd
   # The command lines (CLI11) and their man pages (help2man; groff renders them in cli_test).
   libcli11-dev help2man groff-base
+  # Pools of pilot workers on Slurm: tests/slurm starts a single-node Slurm with munge.
+  slurm-wlm slurmctld slurmd munge
 )
 
 as_root() {

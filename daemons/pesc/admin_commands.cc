@@ -5,6 +5,7 @@
 
 #include <iostream>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
@@ -186,6 +187,117 @@ int certs(const std::vector<std::string>& operands, const std::vector<std::strin
             << made->client_cert.string() << " --tls-key " << made->client_key.string() << ")\n"
             << "  keep " << made->ca_key.string() << " safe: it signs certificates everyone here trusts\n";
   return kExitOk;
+}
+
+namespace {
+
+absl::StatusOr<int64_t> seconds_of(const std::string& flag, const std::string& text) {
+  absl::Duration duration;
+  if (!absl::ParseDuration(text, &duration) || duration <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, " wants a duration such as 90s, 5m or 1h, not \"", text, "\""));
+  }
+  return absl::ToInt64Seconds(duration);
+}
+
+int add_pool(const Target& target, const std::string& name, const PoolArguments& arguments,
+             const std::vector<std::string>& submit_args) {
+  if (!arguments.slurm) {
+    std::cerr << "pesc: pool add NAME --slurm: say which batch system (pesc ships slurm)\n";
+    return kExitUsage;
+  }
+  v1::AddPoolRequest request;
+  v1::PoolSpec& spec = *request.mutable_spec();
+  spec.set_name(name);
+  spec.set_batch_system("slurm");
+  spec.set_partition(arguments.partition);
+  auto time_limit = seconds_of("--time-limit", arguments.time_limit);
+  auto idle_timeout = seconds_of("--idle-timeout", arguments.idle_timeout);
+  if (!time_limit.ok()) return fail(time_limit.status());
+  if (!idle_timeout.ok()) return fail(idle_timeout.status());
+  spec.set_time_limit_s(*time_limit);
+  spec.set_idle_timeout_s(*idle_timeout);
+  spec.set_max_workers(arguments.max_workers);
+  spec.set_slots_per_worker(arguments.slots_per_worker);
+  *spec.mutable_submit_args() = {submit_args.begin(), submit_args.end()};
+  *spec.mutable_worker_args() = {arguments.worker_args.begin(), arguments.worker_args.end()};
+  v1::AddPoolResponse response;
+  if (absl::Status status = call(target, &v1::Admin::Stub::AddPool, request, response); !status.ok()) {
+    return fail(status);
+  }
+  std::cout << "pool " << name << ": up to " << spec.max_workers() << " pilots of " << spec.slots_per_worker()
+            << " slots on slurm" << (spec.partition().empty() ? "" : " partition " + spec.partition())
+            << ", submitted while ranks wait\n";
+  return kExitOk;
+}
+
+int list_pools(const Target& target) {
+  v1::ListPoolsResponse response;
+  if (absl::Status status = call(target, &v1::Admin::Stub::ListPools, v1::ListPoolsRequest(), response);
+      !status.ok()) {
+    return fail(status);
+  }
+  std::cout << absl::StrFormat("%-16s %-8s %-12s %8s %8s %8s %9s  %s\n", "POOL", "SYSTEM", "PARTITION", "MAX",
+                               "PENDING", "RUNNING", "SUBMITTED", "STATE");
+  for (const v1::PoolStatus& pool : response.pools()) {
+    const v1::PoolSpec& spec = pool.spec();
+    std::cout << absl::StrFormat("%-16s %-8s %-12s %8d %8d %8d %9d  %s\n", spec.name(), spec.batch_system(),
+                                 spec.partition().empty() ? "(default)" : spec.partition(), spec.max_workers(),
+                                 pool.pilots_pending(), pool.pilots_running(), pool.pilots_submitted(),
+                                 pool.paused().empty() ? "active" : "paused");
+    if (!pool.paused().empty()) std::cout << "  " << pool.paused() << "\n";
+    if (!pool.pending_reason().empty()) std::cout << "  pilots wait: " << pool.pending_reason() << "\n";
+    if (!pool.last_failure().empty()) std::cout << "  last failure: " << pool.last_failure() << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int pool(const Target& target, const std::vector<std::string>& operands, const PoolArguments& arguments,
+         const std::vector<std::string>& submit_args) {
+  if (operands.size() == 2 && operands[0] == "add") return add_pool(target, operands[1], arguments, submit_args);
+  if (!submit_args.empty()) {
+    std::cerr << "pesc: only `pool add` takes submit arguments after --\n";
+    return kExitUsage;
+  }
+  if (operands.size() == 1 && operands[0] == "list") return list_pools(target);
+  if (operands.size() == 2 && operands[0] == "remove") {
+    v1::RemovePoolRequest request;
+    request.set_name(operands[1]);
+    v1::RemovePoolResponse response;
+    if (absl::Status status = call(target, &v1::Admin::Stub::RemovePool, request, response); !status.ok()) {
+      return fail(status);
+    }
+    std::cout << "removed pool " << operands[1] << "; cancelled " << response.pilots_cancelled() << " pilots\n";
+    return kExitOk;
+  }
+  if (operands.size() == 2 && operands[0] == "resume") {
+    v1::ResumePoolRequest request;
+    request.set_name(operands[1]);
+    v1::ResumePoolResponse response;
+    if (absl::Status status = call(target, &v1::Admin::Stub::ResumePool, request, response); !status.ok()) {
+      return fail(status);
+    }
+    std::cout << "pool " << operands[1] << " submits pilots again\n";
+    return kExitOk;
+  }
+  std::cerr << "pesc: pool add NAME --slurm [flags] [-- sbatch args] | pool list | pool remove NAME | "
+               "pool resume NAME\n";
+  return kExitUsage;
+}
+
+void print_pool_troubles(const Target& target) {
+  v1::ListPoolsResponse response;
+  // An older coordinator has no pools: nothing to add then.
+  if (!call(target, &v1::Admin::Stub::ListPools, v1::ListPoolsRequest(), response).ok()) return;
+  for (const v1::PoolStatus& pool : response.pools()) {
+    if (!pool.paused().empty()) {
+      std::cout << "pool " << pool.spec().name() << " is " << pool.paused() << "\n";
+    } else if (!pool.last_failure().empty()) {
+      std::cout << "pool " << pool.spec().name() << ": " << pool.last_failure() << "\n";
+    }
+  }
 }
 
 }  // namespace pesc::cli

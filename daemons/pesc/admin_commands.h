@@ -1,7 +1,7 @@
 #ifndef PESC_DAEMONS_PESC_ADMIN_COMMANDS_H_
 #define PESC_DAEMONS_PESC_ADMIN_COMMANDS_H_
 
-// `pesc user|worker-token|room|whoami|certs`: identity and access on a
+// `pesc user|worker-token|room|whoami|certs|pool`: identity and access on a
 // coordinator, and certificates for a lab.
 
 #include <string>
@@ -17,6 +17,23 @@ int worker_token(const Target& target, const std::vector<std::string>& operands)
 int room(const Target& target, const std::vector<std::string>& operands);
 int whoami(const Target& target);
 int certs(const std::vector<std::string>& operands, const std::vector<std::string>& hosts);
+
+// `pesc pool add NAME --slurm ...`: what the flags said.
+struct PoolArguments {
+  bool slurm = false;
+  std::string partition;
+  std::string time_limit = "1h";
+  int max_workers = 4;
+  int slots_per_worker = 1;
+  std::string idle_timeout = "5m";
+  std::vector<std::string> worker_args;
+};
+// `operands`: add NAME | list | remove NAME | resume NAME; `submit_args`
+// (after --) go to the batch system's submit command.
+int pool(const Target& target, const std::vector<std::string>& operands, const PoolArguments& arguments,
+         const std::vector<std::string>& submit_args);
+// Pools that are paused or failing, a line each, for `pesc workers`.
+void print_pool_troubles(const Target& target);
 
 }  // namespace pesc::cli
 

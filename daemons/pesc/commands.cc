@@ -8,6 +8,7 @@
 #include <iostream>
 #include <optional>
 
+#include "admin_commands.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/numbers.h"
@@ -357,7 +358,14 @@ int workers(const Target& target) {
       }
       if (!worker.paused().empty()) std::cout << "  takes no new ranks: " << worker.paused() << "\n";
       if (!worker.throttled().empty()) std::cout << "  ranks held back: " << worker.throttled() << "\n";
+      if (worker.end_unix_ms() > 0) {
+        std::cout << "  a pilot; its batch allocation ends "
+                  << absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMillis(worker.end_unix_ms()),
+                                      absl::LocalTimeZone())
+                  << "\n";
+      }
     }
+    print_pool_troubles(target);
     return kExitOk;
   } catch (const Error& error) {
     return report_error(error);

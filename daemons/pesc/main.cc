@@ -34,6 +34,7 @@ struct CommandLine {
   std::vector<std::string> operands;  // the words after user, room, certs, worker-token
   std::vector<std::string> hosts;
   std::string help_topic;
+  pesc::cli::PoolArguments pool;
   std::string ranks;  // retry --ranks
   int rank = 0;       // logs RANK
   bool follow = false;
@@ -202,6 +203,24 @@ void add_commands(CLI::App& app, CommandLine& line) {
   add_command(app, line, "room", "admin: who may submit to a room")
       .add_option("ACTION", line.operands, "restrict ROOM USER,... | open ROOM")
       ->required();
+  CLI::App& pool = add_command(app, line, "pool", "admin: pilot workers submitted to a batch system (Slurm)");
+  pool.add_option("ACTION", line.operands, "add NAME | list | remove NAME | resume NAME")->required();
+  constexpr const char* kPool = "pool add";
+  pool.add_flag("--slurm", line.pool.slurm, "submit pilots to Slurm (sbatch, squeue, scancel)")->group(kPool);
+  pool.add_option("--partition", line.pool.partition, "the partition (default: Slurm's default)")
+      ->type_name("P")->group(kPool);
+  pool.add_option("--time-limit", line.pool.time_limit, "each pilot's walltime")
+      ->type_name("DURATION")->capture_default_str()->group(kPool);
+  pool.add_option("--max-workers", line.pool.max_workers, "pilots alive at once")
+      ->type_name("N")->capture_default_str()->group(kPool);
+  pool.add_option("--slots-per-worker", line.pool.slots_per_worker,
+                  "ranks each pilot runs side by side (CPUs it asks for)")
+      ->type_name("S")->capture_default_str()->group(kPool);
+  pool.add_option("--idle-timeout", line.pool.idle_timeout, "a pilot idle this long leaves")
+      ->type_name("DURATION")->capture_default_str()->group(kPool);
+  pool.add_option("--worker-arg", line.pool.worker_args, "an argument for the pilots' pesc-worker; repeatable")
+      ->type_name("ARG")->group(kPool);
+  pool.footer("Arguments after -- go to sbatch, e.g. `pesc pool add cluster --slurm -- --account=lab42`.");
   CLI::App& certs = *app.add_subcommand("certs", "make a CA and certificates for a lab's TLS");
   certs.add_option("ACTION", line.operands, "init DIR")->required();
   pesc::add_list_option(certs, "--host", line.hosts, "host names or addresses of the coordinator (default: this host)")
@@ -254,6 +273,7 @@ int help(const CLI::App& app, const std::string& topic) {
 int dispatch(const CLI::App& app, const CLI::App& command, CommandLine& line, std::vector<std::string> parameters) {
   const std::string& name = command.get_name();
   const Target& target = line.target;
+  if (name == "pool") return pesc::cli::pool(target, line.operands, line.pool, parameters);
   if (name != "run" && !parameters.empty()) {
     return pesc::usage_error(app, "only `pesc run` takes parameters after --", &command);
   }

@@ -93,4 +93,32 @@ grpc::Status AdminService::WhoAmI(grpc::ServerContext* context, const v1::WhoAmI
   return grpc::Status::OK;
 }
 
+grpc::Status AdminService::AddPool(grpc::ServerContext* context, const v1::AddPoolRequest* request,
+                                   v1::AddPoolResponse*) {
+  if (auto caller = authenticate(context, Needs::kAdmin); !caller.ok()) return to_grpc(caller.status());
+  return to_grpc(pools_->add(request->spec()));
+}
+
+grpc::Status AdminService::ListPools(grpc::ServerContext* context, const v1::ListPoolsRequest*,
+                                     v1::ListPoolsResponse* response) {
+  if (auto caller = authenticate(context, Needs::kUser); !caller.ok()) return to_grpc(caller.status());
+  for (v1::PoolStatus& pool : pools_->list()) *response->add_pools() = std::move(pool);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::RemovePool(grpc::ServerContext* context, const v1::RemovePoolRequest* request,
+                                      v1::RemovePoolResponse* response) {
+  if (auto caller = authenticate(context, Needs::kAdmin); !caller.ok()) return to_grpc(caller.status());
+  auto cancelled = pools_->remove(request->name());
+  if (!cancelled.ok()) return to_grpc(cancelled.status());
+  response->set_pilots_cancelled(*cancelled);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::ResumePool(grpc::ServerContext* context, const v1::ResumePoolRequest* request,
+                                      v1::ResumePoolResponse*) {
+  if (auto caller = authenticate(context, Needs::kAdmin); !caller.ok()) return to_grpc(caller.status());
+  return to_grpc(pools_->resume(request->name()));
+}
+
 }  // namespace pesc

@@ -11,6 +11,7 @@
 #include "coordinator/admin_service.h"
 #include "coordinator/farm_state.h"
 #include "coordinator/services.h"
+#include "pool/pool_manager.h"
 #include "security/secret_file.h"
 #include "security/token_store.h"
 #include "store/state_dir.h"
@@ -20,16 +21,19 @@ namespace pesc {
 namespace fs = std::filesystem;
 
 struct Coordinator::Impl {
-  Impl(std::unique_ptr<FarmState> farm_state, std::unique_ptr<TokenStore> token_store)
+  Impl(std::unique_ptr<FarmState> farm_state, std::unique_ptr<TokenStore> token_store,
+       std::unique_ptr<PoolManager> pool_manager)
       : state(std::move(farm_state)),
         tokens(std::move(token_store)),
+        pools(std::move(pool_manager)),
         access(tokens.get(), *state, state->options()),
         jobs(*state, access),
         blobs(*state, access),
         workers(*state, access),
-        admin(tokens.get(), access) {}
+        admin(tokens.get(), access, pools.get()) {}
   std::unique_ptr<FarmState> state;
   std::unique_ptr<TokenStore> tokens;  // null when authentication is off
+  std::unique_ptr<PoolManager> pools;
   Access access;
   JobsService jobs;
   BlobsService blobs;
@@ -37,6 +41,58 @@ struct Coordinator::Impl {
   AdminService admin;
   std::optional<std::string> new_admin_token;
 };
+
+namespace {
+
+std::string pool_token_name(const std::string& pool) { return "pool-" + pool; }
+
+absl::StatusOr<std::unique_ptr<PoolManager>> open_pools(const CoordinatorOptions& options, FarmState& state,
+                                                        TokenStore* tokens) {
+  PoolHost host{
+      .waiting_ranks = [&state] { return state.ranks_for_pilots(); },
+      .online_workers = [&state] { return state.online_workers(); },
+      .issue_token = [tokens](const std::string& pool) -> absl::StatusOr<std::string> {
+        if (tokens == nullptr) return std::string();
+        return tokens->issue(pool_token_name(pool), Role::kWorker);
+      },
+      .revoke_tokens =
+          [tokens](const std::string& pool) {
+            if (tokens == nullptr) return;
+            if (auto revoked = tokens->revoke(pool_token_name(pool)); !revoked.ok()) {
+              std::cerr << "pesc-coordinator: pool " << pool << ": its token stays valid: " << revoked.status()
+                        << std::endl;
+            }
+          },
+  };
+  PESC_ASSIGN_OR_RETURN(auto pools,
+                        PoolManager::open(state_database_file(options.state_dir), options.state_dir / "pools", host));
+  state.set_waiting_note([raw = pools.get()] { return raw->waiting_note(); });
+  return pools;
+}
+
+// pesc-worker beside the running program (a build or an install), else on PATH.
+std::string default_worker_program() {
+  std::error_code error;
+  const fs::path self = fs::read_symlink("/proc/self/exe", error);
+  if (!error && fs::exists(self.parent_path() / "pesc-worker")) return (self.parent_path() / "pesc-worker").string();
+  return "pesc-worker";
+}
+
+std::vector<std::string> pilot_connection_args(const CoordinatorOptions& options) {
+  if (options.tls_cert.empty()) return {};
+  fs::path ca = options.pool_tls_ca;
+  if (ca.empty()) ca = fs::exists(options.tls_cert.parent_path() / "ca.pem") ? options.tls_cert.parent_path() / "ca.pem"
+                                                                             : options.tls_cert;
+  std::vector<std::string> args = {"--tls-ca", ca.string()};
+  // With mutual TLS the pilots show the lab's client certificate (`pesc certs init`).
+  const fs::path dir = options.tls_cert.parent_path();
+  if (!options.tls_client_ca.empty() && fs::exists(dir / "client.pem") && fs::exists(dir / "client.key")) {
+    args.insert(args.end(), {"--tls-cert", (dir / "client.pem").string(), "--tls-key", (dir / "client.key").string()});
+  }
+  return args;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::open(const CoordinatorOptions& options) {
   PESC_ASSIGN_OR_RETURN(auto state, FarmState::open(options));
@@ -49,7 +105,8 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::open(const Coordinator
       PESC_RETURN_IF_ERROR(write_file_with_mode(admin_token_file(options.state_dir), *new_admin_token + "\n", 0600));
     }
   }
-  auto impl = std::make_unique<Impl>(std::move(state), std::move(tokens));
+  PESC_ASSIGN_OR_RETURN(auto pools, open_pools(options, *state, tokens.get()));
+  auto impl = std::make_unique<Impl>(std::move(state), std::move(tokens), std::move(pools));
   impl->new_admin_token = std::move(new_admin_token);
   return std::unique_ptr<Coordinator>(new Coordinator(std::move(impl)));
 }
@@ -64,7 +121,17 @@ void Coordinator::register_services(grpc::ServerBuilder& builder) {
   builder.RegisterService(&impl_->admin);
 }
 
-void Coordinator::shut_down() { impl_->state->shut_down(); }
+void Coordinator::start_pools(const std::string& address) {
+  const CoordinatorOptions& options = impl_->state->options();
+  impl_->pools->start({.coordinator_address = options.pool_address.empty() ? address : options.pool_address,
+                       .worker_program = options.pool_worker.empty() ? default_worker_program() : options.pool_worker,
+                       .connection_args = pilot_connection_args(options)});
+}
+
+void Coordinator::shut_down() {
+  impl_->pools->shut_down();
+  impl_->state->shut_down();
+}
 
 const std::optional<std::string>& Coordinator::new_admin_token() const { return impl_->new_admin_token; }
 
@@ -145,6 +212,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::start(cons
   if (!listen_address.empty()) {
     std::string host = listen_address.substr(0, listen_address.rfind(':'));
     server->address_ = absl::StrCat(host, ":", bound_port);
+    server->coordinator_->start_pools(server->address_);
   }
   return server;
 }

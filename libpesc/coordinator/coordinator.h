@@ -53,6 +53,15 @@ struct CoordinatorOptions {
   // targets are refused at submit.
   std::string smtp_url;
   std::string smtp_from = "pesc@localhost";
+
+  // Pools of pilot workers (`pesc pool add`): the address pilots connect
+  // to (empty: the one it listens on), the pesc-worker they run (empty: the
+  // one beside this program, else on PATH), and the CA they check the
+  // coordinator's certificate with (empty: ca.pem beside tls_cert, else
+  // tls_cert itself).
+  std::string pool_address;
+  std::string pool_worker;
+  std::filesystem::path pool_tls_ca;
 };
 
 class Coordinator {
@@ -63,7 +72,11 @@ class Coordinator {
   // Registers the Jobs, Blobs and Workers services on a server being built.
   void register_services(grpc::ServerBuilder& builder);
 
-  // Ends watches and worker streams so the server can shut down promptly.
+  // Starts the pools' pilots, which reach the coordinator at `address`.
+  void start_pools(const std::string& address);
+
+  // Cancels the pools' pilots, ends watches and worker streams so the
+  // server can shut down promptly.
   void shut_down();
 
   // The admin token when this start made it (also in admin_token_file()),

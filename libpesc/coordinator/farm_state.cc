@@ -692,6 +692,9 @@ std::string FarmState::why_waiting(const std::string& job_id) {
   if (now_unix_ms() - job->second.created_unix_ms < absl::ToInt64Milliseconds(kWaitingGrace)) return "";
   std::string why = pesc::why_waiting(job->second.queued(job_id), workers_.connected());
   if (why.empty() && job->second.spec.parallel()) why = GangPolicy::shortfall(job_id, job->second, workers_);
+  if (!why.empty() && waiting_note_) {
+    if (const std::string note = waiting_note_(); !note.empty()) why = absl::StrCat(why, "; ", note);
+  }
   return why;
 }
 
@@ -784,6 +787,31 @@ void FarmState::shut_down() {
     if (session.outbox) session.outbox->close();
   }
   changed();
+}
+
+int FarmState::ranks_for_pilots() {
+  absl::MutexLock lock(&mutex_);
+  int waiting = 0;
+  for (const auto& [job_id, job] : active_jobs_) {
+    const QueuedJob queued = job.queued(job_id);
+    const bool public_room = std::find(queued.rooms.begin(), queued.rooms.end(), kPublicRoom) != queued.rooms.end();
+    if (public_room && queued.gpus_per_rank == 0 && job.pending > 0) waiting += job.pending;
+  }
+  return waiting;
+}
+
+std::set<std::string> FarmState::online_workers() {
+  absl::MutexLock lock(&mutex_);
+  std::set<std::string> online;
+  for (const auto& [worker_id, session] : workers_.sessions()) {
+    if (session.online()) online.insert(worker_id);
+  }
+  return online;
+}
+
+void FarmState::set_waiting_note(std::function<std::string()> note) {
+  absl::MutexLock lock(&mutex_);
+  waiting_note_ = std::move(note);
 }
 
 }  // namespace pesc

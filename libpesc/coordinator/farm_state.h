@@ -105,6 +105,14 @@ class FarmState final : private DispatchHost {
   bool shutting_down();
   void shut_down();
 
+  // --- pools (pool/pool_manager.h)
+  // Ranks queued for the public room, without GPUs, that no worker holds:
+  // what pilots would take.
+  int ranks_for_pilots();
+  std::set<std::string> online_workers();
+  // Added to the reason a job waits (what the pools do about it).
+  void set_waiting_note(std::function<std::string()> note);
+
  private:
   FarmState(CoordinatorOptions options, std::unique_ptr<StateDirLock> lock, std::unique_ptr<JobStore> store,
             std::unique_ptr<BlobStore> blobs);
@@ -207,6 +215,7 @@ class FarmState final : private DispatchHost {
   ActiveJobs active_jobs_ ABSL_GUARDED_BY(mutex_);
   Dispatcher dispatcher_ ABSL_GUARDED_BY(mutex_);
   bool shutting_down_ ABSL_GUARDED_BY(mutex_) = false;
+  std::function<std::string()> waiting_note_ ABSL_GUARDED_BY(mutex_);
   // A store call failed since memory was last read back from the store.
   bool resync_needed_ ABSL_GUARDED_BY(mutex_) = false;
   // Attempts whose requeue the store failed to take; the reaper retries.

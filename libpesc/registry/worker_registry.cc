@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace pesc {
 namespace {
@@ -103,6 +104,7 @@ WorkerRegistry::Joined WorkerRegistry::join(const v1::RegisterWorker& registrati
   session.last_heard = now;
   session.gpus.assign(registration.gpus().begin(), registration.gpus().end());
   session.paused = registration.paused_reason();
+  session.end_unix_ms = registration.end_unix_ms();
   session.version = registration.version();
   session.domains = {registration.domains().begin(), registration.domains().end()};
   session.unavailable_domains.clear();
@@ -168,6 +170,7 @@ void WorkerRegistry::describe(v1::WorkerInfo& worker) const {
   *worker.mutable_gpus() = {session->gpus.begin(), session->gpus.end()};
   worker.set_paused(session->paused);
   worker.set_throttled(session->throttled);
+  worker.set_end_unix_ms(session->end_unix_ms);
   for (const auto& [domain, why] : session->unavailable_domains) {
     v1::UnavailableDomain& unavailable = *worker.add_unavailable_domains();
     unavailable.set_domain(domain);
@@ -203,10 +206,18 @@ const WorkerSession* WorkerRegistry::find(const std::string& worker_id) const {
   return session == sessions_.end() ? nullptr : &session->second;
 }
 
+bool WorkerSession::ends_too_soon(int64_t now_unix_ms) const {
+  if (end_unix_ms <= 0) return false;
+  // Until its pace is known it gets ranks, and drains before its end.
+  const double expected_ms = std::max(0.0, typical_rank_ms);
+  return static_cast<double>(now_unix_ms) + expected_ms >= static_cast<double>(end_unix_ms);
+}
+
 std::vector<WorkerCapacity> WorkerRegistry::capacity() const {
   std::vector<WorkerCapacity> capacity;
+  const int64_t now_unix_ms = absl::ToUnixMillis(absl::Now());
   for (const auto& [worker_id, session] : sessions_) {
-    if (!session.takes_ranks()) continue;
+    if (!session.takes_ranks() || session.ends_too_soon(now_unix_ms)) continue;
     const int limit = session.slots * (1 + prefetch_for(session));
     capacity.push_back({.worker_id = worker_id,
                         .free = limit - session.ranks_held(),
@@ -234,6 +245,9 @@ std::vector<ConnectedWorker> WorkerRegistry::connected() const {
     std::string unavailable;
     if (!session.quarantined.empty()) unavailable = "quarantined: " + session.quarantined;
     if (!session.paused.empty()) unavailable = "paused: " + session.paused;
+    if (unavailable.empty() && session.ends_too_soon(absl::ToUnixMillis(absl::Now()))) {
+      unavailable = "its batch allocation ends before another rank would";
+    }
     workers.push_back({.capacity = {.worker_id = worker_id,
                                     .rooms = session.rooms,
                                     .free_gpus = session.all_gpus(),

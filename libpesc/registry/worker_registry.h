@@ -58,10 +58,15 @@ struct WorkerSession {
   // Ranks of its chunk attempts (those of more than one rank); entries of
   // attempts gone from `attempts` are dropped when next looked at.
   std::map<int64_t, int> chunk_sizes;
+  // When its batch allocation ends (a pilot's walltime); 0: never.
+  int64_t end_unix_ms = 0;
 
   bool online() const { return outbox != nullptr; }
   // Online, healthy and not paused: it may get ranks.
   bool takes_ranks() const { return online() && quarantined.empty() && paused.empty(); }
+  // A rank of its typical time started at `now_unix_ms` would not end before
+  // its allocation does (a worker of unknown pace gets ranks, and drains).
+  bool ends_too_soon(int64_t now_unix_ms) const;
   // Ranks it holds: one per attempt, a chunk's all.
   int ranks_held() const;
   // The attempts it has started: it runs what it holds in the order it

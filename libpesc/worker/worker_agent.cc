@@ -16,8 +16,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "common/clock.h"
 #include "common/files.h"
 #include "common/status_macros.h"
@@ -169,6 +171,10 @@ struct WorkerAgent::Impl {
   std::map<int64_t, std::filesystem::path> output_files ABSL_GUARDED_BY(mutex);
   // Why the work dir's disk has no room for ranks, when it has none.
   std::string disk_short ABSL_GUARDED_BY(mutex);
+  // Why it drains (its allocation is about to end); empty until then.
+  std::string draining ABSL_GUARDED_BY(mutex);
+  // When it last ran, held or owed anything.
+  absl::Time busy_at ABSL_GUARDED_BY(mutex) = absl::Now();
   std::map<int64_t, v1::RankFinished> unacknowledged ABSL_GUARDED_BY(mutex);
   // Gang attempts holding a slot until the coordinator starts their gang:
   // attempt -> the port offered for it.
@@ -229,6 +235,12 @@ struct WorkerAgent::Impl {
   // worker resumes. Either change is told to the coordinator at once.
   // True while the disk is short.
   bool check_disk_room(std::optional<int64_t> taken = std::nullopt);
+  // Starts draining once the allocation's end is near: the ranks waiting
+  // here go back to the coordinator at once.
+  void check_allocation_end();
+  bool idle() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex) {
+    return running.empty() && queue.empty() && unacknowledged.empty();
+  }
   // Not for the owner watch's own thread, which may run before it is set.
   OwnerState owner_state() { return owner_watch ? owner_watch->state() : OwnerState{}; }
   std::set<pid_t> rank_sessions();
@@ -308,6 +320,7 @@ absl::Status WorkerAgent::Impl::run_session(bool& registered) {
     absl::MutexLock lock(&mutex);
     if (stopping) return absl::CancelledError();
     registration.set_paused_reason(paused_reason(owner));
+    registration.set_end_unix_ms(options.end_unix_ms);
     stream_context = &context;
     for (const auto& [attempt, process] : running) registration.add_attempts_in_hand(attempt);
     for (const v1::Assignment& queued : queue) registration.add_attempts_in_hand(queued.attempt_id());
@@ -628,8 +641,10 @@ void WorkerAgent::Impl::heartbeat_loop() {
       absl::MutexLock lock(&mutex);
       mutex.AwaitWithTimeout(absl::Condition(&stopping), absl::FromChrono(heartbeat));
       if (stopping) return;
+      if (!idle()) busy_at = absl::Now();
     }
     check_disk_room();
+    check_allocation_end();
     send_heartbeat(owner_state());
   }
 }
@@ -667,8 +682,28 @@ std::vector<int64_t> WorkerAgent::Impl::take_back_queue() {
 }
 
 std::string WorkerAgent::Impl::paused_reason(const OwnerState& owner) {
-  if (owner.paused.empty() || disk_short.empty()) return owner.paused + disk_short;
-  return absl::StrCat(owner.paused, "; ", disk_short);
+  std::vector<std::string> reasons;
+  for (const std::string* reason : std::initializer_list<const std::string*>{&owner.paused, &disk_short, &draining}) {
+    if (!reason->empty()) reasons.push_back(*reason);
+  }
+  return absl::StrJoin(reasons, "; ");
+}
+
+void WorkerAgent::Impl::check_allocation_end() {
+  if (options.end_unix_ms <= 0) return;
+  const absl::Time end = absl::FromUnixMillis(options.end_unix_ms);
+  if (absl::Now() < end - absl::FromChrono(options.drain_before)) return;
+  std::vector<int64_t> returned;
+  {
+    absl::MutexLock lock(&mutex);
+    if (!draining.empty()) return;
+    draining = absl::StrCat("draining: its batch allocation ends at ",
+                            absl::FormatTime("%H:%M:%S", end, absl::LocalTimeZone()));
+    returned = take_back_queue();
+  }
+  tell(absl::StrCat("draining: the allocation ends at ", absl::FormatTime(end), "; ", returned.size(),
+                    " waiting ranks go back to the coordinator"));
+  send_heartbeat(owner_state(), returned);
 }
 
 bool WorkerAgent::Impl::check_disk_room(std::optional<int64_t> taken) {
@@ -772,6 +807,16 @@ WorkerAgent::WorkerAgent(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 WorkerAgent::~WorkerAgent() { stop(); }
 
 const std::string& WorkerAgent::id() const { return impl_->options.worker_id; }
+
+absl::Duration WorkerAgent::idle_for() {
+  absl::MutexLock lock(&impl_->mutex);
+  return impl_->idle() ? absl::Now() - impl_->busy_at : absl::ZeroDuration();
+}
+
+bool WorkerAgent::drained() {
+  absl::MutexLock lock(&impl_->mutex);
+  return !impl_->draining.empty() && impl_->idle();
+}
 
 void WorkerAgent::stop() {
   {

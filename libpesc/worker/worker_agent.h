@@ -20,6 +20,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "pesc/v1/pesc.pb.h"
 
 namespace pesc {
@@ -56,6 +57,11 @@ struct WorkerOptions {
   // Free space kept on the work dir's filesystem: with less, the worker
   // pauses itself (worker/disk_room.h) until there is room again.
   uint64_t disk_reserve_bytes = 16 << 20;
+  // When its batch allocation ends (a pilot's walltime), unix ms; 0: never.
+  // This long before then it drains: it takes no new ranks and gives back
+  // those it holds unstarted.
+  int64_t end_unix_ms = 0;
+  std::chrono::seconds drain_before{30};
 };
 
 class WorkerAgent {
@@ -65,6 +71,10 @@ class WorkerAgent {
   ~WorkerAgent();  // stops: running ranks are terminated
 
   const std::string& id() const;
+  // How long it has run nothing, held nothing and owed no result.
+  absl::Duration idle_for();
+  // Draining for the end of its allocation, and nothing left to finish.
+  bool drained();
   void stop();
 
  private:

@@ -5,6 +5,7 @@
 #include <limits>
 #include <memory>
 
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 
 namespace pesc {
@@ -96,6 +97,25 @@ TEST(WorkerRegistryTest, CapacityIsSlotsAndPrefetchLessWhatItHoldsOfHealthyOnlin
   EXPECT_EQ(registry.online_slots(), 6);
   ASSERT_EQ(registry.connected().size(), 2u);
   EXPECT_EQ(registry.connected()[0].unavailable, "paused: busy");
+}
+
+TEST(WorkerRegistryTest, APilotGetsOnlyRanksOfItsPaceThatEndBeforeItsAllocation) {
+  WorkerRegistry registry(/*prefetch_per_slot=*/1);
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  WorkerSession pilot = online(1);
+  pilot.end_unix_ms = now_ms + 60'000;
+  EXPECT_FALSE(pilot.ends_too_soon(now_ms)) << "of unknown pace it gets ranks, and drains before its end";
+  pilot.typical_rank_ms = 30'000;
+  EXPECT_FALSE(pilot.ends_too_soon(now_ms));
+  pilot.typical_rank_ms = 90'000;
+  EXPECT_TRUE(pilot.ends_too_soon(now_ms));
+  registry.sessions()["pilot"] = pilot;
+  EXPECT_TRUE(registry.capacity().empty());
+  ASSERT_EQ(registry.connected().size(), 1u);
+  EXPECT_EQ(registry.connected()[0].unavailable, "its batch allocation ends before another rank would");
+  WorkerSession desktop = online(1);
+  desktop.typical_rank_ms = 90'000;
+  EXPECT_FALSE(desktop.ends_too_soon(now_ms)) << "no allocation, no end";
 }
 
 TEST(WorkerRegistryTest, AFastWorkerPrefetchesMoreSoShortRanksDoNotWaitOnRoundTrips) {

@@ -1,0 +1,194 @@
+// The pool manager against stand-ins for sbatch, squeue and scancel (shell
+// scripts first on PATH): what it submits, cancels and reports, and that a
+// batch system refusing its submits pauses the pool. The real Slurm is
+// tests/slurm/test_slurm_pool.py's.
+#include "pool/pool_manager.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/str_split.h"
+#include "common/files.h"
+#include "pool/batch_system.h"
+
+namespace pesc {
+namespace {
+
+namespace fs = std::filesystem;
+
+void write_script(const fs::path& path, const std::string& text) {
+  std::ofstream(path) << "#!/bin/sh\n" << text;
+  fs::permissions(path, fs::perms::owner_all);
+}
+
+std::vector<std::string> lines_of(const fs::path& path) {
+  auto text = read_file(path);
+  if (!text.ok()) return {};
+  return absl::StrSplit(*text, '\n', absl::SkipEmpty());
+}
+
+template <typename Predicate>
+bool eventually(Predicate predicate, std::chrono::seconds timeout = std::chrono::seconds(30)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (predicate()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return predicate();
+}
+
+class PoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = TempDirectory::create("pesc-pool-test-");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_.emplace(std::move(*dir));
+    const fs::path bin = dir_->path() / "bin";
+    fs::create_directories(bin);
+    const std::string d = dir_->path().string();
+    write_script(bin / "sbatch", "echo \"$@\" >> " + d + "/sbatch.args\n"
+                 "if [ -f " + d + "/refuse ]; then\n"
+                 "  echo 'sbatch: error: invalid partition specified: nosuch' >&2; exit 1\n"
+                 "fi\n"
+                 "echo 42\n");
+    write_script(bin / "squeue", "cat " + d + "/queue 2>/dev/null; exit 0\n");
+    write_script(bin / "scancel", "echo \"$@\" >> " + d + "/scancel.args\n");
+    old_path_ = std::getenv("PATH");
+    ::setenv("PATH", (bin.string() + ":" + old_path_).c_str(), 1);
+  }
+  void TearDown() override { ::setenv("PATH", old_path_.c_str(), 1); }
+
+  std::unique_ptr<PoolManager> open_manager() {
+    PoolHost host{.waiting_ranks = [this] { return waiting_.load(); },
+                  .online_workers = [] { return std::set<std::string>(); },
+                  .issue_token = [](const std::string&) -> absl::StatusOr<std::string> { return "pesc_token"; },
+                  .revoke_tokens = [](const std::string&) {}};
+    auto manager = PoolManager::open(dir_->path() / "state.db", dir_->path() / "pools", host);
+    EXPECT_TRUE(manager.ok()) << manager.status();
+    if (!manager.ok()) return nullptr;
+    (*manager)->start({.coordinator_address = "10.0.0.1:7070", .worker_program = "/opt/pesc/bin/pesc-worker"});
+    return std::move(*manager);
+  }
+
+  static v1::PoolSpec spec(const std::string& name) {
+    v1::PoolSpec spec;
+    spec.set_name(name);
+    spec.set_batch_system("slurm");
+    spec.set_partition("debug");
+    spec.set_time_limit_s(3600);
+    spec.set_max_workers(3);
+    spec.set_slots_per_worker(2);
+    spec.set_idle_timeout_s(300);
+    spec.add_submit_args("--account=lab42");
+    return spec;
+  }
+
+  fs::path path(const std::string& name) const { return dir_->path() / name; }
+
+  std::optional<TempDirectory> dir_;
+  std::string old_path_;
+  std::atomic<int> waiting_{0};
+};
+
+TEST(BatchSystemTest, AnArgumentWithAnEmptyValueIsLeftOut) {
+  EXPECT_EQ(expand_command({"sbatch", "--partition={partition}", "--array=0-{last}", "{extra}", "{script}"},
+                           {{"partition", ""}, {"last", "3"}, {"script", "/p.sh"}}, {"-A", "x"}),
+            (std::vector<std::string>{"sbatch", "--array=0-3", "-A", "x", "/p.sh"}));
+  EXPECT_EQ(shell_quote("it's"), "'it'\\''s'");
+}
+
+TEST_F(PoolTest, WaitingRanksSubmitOneArrayUpToTheMaximumAndShutdownCancelsIt) {
+  write_file_atomically(path("queue"), "42_0 PENDING Resources\n42_1 PENDING Resources\n42_2 PENDING Resources\n")
+      .IgnoreError();
+  waiting_ = 10;  // five pilots' worth; the pool allows three
+  auto manager = open_manager();
+  ASSERT_NE(manager, nullptr);
+  ASSERT_TRUE(manager->add(spec("cluster")).ok());
+  ASSERT_TRUE(eventually([&] { return lines_of(path("sbatch.args")).size() == 1; }));
+  const std::string submitted = lines_of(path("sbatch.args"))[0];
+  for (const char* argument : {"--array=0-2", "--partition=debug", "--time=60", "--cpus-per-task=2",
+                               "--account=lab42", "--job-name=pesc-cluster"}) {
+    EXPECT_NE(submitted.find(argument), std::string::npos) << submitted;
+  }
+  ASSERT_TRUE(eventually([&] {
+    auto pools = manager->list();
+    return pools.size() == 1 && pools[0].pilots_pending() == 3 && pools[0].pending_reason() == "PENDING Resources";
+  }));
+  EXPECT_NE(manager->waiting_note().find("3 pilots wait in slurm"), std::string::npos) << manager->waiting_note();
+  // The script runs pesc-worker with the pool's token, read-only to its owner.
+  auto script = read_file(path("pools/cluster/pilot.sh"));
+  ASSERT_TRUE(script.ok());
+  EXPECT_NE(script->find("'/opt/pesc/bin/pesc-worker' '--coordinator' '10.0.0.1:7070' '--slots' '2'"),
+            std::string::npos)
+      << *script;
+  EXPECT_EQ(fs::status(path("pools/cluster/join.token")).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  EXPECT_EQ(lines_of(path("sbatch.args")).size(), 1u) << "no more than the maximum";
+  manager->shut_down();
+  EXPECT_EQ(lines_of(path("scancel.args")), (std::vector<std::string>{"42_0 42_1 42_2"}));
+}
+
+TEST_F(PoolTest, RefusedSubmitsPauseThePoolWithTheBatchSystemsWords) {
+  write_file_atomically(path("refuse"), "").IgnoreError();
+  waiting_ = 1;
+  auto manager = open_manager();
+  ASSERT_NE(manager, nullptr);
+  ASSERT_TRUE(manager->add(spec("bad")).ok());
+  ASSERT_TRUE(eventually([&] { return !manager->list()[0].paused().empty(); }));
+  const std::string paused = manager->list()[0].paused();
+  EXPECT_NE(paused.find("invalid partition specified: nosuch"), std::string::npos) << paused;
+  EXPECT_NE(paused.find("pesc pool resume bad"), std::string::npos) << paused;
+  EXPECT_NE(manager->waiting_note().find("pool bad is paused"), std::string::npos);
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  EXPECT_EQ(lines_of(path("sbatch.args")).size(), 3u) << "a paused pool submits nothing more";
+}
+
+TEST_F(PoolTest, APilotGoneBeforeItsWorkerJoinedIsAFailure) {
+  waiting_ = 1;  // squeue lists nothing: the pilot died at once
+  auto manager = open_manager();
+  ASSERT_NE(manager, nullptr);
+  ASSERT_TRUE(manager->add(spec("dying")).ok());
+  ASSERT_TRUE(eventually([&] {
+    return manager->list()[0].last_failure().find("pilot 42 ended before its worker joined") != std::string::npos;
+  }));
+}
+
+TEST_F(PoolTest, PoolsOutliveARestartAndARemovedOneIsGone) {
+  {
+    auto manager = open_manager();
+    ASSERT_NE(manager, nullptr);
+    ASSERT_TRUE(manager->add(spec("kept")).ok());
+    ASSERT_TRUE(manager->add(spec("dropped")).ok());
+    EXPECT_EQ(manager->add(spec("kept")).code(), absl::StatusCode::kAlreadyExists);
+    ASSERT_TRUE(manager->remove("dropped").ok());
+  }
+  auto manager = open_manager();
+  ASSERT_NE(manager, nullptr);
+  ASSERT_EQ(manager->list().size(), 1u);
+  EXPECT_EQ(manager->list()[0].spec().name(), "kept");
+  EXPECT_EQ(manager->list()[0].spec().submit_args(0), "--account=lab42");
+}
+
+TEST_F(PoolTest, ARestartedCoordinatorTakesOverThePilotsStillListedAndCancelsThemAtShutdown) {
+  {
+    auto manager = open_manager();
+    ASSERT_NE(manager, nullptr);
+    ASSERT_TRUE(manager->add(spec("cluster")).ok());
+  }
+  write_file_atomically(path("queue"), "7 RUNNING None\n").IgnoreError();
+  auto manager = open_manager();
+  ASSERT_NE(manager, nullptr);
+  ASSERT_TRUE(eventually([&] { return manager->list()[0].pilots_running() == 1; }));
+  manager->shut_down();
+  EXPECT_EQ(lines_of(path("scancel.args")), (std::vector<std::string>{"7"}));
+  EXPECT_TRUE(lines_of(path("sbatch.args")).empty()) << "no rank waited";
+}
+
+}  // namespace
+}  // namespace pesc
