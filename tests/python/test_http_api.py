@@ -140,7 +140,8 @@ def farm(tmp_path_factory):
 def finished_job(farm):
     """A 4-rank job of alice's, run to the end."""
     alice = Http(farm["base"], farm["tokens"]["alice"])
-    status, body = alice.submit({"domain": "python", "repetitions": 4, "name": "greetings", "params": ["x"]},
+    status, body = alice.submit({"domain": "python", "repetitions": 4, "name": "greetings", "params": ["x"],
+                                 "memory": "512M", "timeout": 60},
                                 shared=[("table.csv", b"a,b\n1,2\n")])
     assert status == 201, body
     job = alice.wait_job(body["id"])
@@ -195,6 +196,7 @@ def test_a_change_without_the_csrf_token_is_refused_and_creates_nothing(farm):
     ({"repetitions": 2}, RANK_SCRIPT, "hello.py", "domain"),
     ({"domain": "python", "repetitions": 2}, "not a zip", "broken.zip", "zip"),
     ({"domain": "python", "repetitions": 2, "rooms": ["lab-of-nobody"]}, RANK_SCRIPT, "hello.py", "room"),
+    ({"domain": "python", "repetitions": 2, "memory": "lots"}, RANK_SCRIPT, "hello.py", "memory"),
 ])
 def test_a_bad_submit_says_what_is_wrong_and_creates_nothing(farm, spec, script, name, says):
     alice = Http(farm["base"], farm["tokens"]["alice"])
@@ -231,6 +233,7 @@ def test_jobs_list_status_and_spec(farm, finished_job):
     assert (job["repetitions"], job["done"], job["failed"], job["queued"]) == (4, 4, 0, 0)
     assert job["spec"]["domain"] == "python" and job["spec"]["params"] == ["x"] and job["name"] == "greetings"
     assert job["spec"]["shared"] == ["table.csv"] and job["spec"]["entry"] == "hello.py"
+    assert job["spec"]["memory"] == 512 << 20 and job["spec"]["timeout_s"] == 60
     assert job["wall_s"] > 0 and job["finished_at"] >= job["submitted_at"]
     for bad in ("?limit=0", "?limit=5000", "?offset=-1", "?limit=ten"):
         status, body = alice.get("/api/v1/jobs" + bad)
