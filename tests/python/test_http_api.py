@@ -235,6 +235,7 @@ def test_jobs_list_status_and_spec(farm, finished_job):
     assert job["spec"]["shared"] == ["table.csv"] and job["spec"]["entry"] == "hello.py"
     assert job["spec"]["memory"] == 512 << 20 and job["spec"]["timeout_s"] == 60
     assert job["wall_s"] > 0 and job["finished_at"] >= job["submitted_at"]
+    assert job["speedup"] > 0 and job["workers_used"] == 1
     for bad in ("?limit=0", "?limit=5000", "?offset=-1", "?limit=ten"):
         status, body = alice.get("/api/v1/jobs" + bad)
         assert status == 400 and "takes a whole number" in body["error"]
@@ -325,6 +326,7 @@ def test_a_second_user_sees_neither_the_jobs_nor_their_outputs(farm, finished_jo
     assert status == 404
     admin = farm["admin"]
     assert admin.get(f"/api/v1/jobs/{job_id}")[0] == 200, "the admin sees every job"
+    assert admin.get("/api/v1/jobs/nosuchjob/ranks")[0] == 404, "but only jobs that exist"
 
 
 def test_cancel_a_running_job_and_delete_it(farm):
