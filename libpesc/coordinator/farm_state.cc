@@ -1,3 +1,4 @@
+#include <cmath>
 #include "coordinator/farm_state.h"
 
 #include <sys/statvfs.h>
@@ -369,12 +370,21 @@ void FarmState::worker_heard(const std::string& worker_id) {
     session->second.last_heard = absl::Now();
 }
 
+// Points of a worker's host CPU figure that wake the dashboard's streams.
+constexpr double kBusyPercentWorthTelling = 10;
+
 void FarmState::worker_heartbeat(const std::string& worker_id, const v1::Heartbeat& heartbeat) {
   absl::MutexLock lock(&mutex_);
   auto session = workers_.sessions().find(worker_id);
   if (session == workers_.sessions().end()) return;
   session->second.last_heard = absl::Now();
   session->second.throttled = heartbeat.throttled_reason();
+  if (heartbeat.has_host_busy_percent()) {
+    // The dashboard's figure; a big move wakes its watchers, a small one waits for other news.
+    const std::optional<double> before = session->second.host_busy_percent;
+    session->second.host_busy_percent = heartbeat.host_busy_percent();
+    if (!before || std::abs(*before - heartbeat.host_busy_percent()) >= kBusyPercentWorthTelling) events_.published();
+  }
   std::vector<int64_t> returned;
   for (int64_t attempt : heartbeat.returned_attempts()) {
     if (session->second.attempts.erase(attempt) > 0) returned.push_back(attempt);

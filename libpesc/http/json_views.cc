@@ -1,10 +1,12 @@
 #include "http/json_views.h"
 
+#include <algorithm>
 #include <functional>
 #include <map>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "executor/domain.h"
 #include "pesc/pesc.h"
 
 namespace pesc::http {
@@ -31,6 +33,17 @@ std::string worker_reason(const v1::WorkerInfo& worker) {
   if (!worker.quarantined().empty()) return worker.quarantined();
   if (!worker.paused().empty()) return worker.paused();
   return worker.throttled();
+}
+
+// The built-in domains it can run (custom command templates run anywhere).
+json domains_served(const v1::WorkerInfo& worker) {
+  json domains = json::array();
+  for (const std::string& name : builtin_domain_names()) {
+    const bool unavailable = std::any_of(worker.unavailable_domains().begin(), worker.unavailable_domains().end(),
+                                         [&](const v1::UnavailableDomain& domain) { return domain.domain() == name; });
+    if (!unavailable) domains.push_back(name);
+  }
+  return domains;
 }
 
 template <typename Container>
@@ -124,6 +137,9 @@ json worker_json(const v1::WorkerInfo& worker) {
       {"owner_present", worker.paused().find("owner") != std::string::npos},
       {"disk_full", reason.find("disk") != std::string::npos},
       {"last_seen", seconds(worker.last_seen_unix_ms())},
+      {"version", worker.version()},
+      {"cpu_percent", worker.has_host_busy_percent() ? json(worker.host_busy_percent()) : json()},
+      {"domains", domains_served(worker)},
   };
 }
 

@@ -97,6 +97,8 @@ WorkerRegistry::Joined WorkerRegistry::join(const v1::RegisterWorker& registrati
   session.slots = registration.slots();
   session.failures_in_a_row = 0;
   session.quarantined.clear();
+  session.version = registration.version();
+  session.host_busy_percent.reset();
   session.rooms.assign(registration.rooms().begin(), registration.rooms().end());
   if (session.rooms.empty()) session.rooms.push_back(kPublicRoom);
   session.outbox = std::move(outbox);
@@ -166,6 +168,8 @@ void WorkerRegistry::describe(v1::WorkerInfo& worker) const {
   *worker.mutable_gpus() = {session->gpus.begin(), session->gpus.end()};
   worker.set_paused(session->paused);
   worker.set_throttled(session->throttled);
+  worker.set_version(session->version);
+  if (session->host_busy_percent && session->online()) worker.set_host_busy_percent(*session->host_busy_percent);
   for (const auto& [domain, why] : session->unavailable_domains) {
     v1::UnavailableDomain& unavailable = *worker.add_unavailable_domains();
     unavailable.set_domain(domain);

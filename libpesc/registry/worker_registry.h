@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <memory>
 #include <set>
 #include <string>
@@ -52,6 +53,8 @@ struct WorkerSession {
   std::map<std::string, std::string> unavailable_domains;
   std::string paused;     // why it takes no ranks now (its host is busy)
   std::string throttled;  // why its ranks get little CPU now (its owner is at it)
+  std::string version;    // its pesc's
+  std::optional<double> host_busy_percent;  // its host's CPUs busy with other work
   // Ranks of its chunk attempts (those of more than one rank); entries of
   // attempts gone from `attempts` are dropped when next looked at.
   std::map<int64_t, int> chunk_sizes;

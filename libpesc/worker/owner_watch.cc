@@ -76,6 +76,11 @@ OwnerState OwnerWatch::state() {
   return state_;
 }
 
+std::optional<double> OwnerWatch::busy_percent() {
+  absl::MutexLock lock(&mutex_);
+  return busy_percent_;
+}
+
 void OwnerWatch::request_reload() { reload_requested.store(true); }
 
 void OwnerWatch::watch_loop() {
@@ -107,9 +112,8 @@ void OwnerWatch::reload_if_changed() {
 void OwnerWatch::look() {
   const std::set<pid_t> sessions = hooks_.rank_sessions();
   OwnerState next = state();
-  if (std::optional<double> busy = load_.sample(sessions)) {
-    next.paused = cpu_paused(*busy, policy_.cpu_threshold, next.paused);
-  }
+  const std::optional<double> busy = load_.sample(sessions);
+  if (busy) next.paused = cpu_paused(*busy, policy_.cpu_threshold, next.paused);
   const std::string someone = owner_presence(policy_, absl::Now());
   next.throttled =
       someone.empty() ? "" : absl::StrFormat("%s: ranks get %.0f%% of the CPU", someone, policy_.owner_share);
@@ -120,6 +124,7 @@ void OwnerWatch::look() {
   }
   {
     absl::MutexLock lock(&mutex_);
+    if (busy) busy_percent_ = busy;
     if (state_ == next) return;
     state_ = next;
   }

@@ -15,6 +15,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <set>
 #include <string>
@@ -53,6 +54,9 @@ class OwnerWatch {
   ~OwnerWatch();  // its ranks run freely again
 
   OwnerState state();
+  // Percent of the host's CPUs busy with other work at the last look;
+  // nullopt before two looks, or when /proc/stat cannot be read.
+  std::optional<double> busy_percent();
 
   // Re-read the policy file at the next look. Async-signal-safe: for SIGHUP.
   static void request_reload();
@@ -71,6 +75,7 @@ class OwnerWatch {
   RankThrottle throttle_;
   absl::Mutex mutex_;
   OwnerState state_ ABSL_GUARDED_BY(mutex_);
+  std::optional<double> busy_percent_ ABSL_GUARDED_BY(mutex_);
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   std::thread thread_;
 };

@@ -22,6 +22,7 @@
 #include "common/status_macros.h"
 #include "executor/domain.h"
 #include "executor/rank_process.h"
+#include "pesc/pesc.h"
 #include "pesc/v1/pesc.grpc.pb.h"
 #include "transport/transport.h"
 #include "worker/disk_room.h"
@@ -270,6 +271,7 @@ absl::Status WorkerAgent::Impl::run_session(bool& registered) {
   registration.set_worker_id(options.worker_id);
   registration.set_host(options.host);
   registration.set_slots(options.slots);
+  registration.set_version(PESC_VERSION);
   for (const std::string& room : options.rooms) registration.add_rooms(room);
   *registration.mutable_gpus() = {options.gpus.begin(), options.gpus.end()};
   const OwnerState owner = owner_state();
@@ -590,6 +592,9 @@ void WorkerAgent::Impl::send_heartbeat(const OwnerState& owner, const std::vecto
     beat.mutable_heartbeat()->set_paused_reason(paused_reason(owner));
   }
   beat.mutable_heartbeat()->set_throttled_reason(owner.throttled);
+  if (owner_watch) {
+    if (std::optional<double> busy = owner_watch->busy_percent()) beat.mutable_heartbeat()->set_host_busy_percent(*busy);
+  }
   *beat.mutable_heartbeat()->mutable_returned_attempts() = {returned.begin(), returned.end()};
   send(beat);
 }

@@ -369,6 +369,9 @@ def test_workers_and_metrics(farm, finished_job):
     worker = body["workers"][0]
     assert status == 200 and worker["state"] == "online" and worker["slots"] == 2 and worker["rooms"] == ["public"]
     assert worker["ranks_done"] >= 4 and worker["last_seen"] > 0
+    assert worker["version"], "its pesc version"
+    assert "python" in worker["domains"] and "shell" in worker["domains"]
+    assert worker["cpu_percent"] is None, "a worker that does not watch its host's owner has no CPU figure"
     status, text = Http(farm["base"]).get("/metrics")
     assert status == 200
     text = text.decode()
