@@ -1,3 +1,4 @@
+#include <cmath>
 #include "coordinator/farm_state.h"
 
 #include <sys/statvfs.h>
@@ -77,6 +78,7 @@ FarmState::FarmState(CoordinatorOptions options, std::unique_ptr<StateDirLock> l
     : options_(std::move(options)), lock_(std::move(lock)), blobs_(std::move(blobs)),
       store_(std::move(store)),
       workers_(options_.prefetch_per_slot),
+      store_latency_(&store_->call_latency()),
       notifier_(std::make_unique<JobNotifier>(
           NotifierSettings{.smtp_url = options_.smtp_url, .smtp_from = options_.smtp_from},
           [this](const std::string& job_id) { return ended_job(job_id); })) {}
@@ -381,6 +383,12 @@ absl::StatusOr<std::vector<v1::RankResult>> FarmState::results_after(const std::
   return store_->results_after(job_id, after_seq, kResultsPerBatch);
 }
 
+absl::StatusOr<JobStore::RankPage> FarmState::ranks_page(const std::string& job_id, v1::RankState state,
+                                                        int64_t offset, int limit) {
+  absl::MutexLock lock(&mutex_);
+  return store_->ranks_page(job_id, state, offset, limit);
+}
+
 absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorker& registration,
                                                          const std::string& peer_ip, const std::string& credential,
                                                          std::shared_ptr<Outbox> outbox) {
@@ -420,13 +428,22 @@ void FarmState::worker_heard(const std::string& worker_id) {
     session->second.last_heard = absl::Now();
 }
 
+// Points of a worker's host CPU figure that wake the dashboard's streams.
+constexpr double kBusyPercentWorthTelling = 10;
+
 void FarmState::worker_heartbeat(const std::string& worker_id, const v1::Heartbeat& heartbeat) {
   absl::MutexLock lock(&mutex_);
   auto session = workers_.sessions().find(worker_id);
   if (session == workers_.sessions().end()) return;
   session->second.last_heard = absl::Now();
   session->second.throttled = heartbeat.throttled_reason();
+  // The dashboard's figure: a big move wakes its watchers, a small one waits for other news.
+  const double before = session->second.host_cpu_percent;
   session->second.host_cpu_percent = heartbeat.host_cpu_percent();
+  if ((before < 0) != (heartbeat.host_cpu_percent() < 0) ||
+      std::abs(before - heartbeat.host_cpu_percent()) >= kBusyPercentWorthTelling) {
+    events_.published();
+  }
   std::vector<int64_t> returned;
   for (int64_t attempt : heartbeat.returned_attempts()) {
     if (session->second.attempts.erase(attempt) > 0) returned.push_back(attempt);
@@ -483,6 +500,7 @@ void FarmState::finish_chunk(WorkerSession& session, const v1::RankFinished& fin
     return;  // not acknowledged: the worker sends it again
   }
   if (*accepted) {
+    counters_.results_accepted.fetch_add(static_cast<int64_t>((*accepted)->results.size()), std::memory_order_relaxed);
     for (const v1::RankResult& result : (*accepted)->results) {
       dispatcher_.scheduler().charge((*accepted)->user, result.end_unix_ms() - result.start_unix_ms());
     }
@@ -517,6 +535,7 @@ void FarmState::finish_attempt(WorkerSession& session, const v1::RankFinished& f
     return;  // not acknowledged: the worker sends it again
   }
   if (*accepted) {
+    counters_.results_accepted.fetch_add(1, std::memory_order_relaxed);
     const v1::RankResult& result = (*accepted)->result;
     std::map<std::string, std::vector<int64_t>> losers;  // a straggler's other attempts
     for (const AttemptRecord& superseded : (*accepted)->superseded)
@@ -738,6 +757,7 @@ void FarmState::dispatch() {
 void FarmState::assign(const std::string& worker_id, v1::Assignment assignment) {
   const WorkerSession* session = workers_.find(worker_id);
   if (session == nullptr || !session->outbox) return;
+  counters_.ranks_dispatched.fetch_add(std::max(1, assignment.rank_count()), std::memory_order_relaxed);
   send_when_committed([outbox = session->outbox, assignment = std::move(assignment)]() mutable {
     outbox->assign(std::move(assignment));
   });

@@ -11,6 +11,7 @@
 // (services.cc) are thin adapters over this class.
 
 #include <cstdint>
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -37,6 +38,12 @@
 #include "store/state_dir.h"
 
 namespace pesc {
+
+// What the coordinator has done since it started, for /metrics.
+struct FarmCounters {
+  std::atomic<int64_t> ranks_dispatched{0};
+  std::atomic<int64_t> results_accepted{0};
+};
 
 class FarmState final : private DispatchHost {
  public:
@@ -74,6 +81,12 @@ class FarmState final : private DispatchHost {
   absl::StatusOr<v1::RankOutput> read_output(const std::string& job_id, int rank, int64_t offset);
   // Results after `after_seq`, in finish order, up to a batch of them.
   absl::StatusOr<std::vector<v1::RankResult>> results_after(const std::string& job_id, int64_t after_seq);
+  // A page of the job's ranks (JobStore::ranks_page).
+  absl::StatusOr<JobStore::RankPage> ranks_page(const std::string& job_id, v1::RankState state, int64_t offset,
+                                                int limit);
+  const FarmCounters& counters() const { return counters_; }
+  // How long job store calls took.
+  const LatencyHistogram& store_latency() const { return *store_latency_; }
   // Told after every commit a job's watchers may care about.
   JobEvents& events() { return events_; }
 
@@ -236,6 +249,8 @@ class FarmState final : private DispatchHost {
   std::unique_ptr<std::thread> reaper_;
   absl::Time reaper_due_ ABSL_GUARDED_BY(mutex_) = absl::InfiniteFuture();
   OutputReads output_reads_;
+  FarmCounters counters_;
+  const LatencyHistogram* store_latency_;
   // Last, so its thread, which calls into watchers that read this state,
   // stops first.
   JobEvents events_;

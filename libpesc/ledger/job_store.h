@@ -25,6 +25,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/latency_histogram.h"
 #include "pesc/v1/pesc.pb.h"
 
 namespace pesc {
@@ -200,6 +201,17 @@ class JobStore {
   virtual absl::StatusOr<std::vector<v1::RankResult>> results_after(const std::string& job_id, int64_t after_seq,
                                                                     int limit) = 0;
 
+  // A page of a job's ranks in rank order, of one state unless `state` is
+  // RANK_STATE_UNSPECIFIED, and how many ranks match: each with its accepted
+  // result or, while it runs, its attempt's worker and start. Pages through
+  // a big job without reading it whole.
+  struct RankPage {
+    int64_t total = 0;
+    std::vector<v1::RankResult> ranks;
+  };
+  virtual absl::StatusOr<RankPage> ranks_page(const std::string& job_id, v1::RankState state, int64_t offset,
+                                              int limit) = 0;
+
   // Run time of finished ranks per user, for fair share.
   virtual absl::StatusOr<std::map<std::string, int64_t>> usage_by_user() = 0;
 
@@ -221,7 +233,13 @@ class JobStore {
   virtual absl::StatusOr<std::vector<v1::WorkerPause>> pauses_between(int64_t from_unix_ms,
                                                                       int64_t to_unix_ms) = 0;
 
+  // How long the backend's calls took (SqliteJobStore times them), for
+  // the coordinator's /metrics; read from any thread.
+  const LatencyHistogram& call_latency() const { return call_latency_; }
+
  protected:
+  LatencyHistogram call_latency_;
+
   // Batch's two ends. begin_batch() is false when no batch could be opened
   // (every call then commits on its own); end_batch(false) rolls back.
   virtual bool begin_batch() = 0;

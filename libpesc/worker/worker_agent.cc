@@ -25,6 +25,7 @@
 #include "common/status_macros.h"
 #include "executor/domain.h"
 #include "executor/rank_process.h"
+#include "pesc/pesc.h"
 #include "pesc/v1/pesc.grpc.pb.h"
 #include "transport/transport.h"
 #include "worker/coordinator_blobs.h"
