@@ -1170,7 +1170,7 @@ absl::StatusOr<std::vector<std::string>> SqliteJobStore::delete_job(const std::s
 namespace {
 
 // A row that starts rank, state, finish_seq, accepted result (or NULL).
-v1::RankResult rank_row(SQLite::Statement& row) {
+v1::RankResult rank_result_of(SQLite::Statement& row) {
   v1::RankResult result;
   if (!row.getColumn(3).isNull()) result.ParseFromArray(row.getColumn(3).getBlob(), row.getColumn(3).getBytes());
   result.set_rank(row.getColumn(0).getInt());
@@ -1194,7 +1194,7 @@ absl::StatusOr<std::vector<v1::RankResult>> SqliteJobStore::results_after(const 
     query->bind(3, after_seq);
     query->bind(4, limit);
     std::vector<v1::RankResult> results;
-    while (query->executeStep()) results.push_back(rank_row(*query));
+    while (query->executeStep()) results.push_back(rank_result_of(*query));
     // Most ranks took one attempt; only the others cost a look.
     auto others = (*sql_)(
         "SELECT worker_id FROM attempts WHERE job_id = ?1 AND rank <= ?2 AND rank + rank_count > ?2 AND id <> ?3 "
@@ -1239,7 +1239,7 @@ absl::StatusOr<JobStore::RankPage> SqliteJobStore::ranks_page(const std::string&
     query->bind(5, static_cast<int>(kAttemptAccepted));
     query->bind(6, static_cast<int>(kAttemptRunning));
     while (query->executeStep()) {
-      v1::RankResult result = rank_row(*query);
+      v1::RankResult result = rank_result_of(*query);
       result.set_attempts(query->getColumn(4).getInt());
       if (!query->getColumn(5).isNull()) {
         result.set_worker(query->getColumn(5).getString());
