@@ -29,6 +29,8 @@ PESC_PACKAGES=(
   dpkg-dev systemd
   # The command lines (CLI11) and their man pages (help2man; groff renders them in cli_test).
   libcli11-dev help2man groff-base
+  # The dashboard's browser test (tests/web): Selenium driving headless Chromium.
+  python3-selenium chromium chromium-driver
 )
 
 as_root() {

@@ -74,6 +74,7 @@
     return job.repetitions || (job.done + job.failed + job.running + job.queued) || 0;
   }
   function cancelledOf(job) {
+    if (typeof job.cancelled === 'number') return job.cancelled;
     return Math.max(0, totalOf(job) - job.done - job.failed - job.running - job.queued);
   }
   function throttle(fn, ms) {
@@ -261,11 +262,18 @@
     if (w.reason) reasons.push(h('div', { class: 'waiting' }, w.reason));
     if (w.owner_present) reasons.push(h('span', { class: 'chip warn' }, 'owner present'));
     if (w.disk_full) reasons.push(h('span', { class: 'chip warn' }, 'disk full'));
+    if (w.throttled && w.throttled !== w.reason) reasons.push(h('div', { class: 'waiting' }, w.throttled));
     const busyShare = w.slots ? (100 * w.busy) / w.slots : 0;
+    const hasCpu = typeof w.cpu_percent === 'number';
     const cpu = Math.max(0, Math.min(100, w.cpu_percent || 0));
-    const chips = (label, items) => (items && items.length
-      ? h('div', {}, h('span', { class: 'muted' }, `${label}: `), items.map((x) => h('span', { class: 'chip' }, x)))
+    const chips = (label, items, warn) => (items && items.length
+      ? h('div', {}, h('span', { class: 'muted' }, `${label}: `), items.map((x) => h('span', { class: warn ? 'chip warn' : 'chip' }, x)))
       : null);
+    const gpuName = (g) => (typeof g === 'string' ? g
+      : `${g.name || 'GPU'}${g.compute_capability ? ` (${g.compute_capability})` : ''}${g.memory_bytes ? `, ${bytes(g.memory_bytes)}` : ''}`);
+    const unavailable = (w.unavailable_domains || []).map((d) => (typeof d === 'string' ? d : `${d.domain}: ${d.why}`));
+    const footer = [w.version ? `version ${w.version}` : null, w.ranks_done !== undefined ? `${w.ranks_done} ranks done` : null,
+      `seen ${age(w.last_seen)}`].filter(Boolean).join(' · ');
     return h('div', { class: 'card worker', dataset: { workerId: w.id, state: w.state } },
       h('div', { class: 'spread' },
         h('div', {}, h('div', { class: 'title', style: 'font-weight:600' }, w.host || w.id),
@@ -275,11 +283,13 @@
       h('div', { style: 'margin-top:.6rem' },
         h('div', { class: 'spread sub' }, h('span', {}, 'Slots'), h('span', {}, `${w.busy} busy of ${w.slots}`)),
         h('div', { class: 'bar' }, h('i', { class: 'busy', style: `width:${busyShare}%` })),
-        h('div', { class: 'spread sub', style: 'margin-top:.35rem' }, h('span', {}, 'Host CPU'), h('span', {}, `${cpu.toFixed(0)} %`)),
-        h('div', { class: 'bar' }, h('i', { class: 'cpu', style: `width:${cpu}%` }))),
+        hasCpu ? [h('div', { class: 'spread sub', style: 'margin-top:.35rem' }, h('span', {}, 'Host CPU'),
+          h('span', {}, `${cpu.toFixed(0)} %`)),
+        h('div', { class: 'bar' }, h('i', { class: 'cpu', style: `width:${cpu}%` }))] : null),
       h('div', { style: 'margin-top:.6rem;font-size:.88rem' },
-        chips('Rooms', w.rooms), chips('GPUs', w.gpus), chips('Domains', w.domains),
-        h('div', { class: 'sub' }, `version ${w.version || '?'} · seen ${age(w.last_seen)}`)));
+        chips('Rooms', w.rooms), chips('GPUs', (w.gpus || []).map(gpuName)), chips('Domains', w.domains),
+        chips('Cannot run', unavailable, true),
+        h('div', { class: 'sub' }, footer)));
   }
   async function showDistribution(id, box) {
     if (!id) { replace(box); return; }
@@ -307,6 +317,7 @@
     if (job.failed) bits.push(`${job.failed} failed`);
     if (job.running) bits.push(`${job.running} running`);
     if (job.queued) bits.push(`${job.queued} queued`);
+    if (cancelledOf(job)) bits.push(`${cancelledOf(job)} cancelled`);
     return bits.join(' · ');
   }
   function jobCard(job) {
@@ -318,7 +329,8 @@
       h('span', { class: `badge ${job.state}` }, job.state)),
     h('div', { style: 'margin-top:.6rem' }, progressBar(job)),
     h('div', { class: 'sub', style: 'margin-top:.3rem' }, progressText(job)),
-    job.waiting_reason ? h('div', { class: 'waiting' }, `Waiting: ${job.waiting_reason}`) : null);
+    job.waiting_reason ? h('div', { class: 'waiting' }, `Waiting: ${job.waiting_reason}`) : null,
+    job.failure ? h('div', { class: 'waiting' }, job.failure) : null);
   }
   function usageCard(usage) {
     if (!usage || !usage.length) return null;
@@ -401,7 +413,8 @@
         h('span', { id: 'job-progress-text', dataset: { done: job.done, failed: job.failed, total: totalOf(job) } },
           progressText(job)),
         h('span', {}, `${Math.round((100 * (job.done + job.failed)) / (totalOf(job) || 1))} %`)),
-      job.waiting_reason ? h('div', { class: 'waiting' }, `Waiting: ${job.waiting_reason}`) : null);
+      job.waiting_reason ? h('div', { class: 'waiting' }, `Waiting: ${job.waiting_reason}`) : null,
+      job.failure ? h('div', { class: 'waiting' }, job.failure) : null);
       const stat = (label, value) => h('div', { class: 'stat' }, h('span', {}, label), h('b', {}, value));
       replace(stats,
         stat('Ranks', totalOf(job)),
@@ -534,7 +547,8 @@
       h('div', { class: 'card' }, h('div', { class: 'stats' },
         [['Worker', info.worker || '–'], ['Attempts', info.attempts ?? '–'], ['Time', duration(info.duration_s)],
           ['CPU', duration(info.cpu_s)], ['Memory', info.max_rss_kb ? bytes(info.max_rss_kb * 1024) : '–'],
-          ['Failure', info.failure_class || 'none']].map(([k, v]) => h('div', { class: 'stat' }, h('span', {}, k), h('b', {}, v))))),
+          ['Failure', info.failure_class || 'none'], ['Exit code', info.signal ? `signal ${info.signal}` : info.exit_code ?? '–']].map(([k, v]) => h('div', { class: 'stat' }, h('span', {}, k), h('b', {}, v))))),
+      info.error ? h('div', { class: 'error', id: 'rank-error' }, info.error) : null,
       h('div', { class: 'card' }, h('h2', {}, 'output.txt'), output),
       h('div', { class: 'card' }, h('h2', {}, 'Files'),
         files.length ? h('table', { class: 'list', id: 'rank-files' }, h('tbody', {}, files.map((f) => h('tr', {},
@@ -585,9 +599,11 @@
           field('Max attempts', input('max_attempts', { type: 'number', min: 1 })),
           field('Checkpoint interval (s)', input('checkpoint_interval_s', { type: 'number', min: 0, step: 'any' })),
           field('Seed', input('seed', { inputmode: 'numeric' }), 'given as PESC_SEED'),
-          field('Memory', input('memory', { placeholder: 'e.g. 512M' })),
-          field('CPU time (s)', input('cpu_time_s', { type: 'number', min: 0 })),
-          field('Output size', input('output_size', { placeholder: 'e.g. 100M' })),
+          field('Memory', input('memory', { placeholder: 'e.g. 512M' }), 'K, M, G: powers of 1024'),
+          field('CPU time (s)', input('cpu_time', { type: 'number', min: 0, step: 'any' })),
+          field('Output size', input('output_size', { placeholder: 'e.g. 100M' }), 'output_dir in all'),
+          field('Open files', input('open_files', { type: 'number', min: 0 })),
+          field('Processes', input('processes', { type: 'number', min: 0 }), 'and threads at once'),
           field('Min GPU capability', input('min_capability', { placeholder: 'e.g. 7.5' })),
           field('Notify', input('notify', { placeholder: 'mailto:you@lab, https://…' }), 'comma separated')),
         h('div', { class: 'row', style: 'margin-top:.8rem;gap:1.2rem' },
@@ -608,6 +624,12 @@
     replace(main(), head('Submit a job', 'The same options as `pesc run`; the coordinator checks them as it does for every client.'),
       form);
   }
+  // "512M" -> 536870912, as pesc run reads sizes; anything else goes as written for the server to explain.
+  function size(text) {
+    const match = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(text);
+    if (!match) return text;
+    return Math.round(Number(match[1]) * 1024 ** ' KMGT'.indexOf(match[2].toUpperCase() || ' '));
+  }
   // Only what the user filled in goes into the spec, so the coordinator's defaults stay its own.
   function submission(form) {
     const value = (id) => form.querySelector(`#${id}`).value.trim();
@@ -615,8 +637,10 @@
     const number = (id) => { if (value(id) !== '') spec[id] = Number(value(id)); };
     const string = (id) => { if (value(id) !== '') spec[id] = value(id); };
     const flag = (id) => { if (form.querySelector(`#${id}`).checked) spec[id] = true; };
-    ['name', 'domain', 'entry', 'memory', 'output_size', 'seed'].forEach(string);
-    ['repetitions', 'timeout_s', 'max_attempts', 'checkpoint_interval_s', 'cpu_time_s', 'min_capability'].forEach(number);
+    ['name', 'domain', 'entry'].forEach(string);
+    ['repetitions', 'timeout_s', 'max_attempts', 'checkpoint_interval_s', 'cpu_time', 'min_capability', 'open_files',
+      'processes'].forEach(number);
+    ['memory', 'output_size'].forEach((id) => { if (value(id) !== '') spec[id] = size(value(id)); });
     if (value('gpus') !== '' && Number(value('gpus')) > 0) spec.gpus = Number(value('gpus'));
     ['same_machine', 'parallel', 'network', 'no_duplicates'].forEach(flag);
     const params = form.querySelector('#params').value.split('\n').filter((line) => line !== '');
@@ -626,7 +650,11 @@
     const body = new FormData();
     const process = form.querySelector('#process').files[0];
     if (process) body.append('process', process, process.name);
-    body.append('spec', new Blob([JSON.stringify(spec)], { type: 'application/json' }), 'spec.json');
+    let json = JSON.stringify(spec);
+    // A seed is a 64-bit number: spliced in as written, since a JavaScript number would round it.
+    const seed = value('seed');
+    if (seed !== '') json = `${json.slice(0, -1)}${json === '{}' ? '' : ','}"seed":${/^\d+$/.test(seed) ? seed : JSON.stringify(seed)}}`;
+    body.append('spec', new Blob([json], { type: 'application/json' }), 'spec.json');
     for (const file of form.querySelector('#shared').files) body.append('shared', file, file.name);
     return body;
   }

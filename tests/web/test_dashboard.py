@@ -1,0 +1,384 @@
+"""The dashboard in a real browser (headless Chromium driven by Selenium) against a real coordinator started with
+--http 127.0.0.1:0 and real workers: log in with a token, submit through the form, watch the job finish live, read a
+rank's output, download the job's archive, cancel, see a killed worker turn lost; a second user sees nothing of the
+first's; a change without the CSRF token is refused. Screenshots of every page at desktop and phone width go to
+PESC_WEB_OUTPUT (default: <build>/test-output/web) for a person to look at.
+"""
+
+import importlib.util
+import io
+import json
+import os
+import shutil
+import signal
+import tarfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+if not (CHROMIUM and CHROMEDRIVER):
+    pytest.skip("needs chromium and chromedriver (Debian: chromium chromium-driver)", allow_module_level=True)
+webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (Debian: python3-selenium)")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+# The daemons start as in the Python suite; loaded under its own name so this folder needs no conftest of its own.
+_spec = importlib.util.spec_from_file_location("pesc_test_daemons", ROOT / "tests" / "python" / "conftest.py")
+daemons = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(daemons)
+
+RANKS = 8
+PARAMETERS = ["alpha", "two words"]
+DESKTOP, PHONE = (1280, 900), (390, 844)
+
+RANK_SCRIPT = """\
+import os, time
+rank = int(os.environ["PESC_RANK"])
+with open(os.path.join(os.environ["PESC_OUTPUT_DIR"], "data.bin"), "wb") as out:
+    out.write(bytes([rank % 256]) * (1000 + rank) + b"\\x00\\xff\\r\\n")
+time.sleep(0.5)
+print(f"rank {rank} squared is {rank * rank}; parameters: {os.environ['PESC_PARAMETERS']}")
+"""
+SLOW_SCRIPT = "import time\ntime.sleep(120)\n"
+
+
+def expected_output(rank):
+    return f"rank {rank} squared is {rank * rank}; parameters: {' '.join(PARAMETERS)}\n"
+
+
+def expected_data(rank):
+    return bytes([rank % 256]) * (1000 + rank) + b"\x00\xff\r\n"
+
+
+# ---------- the farm ----------
+
+def rest(base, method, path, token=None, body=None, headers=None):
+    """(status, JSON body) of one /api/v1 call; errors come back too, for the tests that expect them."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + "/api/v1" + path, data=data, method=method, headers=headers or {})
+    if token:
+        request.add_header("Authorization", "Bearer " + token)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def wait_for(what, check, seconds=30.0):
+    deadline = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory):
+    """A coordinator serving the dashboard on loopback, two 2-slot workers, and user tokens for alice and bob."""
+    state, logs = tmp_path_factory.mktemp("state"), tmp_path_factory.mktemp("logs")
+    # A short lease, so that a killed worker turns lost within seconds.
+    coordinator, address, admin = daemons.start_coordinator(
+        state, logs, "--http", "127.0.0.1:0", "--worker-lease-ms", "3000")
+    processes = [coordinator]
+    try:
+        url = wait_for("the coordinator's http.addr", lambda: (state / "http.addr").exists()
+                       and (state / "http.addr").read_text().strip(), 20)
+        base = url if url.startswith("http") else "http://" + url
+        env = dict(os.environ, PESC_TOKEN=admin)
+        for index in range(2):
+            processes.append(daemons.start_worker(address, tmp_path_factory.mktemp(f"work{index}"),
+                                                  logs / f"worker{index}.log", slots=2, env=env))
+        tokens = {}
+        for user in ("alice", "bob"):
+            status, made = rest(base, "POST", "/admin/users", admin, {"name": user})
+            assert status in (200, 201), made
+            tokens[user] = made["token"]
+        wait_for("both workers online", lambda: sum(
+            w["state"] == "online" for w in rest(base, "GET", "/workers", admin)[1]["workers"]) == 2)
+        yield {"base": base, "address": address, "admin": admin, "tokens": tokens, "logs": logs,
+               "processes": processes, "env": env, "tmp": tmp_path_factory}
+    finally:
+        daemons.stop(processes)
+
+
+@pytest.fixture(scope="module")
+def shots():
+    out = Path(os.environ.get("PESC_WEB_OUTPUT") or Path(os.environ.get("PESC_BUILD") or ROOT / "build") / "test-output" / "web")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def downloads(tmp_path_factory):
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def browser(downloads):
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     f"--window-size={DESKTOP[0]},{DESKTOP[1]}"):
+        options.add_argument(argument)
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "download.prompt_for_download": False})
+    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=options)
+    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+# ---------- the browser ----------
+
+def until(driver, what, check, seconds=30):
+    def safe(d):
+        try:
+            return check(d)
+        except StaleElementReferenceException:
+            return False
+    return WebDriverWait(driver, seconds, poll_frequency=0.1).until(safe, f"timed out waiting for {what}")
+
+
+def find(driver, css):
+    return driver.find_element(By.CSS_SELECTOR, css)
+
+
+def visible(driver, css):
+    elements = driver.find_elements(By.CSS_SELECTOR, css)
+    return elements[0] if elements and elements[0].is_displayed() else None
+
+
+def log_in(driver, farm, token):
+    driver.get(farm["base"] + "/#/login")
+    driver.delete_all_cookies()
+    driver.get(farm["base"] + "/#/login")
+    until(driver, "the login form", lambda d: visible(d, "#token")).send_keys(token)
+    find(driver, "#login-button").click()
+    until(driver, "the jobs page", lambda d: d.execute_script("return location.hash") == "#/jobs"
+          and visible(d, "#jobs"))
+
+
+def go(driver, farm, route, ready_css):
+    driver.get(f"{farm['base']}/#/{route}")
+    return until(driver, f"#/{route}", lambda d: visible(d, ready_css))
+
+
+def screenshot(driver, shots, name):
+    """The page at desktop and phone width, each as tall as its content."""
+    for label, (width, height) in (("desktop", DESKTOP), ("phone", PHONE)):
+        driver.set_window_size(width, height)
+        time.sleep(0.4)
+        full = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.set_window_size(width, max(height, min(full, 4000)))
+        time.sleep(0.2)
+        driver.save_screenshot(str(shots / f"{name}-{label}.png"))
+    driver.set_window_size(*DESKTOP)
+
+
+def submit_through_form(driver, farm, script, repetitions, name, parameters=()):
+    go(driver, farm, "submit", "#submit-form")
+    find(driver, "#process").send_keys(str(script))
+    repetitions_box = find(driver, "#repetitions")
+    repetitions_box.clear()
+    repetitions_box.send_keys(str(repetitions))
+    find(driver, "#domain").send_keys("python")
+    find(driver, "#name").send_keys(name)
+    if parameters:
+        find(driver, "#params").send_keys("\n".join(parameters))
+    find(driver, "#submit-button").click()
+    hash_ = until(driver, "the new job's page", lambda d: (h := d.execute_script("return location.hash")).startswith("#/jobs/") and h,
+                  seconds=30)
+    until(driver, "the job's progress", lambda d: visible(d, "#job-progress-text"))
+    return hash_.split("/")[2]
+
+
+def job_state(driver):
+    return find(driver, "#job-state .badge").text.strip().lower()
+
+
+def fetch_in_page(driver, method, path, headers=None):
+    """(status, body) of a fetch from the page itself: the session cookie goes along, headers only as given."""
+    return driver.execute_async_script("""
+        const [method, path, headers, done] = arguments;
+        fetch(path, {method, headers, credentials: 'same-origin'})
+          .then(async (r) => done([r.status, await r.text()]), (e) => done([0, String(e)]));""",
+                                       method, path, headers or {})
+
+
+# ---------- the tests ----------
+
+def test_a_user_submits_watches_reads_and_downloads(farm, browser, shots, downloads, tmp_path):
+    driver = browser
+    go(driver, farm, "login", "#login-form")
+    screenshot(driver, shots, "login")
+    log_in(driver, farm, farm["tokens"]["alice"])
+
+    script = tmp_path / "squares.py"
+    script.write_text(RANK_SCRIPT)
+    job_id = submit_through_form(driver, farm, script, RANKS, "squares from the web", PARAMETERS)
+    farm["alice_job"] = job_id
+    # Progress must reach the end through the event stream: the marker would be gone after a reload.
+    driver.execute_script("window.pescMarker = 'this page was never reloaded'")
+    seen = set()
+
+    def finished(d):
+        text = find(d, "#job-progress-text")
+        seen.add(int(text.get_attribute("data-done")))
+        return int(text.get_attribute("data-done")) == RANKS and job_state(d) == "done"
+    until(driver, "every rank done", finished, seconds=120)
+    assert driver.execute_script("return window.pescMarker") == "this page was never reloaded"
+    assert f"{RANKS} of {RANKS} done" in find(driver, "#job-progress-text").text
+    until(driver, "the timeline's bars", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#timeline svg rect[rx]")) >= RANKS)
+    until(driver, "the rank table, all done", lambda d: len(d.find_elements(
+        By.CSS_SELECTOR, "#rank-table tr[data-status=done]")) == RANKS)
+    until(driver, "the speedup report", lambda d: d.execute_script(
+        "const i = document.getElementById('report-svg'); return i && i.complete && i.naturalWidth > 0"))
+    screenshot(driver, shots, "job")
+
+    # The rank table filters through the API.
+    find(driver, "#rank-states button[data-value=failed]").click()
+    until(driver, "no failed rank", lambda d: "No rank here" in find(d, "#rank-table").text)
+    find(driver, "#rank-states button[data-value='']").click()
+    until(driver, "rank 3's row", lambda d: visible(d, "#rank-table tr[data-rank='3']")).click()
+    output = until(driver, "rank 3's output", lambda d: expected_output(3).strip() in find(d, "#rank-output").text
+                   and find(d, "#rank-output"))
+    assert output.text.strip() == expected_output(3).strip()
+    assert "data.bin" in find(driver, "#rank-files").text
+    screenshot(driver, shots, "rank")
+
+    go(driver, farm, f"jobs/{job_id}", "#download-job").click()
+    archive = wait_for("the job's archive in the download dir", lambda: next(
+        (p for p in downloads.iterdir() if p.name.endswith((".tar.gz", ".tgz", ".tar"))), None), 60)
+    with tarfile.open(archive) as tar:
+        members = {m.name.lstrip("./"): m for m in tar.getmembers() if m.isfile()}
+        # Whatever folder the archive puts its layout in, it is the `pesc results --out` one below it.
+        prefix = next(name[:-len("output.txt")] for name in members if name.endswith("output.txt") and "rank_" not in name)
+        read = lambda name: tar.extractfile(members[prefix + name]).read()  # noqa: E731
+        assert read("output.txt").decode() == "".join(expected_output(rank) for rank in range(RANKS))
+        for rank in range(RANKS):
+            assert read(f"rank_{rank}/output.txt").decode() == expected_output(rank)
+            assert read(f"rank_{rank}/data.bin") == expected_data(rank)
+
+
+def test_a_running_job_is_cancelled_from_its_page(farm, browser, shots, tmp_path):
+    driver = browser
+    log_in(driver, farm, farm["tokens"]["alice"])
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_SCRIPT)
+    job_id = submit_through_form(driver, farm, script, 6, "slow one")
+    until(driver, "the job running", lambda d: job_state(d) == "running"
+          and int(find(d, "#job-progress-text").get_attribute("data-done")) == 0, seconds=60)
+    until(driver, "running bars on the timeline", lambda d: d.find_elements(By.CSS_SELECTOR, "#timeline svg rect[rx]"))
+    screenshot(driver, shots, "job-running")
+    find(driver, "#cancel-job").click()
+    driver.switch_to.alert.accept()
+    until(driver, "the job cancelled", lambda d: job_state(d) == "cancelled", seconds=60)
+    assert not visible(driver, "#cancel-job")
+    status, job = rest(farm["base"], "GET", f"/jobs/{job_id}", farm["tokens"]["alice"])
+    assert status == 200 and job["state"] == "cancelled"
+
+    go(driver, farm, "jobs", "#jobs")
+    until(driver, "both jobs listed", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#jobs [data-job-id]")) >= 2)
+    screenshot(driver, shots, "jobs")
+
+
+def test_the_submit_form_shows_the_servers_validation_error(farm, browser, shots, tmp_path):
+    driver = browser
+    log_in(driver, farm, farm["tokens"]["alice"])
+    before = rest(farm["base"], "GET", "/jobs", farm["tokens"]["alice"])[1]["total"]
+    script = tmp_path / "any.py"
+    script.write_text("print('never runs')\n")
+    go(driver, farm, "submit", "#submit-form")
+    find(driver, "#process").send_keys(str(script))
+    find(driver, "#repetitions").clear()
+    find(driver, "#repetitions").send_keys("3")
+    find(driver, "#domain").send_keys("no-such-domain-without-entry")
+    find(driver, "#submit-button").click()
+    error = until(driver, "the server's error", lambda d: visible(d, "#submit-error"))
+    assert error.text.strip()
+    assert driver.execute_script("return location.hash") == "#/submit"
+    assert rest(farm["base"], "GET", "/jobs", farm["tokens"]["alice"])[1]["total"] == before
+    screenshot(driver, shots, "submit-error")
+
+
+def test_a_second_user_sees_neither_the_jobs_nor_the_outputs_of_the_first(farm, browser, shots):
+    driver = browser
+    job_id = farm.get("alice_job") or pytest.skip("needs alice's job from the first test")
+    log_in(driver, farm, farm["tokens"]["bob"])
+    assert not driver.find_elements(By.CSS_SELECTOR, "#jobs [data-job-id]")
+    assert "No job yet" in find(driver, "#jobs").text
+    go(driver, farm, f"jobs/{job_id}", "#page-error")
+    assert "Not found" in find(driver, "#page-error").text
+    for path in (f"/api/v1/jobs/{job_id}", f"/api/v1/jobs/{job_id}/ranks/3/output", f"/api/v1/jobs/{job_id}/archive"):
+        status, body = fetch_in_page(driver, "GET", path)
+        assert status == 404, (path, status, body)
+        assert "squared" not in body
+    screenshot(driver, shots, "jobs-other-user")
+
+
+def test_a_change_without_the_csrf_token_is_refused(farm, browser):
+    driver = browser
+    log_in(driver, farm, farm["tokens"]["alice"])
+    status, made = rest(farm["base"], "GET", "/jobs?state=done", farm["tokens"]["alice"])
+    job_id = made["jobs"][0]["id"]
+    for headers in ({}, {"X-CSRF-Token": "forged"}):
+        status, body = fetch_in_page(driver, "POST", f"/api/v1/jobs/{job_id}/cancel", headers)
+        assert status == 403, (headers, status, body)
+        assert "csrf" in json.loads(body)["error"].lower()
+        status, body = fetch_in_page(driver, "POST", "/api/v1/logout", headers)
+        assert status == 403, (headers, status, body)
+    # The session is still there, and the page's own requests carry the token.
+    assert fetch_in_page(driver, "GET", "/api/v1/me")[0] == 200
+
+
+def test_the_farm_page_shows_a_killed_worker_turn_lost(farm, browser, shots):
+    driver = browser
+    log_in(driver, farm, farm["tokens"]["alice"])
+    doomed = daemons.start_worker(farm["address"], farm["tmp"].mktemp("doomed"), farm["logs"] / "doomed.log",
+                                  slots=1, env=farm["env"])
+    farm["processes"].append(doomed)
+    go(driver, farm, "farm", "#workers")
+    until(driver, "three online workers", lambda d: len(d.find_elements(
+        By.CSS_SELECTOR, "#workers [data-state=online]")) == 3, seconds=30)
+    driver.execute_script("window.pescMarker = 'farm page kept'")
+    until(driver, "the distribution map", lambda d: d.find_elements(By.CSS_SELECTOR, "#distribution .dist-row"))
+    screenshot(driver, shots, "farm")
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait()
+    until(driver, "a lost worker", lambda d: d.find_elements(By.CSS_SELECTOR, "#workers [data-state=lost]"), seconds=60)
+    assert driver.execute_script("return window.pescMarker") == "farm page kept"
+    screenshot(driver, shots, "farm-lost")
+
+
+def test_the_admin_page_issues_a_token_that_logs_in(farm, browser, shots):
+    driver = browser
+    log_in(driver, farm, farm["admin"])
+    go(driver, farm, "admin", "#admin-users table")
+    find(driver, "#new-user").send_keys("carol")
+    find(driver, "#add-user button").click()
+    token = until(driver, "carol's token", lambda d: visible(d, "#new-token-value")).text.strip()
+    until(driver, "carol in the list", lambda d: visible(d, "#admin-users tr[data-name=carol]"))
+    find(driver, "#room-name").send_keys("gpu-lab")
+    find(driver, "#room-users").send_keys("alice, carol")
+    find(driver, "#restrict-room button").click()
+    until(driver, "the restricted room", lambda d: visible(d, "#admin-rooms [data-room=gpu-lab]"))
+    screenshot(driver, shots, "admin")
+    assert rest(farm["base"], "GET", "/me", token)[1]["user"] == "carol"
+    log_in(driver, farm, token)
+    assert "carol" in find(driver, "#who-name").text
+    go(driver, farm, "submit", "#submit-form")
+    screenshot(driver, shots, "submit")
