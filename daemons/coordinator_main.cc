@@ -10,6 +10,7 @@
 #include "common/files.h"
 #include "coordinator/coordinator.h"
 #include "daemon_support.h"
+#include "http/http_server.h"
 #include "store/state_dir.h"
 
 namespace {
@@ -49,6 +50,7 @@ struct CommandLine {
   uint64_t max_blob_bytes = uint64_t{16} << 30;
   std::string smtp_url;
   std::string smtp_from = "pesc@localhost";
+  std::string http;
   std::vector<std::string> operands;
 };
 
@@ -63,6 +65,10 @@ void add_options(CLI::App& app, CommandLine& line) {
   app.add_option("--insecure-listen", line.insecure_listen,
                  "listen on this address without TLS even though it is not loopback (tokens and code cross the "
                  "network in the clear; default: none)")
+      ->type_name("HOST:PORT")->group(kWhere);
+  app.add_option("--http", line.http,
+                 "serve the web dashboard and REST API (/api/v1/, /metrics) here, HTTPS with --tls-cert; without "
+                 "TLS only on loopback (reach it with ssh -L); port 0 picks a free port (default: none)")
       ->type_name("HOST:PORT")->group(kWhere);
   constexpr const char* kSecurity = "connection/security";
   app.add_option("--tls-cert", line.tls_cert,
@@ -134,6 +140,13 @@ int main(int argc, char** argv) {
               << " without TLS; anyone on the network can read tokens and code in transit\n";
   }
 
+  const pesc::http::HttpOptions http_options{line.http, options.tls_cert, options.tls_key};
+  if (!line.http.empty()) {
+    if (absl::Status checked = pesc::http::check_http_options(http_options); !checked.ok()) {
+      std::cerr << "pesc-coordinator: " << checked.message() << "\n";
+      return 1;
+    }
+  }
   pesc::CoordinatorServer* running = nullptr;
   pesc::on_termination_signal([&running](int) {
     if (running != nullptr) running->shut_down();
@@ -154,6 +167,17 @@ int main(int argc, char** argv) {
   (void)pesc::write_file_atomically(options.state_dir / "coordinator.address", (*server)->address() + "\n");
   std::cout << "pesc-coordinator listening on " << (*server)->address() << ", state in "
             << options.state_dir.string() << std::endl;
+  std::unique_ptr<pesc::http::HttpServer> http;
+  if (!line.http.empty()) {
+    auto started = pesc::http::HttpServer::start((*server)->core(), http_options);
+    if (!started.ok()) {
+      std::cerr << "pesc-coordinator: " << started.status().message() << "\n";
+      return 1;
+    }
+    http = *std::move(started);
+    (void)pesc::write_file_atomically(options.state_dir / "http.addr", http->url() + "\n");
+    std::cout << "pesc-coordinator: http: listening on " << http->url() << std::endl;
+  }
   (*server)->wait();
   return 0;
 }

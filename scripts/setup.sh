@@ -13,6 +13,8 @@ PESC_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libsqlitecpp-dev libsqlite3-dev libarchive-dev zlib1g-dev libssl-dev libcurl4-openssl-dev
   libgtest-dev libbenchmark-dev
+  # The coordinator's web dashboard and REST API (issue 16): HTTP server and JSON, both header-only.
+  libcpp-httplib-dev nlohmann-json3-dev
   clang libclang-rt-14-dev
   python3 pybind11-dev python3-dev python3-venv python3-pytest python3-cloudpickle python3-numpy
   python3-pandas python3-setuptools python3-wheel

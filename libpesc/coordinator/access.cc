@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/sha256.h"
+#include "common/status_macros.h"
 #include "security/input_limits.h"
 #include "transport/transport.h"
 
@@ -42,8 +43,7 @@ absl::Status wrong_role(const Identity& identity, Needs needs) {
 // The token's digest, and the client certificate's when there is one, so
 // that a worker id bound to them cannot be taken by another join token (or
 // by the same token on a machine without the certificate).
-std::string credential_of(const grpc::ServerContextBase& context, const Identity& identity) {
-  std::string credential = identity.token_sha256;
+std::string credential_of(const grpc::ServerContextBase& context, std::string credential) {
   if (std::shared_ptr<const grpc::AuthContext> auth = context.auth_context()) {
     for (const grpc::string_ref& pem : auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME)) {
       absl::StrAppend(&credential, "/", sha256_hex(std::string_view(pem.data(), pem.size())));
@@ -68,13 +68,18 @@ Access::Access(TokenStore* tokens, FarmState& state, const CoordinatorOptions& o
     : tokens_(tokens), state_(state), options_(options) {}
 
 absl::StatusOr<Caller> Access::authenticate(const grpc::ServerContextBase& context, Needs needs) const {
+  absl::StatusOr<Caller> caller = authenticate_token(token_of(context), needs);
+  if (caller.ok() && !caller->local) caller->credential = credential_of(context, caller->credential);
+  return caller;
+}
+
+absl::StatusOr<Caller> Access::authenticate_token(std::string_view token, Needs needs) const {
   if (tokens_ == nullptr) return Caller{"", Role::kAdmin, true};
-  std::string_view token = token_of(context);
   if (token.empty()) return absl::UnauthenticatedError(absl::StrCat("this coordinator needs a token: ", kHowToGetAToken));
   absl::StatusOr<Identity> identity = tokens_->authenticate(token);
   if (!identity.ok()) return identity.status();
   if (!role_fits(identity->role, needs)) return wrong_role(*identity, needs);
-  return Caller{identity->name, identity->role, false, credential_of(context, *identity)};
+  return Caller{identity->name, identity->role, false, identity->token_sha256};
 }
 
 absl::Status Access::check_job(const Caller& caller, const std::string& job_id) {
@@ -131,6 +136,18 @@ absl::Status Access::check_submit(const Caller& caller, v1::JobSpec& spec) {
         options_.max_queued_ranks_per_user, " (pesc-coordinator --max-queued-ranks-per-user): wait for some to finish"));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Access::submit(const Caller& caller, v1::JobSpec spec) {
+  PESC_RETURN_IF_ERROR(check_job_spec(spec, !options_.smtp_url.empty()));
+  PESC_RETURN_IF_ERROR(check_submit(caller, spec));
+  return state_.submit(std::move(spec));
+}
+
+absl::StatusOr<std::vector<v1::JobInfo>> Access::visible_jobs(const Caller& caller) {
+  PESC_ASSIGN_OR_RETURN(std::vector<v1::JobInfo> jobs, state_.jobs());
+  std::erase_if(jobs, [&](const v1::JobInfo& job) { return !caller.owns(job.spec().user()); });
+  return jobs;
 }
 
 bool Access::may_read_blob(const Caller& caller, const std::string& sha256) {

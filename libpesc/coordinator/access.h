@@ -47,6 +47,8 @@ class Access {
   Access(TokenStore* tokens, FarmState& state, const CoordinatorOptions& options);
 
   absl::StatusOr<Caller> authenticate(const grpc::ServerContextBase& context, Needs needs) const;
+  // The same for a token that came another way (the HTTP API).
+  absl::StatusOr<Caller> authenticate_token(std::string_view token, Needs needs) const;
 
   // PermissionDenied unless the caller owns the job (NotFound when none).
   absl::Status check_job(const Caller& caller, const std::string& job_id);
@@ -55,6 +57,11 @@ class Access {
   // Before a submit: fixes the job's user to the caller's name (admins and
   // the embedded farm may name another), checks rooms, blobs and quota.
   absl::Status check_submit(const Caller& caller, v1::JobSpec& spec);
+  // A submit from any front end: the spec checked (check_job_spec), then
+  // check_submit(), then the job created; nothing is created on an error.
+  absl::StatusOr<std::string> submit(const Caller& caller, v1::JobSpec spec);
+  // The jobs the caller may see.
+  absl::StatusOr<std::vector<v1::JobInfo>> visible_jobs(const Caller& caller);
   // Users may read blobs they uploaded or that one of their jobs uses.
   bool may_read_blob(const Caller& caller, const std::string& sha256);
   // Before an upload of `announced_bytes`: the blob and stored-bytes bounds.

@@ -68,9 +68,9 @@ void Coordinator::shut_down() { impl_->state->shut_down(); }
 
 const std::optional<std::string>& Coordinator::new_admin_token() const { return impl_->new_admin_token; }
 
-fs::path admin_token_file(const fs::path& state_dir) { return state_dir / "admin.token"; }
+CoordinatorCore Coordinator::core() { return {*impl_->state, impl_->access, impl_->tokens.get()}; }
 
-namespace {
+fs::path admin_token_file(const fs::path& state_dir) { return state_dir / "admin.token"; }
 
 bool is_loopback_host(std::string host) {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
@@ -80,6 +80,9 @@ bool is_loopback_host(std::string host) {
   in6_addr v6{};
   return ::inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
+
+
+namespace {
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> server_credentials(const CoordinatorOptions& options,
                                                                           const std::string& listen_address) {

@@ -21,6 +21,10 @@
 
 namespace pesc {
 
+class Access;
+class FarmState;
+class TokenStore;
+
 struct CoordinatorOptions {
   std::filesystem::path state_dir;
   // A worker silent for this long is lost; its ranks go to other workers.
@@ -55,6 +59,14 @@ struct CoordinatorOptions {
   std::string smtp_from = "pesc@localhost";
 };
 
+// What another front end (the HTTP API, libpesc/http) calls, as the gRPC
+// services do: the farm's state and the access rules, never a copy of them.
+struct CoordinatorCore {
+  FarmState& state;
+  Access& access;
+  TokenStore* tokens;  // null when authentication is off
+};
+
 class Coordinator {
  public:
   static absl::StatusOr<std::unique_ptr<Coordinator>> open(const CoordinatorOptions& options);
@@ -70,6 +82,8 @@ class Coordinator {
   // so the daemon can print it once; nullopt on later starts.
   const std::optional<std::string>& new_admin_token() const;
 
+  CoordinatorCore core();
+
  private:
   struct Impl;
   explicit Coordinator(std::unique_ptr<Impl> impl);
@@ -78,6 +92,10 @@ class Coordinator {
 
 // Where the admin token is written on the first start (mode 0600).
 std::filesystem::path admin_token_file(const std::filesystem::path& state_dir);
+
+// True for localhost and 127.0.0.0/8 or ::1, bracketed or not: an address
+// only this host can reach, so it may be served without TLS.
+bool is_loopback_host(std::string host);
 
 // A coordinator with its gRPC server. Without a listen address it listens
 // on no port and is reached through in_process_channel() (the embedded farm).
@@ -93,6 +111,7 @@ class CoordinatorServer {
   const std::string& address() const { return address_; }
   std::shared_ptr<grpc::Channel> in_process_channel();
   const std::optional<std::string>& new_admin_token() const;
+  CoordinatorCore core() { return coordinator_->core(); }
   void wait();  // until shut_down() from another thread
   void shut_down();
 

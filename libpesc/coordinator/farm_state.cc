@@ -324,6 +324,12 @@ absl::StatusOr<std::vector<v1::RankResult>> FarmState::results_after(const std::
   return store_->results_after(job_id, after_seq, kResultsPerBatch);
 }
 
+absl::StatusOr<JobStore::RankPage> FarmState::ranks_page(const std::string& job_id, v1::RankState state,
+                                                        int64_t offset, int limit) {
+  absl::MutexLock lock(&mutex_);
+  return store_->ranks_page(job_id, state, offset, limit);
+}
+
 absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorker& registration,
                                                          const std::string& peer_ip, const std::string& credential,
                                                          std::shared_ptr<Outbox> outbox) {

@@ -66,6 +66,9 @@ class FarmState final : private DispatchHost {
   absl::StatusOr<std::vector<v1::WorkerInfo>> workers();
   // Results after `after_seq`, in finish order, up to a batch of them.
   absl::StatusOr<std::vector<v1::RankResult>> results_after(const std::string& job_id, int64_t after_seq);
+  // A page of the job's ranks (JobStore::ranks_page).
+  absl::StatusOr<JobStore::RankPage> ranks_page(const std::string& job_id, v1::RankState state, int64_t offset,
+                                                int limit);
   // Told after every commit a job's watchers may care about.
   JobEvents& events() { return events_; }
 

@@ -14,10 +14,7 @@ grpc::Status JobsService::SubmitJob(grpc::ServerContext* context, const v1::Subm
                                     v1::SubmitJobResponse* response) {
   auto caller = access_.authenticate(*context, Needs::kUser);
   if (!caller.ok()) return to_grpc(caller.status());
-  v1::JobSpec spec = request->spec();
-  if (auto checked = check_job_spec(spec, !state_.options().smtp_url.empty()); !checked.ok()) return to_grpc(checked);
-  if (auto allowed = access_.check_submit(*caller, spec); !allowed.ok()) return to_grpc(allowed);
-  auto job_id = state_.submit(std::move(spec));
+  auto job_id = access_.submit(*caller, request->spec());
   if (!job_id.ok()) return to_grpc(job_id.status());
   response->set_job_id(*job_id);
   return grpc::Status::OK;
@@ -35,11 +32,9 @@ grpc::Status JobsService::ListJobs(grpc::ServerContext* context, const v1::ListJ
                                    v1::ListJobsResponse* response) {
   auto caller = access_.authenticate(*context, Needs::kUser);
   if (!caller.ok()) return to_grpc(caller.status());
-  auto jobs = state_.jobs();
+  auto jobs = access_.visible_jobs(*caller);
   if (!jobs.ok()) return to_grpc(jobs.status());
-  for (auto& job : *jobs) {
-    if (caller->owns(job.spec().user())) *response->add_jobs() = std::move(job);
-  }
+  for (auto& job : *jobs) *response->add_jobs() = std::move(job);
   return grpc::Status::OK;
 }
 

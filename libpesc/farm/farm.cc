@@ -12,6 +12,7 @@
 #include "client/client.h"
 #include "common/files.h"
 #include "farm/connection.h"
+#include "farm/results_conversion.h"
 #include "pesc/pesc.h"
 
 namespace pesc {
@@ -58,6 +59,8 @@ Progress to_progress(const v1::JobProgress& progress) {
                   progress.failed(), progress.cancelled(), progress.waiting(), progress.queued_at_workers()};
 }
 
+}  // namespace
+
 std::chrono::system_clock::time_point from_unix_ms(int64_t ms) {
   return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
 }
@@ -86,6 +89,8 @@ RankResult to_rank_result(const v1::RankResult& result, std::string output) {
   rank.left_out.assign(result.left_out().begin(), result.left_out().end());
   return rank;
 }
+
+namespace {
 
 // Results keep where each rank's files are as an opaque string, so the
 // public header needs no proto.

@@ -184,6 +184,17 @@ class JobStore {
   virtual absl::StatusOr<std::vector<v1::RankResult>> results_after(const std::string& job_id, int64_t after_seq,
                                                                     int limit) = 0;
 
+  // A page of a job's ranks in rank order, of one state unless `state` is
+  // RANK_STATE_UNSPECIFIED, and how many ranks match: each with its accepted
+  // result or, while it runs, its attempt's worker and start. Pages through
+  // a big job without reading it whole.
+  struct RankPage {
+    int64_t total = 0;
+    std::vector<v1::RankResult> ranks;
+  };
+  virtual absl::StatusOr<RankPage> ranks_page(const std::string& job_id, v1::RankState state, int64_t offset,
+                                              int limit) = 0;
+
   // Run time of finished ranks per user, for fair share.
   virtual absl::StatusOr<std::map<std::string, int64_t>> usage_by_user() = 0;
 

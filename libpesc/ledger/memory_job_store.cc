@@ -477,6 +477,36 @@ absl::StatusOr<std::vector<std::string>> MemoryJobStore::delete_job(const std::s
   return unused;
 }
 
+absl::StatusOr<JobStore::RankPage> MemoryJobStore::ranks_page(const std::string& job_id, v1::RankState state,
+                                                             int64_t offset, int limit) {
+  PESC_RETURN_IF_ERROR(batch_failure_);
+  RankPage page;
+  const Job* job = find_job(job_id);
+  if (job == nullptr) return page;
+  for (size_t r = 0; r < job->ranks.size(); ++r) {
+    const Rank& rank = job->ranks[r];
+    if (state != v1::RANK_STATE_UNSPECIFIED && rank.state != state) continue;
+    if (page.total++ < offset || static_cast<int>(page.ranks.size()) >= limit) continue;
+    v1::RankResult result;
+    auto attempt = state_.attempts.find(rank.attempt_id);
+    if (rank.chunk_result) {
+      result = *rank.chunk_result;
+    } else if (attempt != state_.attempts.end() && attempt->second.state == AttemptState::kAccepted &&
+               attempt->second.result) {
+      result = *attempt->second.result;
+    } else if (attempt != state_.attempts.end() && attempt->second.state == AttemptState::kRunning) {
+      result.set_worker(attempt->second.worker_id);
+      result.set_start_unix_ms(attempt->second.started_unix_ms);
+    }
+    result.set_rank(static_cast<int>(r));
+    result.set_state(rank.state);
+    result.set_finish_seq(rank.finish_seq);
+    result.set_attempts(rank.attempts);
+    page.ranks.push_back(std::move(result));
+  }
+  return page;
+}
+
 absl::StatusOr<std::vector<v1::RankResult>> MemoryJobStore::results_after(const std::string& job_id, int64_t after_seq,
                                                                           int limit) {
   PESC_RETURN_IF_ERROR(batch_failure_);

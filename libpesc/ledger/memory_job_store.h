@@ -47,6 +47,8 @@ class MemoryJobStore final : public JobStore {
   absl::StatusOr<std::string> latest_worker(const std::string& job_id) override;
   absl::StatusOr<std::vector<AttemptRecord>> running_attempts(const std::string& job_id) override;
   absl::StatusOr<std::vector<std::string>> delete_job(const std::string& job_id) override;
+  absl::StatusOr<RankPage> ranks_page(const std::string& job_id, v1::RankState state, int64_t offset,
+                                      int limit) override;
   absl::StatusOr<std::vector<v1::RankResult>> results_after(const std::string& job_id, int64_t after_seq,
                                                             int limit) override;
   absl::StatusOr<std::map<std::string, int64_t>> usage_by_user() override;

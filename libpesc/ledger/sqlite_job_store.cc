@@ -1098,6 +1098,20 @@ absl::StatusOr<std::vector<std::string>> SqliteJobStore::delete_job(const std::s
   });
 }
 
+namespace {
+
+// A row that starts rank, state, finish_seq, accepted result (or NULL).
+v1::RankResult rank_row(SQLite::Statement& row) {
+  v1::RankResult result;
+  if (!row.getColumn(3).isNull()) result.ParseFromArray(row.getColumn(3).getBlob(), row.getColumn(3).getBytes());
+  result.set_rank(row.getColumn(0).getInt());
+  result.set_state(static_cast<v1::RankState>(row.getColumn(1).getInt()));
+  result.set_finish_seq(row.getColumn(2).getInt64());
+  return result;
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<v1::RankResult>> SqliteJobStore::results_after(const std::string& job_id, int64_t after_seq,
                                                                    int limit) {
   return guarded("read results", [&]() -> absl::StatusOr<std::vector<v1::RankResult>> {
@@ -1111,16 +1125,7 @@ absl::StatusOr<std::vector<v1::RankResult>> SqliteJobStore::results_after(const 
     query->bind(3, after_seq);
     query->bind(4, limit);
     std::vector<v1::RankResult> results;
-    while (query->executeStep()) {
-      v1::RankResult result;
-      if (!query->getColumn(3).isNull()) {
-        result.ParseFromArray(query->getColumn(3).getBlob(), query->getColumn(3).getBytes());
-      }
-      result.set_rank(query->getColumn(0).getInt());
-      result.set_state(static_cast<v1::RankState>(query->getColumn(1).getInt()));
-      result.set_finish_seq(query->getColumn(2).getInt64());
-      results.push_back(std::move(result));
-    }
+    while (query->executeStep()) results.push_back(rank_row(*query));
     // Most ranks took one attempt; only the others cost a look.
     auto others = (*sql_)(
         "SELECT worker_id FROM attempts WHERE job_id = ?1 AND rank <= ?2 AND rank + rank_count > ?2 AND id <> ?3 "
@@ -1134,6 +1139,46 @@ absl::StatusOr<std::vector<v1::RankResult>> SqliteJobStore::results_after(const 
       others->reset();
     }
     return results;
+  });
+}
+
+absl::StatusOr<JobStore::RankPage> SqliteJobStore::ranks_page(const std::string& job_id, v1::RankState state,
+                                                             int64_t offset, int limit) {
+  return guarded("read ranks", [&]() -> absl::StatusOr<RankPage> {
+    const bool any_state = state == v1::RANK_STATE_UNSPECIFIED;
+    RankPage page;
+    auto count = (*sql_)(any_state ? "SELECT COUNT(*) FROM ranks WHERE job_id = ?1"
+                                   : "SELECT COUNT(*) FROM ranks WHERE job_id = ?1 AND state = ?2");
+    count->bind(1, job_id);
+    if (!any_state) count->bind(2, static_cast<int>(state));
+    if (count->executeStep()) page.total = count->getColumn(0).getInt64();
+    count->reset();
+    // The page's ranks are picked from the index alone; only they are joined
+    // with their attempts, however deep the offset.
+    auto query = (*sql_)(absl::StrCat(
+        "WITH page AS (SELECT rank FROM ranks WHERE job_id = ?1", any_state ? "" : " AND state = ?2",
+        " ORDER BY rank LIMIT ?3 OFFSET ?4) "
+        "SELECT r.rank, r.state, r.finish_seq, COALESCE(c.result, a.result), r.attempts, w.worker_id, w.started_ms "
+        "FROM page JOIN ranks r ON r.job_id = ?1 AND r.rank = page.rank "
+        "LEFT JOIN attempts a ON a.id = r.attempt_id AND a.state = ?5 "
+        "LEFT JOIN chunk_results c ON c.job_id = r.job_id AND c.rank = r.rank "
+        "LEFT JOIN attempts w ON w.id = r.attempt_id AND w.state = ?6 ORDER BY r.rank"));
+    query->bind(1, job_id);
+    if (!any_state) query->bind(2, static_cast<int>(state));
+    query->bind(3, limit);
+    query->bind(4, offset);
+    query->bind(5, static_cast<int>(kAttemptAccepted));
+    query->bind(6, static_cast<int>(kAttemptRunning));
+    while (query->executeStep()) {
+      v1::RankResult result = rank_row(*query);
+      result.set_attempts(query->getColumn(4).getInt());
+      if (!query->getColumn(5).isNull()) {
+        result.set_worker(query->getColumn(5).getString());
+        result.set_start_unix_ms(query->getColumn(6).getInt64());
+      }
+      page.ranks.push_back(std::move(result));
+    }
+    return page;
   });
 }
 
