@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import tarfile
 import time
 import urllib.error
@@ -26,6 +27,7 @@ if not (CHROMIUM and CHROMEDRIVER):
     pytest.skip("needs chromium and chromedriver (Debian: chromium chromium-driver)", allow_module_level=True)
 webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (Debian: python3-selenium)")
 from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -84,6 +86,15 @@ def wait_for(what, check, seconds=30.0):
         time.sleep(0.1)
 
 
+def new_user_token(address, admin, user):
+    """A token for a new user, from `pesc user add` beside the daemons."""
+    cli = daemons._daemon("PESC_COORDINATOR_BIN", "pesc-coordinator").parent / "pesc"
+    made = subprocess.run([cli, "user", "add", user, "--coordinator", address], env=dict(os.environ, PESC_TOKEN=admin),
+                          capture_output=True, text=True, timeout=30)
+    assert made.returncode == 0, made.stderr
+    return made.stdout.strip()
+
+
 @pytest.fixture(scope="module")
 def farm(tmp_path_factory):
     """A coordinator serving the dashboard on loopback, two 2-slot workers, and user tokens for alice and bob."""
@@ -100,11 +111,7 @@ def farm(tmp_path_factory):
         for index in range(2):
             processes.append(daemons.start_worker(address, tmp_path_factory.mktemp(f"work{index}"),
                                                   logs / f"worker{index}.log", slots=2, env=env))
-        tokens = {}
-        for user in ("alice", "bob"):
-            status, made = rest(base, "POST", "/admin/users", admin, {"name": user})
-            assert status in (200, 201), made
-            tokens[user] = made["token"]
+        tokens = {user: new_user_token(address, admin, user) for user in ("alice", "bob")}
         wait_for("both workers online", lambda: sum(
             w["state"] == "online" for w in rest(base, "GET", "/workers", admin)[1]["workers"]) == 2)
         yield {"base": base, "address": address, "admin": admin, "tokens": tokens, "logs": logs,
@@ -134,7 +141,7 @@ def browser(downloads):
         options.add_argument(argument)
     options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
                                               "download.prompt_for_download": False})
-    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=options)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     try:
         yield driver
@@ -282,7 +289,7 @@ def test_a_running_job_is_cancelled_from_its_page(farm, browser, shots, tmp_path
     job_id = submit_through_form(driver, farm, script, 6, "slow one")
     until(driver, "the job running", lambda d: job_state(d) == "running"
           and int(find(d, "#job-progress-text").get_attribute("data-done")) == 0, seconds=60)
-    until(driver, "running bars on the timeline", lambda d: d.find_elements(By.CSS_SELECTOR, "#timeline svg rect[rx]"))
+    until(driver, "running ranks in the table", lambda d: d.find_elements(By.CSS_SELECTOR, "#rank-table tr[data-status=running]"))
     screenshot(driver, shots, "job-running")
     find(driver, "#cancel-job").click()
     driver.switch_to.alert.accept()
@@ -351,7 +358,7 @@ def test_the_farm_page_shows_a_killed_worker_turn_lost(farm, browser, shots):
     doomed = daemons.start_worker(farm["address"], farm["tmp"].mktemp("doomed"), farm["logs"] / "doomed.log",
                                   slots=1, env=farm["env"])
     farm["processes"].append(doomed)
-    go(driver, farm, "farm", "#workers")
+    go(driver, farm, f"farm?job={farm['alice_job']}" if "alice_job" in farm else "farm", "#workers")
     until(driver, "three online workers", lambda d: len(d.find_elements(
         By.CSS_SELECTOR, "#workers [data-state=online]")) == 3, seconds=30)
     driver.execute_script("window.pescMarker = 'farm page kept'")

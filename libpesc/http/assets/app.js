@@ -254,7 +254,9 @@
     for (const job of jobs.jobs) {
       append(picker, h('option', { value: job.id }, `${job.name || job.id} — ${job.state}${session.admin ? ` (${job.owner})` : ''}`));
     }
-    const wanted = query.get('job') || (jobs.jobs[0] && jobs.jobs[0].id);
+    // The newest job that has run something, unless the link names one.
+    const ran = jobs.jobs.find((job) => job.done + job.failed + job.running > 0) || jobs.jobs[0];
+    const wanted = query.get('job') || (ran && ran.id);
     if (wanted) { picker.value = wanted; showDistribution(wanted, distribution); }
   }
   function workerCard(w) {
@@ -338,7 +340,7 @@
     return h('div', { class: 'card', id: 'usage' },
       h('h2', {}, 'Fair share'),
       h('p', { class: 'sub' }, 'Slots each user holds now, against the share the scheduler gives them.'),
-      usage.map((u) => h('div', { style: 'margin:.45rem 0' },
+      usage.every((u) => !u.running_slots) ? h('div', { class: 'sub' }, 'No one holds a slot right now.') : usage.map((u) => h('div', { style: 'margin:.45rem 0' },
         h('div', { class: 'spread sub' }, h('b', { style: 'color:var(--ink)' }, u.user),
           h('span', {}, `${u.running_slots} slots · share ${(100 * (u.share || 0)).toFixed(0)} %`)),
         h('div', { class: 'bar' }, h('i', { class: 'busy', style: `width:${(100 * u.running_slots) / most}%` })))));
@@ -415,16 +417,36 @@
         h('span', {}, `${Math.round((100 * (job.done + job.failed)) / (totalOf(job) || 1))} %`)),
       job.waiting_reason ? h('div', { class: 'waiting' }, `Waiting: ${job.waiting_reason}`) : null,
       job.failure ? h('div', { class: 'waiting' }, job.failure) : null);
-      const stat = (label, value) => h('div', { class: 'stat' }, h('span', {}, label), h('b', {}, value));
+      const stat = (label, value, id) => h('div', { class: 'stat' }, h('span', {}, label), h('b', { id }, value));
       replace(stats,
         stat('Ranks', totalOf(job)),
-        stat('Wall time', job.wall_s !== undefined ? duration(job.wall_s) : '–'),
-        stat('Speedup', job.speedup ? `${job.speedup.toFixed(2)}×` : '–'),
-        stat('Workers', job.workers_used ?? '–'),
+        stat('Wall time', duration(wallOf(job, extra)), 'job-wall'),
+        stat('Speedup', extra.speedup ? `${extra.speedup.toFixed(2)}×` : '–'),
+        stat('Workers', extra.workers ?? '–'),
         stat('Submitted', age(job.submitted_at)));
     };
+    // Speedup comes with the timeline and the workers with the distribution: both need every rank.
+    const extra = { speedup: job.speedup, workers: job.workers_used };
+    let lastTimeline = null;
+    const redrawOnResize = throttle(() => {
+      if (lastTimeline) replace(timeline, timelineSvg(lastTimeline, timeline.clientWidth));
+    }, 300);
+    window.addEventListener('resize', redrawOnResize);
+    const clock = setInterval(() => {
+      const wall = document.getElementById('job-wall');
+      if (wall && !job.finished_at) wall.textContent = duration(wallOf(job, extra));
+    }, 1000);
+    page.dispose = () => { window.removeEventListener('resize', redrawOnResize); clearInterval(clock); };
     const drawTimeline = async () => {
-      try { replace(timeline, timelineSvg(await api('GET', `${jobPath(id)}/timeline`))); } catch (e) { replace(timeline, failure(e)); }
+      try {
+        const [spans, spread] = await Promise.all([api('GET', `${jobPath(id)}/timeline`), api('GET', `${jobPath(id)}/distribution`)]);
+        lastTimeline = spans;
+        replace(timeline, timelineSvg(spans, timeline.clientWidth));
+        extra.speedup = spans.speedup ?? extra.speedup;
+        extra.wall = spans.wall_s ?? extra.wall;
+        extra.workers = spread.workers.filter((w) => w.ranks.length).length;
+        drawJob();
+      } catch (e) { replace(timeline, failure(e)); }
     };
     const drawRanks = async () => {
       try {
@@ -484,7 +506,12 @@
         onclick: () => { location.hash = `#/jobs/${encodeURIComponent(id)}/ranks/${r.rank}`; } }, cells(r))))));
   }
   // The same picture as the SVG report: one row per worker slot, one bar per rank attempt.
-  function timelineSvg(data) {
+  // A finished job's wall time is the report's; a running one's counts up from its submission.
+  function wallOf(job, extra) {
+    if (job.finished_at) return extra.wall ?? job.finished_at - job.submitted_at;
+    return job.submitted_at ? Date.now() / 1000 - job.submitted_at : job.wall_s;
+  }
+  function timelineSvg(data, available) {
     const NS = 'http://www.w3.org/2000/svg';
     const svg = (tag, attrs, ...kids) => {
       const node = document.createElementNS(NS, tag);
@@ -492,15 +519,18 @@
       for (const kid of kids) node.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
       return node;
     };
-    if (!data.spans.length) return h('div', { class: 'empty' }, 'No rank has started yet.');
+    if (!data.spans.length) return h('div', { class: 'empty' }, 'No rank has finished yet: each bar appears as its rank ends.');
     const now = Date.now() / 1000;
     const start = Math.min(...data.spans.map((s) => s.start));
     const end = Math.max(...data.spans.map((s) => s.end || now), start + 1);
     const slotKey = (s) => `${s.worker}#${s.slot}`;
     const slots = data.slots.length ? data.slots : [...new Map(data.spans.map((s) => [slotKey(s), s])).values()];
     const row = new Map(slots.map((s, i) => [slotKey(s), i]));
-    const label = 150;
-    const width = 900;
+    const laneOf = (s) => (typeof s.lane === 'number' ? s.lane : row.get(slotKey(s)));
+    // Drawn at the width it is shown at, so its labels stay readable on a phone.
+    const width = Math.max(300, Math.round(available || 900));
+    const label = width < 560 ? 96 : 150;
+    const nameLength = width < 560 ? 10 : 18;
     const rowHeight = 20;
     const plot = width - label - 10;
     const x = (t) => label + ((t - start) / (end - start)) * plot;
@@ -510,12 +540,17 @@
     slots.forEach((s, i) => {
       const y = i * rowHeight;
       if (i % 2) root.append(svg('rect', { x: label, y, width: plot, height: rowHeight, fill: '#f6f8fb' }));
-      const name = `${s.worker}`.length > 18 ? `…${`${s.worker}`.slice(-17)}` : s.worker;
+      const name = `${s.worker}`.length > nameLength ? `…${`${s.worker}`.slice(1 - nameLength)}` : s.worker;
       root.append(svg('text', { x: label - 6, y: y + 14, 'text-anchor': 'end' }, `${name} · ${s.slot}`));
     });
+    for (const p of data.paused || []) {
+      const x0 = x(Math.max(p.start, start));
+      root.append(svg('rect', { x: x0, y: p.first_lane * rowHeight, width: Math.max(1.5, x(Math.min(p.end || now, end)) - x0),
+        height: p.lanes * rowHeight, fill: '#d9932b', 'fill-opacity': 0.22 }, svg('title', {}, `paused: ${p.reason}`)));
+    }
     const colour = { done: '#2e9e5b', failed: '#d64545', running: '#2f6fdf', cancelled: '#8d7b68', queued: '#b4bfcc' };
     for (const s of data.spans) {
-      const i = row.get(slotKey(s));
+      const i = laneOf(s);
       if (i === undefined) continue;
       const x0 = x(s.start);
       const bar = svg('rect', { x: x0, y: i * rowHeight + 3, width: Math.max(1.5, x(s.end || now) - x0 - 1),
@@ -524,9 +559,10 @@
       root.append(bar);
     }
     const axisY = slots.length * rowHeight + 16;
-    for (let k = 0; k <= 4; k++) {
-      const t = start + ((end - start) * k) / 4;
-      root.append(svg('text', { x: x(t), y: axisY, 'text-anchor': k === 0 ? 'start' : k === 4 ? 'end' : 'middle' },
+    const ticks = width < 560 ? 2 : 4;
+    for (let k = 0; k <= ticks; k++) {
+      const t = start + ((end - start) * k) / ticks;
+      root.append(svg('text', { x: x(t), y: axisY, 'text-anchor': k === 0 ? 'start' : k === ticks ? 'end' : 'middle' },
         duration(t - start)));
     }
     return h('div', {}, root, h('div', { class: 'legend' },
