@@ -328,13 +328,15 @@ def test_a_second_user_sees_neither_the_jobs_nor_the_outputs_of_the_first(farm, 
     log_in(driver, farm, farm["tokens"]["bob"])
     assert not driver.find_elements(By.CSS_SELECTOR, "#jobs [data-job-id]")
     assert "No job yet" in find(driver, "#jobs").text
+    screenshot(driver, shots, "jobs-other-user")
     go(driver, farm, f"jobs/{job_id}", "#page-error")
     assert "Not found" in find(driver, "#page-error").text
     for path in (f"/api/v1/jobs/{job_id}", f"/api/v1/jobs/{job_id}/ranks/3/output", f"/api/v1/jobs/{job_id}/archive"):
         status, body = fetch_in_page(driver, "GET", path)
         assert status == 404, (path, status, body)
         assert "squared" not in body
-    screenshot(driver, shots, "jobs-other-user")
+    go(driver, farm, f"jobs/{job_id}", "#page-error")
+    screenshot(driver, shots, "job-not-yours")
 
 
 def test_a_change_without_the_csrf_token_is_refused(farm, browser):

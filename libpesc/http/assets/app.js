@@ -194,7 +194,8 @@
   }
   function failure(error) {
     const message = error.status === 404 ? 'Not found: it does not exist, or it is not yours.' : error.message;
-    return h('div', { class: 'card' }, h('div', { class: 'error', id: 'page-error' }, message));
+    return h('div', { class: 'card' }, h('div', { class: 'error', id: 'page-error' }, message),
+      h('a', { href: '#/jobs' }, '‹ Back to the jobs'));
   }
   function errorBox(id) { return h('div', { class: 'error', id, hidden: true }); }
   function showError(box, error) { box.textContent = error.message || String(error); box.hidden = false; }
