@@ -1,6 +1,7 @@
 #include "coordinator/admin_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "coordinator/administration.h"
 #include "transport/transport.h"
 
 namespace pesc {
@@ -28,36 +29,20 @@ grpc::Status AdminService::IssueToken(grpc::ServerContext* context, const v1::Is
   if (request->role() == v1::ROLE_WORKER) {
     role = Role::kWorker;
   } else if (request->role() != v1::ROLE_USER) {
-    return {grpc::StatusCode::INVALID_ARGUMENT, "tokens are issued for users and workers; there is one admin token"};
+    role = Role::kAdmin;  // refused by issue_token
   }
-  std::string name = request->name();
-  if (name.empty() && role == Role::kWorker) {
-    auto next = tokens_->next_worker_name();
-    if (!next.ok()) return to_grpc(next.status());
-    name = *next;
-  }
-  if (name == kAdminName) return {grpc::StatusCode::INVALID_ARGUMENT, "\"admin\" is the admin's name; pick another"};
-  auto token = tokens_->issue(name, role);
-  if (!token.ok()) return to_grpc(token.status());
-  response->set_name(name);
-  response->set_token(*token);
+  auto issued = issue_token(*tokens_, request->name(), role);
+  if (!issued.ok()) return to_grpc(issued.status());
+  response->set_name(issued->name);
+  response->set_token(issued->token);
   return grpc::Status::OK;
 }
 
 grpc::Status AdminService::RevokeTokens(grpc::ServerContext* context, const v1::RevokeTokensRequest* request,
                                         v1::RevokeTokensResponse* response) {
   if (auto caller = authenticate(context, Needs::kAdmin); !caller.ok()) return to_grpc(caller.status());
-  if (request->name() == kAdminName) {
-    return {grpc::StatusCode::INVALID_ARGUMENT,
-            "the admin token cannot be revoked here; stop the coordinator and remove its admin.token and the token "
-            "rows to make a new one"};
-  }
-  auto revoked = tokens_->revoke(request->name());
+  auto revoked = revoke_tokens(*tokens_, access_, request->name());
   if (!revoked.ok()) return to_grpc(revoked.status());
-  if (*revoked == 0) {
-    return {grpc::StatusCode::NOT_FOUND, absl::StrCat("\"", request->name(), "\" holds no valid token")};
-  }
-  access_.cut_sessions(request->name());
   response->set_revoked(*revoked);
   return grpc::Status::OK;
 }

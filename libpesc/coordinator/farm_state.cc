@@ -69,6 +69,7 @@ FarmState::FarmState(CoordinatorOptions options, std::unique_ptr<StateDirLock> l
     : options_(std::move(options)), lock_(std::move(lock)), blobs_(std::move(blobs)),
       store_(std::move(store)),
       workers_(options_.prefetch_per_slot),
+      store_latency_(&store_->call_latency()),
       notifier_(std::make_unique<JobNotifier>(
           NotifierSettings{.smtp_url = options_.smtp_url, .smtp_from = options_.smtp_from},
           [this](const std::string& job_id) { return ended_job(job_id); })) {}
@@ -430,6 +431,7 @@ void FarmState::finish_chunk(WorkerSession& session, const v1::RankFinished& fin
     return;  // not acknowledged: the worker sends it again
   }
   if (*accepted) {
+    counters_.results_accepted.fetch_add(static_cast<int64_t>((*accepted)->results.size()), std::memory_order_relaxed);
     for (const v1::RankResult& result : (*accepted)->results) {
       dispatcher_.scheduler().charge((*accepted)->user, result.end_unix_ms() - result.start_unix_ms());
     }
@@ -464,6 +466,7 @@ void FarmState::finish_attempt(WorkerSession& session, const v1::RankFinished& f
     return;  // not acknowledged: the worker sends it again
   }
   if (*accepted) {
+    counters_.results_accepted.fetch_add(1, std::memory_order_relaxed);
     const v1::RankResult& result = (*accepted)->result;
     std::map<std::string, std::vector<int64_t>> losers;  // a straggler's other attempts
     for (const AttemptRecord& superseded : (*accepted)->superseded)
@@ -649,6 +652,7 @@ void FarmState::dispatch() {
 void FarmState::assign(const std::string& worker_id, v1::Assignment assignment) {
   const WorkerSession* session = workers_.find(worker_id);
   if (session == nullptr || !session->outbox) return;
+  counters_.ranks_dispatched.fetch_add(std::max(1, assignment.rank_count()), std::memory_order_relaxed);
   send_when_committed([outbox = session->outbox, assignment = std::move(assignment)]() mutable {
     outbox->assign(std::move(assignment));
   });

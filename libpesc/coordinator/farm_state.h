@@ -11,6 +11,7 @@
 // (services.cc) are thin adapters over this class.
 
 #include <cstdint>
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -36,6 +37,12 @@
 #include "store/state_dir.h"
 
 namespace pesc {
+
+// What the coordinator has done since it started, for /metrics.
+struct FarmCounters {
+  std::atomic<int64_t> ranks_dispatched{0};
+  std::atomic<int64_t> results_accepted{0};
+};
 
 class FarmState final : private DispatchHost {
  public:
@@ -69,6 +76,9 @@ class FarmState final : private DispatchHost {
   // A page of the job's ranks (JobStore::ranks_page).
   absl::StatusOr<JobStore::RankPage> ranks_page(const std::string& job_id, v1::RankState state, int64_t offset,
                                                 int limit);
+  const FarmCounters& counters() const { return counters_; }
+  // How long job store calls took.
+  const LatencyHistogram& store_latency() const { return *store_latency_; }
   // Told after every commit a job's watchers may care about.
   JobEvents& events() { return events_; }
 
@@ -207,6 +217,8 @@ class FarmState final : private DispatchHost {
   // read it again once it may be recounted.
   bool queued_stale_ ABSL_GUARDED_BY(mutex_) = false;
   std::unique_ptr<std::thread> reaper_;
+  FarmCounters counters_;
+  const LatencyHistogram* store_latency_;
   // Last, so its thread, which calls into watchers that read this state,
   // stops first.
   JobEvents events_;

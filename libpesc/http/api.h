@@ -88,6 +88,7 @@ void add_farm_routes(Api& api);
 void add_job_routes(Api& api);
 void add_rank_routes(Api& api);
 void add_admin_routes(Api& api);
+void add_metrics_routes(Api& api);
 void add_asset_routes(Api& api);
 
 }  // namespace pesc::http

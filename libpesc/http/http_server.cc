@@ -44,6 +44,7 @@ void add_routes(Api& api, EventStreams& events) {
   add_job_routes(api);
   add_rank_routes(api);
   add_admin_routes(api);
+  add_metrics_routes(api);
   add_event_routes(api, events);
   add_asset_routes(api);
 }

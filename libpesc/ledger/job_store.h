@@ -25,6 +25,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/latency_histogram.h"
 #include "pesc/v1/pesc.pb.h"
 
 namespace pesc {
@@ -216,7 +217,13 @@ class JobStore {
   virtual absl::StatusOr<std::vector<v1::WorkerPause>> pauses_between(int64_t from_unix_ms,
                                                                       int64_t to_unix_ms) = 0;
 
+  // How long the backend's calls took (SqliteJobStore times them), for
+  // the coordinator's /metrics; read from any thread.
+  const LatencyHistogram& call_latency() const { return call_latency_; }
+
  protected:
+  LatencyHistogram call_latency_;
+
   // Batch's two ends. begin_batch() is false when no batch could be opened
   // (every call then commits on its own); end_batch(false) rolls back.
   virtual bool begin_batch() = 0;

@@ -406,6 +406,12 @@ SqliteJobStore::~SqliteJobStore() = default;
 template <typename Fn>
 auto SqliteJobStore::guarded(const char* what, Fn&& fn) -> decltype(fn()) {
   if (!batch_failure_.ok()) return batch_failure_;
+  const auto started = std::chrono::steady_clock::now();
+  struct Timer {
+    LatencyHistogram& histogram;
+    std::chrono::steady_clock::time_point started;
+    ~Timer() { histogram.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()); }
+  } timer{call_latency_, started};
   try {
     return fn();
   } catch (const std::exception& error) {
