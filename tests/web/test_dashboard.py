@@ -149,6 +149,16 @@ def browser(downloads):
         driver.quit()
 
 
+@pytest.fixture(autouse=True)
+def no_script_errors(browser):
+    """Every test ends with no uncaught error in the page's scripts."""
+    browser.get_log("browser")
+    yield
+    errors = [entry["message"] for entry in browser.get_log("browser")
+              if entry["level"] == "SEVERE" and entry.get("source") in ("javascript", "console-api")]
+    assert not errors, errors
+
+
 # ---------- the browser ----------
 
 def until(driver, what, check, seconds=30):
@@ -185,15 +195,18 @@ def go(driver, farm, route, ready_css):
 
 
 def screenshot(driver, shots, name):
-    """The page at desktop and phone width, each as tall as its content."""
-    for label, (width, height) in (("desktop", DESKTOP), ("phone", PHONE)):
-        driver.set_window_size(width, height)
+    """The page at desktop and phone width (a phone's viewport, as a phone shows it), each as tall as its content."""
+    def viewport(width, height, mobile):
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
         time.sleep(0.4)
+    for label, (width, height) in (("desktop", DESKTOP), ("phone", PHONE)):
+        viewport(width, height, label == "phone")
         full = driver.execute_script("return document.documentElement.scrollHeight")
-        driver.set_window_size(width, max(height, min(full, 4000)))
-        time.sleep(0.2)
+        viewport(width, max(height, min(full, 4000)), label == "phone")
+        driver.execute_script("window.scrollTo(0, 0)")
         driver.save_screenshot(str(shots / f"{name}-{label}.png"))
-    driver.set_window_size(*DESKTOP)
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 def submit_through_form(driver, farm, script, repetitions, name, parameters=()):
@@ -381,11 +394,13 @@ def test_the_admin_page_issues_a_token_that_logs_in(farm, browser, shots):
     find(driver, "#add-user button").click()
     token = until(driver, "carol's token", lambda d: visible(d, "#new-token-value")).text.strip()
     until(driver, "carol in the list", lambda d: visible(d, "#admin-users tr[data-name=carol]"))
-    find(driver, "#room-name").send_keys("gpu-lab")
+    find(driver, "#room-name").send_keys("public")
     find(driver, "#room-users").send_keys("alice, carol")
     find(driver, "#restrict-room button").click()
-    until(driver, "the restricted room", lambda d: visible(d, "#admin-rooms [data-room=gpu-lab]"))
+    until(driver, "the restricted room", lambda d: "only alice, carol" in find(d, "#admin-rooms [data-room=public]").text)
     screenshot(driver, shots, "admin")
+    find(driver, "#admin-rooms [data-room=public] button").click()
+    until(driver, "the room open again", lambda d: "open to everyone" in find(d, "#admin-rooms [data-room=public]").text)
     assert rest(farm["base"], "GET", "/me", token)[1]["user"] == "carol"
     log_in(driver, farm, token)
     assert "carol" in find(driver, "#who-name").text

@@ -697,6 +697,19 @@
   }
 
   // ---------- admin ----------
+  // The store keeps one record per token; a person or a worker name is one row, revoked when all of its tokens are.
+  function byName(tokens) {
+    const rows = new Map();
+    for (const t of tokens) {
+      const row = rows.get(t.name) || { name: t.name, role: t.role, created_at: t.created_at, valid: 0, revoked_at: t.revoked_at };
+      row.created_at = Math.min(row.created_at || Infinity, t.created_at || Infinity);
+      if (!t.revoked_at) row.valid += 1;
+      row.revoked_at = row.valid ? null : Math.max(row.revoked_at || 0, t.revoked_at || 0);
+      if (t.role === 'admin') row.role = 'admin';
+      rows.set(t.name, row);
+    }
+    return [...rows.values()];
+  }
   async function adminPage() {
     if (!session.admin) { replace(main(), failure(new ApiError('Only the admin sees this page.', 403))); return; }
     const notice = h('div', { class: 'notice', id: 'new-token', hidden: true });
@@ -715,7 +728,9 @@
     const tokenTable = (list, actions) => (list.length ? h('table', { class: 'list' },
       h('thead', {}, h('tr', {}, h('th', {}, 'Name'), h('th', { class: 'wide' }, 'Created'), h('th', {}, 'State'), h('th', {}))),
       h('tbody', {}, list.map((t) => h('tr', { dataset: { name: t.name } },
-        h('td', {}, h('b', {}, t.name), t.role && t.role !== 'user' ? h('span', { class: 'chip', style: 'margin-left:.4rem' }, t.role) : null),
+        h('td', {}, h('b', {}, t.name), t.role && !['user', 'worker'].includes(t.role)
+          ? h('span', { class: 'chip', style: 'margin-left:.4rem' }, t.role) : null,
+        t.valid > 1 ? h('span', { class: 'sub' }, ` · ${t.valid} tokens`) : null),
         h('td', { class: 'wide sub' }, when(t.created_at)),
         h('td', {}, t.revoked_at ? h('span', { class: 'badge cancelled' }, 'revoked') : h('span', { class: 'badge done' }, 'valid')),
         h('td', { class: 'num' }, t.revoked_at ? null : actions(t))))))
@@ -726,13 +741,13 @@
       }) }, 'Revoke');
     const drawAll = async () => {
       const [u, w, r] = await Promise.all([api('GET', '/admin/users'), api('GET', '/admin/worker-tokens'), api('GET', '/admin/rooms')]);
-      replace(users, tokenTable(u.users, (t) => h('span', { class: 'row', style: 'justify-content:flex-end' },
+      replace(users, tokenTable(byName(u.users || u.tokens), (t) => h('span', { class: 'row', style: 'justify-content:flex-end' },
         h('button', { class: 'btn secondary', type: 'button', dataset: { issue: t.name },
           onclick: () => act(async () => {
             const made = await api('POST', `/admin/users/${encodeURIComponent(t.name)}/tokens`);
             showToken(t.name, made.token);
           }) }, 'New token'), t.role === 'admin' ? null : revoke(t))));
-      replace(workerTokens, tokenTable(w.tokens, revoke));
+      replace(workerTokens, tokenTable(byName(w.tokens), revoke));
       replace(rooms, r.rooms.length ? r.rooms.map((room) => h('div', { class: 'dist-row spread', dataset: { room: room.room } },
         h('div', {}, h('b', {}, room.room), h('div', { class: 'sub' },
           room.users && room.users.length ? `only ${room.users.join(', ')}` : 'open to everyone')),
