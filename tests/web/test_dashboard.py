@@ -174,6 +174,13 @@ def find(driver, css):
     return driver.find_element(By.CSS_SELECTOR, css)
 
 
+def click(driver, css):
+    """Clicks `css` in the middle of the screen, clear of the sticky header."""
+    element = find(driver, css)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()
+
+
 def visible(driver, css):
     elements = driver.find_elements(By.CSS_SELECTOR, css)
     return elements[0] if elements and elements[0].is_displayed() else None
@@ -184,7 +191,7 @@ def log_in(driver, farm, token):
     driver.delete_all_cookies()
     driver.get(farm["base"] + "/#/login")
     until(driver, "the login form", lambda d: visible(d, "#token")).send_keys(token)
-    find(driver, "#login-button").click()
+    click(driver, "#login-button")
     until(driver, "the jobs page", lambda d: d.execute_script("return location.hash") == "#/jobs"
           and visible(d, "#jobs"))
 
@@ -219,11 +226,25 @@ def submit_through_form(driver, farm, script, repetitions, name, parameters=()):
     find(driver, "#name").send_keys(name)
     if parameters:
         find(driver, "#params").send_keys("\n".join(parameters))
-    find(driver, "#submit-button").click()
+    click(driver, "#submit-button")
     hash_ = until(driver, "the new job's page", lambda d: (h := d.execute_script("return location.hash")).startswith("#/jobs/") and h,
                   seconds=30)
     until(driver, "the job's progress", lambda d: visible(d, "#job-progress-text"))
     return hash_.split("/")[2]
+
+
+def downloaded(folder, what):
+    """The next finished download in `folder`: a file not there before, once Chromium has renamed it."""
+    def fresh():
+        done = [p for p in folder.iterdir() if p.name not in DOWNLOADED and not p.name.endswith(".crdownload")]
+        return done[0] if done else None
+    path = wait_for(what + " in the download dir", fresh, 60)
+    wait_for(what + " complete", lambda: not any(p.name.endswith(".crdownload") for p in folder.iterdir()), 60)
+    DOWNLOADED.add(path.name)
+    return path
+
+
+DOWNLOADED = set()
 
 
 def job_state(driver):
@@ -270,20 +291,23 @@ def test_a_user_submits_watches_reads_and_downloads(farm, browser, shots, downlo
     screenshot(driver, shots, "job")
 
     # The rank table filters through the API.
-    find(driver, "#rank-states button[data-value=failed]").click()
+    click(driver, "#rank-states button[data-value=failed]")
     until(driver, "no failed rank", lambda d: "No rank here" in find(d, "#rank-table").text)
-    find(driver, "#rank-states button[data-value='']").click()
+    click(driver, "#rank-states button[data-value='']")
     until(driver, "rank 3's row", lambda d: visible(d, "#rank-table tr[data-rank='3']")).click()
     output = until(driver, "rank 3's output", lambda d: expected_output(3).strip() in find(d, "#rank-output").text
                    and find(d, "#rank-output"))
     assert output.text.strip() == expected_output(3).strip()
     assert "data.bin" in find(driver, "#rank-files").text
     screenshot(driver, shots, "rank")
+    click(driver, "#download-rank")
+    with tarfile.open(downloaded(downloads, "rank 3's archive")) as tar:
+        names = {m.name.lstrip("./").split("/")[-1]: m for m in tar.getmembers() if m.isfile()}
+        assert tar.extractfile(names["data.bin"]).read() == expected_data(3)
+        assert tar.extractfile(names["output.txt"]).read().decode() == expected_output(3)
 
     go(driver, farm, f"jobs/{job_id}", "#download-job").click()
-    archive = wait_for("the job's archive in the download dir", lambda: next(
-        (p for p in downloads.iterdir() if p.name.endswith((".tar.gz", ".tgz", ".tar"))), None), 60)
-    with tarfile.open(archive) as tar:
+    with tarfile.open(downloaded(downloads, "the job's archive")) as tar:
         members = {m.name.lstrip("./"): m for m in tar.getmembers() if m.isfile()}
         # Whatever folder the archive puts its layout in, it is the `pesc results --out` one below it.
         prefix = next(name[:-len("output.txt")] for name in members if name.endswith("output.txt") and "rank_" not in name)
@@ -304,7 +328,7 @@ def test_a_running_job_is_cancelled_from_its_page(farm, browser, shots, tmp_path
           and int(find(d, "#job-progress-text").get_attribute("data-done")) == 0, seconds=60)
     until(driver, "running ranks in the table", lambda d: d.find_elements(By.CSS_SELECTOR, "#rank-table tr[data-status=running]"))
     screenshot(driver, shots, "job-running")
-    find(driver, "#cancel-job").click()
+    click(driver, "#cancel-job")
     driver.switch_to.alert.accept()
     until(driver, "the job cancelled", lambda d: job_state(d) == "cancelled", seconds=60)
     assert not visible(driver, "#cancel-job")
@@ -314,6 +338,25 @@ def test_a_running_job_is_cancelled_from_its_page(farm, browser, shots, tmp_path
     go(driver, farm, "jobs", "#jobs")
     until(driver, "both jobs listed", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#jobs [data-job-id]")) >= 2)
     screenshot(driver, shots, "jobs")
+
+
+def test_the_rank_table_pages_and_filters_through_the_api(farm, browser, tmp_path):
+    driver = browser
+    log_in(driver, farm, farm["tokens"]["alice"])
+    script = tmp_path / "many.py"
+    script.write_text("import os\nprint('rank', os.environ['PESC_RANK'])\n")
+    submit_through_form(driver, farm, script, 120, "many ranks")
+    until(driver, "120 ranks done", lambda d: find(d, "#job-progress-text").get_attribute("data-done") == "120", seconds=180)
+    until(driver, "the first page", lambda d: "1–50 of 120" in find(d, "#rank-table .pager").text)
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#rank-table tbody tr")) == 50
+    click(driver, "#page-next")
+    until(driver, "the second page", lambda d: "51–100 of 120" in find(d, "#rank-table .pager").text)
+    ranks = [int(row.get_attribute("data-rank")) for row in driver.find_elements(By.CSS_SELECTOR, "#rank-table tbody tr")]
+    assert ranks == list(range(50, 100))
+    click(driver, "#rank-states button[data-value=running]")
+    until(driver, "no running rank", lambda d: "No rank here" in find(d, "#rank-table").text)
+    click(driver, "#rank-states button[data-value=done]")
+    until(driver, "the done ranks from the start", lambda d: "1–50 of 120" in find(d, "#rank-table .pager").text)
 
 
 def test_the_submit_form_shows_the_servers_validation_error(farm, browser, shots, tmp_path):
@@ -327,7 +370,7 @@ def test_the_submit_form_shows_the_servers_validation_error(farm, browser, shots
     find(driver, "#repetitions").clear()
     find(driver, "#repetitions").send_keys("3")
     find(driver, "#domain").send_keys("no-such-domain-without-entry")
-    find(driver, "#submit-button").click()
+    click(driver, "#submit-button")
     error = until(driver, "the server's error", lambda d: visible(d, "#submit-error"))
     assert error.text.strip()
     assert driver.execute_script("return location.hash") == "#/submit"
@@ -391,15 +434,15 @@ def test_the_admin_page_issues_a_token_that_logs_in(farm, browser, shots):
     log_in(driver, farm, farm["admin"])
     go(driver, farm, "admin", "#admin-users table")
     find(driver, "#new-user").send_keys("carol")
-    find(driver, "#add-user button").click()
+    click(driver, "#add-user button")
     token = until(driver, "carol's token", lambda d: visible(d, "#new-token-value")).text.strip()
     until(driver, "carol in the list", lambda d: visible(d, "#admin-users tr[data-name=carol]"))
     find(driver, "#room-name").send_keys("public")
     find(driver, "#room-users").send_keys("alice, carol")
-    find(driver, "#restrict-room button").click()
+    click(driver, "#restrict-room button")
     until(driver, "the restricted room", lambda d: "only alice, carol" in find(d, "#admin-rooms [data-room=public]").text)
     screenshot(driver, shots, "admin")
-    find(driver, "#admin-rooms [data-room=public] button").click()
+    click(driver, "#admin-rooms [data-room=public] button")
     until(driver, "the room open again", lambda d: "open to everyone" in find(d, "#admin-rooms [data-room=public]").text)
     assert rest(farm["base"], "GET", "/me", token)[1]["user"] == "carol"
     log_in(driver, farm, token)
