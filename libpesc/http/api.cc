@@ -81,14 +81,19 @@ std::string cookie_of(const httplib::Request& request, const std::string& name) 
   return "";
 }
 
-absl::StatusOr<Caller> Api::caller_of(const httplib::Request& request, Needs needs, std::optional<Session>* session) {
-  if (std::string bearer = bearer_token_of(request); !bearer.empty()) {
-    return core_.access.authenticate_token(bearer, needs);
+absl::StatusOr<Caller> Api::caller_of(const httplib::Request& request, Needs needs, std::optional<Session>* session,
+                                      std::string* token) {
+  std::string presented = bearer_token_of(request);
+  if (presented.empty()) {
+    if (std::string id = cookie_of(request, kSessionCookie); !id.empty()) {
+      *session = sessions_.find(id);
+      if (!*session) return absl::UnauthenticatedError("your session has ended: log in again with your token");
+      presented = (*session)->token;
+    }
   }
-  if (std::string id = cookie_of(request, kSessionCookie); !id.empty()) {
-    *session = sessions_.find(id);
-    if (!*session) return absl::UnauthenticatedError("your session has ended: log in again with your token");
-    return core_.access.authenticate_token((*session)->token, needs);
+  if (!presented.empty()) {
+    if (token != nullptr) *token = presented;
+    return core_.access.authenticate_token(presented, needs);
   }
   return core_.access.authenticate_token("", needs);
 }
@@ -113,7 +118,8 @@ void Api::add(const std::string& method, const std::string& pattern, Needs needs
   auto serve = [this, needs, changes, handler = std::move(handler)](const httplib::Request& request,
                                                                     httplib::Response& response) {
     std::optional<Session> session;
-    absl::StatusOr<Caller> caller = caller_of(request, needs, &session);
+    std::string token;
+    absl::StatusOr<Caller> caller = caller_of(request, needs, &session, &token);
     if (!caller.ok()) return reply_error(response, caller.status());
     // A cookie comes with every request the browser makes, a forged one's
     // too; only the page itself knows the CSRF token.
@@ -122,7 +128,7 @@ void Api::add(const std::string& method, const std::string& pattern, Needs needs
                                        "this change lacks the CSRF token: send the csrf_token that login or "
                                        "/api/v1/me returned in the ", kCsrfHeader, " header")));
     }
-    Call call{request, response, *caller, session ? &*session : nullptr};
+    Call call{request, response, *caller, session ? &*session : nullptr, std::move(token)};
     if (absl::Status status = handler(call); !status.ok()) reply_error(response, status);
   };
   if (method == "GET") {

@@ -32,6 +32,9 @@ struct Call {
   const Caller& caller;
   // The browser session the call came with; null for a Bearer token.
   const Session* session = nullptr;
+  // The token it came with (the session's or the Bearer one), for what
+  // outlives the request and must check it again.
+  std::string token;
 };
 using Handler = std::function<absl::Status(Call&)>;
 
@@ -54,7 +57,8 @@ class Api {
   bool tls() const { return tls_; }
 
   // The caller of a request: its Bearer token, else its session cookie.
-  absl::StatusOr<Caller> caller_of(const httplib::Request& request, Needs needs, std::optional<Session>* session);
+  absl::StatusOr<Caller> caller_of(const httplib::Request& request, Needs needs, std::optional<Session>* session,
+                                   std::string* token = nullptr);
   // NotFound unless the caller may see the job: another user's job is not
   // theirs to know of.
   absl::Status check_job(const Caller& caller, const std::string& job_id);

@@ -51,17 +51,25 @@ namespace {
 // One client's stream: what it was sent last, to send only what changed.
 class Stream {
  public:
-  Stream(Api& api, EventStreams& events, Caller caller, std::string job_id)
-      : api_(api), events_(events), caller_(std::move(caller)), job_id_(std::move(job_id)) {}
+  Stream(Api& api, EventStreams& events, Caller caller, std::string token, std::string job_id)
+      : api_(api), events_(events), caller_(std::move(caller)), token_(std::move(token)), job_id_(std::move(job_id)) {}
 
-  // One turn: waits for news (not on the first), writes what changed.
-  bool next(httplib::DataSink& sink) {
+  enum class Turn { kWrote, kEnded, kReaderGone };
+
+  // One turn: waits for news (not on the first), writes what changed. The
+  // stream ends with the server, or once its token is revoked.
+  Turn next(httplib::DataSink& sink) {
     if (started_) {
-      if (!events_.wait(seen_, kKeepAlive)) return false;
+      if (!events_.wait(seen_, kKeepAlive)) return Turn::kEnded;
+      if (absl::Status still = api_.core().access.authenticate_token(token_, Needs::kUser).status(); !still.ok()) {
+        const std::string out =
+            absl::StrCat("event: error\ndata: ", nlohmann::json{{"error", still.message()}}.dump(), "\n\n");
+        return sink.write(out.data(), out.size()) ? Turn::kEnded : Turn::kReaderGone;
+      }
     }
     started_ = true;
     const int64_t generation = events_.generation();
-    if (generation == seen_ && sent_anything_) return sink.write(": keepalive\n\n", 13);
+    if (generation == seen_ && sent_anything_) return written(sink, ": keepalive\n\n");
     seen_ = generation;
     sent_anything_ = true;
     std::string out;
@@ -69,10 +77,14 @@ class Stream {
       absl::StrAppend(&out, "event: error\ndata: ", nlohmann::json{{"error", read.message()}}.dump(), "\n\n");
     }
     if (out.empty()) out = ": nothing new\n\n";
-    return sink.write(out.data(), out.size());
+    return written(sink, out);
   }
 
  private:
+  static Turn written(httplib::DataSink& sink, std::string_view out) {
+    return sink.write(out.data(), out.size()) ? Turn::kWrote : Turn::kReaderGone;
+  }
+
   absl::Status changes(std::string& out) {
     auto jobs = api_.core().access.visible_jobs(caller_);
     if (!jobs.ok()) return jobs.status();
@@ -99,6 +111,7 @@ class Stream {
   Api& api_;
   EventStreams& events_;
   const Caller caller_;
+  const std::string token_;
   const std::string job_id_;
   bool started_ = false;
   bool sent_anything_ = false;
@@ -115,13 +128,16 @@ void add_event_routes(Api& api, EventStreams& events) {
     if (!job_id.empty()) {
       if (absl::Status allowed = api.check_job(call.caller, job_id); !allowed.ok()) return allowed;
     }
-    auto stream = std::make_shared<Stream>(api, events, call.caller, std::move(job_id));
+    auto stream = std::make_shared<Stream>(api, events, call.caller, call.token, std::move(job_id));
     call.response.set_header("Cache-Control", "no-store");
     call.response.set_header("X-Accel-Buffering", "no");
     call.response.set_chunked_content_provider("text/event-stream", [stream](size_t, httplib::DataSink& sink) {
-      if (stream->next(sink)) return true;
-      sink.done();
-      return true;
+      switch (stream->next(sink)) {
+        case Stream::Turn::kWrote: return true;
+        case Stream::Turn::kEnded: sink.done(); return true;
+        case Stream::Turn::kReaderGone: return false;
+      }
+      return false;
     });
     return absl::OkStatus();
   });

@@ -92,12 +92,21 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::start(CoordinatorCore co
   add_routes(*api, *server->events_);
   http.set_error_handler([](const httplib::Request& request, httplib::Response& response) {
     if (!response.body.empty()) return;
-    if (response.status == 404) {
-      reply_error(response, absl::NotFoundError(absl::StrCat("no such page or API call: ", request.method, " ",
-                                                             request.path, " (see /api/v1/ in the README)")));
-    } else {
-      reply_json(response, {{"error", absl::StrCat("HTTP ", response.status)}}, response.status);
+    // What cpp-httplib refused before any route saw the request.
+    std::string error;
+    switch (response.status) {
+      case 404:
+        error = absl::StrCat("no such page or API call: ", request.method, " ", request.path,
+                             " (see /api/v1/ in the README)");
+        break;
+      case 400: error = "the request is malformed: its headers or body (a form's parts) cannot be read"; break;
+      case 413:
+        error = absl::StrCat("the request is larger than the ", kMaxRequestBytes >> 20,
+                             " MiB a form may send; submit larger inputs with `pesc run`");
+        break;
+      default: error = absl::StrCat("HTTP ", response.status);
     }
+    reply_json(response, {{"error", error}}, response.status);
   });
   const int bound = port == 0 ? http.bind_to_any_port(host) : (http.bind_to_port(host, port) ? port : -1);
   if (bound <= 0) {

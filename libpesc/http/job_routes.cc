@@ -67,20 +67,16 @@ absl::StatusOr<std::filesystem::path> save_part(const httplib::MultipartFormData
   return file;
 }
 
-// Keeps an uploaded file as a blob, under the caller's stored-bytes quota,
-// as an upload over gRPC is kept.
-absl::StatusOr<v1::BlobRef> store_blob(Api& api, const Caller& caller, const std::filesystem::path& file) {
+// Keeps an uploaded file as a blob, recorded as the caller's, as an upload
+// over gRPC is kept.
+absl::Status store_blob(Api& api, const Caller& caller, const std::filesystem::path& file) {
   std::error_code error;
   const uint64_t size = std::filesystem::file_size(file, error);
   if (error) return file_error("read", file, error);
-  if (absl::Status allowed = api.core().access.check_upload(caller, size); !allowed.ok()) return allowed;
   auto stored = api.core().state.blobs().put_file(file);
   if (!stored.ok()) return api.core().state.blob_not_stored(stored.status(), /*from_worker=*/false);
   api.core().access.note_upload(caller, *stored, size);
-  v1::BlobRef ref;
-  ref.set_sha256(*stored);
-  ref.set_size(size);
-  return ref;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::BlobRef> describe_blob(const std::filesystem::path& file) {
@@ -93,6 +89,24 @@ absl::StatusOr<v1::BlobRef> describe_blob(const std::filesystem::path& file) {
   ref.set_sha256(*sha256);
   ref.set_size(size);
   return ref;
+}
+
+// Whether the caller may submit `spec` and store its files: the quota of
+// stored bytes and check_submit's rules (rooms, queued ranks). Files the
+// farm holds already are the caller's too: they sent their bytes.
+absl::Status may_store(Api& api, const Caller& caller, v1::JobSpec spec) {
+  std::vector<v1::BlobRef> blobs = {spec.process()};
+  for (const v1::SharedFile& shared : spec.shared()) blobs.push_back(shared.blob());
+  uint64_t new_bytes = 0;
+  for (const v1::BlobRef& blob : blobs) {
+    if (api.core().state.blobs().contains(blob.sha256())) {
+      api.core().access.note_upload(caller, blob.sha256(), blob.size());
+    } else {
+      new_bytes += blob.size();
+    }
+  }
+  if (absl::Status allowed = api.core().access.check_upload(caller, new_bytes); !allowed.ok()) return allowed;
+  return api.core().access.check_submit(caller, spec);
 }
 
 // The form's spec with its process and shared files described, checked
@@ -141,9 +155,12 @@ absl::Status submit_job(Api& api, Call& call) {
     return checked;
   }
 
-  if (auto stored = store_blob(api, call.caller, process->upload); !stored.ok()) return stored.status();
-  for (const std::filesystem::path& file : shared_files) {
-    if (auto stored = store_blob(api, call.caller, file); !stored.ok()) return stored.status();
+  // Every check before anything is stored: a refused form leaves nothing.
+  std::vector<std::filesystem::path> uploads = {process->upload};
+  uploads.insert(uploads.end(), shared_files.begin(), shared_files.end());
+  if (absl::Status allowed = may_store(api, call.caller, *spec); !allowed.ok()) return allowed;
+  for (const std::filesystem::path& file : uploads) {
+    if (absl::Status stored = store_blob(api, call.caller, file); !stored.ok()) return stored;
   }
   auto job_id = api.core().access.submit(call.caller, *std::move(spec));
   if (!job_id.ok()) return job_id.status();

@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "pesc/pesc.h"
 
 namespace pesc::http {
 namespace {
@@ -184,6 +185,10 @@ absl::StatusOr<v1::JobSpec> spec_from_json(const json& in) {
   v1::JobSpec spec;
   using Setter = std::function<void(const json&)>;
   auto seconds_to_ms = [](const json& value) { return static_cast<int64_t>(value.get<double>() * 1000.0); };
+  // "512M" as `pesc run --memory` takes it, or a number of bytes.
+  auto bytes = [](const json& value) -> int64_t {
+    return value.is_string() ? parse_size(value.get<std::string>()) : value.get<int64_t>();
+  };
   auto string_list = [](const json& value, auto* field) {
     for (const json& item : value) field->Add(item.get<std::string>());
   };
@@ -208,11 +213,11 @@ absl::StatusOr<v1::JobSpec> spec_from_json(const json& in) {
       {"no_duplicates", [&](const json& v) { spec.set_no_duplicates(v.get<bool>()); }},
       {"seed", [&](const json& v) { if (!v.is_null()) spec.set_seed(v.get<uint64_t>()); }},
       {"notify", [&](const json& v) { string_list(v, spec.mutable_notify()); }},
-      {"memory", [&](const json& v) { spec.mutable_limits()->set_memory_bytes(v.get<int64_t>()); }},
+      {"memory", [&](const json& v) { spec.mutable_limits()->set_memory_bytes(bytes(v)); }},
       {"cpu_time", [&](const json& v) { spec.mutable_limits()->set_cpu_ms(seconds_to_ms(v)); }},
       {"open_files", [&](const json& v) { spec.mutable_limits()->set_open_files(v.get<int32_t>()); }},
       {"processes", [&](const json& v) { spec.mutable_limits()->set_processes(v.get<int32_t>()); }},
-      {"output_size", [&](const json& v) { spec.mutable_limits()->set_output_bytes(v.get<int64_t>()); }},
+      {"output_size", [&](const json& v) { spec.mutable_limits()->set_output_bytes(bytes(v)); }},
   };
   for (const auto& [key, value] : in.items()) {
     auto setter = setters.find(key);
@@ -225,6 +230,8 @@ absl::StatusOr<v1::JobSpec> spec_from_json(const json& in) {
     } catch (const json::exception& wrong_type) {
       return absl::InvalidArgumentError(
           absl::StrCat("the spec's \"", key, "\" has the wrong type (", value.dump(), "): ", wrong_type.what()));
+    } catch (const Error& wrong_value) {
+      return absl::InvalidArgumentError(absl::StrCat("the spec's \"", key, "\": ", wrong_value.what()));
     }
   }
   return spec;

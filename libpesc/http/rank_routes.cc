@@ -200,16 +200,18 @@ absl::Status get_timeline(Api& api, Call& call) {
   for (const WorkerReport& worker : job_report->workers) {
     for (int slot = 0; slot < worker.slots; ++slot) slots.push_back({{"worker", worker.worker}, {"slot", slot}});
   }
-  json spans = json::array();
+  // A big job has a span per rank: written straight to text, not held as
+  // JSON objects first.
+  std::vector<std::string> lane_fields;
+  for (const json& lane : slots) {
+    lane_fields.push_back(absl::StrCat("\"worker\":", lane["worker"].dump(), ",\"slot\":", lane["slot"].dump()));
+  }
+  std::string spans;
   for (const TimelineBar& bar : job_report->timeline) {
-    const json& lane = slots.at(static_cast<size_t>(bar.lane));
-    spans.push_back({{"worker", lane["worker"]},
-                     {"slot", lane["slot"]},
-                     {"lane", bar.lane},
-                     {"rank", bar.rank},
-                     {"start", started + seconds(bar.start)},
-                     {"end", started + seconds(bar.end)},
-                     {"status", api_status_name(bar.status)}});
+    absl::StrAppend(&spans, spans.empty() ? "" : ",", "{", lane_fields.at(static_cast<size_t>(bar.lane)),
+                    ",\"lane\":", bar.lane, ",\"rank\":", bar.rank, ",\"start\":",
+                    json(started + seconds(bar.start)).dump(), ",\"end\":", json(started + seconds(bar.end)).dump(),
+                    ",\"status\":\"", api_status_name(bar.status), "\"}");
   }
   json paused = json::array();
   for (const PausedStretch& stretch : job_report->paused_stretches) {
@@ -219,12 +221,16 @@ absl::Status get_timeline(Api& api, Call& call) {
                       {"end", started + seconds(stretch.end)},
                       {"reason", stretch.reason}});
   }
-  reply_json(call.response, {{"started", started},
-                             {"wall_s", seconds(job_report->wall)},
-                             {"speedup", job_report->speedup},
-                             {"slots", slots},
-                             {"spans", spans},
-                             {"paused", paused}});
+  std::string body = json{{"started", started},
+                          {"wall_s", seconds(job_report->wall)},
+                          {"speedup", job_report->speedup},
+                          {"slots", slots},
+                          {"paused", paused}}
+                         .dump();
+  body.pop_back();
+  absl::StrAppend(&body, ",\"spans\":[", spans, "]}");
+  call.response.set_header("Cache-Control", "no-store");
+  call.response.set_content(body, "application/json");
   return absl::OkStatus();
 }
 

@@ -530,5 +530,46 @@ TEST(MemoryJobStoreTest, FailingWritesRollBackTheWholeBatchAsAFullDiskDoes) {
   EXPECT_TRUE(store.finish_attempt(attempt, exited(0), 5)->has_value());
 }
 
+TYPED_TEST(JobStoreConformance, RanksComeInPagesByRankWithTheirResultsOrTheirRunningAttempt) {
+  ASSERT_TRUE(this->store_->create_job("j1", spec_of(7), 1).ok());
+  auto chunk = this->store_->start_chunk("j1", 0, 2, "w1", 2);
+  ASSERT_TRUE(chunk.ok()) << chunk.status();
+  ASSERT_TRUE(this->store_->finish_chunk(chunk->id, {of_rank(0, 0), of_rank(1, 0)}, 3)->has_value());
+  auto running = this->store_->start_attempt("j1", 3, "w2", 4);
+  ASSERT_TRUE(running.ok()) << running.status();
+  auto failed = this->store_->start_attempt("j1", 4, "w1", 5);
+  ASSERT_TRUE(this->store_->finish_attempt(failed->id, of_rank(4, 2), 6)->has_value());
+
+  auto page = this->store_->ranks_page("j1", v1::RANK_STATE_UNSPECIFIED, 1, 3);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->total, 7);
+  ASSERT_EQ(page->ranks.size(), 3u);
+  EXPECT_EQ(page->ranks[0].rank(), 1);
+  EXPECT_EQ(page->ranks[0].state(), v1::RANK_STATE_SUCCEEDED);
+  EXPECT_EQ(page->ranks[0].files_inline(), "tar of rank 1") << "a chunk's rank has its own result";
+  EXPECT_EQ(page->ranks[0].worker(), "w1");
+  EXPECT_EQ(page->ranks[1].rank(), 2);
+  EXPECT_EQ(page->ranks[1].state(), v1::RANK_STATE_PENDING);
+  EXPECT_EQ(page->ranks[2].rank(), 3);
+  EXPECT_EQ(page->ranks[2].state(), v1::RANK_STATE_RUNNING);
+  EXPECT_EQ(page->ranks[2].worker(), "w2") << "a running rank names where it runs";
+  EXPECT_EQ(page->ranks[2].start_unix_ms(), 4);
+  EXPECT_EQ(page->ranks[2].attempts(), 1);
+
+  auto failures = this->store_->ranks_page("j1", v1::RANK_STATE_FAILED, 0, 10);
+  ASSERT_TRUE(failures.ok());
+  EXPECT_EQ(failures->total, 1);
+  ASSERT_EQ(failures->ranks.size(), 1u);
+  EXPECT_EQ(failures->ranks[0].rank(), 4);
+  EXPECT_EQ(failures->ranks[0].exit_code(), 2);
+
+  auto pending = this->store_->ranks_page("j1", v1::RANK_STATE_PENDING, 2, 10);
+  EXPECT_EQ(pending->total, 3) << "ranks 2, 5 and 6";
+  ASSERT_EQ(pending->ranks.size(), 1u);
+  EXPECT_EQ(pending->ranks[0].rank(), 6);
+  EXPECT_TRUE(this->store_->ranks_page("j1", v1::RANK_STATE_UNSPECIFIED, 7, 10)->ranks.empty()) << "past the end";
+  EXPECT_EQ(this->store_->ranks_page("nope", v1::RANK_STATE_UNSPECIFIED, 0, 10)->total, 0);
+}
+
 }  // namespace
 }  // namespace pesc
