@@ -216,7 +216,7 @@ def screenshot(driver, shots, name):
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
-def submit_through_form(driver, farm, script, repetitions, name, parameters=()):
+def submit_through_form(driver, farm, script, repetitions, name, parameters=(), more=None):
     go(driver, farm, "submit", "#submit-form")
     find(driver, "#process").send_keys(str(script))
     repetitions_box = find(driver, "#repetitions")
@@ -226,6 +226,10 @@ def submit_through_form(driver, farm, script, repetitions, name, parameters=()):
     find(driver, "#name").send_keys(name)
     if parameters:
         find(driver, "#params").send_keys("\n".join(parameters))
+    if more:
+        click(driver, "#submit-form details summary")
+        for field, value in more.items():
+            find(driver, f"#{field}").send_keys(value)
     click(driver, "#submit-button")
     hash_ = until(driver, "the new job's page", lambda d: (h := d.execute_script("return location.hash")).startswith("#/jobs/") and h,
                   seconds=30)
@@ -270,8 +274,11 @@ def test_a_user_submits_watches_reads_and_downloads(farm, browser, shots, downlo
 
     script = tmp_path / "squares.py"
     script.write_text(RANK_SCRIPT)
-    job_id = submit_through_form(driver, farm, script, RANKS, "squares from the web", PARAMETERS)
+    job_id = submit_through_form(driver, farm, script, RANKS, "squares from the web", PARAMETERS,
+                                 {"memory": "512M", "max_attempts": "2"})
     farm["alice_job"] = job_id
+    spec = rest(farm["base"], "GET", f"/jobs/{job_id}", farm["tokens"]["alice"])[1]["spec"]
+    assert (spec["repetitions"], spec["params"], spec["memory"], spec["max_attempts"]) == (RANKS, PARAMETERS, 512 << 20, 2)
     # Progress must reach the end through the event stream: the marker would be gone after a reload.
     driver.execute_script("window.pescMarker = 'this page was never reloaded'")
     seen = set()
@@ -338,6 +345,12 @@ def test_a_running_job_is_cancelled_from_its_page(farm, browser, shots, tmp_path
     go(driver, farm, "jobs", "#jobs")
     until(driver, "both jobs listed", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#jobs [data-job-id]")) >= 2)
     screenshot(driver, shots, "jobs")
+
+    go(driver, farm, f"jobs/{job_id}", "#delete-job")
+    click(driver, "#delete-job")
+    driver.switch_to.alert.accept()
+    until(driver, "the jobs page", lambda d: d.execute_script("return location.hash") == "#/jobs")
+    assert rest(farm["base"], "GET", f"/jobs/{job_id}", farm["tokens"]["alice"])[0] == 404
 
 
 def test_the_rank_table_pages_and_filters_through_the_api(farm, browser, tmp_path):

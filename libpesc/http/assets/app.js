@@ -145,6 +145,13 @@
     events = new EventSource(`${API}/events`, { withCredentials: true });
     events.onopen = () => { live.classList.add('on'); live.title = 'live updates: connected'; };
     events.onerror = () => { live.classList.remove('on'); live.title = 'live updates: reconnecting'; };
+    // The server ends the stream with an error event when the token behind the session is revoked.
+    events.addEventListener('error', (e) => {
+      if (!e.data) return;
+      events.close();
+      events = null;
+      api('GET', '/me').then(() => openEvents(), () => signedOut());
+    });
     events.addEventListener('job', (e) => deliver('onJob', e.data));
     events.addEventListener('worker', (e) => deliver('onWorker', e.data));
   }
@@ -402,6 +409,10 @@
       cancel.disabled = true;
       try { await api('POST', `${jobPath(id)}/cancel`); } catch (e) { showError(cancelError, e); cancel.disabled = false; }
     } }, 'Cancel job');
+    const remove = h('button', { class: 'btn danger', type: 'button', id: 'delete-job', onclick: async () => {
+      if (!confirm(`Delete ${job.name || job.id} and every output it kept?`)) return;
+      try { await api('DELETE', jobPath(id)); location.hash = '#/jobs'; } catch (e) { showError(cancelError, e); }
+    } }, 'Delete');
     const archive = h('a', { class: 'btn', id: 'download-job', href: `${API}${jobPath(id)}/archive`,
       download: `${id}.tar.gz` }, 'Download all');
     const timeline = h('div', { class: 'timeline', id: 'timeline' });
@@ -412,6 +423,7 @@
     const drawJob = () => {
       replace(badge, h('span', { class: `badge ${job.state}` }, job.state));
       cancel.hidden = !(job.state === 'queued' || job.state === 'running');
+      remove.hidden = !cancel.hidden;
       replace(progress, progressBar(job), h('div', { class: 'spread sub', style: 'margin-top:.35rem' },
         h('span', { id: 'job-progress-text', dataset: { done: job.done, failed: job.failed, total: totalOf(job) } },
           progressText(job)),
@@ -469,7 +481,7 @@
 
     replace(main(),
       head(job.name || job.id, h('span', {}, badge, ' ', h('span', { class: 'mono' }, job.id), ` · ${job.owner}`),
-        h('a', { class: 'btn secondary', href: `#/farm?job=${encodeURIComponent(id)}` }, 'Distribution'), archive, cancel),
+        h('a', { class: 'btn secondary', href: `#/farm?job=${encodeURIComponent(id)}` }, 'Distribution'), archive, cancel, remove),
       cancelError,
       h('div', { class: 'card' }, progress, h('div', { style: 'margin-top:.9rem' }, stats)),
       h('div', { class: 'card' }, h('h2', {}, 'Timeline'),
@@ -661,12 +673,6 @@
     replace(main(), head('Submit a job', 'The same options as `pesc run`; the coordinator checks them as it does for every client.'),
       form);
   }
-  // "512M" -> 536870912, as pesc run reads sizes; anything else goes as written for the server to explain.
-  function size(text) {
-    const match = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(text);
-    if (!match) return text;
-    return Math.round(Number(match[1]) * 1024 ** ' KMGT'.indexOf(match[2].toUpperCase() || ' '));
-  }
   // Only what the user filled in goes into the spec, so the coordinator's defaults stay its own.
   function submission(form) {
     const value = (id) => form.querySelector(`#${id}`).value.trim();
@@ -677,7 +683,7 @@
     ['name', 'domain', 'entry'].forEach(string);
     ['repetitions', 'timeout_s', 'max_attempts', 'checkpoint_interval_s', 'cpu_time', 'min_capability', 'open_files',
       'processes'].forEach(number);
-    ['memory', 'output_size'].forEach((id) => { if (value(id) !== '') spec[id] = size(value(id)); });
+    ['memory', 'output_size'].forEach(string);
     if (value('gpus') !== '' && Number(value('gpus')) > 0) spec.gpus = Number(value('gpus'));
     ['same_machine', 'parallel', 'network', 'no_duplicates'].forEach(flag);
     const params = form.querySelector('#params').value.split('\n').filter((line) => line !== '');
