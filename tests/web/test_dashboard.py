@@ -176,9 +176,13 @@ def find(driver, css):
 
 def click(driver, css):
     """Clicks `css` in the middle of the screen, clear of the sticky header."""
-    element = find(driver, css)
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
-    element.click()
+    def clicked(d):
+        element = find(d, css)
+        d.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+        element.click()
+        return True
+    # A live update may redraw the element between finding and clicking it.
+    until(driver, f"a click on {css}", clicked, seconds=10)
 
 
 def visible(driver, css):
@@ -289,7 +293,7 @@ def test_a_user_submits_watches_reads_and_downloads(farm, browser, shots, downlo
         return int(text.get_attribute("data-done")) == RANKS and job_state(d) == "done"
     until(driver, "every rank done", finished, seconds=120)
     assert driver.execute_script("return window.pescMarker") == "this page was never reloaded"
-    assert f"{RANKS} of {RANKS} done" in find(driver, "#job-progress-text").text
+    until(driver, "the words", lambda d: f"{RANKS} of {RANKS} done" in find(d, "#job-progress-text").text)
     until(driver, "the timeline's bars", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#timeline svg rect[rx]")) >= RANKS)
     until(driver, "the rank table, all done", lambda d: len(d.find_elements(
         By.CSS_SELECTOR, "#rank-table tr[data-status=done]")) == RANKS)
@@ -338,7 +342,7 @@ def test_a_running_job_is_cancelled_from_its_page(farm, browser, shots, tmp_path
     click(driver, "#cancel-job")
     driver.switch_to.alert.accept()
     until(driver, "the job cancelled", lambda d: job_state(d) == "cancelled", seconds=60)
-    assert not visible(driver, "#cancel-job")
+    until(driver, "no cancel button", lambda d: not visible(d, "#cancel-job"))
     status, job = rest(farm["base"], "GET", f"/jobs/{job_id}", farm["tokens"]["alice"])
     assert status == 200 and job["state"] == "cancelled"
 
@@ -360,12 +364,12 @@ def test_the_rank_table_pages_and_filters_through_the_api(farm, browser, tmp_pat
     script.write_text("import os\nprint('rank', os.environ['PESC_RANK'])\n")
     submit_through_form(driver, farm, script, 120, "many ranks")
     until(driver, "120 ranks done", lambda d: find(d, "#job-progress-text").get_attribute("data-done") == "120", seconds=180)
-    until(driver, "the first page", lambda d: "1–50 of 120" in find(d, "#rank-table .pager").text)
-    assert len(driver.find_elements(By.CSS_SELECTOR, "#rank-table tbody tr")) == 50
+    until(driver, "the first page", lambda d: "1–50 of 120" in find(d, "#rank-table .pager").text
+          and len(d.find_elements(By.CSS_SELECTOR, "#rank-table tbody tr")) == 50)
     click(driver, "#page-next")
     until(driver, "the second page", lambda d: "51–100 of 120" in find(d, "#rank-table .pager").text)
-    ranks = [int(row.get_attribute("data-rank")) for row in driver.find_elements(By.CSS_SELECTOR, "#rank-table tbody tr")]
-    assert ranks == list(range(50, 100))
+    until(driver, "ranks 50 to 99 listed", lambda d: [int(row.get_attribute("data-rank")) for row in d.find_elements(
+        By.CSS_SELECTOR, "#rank-table tbody tr")] == list(range(50, 100)))
     click(driver, "#rank-states button[data-value=running]")
     until(driver, "no running rank", lambda d: "No rank here" in find(d, "#rank-table").text)
     click(driver, "#rank-states button[data-value=done]")

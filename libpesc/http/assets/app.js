@@ -32,7 +32,10 @@
     node.replaceChildren();
     return append(node, ...children);
   }
-  const main = () => document.getElementById('main');
+  // Draws a page unless the user has moved on: a slow answer for a page left behind must not cover the new one.
+  function show(here, ...children) {
+    if (here === page) replace(document.getElementById('main'), ...children);
+  }
 
   // ---------- formatting ----------
   function age(t) {
@@ -177,7 +180,8 @@
   }
   async function route() {
     if (page.dispose) page.dispose();
-    page = {};
+    const here = {};
+    page = here;
     const { path, query } = parseHash();
     if (!session.user && path !== '/login') {
       try { signedIn(await api('GET', '/me')); } catch (e) { signedOut(); return; }
@@ -188,11 +192,10 @@
     for (const [pattern, render] of routes) {
       const match = path.match(pattern);
       if (match) {
-        const mine = page;
         try {
-          await render(query, ...match.slice(1).map(decodeURIComponent));
+          await render(here, query, ...match.slice(1).map(decodeURIComponent));
         } catch (e) {
-          if (page === mine) replace(main(), failure(e));
+          show(here, failure(e));
         }
         return;
       }
@@ -213,7 +216,7 @@
   }
 
   // ---------- login ----------
-  async function loginPage() {
+  async function loginPage(here) {
     const error = errorBox('login-error');
     const token = h('input', { type: 'password', id: 'token', autocomplete: 'off', placeholder: 'paste your token',
       required: true });
@@ -229,12 +232,12 @@
     h('p', { class: 'sub' }, 'Use the token your admin gave you (the same one `pesc` reads from PESC_TOKEN).'),
     h('label', { for: 'token' }, 'Token'), token, error,
     h('p', {}, h('button', { class: 'btn', type: 'submit', id: 'login-button' }, 'Log in')));
-    replace(main(), form);
+    show(here, form);
     token.focus();
   }
 
   // ---------- farm ----------
-  async function farmPage(query) {
+  async function farmPage(here, query) {
     const data = await api('GET', '/workers');
     const workers = new Map(data.workers.map((w) => [w.id, w]));
     const grid = h('div', { class: 'grid', id: 'workers' });
@@ -251,13 +254,13 @@
     const distribution = h('div', { id: 'distribution' });
     const picker = h('select', { id: 'distribution-job', onchange: () => showDistribution(picker.value, distribution) },
       h('option', { value: '' }, 'choose a job…'));
-    replace(main(),
+    show(here,
       head('Farm', summary),
       grid,
       h('div', { class: 'card' },
         h('div', { class: 'spread' }, h('h2', {}, 'Distribution map'), h('div', { style: 'min-width:14rem' }, picker)),
         h('p', { class: 'sub' }, 'Which worker ran which ranks of a job.'), distribution));
-    page.onWorker = (worker) => { workers.set(worker.id, worker); drawWorkers(); };
+    here.onWorker = (worker) => { workers.set(worker.id, worker); drawWorkers(); };
     const jobs = await api('GET', '/jobs?limit=100');
     for (const job of jobs.jobs) {
       append(picker, h('option', { value: job.id }, `${job.name || job.id} — ${job.state}${session.admin ? ` (${job.owner})` : ''}`));
@@ -367,7 +370,7 @@
       h('button', { class: 'btn secondary', type: 'button', disabled: offset + count >= total, id: 'page-next',
         onclick: () => move(offset + PAGE_SIZE) }, 'Next ›'));
   }
-  async function jobsPage(query) {
+  async function jobsPage(here, query) {
     const state = query.get('state') || '';
     const offset = Number(query.get('offset') || 0);
     const go = (s, o) => { location.hash = `#/jobs?state=${s}&offset=${o}`; };
@@ -377,15 +380,15 @@
     for (const job of data.jobs) cards.set(job.id, jobCard(job));
     append(list, data.jobs.length ? [...cards.values()]
       : h('div', { class: 'card empty' }, state ? `No ${state} job.` : 'No job yet. ', state ? null : h('a', { href: '#/submit' }, 'Submit one.')));
-    replace(main(),
+    show(here,
       head(session.admin ? 'All jobs' : 'Your jobs', session.admin ? 'Every user\'s jobs, newest first' : 'Newest first',
         h('a', { class: 'btn', href: '#/submit' }, 'New job')),
       usageCard(data.usage),
       tabs('job-states', [['', 'All'], ...STATES.map((s) => [s, s[0].toUpperCase() + s.slice(1)])], state, (s) => go(s, 0)),
       list,
       pager(offset, data.jobs.length, data.total, (o) => go(state, o)));
-    const reload = throttle(() => { if (page.onJob) route(); }, 2000);
-    page.onJob = (job) => {
+    const reload = throttle(() => { if (page === here) route(); }, 2000);
+    here.onJob = (job) => {
       const card = cards.get(job.id);
       if (card && (!state || job.state === state)) {
         const fresh = jobCard(job);
@@ -398,8 +401,9 @@
   }
 
   // ---------- one job ----------
-  async function jobPage(query, id) {
+  async function jobPage(here, query, id) {
     let job = await api('GET', jobPath(id));
+    if (here !== page) return;
     const badge = h('span', { id: 'job-state' });
     const progress = h('div', { id: 'job-progress' });
     const stats = h('div', { class: 'stats', id: 'job-stats' });
@@ -449,7 +453,7 @@
       const wall = document.getElementById('job-wall');
       if (wall && !job.finished_at) wall.textContent = duration(wallOf(job, extra));
     }, 1000);
-    page.dispose = () => { window.removeEventListener('resize', redrawOnResize); clearInterval(clock); };
+    here.dispose = () => { window.removeEventListener('resize', redrawOnResize); clearInterval(clock); };
     const drawTimeline = async () => {
       try {
         const [spans, spread] = await Promise.all([api('GET', `${jobPath(id)}/timeline`), api('GET', `${jobPath(id)}/distribution`)]);
@@ -461,10 +465,14 @@
         drawJob();
       } catch (e) { replace(timeline, failure(e)); }
     };
+    // Only the newest request draws: an older one answering late would show the page the user left.
+    let rankRequests = 0;
     const drawRanks = async () => {
+      const request = ++rankRequests;
       try {
         const data = await api('GET',
           `${jobPath(id)}/ranks?status=${rankView.status}&offset=${rankView.offset}&limit=${PAGE_SIZE}`);
+        if (request !== rankRequests) return;
         replace(ranks,
           tabs('rank-states', [['', 'All'], ...STATES.map((s) => [s, s[0].toUpperCase() + s.slice(1)])], rankView.status,
             (s) => { rankView.status = s; rankView.offset = 0; drawRanks(); }),
@@ -479,7 +487,7 @@
       report.classList.add('card');
     };
 
-    replace(main(),
+    show(here,
       head(job.name || job.id, h('span', {}, badge, ' ', h('span', { class: 'mono' }, job.id), ` · ${job.owner}`),
         h('a', { class: 'btn secondary', href: `#/farm?job=${encodeURIComponent(id)}` }, 'Distribution'), archive, cancel, remove),
       cancelError,
@@ -492,7 +500,7 @@
     drawReport();
     await Promise.all([drawTimeline(), drawRanks()]);
     const refresh = throttle(() => { drawTimeline(); drawRanks(); }, 1000);
-    page.onJob = (update) => {
+    here.onJob = (update) => {
       if (update.id !== id) return;
       job = Object.assign(job, update);
       drawJob();
@@ -508,7 +516,7 @@
       h('td', { class: 'wide' }, r.failure_class || ''),
       h('td', {}, r.worker || '–'),
       h('td', { class: 'num wide' }, r.attempts ?? ''),
-      h('td', { class: 'num' }, duration(r.duration_s)),
+      h('td', { class: 'num' }, r.status === 'running' && r.start ? `${duration(Date.now() / 1000 - r.start)}…` : duration(r.duration_s)),
       h('td', { class: 'num wide' }, duration(r.cpu_s)),
       h('td', { class: 'num wide' }, r.max_rss_kb ? bytes(r.max_rss_kb * 1024) : '–')];
     return h('div', { style: 'overflow-x:auto' }, h('table', { class: 'list' },
@@ -583,12 +591,12 @@
   }
 
   // ---------- one rank ----------
-  async function rankPage(query, id, rank) {
+  async function rankPage(here, query, id, rank) {
     const path = `${jobPath(id)}/ranks/${rank}`;
     const info = await api('GET', path);
     const output = h('pre', { class: 'output', id: 'rank-output' }, 'loading…');
     const files = info.files || [];
-    replace(main(),
+    show(here,
       head(`Rank ${info.rank}`, h('span', {}, h('a', { href: `#/jobs/${encodeURIComponent(id)}` }, `job ${id}`), ' · ',
         h('span', { class: `badge ${info.status}` }, info.status)),
       h('a', { class: 'btn', id: 'download-rank', href: `${API}${path}/archive`, download: `${id}-rank-${rank}.tar.gz` },
@@ -624,7 +632,7 @@
   function listOf(value, separator) {
     return value.split(separator).map((s) => s.trim()).filter(Boolean);
   }
-  async function submitPage() {
+  async function submitPage(here) {
     const error = errorBox('submit-error');
     const domains = h('datalist', { id: 'domain-list' }, ['native', 'python', 'R', 'shell', 'java'].map((d) => h('option', { value: d })));
     const form = h('form', { class: 'card stack', id: 'submit-form' },
@@ -670,7 +678,7 @@
         location.hash = `#/jobs/${encodeURIComponent(created.id)}`;
       } catch (err) { showError(error, err); } finally { button.disabled = false; }
     });
-    replace(main(), head('Submit a job', 'The same options as `pesc run`; the coordinator checks them as it does for every client.'),
+    show(here, head('Submit a job', 'The same options as `pesc run`; the coordinator checks them as it does for every client.'),
       form);
   }
   // Only what the user filled in goes into the spec, so the coordinator's defaults stay its own.
@@ -716,8 +724,8 @@
     }
     return [...rows.values()];
   }
-  async function adminPage() {
-    if (!session.admin) { replace(main(), failure(new ApiError('Only the admin sees this page.', 403))); return; }
+  async function adminPage(here) {
+    if (!session.admin) { show(here, failure(new ApiError('Only the admin sees this page.', 403))); return; }
     const notice = h('div', { class: 'notice', id: 'new-token', hidden: true });
     const error = errorBox('admin-error');
     const users = h('div', { id: 'admin-users' });
@@ -771,7 +779,7 @@
     const newWorker = input('new-worker-token', { placeholder: 'name (optional)', style: 'flex:1;min-width:10rem' });
     const roomName = input('room-name', { placeholder: 'room', style: 'flex:1;min-width:7rem', required: true });
     const roomUsers = input('room-users', { placeholder: 'users, comma separated', style: 'flex:2;min-width:10rem' });
-    replace(main(), head('Admin', 'Users and their tokens, worker join tokens, and who may use each room.'),
+    show(here, head('Admin', 'Users and their tokens, worker join tokens, and who may use each room.'),
       notice, error,
       h('div', { class: 'card' }, h('h2', {}, 'Users'), users,
         inlineForm('add-user', newUser, 'Add user', async () => {
