@@ -10,6 +10,9 @@
 namespace pesc::http {
 
 constexpr absl::Duration kKeepAlive = absl::Seconds(15);
+// News comes with every batch of results; a stream sends what changed at
+// most this often, so a busy farm costs each stream a few reads a second.
+constexpr absl::Duration kMinGap = absl::Milliseconds(250);
 
 class EventStreams::Hub final : public JobEvents::Listener {
  public:
@@ -31,9 +34,20 @@ class EventStreams::Hub final : public JobEvents::Listener {
     absl::MutexLock lock(&mutex_);
     stopped_ = true;
   }
+  bool try_open(int max_open) {
+    absl::MutexLock lock(&mutex_);
+    if (open_ >= max_open) return false;
+    ++open_;
+    return true;
+  }
+  void closed() {
+    absl::MutexLock lock(&mutex_);
+    --open_;
+  }
 
  private:
   absl::Mutex mutex_;
+  int open_ ABSL_GUARDED_BY(mutex_) = 0;
   int64_t generation_ ABSL_GUARDED_BY(mutex_) = 0;
   bool stopped_ ABSL_GUARDED_BY(mutex_) = false;
 };
@@ -45,6 +59,14 @@ EventStreams::~EventStreams() { stop(); }
 int64_t EventStreams::generation() { return hub_->generation(); }
 bool EventStreams::wait(int64_t seen, absl::Duration timeout) { return hub_->wait(seen, timeout); }
 void EventStreams::stop() { hub_->stop(); }
+
+absl::StatusOr<std::shared_ptr<void>> EventStreams::open_one(int max_open) {
+  if (!hub_->try_open(max_open)) {
+    return absl::UnavailableError(absl::StrCat("the coordinator serves ", max_open,
+                                               " live event streams already; close a dashboard tab, or reload later"));
+  }
+  return std::shared_ptr<void>(nullptr, [hub = hub_](void*) { hub->closed(); });
+}
 
 namespace {
 
@@ -61,6 +83,7 @@ class Stream {
   Turn next(httplib::DataSink& sink) {
     if (started_) {
       if (!events_.wait(seen_, kKeepAlive)) return Turn::kEnded;
+      if (const absl::Duration since = absl::Now() - last_sent_; since < kMinGap) absl::SleepFor(kMinGap - since);
       if (absl::Status still = api_.core().access.authenticate_token(token_, Needs::kUser).status(); !still.ok()) {
         const std::string out =
             absl::StrCat("event: error\ndata: ", nlohmann::json{{"error", still.message()}}.dump(), "\n\n");
@@ -72,6 +95,7 @@ class Stream {
     if (generation == seen_ && sent_anything_) return written(sink, ": keepalive\n\n");
     seen_ = generation;
     sent_anything_ = true;
+    last_sent_ = absl::Now();
     std::string out;
     if (absl::Status read = changes(out); !read.ok()) {
       absl::StrAppend(&out, "event: error\ndata: ", nlohmann::json{{"error", read.message()}}.dump(), "\n\n");
@@ -116,22 +140,26 @@ class Stream {
   bool started_ = false;
   bool sent_anything_ = false;
   int64_t seen_ = -1;
+  absl::Time last_sent_ = absl::InfinitePast();
   std::map<std::string, std::string> last_jobs_;
   std::map<std::string, std::string> last_workers_;
 };
 
 }  // namespace
 
-void add_event_routes(Api& api, EventStreams& events) {
-  api.get("/api/v1/events", Needs::kUser, [&api, &events](Call& call) -> absl::Status {
+void add_event_routes(Api& api, EventStreams& events, int max_open) {
+  api.get("/api/v1/events", Needs::kUser, [&api, &events, max_open](Call& call) -> absl::Status {
     std::string job_id = call.request.get_param_value("job");
     if (!job_id.empty()) {
       if (absl::Status allowed = api.check_job(call.caller, job_id); !allowed.ok()) return allowed;
     }
+    auto held = events.open_one(max_open);
+    if (!held.ok()) return held.status();
     auto stream = std::make_shared<Stream>(api, events, call.caller, call.token, std::move(job_id));
     call.response.set_header("Cache-Control", "no-store");
     call.response.set_header("X-Accel-Buffering", "no");
-    call.response.set_chunked_content_provider("text/event-stream", [stream](size_t, httplib::DataSink& sink) {
+    call.response.set_chunked_content_provider("text/event-stream", [stream, held = *held](size_t,
+                                                                                           httplib::DataSink& sink) {
       switch (stream->next(sink)) {
         case Stream::Turn::kWrote: return true;
         case Stream::Turn::kEnded: sink.done(); return true;

@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "coordinator/coordinator.h"
@@ -33,12 +34,17 @@ class EventStreams {
   // Ends every stream, for the server to shut down.
   void stop();
 
+  // A stream holds one of the server's threads while open: past `max_open`
+  // streams a new one is refused, so that requests always find a thread.
+  // The returned handle counts the stream until it is dropped.
+  absl::StatusOr<std::shared_ptr<void>> open_one(int max_open);
+
  private:
   class Hub;
   std::shared_ptr<Hub> hub_;
 };
 
-void add_event_routes(Api& api, EventStreams& events);
+void add_event_routes(Api& api, EventStreams& events, int max_open);
 
 }  // namespace pesc::http
 

@@ -11,8 +11,9 @@
 namespace pesc::http {
 namespace {
 
-// Event streams each hold a thread while open; requests need a few more.
+// Event streams each hold a thread while open; requests keep the rest.
 constexpr size_t kThreads = 64;
+constexpr int kMaxEventStreams = 48;
 // Forms upload the process and shared files in the request itself; larger
 // inputs go through `pesc run`, which streams them.
 constexpr size_t kMaxRequestBytes = size_t{1} << 30;
@@ -45,7 +46,7 @@ void add_routes(Api& api, EventStreams& events) {
   add_rank_routes(api);
   add_admin_routes(api);
   add_metrics_routes(api);
-  add_event_routes(api, events);
+  add_event_routes(api, events, kMaxEventStreams);
   add_asset_routes(api);
 }
 

@@ -76,4 +76,20 @@ absl::StatusOr<JobReport> report_of(FarmState& state, const v1::JobInfo& job) {
                          pauses);
 }
 
+absl::StatusOr<std::optional<EndedJobSummaries::Summary>> EndedJobSummaries::of(FarmState& state,
+                                                                             const v1::JobInfo& job) {
+  if (job.state() == v1::JOB_STATE_RUNNING) return std::nullopt;
+  {
+    absl::MutexLock lock(&mutex_);
+    if (auto kept = kept_.find(job.id()); kept != kept_.end()) return kept->second;
+  }
+  auto report = report_of(state, job);
+  if (!report.ok()) return report.status();
+  const Summary summary{report->speedup, static_cast<int>(report->workers.size())};
+  absl::MutexLock lock(&mutex_);
+  if (kept_.size() >= kKept) kept_.erase(kept_.begin());
+  kept_[job.id()] = summary;
+  return summary;
+}
+
 }  // namespace pesc::http

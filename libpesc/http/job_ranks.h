@@ -7,11 +7,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "archive/tar_stream.h"
 #include "coordinator/farm_state.h"
 #include "pesc/pesc.h"
@@ -37,6 +40,23 @@ std::optional<archive::Source> files_of(const v1::RankResult& rank, const BlobSt
 
 // The job's report (speedup, lanes, timeline) from all its ranks' times.
 absl::StatusOr<JobReport> report_of(FarmState& state, const v1::JobInfo& job);
+
+// What a job's detail shows from its report, kept once the job has ended
+// (it no longer changes) so that reading it again costs nothing.
+class EndedJobSummaries {
+ public:
+  struct Summary {
+    double speedup = 0;
+    int workers_used = 0;
+  };
+  // nullopt while the job runs.
+  absl::StatusOr<std::optional<Summary>> of(FarmState& state, const v1::JobInfo& job);
+
+ private:
+  static constexpr size_t kKept = 1024;
+  absl::Mutex mutex_;
+  std::map<std::string, Summary> kept_ ABSL_GUARDED_BY(mutex_);
+};
 
 }  // namespace pesc::http
 

@@ -9,6 +9,7 @@
 #include "common/sha256.h"
 #include "coordinator/farm_state.h"
 #include "http/api.h"
+#include "http/job_ranks.h"
 #include "http/json_views.h"
 #include "security/input_limits.h"
 
@@ -168,7 +169,7 @@ absl::Status submit_job(Api& api, Call& call) {
   return absl::OkStatus();
 }
 
-absl::Status get_job(Api& api, Call& call) {
+absl::Status get_job(Api& api, EndedJobSummaries& summaries, Call& call) {
   auto job_id = api.job_of(call);
   if (!job_id.ok()) return job_id.status();
   auto job = api.core().state.job(*job_id);
@@ -177,6 +178,10 @@ absl::Status get_job(Api& api, Call& call) {
   body["spec"] = spec_json(job->spec());
   const int64_t end_ms = job->finished_unix_ms() != 0 ? job->finished_unix_ms() : now_unix_ms();
   body["wall_s"] = static_cast<double>(end_ms - job->created_unix_ms()) / 1000.0;
+  auto summary = summaries.of(api.core().state, *job);
+  if (!summary.ok()) return summary.status();
+  body["speedup"] = *summary ? json((*summary)->speedup) : json();
+  body["workers_used"] = *summary ? json((*summary)->workers_used) : json();
   reply_json(call.response, body);
   return absl::OkStatus();
 }
@@ -204,7 +209,10 @@ absl::Status delete_job(Api& api, Call& call) {
 void add_job_routes(Api& api) {
   api.get("/api/v1/jobs", Needs::kUser, [&api](Call& call) { return list_jobs(api, call); });
   api.post("/api/v1/jobs", Needs::kUser, [&api](Call& call) { return submit_job(api, call); });
-  api.get(R"(/api/v1/jobs/([^/]+))", Needs::kUser, [&api](Call& call) { return get_job(api, call); });
+  // The routes live as long as the server; so does what they keep.
+  auto summaries = std::make_shared<EndedJobSummaries>();
+  api.get(R"(/api/v1/jobs/([^/]+))", Needs::kUser,
+          [&api, summaries](Call& call) { return get_job(api, *summaries, call); });
   api.post(R"(/api/v1/jobs/([^/]+)/cancel)", Needs::kUser, [&api](Call& call) { return cancel_job(api, call); });
   api.del(R"(/api/v1/jobs/([^/]+))", Needs::kUser, [&api](Call& call) { return delete_job(api, call); });
 }

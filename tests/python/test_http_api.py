@@ -28,6 +28,10 @@ out = args[args.index("--output_dir") + 1]
 params = args[args.index("--parameters") + 1:] if "--parameters" in args else []
 if params and params[0] == "sleep":
     time.sleep(float(params[1]))
+if params and params[0] == "big":
+    sys.stdout.write("y" * 300_000 + "\\n")
+    with open(os.path.join(out, "big.bin"), "wb") as f:
+        f.write(os.urandom(300_000))
 print(f"rank {rank} says hello")
 with open(os.path.join(out, "data.bin"), "wb") as f:
     f.write(bytes([rank]) * (rank + 1))
@@ -235,6 +239,7 @@ def test_jobs_list_status_and_spec(farm, finished_job):
     assert job["spec"]["shared"] == ["table.csv"] and job["spec"]["entry"] == "hello.py"
     assert job["spec"]["memory"] == 512 << 20 and job["spec"]["timeout_s"] == 60
     assert job["wall_s"] > 0 and job["finished_at"] >= job["submitted_at"]
+    assert job["speedup"] > 0 and job["workers_used"] == 1
     for bad in ("?limit=0", "?limit=5000", "?offset=-1", "?limit=ten"):
         status, body = alice.get("/api/v1/jobs" + bad)
         assert status == 400 and "takes a whole number" in body["error"]
@@ -294,6 +299,22 @@ def test_the_job_archive_has_every_rank_and_the_joined_output(farm, finished_job
             assert tar.extractfile(f"rank_{r}/data.bin").read() == bytes([r]) * (r + 1)
 
 
+def test_outputs_too_big_to_travel_inline_come_from_their_blobs(farm):
+    alice = Http(farm["base"], farm["tokens"]["alice"])
+    status, body = alice.submit({"domain": "python", "repetitions": 1, "params": ["big"]})
+    assert status == 201, body
+    job_id = body["id"]
+    assert alice.wait_job(job_id)["state"] == "done"
+    status, output = alice.get(f"/api/v1/jobs/{job_id}/ranks/0/output")
+    assert status == 200 and output.startswith(b"y" * 1000) and len(output) == 300_000 + len("rank 0 says hello\n") + 1
+    status, big = alice.get(f"/api/v1/jobs/{job_id}/ranks/0/files/big.bin")
+    assert status == 200 and len(big) == 300_000
+    status, archive = alice.get(f"/api/v1/jobs/{job_id}/archive")
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        assert tar.extractfile("rank_0/big.bin").read() == big
+        assert tar.extractfile("output.txt").read() == output == tar.extractfile("rank_0/output.txt").read()
+
+
 def test_timeline_distribution_and_report(farm, finished_job):
     alice = Http(farm["base"], farm["tokens"]["alice"])
     job_id = finished_job["id"]
@@ -325,6 +346,7 @@ def test_a_second_user_sees_neither_the_jobs_nor_their_outputs(farm, finished_jo
     assert status == 404
     admin = farm["admin"]
     assert admin.get(f"/api/v1/jobs/{job_id}")[0] == 200, "the admin sees every job"
+    assert admin.get("/api/v1/jobs/nosuchjob/ranks")[0] == 404, "but only jobs that exist"
 
 
 def test_cancel_a_running_job_and_delete_it(farm):
