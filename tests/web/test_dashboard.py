@@ -38,6 +38,7 @@ _spec.loader.exec_module(daemons)
 
 RANKS = 8
 PARAMETERS = ["alpha", "two words"]
+GREETING = "hello from a shared file"
 DESKTOP, PHONE = (1280, 900), (390, 844)
 
 RANK_SCRIPT = """\
@@ -45,14 +46,16 @@ import os, time
 rank = int(os.environ["PESC_RANK"])
 with open(os.path.join(os.environ["PESC_OUTPUT_DIR"], "data.bin"), "wb") as out:
     out.write(bytes([rank % 256]) * (1000 + rank) + b"\\x00\\xff\\r\\n")
+with open(os.path.join(os.environ["PESC_APP_DIR"], "greeting.txt")) as shared:
+    greeting = shared.read().strip()
 time.sleep(0.5)
-print(f"rank {rank} squared is {rank * rank}; parameters: {os.environ['PESC_PARAMETERS']}")
+print(f"{greeting}: rank {rank} squared is {rank * rank}; parameters: {os.environ['PESC_PARAMETERS']}")
 """
 SLOW_SCRIPT = "import time\ntime.sleep(120)\n"
 
 
 def expected_output(rank):
-    return f"rank {rank} squared is {rank * rank}; parameters: {' '.join(PARAMETERS)}\n"
+    return f"{GREETING}: rank {rank} squared is {rank * rank}; parameters: {' '.join(PARAMETERS)}\n"
 
 
 def expected_data(rank):
@@ -220,7 +223,7 @@ def screenshot(driver, shots, name):
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
-def submit_through_form(driver, farm, script, repetitions, name, parameters=(), more=None):
+def submit_through_form(driver, farm, script, repetitions, name, parameters=(), more=None, shared=None):
     go(driver, farm, "submit", "#submit-form")
     find(driver, "#process").send_keys(str(script))
     repetitions_box = find(driver, "#repetitions")
@@ -230,6 +233,8 @@ def submit_through_form(driver, farm, script, repetitions, name, parameters=(), 
     find(driver, "#name").send_keys(name)
     if parameters:
         find(driver, "#params").send_keys("\n".join(parameters))
+    if shared:
+        find(driver, "#shared").send_keys(str(shared))
     if more:
         click(driver, "#submit-form details summary")
         for field, value in more.items():
@@ -278,11 +283,14 @@ def test_a_user_submits_watches_reads_and_downloads(farm, browser, shots, downlo
 
     script = tmp_path / "squares.py"
     script.write_text(RANK_SCRIPT)
+    greeting = tmp_path / "greeting.txt"
+    greeting.write_text(GREETING + "\n")
     job_id = submit_through_form(driver, farm, script, RANKS, "squares from the web", PARAMETERS,
-                                 {"memory": "512M", "max_attempts": "2"})
+                                 {"memory": "512M", "max_attempts": "2"}, shared=greeting)
     farm["alice_job"] = job_id
     spec = rest(farm["base"], "GET", f"/jobs/{job_id}", farm["tokens"]["alice"])[1]["spec"]
-    assert (spec["repetitions"], spec["params"], spec["memory"], spec["max_attempts"]) == (RANKS, PARAMETERS, 512 << 20, 2)
+    assert (spec["repetitions"], spec["params"], spec["memory"], spec["max_attempts"], spec["shared"]) == (
+        RANKS, PARAMETERS, 512 << 20, 2, ["greeting.txt"])
     # Progress must reach the end through the event stream: the marker would be gone after a reload.
     driver.execute_script("window.pescMarker = 'this page was never reloaded'")
     seen = set()
