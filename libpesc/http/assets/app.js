@@ -578,6 +578,10 @@
         height: rowHeight - 6, rx: 3, fill: colour[s.status] || '#999' },
       svg('title', {}, `rank ${s.rank}: ${s.status}, ${duration((s.end || now) - s.start)}`));
       root.append(bar);
+      const barWidth = x(s.end || now) - x0;
+      if (barWidth > 8 * (`${s.rank}`.length + 1)) {
+        root.append(svg('text', { x: x0 + barWidth / 2, y: i * rowHeight + 14, 'text-anchor': 'middle', class: 'in-bar' }, s.rank));
+      }
     }
     const axisY = slots.length * rowHeight + 16;
     const ticks = width < 560 ? 2 : 4;
