@@ -196,7 +196,7 @@ def visible(driver, css):
 def log_in(driver, farm, token):
     driver.get(farm["base"] + "/#/login")
     driver.delete_all_cookies()
-    driver.get(farm["base"] + "/#/login")
+    driver.refresh()  # a fresh page: nothing of the last user's session stays in it
     until(driver, "the login form", lambda d: visible(d, "#token")).send_keys(token)
     click(driver, "#login-button")
     until(driver, "the jobs page", lambda d: d.execute_script("return location.hash") == "#/jobs"

@@ -129,6 +129,9 @@
     document.getElementById('who').hidden = false;
     document.getElementById('nav-admin').hidden = !session.admin;
     document.getElementById('who-name').textContent = session.user + (session.admin ? ' (admin)' : '');
+    // A new login is a new session: a stream opened under the last one must not keep feeding this page.
+    if (events) events.close();
+    events = null;
     openEvents();
   }
   function signedOut() {
