@@ -514,7 +514,7 @@
   function rankTable(id, ranks) {
     if (!ranks.length) return h('div', { class: 'empty' }, 'No rank here.');
     const cells = (r) => [
-      h('td', { class: 'num' }, r.rank),
+      h('td', { class: 'num' }, h('a', { href: `#/jobs/${encodeURIComponent(id)}/ranks/${r.rank}` }, r.rank)),
       h('td', {}, h('span', { class: `badge ${r.status}` }, r.status)),
       h('td', { class: 'wide' }, r.failure_class || ''),
       h('td', {}, r.worker || '–'),
