@@ -289,7 +289,7 @@
       : `${g.name || 'GPU'}${g.compute_capability ? ` (${g.compute_capability})` : ''}${g.memory_bytes ? `, ${bytes(g.memory_bytes)}` : ''}`);
     const unavailable = (w.unavailable_domains || []).map((d) => (typeof d === 'string' ? d : `${d.domain}: ${d.why}`));
     const footer = [w.version ? `version ${w.version}` : null, w.ranks_done !== undefined ? `${w.ranks_done} ranks done` : null,
-      `seen ${age(w.last_seen)}`].filter(Boolean).join(' · ');
+      w.state !== 'online' && w.last_seen ? `last seen ${age(w.last_seen)}` : null].filter(Boolean).join(' · ');
     return h('div', { class: 'card worker', dataset: { workerId: w.id, state: w.state } },
       h('div', { class: 'spread' },
         h('div', {}, h('div', { class: 'title', style: 'font-weight:600' }, w.host || w.id),
