@@ -33,6 +33,8 @@ PESC_PACKAGES=(
   libcli11-dev help2man groff-base
   # Pools of pilot workers on Slurm: tests/slurm starts a single-node Slurm with munge.
   slurm-wlm slurmctld slurmd munge
+  # The dashboard's browser test (tests/web): Selenium driving headless Chromium.
+  python3-selenium chromium chromium-driver
 )
 
 as_root() {

@@ -70,5 +70,10 @@ run_fuzz_smoke() {
 }
 suite fuzz run_fuzz_smoke
 
+# Web: the dashboard in headless Chromium (Selenium) against this build's
+# daemons; its screenshots land in $PESC_BUILD/test-output/web.
+suite web env PESC_BUILD="$PESC_BUILD" PESC_COORDINATOR_BIN="$PESC_BUILD/daemons/pesc-coordinator" \
+  PESC_WORKER_BIN="$PESC_BUILD/daemons/pesc-worker" /usr/bin/python3 -m pytest -q -p no:cacheprovider "$PESC_ROOT/tests/web"
+
 echo "suites: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
