@@ -11,6 +11,7 @@
 #include "executor/domain.h"
 #include "executor/program_file.h"
 #include "transport/tls_diagnosis.h"
+#include "transport/job_options.h"
 #include "transport/transport.h"
 #include "transport/url_fetch.h"
 
@@ -52,14 +53,6 @@ absl::Status check_limits(const RankLimits& limits) {
     return absl::InvalidArgumentError("a rank limit cannot be negative (0: no limit)");
   }
   return absl::OkStatus();
-}
-
-void set_limits(const RankLimits& limits, v1::RankLimits& wire) {
-  wire.set_memory_bytes(limits.memory_bytes);
-  wire.set_cpu_ms(limits.cpu_time.count());
-  wire.set_open_files(limits.open_files);
-  wire.set_processes(limits.processes);
-  wire.set_output_bytes(limits.output_bytes);
 }
 
 // A native process runs as it is: a file without its exec bit or a #! line
@@ -143,20 +136,7 @@ absl::StatusOr<std::string> Client::submit(const SubmitRequest& request) {
   for (const std::string& parameter : request.parameters) spec.add_parameters(parameter);
   spec.set_name(request.options.name.empty() ? request.process.filename().string() : request.options.name);
   spec.set_user(request.user);
-  spec.set_max_attempts(request.options.max_attempts);
-  spec.set_timeout_ms(request.options.timeout.count());
-  spec.set_checkpoint_interval_ms(request.options.checkpoint_interval.count());
-  spec.set_warm_runner(request.options.warm_runner);
-  for (const std::string& room : request.options.rooms) spec.add_rooms(room);
-  spec.set_same_machine(request.options.same_machine);
-  set_limits(request.options.limits, *spec.mutable_limits());
-  spec.set_network(request.options.network);
-  spec.set_parallel(request.options.parallel);
-  spec.set_no_duplicates(request.options.no_duplicates);
-  spec.set_gpus_per_rank(request.options.gpus);
-  spec.set_min_capability(request.options.min_capability);
-  if (request.options.seed) spec.set_seed(*request.options.seed);
-  for (const std::string& target : request.options.notify) spec.add_notify(target);
+  set_job_options(request.options, spec);
   PESC_RETURN_IF_ERROR(add_shared_files(request.options.shared, spec));
 
   grpc::ClientContext context;

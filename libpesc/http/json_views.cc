@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "pesc/pesc.h"
+#include "transport/job_options.h"
 
 namespace pesc::http {
 namespace {
@@ -185,60 +186,65 @@ json spec_json(const v1::JobSpec& spec) {
   return out;
 }
 
+namespace {
+
+// A JSON value as the texts map_options_from reads: a list gives one text
+// per item; numbers as JSON writes them (a 64-bit seed stays exact).
+std::vector<std::string> option_texts(const json& value) {
+  if (value.is_array()) {
+    std::vector<std::string> texts;
+    for (const json& item : value) {
+      for (std::string& text : option_texts(item)) texts.push_back(std::move(text));
+    }
+    return texts;
+  }
+  if (value.is_string()) return {value.get<std::string>()};
+  return {value.dump()};
+}
+
+// Other names the pages and curl users give options.
+std::string option_name(const std::string& key) {
+  static const std::map<std::string, std::string> kAliases = {
+      {"room", "rooms"}, {"timeout_s", "timeout"}, {"checkpoint_interval_s", "checkpoint_interval"},
+      {"cpu_time_s", "cpu_time"}};
+  auto alias = kAliases.find(key);
+  return alias == kAliases.end() ? key : alias->second;
+}
+
+}  // namespace
+
 absl::StatusOr<v1::JobSpec> spec_from_json(const json& in) {
   if (!in.is_object()) return absl::InvalidArgumentError("the \"spec\" part must be a JSON object");
   v1::JobSpec spec;
-  using Setter = std::function<void(const json&)>;
-  auto seconds_to_ms = [](const json& value) { return static_cast<int64_t>(value.get<double>() * 1000.0); };
-  // "512M" as `pesc run --memory` takes it, or a number of bytes.
-  auto bytes = [](const json& value) -> int64_t {
-    return value.is_string() ? parse_size(value.get<std::string>()) : value.get<int64_t>();
-  };
-  auto string_list = [](const json& value, auto* field) {
-    for (const json& item : value) field->Add(item.get<std::string>());
-  };
-  const std::map<std::string, Setter> setters = {
-      {"domain", [&](const json& v) { spec.set_domain(v.get<std::string>()); }},
-      {"entry", [&](const json& v) { spec.set_entry(v.get<std::string>()); }},
-      {"repetitions", [&](const json& v) { spec.set_repetitions(v.get<int32_t>()); }},
-      {"params", [&](const json& v) { string_list(v, spec.mutable_parameters()); }},
-      {"name", [&](const json& v) { spec.set_name(v.get<std::string>()); }},
-      {"rooms", [&](const json& v) { string_list(v, spec.mutable_rooms()); }},
-      {"room", [&](const json& v) { string_list(v, spec.mutable_rooms()); }},
-      {"gpus", [&](const json& v) { spec.set_gpus_per_rank(v.get<int32_t>()); }},
-      {"min_capability", [&](const json& v) { spec.set_min_capability(v.get<double>()); }},
-      {"max_attempts", [&](const json& v) { spec.set_max_attempts(v.get<int32_t>()); }},
-      {"timeout", [&](const json& v) { spec.set_timeout_ms(seconds_to_ms(v)); }},
-      {"timeout_s", [&](const json& v) { spec.set_timeout_ms(seconds_to_ms(v)); }},
-      {"checkpoint_interval", [&](const json& v) { spec.set_checkpoint_interval_ms(seconds_to_ms(v)); }},
-      {"checkpoint_interval_s", [&](const json& v) { spec.set_checkpoint_interval_ms(seconds_to_ms(v)); }},
-      {"same_machine", [&](const json& v) { spec.set_same_machine(v.get<bool>()); }},
-      {"parallel", [&](const json& v) { spec.set_parallel(v.get<bool>()); }},
-      {"network", [&](const json& v) { spec.set_network(v.get<bool>()); }},
-      {"no_duplicates", [&](const json& v) { spec.set_no_duplicates(v.get<bool>()); }},
-      {"seed", [&](const json& v) { if (!v.is_null()) spec.set_seed(v.get<uint64_t>()); }},
-      {"notify", [&](const json& v) { string_list(v, spec.mutable_notify()); }},
-      {"memory", [&](const json& v) { spec.mutable_limits()->set_memory_bytes(bytes(v)); }},
-      {"cpu_time", [&](const json& v) { spec.mutable_limits()->set_cpu_ms(seconds_to_ms(v)); }},
-      {"open_files", [&](const json& v) { spec.mutable_limits()->set_open_files(v.get<int32_t>()); }},
-      {"processes", [&](const json& v) { spec.mutable_limits()->set_processes(v.get<int32_t>()); }},
-      {"output_size", [&](const json& v) { spec.mutable_limits()->set_output_bytes(bytes(v)); }},
-  };
-  for (const auto& [key, value] : in.items()) {
-    auto setter = setters.find(key);
-    if (setter == setters.end()) {
-      return absl::InvalidArgumentError(absl::StrCat("the spec has no option \"", key,
-                                                     "\": it takes pesc run's long options with _ for -"));
+  NamedOptions named;
+  try {
+    for (const auto& [key, value] : in.items()) {
+      if (key == "domain") {
+        spec.set_domain(value.get<std::string>());
+      } else if (key == "repetitions") {
+        spec.set_repetitions(value.get<int32_t>());
+      } else if (key == "params") {
+        for (std::string& parameter : option_texts(value)) spec.add_parameters(std::move(parameter));
+      } else if (key == "shared") {
+        return absl::InvalidArgumentError("send shared files as \"shared\" parts of the form, not in the spec");
+      } else if (!value.is_null()) {
+        named[option_name(key)] = option_texts(value);
+      }
     }
-    try {
-      setter->second(value);
-    } catch (const json::exception& wrong_type) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("the spec's \"", key, "\" has the wrong type (", value.dump(), "): ", wrong_type.what()));
-    } catch (const Error& wrong_value) {
-      return absl::InvalidArgumentError(absl::StrCat("the spec's \"", key, "\": ", wrong_value.what()));
-    }
+  } catch (const json::exception& wrong_type) {
+    return absl::InvalidArgumentError(absl::StrCat("the spec's domain, repetitions or params have the wrong type: ",
+                                                   wrong_type.what()));
   }
+  // pesc run's options, read and checked by the table every client uses.
+  MapOptions options;
+  try {
+    options = map_options_from(named);
+  } catch (const Error& wrong) {
+    return absl::InvalidArgumentError(absl::StrCat("the spec's ", wrong.what()));
+  }
+  set_job_options(options, spec);
+  if (!options.entry.empty()) spec.set_entry(options.entry);
+  if (!options.name.empty()) spec.set_name(options.name);
   return spec;
 }
 

@@ -22,9 +22,10 @@ std::string rank_state_name(v1::RankState state);
 // The inverse for ?status= filters; InvalidArgument for another word.
 absl::StatusOr<v1::RankState> rank_state_named(const std::string& name);
 
-// A submit form's "spec" part: the options of `pesc run`, their long names
-// with '_' for '-'. Unknown names and wrong types are refused; what the
-// values may be is check_job_spec's to say.
+// A submit form's "spec" part: domain, repetitions, params, and the options
+// of `pesc run` by their long names with '_' for '-' (map_options_from reads
+// them, as for the bindings). Unknown names and unreadable values are
+// refused; what the values may be is check_job_spec's to say.
 absl::StatusOr<v1::JobSpec> spec_from_json(const nlohmann::json& json);
 
 }  // namespace pesc::http
