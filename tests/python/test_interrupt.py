@@ -41,8 +41,11 @@ def test_sigint_cancels_the_job_and_kills_its_ranks(tmp_path, coordinator):
     pids.mkdir()
     rank = tmp_path / "sleeper.py"
     rank.write_text(RANK)
+    # Ctrl-C as a terminal delivers it, even when these tests run in a background job (which ignores SIGINT, and
+    # a Python started with SIGINT ignored has no KeyboardInterrupt).
     session = subprocess.Popen([sys.executable, "-c", SESSION, str(rank), str(pids), coordinator or ""],
-                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 30
         while len(os.listdir(pids)) < 2:
