@@ -1,9 +1,9 @@
-#include <cmath>
 #include "coordinator/farm_state.h"
 
 #include <sys/statvfs.h>
 
 #include <algorithm>
+#include <cmath>
 #include <iostream>
 #include <thread>
 #include <tuple>
@@ -28,6 +28,8 @@ constexpr absl::Duration kQueuedRecount = absl::Milliseconds(250);
 // After a failed store call, how soon the reaper reads the state back and
 // tries again what failed.
 constexpr absl::Duration kRetryAfterStoreFailure = absl::Milliseconds(250);
+// Points of a worker's host CPU figure that wake the dashboard's streams.
+constexpr double kBusyPercentWorthTelling = 10;
 
 // Room a job needs on the state disk: its rows and results, and slack for
 // the write-ahead log. Refused below it, rather than taken and then stuck.
@@ -427,9 +429,6 @@ void FarmState::worker_heard(const std::string& worker_id) {
   if (auto session = workers_.sessions().find(worker_id); session != workers_.sessions().end())
     session->second.last_heard = absl::Now();
 }
-
-// Points of a worker's host CPU figure that wake the dashboard's streams.
-constexpr double kBusyPercentWorthTelling = 10;
 
 void FarmState::worker_heartbeat(const std::string& worker_id, const v1::Heartbeat& heartbeat) {
   absl::MutexLock lock(&mutex_);

@@ -61,6 +61,15 @@ int64_t own_ticks(const std::set<pid_t>& rank_sessions) {
 
 }  // namespace
 
+std::optional<double> HostCpu::sample() {
+  auto now = total_and_busy(proc_stat_);
+  if (!now) return std::nullopt;
+  std::optional<std::pair<int64_t, int64_t>> before = std::exchange(previous_, now);
+  if (!before || now->first <= before->first) return std::nullopt;
+  return 100.0 * static_cast<double>(std::max<int64_t>(0, now->second - before->second)) /
+         static_cast<double>(now->first - before->first);
+}
+
 std::optional<double> HostLoad::sample(const std::set<pid_t>& rank_sessions) {
   auto host = total_and_busy(proc_stat_);
   if (!host) return std::nullopt;

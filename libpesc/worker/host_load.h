@@ -13,8 +13,27 @@
 #include <filesystem>
 #include <optional>
 #include <set>
+#include <utility>
 
 namespace pesc {
+
+// How busy the host's CPUs are with anything (the worker's ranks included):
+// the busy share of /proc/stat's "cpu" line between two samples. Reads that
+// one line only, so it is cheap enough for every heartbeat.
+//
+// Thread-safety: one caller at a time.
+class HostCpu {
+ public:
+  explicit HostCpu(std::filesystem::path proc_stat) : proc_stat_(std::move(proc_stat)) {}
+
+  // Percent of all CPUs busy since the previous sample; nullopt on the first
+  // one, or when the file cannot be read.
+  std::optional<double> sample();
+
+ private:
+  std::filesystem::path proc_stat_;
+  std::optional<std::pair<int64_t, int64_t>> previous_;  // total and busy ticks
+};
 
 class HostLoad {
  public:

@@ -157,7 +157,7 @@ struct WorkerAgent::Impl {
   std::unique_ptr<ProcessCache> cache;
   std::unique_ptr<InterpreterTable> interpreters;
   std::vector<v1::UnavailableDomain> unavailable_domains;  // told at every registration
-  HostLoad host_cpu ABSL_GUARDED_BY(mutex){"/proc/stat"};  // all of the host's CPU use, for heartbeats
+  HostCpu host_cpu ABSL_GUARDED_BY(mutex){"/proc/stat"};  // for heartbeats
   std::unique_ptr<RankRunner> runner;
   std::unique_ptr<OwnerWatch> owner_watch;  // null unless owners_first
   std::unique_ptr<DiskRoom> disk_room;
@@ -656,7 +656,7 @@ void WorkerAgent::Impl::send_heartbeat(const OwnerState& owner, const std::vecto
     absl::MutexLock lock(&mutex);
     beat.mutable_heartbeat()->set_running(static_cast<int>(running.size()));
     beat.mutable_heartbeat()->set_paused_reason(paused_reason(owner));
-    beat.mutable_heartbeat()->set_host_cpu_percent(host_cpu.sample({}).value_or(-1));
+    beat.mutable_heartbeat()->set_host_cpu_percent(host_cpu.sample().value_or(-1));
   }
   beat.mutable_heartbeat()->set_throttled_reason(owner.throttled);
   *beat.mutable_heartbeat()->mutable_returned_attempts() = {returned.begin(), returned.end()};

@@ -100,15 +100,17 @@ TEST(OwnerPolicyTest, ReadsKeyValueLinesAndSaysWhereItStumbles) {
   EXPECT_FALSE(parse_owner_policy("owner_share\n").ok());
 }
 
+// A /proc/stat whose "cpu" line has these busy and idle ticks.
+void write_stat(const fs::path& proc_stat, int64_t busy, int64_t idle) {
+  std::ofstream(proc_stat) << "cpu " << busy << " 0 0 " << idle << " 0 0 0 0 0 0\n";
+}
+
 // A worker running short ranks must not take their CPU for someone else's:
 // a rank that ended between two samples is still the worker's.
 TEST(HostLoadTest, RanksThatEndedBetweenSamplesAreNotOtherWork) {
   ScratchDir scratch;
   const fs::path proc_stat = scratch.path() / "stat";
-  auto write_stat = [&](int64_t busy, int64_t idle) {
-    std::ofstream(proc_stat) << "cpu " << busy << " 0 0 " << idle << " 0 0 0 0 0 0\n";
-  };
-  write_stat(1000, 1000);
+  write_stat(proc_stat, 1000, 1000);
   HostLoad load(proc_stat);
   ASSERT_FALSE(load.sample({}).has_value()) << "the first sample only starts the count";
   const pid_t child = ::fork();
@@ -121,10 +123,25 @@ TEST(HostLoadTest, RanksThatEndedBetweenSamplesAreNotOtherWork) {
   ASSERT_GT(child, 0);
   ::waitpid(child, nullptr, 0);
   const int64_t child_ticks = ::sysconf(_SC_CLK_TCK) * 3 / 10;
-  write_stat(1000 + child_ticks, 1000 + child_ticks);  // the host was half busy, with the rank alone
+  write_stat(proc_stat, 1000 + child_ticks, 1000 + child_ticks);  // the host was half busy, with the rank alone
   std::optional<double> others = load.sample({});
   ASSERT_TRUE(others.has_value());
   EXPECT_LT(*others, 10.0) << "the ended rank's CPU was taken for another user's";
+}
+
+// What a heartbeat tells of the host: all its CPU use, ranks and all.
+TEST(HostCpuTest, TheBusyShareBetweenTwoSamples) {
+  ScratchDir scratch;
+  const fs::path proc_stat = scratch.path() / "stat";
+  write_stat(proc_stat, 1000, 1000);
+  HostCpu cpu(proc_stat);
+  ASSERT_FALSE(cpu.sample().has_value()) << "the first sample only starts the count";
+  write_stat(proc_stat, 1300, 1100);
+  std::optional<double> busy = cpu.sample();
+  ASSERT_TRUE(busy.has_value());
+  EXPECT_DOUBLE_EQ(*busy, 75.0);
+  fs::remove(proc_stat);
+  EXPECT_FALSE(cpu.sample().has_value()) << "an unreadable /proc/stat is no figure";
 }
 
 TEST(OwnerPresenceTest, ALoggedInPersonIsPresentWhileTheirTerminalIsInUse) {
