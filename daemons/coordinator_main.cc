@@ -8,6 +8,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/files.h"
+#include "coordinator_config.h"
 #include "coordinator/coordinator.h"
 #include "daemon_support.h"
 #include "http/http_server.h"
@@ -54,12 +55,18 @@ struct CommandLine {
   std::string pool_worker;
   std::string pool_tls_ca;
   std::string http;
+  std::string config;
   std::vector<std::string> operands;
 };
 
 void add_options(CLI::App& app, CommandLine& line) {
   app.add_option("COMMAND", line.operands,
                  "backup DEST: copy the state dir into the new directory DEST while the coordinator runs");
+  app.add_option("--config", line.config,
+                 "read settings from FILE: `key = value` lines whose keys are these flags without -- (listen = "
+                 "0.0.0.0:7070), and [pool NAME] sections as `pesc pool add` takes (README: Pools); a flag given "
+                 "here wins over the file's")
+      ->type_name("FILE");
   constexpr const char* kWhere = "where it listens and keeps its state";
   app.add_option("--listen", line.listen, "address to listen on; port 0 picks a free port")
       ->type_name("HOST:PORT")->group(kWhere);
@@ -129,6 +136,14 @@ int main(int argc, char** argv) {
   add_options(app, line);
   if (auto exit_status = pesc::parse_command_line(app, argc, argv)) return *exit_status;
   pesc::CoordinatorOptions options;
+  if (!line.config.empty()) {
+    auto pools = pesc::apply_config_file(app, line.config);
+    if (!pools.ok()) {
+      std::cerr << "pesc-coordinator: " << pools.status().message() << "\n";
+      return pesc::kExitUsage;
+    }
+    options.pools = *std::move(pools);
+  }
   options.state_dir = line.state_dir.empty() ? default_state_dir() : line.state_dir;
   if (!line.operands.empty() && line.operands[0] == "backup") {
     return back_up(options.state_dir, {line.operands.begin() + 1, line.operands.end()});

@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/files.h"
 #include "farm/connection.h"
 #include "pesc/v1/admin.grpc.pb.h"
 #include "security/client_credentials.h"
@@ -202,14 +203,22 @@ absl::StatusOr<int64_t> seconds_of(const std::string& flag, const std::string& t
 
 int add_pool(const Target& target, const std::string& name, const PoolArguments& arguments,
              const std::vector<std::string>& submit_args) {
-  if (!arguments.slurm) {
-    std::cerr << "pesc: pool add NAME --slurm: say which batch system (pesc ships slurm)\n";
+  if (arguments.slurm == !arguments.template_file.empty()) {
+    std::cerr << "pesc: pool add NAME: say which batch system: --slurm, or --template FILE for another one\n";
     return kExitUsage;
   }
   v1::AddPoolRequest request;
   v1::PoolSpec& spec = *request.mutable_spec();
   spec.set_name(name);
-  spec.set_batch_system("slurm");
+  if (arguments.slurm) {
+    spec.set_batch_system("slurm");
+  } else {
+    // The coordinator keeps the template's text, and checks it.
+    auto text = read_file(arguments.template_file);
+    if (!text.ok()) return fail(text.status());
+    spec.set_batch_template(*text);
+    spec.set_batch_template_file(std::filesystem::absolute(arguments.template_file).string());
+  }
   spec.set_partition(arguments.partition);
   auto time_limit = seconds_of("--time-limit", arguments.time_limit);
   auto idle_timeout = seconds_of("--idle-timeout", arguments.idle_timeout);
@@ -226,7 +235,7 @@ int add_pool(const Target& target, const std::string& name, const PoolArguments&
     return fail(status);
   }
   std::cout << "pool " << name << ": up to " << spec.max_workers() << " pilots of " << spec.slots_per_worker()
-            << " slots on slurm" << (spec.partition().empty() ? "" : " partition " + spec.partition())
+            << " slots on " << (arguments.slurm ? "slurm" : arguments.template_file) << (spec.partition().empty() ? "" : " partition " + spec.partition())
             << ", submitted while ranks wait\n";
   return kExitOk;
 }
@@ -282,7 +291,7 @@ int pool(const Target& target, const std::vector<std::string>& operands, const P
     std::cout << "pool " << operands[1] << " submits pilots again\n";
     return kExitOk;
   }
-  std::cerr << "pesc: pool add NAME --slurm [flags] [-- sbatch args] | pool list | pool remove NAME | "
+  std::cerr << "pesc: pool add NAME --slurm|--template FILE [flags] [-- submit args] | pool list | pool remove NAME | "
                "pool resume NAME\n";
   return kExitUsage;
 }

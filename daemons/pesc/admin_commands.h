@@ -21,6 +21,7 @@ int certs(const std::vector<std::string>& operands, const std::vector<std::strin
 // `pesc pool add NAME --slurm ...`: what the flags said.
 struct PoolArguments {
   bool slurm = false;
+  std::string template_file;  // another batch system, by template
   std::string partition;
   std::string time_limit = "1h";
   int max_workers = 4;

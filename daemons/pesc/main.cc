@@ -207,6 +207,10 @@ void add_commands(CLI::App& app, CommandLine& line) {
   pool.add_option("ACTION", line.operands, "add NAME | list | remove NAME | resume NAME")->required();
   constexpr const char* kPool = "pool add";
   pool.add_flag("--slurm", line.pool.slurm, "submit pilots to Slurm (sbatch, squeue, scancel)")->group(kPool);
+  pool.add_option("--template", line.pool.template_file,
+                  "submit pilots to another batch system, as this template file describes it (README: Pools; "
+                  "examples in share/pesc/batch)")
+      ->type_name("FILE")->group(kPool);
   pool.add_option("--partition", line.pool.partition, "the partition (default: Slurm's default)")
       ->type_name("P")->group(kPool);
   pool.add_option("--time-limit", line.pool.time_limit, "each pilot's walltime")
@@ -220,7 +224,8 @@ void add_commands(CLI::App& app, CommandLine& line) {
       ->type_name("DURATION")->capture_default_str()->group(kPool);
   pool.add_option("--worker-arg", line.pool.worker_args, "an argument for the pilots' pesc-worker; repeatable")
       ->type_name("ARG")->group(kPool);
-  pool.footer("Arguments after -- go to sbatch, e.g. `pesc pool add cluster --slurm -- --account=lab42`.");
+  pool.footer("Arguments after -- go to the submit command (sbatch), e.g. "
+              "`pesc pool add cluster --slurm -- --account=lab42`.");
   CLI::App& certs = *app.add_subcommand("certs", "make a CA and certificates for a lab's TLS");
   certs.add_option("ACTION", line.operands, "init DIR")->required();
   pesc::add_list_option(certs, "--host", line.hosts, "host names or addresses of the coordinator (default: this host)")

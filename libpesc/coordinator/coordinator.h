@@ -14,10 +14,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
+#include "pesc/v1/admin.pb.h"
 
 namespace pesc {
 
@@ -66,6 +68,9 @@ struct CoordinatorOptions {
   std::string pool_address;
   std::string pool_worker;
   std::filesystem::path pool_tls_ca;
+  // Pools put in the pool store at start, replacing those of the same name
+  // (a config file's); checked with check_pool_spec beforehand.
+  std::vector<v1::PoolSpec> pools;
 };
 
 // What another front end (the HTTP API, libpesc/http) calls, as the gRPC

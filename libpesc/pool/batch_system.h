@@ -2,8 +2,10 @@
 #define PESC_POOL_BATCH_SYSTEM_H_
 
 // A batch system as a template: the command lines that submit, list and
-// cancel pilot jobs, and the job script a pilot runs. Slurm ships here;
-// PBS/Torque, SGE, LSF and HTCondor have the same shape (README: "Pools").
+// cancel pilot jobs, and the job script a pilot runs. Slurm ships built in
+// (libpesc/pool/batch/slurm.batch); any other (PBS/Torque, SGE, LSF,
+// HTCondor have the same shape) is a template file a user writes, in
+// settings_file.h's format with the keys below (README: "Pools").
 //
 // In a command line, an argument holding {name} takes that value, and is
 // left out when the value is empty (so "--partition={partition}" goes only
@@ -46,8 +48,17 @@ struct BatchSystem {
 // Slurm: sbatch, squeue, scancel.
 const BatchSystem& slurm_batch_system();
 
-// The batch system a pool names; NotFound for an unknown one.
+// The built-in batch system of that name; NotFound for an unknown one.
 absl::StatusOr<const BatchSystem*> find_batch_system(const std::string& name);
+
+// A batch system from a template's text; each mistake (a missing or unknown
+// key, an unknown placeholder) is InvalidArgument naming `file`, the line
+// and what to change.
+absl::StatusOr<BatchSystem> parse_batch_system(const std::string& text, const std::string& file);
+
+// A pool's batch system: its template when it has one (batch_template),
+// else the built-in one it names (batch_system).
+absl::StatusOr<BatchSystem> batch_system_of(const v1::PoolSpec& spec);
 
 // The command line with its values filled in, as the header says.
 std::vector<std::string> expand_command(const std::vector<std::string>& command,

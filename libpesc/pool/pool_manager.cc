@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <iostream>
 
+#include <google/protobuf/util/message_differencer.h>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -49,17 +51,22 @@ std::string last_log_line(const fs::path& log) {
   return absl::StrCat(log.string(), " ends: ", lines.empty() ? "" : lines.back());
 }
 
-absl::Status check_spec(const v1::PoolSpec& spec) {
+// The spec checked, its batch_system the template's name when it has one.
+absl::StatusOr<v1::PoolSpec> checked_spec(v1::PoolSpec spec) {
   if (absl::Status name = check_identity_name(spec.name()); !name.ok()) return name;
-  if (auto batch = find_batch_system(spec.batch_system()); !batch.ok()) return batch.status();
+  auto batch = batch_system_of(spec);
+  if (!batch.ok()) return batch.status();
+  spec.set_batch_system(batch->name);
   if (spec.max_workers() < 1) return absl::InvalidArgumentError("--max-workers must be at least 1");
   if (spec.slots_per_worker() < 1) return absl::InvalidArgumentError("--slots-per-worker must be at least 1");
   if (spec.time_limit_s() < 60) return absl::InvalidArgumentError("--time-limit must be at least 1m");
   if (spec.idle_timeout_s() < 1) return absl::InvalidArgumentError("--idle-timeout must be at least 1s");
-  return absl::OkStatus();
+  return spec;
 }
 
 }  // namespace
+
+absl::Status check_pool_spec(const v1::PoolSpec& spec) { return checked_spec(spec).status(); }
 
 absl::StatusOr<std::unique_ptr<PoolManager>> PoolManager::open(const fs::path& database_file, fs::path pools_dir,
                                                                PoolHost host) {
@@ -87,9 +94,9 @@ PoolManager::~PoolManager() { shut_down(); }
 absl::Status PoolManager::open_pool(v1::PoolSpec spec, bool added) {
   Pool pool;
   pool.adopt_listed = !added;
-  auto batch = find_batch_system(spec.batch_system());
+  auto batch = batch_system_of(spec);
   if (!batch.ok()) return batch.status();
-  pool.batch = *batch;
+  pool.batch = *std::move(batch);
   pool.dir = pools_dir_ / spec.name();
   std::error_code error;
   fs::create_directories(pool.dir, error);
@@ -133,12 +140,28 @@ void PoolManager::shut_down() {
 }
 
 absl::Status PoolManager::add(v1::PoolSpec spec) {
-  if (absl::Status checked = check_spec(spec); !checked.ok()) return checked;
+  auto checked = checked_spec(std::move(spec));
+  if (!checked.ok()) return checked.status();
   absl::MutexLock lock(&mutex_);
-  if (pools_.contains(spec.name())) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("there is a pool \"", spec.name(), "\" already; `pesc pool remove ", spec.name(), "` first"));
+  if (pools_.contains(checked->name())) {
+    return absl::AlreadyExistsError(absl::StrCat("there is a pool \"", checked->name(),
+                                                 "\" already; `pesc pool remove ", checked->name(), "` first"));
   }
+  return add_checked(*std::move(checked));
+}
+
+absl::Status PoolManager::put(v1::PoolSpec spec) {
+  auto checked = checked_spec(std::move(spec));
+  if (!checked.ok()) return checked.status();
+  absl::MutexLock lock(&mutex_);
+  if (auto pool = pools_.find(checked->name()); pool != pools_.end()) {
+    if (google::protobuf::util::MessageDifferencer::Equals(pool->second.spec, *checked)) return absl::OkStatus();
+    if (auto removed = remove_locked(checked->name()); !removed.ok()) return removed.status();
+  }
+  return add_checked(*std::move(checked));
+}
+
+absl::Status PoolManager::add_checked(v1::PoolSpec spec) {
   if (absl::Status stored = store_->put(spec); !stored.ok()) return stored;
   const std::string name = spec.name();
   if (absl::Status opened = open_pool(std::move(spec), true); !opened.ok()) {
@@ -152,6 +175,10 @@ absl::Status PoolManager::add(v1::PoolSpec spec) {
 
 absl::StatusOr<int> PoolManager::remove(const std::string& name) {
   absl::MutexLock lock(&mutex_);
+  return remove_locked(name);
+}
+
+absl::StatusOr<int> PoolManager::remove_locked(const std::string& name) {
   auto pool = pools_.find(name);
   if (pool == pools_.end()) return absl::NotFoundError(absl::StrCat("there is no pool \"", name, "\""));
   if (absl::Status removed = store_->remove(name); !removed.ok()) return removed;
@@ -237,7 +264,7 @@ void PoolManager::tick(Pool& pool, int waiting, const std::set<std::string>& onl
 
 void PoolManager::follow_pilots(Pool& pool, const std::set<std::string>& online) {
   if (pool.pilots.empty() && !pool.adopt_listed) return;
-  const std::vector<std::string> argv = expand_command(pool.batch->status, {{"pool", pool.spec.name()}});
+  const std::vector<std::string> argv = expand_command(pool.batch.status, {{"pool", pool.spec.name()}});
   auto listed = run_command(argv, kCommandTimeout);
   if (!listed.ok() || listed->exit_code != 0) {
     // The batch system may be busy for a moment; the next tick asks again.
@@ -279,7 +306,7 @@ void PoolManager::follow_pilots(Pool& pool, const std::set<std::string>& online)
       it = pool.pilots.erase(it);
       continue;
     }
-    const auto& running = pool.batch->running_states;
+    const auto& running = pool.batch.running_states;
     pilot.running = std::find(running.begin(), running.end(), state->second.first) != running.end();
     if (pilot.running && pilot.running_since == absl::InfiniteFuture()) pilot.running_since = now;
     if (pilot.running && !pilot.joined && now - pilot.running_since > kJoinTimeout) never_joined.push_back(id);
@@ -319,7 +346,7 @@ std::string PoolManager::pilot_script(const Pool& pool) const {
   worker.insert(worker.end(), pool.spec.worker_args().begin(), pool.spec.worker_args().end());
   std::vector<std::string> quoted;
   for (const std::string& word : worker) quoted.push_back(shell_quote(word));
-  return expand_text(pool.batch->script, {{"pool", pool.spec.name()},
+  return expand_text(pool.batch.script, {{"pool", pool.spec.name()},
                                           {"log_dir", shell_quote(pool.dir.string())},
                                           {"worker", absl::StrJoin(quoted, " ")}});
 }
@@ -338,7 +365,7 @@ void PoolManager::submit(Pool& pool, int count) {
       {"minutes", absl::StrCat((pool.spec.time_limit_s() + 59) / 60)},
       {"slots", absl::StrCat(pool.spec.slots_per_worker())}};
   const std::vector<std::string> extra(pool.spec.submit_args().begin(), pool.spec.submit_args().end());
-  const std::vector<std::string> argv = expand_command(pool.batch->submit, values, extra);
+  const std::vector<std::string> argv = expand_command(pool.batch.submit, values, extra);
   auto submitted = run_command(argv, kCommandTimeout);
   if (!submitted.ok()) return failed(pool, std::string(submitted.status().message()));
   std::string job(absl::StripAsciiWhitespace(submitted->out));
@@ -346,7 +373,7 @@ void PoolManager::submit(Pool& pool, int count) {
   if (submitted->exit_code != 0 || job.empty()) return failed(pool, describe_failure(argv, *submitted));
   const absl::Time now = absl::Now();
   for (int index = 0; index < count; ++index) {
-    const std::string id = expand_text(count > 1 ? pool.batch->array_id : pool.batch->single_id,
+    const std::string id = expand_text(count > 1 ? pool.batch.array_id : pool.batch.single_id,
                                        {{"job", job}, {"index", absl::StrCat(index)}});
     pool.pilots[id] = Pilot{.submitted = now};
   }
@@ -356,7 +383,7 @@ void PoolManager::submit(Pool& pool, int count) {
 
 int PoolManager::cancel(Pool& pool, const std::vector<std::string>& ids) {
   if (ids.empty()) return 0;
-  const std::vector<std::string> argv = expand_command(pool.batch->cancel, {}, ids);
+  const std::vector<std::string> argv = expand_command(pool.batch.cancel, {}, ids);
   auto cancelled = run_command(argv, kCommandTimeout);
   if (!cancelled.ok() || cancelled->exit_code != 0) {
     // Pilots cancelled in vain still leave when idle or at their walltime.
@@ -383,7 +410,7 @@ void PoolManager::failed(Pool& pool, const std::string& why) {
   pool.next_submit =
       absl::Now() + std::min(absl::Seconds(2) * (int64_t{1} << std::min(pool.failures_in_a_row, 8)), absl::Minutes(5));
   if (pool.failures_in_a_row >= kFailuresToPause && pool.paused.empty()) {
-    pool.paused = absl::StrCat("paused after ", pool.failures_in_a_row, " failures of ", pool.batch->name,
+    pool.paused = absl::StrCat("paused after ", pool.failures_in_a_row, " failures of ", pool.batch.name,
                                " in a row; the last: ", why, ". Fix it, then `pesc pool resume ", pool.spec.name(),
                                "`");
     log(pool.spec.name(), pool.paused);
@@ -417,7 +444,7 @@ void PoolManager::update_note() {
       notes.push_back(absl::StrCat("pool ", name, " is ", status.paused()));
     } else if (status.pilots_pending() > 0) {
       notes.push_back(absl::StrCat("pool ", name, ": ", status.pilots_pending(), " pilots wait in ",
-                                   pool.batch->name, status.pending_reason().empty() ? "" : " (",
+                                   pool.batch.name, status.pending_reason().empty() ? "" : " (",
                                    status.pending_reason(), status.pending_reason().empty() ? "" : ")"));
     } else if (!status.last_failure().empty()) {
       notes.push_back(absl::StrCat("pool ", name, ": ", status.last_failure()));

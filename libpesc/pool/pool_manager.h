@@ -53,6 +53,10 @@ struct PilotSetup {
   std::vector<std::string> connection_args;
 };
 
+// InvalidArgument saying what to change in a pool's spec (its name, its
+// batch system or template, its numbers); what `add` checks first.
+absl::Status check_pool_spec(const v1::PoolSpec& spec);
+
 class PoolManager {
  public:
   // Pools' scripts, tokens and pilot logs go under `pools_dir`.
@@ -65,7 +69,12 @@ class PoolManager {
   // Cancels every pilot and stops.
   void shut_down();
 
+  // A spec with a template (batch_template) is stored with the template's
+  // name as its batch_system.
   absl::Status add(v1::PoolSpec spec);
+  // Adds the pool, or replaces the one of that name (cancelling its pilots)
+  // unless its spec is the same: the pools of a config file at each start.
+  absl::Status put(v1::PoolSpec spec);
   // The pilots it cancelled.
   absl::StatusOr<int> remove(const std::string& name);
   absl::Status resume(const std::string& name);
@@ -84,7 +93,7 @@ class PoolManager {
   };
   struct Pool {
     v1::PoolSpec spec;
-    const BatchSystem* batch = nullptr;
+    BatchSystem batch;
     std::filesystem::path dir;
     std::filesystem::path token_file;  // empty: pilots go without a token
     std::map<std::string, Pilot> pilots;  // by the batch system's id
@@ -102,6 +111,8 @@ class PoolManager {
   PoolManager(std::unique_ptr<PoolStore> store, std::filesystem::path pools_dir, PoolHost host);
   // `added`: new, not reopened at a restart.
   absl::Status open_pool(v1::PoolSpec spec, bool added) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  absl::Status add_checked(v1::PoolSpec spec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  absl::StatusOr<int> remove_locked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void loop();
   void tick(Pool& pool, int waiting, const std::set<std::string>& online) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void follow_pilots(Pool& pool, const std::set<std::string>& online) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);

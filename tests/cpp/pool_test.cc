@@ -15,6 +15,8 @@
 #include "absl/strings/str_split.h"
 #include "common/files.h"
 #include "pool/batch_system.h"
+#include "pool/pool_settings.h"
+#include "pool/settings_file.h"
 
 namespace pesc {
 namespace {
@@ -102,6 +104,88 @@ TEST(BatchSystemTest, AnArgumentWithAnEmptyValueIsLeftOut) {
   EXPECT_EQ(shell_quote("it's"), "'it'\\''s'");
 }
 
+std::string shipped_template(const std::string& name) {
+  auto text = read_file(fs::path(PESC_BATCH_DIR) / name);
+  EXPECT_TRUE(text.ok()) << text.status();
+  return text.ok() ? *text : "";
+}
+
+TEST(BatchTemplateTest, TheShippedTemplatesParseAndTheBuiltInSlurmIsItsFile) {
+  auto slurm = parse_batch_system(shipped_template("slurm.batch"), "slurm.batch");
+  ASSERT_TRUE(slurm.ok()) << slurm.status();
+  EXPECT_EQ(slurm->submit, slurm_batch_system().submit);
+  EXPECT_EQ(slurm->status, (std::vector<std::string>{"squeue", "--noheader", "--array", "--name=pesc-{pool}",
+                                                     "--format=%i %T %r"}));
+  EXPECT_EQ(slurm->running_states, (std::vector<std::string>{"RUNNING", "COMPLETING"}));
+  EXPECT_EQ(slurm->script, slurm_batch_system().script);
+  EXPECT_EQ(slurm->script.rfind("#!/bin/sh\n", 0), 0u) << slurm->script;
+  for (const char* sketch : {"pbs.batch", "htcondor.batch"}) {
+    auto parsed = parse_batch_system(shipped_template(sketch), sketch);
+    EXPECT_TRUE(parsed.ok()) << parsed.status();
+  }
+}
+
+// A template with `line` in place of the one of its key (or added).
+std::string slurm_with(const std::string& key, const std::string& line) {
+  std::string text = shipped_template("slurm.batch");
+  const size_t at = text.find("\n" + key + " = ");
+  if (at == std::string::npos) return text + line + "\n";
+  const size_t end = key == "script" ? text.find("\n\"\"\"\n", at + 1) + 4 : text.find('\n', at + 1);
+  return text.substr(0, at + 1) + line + text.substr(end);
+}
+
+TEST(BatchTemplateTest, EachMistakeNamesTheFileTheLineAndWhatToChange) {
+  const std::vector<std::pair<std::string, std::string>> mistakes = {
+      {slurm_with("cancel", ""), "my.batch:1: has no \"cancel\"; add a line `cancel = ...`"},
+      {slurm_with("cancel", "cancle = scancel {ids}"), "my.batch:15: unknown key \"cancle\"; the keys are array_id,"},
+      {slurm_with("cancel", "cancel = scancel {id}"), "my.batch:15: \"cancel\" uses the unknown placeholder {id}; "
+                                                      "it may use {ids}"},
+      {slurm_with("cancel", "cancel = scancel"), "my.batch:15: \"cancel\" must use {ids}"},
+      {slurm_with("cancel", "cancel = scancel --jobs={ids}"), "{ids} stands for several arguments"},
+      {slurm_with("status", "status = squeue '--format=%i"), "my.batch:12: the quote ' at character 8"},
+      {slurm_with("running_states", "running_states = "), "\"running_states\" is empty"},
+      {slurm_with("script", "script = {worker}"), "the script must start {worker} with --id \"pilot-{pool}-ID\""},
+      {slurm_with("script", "script = \"\"\"\nexec {worker}"), "starts a block with \"\"\" that no line"},
+      {slurm_with("name", "name = slurm\nname = again"), "\"name\" is set twice (also on line 5)"},
+      {slurm_with("array_id", "[pool x]"), "a batch system template has no sections"},
+      {"just words\n", "my.batch:1: expected `key = value`"},
+  };
+  for (const auto& [text, expected] : mistakes) {
+    auto parsed = parse_batch_system(text, "my.batch");
+    ASSERT_FALSE(parsed.ok()) << expected;
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(parsed.status().message().find(expected), std::string::npos) << parsed.status();
+  }
+}
+
+TEST(BatchTemplateTest, APoolSectionTakesTheFlagsOfPoolAdd) {
+  auto file = parse_settings(
+      "[pool lab]\nbatch-system = slurm\ntime-limit = 2h\nmax-workers = 7\nsubmit-args = --account=lab42 "
+      "'--comment=a b'\n[pool typo]\nbatch-system = slurm\nmax-worker = 3\n[pool none]\n[pool slow]\n"
+      "batch-system = slurm\nidle-timeout = soon\n[pool far]\ntemplate = nosuch.batch\n",
+      "pesc.conf");
+  ASSERT_TRUE(file.ok()) << file.status();
+  ASSERT_EQ(file->sections.size(), 5u);
+  auto lab = pool_spec_from_settings(file->sections[0], "/etc");
+  ASSERT_TRUE(lab.ok()) << lab.status();
+  EXPECT_EQ(lab->time_limit_s(), 7200);
+  EXPECT_EQ(lab->max_workers(), 7);
+  EXPECT_EQ(lab->slots_per_worker(), 1);
+  EXPECT_EQ(lab->idle_timeout_s(), 300);
+  EXPECT_EQ(std::vector<std::string>(lab->submit_args().begin(), lab->submit_args().end()),
+            (std::vector<std::string>{"--account=lab42", "--comment=a b"}));
+  const std::vector<std::string> expected = {
+      "pesc.conf:8: unknown key \"max-worker\"; the keys of [pool NAME] are batch-system,",
+      "pesc.conf:9: [pool none] needs one of `batch-system = slurm` or `template = FILE`",
+      "pesc.conf:12: \"idle-timeout\" wants a duration such as 90s, 5m or 1h, not \"soon\"",
+      "pesc.conf:14: cannot read /etc/nosuch.batch"};
+  for (size_t i = 0; i < expected.size(); ++i) {
+    auto spec = pool_spec_from_settings(file->sections[i + 1], "/etc");
+    ASSERT_FALSE(spec.ok()) << expected[i];
+    EXPECT_EQ(spec.status().message().find(expected[i]), 0u) << spec.status();
+  }
+}
+
 TEST_F(PoolTest, WaitingRanksSubmitOneArrayUpToTheMaximumAndShutdownCancelsIt) {
   write_file_atomically(path("queue"), "42_0 PENDING Resources\n42_1 PENDING Resources\n42_2 PENDING Resources\n")
       .IgnoreError();
@@ -173,6 +257,38 @@ TEST_F(PoolTest, PoolsOutliveARestartAndARemovedOneIsGone) {
   ASSERT_EQ(manager->list().size(), 1u);
   EXPECT_EQ(manager->list()[0].spec().name(), "kept");
   EXPECT_EQ(manager->list()[0].spec().submit_args(0), "--account=lab42");
+}
+
+TEST_F(PoolTest, AStoredTemplateOutlivesARestartAndABadOneIsRefusedAndNotStored) {
+  v1::PoolSpec tiny = spec("tiny");
+  tiny.clear_batch_system();
+  tiny.set_batch_template(slurm_with("name", "name = tiny"));
+  tiny.set_batch_template_file("/home/me/tiny.batch");
+  v1::PoolSpec bad = spec("bad");
+  bad.clear_batch_system();
+  bad.set_batch_template(slurm_with("cancel", "cancel = scancel {job}"));
+  bad.set_batch_template_file("/home/me/bad.batch");
+  {
+    auto manager = open_manager();
+    ASSERT_NE(manager, nullptr);
+    ASSERT_TRUE(manager->add(tiny).ok());
+    const absl::Status refused = manager->add(bad);
+    EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(refused.message().find("/home/me/bad.batch:15: \"cancel\" uses the unknown placeholder {job}"),
+              std::string::npos)
+        << refused;
+  }
+  auto manager = open_manager();
+  ASSERT_NE(manager, nullptr);
+  ASSERT_EQ(manager->list().size(), 1u);
+  EXPECT_EQ(manager->list()[0].spec().batch_system(), "tiny");
+  EXPECT_EQ(manager->list()[0].spec().batch_template(), tiny.batch_template());
+  // The same spec again changes nothing; another replaces it.
+  tiny.set_batch_system("tiny");
+  EXPECT_TRUE(manager->put(tiny).ok());
+  tiny.set_max_workers(9);
+  EXPECT_TRUE(manager->put(tiny).ok());
+  EXPECT_EQ(manager->list()[0].spec().max_workers(), 9);
 }
 
 TEST_F(PoolTest, ARestartedCoordinatorTakesOverThePilotsStillListedAndCancelsThemAtShutdown) {

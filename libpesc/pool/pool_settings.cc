@@ -1,0 +1,94 @@
+#include "pool/pool_settings.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/files.h"
+#include "pool/pool_manager.h"
+
+namespace pesc {
+namespace {
+
+absl::StatusOr<int64_t> seconds_of(const SettingsSection& section, const Setting& setting) {
+  absl::Duration duration;
+  if (!absl::ParseDuration(setting.value, &duration) || duration <= absl::ZeroDuration()) {
+    return section.error(setting, absl::StrCat("\"", setting.key, "\" wants a duration such as 90s, 5m or 1h, not \"",
+                                               setting.value, "\""));
+  }
+  return absl::ToInt64Seconds(duration);
+}
+
+absl::StatusOr<int32_t> count_of(const SettingsSection& section, const Setting& setting) {
+  int32_t count = 0;
+  if (!absl::SimpleAtoi(setting.value, &count) || count < 1) {
+    return section.error(setting, absl::StrCat("\"", setting.key, "\" wants a whole number of at least 1, not \"",
+                                               setting.value, "\""));
+  }
+  return count;
+}
+
+absl::Status set_batch_system(const SettingsSection& section, const std::filesystem::path& base_dir,
+                              v1::PoolSpec& spec) {
+  const Setting* named = section.find("batch-system");
+  const Setting* file = section.find("template");
+  if ((named == nullptr) == (file == nullptr)) {
+    return absl::InvalidArgumentError(absl::StrCat(section.where(), ": [pool ", section.name(),
+                                                   "] needs one of `batch-system = slurm` or `template = FILE` "
+                                                   "(another batch system's template)"));
+  }
+  if (named != nullptr) {
+    spec.set_batch_system(named->value);
+    return absl::OkStatus();
+  }
+  const std::filesystem::path path = base_dir / file->value;
+  auto text = read_file(path);
+  if (!text.ok()) return section.error(*file, std::string(text.status().message()));
+  spec.set_batch_template(*text);
+  spec.set_batch_template_file(path.string());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<v1::PoolSpec> pool_spec_from_settings(const SettingsSection& section,
+                                                     const std::filesystem::path& base_dir) {
+  if (absl::Status only = section.only({"batch-system", "template", "partition", "time-limit", "max-workers",
+                                        "slots-per-worker", "idle-timeout", "submit-args", "worker-args"});
+      !only.ok()) {
+    return only;
+  }
+  // The defaults of `pesc pool add`.
+  v1::PoolSpec spec;
+  spec.set_name(section.name());
+  spec.set_time_limit_s(3600);
+  spec.set_max_workers(4);
+  spec.set_slots_per_worker(1);
+  spec.set_idle_timeout_s(300);
+  if (absl::Status set = set_batch_system(section, base_dir, spec); !set.ok()) return set;
+  for (const Setting& setting : section.settings()) {
+    if (setting.key == "partition") spec.set_partition(setting.value);
+    if (setting.key == "time-limit" || setting.key == "idle-timeout") {
+      auto seconds = seconds_of(section, setting);
+      if (!seconds.ok()) return seconds.status();
+      setting.key == "time-limit" ? spec.set_time_limit_s(*seconds) : spec.set_idle_timeout_s(*seconds);
+    }
+    if (setting.key == "max-workers" || setting.key == "slots-per-worker") {
+      auto count = count_of(section, setting);
+      if (!count.ok()) return count.status();
+      setting.key == "max-workers" ? spec.set_max_workers(*count) : spec.set_slots_per_worker(*count);
+    }
+    if (setting.key == "submit-args" || setting.key == "worker-args") {
+      auto words = split_words(setting.value);
+      if (!words.ok()) return section.error(setting, std::string(words.status().message()));
+      auto* args = setting.key == "submit-args" ? spec.mutable_submit_args() : spec.mutable_worker_args();
+      args->Assign(words->begin(), words->end());
+    }
+  }
+  if (absl::Status checked = check_pool_spec(spec); !checked.ok()) {
+    return absl::Status(checked.code(), absl::StrCat(section.where(), ": [pool ", section.name(), "]: ",
+                                                     checked.message()));
+  }
+  return spec;
+}
+
+}  // namespace pesc
