@@ -203,7 +203,7 @@ void add_commands(CLI::App& app, CommandLine& line) {
   add_command(app, line, "room", "admin: who may submit to a room")
       .add_option("ACTION", line.operands, "restrict ROOM USER,... | open ROOM")
       ->required();
-  CLI::App& pool = add_command(app, line, "pool", "admin: pilot workers submitted to a batch system (Slurm)");
+  CLI::App& pool = add_command(app, line, "pool", "admin: pilot workers submitted to a batch system (Slurm, or another by --template)");
   pool.add_option("ACTION", line.operands, "add NAME | list | remove NAME | resume NAME")->required();
   constexpr const char* kPool = "pool add";
   pool.add_flag("--slurm", line.pool.slurm, "submit pilots to Slurm (sbatch, squeue, scancel)")->group(kPool);
@@ -211,7 +211,7 @@ void add_commands(CLI::App& app, CommandLine& line) {
                   "submit pilots to another batch system, as this template file describes it (README: Pools; "
                   "examples in share/pesc/batch)")
       ->type_name("FILE")->group(kPool);
-  pool.add_option("--partition", line.pool.partition, "the partition (default: Slurm's default)")
+  pool.add_option("--partition", line.pool.partition, "the partition (default: the batch system's default)")
       ->type_name("P")->group(kPool);
   pool.add_option("--time-limit", line.pool.time_limit, "each pilot's walltime")
       ->type_name("DURATION")->capture_default_str()->group(kPool);

@@ -154,11 +154,18 @@ absl::Status PoolManager::put(v1::PoolSpec spec) {
   auto checked = checked_spec(std::move(spec));
   if (!checked.ok()) return checked.status();
   absl::MutexLock lock(&mutex_);
+  // Before the first look at the batch system, the pilots a replaced pool
+  // left are still to be taken over (and cancelled when not needed).
+  bool adopt_listed = false;
   if (auto pool = pools_.find(checked->name()); pool != pools_.end()) {
     if (google::protobuf::util::MessageDifferencer::Equals(pool->second.spec, *checked)) return absl::OkStatus();
+    adopt_listed = pool->second.adopt_listed;
     if (auto removed = remove_locked(checked->name()); !removed.ok()) return removed.status();
   }
-  return add_checked(*std::move(checked));
+  const std::string name = checked->name();
+  if (absl::Status added = add_checked(*std::move(checked)); !added.ok()) return added;
+  pools_[name].adopt_listed = adopt_listed;
+  return absl::OkStatus();
 }
 
 absl::Status PoolManager::add_checked(v1::PoolSpec spec) {
