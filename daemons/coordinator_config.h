@@ -6,10 +6,9 @@
 // [pool NAME] sections (pool/pool_settings.h). A flag given on the command
 // line wins over the file's.
 
+#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "absl/status/statusor.h"
 #include "pesc/v1/admin.pb.h"

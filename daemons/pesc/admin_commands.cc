@@ -235,7 +235,8 @@ int add_pool(const Target& target, const std::string& name, const PoolArguments&
     return fail(status);
   }
   std::cout << "pool " << name << ": up to " << spec.max_workers() << " pilots of " << spec.slots_per_worker()
-            << " slots on " << (arguments.slurm ? "slurm" : arguments.template_file) << (spec.partition().empty() ? "" : " partition " + spec.partition())
+            << " slots on " << (arguments.slurm ? "slurm" : arguments.template_file)
+            << (spec.partition().empty() ? "" : " partition " + spec.partition())
             << ", submitted while ranks wait\n";
   return kExitOk;
 }

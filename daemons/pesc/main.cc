@@ -203,7 +203,8 @@ void add_commands(CLI::App& app, CommandLine& line) {
   add_command(app, line, "room", "admin: who may submit to a room")
       .add_option("ACTION", line.operands, "restrict ROOM USER,... | open ROOM")
       ->required();
-  CLI::App& pool = add_command(app, line, "pool", "admin: pilot workers submitted to a batch system (Slurm, or another by --template)");
+  CLI::App& pool =
+      add_command(app, line, "pool", "admin: pilot workers submitted to a batch system (Slurm, or another by --template)");
   pool.add_option("ACTION", line.operands, "add NAME | list | remove NAME | resume NAME")->required();
   constexpr const char* kPool = "pool add";
   pool.add_flag("--slurm", line.pool.slurm, "submit pilots to Slurm (sbatch, squeue, scancel)")->group(kPool);

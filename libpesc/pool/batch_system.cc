@@ -120,7 +120,11 @@ absl::StatusOr<BatchSystem> parse_batch_system(const std::string& text, const st
   }
   BatchSystem batch;
   batch.name = values["name"];
-  for (auto [key, command] : {std::pair{"submit", &batch.submit}, {"status", &batch.status}, {"cancel", &batch.cancel}}) {
+  if (batch.name.empty() || batch.name.find_first_of(" \t") != std::string::npos) {
+    return top.error(*top.find("name"), "\"name\" wants one word, e.g. `name = pbs`");
+  }
+  for (auto [key, command] :
+       {std::pair{"submit", &batch.submit}, {"status", &batch.status}, {"cancel", &batch.cancel}}) {
     auto words = command_of(top, *top.find(key));
     if (!words.ok()) return words.status();
     *command = *std::move(words);

@@ -21,8 +21,8 @@ absl::StatusOr<int64_t> seconds_of(const SettingsSection& section, const Setting
 absl::StatusOr<int32_t> count_of(const SettingsSection& section, const Setting& setting) {
   int32_t count = 0;
   if (!absl::SimpleAtoi(setting.value, &count) || count < 1) {
-    return section.error(setting, absl::StrCat("\"", setting.key, "\" wants a whole number of at least 1, not \"",
-                                               setting.value, "\""));
+    return section.error(
+        setting, absl::StrCat("\"", setting.key, "\" wants a whole number of at least 1, not \"", setting.value, "\""));
   }
   return count;
 }
@@ -85,8 +85,8 @@ absl::StatusOr<v1::PoolSpec> pool_spec_from_settings(const SettingsSection& sect
     }
   }
   if (absl::Status checked = check_pool_spec(spec); !checked.ok()) {
-    return absl::Status(checked.code(), absl::StrCat(section.where(), ": [pool ", section.name(), "]: ",
-                                                     checked.message()));
+    return absl::Status(checked.code(),
+                        absl::StrCat(section.where(), ": [pool ", section.name(), "]: ", checked.message()));
   }
   return spec;
 }

@@ -33,7 +33,7 @@ std::string unquoted(absl::string_view value) {
 SettingsSection::SettingsSection(std::string file, std::string kind, std::string name, int line)
     : file_(std::move(file)), kind_(std::move(kind)), name_(std::move(name)), line_(line) {}
 
-std::string SettingsSection::where() const { return absl::StrCat(file_, ":", line_); }
+std::string SettingsSection::where() const { return kind_.empty() ? file_ : absl::StrCat(file_, ":", line_); }
 
 std::string SettingsSection::where(const Setting& setting) const { return absl::StrCat(file_, ":", setting.line); }
 
@@ -46,7 +46,8 @@ const Setting* SettingsSection::find(const std::string& key) const {
 
 absl::StatusOr<std::string> SettingsSection::required(const std::string& key, const std::string& what_it_is) const {
   if (const Setting* setting = find(key)) return setting->value;
-  return absl::InvalidArgumentError(absl::StrCat(where(), ": ", kind_.empty() ? "" : absl::StrCat("[", kind_, " ", name_, "] "),
+  return absl::InvalidArgumentError(absl::StrCat(where(), ": ",
+                                                 kind_.empty() ? "" : absl::StrCat("[", kind_, " ", name_, "] "),
                                                  "has no \"", key, "\"; add a line `", key, " = ...`: ", what_it_is));
 }
 
@@ -102,7 +103,8 @@ absl::StatusOr<SettingsFile> parse_settings(const std::string& text, const std::
     if (value == kLong) {
       std::vector<absl::string_view> block;
       size_t end = index + 1;
-      while (end < lines.size() && absl::StripTrailingAsciiWhitespace(lines[end]) != kLong) block.push_back(lines[end++]);
+      while (end < lines.size() && absl::StripTrailingAsciiWhitespace(lines[end]) != kLong)
+        block.push_back(lines[end++]);
       if (end == lines.size()) {
         return error(index, absl::StrCat("\"", key, "\" starts a block with \"\"\" that no line \"\"\" ends"));
       }
@@ -131,8 +133,8 @@ absl::StatusOr<std::vector<std::string>> split_words(const std::string& text) {
     if (c == '\'' || c == '"') {
       const size_t close = text.find(c, i + 1);
       if (close == std::string::npos) {
-        return absl::InvalidArgumentError(absl::StrCat("the quote ", std::string(1, c), " at character ", i + 1,
-                                                       " of `", text, "` is not closed"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("the quote ", std::string(1, c), " at character ", i + 1, " of `", text, "` is not closed"));
       }
       word += text.substr(i + 1, close - i - 1);
       in_word = true;

@@ -36,7 +36,7 @@ class SettingsSection {
   const std::string& kind() const { return kind_; }
   const std::string& name() const { return name_; }
   const std::vector<Setting>& settings() const { return settings_; }
-  // "FILE:LINE" of the section's header (its first line at the top).
+  // "FILE:LINE" of the section's header; "FILE" at the top.
   std::string where() const;
   // "FILE:LINE" of a setting.
   std::string where(const Setting& setting) const;

@@ -120,14 +120,14 @@ TEST(PoolTemplateTest, PilotsOfATemplateFromAConfigFileRunEveryRankOnceInOrderAn
   write_file(dir / "rank.sh", "echo \"rank $PESC_RANK pilot ${BS_JOB:-none}_${BS_TASK:-none} at $(date +%s.%N)\"\n"
              "echo $PESC_RANK >> " + (dir / "ran").string() + "\n"
              "sleep 0.2\n");
-  const auto submitted = std::chrono::system_clock::now();
+  const auto run_started = std::chrono::system_clock::now();
   CommandResult run = run_command({PESC_CLI_BINARY, "run", "--repetitions", "10", (dir / "rank.sh").string()}, env);
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err << read_all(farm.dir() / "coordinator.log");
   const std::vector<std::string> lines = lines_of(run.out);
   ASSERT_EQ(lines.size(), 10u) << run.out;
   const std::set<std::string> submitted_pilots = [&] {
-    auto submitted = lines_of(read_all(dir / "submitted"));
-    return std::set<std::string>(submitted.begin(), submitted.end());
+    auto ids = lines_of(read_all(dir / "submitted"));
+    return std::set<std::string>(ids.begin(), ids.end());
   }();
   double first_start = 1e300;
   for (size_t rank = 0; rank < lines.size(); ++rank) {
@@ -139,11 +139,12 @@ TEST(PoolTemplateTest, PilotsOfATemplateFromAConfigFileRunEveryRankOnceInOrderAn
     first_start = std::min(first_start, std::stod(found[3]));
   }
   std::cout << "FIGURE submit to the first rank on a pilot: "
-            << first_start - std::chrono::duration<double>(submitted.time_since_epoch()).count() << " s; pilots "
+            << first_start - std::chrono::duration<double>(run_started.time_since_epoch()).count() << " s; pilots "
             << submitted_pilots.size() << std::endl;
-  std::vector<std::string> ran = lines_of(read_all(dir / "ran"));
-  std::sort(ran.begin(), ran.end(), [](const std::string& a, const std::string& b) { return std::stoi(a) < std::stoi(b); });
-  EXPECT_EQ(ran, (std::vector<std::string>{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"})) << "each rank once";
+  std::vector<int> ran;
+  for (const std::string& line : lines_of(read_all(dir / "ran"))) ran.push_back(std::stoi(line));
+  std::sort(ran.begin(), ran.end());
+  EXPECT_EQ(ran, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})) << "each rank once";
   EXPECT_GE(submitted_pilots.size(), 1u);
   EXPECT_LE(submitted_pilots.size(), 2u) << "no more than max-workers";
   CommandResult workers = run_command({PESC_CLI_BINARY, "workers"}, env);

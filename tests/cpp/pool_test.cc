@@ -136,7 +136,8 @@ std::string slurm_with(const std::string& key, const std::string& line) {
 
 TEST(BatchTemplateTest, EachMistakeNamesTheFileTheLineAndWhatToChange) {
   const std::vector<std::pair<std::string, std::string>> mistakes = {
-      {slurm_with("cancel", ""), "my.batch:1: has no \"cancel\"; add a line `cancel = ...`"},
+      {slurm_with("cancel", ""), "my.batch: has no \"cancel\"; add a line `cancel = ...`"},
+      {slurm_with("name", "name = P B S"), "my.batch:5: \"name\" wants one word"},
       {slurm_with("cancel", "cancle = scancel {ids}"), "my.batch:15: unknown key \"cancle\"; the keys are array_id,"},
       {slurm_with("cancel", "cancel = scancel {id}"), "my.batch:15: \"cancel\" uses the unknown placeholder {id}; "
                                                       "it may use {ids}"},
