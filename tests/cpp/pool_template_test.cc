@@ -161,6 +161,26 @@ TEST(PoolTemplateTest, PilotsOfATemplateFromAConfigFileRunEveryRankOnceInOrderAn
       << refused.err;
   EXPECT_EQ(run_command({PESC_CLI_BINARY, "pool", "list"}, env).out.find("other"), std::string::npos);
 
+  // A pool added by `pesc pool add --template` keeps the template's text: a
+  // restarted coordinator has it without the file. The config's pool, the
+  // same as before, takes over its pilots still running (none submitted
+  // since the restart).
+  fs::copy_file(dir / "tiny.batch", dir / "added.batch");
+  ASSERT_EQ(run_command({PESC_CLI_BINARY, "pool", "add", "added", "--template", (dir / "added.batch").string(),
+                         "--worker-arg=--no-sandbox", "--worker-arg=--run-as="},
+                        env)
+                .exit_code,
+            0);
+  fs::remove(dir / "added.batch");
+  farm.restart_coordinator();
+  listed = run_command({PESC_CLI_BINARY, "pool", "list"}, env);
+  EXPECT_TRUE(std::regex_search(listed.out, std::regex("\nadded +tiny "))) << listed.out;
+  const std::regex taken_over(absl::StrCat("\ntiny +tiny +\\S+ +2 +0 +", submitted_pilots.size(), " +0 +active"));
+  EXPECT_TRUE(eventually(
+      [&] { return std::regex_search(run_command({PESC_CLI_BINARY, "pool", "list"}, env).out, taken_over); }))
+      << run_command({PESC_CLI_BINARY, "pool", "list"}, env).out;
+  EXPECT_EQ(run_command({PESC_CLI_BINARY, "pool", "remove", "added"}, env).exit_code, 0);
+
   // Removing the pool cancels its pilots through the template.
   CommandResult removed = run_command({PESC_CLI_BINARY, "pool", "remove", "tiny"}, env);
   ASSERT_EQ(removed.exit_code, 0) << removed.err;
