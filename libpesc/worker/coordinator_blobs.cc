@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "transport/transport.h"
+#include "worker/assignment_conversion.h"
 
 namespace pesc {
 
@@ -13,9 +14,9 @@ absl::StatusOr<v1::BlobRef> CoordinatorBlobs::upload_file(const std::filesystem:
   return pesc::upload_file(*stub_, file);
 }
 
-absl::Status CoordinatorBlobs::download(const v1::BlobRef& ref, const std::filesystem::path& destination,
+absl::Status CoordinatorBlobs::download(const BlobId& blob, const std::filesystem::path& destination,
                                         Durability durability) {
-  return download_blob(*stub_, ref, destination, durability);
+  return download_blob(*stub_, blob_ref_of(blob), destination, durability);
 }
 
 absl::StatusOr<v1::Payload> CoordinatorBlobs::make_payload(std::string bytes) {

@@ -15,7 +15,7 @@ class CoordinatorBlobs final : public BlobSource {
  public:
   explicit CoordinatorBlobs(const std::shared_ptr<grpc::Channel>& channel);
   absl::StatusOr<v1::BlobRef> upload_file(const std::filesystem::path& file) override;
-  absl::Status download(const v1::BlobRef& ref, const std::filesystem::path& destination,
+  absl::Status download(const BlobId& blob, const std::filesystem::path& destination,
                         Durability durability) override;
   absl::StatusOr<v1::Payload> make_payload(std::string bytes) override;
 
