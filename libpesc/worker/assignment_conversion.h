@@ -2,7 +2,7 @@
 #define PESC_WORKER_ASSIGNMENT_CONVERSION_H_
 
 // The worker's edge: the coordinator's messages into the plain types the
-// rank runner reads (worker/rank_task.h), and blob names back. Nothing else
+// rank runner reads (worker/rank_task.h), and its outcomes back. Nothing else
 // in worker/ below the agent reads or writes an assignment's fields.
 
 #include <memory>
@@ -17,8 +17,12 @@ std::shared_ptr<const JobRun> job_run_from(const v1::JobDescription& description
 // The attempt an assignment names, of `job`'s run.
 RankTask task_from(const v1::Assignment& assignment, std::shared_ptr<const JobRun> job);
 
+// What the worker reports of a rank that ended.
+v1::RankResult result_of(const RankOutcome& outcome);
+
 BlobId blob_id_of(const v1::BlobRef& ref);
 v1::BlobRef blob_ref_of(const BlobId& blob);
+Payload payload_of(const v1::Payload& payload);
 
 }  // namespace pesc
 

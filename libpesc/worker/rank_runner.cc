@@ -103,28 +103,28 @@ absl::Status place_file(const fs::path& dir, const archive::MemoryFile& file) {
 }
 
 // A failure of the worker's disk is the worker's fault, whatever the rank.
-void blame_disk_fault(const absl::Status& failure, v1::RankResult& result) {
-  if (is_disk_fault(failure)) result.set_failure_class(v1::FAILURE_CLASS_WORKER);
+void blame_disk_fault(const absl::Status& failure, RankOutcome& outcome) {
+  if (is_disk_fault(failure)) outcome.fault = Fault::kWorker;
 }
 
 // Whose fault it was that a rank could not run or be collected: the job's
 // or the rank's when the failure was marked so, the worker's otherwise.
-v1::FailureClass failure_class_of(const absl::Status& status) {
-  if (is_job_fault(status)) return v1::FAILURE_CLASS_JOB;
-  if (is_rank_fault(status)) return v1::FAILURE_CLASS_RANK;
-  return v1::FAILURE_CLASS_WORKER;
+Fault fault_of(const absl::Status& status) {
+  if (is_job_fault(status)) return Fault::kJob;
+  if (is_rank_fault(status)) return Fault::kRank;
+  return Fault::kWorker;
 }
 
 // Links the rank left leading outside its output_dir (to /etc/passwd, say)
 // cannot travel with its files: they are removed and named in the result,
 // and the rest of its output goes back as usual.
-absl::Status leave_out_escaping_links(const fs::path& output_dir, v1::RankResult& result) {
+absl::Status leave_out_escaping_links(const fs::path& output_dir, RankOutcome& outcome) {
   PESC_ASSIGN_OR_RETURN(std::vector<std::string> escaping, archive::links_leading_outside(output_dir));
   for (const std::string& name : escaping) {
     if (::unlink((output_dir / name).c_str()) != 0 && errno != ENOENT) {
       return absl::InternalError(absl::StrCat("cannot remove the link ", name, ": ", std::strerror(errno)));
     }
-    result.add_left_out(name);
+    outcome.left_out.push_back(name);
   }
   return absl::OkStatus();
 }
@@ -267,57 +267,56 @@ std::error_code RankRunner::clear_set(int slot, int set) {
   return error;
 }
 
-v1::RankResult RankRunner::run(const RankTask& task, int slot, BlobSource& blobs, const RankHooks& hooks) {
+RankOutcome RankRunner::run(const RankTask& task, int slot, BlobSource& blobs, const RankHooks& hooks) {
   bool timed_out = false;
   auto exit = execute(task, slot, blobs, hooks, timed_out);
-  return result_of(task, slot, 0, exit, timed_out, blobs);
+  return outcome_of(task, slot, 0, exit, timed_out, blobs);
 }
 
 const RankRunner::DirSet& RankRunner::dir_set(int slot, int set) { return warm_slot(slot).dirs.at(set); }
 
-v1::RankResult RankRunner::result_of(const RankTask& task, int slot, int set,
+RankOutcome RankRunner::outcome_of(const RankTask& task, int slot, int set,
                                      const absl::StatusOr<RankExit>& exit, bool timed_out, BlobSource& blobs) {
   const DirSet& dirs = dir_set(slot, set);
   const fs::path output_file = dirs.output / kOutputFile;
-  v1::RankResult result;
-  result.set_rank(task.rank);
-  result.set_attempt_id(task.attempt_id);
+  RankOutcome result;
+  result.rank = task.rank;
+  result.attempt_id = task.attempt_id;
   if (exit.ok()) {
-    result.set_exit_code(exit->exit_code);
-    result.set_signal(exit->signal);
-    result.set_start_unix_ms(exit->start_unix_ms);
-    result.set_end_unix_ms(exit->end_unix_ms);
-    result.set_cpu_ms(exit->cpu_ms);
-    result.set_max_rss_kb(exit->max_rss_kb);
-    result.set_state(exit->exit_code == 0 && exit->signal == 0 && !timed_out ? v1::RANK_STATE_SUCCEEDED
-                                                                              : v1::RANK_STATE_FAILED);
-    if (result.state() == v1::RANK_STATE_FAILED) result.set_failure_class(v1::FAILURE_CLASS_RANK);
+    result.exit_code = exit->exit_code;
+    result.signal = exit->signal;
+    result.start_unix_ms = exit->start_unix_ms;
+    result.end_unix_ms = exit->end_unix_ms;
+    result.cpu_ms = exit->cpu_ms;
+    result.max_rss_kb = exit->max_rss_kb;
+    result.succeeded = exit->exit_code == 0 && exit->signal == 0 && !timed_out;
+    if (!result.succeeded) result.fault = Fault::kRank;
     if (timed_out) {
-      result.set_timed_out(true);
+      result.timed_out = true;
       const std::string note = absl::StrCat("killed after the job's timeout of ", task.job->timeout_ms / 1000.0, " s");
       blame_disk_fault(append_note(output_file, note), result);
     }
     if (!exit->limit_exceeded.empty()) {
-      result.set_state(v1::RANK_STATE_FAILED);
-      result.set_failure_class(v1::FAILURE_CLASS_RANK);
-      result.set_limit_exceeded(exit->limit_exceeded);
+      result.succeeded = false;
+      result.fault = Fault::kRank;
+      result.limit_exceeded = exit->limit_exceeded;
       const std::string note = RankIsolation::limit_note(task.job->limits, exit->limit_exceeded);
       blame_disk_fault(append_note(output_file, note), result);
     }
   } else {
     // The rank never ran: say why where the user will look, in its output.
-    result.set_exit_code(127);
-    result.set_start_unix_ms(now_unix_ms());
-    result.set_end_unix_ms(now_unix_ms());
-    result.set_state(v1::RANK_STATE_FAILED);
-    result.set_failure_class(failure_class_of(exit.status()));
-    result.set_error(std::string(exit.status().message()));
+    result.exit_code = 127;
+    result.start_unix_ms = now_unix_ms();
+    result.end_unix_ms = now_unix_ms();
+    result.succeeded = false;
+    result.fault = fault_of(exit.status());
+    result.error = std::string(exit.status().message());
     blame_disk_fault(exit.status(), result);
     blame_disk_fault(append_note(output_file, std::string(exit.status().message())), result);
   }
   LeftBehind left;
   auto checkpoint = save_checkpoint(dirs.checkpoint, blobs);
-  if (checkpoint.ok() && *checkpoint) *result.mutable_checkpoint() = **checkpoint;
+  if (checkpoint.ok()) result.checkpoint = *checkpoint;
   left.checkpoint_empty = checkpoint.ok() && !*checkpoint;
   std::optional<PipedFile> piped = exit.ok() ? exit->piped_file : std::nullopt;
   auto entries = collect_output(dirs.output, std::move(piped), blobs, result);
@@ -325,25 +324,25 @@ v1::RankResult RankRunner::result_of(const RankTask& task, int slot, int set,
     left.output_entries = *std::move(entries);
     warm_slot(slot).left_behind[set] = std::move(left);
   } else {
-    result.set_state(v1::RANK_STATE_FAILED);
-    result.set_failure_class(failure_class_of(entries.status()));
-    result.set_error(absl::StrCat("cannot send the output back: ", entries.status().message()));
+    result.succeeded = false;
+    result.fault = fault_of(entries.status());
+    result.error = absl::StrCat("cannot send the output back: ", entries.status().message());
     blame_disk_fault(entries.status(), result);
   }
   blame_full_disk(result);
   return result;
 }
 
-void RankRunner::blame_full_disk(v1::RankResult& result) const {
-  if (result.failure_class() == v1::FAILURE_CLASS_WORKER) return;  // it says why already
+void RankRunner::blame_full_disk(RankOutcome& outcome) const {
+  if (outcome.fault == Fault::kWorker) return;  // it says why already
   const std::string shortage = disk_room_.shortage();
-  const bool short_while_it_ran = result.start_unix_ms() > 0 && disk_room_.was_short_since(result.start_unix_ms());
+  const bool short_while_it_ran = outcome.start_unix_ms > 0 && disk_room_.was_short_since(outcome.start_unix_ms);
   if (shortage.empty() && !short_while_it_ran) return;
-  result.set_state(v1::RANK_STATE_FAILED);
-  result.set_failure_class(v1::FAILURE_CLASS_WORKER);
-  result.set_error(absl::StrCat("the worker's disk was full while the rank ran (",
-                                shortage.empty() ? "it has room again" : shortage,
-                                "): what the rank wrote may be lost"));
+  outcome.succeeded = false;
+  outcome.fault = Fault::kWorker;
+  outcome.error = absl::StrCat("the worker's disk was full while the rank ran (",
+                               shortage.empty() ? "it has room again" : shortage,
+                               "): what the rank wrote may be lost");
 }
 
 bool RankRunner::can_pipeline(const RankTask& task) {
@@ -356,7 +355,7 @@ bool RankRunner::can_pipeline(const RankTask& task) {
 
 void RankRunner::run_chunk(RankTask& task, int slot, BlobSource& blobs, const RankHooks& hooks,
                            const std::function<bool()>& keep_going,
-                           const std::function<void(v1::RankResult)>& take) {
+                           const std::function<void(RankOutcome)>& take) {
   const int end = task.rank + std::max(1, task.rank_count);
   // The first rank starts the slot's runner, or finds it warm, as usual.
   take(run(task, slot, blobs, hooks));
@@ -396,7 +395,7 @@ void RankRunner::run_chunk(RankTask& task, int slot, BlobSource& blobs, const Ra
       sent.clear();
     }
     task.rank = rank;
-    take(result_of(task, slot, set, exit, false, blobs));
+    take(outcome_of(task, slot, set, exit, false, blobs));
     clear_set(slot, set);
   }
   hooks.on_start(nullptr);
@@ -586,15 +585,15 @@ void RankRunner::release_warm(int slot) {
 
 RankRunner::~RankRunner() = default;
 
-absl::StatusOr<std::optional<v1::BlobRef>> RankRunner::save_checkpoint(const fs::path& checkpoint_dir,
+absl::StatusOr<std::optional<BlobId>> RankRunner::save_checkpoint(const fs::path& checkpoint_dir,
                                                                        BlobSource& blobs) {
   PESC_ASSIGN_OR_RETURN(bool empty, archive::directory_is_empty_except(checkpoint_dir, {}));
-  if (empty) return std::optional<v1::BlobRef>();
+  if (empty) return std::optional<BlobId>();
   PESC_ASSIGN_OR_RETURN(TempDirectory scratch, TempDirectory::create("pesc-checkpoint-"));
   fs::path tar = scratch.path() / "checkpoint.tar";
   PESC_RETURN_IF_ERROR(archive::pack_directory(checkpoint_dir, tar));
-  PESC_ASSIGN_OR_RETURN(v1::BlobRef ref, patiently([&] { return blobs.upload_file(tar); }));
-  return std::optional<v1::BlobRef>(std::move(ref));
+  PESC_ASSIGN_OR_RETURN(BlobId blob, patiently([&] { return blobs.upload_file(tar); }));
+  return std::optional<BlobId>(std::move(blob));
 }
 
 absl::Status RankRunner::restore_checkpoint(const BlobId& checkpoint, const fs::path& checkpoint_dir,
@@ -607,8 +606,8 @@ absl::Status RankRunner::restore_checkpoint(const BlobId& checkpoint, const fs::
 
 absl::StatusOr<std::vector<std::string>> RankRunner::collect_output(const fs::path& output_dir,
                                                                    std::optional<PipedFile> piped,
-                                                                   BlobSource& blobs, v1::RankResult& result) {
-  PESC_RETURN_IF_ERROR(leave_out_escaping_links(output_dir, result));
+                                                                   BlobSource& blobs, RankOutcome& outcome) {
+  PESC_RETURN_IF_ERROR(leave_out_escaping_links(output_dir, outcome));
   PESC_ASSIGN_OR_RETURN(std::vector<std::string> entries, directory_names(output_dir));
   std::string text;
   // A rank's link named output.txt must not make the worker send back a
@@ -622,7 +621,7 @@ absl::StatusOr<std::vector<std::string>> RankRunner::collect_output(const fs::pa
   // An empty output.txt may stay for the next rank, which would get one
   // anyway: one file less to make and remove per rank.
   const bool keep_output_txt = regular_output_txt && text.empty();
-  PESC_ASSIGN_OR_RETURN(*result.mutable_output_txt(), patiently([&] { return blobs.make_payload(text); }));
+  PESC_ASSIGN_OR_RETURN(outcome.output_txt, patiently([&] { return blobs.make_payload(text); }));
   const bool only_output_txt =
       std::all_of(entries.begin(), entries.end(), [](const std::string& name) { return name == kOutputFile; });
   if (keep_output_txt) std::erase(entries, std::string(kOutputFile));
@@ -633,7 +632,7 @@ absl::StatusOr<std::vector<std::string>> RankRunner::collect_output(const fs::pa
   auto small = archive::pack_directory_in_memory(only_output_txt ? fs::path() : output_dir, {kOutputFile},
                                                  kInlinePayloadBytes, in_memory);
   if (small.ok()) {
-    result.set_files_inline(*std::move(small));
+    outcome.files_inline = *std::move(small);
     return entries;
   }
   if (!absl::IsResourceExhausted(small.status())) return small.status();
@@ -648,7 +647,7 @@ absl::StatusOr<std::vector<std::string>> RankRunner::collect_output(const fs::pa
   auto uploaded = patiently([&] { return blobs.upload_file(tar); });
   fs::remove(tar, ignored);
   if (!uploaded.ok()) return uploaded.status();
-  *result.mutable_files() = *std::move(uploaded);
+  outcome.files = *std::move(uploaded);
   return entries;
 }
 

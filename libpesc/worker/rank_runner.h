@@ -3,7 +3,7 @@
 
 // Runs one rank task end to end on this machine: prepares the rank's
 // app_dir, output_dir and checkpoint_dir, starts the process with the rank
-// contract, waits, and turns what it left into a RankResult.
+// contract, waits, and turns what it left into a RankOutcome.
 
 #include <array>
 #include <atomic>
@@ -21,7 +21,6 @@
 #include "executor/rank_process.h"
 #include "executor/slot_launcher.h"
 #include "executor/warm_runner.h"
-#include "pesc/v1/pesc.pb.h"
 #include "worker/rank_task.h"
 #include "worker/blob_source.h"
 #include "worker/disk_room.h"
@@ -37,7 +36,7 @@ struct RankHooks {
   // the process is gone.
   std::function<void(RankProcess*)> on_start;
   // A checkpoint saved while the rank runs.
-  std::function<void(const v1::BlobRef&)> on_checkpoint;
+  std::function<void(const BlobId&)> on_checkpoint;
 };
 
 class RankRunner {
@@ -62,7 +61,7 @@ class RankRunner {
   static constexpr int kWarmSets = 3;
 
   // Runs in slot `slot`'s directories, which must be empty.
-  v1::RankResult run(const RankTask& task, int slot, BlobSource& blobs, const RankHooks& hooks);
+  RankOutcome run(const RankTask& task, int slot, BlobSource& blobs, const RankHooks& hooks);
 
   // Whether run_chunk may run the chunk's ranks overlapped.
   static bool can_pipeline(const RankTask& task);
@@ -71,7 +70,7 @@ class RankRunner {
   // one's output is read; each rank still gets empty directories. `take` gets each result in rank order; a rank starts
   // only while `keep_going` says so. Ends early when the runner dies.
   void run_chunk(RankTask& task, int slot, BlobSource& blobs, const RankHooks& hooks,
-                 const std::function<bool()>& keep_going, const std::function<void(v1::RankResult)>& take);
+                 const std::function<bool()>& keep_going, const std::function<void(RankOutcome)>& take);
 
   // The output.txt a one-rank attempt in `slot` writes as it runs.
   std::filesystem::path output_file(int slot) const;
@@ -96,14 +95,14 @@ class RankRunner {
   // Empties one set of the slot's directories.
   std::error_code clear_set(int slot, int set);
   // The rank's result from how it ended and what it left in `set`.
-  v1::RankResult result_of(const RankTask& task, int slot, int set, const absl::StatusOr<RankExit>& exit,
+  RankOutcome outcome_of(const RankTask& task, int slot, int set, const absl::StatusOr<RankExit>& exit,
                            bool timed_out, BlobSource& blobs);
   // Fails a result the worker's disk may have spoilt.
-  void blame_full_disk(v1::RankResult& result) const;
+  void blame_full_disk(RankOutcome& outcome) const;
   // Ends the slot's failed warm runner; how the rank ended, for its result.
   absl::StatusOr<RankExit> after_runner_failed(int slot, absl::Status failure, bool timed_out);
   // checkpoint_dir packed and uploaded; nullopt when it is empty.
-  absl::StatusOr<std::optional<v1::BlobRef>> save_checkpoint(const std::filesystem::path& checkpoint_dir,
+  absl::StatusOr<std::optional<BlobId>> save_checkpoint(const std::filesystem::path& checkpoint_dir,
                                                              BlobSource& blobs);
   absl::Status restore_checkpoint(const BlobId& checkpoint, const std::filesystem::path& checkpoint_dir,
                                   BlobSource& blobs);
@@ -142,7 +141,7 @@ class RankRunner {
   // rank left in output_dir.
   absl::StatusOr<std::vector<std::string>> collect_output(const std::filesystem::path& output_dir,
                                                           std::optional<PipedFile> piped, BlobSource& blobs,
-                                                          v1::RankResult& result);
+                                                          RankOutcome& outcome);
 
   const std::filesystem::path runs_dir_;
   InterpreterTable& interpreters_;

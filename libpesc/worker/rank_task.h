@@ -54,6 +54,39 @@ struct JobRun {
   std::optional<uint64_t> seed;
 };
 
+// How a rank failed, by whose fault (v1::FailureClass): only kWorker
+// counts against the worker.
+enum class Fault { kNone, kJob, kRank, kWorker };
+
+// Bytes that travel inline when small and as the blob `blob` when large.
+struct Payload {
+  std::string inline_bytes;
+  std::optional<BlobId> blob;
+};
+
+// How one rank of a task ended, and what it left: what the worker reports.
+struct RankOutcome {
+  int rank = 0;
+  int64_t attempt_id = 0;
+  bool succeeded = false;
+  Fault fault = Fault::kNone;  // set when it failed
+  int exit_code = 0;
+  int signal = 0;  // non-zero: killed by it
+  int64_t start_unix_ms = 0;
+  int64_t end_unix_ms = 0;
+  int64_t cpu_ms = 0;
+  int64_t max_rss_kb = 0;
+  bool timed_out = false;      // killed for running past the job's timeout
+  std::string limit_exceeded;  // the limit it was killed for ("memory", "cpu", "output")
+  std::string error;           // why it could not run or be collected
+  std::optional<Payload> output_txt;  // all it printed; none when it could not be read
+  // The rest of output_dir as a tar: inline when small, else the blob.
+  std::string files_inline;
+  std::optional<BlobId> files;
+  std::vector<std::string> left_out;  // output_dir entries left out (links leading outside it)
+  std::optional<BlobId> checkpoint;   // checkpoint_dir as it left it; none when empty
+};
+
 // One attempt for this worker: its job's run and what is this attempt's own.
 struct RankTask {
   std::shared_ptr<const JobRun> job;  // never null

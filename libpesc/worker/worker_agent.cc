@@ -538,10 +538,10 @@ void WorkerAgent::Impl::slot_loop(int slot) {
       // A cancel that came while the rank was being prepared.
       if (process != nullptr && (cancelled.contains(attempt) || stopping)) process->terminate(options.kill_grace);
     };
-    hooks.on_checkpoint = [&](const v1::BlobRef& checkpoint) {
+    hooks.on_checkpoint = [&](const BlobId& checkpoint) {
       v1::WorkerMessage message;
       message.mutable_checkpoint()->set_attempt_id(attempt);
-      *message.mutable_checkpoint()->mutable_checkpoint() = checkpoint;
+      *message.mutable_checkpoint()->mutable_checkpoint() = blob_ref_of(checkpoint);
       send(message);
     };
     v1::RankFinished finished = run_task(task, slot, hooks);
@@ -569,7 +569,7 @@ v1::RankFinished WorkerAgent::Impl::run_task(RankTask& task, int slot, const Ran
   v1::RankFinished finished;
   finished.set_attempt_id(task.attempt_id);
   if (task.rank_count <= 1) {
-    *finished.mutable_result() = runner->run(task, slot, *blobs, hooks);
+    *finished.mutable_result() = result_of(runner->run(task, slot, *blobs, hooks));
     return finished;
   }
   // A chunk's results travel in one message; past this the chunk stops
@@ -582,7 +582,8 @@ v1::RankFinished WorkerAgent::Impl::run_task(RankTask& task, int slot, const Ran
     return bytes < kChunkBytes && !stopping && !cancelled.contains(task.attempt_id);
   };
   if (RankRunner::can_pipeline(task)) {
-    runner->run_chunk(task, slot, *blobs, hooks, keep_going, [&](v1::RankResult result) {
+    runner->run_chunk(task, slot, *blobs, hooks, keep_going, [&](const RankOutcome& outcome) {
+      v1::RankResult result = result_of(outcome);
       bytes += result.ByteSizeLong();
       *finished.add_chunk() = std::move(result);
     });
@@ -596,7 +597,7 @@ v1::RankFinished WorkerAgent::Impl::run_task(RankTask& task, int slot, const Ran
     }
     task.rank = rank;
     v1::RankResult& result = *finished.add_chunk();
-    result = runner->run(task, slot, *blobs, hooks);
+    result = result_of(runner->run(task, slot, *blobs, hooks));
     bytes += result.ByteSizeLong();
   }
   return finished;

@@ -1,6 +1,7 @@
 // The worker's edge and what lies below it without a coordinator: an
-// assignment and its job's description become a RankTask, and the process
-// cache stages a task's process from any BlobSource.
+// assignment and its job's description become a RankTask, a RankOutcome
+// becomes a RankResult, and the process cache stages a task's process from
+// any BlobSource.
 
 #include <map>
 #include <memory>
@@ -54,6 +55,32 @@ TEST(AssignmentConversionTest, AnAssignmentBecomesATaskOfItsJobsRun) {
   EXPECT_EQ(task.master_port, 9000);
 }
 
+TEST(AssignmentConversionTest, AnOutcomeIsReportedAsARankResult) {
+  RankOutcome outcome;
+  outcome.rank = 3;
+  outcome.attempt_id = 42;
+  outcome.exit_code = 2;
+  outcome.fault = Fault::kRank;
+  outcome.output_txt = Payload{.inline_bytes = "hello\n"};
+  outcome.files = BlobId{.sha256 = "f", .size = 9};
+  outcome.left_out = {"link"};
+  const v1::RankResult result = result_of(outcome);
+  EXPECT_EQ(result.rank(), 3);
+  EXPECT_EQ(result.attempt_id(), 42);
+  EXPECT_EQ(result.state(), v1::RANK_STATE_FAILED);
+  EXPECT_EQ(result.failure_class(), v1::FAILURE_CLASS_RANK);
+  EXPECT_EQ(result.exit_code(), 2);
+  EXPECT_EQ(result.output_txt().inline_data(), "hello\n");
+  EXPECT_EQ(result.files().size(), 9u);
+  EXPECT_EQ(result.left_out(0), "link");
+  EXPECT_FALSE(result.has_checkpoint());
+
+  outcome.succeeded = true;
+  outcome.fault = Fault::kNone;
+  EXPECT_EQ(result_of(outcome).state(), v1::RANK_STATE_SUCCEEDED);
+  EXPECT_EQ(result_of(outcome).failure_class(), v1::FAILURE_CLASS_UNSPECIFIED);
+}
+
 // Blobs from memory, by hash.
 class MemoryBlobs final : public BlobSource {
  public:
@@ -64,7 +91,7 @@ class MemoryBlobs final : public BlobSource {
   }
   int downloads = 0;
 
-  absl::StatusOr<v1::BlobRef> upload_file(const fs::path&) override { return absl::UnimplementedError("upload"); }
+  absl::StatusOr<BlobId> upload_file(const fs::path&) override { return absl::UnimplementedError("upload"); }
   absl::Status download(const BlobId& blob, const fs::path& destination, Durability durability) override {
     ++downloads;
     auto found = blobs_.find(blob.sha256);
@@ -72,7 +99,7 @@ class MemoryBlobs final : public BlobSource {
     fs::create_directories(destination.parent_path());
     return write_file_atomically(destination, found->second, durability);
   }
-  absl::StatusOr<v1::Payload> make_payload(std::string) override { return absl::UnimplementedError("payload"); }
+  absl::StatusOr<Payload> make_payload(std::string) override { return absl::UnimplementedError("payload"); }
 
  private:
   std::map<std::string, std::string> blobs_;

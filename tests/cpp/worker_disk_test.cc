@@ -175,7 +175,7 @@ class ProcessCacheTest : public ::testing::Test {
     EXPECT_TRUE(ref.ok()) << ref.status();
     JobRun job;
     job.entry = "main.sh";
-    if (ref.ok()) job.process = blob_id_of(*ref);
+    if (ref.ok()) job.process = *ref;
     return job;
   }
 
