@@ -278,8 +278,19 @@ absl::StatusOr<JobNotifier::EndedJob> FarmState::ended_job(const std::string& jo
   }
 }
 
-void FarmState::forget_ended_job(const std::string& job_id, const std::vector<AttemptRecord>& to_stop) {
+void FarmState::job_ended(const std::string& job_id) {
   active_jobs_.erase(job_id);
+  std::vector<std::shared_ptr<Outbox>> outboxes;
+  for (const auto& [worker_id, session] : workers_.sessions()) {
+    if (session.outbox) outboxes.push_back(session.outbox);
+  }
+  send_when_committed([outboxes = std::move(outboxes), job_id] {
+    for (const std::shared_ptr<Outbox>& outbox : outboxes) outbox->forget(job_id);
+  });
+}
+
+void FarmState::forget_ended_job(const std::string& job_id, const std::vector<AttemptRecord>& to_stop) {
+  job_ended(job_id);
   dispatcher_.gangs().forget(job_id);
   std::map<std::string, std::vector<int64_t>> cancels;
   for (const AttemptRecord& attempt : to_stop) cancels[attempt.worker_id].push_back(attempt.id);
@@ -509,7 +520,7 @@ void FarmState::finish_chunk(WorkerSession& session, const v1::RankFinished& fin
     for (const v1::RankResult& result : (*accepted)->results) fail_fast((*accepted)->job_id, result);
     if ((*accepted)->job_finished) {
       notify_end((*accepted)->job_id);
-      active_jobs_.erase((*accepted)->job_id);
+      job_ended((*accepted)->job_id);
     }
   }
   acknowledge(session, finished.attempt_id());
@@ -547,7 +558,7 @@ void FarmState::finish_attempt(WorkerSession& session, const v1::RankFinished& f
     fail_fast((*accepted)->job_id, result);
     if ((*accepted)->job_finished) {
       notify_end((*accepted)->job_id);
-      active_jobs_.erase((*accepted)->job_id);
+      job_ended((*accepted)->job_id);
       dispatcher_.gangs().forget((*accepted)->job_id);
     } else if (result.state() != v1::RANK_STATE_SUCCEEDED && dispatcher_.gangs().launched((*accepted)->job_id)) {
       // Its partners cannot finish without it: all go again together, or,
@@ -753,13 +764,15 @@ void FarmState::dispatch() {
   dispatcher_.dispatch(*store_, active_jobs_, workers_, *this, now_unix_ms());
 }
 
-void FarmState::assign(const std::string& worker_id, v1::Assignment assignment) {
+void FarmState::assign(const std::string& worker_id, v1::Assignment assignment,
+                       std::shared_ptr<const v1::JobDescription> job) {
   const WorkerSession* session = workers_.find(worker_id);
   if (session == nullptr || !session->outbox) return;
   counters_.ranks_dispatched.fetch_add(std::max(1, assignment.rank_count()), std::memory_order_relaxed);
-  send_when_committed([outbox = session->outbox, assignment = std::move(assignment)]() mutable {
-    outbox->assign(std::move(assignment));
-  });
+  send_when_committed(
+      [outbox = session->outbox, assignment = std::move(assignment), job = std::move(job)]() mutable {
+        outbox->assign(std::move(assignment), job);
+      });
 }
 
 void FarmState::send(const std::string& worker_id, v1::CoordinatorMessage message) {

@@ -156,6 +156,9 @@ class FarmState final : private DispatchHost {
   void notify_end(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // An ended job and all its results, for its notices.
   absl::StatusOr<JobNotifier::EndedJob> ended_job(const std::string& job_id);
+  // The job leaves memory: nothing more is dispatched for it, and workers
+  // that hold its description drop it.
+  void job_ended(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // A job the store has ended: its running attempts stop, nothing more is dispatched for it.
   void forget_ended_job(const std::string& job_id, const std::vector<AttemptRecord>& to_stop)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -177,7 +180,8 @@ class FarmState final : private DispatchHost {
   void dispatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // DispatchHost: what the dispatcher tells workers goes out once the
   // ledger committed it.
-  void assign(const std::string& worker_id, v1::Assignment assignment) override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void assign(const std::string& worker_id, v1::Assignment assignment,
+              std::shared_ptr<const v1::JobDescription> job) override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void send(const std::string& worker_id, v1::CoordinatorMessage message) override
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void cancel(const std::string& worker_id, const std::vector<int64_t>& attempts) override

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "pesc/v1/pesc.pb.h"
@@ -29,6 +30,10 @@ struct ActiveJob {
 
   // The job as the placement rules see it.
   QueuedJob queued(const std::string& job_id) const;
+  // What its ranks run, for workers: made once, shared by every stream.
+  std::shared_ptr<const v1::JobDescription> description(const std::string& job_id) const;
+  // description()'s, once made; left out where a job is set up.
+  mutable std::shared_ptr<const v1::JobDescription> made_description;
 };
 
 // By job id.

@@ -28,43 +28,51 @@ void DispatchRound::dispatched(const std::string& job_id, ActiveJob& job, const 
                                const std::vector<int>& gpus) {
   job.pending -= started.rank_count;
   if (job.spec.same_machine()) job.pinned_worker = started.worker_id;
-  send(job_id, job.spec, started, gpus);
+  send(job_id, job, started, gpus);
 }
 
-void DispatchRound::send(const std::string& job_id, const v1::JobSpec& spec, const JobStore::StartedAttempt& started,
+void DispatchRound::send(const std::string& job_id, const ActiveJob& job, const JobStore::StartedAttempt& started,
                          const std::vector<int>& gpus) {
   workers_.sessions()[started.worker_id].hold(started.id, started.rank_count, gpus);
-  host_.assign(started.worker_id, assignment_for(job_id, spec, started, gpus));
+  host_.assign(started.worker_id, assignment_for(job_id, started, gpus), job.description(job_id));
 }
 
-v1::Assignment assignment_for(const std::string& job_id, const v1::JobSpec& spec,
-                              const JobStore::StartedAttempt& started, const std::vector<int>& gpus) {
+std::shared_ptr<const v1::JobDescription> ActiveJob::description(const std::string& job_id) const {
+  if (!made_description) made_description = std::make_shared<const v1::JobDescription>(description_for(job_id, spec));
+  return made_description;
+}
+
+v1::Assignment assignment_for(const std::string& job_id, const JobStore::StartedAttempt& started,
+                              const std::vector<int>& gpus) {
   v1::Assignment assignment;
-  if (started.rank_count > 1) assignment.set_rank_count(started.rank_count);
-  *assignment.mutable_gpus() = {gpus.begin(), gpus.end()};
   assignment.set_attempt_id(started.id);
-  if (!started.checkpoint.sha256().empty()) *assignment.mutable_checkpoint() = started.checkpoint;
-  assignment.set_timeout_ms(spec.timeout_ms());
-  assignment.set_checkpoint_interval_ms(spec.checkpoint_interval_ms());
-  assignment.set_warm_runner(spec.warm_runner());
-  if (spec.has_seed()) assignment.set_seed(spec.seed());
-  *assignment.mutable_shared() = spec.shared();
-  *assignment.mutable_limits() = spec.limits();
-  // A gang's ranks meet over the network.
-  assignment.set_network(spec.network() || spec.parallel());
-  assignment.set_gang(spec.parallel());
   assignment.set_job_id(job_id);
   assignment.set_rank(started.rank);
-  assignment.set_world_size(spec.repetitions());
-  assignment.set_domain(spec.domain());
-  assignment.set_process_kind(spec.process_kind());
-  *assignment.mutable_process() = spec.process();
-  assignment.set_entry(spec.entry());
-  *assignment.mutable_parameters() = spec.parameters();
-  // The rank contract's defaults; a gang learns its own with StartGang.
-  assignment.set_master_addr("127.0.0.1");
-  assignment.set_master_port(9000);
+  if (started.rank_count > 1) assignment.set_rank_count(started.rank_count);
+  *assignment.mutable_gpus() = {gpus.begin(), gpus.end()};
+  if (!started.checkpoint.sha256().empty()) *assignment.mutable_checkpoint() = started.checkpoint;
   return assignment;
+}
+
+v1::JobDescription description_for(const std::string& job_id, const v1::JobSpec& spec) {
+  v1::JobDescription job;
+  job.set_job_id(job_id);
+  job.set_world_size(spec.repetitions());
+  job.set_domain(spec.domain());
+  job.set_process_kind(spec.process_kind());
+  *job.mutable_process() = spec.process();
+  job.set_entry(spec.entry());
+  *job.mutable_parameters() = spec.parameters();
+  job.set_timeout_ms(spec.timeout_ms());
+  job.set_checkpoint_interval_ms(spec.checkpoint_interval_ms());
+  job.set_warm_runner(spec.warm_runner());
+  *job.mutable_shared() = spec.shared();
+  *job.mutable_limits() = spec.limits();
+  // A gang's ranks meet over the network.
+  job.set_network(spec.network() || spec.parallel());
+  job.set_gang(spec.parallel());
+  if (spec.has_seed()) job.set_seed(spec.seed());
+  return job;
 }
 
 }  // namespace pesc

@@ -20,6 +20,7 @@
 // A round is run under the coordinator's mutex; so are policies.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -39,7 +40,10 @@ namespace pesc {
 class DispatchHost {
  public:
   virtual ~DispatchHost() = default;
-  virtual void assign(const std::string& worker_id, v1::Assignment assignment) = 0;
+  // `job`: what every rank of the assignment's job runs, for a worker that
+  // has not been told yet.
+  virtual void assign(const std::string& worker_id, v1::Assignment assignment,
+                      std::shared_ptr<const v1::JobDescription> job) = 0;
   virtual void send(const std::string& worker_id, v1::CoordinatorMessage message) = 0;
   // The worker stops these attempts and forgets them.
   virtual void cancel(const std::string& worker_id, const std::vector<int64_t>& attempts) = 0;
@@ -70,7 +74,7 @@ class DispatchRound {
                   const std::vector<int>& gpus = {});
   // Sends a started attempt to its worker, which holds it from now on;
   // `gpus`: the worker's GPUs it gets to itself.
-  void send(const std::string& job_id, const v1::JobSpec& spec, const JobStore::StartedAttempt& started,
+  void send(const std::string& job_id, const ActiveJob& job, const JobStore::StartedAttempt& started,
             const std::vector<int>& gpus = {});
 
  private:
@@ -95,9 +99,11 @@ class DispatchPolicy {
   }
 };
 
-// What a worker is sent for a started attempt of a job.
-v1::Assignment assignment_for(const std::string& job_id, const v1::JobSpec& spec,
-                              const JobStore::StartedAttempt& started, const std::vector<int>& gpus);
+// What a worker is sent for a started attempt of a job: the attempt's own;
+// what all the job's ranks share travels once, as description_for's.
+v1::Assignment assignment_for(const std::string& job_id, const JobStore::StartedAttempt& started,
+                              const std::vector<int>& gpus);
+v1::JobDescription description_for(const std::string& job_id, const v1::JobSpec& spec);
 
 }  // namespace pesc
 

@@ -80,7 +80,7 @@ void StragglerPolicy::place(DispatchRound& round) {
       if (ran_ms < std::max(kStragglerMinMs, kStragglerFactor * expected_ms)) continue;
       auto started = round.ledger().start_duplicate(job_id, attempt.rank, helper->worker_id, round.now_unix_ms());
       if (!started.ok()) return round.failed("starting a straggler's duplicate", started.status());
-      round.send(job_id, job.spec, *started);
+      round.send(job_id, job, *started);
       attempts_of_rank[attempt.rank] += 1;
       helper->free -= 1;
     }

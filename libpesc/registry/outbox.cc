@@ -1,5 +1,6 @@
 #include "registry/outbox.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace pesc {
@@ -10,15 +11,43 @@ constexpr size_t kBatchBytes = 1 << 20;
 
 }  // namespace
 
-void Outbox::assign(v1::Assignment assignment) {
+void Outbox::assign(v1::Assignment assignment, const std::shared_ptr<const v1::JobDescription>& job) {
   {
     absl::MutexLock lock(&mutex_);
     if (closed_) return;
-    const size_t bytes = assignment.ByteSizeLong();
-    *joinable(v1::CoordinatorMessage::kAssignBatch, bytes).mutable_assign_batch()->add_assignments() =
-        std::move(assignment);
+    const bool describe = describe_locked(assignment.job_id());
+    size_t bytes = assignment.ByteSizeLong();
+    if (describe) bytes += job->ByteSizeLong();
+    v1::Assignments& batch = *joinable(v1::CoordinatorMessage::kAssignBatch, bytes).mutable_assign_batch();
+    if (describe) *batch.add_jobs() = *job;
+    *batch.add_assignments() = std::move(assignment);
   }
   tell_ready();
+}
+
+void Outbox::forget(const std::string& job_id) {
+  {
+    absl::MutexLock lock(&mutex_);
+    if (closed_ || !described_.contains(job_id)) return;
+    forget_locked(job_id);
+  }
+  tell_ready();
+}
+
+bool Outbox::describe_locked(const std::string& job_id) {
+  auto [described, first] = described_.try_emplace(job_id, 0);
+  described->second = ++assigned_;
+  if (first && described_.size() > kDescribedJobs) {
+    auto least_recent = std::min_element(described_.begin(), described_.end(),
+                                         [](const auto& a, const auto& b) { return a.second < b.second; });
+    forget_locked(least_recent->first);
+  }
+  return first;
+}
+
+void Outbox::forget_locked(const std::string& job_id) {
+  described_.erase(job_id);
+  joinable(v1::CoordinatorMessage::kForgetJobs, job_id.size()).mutable_forget_jobs()->add_job_ids(job_id);
 }
 
 void Outbox::acknowledge(int64_t attempt_id) {

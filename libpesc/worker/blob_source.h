@@ -12,7 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/files.h"
-#include "pesc/v1/pesc.pb.h"
+#include "worker/rank_task.h"
 
 namespace pesc {
 
@@ -20,12 +20,12 @@ class BlobSource {
  public:
   virtual ~BlobSource() = default;
   // Stores a file's content unless the source has it already.
-  virtual absl::StatusOr<v1::BlobRef> upload_file(const std::filesystem::path& file) = 0;
+  virtual absl::StatusOr<BlobId> upload_file(const std::filesystem::path& file) = 0;
   // Writes a blob to `destination`, checking its hash and every write.
-  virtual absl::Status download(const v1::BlobRef& ref, const std::filesystem::path& destination,
+  virtual absl::Status download(const BlobId& blob, const std::filesystem::path& destination,
                                 Durability durability = Durability::kVisible) = 0;
   // The bytes inline, or as a blob when they are too many for a message.
-  virtual absl::StatusOr<v1::Payload> make_payload(std::string bytes) = 0;
+  virtual absl::StatusOr<Payload> make_payload(std::string bytes) = 0;
 };
 
 }  // namespace pesc

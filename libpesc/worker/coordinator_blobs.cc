@@ -2,24 +2,28 @@
 
 #include <utility>
 
+#include "common/status_macros.h"
 #include "transport/transport.h"
+#include "worker/assignment_conversion.h"
 
 namespace pesc {
 
 CoordinatorBlobs::CoordinatorBlobs(const std::shared_ptr<grpc::Channel>& channel)
     : stub_(v1::Blobs::NewStub(channel)) {}
 
-absl::StatusOr<v1::BlobRef> CoordinatorBlobs::upload_file(const std::filesystem::path& file) {
-  return pesc::upload_file(*stub_, file);
+absl::StatusOr<BlobId> CoordinatorBlobs::upload_file(const std::filesystem::path& file) {
+  PESC_ASSIGN_OR_RETURN(v1::BlobRef ref, pesc::upload_file(*stub_, file));
+  return blob_id_of(ref);
 }
 
-absl::Status CoordinatorBlobs::download(const v1::BlobRef& ref, const std::filesystem::path& destination,
+absl::Status CoordinatorBlobs::download(const BlobId& blob, const std::filesystem::path& destination,
                                         Durability durability) {
-  return download_blob(*stub_, ref, destination, durability);
+  return download_blob(*stub_, blob_ref_of(blob), destination, durability);
 }
 
-absl::StatusOr<v1::Payload> CoordinatorBlobs::make_payload(std::string bytes) {
-  return pesc::make_payload(*stub_, std::move(bytes));
+absl::StatusOr<Payload> CoordinatorBlobs::make_payload(std::string bytes) {
+  PESC_ASSIGN_OR_RETURN(v1::Payload payload, pesc::make_payload(*stub_, std::move(bytes)));
+  return payload_of(payload);
 }
 
 }  // namespace pesc

@@ -23,15 +23,15 @@ absl::StatusOr<std::unique_ptr<ProcessCache>> ProcessCache::open(const fs::path&
   return std::unique_ptr<ProcessCache>(new ProcessCache(root, std::move(blobs)));
 }
 
-absl::Status ProcessCache::fetch(const v1::BlobRef& ref, BlobSource& blobs) {
+absl::Status ProcessCache::fetch(const BlobId& blob, BlobSource& blobs) {
   // Its size, checked on each use, catches a copy cut short since.
-  if (auto size = blobs_->size_of(ref.sha256()); size.ok() && *size == ref.size()) return absl::OkStatus();
+  if (auto size = blobs_->size_of(blob.sha256); size.ok() && *size == blob.size) return absl::OkStatus();
   // Streamed to disk (and hash-checked) as it arrives: a process or a data
   // file may be larger than memory.
-  const fs::path arriving = root_ / "blobs" / "tmp" / ref.sha256();
+  const fs::path arriving = root_ / "blobs" / "tmp" / blob.sha256;
   // Kept across restarts: on disk before it is named.
-  PESC_RETURN_IF_ERROR(blobs.download(ref, arriving, Durability::kSynced));
-  return blobs_->adopt(arriving, ref.sha256());
+  PESC_RETURN_IF_ERROR(blobs.download(blob, arriving, Durability::kSynced));
+  return blobs_->adopt(arriving, blob.sha256);
 }
 
 namespace {
@@ -96,21 +96,20 @@ absl::Status discard(const fs::path& dir) {
 
 }  // namespace
 
-absl::Status ProcessCache::stage(const v1::Assignment& assignment, const fs::path& staging) {
-  const v1::BlobRef& ref = assignment.process();
-  const fs::path blob = blobs_->path_of(ref.sha256());
+absl::Status ProcessCache::stage(const JobRun& job, const fs::path& staging) {
+  const fs::path blob = blobs_->path_of(job.process.sha256);
   std::error_code error;
   fs::create_directories(staging, error);
   if (error) return file_error("create", staging, error);
-  if (assignment.process_kind() != v1::PROCESS_KIND_FILE) {
+  if (job.archive) {
     PESC_RETURN_IF_ERROR(archive::extract(blob, staging));
     readable_by_all(staging);
     return absl::OkStatus();
   }
-  const fs::path file = staging / assignment.entry();
+  const fs::path file = staging / job.entry;
   fs::copy_file(blob, file, error);
   if (error) return file_error("place the process at", file, error);
-  if (fs::file_size(file, error) != ref.size() || error) {
+  if (fs::file_size(file, error) != job.process.size || error) {
     return absl::DataLossError(absl::StrCat("cannot place the process at ", file.string(), ": it came out short"));
   }
   // Read-only and executable: ranks share these bytes through hard links.
@@ -121,22 +120,20 @@ absl::Status ProcessCache::stage(const v1::Assignment& assignment, const fs::pat
   return absl::OkStatus();
 }
 
-absl::StatusOr<fs::path> ProcessCache::materialize(const v1::Assignment& assignment, BlobSource& blobs) {
-  const v1::BlobRef& ref = assignment.process();
-  const bool one_file = assignment.process_kind() == v1::PROCESS_KIND_FILE;
+absl::StatusOr<fs::path> ProcessCache::materialize(const JobRun& job, BlobSource& blobs) {
+  const std::string& sha256 = job.process.sha256;
   // One file is named by its entry, so the same bytes under two names are
   // two cache entries.
   fs::path dir = root_ / "processes" /
-                 (one_file ? absl::StrCat(ref.sha256(), "-", sha256_hex(assignment.entry()).substr(0, 12))
-                           : ref.sha256());
+                 (job.archive ? sha256 : absl::StrCat(sha256, "-", sha256_hex(job.entry).substr(0, 12)));
   absl::MutexLock lock(&mutex_);
   if (intact(dir)) return dir;
   PESC_RETURN_IF_ERROR(discard(dir));
-  PESC_RETURN_IF_ERROR(annotate(fetch(ref, blobs), "cannot fetch the process"));
+  PESC_RETURN_IF_ERROR(annotate(fetch(job.process, blobs), "cannot fetch the process"));
   fs::path staging = dir;
   staging += ".staging";
   (void)remove_tree(staging);
-  absl::Status staged = stage(assignment, staging);
+  absl::Status staged = stage(job, staging);
   absl::StatusOr<std::string> manifest = staged.ok() ? manifest_for(staging) : staged;
   if (!manifest.ok()) {
     (void)remove_tree(staging);
@@ -153,18 +150,18 @@ absl::StatusOr<fs::path> ProcessCache::materialize(const v1::Assignment& assignm
   return dir;
 }
 
-absl::StatusOr<fs::path> ProcessCache::shared_file(const v1::SharedFile& shared, BlobSource& blobs) {
+absl::StatusOr<fs::path> ProcessCache::shared_file(const SharedInput& shared, BlobSource& blobs) {
   absl::MutexLock lock(&mutex_);
   fs::path file;
-  if (shared.has_blob()) {
-    PESC_RETURN_IF_ERROR(annotate(fetch(shared.blob(), blobs), absl::StrCat("cannot fetch shared file ", shared.name())));
-    file = blobs_->path_of(shared.blob().sha256());
+  if (shared.url.empty()) {
+    PESC_RETURN_IF_ERROR(annotate(fetch(shared.blob, blobs), absl::StrCat("cannot fetch shared file ", shared.name)));
+    file = blobs_->path_of(shared.blob.sha256);
   } else {
-    file = root_ / "urls" / sha256_hex(shared.url());
+    file = root_ / "urls" / sha256_hex(shared.url);
     std::error_code error;
     if (!fs::exists(file, error)) {
       fs::create_directories(file.parent_path(), error);
-      PESC_RETURN_IF_ERROR(fetch_url(shared.url(), file));
+      PESC_RETURN_IF_ERROR(fetch_url(shared.url, file));
     }
   }
   std::error_code error;

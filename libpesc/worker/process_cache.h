@@ -17,8 +17,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "pesc/v1/pesc.pb.h"
 #include "worker/blob_source.h"
+#include "worker/rank_task.h"
 #include "store/blob_store.h"
 
 namespace pesc {
@@ -27,13 +27,13 @@ class ProcessCache {
  public:
   static absl::StatusOr<std::unique_ptr<ProcessCache>> open(const std::filesystem::path& root);
 
-  // The directory holding the process of `assignment`, fetching and
-  // unpacking it on first use. Thread-safe.
-  absl::StatusOr<std::filesystem::path> materialize(const v1::Assignment& assignment, BlobSource& blobs);
+  // The directory holding the process of `job`, fetching and unpacking it
+  // on first use. Thread-safe.
+  absl::StatusOr<std::filesystem::path> materialize(const JobRun& job, BlobSource& blobs);
 
   // The local copy of a shared file, fetched on first use (from the
   // coordinator, or from its URL). Read-only. Thread-safe.
-  absl::StatusOr<std::filesystem::path> shared_file(const v1::SharedFile& shared, BlobSource& blobs);
+  absl::StatusOr<std::filesystem::path> shared_file(const SharedInput& shared, BlobSource& blobs);
 
   // Fills `app_dir` with hard links to the files of `process_dir` (copies
   // where linking is impossible).
@@ -42,9 +42,9 @@ class ProcessCache {
  private:
   ProcessCache(std::filesystem::path root, std::unique_ptr<BlobStore> blobs)
       : root_(std::move(root)), blobs_(std::move(blobs)) {}
-  absl::Status fetch(const v1::BlobRef& ref, BlobSource& blobs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  absl::Status fetch(const BlobId& blob, BlobSource& blobs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Unpacks (or copies) the process into `staging`.
-  absl::Status stage(const v1::Assignment& assignment, const std::filesystem::path& staging)
+  absl::Status stage(const JobRun& job, const std::filesystem::path& staging)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const std::filesystem::path root_;

@@ -19,14 +19,6 @@ namespace {
 // rank's own.
 constexpr int kSandboxProcesses = 2;
 
-ResourceLimits limits_of(const v1::RankLimits& wire) {
-  return ResourceLimits{.memory_bytes = wire.memory_bytes(),
-                        .cpu_ms = wire.cpu_ms(),
-                        .open_files = wire.open_files(),
-                        .processes = wire.processes(),
-                        .output_bytes = wire.output_bytes()};
-}
-
 // Links are changed themselves, never what they point at.
 void give(const fs::path& path, const Credentials& user) { (void)::lchown(path.c_str(), user.uid, user.gid); }
 
@@ -170,10 +162,10 @@ void RankIsolation::hand_over(const fs::path& dir) const {
   if (run_as_) give_tree(dir, *run_as_, Give::kEverything);
 }
 
-absl::Status RankIsolation::apply(const v1::Assignment& assignment, const RankContext& context, RankLaunch& launch) {
-  launch.limits = limits_of(assignment.limits());
+absl::Status RankIsolation::apply(const JobRun& job, const RankContext& context, RankLaunch& launch) {
+  launch.limits = job.limits;
   // RLIMIT_CPU would count a warm runner's whole life, not one rank.
-  if (assignment.warm_runner()) launch.limits.cpu_ms = 0;
+  if (job.warm_runner) launch.limits.cpu_ms = 0;
   launch.output_dir = context.output_dir;
   if (launch.limits.memory_bytes > 0 || launch.limits.processes > 0) launch.cgroups = cgroups();
   if (run_as_) {
@@ -193,7 +185,7 @@ absl::Status RankIsolation::apply(const v1::Assignment& assignment, const RankCo
                     .writable = {context.app_dir, context.output_dir, context.checkpoint_dir},
                     .hidden = hidden_,
                     .devices = nvidia_devices(context.gpus),
-                    .network = assignment.network()};
+                    .network = job.network};
     sandbox.writable.insert(sandbox.writable.end(), context.spare_dirs.begin(), context.spare_dirs.end());
     // An interpreter installed outside the system dirs must still be seen.
     const fs::path program = launch.argv.at(0);
@@ -233,16 +225,15 @@ absl::Status RankIsolation::protect_work_dir(const fs::path& relative_work_dir) 
   return absl::OkStatus();
 }
 
-std::string RankIsolation::limit_note(const v1::Assignment& assignment, const std::string& limit) {
-  const v1::RankLimits& limits = assignment.limits();
+std::string RankIsolation::limit_note(const ResourceLimits& limits, const std::string& limit) {
   if (limit == "memory") {
-    return absl::StrCat("killed: the rank went over the job's memory limit of ", mebibytes(limits.memory_bytes()));
+    return absl::StrCat("killed: the rank went over the job's memory limit of ", mebibytes(limits.memory_bytes));
   }
   if (limit == "cpu") {
-    return absl::StrCat("killed: the rank used up the job's CPU time limit of ", limits.cpu_ms() / 1000.0, " s");
+    return absl::StrCat("killed: the rank used up the job's CPU time limit of ", limits.cpu_ms / 1000.0, " s");
   }
   if (limit == "output") {
-    return absl::StrCat("killed: output_dir grew past the job's output limit of ", mebibytes(limits.output_bytes()));
+    return absl::StrCat("killed: output_dir grew past the job's output limit of ", mebibytes(limits.output_bytes));
   }
   return absl::StrCat("killed for going over the job's ", limit, " limit");
 }

@@ -4,7 +4,7 @@
 // How a worker keeps ranks from hurting it or each other: the unprivileged
 // user they run as (when the worker is root), the bubblewrap sandbox they
 // run in (when installed), and the job's per-rank limits (rlimits, cgroups,
-// watches). Turns one assignment into those parts of its RankLaunch.
+// watches). Turns one job's run into those parts of its RankLaunch.
 //
 // Thread-safety: apply() from every slot thread at once.
 
@@ -22,7 +22,7 @@
 #include "executor/rank_contract.h"
 #include "executor/rank_process.h"
 #include "executor/sandbox.h"
-#include "pesc/v1/pesc.pb.h"
+#include "worker/rank_task.h"
 
 namespace pesc {
 
@@ -49,8 +49,8 @@ class RankIsolation {
   std::string describe() const;
 
   // Gives the rank's directories to its user and sets the launch's limits,
-  // user, sandbox and cgroups from the assignment.
-  absl::Status apply(const v1::Assignment& assignment, const RankContext& context, RankLaunch& launch);
+  // user, sandbox and cgroups from the job's.
+  absl::Status apply(const JobRun& job, const RankContext& context, RankLaunch& launch);
 
   // The launcher that may start `launch` inside its slot's sandbox
   // (executor/slot_launcher.h), or nullopt when it needs a bubblewrap of its
@@ -75,7 +75,7 @@ class RankIsolation {
   absl::Status protect_work_dir(const std::filesystem::path& work_dir) const;
 
   // What output.txt says about a rank killed for `limit`.
-  static std::string limit_note(const v1::Assignment& assignment, const std::string& limit);
+  static std::string limit_note(const ResourceLimits& limits, const std::string& limit);
 
  private:
   RankIsolation() = default;

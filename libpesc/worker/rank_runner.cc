@@ -39,20 +39,21 @@ std::pair<fs::path, fs::path> dirs_of_set(const fs::path& run_dir, int set) {
   return {run_dir / absl::StrCat("output-", set), run_dir / absl::StrCat("checkpoint-", set)};
 }
 
-RankContext context_for(const v1::Assignment& assignment, const fs::path& run_dir, bool gpu_host) {
+RankContext context_for(const RankTask& task, const fs::path& run_dir, bool gpu_host) {
+  const JobRun& job = *task.job;
   RankContext context;
   context.app_dir = run_dir / "app";
   context.checkpoint_dir = run_dir / "checkpoint";
   context.output_dir = run_dir / "output";
-  context.rank = assignment.rank();
-  context.world_size = assignment.world_size();
-  context.master_addr = assignment.master_addr();
-  context.master_port = assignment.master_port();
-  context.parameters.assign(assignment.parameters().begin(), assignment.parameters().end());
-  context.gpus.assign(assignment.gpus().begin(), assignment.gpus().end());
+  context.rank = task.rank;
+  context.world_size = job.world_size;
+  context.master_addr = task.master_addr;
+  context.master_port = task.master_port;
+  context.parameters = job.parameters;
+  context.gpus = task.gpus;
   context.gpu_host = gpu_host;
-  if (assignment.has_seed()) context.seed = assignment.seed();
-  if (assignment.warm_runner()) {
+  context.seed = job.seed;
+  if (job.warm_runner) {
     for (int set = 1; set < RankRunner::kWarmSets; ++set) {
       auto [output, checkpoint] = dirs_of_set(run_dir, set);
       context.spare_dirs.push_back(output);
@@ -102,28 +103,28 @@ absl::Status place_file(const fs::path& dir, const archive::MemoryFile& file) {
 }
 
 // A failure of the worker's disk is the worker's fault, whatever the rank.
-void blame_disk_fault(const absl::Status& failure, v1::RankResult& result) {
-  if (is_disk_fault(failure)) result.set_failure_class(v1::FAILURE_CLASS_WORKER);
+void blame_disk_fault(const absl::Status& failure, RankOutcome& outcome) {
+  if (is_disk_fault(failure)) outcome.fault = Fault::kWorker;
 }
 
 // Whose fault it was that a rank could not run or be collected: the job's
 // or the rank's when the failure was marked so, the worker's otherwise.
-v1::FailureClass failure_class_of(const absl::Status& status) {
-  if (is_job_fault(status)) return v1::FAILURE_CLASS_JOB;
-  if (is_rank_fault(status)) return v1::FAILURE_CLASS_RANK;
-  return v1::FAILURE_CLASS_WORKER;
+Fault fault_of(const absl::Status& status) {
+  if (is_job_fault(status)) return Fault::kJob;
+  if (is_rank_fault(status)) return Fault::kRank;
+  return Fault::kWorker;
 }
 
 // Links the rank left leading outside its output_dir (to /etc/passwd, say)
 // cannot travel with its files: they are removed and named in the result,
 // and the rest of its output goes back as usual.
-absl::Status leave_out_escaping_links(const fs::path& output_dir, v1::RankResult& result) {
+absl::Status leave_out_escaping_links(const fs::path& output_dir, RankOutcome& outcome) {
   PESC_ASSIGN_OR_RETURN(std::vector<std::string> escaping, archive::links_leading_outside(output_dir));
   for (const std::string& name : escaping) {
     if (::unlink((output_dir / name).c_str()) != 0 && errno != ENOENT) {
       return absl::InternalError(absl::StrCat("cannot remove the link ", name, ": ", std::strerror(errno)));
     }
-    result.add_left_out(name);
+    outcome.left_out.push_back(name);
   }
   return absl::OkStatus();
 }
@@ -166,10 +167,10 @@ absl::Status append_note(const fs::path& output_file, std::string_view note) {
 // changed since the last look.
 class RankRunner::Watchdog {
  public:
-  Watchdog(const v1::Assignment& assignment, RankProcess& process, fs::path checkpoint_dir, BlobSource& blobs,
+  Watchdog(const JobRun& job, RankProcess& process, fs::path checkpoint_dir, BlobSource& blobs,
            const RankHooks& hooks, RankRunner& runner)
-      : timeout_(absl::Milliseconds(assignment.timeout_ms())),
-        interval_(absl::Milliseconds(assignment.checkpoint_interval_ms())),
+      : timeout_(absl::Milliseconds(job.timeout_ms)),
+        interval_(absl::Milliseconds(job.checkpoint_interval_ms)),
         process_(process),
         checkpoint_dir_(std::move(checkpoint_dir)),
         blobs_(blobs),
@@ -266,58 +267,56 @@ std::error_code RankRunner::clear_set(int slot, int set) {
   return error;
 }
 
-v1::RankResult RankRunner::run(const v1::Assignment& assignment, int slot, BlobSource& blobs,
-                               const RankHooks& hooks) {
+RankOutcome RankRunner::run(const RankTask& task, int slot, BlobSource& blobs, const RankHooks& hooks) {
   bool timed_out = false;
-  auto exit = execute(assignment, slot, blobs, hooks, timed_out);
-  return result_of(assignment, slot, 0, exit, timed_out, blobs);
+  auto exit = execute(task, slot, blobs, hooks, timed_out);
+  return outcome_of(task, slot, 0, exit, timed_out, blobs);
 }
 
 const RankRunner::DirSet& RankRunner::dir_set(int slot, int set) { return warm_slot(slot).dirs.at(set); }
 
-v1::RankResult RankRunner::result_of(const v1::Assignment& assignment, int slot, int set,
+RankOutcome RankRunner::outcome_of(const RankTask& task, int slot, int set,
                                      const absl::StatusOr<RankExit>& exit, bool timed_out, BlobSource& blobs) {
   const DirSet& dirs = dir_set(slot, set);
   const fs::path output_file = dirs.output / kOutputFile;
-  v1::RankResult result;
-  result.set_rank(assignment.rank());
-  result.set_attempt_id(assignment.attempt_id());
+  RankOutcome result;
+  result.rank = task.rank;
+  result.attempt_id = task.attempt_id;
   if (exit.ok()) {
-    result.set_exit_code(exit->exit_code);
-    result.set_signal(exit->signal);
-    result.set_start_unix_ms(exit->start_unix_ms);
-    result.set_end_unix_ms(exit->end_unix_ms);
-    result.set_cpu_ms(exit->cpu_ms);
-    result.set_max_rss_kb(exit->max_rss_kb);
-    result.set_state(exit->exit_code == 0 && exit->signal == 0 && !timed_out ? v1::RANK_STATE_SUCCEEDED
-                                                                              : v1::RANK_STATE_FAILED);
-    if (result.state() == v1::RANK_STATE_FAILED) result.set_failure_class(v1::FAILURE_CLASS_RANK);
+    result.exit_code = exit->exit_code;
+    result.signal = exit->signal;
+    result.start_unix_ms = exit->start_unix_ms;
+    result.end_unix_ms = exit->end_unix_ms;
+    result.cpu_ms = exit->cpu_ms;
+    result.max_rss_kb = exit->max_rss_kb;
+    result.succeeded = exit->exit_code == 0 && exit->signal == 0 && !timed_out;
+    if (!result.succeeded) result.fault = Fault::kRank;
     if (timed_out) {
-      result.set_timed_out(true);
-      const std::string note = absl::StrCat("killed after the job's timeout of ", assignment.timeout_ms() / 1000.0, " s");
+      result.timed_out = true;
+      const std::string note = absl::StrCat("killed after the job's timeout of ", task.job->timeout_ms / 1000.0, " s");
       blame_disk_fault(append_note(output_file, note), result);
     }
     if (!exit->limit_exceeded.empty()) {
-      result.set_state(v1::RANK_STATE_FAILED);
-      result.set_failure_class(v1::FAILURE_CLASS_RANK);
-      result.set_limit_exceeded(exit->limit_exceeded);
-      const std::string note = RankIsolation::limit_note(assignment, exit->limit_exceeded);
+      result.succeeded = false;
+      result.fault = Fault::kRank;
+      result.limit_exceeded = exit->limit_exceeded;
+      const std::string note = RankIsolation::limit_note(task.job->limits, exit->limit_exceeded);
       blame_disk_fault(append_note(output_file, note), result);
     }
   } else {
     // The rank never ran: say why where the user will look, in its output.
-    result.set_exit_code(127);
-    result.set_start_unix_ms(now_unix_ms());
-    result.set_end_unix_ms(now_unix_ms());
-    result.set_state(v1::RANK_STATE_FAILED);
-    result.set_failure_class(failure_class_of(exit.status()));
-    result.set_error(std::string(exit.status().message()));
+    result.exit_code = 127;
+    result.start_unix_ms = now_unix_ms();
+    result.end_unix_ms = now_unix_ms();
+    result.succeeded = false;
+    result.fault = fault_of(exit.status());
+    result.error = std::string(exit.status().message());
     blame_disk_fault(exit.status(), result);
     blame_disk_fault(append_note(output_file, std::string(exit.status().message())), result);
   }
   LeftBehind left;
   auto checkpoint = save_checkpoint(dirs.checkpoint, blobs);
-  if (checkpoint.ok() && *checkpoint) *result.mutable_checkpoint() = **checkpoint;
+  if (checkpoint.ok()) result.checkpoint = *checkpoint;
   left.checkpoint_empty = checkpoint.ok() && !*checkpoint;
   std::optional<PipedFile> piped = exit.ok() ? exit->piped_file : std::nullopt;
   auto entries = collect_output(dirs.output, std::move(piped), blobs, result);
@@ -325,43 +324,43 @@ v1::RankResult RankRunner::result_of(const v1::Assignment& assignment, int slot,
     left.output_entries = *std::move(entries);
     warm_slot(slot).left_behind[set] = std::move(left);
   } else {
-    result.set_state(v1::RANK_STATE_FAILED);
-    result.set_failure_class(failure_class_of(entries.status()));
-    result.set_error(absl::StrCat("cannot send the output back: ", entries.status().message()));
+    result.succeeded = false;
+    result.fault = fault_of(entries.status());
+    result.error = absl::StrCat("cannot send the output back: ", entries.status().message());
     blame_disk_fault(entries.status(), result);
   }
   blame_full_disk(result);
   return result;
 }
 
-void RankRunner::blame_full_disk(v1::RankResult& result) const {
-  if (result.failure_class() == v1::FAILURE_CLASS_WORKER) return;  // it says why already
+void RankRunner::blame_full_disk(RankOutcome& outcome) const {
+  if (outcome.fault == Fault::kWorker) return;  // it says why already
   const std::string shortage = disk_room_.shortage();
-  const bool short_while_it_ran = result.start_unix_ms() > 0 && disk_room_.was_short_since(result.start_unix_ms());
+  const bool short_while_it_ran = outcome.start_unix_ms > 0 && disk_room_.was_short_since(outcome.start_unix_ms);
   if (shortage.empty() && !short_while_it_ran) return;
-  result.set_state(v1::RANK_STATE_FAILED);
-  result.set_failure_class(v1::FAILURE_CLASS_WORKER);
-  result.set_error(absl::StrCat("the worker's disk was full while the rank ran (",
-                                shortage.empty() ? "it has room again" : shortage,
-                                "): what the rank wrote may be lost"));
+  outcome.succeeded = false;
+  outcome.fault = Fault::kWorker;
+  outcome.error = absl::StrCat("the worker's disk was full while the rank ran (",
+                               shortage.empty() ? "it has room again" : shortage,
+                               "): what the rank wrote may be lost");
 }
 
-bool RankRunner::can_pipeline(const v1::Assignment& assignment) {
+bool RankRunner::can_pipeline(const RankTask& task) {
+  const JobRun& job = *task.job;
   // A timeout or an output limit watches one rank's process or directory,
   // and a checkpoint is restored before its rank: those go one at a time.
-  return assignment.warm_runner() && assignment.rank_count() > 1 && !assignment.gang() &&
-         assignment.timeout_ms() == 0 && assignment.checkpoint_interval_ms() == 0 &&
-         assignment.limits().output_bytes() == 0 && !assignment.has_checkpoint();
+  return job.warm_runner && task.rank_count > 1 && !job.gang && job.timeout_ms == 0 &&
+         job.checkpoint_interval_ms == 0 && job.limits.output_bytes == 0 && !task.checkpoint;
 }
 
-void RankRunner::run_chunk(v1::Assignment& assignment, int slot, BlobSource& blobs, const RankHooks& hooks,
+void RankRunner::run_chunk(RankTask& task, int slot, BlobSource& blobs, const RankHooks& hooks,
                            const std::function<bool()>& keep_going,
-                           const std::function<void(v1::RankResult)>& take) {
-  const int end = assignment.rank() + std::max(1, assignment.rank_count());
+                           const std::function<void(RankOutcome)>& take) {
+  const int end = task.rank + std::max(1, task.rank_count);
   // The first rank starts the slot's runner, or finds it warm, as usual.
-  take(run(assignment, slot, blobs, hooks));
+  take(run(task, slot, blobs, hooks));
   WarmSlot& warm = warm_slot(slot);
-  int next_rank = assignment.rank() + 1;
+  int next_rank = task.rank + 1;
   if (next_rank >= end || !keep_going() || !warm.runner || !warm.runner->alive()) return;
   hooks.on_start(&warm.runner->process());
   // Ranks sent to the runner and not yet answered, with their sets; sets
@@ -395,17 +394,18 @@ void RankRunner::run_chunk(v1::Assignment& assignment, int slot, BlobSource& blo
       exit = after_runner_failed(slot, exit.status(), false);
       sent.clear();
     }
-    assignment.set_rank(rank);
-    take(result_of(assignment, slot, set, exit, false, blobs));
+    task.rank = rank;
+    take(outcome_of(task, slot, set, exit, false, blobs));
     clear_set(slot, set);
   }
   hooks.on_start(nullptr);
 }
 
-absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, int slot, BlobSource& blobs,
+absl::StatusOr<RankExit> RankRunner::execute(const RankTask& task, int slot, BlobSource& blobs,
                                              const RankHooks& hooks, bool& timed_out) {
+  const JobRun& job = *task.job;
   const fs::path run_dir = slot_dir(slot);
-  RankContext context = context_for(assignment, run_dir, gpu_host_);
+  RankContext context = context_for(task, run_dir, gpu_host_);
   std::error_code error;
   for (const fs::path& dir : {context.output_dir, context.checkpoint_dir}) fs::create_directories(dir, error);
   for (const fs::path& dir : context.spare_dirs) fs::create_directories(dir, error);
@@ -414,31 +414,31 @@ absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, i
   WarmSlot& warm = warm_slot(slot);
   // A gang's runner carries its meeting point (MASTER_ADDR, MASTER_PORT) in
   // its environment, and a restarted gang meets elsewhere.
-  const bool reuse = assignment.warm_runner() && !assignment.gang() && warm.runner && warm.runner->alive() &&
-                     warm.job_id == assignment.job_id() && warm.gpus == context.gpus;
+  const bool reuse = job.warm_runner && !job.gang && warm.runner && warm.runner->alive() &&
+                     warm.job_id == job.job_id && warm.gpus == context.gpus;
   if (!reuse) {
     release_warm(slot);
-    PESC_ASSIGN_OR_RETURN(fs::path process_dir, cache_.materialize(assignment, blobs));
+    PESC_ASSIGN_OR_RETURN(fs::path process_dir, cache_.materialize(job, blobs));
     PESC_RETURN_IF_ERROR(ProcessCache::populate(process_dir, context.app_dir));
-    PESC_RETURN_IF_ERROR(place_shared_files(assignment, context.app_dir, blobs));
+    PESC_RETURN_IF_ERROR(place_shared_files(job, context.app_dir, blobs));
   }
-  if (assignment.has_checkpoint()) {
-    PESC_RETURN_IF_ERROR(annotate(restore_checkpoint(assignment.checkpoint(), context.checkpoint_dir, blobs),
+  if (task.checkpoint) {
+    PESC_RETURN_IF_ERROR(annotate(restore_checkpoint(*task.checkpoint, context.checkpoint_dir, blobs),
                                   "cannot restore the rank's checkpoint"));
   }
   if (reuse) {
     // The runner has its launch; only what the worker put here is new.
-    if (assignment.has_checkpoint()) isolation_->hand_over(context.checkpoint_dir);
-    return run_warm(assignment, slot, blobs, hooks, timed_out);
+    if (task.checkpoint) isolation_->hand_over(context.checkpoint_dir);
+    return run_warm(task, slot, blobs, hooks, timed_out);
   }
-  PESC_ASSIGN_OR_RETURN(RankLaunch launch, launch_for(assignment, context));
-  if (assignment.warm_runner()) {
+  PESC_ASSIGN_OR_RETURN(RankLaunch launch, launch_for(job, context));
+  if (job.warm_runner) {
     // What the runner prints outside any rank goes beside the rank dirs.
     launch.output_file = run_dir / "runner.txt";
     PESC_ASSIGN_OR_RETURN(warm.runner, WarmRunner::start(std::move(launch)));
-    warm.job_id = assignment.job_id();
+    warm.job_id = job.job_id;
     warm.gpus = context.gpus;
-    return run_warm(assignment, slot, blobs, hooks, timed_out);
+    return run_warm(task, slot, blobs, hooks, timed_out);
   }
 
   use_slot_launcher(slot, launch);
@@ -457,7 +457,7 @@ absl::StatusOr<RankExit> RankRunner::execute(const v1::Assignment& assignment, i
   hooks.on_start(process.get());
   RankExit exit;
   {
-    Watchdog watchdog(assignment, *process, context.checkpoint_dir, blobs, hooks, *this);
+    Watchdog watchdog(job, *process, context.checkpoint_dir, blobs, hooks, *this);
     exit = process->wait();
     timed_out = watchdog.finish();
   }
@@ -488,14 +488,14 @@ void RankRunner::use_slot_launcher(int slot, RankLaunch& launch) {
   launch.launcher = warm.launcher;
 }
 
-absl::StatusOr<RankLaunch> RankRunner::launch_for(const v1::Assignment& assignment, const RankContext& context) {
+absl::StatusOr<RankLaunch> RankRunner::launch_for(const JobRun& job, const RankContext& context) {
   // A domain or entry that fails here is the job's to fix.
-  PESC_ASSIGN_OR_RETURN(Domain domain, job_fault(parse_domain(assignment.domain())));
-  fs::path entry = context.app_dir / assignment.entry();
+  PESC_ASSIGN_OR_RETURN(Domain domain, job_fault(parse_domain(job.domain)));
+  fs::path entry = context.app_dir / job.entry;
   std::error_code error;
   if (!fs::exists(entry, error)) {
     return job_fault(
-        absl::NotFoundError(absl::StrCat("the entry point ", assignment.entry(), " is not in the process")));
+        absl::NotFoundError(absl::StrCat("the entry point ", job.entry, " is not in the process")));
   }
   // A missing interpreter is this worker's: another may have it.
   PESC_ASSIGN_OR_RETURN(std::vector<std::string> argv, interpreters_.command_for(domain, entry.string()));
@@ -505,19 +505,19 @@ absl::StatusOr<RankLaunch> RankRunner::launch_for(const v1::Assignment& assignme
   launch.environment = pesc_environment(context);
   launch.working_dir = context.app_dir;
   launch.output_file = context.output_dir / kOutputFile;
-  PESC_RETURN_IF_ERROR(isolation_->apply(assignment, context, launch));
+  PESC_RETURN_IF_ERROR(isolation_->apply(job, context, launch));
   return launch;
 }
 
-absl::StatusOr<RankExit> RankRunner::run_warm(const v1::Assignment& assignment, int slot, BlobSource& blobs,
+absl::StatusOr<RankExit> RankRunner::run_warm(const RankTask& task, int slot, BlobSource& blobs,
                                               const RankHooks& hooks, bool& timed_out) {
   WarmSlot& warm = warm_slot(slot);
   const DirSet& dirs = dir_set(slot, 0);
   hooks.on_start(&warm.runner->process());
   absl::StatusOr<RankExit> exit;
   {
-    Watchdog watchdog(assignment, warm.runner->process(), dirs.checkpoint, blobs, hooks, *this);
-    exit = warm.runner->run(assignment.rank(), dirs.output, dirs.checkpoint);
+    Watchdog watchdog(*task.job, warm.runner->process(), dirs.checkpoint, blobs, hooks, *this);
+    exit = warm.runner->run(task.rank, dirs.output, dirs.checkpoint);
     timed_out = watchdog.finish();
   }
   hooks.on_start(nullptr);
@@ -543,22 +543,21 @@ absl::StatusOr<RankExit> RankRunner::after_runner_failed(int slot, absl::Status 
   return killed;
 }
 
-absl::Status RankRunner::place_shared_files(const v1::Assignment& assignment, const fs::path& app_dir,
-                                            BlobSource& blobs) {
-  for (const v1::SharedFile& shared : assignment.shared()) {
+absl::Status RankRunner::place_shared_files(const JobRun& job, const fs::path& app_dir, BlobSource& blobs) {
+  for (const SharedInput& shared : job.shared) {
     PESC_ASSIGN_OR_RETURN(fs::path cached, cache_.shared_file(shared, blobs));
-    const fs::path target = app_dir / shared.name();
+    const fs::path target = app_dir / shared.name;
     std::error_code error;
     if (fs::exists(target, error)) {
       return job_fault(absl::InvalidArgumentError(
-          absl::StrCat("the shared file ", shared.name(), " has the name of a file of the process")));
+          absl::StrCat("the shared file ", shared.name, " has the name of a file of the process")));
     }
     fs::create_hard_link(cached, target, error);
     if (error) {
       error.clear();
       fs::copy_file(cached, target, error);
     }
-    if (error) return absl::InternalError(absl::StrCat("cannot place shared file ", shared.name(), ": ", error.message()));
+    if (error) return absl::InternalError(absl::StrCat("cannot place shared file ", shared.name, ": ", error.message()));
   }
   return absl::OkStatus();
 }
@@ -586,18 +585,18 @@ void RankRunner::release_warm(int slot) {
 
 RankRunner::~RankRunner() = default;
 
-absl::StatusOr<std::optional<v1::BlobRef>> RankRunner::save_checkpoint(const fs::path& checkpoint_dir,
+absl::StatusOr<std::optional<BlobId>> RankRunner::save_checkpoint(const fs::path& checkpoint_dir,
                                                                        BlobSource& blobs) {
   PESC_ASSIGN_OR_RETURN(bool empty, archive::directory_is_empty_except(checkpoint_dir, {}));
-  if (empty) return std::optional<v1::BlobRef>();
+  if (empty) return std::optional<BlobId>();
   PESC_ASSIGN_OR_RETURN(TempDirectory scratch, TempDirectory::create("pesc-checkpoint-"));
   fs::path tar = scratch.path() / "checkpoint.tar";
   PESC_RETURN_IF_ERROR(archive::pack_directory(checkpoint_dir, tar));
-  PESC_ASSIGN_OR_RETURN(v1::BlobRef ref, patiently([&] { return blobs.upload_file(tar); }));
-  return std::optional<v1::BlobRef>(std::move(ref));
+  PESC_ASSIGN_OR_RETURN(BlobId blob, patiently([&] { return blobs.upload_file(tar); }));
+  return std::optional<BlobId>(std::move(blob));
 }
 
-absl::Status RankRunner::restore_checkpoint(const v1::BlobRef& checkpoint, const fs::path& checkpoint_dir,
+absl::Status RankRunner::restore_checkpoint(const BlobId& checkpoint, const fs::path& checkpoint_dir,
                                             BlobSource& blobs) {
   PESC_ASSIGN_OR_RETURN(TempDirectory scratch, TempDirectory::create("pesc-checkpoint-"));
   fs::path tar = scratch.path() / "checkpoint.tar";
@@ -607,8 +606,8 @@ absl::Status RankRunner::restore_checkpoint(const v1::BlobRef& checkpoint, const
 
 absl::StatusOr<std::vector<std::string>> RankRunner::collect_output(const fs::path& output_dir,
                                                                    std::optional<PipedFile> piped,
-                                                                   BlobSource& blobs, v1::RankResult& result) {
-  PESC_RETURN_IF_ERROR(leave_out_escaping_links(output_dir, result));
+                                                                   BlobSource& blobs, RankOutcome& outcome) {
+  PESC_RETURN_IF_ERROR(leave_out_escaping_links(output_dir, outcome));
   PESC_ASSIGN_OR_RETURN(std::vector<std::string> entries, directory_names(output_dir));
   std::string text;
   // A rank's link named output.txt must not make the worker send back a
@@ -622,7 +621,7 @@ absl::StatusOr<std::vector<std::string>> RankRunner::collect_output(const fs::pa
   // An empty output.txt may stay for the next rank, which would get one
   // anyway: one file less to make and remove per rank.
   const bool keep_output_txt = regular_output_txt && text.empty();
-  PESC_ASSIGN_OR_RETURN(*result.mutable_output_txt(), patiently([&] { return blobs.make_payload(text); }));
+  PESC_ASSIGN_OR_RETURN(outcome.output_txt, patiently([&] { return blobs.make_payload(text); }));
   const bool only_output_txt =
       std::all_of(entries.begin(), entries.end(), [](const std::string& name) { return name == kOutputFile; });
   if (keep_output_txt) std::erase(entries, std::string(kOutputFile));
@@ -633,7 +632,7 @@ absl::StatusOr<std::vector<std::string>> RankRunner::collect_output(const fs::pa
   auto small = archive::pack_directory_in_memory(only_output_txt ? fs::path() : output_dir, {kOutputFile},
                                                  kInlinePayloadBytes, in_memory);
   if (small.ok()) {
-    result.set_files_inline(*std::move(small));
+    outcome.files_inline = *std::move(small);
     return entries;
   }
   if (!absl::IsResourceExhausted(small.status())) return small.status();
@@ -648,7 +647,7 @@ absl::StatusOr<std::vector<std::string>> RankRunner::collect_output(const fs::pa
   auto uploaded = patiently([&] { return blobs.upload_file(tar); });
   fs::remove(tar, ignored);
   if (!uploaded.ok()) return uploaded.status();
-  *result.mutable_files() = *std::move(uploaded);
+  outcome.files = *std::move(uploaded);
   return entries;
 }
 

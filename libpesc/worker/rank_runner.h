@@ -1,9 +1,9 @@
 #ifndef PESC_WORKER_RANK_RUNNER_H_
 #define PESC_WORKER_RANK_RUNNER_H_
 
-// Runs one assignment end to end on this machine: prepares the rank's
+// Runs one rank task end to end on this machine: prepares the rank's
 // app_dir, output_dir and checkpoint_dir, starts the process with the rank
-// contract, waits, and turns what it left into a RankResult.
+// contract, waits, and turns what it left into a RankOutcome.
 
 #include <array>
 #include <atomic>
@@ -21,7 +21,7 @@
 #include "executor/rank_process.h"
 #include "executor/slot_launcher.h"
 #include "executor/warm_runner.h"
-#include "pesc/v1/pesc.pb.h"
+#include "worker/rank_task.h"
 #include "worker/blob_source.h"
 #include "worker/disk_room.h"
 #include "worker/process_cache.h"
@@ -36,7 +36,7 @@ struct RankHooks {
   // the process is gone.
   std::function<void(RankProcess*)> on_start;
   // A checkpoint saved while the rank runs.
-  std::function<void(const v1::BlobRef&)> on_checkpoint;
+  std::function<void(const BlobId&)> on_checkpoint;
 };
 
 class RankRunner {
@@ -61,16 +61,16 @@ class RankRunner {
   static constexpr int kWarmSets = 3;
 
   // Runs in slot `slot`'s directories, which must be empty.
-  v1::RankResult run(const v1::Assignment& assignment, int slot, BlobSource& blobs, const RankHooks& hooks);
+  RankOutcome run(const RankTask& task, int slot, BlobSource& blobs, const RankHooks& hooks);
 
   // Whether run_chunk may run the chunk's ranks overlapped.
-  static bool can_pipeline(const v1::Assignment& assignment);
+  static bool can_pipeline(const RankTask& task);
   // Runs a chunk's ranks on the slot's warm runner, up to kWarmSets - 1 of
   // them sent ahead in the slot's other sets of directories while the last
   // one's output is read; each rank still gets empty directories. `take` gets each result in rank order; a rank starts
   // only while `keep_going` says so. Ends early when the runner dies.
-  void run_chunk(v1::Assignment& assignment, int slot, BlobSource& blobs, const RankHooks& hooks,
-                 const std::function<bool()>& keep_going, const std::function<void(v1::RankResult)>& take);
+  void run_chunk(RankTask& task, int slot, BlobSource& blobs, const RankHooks& hooks,
+                 const std::function<bool()>& keep_going, const std::function<void(RankOutcome)>& take);
 
   // The output.txt a one-rank attempt in `slot` writes as it runs.
   std::filesystem::path output_file(int slot) const;
@@ -95,16 +95,16 @@ class RankRunner {
   // Empties one set of the slot's directories.
   std::error_code clear_set(int slot, int set);
   // The rank's result from how it ended and what it left in `set`.
-  v1::RankResult result_of(const v1::Assignment& assignment, int slot, int set, const absl::StatusOr<RankExit>& exit,
+  RankOutcome outcome_of(const RankTask& task, int slot, int set, const absl::StatusOr<RankExit>& exit,
                            bool timed_out, BlobSource& blobs);
   // Fails a result the worker's disk may have spoilt.
-  void blame_full_disk(v1::RankResult& result) const;
+  void blame_full_disk(RankOutcome& outcome) const;
   // Ends the slot's failed warm runner; how the rank ended, for its result.
   absl::StatusOr<RankExit> after_runner_failed(int slot, absl::Status failure, bool timed_out);
   // checkpoint_dir packed and uploaded; nullopt when it is empty.
-  absl::StatusOr<std::optional<v1::BlobRef>> save_checkpoint(const std::filesystem::path& checkpoint_dir,
+  absl::StatusOr<std::optional<BlobId>> save_checkpoint(const std::filesystem::path& checkpoint_dir,
                                                              BlobSource& blobs);
-  absl::Status restore_checkpoint(const v1::BlobRef& checkpoint, const std::filesystem::path& checkpoint_dir,
+  absl::Status restore_checkpoint(const BlobId& checkpoint, const std::filesystem::path& checkpoint_dir,
                                   BlobSource& blobs);
   // What a finished rank left in its slot's directories, so emptying them
   // for the next rank needs no listing.
@@ -123,25 +123,25 @@ class RankRunner {
     std::shared_ptr<SlotLauncher> launcher;
   };
   WarmSlot& warm_slot(int slot);
-  absl::Status place_shared_files(const v1::Assignment& assignment, const std::filesystem::path& app_dir,
+  absl::Status place_shared_files(const JobRun& job, const std::filesystem::path& app_dir,
                                   BlobSource& blobs);
 
-  absl::StatusOr<RankExit> execute(const v1::Assignment& assignment, int slot, BlobSource& blobs,
+  absl::StatusOr<RankExit> execute(const RankTask& task, int slot, BlobSource& blobs,
                                    const RankHooks& hooks, bool& timed_out);
   // The command, environment and isolation of a fresh process for it.
-  absl::StatusOr<RankLaunch> launch_for(const v1::Assignment& assignment, const RankContext& context);
+  absl::StatusOr<RankLaunch> launch_for(const JobRun& job, const RankContext& context);
   // Has `launch` start through the slot's launcher when it can, starting
   // one when the slot has none for its sandbox.
   void use_slot_launcher(int slot, RankLaunch& launch);
   // Feeds the rank to the slot's warm runner and waits for it.
-  absl::StatusOr<RankExit> run_warm(const v1::Assignment& assignment, int slot, BlobSource& blobs,
+  absl::StatusOr<RankExit> run_warm(const RankTask& task, int slot, BlobSource& blobs,
                                     const RankHooks& hooks, bool& timed_out);
   // Fills `result` with the rank's output (and `piped`, the value its
   // runner handed over, as a file of output_dir); returns the names the
   // rank left in output_dir.
   absl::StatusOr<std::vector<std::string>> collect_output(const std::filesystem::path& output_dir,
                                                           std::optional<PipedFile> piped, BlobSource& blobs,
-                                                          v1::RankResult& result);
+                                                          RankOutcome& outcome);
 
   const std::filesystem::path runs_dir_;
   InterpreterTable& interpreters_;

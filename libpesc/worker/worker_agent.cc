@@ -10,6 +10,7 @@
 
 #include <deque>
 #include <fstream>
+#include <iostream>
 #include <optional>
 #include <set>
 #include <thread>
@@ -28,6 +29,7 @@
 #include "pesc/pesc.h"
 #include "pesc/v1/pesc.grpc.pb.h"
 #include "transport/transport.h"
+#include "worker/assignment_conversion.h"
 #include "worker/coordinator_blobs.h"
 #include "worker/disk_room.h"
 #include "worker/host_load.h"
@@ -164,7 +166,12 @@ struct WorkerAgent::Impl {
 
   absl::Mutex mutex;
   bool stopping ABSL_GUARDED_BY(mutex) = false;
-  std::deque<v1::Assignment> queue ABSL_GUARDED_BY(mutex);
+  std::deque<RankTask> queue ABSL_GUARDED_BY(mutex);
+  // The jobs this stream described and has not told to forget, by id: the
+  // coordinator describes a job with its first assignment on a stream and
+  // mirrors what the worker keeps (registry/outbox.h). A new stream starts
+  // with none; queued and running tasks hold their own job's.
+  std::map<std::string, std::shared_ptr<const JobRun>> described ABSL_GUARDED_BY(mutex);
   std::map<int64_t, RankProcess*> running ABSL_GUARDED_BY(mutex);  // attempt -> process (null while preparing)
   std::map<int64_t, std::vector<int>> running_gpus ABSL_GUARDED_BY(mutex);  // of running attempts that have some
   std::set<int64_t> cancelled ABSL_GUARDED_BY(mutex);
@@ -218,9 +225,12 @@ struct WorkerAgent::Impl {
   // Answers a follower's read of a running rank's output.txt.
   void answer_read(const v1::ReadOutput& read);
   void slot_loop(int slot);
-  // Holds the slot until the gang starts (true, with the assignment told
+  // Holds the slot until the gang starts (true, with the task told
   // where rank 0 is) or the attempt is cancelled or the worker stops.
-  bool await_gang_start(v1::Assignment& assignment);
+  bool await_gang_start(RankTask& task);
+  // Takes in a batch of assignments with the jobs it describes; returns
+  // those of jobs never described, which the worker cannot run.
+  std::vector<int64_t> take_assignments(const v1::Assignments& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex);
   void send_gang_ready(int64_t attempt_id, int port);
   void heartbeat_loop();
   void send_heartbeat(const OwnerState& owner, const std::vector<int64_t>& returned = {});
@@ -253,9 +263,9 @@ struct WorkerAgent::Impl {
   void schedule_resend(int64_t attempt_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex);
   bool send(const v1::WorkerMessage& message);
   void report(v1::RankFinished finished);
-  // Runs the assignment's rank, or each rank of its chunk in turn; stops
+  // Runs the task's rank, or each rank of its chunk in turn; stops
   // short when the attempt is cancelled.
-  v1::RankFinished run_assignment(v1::Assignment& assignment, int slot, const RankHooks& hooks);
+  v1::RankFinished run_task(RankTask& task, int slot, const RankHooks& hooks);
   void cancel(int64_t attempt_id);
 };
 
@@ -324,17 +334,18 @@ absl::Status WorkerAgent::Impl::run_session(bool& registered) {
     registration.set_end_unix_ms(options.end_unix_ms);
     stream_context = &context;
     for (const auto& [attempt, process] : running) registration.add_attempts_in_hand(attempt);
-    for (const v1::Assignment& queued : queue) registration.add_attempts_in_hand(queued.attempt_id());
+    described.clear();  // the coordinator describes every job again on the new stream
+    for (const RankTask& queued : queue) registration.add_attempts_in_hand(queued.attempt_id);
     for (const auto& [attempt, gpus] : running_gpus) {
       v1::HeldGpus& held = *registration.add_held_gpus();
       held.set_attempt_id(attempt);
       *held.mutable_gpus() = {gpus.begin(), gpus.end()};
     }
-    for (const v1::Assignment& queued : queue) {
-      if (queued.gpus().empty()) continue;
+    for (const RankTask& queued : queue) {
+      if (queued.gpus.empty()) continue;
       v1::HeldGpus& held = *registration.add_held_gpus();
-      held.set_attempt_id(queued.attempt_id());
-      *held.mutable_gpus() = queued.gpus();
+      held.set_attempt_id(queued.attempt_id);
+      *held.mutable_gpus() = {queued.gpus.begin(), queued.gpus.end()};
     }
     for (const auto& [attempt, result] : unacknowledged) registration.add_attempts_in_hand(attempt);
   }
@@ -375,7 +386,7 @@ void WorkerAgent::Impl::resume(const v1::Registered& registered) {
     absl::MutexLock lock(&mutex);
     for (int64_t stale : registered.stale_attempts()) {
       unacknowledged.erase(stale);
-      std::erase_if(queue, [&](const v1::Assignment& a) { return a.attempt_id() == stale; });
+      std::erase_if(queue, [&](const RankTask& task) { return task.attempt_id == stale; });
       if (running.contains(stale)) cancel(stale);
     }
     outgoing.clear();
@@ -389,9 +400,20 @@ void WorkerAgent::Impl::resume(const v1::Registered& registered) {
 
 void WorkerAgent::Impl::handle(const v1::CoordinatorMessage& message) {
   if (message.has_read_output()) return answer_read(message.read_output());
-  absl::MutexLock lock(&mutex);
   if (message.has_assign_batch()) {
-    for (const v1::Assignment& assignment : message.assign_batch().assignments()) queue.push_back(assignment);
+    std::vector<int64_t> undescribed;
+    {
+      absl::MutexLock lock(&mutex);
+      undescribed = take_assignments(message.assign_batch());
+    }
+    // Never so with a coordinator that keeps the protocol; given back, they
+    // run elsewhere.
+    if (!undescribed.empty()) send_heartbeat(owner_state(), undescribed);
+    return;
+  }
+  absl::MutexLock lock(&mutex);
+  if (message.has_forget_jobs()) {
+    for (const std::string& job_id : message.forget_jobs().job_ids()) described.erase(job_id);
   } else if (message.has_cancel()) {
     for (int64_t attempt : message.cancel().attempt_ids()) cancel(attempt);
   } else if (message.has_ack()) {
@@ -431,8 +453,24 @@ void WorkerAgent::Impl::send_gang_ready(int64_t attempt_id, int port) {
   send(message);  // if the stream is down, resume() says it again
 }
 
-bool WorkerAgent::Impl::await_gang_start(v1::Assignment& assignment) {
-  const int64_t attempt = assignment.attempt_id();
+std::vector<int64_t> WorkerAgent::Impl::take_assignments(const v1::Assignments& batch) {
+  for (const v1::JobDescription& job : batch.jobs()) described[job.job_id()] = job_run_from(job);
+  std::vector<int64_t> undescribed;
+  for (const v1::Assignment& assignment : batch.assignments()) {
+    auto job = described.find(assignment.job_id());
+    if (job == described.end()) {
+      std::cerr << "pesc worker: the coordinator sent attempt " << assignment.attempt_id() << " of job "
+                << assignment.job_id() << " without describing the job; giving it back" << std::endl;
+      undescribed.push_back(assignment.attempt_id());
+      continue;
+    }
+    queue.push_back(task_from(assignment, job->second));
+  }
+  return undescribed;
+}
+
+bool WorkerAgent::Impl::await_gang_start(RankTask& task) {
+  const int64_t attempt = task.attempt_id;
   const int port = free_port();
   {
     absl::MutexLock lock(&mutex);
@@ -447,14 +485,14 @@ bool WorkerAgent::Impl::await_gang_start(v1::Assignment& assignment) {
   gang_waiting.erase(attempt);
   auto start = gang_started.find(attempt);
   if (start == gang_started.end()) return false;
-  assignment.set_master_addr(start->second.master_addr());
-  assignment.set_master_port(start->second.master_port());
+  task.master_addr = start->second.master_addr();
+  task.master_port = start->second.master_port();
   gang_started.erase(start);
   return !stopping && !cancelled.contains(attempt);
 }
 
 void WorkerAgent::Impl::cancel(int64_t attempt_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex) {
-  std::erase_if(queue, [&](const v1::Assignment& a) { return a.attempt_id() == attempt_id; });
+  std::erase_if(queue, [&](const RankTask& task) { return task.attempt_id == attempt_id; });
   auto running_rank = running.find(attempt_id);
   if (running_rank == running.end()) return;
   cancelled.insert(attempt_id);
@@ -463,7 +501,7 @@ void WorkerAgent::Impl::cancel(int64_t attempt_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED
 
 void WorkerAgent::Impl::slot_loop(int slot) {
   while (true) {
-    v1::Assignment assignment;
+    RankTask task;
     bool idle = false;
     {
       absl::MutexLock lock(&mutex);
@@ -471,13 +509,11 @@ void WorkerAgent::Impl::slot_loop(int slot) {
       idle = !mutex.AwaitWithTimeout(absl::Condition(&has_work), kWarmRunnerIdle);
       if (stopping) return;
       if (!idle) {
-        assignment = std::move(queue.front());
+        task = std::move(queue.front());
         queue.pop_front();
-        running[assignment.attempt_id()] = nullptr;
-        if (assignment.rank_count() <= 1) output_files[assignment.attempt_id()] = runner->output_file(slot);
-        if (!assignment.gpus().empty()) {
-          running_gpus[assignment.attempt_id()].assign(assignment.gpus().begin(), assignment.gpus().end());
-        }
+        running[task.attempt_id] = nullptr;
+        if (task.rank_count <= 1) output_files[task.attempt_id] = runner->output_file(slot);
+        if (!task.gpus.empty()) running_gpus[task.attempt_id] = task.gpus;
       }
     }
     if (idle) {
@@ -486,9 +522,9 @@ void WorkerAgent::Impl::slot_loop(int slot) {
       runner->release_warm(slot);
       continue;
     }
-    const int64_t attempt = assignment.attempt_id();
+    const int64_t attempt = task.attempt_id;
     if (check_disk_room(attempt)) continue;  // given back: it runs elsewhere
-    if (assignment.gang() && !await_gang_start(assignment)) {
+    if (task.job->gang && !await_gang_start(task)) {
       absl::MutexLock lock(&mutex);
       running.erase(attempt);
       output_files.erase(attempt);
@@ -502,13 +538,13 @@ void WorkerAgent::Impl::slot_loop(int slot) {
       // A cancel that came while the rank was being prepared.
       if (process != nullptr && (cancelled.contains(attempt) || stopping)) process->terminate(options.kill_grace);
     };
-    hooks.on_checkpoint = [&](const v1::BlobRef& checkpoint) {
+    hooks.on_checkpoint = [&](const BlobId& checkpoint) {
       v1::WorkerMessage message;
       message.mutable_checkpoint()->set_attempt_id(attempt);
-      *message.mutable_checkpoint()->mutable_checkpoint() = checkpoint;
+      *message.mutable_checkpoint()->mutable_checkpoint() = blob_ref_of(checkpoint);
       send(message);
     };
-    v1::RankFinished finished = run_assignment(assignment, slot, hooks);
+    v1::RankFinished finished = run_task(task, slot, hooks);
     // Paused before the result goes, so the coordinator sends no more ranks
     // to a disk that failed this one.
     if (blames_worker(finished)) check_disk_room();
@@ -529,11 +565,11 @@ void WorkerAgent::Impl::slot_loop(int slot) {
   }
 }
 
-v1::RankFinished WorkerAgent::Impl::run_assignment(v1::Assignment& assignment, int slot, const RankHooks& hooks) {
+v1::RankFinished WorkerAgent::Impl::run_task(RankTask& task, int slot, const RankHooks& hooks) {
   v1::RankFinished finished;
-  finished.set_attempt_id(assignment.attempt_id());
-  if (assignment.rank_count() <= 1) {
-    *finished.mutable_result() = runner->run(assignment, slot, *blobs, hooks);
+  finished.set_attempt_id(task.attempt_id);
+  if (task.rank_count <= 1) {
+    *finished.mutable_result() = result_of(runner->run(task, slot, *blobs, hooks));
     return finished;
   }
   // A chunk's results travel in one message; past this the chunk stops
@@ -543,24 +579,25 @@ v1::RankFinished WorkerAgent::Impl::run_assignment(v1::Assignment& assignment, i
   auto keep_going = [&] {
     if (!disk_room->shortage().empty()) return false;  // the rest of the chunk runs elsewhere
     absl::MutexLock lock(&mutex);
-    return bytes < kChunkBytes && !stopping && !cancelled.contains(assignment.attempt_id());
+    return bytes < kChunkBytes && !stopping && !cancelled.contains(task.attempt_id);
   };
-  if (RankRunner::can_pipeline(assignment)) {
-    runner->run_chunk(assignment, slot, *blobs, hooks, keep_going, [&](v1::RankResult result) {
+  if (RankRunner::can_pipeline(task)) {
+    runner->run_chunk(task, slot, *blobs, hooks, keep_going, [&](const RankOutcome& outcome) {
+      v1::RankResult result = result_of(outcome);
       bytes += result.ByteSizeLong();
       *finished.add_chunk() = std::move(result);
     });
     return finished;
   }
-  const int first = assignment.rank();
-  for (int rank = first; rank < first + assignment.rank_count(); ++rank) {
+  const int first = task.rank;
+  for (int rank = first; rank < first + task.rank_count; ++rank) {
     if (rank > first) {
       runner->reset_slot(slot);
       if (!keep_going()) break;
     }
-    assignment.set_rank(rank);
+    task.rank = rank;
     v1::RankResult& result = *finished.add_chunk();
-    result = runner->run(assignment, slot, *blobs, hooks);
+    result = result_of(runner->run(task, slot, *blobs, hooks));
     bytes += result.ByteSizeLong();
   }
   return finished;
@@ -677,7 +714,7 @@ std::vector<int64_t> WorkerAgent::Impl::take_back_queue() {
   // leaves them out of attempts_in_hand, and the coordinator places them
   // elsewhere all the same.
   std::vector<int64_t> returned;
-  for (const v1::Assignment& queued : queue) returned.push_back(queued.attempt_id());
+  for (const RankTask& queued : queue) returned.push_back(queued.attempt_id);
   queue.clear();
   return returned;
 }

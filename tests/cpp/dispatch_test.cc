@@ -19,7 +19,10 @@ namespace {
 // Records what the dispatcher would tell workers.
 class FakeHost final : public DispatchHost {
  public:
-  void assign(const std::string& worker_id, v1::Assignment assignment) override {
+  void assign(const std::string& worker_id, v1::Assignment assignment,
+              std::shared_ptr<const v1::JobDescription> job) override {
+    EXPECT_EQ(job->job_id(), assignment.job_id());
+    described[job->job_id()] = std::move(job);
     assigned.emplace_back(worker_id, std::move(assignment));
   }
   void send(const std::string& worker_id, v1::CoordinatorMessage message) override {
@@ -36,6 +39,7 @@ class FakeHost final : public DispatchHost {
   }
 
   std::vector<std::pair<std::string, v1::Assignment>> assigned;
+  std::map<std::string, std::shared_ptr<const v1::JobDescription>> described;  // by job id
   std::vector<std::pair<std::string, v1::CoordinatorMessage>> sent;
   std::map<std::string, std::vector<int64_t>> cancelled;
   std::vector<std::string> failures;
@@ -168,7 +172,7 @@ TEST_F(DispatchTest, AGangStartsWholeAndIsToldWhereRankZeroListens) {
   add_worker("w2", 1);
   ASSERT_TRUE(round());
   ASSERT_EQ(host_.assigned.size(), 3u);
-  for (const auto& [worker_id, assignment] : host_.assigned) EXPECT_TRUE(assignment.gang());
+  EXPECT_TRUE(host_.described.at("gang")->gang());
   EXPECT_TRUE(dispatcher_.gangs().launched("gang"));
   EXPECT_TRUE(host_.sent.empty()) << "nothing starts before every rank is ready";
 
@@ -315,22 +319,32 @@ TEST_F(DispatchTest, AGangWhoseStartFailsIsTakenBackWhole) {
   EXPECT_FALSE(dispatcher_.gangs().launched("gang")) << "the next round tries again";
 }
 
-TEST(AssignmentTest, CarriesTheJobsSpecAndTheAttempt) {
-  v1::JobSpec spec = spec_of(8);
-  spec.set_timeout_ms(5000);
-  spec.add_parameters("--fast");
+TEST(AssignmentTest, CarriesTheAttemptAlone) {
   JobStore::StartedAttempt started{.id = 42, .rank = 3, .rank_count = 2, .worker_id = "w1"};
   started.checkpoint.set_sha256(std::string(64, 'c'));
-  const v1::Assignment assignment = assignment_for("j1", spec, started, {1});
+  const v1::Assignment assignment = assignment_for("j1", started, {1});
+  EXPECT_EQ(assignment.job_id(), "j1");
   EXPECT_EQ(assignment.attempt_id(), 42);
   EXPECT_EQ(assignment.rank(), 3);
   EXPECT_EQ(assignment.rank_count(), 2);
-  EXPECT_EQ(assignment.world_size(), 8);
-  EXPECT_EQ(assignment.timeout_ms(), 5000);
-  EXPECT_EQ(assignment.parameters(1), "--fast");
   EXPECT_EQ(assignment.gpus(0), 1);
   EXPECT_EQ(assignment.checkpoint().sha256(), std::string(64, 'c'));
-  EXPECT_FALSE(assignment.gang());
+  EXPECT_TRUE(assignment.master_addr().empty()) << "the rank contract's default, left to the worker";
+}
+
+TEST(AssignmentTest, TheJobsDescriptionCarriesWhatEveryRankRuns) {
+  v1::JobSpec spec = spec_of(8);
+  spec.set_timeout_ms(5000);
+  spec.add_parameters("--fast");
+  spec.set_parallel(true);
+  const v1::JobDescription job = description_for("j1", spec);
+  EXPECT_EQ(job.job_id(), "j1");
+  EXPECT_EQ(job.world_size(), 8);
+  EXPECT_EQ(job.timeout_ms(), 5000);
+  EXPECT_EQ(job.parameters(job.parameters_size() - 1), "--fast");
+  EXPECT_EQ(job.entry(), spec.entry());
+  EXPECT_TRUE(job.gang());
+  EXPECT_TRUE(job.network()) << "a gang's ranks meet over the network";
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <vector>
 
@@ -31,11 +32,12 @@ class FarmStateTest : public ::testing::Test {
     state_ = *std::move(state);
   }
   // Joins a worker of `slots` slots; returns its stream's outbox.
-  std::shared_ptr<Outbox> join(const std::string& worker_id, int slots) {
+  std::shared_ptr<Outbox> join(const std::string& worker_id, int slots, const std::vector<int64_t>& in_hand = {}) {
     v1::RegisterWorker registration;
     registration.set_worker_id(worker_id);
     registration.set_host(worker_id + ".lab");
     registration.set_slots(slots);
+    *registration.mutable_attempts_in_hand() = {in_hand.begin(), in_hand.end()};
     auto outbox = std::make_shared<Outbox>();
     EXPECT_TRUE(state_->connect_worker(registration, "127.0.0.1", "token", outbox).ok());
     EXPECT_TRUE(outbox->pop()->has_registered());
@@ -62,6 +64,28 @@ class FarmStateTest : public ::testing::Test {
       }
     }
     return all;
+  }
+  // What a worker's stream told it of jobs and ranks, acknowledgements aside.
+  struct Told {
+    std::vector<std::string> described;  // job ids, in the order told
+    std::vector<v1::Assignment> assigned;
+    std::vector<std::string> forgotten;
+  };
+  static Told told(Outbox& outbox) {
+    Told told;
+    while (auto message = outbox.pop()) {
+      if (message->has_assign_batch()) {
+        for (const v1::JobDescription& job : message->assign_batch().jobs()) told.described.push_back(job.job_id());
+        for (const v1::Assignment& assignment : message->assign_batch().assignments()) {
+          told.assigned.push_back(assignment);
+        }
+      }
+      if (message->has_forget_jobs()) {
+        told.forgotten.insert(told.forgotten.end(), message->forget_jobs().job_ids().begin(),
+                              message->forget_jobs().job_ids().end());
+      }
+    }
+    return told;
   }
   static std::vector<int64_t> acks(Outbox& outbox) {
     std::vector<int64_t> all;
@@ -196,6 +220,99 @@ TEST_F(FarmStateTest, ARunningRanksOutputIsAskedOfItsWorkerAndAnEndedOnesIsItsRe
   EXPECT_EQ(ended->state(), v1::RANK_STATE_SUCCEEDED);
   EXPECT_EQ(ended->result().output_txt().inline_data(), "out 0");
   EXPECT_EQ(state_->read_output(job_id, 1, 0).status().code(), absl::StatusCode::kOutOfRange);
+}
+
+TEST_F(FarmStateTest, AJobIsDescribedToAWorkerOncePerStream) {
+  constexpr int kRanks = 200;
+  auto outbox = join("w1", 1);
+  const std::string job_id = submit(kRanks);
+  std::vector<std::string> described;
+  std::vector<int> ranks_run;
+  auto next = [&]() -> int64_t {
+    Told now = told(*outbox);
+    described.insert(described.end(), now.described.begin(), now.described.end());
+    EXPECT_EQ(now.assigned.size(), 1u) << "one slot, no prefetch";
+    if (now.assigned.empty()) return 0;
+    ranks_run.push_back(now.assigned[0].rank());
+    return now.assigned[0].attempt_id();
+  };
+  int64_t attempt = next();
+  for (int rank = 0; rank < kRanks; ++rank) {
+    if (rank == kRanks / 2) {
+      EXPECT_EQ(described, std::vector<std::string>{job_id}) << "once for 100 ranks";
+      // The stream breaks with this rank in hand; the worker comes back
+      // holding it, on a stream that has described nothing.
+      state_->disconnect_worker("w1", outbox.get());
+      outbox = join("w1", 1, {attempt});
+    }
+    state_->worker_finished("w1", finished(attempt));
+    if (rank + 1 < kRanks) attempt = next();
+  }
+  EXPECT_EQ(described, (std::vector<std::string>{job_id, job_id})) << "once per stream";
+  std::vector<int> every_rank(kRanks);
+  std::iota(every_rank.begin(), every_rank.end(), 0);
+  EXPECT_EQ(ranks_run, every_rank) << "each rank once, in order";
+  EXPECT_EQ(ledger_->job(job_id)->state, v1::JOB_STATE_FINISHED);
+  EXPECT_EQ(ledger_->job(job_id)->progress.succeeded(), kRanks);
+  EXPECT_EQ(told(*outbox).forgotten, std::vector<std::string>{job_id}) << "the job ended: the worker drops it";
+}
+
+TEST_F(FarmStateTest, ACancelledJobIsForgottenByTheWorkersThatHadIt) {
+  auto outbox = join("w1", 1);
+  const std::string job_id = submit(3);
+  ASSERT_EQ(told(*outbox).described, std::vector<std::string>{job_id});
+  ASSERT_TRUE(state_->cancel(job_id).ok());
+  EXPECT_EQ(told(*outbox).forgotten, std::vector<std::string>{job_id});
+}
+
+v1::Assignment assignment_of(const std::string& job_id) {
+  v1::Assignment assignment;
+  assignment.set_job_id(job_id);
+  return assignment;
+}
+
+std::shared_ptr<const v1::JobDescription> description_of(const std::string& job_id) {
+  auto job = std::make_shared<v1::JobDescription>();
+  job->set_job_id(job_id);
+  return job;
+}
+
+TEST(OutboxTest, DescribesEachJobOnceUntilToldToForgetIt) {
+  Outbox outbox;
+  outbox.assign(assignment_of("j1"), description_of("j1"));
+  outbox.assign(assignment_of("j1"), description_of("j1"));
+  outbox.forget("j2");  // never described: nothing to say
+  outbox.forget("j1");
+  outbox.assign(assignment_of("j1"), description_of("j1"));
+  std::vector<v1::CoordinatorMessage> sent;
+  while (auto message = outbox.pop()) sent.push_back(*std::move(message));
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent[0].assign_batch().assignments_size(), 2);
+  EXPECT_EQ(sent[0].assign_batch().jobs_size(), 1);
+  ASSERT_EQ(sent[1].forget_jobs().job_ids_size(), 1);
+  EXPECT_EQ(sent[1].forget_jobs().job_ids(0), "j1");
+  EXPECT_EQ(sent[2].assign_batch().jobs_size(), 1) << "described again after forgetting";
+}
+
+TEST(OutboxTest, AWorkerHoldsABoundedNumberOfDescriptionsForgettingTheLeastRecentlyAssigned) {
+  Outbox outbox;
+  for (size_t job = 0; job < Outbox::kDescribedJobs; ++job) {
+    const std::string job_id = "j" + std::to_string(job);
+    outbox.assign(assignment_of(job_id), description_of(job_id));
+  }
+  outbox.assign(assignment_of("j0"), description_of("j0"));  // j1 is now the least recent
+  outbox.assign(assignment_of("new"), description_of("new"));
+  outbox.assign(assignment_of("j0"), description_of("j0"));
+  outbox.assign(assignment_of("j1"), description_of("j1"));
+  std::vector<std::string> forgotten;
+  std::vector<std::string> described;
+  while (auto message = outbox.pop()) {
+    for (const std::string& job_id : message->forget_jobs().job_ids()) forgotten.push_back(job_id);
+    for (const v1::JobDescription& job : message->assign_batch().jobs()) described.push_back(job.job_id());
+  }
+  EXPECT_EQ(described.size(), Outbox::kDescribedJobs + 2) << "every job once, then new, then j1 again";
+  EXPECT_EQ(described.back(), "j1");
+  EXPECT_EQ(forgotten, (std::vector<std::string>{"j1", "j2"})) << "at most kDescribedJobs at once";
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "pesc/pesc.h"
 #include "pesc/v1/pesc.grpc.pb.h"
 #include "transport/transport.h"
+#include "worker/assignment_conversion.h"
 #include "worker/coordinator_blobs.h"
 #include "worker/disk_room.h"
 #include "worker/process_cache.h"
@@ -168,25 +169,24 @@ class ProcessCacheTest : public ::testing::Test {
   }
 
   // A one-file process of `text`, uploaded.
-  v1::Assignment assignment_of(const std::string& text) {
+  JobRun job_of(const std::string& text) {
     const fs::path file = write_script(scratch_.path(), "upload.sh", text);
     auto ref = blobs_->upload_file(file);
     EXPECT_TRUE(ref.ok()) << ref.status();
-    v1::Assignment assignment;
-    assignment.set_process_kind(v1::PROCESS_KIND_FILE);
-    assignment.set_entry("main.sh");
-    *assignment.mutable_process() = *ref;
-    return assignment;
+    JobRun job;
+    job.entry = "main.sh";
+    if (ref.ok()) job.process = *ref;
+    return job;
   }
 
-  std::string staged_text(const v1::Assignment& assignment) {
-    auto dir = cache_->materialize(assignment, *blobs_);
+  std::string staged_text(const JobRun& job) {
+    auto dir = cache_->materialize(job, *blobs_);
     EXPECT_TRUE(dir.ok()) << dir.status();
     return dir.ok() ? testing::read_all(*dir / "main.sh") : "";
   }
 
-  fs::path blob_path(const v1::Assignment& assignment) {
-    const std::string& sha = assignment.process().sha256();
+  fs::path blob_path(const JobRun& job) {
+    const std::string& sha = job.process.sha256;
     return scratch_.path() / "cache" / "blobs" / sha.substr(0, 2) / sha;
   }
 
@@ -199,28 +199,28 @@ class ProcessCacheTest : public ::testing::Test {
 
 TEST_F(ProcessCacheTest, TruncatedEntryIsStagedAgain) {
   const std::string text = "echo the whole process\n";
-  const v1::Assignment assignment = assignment_of(text);
-  auto dir = cache_->materialize(assignment, *blobs_);
+  const JobRun job = job_of(text);
+  auto dir = cache_->materialize(job, *blobs_);
   ASSERT_TRUE(dir.ok()) << dir.status();
   // A rank running as the worker may write through its hard link.
   fs::resize_file(*dir / "main.sh", 0);
-  EXPECT_EQ(staged_text(assignment), text);
+  EXPECT_EQ(staged_text(job), text);
   fs::remove(*dir / "main.sh");
-  EXPECT_EQ(staged_text(assignment), text);
+  EXPECT_EQ(staged_text(job), text);
 }
 
 TEST_F(ProcessCacheTest, TruncatedBlobIsFetchedAgain) {
   const std::string text = "echo fetched again\n";
-  const v1::Assignment assignment = assignment_of(text);
-  ASSERT_EQ(staged_text(assignment), text);
-  fs::resize_file(blob_path(assignment), 3);
+  const JobRun job = job_of(text);
+  ASSERT_EQ(staged_text(job), text);
+  fs::resize_file(blob_path(job), 3);
   // The same bytes under another name: a new entry, staged from the blob.
-  v1::Assignment renamed = assignment;
-  renamed.set_entry("other.sh");
+  JobRun renamed = job;
+  renamed.entry = "other.sh";
   auto dir = cache_->materialize(renamed, *blobs_);
   ASSERT_TRUE(dir.ok()) << dir.status();
   EXPECT_EQ(testing::read_all(*dir / "other.sh"), text);
-  EXPECT_EQ(fs::file_size(blob_path(assignment)), text.size());
+  EXPECT_EQ(fs::file_size(blob_path(job)), text.size());
 }
 
 TEST_F(ProcessCacheTest, FullDiskFailsTheFetchAsADiskFaultAndCachesNothing) {
@@ -230,12 +230,12 @@ TEST_F(ProcessCacheTest, FullDiskFailsTheFetchAsADiskFaultAndCachesNothing) {
   auto cache = ProcessCache::open(scratch_.path() / "small" / "cache");
   ASSERT_TRUE(cache.ok()) << cache.status();
   disk.fill();
-  const v1::Assignment assignment = assignment_of("echo never staged\n");
-  auto dir = (*cache)->materialize(assignment, *blobs_);
+  const JobRun job = job_of("echo never staged\n");
+  auto dir = (*cache)->materialize(job, *blobs_);
   ASSERT_FALSE(dir.ok()) << "staged on a full disk";
   EXPECT_TRUE(is_disk_fault(dir.status())) << dir.status();
   disk.free_space();
-  dir = (*cache)->materialize(assignment, *blobs_);
+  dir = (*cache)->materialize(job, *blobs_);
   ASSERT_TRUE(dir.ok()) << dir.status();
   EXPECT_EQ(testing::read_all(*dir / "main.sh"), "echo never staged\n");
 }
