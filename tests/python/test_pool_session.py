@@ -1,0 +1,77 @@
+"""pesc.Farm(pool=...): a session whose ranks run on batch-system pilots.
+
+sbatch, squeue and scancel are stand-ins (shell scripts first on PATH) that
+start this build's pesc-worker as the pilots; the real Slurm is
+tests/slurm/test_slurm_session.py's.
+"""
+import os
+import subprocess
+import time
+
+import pytest
+
+import pesc
+
+WORKER = os.environ.get("PESC_WORKER_BIN")
+pytestmark = pytest.mark.skipif(not WORKER, reason="needs PESC_WORKER_BIN (this build's pesc-worker)")
+
+
+def script(path, text):
+    path.write_text("#!/bin/sh\n" + text)
+    path.chmod(0o700)
+    return path
+
+
+@pytest.fixture
+def batch(tmp_path, monkeypatch):
+    """Stand-ins for Slurm's commands; each pilot runs in a session of its own."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    d = str(tmp_path)
+    script(bin_dir / "sbatch", f"""echo "$@" >> {d}/sbatch.args
+for job_script; do :; done
+id=$(( $(cat {d}/next 2>/dev/null || echo 100) + 1 )); echo $id > {d}/next
+echo "$id RUNNING None" >> {d}/queue
+SLURM_JOB_ID=$id setsid sh "$job_script" </dev/null >/dev/null 2>&1 &
+echo $! > {d}/pid.$id
+echo $id
+""")
+    script(bin_dir / "squeue", f"cat {d}/queue 2>/dev/null; exit 0\n")
+    script(bin_dir / "scancel", f"""echo "$@" >> {d}/scancel.args
+for id; do kill -TERM -$(cat {d}/pid.$id); sed -i "/^$id /d" {d}/queue; done
+""")
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    return tmp_path
+
+
+def pool_options(**more):
+    return {"partition": "debug", "max_workers": 1, "slots_per_worker": 2, "listen": "127.0.0.1:0",
+            "worker": WORKER, "worker_args": ["--run-as="], **more}
+
+
+def square(x):
+    return x * x
+
+
+def test_ranks_run_on_pilots_and_the_with_block_cancels_them(batch):
+    rank = script(batch / "rank.sh", 'echo "rank $PESC_RANK in job ${SLURM_JOB_ID:-none}"\n')
+    sessions = batch / "sessions"
+    with pesc.Farm(pool=pool_options(), state_dir=sessions) as farm:
+        assert farm.describe().startswith("session coordinator at 127.0.0.1:")
+        results = farm.map(str(rank), 4).wait(progress=False)
+        assert results.output == "".join(f"rank {r} in job 101\n" for r in range(4))
+        assert all(r.worker.startswith("pilot-session-") for r in results)
+        # Function mode runs with this interpreter, on the same pilots.
+        assert farm.map(square, 3).wait(progress=False).values == [0, 1, 4]
+        assert farm.map_items(square, [1, 2, 3]).wait(progress=False).values == [1, 4, 9]
+    assert (batch / "scancel.args").read_text().split() == ["101"]
+    assert os.listdir(sessions) == []
+    deadline = time.monotonic() + 20
+    while subprocess.run(["pgrep", "-f", "pilot-session-"], capture_output=True).returncode == 0:
+        assert time.monotonic() < deadline, "a pilot still runs after the session closed"
+        time.sleep(0.1)
+
+
+def test_a_pool_option_that_does_not_exist_is_named():
+    with pytest.raises(pesc.PescError, match="unknown pool option max_worker"):
+        pesc.Farm(pool={"max_worker": 3})
