@@ -102,8 +102,8 @@ def values(lines, key):
     return [line[len(key) + 1:].strip() for line in lines if line.startswith(key + " ")]
 
 
-def check_ranks(lines, started):
-    """Every rank once, in order, each inside a Slurm job; returns the first start."""
+def check_ranks(lines, started, what):
+    """Every rank once, in order, each inside a Slurm job; logs the time to the first start."""
     ranks = values(lines, "RANK-LINE")
     assert len(ranks) == RANKS, f"{len(ranks)} ranks, not {RANKS}:\n" + "\n".join(lines[-40:])
     first = None
@@ -113,16 +113,16 @@ def check_ranks(lines, started):
         assert int(found.group(1)) == number, f"line {number} is rank {found.group(1)}: out of order"
         assert found.group(2) != "none", f"rank {number} ran outside Slurm"
         first = min(first or float(found.group(3)), float(found.group(3)))
-    log(f"FIGURE Farm(pool=...) + map to the first rank running: {first - started:.1f} s")
+    log(f"FIGURE {what} to the first rank running: {first - started:.1f} s")
 
 
-def pilots_gone(cluster, closed_at):
+def pilots_gone(cluster, closed_at, what):
     """Nothing in squeue and no pilot process left; the time it took from close."""
     def empty():
         return not cluster.squeue() and not subprocess.run(["pgrep", "-f", "pilot-session-"],
                                                            capture_output=True).stdout
     cluster_test.wait_until("squeue empty and no pilot process after the session closed", empty, 60, every=0.2)
-    log(f"FIGURE session close to an empty squeue: {time.time() - closed_at:.1f} s")
+    log(f"FIGURE {what} to an empty squeue and no pilot process: {time.time() - closed_at:.1f} s")
 
 
 def refuses_without_token(tmp, state_dir, describe):
@@ -173,8 +173,8 @@ def python_session(cluster, env, tmp):
     lines = run_session(cluster, env, tmp, "debug", with_token_check=True)
     log("describe:", values(lines, "DESCRIBE")[0])
     assert values(lines, "FAILED-RANKS") == ["0"], "\n".join(lines[-40:])
-    check_ranks(lines, float(values(lines, "STARTED")[0]))
-    pilots_gone(cluster, float(values(lines, "CLOSING")[0]))
+    check_ranks(lines, float(values(lines, "STARTED")[0]), "Python: pesc.Farm(pool=...) + map")
+    pilots_gone(cluster, float(values(lines, "CLOSING")[0]), "Python: the with block's close")
 
 
 def paused_session(cluster, env, tmp):
@@ -185,7 +185,7 @@ def paused_session(cluster, env, tmp):
     assert raised, "wait() returned for a pool that cannot submit:\n" + "\n".join(lines[-40:])
     log(f"wait() raised after {time.time() - started:.0f} s:", raised[0])
     assert raised[0].startswith("JobFailed") and "invalid partition" in raised[0].lower(), raised[0]
-    pilots_gone(cluster, float(values(lines, "CLOSING")[0]))
+    pilots_gone(cluster, float(values(lines, "CLOSING")[0]), "the paused session's close")
 
 
 def r_session(cluster, env, tmp):
@@ -199,8 +199,8 @@ def r_session(cluster, env, tmp):
     lines = done.stdout.splitlines()
     assert done.returncode == 0, f"the R session failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     assert values(lines, "R-FAILED") == ["0"], done.stdout[-2000:]
-    check_ranks(lines, started)
-    pilots_gone(cluster, float(values(lines, "CLOSED")[0]))
+    check_ranks(lines, started, "R: Rscript's start + farm(pool=...)")
+    pilots_gone(cluster, float(values(lines, "CLOSED")[0]), "R: farm() returning (its session closed)")
 
 
 def main():
