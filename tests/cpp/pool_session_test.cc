@@ -1,6 +1,6 @@
 // A Farm whose pool is a batch system (FarmOptions::pool), against stand-ins
-// for sbatch, squeue and scancel (shell scripts first on PATH) that start
-// the real pesc-worker pilots on this machine: ranks run on the pilots, the
+// for sbatch, squeue and scancel (tests/data/slurm_stand_ins, first on
+// PATH) that start the real pesc-worker pilots on this machine: ranks run on the pilots, the
 // session's listen side wants its token, a batch system that refuses
 // every submit fails the job's wait with its words, and closing the session
 // cancels its pilots and removes its directory. The real Slurm is
@@ -35,31 +35,14 @@ void write_script(const fs::path& path, const std::string& text) {
 class PoolSessionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const fs::path bin = dir_.path() / "bin";
-    fs::create_directories(bin);
-    const std::string d = dir_.path().string();
-    // Each pilot runs its script in a session of its own, so scancel ends
-    // the script and the pesc-worker under it together.
-    write_script(bin / "sbatch", "echo \"$@\" >> " + d + "/sbatch.args\n"
-                 "if [ -f " + d + "/refuse ]; then\n"
-                 "  echo 'sbatch: error: invalid partition specified: nosuch' >&2; exit 1\n"
-                 "fi\n"
-                 "for script; do :; done\n"
-                 "id=$(( $(cat " + d + "/next 2>/dev/null || echo 100) + 1 )); echo $id > " + d + "/next\n"
-                 "echo \"$id RUNNING None\" >> " + d + "/queue\n"
-                 "SLURM_JOB_ID=$id setsid sh \"$script\" </dev/null >/dev/null 2>&1 &\n"
-                 "echo $! > " + d + "/pid.$id\n"
-                 "echo $id\n");
-    write_script(bin / "squeue", "cat " + d + "/queue 2>/dev/null; exit 0\n");
-    write_script(bin / "scancel", "echo \"$@\" >> " + d + "/scancel.args\n"
-                 "for id; do\n"
-                 "  kill -TERM -$(cat " + d + "/pid.$id)\n"
-                 "  sed -i \"/^$id /d\" " + d + "/queue\n"
-                 "done\n");
     old_path_ = std::getenv("PATH");
-    ::setenv("PATH", (bin.string() + ":" + old_path_).c_str(), 1);
+    ::setenv("PATH", (std::string(PESC_TEST_DATA_DIR "/slurm_stand_ins:") + old_path_).c_str(), 1);
+    ::setenv("PESC_BATCH_DIR", dir_.path().c_str(), 1);
   }
-  void TearDown() override { ::setenv("PATH", old_path_.c_str(), 1); }
+  void TearDown() override {
+    ::setenv("PATH", old_path_.c_str(), 1);
+    ::unsetenv("PESC_BATCH_DIR");
+  }
 
   FarmOptions options() const {
     FarmOptions options;

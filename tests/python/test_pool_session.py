@@ -1,7 +1,7 @@
 """pesc.Farm(pool=...): a session whose ranks run on batch-system pilots.
 
-sbatch, squeue and scancel are stand-ins (shell scripts first on PATH) that
-start this build's pesc-worker as the pilots; the real Slurm is
+sbatch, squeue and scancel are stand-ins (tests/data/slurm_stand_ins, first
+on PATH) that start this build's pesc-worker as the pilots; the real Slurm is
 tests/slurm/test_slurm_session.py's.
 """
 import os
@@ -22,25 +22,14 @@ def script(path, text):
     return path
 
 
+STAND_INS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "slurm_stand_ins")
+
+
 @pytest.fixture
 def batch(tmp_path, monkeypatch):
-    """Stand-ins for Slurm's commands; each pilot runs in a session of its own."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    d = str(tmp_path)
-    script(bin_dir / "sbatch", f"""echo "$@" >> {d}/sbatch.args
-for job_script; do :; done
-id=$(( $(cat {d}/next 2>/dev/null || echo 100) + 1 )); echo $id > {d}/next
-echo "$id RUNNING None" >> {d}/queue
-SLURM_JOB_ID=$id setsid sh "$job_script" </dev/null >/dev/null 2>&1 &
-echo $! > {d}/pid.$id
-echo $id
-""")
-    script(bin_dir / "squeue", f"cat {d}/queue 2>/dev/null; exit 0\n")
-    script(bin_dir / "scancel", f"""echo "$@" >> {d}/scancel.args
-for id; do kill -TERM -$(cat {d}/pid.$id); sed -i "/^$id /d" {d}/queue; done
-""")
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    """Stand-ins for Slurm's commands, keeping their state in tmp_path."""
+    monkeypatch.setenv("PATH", f"{STAND_INS}:{os.environ['PATH']}")
+    monkeypatch.setenv("PESC_BATCH_DIR", str(tmp_path))
     return tmp_path
 
 
