@@ -6,6 +6,7 @@ tests/slurm/test_slurm_session.py's.
 """
 import os
 import subprocess
+import sys
 import time
 
 import pytest
@@ -64,3 +65,18 @@ def test_ranks_run_on_pilots_and_the_with_block_cancels_them(batch):
 def test_a_pool_option_that_does_not_exist_is_named():
     with pytest.raises(pesc.PescError, match="unknown pool option max_worker"):
         pesc.Farm(pool={"max_worker": 3})
+
+
+def test_the_interpreters_exit_ends_a_session_left_open(batch):
+    rank = script(batch / "rank.sh", "echo hi\n")
+    sessions = batch / "sessions"
+    left_open = f"""
+import pesc
+farm = pesc.Farm(pool={pool_options()!r}, state_dir={str(sessions)!r})
+print(farm.map({str(rank)!r}, 2).wait(progress=False).output, end="")
+"""
+    done = subprocess.run([sys.executable, "-c", left_open], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "hi\nhi\n"
+    assert (batch / "scancel.args").read_text().split() == ["101"]
+    assert os.listdir(sessions) == []
