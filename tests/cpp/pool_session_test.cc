@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
@@ -142,6 +143,31 @@ TEST_F(PoolSessionTest, ABatchSystemThatRefusesEverySubmitFailsTheWaitWithItsWor
     EXPECT_EQ(error.code(), ErrorCode::kFailedPrecondition);
     EXPECT_TRUE(absl::StrContains(error.what(), "invalid partition specified: nosuch")) << error.what();
     EXPECT_TRUE(absl::StrContains(error.what(), "no worker is connected")) << error.what();
+  }
+}
+
+TEST_F(PoolSessionTest, TheSessionEndsWithTheLastFarmJobAndResultsOfIt) {
+  std::optional<Results> results;
+  {
+    Farm farm("shell", options());
+    results = farm.map(rank_script(), 2).wait();
+  }
+  EXPECT_TRUE(read_all(path("scancel.args")).empty()) << "the results still need the farm";
+  results.reset();
+  EXPECT_EQ(lines_of(path("scancel.args")), (std::vector<std::string>{"101"}));
+  EXPECT_TRUE(fs::is_empty(path("sessions")));
+}
+
+TEST_F(PoolSessionTest, LocalSlotsRunRanksWhileThePoolCannotSubmit) {
+  testing::write_script(dir_.path(), "refuse", "");
+  FarmOptions local = options();
+  local.pool->local_slots = 2;
+  Farm farm("shell", local);
+  EXPECT_TRUE(absl::StrContains(farm.describe(), "and 2 local slots")) << farm.describe();
+  Results results = farm.map(rank_script(), 3).wait();
+  for (const RankResult& rank : results) {
+    EXPECT_TRUE(rank.ok()) << rank.rank << ": " << rank.error;
+    EXPECT_EQ(rank.worker, "local");
   }
 }
 
