@@ -13,6 +13,14 @@
     .Call(`_pesc_pesc_farm_map`, farm, process, repetitions, parameters, options)
 }
 
+.pesc_farm_session <- function(domain, state_dir, pool) {
+    .Call(`_pesc_pesc_farm_session`, domain, state_dir, pool)
+}
+
+.pesc_farm_close <- function(farm) {
+    invisible(.Call(`_pesc_pesc_farm_close`, farm))
+}
+
 .pesc_check_options <- function(options) {
     invisible(.Call(`_pesc_pesc_check_options`, options))
 }

@@ -82,6 +82,18 @@
 #'   element \code{r + 1}, as \code{parallel::nextRNGStream} steps), whatever
 #'   the workers, slots, chunks or retries; a script gets it as
 #'   \code{PESC_SEED}. \code{NULL}: no seed. Also accepted in \code{lab}.
+#' @param pool run the ranks on a batch system's nodes from this R session
+#'   (on a cluster's login node): a batch system's name (\code{"slurm"}) or a
+#'   named list of \code{batch_system}, \code{partition}, \code{time_limit}
+#'   and \code{idle_timeout} (\code{"10m"}, \code{"1h"} or seconds),
+#'   \code{max_workers}, \code{slots_per_worker}, \code{submit_args},
+#'   \code{worker_args}, \code{worker} (the pesc-worker pilots run; default
+#'   \code{PESC_WORKER_BIN}), \code{listen} (\code{"host:port"} the nodes
+#'   reach) and \code{local_slots}. A coordinator inside this session, with
+#'   a token and TLS, submits pesc-worker pilots while the job's ranks wait;
+#'   \code{farm()} cancels them when the job is done, \code{farm_close()}
+#'   after \code{farm_submit()}, and at the latest when the job is garbage
+#'   collected or R exits.
 #' @param job a job returned by \code{farm_submit()}.
 #' @return \code{farm()} and \code{farm_wait()}: an object of class
 #'   \code{pesc_results}, a list with \code{output} (every rank's printed
@@ -111,16 +123,23 @@
 #'             slots = 2, progress = FALSE)$values)
 #' @export
 farm <- function(process, repetitions = 1L, params = NULL, coordinator = NULL, domain = NULL,
-                 progress = TRUE, slots = NULL, entry = NULL, name = NULL, lab = list(), seed = NULL) {
+                 progress = TRUE, slots = NULL, entry = NULL, name = NULL, lab = list(), seed = NULL,
+                 pool = NULL) {
   job <- farm_submit(process, repetitions = repetitions, params = params, coordinator = coordinator,
-                     domain = domain, slots = slots, entry = entry, name = name, lab = lab, seed = seed)
+                     domain = domain, slots = slots, entry = entry, name = name, lab = lab, seed = seed,
+                     pool = pool)
+  on.exit(farm_close(job), add = TRUE)
   farm_wait(job, progress = progress)
 }
 
 #' @rdname farm
 #' @export
 farm_submit <- function(process, repetitions = 1L, params = NULL, coordinator = NULL, domain = NULL,
-                        slots = NULL, entry = NULL, name = NULL, lab = list(), seed = NULL) {
+                        slots = NULL, entry = NULL, name = NULL, lab = list(), seed = NULL, pool = NULL) {
+  if (!is.null(pool) && !is.null(coordinator)) {
+    stop("pesc: a `pool` starts its own coordinator for the session; give `pool` or `coordinator`, not both",
+         call. = FALSE)
+  }
   if (!is.null(seed)) lab$seed <- seed
   lab <- lab_options(lab)
   repetitions <- check_count(repetitions, "repetitions")
@@ -141,8 +160,34 @@ farm_submit <- function(process, repetitions = 1L, params = NULL, coordinator = 
                  params = as.character(params %||% character()),
                  domain = domain %||% .pesc_domain_for_file(entry %||% process), mode = "script", task_dir = NULL)
   }
-  farm_ptr <- .pesc_farm_new(spec$domain, coordinator %||% "", as.integer(slots %||% 0L), "")
-  submit_spec(farm_ptr, spec, repetitions, name, lab)
+  if (is.null(pool)) {
+    farm_ptr <- .pesc_farm_new(spec$domain, coordinator %||% "", as.integer(slots %||% 0L), "")
+    return(submit_spec(farm_ptr, spec, repetitions, name, lab))
+  }
+  farm_ptr <- .pesc_farm_session(spec$domain, "", pool_options(pool))
+  job <- tryCatch(submit_spec(farm_ptr, spec, repetitions, name, lab),
+                  error = function(e) { .pesc_farm_close(farm_ptr); stop(e) })
+  job$session <- farm_ptr
+  job
+}
+
+#' @rdname farm
+#' @export
+farm_close <- function(job) {
+  stopifnot(inherits(job, "pesc_job"))
+  if (!is.null(job$session)) .pesc_farm_close(job$session)
+  invisible(job)
+}
+
+# A pool as the texts pool_options_from reads: a batch system's name or a
+# named list of options.
+pool_options <- function(pool) {
+  if (is.character(pool) && length(pool) == 1L) pool <- list(batch_system = pool)
+  if (!is.list(pool) || (length(pool) > 0L && is.null(names(pool)))) {
+    stop("pesc: `pool` must be a batch system's name or a named list, e.g. ",
+         "list(batch_system = \"slurm\", partition = \"short\", time_limit = \"1h\")", call. = FALSE)
+  }
+  lapply(pool[!vapply(pool, is.null, logical(1))], as_texts)
 }
 
 # The spec of a function-mode job whose task directory `task` (what

@@ -35,6 +35,8 @@ PESC_PACKAGES=(
   slurm-wlm slurmctld slurmd munge
   # The dashboard's browser test (tests/web): Selenium driving headless Chromium.
   python3-selenium chromium chromium-driver
+  # The session tests look for pilots left running (pgrep).
+  procps
 )
 
 as_root() {

@@ -50,6 +50,29 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// pesc_farm_session
+SEXP pesc_farm_session(std::string domain, std::string state_dir, Rcpp::List pool);
+RcppExport SEXP _pesc_pesc_farm_session(SEXP domainSEXP, SEXP state_dirSEXP, SEXP poolSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type domain(domainSEXP);
+    Rcpp::traits::input_parameter< std::string >::type state_dir(state_dirSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type pool(poolSEXP);
+    rcpp_result_gen = Rcpp::wrap(pesc_farm_session(domain, state_dir, pool));
+    return rcpp_result_gen;
+END_RCPP
+}
+// pesc_farm_close
+void pesc_farm_close(SEXP farm);
+RcppExport SEXP _pesc_pesc_farm_close(SEXP farmSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type farm(farmSEXP);
+    pesc_farm_close(farm);
+    return R_NilValue;
+END_RCPP
+}
 // pesc_check_options
 void pesc_check_options(Rcpp::List options);
 RcppExport SEXP _pesc_pesc_check_options(SEXP optionsSEXP) {
@@ -292,6 +315,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_pesc_pesc_farm_new", (DL_FUNC) &_pesc_pesc_farm_new, 4},
     {"_pesc_pesc_farm_describe", (DL_FUNC) &_pesc_pesc_farm_describe, 1},
     {"_pesc_pesc_farm_map", (DL_FUNC) &_pesc_pesc_farm_map, 5},
+    {"_pesc_pesc_farm_session", (DL_FUNC) &_pesc_pesc_farm_session, 3},
+    {"_pesc_pesc_farm_close", (DL_FUNC) &_pesc_pesc_farm_close, 1},
     {"_pesc_pesc_check_options", (DL_FUNC) &_pesc_pesc_check_options, 1},
     {"_pesc_pesc_domain_for_file", (DL_FUNC) &_pesc_pesc_domain_for_file, 1},
     {"_pesc_pesc_farm_attach", (DL_FUNC) &_pesc_pesc_farm_attach, 2},

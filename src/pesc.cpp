@@ -155,6 +155,25 @@ SEXP pesc_farm_map(SEXP farm, std::string process, int repetitions, std::vector<
   });
 }
 
+// A farm whose ranks run on batch-system pilots of a session (`pool`: a
+// named list of character vectors, PoolOptions by name).
+// [[Rcpp::export(.pesc_farm_session)]]
+SEXP pesc_farm_session(std::string domain, std::string state_dir, Rcpp::List pool) {
+  return guarded([&] {
+    pesc::FarmOptions options;
+    options.state_dir = state_dir;
+    options.pool = pesc::pool_options_from(named_options(pool));
+    auto farm = std::make_shared<pesc::Farm>(domain, options);
+    return FarmPtr(new std::shared_ptr<pesc::Farm>(std::move(farm)), true);
+  });
+}
+
+// Ends a pool's session: its pilots are cancelled; nothing for other farms.
+// [[Rcpp::export(.pesc_farm_close)]]
+void pesc_farm_close(SEXP farm) {
+  guarded([&] { (*FarmPtr(farm))->close(); });
+}
+
 // Stops with the error map() would give for these options, so that a
 // mistake shows where they are set, not at the first submit.
 // [[Rcpp::export(.pesc_check_options)]]

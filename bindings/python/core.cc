@@ -286,13 +286,19 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<pesc::Farm>(m, "Farm")
       .def(py::init([](const std::string& domain, const std::string& coordinator,
-                       const std::filesystem::path& state_dir, int slots, const std::string& user) {
+                       const std::filesystem::path& state_dir, int slots, const std::string& user,
+                       const std::optional<pesc::NamedOptions>& pool) {
              pesc::FarmOptions options{.coordinator = coordinator, .state_dir = state_dir, .slots = slots, .user = user};
+             if (pool) options.pool = pesc::pool_options_from(*pool);
              py::gil_scoped_release release;
              return pesc::Farm(domain, options);
            }),
            py::arg("domain"), py::arg("coordinator") = "", py::arg("state_dir") = std::filesystem::path(),
-           py::arg("slots") = 0, py::arg("user") = "")
+           py::arg("slots") = 0, py::arg("user") = "", py::arg("pool") = std::nullopt,
+           "`pool`: PoolOptions by name, each a list of texts (pesc::pool_options_from): the farm is then a "
+           "session whose ranks run on batch-system pilots.")
+      .def("with_domain", [](const pesc::Farm& farm, const std::string& domain) { return farm.with_domain(domain); })
+      .def("close", [](pesc::Farm& farm) { unlocked([&] { farm.close(); }); })
       .def(
           "map",
           [](pesc::Farm& farm, const std::filesystem::path& process, int repetitions,

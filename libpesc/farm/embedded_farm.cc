@@ -8,6 +8,17 @@
 
 namespace pesc {
 
+WorkerOptions local_worker_options(const std::filesystem::path& work_dir, int slots) {
+  WorkerOptions worker;
+  worker.slots = slots > 0 ? slots : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  worker.work_dir = work_dir;
+  worker.worker_id = "local";
+  worker.rooms = {kEveryRoom};  // ranks of any room may run in the process that asked for them
+  worker.host = "127.0.0.1";     // where a gang's ranks, all on this machine, meet rank 0
+  worker.gpus = detect_gpus();
+  return worker;
+}
+
 absl::StatusOr<std::shared_ptr<EmbeddedFarm>> EmbeddedFarm::start(const std::filesystem::path& state_dir,
                                                                   int slots) {
   auto farm = std::shared_ptr<EmbeddedFarm>(new EmbeddedFarm());
@@ -23,14 +34,8 @@ absl::StatusOr<std::shared_ptr<EmbeddedFarm>> EmbeddedFarm::start(const std::fil
   // Reached only through an in-process channel: no port, so no tokens.
   coordinator.authenticate = false;
   PESC_ASSIGN_OR_RETURN(farm->server_, CoordinatorServer::start(coordinator, ""));
-  WorkerOptions worker;
-  worker.slots = farm->slots_;
-  worker.work_dir = root / "worker";
-  worker.worker_id = "local";
-  worker.rooms = {kEveryRoom};  // the only worker there is
-  worker.host = "127.0.0.1";     // where a gang's ranks, all on this machine, meet rank 0
-  worker.gpus = detect_gpus();
-  PESC_ASSIGN_OR_RETURN(farm->worker_, WorkerAgent::start(worker, farm->server_->in_process_channel()));
+  PESC_ASSIGN_OR_RETURN(farm->worker_, WorkerAgent::start(local_worker_options(root / "worker", farm->slots_),
+                                                          farm->server_->in_process_channel()));
   return farm;
 }
 

@@ -16,6 +16,10 @@
 
 namespace pesc {
 
+// The options of a worker inside this process: every room, GPUs as found,
+// `slots` (0: one per core) ranks at once, its files under `work_dir`.
+WorkerOptions local_worker_options(const std::filesystem::path& work_dir, int slots);
+
 class EmbeddedFarm {
  public:
   // state_dir empty: a temporary directory. slots 0: one per core.

@@ -314,10 +314,22 @@ Progress Job::progress() const { return state_->progress; }
 bool Job::done() const { return state_->finished; }
 
 std::optional<RankResult> Job::next(std::chrono::milliseconds timeout) {
+  // How long a wait goes on before asking whether the farm gave up on the
+  // job's ranks (a session's pool that paused itself).
+  constexpr absl::Duration kStuckCheck = absl::Seconds(2);
   const absl::Time deadline = absl::Now() + absl::FromChrono(timeout);
   while (!state_->finished) {
-    auto event = state_->watch->next(std::max(absl::ZeroDuration(), deadline - absl::Now()));
-    if (!event) return std::nullopt;
+    absl::Duration wait = std::max(absl::ZeroDuration(), deadline - absl::Now());
+    if (state_->connection->may_get_stuck()) wait = std::min(wait, kStuckCheck);
+    auto event = state_->watch->next(wait);
+    if (!event) {
+      // Asked on every timeout: a caller may wait in short slices.
+      if (std::string stuck = state_->connection->stuck_reason(); !stuck.empty()) {
+        raise(absl::FailedPreconditionError(absl::StrCat("job ", state_->job_id, " cannot run: ", stuck)));
+      }
+      if (absl::Now() >= deadline) return std::nullopt;
+      continue;
+    }
     if (auto* result = std::get_if<v1::RankResult>(&*event)) return state_->accept(*result);
     if (auto* progress = std::get_if<v1::JobProgress>(&*event)) state_->progress = to_progress(*progress);
     if (auto* done = std::get_if<JobWatch::Done>(&*event)) {
@@ -421,11 +433,18 @@ Farm::Farm(std::string domain, FarmOptions options)
       user_(options.user.empty() ? current_user() : options.user),
       connection_(value_or_raise(Connection::open(options))) {}
 
+Farm::Farm(std::string domain, std::string user, std::shared_ptr<Connection> connection)
+    : domain_(std::move(domain)), user_(std::move(user)), connection_(std::move(connection)) {}
+
+Farm Farm::with_domain(std::string domain) const { return Farm(std::move(domain), user_, connection_); }
+
+void Farm::close() { connection_->close(); }
+
 Farm::Farm(Farm&&) noexcept = default;
 Farm& Farm::operator=(Farm&&) noexcept = default;
 Farm::~Farm() = default;
 
-std::string Farm::describe() const { return connection_->client().description(); }
+std::string Farm::describe() const { return connection_->describe(); }
 
 Job Farm::map(const fs::path& process, int repetitions, const std::vector<std::string>& parameters,
               const MapOptions& options) {

@@ -20,8 +20,10 @@ Ctrl-C while waiting cancels the job on the farm and raises KeyboardInterrupt.
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import os
+import weakref
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -299,32 +301,96 @@ def _embedded(coordinator: Optional[str]) -> bool:
     return not (coordinator or os.environ.get("PESC_COORDINATOR"))
 
 
+PoolOptions = Union[str, Mapping[str, Any]]
+
+
+def _pool_texts(pool: PoolOptions) -> dict[str, list[str]]:
+    """The pool's options as the core reads them: each value a list of texts."""
+    if isinstance(pool, str):
+        return {"batch_system": [pool]}
+    if not isinstance(pool, Mapping):
+        raise TypeError(f"pool is a batch system's name or a dict of pool options, not {type(pool).__name__}")
+    texts = {}
+    for name, value in pool.items():
+        if value is None:
+            continue
+        values = [value] if isinstance(value, (str, int, float)) else list(value)
+        texts[name] = [f"{v:g}" if isinstance(v, float) else str(v) for v in values]
+    return texts
+
+
+# Farms with a pool still open, closed when the interpreter exits.
+_open_sessions: "weakref.WeakSet[Farm]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_sessions() -> None:
+    for farm in list(_open_sessions):
+        farm.close()
+
+
 class Farm:
-    """A connection to a farm: the embedded one in this process, or a pesc-coordinator.
+    """A connection to a farm: the embedded one in this process, a pesc-coordinator, or a batch system's nodes.
 
     ``domain`` is how ranks are started (python, R, shell, java, native, or a
     command template with ``{entry}``); None infers it from each process's
     file name as the ``pesc`` command does. ``slots`` and ``state_dir`` apply
     to the embedded farm only.
+
+    ``pool`` makes the farm a session on a cluster (a notebook on a login
+    node): a coordinator in this process, listening with a token and TLS,
+    submits pesc-worker pilots to the batch system while the session's ranks
+    wait, and cancels them when the farm is closed (``close()``, the end of
+    a ``with`` block, or the interpreter's exit). ``pool`` is a batch
+    system's name (``"slurm"``) or a dict of: ``batch_system``,
+    ``partition``, ``time_limit`` and ``idle_timeout`` (``"10m"``, ``"1h"``
+    or seconds), ``max_workers``, ``slots_per_worker``, ``submit_args`` and
+    ``worker_args`` (lists), ``worker`` (the pesc-worker pilots run; default
+    ``$PESC_WORKER_BIN``), ``listen`` (``"host:port"`` the nodes reach this
+    process at) and ``local_slots`` (ranks this process runs too; default
+    0). ``state_dir`` is then where the session's directory goes (default
+    ``~/.cache/pesc/sessions``): on a filesystem the nodes see.
     """
 
     def __init__(self, domain: Optional[str] = None, coordinator: Optional[str] = None, *, slots: int = 0,
-                 state_dir: Optional[Union[str, "os.PathLike[str]"]] = None, user: Optional[str] = None) -> None:
+                 state_dir: Optional[Union[str, "os.PathLike[str]"]] = None, user: Optional[str] = None,
+                 pool: Optional[PoolOptions] = None) -> None:
         self.domain = domain
         self.coordinator = coordinator
-        self._options = {"coordinator": coordinator or "", "state_dir": os.fspath(state_dir or ""),
-                         "slots": slots, "user": user or ""}
-        # One core farm per domain (the C++ Farm fixes its domain).
+        self.pool = pool
+        self._options: dict[str, Any] = {"coordinator": coordinator or "", "state_dir": os.fspath(state_dir or ""),
+                                         "slots": slots, "user": user or ""}
+        # One core farm per domain (the C++ Farm fixes its domain); with a
+        # pool they share the first one's session.
         self._farms: dict[str, _core.Farm] = {}
+        if pool is not None:
+            self._options["pool"] = _pool_texts(pool)
+            self._farm(domain or "native")  # starts the session now: its mistakes show here
+            _open_sessions.add(self)
 
     def _farm(self, domain: str) -> _core.Farm:
         if domain not in self._farms:
-            self._farms[domain] = _core.Farm(domain, **self._options)
+            if self.pool is not None and self._farms:
+                self._farms[domain] = next(iter(self._farms.values())).with_domain(domain)
+            else:
+                self._farms[domain] = _core.Farm(domain, **self._options)
         return self._farms[domain]
 
     def describe(self) -> str:
-        """``"embedded (N slots)"`` or the coordinator's address."""
+        """``"embedded (N slots)"``, the coordinator's address, or the pool's session."""
         return self._farm(self.domain or "native").describe()
+
+    def close(self) -> None:
+        """Ends a pool's session: cancels its pilots and stops its coordinator. Nothing for other farms."""
+        if self.pool is not None and self._farms:
+            next(iter(self._farms.values())).close()
+        _open_sessions.discard(self)
+
+    def __enter__(self) -> "Farm":
+        return self
+
+    def __exit__(self, *exception: Any) -> None:
+        self.close()
 
     def map(self, process: Process, repetitions: int, params: Union[Iterable[Any], Mapping[str, Any]] = (), *, entry: Optional[str] = None,
             name: Optional[str] = None, max_attempts: int = 1, timeout: Optional[float] = None,
@@ -420,7 +486,8 @@ class Farm:
     def _submit_function(self, function: Callable[..., Any], directory: str, repetitions: int, name: Optional[str],
                          lab: dict[str, Any]) -> Job:
         try:
-            farm = self._farm(_function.domain(_embedded(self.coordinator)))
+            # A session's nodes see this interpreter where this process does.
+            farm = self._farm(_function.domain(self.pool is not None or _embedded(self.coordinator)))
             label = name or getattr(function, "__qualname__", "function")
             core = farm.map(directory, repetitions, [],
                             {**lab, "entry": [_function.ENTRY], "name": [label], "warm_runner": ["true"]})

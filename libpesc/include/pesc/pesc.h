@@ -67,10 +67,50 @@ class Error : public std::runtime_error {
   ErrorCode code_;
 };
 
+// A batch system's nodes as the farm of a session (a notebook on a login
+// node): the Farm starts a coordinator inside this process that listens at
+// `listen` with a generated token and TLS, submits pesc-worker pilots for
+// the session's ranks, and cancels them when the session ends (README:
+// "From a notebook on the cluster").
+struct PoolOptions {
+  std::string batch_system = "slurm";
+  std::string partition;  // empty: the batch system's default
+  std::chrono::seconds time_limit{3600};  // each pilot's walltime
+  int max_workers = 4;                    // pilots at once
+  int slots_per_worker = 1;               // ranks each pilot runs at once
+  std::chrono::seconds idle_timeout{300};  // a pilot idle this long leaves
+  std::vector<std::string> submit_args;  // more arguments for the submit command (sbatch)
+  std::vector<std::string> worker_args;  // more arguments for the pilots' pesc-worker
+  // The pesc-worker the pilots run; empty: $PESC_WORKER_BIN, else the one
+  // beside this program, else pesc-worker on the nodes' PATH.
+  std::string worker;
+  // "host:port" the nodes reach this process at; empty: this host's name
+  // when it resolves to an address other than loopback, else its first
+  // such address; port 0 picks a free one.
+  std::string listen;
+  // Ranks this process runs itself besides the pilots; 0: every rank runs
+  // on the cluster.
+  int local_slots = 0;
+};
+
+// PoolOptions by name, each value as text, for the bindings: batch_system,
+// partition, time_limit and idle_timeout (a duration such as 90s, 10m or
+// 1h, or seconds), max_workers, slots_per_worker, submit_args and
+// worker_args (one text per argument), worker, listen, local_slots. Throws
+// pesc::Error (kInvalidArgument) naming the option that is unknown or
+// unreadable.
+PoolOptions pool_options_from(const std::map<std::string, std::vector<std::string>>& named);
+
 struct FarmOptions {
   // "host:port" of a pesc-coordinator; empty: PESC_COORDINATOR, and when that
   // is unset too, an embedded local farm inside this process.
   std::string coordinator;
+  // With no coordinator named: the session's farm is a batch system's
+  // nodes, reached through pilots (PoolOptions). state_dir then holds the
+  // session's token, certificates and pilot logs and must be on a
+  // filesystem the nodes see (default: a new directory under
+  // ~/.cache/pesc/sessions, mode 0700, removed when the session ends).
+  std::optional<PoolOptions> pool;
   // Embedded farm only: where its state lives (default: a temporary
   // directory removed when the farm goes) and how many ranks run at once
   // (default: the number of cores).
@@ -520,10 +560,21 @@ class Farm {
   // first if it still runs).
   void remove_job(const std::string& job_id);
 
-  // "embedded (N slots)" or the coordinator's address.
+  // "embedded (N slots)", the coordinator's address, or for a pool's
+  // session "session coordinator at HOST:PORT, pool slurm (partition P)".
   std::string describe() const;
 
+  // The same farm (and session) running ranks of another domain.
+  Farm with_domain(std::string domain) const;
+
+  // Ends a pool's session now: cancels its pilots and stops its
+  // coordinator (Jobs and Results of it can no longer reach the farm). The
+  // session also ends when the last Farm, Job and Results of it are gone,
+  // or when the process exits normally. Nothing for other farms.
+  void close();
+
  private:
+  Farm(std::string domain, std::string user, std::shared_ptr<Connection> connection);
   Job follow(const std::string& job_id, const Progress& progress, bool warm_runner);
   std::string domain_;
   std::string user_;
