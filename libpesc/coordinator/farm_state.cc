@@ -410,6 +410,8 @@ absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorke
   // Several heartbeats per lease, so one late beat does not lose a worker.
   registered.set_heartbeat_ms(static_cast<int32_t>(
       std::min(options_.heartbeat_interval, options_.worker_lease / 4).count()));
+  registered.set_idle_keepalive_ms(
+      static_cast<int32_t>(std::min(options_.idle_keepalive, options_.worker_lease / 3).count()));
   std::error_code error;
   registered.set_state_dir(std::filesystem::absolute(options_.state_dir, error).string());
   *registered.mutable_stale_attempts() = {stale.begin(), stale.end()};
