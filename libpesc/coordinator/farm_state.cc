@@ -62,7 +62,9 @@ absl::StatusOr<std::unique_ptr<FarmState>> FarmState::open(CoordinatorOptions op
   PESC_RETURN_IF_ERROR(make_private_dir(options.state_dir));
   PESC_ASSIGN_OR_RETURN(auto dir_lock, StateDirLock::take(options.state_dir));
   if (!store) {
-    PESC_ASSIGN_OR_RETURN(store, open_state_database(options.state_dir));
+    PESC_ASSIGN_OR_RETURN(store, open_state_database(options.state_dir, options.survive_power_cut
+                                                                            ? Durability::kSynced
+                                                                            : Durability::kVisible));
   }
   PESC_ASSIGN_OR_RETURN(auto blobs, BlobStore::open(options.state_dir / "blobs", BlobStore::Access::kOwnerOnly));
   auto state = std::unique_ptr<FarmState>(
