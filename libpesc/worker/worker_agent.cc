@@ -201,7 +201,7 @@ struct WorkerAgent::Impl {
   };
   std::map<int64_t, Resend> resends ABSL_GUARDED_BY(mutex);
   grpc::ClientContext* stream_context ABSL_GUARDED_BY(mutex) = nullptr;
-  std::chrono::milliseconds heartbeat{1000};
+  std::chrono::milliseconds heartbeat ABSL_GUARDED_BY(mutex){1000};
   // An idle worker's heartbeat goes only when it has news or when this long
   // has passed since the last one (zero: at every heartbeat): a thousand
   // idle workers then cost their coordinator next to nothing.
@@ -353,9 +353,9 @@ absl::Status WorkerAgent::Impl::run_session(bool& registered) {
   registered = connection->Write(hello) && connection->Read(&reply) && reply.has_registered();
   if (registered) {
     tell("connected to the coordinator");
-    heartbeat = std::chrono::milliseconds(std::max(100, reply.registered().heartbeat_ms()));
     {
       absl::MutexLock lock(&mutex);
+      heartbeat = std::chrono::milliseconds(std::max(100, reply.registered().heartbeat_ms()));
       idle_keepalive = std::chrono::milliseconds(std::max(0, reply.registered().idle_keepalive_ms()));
       told_at = absl::InfinitePast();  // a new session hears everything once
     }
