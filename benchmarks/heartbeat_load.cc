@@ -4,10 +4,12 @@
 // sampled from /proc while they idle, then one job of N ranks runs across
 // them.
 //
-//   heartbeat_load [WORKERS=200] [SECONDS=20] [LEASE_MS=2000]
+//   heartbeat_load [WORKERS=200] [SECONDS=20] [LEASE_MS=10000]
 //
-// Workers beat every min(1 s, lease / 4): every 500 ms at the 2 s lease
-// measured by default, every second at the coordinator's default 10 s lease.
+// Workers tick every min(1 s, lease / 4) but, idle and with nothing new to
+// say, beat only every min(3 s, lease / 3) (a keep-alive) rounded to a
+// tick: every 3 s at the coordinator's default 10 s lease, measured by
+// default; at every 500 ms tick at a 2 s lease.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -40,8 +42,8 @@ double process_cpu_seconds() {
 int main(int argc, char** argv) {
   const int workers = argc > 1 ? std::atoi(argv[1]) : 200;
   const int seconds = argc > 2 ? std::atoi(argv[2]) : 20;
-  const int lease_ms = argc > 3 ? std::atoi(argv[3]) : 2000;
-  const int beat_ms = std::min(1000, lease_ms / 4);
+  const int lease_ms = argc > 3 ? std::atoi(argv[3]) : 10000;
+  const int keepalive_ms = std::min(3000, lease_ms / 3);
   auto scratch = pesc::TempDirectory::create("pesc-heartbeat-");
   if (!scratch.ok()) return 1;
   auto coordinator = pesc::bench::CoordinatorProcess::start(scratch->path() / "state", {"--worker-lease-ms", std::to_string(lease_ms)});
@@ -60,8 +62,8 @@ int main(int argc, char** argv) {
   }
   std::this_thread::sleep_for(std::chrono::seconds(3));  // all registered
   const double idle = coordinator->cpu_percent_over(seconds);
-  std::printf("%d idle workers, heartbeat every %d ms: coordinator CPU %.2f%% of one core, RSS %ld MB\n", workers,
-              beat_ms, idle, coordinator->rss_mb());
+  std::printf("%d idle workers, keep-alive every %d ms: coordinator CPU %.2f%% of one core, RSS %ld MB\n", workers,
+              keepalive_ms, idle, coordinator->rss_mb());
 
   pesc::Farm farm("native", {.coordinator = coordinator->address(), .token = coordinator->admin_token()});
   // The first job also has every worker fetch and unpack the process; the

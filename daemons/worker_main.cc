@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "daemon_support.h"
 #include "security/client_credentials.h"
@@ -109,6 +110,9 @@ std::string coordinator_address(const CommandLine& line) {
 
 int main(int argc, char** argv) {
   pesc::handle_termination_signals();
+  // Debian's abseil checks the order of every lock taken (a debugging aid)
+  // at a cost per lock, as in the coordinator: a rank takes dozens.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   CLI::App app(
       "pesc-worker: runs ranks for a pesc-coordinator, each in its own directory, sandboxed and limited.");
   pesc::set_up_help(app, "pesc-worker");

@@ -32,6 +32,13 @@ struct CoordinatorOptions {
   // A worker silent for this long is lost; its ranks go to other workers.
   std::chrono::milliseconds worker_lease{10000};
   std::chrono::milliseconds heartbeat_interval{1000};
+  // How often an idle worker with nothing new to say beats all the same;
+  // at most a third of the lease, so two lost keep-alives lose no worker.
+  std::chrono::milliseconds idle_keepalive{3000};
+  // Whether what a user is told outlives a power cut (its commits wait for
+  // the disk). Off for a state dir that dies with its process (the embedded
+  // farm's scratch dir): a job's submit then waits for no fsync.
+  bool survive_power_cut = true;
   // Assignments a worker may hold beyond its slots, so a slot that frees up
   // starts the next rank without waiting for a round trip.
   int prefetch_per_slot = 1;

@@ -62,7 +62,9 @@ absl::StatusOr<std::unique_ptr<FarmState>> FarmState::open(CoordinatorOptions op
   PESC_RETURN_IF_ERROR(make_private_dir(options.state_dir));
   PESC_ASSIGN_OR_RETURN(auto dir_lock, StateDirLock::take(options.state_dir));
   if (!store) {
-    PESC_ASSIGN_OR_RETURN(store, open_state_database(options.state_dir));
+    PESC_ASSIGN_OR_RETURN(store, open_state_database(options.state_dir, options.survive_power_cut
+                                                                            ? Durability::kSynced
+                                                                            : Durability::kVisible));
   }
   PESC_ASSIGN_OR_RETURN(auto blobs, BlobStore::open(options.state_dir / "blobs", BlobStore::Access::kOwnerOnly));
   auto state = std::unique_ptr<FarmState>(
@@ -421,6 +423,8 @@ absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorke
   // Several heartbeats per lease, so one late beat does not lose a worker.
   registered.set_heartbeat_ms(static_cast<int32_t>(
       std::min(options_.heartbeat_interval, options_.worker_lease / 4).count()));
+  registered.set_idle_keepalive_ms(
+      static_cast<int32_t>(std::min(options_.idle_keepalive, options_.worker_lease / 3).count()));
   std::error_code error;
   registered.set_state_dir(std::filesystem::absolute(options_.state_dir, error).string());
   *registered.mutable_stale_attempts() = {stale.begin(), stale.end()};

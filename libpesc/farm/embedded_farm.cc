@@ -33,6 +33,8 @@ absl::StatusOr<std::shared_ptr<EmbeddedFarm>> EmbeddedFarm::start(const std::fil
   coordinator.state_dir = root / "coordinator";
   // Reached only through an in-process channel: no port, so no tokens.
   coordinator.authenticate = false;
+  // A scratch state dir goes with this process: no commit need outlive it.
+  coordinator.survive_power_cut = !state_dir.empty();
   PESC_ASSIGN_OR_RETURN(farm->server_, CoordinatorServer::start(coordinator, ""));
   PESC_ASSIGN_OR_RETURN(farm->worker_, WorkerAgent::start(local_worker_options(root / "worker", farm->slots_),
                                                           farm->server_->in_process_channel()));

@@ -176,7 +176,9 @@ class Atomically {
 // Inside an open transaction the setting cannot change; its commit decides.
 class WaitForDisk {
  public:
-  explicit WaitForDisk(SQLite::Database& db) : db_(db), switched_(sqlite3_get_autocommit(db.getHandle()) != 0) {
+  // Waits for nothing in a store opened kVisible.
+  WaitForDisk(SQLite::Database& db, Durability durability)
+      : db_(db), switched_(durability == Durability::kSynced && sqlite3_get_autocommit(db.getHandle()) != 0) {
     if (switched_) db_.exec("PRAGMA synchronous=FULL");
   }
   WaitForDisk(const WaitForDisk&) = delete;
@@ -399,8 +401,12 @@ absl::Status check_integrity(SQLite::Database& db, const std::filesystem::path& 
 
 }  // namespace
 
-SqliteJobStore::SqliteJobStore(std::filesystem::path file, std::unique_ptr<SQLite::Database> db)
-    : file_(std::move(file)), db_(std::move(db)), sql_(std::make_unique<StatementCache>(*db_)) {}
+SqliteJobStore::SqliteJobStore(std::filesystem::path file, std::unique_ptr<SQLite::Database> db,
+                               Durability durability)
+    : file_(std::move(file)),
+      db_(std::move(db)),
+      durability_(durability),
+      sql_(std::make_unique<StatementCache>(*db_)) {}
 SqliteJobStore::~SqliteJobStore() = default;
 
 template <typename Fn>
@@ -475,7 +481,8 @@ void SqliteJobStore::write_tally() {
   }
 }
 
-absl::StatusOr<std::unique_ptr<JobStore>> SqliteJobStore::open(const std::filesystem::path& file) {
+absl::StatusOr<std::unique_ptr<JobStore>> SqliteJobStore::open(const std::filesystem::path& file,
+                                                              Durability durability) {
   // It holds every job's parameters and results: the owner's alone. SQLite
   // gives the -wal and -shm files the database's mode.
   PESC_RETURN_IF_ERROR(keep_private(file));
@@ -491,14 +498,14 @@ absl::StatusOr<std::unique_ptr<JobStore>> SqliteJobStore::open(const std::filesy
     // user is answered on waits for the disk too (WaitForDisk); a power cut
     // may cost the last results acknowledged to workers, whose ranks then
     // run again.
-    db->exec("PRAGMA synchronous=NORMAL");
+    db->exec(durability == Durability::kSynced ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=OFF");
     // Fewer, larger checkpoints: each one syncs the disk.
     db->exec("PRAGMA wal_autocheckpoint=8000");
     db->exec("PRAGMA cache_size=-32000");
     db->exec("PRAGMA foreign_keys=OFF");
     // Savepoints' sub-journals in memory, not in temporary files.
     db->exec("PRAGMA temp_store=MEMORY");
-    auto store = std::unique_ptr<SqliteJobStore>(new SqliteJobStore(file, std::move(db)));
+    auto store = std::unique_ptr<SqliteJobStore>(new SqliteJobStore(file, std::move(db), durability));
     if (auto status = store->migrate(); !status.ok()) return status;
     return std::unique_ptr<JobStore>(std::move(store));
   });
@@ -540,7 +547,7 @@ absl::Status SqliteJobStore::migrate() {
 
 absl::Status SqliteJobStore::create_job(const std::string& id, const v1::JobSpec& spec, int64_t created_unix_ms) {
   return guarded("create job", [&]() -> absl::Status {
-    WaitForDisk durable(*db_);
+    WaitForDisk durable(*db_, durability_);
     Atomically transaction(*sql_);
     auto job = (*sql_)(
                           "INSERT INTO jobs(id, user, spec, state, created_ms, total, pending) "
@@ -969,7 +976,7 @@ absl::StatusOr<std::vector<AttemptRecord>> SqliteJobStore::running_attempts(cons
 absl::StatusOr<std::vector<AttemptRecord>> SqliteJobStore::end_job(const std::string& job_id, v1::JobState final_state,
                                                              const std::string& failure, int64_t now_unix_ms) {
   return guarded("end job", [&]() -> absl::StatusOr<std::vector<AttemptRecord>> {
-    WaitForDisk durable(*db_);
+    WaitForDisk durable(*db_, durability_);
     Atomically transaction(*sql_);
     std::vector<AttemptRecord> to_stop;
     auto unfinished = (*sql_)(
@@ -1063,7 +1070,7 @@ absl::StatusOr<JobStore::RankRow> SqliteJobStore::rank_row(const std::string& jo
 
 absl::Status SqliteJobStore::reopen_ranks(const std::string& job_id, const std::vector<int>& ranks) {
   return guarded("reopen ranks", [&]() -> absl::Status {
-    WaitForDisk durable(*db_);
+    WaitForDisk durable(*db_, durability_);
     Atomically transaction(*sql_);
     for (int rank : ranks) {
       auto find = (*sql_)("SELECT state, attempt_id FROM ranks WHERE job_id = ? AND rank = ?");
@@ -1138,7 +1145,7 @@ absl::Status SqliteJobStore::keep_cancelled_output(int64_t attempt_id, v1::RankR
 
 absl::StatusOr<std::vector<std::string>> SqliteJobStore::delete_job(const std::string& job_id) {
   return guarded("delete job", [&]() -> absl::StatusOr<std::vector<std::string>> {
-    WaitForDisk durable(*db_);
+    WaitForDisk durable(*db_, durability_);
     Atomically transaction(*sql_);
     auto job = (*sql_)("DELETE FROM jobs WHERE id = ?");
     job->bind(1, job_id);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/files.h"
 #include "ledger/job_store.h"
 
 namespace SQLite {
@@ -26,7 +27,10 @@ class SqliteJobStore final : public JobStore {
   // Opens (or creates, mode 0600) the database and checks it (PRAGMA
   // quick_check): a damaged file is DataLoss, found now rather than when
   // some job's results are read.
-  static absl::StatusOr<std::unique_ptr<JobStore>> open(const std::filesystem::path& file);
+  // kVisible: no commit waits for the disk (synchronous=OFF), for a file
+  // that dies with its process; a killed process still loses nothing.
+  static absl::StatusOr<std::unique_ptr<JobStore>> open(const std::filesystem::path& file,
+                                                        Durability durability = Durability::kSynced);
   ~SqliteJobStore() override;
 
   // Copies a database, while a coordinator may be using it, into a new file
@@ -68,7 +72,7 @@ class SqliteJobStore final : public JobStore {
   absl::StatusOr<std::vector<v1::WorkerPause>> pauses_between(int64_t from_unix_ms, int64_t to_unix_ms) override;
 
  private:
-  SqliteJobStore(std::filesystem::path file, std::unique_ptr<SQLite::Database> db);
+  SqliteJobStore(std::filesystem::path file, std::unique_ptr<SQLite::Database> db, Durability durability);
   bool begin_batch() override;
   absl::Status end_batch(bool keep) override;
   absl::Status migrate();
@@ -92,6 +96,7 @@ class SqliteJobStore final : public JobStore {
 
   const std::filesystem::path file_;
   std::unique_ptr<SQLite::Database> db_;
+  Durability durability_;
   std::unique_ptr<StatementCache> sql_;
   // Counts that only reports read, summed over a batch and written once at
   // its end: per rank they would cost a statement each.

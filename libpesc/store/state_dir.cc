@@ -94,7 +94,7 @@ absl::Status make_private_dir(const fs::path& dir) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<JobStore>> open_state_database(const fs::path& state_dir) {
+absl::StatusOr<std::unique_ptr<JobStore>> open_state_database(const fs::path& state_dir, Durability durability) {
   const fs::path file = state_database_file(state_dir);
   std::error_code error;
   const uintmax_t size = fs::exists(file, error) ? fs::file_size(file, error) : 0;
@@ -104,7 +104,7 @@ absl::StatusOr<std::unique_ptr<JobStore>> open_state_database(const fs::path& st
                      state_dir.string(), " holds the blobs or tokens of a farm: starting would lose its every job. ",
                      restore_advice(state_dir)));
   }
-  absl::StatusOr<std::unique_ptr<JobStore>> store = SqliteJobStore::open(file);
+  absl::StatusOr<std::unique_ptr<JobStore>> store = SqliteJobStore::open(file, durability);
   if (store.status().code() == absl::StatusCode::kDataLoss) {
     return absl::DataLossError(absl::StrCat(store.status().message(), ". ", restore_advice(state_dir)));
   }

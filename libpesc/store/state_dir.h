@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/files.h"
 #include "ledger/job_store.h"
 
 namespace pesc {
@@ -38,7 +39,8 @@ absl::Status make_private_dir(const std::filesystem::path& dir);
 // Opens the state dir's database, refusing one that is empty, unreadable or
 // damaged while blobs or tokens show that a farm lived here: starting on it
 // would silently drop every job. The message says how to restore a backup.
-absl::StatusOr<std::unique_ptr<JobStore>> open_state_database(const std::filesystem::path& state_dir);
+absl::StatusOr<std::unique_ptr<JobStore>> open_state_database(const std::filesystem::path& state_dir,
+                                                              Durability durability = Durability::kSynced);
 
 // Copies the state dir of a coordinator that may be running into `destination`
 // (a new directory): the database with SQLite's online backup, then the

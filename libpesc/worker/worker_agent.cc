@@ -7,7 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
-
+#include <cmath>
 #include <deque>
 #include <fstream>
 #include <iostream>
@@ -208,7 +208,13 @@ struct WorkerAgent::Impl {
   };
   std::map<int64_t, Resend> resends ABSL_GUARDED_BY(mutex);
   grpc::ClientContext* stream_context ABSL_GUARDED_BY(mutex) = nullptr;
-  std::chrono::milliseconds heartbeat{1000};
+  std::chrono::milliseconds heartbeat ABSL_GUARDED_BY(mutex){1000};
+  // An idle worker's heartbeat goes only when it has news or when this long
+  // has passed since the last one (zero: at every heartbeat): a thousand
+  // idle workers then cost their coordinator next to nothing.
+  std::chrono::milliseconds idle_keepalive ABSL_GUARDED_BY(mutex){0};
+  v1::Heartbeat told ABSL_GUARDED_BY(mutex);  // the last heartbeat sent
+  absl::Time told_at ABSL_GUARDED_BY(mutex) = absl::InfinitePast();
 
   absl::Mutex write_mutex;  // one writer at a time on the stream
   Stream* stream ABSL_GUARDED_BY(write_mutex) = nullptr;
@@ -233,7 +239,11 @@ struct WorkerAgent::Impl {
   std::vector<int64_t> take_assignments(const v1::Assignments& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex);
   void send_gang_ready(int64_t attempt_id, int port);
   void heartbeat_loop();
-  void send_heartbeat(const OwnerState& owner, const std::vector<int64_t>& returned = {});
+  enum class Beat { kAlways, kIfNews };
+  void send_heartbeat(const OwnerState& owner, const std::vector<int64_t>& returned = {}, Beat when = Beat::kAlways);
+  // Whether an idle worker's beat says something the last one did not, or
+  // is due as a keep-alive.
+  bool worth_sending(const v1::Heartbeat& beat) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex);
   // A busy host starts no more ranks: the ones waiting here go back.
   void owner_changed(const OwnerState& owner);
   // Empties the queue: the attempts it held, for a heartbeat to give back.
@@ -354,7 +364,12 @@ absl::Status WorkerAgent::Impl::run_session(bool& registered) {
   registered = connection->Write(hello) && connection->Read(&reply) && reply.has_registered();
   if (registered) {
     tell("connected to the coordinator");
-    heartbeat = std::chrono::milliseconds(std::max(100, reply.registered().heartbeat_ms()));
+    {
+      absl::MutexLock lock(&mutex);
+      heartbeat = std::chrono::milliseconds(std::max(100, reply.registered().heartbeat_ms()));
+      idle_keepalive = std::chrono::milliseconds(std::max(0, reply.registered().idle_keepalive_ms()));
+      told_at = absl::InfinitePast();  // a new session hears everything once
+    }
     {
       absl::MutexLock lock(&write_mutex);
       stream = connection.get();
@@ -683,21 +698,39 @@ void WorkerAgent::Impl::heartbeat_loop() {
     }
     check_disk_room();
     check_allocation_end();
-    send_heartbeat(owner_state());
+    send_heartbeat(owner_state(), {}, Beat::kIfNews);
   }
 }
 
-void WorkerAgent::Impl::send_heartbeat(const OwnerState& owner, const std::vector<int64_t>& returned) {
+void WorkerAgent::Impl::send_heartbeat(const OwnerState& owner, const std::vector<int64_t>& returned, Beat when) {
   v1::WorkerMessage beat;
   {
     absl::MutexLock lock(&mutex);
-    beat.mutable_heartbeat()->set_running(static_cast<int>(running.size()));
-    beat.mutable_heartbeat()->set_paused_reason(paused_reason(owner));
-    beat.mutable_heartbeat()->set_host_cpu_percent(host_cpu.sample().value_or(-1));
+    v1::Heartbeat& news = *beat.mutable_heartbeat();
+    news.set_running(static_cast<int>(running.size()));
+    news.set_paused_reason(paused_reason(owner));
+    news.set_host_cpu_percent(host_cpu.sample().value_or(-1));
+    news.set_throttled_reason(owner.throttled);
+    if (when == Beat::kIfNews && !worth_sending(news)) return;
+    told = news;
+    told_at = absl::Now();
   }
-  beat.mutable_heartbeat()->set_throttled_reason(owner.throttled);
   *beat.mutable_heartbeat()->mutable_returned_attempts() = {returned.begin(), returned.end()};
   send(beat);
+}
+
+bool WorkerAgent::Impl::worth_sending(const v1::Heartbeat& beat) {
+  // A move of the host's CPU smaller than this waits for the keep-alive: the
+  // figure is for people watching the dashboard, and a host busy with other
+  // work moves it by a few points every second.
+  constexpr double kCpuMoveWorthABeat = 25;
+  if (!idle() || idle_keepalive.count() == 0) return true;
+  // Beats come at heartbeat ticks: the one nearest the keep-alive goes.
+  if (absl::Now() - told_at + absl::FromChrono(heartbeat) / 2 >= absl::FromChrono(idle_keepalive)) return true;
+  const bool cpu_moved = (told.host_cpu_percent() < 0) != (beat.host_cpu_percent() < 0) ||
+                         std::abs(told.host_cpu_percent() - beat.host_cpu_percent()) >= kCpuMoveWorthABeat;
+  return cpu_moved || told.running() != beat.running() || told.paused_reason() != beat.paused_reason() ||
+         told.throttled_reason() != beat.throttled_reason();
 }
 
 void WorkerAgent::Impl::owner_changed(const OwnerState& owner) {
