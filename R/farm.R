@@ -326,7 +326,7 @@ print.pesc_job <- function(x, ...) {
 #'   map over, all of one length, named to pass them by name.
 #' @param const for \code{farm_map()}, a list of further arguments to
 #'   \code{f}, the same for every rank.
-#' @param coordinator,progress,slots,lab,seed as in \code{\link{farm}}.
+#' @param coordinator,progress,slots,lab,seed,pool as in \code{\link{farm}}.
 #' @return A list as long as \code{X} (for \code{farm_map()}, as the
 #'   vectors), with the names of \code{X} (of the first vector), values in
 #'   order.
@@ -336,14 +336,15 @@ print.pesc_job <- function(x, ...) {
 #'          const = list(power = 2), slots = 2, progress = FALSE)
 #' @export
 farm_lapply <- function(X, FUN, ..., coordinator = NULL, progress = TRUE, slots = NULL, lab = list(),
-                        seed = NULL) {
+                        seed = NULL, pool = NULL) {
   FUN <- match.fun(FUN)
   X <- as.list(X)
   if (length(X) == 0L) return(structure(list(), names = names(X)))
   apply_one <- function(rank, .X, .FUN, ...) .FUN(.X[[rank + 1L]], ...)
   environment(apply_one) <- globalenv()
   job <- farm_submit(apply_one, repetitions = length(X), params = c(list(.X = X, .FUN = FUN), list(...)),
-                     coordinator = coordinator, slots = slots, lab = lab, seed = seed)
+                     coordinator = coordinator, slots = slots, lab = lab, seed = seed, pool = pool)
+  on.exit(farm_close(job), add = TRUE)
   job$names <- names(X)
   farm_wait(job, progress = progress)$values
 }
@@ -351,7 +352,7 @@ farm_lapply <- function(X, FUN, ..., coordinator = NULL, progress = TRUE, slots 
 #' @rdname farm_lapply
 #' @export
 farm_map <- function(f, ..., const = list(), coordinator = NULL, progress = TRUE, slots = NULL, lab = list(),
-                     seed = NULL) {
+                     seed = NULL, pool = NULL) {
   f <- match.fun(f)
   vectors <- lapply(list(...), as.list)
   if (length(vectors) == 0L) stop("pesc: farm_map() needs at least one vector to map over", call. = FALSE)
@@ -376,7 +377,8 @@ farm_map <- function(f, ..., const = list(), coordinator = NULL, progress = TRUE
   }
   environment(apply_one) <- globalenv()
   job <- farm_submit(apply_one, repetitions = n, params = list(.vectors = vectors, .f = f, .const = const),
-                     coordinator = coordinator, slots = slots, lab = lab, seed = seed)
+                     coordinator = coordinator, slots = slots, lab = lab, seed = seed, pool = pool)
+  on.exit(farm_close(job), add = TRUE)
   job$names <- names(vectors[[1L]])
   farm_wait(job, progress = progress)$values
 }

@@ -12,6 +12,7 @@
 #include "common/files.h"
 #include "farm/connection.h"
 #include "pesc/v1/admin.grpc.pb.h"
+#include "pool/pool_manager.h"
 #include "security/client_credentials.h"
 #include "security/lab_certificates.h"
 #include "transport/tls_diagnosis.h"
@@ -255,7 +256,7 @@ int list_pools(const Target& target) {
                                  spec.partition().empty() ? "(default)" : spec.partition(), spec.max_workers(),
                                  pool.pilots_pending(), pool.pilots_running(), pool.pilots_submitted(),
                                  pool.paused().empty() ? "active" : "paused");
-    if (!pool.paused().empty()) std::cout << "  " << pool.paused() << "\n";
+    if (!pool.paused().empty()) std::cout << "  " << pool.paused() << ". " << resume_advice(spec.name()) << "\n";
     if (!pool.pending_reason().empty()) std::cout << "  pilots wait: " << pool.pending_reason() << "\n";
     if (!pool.last_failure().empty()) std::cout << "  last failure: " << pool.last_failure() << "\n";
   }
@@ -303,7 +304,8 @@ void print_pool_troubles(const Target& target) {
   if (!call(target, &v1::Admin::Stub::ListPools, v1::ListPoolsRequest(), response).ok()) return;
   for (const v1::PoolStatus& pool : response.pools()) {
     if (!pool.paused().empty()) {
-      std::cout << "pool " << pool.spec().name() << " is " << pool.paused() << "\n";
+      std::cout << "pool " << pool.spec().name() << " is " << pool.paused() << ". " << resume_advice(pool.spec().name())
+                << "\n";
     } else if (!pool.last_failure().empty()) {
       std::cout << "pool " << pool.spec().name() << ": " << pool.last_failure() << "\n";
     }

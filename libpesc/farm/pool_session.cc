@@ -13,7 +13,6 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "coordinator/farm_state.h"
@@ -218,13 +217,9 @@ std::string PoolSession::stuck_reason() {
   if (!admin_->ListPools(&context, v1::ListPoolsRequest(), &pools).ok()) return stuck_;
   for (const v1::PoolStatus& pool : pools.pools()) {
     if (pool.spec().name() == pool_name_ && !pool.paused().empty()) {
-      // Nobody resumes a session's pool from the command line: the advice
-      // for a coordinator's admin becomes the session user's.
-      const std::string paused = absl::StrReplaceAll(
-          pool.paused(), {{absl::StrCat("Fix it, then `pesc pool resume ", pool_name_, "`"),
-                           "Fix the pool's options and start the farm again"}});
-      stuck_ = absl::StrCat("the session's pool of ", pool.spec().batch_system(), " pilots is ", paused,
-                            "; no worker is connected to run the ranks");
+      // Nobody resumes a session's pool from the command line.
+      stuck_ = absl::StrCat("the session's pool of ", pool.spec().batch_system(), " pilots is ", pool.paused(),
+                            ". Fix the pool's options and start the farm again; no worker is connected to run the ranks");
     }
   }
   return stuck_;

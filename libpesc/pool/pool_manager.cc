@@ -409,6 +409,10 @@ int PoolManager::cancel_waiting(Pool& pool) {
   return cancel(pool, ids);
 }
 
+std::string resume_advice(const std::string& pool_name) {
+  return absl::StrCat("Fix it, then `pesc pool resume ", pool_name, "`");
+}
+
 void PoolManager::failed(Pool& pool, const std::string& why) {
   pool.last_failure = why;
   pool.failures_in_a_row += 1;
@@ -418,8 +422,7 @@ void PoolManager::failed(Pool& pool, const std::string& why) {
       absl::Now() + std::min(absl::Seconds(2) * (int64_t{1} << std::min(pool.failures_in_a_row, 8)), absl::Minutes(5));
   if (pool.failures_in_a_row >= kFailuresToPause && pool.paused.empty()) {
     pool.paused = absl::StrCat("paused after ", pool.failures_in_a_row, " failures of ", pool.batch.name,
-                               " in a row; the last: ", why, ". Fix it, then `pesc pool resume ", pool.spec.name(),
-                               "`");
+                               " in a row; the last: ", why);
     log(pool.spec.name(), pool.paused);
   }
 }
@@ -448,7 +451,7 @@ void PoolManager::update_note() {
   for (const auto& [name, pool] : pools_) {
     const v1::PoolStatus status = status_of(pool);
     if (!status.paused().empty()) {
-      notes.push_back(absl::StrCat("pool ", name, " is ", status.paused()));
+      notes.push_back(absl::StrCat("pool ", name, " is ", status.paused(), ". ", resume_advice(name)));
     } else if (status.pilots_pending() > 0) {
       notes.push_back(absl::StrCat("pool ", name, ": ", status.pilots_pending(), " pilots wait in ",
                                    pool.batch.name, status.pending_reason().empty() ? "" : " (",

@@ -140,6 +140,10 @@ class PoolManager {
   std::string note_ ABSL_GUARDED_BY(note_mutex_);
 };
 
+// What an admin does once a paused pool's trouble is fixed.
+std::string resume_advice(const std::string& pool_name);
+
+
 }  // namespace pesc
 
 #endif  // PESC_POOL_POOL_MANAGER_H_

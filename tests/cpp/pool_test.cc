@@ -228,8 +228,8 @@ TEST_F(PoolTest, RefusedSubmitsPauseThePoolWithTheBatchSystemsWords) {
   ASSERT_TRUE(eventually([&] { return !manager->list()[0].paused().empty(); }));
   const std::string paused = manager->list()[0].paused();
   EXPECT_NE(paused.find("invalid partition specified: nosuch"), std::string::npos) << paused;
-  EXPECT_NE(paused.find("pesc pool resume bad"), std::string::npos) << paused;
   EXPECT_NE(manager->waiting_note().find("pool bad is paused"), std::string::npos);
+  EXPECT_NE(manager->waiting_note().find("pesc pool resume bad"), std::string::npos);
   std::this_thread::sleep_for(std::chrono::seconds(3));
   EXPECT_EQ(lines_of(path("sbatch.args")).size(), 3u) << "a paused pool submits nothing more";
 }

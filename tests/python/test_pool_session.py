@@ -80,3 +80,15 @@ print(farm.map({str(rank)!r}, 2).wait(progress=False).output, end="")
     assert done.stdout == "hi\nhi\n"
     assert (batch / "scancel.args").read_text().split() == ["101"]
     assert os.listdir(sessions) == []
+
+
+def test_the_one_call_helpers_take_a_pool_and_end_its_session(batch):
+    rank = script(batch / "rank.sh", 'echo "rank $PESC_RANK in job ${SLURM_JOB_ID:-none}"\n')
+    results = pesc.run(str(rank), 3, pool=pool_options(), progress=False)
+    assert results.output == "".join(f"rank {r} in job 101\n" for r in range(3))
+    assert pesc.map(square, [1, 2, 3], pool=pool_options(), progress=False) == [1, 4, 9]
+    assert (batch / "scancel.args").exists(), "the sessions' pilots were not cancelled"
+    deadline = time.monotonic() + 20
+    while subprocess.run(["pgrep", "-f", "pilot-session-"], capture_output=True).returncode == 0:
+        assert time.monotonic() < deadline, "a pilot still runs after the one call returned"
+        time.sleep(0.1)

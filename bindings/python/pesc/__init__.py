@@ -553,7 +553,7 @@ def _check_repetitions(repetitions: Any) -> None:
 
 def run(process: Process, repetitions: int, params: Union[Iterable[Any], Mapping[str, Any]] = (), *, coordinator: Optional[str] = None,
         domain: Optional[str] = None, entry: Optional[str] = None, progress: bool = True, slots: int = 0,
-        **lab: Any) -> Results:
+        pool: Optional[PoolOptions] = None, **lab: Any) -> Results:
     """Runs ``process`` as ranks 0..repetitions-1 and waits for every rank.
 
     Args:
@@ -569,6 +569,8 @@ def run(process: Process, repetitions: int, params: Union[Iterable[Any], Mapping
         entry: the file to run inside a directory or archive process.
         progress: show a progress bar (tqdm if installed) while waiting.
         slots: ranks run at once on the embedded farm (default: cores).
+        pool: run on a batch system's nodes through a session of pilots
+            that ends with this call (see :class:`Farm`).
         **lab: max_attempts, timeout, checkpoint_interval, rooms,
             same_machine, shared, limits (memory, cpu_time, open_files,
             processes, output_size), network, parallel, no_duplicates,
@@ -583,16 +585,17 @@ def run(process: Process, repetitions: int, params: Union[Iterable[Any], Mapping
         FarmUnavailable: the coordinator cannot be reached.
         KeyboardInterrupt: Ctrl-C; the job was cancelled on the farm first.
     """
-    farm = Farm(domain, coordinator, slots=slots)
-    return farm.map(process, repetitions, params, entry=entry, **lab).wait(progress=progress)
+    with Farm(domain, coordinator, slots=slots, pool=pool) as farm:
+        return farm.map(process, repetitions, params, entry=entry, **lab).wait(progress=progress)
 
 
 def map(function: Callable[..., Any], *iterables: Iterable[Any], coordinator: Optional[str] = None,
-        progress: bool = True, slots: int = 0, **lab: Any) -> list[Any]:
+        progress: bool = True, slots: int = 0, pool: Optional[PoolOptions] = None, **lab: Any) -> list[Any]:
     """Like the builtin ``map``, on the farm: ``function(a[i], b[i], ...)`` as rank ``i``, values in item order.
 
     Stops at the shortest iterable; no items give ``[]``. ``lab`` takes the
-    options of :meth:`Farm.map` (max_attempts, timeout, rooms, memory ...).
+    options of :meth:`Farm.map` (max_attempts, timeout, rooms, memory ...);
+    ``pool`` runs the calls on a batch system's nodes, as in :func:`run`.
     Raises RankFailed (with the remote traceback) if a call raised, and
     SubmitError if the function or an item cannot be pickled.
     """
@@ -601,8 +604,8 @@ def map(function: Callable[..., Any], *iterables: Iterable[Any], coordinator: Op
     items = list(zip(*iterables))
     if not items:
         return []
-    job = Farm(coordinator=coordinator, slots=slots).map_items(function, *zip(*items), **lab)
-    return job.wait(progress=progress).values
+    with Farm(coordinator=coordinator, slots=slots, pool=pool) as farm:
+        return farm.map_items(function, *zip(*items), **lab).wait(progress=progress).values
 
 
 def logs(job: Union[Job, str], rank: int, *, follow: bool = True, coordinator: Optional[str] = None) -> Iterator[str]:
