@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "commands.h"
+#include "pesc/pesc.h"
 
 namespace pesc::cli {
 
@@ -18,15 +20,16 @@ int room(const Target& target, const std::vector<std::string>& operands);
 int whoami(const Target& target);
 int certs(const std::vector<std::string>& operands, const std::vector<std::string>& hosts);
 
-// `pesc pool add NAME --slurm ...`: what the flags said.
+// `pesc pool add NAME --slurm ...`: what the flags said; defaults: every
+// pool's (PoolOptions).
 struct PoolArguments {
   bool slurm = false;
   std::string template_file;  // another batch system, by template
   std::string partition;
-  std::string time_limit = "1h";
-  int max_workers = 4;
-  int slots_per_worker = 1;
-  std::string idle_timeout = "5m";
+  std::string time_limit = absl::FormatDuration(absl::FromChrono(PoolOptions{}.time_limit));
+  int max_workers = PoolOptions{}.max_workers;
+  int slots_per_worker = PoolOptions{}.slots_per_worker;
+  std::string idle_timeout = absl::FormatDuration(absl::FromChrono(PoolOptions{}.idle_timeout));
   std::vector<std::string> worker_args;
 };
 // `operands`: add NAME | list | remove NAME | resume NAME; `submit_args`

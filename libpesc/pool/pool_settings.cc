@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/files.h"
+#include "pesc/pesc.h"
 #include "pool/pool_manager.h"
 
 namespace pesc {
@@ -57,13 +58,14 @@ absl::StatusOr<v1::PoolSpec> pool_spec_from_settings(const SettingsSection& sect
       !only.ok()) {
     return only;
   }
-  // The defaults of `pesc pool add`.
+  // The defaults of every pool: PoolOptions'.
+  const PoolOptions defaults;
   v1::PoolSpec spec;
   spec.set_name(section.name());
-  spec.set_time_limit_s(3600);
-  spec.set_max_workers(4);
-  spec.set_slots_per_worker(1);
-  spec.set_idle_timeout_s(300);
+  spec.set_time_limit_s(defaults.time_limit.count());
+  spec.set_max_workers(defaults.max_workers);
+  spec.set_slots_per_worker(defaults.slots_per_worker);
+  spec.set_idle_timeout_s(defaults.idle_timeout.count());
   if (absl::Status set = set_batch_system(section, base_dir, spec); !set.ok()) return set;
   for (const Setting& setting : section.settings()) {
     if (setting.key == "partition") spec.set_partition(setting.value);

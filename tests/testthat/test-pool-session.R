@@ -30,6 +30,6 @@ test_that("a farm with a pool runs its ranks on pilots and cancels them when it 
   unlink(file.path(dir, "scancel.args"))
   pool <- list(partition = "debug", max_workers = 1, slots_per_worker = 2, listen = "127.0.0.1:0",
                worker = worker, worker_args = "--run-as=")
-  expect_equal(farm_lapply(list(a = 2, b = 3), function(x) x^2, pool = pool, progress = FALSE), list(a = 4, b = 9))
+  expect_equal(farm_lapply(list(a = 4, b = 9), sqrt, pool = pool, progress = FALSE), list(a = 2, b = 3))
   expect_true(file.exists(file.path(dir, "scancel.args")))
 })
