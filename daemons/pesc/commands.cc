@@ -18,6 +18,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "executor/domain.h"
+#include "client/client_types.h"
 #include "farm/connection.h"
 #include "pesc/pesc.h"
 #include "progress.h"
@@ -147,14 +148,15 @@ int follow(Job& job, const std::string& out_dir) {
   return kExitRanksFailed;
 }
 
-const char* job_state_name(v1::JobState state) {
+const char* job_state_name(JobState state) {
   switch (state) {
-    case v1::JOB_STATE_RUNNING: return "running";
-    case v1::JOB_STATE_FINISHED: return "finished";
-    case v1::JOB_STATE_CANCELLED: return "cancelled";
-    case v1::JOB_STATE_FAILED: return "failed";
-    default: return "unknown";
+    case JobState::kRunning: return "running";
+    case JobState::kFinished: return "finished";
+    case JobState::kCancelled: return "cancelled";
+    case JobState::kFailed: return "failed";
+    case JobState::kUnknown: return "unknown";
   }
+  return "unknown";
 }
 
 template <typename T>
@@ -267,16 +269,16 @@ int report(const Target& target, const std::string& job_id, const std::string& s
 int status(const Target& target, const std::string& job_id) {
   if (auto code = require_coordinator(target)) return *code;
   try {
-    v1::JobInfo job = or_throw(connect(target)->client().job(job_id));
-    const v1::JobProgress& p = job.progress();
+    JobSummary job = or_throw(connect(target)->client().job(job_id));
+    const Progress& p = job.progress;
     std::cout << absl::StrFormat(
         "job %s (%s): %s\n  %d ranks: %d pending, %d queued at workers, %d running, %d succeeded, %d failed, "
         "%d cancelled\n",
-        job.id(), job.spec().name(), job_state_name(job.state()), p.total(), p.pending(), p.queued_at_workers(),
-        p.running(), p.succeeded(), p.failed(), p.cancelled());
-    if (p.failed() > 0) std::cout << "  failed by fault: " << failures_by_class(target, job_id).to_text() << "\n";
-    if (!job.failure().empty()) std::cout << "  failed: " << job.failure() << "\n";
-    if (!p.waiting().empty()) std::cout << "  waiting: " << p.waiting() << "\n";
+        job.id, job.name, job_state_name(job.state), p.total, p.pending, p.queued_at_workers, p.running,
+        p.succeeded, p.failed, p.cancelled);
+    if (p.failed > 0) std::cout << "  failed by fault: " << failures_by_class(target, job_id).to_text() << "\n";
+    if (!job.failure.empty()) std::cout << "  failed: " << job.failure << "\n";
+    if (!p.waiting.empty()) std::cout << "  waiting: " << p.waiting << "\n";
     return kExitOk;
   } catch (const Error& error) {
     return report_error(error);
@@ -286,8 +288,8 @@ int status(const Target& target, const std::string& job_id) {
 int cancel(const Target& target, const std::string& job_id) {
   if (auto code = require_coordinator(target)) return *code;
   try {
-    v1::JobInfo job = or_throw(connect(target)->client().cancel(job_id));
-    std::cout << "job " << job.id() << " " << job_state_name(job.state()) << "\n";
+    JobSummary job = or_throw(connect(target)->client().cancel(job_id));
+    std::cout << "job " << job.id << " " << job_state_name(job.state) << "\n";
     return kExitOk;
   } catch (const Error& error) {
     return report_error(error);
@@ -312,11 +314,10 @@ int jobs(const Target& target) {
     const auto jobs = or_throw(connect(target)->client().jobs());
     std::cout << absl::StrFormat("%-14s %-10s %-10s %8s %8s %8s  %s\n", "JOB", "USER", "STATE", "RANKS", "DONE",
                                  "FAILED", "NAME");
-    for (const v1::JobInfo& job : jobs) {
-      const v1::JobProgress& p = job.progress();
-      std::cout << absl::StrFormat("%-14s %-10s %-10s %8d %8d %8d  %s\n", job.id(), job.spec().user(),
-                                   job_state_name(job.state()), p.total(), p.succeeded() + p.failed(), p.failed(),
-                                   job.spec().name());
+    for (const JobSummary& job : jobs) {
+      const Progress& p = job.progress;
+      std::cout << absl::StrFormat("%-14s %-10s %-10s %8d %8d %8d  %s\n", job.id, job.user, job_state_name(job.state),
+                                   p.total, p.succeeded + p.failed, p.failed, job.name);
     }
     return kExitOk;
   } catch (const Error& error) {
@@ -330,37 +331,36 @@ int workers(const Target& target) {
     const auto workers = or_throw(connect(target)->client().workers());  // before the header, as in jobs()
     std::cout << absl::StrFormat("%-24s %-16s %-11s %6s %8s %10s %5s %-8s %s\n", "WORKER", "HOST", "STATE", "SLOTS",
                                  "RUNNING", "RANKS DONE", "CPU", "VERSION", "ROOMS");
-    for (const v1::WorkerInfo& worker : workers) {
-      const char* state = !worker.quarantined().empty() ? "quarantined"
-                          : !worker.online()              ? "offline"
-                          : !worker.paused().empty()      ? "paused"
-                          : !worker.throttled().empty()   ? "throttled"
-                                                          : "online";
+    for (const WorkerSummary& worker : workers) {
+      const char* state = !worker.quarantined.empty() ? "quarantined"
+                          : !worker.online            ? "offline"
+                          : !worker.paused.empty()    ? "paused"
+                          : !worker.throttled.empty() ? "throttled"
+                                                      : "online";
       const std::string cpu =
-          worker.online() && worker.host_cpu_percent() >= 0 ? absl::StrFormat("%.0f%%", worker.host_cpu_percent()) : "-";
-      std::cout << absl::StrFormat("%-24s %-16s %-11s %6d %8d %10d %5s %-8s %s\n", worker.id(), worker.host(), state,
-                                   worker.slots(), worker.running(), worker.ranks_done(), cpu,
-                                   worker.version().empty() ? "-" : worker.version(),
-                                   absl::StrJoin(worker.rooms(), ","));
-      if (!worker.quarantined().empty()) {
-        std::cout << "  no ranks for " << worker.id() << " until it rejoins: " << worker.quarantined() << "\n";
+          worker.online && worker.host_cpu_percent >= 0 ? absl::StrFormat("%.0f%%", worker.host_cpu_percent) : "-";
+      std::cout << absl::StrFormat("%-24s %-16s %-11s %6d %8d %10d %5s %-8s %s\n", worker.id, worker.host, state,
+                                   worker.slots, worker.running, worker.ranks_done, cpu,
+                                   worker.version.empty() ? "-" : worker.version, absl::StrJoin(worker.rooms, ","));
+      if (!worker.quarantined.empty()) {
+        std::cout << "  no ranks for " << worker.id << " until it rejoins: " << worker.quarantined << "\n";
       }
-      if (worker.gpus_size() > 0) {
+      if (!worker.gpus.empty()) {
         std::vector<std::string> gpus;
-        for (const v1::Gpu& gpu : worker.gpus()) {
-          gpus.push_back(absl::StrFormat("%d %s (capability %.1f, %d MiB)", gpu.index(), gpu.name(),
-                                         gpu.compute_capability(), gpu.memory_bytes() >> 20));
+        for (const WorkerGpu& gpu : worker.gpus) {
+          gpus.push_back(absl::StrFormat("%d %s (capability %.1f, %d MiB)", gpu.index, gpu.name,
+                                         gpu.compute_capability, gpu.memory_bytes >> 20));
         }
         std::cout << "  GPUs: " << absl::StrJoin(gpus, ", ") << "\n";
       }
-      for (const v1::UnavailableDomain& domain : worker.unavailable_domains()) {
-        std::cout << "  cannot run the " << domain.domain() << " domain: " << domain.why() << "\n";
+      for (const UnavailableDomain& domain : worker.unavailable_domains) {
+        std::cout << "  cannot run the " << domain.domain << " domain: " << domain.why << "\n";
       }
-      if (!worker.paused().empty()) std::cout << "  takes no new ranks: " << worker.paused() << "\n";
-      if (!worker.throttled().empty()) std::cout << "  ranks held back: " << worker.throttled() << "\n";
-      if (worker.end_unix_ms() > 0) {
+      if (!worker.paused.empty()) std::cout << "  takes no new ranks: " << worker.paused << "\n";
+      if (!worker.throttled.empty()) std::cout << "  ranks held back: " << worker.throttled << "\n";
+      if (worker.allocation_end != std::chrono::system_clock::time_point()) {
         std::cout << "  a pilot; its batch allocation ends "
-                  << absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMillis(worker.end_unix_ms()),
+                  << absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromChrono(worker.allocation_end),
                                       absl::LocalTimeZone())
                   << "\n";
       }

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "archive/archive.h"
+#include "client/client_conversion.h"
 #include "client/process.h"
 #include "common/files.h"
 #include "common/status_macros.h"
@@ -176,32 +177,34 @@ absl::Status Client::add_shared_files(const std::vector<std::string>& sources, v
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::JobInfo> Client::job(const std::string& job_id) {
+absl::StatusOr<JobSummary> Client::job(const std::string& job_id) {
   v1::GetJobRequest request;
   request.set_job_id(job_id);
   v1::JobInfo info;
   grpc::Status status =
       call_idempotent([&](grpc::ClientContext& context) { return jobs_->GetJob(&context, request, &info); });
   if (!status.ok()) return explain(to_absl(status));
-  return info;
+  return from_proto(info);
 }
 
-absl::StatusOr<std::vector<v1::JobInfo>> Client::jobs() {
+absl::StatusOr<std::vector<JobSummary>> Client::jobs() {
   v1::ListJobsResponse response;
   grpc::Status status =
       call_idempotent([&](grpc::ClientContext& context) { return jobs_->ListJobs(&context, {}, &response); });
   if (!status.ok()) return explain(to_absl(status));
-  return std::vector<v1::JobInfo>(response.jobs().begin(), response.jobs().end());
+  std::vector<JobSummary> jobs;
+  for (const v1::JobInfo& job : response.jobs()) jobs.push_back(from_proto(job));
+  return jobs;
 }
 
-absl::StatusOr<v1::JobInfo> Client::cancel(const std::string& job_id) {
+absl::StatusOr<JobSummary> Client::cancel(const std::string& job_id) {
   v1::CancelJobRequest request;
   request.set_job_id(job_id);
   v1::CancelJobResponse response;
   grpc::Status status = call_idempotent(
       [&](grpc::ClientContext& context) { return jobs_->CancelJob(&context, request, &response); }, kCancelPatience);
   if (!status.ok()) return explain(to_absl(status));
-  return response.job();
+  return from_proto(response.job());
 }
 
 absl::StatusOr<uint64_t> Client::delete_job(const std::string& job_id) {
@@ -216,7 +219,7 @@ absl::StatusOr<uint64_t> Client::delete_job(const std::string& job_id) {
   return response.bytes_freed();
 }
 
-absl::StatusOr<v1::RetryRanksResponse> Client::retry(const std::string& job_id, const std::vector<int>& ranks) {
+absl::StatusOr<RetriedRanks> Client::retry(const std::string& job_id, const std::vector<int>& ranks) {
   grpc::ClientContext context;  // not repeated on its own: a second retry finds the job running
   set_deadline(context, kCallTimeout);
   v1::RetryRanksRequest request;
@@ -226,10 +229,10 @@ absl::StatusOr<v1::RetryRanksResponse> Client::retry(const std::string& job_id, 
   if (grpc::Status status = jobs_->RetryRanks(&context, request, &response); !status.ok()) {
     return explain(to_absl(status));
   }
-  return response;
+  return from_proto(response);
 }
 
-absl::StatusOr<v1::RankOutput> Client::read_output(const std::string& job_id, int rank, int64_t offset) {
+absl::StatusOr<RankOutputPiece> Client::read_output(const std::string& job_id, int rank, int64_t offset) {
   v1::ReadRankOutputRequest request;
   request.set_job_id(job_id);
   request.set_rank(rank);
@@ -238,29 +241,29 @@ absl::StatusOr<v1::RankOutput> Client::read_output(const std::string& job_id, in
   grpc::Status status = call_idempotent(
       [&](grpc::ClientContext& context) { return jobs_->ReadRankOutput(&context, request, &response); });
   if (!status.ok()) return explain(to_absl(status));
-  return response;
+  return from_proto(response);
 }
 
-absl::StatusOr<std::vector<v1::WorkerInfo>> Client::workers() {
+absl::StatusOr<std::vector<WorkerSummary>> Client::workers() {
   v1::ListWorkersResponse response;
   grpc::Status status =
       call_idempotent([&](grpc::ClientContext& context) { return jobs_->ListWorkers(&context, {}, &response); });
   if (!status.ok()) return explain(to_absl(status));
-  return std::vector<v1::WorkerInfo>(response.workers().begin(), response.workers().end());
+  std::vector<WorkerSummary> workers;
+  for (const v1::WorkerInfo& worker : response.workers()) workers.push_back(from_proto(worker));
+  return workers;
 }
 
-absl::StatusOr<std::string> Client::output_text(const v1::RankResult& result) {
-  return read_payload(*blobs_, result.output_txt());
-}
+absl::StatusOr<std::string> Client::fetch(const StoredBytes& bytes) { return read_payload(*blobs_, to_payload(bytes)); }
 
-absl::Status Client::save_files(const v1::RankResult& result, const fs::path& dir) {
-  if (result.files().sha256().empty() && result.files_inline().empty()) return absl::OkStatus();
+absl::Status Client::save_files(const StoredBytes& files, const fs::path& dir) {
+  if (files.empty()) return absl::OkStatus();
   PESC_ASSIGN_OR_RETURN(TempDirectory scratch, TempDirectory::create("pesc-files-"));
   fs::path tar = scratch.path() / "files.tar";
-  if (result.files_inline().empty()) {
-    PESC_RETURN_IF_ERROR(download_blob(*blobs_, result.files(), tar));
+  if (files.inline_data.empty()) {
+    PESC_RETURN_IF_ERROR(download_blob(*blobs_, to_payload(files).blob(), tar));
   } else {
-    PESC_RETURN_IF_ERROR(write_file_atomically(tar, result.files_inline()));
+    PESC_RETURN_IF_ERROR(write_file_atomically(tar, files.inline_data));
   }
   return archive::extract(tar, dir);
 }
@@ -308,19 +311,19 @@ absl::Status JobWatch::follow(int64_t& after_seq, bool& done) {
   v1::WatchJobRequest request;
   request.set_job_id(job_id_);
   request.set_after_seq(after_seq);
-  auto reader = client_->jobs_stub().WatchJob(&context, request);
+  auto reader = client_->jobs_->WatchJob(&context, request);
   v1::JobEvent event;
   while (reader->Read(&event)) {
     if (event.has_ranks_finished()) {
-      for (v1::RankResult& result : *event.mutable_ranks_finished()->mutable_results()) {
+      for (const v1::RankResult& result : event.ranks_finished().results()) {
         after_seq = result.finish_seq();
-        push(std::move(result));
+        push(from_proto(result));
       }
     } else if (event.has_progress()) {
-      push(event.progress());
+      push(from_proto(event.progress()));
     } else if (event.has_job_done()) {
       done = true;
-      push(Done{event.job_done()});
+      push(Done{from_proto(event.job_done())});
     }
   }
   grpc::Status status = reader->Finish();

@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "client/client_types.h"
 #include "pesc/pesc.h"
 #include "pesc/v1/pesc.grpc.pb.h"
 #include "transport/transport.h"
@@ -52,28 +53,27 @@ class Client : public std::enable_shared_from_this<Client> {
   const std::string& description() const { return description_; }
 
   absl::StatusOr<std::string> submit(const SubmitRequest& request);
-  absl::StatusOr<v1::JobInfo> job(const std::string& job_id);
-  absl::StatusOr<std::vector<v1::JobInfo>> jobs();
-  absl::StatusOr<v1::JobInfo> cancel(const std::string& job_id);
+  absl::StatusOr<JobSummary> job(const std::string& job_id);
+  absl::StatusOr<std::vector<JobSummary>> jobs();
+  absl::StatusOr<JobSummary> cancel(const std::string& job_id);
   // Forgets a job and its stored results; returns the bytes freed.
   absl::StatusOr<uint64_t> delete_job(const std::string& job_id);
-  absl::StatusOr<std::vector<v1::WorkerInfo>> workers();
+  absl::StatusOr<std::vector<WorkerSummary>> workers();
   // Runs ranks of an ended job again (all that did not succeed when `ranks` is empty).
-  absl::StatusOr<v1::RetryRanksResponse> retry(const std::string& job_id, const std::vector<int>& ranks);
+  absl::StatusOr<RetriedRanks> retry(const std::string& job_id, const std::vector<int>& ranks);
   // A rank's output.txt from `offset` while it runs, or its result once it ended.
-  absl::StatusOr<v1::RankOutput> read_output(const std::string& job_id, int rank, int64_t offset);
+  absl::StatusOr<RankOutputPiece> read_output(const std::string& job_id, int rank, int64_t offset);
 
-  // A rank's output.txt, fetched when it did not travel inline.
-  absl::StatusOr<std::string> output_text(const v1::RankResult& result);
-  // Writes the files a rank left in its output_dir (not output.txt) into dir.
-  absl::Status save_files(const v1::RankResult& result, const std::filesystem::path& dir);
+  // Bytes the farm keeps (a rank's output.txt), fetched when they did not travel inline.
+  absl::StatusOr<std::string> fetch(const StoredBytes& bytes);
+  // Unpacks a rank's files (the rest of its output_dir, as a tar) into dir.
+  absl::Status save_files(const StoredBytes& files, const std::filesystem::path& dir);
 
   // Follows a job's finished ranks from `after_seq` on.
   std::unique_ptr<JobWatch> watch(const std::string& job_id, int64_t after_seq = 0);
 
-  v1::Jobs::Stub& jobs_stub() { return *jobs_; }
-
  private:
+  friend class JobWatch;  // follows a job over jobs_
   Client(std::shared_ptr<grpc::Channel> channel, std::shared_ptr<void> owner, std::string description,
          std::string address, ChannelSecurity security = {});
   absl::Status explain(const absl::Status& status) const;
@@ -93,9 +93,9 @@ class Client : public std::enable_shared_from_this<Client> {
 class JobWatch {
  public:
   struct Done {
-    v1::JobInfo job;
+    JobSummary job;
   };
-  using Event = std::variant<v1::RankResult, v1::JobProgress, Done, absl::Status>;
+  using Event = std::variant<StoredRankResult, Progress, Done, absl::Status>;
 
   JobWatch(std::shared_ptr<Client> client, std::string job_id, int64_t after_seq);
   ~JobWatch();

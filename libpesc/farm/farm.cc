@@ -11,9 +11,9 @@
 #include "absl/strings/strip.h"
 #include "archive/archive.h"
 #include "client/client.h"
+#include "client/client_conversion.h"
 #include "common/files.h"
 #include "farm/connection.h"
-#include "farm/results_conversion.h"
 #include "pesc/pesc.h"
 
 namespace pesc {
@@ -35,70 +35,10 @@ void ok_or_raise(const absl::Status& status) {
   if (!status.ok()) raise(status);
 }
 
-RankStatus to_status(v1::RankState state) {
-  switch (state) {
-    case v1::RANK_STATE_RUNNING: return RankStatus::kRunning;
-    case v1::RANK_STATE_SUCCEEDED: return RankStatus::kSucceeded;
-    case v1::RANK_STATE_FAILED: return RankStatus::kFailed;
-    case v1::RANK_STATE_CANCELLED: return RankStatus::kCancelled;
-    default: return RankStatus::kPending;
-  }
-}
-
-FailureClass to_failure_class(v1::FailureClass failure_class) {
-  switch (failure_class) {
-    case v1::FAILURE_CLASS_JOB: return FailureClass::kJob;
-    case v1::FAILURE_CLASS_RANK: return FailureClass::kRank;
-    case v1::FAILURE_CLASS_WORKER: return FailureClass::kWorker;
-    case v1::FAILURE_CLASS_OWNER: return FailureClass::kOwner;
-    default: return FailureClass::kNone;
-  }
-}
-
-Progress to_progress(const v1::JobProgress& progress) {
-  return Progress{progress.total(),  progress.pending(),   progress.running(), progress.succeeded(),
-                  progress.failed(), progress.cancelled(), progress.waiting(), progress.queued_at_workers()};
-}
-
-}  // namespace
-
-std::chrono::system_clock::time_point from_unix_ms(int64_t ms) {
-  return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
-}
-
-RankResult to_rank_result(const v1::RankResult& result, std::string output) {
-  RankResult rank;
-  rank.rank = result.rank();
-  rank.status = to_status(result.state());
-  rank.exit_code = result.exit_code();
-  rank.signal = result.signal();
-  rank.output = std::move(output);
-  rank.worker = result.worker();
-  rank.start = from_unix_ms(result.start_unix_ms());
-  rank.end = from_unix_ms(result.end_unix_ms());
-  rank.duration = std::chrono::milliseconds(std::max<int64_t>(0, result.end_unix_ms() - result.start_unix_ms()));
-  rank.cpu_time = std::chrono::milliseconds(result.cpu_ms());
-  rank.max_rss_kb = result.max_rss_kb();
-  rank.attempt = result.attempt_id();
-  rank.attempts = result.attempts();
-  rank.other_attempt_workers.assign(result.other_attempt_workers().begin(), result.other_attempt_workers().end());
-  rank.timed_out = result.timed_out();
-  rank.limit_exceeded = result.limit_exceeded();
-  rank.has_files = !result.files().sha256().empty() || !result.files_inline().empty();
-  rank.error = result.error();
-  rank.failure_class = to_failure_class(result.failure_class());
-  rank.left_out.assign(result.left_out().begin(), result.left_out().end());
-  return rank;
-}
-
-namespace {
-
 // Results keep where each rank's files are as an opaque string, so the
-// public header needs no proto.
-v1::RankResult files_from(const std::string& opaque) {
-  v1::RankResult files;
-  files.ParseFromString(opaque);
-  return files;
+// public header names no client type.
+StoredBytes files_of(const std::vector<std::string>& files, size_t rank) {
+  return stored_bytes_from_opaque(files.at(rank));
 }
 
 }  // namespace
@@ -169,7 +109,9 @@ void Results::save(const fs::path& dir) const {
   for (const RankResult& rank : ranks_) {
     fs::path rank_dir = dir / absl::StrCat("rank_", rank.rank);
     fs::create_directories(rank_dir, error);
-    if (rank.has_files) ok_or_raise(connection_->client().save_files(files_from(files_.at(static_cast<size_t>(rank.rank))), rank_dir));
+    if (rank.has_files) {
+      ok_or_raise(connection_->client().save_files(files_of(files_, static_cast<size_t>(rank.rank)), rank_dir));
+    }
     ok_or_raise(write_file_atomically(rank_dir / "output.txt", rank.output));
   }
   ok_or_raise(write_file_atomically(dir / "output.txt", output()));
@@ -181,13 +123,13 @@ std::string Results::read_file(size_t rank, const fs::path& relative) const {
         absl::StrCat("rank ", rank, " left no file \"", relative.string(), "\" in its output_dir"));
   };
   if (!ranks_.at(rank).has_files) raise(missing());
-  if (v1::RankResult files = files_from(files_.at(rank)); !files.files_inline().empty()) {
-    auto bytes = archive::read_member(files.files_inline(), relative.lexically_normal().string());
+  if (StoredBytes files = files_of(files_, rank); !files.inline_data.empty()) {
+    auto bytes = archive::read_member(files.inline_data, relative.lexically_normal().string());
     if (bytes.status().code() == absl::StatusCode::kNotFound) raise(missing());
     return value_or_raise(std::move(bytes));
   }
   TempDirectory scratch = value_or_raise(TempDirectory::create("pesc-rank-files-"));
-  ok_or_raise(connection_->client().save_files(files_from(files_.at(rank)), scratch.path()));
+  ok_or_raise(connection_->client().save_files(files_of(files_, rank), scratch.path()));
   fs::path file = scratch.path() / relative;
   std::error_code error;
   if (!fs::is_regular_file(file, error)) raise(missing());
@@ -200,12 +142,9 @@ JobReport Results::report() const {
   // A job the farm has forgotten still has its ranks' own times.
   if (connection_) {
     if (auto job = connection_->client().job(job_id_); job.ok()) {
-      submitted = from_unix_ms(job->created_unix_ms());
-      finished = from_unix_ms(job->finished_unix_ms());
-      for (const v1::WorkerPause& pause : job->pauses()) {
-        pauses.push_back(WorkerPause{pause.worker_id(), from_unix_ms(pause.start_unix_ms()),
-                                     from_unix_ms(pause.end_unix_ms()), pause.reason()});
-      }
+      submitted = job->created;
+      finished = job->finished;
+      pauses = std::move(job->pauses);
     }
   }
   return JobReport::from(job_id_, ranks_, submitted, finished, pauses);
@@ -229,20 +168,17 @@ struct Job::State {
   bool finished = false;
   bool saw_job_fault = false;
 
-  RankResult accept(const v1::RankResult& result) {
-    if (result.rank() < 0 || result.rank() >= repetitions) {
-      raise(absl::DataLossError(absl::StrCat("the farm reported rank ", result.rank(), " of a job of ",
+  RankResult accept(StoredRankResult stored) {
+    RankResult& rank = stored.result;
+    if (rank.rank < 0 || rank.rank >= repetitions) {
+      raise(absl::DataLossError(absl::StrCat("the farm reported rank ", rank.rank, " of a job of ",
                                              repetitions, " ranks")));
     }
-    std::string output = value_or_raise(connection->client().output_text(result));
-    RankResult rank = to_rank_result(result, std::move(output));
-    v1::RankResult files_only;
-    *files_only.mutable_files() = result.files();
-    files_only.set_files_inline(result.files_inline());
-    files[static_cast<size_t>(rank.rank)] = files_only.SerializeAsString();
+    rank.output = value_or_raise(connection->client().fetch(stored.output));
+    files[static_cast<size_t>(rank.rank)] = to_opaque(stored.files);
     if (!ranks[static_cast<size_t>(rank.rank)]) ++returned;
     ranks[static_cast<size_t>(rank.rank)] = rank;
-    last_seq = std::max(last_seq, result.finish_seq());
+    last_seq = std::max(last_seq, stored.finish_seq);
     if (rank.failure_class == FailureClass::kJob) saw_job_fault = true;
     // Every rank is in: the job is done without waiting for the farm to say
     // so, unless its ranks' faults may have failed the job as a whole.
@@ -252,8 +188,8 @@ struct Job::State {
 
   // The farm runs these ranks again: they are awaited anew, on a watch
   // from the last result taken (theirs come after it).
-  void reopen(const v1::RetryRanksResponse& retried) {
-    for (int rank : retried.ranks()) {
+  void reopen(const RetriedRanks& retried) {
+    for (int rank : retried.ranks) {
       if (rank < 0 || rank >= repetitions) continue;
       if (ranks[static_cast<size_t>(rank)]) --returned;
       ranks[static_cast<size_t>(rank)].reset();
@@ -262,7 +198,7 @@ struct Job::State {
       return rank && rank->failure_class == FailureClass::kJob;
     });
     finished = false;
-    progress = to_progress(retried.job().progress());
+    progress = retried.job.progress;
     watch = connection->client().watch(job_id, last_seq);
   }
 };
@@ -278,22 +214,22 @@ struct RankLog::State {
 
   // What is new since the last piece; nullopt when nothing is.
   std::optional<std::string> poll() {
-    v1::RankOutput now = value_or_raise(connection->client().read_output(job_id, rank, offset));
-    if (now.has_result()) {
+    RankOutputPiece now = value_or_raise(connection->client().read_output(job_id, rank, offset));
+    if (now.result) {
       ended = true;
-      if (now.result().attempt_id() != attempt) offset = 0;  // another attempt's result: all of it
-      std::string text = value_or_raise(connection->client().output_text(now.result()));
+      if (now.result->result.attempt != attempt) offset = 0;  // another attempt's result: all of it
+      std::string text = value_or_raise(connection->client().fetch(now.result->output));
       return piece_from(text.substr(std::min<size_t>(static_cast<size_t>(offset), text.size())));
     }
-    if (now.state() == v1::RANK_STATE_RUNNING && now.attempt_id() != attempt) {
-      attempt = now.attempt_id();
+    if (now.state == RankStatus::kRunning && now.attempt != attempt) {
+      attempt = now.attempt;
       if (offset > 0) {  // read again, from the start of the new attempt's output
         offset = 0;
         return std::nullopt;
       }
     }
     if (!follow) ended = true;
-    return piece_from(now.data());
+    return piece_from(std::move(now.data));
   }
   std::optional<std::string> piece_from(std::string data) {
     offset += static_cast<int64_t>(data.size());
@@ -330,13 +266,13 @@ std::optional<RankResult> Job::next(std::chrono::milliseconds timeout) {
       if (absl::Now() >= deadline) return std::nullopt;
       continue;
     }
-    if (auto* result = std::get_if<v1::RankResult>(&*event)) return state_->accept(*result);
-    if (auto* progress = std::get_if<v1::JobProgress>(&*event)) state_->progress = to_progress(*progress);
+    if (auto* result = std::get_if<StoredRankResult>(&*event)) return state_->accept(std::move(*result));
+    if (auto* progress = std::get_if<Progress>(&*event)) state_->progress = *progress;
     if (auto* done = std::get_if<JobWatch::Done>(&*event)) {
-      state_->progress = to_progress(done->job.progress());
+      state_->progress = done->job.progress;
       state_->finished = true;
-      if (done->job.state() == v1::JOB_STATE_FAILED) {
-        raise(absl::FailedPreconditionError(absl::StrCat("job ", state_->job_id, " failed: ", done->job.failure())));
+      if (done->job.state == JobState::kFailed) {
+        raise(absl::FailedPreconditionError(absl::StrCat("job ", state_->job_id, " failed: ", done->job.failure)));
       }
     }
     if (auto* status = std::get_if<absl::Status>(&*event)) raise(*status);
@@ -365,15 +301,15 @@ Results Job::wait() {
 void Job::cancel() { value_or_raise(state_->connection->client().cancel(state_->job_id)); }
 
 std::string Job::cancel_for_interrupt() noexcept {
-  absl::StatusOr<v1::JobInfo> cancelled = state_->connection->client().cancel(state_->job_id);
+  absl::StatusOr<JobSummary> cancelled = state_->connection->client().cancel(state_->job_id);
   if (cancelled.ok()) return absl::StrCat("cancelled job ", state_->job_id);
   return absl::StrCat("could not confirm the cancel of job ", state_->job_id, ": ", cancelled.status().message());
 }
 
 std::vector<int> Job::retry(const std::vector<int>& ranks) {
-  v1::RetryRanksResponse retried = value_or_raise(state_->connection->client().retry(state_->job_id, ranks));
+  RetriedRanks retried = value_or_raise(state_->connection->client().retry(state_->job_id, ranks));
   state_->reopen(retried);
-  return {retried.ranks().begin(), retried.ranks().end()};
+  return retried.ranks;
 }
 
 RankLog Job::log(int rank, bool follow) const {
@@ -389,11 +325,11 @@ Job Results::retry(const std::vector<int>& ranks) const {
   if (!connection_) {
     raise(absl::FailedPreconditionError("these results came from no farm: there is no job to retry"));
   }
-  v1::RetryRanksResponse retried = value_or_raise(connection_->client().retry(job_id_, ranks));
+  RetriedRanks retried = value_or_raise(connection_->client().retry(job_id_, ranks));
   auto state = std::make_unique<Job::State>();
   state->connection = connection_;
   state->job_id = job_id_;
-  state->warm_runner = retried.job().spec().warm_runner();
+  state->warm_runner = retried.job.warm_runner;
   state->repetitions = static_cast<int>(ranks_.size());
   state->ranks.assign(ranks_.begin(), ranks_.end());
   state->files = files_;
@@ -469,8 +405,8 @@ RankLog Farm::log(const std::string& job_id, int rank, bool follow) {
 void Farm::remove_job(const std::string& job_id) { value_or_raise(connection_->client().delete_job(job_id)); }
 
 Job Farm::attach(const std::string& job_id) {
-  v1::JobInfo info = value_or_raise(connection_->client().job(job_id));
-  return follow(job_id, to_progress(info.progress()), info.spec().warm_runner());
+  JobSummary info = value_or_raise(connection_->client().job(job_id));
+  return follow(job_id, info.progress, info.warm_runner);
 }
 
 Job Farm::follow(const std::string& job_id, const Progress& progress, bool warm_runner) {

@@ -3,7 +3,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "farm/results_conversion.h"
+#include "client/client_conversion.h"
 
 namespace pesc::http {
 
@@ -63,17 +63,12 @@ absl::StatusOr<JobReport> report_of(FarmState& state, const v1::JobInfo& job) {
   std::vector<RankResult> ranks;
   ranks.reserve(static_cast<size_t>(job.progress().total()));
   absl::Status read = for_each_rank(state, job.id(), [&](const v1::RankResult& rank) {
-    ranks.push_back(to_rank_result(rank, ""));
+    ranks.push_back(from_proto(rank).result);
     return absl::OkStatus();
   });
   if (!read.ok()) return read;
-  std::vector<WorkerPause> pauses;
-  for (const v1::WorkerPause& pause : job.pauses()) {
-    pauses.push_back(WorkerPause{pause.worker_id(), from_unix_ms(pause.start_unix_ms()),
-                                 from_unix_ms(pause.end_unix_ms()), pause.reason()});
-  }
-  return JobReport::from(job.id(), ranks, from_unix_ms(job.created_unix_ms()), from_unix_ms(job.finished_unix_ms()),
-                         pauses);
+  const JobSummary summary = from_proto(job);
+  return JobReport::from(job.id(), ranks, summary.created, summary.finished, summary.pauses);
 }
 
 absl::StatusOr<std::optional<EndedJobSummaries::Summary>> EndedJobSummaries::of(FarmState& state,

@@ -221,13 +221,13 @@ TEST(FaultTest, WorkerThatCannotRunADomainSaysSoAndGetsNoneOfItsJobs) {
   ASSERT_TRUE(client_library.ok());
   auto workers = (*client_library)->workers();
   ASSERT_TRUE(workers.ok());
-  for (const v1::WorkerInfo& worker : *workers) {
-    EXPECT_EQ(worker.quarantined(), "") << "a domain it cannot run is no fault of the worker's ranks";
+  for (const WorkerSummary& worker : *workers) {
+    EXPECT_EQ(worker.quarantined, "") << "a domain it cannot run is no fault of the worker's ranks";
     std::string python_unavailable;
-    for (const v1::UnavailableDomain& domain : worker.unavailable_domains()) {
-      if (domain.domain() == "python") python_unavailable = domain.why();
+    for (const UnavailableDomain& domain : worker.unavailable_domains) {
+      if (domain.domain == "python") python_unavailable = domain.why;
     }
-    if (worker.id() == "worker0") {
+    if (worker.id == "worker0") {
       EXPECT_NE(python_unavailable.find("/nonexistent/python3"), std::string::npos) << python_unavailable;
     } else {
       EXPECT_EQ(python_unavailable, "");

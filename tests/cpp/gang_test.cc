@@ -82,8 +82,8 @@ void wait_for_workers(const TestFarm& farm, int online) {
   ASSERT_TRUE(client.ok()) << client.status();
   ASSERT_TRUE(eventually([&] {
     auto workers = (*client)->workers();
-    return workers.ok() && std::count_if(workers->begin(), workers->end(), [](const v1::WorkerInfo& worker) {
-                             return worker.online();
+    return workers.ok() && std::count_if(workers->begin(), workers->end(), [](const WorkerSummary& worker) {
+                             return worker.online;
                            }) == online;
   }));
 }

@@ -142,7 +142,7 @@ TEST_F(IsolationTest, AnInterpreterTheRankUserCannotReachIsExplained) {
   std::string reason;
   EXPECT_TRUE(testing::eventually([&] {
     auto workers = (*client)->workers();
-    reason = workers.ok() && !workers->empty() ? workers->front().quarantined() : "";
+    reason = workers.ok() && !workers->empty() ? workers->front().quarantined : "";
     return !reason.empty();
   }));
   EXPECT_THAT(reason, HasSubstr("cannot run as user pesc"));
@@ -162,9 +162,9 @@ TEST_F(IsolationTest, ABuiltInDomainTheRankUserCannotRunIsNamedAtStart) {
   std::string why;
   EXPECT_TRUE(testing::eventually([&] {
     auto workers = (*client)->workers();
-    for (const v1::WorkerInfo& worker : workers.ok() ? *workers : std::vector<v1::WorkerInfo>{}) {
-      for (const v1::UnavailableDomain& domain : worker.unavailable_domains()) {
-        if (worker.id() == "worker1" && domain.domain() == "python") why = domain.why();
+    for (const WorkerSummary& worker : workers.ok() ? *workers : std::vector<WorkerSummary>{}) {
+      for (const UnavailableDomain& domain : worker.unavailable_domains) {
+        if (worker.id == "worker1" && domain.domain == "python") why = domain.why;
       }
     }
     return !why.empty();

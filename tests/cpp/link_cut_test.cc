@@ -171,7 +171,7 @@ bool online(Client& client, const std::string& worker_id) {
   auto workers = client.workers();
   if (!workers.ok()) return false;
   return std::any_of(workers->begin(), workers->end(),
-                     [&](const v1::WorkerInfo& worker) { return worker.id() == worker_id && worker.online(); });
+                     [&](const WorkerSummary& worker) { return worker.id == worker_id && worker.online; });
 }
 
 int count_of(const std::string& text, const std::string& needle) {

@@ -54,7 +54,7 @@ class MistakeTest : public ::testing::Test {
     ASSERT_TRUE(library.ok()) << library.status();
     auto workers = (*library)->workers();
     ASSERT_TRUE(workers.ok()) << workers.status();
-    for (const v1::WorkerInfo& worker : *workers) EXPECT_EQ(worker.quarantined(), "") << worker.id();
+    for (const WorkerSummary& worker : *workers) EXPECT_EQ(worker.quarantined, "") << worker.id;
     fs::path good = write_script(scratch_.path(), "good.sh", "echo \"good $PESC_RANK\"\n");
     Results results = client_.map(good, 4).wait();
     EXPECT_TRUE(results.ok()) << results.output();
@@ -83,9 +83,9 @@ TEST_F(MistakeTest, ProgramWithoutShebangFailsTheJobFastAndNotTheWorker) {
   ASSERT_TRUE(library.ok());
   auto info = (*library)->job(job.id());
   ASSERT_TRUE(info.ok());
-  EXPECT_EQ(info->state(), v1::JOB_STATE_FAILED);
-  EXPECT_THAT(info->failure(), HasSubstr("#!"));
-  EXPECT_LT(info->progress().failed(), 50) << "the rest of its ranks never ran";
+  EXPECT_EQ(info->state, JobState::kFailed);
+  EXPECT_THAT(info->failure, HasSubstr("#!"));
+  EXPECT_LT(info->progress.failed, 50) << "the rest of its ranks never ran";
   CommandResult status = run_command({PESC_CLI_BINARY, "status", "--coordinator", farm_.address(), job.id()});
   EXPECT_EQ(status.exit_code, 0) << status.err;
   EXPECT_THAT(status.out, HasSubstr(": failed\n"));
@@ -105,7 +105,7 @@ TEST_F(MistakeTest, AGangWhoseProgramCannotExecuteFailsRatherThanRestarting) {
   EXPECT_THROW(job.wait(), Error);
   auto library = Client::connect(farm_.address(), {.token = farm_.admin_token()});
   ASSERT_TRUE(library.ok());
-  EXPECT_EQ((*library)->job(job.id())->state(), v1::JOB_STATE_FAILED);
+  EXPECT_EQ((*library)->job(job.id())->state, JobState::kFailed);
   expect_worker_still_serves();
 }
 

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "client/client.h"
+#include "client/client_conversion.h"
 #include "farm_harness.h"
 #include "gtest/gtest.h"
 #include "pesc/pesc.h"
@@ -51,14 +52,14 @@ std::shared_ptr<Client> client_with(const TestFarm& farm, ChannelSecurity securi
 }
 
 // The first `ranks` finished ranks of a job, by rank.
-std::map<int, v1::RankResult> results_of(const std::shared_ptr<Client>& client, const std::string& job_id,
-                                         size_t ranks) {
-  std::map<int, v1::RankResult> results;
+std::map<int, StoredRankResult> results_of(const std::shared_ptr<Client>& client, const std::string& job_id,
+                                           size_t ranks) {
+  std::map<int, StoredRankResult> results;
   auto watch = client->watch(job_id);
   while (results.size() < ranks) {
     auto event = watch->next(absl::Seconds(60));
     if (!event || std::holds_alternative<absl::Status>(*event)) break;
-    if (auto* result = std::get_if<v1::RankResult>(&*event)) results[result->rank()] = *result;
+    if (auto* result = std::get_if<StoredRankResult>(&*event)) results[result->result.rank] = *result;
   }
   return results;
 }
@@ -72,8 +73,8 @@ std::vector<std::string> worker_ids_online(const TestFarm& farm) {
   std::vector<std::string> online;
   auto workers = client_with(farm, {.token = farm.admin_token()})->workers();
   if (!workers.ok()) return online;
-  for (const v1::WorkerInfo& worker : *workers) {
-    if (worker.online()) online.push_back(worker.id());
+  for (const WorkerSummary& worker : *workers) {
+    if (worker.online) online.push_back(worker.id);
   }
   return online;
 }
@@ -121,11 +122,12 @@ TEST(SecurityTest, UsersSeeWaitCancelAndDownloadOnlyTheirOwnJobs) {
   auto ana_client = client_with(farm, {.token = ana});
   auto info = ana_client->job(job.id());
   ASSERT_TRUE(info.ok()) << info.status();
-  EXPECT_EQ(info->spec().user(), "ana");
-  std::map<int, v1::RankResult> results = results_of(ana_client, job.id(), 2);
+  EXPECT_EQ(info->user, "ana");
+  std::map<int, StoredRankResult> results = results_of(ana_client, job.id(), 2);
   ASSERT_EQ(results.size(), 2u);
-  ASSERT_FALSE(results[0].files().sha256().empty()) << "the rank's file should travel as a blob";
-  EXPECT_TRUE(download(farm, ana, results[0].files()).ok());
+  ASSERT_FALSE(results[0].files.blob_sha256.empty()) << "the rank's file should travel as a blob";
+  const v1::BlobRef files = to_payload(results[0].files).blob();
+  EXPECT_TRUE(download(farm, ana, files).ok());
 
   auto bob_client = client_with(farm, {.token = bob});
   auto listed = bob_client->jobs();
@@ -141,11 +143,20 @@ TEST(SecurityTest, UsersSeeWaitCancelAndDownloadOnlyTheirOwnJobs) {
   ASSERT_TRUE(refused.has_value());
   ASSERT_TRUE(std::holds_alternative<absl::Status>(*refused));
   EXPECT_EQ(std::get<absl::Status>(*refused).code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_EQ(download(farm, bob, results[0].files()).code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_EQ(download(farm, bob, info->spec().process()).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(download(farm, bob, files).code(), absl::StatusCode::kPermissionDenied);
+  // The spec as ana's token reads it: its process is a blob of hers.
+  v1::JobInfo ana_info;
+  {
+    grpc::ClientContext context;
+    v1::GetJobRequest request;
+    request.set_job_id(job.id());
+    auto ana_jobs = v1::Jobs::NewStub(open_channel(farm.address(), {.token = ana}));
+    ASSERT_TRUE(ana_jobs->GetJob(&context, request, &ana_info).ok());
+  }
+  EXPECT_EQ(download(farm, bob, ana_info.spec().process()).code(), absl::StatusCode::kPermissionDenied);
   // Bob may not make ana's process his by naming its hash either.
   v1::SubmitJobRequest borrowed;
-  *borrowed.mutable_spec() = info->spec();
+  *borrowed.mutable_spec() = ana_info.spec();
   grpc::ClientContext context;
   v1::SubmitJobResponse response;
   auto jobs_stub = v1::Jobs::NewStub(open_channel(farm.address(), {.token = bob}));
@@ -157,7 +168,7 @@ TEST(SecurityTest, UsersSeeWaitCancelAndDownloadOnlyTheirOwnJobs) {
   EXPECT_EQ(all->size(), 1u);
   auto retried = client_with(farm, {.token = farm.admin_token()})->retry(job.id(), {1});
   ASSERT_TRUE(retried.ok()) << retried.status();
-  EXPECT_EQ(retried->ranks_size(), 1) << "the admin may run anyone's rank again";
+  EXPECT_EQ(retried->ranks.size(), 1u) << "the admin may run anyone's rank again";
   EXPECT_TRUE(ana_client->delete_job(job.id()).ok());
 }
 
@@ -448,7 +459,7 @@ TEST_F(TlsTest, UnderMutualTlsAWorkerIdAlsoStaysWithTheCertificateThatRegistered
   ASSERT_TRUE(client.ok()) << client.status();
   ASSERT_TRUE(eventually([&] {
     auto workers = (*client)->workers();
-    return workers.ok() && workers->size() == 1 && workers->front().online();
+    return workers.ok() && workers->size() == 1 && workers->front().online;
   }));
   worker_with("desk2.pem", "desk2.key");
   EXPECT_TRUE(eventually([&] {

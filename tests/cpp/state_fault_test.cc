@@ -134,7 +134,7 @@ TEST(StateFaultTest, ALargeOutputWaitsOutAFullStateDiskAndItsWorkerIsNotBlamed) 
   ASSERT_TRUE(admin.ok()) << admin.status();
   auto workers = (*admin)->workers();
   ASSERT_TRUE(workers.ok()) << workers.status();
-  for (const v1::WorkerInfo& worker : *workers) EXPECT_EQ(worker.quarantined(), "") << worker.id();
+  for (const WorkerSummary& worker : *workers) EXPECT_EQ(worker.quarantined, "") << worker.id;
 }
 
 TEST(StateFaultTest, AnEmptyDatabaseBesideTokensIsRefusedWithHowToRestore) {

@@ -1,0 +1,161 @@
+#include "client/client_conversion.h"
+
+#include <algorithm>
+
+namespace pesc {
+namespace {
+
+RankStatus from_proto(v1::RankState state) {
+  switch (state) {
+    case v1::RANK_STATE_RUNNING: return RankStatus::kRunning;
+    case v1::RANK_STATE_SUCCEEDED: return RankStatus::kSucceeded;
+    case v1::RANK_STATE_FAILED: return RankStatus::kFailed;
+    case v1::RANK_STATE_CANCELLED: return RankStatus::kCancelled;
+    default: return RankStatus::kPending;
+  }
+}
+
+FailureClass from_proto(v1::FailureClass failure_class) {
+  switch (failure_class) {
+    case v1::FAILURE_CLASS_JOB: return FailureClass::kJob;
+    case v1::FAILURE_CLASS_RANK: return FailureClass::kRank;
+    case v1::FAILURE_CLASS_WORKER: return FailureClass::kWorker;
+    case v1::FAILURE_CLASS_OWNER: return FailureClass::kOwner;
+    default: return FailureClass::kNone;
+  }
+}
+
+JobState from_proto(v1::JobState state) {
+  switch (state) {
+    case v1::JOB_STATE_RUNNING: return JobState::kRunning;
+    case v1::JOB_STATE_FINISHED: return JobState::kFinished;
+    case v1::JOB_STATE_CANCELLED: return JobState::kCancelled;
+    case v1::JOB_STATE_FAILED: return JobState::kFailed;
+    default: return JobState::kUnknown;
+  }
+}
+
+StoredBytes from_proto(const v1::Payload& payload) {
+  if (payload.has_blob()) {
+    return StoredBytes{.blob_sha256 = payload.blob().sha256(), .blob_size = payload.blob().size()};
+  }
+  return StoredBytes{.inline_data = payload.inline_data()};
+}
+
+template <typename Repeated>
+std::vector<std::string> strings_of(const Repeated& repeated) {
+  return std::vector<std::string>(repeated.begin(), repeated.end());
+}
+
+}  // namespace
+
+std::chrono::system_clock::time_point from_unix_ms(int64_t ms) {
+  return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
+}
+
+Progress from_proto(const v1::JobProgress& progress) {
+  return Progress{progress.total(),  progress.pending(),   progress.running(), progress.succeeded(),
+                  progress.failed(), progress.cancelled(), progress.waiting(), progress.queued_at_workers()};
+}
+
+JobSummary from_proto(const v1::JobInfo& job) {
+  JobSummary summary{.id = job.id(),
+                     .name = job.spec().name(),
+                     .user = job.spec().user(),
+                     .warm_runner = job.spec().warm_runner(),
+                     .state = from_proto(job.state()),
+                     .progress = from_proto(job.progress()),
+                     .created = from_unix_ms(job.created_unix_ms()),
+                     .finished = from_unix_ms(job.finished_unix_ms()),
+                     .failure = job.failure()};
+  for (const v1::WorkerPause& pause : job.pauses()) {
+    summary.pauses.push_back(WorkerPause{pause.worker_id(), from_unix_ms(pause.start_unix_ms()),
+                                         from_unix_ms(pause.end_unix_ms()), pause.reason()});
+  }
+  return summary;
+}
+
+WorkerSummary from_proto(const v1::WorkerInfo& worker) {
+  WorkerSummary summary{.id = worker.id(),
+                        .host = worker.host(),
+                        .slots = worker.slots(),
+                        .running = worker.running(),
+                        .online = worker.online(),
+                        .ranks_done = worker.ranks_done(),
+                        .quarantined = worker.quarantined(),
+                        .paused = worker.paused(),
+                        .throttled = worker.throttled(),
+                        .rooms = strings_of(worker.rooms()),
+                        .allocation_end = from_unix_ms(worker.end_unix_ms()),
+                        .version = worker.version(),
+                        .host_cpu_percent = worker.host_cpu_percent(),
+                        .domains = strings_of(worker.domains())};
+  for (const v1::Gpu& gpu : worker.gpus()) {
+    summary.gpus.push_back(WorkerGpu{gpu.index(), gpu.name(), gpu.memory_bytes(), gpu.compute_capability()});
+  }
+  for (const v1::UnavailableDomain& domain : worker.unavailable_domains()) {
+    summary.unavailable_domains.push_back(UnavailableDomain{domain.domain(), domain.why()});
+  }
+  return summary;
+}
+
+StoredRankResult from_proto(const v1::RankResult& result) {
+  StoredRankResult stored{.output = from_proto(result.output_txt()),
+                          .files = StoredBytes{.inline_data = result.files_inline(),
+                                               .blob_sha256 = result.files().sha256(),
+                                               .blob_size = result.files().size()},
+                          .finish_seq = result.finish_seq()};
+  RankResult& rank = stored.result;
+  rank.rank = result.rank();
+  rank.status = from_proto(result.state());
+  rank.exit_code = result.exit_code();
+  rank.signal = result.signal();
+  rank.worker = result.worker();
+  rank.start = from_unix_ms(result.start_unix_ms());
+  rank.end = from_unix_ms(result.end_unix_ms());
+  rank.duration = std::chrono::milliseconds(std::max<int64_t>(0, result.end_unix_ms() - result.start_unix_ms()));
+  rank.cpu_time = std::chrono::milliseconds(result.cpu_ms());
+  rank.max_rss_kb = result.max_rss_kb();
+  rank.attempt = result.attempt_id();
+  rank.attempts = result.attempts();
+  rank.other_attempt_workers = strings_of(result.other_attempt_workers());
+  rank.timed_out = result.timed_out();
+  rank.limit_exceeded = result.limit_exceeded();
+  rank.has_files = !stored.files.empty();
+  rank.error = result.error();
+  rank.failure_class = from_proto(result.failure_class());
+  rank.left_out = strings_of(result.left_out());
+  return stored;
+}
+
+RetriedRanks from_proto(const v1::RetryRanksResponse& retried) {
+  return RetriedRanks{.ranks = std::vector<int>(retried.ranks().begin(), retried.ranks().end()),
+                      .job = from_proto(retried.job())};
+}
+
+RankOutputPiece from_proto(const v1::RankOutput& output) {
+  RankOutputPiece piece{.state = from_proto(output.state()), .data = output.data(), .attempt = output.attempt_id()};
+  if (output.has_result()) piece.result = from_proto(output.result());
+  return piece;
+}
+
+v1::Payload to_payload(const StoredBytes& bytes) {
+  v1::Payload payload;
+  if (bytes.blob_sha256.empty()) {
+    payload.set_inline_data(bytes.inline_data);
+  } else {
+    payload.mutable_blob()->set_sha256(bytes.blob_sha256);
+    payload.mutable_blob()->set_size(bytes.blob_size);
+  }
+  return payload;
+}
+
+std::string to_opaque(const StoredBytes& bytes) { return to_payload(bytes).SerializeAsString(); }
+
+StoredBytes stored_bytes_from_opaque(const std::string& opaque) {
+  v1::Payload payload;
+  payload.ParseFromString(opaque);
+  return from_proto(payload);
+}
+
+}  // namespace pesc
