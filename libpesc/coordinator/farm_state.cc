@@ -520,6 +520,9 @@ void FarmState::finish_chunk(WorkerSession& session, const v1::RankFinished& fin
     }
     if (auto job = active_jobs_.find((*accepted)->job_id); job != active_jobs_.end()) {
       job->second.pending += (*accepted)->requeued;
+      for (const v1::RankResult& result : (*accepted)->results) {
+        job->second.learn_pace(result.start_unix_ms(), result.end_unix_ms());
+      }
     }
     for (const v1::RankResult& result : (*accepted)->results) fail_fast((*accepted)->job_id, result);
     if ((*accepted)->job_finished) {
@@ -556,8 +559,9 @@ void FarmState::finish_attempt(WorkerSession& session, const v1::RankFinished& f
       losers[superseded.worker_id].push_back(superseded.id);
     tell_to_cancel(losers);
     dispatcher_.scheduler().charge((*accepted)->user, result.end_unix_ms() - result.start_unix_ms());
-    if ((*accepted)->requeued) {
-      if (auto job = active_jobs_.find((*accepted)->job_id); job != active_jobs_.end()) job->second.pending += 1;
+    if (auto job = active_jobs_.find((*accepted)->job_id); job != active_jobs_.end()) {
+      job->second.learn_pace(result.start_unix_ms(), result.end_unix_ms());
+      if ((*accepted)->requeued) job->second.pending += 1;
     }
     fail_fast((*accepted)->job_id, result);
     if ((*accepted)->job_finished) {

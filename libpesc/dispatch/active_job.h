@@ -27,6 +27,11 @@ struct ActiveJob {
   int pending = 0;
   std::string pinned_worker;  // same-machine jobs, once placed; recovered from the ledger
   FaultWatch fault_watch;
+  // How long its ranks take, from those that ended: -1 until one has.
+  double typical_rank_ms = -1;
+
+  // Learns from a rank of it that ran from `start_unix_ms` to `end_unix_ms`.
+  void learn_pace(int64_t start_unix_ms, int64_t end_unix_ms);
 
   // The job as the placement rules see it.
   QueuedJob queued(const std::string& job_id) const;

@@ -4,6 +4,12 @@
 
 namespace pesc {
 
+void ActiveJob::learn_pace(int64_t start_unix_ms, int64_t end_unix_ms) {
+  if (start_unix_ms <= 0 || end_unix_ms < start_unix_ms) return;  // it never started
+  const double took = static_cast<double>(end_unix_ms - start_unix_ms);
+  typical_rank_ms = typical_rank_ms < 0 ? took : 0.8 * typical_rank_ms + 0.2 * took;
+}
+
 QueuedJob ActiveJob::queued(const std::string& job_id) const {
   QueuedJob entry;
   entry.job_id = job_id;

@@ -6,9 +6,9 @@
 namespace pesc {
 namespace {
 
-// Short function-mode ranks go in chunks of about this much work each, of
-// at most kMaxChunk ranks, and small enough that a job's tail still spreads
-// over every slot.
+// Short ranks go in chunks of about this much work each, of at most
+// kMaxChunk ranks, and small enough that a job's tail still spreads over
+// every slot.
 constexpr double kChunkHorizonMs = 20;
 constexpr int kMaxChunk = 32;
 constexpr int kChunksPerSlotAtLeast = 4;
@@ -60,7 +60,7 @@ void FairSharePolicy::start_placed(DispatchRound& round, const std::string& job_
         std::find_if(chunked.begin(), chunked.end(), [&](const Chunked& c) { return c.worker_id == worker_id; });
     if (same != chunked.end()) {
       same->ranks += 1;
-    } else if (const int chunk = chunk_size(*round.workers().find(worker_id), job, online_slots); chunk > 1) {
+    } else if (const int chunk = chunk_size(job, online_slots); chunk > 1) {
       chunked.push_back({.worker_id = worker_id, .chunk = chunk, .ranks = 1});
     } else {
       single.push_back(index);
@@ -86,14 +86,16 @@ void FairSharePolicy::start_placed(DispatchRound& round, const std::string& job_
   for (JobStore::StartedAttempt& attempt : *started) started_at[placement_of_rank[attempt.rank]] = std::move(attempt);
 }
 
-int FairSharePolicy::chunk_size(const WorkerSession& session, const ActiveJob& job, int online_slots) {
-  // Only warm runners make a rank cheap enough for the rest to matter, and
-  // gangs, GPUs and checkpoints are per rank.
-  if (!job.spec.warm_runner() || job.spec.parallel() || job.spec.gpus_per_rank() > 0 ||
-      job.spec.checkpoint_interval_ms() > 0 || session.typical_rank_ms < 0) {
+int FairSharePolicy::chunk_size(const ActiveJob& job, int online_slots) {
+  // A rank of a few milliseconds (a warm runner's, or a small program's)
+  // costs the coordinator as much as it costs the worker to run it. Only
+  // the job's own ranks tell that its ranks are short: the worker's last
+  // job may have been quicker. Gangs, GPUs and checkpoints are per rank.
+  if (job.spec.parallel() || job.spec.gpus_per_rank() > 0 || job.spec.checkpoint_interval_ms() > 0 ||
+      job.typical_rank_ms < 0) {
     return 1;
   }
-  const int by_time = static_cast<int>(kChunkHorizonMs / std::max(0.1, session.typical_rank_ms));
+  const int by_time = static_cast<int>(kChunkHorizonMs / std::max(0.1, job.typical_rank_ms));
   const int by_tail = job.pending / (kChunksPerSlotAtLeast * std::max(1, online_slots));
   return std::clamp(std::min(by_time, by_tail), 1, kMaxChunk);
 }

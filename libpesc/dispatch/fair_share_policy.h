@@ -3,8 +3,8 @@
 
 // Places the pending ranks of every job but gangs on the workers not held,
 // in fair share between users (scheduler/fair_share.h: rooms, pins, GPUs
-// and domains decide where a job may go). Short function-mode ranks go in
-// chunks of consecutive ranks, one attempt each, so that they share a
+// and domains decide where a job may go). Short ranks go in chunks of
+// consecutive ranks, one attempt each, so that they share a
 // message and a transaction. Owns the users' accounts of run time.
 
 #include <map>
@@ -23,10 +23,10 @@ class FairSharePolicy final : public DispatchPolicy {
   // The users' accounts: set from the ledger, charged as ranks finish.
   FairShareScheduler& scheduler() { return scheduler_; }
 
-  // Ranks of the job one attempt on this worker may run: more than one for
-  // short warm-runner ranks, and few enough that the job's tail still
+  // Ranks of the job one attempt may run: more than one once the job's
+  // ranks have shown themselves short, and few enough that its tail still
   // spreads over every online slot.
-  static int chunk_size(const WorkerSession& session, const ActiveJob& job, int online_slots);
+  static int chunk_size(const ActiveJob& job, int online_slots);
 
  private:
   // Starts one job's share of the round: chunks are started and sent here,

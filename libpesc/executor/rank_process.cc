@@ -66,6 +66,17 @@ absl::Status check_directory(const std::filesystem::path& dir) {
   return absl::OkStatus();
 }
 
+// Why the launch's program cannot start, in words about the user's file
+// rather than exec's bare errno; OK when nothing is wrong with it. Only
+// asked when a start failed (or before bubblewrap's), so ranks that start
+// pay for none of it.
+absl::Status explain_start_failure(const RankLaunch& launch) {
+  PESC_RETURN_IF_ERROR(check_program_file(launch.argv[0]));
+  // A bad cwd fails exec with the same ENOENT as a bad program.
+  if (!launch.working_dir.empty()) PESC_RETURN_IF_ERROR(check_directory(launch.working_dir));
+  return absl::OkStatus();
+}
+
 // The worker's environment with the launch's variables added or replacing
 // the worker's, less the worker's own credentials.
 std::vector<std::string> rank_environment(const std::vector<std::pair<std::string, std::string>>& variables) {
@@ -300,12 +311,9 @@ class RankProcess::LimitWatch {
 
 absl::StatusOr<std::unique_ptr<RankProcess>> RankProcess::start(const RankLaunch& launch) {
   PESC_RETURN_IF_ERROR(check_launch(launch));
-  const std::string& program = launch.argv[0];
-  // The child reports a failed exec too, but checking first gives the
-  // user a message about their file rather than a bare errno.
-  PESC_RETURN_IF_ERROR(check_program_file(program));
-  // The child would report a bad cwd as the same ENOENT as a bad program.
-  if (!launch.working_dir.empty()) PESC_RETURN_IF_ERROR(check_directory(launch.working_dir));
+  // Bubblewrap execs the program itself and would only print why it could
+  // not: its own sandbox is checked first.
+  if (launch.sandbox && !launch.launcher) PESC_RETURN_IF_ERROR(explain_start_failure(launch));
 
   FileDescriptor output(::open(launch.output_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   if (output.get() < 0) {
@@ -332,7 +340,12 @@ absl::StatusOr<std::unique_ptr<RankProcess>> RankProcess::start(const RankLaunch
     PESC_ASSIGN_OR_RETURN(plan.enter, launch.launcher->enter());
   }
   const int64_t start_unix_ms = now_unix_ms();
-  PESC_ASSIGN_OR_RETURN(pid_t pid, spawn(plan));
+  absl::StatusOr<pid_t> spawned = spawn(plan);
+  if (!spawned.ok()) {
+    PESC_RETURN_IF_ERROR(explain_start_failure(launch));
+    return spawned.status();
+  }
+  const pid_t pid = *spawned;
   // In a bubblewrap of its own, the group's leader is bubblewrap.
   const bool under_bubblewrap = launch.sandbox.has_value() && !launch.launcher;
   std::unique_ptr<RankProcess> process(new RankProcess(pid, start_unix_ms, under_bubblewrap));

@@ -162,18 +162,23 @@ void RankIsolation::hand_over(const fs::path& dir) const {
   if (run_as_) give_tree(dir, *run_as_, Give::kEverything);
 }
 
-absl::Status RankIsolation::apply(const JobRun& job, const RankContext& context, RankLaunch& launch) {
+absl::Status RankIsolation::apply(const JobRun& job, const RankContext& context, RankLaunch& launch,
+                                  bool app_dir_ready) {
   launch.limits = job.limits;
   // RLIMIT_CPU would count a warm runner's whole life, not one rank.
   if (job.warm_runner) launch.limits.cpu_ms = 0;
   launch.output_dir = context.output_dir;
   if (launch.limits.memory_bytes > 0 || launch.limits.processes > 0) launch.cgroups = cgroups();
   if (run_as_) {
-    give_tree(context.app_dir, *run_as_, Give::kDirectoriesOnly);
+    // The rank dirs go back to the user for every rank: a rank of another
+    // job may have left them a mode its user cannot write to.
     give_tree(context.output_dir, *run_as_, Give::kEverything);
     give_tree(context.checkpoint_dir, *run_as_, Give::kEverything);
     for (const fs::path& spare : context.spare_dirs) give_tree(spare, *run_as_, Give::kEverything);
-    if (absl::Status reachable = check_reachable(launch.argv.at(0), *run_as_); !reachable.ok()) return reachable;
+    if (!app_dir_ready) {
+      give_tree(context.app_dir, *run_as_, Give::kDirectoriesOnly);
+      if (absl::Status reachable = check_reachable(launch.argv.at(0), *run_as_); !reachable.ok()) return reachable;
+    }
     launch.run_as = run_as_;
     launch.environment.emplace_back("HOME", context.app_dir.string());
     launch.environment.emplace_back("USER", run_as_->name);

@@ -49,8 +49,10 @@ class RankIsolation {
   std::string describe() const;
 
   // Gives the rank's directories to its user and sets the launch's limits,
-  // user, sandbox and cgroups from the job's.
-  absl::Status apply(const JobRun& job, const RankContext& context, RankLaunch& launch);
+  // user, sandbox and cgroups from the job's. `app_dir_ready`: app_dir and
+  // the command are as a rank of the same job started them in this slot,
+  // so app_dir is its user's already and the command within its reach.
+  absl::Status apply(const JobRun& job, const RankContext& context, RankLaunch& launch, bool app_dir_ready);
 
   // The launcher that may start `launch` inside its slot's sandbox
   // (executor/slot_launcher.h), or nullopt when it needs a bubblewrap of its

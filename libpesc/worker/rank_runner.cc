@@ -1,5 +1,6 @@
 #include "worker/rank_runner.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -78,6 +79,28 @@ std::string directory_signature(const fs::path& dir) {
     signature += "\n";
   }
   return signature;
+}
+
+// The names and inodes in `dir`, sorted; nullopt when it holds a directory
+// (whose insides one listing cannot vouch for) or cannot be listed.
+std::optional<std::vector<std::pair<std::string, ino_t>>> plain_entries(const fs::path& dir) {
+  DIR* stream = ::opendir(dir.c_str());
+  if (stream == nullptr) return std::nullopt;
+  std::vector<std::pair<std::string, ino_t>> entries;
+  bool plain = true;
+  while (const struct dirent* entry = ::readdir(stream)) {
+    const std::string_view name = entry->d_name;
+    if (name == "." || name == "..") continue;
+    if (entry->d_type != DT_REG && entry->d_type != DT_LNK) {
+      plain = false;
+      break;
+    }
+    entries.emplace_back(std::string(name), entry->d_ino);
+  }
+  ::closedir(stream);
+  if (!plain) return std::nullopt;
+  std::sort(entries.begin(), entries.end());
+  return entries;
 }
 
 void clear_directory(const fs::path& dir, std::error_code& error) {
@@ -229,23 +252,28 @@ fs::path RankRunner::slot_dir(int slot) const { return runs_dir_ / absl::StrCat(
 fs::path RankRunner::output_file(int slot) const { return dirs_of_set(slot_dir(slot), 0).first / kOutputFile; }
 
 void RankRunner::reset_slot(int slot) {
-  const bool keep_app = warm_slot(slot).runner != nullptr;
+  SlotState& state = slot_state(slot);
+  // A warm runner lives in app_dir, and a placed process waits there: both
+  // stay for the job's next rank.
+  const bool keep_app = state.runner != nullptr || state.app.has_value();
   std::error_code error;
-  // A warm runner lives in app_dir; it stays for the job's next rank.
   if (!keep_app) clear_directory(slot_dir(slot) / "app", error);
   for (int set = 0; set < kWarmSets && !error; ++set) error = clear_set(slot, set);
   if (error) {  // a rank left something odd: start the slot afresh
     release_warm(slot);
     (void)remove_tree(slot_dir(slot));
+    state.dirs_made = state.spares_made = false;
+    state.app.reset();
   }
 }
 
 std::error_code RankRunner::clear_set(int slot, int set) {
-  const DirSet& dirs = dir_set(slot, set);
-  WarmSlot& warm = warm_slot(slot);
-  std::optional<LeftBehind> left = std::exchange(warm.left_behind[set], std::nullopt);
+  SlotState& state = slot_state(slot);
+  if (set > 0 && !state.spares_made) return {};  // a slot's spare sets are made for warm runners only
+  const DirSet& dirs = state.dirs.at(set);
+  std::optional<LeftBehind> left = std::exchange(state.left_behind[set], std::nullopt);
   std::error_code error;
-  if (left && warm.runner) {
+  if (left) {
     // What the last rank left is known: no need to list the directories.
     for (const std::string& name : left->output_entries) {
       const fs::path entry = dirs.output / name;
@@ -260,7 +288,10 @@ std::error_code RankRunner::clear_set(int slot, int set) {
     return error;
   }
   for (const fs::path& dir : {dirs.output, dirs.checkpoint}) {
-    if (!fs::exists(dir, error)) continue;  // a slot's spare set is made for warm runners only
+    if (!fs::exists(dir, error)) {  // the rank removed it
+      (set == 0 ? state.dirs_made : state.spares_made) = false;
+      continue;
+    }
     clear_directory(dir, error);
     if (error) return error;
   }
@@ -273,7 +304,7 @@ RankOutcome RankRunner::run(const RankTask& task, int slot, BlobSource& blobs, c
   return outcome_of(task, slot, 0, exit, timed_out, blobs);
 }
 
-const RankRunner::DirSet& RankRunner::dir_set(int slot, int set) { return warm_slot(slot).dirs.at(set); }
+const RankRunner::DirSet& RankRunner::dir_set(int slot, int set) { return slot_state(slot).dirs.at(set); }
 
 RankOutcome RankRunner::outcome_of(const RankTask& task, int slot, int set,
                                      const absl::StatusOr<RankExit>& exit, bool timed_out, BlobSource& blobs) {
@@ -322,7 +353,7 @@ RankOutcome RankRunner::outcome_of(const RankTask& task, int slot, int set,
   auto entries = collect_output(dirs.output, std::move(piped), blobs, result);
   if (entries.ok()) {
     left.output_entries = *std::move(entries);
-    warm_slot(slot).left_behind[set] = std::move(left);
+    slot_state(slot).left_behind[set] = std::move(left);
   } else {
     result.succeeded = false;
     result.fault = fault_of(entries.status());
@@ -359,7 +390,7 @@ void RankRunner::run_chunk(RankTask& task, int slot, BlobSource& blobs, const Ra
   const int end = task.rank + std::max(1, task.rank_count);
   // The first rank starts the slot's runner, or finds it warm, as usual.
   take(run(task, slot, blobs, hooks));
-  WarmSlot& warm = warm_slot(slot);
+  SlotState& warm = slot_state(slot);
   int next_rank = task.rank + 1;
   if (next_rank >= end || !keep_going() || !warm.runner || !warm.runner->alive()) return;
   hooks.on_start(&warm.runner->process());
@@ -406,21 +437,15 @@ absl::StatusOr<RankExit> RankRunner::execute(const RankTask& task, int slot, Blo
   const JobRun& job = *task.job;
   const fs::path run_dir = slot_dir(slot);
   RankContext context = context_for(task, run_dir, gpu_host_);
-  std::error_code error;
-  for (const fs::path& dir : {context.output_dir, context.checkpoint_dir}) fs::create_directories(dir, error);
-  for (const fs::path& dir : context.spare_dirs) fs::create_directories(dir, error);
-  if (error) return file_error("create", run_dir, error);
-
-  WarmSlot& warm = warm_slot(slot);
+  SlotState& warm = slot_state(slot);
+  PESC_RETURN_IF_ERROR(make_dirs(warm, context));
   // A gang's runner carries its meeting point (MASTER_ADDR, MASTER_PORT) in
   // its environment, and a restarted gang meets elsewhere.
   const bool reuse = job.warm_runner && !job.gang && warm.runner && warm.runner->alive() &&
                      warm.job_id == job.job_id && warm.gpus == context.gpus;
   if (!reuse) {
     release_warm(slot);
-    PESC_ASSIGN_OR_RETURN(fs::path process_dir, cache_.materialize(job, blobs));
-    PESC_RETURN_IF_ERROR(ProcessCache::populate(process_dir, context.app_dir));
-    PESC_RETURN_IF_ERROR(place_shared_files(job, context.app_dir, blobs));
+    PESC_RETURN_IF_ERROR(place_app(warm, job, context.app_dir, blobs));
   }
   if (task.checkpoint) {
     PESC_RETURN_IF_ERROR(annotate(restore_checkpoint(*task.checkpoint, context.checkpoint_dir, blobs),
@@ -431,7 +456,8 @@ absl::StatusOr<RankExit> RankRunner::execute(const RankTask& task, int slot, Blo
     if (task.checkpoint) isolation_->hand_over(context.checkpoint_dir);
     return run_warm(task, slot, blobs, hooks, timed_out);
   }
-  PESC_ASSIGN_OR_RETURN(RankLaunch launch, launch_for(job, context));
+  PlacedApp* placed = warm.app ? &*warm.app : nullptr;
+  PESC_ASSIGN_OR_RETURN(RankLaunch launch, launch_for(job, context, placed));
   if (job.warm_runner) {
     // What the runner prints outside any rank goes beside the rank dirs.
     launch.output_file = run_dir / "runner.txt";
@@ -449,11 +475,12 @@ absl::StatusOr<RankExit> RankRunner::execute(const RankTask& task, int slot, Blo
     // the next one a new launcher.
     std::cerr << "pesc worker: slot " << slot << " starts this rank in a bubblewrap of its own (slower): "
               << started.status().message() << std::endl;
-    warm_slot(slot).launcher.reset();
+    slot_state(slot).launcher.reset();
     launch.launcher.reset();
     started = RankProcess::start(launch);
   }
   PESC_ASSIGN_OR_RETURN(std::unique_ptr<RankProcess> process, std::move(started));
+  if (placed != nullptr) placed->started = true;
   hooks.on_start(process.get());
   RankExit exit;
   {
@@ -469,7 +496,7 @@ absl::StatusOr<RankExit> RankRunner::execute(const RankTask& task, int slot, Blo
 void RankRunner::use_slot_launcher(int slot, RankLaunch& launch) {
   const std::optional<fs::path> program = isolation_->slot_launcher_for(launch);
   if (!program || !slot_launchers_work_) return;
-  WarmSlot& warm = warm_slot(slot);
+  SlotState& warm = slot_state(slot);
   if (!warm.launcher || !warm.launcher->serves(*launch.sandbox, launch.run_as)) {
     warm.launcher.reset();
     auto started = SlotLauncher::start(*program, *launch.sandbox, launch.run_as,
@@ -488,30 +515,67 @@ void RankRunner::use_slot_launcher(int slot, RankLaunch& launch) {
   launch.launcher = warm.launcher;
 }
 
-absl::StatusOr<RankLaunch> RankRunner::launch_for(const JobRun& job, const RankContext& context) {
-  // A domain or entry that fails here is the job's to fix.
-  PESC_ASSIGN_OR_RETURN(Domain domain, job_fault(parse_domain(job.domain)));
-  fs::path entry = context.app_dir / job.entry;
+absl::Status RankRunner::make_dirs(SlotState& state, const RankContext& context) {
   std::error_code error;
-  if (!fs::exists(entry, error)) {
-    return job_fault(
-        absl::NotFoundError(absl::StrCat("the entry point ", job.entry, " is not in the process")));
+  auto make = [&](const std::vector<fs::path>& dirs, bool& made) -> absl::Status {
+    if (made) return absl::OkStatus();
+    for (const fs::path& dir : dirs) {
+      fs::create_directories(dir, error);
+      if (error) return file_error("create", dir, error);
+    }
+    made = true;
+    return absl::OkStatus();
+  };
+  PESC_RETURN_IF_ERROR(make({context.output_dir, context.checkpoint_dir}, state.dirs_made));
+  if (context.spare_dirs.empty()) return absl::OkStatus();
+  return make(context.spare_dirs, state.spares_made);
+}
+
+absl::Status RankRunner::place_app(SlotState& state, const JobRun& job, const fs::path& app_dir, BlobSource& blobs) {
+  if (state.app && state.app->job_id == job.job_id && plain_entries(app_dir) == state.app->entries) {
+    return absl::OkStatus();
   }
-  // A missing interpreter is this worker's: another may have it.
-  PESC_ASSIGN_OR_RETURN(std::vector<std::string> argv, interpreters_.command_for(domain, entry.string()));
+  state.app.reset();
+  std::error_code error;
+  if (fs::exists(app_dir, error)) clear_directory(app_dir, error);
+  if (error) return file_error("empty", app_dir, error);
+  PESC_ASSIGN_OR_RETURN(fs::path process_dir, cache_.materialize(job, blobs));
+  PESC_RETURN_IF_ERROR(ProcessCache::populate(process_dir, app_dir));
+  PESC_RETURN_IF_ERROR(place_shared_files(job, app_dir, blobs));
+  if (job.warm_runner) return absl::OkStatus();  // its runner keeps app_dir instead
+  if (auto entries = plain_entries(app_dir)) state.app = PlacedApp{.job_id = job.job_id, .entries = *std::move(entries)};
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RankLaunch> RankRunner::launch_for(const JobRun& job, const RankContext& context, PlacedApp* placed) {
   RankLaunch launch;
-  launch.argv = std::move(argv);
+  const bool known = placed != nullptr && placed->started;
+  if (known) {
+    launch.argv = placed->command;
+  } else {
+    // A domain or entry that fails here is the job's to fix.
+    PESC_ASSIGN_OR_RETURN(Domain domain, job_fault(parse_domain(job.domain)));
+    fs::path entry = context.app_dir / job.entry;
+    std::error_code error;
+    if (!fs::exists(entry, error)) {
+      return job_fault(
+          absl::NotFoundError(absl::StrCat("the entry point ", job.entry, " is not in the process")));
+    }
+    // A missing interpreter is this worker's: another may have it.
+    PESC_ASSIGN_OR_RETURN(launch.argv, interpreters_.command_for(domain, entry.string()));
+    if (placed != nullptr) placed->command = launch.argv;
+  }
   for (std::string& flag : pesc_flags(context)) launch.argv.push_back(std::move(flag));
   launch.environment = pesc_environment(context);
   launch.working_dir = context.app_dir;
   launch.output_file = context.output_dir / kOutputFile;
-  PESC_RETURN_IF_ERROR(isolation_->apply(job, context, launch));
+  PESC_RETURN_IF_ERROR(isolation_->apply(job, context, launch, /*app_dir_ready=*/known));
   return launch;
 }
 
 absl::StatusOr<RankExit> RankRunner::run_warm(const RankTask& task, int slot, BlobSource& blobs,
                                               const RankHooks& hooks, bool& timed_out) {
-  WarmSlot& warm = warm_slot(slot);
+  SlotState& warm = slot_state(slot);
   const DirSet& dirs = dir_set(slot, 0);
   hooks.on_start(&warm.runner->process());
   absl::StatusOr<RankExit> exit;
@@ -528,7 +592,7 @@ absl::StatusOr<RankExit> RankRunner::run_warm(const RankTask& task, int slot, Bl
 absl::StatusOr<RankExit> RankRunner::after_runner_failed(int slot, absl::Status failure, bool timed_out) {
   // A runner that failed is dead or of no use; how it ended says whether a
   // limit of the rank's killed it.
-  WarmSlot& warm = warm_slot(slot);
+  SlotState& warm = slot_state(slot);
   warm.runner->terminate(std::chrono::milliseconds(0));
   RankExit ended = warm.runner->process().wait();
   release_warm(slot);
@@ -562,7 +626,7 @@ absl::Status RankRunner::place_shared_files(const JobRun& job, const fs::path& a
   return absl::OkStatus();
 }
 
-RankRunner::WarmSlot& RankRunner::warm_slot(int slot) {
+RankRunner::SlotState& RankRunner::slot_state(int slot) {
   absl::MutexLock lock(&warm_mutex_);
   auto [warm, fresh] = warm_.try_emplace(slot);  // map nodes stay put; only this slot's thread uses it
   if (fresh) {
@@ -575,10 +639,11 @@ RankRunner::WarmSlot& RankRunner::warm_slot(int slot) {
 }
 
 void RankRunner::release_warm(int slot) {
-  WarmSlot& warm = warm_slot(slot);
+  SlotState& warm = slot_state(slot);
   if (!warm.runner) return;
   warm.runner.reset();
   warm.job_id.clear();
+  warm.app.reset();
   std::error_code error;
   clear_directory(slot_dir(slot) / "app", error);
 }
@@ -607,14 +672,28 @@ absl::Status RankRunner::restore_checkpoint(const BlobId& checkpoint, const fs::
 absl::StatusOr<std::vector<std::string>> RankRunner::collect_output(const fs::path& output_dir,
                                                                    std::optional<PipedFile> piped,
                                                                    BlobSource& blobs, RankOutcome& outcome) {
-  PESC_RETURN_IF_ERROR(leave_out_escaping_links(output_dir, outcome));
-  PESC_ASSIGN_OR_RETURN(std::vector<std::string> entries, directory_names(output_dir));
-  std::string text;
-  // A rank's link named output.txt must not make the worker send back a
-  // file the rank itself may not read.
+  // What the rank left, and whether its output.txt is a plain file: a
+  // rank's link named output.txt must not make the worker send back a file
+  // the rank itself may not read.
+  std::vector<std::string> entries;
   struct stat output_info;
-  const bool regular_output_txt =
-      ::lstat((output_dir / kOutputFile).c_str(), &output_info) == 0 && S_ISREG(output_info.st_mode);
+  bool regular_output_txt = false;
+  bool only_output_txt = false;
+  auto look = [&]() -> absl::Status {
+    PESC_ASSIGN_OR_RETURN(entries, directory_names(output_dir));
+    regular_output_txt =
+        ::lstat((output_dir / kOutputFile).c_str(), &output_info) == 0 && S_ISREG(output_info.st_mode);
+    only_output_txt =
+        std::all_of(entries.begin(), entries.end(), [](const std::string& name) { return name == kOutputFile; });
+    return absl::OkStatus();
+  };
+  PESC_RETURN_IF_ERROR(look());
+  // Most ranks leave a plain output.txt alone, with no link to look for.
+  if (!only_output_txt || (!entries.empty() && !regular_output_txt)) {
+    PESC_RETURN_IF_ERROR(leave_out_escaping_links(output_dir, outcome));
+    PESC_RETURN_IF_ERROR(look());
+  }
+  std::string text;
   if (regular_output_txt && output_info.st_size > 0) {
     PESC_ASSIGN_OR_RETURN(text, read_file(output_dir / kOutputFile));
   }
@@ -622,8 +701,6 @@ absl::StatusOr<std::vector<std::string>> RankRunner::collect_output(const fs::pa
   // anyway: one file less to make and remove per rank.
   const bool keep_output_txt = regular_output_txt && text.empty();
   PESC_ASSIGN_OR_RETURN(outcome.output_txt, patiently([&] { return blobs.make_payload(text); }));
-  const bool only_output_txt =
-      std::all_of(entries.begin(), entries.end(), [](const std::string& name) { return name == kOutputFile; });
   if (keep_output_txt) std::erase(entries, std::string(kOutputFile));
   if (only_output_txt && !piped) return entries;
   std::vector<archive::MemoryFile> in_memory;

@@ -12,10 +12,14 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include <sys/types.h>
 
 #include "absl/synchronization/mutex.h"
-#include <optional>
 
 #include "executor/domain.h"
 #include "executor/rank_process.h"
@@ -112,24 +116,49 @@ class RankRunner {
     std::vector<std::string> output_entries;
     bool checkpoint_empty = false;
   };
+  // A job's process as it was placed in a slot's app_dir, kept there for
+  // the job's next rank in the slot. Only a process of plain files is kept:
+  // what it held right after placing (names and inodes, which a rank that
+  // wrote, removed or replaced a file there changes) is checked before each
+  // rank, so the check needs one listing.
+  struct PlacedApp {
+    std::string job_id;
+    std::vector<std::pair<std::string, ino_t>> entries;  // sorted by name
+    // The launch's command: the entry's interpreter words and the entry.
+    std::vector<std::string> command;
+    // A rank started with it: the entry was there, its interpreter
+    // reachable, app_dir given to the rank's user. Then the command is
+    // reused as it is.
+    bool started = false;
+  };
   // A slot's warm runner, the job it serves, and the slot's sets of dirs.
-  struct WarmSlot {
+  struct SlotState {
     std::string job_id;
     std::vector<int> gpus;  // fixed in its environment at start
     std::unique_ptr<WarmRunner> runner;
     std::array<std::optional<LeftBehind>, kWarmSets> left_behind;  // by the last rank in each set of directories
     std::array<DirSet, kWarmSets> dirs;  // the slot's sets, named once
+    bool dirs_made = false;    // set 0's output and checkpoint dirs exist
+    bool spares_made = false;  // so do the further sets
+    std::optional<PlacedApp> app;  // a process of plain files in app_dir
     // Starts the slot's sandboxed ranks in a sandbox kept between them.
     std::shared_ptr<SlotLauncher> launcher;
   };
-  WarmSlot& warm_slot(int slot);
+  // Makes the slot's directories for the job's rank, where missing.
+  absl::Status make_dirs(SlotState& state, const RankContext& context);
+  // Fills app_dir with the job's process and shared files, unless the
+  // job's last rank in the slot left them as they were placed.
+  absl::Status place_app(SlotState& state, const JobRun& job, const std::filesystem::path& app_dir,
+                         BlobSource& blobs);
+  SlotState& slot_state(int slot);
   absl::Status place_shared_files(const JobRun& job, const std::filesystem::path& app_dir,
                                   BlobSource& blobs);
 
   absl::StatusOr<RankExit> execute(const RankTask& task, int slot, BlobSource& blobs,
                                    const RankHooks& hooks, bool& timed_out);
-  // The command, environment and isolation of a fresh process for it.
-  absl::StatusOr<RankLaunch> launch_for(const JobRun& job, const RankContext& context);
+  // The command, environment and isolation of a fresh process for it;
+  // `placed`: the job's app in the slot, whose command is reused once known.
+  absl::StatusOr<RankLaunch> launch_for(const JobRun& job, const RankContext& context, PlacedApp* placed);
   // Has `launch` start through the slot's launcher when it can, starting
   // one when the slot has none for its sandbox.
   void use_slot_launcher(int slot, RankLaunch& launch);
@@ -151,7 +180,7 @@ class RankRunner {
   const bool gpu_host_;
   std::atomic<bool> slot_launchers_work_{true};  // until one could not start
   absl::Mutex warm_mutex_;
-  std::map<int, WarmSlot> warm_ ABSL_GUARDED_BY(warm_mutex_);
+  std::map<int, SlotState> warm_ ABSL_GUARDED_BY(warm_mutex_);
 };
 
 }  // namespace pesc

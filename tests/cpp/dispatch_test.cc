@@ -234,10 +234,9 @@ TEST_F(DispatchTest, StoppingOneRankStopsItsWholeGang) {
   EXPECT_FALSE(dispatcher_.gangs().launched("gang"));
 }
 
-TEST_F(DispatchTest, ShortWarmRanksGoInChunksOfConsecutiveRanks) {
-  v1::JobSpec spec = spec_of(200);
-  spec.set_warm_runner(true);
-  submit("j1", spec);
+TEST_F(DispatchTest, ShortRanksGoInChunksOfConsecutiveRanks) {
+  submit("j1", spec_of(200));
+  jobs_["j1"].typical_rank_ms = 1;  // its first ranks took 1 ms
   add_worker("w1", 1).typical_rank_ms = 1;
   ASSERT_TRUE(round());
   // A 1 ms pace lets it hold 50 ms of ranks beyond its slot: 51 ranks, in
@@ -253,17 +252,23 @@ TEST_F(DispatchTest, ShortWarmRanksGoInChunksOfConsecutiveRanks) {
 }
 
 TEST_F(DispatchTest, ChunksShrinkSoTheTailSpreadsOverEverySlot) {
-  WorkerSession session;
-  session.typical_rank_ms = 0.1;
   ActiveJob job{.spec = spec_of(40), .pending = 40};
-  job.spec.set_warm_runner(true);
-  EXPECT_EQ(FairSharePolicy::chunk_size(session, job, 2), 5) << "40 ranks / (4 chunks x 2 slots)";
-  EXPECT_EQ(FairSharePolicy::chunk_size(session, job, 20), 1);
-  session.typical_rank_ms = -1;
-  EXPECT_EQ(FairSharePolicy::chunk_size(session, job, 2), 1) << "no chunks before the worker's pace is known";
+  job.learn_pace(1000, 1000);  // a rank of under a millisecond
+  EXPECT_EQ(FairSharePolicy::chunk_size(job, 2), 5) << "40 ranks / (4 chunks x 2 slots)";
+  EXPECT_EQ(FairSharePolicy::chunk_size(job, 20), 1);
   job.spec.set_checkpoint_interval_ms(1000);
-  session.typical_rank_ms = 0.1;
-  EXPECT_EQ(FairSharePolicy::chunk_size(session, job, 2), 1) << "checkpoints are per rank";
+  EXPECT_EQ(FairSharePolicy::chunk_size(job, 2), 1) << "checkpoints are per rank";
+}
+
+TEST_F(DispatchTest, OnlyTheJobsOwnRanksShowItsRanksAreShort) {
+  ActiveJob job{.spec = spec_of(400), .pending = 400};
+  EXPECT_EQ(FairSharePolicy::chunk_size(job, 2), 1) << "no chunks before one of its ranks ended";
+  job.learn_pace(0, 5);
+  EXPECT_EQ(FairSharePolicy::chunk_size(job, 2), 1) << "a rank that never started tells nothing";
+  job.learn_pace(1000, 1002);
+  EXPECT_EQ(FairSharePolicy::chunk_size(job, 2), 10) << "20 ms of 2 ms ranks";
+  for (int i = 0; i < 30; ++i) job.learn_pace(1000, 61000);
+  EXPECT_EQ(FairSharePolicy::chunk_size(job, 2), 1) << "its ranks became long: one at a time again";
 }
 
 TEST_F(DispatchTest, AStragglerGetsADuplicateOnAnIdleWorkerOnlyWhenItIsLate) {

@@ -14,6 +14,7 @@
 #include "archive/archive.h"
 #include "common/files.h"
 #include "common/sha256.h"
+#include "attempt_runs.h"
 #include "farm_harness.h"
 #include "gtest/gtest.h"
 #include "pesc/pesc.h"
@@ -51,16 +52,14 @@ std::string data_of(int rank) {
 
 void expect_every_rank_once_with_its_bytes(const Results& results, int n) {
   ASSERT_EQ(results.size(), static_cast<size_t>(n));
-  std::set<int64_t> attempts;
   for (int rank = 0; rank < n; ++rank) {
     const RankResult& result = results[static_cast<size_t>(rank)];
     ASSERT_TRUE(result.ok()) << "rank " << rank << " on " << result.worker << ": " << result.error;
     ASSERT_EQ(result.output, "rank " + std::to_string(rank) + "\n") << "rank " << rank << " on " << result.worker;
     ASSERT_EQ(results.read_file(static_cast<size_t>(rank), "data.txt"), data_of(rank))
         << "rank " << rank << " on " << result.worker;
-    attempts.insert(result.attempt);
   }
-  EXPECT_EQ(attempts.size(), static_cast<size_t>(n));
+  EXPECT_EQ(testing::attempts_not_in_runs(results), "");
 }
 
 // The job's results; when it has not finished within a minute, a failure
