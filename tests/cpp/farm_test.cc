@@ -425,6 +425,20 @@ TEST(EmbeddedFarmTest, SameJobGivesSameResults) {
   EXPECT_EQ(local[3].output, "rank 3 of 30: a b c\n");
 }
 
+TEST(EmbeddedFarmTest, EachRankFindsTheAppDirAsItsProcessHasIt) {
+  ScratchDir scratch;
+  // Its cwd is app_dir: each rank litters it, and every third one replaces
+  // its own script there. The next rank of the slot must see neither.
+  fs::path script = write_script(scratch.path(), "litter.sh",
+                                 "ls -A \"$PESC_APP_DIR\"\n"
+                                 "echo litter > litter.txt\n"
+                                 "if [ $((PESC_RANK % 3)) = 0 ]; then cp \"$0\" copy && mv copy \"$0\"; fi\n");
+  Farm farm("shell", {.slots = 1});
+  Results results = farm.map(script, 200).wait();
+  ASSERT_TRUE(results.ok()) << results.output();
+  for (size_t rank = 0; rank < results.size(); ++rank) EXPECT_EQ(results[rank].output, "litter.sh\n") << rank;
+}
+
 TEST(EmbeddedFarmTest, NativeBinaryWithoutAnyDaemon) {
   ScratchDir scratch;
   fs::copy_file("/bin/echo", scratch.path() / "echo");
