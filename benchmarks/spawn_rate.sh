@@ -2,7 +2,8 @@
 # How fast ranks start: 2000 copies of /bin/true, 2 at a time, in one run:
 # GNU parallel, a root worker with its defaults, a --no-sandbox --run-as=
 # worker and the embedded `pesc run`, each as ranks/s and as a ratio to a
-# bare posix_spawn loop measured right before it. Builds nothing.
+# bare posix_spawn loop measured right before it, and as CPU time per rank
+# against the bare loop's (which load elsewhere moves least). Builds nothing.
 #
 #   benchmarks/spawn_rate.sh BUILD_DIR [RANKS]
 #
@@ -26,7 +27,7 @@ for binary in pesc-coordinator pesc-worker pesc; do
 done
 
 exec /usr/bin/python3 - "$build_dir/daemons" "$ranks" <<'EOF'
-import os, shutil, subprocess, sys, tempfile, time
+import os, resource, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 
 daemons, ranks = Path(sys.argv[1]).resolve(), int(sys.argv[2])
@@ -107,8 +108,20 @@ def with_worker(name, *worker_flags):
         stop(processes)
 
 
+def with_cpu(measure):
+    """measure()'s wall time, and the CPU time of every process it started
+    (daemons, launchers, ranks, clients: all waited for by its end)."""
+    def cpu():
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+    before = cpu()
+    seconds = measure()
+    return seconds, cpu() - before
+
+
 # The machine is shared: each figure is compared with a bare loop run right
-# before it, so that a burst of load elsewhere moves both halves alike.
+# before it, so that a burst of load elsewhere moves both halves alike. CPU
+# time per rank is what load elsewhere moves least.
 rows = []
 try:
     setups = [("GNU parallel -j2", gnu_parallel)]
@@ -119,19 +132,22 @@ try:
         print("(not root: the two workers are skipped)")
     setups.append(("embedded pesc run --slots 2", lambda: pesc_run("--slots", str(SLOTS))))
     for name, measure in setups:
-        bare = bare_spawn()
-        rows.append((name, measure(), bare))
+        bare = with_cpu(bare_spawn)
+        rows.append((name, with_cpu(measure), bare))
 finally:
     shutil.rmtree(scratch, ignore_errors=True)
 
 print()
 print(f"spawn rate: {ranks} ranks of /bin/true, {SLOTS} at a time; bare: posix_spawn + wait, {SLOTS} in flight,")
-print("measured right before each figure")
-print("-" * 92)
-for name, seconds, bare in rows:
+print("measured right before each figure. CPU: of every process the setup started (daemons with their start,")
+print("launchers, ranks, client), per rank; cpu ratio: bare's CPU per rank / the setup's")
+print("-" * 118)
+for name, (seconds, cpu), (bare, bare_cpu) in rows:
     bare_rate = ranks / bare
     if seconds is None:
         print(f"{name:44s}   (not installed)")
         continue
     rate = ranks / seconds
-    print(f"{name:44s} {rate:7.0f} ranks/s {seconds:6.2f} s  bare {bare_rate:6.0f}/s  / bare {rate / bare_rate:5.2f}")
+    per_rank, bare_per_rank = 1000 * cpu / ranks, 1000 * bare_cpu / ranks
+    print(f"{name:44s} {rate:6.0f}/s {seconds:6.2f} s  bare {bare_rate:5.0f}/s  / bare {rate / bare_rate:5.2f}"
+          f"   CPU {per_rank:5.2f} ms/rank, bare {bare_per_rank:5.2f}  cpu ratio {bare_per_rank / per_rank:5.2f}")
