@@ -9,8 +9,8 @@ namespace {
 // Short ranks go in chunks of about this much work each, of at most
 // kMaxChunk ranks, and small enough that a job's tail still spreads over
 // every slot.
-constexpr double kChunkHorizonMs = 20;
-constexpr int kMaxChunk = 32;
+constexpr double kChunkHorizonMs = 40;
+constexpr int kMaxChunk = 64;
 constexpr int kChunksPerSlotAtLeast = 4;
 
 }  // namespace

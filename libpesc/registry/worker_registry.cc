@@ -15,7 +15,7 @@ namespace {
 constexpr int kQuarantineAfter = 2;
 // A worker holds enough assignments to keep each slot busy this long, so
 // short ranks do not wait on round trips to the coordinator.
-constexpr double kPrefetchHorizonMs = 50;
+constexpr double kPrefetchHorizonMs = 100;
 constexpr int kMaxPrefetchPerSlot = 512;
 
 }  // namespace

@@ -239,16 +239,16 @@ TEST_F(DispatchTest, ShortRanksGoInChunksOfConsecutiveRanks) {
   jobs_["j1"].typical_rank_ms = 1;  // its first ranks took 1 ms
   add_worker("w1", 1).typical_rank_ms = 1;
   ASSERT_TRUE(round());
-  // A 1 ms pace lets it hold 50 ms of ranks beyond its slot: 51 ranks, in
-  // chunks of about 20 ms of work.
+  // A 1 ms pace lets it hold 100 ms of ranks beyond its slot: 101 ranks,
+  // in chunks of about 40 ms of work.
   ASSERT_EQ(host_.assigned.size(), 3u);
   std::vector<std::pair<int, int>> chunks;  // first rank, ranks
   for (const auto& [worker_id, assignment] : host_.assigned)
     chunks.emplace_back(assignment.rank(), assignment.rank_count());
-  EXPECT_EQ(chunks, (std::vector<std::pair<int, int>>{{0, 20}, {20, 20}, {40, 11}}));
-  EXPECT_EQ(jobs_["j1"].pending, 149);
-  EXPECT_EQ(workers_.find("w1")->ranks_held(), 51);
-  EXPECT_EQ(ledger_.job("j1")->progress.running(), 51);
+  EXPECT_EQ(chunks, (std::vector<std::pair<int, int>>{{0, 40}, {40, 40}, {80, 21}}));
+  EXPECT_EQ(jobs_["j1"].pending, 99);
+  EXPECT_EQ(workers_.find("w1")->ranks_held(), 101);
+  EXPECT_EQ(ledger_.job("j1")->progress.running(), 101);
 }
 
 TEST_F(DispatchTest, ChunksShrinkSoTheTailSpreadsOverEverySlot) {
@@ -266,7 +266,7 @@ TEST_F(DispatchTest, OnlyTheJobsOwnRanksShowItsRanksAreShort) {
   job.learn_pace(0, 5);
   EXPECT_EQ(FairSharePolicy::chunk_size(job, 2), 1) << "a rank that never started tells nothing";
   job.learn_pace(1000, 1002);
-  EXPECT_EQ(FairSharePolicy::chunk_size(job, 2), 10) << "20 ms of 2 ms ranks";
+  EXPECT_EQ(FairSharePolicy::chunk_size(job, 2), 20) << "40 ms of 2 ms ranks";
   for (int i = 0; i < 30; ++i) job.learn_pace(1000, 61000);
   EXPECT_EQ(FairSharePolicy::chunk_size(job, 2), 1) << "its ranks became long: one at a time again";
 }

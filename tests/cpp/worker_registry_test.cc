@@ -123,7 +123,7 @@ TEST(WorkerRegistryTest, AFastWorkerPrefetchesMoreSoShortRanksDoNotWaitOnRoundTr
   WorkerSession& session = registry.sessions()["w1"] = online(1);
   EXPECT_EQ(registry.prefetch_for(session), 1);
   session.typical_rank_ms = 1;
-  EXPECT_EQ(registry.prefetch_for(session), 50);
+  EXPECT_EQ(registry.prefetch_for(session), 100);
   session.typical_rank_ms = 1000;
   EXPECT_EQ(registry.prefetch_for(session), 1);
   EXPECT_EQ(registry.typical_rank_ms("w1"), 1000);
