@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 
 namespace pesc {
 namespace fs = std::filesystem;
@@ -156,6 +158,25 @@ std::string format_bytes(uint64_t bytes) {
   if (bytes < (1 << 20)) return absl::StrCat(bytes / 1024, " KiB");
   if (bytes < (uint64_t{1} << 30)) return absl::StrFormat("%.1f MiB", static_cast<double>(bytes) / (1 << 20));
   return absl::StrFormat("%.1f GiB", static_cast<double>(bytes) / (uint64_t{1} << 30));
+}
+
+bool is_executable_file(const std::string& path) {
+  struct stat info;
+  return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode) && ::access(path.c_str(), X_OK) == 0;
+}
+
+std::string search_path() {
+  const char* path = std::getenv("PATH");
+  return path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+}
+
+std::optional<std::string> find_on_path(const std::string& program, const std::string& path) {
+  for (absl::string_view dir : absl::StrSplit(path, ':')) {
+    if (dir.empty() || dir.front() != '/') continue;
+    std::string candidate = absl::StrCat(dir, "/", program);
+    if (is_executable_file(candidate)) return candidate;
+  }
+  return std::nullopt;
 }
 
 absl::StatusOr<fs::path> make_temp_directory(std::string_view prefix) {

@@ -2,6 +2,7 @@
 #define PESC_COMMON_FILES_H_
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -50,6 +51,14 @@ absl::Status write_file_atomically(const std::filesystem::path& path, std::strin
 absl::StatusOr<uint64_t> free_bytes(const std::filesystem::path& path);
 // "12 KiB", "3.5 MiB": a size for people.
 std::string format_bytes(uint64_t bytes);
+
+// A regular file this process may execute.
+bool is_executable_file(const std::string& path);
+// $PATH, or the usual system dirs when it is unset.
+std::string search_path();
+// Where `program` is on `path` (a $PATH-like list); relative entries, which
+// would depend on the cwd, are skipped.
+std::optional<std::string> find_on_path(const std::string& program, const std::string& path = search_path());
 
 // Creates a fresh directory under the system temporary directory.
 absl::StatusOr<std::filesystem::path> make_temp_directory(std::string_view prefix);

@@ -1,9 +1,5 @@
 #include "executor/domain.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cstdlib>
 #include <optional>
 #include <utility>
 
@@ -12,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "common/files.h"
 
 namespace pesc {
 namespace {
@@ -98,26 +95,6 @@ absl::StatusOr<std::vector<std::string>> split_words(absl::string_view text) {
   }
   if (in_word) words.push_back(std::move(word));
   return words;
-}
-
-bool is_executable_file(const std::string& path) {
-  struct stat info;
-  return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode) && ::access(path.c_str(), X_OK) == 0;
-}
-
-std::string search_path() {
-  const char* path = std::getenv("PATH");
-  return path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
-}
-
-std::optional<std::string> find_on_path(const std::string& program, const std::string& path) {
-  for (absl::string_view dir : absl::StrSplit(path, ':')) {
-    // An empty or relative entry would depend on the worker's cwd.
-    if (dir.empty() || dir.front() != '/') continue;
-    std::string candidate = absl::StrCat(dir, "/", program);
-    if (is_executable_file(candidate)) return candidate;
-  }
-  return std::nullopt;
 }
 
 }  // namespace

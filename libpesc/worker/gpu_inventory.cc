@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/files.h"
 
 namespace pesc {
 namespace {
@@ -33,6 +34,8 @@ std::optional<std::string> output_of(const char* command) {
 }  // namespace
 
 std::vector<v1::Gpu> detect_gpus() {
+  // Most machines have no nvidia-smi: a look along PATH spares them a shell.
+  if (!find_on_path("nvidia-smi")) return {};
   std::optional<std::string> csv = output_of(kQuery);
   if (!csv) return {};
   auto gpus = parse_nvidia_smi(*csv);
