@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -180,6 +181,19 @@ bool exec_refused_the_job(int error) {
   }
 }
 
+// Every rank's stdin: one /dev/null, open for the process's life, as ranks
+// start by the thousand. -1 (errno set) while it cannot be opened.
+int dev_null() {
+  static std::atomic<int> opened{-1};
+  if (const int fd = opened.load(); fd >= 0) return fd;
+  const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int none = -1;
+  if (opened.compare_exchange_strong(none, fd)) return fd;
+  ::close(fd);  // another thread's came first
+  return none;
+}
+
 }  // namespace
 
 absl::Status spawn_failure(const SpawnPlan& plan, std::string_view step, int error,
@@ -206,7 +220,7 @@ absl::Status spawn_failure(const SpawnPlan& plan, std::string_view step, int err
 absl::StatusOr<pid_t> spawn(const SpawnPlan& plan) {
   std::vector<char*> argv = pointers_to(plan.argv);
   std::vector<char*> envp = pointers_to(plan.environment);
-  const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const int null_fd = dev_null();
   if (null_fd < 0) return absl::InternalError(absl::StrCat("cannot open /dev/null: ", std::strerror(errno)));
   // Two stacks: entering a sandbox, the program's process starts from the
   // child. Kept for the thread's next spawn: the children are done with
@@ -215,10 +229,7 @@ absl::StatusOr<pid_t> spawn(const SpawnPlan& plan) {
   // worker's threads.
   thread_local const ChildStacks stacks;
   void* const stack = stacks.base;
-  if (stack == MAP_FAILED) {
-    ::close(null_fd);
-    return absl::ResourceExhaustedError("cannot map a stack for the rank's child");
-  }
+  if (stack == MAP_FAILED) return absl::ResourceExhaustedError("cannot map a stack for the rank's child");
   std::vector<int> staged_fds(plan.inherited_fds.size());
   ChildState state{&plan,          plan.argv[0].c_str(), argv.data(), envp.data(), null_fd, staged_fds.data(),
                    static_cast<char*>(stack) + 2 * kChildStack};
@@ -230,7 +241,6 @@ absl::StatusOr<pid_t> spawn(const SpawnPlan& plan) {
                             &state);
   const int clone_error = errno;
   ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
-  ::close(null_fd);
   if (pid < 0) return absl::ResourceExhaustedError(absl::StrCat("cannot start a rank: ", std::strerror(clone_error)));
   auto reap = [](pid_t child) {
     while (::waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
