@@ -128,10 +128,13 @@ absl::StatusOr<std::string> Client::submit(const SubmitRequest& request) {
   std::vector<std::string> trusted;
   absl::StatusOr<std::string> job_id = submit_once(request, process, trusted);
   // A blob taken as held without asking may be gone (deleted with its last
-  // job, or a coordinator restarted on another state dir): the coordinator
-  // then refuses the job, creating nothing. Asked about again (and uploaded
-  // where missing), the job goes once more.
-  const bool blob_missing = absl::IsFailedPrecondition(job_id.status()) || absl::IsNotFound(job_id.status());
+  // job, or a coordinator restarted on another state dir), or no longer
+  // readable by this caller: the coordinator then refuses the job, creating
+  // nothing. Asked about again (and uploaded where StatBlob says so), the
+  // job goes once more.
+  const absl::Status& refused = job_id.status();
+  const bool blob_missing =
+      absl::IsFailedPrecondition(refused) || absl::IsNotFound(refused) || absl::IsPermissionDenied(refused);
   if (job_id.ok() || trusted.empty() || !blob_missing) return job_id;
   forget_blobs(trusted);
   trusted.clear();
