@@ -124,7 +124,26 @@ absl::StatusOr<std::string> Client::submit(const SubmitRequest& request) {
   PESC_RETURN_IF_ERROR(check_limits(request.options.limits));
   PESC_ASSIGN_OR_RETURN(PreparedProcess process, prepare_process(request.process, request.options.entry));
   PESC_RETURN_IF_ERROR(check_local_program(domain, request.process, process));
-  auto uploaded = upload_file(*blobs_, process.upload);
+
+  std::vector<std::string> trusted;
+  absl::StatusOr<std::string> job_id = submit_once(request, process, trusted);
+  // A blob taken as held without asking may be gone (deleted with its last
+  // job, or a coordinator restarted on another state dir), or no longer
+  // readable by this caller: the coordinator then refuses the job, creating
+  // nothing. Asked about again (and uploaded where StatBlob says so), the
+  // job goes once more.
+  const absl::Status& refused = job_id.status();
+  const bool blob_missing =
+      absl::IsFailedPrecondition(refused) || absl::IsNotFound(refused) || absl::IsPermissionDenied(refused);
+  if (job_id.ok() || trusted.empty() || !blob_missing) return job_id;
+  forget_blobs(trusted);
+  trusted.clear();
+  return submit_once(request, process, trusted);
+}
+
+absl::StatusOr<std::string> Client::submit_once(const SubmitRequest& request, const PreparedProcess& process,
+                                                std::vector<std::string>& trusted) {
+  auto uploaded = upload(process.upload, trusted);
   if (!uploaded.ok()) return explain(annotate(uploaded.status(), "cannot upload the process"));
 
   v1::SubmitJobRequest submit;
@@ -138,7 +157,7 @@ absl::StatusOr<std::string> Client::submit(const SubmitRequest& request) {
   spec.set_name(request.options.name.empty() ? request.process.filename().string() : request.options.name);
   spec.set_user(request.user);
   set_job_options(request.options, spec);
-  PESC_RETURN_IF_ERROR(add_shared_files(request.options.shared, spec));
+  PESC_RETURN_IF_ERROR(add_shared_files(request.options.shared, spec, trusted));
 
   grpc::ClientContext context;
   set_deadline(context, kCallTimeout);
@@ -149,7 +168,26 @@ absl::StatusOr<std::string> Client::submit(const SubmitRequest& request) {
   return response.job_id();
 }
 
-absl::Status Client::add_shared_files(const std::vector<std::string>& sources, v1::JobSpec& spec) {
+absl::StatusOr<v1::BlobRef> Client::upload(const fs::path& file, std::vector<std::string>& trusted) {
+  auto known = [&](const std::string& sha256) {
+    absl::MutexLock lock(&known_blobs_mutex_);
+    if (!known_blobs_.contains(sha256)) return false;
+    trusted.push_back(sha256);
+    return true;
+  };
+  PESC_ASSIGN_OR_RETURN(v1::BlobRef ref, upload_file(*blobs_, file, known));
+  absl::MutexLock lock(&known_blobs_mutex_);
+  known_blobs_.insert(ref.sha256());
+  return ref;
+}
+
+void Client::forget_blobs(const std::vector<std::string>& blobs) {
+  absl::MutexLock lock(&known_blobs_mutex_);
+  for (const std::string& sha256 : blobs) known_blobs_.erase(sha256);
+}
+
+absl::Status Client::add_shared_files(const std::vector<std::string>& sources, v1::JobSpec& spec,
+                                      std::vector<std::string>& trusted) {
   std::set<std::string> names;
   for (const std::string& source : sources) {
     v1::SharedFile& shared = *spec.add_shared();
@@ -162,7 +200,7 @@ absl::Status Client::add_shared_files(const std::vector<std::string>& sources, v
       if (!fs::is_regular_file(source, error)) {
         return absl::NotFoundError(absl::StrCat("the shared file \"", source, "\" does not exist (or is not a file)"));
       }
-      auto uploaded = upload_file(*blobs_, source);
+      auto uploaded = upload(source, trusted);
       if (!uploaded.ok()) return explain(annotate(uploaded.status(), absl::StrCat("cannot upload ", source)));
       *shared.mutable_blob() = *uploaded;
       shared.set_name(fs::path(source).filename().string());

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <variant>
@@ -39,6 +40,7 @@ struct SubmitRequest {
 };
 
 class JobWatch;
+struct PreparedProcess;
 
 class Client : public std::enable_shared_from_this<Client> {
  public:
@@ -77,7 +79,16 @@ class Client : public std::enable_shared_from_this<Client> {
   Client(std::shared_ptr<grpc::Channel> channel, std::shared_ptr<void> owner, std::string description,
          std::string address, ChannelSecurity security = {});
   absl::Status explain(const absl::Status& status) const;
-  absl::Status add_shared_files(const std::vector<std::string>& sources, v1::JobSpec& spec);
+  // One SubmitJob; `trusted` gathers the blobs taken as held without asking.
+  absl::StatusOr<std::string> submit_once(const SubmitRequest& request, const PreparedProcess& process,
+                                          std::vector<std::string>& trusted);
+  absl::Status add_shared_files(const std::vector<std::string>& sources, v1::JobSpec& spec,
+                                std::vector<std::string>& trusted);
+  // Uploads a file's bytes unless the coordinator holds them: a blob it
+  // confirmed before is taken as held without asking (and added to
+  // `trusted`), saving a round trip on every submit of the same process.
+  absl::StatusOr<v1::BlobRef> upload(const std::filesystem::path& file, std::vector<std::string>& trusted);
+  void forget_blobs(const std::vector<std::string>& blobs);
 
   std::shared_ptr<grpc::Channel> channel_;
   std::shared_ptr<void> owner_;
@@ -86,6 +97,9 @@ class Client : public std::enable_shared_from_this<Client> {
   ChannelSecurity security_;  // to tell a TLS mistake from a coordinator that is not running
   std::unique_ptr<v1::Jobs::Stub> jobs_;
   std::unique_ptr<v1::Blobs::Stub> blobs_;
+  absl::Mutex known_blobs_mutex_;
+  // The blobs this coordinator said it holds, or took from this client.
+  std::set<std::string> known_blobs_ ABSL_GUARDED_BY(known_blobs_mutex_);
 };
 
 // A job's events, read on a background thread that reconnects after a

@@ -1,5 +1,6 @@
 #include "coordinator/services.h"
 
+#include <algorithm>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -143,12 +144,13 @@ grpc::Status BlobsService::DownloadBlob(grpc::ServerContext* context, const v1::
             absl::StrCat("blob ", request->sha256(), " belongs to no job of ", caller->name, " and was not uploaded by ",
                          caller->name)};
   }
-  if (!state_.blobs().contains(request->sha256())) {
-    return {grpc::StatusCode::NOT_FOUND, absl::StrCat("no blob ", request->sha256())};
-  }
+  absl::StatusOr<uint64_t> size = state_.blobs().size_of(request->sha256());
+  if (!size.ok()) return to_grpc(size.status());
   std::ifstream in(state_.blobs().path_of(request->sha256()), std::ios::binary);
   v1::BlobChunk chunk;
-  std::string buffer(kBlobChunkBytes, '\0');
+  // No bigger than the blob: most are small, and a thousand workers fetching
+  // one would otherwise each cost a chunk's allocation and zeroing.
+  std::string buffer(std::min<uint64_t>(std::max<uint64_t>(*size, 1), kBlobChunkBytes), '\0');
   while (in) {
     in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
     chunk.set_data(buffer.data(), static_cast<size_t>(in.gcount()));

@@ -166,13 +166,15 @@ absl::StatusOr<v1::BlobRef> stream_upload(v1::Blobs::Stub& blobs, const v1::Blob
 
 }  // namespace
 
-absl::StatusOr<v1::BlobRef> upload_file(v1::Blobs::Stub& blobs, const fs::path& file) {
+absl::StatusOr<v1::BlobRef> upload_file(v1::Blobs::Stub& blobs, const fs::path& file,
+                                        absl::FunctionRef<bool(const std::string& sha256)> known) {
   auto sha256 = sha256_file_hex(file);
   if (!sha256.ok()) return sha256.status();
   std::error_code error;
   v1::BlobRef ref;
   ref.set_sha256(*sha256);
   ref.set_size(fs::file_size(file, error));
+  if (known(ref.sha256())) return ref;
   auto present = coordinator_has(blobs, ref.sha256());
   if (!present.ok()) return present.status();
   if (*present) return ref;

@@ -12,6 +12,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/files.h"
@@ -67,8 +68,12 @@ void set_deadline(grpc::ClientContext& context, std::chrono::milliseconds timeou
 // Unavailable, with the address and what to do about it.
 absl::Status coordinator_unreachable(const std::string& address, const absl::Status& cause);
 
-// Uploads a file unless the coordinator already has its content.
-absl::StatusOr<v1::BlobRef> upload_file(v1::Blobs::Stub& blobs, const std::filesystem::path& file);
+// Uploads a file unless the coordinator already has its content. Asks it
+// first, unless `known(sha256)` says it confirmed holding that blob before
+// (a caller that trusts this must cope with a blob gone since).
+absl::StatusOr<v1::BlobRef> upload_file(
+    v1::Blobs::Stub& blobs, const std::filesystem::path& file,
+    absl::FunctionRef<bool(const std::string& sha256)> known = [](const std::string&) { return false; });
 absl::StatusOr<v1::BlobRef> upload_bytes(v1::Blobs::Stub& blobs, std::string_view bytes);
 
 // Downloads a blob to `destination`, checking its hash and every write.

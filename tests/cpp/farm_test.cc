@@ -305,6 +305,44 @@ TEST_F(DaemonFarmTest, RestartedCoordinatorStillReturnsRecordedResults) {
   EXPECT_TRUE(results.ok());
 }
 
+// Until `farm`'s connection has found a restarted coordinator: its first
+// calls fail while its channel still holds the dead connection.
+void reconnect(Farm& farm) {
+  EXPECT_TRUE(eventually([&] {
+    try {
+      farm.attach("000000000000");
+    } catch (const Error& error) {
+      return error.code() != ErrorCode::kUnavailable;
+    }
+    return true;
+  }));
+}
+
+// A Farm takes a process the coordinator confirmed holding as still held,
+// without asking; when it is gone after all (deleted with its last job),
+// the submit is refused and the Farm uploads the process again.
+TEST_F(DaemonFarmTest, ProcessDeletedWithItsJobIsUploadedAgain) {
+  fs::path script = write_script(scratch_.path(), "echo_rank.sh", kEchoRank);
+  Farm farm("shell", remote());
+  auto run = [&](int ranks) {
+    Results results = farm.map(script, ranks).wait();
+    EXPECT_EQ(results.output(), expected_ranks(ranks));
+    return results.job_id();
+  };
+  farm.remove_job(run(2));  // its process blob goes with it, unknown to `farm`
+  const std::string second = run(2);
+  // Across a restart the coordinator still holds it.
+  farm_.restart_coordinator();
+  reconnect(farm);
+  const std::string third = run(3);
+  // Deleted with the last jobs that named it, and the coordinator restarted.
+  farm.remove_job(second);
+  farm.remove_job(third);
+  farm_.restart_coordinator();
+  reconnect(farm);
+  run(2);
+}
+
 TEST_F(DaemonFarmTest, SameMachineJobKeepsItsWorkerAcrossACoordinatorRestart) {
   fs::path script = write_script(scratch_.path(), "slowish.sh", "sleep 0.2\necho \"$PESC_RANK\"\n");
   Farm farm("shell", remote());
