@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/sha256.h"
+#include "ledger/ledger_conversion.h"
 #include "common/status_macros.h"
 #include "security/input_limits.h"
 #include "transport/transport.h"
@@ -141,7 +142,7 @@ absl::Status Access::check_submit(const Caller& caller, v1::JobSpec& spec) {
 absl::StatusOr<std::string> Access::submit(const Caller& caller, v1::JobSpec spec) {
   PESC_RETURN_IF_ERROR(check_job_spec(spec, !options_.smtp_url.empty()));
   PESC_RETURN_IF_ERROR(check_submit(caller, spec));
-  return state_.submit(std::move(spec));
+  return state_.submit(from_proto(spec));
 }
 
 absl::StatusOr<std::vector<v1::JobInfo>> Access::visible_jobs(const Caller& caller) {

@@ -137,7 +137,7 @@ absl::Status FarmState::resync() {
                   .pending = record.progress.pending()};
     auto known = active_jobs_.find(record.id);
     if (known != active_jobs_.end()) job.fault_watch = known->second.fault_watch;
-    if (!job.spec.same_machine()) continue;
+    if (!job.spec.options.same_machine) continue;
     if (known != active_jobs_.end()) {
       job.pinned_worker = known->second.pinned_worker;
       continue;
@@ -173,17 +173,17 @@ void FarmState::send_when_committed(std::function<void()> send) {
   }
 }
 
-absl::StatusOr<std::string> FarmState::submit(v1::JobSpec spec) {
-  if (!blobs_->contains(spec.process().sha256())) {
+absl::StatusOr<std::string> FarmState::submit(JobSpec spec) {
+  if (!blobs_->contains(spec.process.sha256)) {
     return absl::FailedPreconditionError(
-        absl::StrCat("the process blob ", spec.process().sha256(), " was never uploaded"));
+        absl::StrCat("the process blob ", spec.process.sha256, " was never uploaded"));
   }
-  for (const v1::SharedFile& shared : spec.shared()) {
-    if (shared.has_blob() && !blobs_->contains(shared.blob().sha256())) {
-      return absl::FailedPreconditionError(absl::StrCat("the shared file ", shared.name(), " was never uploaded"));
+  for (const SharedInput& shared : spec.shared) {
+    if (shared.url.empty() && !blobs_->contains(shared.blob.sha256)) {
+      return absl::FailedPreconditionError(absl::StrCat("the shared file ", shared.name, " was never uploaded"));
     }
   }
-  PESC_RETURN_IF_ERROR(check_state_disk(spec.repetitions()));
+  PESC_RETURN_IF_ERROR(check_state_disk(spec.repetitions));
   absl::MutexLock lock(&mutex_);
   if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
   std::string job_id = random_hex(6);
@@ -192,7 +192,7 @@ absl::StatusOr<std::string> FarmState::submit(v1::JobSpec spec) {
     if (absl::IsResourceExhausted(created)) return state_disk_full(options_.state_dir, created.message());
     return created;
   }
-  int repetitions = spec.repetitions();
+  int repetitions = spec.repetitions;
   active_jobs_[job_id] = ActiveJob{.spec = std::move(spec), .created_unix_ms = now, .pending = repetitions};
   dispatch();
   changed();
@@ -265,7 +265,7 @@ absl::StatusOr<v1::JobInfo> FarmState::cancel_locked(const std::string& job_id) 
 
 void FarmState::notify_end(const std::string& job_id) {
   auto job = active_jobs_.find(job_id);
-  if (job == active_jobs_.end() || job->second.spec.notify().empty()) return;
+  if (job == active_jobs_.end() || job->second.spec.options.notify.empty()) return;
   send_when_committed([notifier = notifier_.get(), job_id] { notifier->job_ended(job_id); });
 }
 
@@ -307,7 +307,7 @@ void FarmState::fail_fast(const std::string& job_id, const v1::RankResult& resul
   FaultWatch& watch = job->second.fault_watch;
   if (result.state() == v1::RANK_STATE_SUCCEEDED) watch.any_succeeded = true;
   if (watch.any_succeeded || result.failure_class() != v1::FAILURE_CLASS_JOB) return;
-  if (++watch.job_faults < std::min(job->second.spec.repetitions(), kFailFastAfter)) return;
+  if (++watch.job_faults < std::min(job->second.spec.repetitions, kFailFastAfter)) return;
   fail_job(job_id, result.error());
 }
 
@@ -724,7 +724,7 @@ std::string FarmState::why_waiting(const std::string& job_id) {
   // A worker started together with the job may still be joining.
   if (now_unix_ms() - job->second.created_unix_ms < absl::ToInt64Milliseconds(kWaitingGrace)) return "";
   std::string why = pesc::why_waiting(job->second.queued(job_id), workers_.connected());
-  if (why.empty() && job->second.spec.parallel()) why = GangPolicy::shortfall(job_id, job->second, workers_);
+  if (why.empty() && job->second.spec.options.parallel) why = GangPolicy::shortfall(job_id, job->second, workers_);
   if (!why.empty() && waiting_note_) {
     if (const std::string note = waiting_note_(); !note.empty()) why = absl::StrCat(why, "; ", note);
   }

@@ -65,7 +65,7 @@ class FarmState final : private DispatchHost {
   // --- clients and workers: what they send is checked at the edge
   // (security/input_limits.h: check_job_spec, check_registration) before it
   // reaches these.
-  absl::StatusOr<std::string> submit(v1::JobSpec spec);
+  absl::StatusOr<std::string> submit(JobSpec spec);
   absl::StatusOr<v1::JobInfo> job(const std::string& job_id);
   absl::StatusOr<std::vector<v1::JobInfo>> jobs();
   absl::StatusOr<v1::JobInfo> cancel(const std::string& job_id);

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "ledger/job_types.h"
 #include "pesc/v1/pesc.pb.h"
 #include "scheduler/fair_share.h"
 
@@ -22,7 +23,7 @@ struct FaultWatch {
 };
 
 struct ActiveJob {
-  v1::JobSpec spec;
+  JobSpec spec;
   int64_t created_unix_ms = 0;
   int pending = 0;
   std::string pinned_worker;  // same-machine jobs, once placed; recovered from the ledger

@@ -19,7 +19,7 @@ void FairSharePolicy::place(DispatchRound& round) {
   if (round.has_failed()) return;
   std::vector<QueuedJob> queued_jobs;
   for (const auto& [job_id, job] : round.jobs()) {
-    if (job.pending > 0 && !job.spec.parallel()) queued_jobs.push_back(job.queued(job_id));
+    if (job.pending > 0 && !job.spec.options.parallel) queued_jobs.push_back(job.queued(job_id));
   }
   if (queued_jobs.empty()) return;
   std::vector<WorkerCapacity> capacity = round.workers().capacity();
@@ -89,8 +89,8 @@ void FairSharePolicy::start_placed(DispatchRound& round, const std::string& job_
 int FairSharePolicy::chunk_size(const WorkerSession& session, const ActiveJob& job, int online_slots) {
   // Only warm runners make a rank cheap enough for the rest to matter, and
   // gangs, GPUs and checkpoints are per rank.
-  if (!job.spec.warm_runner() || job.spec.parallel() || job.spec.gpus_per_rank() > 0 ||
-      job.spec.checkpoint_interval_ms() > 0 || session.typical_rank_ms < 0) {
+  if (!job.spec.options.warm_runner || job.spec.options.parallel || job.spec.options.gpus > 0 ||
+      job.spec.options.checkpoint_interval.count() > 0 || session.typical_rank_ms < 0) {
     return 1;
   }
   const int by_time = static_cast<int>(kChunkHorizonMs / std::max(0.1, session.typical_rank_ms));

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "ledger/ledger_conversion.h"
 
 namespace pesc {
 namespace {
@@ -17,7 +18,7 @@ absl::Status no_such_rank(const std::string& job_id, int total, int rank) {
 v1::JobInfo JobRecord::to_info() const {
   v1::JobInfo info;
   info.set_id(id);
-  *info.mutable_spec() = spec;
+  *info.mutable_spec() = to_proto(spec);
   info.set_state(state);
   *info.mutable_progress() = progress;
   info.set_created_unix_ms(created_unix_ms);

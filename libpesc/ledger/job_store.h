@@ -26,13 +26,14 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/latency_histogram.h"
+#include "ledger/job_types.h"
 #include "pesc/v1/pesc.pb.h"
 
 namespace pesc {
 
 struct JobRecord {
   std::string id;
-  v1::JobSpec spec;
+  JobSpec spec;
   v1::JobState state = v1::JOB_STATE_RUNNING;
   v1::JobProgress progress;
   int64_t created_unix_ms = 0;
@@ -76,7 +77,7 @@ class JobStore {
   };
 
   // Inserts the job and one pending row per rank in one transaction.
-  virtual absl::Status create_job(const std::string& id, const v1::JobSpec& spec, int64_t created_unix_ms) = 0;
+  virtual absl::Status create_job(const std::string& id, const JobSpec& spec, int64_t created_unix_ms) = 0;
   virtual absl::StatusOr<JobRecord> job(const std::string& id) = 0;
   virtual absl::StatusOr<std::vector<JobRecord>> jobs() = 0;
   virtual absl::StatusOr<std::vector<JobRecord>> running_jobs() = 0;

@@ -28,10 +28,6 @@ void move_counter(v1::JobProgress& progress, v1::RankState from, v1::RankState t
   add_to_counter(progress, to, count);
 }
 
-int max_attempts(const v1::JobSpec& spec) {
-  return std::max(1, spec.max_attempts());
-}
-
 }  // namespace
 
 bool MemoryJobStore::begin_batch() {
@@ -66,18 +62,18 @@ MemoryJobStore::Rank* MemoryJobStore::find_rank(const std::string& job_id, int r
   return &job->ranks[static_cast<size_t>(rank)];
 }
 
-absl::Status MemoryJobStore::create_job(const std::string& id, const v1::JobSpec& spec, int64_t created_unix_ms) {
+absl::Status MemoryJobStore::create_job(const std::string& id, const JobSpec& spec, int64_t created_unix_ms) {
   PESC_RETURN_IF_ERROR(writable());
   if (state_.jobs.contains(id)) return absl::AlreadyExistsError(absl::StrCat("job ", id, " exists already"));
   Job& job = state_.jobs[id];
   job.record.id = id;
   job.record.spec = spec;
   job.record.created_unix_ms = created_unix_ms;
-  job.record.progress.set_total(spec.repetitions());
-  job.record.progress.set_pending(spec.repetitions());
-  job.ranks.resize(static_cast<size_t>(std::max(0, spec.repetitions())));
-  job.blobs.insert(spec.process().sha256());
-  for (const v1::SharedFile& shared : spec.shared()) job.blobs.insert(shared.blob().sha256());
+  job.record.progress.set_total(spec.repetitions);
+  job.record.progress.set_pending(spec.repetitions);
+  job.ranks.resize(static_cast<size_t>(std::max(0, spec.repetitions)));
+  job.blobs.insert(spec.process.sha256);
+  for (const SharedInput& shared : spec.shared) job.blobs.insert(shared.blob.sha256);
   job.blobs.erase("");
   return absl::OkStatus();
 }
@@ -204,7 +200,7 @@ absl::StatusOr<std::optional<JobStore::Accepted>> MemoryJobStore::finish_attempt
   Job& job = *find_job(attempt.job_id);
   Accepted accepted;
   accepted.job_id = attempt.job_id;
-  accepted.user = job.record.spec.user();
+  accepted.user = job.record.spec.user;
   result.set_rank(attempt.rank);
   result.set_worker(attempt.worker_id);
   result.set_attempt_id(attempt_id);
@@ -221,7 +217,7 @@ absl::StatusOr<std::optional<JobStore::Accepted>> MemoryJobStore::finish_attempt
   rank->attempt_id = attempt_id;
   for (const AttemptRecord& other : others) state_.attempts[other.id].state = AttemptState::kCancelled;
   accepted.superseded = std::move(others);
-  accepted.requeued = goes_again(result, rank->own_failures, rank->worker_failures, max_attempts(job.record.spec));
+  accepted.requeued = goes_again(result, rank->own_failures, rank->worker_failures, attempts_allowed(job.record.spec.options.max_attempts));
   if (result.has_checkpoint()) {
     rank->checkpoint = result.checkpoint();
     if (!result.checkpoint().sha256().empty()) job.blobs.insert(result.checkpoint().sha256());
@@ -298,7 +294,7 @@ absl::StatusOr<std::optional<JobStore::ChunkAccepted>> MemoryJobStore::finish_ch
   if (job == nullptr) return std::nullopt;
   ChunkAccepted chunk;
   chunk.job_id = attempt.job_id;
-  chunk.user = job->record.spec.user();
+  chunk.user = job->record.spec.user;
   int64_t finish_seq = job->next_seq;
   int succeeded = 0;
   int failed = 0;
@@ -308,7 +304,7 @@ absl::StatusOr<std::optional<JobStore::ChunkAccepted>> MemoryJobStore::finish_ch
     if (rank == nullptr || rank->attempt_id != attempt_id || rank->state != v1::RANK_STATE_RUNNING) continue;
     if (result.state() != v1::RANK_STATE_SUCCEEDED) result.set_state(v1::RANK_STATE_FAILED);
     state_.usage[chunk.user] += std::max<int64_t>(0, result.end_unix_ms() - result.start_unix_ms());
-    if (goes_again(result, rank->own_failures, rank->worker_failures, max_attempts(job->record.spec))) {
+    if (goes_again(result, rank->own_failures, rank->worker_failures, attempts_allowed(job->record.spec.options.max_attempts))) {
       (never_ran(result) ? rank->worker_failures : rank->own_failures) += 1;
       rank->state = v1::RANK_STATE_PENDING;
       rank->attempt_id = 0;

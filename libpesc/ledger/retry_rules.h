@@ -4,6 +4,8 @@
 // When a failed rank goes back to the queue: the rule every JobStore
 // backend applies when it takes a result.
 
+#include <algorithm>
+
 #include "pesc/v1/pesc.pb.h"
 
 namespace pesc {
@@ -16,6 +18,10 @@ inline constexpr int kMaxWorkerFailuresPerRank = 3;
 // with a few full disks, and still a wait that ends for a rank that fills
 // every disk it lands on.
 inline constexpr int kMaxWorkerFaultsPerRank = 10;
+
+// Attempts a rank that exits non-zero gets in all, for the job's
+// max_attempts (0 and 1: no retry).
+inline int attempts_allowed(int max_attempts) { return std::max(1, max_attempts); }
 
 inline bool is_workers_fault(const v1::RankResult& result) {
   return result.state() != v1::RANK_STATE_SUCCEEDED && result.failure_class() == v1::FAILURE_CLASS_WORKER;

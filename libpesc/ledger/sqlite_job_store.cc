@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "ledger/ledger_conversion.h"
 #include "ledger/retry_rules.h"
 #include "store/sqlite_guard.h"
 
@@ -283,7 +284,9 @@ void follow_attempt(StatementCache& sql, const std::string& job_id, int rank, in
 JobRecord read_job(SQLite::Statement& row) {
   JobRecord job;
   job.id = row.getColumn(0).getString();
-  job.spec.ParseFromArray(row.getColumn(1).getBlob(), row.getColumn(1).getBytes());
+  v1::JobSpec spec;
+  spec.ParseFromArray(row.getColumn(1).getBlob(), row.getColumn(1).getBytes());
+  job.spec = from_proto(spec);
   job.state = static_cast<v1::JobState>(row.getColumn(2).getInt());
   job.created_unix_ms = row.getColumn(3).getInt64();
   job.finished_unix_ms = row.getColumn(4).getInt64();
@@ -364,7 +367,7 @@ int max_attempts(StatementCache& sql, const std::string& job_id) {
   if (!query->executeStep()) return 1;
   v1::JobSpec spec;
   spec.ParseFromArray(query->getColumn(0).getBlob(), query->getColumn(0).getBytes());
-  return std::max(1, spec.max_attempts());
+  return attempts_allowed(spec.max_attempts());
 }
 
 // Creates the file empty with mode 0600, or takes an existing one (and its
@@ -545,28 +548,28 @@ absl::Status SqliteJobStore::migrate() {
   });
 }
 
-absl::Status SqliteJobStore::create_job(const std::string& id, const v1::JobSpec& spec, int64_t created_unix_ms) {
+absl::Status SqliteJobStore::create_job(const std::string& id, const JobSpec& spec, int64_t created_unix_ms) {
   return guarded("create job", [&]() -> absl::Status {
     WaitForDisk durable(*db_, durability_);
     Atomically transaction(*sql_);
     auto job = (*sql_)(
                           "INSERT INTO jobs(id, user, spec, state, created_ms, total, pending) "
                           "VALUES(?, ?, ?, ?, ?, ?, ?)");
-    std::string spec_bytes = serialize(spec);
+    std::string spec_bytes = serialize(to_proto(spec));
     job->bind(1, id);
-    job->bind(2, spec.user());
+    job->bind(2, spec.user);
     job->bindNoCopy(3, spec_bytes.data(), static_cast<int>(spec_bytes.size()));
     job->bind(4, static_cast<int>(v1::JOB_STATE_RUNNING));
     job->bind(5, created_unix_ms);
-    job->bind(6, spec.repetitions());
-    job->bind(7, spec.repetitions());
+    job->bind(6, spec.repetitions);
+    job->bind(7, spec.repetitions);
     job->exec();
-    reference_blob(*sql_, id, spec.process().sha256());
-    for (const v1::SharedFile& shared : spec.shared()) reference_blob(*sql_, id, shared.blob().sha256());
+    reference_blob(*sql_, id, spec.process.sha256);
+    for (const SharedInput& shared : spec.shared) reference_blob(*sql_, id, shared.blob.sha256);
     auto rank = (*sql_)("INSERT INTO ranks(job_id, rank, state) VALUES(?, ?, ?)");
     rank->bind(1, id);
     rank->bind(3, static_cast<int>(v1::RANK_STATE_PENDING));
-    for (int r = 0; r < spec.repetitions(); ++r) {
+    for (int r = 0; r < spec.repetitions; ++r) {
       rank->bind(2, r);
       rank->exec();
       rank->reset();

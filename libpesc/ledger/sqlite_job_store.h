@@ -37,7 +37,7 @@ class SqliteJobStore final : public JobStore {
   // `to` (mode 0600) with SQLite's online backup, and checks the copy.
   static absl::Status back_up(const std::filesystem::path& from, const std::filesystem::path& to);
 
-  absl::Status create_job(const std::string& id, const v1::JobSpec& spec, int64_t created_unix_ms) override;
+  absl::Status create_job(const std::string& id, const JobSpec& spec, int64_t created_unix_ms) override;
   absl::StatusOr<JobRecord> job(const std::string& id) override;
   absl::StatusOr<std::vector<JobRecord>> jobs() override;
   absl::StatusOr<std::vector<JobRecord>> running_jobs() override;

@@ -12,23 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "common/blob_id.h"
 #include "executor/sandbox.h"
 
 namespace pesc {
-
-// A blob the coordinator holds, named by the hex SHA-256 of its bytes.
-struct BlobId {
-  std::string sha256;
-  uint64_t size = 0;
-};
-
-// A read-only input every rank finds in its app_dir as `name`: the blob
-// `blob` when `url` is empty, else what `url` serves.
-struct SharedInput {
-  std::string name;
-  BlobId blob;
-  std::string url;
-};
 
 // What every rank of one job runs, the same for all its attempts: a worker
 // gets it once per job (v1::JobDescription) and shares it among them.

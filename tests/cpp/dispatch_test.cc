@@ -58,9 +58,9 @@ class DispatchTest : public ::testing::Test {
     session.last_heard = absl::Now();
     return session;
   }
-  void submit(const std::string& job_id, const v1::JobSpec& spec, int64_t created_unix_ms = 0) {
+  void submit(const std::string& job_id, const JobSpec& spec, int64_t created_unix_ms = 0) {
     ASSERT_TRUE(ledger_.create_job(job_id, spec, created_unix_ms).ok());
-    jobs_[job_id] = ActiveJob{.spec = spec, .created_unix_ms = created_unix_ms, .pending = spec.repetitions()};
+    jobs_[job_id] = ActiveJob{.spec = spec, .created_unix_ms = created_unix_ms, .pending = spec.repetitions};
   }
   bool round(int64_t now_unix_ms = 10'000) {
     return dispatcher_.dispatch(ledger_, jobs_, workers_, host_, now_unix_ms);
@@ -102,8 +102,8 @@ TEST_F(DispatchTest, TheUserWhoUsedLessGoesFirst) {
 }
 
 TEST_F(DispatchTest, AJobGoesOnlyToWorkersOfItsRooms) {
-  v1::JobSpec spec = spec_of(2);
-  spec.add_rooms("lab");
+  JobSpec spec = spec_of(2);
+  spec.options.rooms.push_back("lab");
   submit("j1", spec);
   add_worker("public-worker", 4);
   ASSERT_TRUE(round());
@@ -125,8 +125,8 @@ TEST_F(DispatchTest, QuarantinedPausedAndOfflineWorkersGetNothing) {
 }
 
 TEST_F(DispatchTest, ASameMachineJobStaysOnTheWorkerItFirstGot) {
-  v1::JobSpec spec = spec_of(3);
-  spec.set_same_machine(true);
+  JobSpec spec = spec_of(3);
+  spec.options.same_machine = true;
   submit("j1", spec);
   add_worker("w1", 1);
   add_worker("w2", 1);
@@ -140,8 +140,8 @@ TEST_F(DispatchTest, ASameMachineJobStaysOnTheWorkerItFirstGot) {
 }
 
 TEST_F(DispatchTest, GpuRanksGetTheLeastCapableFreeGpusAndWaitForOne) {
-  v1::JobSpec spec = spec_of(3);
-  spec.set_gpus_per_rank(1);
+  JobSpec spec = spec_of(3);
+  spec.options.gpus = 1;
   submit("j1", spec);
   WorkerSession& worker = add_worker("w1", 3);
   v1::Gpu strong;
@@ -165,8 +165,8 @@ TEST_F(DispatchTest, GpuRanksGetTheLeastCapableFreeGpusAndWaitForOne) {
 }
 
 TEST_F(DispatchTest, AGangStartsWholeAndIsToldWhereRankZeroListens) {
-  v1::JobSpec spec = spec_of(3);
-  spec.set_parallel(true);
+  JobSpec spec = spec_of(3);
+  spec.options.parallel = true;
   submit("gang", spec);
   add_worker("w1", 2);
   add_worker("w2", 1);
@@ -195,8 +195,8 @@ TEST_F(DispatchTest, AGangStartsWholeAndIsToldWhereRankZeroListens) {
 }
 
 TEST_F(DispatchTest, AGangTooLargeForItsRoomsWaitsAndSaysWhy) {
-  v1::JobSpec spec = spec_of(4);
-  spec.set_parallel(true);
+  JobSpec spec = spec_of(4);
+  spec.options.parallel = true;
   submit("gang", spec);
   add_worker("w1", 3);
   ASSERT_TRUE(round());
@@ -207,8 +207,8 @@ TEST_F(DispatchTest, AGangTooLargeForItsRoomsWaitsAndSaysWhy) {
 }
 
 TEST_F(DispatchTest, AGangHoldsTheWorkersItWaitsOnFromOtherJobs) {
-  v1::JobSpec gang = spec_of(2);
-  gang.set_parallel(true);
+  JobSpec gang = spec_of(2);
+  gang.options.parallel = true;
   submit("filler", spec_of(1), 1);
   add_worker("w1", 2);
   ASSERT_TRUE(round());  // the filler takes one of the two slots
@@ -220,8 +220,8 @@ TEST_F(DispatchTest, AGangHoldsTheWorkersItWaitsOnFromOtherJobs) {
 }
 
 TEST_F(DispatchTest, StoppingOneRankStopsItsWholeGang) {
-  v1::JobSpec spec = spec_of(2);
-  spec.set_parallel(true);
+  JobSpec spec = spec_of(2);
+  spec.options.parallel = true;
   submit("gang", spec);
   add_worker("w1", 1);
   add_worker("w2", 1);
@@ -235,8 +235,8 @@ TEST_F(DispatchTest, StoppingOneRankStopsItsWholeGang) {
 }
 
 TEST_F(DispatchTest, ShortWarmRanksGoInChunksOfConsecutiveRanks) {
-  v1::JobSpec spec = spec_of(200);
-  spec.set_warm_runner(true);
+  JobSpec spec = spec_of(200);
+  spec.options.warm_runner = true;
   submit("j1", spec);
   add_worker("w1", 1).typical_rank_ms = 1;
   ASSERT_TRUE(round());
@@ -256,12 +256,12 @@ TEST_F(DispatchTest, ChunksShrinkSoTheTailSpreadsOverEverySlot) {
   WorkerSession session;
   session.typical_rank_ms = 0.1;
   ActiveJob job{.spec = spec_of(40), .pending = 40};
-  job.spec.set_warm_runner(true);
+  job.spec.options.warm_runner = true;
   EXPECT_EQ(FairSharePolicy::chunk_size(session, job, 2), 5) << "40 ranks / (4 chunks x 2 slots)";
   EXPECT_EQ(FairSharePolicy::chunk_size(session, job, 20), 1);
   session.typical_rank_ms = -1;
   EXPECT_EQ(FairSharePolicy::chunk_size(session, job, 2), 1) << "no chunks before the worker's pace is known";
-  job.spec.set_checkpoint_interval_ms(1000);
+  job.spec.options.checkpoint_interval = std::chrono::milliseconds(1000);
   session.typical_rank_ms = 0.1;
   EXPECT_EQ(FairSharePolicy::chunk_size(session, job, 2), 1) << "checkpoints are per rank";
 }
@@ -284,8 +284,8 @@ TEST_F(DispatchTest, AStragglerGetsADuplicateOnAnIdleWorkerOnlyWhenItIsLate) {
 }
 
 TEST_F(DispatchTest, AJobThatAsksForNoDuplicatesGetsNone) {
-  v1::JobSpec spec = spec_of(1);
-  spec.set_no_duplicates(true);
+  JobSpec spec = spec_of(1);
+  spec.options.no_duplicates = true;
   submit("j1", spec);
   add_worker("slow", 1).typical_rank_ms = 100;
   ASSERT_TRUE(round(0));
@@ -309,8 +309,8 @@ TEST_F(DispatchTest, AFailedLedgerCallEndsTheRoundAndTellsNoWorker) {
 }
 
 TEST_F(DispatchTest, AGangWhoseStartFailsIsTakenBackWhole) {
-  v1::JobSpec spec = spec_of(2);
-  spec.set_parallel(true);
+  JobSpec spec = spec_of(2);
+  spec.options.parallel = true;
   submit("gang", spec);
   add_worker("w1", 2);
   ledger_.fail_writes(absl::ResourceExhaustedError("disk full"));
@@ -333,16 +333,16 @@ TEST(AssignmentTest, CarriesTheAttemptAlone) {
 }
 
 TEST(AssignmentTest, TheJobsDescriptionCarriesWhatEveryRankRuns) {
-  v1::JobSpec spec = spec_of(8);
-  spec.set_timeout_ms(5000);
-  spec.add_parameters("--fast");
-  spec.set_parallel(true);
+  JobSpec spec = spec_of(8);
+  spec.options.timeout = std::chrono::milliseconds(5000);
+  spec.parameters.push_back("--fast");
+  spec.options.parallel = true;
   const v1::JobDescription job = description_for("j1", spec);
   EXPECT_EQ(job.job_id(), "j1");
   EXPECT_EQ(job.world_size(), 8);
   EXPECT_EQ(job.timeout_ms(), 5000);
   EXPECT_EQ(job.parameters(job.parameters_size() - 1), "--fast");
-  EXPECT_EQ(job.entry(), spec.entry());
+  EXPECT_EQ(job.entry(), spec.options.entry);
   EXPECT_TRUE(job.gang());
   EXPECT_TRUE(job.network()) << "a gang's ranks meet over the network";
 }

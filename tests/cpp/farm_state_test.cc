@@ -44,8 +44,8 @@ class FarmStateTest : public ::testing::Test {
     return outbox;
   }
   std::string submit(int repetitions) {
-    v1::JobSpec spec = spec_of(repetitions);
-    *spec.mutable_process()->mutable_sha256() = *state_->blobs().put_bytes("#!/bin/sh\n");
+    JobSpec spec = spec_of(repetitions);
+    spec.process.sha256 = *state_->blobs().put_bytes("#!/bin/sh\n");
     auto job_id = state_->submit(spec);
     EXPECT_TRUE(job_id.ok()) << job_id.status();
     return *job_id;

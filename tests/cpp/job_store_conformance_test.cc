@@ -55,7 +55,7 @@ TYPED_TEST(JobStoreConformance, NewJobHasEveryRankPending) {
   ASSERT_TRUE(this->store_->create_job("j1", spec_of(5), 42).ok());
   auto job = this->store_->job("j1");
   ASSERT_TRUE(job.ok());
-  EXPECT_EQ(job->spec.parameters(0), "x y");
+  EXPECT_EQ(job->spec.parameters, std::vector<std::string>{"x y"});
   EXPECT_EQ(job->state, v1::JOB_STATE_RUNNING);
   EXPECT_EQ(job->progress.total(), 5);
   EXPECT_EQ(job->progress.pending(), 5);
@@ -63,8 +63,8 @@ TYPED_TEST(JobStoreConformance, NewJobHasEveryRankPending) {
 }
 
 TYPED_TEST(JobStoreConformance, AChunksResultsAreTakenPerRankFailuresAndUnreportedRanksQueueAgain) {
-  v1::JobSpec spec = spec_of(6);
-  spec.set_max_attempts(2);
+  JobSpec spec = spec_of(6);
+  spec.options.max_attempts = 2;
   ASSERT_TRUE(this->store_->create_job("j1", spec, 1).ok());
   auto chunk = this->store_->start_chunk("j1", 0, 4, "w1", 2);
   ASSERT_TRUE(chunk.ok()) << chunk.status();
@@ -221,8 +221,8 @@ TYPED_TEST(JobStoreConformance, StateSurvivesReopening) {
 }
 
 TYPED_TEST(JobStoreConformance, FailedRankIsRetriedUpToMaxAttempts) {
-  v1::JobSpec spec = spec_of(1);
-  spec.set_max_attempts(3);
+  JobSpec spec = spec_of(1);
+  spec.options.max_attempts = 3;
   ASSERT_TRUE(this->store_->create_job("j1", spec, 42).ok());
   for (int attempt = 1; attempt <= 2; ++attempt) {
     int64_t id = this->store_->start_attempt("j1", 0, "w1", 50)->id;
@@ -292,8 +292,8 @@ TYPED_TEST(JobStoreConformance, WorkersFaultsInAChunkQueueTheirRanksAgainAndStil
 }
 
 TYPED_TEST(JobStoreConformance, ARankFailedForTheJobsOwnFaultIsNotRetried) {
-  v1::JobSpec spec = spec_of(2);
-  spec.set_max_attempts(3);
+  JobSpec spec = spec_of(2);
+  spec.options.max_attempts = 3;
   ASSERT_TRUE(this->store_->create_job("j1", spec, 42).ok());
   v1::RankResult cannot_execute = exited(127);
   cannot_execute.set_error("cannot start prog: it has no #! line");
@@ -476,13 +476,11 @@ TYPED_TEST(JobStoreConformance, WorkersAreRememberedWithTheirCredentialAndRanksD
 }
 
 TYPED_TEST(JobStoreConformance, DeletingAJobFreesTheBlobsNoOtherJobUses) {
-  v1::JobSpec first = spec_of(1);
-  first.mutable_process()->set_sha256(std::string(64, 'p'));
-  v1::JobSpec second = spec_of(1);
-  second.mutable_process()->set_sha256(std::string(64, 'p'));
-  v1::SharedFile& shared = *second.add_shared();
-  shared.set_name("data.csv");
-  shared.mutable_blob()->set_sha256(std::string(64, 's'));
+  JobSpec first = spec_of(1);
+  first.process.sha256 = std::string(64, 'p');
+  JobSpec second = spec_of(1);
+  second.process.sha256 = std::string(64, 'p');
+  second.shared.push_back({.name = "data.csv", .blob = {.sha256 = std::string(64, 's')}});
   ASSERT_TRUE(this->store_->create_job("j1", first, 1).ok());
   ASSERT_TRUE(this->store_->create_job("j2", second, 2).ok());
   auto freed = this->store_->delete_job("j2");

@@ -5,19 +5,18 @@
 
 #include <string>
 
+#include "ledger/job_types.h"
 #include "pesc/v1/pesc.pb.h"
 
 namespace pesc {
 
-inline v1::JobSpec spec_of(int repetitions, const std::string& user = "ana") {
-  v1::JobSpec spec;
-  spec.set_domain("shell");
-  spec.set_process_kind(v1::PROCESS_KIND_FILE);
-  spec.mutable_process()->set_sha256(std::string(64, 'a'));
-  spec.set_entry("run.sh");
-  spec.set_repetitions(repetitions);
-  spec.add_parameters("x y");
-  spec.set_user(user);
+inline JobSpec spec_of(int repetitions, const std::string& user = "ana") {
+  JobSpec spec{.domain = "shell",
+               .process = {.sha256 = std::string(64, 'a')},
+               .repetitions = repetitions,
+               .parameters = {"x y"},
+               .user = user};
+  spec.options.entry = "run.sh";
   return spec;
 }
 
