@@ -6,6 +6,7 @@
 // fetches them once per job.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace pesc {
@@ -26,6 +27,14 @@ struct SharedInput {
   std::string url;
 
   bool operator==(const SharedInput&) const = default;
+};
+
+// Bytes that travel inline when small and as the blob `blob` when large.
+struct Payload {
+  std::string inline_bytes;
+  std::optional<BlobId> blob;
+
+  bool operator==(const Payload&) const = default;
 };
 
 }  // namespace pesc

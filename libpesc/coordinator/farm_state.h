@@ -80,10 +80,10 @@ class FarmState final : private DispatchHost {
   // its worker (OutputReads), or its result once it ended.
   absl::StatusOr<v1::RankOutput> read_output(const std::string& job_id, int rank, int64_t offset);
   // Results after `after_seq`, in finish order, up to a batch of them.
-  absl::StatusOr<std::vector<v1::RankResult>> results_after(const std::string& job_id, int64_t after_seq);
+  absl::StatusOr<std::vector<RankRecord>> results_after(const std::string& job_id, int64_t after_seq);
   // A page of the job's ranks (JobStore::ranks_page).
-  absl::StatusOr<JobStore::RankPage> ranks_page(const std::string& job_id, v1::RankState state, int64_t offset,
-                                                int limit);
+  absl::StatusOr<JobStore::RankPage> ranks_page(const std::string& job_id, std::optional<RankStatus> state,
+                                                int64_t offset, int limit);
   const FarmCounters& counters() const { return counters_; }
   // How long job store calls took.
   const LatencyHistogram& store_latency() const { return *store_latency_; }
@@ -105,8 +105,8 @@ class FarmState final : private DispatchHost {
   // Records a batch of results in one transaction and acknowledges them
   // once it has committed; a failed one is acknowledged never, and the
   // worker sends the results again.
-  void worker_finished(const std::string& worker_id, const v1::AttemptsFinished& batch);
-  void worker_checkpoint(const std::string& worker_id, const v1::CheckpointSaved& saved);
+  void worker_finished(const std::string& worker_id, std::vector<AttemptEnded> batch);
+  void worker_checkpoint(const std::string& worker_id, int64_t attempt_id, const BlobId& checkpoint);
   // A gang attempt holds its slot and offers a port; the last of a gang to
   // say so starts them all.
   void worker_gang_ready(const std::string& worker_id, const v1::GangReady& ready);
@@ -165,7 +165,7 @@ class FarmState final : private DispatchHost {
   // Ends the job FAILED, with the rank's error, once its first ranks have all
   // failed for the job's own fault and none succeeded: every other rank would
   // fail the same way, and the user should hear it in seconds.
-  void fail_fast(const std::string& job_id, const v1::RankResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void fail_fast(const std::string& job_id, const RankResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Ends the job JOB_STATE_FAILED with `failure`; its other ranks never run.
   void fail_job(const std::string& job_id, const std::string& failure) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Why the job's pending ranks cannot start anywhere; empty when they can.
@@ -201,13 +201,12 @@ class FarmState final : private DispatchHost {
   // drop them. When the store fails, the reaper tries again.
   absl::Status requeue(const std::vector<int64_t>& attempts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void changed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void finish_attempt(WorkerSession& session, const v1::RankFinished& finished) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void finish_attempt(WorkerSession& session, AttemptEnded& ended) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Tells the worker its result is stored, so it may forget it.
   void acknowledge(const WorkerSession& session, int64_t attempt_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void finish_chunk(WorkerSession& session, const v1::RankFinished& finished) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void finish_chunk(WorkerSession& session, AttemptEnded& ended) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // What a rank stopped for a cancel had written stays with it.
-  void keep_cancelled_output(WorkerSession& session, const v1::RankFinished& finished)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void keep_cancelled_output(WorkerSession& session, AttemptEnded& ended) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void reaper_loop();
   struct ReaperWait {
     FarmState* state;

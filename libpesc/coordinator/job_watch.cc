@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "ledger/ledger_conversion.h"
 #include "transport/transport.h"
 
 namespace pesc {
@@ -123,13 +124,14 @@ absl::Status JobWatch::read_news() {
   auto results = state_.results_after(job_id_, after_seq_);
   if (!results.ok()) return results.status();
   if (!results->empty()) {
-    after_seq_ = results->back().finish_seq();
+    after_seq_ = results->back().finish_seq;
     // A full batch may have more behind it.
     absl::MutexLock lock(&mutex_);
     news_ = true;
   }
   const bool more_results = !results->empty();
-  add_results(*results, waiting_);
+  std::vector<v1::RankResult> finished = to_proto(*results);
+  add_results(finished, waiting_);
   if (!last_progress_ || !same_progress(*last_progress_, job->progress())) {
     last_progress_ = job->progress();
     *waiting_.emplace_back().mutable_progress() = *last_progress_;

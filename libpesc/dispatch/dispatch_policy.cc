@@ -52,7 +52,7 @@ v1::Assignment assignment_for(const std::string& job_id, const JobStore::Started
   assignment.set_rank(started.rank);
   if (started.rank_count > 1) assignment.set_rank_count(started.rank_count);
   *assignment.mutable_gpus() = {gpus.begin(), gpus.end()};
-  if (!started.checkpoint.sha256().empty()) *assignment.mutable_checkpoint() = started.checkpoint;
+  if (started.checkpoint) *assignment.mutable_checkpoint() = to_proto(*started.checkpoint);
   return assignment;
 }
 

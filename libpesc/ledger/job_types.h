@@ -7,10 +7,15 @@
 // stores them in the protocol's bytes, so nothing in between reads a
 // generated type.
 
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/blob_id.h"
+#include "common/job_state.h"
 #include "pesc/pesc.h"
 
 namespace pesc {
@@ -34,6 +39,59 @@ struct JobSpec {
   // The rest, as the user gave them; options.shared stays empty (`shared`
   // holds them uploaded).
   MapOptions options;
+};
+
+struct JobRecord {
+  std::string id;
+  JobSpec spec;
+  JobState state = JobState::kRunning;
+  Progress progress;  // waiting and queued_at_workers are the dispatcher's, not kept
+  int64_t created_unix_ms = 0;
+  int64_t finished_unix_ms = 0;
+  std::string failure;  // why a kFailed job ended
+};
+
+// How one rank ended (or, from ranks_page and rank_now, where it is): the
+// public RankResult, whose output, duration and has_files are its reader's
+// to fill, and what the ledger keeps of the rank besides.
+struct RankRecord {
+  RankResult result;
+  Payload output;  // output.txt
+  Payload files;   // the rest of output_dir as a tar; empty when it held nothing else
+  std::optional<BlobId> checkpoint;  // checkpoint_dir as the attempt left it
+  int64_t finish_seq = 0;            // order in which the job's ranks ended, from 1
+};
+
+// How long a rank's accepted attempt ran: what its user's fair share counts.
+inline int64_t run_time_ms(const RankResult& result) {
+  return std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(result.end - result.start).count());
+}
+
+// What a worker reports of an attempt that ended: its rank's result or, for
+// a chunk, one result per rank it ran.
+struct AttemptEnded {
+  int64_t attempt_id = 0;
+  RankRecord result;              // a one-rank attempt's
+  std::vector<RankRecord> chunk;  // a chunk's; empty for one rank
+};
+
+struct AttemptRecord {
+  int64_t id = 0;
+  std::string job_id;
+  int rank = 0;
+  std::string worker_id;
+  int64_t started_unix_ms = 0;
+  int rank_count = 1;  // a chunk's ranks: rank .. rank + rank_count - 1
+};
+
+// A worker as the ledger remembers it; the rest of what is told of it
+// (online, rooms, GPUs, ...) lives with its session (registry/).
+struct WorkerRecord {
+  std::string id;
+  std::string host;
+  int slots = 0;
+  int64_t last_seen_unix_ms = 0;
+  int64_t ranks_done = 0;
 };
 
 }  // namespace pesc

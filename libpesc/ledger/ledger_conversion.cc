@@ -3,6 +3,8 @@
 #include <chrono>
 #include <utility>
 
+#include "common/clock.h"
+
 namespace pesc {
 namespace {
 
@@ -120,6 +122,134 @@ v1::JobSpec to_proto(const JobSpec& job) {
   for (const SharedInput& shared : job.shared) *spec.add_shared() = to_proto(shared);
   add_options(job.options, spec);
   return spec;
+}
+
+Payload from_proto(const v1::Payload& payload) {
+  if (payload.has_blob()) return Payload{.blob = from_proto(payload.blob())};
+  return Payload{.inline_bytes = payload.inline_data()};
+}
+
+v1::Payload to_proto(const Payload& payload) {
+  v1::Payload proto;
+  if (payload.blob) {
+    *proto.mutable_blob() = to_proto(*payload.blob);
+  } else {
+    proto.set_inline_data(payload.inline_bytes);
+  }
+  return proto;
+}
+
+RankRecord rank_record_of(const v1::RankResult& proto) {
+  RankRecord rank{.result = rank_result_of(proto)};
+  if (proto.has_output_txt()) rank.output = from_proto(proto.output_txt());
+  if (proto.has_files() && !proto.files().sha256().empty()) {
+    rank.files.blob = from_proto(proto.files());
+  } else {
+    rank.files.inline_bytes = proto.files_inline();
+  }
+  if (proto.has_checkpoint() && !proto.checkpoint().sha256().empty()) rank.checkpoint = from_proto(proto.checkpoint());
+  rank.finish_seq = proto.finish_seq();
+  return rank;
+}
+
+v1::RankResult to_proto(const RankRecord& rank) {
+  const RankResult& result = rank.result;
+  v1::RankResult proto;
+  proto.set_rank(result.rank);
+  proto.set_state(to_proto(result.status));
+  proto.set_attempt_id(result.attempt);
+  proto.set_worker(result.worker);
+  proto.set_exit_code(result.exit_code);
+  proto.set_signal(result.signal);
+  proto.set_start_unix_ms(unix_ms_of(result.start));
+  proto.set_end_unix_ms(unix_ms_of(result.end));
+  proto.set_cpu_ms(result.cpu_time.count());
+  proto.set_max_rss_kb(result.max_rss_kb);
+  proto.set_error(result.error);
+  proto.set_attempts(result.attempts);
+  proto.set_timed_out(result.timed_out);
+  proto.set_limit_exceeded(result.limit_exceeded);
+  proto.set_failure_class(to_proto(result.failure_class));
+  *proto.mutable_left_out() = {result.left_out.begin(), result.left_out.end()};
+  *proto.mutable_other_attempt_workers() = {result.other_attempt_workers.begin(), result.other_attempt_workers.end()};
+  if (rank.output.blob || !rank.output.inline_bytes.empty()) *proto.mutable_output_txt() = to_proto(rank.output);
+  if (rank.files.blob) {
+    *proto.mutable_files() = to_proto(*rank.files.blob);
+  } else {
+    proto.set_files_inline(rank.files.inline_bytes);
+  }
+  if (rank.checkpoint) *proto.mutable_checkpoint() = to_proto(*rank.checkpoint);
+  proto.set_finish_seq(rank.finish_seq);
+  return proto;
+}
+
+std::vector<RankRecord> rank_records_of(const google::protobuf::RepeatedPtrField<v1::RankResult>& results) {
+  std::vector<RankRecord> ranks;
+  ranks.reserve(static_cast<size_t>(results.size()));
+  for (const v1::RankResult& result : results) ranks.push_back(rank_record_of(result));
+  return ranks;
+}
+
+std::vector<v1::RankResult> to_proto(const std::vector<RankRecord>& ranks) {
+  std::vector<v1::RankResult> results;
+  results.reserve(ranks.size());
+  for (const RankRecord& rank : ranks) results.push_back(to_proto(rank));
+  return results;
+}
+
+std::vector<AttemptEnded> attempts_ended_of(const v1::AttemptsFinished& batch) {
+  std::vector<AttemptEnded> ended;
+  ended.reserve(static_cast<size_t>(batch.finished_size()));
+  for (const v1::RankFinished& finished : batch.finished()) {
+    ended.push_back({.attempt_id = finished.attempt_id(),
+                     .result = rank_record_of(finished.result()),
+                     .chunk = rank_records_of(finished.chunk())});
+  }
+  return ended;
+}
+
+v1::JobProgress to_proto(const Progress& progress) {
+  v1::JobProgress proto;
+  proto.set_total(progress.total);
+  proto.set_pending(progress.pending);
+  proto.set_running(progress.running);
+  proto.set_succeeded(progress.succeeded);
+  proto.set_failed(progress.failed);
+  proto.set_cancelled(progress.cancelled);
+  proto.set_waiting(progress.waiting);
+  proto.set_queued_at_workers(progress.queued_at_workers);
+  return proto;
+}
+
+v1::JobInfo to_proto(const JobRecord& job) {
+  v1::JobInfo info;
+  info.set_id(job.id);
+  *info.mutable_spec() = to_proto(job.spec);
+  info.set_state(to_proto(job.state));
+  *info.mutable_progress() = to_proto(job.progress);
+  info.set_created_unix_ms(job.created_unix_ms);
+  info.set_finished_unix_ms(job.finished_unix_ms);
+  info.set_failure(job.failure);
+  return info;
+}
+
+v1::WorkerPause to_proto(const WorkerPause& pause) {
+  v1::WorkerPause proto;
+  proto.set_worker_id(pause.worker);
+  proto.set_start_unix_ms(unix_ms_of(pause.start));
+  proto.set_end_unix_ms(unix_ms_of(pause.end));
+  proto.set_reason(pause.reason);
+  return proto;
+}
+
+v1::WorkerInfo to_proto(const WorkerRecord& worker) {
+  v1::WorkerInfo info;
+  info.set_id(worker.id);
+  info.set_host(worker.host);
+  info.set_slots(worker.slots);
+  info.set_last_seen_unix_ms(worker.last_seen_unix_ms);
+  info.set_ranks_done(worker.ranks_done);
+  return info;
 }
 
 }  // namespace pesc

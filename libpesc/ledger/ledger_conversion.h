@@ -6,8 +6,11 @@
 // edge convert here, and so does SqliteJobStore, which keeps the protocol's
 // bytes on disk.
 
+#include <vector>
+
 #include "ledger/job_types.h"
 #include "pesc/v1/pesc.pb.h"
+#include "transport/public_conversion.h"
 
 namespace pesc {
 
@@ -19,6 +22,23 @@ v1::BlobRef to_proto(const BlobId& blob);
 v1::SharedFile to_proto(const SharedInput& shared);
 v1::RankLimits to_proto(const RankLimits& limits);
 v1::ProcessKind process_kind_of(const JobSpec& spec);
+
+Payload from_proto(const v1::Payload& payload);
+v1::Payload to_proto(const Payload& payload);
+// Named apart from the client's from_proto (client/client_conversion.h),
+// which makes the same message its StoredRankResult.
+RankRecord rank_record_of(const v1::RankResult& result);
+std::vector<RankRecord> rank_records_of(const google::protobuf::RepeatedPtrField<v1::RankResult>& results);
+v1::RankResult to_proto(const RankRecord& rank);
+std::vector<v1::RankResult> to_proto(const std::vector<RankRecord>& ranks);
+std::vector<AttemptEnded> attempts_ended_of(const v1::AttemptsFinished& batch);
+
+v1::JobProgress to_proto(const Progress& progress);
+// Without its pauses (the caller's to add).
+v1::JobInfo to_proto(const JobRecord& job);
+v1::WorkerPause to_proto(const WorkerPause& pause);
+// What the ledger knows of a worker; its session tells the rest.
+v1::WorkerInfo to_proto(const WorkerRecord& worker);
 
 }  // namespace pesc
 

@@ -45,12 +45,6 @@ struct JobRun {
 // counts against the worker.
 enum class Fault { kNone, kJob, kRank, kWorker };
 
-// Bytes that travel inline when small and as the blob `blob` when large.
-struct Payload {
-  std::string inline_bytes;
-  std::optional<BlobId> blob;
-};
-
 // How one rank of a task ended, and what it left: what the worker reports.
 struct RankOutcome {
   int rank = 0;

@@ -86,7 +86,7 @@ TEST_F(DispatchTest, UsersShareAWorkerFairly) {
   EXPECT_EQ(jobs_assigned(), (std::multiset<std::string>{"ana-job", "bob-job"}))
       << "one rank each, not two of the older";
   EXPECT_EQ(jobs_["ana-job"].pending, 3);
-  EXPECT_EQ(ledger_.job("bob-job")->progress.running(), 1);
+  EXPECT_EQ(ledger_.job("bob-job")->progress.running, 1);
   EXPECT_EQ(workers_.find("w1")->attempts.size(), 2u);
   ASSERT_TRUE(round());
   EXPECT_EQ(host_.assigned.size(), 2u) << "its slots are full";
@@ -156,7 +156,7 @@ TEST_F(DispatchTest, GpuRanksGetTheLeastCapableFreeGpusAndWaitForOne) {
   EXPECT_EQ(host_.assigned[0].second.gpus(0), 1) << "the weaker first";
   EXPECT_EQ(host_.assigned[1].second.gpus(0), 0);
   EXPECT_TRUE(workers_.find("w1")->free_gpus().empty());
-  auto finished = ledger_.finish_attempt(host_.assigned[0].second.attempt_id(), v1::RankResult(), 10'001);
+  auto finished = ledger_.finish_attempt(host_.assigned[0].second.attempt_id(), RankRecord(), 10'001);
   ASSERT_TRUE(finished.ok());
   workers_.sessions()["w1"].attempts.erase(host_.assigned[0].second.attempt_id());
   ASSERT_TRUE(round());
@@ -249,7 +249,7 @@ TEST_F(DispatchTest, ShortWarmRanksGoInChunksOfConsecutiveRanks) {
   EXPECT_EQ(chunks, (std::vector<std::pair<int, int>>{{0, 20}, {20, 20}, {40, 11}}));
   EXPECT_EQ(jobs_["j1"].pending, 149);
   EXPECT_EQ(workers_.find("w1")->ranks_held(), 51);
-  EXPECT_EQ(ledger_.job("j1")->progress.running(), 51);
+  EXPECT_EQ(ledger_.job("j1")->progress.running, 51);
 }
 
 TEST_F(DispatchTest, ChunksShrinkSoTheTailSpreadsOverEverySlot) {
@@ -321,7 +321,7 @@ TEST_F(DispatchTest, AGangWhoseStartFailsIsTakenBackWhole) {
 
 TEST(AssignmentTest, CarriesTheAttemptAlone) {
   JobStore::StartedAttempt started{.id = 42, .rank = 3, .rank_count = 2, .worker_id = "w1"};
-  started.checkpoint.set_sha256(std::string(64, 'c'));
+  started.checkpoint = BlobId{.sha256 = std::string(64, 'c')};
   const v1::Assignment assignment = assignment_for("j1", started, {1});
   EXPECT_EQ(assignment.job_id(), "j1");
   EXPECT_EQ(assignment.attempt_id(), 42);

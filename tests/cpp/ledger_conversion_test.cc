@@ -7,6 +7,7 @@
 
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "common/clock.h"
 #include "gtest/gtest.h"
 
 namespace pesc {
@@ -96,6 +97,137 @@ TEST(LedgerConversionTest, AOneFileProcessStaysOneFile) {
   proto.clear_seed();
   EXPECT_FALSE(from_proto(proto).archive);
   expect_same(proto, to_proto(from_proto(proto)));
+}
+
+v1::RankResult every_result_field() {
+  v1::RankResult result;
+  result.set_rank(3);
+  result.set_state(v1::RANK_STATE_FAILED);
+  result.set_attempt_id(17);
+  result.set_worker("w1");
+  result.set_exit_code(2);
+  result.set_signal(9);
+  result.set_start_unix_ms(1'000);
+  result.set_end_unix_ms(3'500);
+  result.set_cpu_ms(2'000);
+  result.set_max_rss_kb(4'096);
+  result.mutable_output_txt()->mutable_blob()->set_sha256(std::string(64, 'o'));
+  result.mutable_output_txt()->mutable_blob()->set_size(1 << 20);
+  result.mutable_files()->set_sha256(std::string(64, 'f'));
+  result.mutable_files()->set_size(99);
+  result.set_error("could not start");
+  result.set_finish_seq(5);
+  result.set_attempts(2);
+  result.set_timed_out(true);
+  result.mutable_checkpoint()->set_sha256(std::string(64, 'c'));
+  result.mutable_checkpoint()->set_size(10);
+  result.set_files_inline("small tar");
+  result.set_limit_exceeded("memory");
+  result.set_failure_class(v1::FAILURE_CLASS_OWNER);
+  result.add_left_out("link");
+  result.add_other_attempt_workers("w0");
+  return result;
+}
+
+TEST(LedgerConversionTest, ARankResultKeepsEveryField) {
+  v1::RankResult proto = every_result_field();
+  ASSERT_EQ(unset_fields(proto), std::vector<std::string>{}) << "set the new fields above";
+  const RankRecord rank = rank_record_of(proto);
+  EXPECT_EQ(rank.result.status, RankStatus::kFailed);
+  EXPECT_EQ(rank.result.failure_class, FailureClass::kOwner);
+  EXPECT_EQ(rank.result.duration, std::chrono::milliseconds(2'500));
+  EXPECT_TRUE(rank.result.has_files);
+  EXPECT_EQ(rank.output.blob->size, 1u << 20);
+  EXPECT_EQ(rank.checkpoint->sha256, std::string(64, 'c'));
+  // files and files_inline are one or the other: the blob wins.
+  proto.clear_files_inline();
+  expect_same(proto, to_proto(rank));
+
+  v1::RankResult small = every_result_field();
+  small.clear_files();
+  small.mutable_output_txt()->set_inline_data("hello\n");
+  expect_same(small, to_proto(rank_record_of(small)));
+}
+
+TEST(LedgerConversionTest, AWorkersReportIsOneEndedAttemptPerRankFinished) {
+  v1::AttemptsFinished batch;
+  v1::RankFinished& single = *batch.add_finished();
+  single.set_attempt_id(7);
+  *single.mutable_result() = every_result_field();
+  v1::RankFinished& chunk = *batch.add_finished();
+  chunk.set_attempt_id(8);
+  *chunk.add_chunk() = every_result_field();
+  chunk.mutable_chunk(0)->set_rank(4);
+  *chunk.add_chunk() = every_result_field();
+  const std::vector<AttemptEnded> ended = attempts_ended_of(batch);
+  ASSERT_EQ(ended.size(), 2u);
+  EXPECT_EQ(ended[0].attempt_id, 7);
+  EXPECT_EQ(ended[0].result.result.rank, 3);
+  EXPECT_TRUE(ended[0].chunk.empty());
+  EXPECT_EQ(ended[1].attempt_id, 8);
+  ASSERT_EQ(ended[1].chunk.size(), 2u);
+  EXPECT_EQ(ended[1].chunk[0].result.rank, 4);
+}
+
+TEST(LedgerConversionTest, EveryStateAndFailureClassHasItsOwnName) {
+  for (int state = v1::RANK_STATE_PENDING; state <= v1::RANK_STATE_CANCELLED; ++state) {
+    EXPECT_EQ(to_proto(from_proto(static_cast<v1::RankState>(state))), state);
+  }
+  for (int failure = v1::FAILURE_CLASS_UNSPECIFIED; failure <= v1::FAILURE_CLASS_OWNER; ++failure) {
+    EXPECT_EQ(to_proto(from_proto(static_cast<v1::FailureClass>(failure))), failure);
+  }
+  for (int state = v1::JOB_STATE_UNSPECIFIED; state <= v1::JOB_STATE_FAILED; ++state) {
+    EXPECT_EQ(to_proto(from_proto(static_cast<v1::JobState>(state))), state);
+  }
+}
+
+TEST(LedgerConversionTest, AJobRecordIsTheJobInfoClientsSee) {
+  JobRecord job{.id = "j1",
+                .spec = from_proto(every_spec_field()),
+                .state = JobState::kFailed,
+                .progress = {.total = 8, .pending = 1, .running = 2, .succeeded = 3, .failed = 1, .cancelled = 1,
+                             .waiting = "no worker", .queued_at_workers = 4},
+                .created_unix_ms = 10,
+                .finished_unix_ms = 20,
+                .failure = "cannot run"};
+  v1::JobInfo expected;
+  expected.set_id("j1");
+  *expected.mutable_spec() = every_spec_field();
+  expected.set_state(v1::JOB_STATE_FAILED);
+  v1::JobProgress& progress = *expected.mutable_progress();
+  progress.set_total(8);
+  progress.set_pending(1);
+  progress.set_running(2);
+  progress.set_succeeded(3);
+  progress.set_failed(1);
+  progress.set_cancelled(1);
+  progress.set_waiting("no worker");
+  progress.set_queued_at_workers(4);
+  expected.set_created_unix_ms(10);
+  expected.set_finished_unix_ms(20);
+  expected.set_failure("cannot run");
+  v1::WorkerPause& pause = *expected.add_pauses();
+  pause.set_worker_id("w1");
+  pause.set_start_unix_ms(11);
+  pause.set_end_unix_ms(12);
+  pause.set_reason("owner present");
+  ASSERT_EQ(unset_fields(expected), std::vector<std::string>{}) << "set the new fields above";
+
+  v1::JobInfo info = to_proto(job);
+  const WorkerPause pause_kept{
+      .worker = "w1", .start = from_unix_ms(11), .end = from_unix_ms(12), .reason = "owner present"};
+  *info.add_pauses() = to_proto(pause_kept);
+  expect_same(expected, info);
+}
+
+TEST(LedgerConversionTest, AWorkersRecordFillsWhatTheLedgerKnowsOfIt) {
+  const v1::WorkerInfo info =
+      to_proto(WorkerRecord{.id = "w1", .host = "h", .slots = 4, .last_seen_unix_ms = 7, .ranks_done = 9});
+  EXPECT_EQ(info.id(), "w1");
+  EXPECT_EQ(info.host(), "h");
+  EXPECT_EQ(info.slots(), 4);
+  EXPECT_EQ(info.last_seen_unix_ms(), 7);
+  EXPECT_EQ(info.ranks_done(), 9);
 }
 
 }  // namespace
