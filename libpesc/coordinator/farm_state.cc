@@ -217,27 +217,22 @@ absl::Status FarmState::blob_not_stored(const absl::Status& status, bool from_wo
   return from_worker ? absl::UnavailableError(full.message()) : full;
 }
 
-absl::StatusOr<v1::JobInfo> FarmState::job(const std::string& job_id) {
+absl::StatusOr<JobView> FarmState::job(const std::string& job_id) {
   absl::MutexLock lock(&mutex_);
   PESC_ASSIGN_OR_RETURN(JobRecord record, store_->job(job_id));
-  v1::JobInfo info = info_of(record);
-  PESC_ASSIGN_OR_RETURN(auto pauses, store_->pauses_between(record.created_unix_ms, record.finished_unix_ms > 0
-                                                                                      ? record.finished_unix_ms
-                                                                                      : now_unix_ms()));
-  for (const WorkerPause& pause : pauses) *info.add_pauses() = to_proto(pause);
-  return info;
+  const int64_t until = record.finished_unix_ms > 0 ? record.finished_unix_ms : now_unix_ms();
+  PESC_ASSIGN_OR_RETURN(std::vector<WorkerPause> pauses, store_->pauses_between(record.created_unix_ms, until));
+  return JobView{.record = told(std::move(record)), .pauses = std::move(pauses)};
 }
 
-absl::StatusOr<std::vector<v1::JobInfo>> FarmState::jobs() {
+absl::StatusOr<std::vector<JobRecord>> FarmState::jobs() {
   absl::MutexLock lock(&mutex_);
-  PESC_ASSIGN_OR_RETURN(auto records, store_->jobs());
-  std::vector<v1::JobInfo> infos;
-  infos.reserve(records.size());
-  for (const JobRecord& record : records) infos.push_back(info_of(record));
-  return infos;
+  PESC_ASSIGN_OR_RETURN(std::vector<JobRecord> records, store_->jobs());
+  for (JobRecord& record : records) record = told(std::move(record));
+  return records;
 }
 
-absl::StatusOr<v1::JobInfo> FarmState::cancel(const std::string& job_id) {
+absl::StatusOr<JobRecord> FarmState::cancel(const std::string& job_id) {
   absl::MutexLock lock(&mutex_);
   return cancel_locked(job_id);
 }
@@ -256,12 +251,11 @@ absl::StatusOr<uint64_t> FarmState::delete_job(const std::string& job_id) {
   return freed;
 }
 
-absl::StatusOr<v1::JobInfo> FarmState::cancel_locked(const std::string& job_id) {
+absl::StatusOr<JobRecord> FarmState::cancel_locked(const std::string& job_id) {
   PESC_ASSIGN_OR_RETURN(auto to_stop, store_->cancel_job(job_id, now_unix_ms()));
   notify_end(job_id);
   forget_ended_job(job_id, to_stop);
-  PESC_ASSIGN_OR_RETURN(JobRecord record, store_->job(job_id));
-  return to_proto(record);
+  return store_->job(job_id);
 }
 
 void FarmState::notify_end(const std::string& job_id) {
@@ -272,7 +266,8 @@ void FarmState::notify_end(const std::string& job_id) {
 
 absl::StatusOr<JobNotifier::EndedJob> FarmState::ended_job(const std::string& job_id) {
   JobNotifier::EndedJob ended;
-  PESC_ASSIGN_OR_RETURN(ended.info, job(job_id));
+  PESC_ASSIGN_OR_RETURN(JobView view, job(job_id));
+  ended.info = to_proto(view);
   for (int64_t after_seq = 0;;) {
     PESC_ASSIGN_OR_RETURN(std::vector<RankRecord> batch, results_after(job_id, after_seq));
     if (batch.empty()) return ended;
@@ -340,16 +335,14 @@ void FarmState::tell_to_cancel(const std::map<std::string, std::vector<int64_t>>
   }
 }
 
-absl::StatusOr<v1::RetryRanksResponse> FarmState::retry(const std::string& job_id, const std::vector<int>& ranks) {
+absl::StatusOr<FarmState::Retried> FarmState::retry(const std::string& job_id, const std::vector<int>& ranks) {
   absl::MutexLock lock(&mutex_);
   if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
   if (!resync_if_needed()) return absl::UnavailableError("the coordinator cannot read its state store; try again");
   // One transaction: a failure leaves memory as it was, with the store.
   PESC_ASSIGN_OR_RETURN(std::vector<int> reopened, store_->retry_ranks(job_id, ranks));
   PESC_ASSIGN_OR_RETURN(JobRecord record, store_->job(job_id));
-  v1::RetryRanksResponse response;
-  response.mutable_ranks()->Assign(reopened.begin(), reopened.end());
-  *response.mutable_job() = to_proto(record);
+  Retried response{.ranks = std::move(reopened), .job = record};
   active_jobs_[job_id] = ActiveJob{.spec = std::move(record.spec),
                                    .created_unix_ms = record.created_unix_ms,
                                    .pending = record.progress.pending};
@@ -732,16 +725,15 @@ std::string FarmState::why_waiting(const std::string& job_id) {
   return why;
 }
 
-v1::JobInfo FarmState::info_of(const JobRecord& record) {
-  v1::JobInfo info = to_proto(record);
-  v1::JobProgress& progress = *info.mutable_progress();
-  progress.set_waiting(why_waiting(record.id));
+JobRecord FarmState::told(JobRecord record) {
+  Progress& progress = record.progress;
+  progress.waiting = why_waiting(record.id);
   if (record.state == JobState::kRunning) {
     // Counted a moment ago, so never more than the ranks running now.
-    progress.set_queued_at_workers(std::min(queued_at_workers(record.id), progress.running()));
-    progress.set_running(progress.running() - progress.queued_at_workers());
+    progress.queued_at_workers = std::min(queued_at_workers(record.id), progress.running);
+    progress.running -= progress.queued_at_workers;
   }
-  return info;
+  return record;
 }
 
 int FarmState::queued_at_workers(const std::string& job_id) {

@@ -66,16 +66,21 @@ class FarmState final : private DispatchHost {
   // (security/input_limits.h: check_job_spec, check_registration) before it
   // reaches these.
   absl::StatusOr<std::string> submit(JobSpec spec);
-  absl::StatusOr<v1::JobInfo> job(const std::string& job_id);
-  absl::StatusOr<std::vector<v1::JobInfo>> jobs();
-  absl::StatusOr<v1::JobInfo> cancel(const std::string& job_id);
+  absl::StatusOr<JobView> job(const std::string& job_id);
+  // Every job, without pauses.
+  absl::StatusOr<std::vector<JobRecord>> jobs();
+  absl::StatusOr<JobRecord> cancel(const std::string& job_id);
   // Cancels the job if it runs, then forgets it and frees its blobs.
   absl::StatusOr<uint64_t> delete_job(const std::string& job_id);
   absl::StatusOr<std::vector<v1::WorkerInfo>> workers();
   // `pesc retry`: ranks of an ended job run again (every one that did not
   // succeed when `ranks` is empty), with new attempts, and the job runs
   // again (JobStore::retry_ranks). Its end is notified again.
-  absl::StatusOr<v1::RetryRanksResponse> retry(const std::string& job_id, const std::vector<int>& ranks);
+  struct Retried {
+    std::vector<int> ranks;  // run again, ascending
+    JobRecord job;           // as the retry left it
+  };
+  absl::StatusOr<Retried> retry(const std::string& job_id, const std::vector<int>& ranks);
   // `pesc logs`: a rank's output.txt from `offset` while it runs, asked of
   // its worker (OutputReads), or its result once it ended.
   absl::StatusOr<v1::RankOutput> read_output(const std::string& job_id, int rank, int64_t offset);
@@ -150,7 +155,7 @@ class FarmState final : private DispatchHost {
   void send_when_committed(std::function<void()> send) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Refuses a job the state disk has no room for.
   absl::Status check_state_disk(int repetitions) const;
-  absl::StatusOr<v1::JobInfo> cancel_locked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  absl::StatusOr<JobRecord> cancel_locked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Before the job leaves active_jobs_: its notify targets hear of its end
   // once the ledger committed it.
   void notify_end(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -170,7 +175,9 @@ class FarmState final : private DispatchHost {
   void fail_job(const std::string& job_id, const std::string& failure) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Why the job's pending ranks cannot start anywhere; empty when they can.
   std::string why_waiting(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  v1::JobInfo info_of(const JobRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // The record with what memory knows of its progress: why it waits, and
+  // how many of its ranks wait at workers.
+  JobRecord told(JobRecord record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Keeps the worker's pause (reason) or its end (empty) for job reports.
   void record_pause(const std::string& worker_id, const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Ranks of the job that workers hold but have not started.

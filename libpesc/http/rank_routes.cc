@@ -178,7 +178,7 @@ absl::StatusOr<JobReport> report(Api& api, Call& call) {
   if (!job_id.ok()) return job_id.status();
   auto job = api.core().state.job(*job_id);
   if (!job.ok()) return job.status();
-  return report_of(api.core().state, *job);
+  return report_of(api.core().state, to_proto(*job));
 }
 
 // The words rank_json uses.

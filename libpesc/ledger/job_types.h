@@ -62,6 +62,14 @@ struct RankRecord {
   int64_t finish_seq = 0;            // order in which the job's ranks ended, from 1
 };
 
+// A job as the coordinator tells of it: its record, whose progress also says
+// why its pending ranks wait and how many wait at workers, and (for one job
+// asked alone) the workers' pauses during it.
+struct JobView {
+  JobRecord record;
+  std::vector<WorkerPause> pauses;
+};
+
 // How long a rank's accepted attempt ran: what its user's fair share counts.
 inline int64_t run_time_ms(const RankResult& result) {
   return std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(result.end - result.start).count());

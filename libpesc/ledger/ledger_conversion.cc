@@ -233,6 +233,19 @@ v1::JobInfo to_proto(const JobRecord& job) {
   return info;
 }
 
+std::vector<v1::JobInfo> to_proto(const std::vector<JobRecord>& jobs) {
+  std::vector<v1::JobInfo> infos;
+  infos.reserve(jobs.size());
+  for (const JobRecord& job : jobs) infos.push_back(to_proto(job));
+  return infos;
+}
+
+v1::JobInfo to_proto(const JobView& job) {
+  v1::JobInfo info = to_proto(job.record);
+  for (const WorkerPause& pause : job.pauses) *info.add_pauses() = to_proto(pause);
+  return info;
+}
+
 v1::WorkerPause to_proto(const WorkerPause& pause) {
   v1::WorkerPause proto;
   proto.set_worker_id(pause.worker);

@@ -34,8 +34,9 @@ std::vector<v1::RankResult> to_proto(const std::vector<RankRecord>& ranks);
 std::vector<AttemptEnded> attempts_ended_of(const v1::AttemptsFinished& batch);
 
 v1::JobProgress to_proto(const Progress& progress);
-// Without its pauses (the caller's to add).
 v1::JobInfo to_proto(const JobRecord& job);
+v1::JobInfo to_proto(const JobView& job);
+std::vector<v1::JobInfo> to_proto(const std::vector<JobRecord>& jobs);
 v1::WorkerPause to_proto(const WorkerPause& pause);
 // What the ledger knows of a worker; its session tells the rest.
 v1::WorkerInfo to_proto(const WorkerRecord& worker);

@@ -175,8 +175,8 @@ TEST_F(FarmStateTest, ARetriedJobsRanksGoToAWorkerAgainOnceTheLedgerTookTheRetry
 
   auto retried = state_->retry(job_id, {});
   ASSERT_TRUE(retried.ok()) << retried.status();
-  EXPECT_EQ(retried->ranks_size(), 1);
-  EXPECT_EQ(retried->job().state(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(retried->ranks.size(), 1u);
+  EXPECT_EQ(retried->job.state, JobState::kRunning);
   const std::vector<v1::Assignment> again = assignments(*outbox);
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].rank(), sent[1].rank());

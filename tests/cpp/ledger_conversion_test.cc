@@ -213,11 +213,8 @@ TEST(LedgerConversionTest, AJobRecordIsTheJobInfoClientsSee) {
   pause.set_reason("owner present");
   ASSERT_EQ(unset_fields(expected), std::vector<std::string>{}) << "set the new fields above";
 
-  v1::JobInfo info = to_proto(job);
-  const WorkerPause pause_kept{
-      .worker = "w1", .start = from_unix_ms(11), .end = from_unix_ms(12), .reason = "owner present"};
-  *info.add_pauses() = to_proto(pause_kept);
-  expect_same(expected, info);
+  const WorkerPause paused{.worker = "w1", .start = from_unix_ms(11), .end = from_unix_ms(12), .reason = "owner present"};
+  expect_same(expected, to_proto(JobView{.record = job, .pauses = {paused}}));
 }
 
 TEST(LedgerConversionTest, AWorkersRecordFillsWhatTheLedgerKnowsOfIt) {
