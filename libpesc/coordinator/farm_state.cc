@@ -789,10 +789,10 @@ void FarmState::ledger_failed(std::string_view what, const absl::Status& status)
 // A failure is logged and retried there.
 void FarmState::take_back(const std::vector<int64_t>& attempts) { (void)requeue(attempts); }
 
-void FarmState::worker_gang_ready(const std::string& worker_id, const v1::GangReady& ready) {
+void FarmState::worker_gang_ready(const std::string& worker_id, int64_t attempt_id, int free_port) {
   absl::MutexLock lock(&mutex_);
   if (WorkerSession* session = workers_.find(worker_id)) session->last_heard = absl::Now();
-  dispatcher_.gangs().ready(worker_id, ready, workers_, *this);
+  dispatcher_.gangs().ready(worker_id, attempt_id, free_port, workers_, *this);
 }
 
 void FarmState::changed() {

@@ -114,7 +114,7 @@ class FarmState final : private DispatchHost {
   void worker_checkpoint(const std::string& worker_id, int64_t attempt_id, const BlobId& checkpoint);
   // A gang attempt holds its slot and offers a port; the last of a gang to
   // say so starts them all.
-  void worker_gang_ready(const std::string& worker_id, const v1::GangReady& ready);
+  void worker_gang_ready(const std::string& worker_id, int64_t attempt_id, int free_port);
   // The answer to a read_output's ReadOutput.
   void worker_output_read(const std::string& worker_id, const v1::OutputRead& read) { output_reads_.answer(worker_id, read); }
   // The stream ended; the worker's ranks wait out its lease.

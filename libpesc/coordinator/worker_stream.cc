@@ -83,7 +83,7 @@ void WorkerStream::handle(const v1::WorkerMessage& message) {
     const v1::CheckpointSaved& saved = message.checkpoint();
     state_.worker_checkpoint(worker_id_, saved.attempt_id(), from_proto(saved.checkpoint()));
   } else if (message.has_gang_ready()) {
-    state_.worker_gang_ready(worker_id_, message.gang_ready());
+    state_.worker_gang_ready(worker_id_, message.gang_ready().attempt_id(), message.gang_ready().free_port());
   } else if (message.has_heartbeat()) {
     state_.worker_heartbeat(worker_id_, message.heartbeat());
   } else if (message.has_output_read()) {

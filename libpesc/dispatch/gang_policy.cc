@@ -51,17 +51,17 @@ void GangPolicy::launch(DispatchRound& round, const std::string& job_id, ActiveJ
   }
 }
 
-void GangPolicy::ready(const std::string& worker_id, const v1::GangReady& ready, const WorkerRegistry& workers,
-                       DispatchHost& host) {
+void GangPolicy::ready(const std::string& worker_id, int64_t attempt_id, int free_port,
+                       const WorkerRegistry& workers, DispatchHost& host) {
   for (auto& [job_id, launch] : gangs_) {
-    auto attempt = launch.worker_of.find(ready.attempt_id());
+    auto attempt = launch.worker_of.find(attempt_id);
     if (attempt == launch.worker_of.end() || attempt->second != worker_id) continue;
     if (!launch.master_addr.empty()) {
       send_start(launch, worker_id, host);  // it reconnected after the start; the first one is lost
       return;
     }
-    launch.not_ready.erase(ready.attempt_id());
-    if (ready.attempt_id() == launch.master_attempt) launch.master_port = ready.free_port();
+    launch.not_ready.erase(attempt_id);
+    if (attempt_id == launch.master_attempt) launch.master_port = free_port;
     if (launch.not_ready.empty()) start(launch, workers, host);
     return;
   }

@@ -181,10 +181,8 @@ TEST_F(DispatchTest, AGangStartsWholeAndIsToldWhereRankZeroListens) {
     if (assignment.rank() == 0) master = assignment.attempt_id();
   }
   for (const auto& [worker_id, assignment] : host_.assigned) {
-    v1::GangReady ready;
-    ready.set_attempt_id(assignment.attempt_id());
-    ready.set_free_port(assignment.attempt_id() == master ? 29500 : 1);
-    dispatcher_.gangs().ready(worker_id, ready, workers_, host_);
+    const int free_port = assignment.attempt_id() == master ? 29500 : 1;
+    dispatcher_.gangs().ready(worker_id, assignment.attempt_id(), free_port, workers_, host_);
   }
   ASSERT_EQ(host_.sent.size(), 2u) << "one StartGang per worker";
   const std::string master_worker = host_.assigned[0].first;
