@@ -208,19 +208,19 @@ RankStatus rank_status_of(int number) { return from_proto(static_cast<v1::RankSt
 // bytes, as older state dirs hold them.
 std::string serialize(const RankRecord& result) { return serialize(to_proto(result)); }
 
-const char* counter_column(v1::RankState state) {
+const char* counter_column(RankStatus state) {
   switch (state) {
-    case v1::RANK_STATE_PENDING: return "pending";
-    case v1::RANK_STATE_RUNNING: return "running";
-    case v1::RANK_STATE_SUCCEEDED: return "succeeded";
-    case v1::RANK_STATE_FAILED: return "failed";
-    case v1::RANK_STATE_CANCELLED: return "cancelled";
-    default: return nullptr;
+    case RankStatus::kPending: return "pending";
+    case RankStatus::kRunning: return "running";
+    case RankStatus::kSucceeded: return "succeeded";
+    case RankStatus::kFailed: return "failed";
+    case RankStatus::kCancelled: return "cancelled";
   }
+  return nullptr;
 }
 
 // Moves `count` ranks of a job from one counter to another.
-void move_counter(StatementCache& sql, const std::string& job_id, v1::RankState from, v1::RankState to,
+void move_counter(StatementCache& sql, const std::string& job_id, RankStatus from, RankStatus to,
                   int count) {
   auto update = sql(absl::StrCat("UPDATE jobs SET ", counter_column(from), " = ",
                                             counter_column(from), " - ?1, ", counter_column(to), " = ",
@@ -255,10 +255,10 @@ int requeue_chunk_ranks(StatementCache& sql, const std::string& job_id, int64_t 
   auto requeue = sql(
       "UPDATE ranks SET state = ?1, attempt_id = 0 "
       "WHERE job_id = ?2 AND rank >= ?5 AND rank < ?5 + ?6 AND attempt_id = ?3 AND state = ?4");
-  requeue->bind(1, static_cast<int>(v1::RANK_STATE_PENDING));
+  requeue->bind(1, stored(RankStatus::kPending));
   requeue->bind(2, job_id);
   requeue->bind(3, attempt_id);
-  requeue->bind(4, static_cast<int>(v1::RANK_STATE_RUNNING));
+  requeue->bind(4, stored(RankStatus::kRunning));
   requeue->bind(5, first_rank);
   requeue->bind(6, rank_count);
   return requeue->exec();
@@ -269,7 +269,7 @@ void queue_for_retry(StatementCache& sql, const std::string& job_id, int rank, b
                                "worker_failures + 1 WHERE job_id = ? AND rank = ?"
                              : "UPDATE ranks SET state = ?, attempt_id = 0, own_failures = "
                                "own_failures + 1 WHERE job_id = ? AND rank = ?");
-  again->bind(1, static_cast<int>(v1::RANK_STATE_PENDING));
+  again->bind(1, stored(RankStatus::kPending));
   again->bind(2, job_id);
   again->bind(3, rank);
   again->exec();
@@ -359,14 +359,14 @@ JobAfterRanks count_ended_ranks(StatementCache& sql, const std::string& job_id, 
   update->bind(2, succeeded);
   update->bind(3, failed);
   update->bind(4, requeued);
-  update->bind(5, static_cast<int>(v1::JOB_STATE_RUNNING));
+  update->bind(5, stored(JobState::kRunning));
   update->bind(6, now_unix_ms);
-  update->bind(7, static_cast<int>(v1::JOB_STATE_FINISHED));
+  update->bind(7, stored(JobState::kFinished));
   JobAfterRanks after;
   if (!update->executeStep()) return after;
   after.next_seq = update->getColumn(0).getInt64();
   // It ran these ranks until now, so it was not finished before.
-  after.finished = update->getColumn(1).getInt() == v1::JOB_STATE_FINISHED;
+  after.finished = update->getColumn(1).getInt() == stored(JobState::kFinished);
   update->tryExecuteStep();
   return after;
 }
@@ -569,7 +569,7 @@ absl::Status SqliteJobStore::create_job(const std::string& id, const JobSpec& sp
     job->bind(1, id);
     job->bind(2, spec.user);
     job->bindNoCopy(3, spec_bytes.data(), static_cast<int>(spec_bytes.size()));
-    job->bind(4, static_cast<int>(v1::JOB_STATE_RUNNING));
+    job->bind(4, stored(JobState::kRunning));
     job->bind(5, created_unix_ms);
     job->bind(6, spec.repetitions);
     job->bind(7, spec.repetitions);
@@ -578,7 +578,7 @@ absl::Status SqliteJobStore::create_job(const std::string& id, const JobSpec& sp
     for (const SharedInput& shared : spec.shared) reference_blob(*sql_, id, shared.blob.sha256);
     auto rank = (*sql_)("INSERT INTO ranks(job_id, rank, state) VALUES(?, ?, ?)");
     rank->bind(1, id);
-    rank->bind(3, static_cast<int>(v1::RANK_STATE_PENDING));
+    rank->bind(3, stored(RankStatus::kPending));
     for (int r = 0; r < spec.repetitions; ++r) {
       rank->bind(2, r);
       rank->exec();
@@ -612,7 +612,7 @@ absl::StatusOr<std::vector<JobRecord>> SqliteJobStore::jobs() {
 absl::StatusOr<std::vector<JobRecord>> SqliteJobStore::running_jobs() {
   return guarded("list running jobs", [&]() -> absl::StatusOr<std::vector<JobRecord>> {
     auto query = (*sql_)(absl::StrCat(kJobColumns, "WHERE state = ? ORDER BY created_ms, id"));
-    query->bind(1, static_cast<int>(v1::JOB_STATE_RUNNING));
+    query->bind(1, stored(JobState::kRunning));
     std::vector<JobRecord> running;
     while (query->executeStep()) running.push_back(read_job(*query));
     return running;
@@ -623,7 +623,7 @@ absl::StatusOr<std::vector<int>> SqliteJobStore::pending_ranks(const std::string
   return guarded("find pending ranks", [&]() -> absl::StatusOr<std::vector<int>> {
     auto query = (*sql_)("SELECT rank FROM ranks WHERE job_id = ? AND state = ? ORDER BY rank LIMIT ?");
     query->bind(1, job_id);
-    query->bind(2, static_cast<int>(v1::RANK_STATE_PENDING));
+    query->bind(2, stored(RankStatus::kPending));
     query->bind(3, limit);
     std::vector<int> ranks;
     while (query->executeStep()) ranks.push_back(query->getColumn(0).getInt());
@@ -642,7 +642,7 @@ absl::StatusOr<std::vector<SqliteJobStore::StartedAttempt>> SqliteJobStore::star
       if (attempt.ok()) started.push_back(*std::move(attempt));
     }
     if (!started.empty()) {
-      move_counter(*sql_, job_id, v1::RANK_STATE_PENDING, v1::RANK_STATE_RUNNING, static_cast<int>(started.size()));
+      move_counter(*sql_, job_id, RankStatus::kPending, RankStatus::kRunning, static_cast<int>(started.size()));
     }
     transaction.commit();
     return started;
@@ -679,7 +679,7 @@ absl::StatusOr<SqliteJobStore::StartedAttempt> SqliteJobStore::add_attempt(const
                           "UPDATE ranks SET state = ?1, attempt_id = CASE WHEN ?5 = ?1 THEN attempt_id ELSE ?2 END, "
                           "attempts = attempts + 1 "
                           "WHERE job_id = ?3 AND rank = ?4 AND state = ?5 RETURNING checkpoint");
-  claim->bind(1, static_cast<int>(v1::RANK_STATE_RUNNING));
+  claim->bind(1, stored(RankStatus::kRunning));
   claim->bind(2, attempt_id);
   claim->bind(3, job_id);
   claim->bind(4, rank);
@@ -720,7 +720,7 @@ absl::StatusOr<std::optional<SqliteJobStore::Accepted>> SqliteJobStore::finish_a
         "WHERE a.id = ?1 AND a.state = ?2 AND r.state = ?3");
     find->bind(1, attempt_id);
     find->bind(2, static_cast<int>(kAttemptRunning));
-    find->bind(3, static_cast<int>(v1::RANK_STATE_RUNNING));
+    find->bind(3, stored(RankStatus::kRunning));
     if (!find->executeStep()) return std::optional<Accepted>();
     Accepted accepted;
     accepted.job_id = find->getColumn(0).getString();
@@ -776,7 +776,7 @@ absl::StatusOr<std::optional<SqliteJobStore::Accepted>> SqliteJobStore::finish_a
     attempt->exec();
     if (accepted.requeued) {
       queue_for_retry(*sql_, accepted.job_id, result.rank, never_ran(result));
-      move_counter(*sql_, accepted.job_id, v1::RANK_STATE_RUNNING, v1::RANK_STATE_PENDING, 1);
+      move_counter(*sql_, accepted.job_id, RankStatus::kRunning, RankStatus::kPending, 1);
     } else {
       record_ended_rank(*sql_, accepted.job_id, ended);
       tally_.ranks_done[result.worker] += 1;
@@ -807,17 +807,17 @@ absl::StatusOr<SqliteJobStore::StartedAttempt> SqliteJobStore::start_chunk(const
     auto claim = (*sql_)(
         "UPDATE ranks SET state = ?1, attempt_id = ?2, attempts = attempts + 1 "
         "WHERE job_id = ?3 AND rank >= ?4 AND rank < ?4 + ?5 AND state = ?6");
-    claim->bind(1, static_cast<int>(v1::RANK_STATE_RUNNING));
+    claim->bind(1, stored(RankStatus::kRunning));
     claim->bind(2, attempt_id);
     claim->bind(3, job_id);
     claim->bind(4, first_rank);
     claim->bind(5, count);
-    claim->bind(6, static_cast<int>(v1::RANK_STATE_PENDING));
+    claim->bind(6, stored(RankStatus::kPending));
     if (claim->exec() != count) {
       return absl::FailedPreconditionError(
           absl::StrCat("ranks ", first_rank, "..", first_rank + count - 1, " of job ", job_id, " are not all pending"));
     }
-    move_counter(*sql_, job_id, v1::RANK_STATE_PENDING, v1::RANK_STATE_RUNNING, count);
+    move_counter(*sql_, job_id, RankStatus::kPending, RankStatus::kRunning, count);
     transaction.commit();
     return StartedAttempt{.id = attempt_id, .rank = first_rank, .rank_count = count, .worker_id = worker_id};
   });
@@ -856,7 +856,7 @@ absl::StatusOr<std::optional<SqliteJobStore::ChunkAccepted>> SqliteJobStore::fin
       rank_row->bind(1, chunk.job_id);
       rank_row->bind(2, result.rank);
       rank_row->bind(3, attempt_id);
-      rank_row->bind(4, static_cast<int>(v1::RANK_STATE_RUNNING));
+      rank_row->bind(4, stored(RankStatus::kRunning));
       if (!rank_row->executeStep()) continue;
       const int tries = rank_row->getColumn(0).getInt();
       const int own_failures = rank_row->getColumn(1).getInt();
@@ -908,7 +908,7 @@ absl::Status SqliteJobStore::save_checkpoint(int64_t attempt_id, const BlobId& c
         "(job_id, rank) = (SELECT job_id, rank FROM attempts WHERE id = ?2) RETURNING job_id");
     save->bind(1, checkpoint_bytes.data(), static_cast<int>(checkpoint_bytes.size()));
     save->bind(2, attempt_id);
-    save->bind(3, static_cast<int>(v1::RANK_STATE_RUNNING));
+    save->bind(3, stored(RankStatus::kRunning));
     if (save->executeStep()) {
       std::string job_id = save->getColumn(0).getString();
       save->tryExecuteStep();
@@ -935,7 +935,7 @@ absl::Status SqliteJobStore::requeue_attempts(const std::vector<int64_t>& attemp
       lose->reset();
       if (rank_count > 1) {  // a chunk: its ranks not yet finished queue again
         const int requeued = requeue_chunk_ranks(*sql_, job_id, attempt_id, rank, rank_count);
-        if (requeued > 0) move_counter(*sql_, job_id, v1::RANK_STATE_RUNNING, v1::RANK_STATE_PENDING, requeued);
+        if (requeued > 0) move_counter(*sql_, job_id, RankStatus::kRunning, RankStatus::kPending, requeued);
         continue;
       }
       if (auto others = other_running_attempts(*sql_, job_id, rank, attempt_id); !others.empty()) {
@@ -951,12 +951,12 @@ absl::Status SqliteJobStore::requeue_attempts(const std::vector<int64_t>& attemp
       auto requeue = (*sql_)(
                                 "UPDATE ranks SET state = ?, attempt_id = 0 "
                                 "WHERE job_id = ? AND rank = ? AND attempt_id = ? AND state = ?");
-      requeue->bind(1, static_cast<int>(v1::RANK_STATE_PENDING));
+      requeue->bind(1, stored(RankStatus::kPending));
       requeue->bind(2, job_id);
       requeue->bind(3, rank);
       requeue->bind(4, attempt_id);
-      requeue->bind(5, static_cast<int>(v1::RANK_STATE_RUNNING));
-      if (requeue->exec() == 1) move_counter(*sql_, job_id, v1::RANK_STATE_RUNNING, v1::RANK_STATE_PENDING, 1);
+      requeue->bind(5, stored(RankStatus::kRunning));
+      if (requeue->exec() == 1) move_counter(*sql_, job_id, RankStatus::kRunning, RankStatus::kPending, 1);
     }
     transaction.commit();
     return absl::OkStatus();
@@ -1000,8 +1000,8 @@ absl::StatusOr<std::vector<AttemptRecord>> SqliteJobStore::end_job(const std::st
                                  "LEFT JOIN attempts a ON a.id = r.attempt_id "
                                  "WHERE r.job_id = ? AND r.state IN (?, ?) ORDER BY r.rank");
     unfinished->bind(1, job_id);
-    unfinished->bind(2, static_cast<int>(v1::RANK_STATE_PENDING));
-    unfinished->bind(3, static_cast<int>(v1::RANK_STATE_RUNNING));
+    unfinished->bind(2, stored(RankStatus::kPending));
+    unfinished->bind(3, stored(RankStatus::kRunning));
     auto cancel_rank = (*sql_)("UPDATE ranks SET state = ?, finish_seq = ? WHERE job_id = ? AND rank = ?");
     // Numbered here and stored once: one UPDATE per rank of the job row made
     // cancelling 100 000 ranks take seconds.
@@ -1015,7 +1015,7 @@ absl::StatusOr<std::vector<AttemptRecord>> SqliteJobStore::end_job(const std::st
     while (unfinished->executeStep()) {
       int rank = unfinished->getColumn(0).getInt();
       // A chunk's ranks share their attempt: stopped once.
-      if (unfinished->getColumn(1).getInt() == v1::RANK_STATE_RUNNING &&
+      if (rank_status_of(unfinished->getColumn(1).getInt()) == RankStatus::kRunning &&
           (to_stop.empty() || to_stop.back().id != unfinished->getColumn(2).getInt64())) {
         int64_t attempt_id = unfinished->getColumn(2).getInt64();
         to_stop.push_back({attempt_id, job_id, rank, unfinished->getColumn(3).getString()});
@@ -1024,7 +1024,7 @@ absl::StatusOr<std::vector<AttemptRecord>> SqliteJobStore::end_job(const std::st
         cancel_attempt->exec();
         cancel_attempt->reset();
       }
-      cancel_rank->bind(1, static_cast<int>(v1::RANK_STATE_CANCELLED));
+      cancel_rank->bind(1, stored(RankStatus::kCancelled));
       cancel_rank->bind(2, ++finish_seq);
       cancel_rank->bind(3, job_id);
       cancel_rank->bind(4, rank);
@@ -1053,9 +1053,9 @@ absl::StatusOr<std::vector<AttemptRecord>> SqliteJobStore::end_job(const std::st
     close->bind(3, now_unix_ms);
     close->bind(4, finish_seq);
     close->bind(5, job_id);
-    close->bind(6, static_cast<int>(v1::JOB_STATE_RUNNING));
-    close->bind(7, static_cast<int>(v1::JOB_STATE_FAILED));
-    close->bind(8, static_cast<int>(v1::JOB_STATE_FINISHED));
+    close->bind(6, stored(JobState::kRunning));
+    close->bind(7, stored(JobState::kFailed));
+    close->bind(8, stored(JobState::kFinished));
     close->exec();
     transaction.commit();
     return to_stop;
@@ -1066,7 +1066,7 @@ absl::StatusOr<std::vector<int>> SqliteJobStore::unsucceeded_ranks(const std::st
   return guarded("find ranks to retry", [&]() -> absl::StatusOr<std::vector<int>> {
     auto query = (*sql_)("SELECT rank FROM ranks WHERE job_id = ? AND state != ? ORDER BY rank");
     query->bind(1, job_id);
-    query->bind(2, static_cast<int>(v1::RANK_STATE_SUCCEEDED));
+    query->bind(2, stored(RankStatus::kSucceeded));
     std::vector<int> ranks;
     while (query->executeStep()) ranks.push_back(query->getColumn(0).getInt());
     return ranks;
@@ -1093,7 +1093,7 @@ absl::Status SqliteJobStore::reopen_ranks(const std::string& job_id, const std::
       find->bind(1, job_id);
       find->bind(2, rank);
       if (!find->executeStep()) continue;
-      const auto state = static_cast<v1::RankState>(find->getColumn(0).getInt());
+      const RankStatus state = rank_status_of(find->getColumn(0).getInt());
       const int64_t attempt_id = find->getColumn(1).getInt64();
       find->tryExecuteStep();
       // The result it had stays with its attempt, as a retried one's does
@@ -1110,14 +1110,14 @@ absl::Status SqliteJobStore::reopen_ranks(const std::string& job_id, const std::
       auto reopen = (*sql_)(
           "UPDATE ranks SET state = ?, attempt_id = 0, finish_seq = 0, own_failures = 0, worker_failures = 0 "
           "WHERE job_id = ? AND rank = ?");
-      reopen->bind(1, static_cast<int>(v1::RANK_STATE_PENDING));
+      reopen->bind(1, stored(RankStatus::kPending));
       reopen->bind(2, job_id);
       reopen->bind(3, rank);
       reopen->exec();
-      move_counter(*sql_, job_id, state, v1::RANK_STATE_PENDING, 1);
+      move_counter(*sql_, job_id, state, RankStatus::kPending, 1);
     }
     auto job = (*sql_)("UPDATE jobs SET state = ?, finished_ms = 0, failure = '' WHERE id = ?");
-    job->bind(1, static_cast<int>(v1::JOB_STATE_RUNNING));
+    job->bind(1, stored(JobState::kRunning));
     job->bind(2, job_id);
     job->exec();
     transaction.commit();
@@ -1134,7 +1134,7 @@ absl::Status SqliteJobStore::keep_cancelled_output(int64_t attempt_id, RankRecor
         "WHERE a.id = ?1 AND a.state = ?2 AND a.rank_count = 1 AND r.attempt_id = ?1 AND r.state = ?3");
     find->bind(1, attempt_id);
     find->bind(2, static_cast<int>(kAttemptCancelled));
-    find->bind(3, static_cast<int>(v1::RANK_STATE_CANCELLED));
+    find->bind(3, stored(RankStatus::kCancelled));
     if (!find->executeStep()) return absl::OkStatus();
     const std::string job_id = find->getColumn(0).getString();
     result.result.rank = find->getColumn(1).getInt();
@@ -1194,9 +1194,9 @@ namespace {
 
 // A row that starts rank, state, finish_seq, accepted result (or NULL).
 RankRecord rank_result_of(SQLite::Statement& row) {
-  v1::RankResult stored;
-  if (!row.getColumn(3).isNull()) stored.ParseFromArray(row.getColumn(3).getBlob(), row.getColumn(3).getBytes());
-  RankRecord result = rank_record_of(stored);
+  v1::RankResult kept;
+  if (!row.getColumn(3).isNull()) kept.ParseFromArray(row.getColumn(3).getBlob(), row.getColumn(3).getBytes());
+  RankRecord result = rank_record_of(kept);
   result.result.rank = row.getColumn(0).getInt();
   result.result.status = rank_status_of(row.getColumn(1).getInt());
   result.finish_seq = row.getColumn(2).getInt64();
