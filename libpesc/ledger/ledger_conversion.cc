@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "common/clock.h"
+#include "transport/job_options.h"
 
 namespace pesc {
 namespace {
@@ -42,25 +43,6 @@ MapOptions options_of(const v1::JobSpec& spec) {
   return options;
 }
 
-void add_options(const MapOptions& options, v1::JobSpec& spec) {
-  spec.set_entry(options.entry);
-  spec.set_name(options.name);
-  spec.set_max_attempts(options.max_attempts);
-  spec.set_timeout_ms(options.timeout.count());
-  spec.set_checkpoint_interval_ms(options.checkpoint_interval.count());
-  spec.set_warm_runner(options.warm_runner);
-  *spec.mutable_rooms() = {options.rooms.begin(), options.rooms.end()};
-  spec.set_same_machine(options.same_machine);
-  *spec.mutable_limits() = to_proto(options.limits);
-  spec.set_network(options.network);
-  spec.set_parallel(options.parallel);
-  spec.set_no_duplicates(options.no_duplicates);
-  spec.set_gpus_per_rank(options.gpus);
-  spec.set_min_capability(options.min_capability);
-  if (options.seed) spec.set_seed(*options.seed);
-  *spec.mutable_notify() = {options.notify.begin(), options.notify.end()};
-}
-
 }  // namespace
 
 BlobId from_proto(const v1::BlobRef& blob) { return BlobId{.sha256 = blob.sha256(), .size = blob.size()}; }
@@ -81,16 +63,6 @@ v1::SharedFile to_proto(const SharedInput& shared) {
     file.set_url(shared.url);
   }
   return file;
-}
-
-v1::RankLimits to_proto(const RankLimits& limits) {
-  v1::RankLimits proto;
-  proto.set_memory_bytes(limits.memory_bytes);
-  proto.set_cpu_ms(limits.cpu_time.count());
-  proto.set_open_files(limits.open_files);
-  proto.set_processes(limits.processes);
-  proto.set_output_bytes(limits.output_bytes);
-  return proto;
 }
 
 v1::ProcessKind process_kind_of(const JobSpec& spec) {
@@ -120,7 +92,9 @@ v1::JobSpec to_proto(const JobSpec& job) {
   *spec.mutable_parameters() = {job.parameters.begin(), job.parameters.end()};
   spec.set_user(job.user);
   for (const SharedInput& shared : job.shared) *spec.add_shared() = to_proto(shared);
-  add_options(job.options, spec);
+  spec.set_entry(job.options.entry);
+  spec.set_name(job.options.name);
+  set_job_options(job.options, spec);
   return spec;
 }
 

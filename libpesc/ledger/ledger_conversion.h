@@ -20,7 +20,6 @@ v1::JobSpec to_proto(const JobSpec& spec);
 BlobId from_proto(const v1::BlobRef& blob);
 v1::BlobRef to_proto(const BlobId& blob);
 v1::SharedFile to_proto(const SharedInput& shared);
-v1::RankLimits to_proto(const RankLimits& limits);
 v1::ProcessKind process_kind_of(const JobSpec& spec);
 
 Payload from_proto(const v1::Payload& payload);

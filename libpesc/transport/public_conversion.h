@@ -81,6 +81,16 @@ inline v1::JobState to_proto(JobState state) {
   return v1::JOB_STATE_UNSPECIFIED;
 }
 
+inline v1::RankLimits to_proto(const RankLimits& limits) {
+  v1::RankLimits proto;
+  proto.set_memory_bytes(limits.memory_bytes);
+  proto.set_cpu_ms(limits.cpu_time.count());
+  proto.set_open_files(limits.open_files);
+  proto.set_processes(limits.processes);
+  proto.set_output_bytes(limits.output_bytes);
+  return proto;
+}
+
 // A result as the public RankResult, its output left empty: where the
 // output and the files are kept is each reader's own.
 inline RankResult rank_result_of(const v1::RankResult& result) {
