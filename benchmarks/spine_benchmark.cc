@@ -502,12 +502,10 @@ void BM_StoreRankCycle(benchmark::State& state) {
       state.SkipWithError(std::string(store.status().message()).c_str());
       return;
     }
-    pesc::v1::JobSpec spec;
-    spec.set_repetitions(kRanks);
-    spec.set_user("bench");
-    pesc::v1::RankResult result;
-    result.set_state(pesc::v1::RANK_STATE_SUCCEEDED);
-    result.set_files_inline(std::string(2048, 'x'));
+    const pesc::JobSpec spec{.repetitions = kRanks, .user = "bench"};
+    pesc::RankRecord result;
+    result.result.status = pesc::RankStatus::kSucceeded;
+    result.files.inline_bytes = std::string(2048, 'x');
     int job_number = 0;
     for (auto _ : state) {
       const std::string job_id = "job" + std::to_string(job_number++);
@@ -519,8 +517,8 @@ void BM_StoreRankCycle(benchmark::State& state) {
         for (int rank = first; rank < first + kPerBatch; ++rank) placed.push_back({.rank = rank, .worker_id = "w"});
         if (state.range(0) == 1) {
           auto chunk = (*store)->start_chunk(job_id, first, kPerBatch, "w", 2);
-          std::vector<pesc::v1::RankResult> results(kPerBatch, result);
-          for (int i = 0; i < kPerBatch; ++i) results[i].set_rank(first + i);
+          std::vector<pesc::RankRecord> results(kPerBatch, result);
+          for (int i = 0; i < kPerBatch; ++i) results[i].result.rank = first + i;
           (void)(*store)->finish_chunk(chunk->id, std::move(results), 3);
         } else {
           auto started = (*store)->start_attempts(job_id, placed, 2);

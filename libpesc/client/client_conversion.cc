@@ -2,38 +2,10 @@
 
 #include <algorithm>
 
+#include "transport/public_conversion.h"
+
 namespace pesc {
 namespace {
-
-RankStatus from_proto(v1::RankState state) {
-  switch (state) {
-    case v1::RANK_STATE_RUNNING: return RankStatus::kRunning;
-    case v1::RANK_STATE_SUCCEEDED: return RankStatus::kSucceeded;
-    case v1::RANK_STATE_FAILED: return RankStatus::kFailed;
-    case v1::RANK_STATE_CANCELLED: return RankStatus::kCancelled;
-    default: return RankStatus::kPending;
-  }
-}
-
-FailureClass from_proto(v1::FailureClass failure_class) {
-  switch (failure_class) {
-    case v1::FAILURE_CLASS_JOB: return FailureClass::kJob;
-    case v1::FAILURE_CLASS_RANK: return FailureClass::kRank;
-    case v1::FAILURE_CLASS_WORKER: return FailureClass::kWorker;
-    case v1::FAILURE_CLASS_OWNER: return FailureClass::kOwner;
-    default: return FailureClass::kNone;
-  }
-}
-
-JobState from_proto(v1::JobState state) {
-  switch (state) {
-    case v1::JOB_STATE_RUNNING: return JobState::kRunning;
-    case v1::JOB_STATE_FINISHED: return JobState::kFinished;
-    case v1::JOB_STATE_CANCELLED: return JobState::kCancelled;
-    case v1::JOB_STATE_FAILED: return JobState::kFailed;
-    default: return JobState::kUnknown;
-  }
-}
 
 StoredBytes from_proto(const v1::Payload& payload) {
   if (payload.has_blob()) {
@@ -48,10 +20,6 @@ std::vector<std::string> strings_of(const Repeated& repeated) {
 }
 
 }  // namespace
-
-std::chrono::system_clock::time_point from_unix_ms(int64_t ms) {
-  return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
-}
 
 Progress from_proto(const v1::JobProgress& progress) {
   return Progress{progress.total(),  progress.pending(),   progress.running(), progress.succeeded(),
@@ -100,32 +68,12 @@ WorkerSummary from_proto(const v1::WorkerInfo& worker) {
 }
 
 StoredRankResult from_proto(const v1::RankResult& result) {
-  StoredRankResult stored{.output = from_proto(result.output_txt()),
+  return StoredRankResult{.result = rank_result_of(result),
+                          .output = from_proto(result.output_txt()),
                           .files = StoredBytes{.inline_data = result.files_inline(),
                                                .blob_sha256 = result.files().sha256(),
                                                .blob_size = result.files().size()},
                           .finish_seq = result.finish_seq()};
-  RankResult& rank = stored.result;
-  rank.rank = result.rank();
-  rank.status = from_proto(result.state());
-  rank.exit_code = result.exit_code();
-  rank.signal = result.signal();
-  rank.worker = result.worker();
-  rank.start = from_unix_ms(result.start_unix_ms());
-  rank.end = from_unix_ms(result.end_unix_ms());
-  rank.duration = std::chrono::milliseconds(std::max<int64_t>(0, result.end_unix_ms() - result.start_unix_ms()));
-  rank.cpu_time = std::chrono::milliseconds(result.cpu_ms());
-  rank.max_rss_kb = result.max_rss_kb();
-  rank.attempt = result.attempt_id();
-  rank.attempts = result.attempts();
-  rank.other_attempt_workers = strings_of(result.other_attempt_workers());
-  rank.timed_out = result.timed_out();
-  rank.limit_exceeded = result.limit_exceeded();
-  rank.has_files = !stored.files.empty();
-  rank.error = result.error();
-  rank.failure_class = from_proto(result.failure_class());
-  rank.left_out = strings_of(result.left_out());
-  return stored;
 }
 
 RetriedRanks from_proto(const v1::RetryRanksResponse& retried) {

@@ -10,12 +10,11 @@
 #include <string>
 
 #include "client/client_types.h"
+#include "common/clock.h"
 #include "pesc/pesc.h"
 #include "pesc/v1/pesc.pb.h"
 
 namespace pesc {
-
-std::chrono::system_clock::time_point from_unix_ms(int64_t ms);
 
 Progress from_proto(const v1::JobProgress& progress);
 JobSummary from_proto(const v1::JobInfo& job);

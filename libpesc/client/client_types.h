@@ -11,11 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "common/job_state.h"
 #include "pesc/pesc.h"
 
 namespace pesc {
-
-enum class JobState { kUnknown, kRunning, kFinished, kCancelled, kFailed };
 
 // A job as the coordinator reports it (GetJob, ListJobs, CancelJob, RetryRanks).
 struct JobSummary {

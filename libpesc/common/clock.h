@@ -13,6 +13,14 @@ inline int64_t now_unix_ms() {
       .count();
 }
 
+// Unix milliseconds as a time point and back, as the protocol carries times.
+inline std::chrono::system_clock::time_point from_unix_ms(int64_t ms) {
+  return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
+}
+inline int64_t unix_ms_of(std::chrono::system_clock::time_point time) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+}
+
 // Lowercase hex of `bytes` random bytes from the OS.
 std::string random_hex(int bytes);
 

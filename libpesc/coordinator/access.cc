@@ -4,6 +4,7 @@
 #include "absl/strings/str_join.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
+#include "ledger/ledger_conversion.h"
 #include "security/input_limits.h"
 #include "transport/transport.h"
 
@@ -84,9 +85,9 @@ absl::StatusOr<Caller> Access::authenticate_token(std::string_view token, Needs 
 
 absl::Status Access::check_job(const Caller& caller, const std::string& job_id) {
   if (caller.is_admin()) return absl::OkStatus();
-  absl::StatusOr<v1::JobInfo> job = state_.job(job_id);
+  absl::StatusOr<JobView> job = state_.job(job_id);
   if (!job.ok()) return job.status();
-  if (caller.owns(job->spec().user())) return absl::OkStatus();
+  if (caller.owns(job->record.spec.user)) return absl::OkStatus();
   return absl::PermissionDeniedError(absl::StrCat("job ", job_id, " is not yours, ", caller.name,
                                                   ": only its owner and the admin may see or change it"));
 }
@@ -122,12 +123,12 @@ absl::Status Access::check_submit(const Caller& caller, v1::JobSpec& spec) {
           absl::StrCat("blob ", blob, " was not uploaded by ", caller.name, ": upload its bytes first"));
     }
   }
-  absl::StatusOr<std::vector<v1::JobInfo>> jobs = state_.jobs();
+  absl::StatusOr<std::vector<JobRecord>> jobs = state_.jobs();
   if (!jobs.ok()) return jobs.status();
   int64_t queued = 0;
-  for (const v1::JobInfo& job : *jobs) {
-    if (job.spec().user() == caller.name && job.state() == v1::JOB_STATE_RUNNING) {
-      queued += job.progress().pending() + job.progress().queued_at_workers() + job.progress().running();
+  for (const JobRecord& job : *jobs) {
+    if (job.spec.user == caller.name && job.state == JobState::kRunning) {
+      queued += job.progress.pending + job.progress.queued_at_workers + job.progress.running;
     }
   }
   if (queued + spec.repetitions() > options_.max_queued_ranks_per_user) {
@@ -141,12 +142,12 @@ absl::Status Access::check_submit(const Caller& caller, v1::JobSpec& spec) {
 absl::StatusOr<std::string> Access::submit(const Caller& caller, v1::JobSpec spec) {
   PESC_RETURN_IF_ERROR(check_job_spec(spec, !options_.smtp_url.empty()));
   PESC_RETURN_IF_ERROR(check_submit(caller, spec));
-  return state_.submit(std::move(spec));
+  return state_.submit(from_proto(spec));
 }
 
-absl::StatusOr<std::vector<v1::JobInfo>> Access::visible_jobs(const Caller& caller) {
-  PESC_ASSIGN_OR_RETURN(std::vector<v1::JobInfo> jobs, state_.jobs());
-  std::erase_if(jobs, [&](const v1::JobInfo& job) { return !caller.owns(job.spec().user()); });
+absl::StatusOr<std::vector<JobRecord>> Access::visible_jobs(const Caller& caller) {
+  PESC_ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, state_.jobs());
+  std::erase_if(jobs, [&](const JobRecord& job) { return !caller.owns(job.spec.user); });
   return jobs;
 }
 

@@ -61,7 +61,7 @@ class Access {
   // check_submit(), then the job created; nothing is created on an error.
   absl::StatusOr<std::string> submit(const Caller& caller, v1::JobSpec spec);
   // The jobs the caller may see.
-  absl::StatusOr<std::vector<v1::JobInfo>> visible_jobs(const Caller& caller);
+  absl::StatusOr<std::vector<JobRecord>> visible_jobs(const Caller& caller);
   // Users may read blobs they uploaded or that one of their jobs uses.
   bool may_read_blob(const Caller& caller, const std::string& sha256);
   // Before an upload of `announced_bytes`: the blob and stored-bytes bounds.

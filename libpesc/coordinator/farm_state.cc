@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/status_macros.h"
+#include "ledger/ledger_conversion.h"
 
 namespace pesc {
 namespace {
@@ -134,10 +135,10 @@ absl::Status FarmState::resync() {
     ActiveJob& job = jobs[record.id] =
         ActiveJob{.spec = std::move(record.spec),
                   .created_unix_ms = record.created_unix_ms,
-                  .pending = record.progress.pending()};
+                  .pending = record.progress.pending};
     auto known = active_jobs_.find(record.id);
     if (known != active_jobs_.end()) job.fault_watch = known->second.fault_watch;
-    if (!job.spec.same_machine()) continue;
+    if (!job.spec.options.same_machine) continue;
     if (known != active_jobs_.end()) {
       job.pinned_worker = known->second.pinned_worker;
       continue;
@@ -173,17 +174,17 @@ void FarmState::send_when_committed(std::function<void()> send) {
   }
 }
 
-absl::StatusOr<std::string> FarmState::submit(v1::JobSpec spec) {
-  if (!blobs_->contains(spec.process().sha256())) {
+absl::StatusOr<std::string> FarmState::submit(JobSpec spec) {
+  if (!blobs_->contains(spec.process.sha256)) {
     return absl::FailedPreconditionError(
-        absl::StrCat("the process blob ", spec.process().sha256(), " was never uploaded"));
+        absl::StrCat("the process blob ", spec.process.sha256, " was never uploaded"));
   }
-  for (const v1::SharedFile& shared : spec.shared()) {
-    if (shared.has_blob() && !blobs_->contains(shared.blob().sha256())) {
-      return absl::FailedPreconditionError(absl::StrCat("the shared file ", shared.name(), " was never uploaded"));
+  for (const SharedInput& shared : spec.shared) {
+    if (shared.url.empty() && !blobs_->contains(shared.blob.sha256)) {
+      return absl::FailedPreconditionError(absl::StrCat("the shared file ", shared.name, " was never uploaded"));
     }
   }
-  PESC_RETURN_IF_ERROR(check_state_disk(spec.repetitions()));
+  PESC_RETURN_IF_ERROR(check_state_disk(spec.repetitions));
   absl::MutexLock lock(&mutex_);
   if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
   std::string job_id = random_hex(6);
@@ -192,7 +193,7 @@ absl::StatusOr<std::string> FarmState::submit(v1::JobSpec spec) {
     if (absl::IsResourceExhausted(created)) return state_disk_full(options_.state_dir, created.message());
     return created;
   }
-  int repetitions = spec.repetitions();
+  int repetitions = spec.repetitions;
   active_jobs_[job_id] = ActiveJob{.spec = std::move(spec), .created_unix_ms = now, .pending = repetitions};
   dispatch();
   changed();
@@ -216,27 +217,22 @@ absl::Status FarmState::blob_not_stored(const absl::Status& status, bool from_wo
   return from_worker ? absl::UnavailableError(full.message()) : full;
 }
 
-absl::StatusOr<v1::JobInfo> FarmState::job(const std::string& job_id) {
+absl::StatusOr<JobView> FarmState::job(const std::string& job_id) {
   absl::MutexLock lock(&mutex_);
   PESC_ASSIGN_OR_RETURN(JobRecord record, store_->job(job_id));
-  v1::JobInfo info = info_of(record);
-  PESC_ASSIGN_OR_RETURN(auto pauses, store_->pauses_between(record.created_unix_ms, record.finished_unix_ms > 0
-                                                                                      ? record.finished_unix_ms
-                                                                                      : now_unix_ms()));
-  info.mutable_pauses()->Assign(pauses.begin(), pauses.end());
-  return info;
+  const int64_t until = record.finished_unix_ms > 0 ? record.finished_unix_ms : now_unix_ms();
+  PESC_ASSIGN_OR_RETURN(std::vector<WorkerPause> pauses, store_->pauses_between(record.created_unix_ms, until));
+  return JobView{.record = told(std::move(record)), .pauses = std::move(pauses)};
 }
 
-absl::StatusOr<std::vector<v1::JobInfo>> FarmState::jobs() {
+absl::StatusOr<std::vector<JobRecord>> FarmState::jobs() {
   absl::MutexLock lock(&mutex_);
-  PESC_ASSIGN_OR_RETURN(auto records, store_->jobs());
-  std::vector<v1::JobInfo> infos;
-  infos.reserve(records.size());
-  for (const JobRecord& record : records) infos.push_back(info_of(record));
-  return infos;
+  PESC_ASSIGN_OR_RETURN(std::vector<JobRecord> records, store_->jobs());
+  for (JobRecord& record : records) record = told(std::move(record));
+  return records;
 }
 
-absl::StatusOr<v1::JobInfo> FarmState::cancel(const std::string& job_id) {
+absl::StatusOr<JobRecord> FarmState::cancel(const std::string& job_id) {
   absl::MutexLock lock(&mutex_);
   return cancel_locked(job_id);
 }
@@ -255,28 +251,28 @@ absl::StatusOr<uint64_t> FarmState::delete_job(const std::string& job_id) {
   return freed;
 }
 
-absl::StatusOr<v1::JobInfo> FarmState::cancel_locked(const std::string& job_id) {
+absl::StatusOr<JobRecord> FarmState::cancel_locked(const std::string& job_id) {
   PESC_ASSIGN_OR_RETURN(auto to_stop, store_->cancel_job(job_id, now_unix_ms()));
   notify_end(job_id);
   forget_ended_job(job_id, to_stop);
-  PESC_ASSIGN_OR_RETURN(JobRecord record, store_->job(job_id));
-  return record.to_info();
+  return store_->job(job_id);
 }
 
 void FarmState::notify_end(const std::string& job_id) {
   auto job = active_jobs_.find(job_id);
-  if (job == active_jobs_.end() || job->second.spec.notify().empty()) return;
+  if (job == active_jobs_.end() || job->second.spec.options.notify.empty()) return;
   send_when_committed([notifier = notifier_.get(), job_id] { notifier->job_ended(job_id); });
 }
 
 absl::StatusOr<JobNotifier::EndedJob> FarmState::ended_job(const std::string& job_id) {
   JobNotifier::EndedJob ended;
-  PESC_ASSIGN_OR_RETURN(ended.info, job(job_id));
+  PESC_ASSIGN_OR_RETURN(JobView view, job(job_id));
+  ended.info = to_proto(view);
   for (int64_t after_seq = 0;;) {
-    PESC_ASSIGN_OR_RETURN(std::vector<v1::RankResult> batch, results_after(job_id, after_seq));
+    PESC_ASSIGN_OR_RETURN(std::vector<RankRecord> batch, results_after(job_id, after_seq));
     if (batch.empty()) return ended;
-    after_seq = batch.back().finish_seq();
-    for (const v1::RankResult& result : batch) ended.rank_time_ms += JobOutcome::run_time_ms(result);
+    after_seq = batch.back().finish_seq;
+    for (const RankRecord& ended_rank : batch) ended.rank_time_ms += JobOutcome::run_time_ms(ended_rank.result);
   }
 }
 
@@ -301,14 +297,14 @@ void FarmState::forget_ended_job(const std::string& job_id, const std::vector<At
   dispatch();
 }
 
-void FarmState::fail_fast(const std::string& job_id, const v1::RankResult& result) {
+void FarmState::fail_fast(const std::string& job_id, const RankResult& result) {
   auto job = active_jobs_.find(job_id);
   if (job == active_jobs_.end()) return;
   FaultWatch& watch = job->second.fault_watch;
-  if (result.state() == v1::RANK_STATE_SUCCEEDED) watch.any_succeeded = true;
-  if (watch.any_succeeded || result.failure_class() != v1::FAILURE_CLASS_JOB) return;
-  if (++watch.job_faults < std::min(job->second.spec.repetitions(), kFailFastAfter)) return;
-  fail_job(job_id, result.error());
+  if (result.status == RankStatus::kSucceeded) watch.any_succeeded = true;
+  if (watch.any_succeeded || result.failure_class != FailureClass::kJob) return;
+  if (++watch.job_faults < std::min(job->second.spec.repetitions, kFailFastAfter)) return;
+  fail_job(job_id, result.error);
 }
 
 void FarmState::fail_job(const std::string& job_id, const std::string& failure) {
@@ -339,19 +335,17 @@ void FarmState::tell_to_cancel(const std::map<std::string, std::vector<int64_t>>
   }
 }
 
-absl::StatusOr<v1::RetryRanksResponse> FarmState::retry(const std::string& job_id, const std::vector<int>& ranks) {
+absl::StatusOr<FarmState::Retried> FarmState::retry(const std::string& job_id, const std::vector<int>& ranks) {
   absl::MutexLock lock(&mutex_);
   if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
   if (!resync_if_needed()) return absl::UnavailableError("the coordinator cannot read its state store; try again");
   // One transaction: a failure leaves memory as it was, with the store.
   PESC_ASSIGN_OR_RETURN(std::vector<int> reopened, store_->retry_ranks(job_id, ranks));
   PESC_ASSIGN_OR_RETURN(JobRecord record, store_->job(job_id));
-  v1::RetryRanksResponse response;
-  response.mutable_ranks()->Assign(reopened.begin(), reopened.end());
-  *response.mutable_job() = record.to_info();
+  Retried response{.ranks = std::move(reopened), .job = record};
   active_jobs_[job_id] = ActiveJob{.spec = std::move(record.spec),
                                    .created_unix_ms = record.created_unix_ms,
-                                   .pending = record.progress.pending()};
+                                   .pending = record.progress.pending};
   dispatch();
   changed();
   return response;
@@ -363,18 +357,18 @@ absl::StatusOr<v1::RankOutput> FarmState::read_output(const std::string& job_id,
   std::shared_ptr<OutputReads::Pending> pending;
   {
     absl::MutexLock lock(&mutex_);
-    PESC_ASSIGN_OR_RETURN(v1::RankResult now, store_->rank_now(job_id, rank));
-    output.set_state(now.state());
-    if (now.finish_seq() > 0) *output.mutable_result() = std::move(now);
-    if (output.state() != v1::RANK_STATE_RUNNING) return output;
-    output.set_attempt_id(now.attempt_id());
-    const WorkerSession* session = workers_.find(now.worker());
+    PESC_ASSIGN_OR_RETURN(RankRecord now, store_->rank_now(job_id, rank));
+    output.set_state(to_proto(now.result.status));
+    if (now.finish_seq > 0) *output.mutable_result() = to_proto(now);
+    if (now.result.status != RankStatus::kRunning) return output;
+    output.set_attempt_id(now.result.attempt);
+    const WorkerSession* session = workers_.find(now.result.worker);
     if (session == nullptr || !session->outbox) return output;  // away: nothing to read now
-    std::tie(request_id, pending) = output_reads_.open(now.worker());
+    std::tie(request_id, pending) = output_reads_.open(now.result.worker);
     v1::CoordinatorMessage message;
     v1::ReadOutput& read = *message.mutable_read_output();
     read.set_request_id(request_id);
-    read.set_attempt_id(now.attempt_id());
+    read.set_attempt_id(now.result.attempt);
     read.set_offset(offset);
     read.set_max_bytes(kOutputReadBytes);
     session->outbox->push(std::move(message));
@@ -388,18 +382,20 @@ absl::StatusOr<v1::RankOutput> FarmState::read_output(const std::string& job_id,
 
 absl::StatusOr<std::vector<v1::WorkerInfo>> FarmState::workers() {
   absl::MutexLock lock(&mutex_);
-  PESC_ASSIGN_OR_RETURN(auto known, store_->workers());
-  for (v1::WorkerInfo& worker : known) workers_.describe(worker);
-  return known;
+  PESC_ASSIGN_OR_RETURN(std::vector<WorkerRecord> known, store_->workers());
+  std::vector<v1::WorkerInfo> infos;
+  infos.reserve(known.size());
+  for (const WorkerRecord& worker : known) workers_.describe(infos.emplace_back(to_proto(worker)));
+  return infos;
 }
 
-absl::StatusOr<std::vector<v1::RankResult>> FarmState::results_after(const std::string& job_id, int64_t after_seq) {
+absl::StatusOr<std::vector<RankRecord>> FarmState::results_after(const std::string& job_id, int64_t after_seq) {
   absl::MutexLock lock(&mutex_);
   return store_->results_after(job_id, after_seq, kResultsPerBatch);
 }
 
-absl::StatusOr<JobStore::RankPage> FarmState::ranks_page(const std::string& job_id, v1::RankState state,
-                                                        int64_t offset, int limit) {
+absl::StatusOr<JobStore::RankPage> FarmState::ranks_page(const std::string& job_id,
+                                                        std::optional<RankStatus> state, int64_t offset, int limit) {
   absl::MutexLock lock(&mutex_);
   return store_->ranks_page(job_id, state, offset, limit);
 }
@@ -469,7 +465,7 @@ void FarmState::worker_heartbeat(const std::string& worker_id, const v1::Heartbe
   changed();
 }
 
-void FarmState::worker_finished(const std::string& worker_id, const v1::AttemptsFinished& batch) {
+void FarmState::worker_finished(const std::string& worker_id, std::vector<AttemptEnded> batch) {
   absl::MutexLock lock(&mutex_);
   auto session = workers_.sessions().find(worker_id);
   if (session == workers_.sessions().end()) return;
@@ -481,13 +477,13 @@ void FarmState::worker_finished(const std::string& worker_id, const v1::Attempts
     // once it has committed.
     JobStore::Batch transaction(*store_);
     held_sends_.emplace();
-    for (const v1::RankFinished& finished : batch.finished()) {
-      if (finished.chunk_size() > 0) {
-        finish_chunk(session->second, finished);
-      } else if (finished.result().state() == v1::RANK_STATE_CANCELLED) {
-        keep_cancelled_output(session->second, finished);
+    for (AttemptEnded& ended : batch) {
+      if (!ended.chunk.empty()) {
+        finish_chunk(session->second, ended);
+      } else if (ended.result.result.status == RankStatus::kCancelled) {
+        keep_cancelled_output(session->second, ended);
       } else {
-        finish_attempt(session->second, finished);
+        finish_attempt(session->second, ended);
       }
     }
     dispatch();
@@ -503,64 +499,60 @@ void FarmState::worker_finished(const std::string& worker_id, const v1::Attempts
   changed();
 }
 
-void FarmState::finish_chunk(WorkerSession& session, const v1::RankFinished& finished) {
-  session.attempts.erase(finished.attempt_id());
-  session.chunk_sizes.erase(finished.attempt_id());
-  for (const v1::RankResult& reported : finished.chunk()) session.learn_from(reported);
-  auto accepted = store_->finish_chunk(finished.attempt_id(), {finished.chunk().begin(), finished.chunk().end()},
-                                       now_unix_ms());
+void FarmState::finish_chunk(WorkerSession& session, AttemptEnded& ended) {
+  session.attempts.erase(ended.attempt_id);
+  session.chunk_sizes.erase(ended.attempt_id);
+  for (const RankRecord& reported : ended.chunk) session.learn_from(reported.result);
+  auto accepted = store_->finish_chunk(ended.attempt_id, std::move(ended.chunk), now_unix_ms());
   if (!accepted.ok()) {
     store_failed("recording a chunk's results", accepted.status());
     return;  // not acknowledged: the worker sends it again
   }
   if (*accepted) {
     counters_.results_accepted.fetch_add(static_cast<int64_t>((*accepted)->results.size()), std::memory_order_relaxed);
-    for (const v1::RankResult& result : (*accepted)->results) {
-      dispatcher_.scheduler().charge((*accepted)->user, result.end_unix_ms() - result.start_unix_ms());
+    for (const RankRecord& rank : (*accepted)->results) {
+      dispatcher_.scheduler().charge((*accepted)->user, run_time_ms(rank.result));
     }
     if (auto job = active_jobs_.find((*accepted)->job_id); job != active_jobs_.end()) {
       job->second.pending += (*accepted)->requeued;
-      for (const v1::RankResult& result : (*accepted)->results) {
-        job->second.learn_pace(result.start_unix_ms(), result.end_unix_ms());
-      }
+      for (const RankRecord& rank : (*accepted)->results) job->second.learn_pace(rank.result);
     }
-    for (const v1::RankResult& result : (*accepted)->results) fail_fast((*accepted)->job_id, result);
+    for (const RankRecord& rank : (*accepted)->results) fail_fast((*accepted)->job_id, rank.result);
     if ((*accepted)->job_finished) {
       notify_end((*accepted)->job_id);
       job_ended((*accepted)->job_id);
     }
   }
-  acknowledge(session, finished.attempt_id());
+  acknowledge(session, ended.attempt_id);
 }
 
-void FarmState::keep_cancelled_output(WorkerSession& session, const v1::RankFinished& finished) {
-  session.attempts.erase(finished.attempt_id());
-  if (absl::Status kept = store_->keep_cancelled_output(finished.attempt_id(), finished.result()); !kept.ok()) {
+void FarmState::keep_cancelled_output(WorkerSession& session, AttemptEnded& ended) {
+  session.attempts.erase(ended.attempt_id);
+  if (absl::Status kept = store_->keep_cancelled_output(ended.attempt_id, std::move(ended.result)); !kept.ok()) {
     store_failed("keeping a cancelled rank's output", kept);
     return;  // not acknowledged: the worker sends it again
   }
-  acknowledge(session, finished.attempt_id());
+  acknowledge(session, ended.attempt_id);
 }
 
-void FarmState::finish_attempt(WorkerSession& session, const v1::RankFinished& finished) {
-  session.attempts.erase(finished.attempt_id());
-  const v1::RankResult& reported = finished.result();
-  session.learn_from(reported);
-  auto accepted = store_->finish_attempt(finished.attempt_id(), reported, now_unix_ms());
+void FarmState::finish_attempt(WorkerSession& session, AttemptEnded& ended) {
+  session.attempts.erase(ended.attempt_id);
+  session.learn_from(ended.result.result);
+  auto accepted = store_->finish_attempt(ended.attempt_id, std::move(ended.result), now_unix_ms());
   if (!accepted.ok()) {
     store_failed("recording a result", accepted.status());
     return;  // not acknowledged: the worker sends it again
   }
   if (*accepted) {
     counters_.results_accepted.fetch_add(1, std::memory_order_relaxed);
-    const v1::RankResult& result = (*accepted)->result;
+    const RankResult& result = (*accepted)->result.result;
     std::map<std::string, std::vector<int64_t>> losers;  // a straggler's other attempts
     for (const AttemptRecord& superseded : (*accepted)->superseded)
       losers[superseded.worker_id].push_back(superseded.id);
     tell_to_cancel(losers);
-    dispatcher_.scheduler().charge((*accepted)->user, result.end_unix_ms() - result.start_unix_ms());
+    dispatcher_.scheduler().charge((*accepted)->user, run_time_ms(result));
     if (auto job = active_jobs_.find((*accepted)->job_id); job != active_jobs_.end()) {
-      job->second.learn_pace(result.start_unix_ms(), result.end_unix_ms());
+      job->second.learn_pace(result);
       if ((*accepted)->requeued) job->second.pending += 1;
     }
     fail_fast((*accepted)->job_id, result);
@@ -568,19 +560,19 @@ void FarmState::finish_attempt(WorkerSession& session, const v1::RankFinished& f
       notify_end((*accepted)->job_id);
       job_ended((*accepted)->job_id);
       dispatcher_.gangs().forget((*accepted)->job_id);
-    } else if (result.state() != v1::RANK_STATE_SUCCEEDED && dispatcher_.gangs().launched((*accepted)->job_id)) {
+    } else if (result.status != RankStatus::kSucceeded && dispatcher_.gangs().launched((*accepted)->job_id)) {
       // Its partners cannot finish without it: all go again together, or,
       // when it has no attempts left, the gang ends.
       if ((*accepted)->requeued) {
-        (void)requeue({finished.attempt_id()});  // a failure is logged and retried there
-      } else if (result.failure_class() == v1::FAILURE_CLASS_JOB) {
-        fail_job((*accepted)->job_id, result.error());  // every restart would fail the same way
+        (void)requeue({ended.attempt_id});  // a failure is logged and retried there
+      } else if (result.failure_class == FailureClass::kJob) {
+        fail_job((*accepted)->job_id, result.error);  // every restart would fail the same way
       } else if (auto cancelled = cancel_locked((*accepted)->job_id); !cancelled.ok()) {
         store_failed("cancelling a gang that failed for good", cancelled.status());
       }
     }
   }
-  acknowledge(session, finished.attempt_id());
+  acknowledge(session, ended.attempt_id);
 }
 
 void FarmState::acknowledge(const WorkerSession& session, int64_t attempt_id) {
@@ -588,13 +580,13 @@ void FarmState::acknowledge(const WorkerSession& session, int64_t attempt_id) {
   send_when_committed([outbox = session.outbox, attempt_id] { outbox->acknowledge(attempt_id); });
 }
 
-void FarmState::worker_checkpoint(const std::string& worker_id, const v1::CheckpointSaved& saved) {
+void FarmState::worker_checkpoint(const std::string& worker_id, int64_t attempt_id, const BlobId& checkpoint) {
   absl::MutexLock lock(&mutex_);
   if (auto session = workers_.sessions().find(worker_id); session != workers_.sessions().end())
     session->second.last_heard = absl::Now();
   // Lost to a failure, it is saved again at the next interval.
-  if (absl::Status saved_status = store_->save_checkpoint(saved.attempt_id(), saved.checkpoint()); !saved_status.ok()) {
-    store_failed("saving a checkpoint", saved_status);
+  if (absl::Status saved = store_->save_checkpoint(attempt_id, checkpoint); !saved.ok()) {
+    store_failed("saving a checkpoint", saved);
   }
 }
 
@@ -649,7 +641,7 @@ absl::Status FarmState::requeue(const std::vector<int64_t>& attempts) {
   }
   for (const JobRecord& record : *running) {
     if (auto job = active_jobs_.find(record.id); job != active_jobs_.end()) {
-      job->second.pending = record.progress.pending();
+      job->second.pending = record.progress.pending;
     }
   }
   return absl::OkStatus();
@@ -728,23 +720,22 @@ std::string FarmState::why_waiting(const std::string& job_id) {
   // A worker started together with the job may still be joining.
   if (now_unix_ms() - job->second.created_unix_ms < absl::ToInt64Milliseconds(kWaitingGrace)) return "";
   std::string why = pesc::why_waiting(job->second.queued(job_id), workers_.connected());
-  if (why.empty() && job->second.spec.parallel()) why = GangPolicy::shortfall(job_id, job->second, workers_);
+  if (why.empty() && job->second.spec.options.parallel) why = GangPolicy::shortfall(job_id, job->second, workers_);
   if (!why.empty() && waiting_note_) {
     if (const std::string note = waiting_note_(); !note.empty()) why = absl::StrCat(why, "; ", note);
   }
   return why;
 }
 
-v1::JobInfo FarmState::info_of(const JobRecord& record) {
-  v1::JobInfo info = record.to_info();
-  v1::JobProgress& progress = *info.mutable_progress();
-  progress.set_waiting(why_waiting(record.id));
-  if (record.state == v1::JOB_STATE_RUNNING) {
+JobRecord FarmState::told(JobRecord record) {
+  Progress& progress = record.progress;
+  progress.waiting = why_waiting(record.id);
+  if (record.state == JobState::kRunning) {
     // Counted a moment ago, so never more than the ranks running now.
-    progress.set_queued_at_workers(std::min(queued_at_workers(record.id), progress.running()));
-    progress.set_running(progress.running() - progress.queued_at_workers());
+    progress.queued_at_workers = std::min(queued_at_workers(record.id), progress.running);
+    progress.running -= progress.queued_at_workers;
   }
-  return info;
+  return record;
 }
 
 int FarmState::queued_at_workers(const std::string& job_id) {
@@ -800,10 +791,10 @@ void FarmState::ledger_failed(std::string_view what, const absl::Status& status)
 // A failure is logged and retried there.
 void FarmState::take_back(const std::vector<int64_t>& attempts) { (void)requeue(attempts); }
 
-void FarmState::worker_gang_ready(const std::string& worker_id, const v1::GangReady& ready) {
+void FarmState::worker_gang_ready(const std::string& worker_id, int64_t attempt_id, int free_port) {
   absl::MutexLock lock(&mutex_);
   if (WorkerSession* session = workers_.find(worker_id)) session->last_heard = absl::Now();
-  dispatcher_.gangs().ready(worker_id, ready, workers_, *this);
+  dispatcher_.gangs().ready(worker_id, attempt_id, free_port, workers_, *this);
 }
 
 void FarmState::changed() {

@@ -65,25 +65,30 @@ class FarmState final : private DispatchHost {
   // --- clients and workers: what they send is checked at the edge
   // (security/input_limits.h: check_job_spec, check_registration) before it
   // reaches these.
-  absl::StatusOr<std::string> submit(v1::JobSpec spec);
-  absl::StatusOr<v1::JobInfo> job(const std::string& job_id);
-  absl::StatusOr<std::vector<v1::JobInfo>> jobs();
-  absl::StatusOr<v1::JobInfo> cancel(const std::string& job_id);
+  absl::StatusOr<std::string> submit(JobSpec spec);
+  absl::StatusOr<JobView> job(const std::string& job_id);
+  // Every job, without pauses.
+  absl::StatusOr<std::vector<JobRecord>> jobs();
+  absl::StatusOr<JobRecord> cancel(const std::string& job_id);
   // Cancels the job if it runs, then forgets it and frees its blobs.
   absl::StatusOr<uint64_t> delete_job(const std::string& job_id);
   absl::StatusOr<std::vector<v1::WorkerInfo>> workers();
   // `pesc retry`: ranks of an ended job run again (every one that did not
   // succeed when `ranks` is empty), with new attempts, and the job runs
   // again (JobStore::retry_ranks). Its end is notified again.
-  absl::StatusOr<v1::RetryRanksResponse> retry(const std::string& job_id, const std::vector<int>& ranks);
+  struct Retried {
+    std::vector<int> ranks;  // run again, ascending
+    JobRecord job;           // as the retry left it
+  };
+  absl::StatusOr<Retried> retry(const std::string& job_id, const std::vector<int>& ranks);
   // `pesc logs`: a rank's output.txt from `offset` while it runs, asked of
   // its worker (OutputReads), or its result once it ended.
   absl::StatusOr<v1::RankOutput> read_output(const std::string& job_id, int rank, int64_t offset);
   // Results after `after_seq`, in finish order, up to a batch of them.
-  absl::StatusOr<std::vector<v1::RankResult>> results_after(const std::string& job_id, int64_t after_seq);
+  absl::StatusOr<std::vector<RankRecord>> results_after(const std::string& job_id, int64_t after_seq);
   // A page of the job's ranks (JobStore::ranks_page).
-  absl::StatusOr<JobStore::RankPage> ranks_page(const std::string& job_id, v1::RankState state, int64_t offset,
-                                                int limit);
+  absl::StatusOr<JobStore::RankPage> ranks_page(const std::string& job_id, std::optional<RankStatus> state,
+                                                int64_t offset, int limit);
   const FarmCounters& counters() const { return counters_; }
   // How long job store calls took.
   const LatencyHistogram& store_latency() const { return *store_latency_; }
@@ -105,11 +110,11 @@ class FarmState final : private DispatchHost {
   // Records a batch of results in one transaction and acknowledges them
   // once it has committed; a failed one is acknowledged never, and the
   // worker sends the results again.
-  void worker_finished(const std::string& worker_id, const v1::AttemptsFinished& batch);
-  void worker_checkpoint(const std::string& worker_id, const v1::CheckpointSaved& saved);
+  void worker_finished(const std::string& worker_id, std::vector<AttemptEnded> batch);
+  void worker_checkpoint(const std::string& worker_id, int64_t attempt_id, const BlobId& checkpoint);
   // A gang attempt holds its slot and offers a port; the last of a gang to
   // say so starts them all.
-  void worker_gang_ready(const std::string& worker_id, const v1::GangReady& ready);
+  void worker_gang_ready(const std::string& worker_id, int64_t attempt_id, int free_port);
   // The answer to a read_output's ReadOutput.
   void worker_output_read(const std::string& worker_id, const v1::OutputRead& read) { output_reads_.answer(worker_id, read); }
   // The stream ended; the worker's ranks wait out its lease.
@@ -150,7 +155,7 @@ class FarmState final : private DispatchHost {
   void send_when_committed(std::function<void()> send) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Refuses a job the state disk has no room for.
   absl::Status check_state_disk(int repetitions) const;
-  absl::StatusOr<v1::JobInfo> cancel_locked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  absl::StatusOr<JobRecord> cancel_locked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Before the job leaves active_jobs_: its notify targets hear of its end
   // once the ledger committed it.
   void notify_end(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -165,12 +170,14 @@ class FarmState final : private DispatchHost {
   // Ends the job FAILED, with the rank's error, once its first ranks have all
   // failed for the job's own fault and none succeeded: every other rank would
   // fail the same way, and the user should hear it in seconds.
-  void fail_fast(const std::string& job_id, const v1::RankResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void fail_fast(const std::string& job_id, const RankResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Ends the job JOB_STATE_FAILED with `failure`; its other ranks never run.
   void fail_job(const std::string& job_id, const std::string& failure) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Why the job's pending ranks cannot start anywhere; empty when they can.
   std::string why_waiting(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  v1::JobInfo info_of(const JobRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // The record with what memory knows of its progress: why it waits, and
+  // how many of its ranks wait at workers.
+  JobRecord told(JobRecord record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Keeps the worker's pause (reason) or its end (empty) for job reports.
   void record_pause(const std::string& worker_id, const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Ranks of the job that workers hold but have not started.
@@ -201,13 +208,12 @@ class FarmState final : private DispatchHost {
   // drop them. When the store fails, the reaper tries again.
   absl::Status requeue(const std::vector<int64_t>& attempts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void changed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void finish_attempt(WorkerSession& session, const v1::RankFinished& finished) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void finish_attempt(WorkerSession& session, AttemptEnded& ended) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Tells the worker its result is stored, so it may forget it.
   void acknowledge(const WorkerSession& session, int64_t attempt_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void finish_chunk(WorkerSession& session, const v1::RankFinished& finished) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void finish_chunk(WorkerSession& session, AttemptEnded& ended) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // What a rank stopped for a cancel had written stays with it.
-  void keep_cancelled_output(WorkerSession& session, const v1::RankFinished& finished)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void keep_cancelled_output(WorkerSession& session, AttemptEnded& ended) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void reaper_loop();
   struct ReaperWait {
     FarmState* state;

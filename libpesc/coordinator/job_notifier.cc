@@ -55,9 +55,9 @@ std::string seconds(int64_t ms) { return absl::StrFormat("%.1f s", static_cast<d
 
 }  // namespace
 
-int64_t JobOutcome::run_time_ms(const v1::RankResult& result) {
-  const bool ran = result.start_unix_ms() > 0 && result.end_unix_ms() >= result.start_unix_ms();
-  return ran ? result.end_unix_ms() - result.start_unix_ms() : 0;
+int64_t JobOutcome::run_time_ms(const RankResult& result) {
+  const bool ran = result.start > std::chrono::system_clock::time_point() && result.end >= result.start;
+  return ran ? std::chrono::duration_cast<std::chrono::milliseconds>(result.end - result.start).count() : 0;
 }
 
 JobOutcome JobOutcome::of(const v1::JobInfo& job, int64_t rank_time_ms) {

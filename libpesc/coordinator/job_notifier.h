@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "pesc/pesc.h"
 #include "pesc/v1/pesc.pb.h"
 
 namespace pesc {
@@ -47,7 +48,7 @@ struct JobOutcome {
   // `rank_time_ms`: run_time_ms summed over the job's results.
   static JobOutcome of(const v1::JobInfo& job, int64_t rank_time_ms);
   // How long a rank ran; 0 when it never started.
-  static int64_t run_time_ms(const v1::RankResult& result);
+  static int64_t run_time_ms(const RankResult& result);
   std::string to_json() const;
   // An RFC 5322 message: headers, a blank line, a plain-text body.
   std::string to_mail(const std::string& from, const std::string& to) const;

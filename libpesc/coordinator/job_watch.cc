@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "ledger/ledger_conversion.h"
 #include "transport/transport.h"
 
 namespace pesc {
@@ -118,24 +119,26 @@ absl::Status JobWatch::read_news() {
   if (state_.shutting_down()) return absl::UnavailableError("the coordinator is shutting down");
   // The job first: once it has ended, every result of it is in the store,
   // so the results read next hold all that the end may close.
-  auto job = state_.job(job_id_);
-  if (!job.ok()) return job.status();
+  auto view = state_.job(job_id_);
+  if (!view.ok()) return view.status();
+  v1::JobInfo job = to_proto(*view);
   auto results = state_.results_after(job_id_, after_seq_);
   if (!results.ok()) return results.status();
   if (!results->empty()) {
-    after_seq_ = results->back().finish_seq();
+    after_seq_ = results->back().finish_seq;
     // A full batch may have more behind it.
     absl::MutexLock lock(&mutex_);
     news_ = true;
   }
   const bool more_results = !results->empty();
-  add_results(*results, waiting_);
-  if (!last_progress_ || !same_progress(*last_progress_, job->progress())) {
-    last_progress_ = job->progress();
+  std::vector<v1::RankResult> finished = to_proto(*results);
+  add_results(finished, waiting_);
+  if (!last_progress_ || !same_progress(*last_progress_, job.progress())) {
+    last_progress_ = job.progress();
     *waiting_.emplace_back().mutable_progress() = *last_progress_;
   }
-  if (job->state() != v1::JOB_STATE_RUNNING && !more_results) {
-    *waiting_.emplace_back().mutable_job_done() = *std::move(job);
+  if (job.state() != v1::JOB_STATE_RUNNING && !more_results) {
+    *waiting_.emplace_back().mutable_job_done() = std::move(job);
     ended_ = true;
   }
   return absl::OkStatus();

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "coordinator/job_watch.h"
 #include "coordinator/worker_stream.h"
+#include "ledger/ledger_conversion.h"
 #include "security/input_limits.h"
 #include "transport/transport.h"
 
@@ -25,7 +26,7 @@ grpc::Status JobsService::GetJob(grpc::ServerContext* context, const v1::GetJobR
   if (auto caller = access_.authorize_job(*context, request->job_id()); !caller.ok()) return to_grpc(caller.status());
   auto job = state_.job(request->job_id());
   if (!job.ok()) return to_grpc(job.status());
-  *response = *std::move(job);
+  *response = to_proto(*job);
   return grpc::Status::OK;
 }
 
@@ -35,7 +36,7 @@ grpc::Status JobsService::ListJobs(grpc::ServerContext* context, const v1::ListJ
   if (!caller.ok()) return to_grpc(caller.status());
   auto jobs = access_.visible_jobs(*caller);
   if (!jobs.ok()) return to_grpc(jobs.status());
-  for (auto& job : *jobs) *response->add_jobs() = std::move(job);
+  for (const JobRecord& job : *jobs) *response->add_jobs() = to_proto(job);
   return grpc::Status::OK;
 }
 
@@ -44,7 +45,7 @@ grpc::Status JobsService::CancelJob(grpc::ServerContext* context, const v1::Canc
   if (auto caller = access_.authorize_job(*context, request->job_id()); !caller.ok()) return to_grpc(caller.status());
   auto job = state_.cancel(request->job_id());
   if (!job.ok()) return to_grpc(job.status());
-  *response->mutable_job() = *std::move(job);
+  *response->mutable_job() = to_proto(*job);
   return grpc::Status::OK;
 }
 
@@ -76,7 +77,8 @@ grpc::Status JobsService::RetryRanks(grpc::ServerContext* context, const v1::Ret
   if (auto caller = access_.authorize_job(*context, request->job_id()); !caller.ok()) return to_grpc(caller.status());
   auto retried = state_.retry(request->job_id(), {request->ranks().begin(), request->ranks().end()});
   if (!retried.ok()) return to_grpc(retried.status());
-  *response = *std::move(retried);
+  response->mutable_ranks()->Assign(retried->ranks.begin(), retried->ranks.end());
+  *response->mutable_job() = to_proto(retried->job);
   return grpc::Status::OK;
 }
 

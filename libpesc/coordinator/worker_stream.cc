@@ -3,6 +3,7 @@
 #include <string_view>
 #include <utility>
 
+#include "ledger/ledger_conversion.h"
 #include "security/input_limits.h"
 #include "transport/transport.h"
 
@@ -77,11 +78,12 @@ absl::Status WorkerStream::register_worker() {
 
 void WorkerStream::handle(const v1::WorkerMessage& message) {
   if (message.has_finished_batch()) {
-    state_.worker_finished(worker_id_, message.finished_batch());
+    state_.worker_finished(worker_id_, attempts_ended_of(message.finished_batch()));
   } else if (message.has_checkpoint()) {
-    state_.worker_checkpoint(worker_id_, message.checkpoint());
+    const v1::CheckpointSaved& saved = message.checkpoint();
+    state_.worker_checkpoint(worker_id_, saved.attempt_id(), from_proto(saved.checkpoint()));
   } else if (message.has_gang_ready()) {
-    state_.worker_gang_ready(worker_id_, message.gang_ready());
+    state_.worker_gang_ready(worker_id_, message.gang_ready().attempt_id(), message.gang_ready().free_port());
   } else if (message.has_heartbeat()) {
     state_.worker_heartbeat(worker_id_, message.heartbeat());
   } else if (message.has_output_read()) {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "ledger/job_types.h"
 #include "pesc/v1/pesc.pb.h"
 #include "scheduler/fair_share.h"
 
@@ -22,7 +23,7 @@ struct FaultWatch {
 };
 
 struct ActiveJob {
-  v1::JobSpec spec;
+  JobSpec spec;
   int64_t created_unix_ms = 0;
   int pending = 0;
   std::string pinned_worker;  // same-machine jobs, once placed; recovered from the ledger
@@ -30,8 +31,8 @@ struct ActiveJob {
   // How long its ranks take, from those that ended: -1 until one has.
   double typical_rank_ms = -1;
 
-  // Learns from a rank of it that ran from `start_unix_ms` to `end_unix_ms`.
-  void learn_pace(int64_t start_unix_ms, int64_t end_unix_ms);
+  // Learns from a rank of it that ended.
+  void learn_pace(const RankResult& result) { learn_rank_time(typical_rank_ms, result); }
 
   // The job as the placement rules see it.
   QueuedJob queued(const std::string& job_id) const;

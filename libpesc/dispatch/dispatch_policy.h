@@ -103,7 +103,7 @@ class DispatchPolicy {
 // what all the job's ranks share travels once, as description_for's.
 v1::Assignment assignment_for(const std::string& job_id, const JobStore::StartedAttempt& started,
                               const std::vector<int>& gpus);
-v1::JobDescription description_for(const std::string& job_id, const v1::JobSpec& spec);
+v1::JobDescription description_for(const std::string& job_id, const JobSpec& spec);
 
 }  // namespace pesc
 

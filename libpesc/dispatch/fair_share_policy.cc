@@ -19,7 +19,7 @@ void FairSharePolicy::place(DispatchRound& round) {
   if (round.has_failed()) return;
   std::vector<QueuedJob> queued_jobs;
   for (const auto& [job_id, job] : round.jobs()) {
-    if (job.pending > 0 && !job.spec.parallel()) queued_jobs.push_back(job.queued(job_id));
+    if (job.pending > 0 && !job.spec.options.parallel) queued_jobs.push_back(job.queued(job_id));
   }
   if (queued_jobs.empty()) return;
   std::vector<WorkerCapacity> capacity = round.workers().capacity();
@@ -91,7 +91,7 @@ int FairSharePolicy::chunk_size(const ActiveJob& job, int online_slots) {
   // costs the coordinator as much as it costs the worker to run it. Only
   // the job's own ranks tell that its ranks are short: the worker's last
   // job may have been quicker. Gangs, GPUs and checkpoints are per rank.
-  if (job.spec.parallel() || job.spec.gpus_per_rank() > 0 || job.spec.checkpoint_interval_ms() > 0 ||
+  if (job.spec.options.parallel || job.spec.options.gpus > 0 || job.spec.options.checkpoint_interval.count() > 0 ||
       job.typical_rank_ms < 0) {
     return 1;
   }

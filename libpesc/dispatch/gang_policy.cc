@@ -14,7 +14,7 @@ void GangPolicy::place(DispatchRound& round) {
   if (round.has_failed()) return;
   std::vector<std::pair<int64_t, std::string>> waiting;  // created, job id
   for (const auto& [job_id, job] : round.jobs()) {
-    if (job.spec.parallel() && job.pending > 0 && !gangs_.contains(job_id)) {
+    if (job.spec.options.parallel && job.pending > 0 && !gangs_.contains(job_id)) {
       waiting.emplace_back(job.created_unix_ms, job_id);
     }
   }
@@ -51,17 +51,17 @@ void GangPolicy::launch(DispatchRound& round, const std::string& job_id, ActiveJ
   }
 }
 
-void GangPolicy::ready(const std::string& worker_id, const v1::GangReady& ready, const WorkerRegistry& workers,
-                       DispatchHost& host) {
+void GangPolicy::ready(const std::string& worker_id, int64_t attempt_id, int free_port,
+                       const WorkerRegistry& workers, DispatchHost& host) {
   for (auto& [job_id, launch] : gangs_) {
-    auto attempt = launch.worker_of.find(ready.attempt_id());
+    auto attempt = launch.worker_of.find(attempt_id);
     if (attempt == launch.worker_of.end() || attempt->second != worker_id) continue;
     if (!launch.master_addr.empty()) {
       send_start(launch, worker_id, host);  // it reconnected after the start; the first one is lost
       return;
     }
-    launch.not_ready.erase(ready.attempt_id());
-    if (ready.attempt_id() == launch.master_attempt) launch.master_port = ready.free_port();
+    launch.not_ready.erase(attempt_id);
+    if (attempt_id == launch.master_attempt) launch.master_port = free_port;
     if (launch.not_ready.empty()) start(launch, workers, host);
     return;
   }
@@ -111,7 +111,7 @@ std::vector<int64_t> GangPolicy::unlike_the_ledger(const std::vector<AttemptReco
   std::vector<int64_t> restart;
   for (const AttemptRecord& attempt : running) {
     auto job = jobs.find(attempt.job_id);
-    if (job == jobs.end() || !job->second.spec.parallel()) continue;
+    if (job == jobs.end() || !job->second.spec.options.parallel) continue;
     auto launch = gangs_.find(attempt.job_id);
     if (launch == gangs_.end() || !launch->second.worker_of.contains(attempt.id)) restart.push_back(attempt.id);
   }
@@ -132,8 +132,8 @@ std::string GangPolicy::shortfall(const std::string& job_id, const ActiveJob& jo
     slots += worker.slots;
     count += 1;
   }
-  if (slots >= job.spec.repetitions()) return "";
-  return absl::StrCat("a parallel job runs all its ", job.spec.repetitions(),
+  if (slots >= job.spec.repetitions) return "";
+  return absl::StrCat("a parallel job runs all its ", job.spec.repetitions,
                       " ranks at once, but the workers online in room(s) ", absl::StrJoin(gang.rooms, ", "), " have ",
                       slots, " slots in all (", count,
                       " workers): start more workers, or cancel it and lower the repetitions or drop --parallel");

@@ -25,10 +25,10 @@ class GangPolicy final : public DispatchPolicy {
 
   bool launched(const std::string& job_id) const { return gangs_.contains(job_id); }
   void forget(const std::string& job_id) { gangs_.erase(job_id); }
-  // A gang attempt holds its slot and offers a port; the last of a gang to
-  // say so starts them all (one that says so again after the start, having
-  // reconnected, is sent the start again).
-  void ready(const std::string& worker_id, const v1::GangReady& ready, const WorkerRegistry& workers,
+  // A gang attempt holds its slot and offers a free port on its host; the
+  // last of a gang to say so starts them all (one that says so again after
+  // the start, having reconnected, is sent the start again).
+  void ready(const std::string& worker_id, int64_t attempt_id, int free_port, const WorkerRegistry& workers,
              DispatchHost& host);
   // Every attempt of the gangs these attempts belong to, since a gang cannot
   // go on without one of its ranks: each is told to stop (host.cancel), and

@@ -20,8 +20,8 @@ constexpr int64_t kStragglerScanMs = 200;
 
 bool StragglerPolicy::may_have_stragglers(const ActiveJob& job) {
   // A GPU rank's duplicate would need GPUs of its own; not worth holding them.
-  return job.pending <= 0 && !job.spec.no_duplicates() && !job.spec.parallel() && !job.spec.same_machine() &&
-         job.spec.gpus_per_rank() == 0;
+  return job.pending <= 0 && !job.spec.options.no_duplicates && !job.spec.options.parallel &&
+         !job.spec.options.same_machine && job.spec.options.gpus == 0;
 }
 
 std::optional<int64_t> StragglerPolicy::next_round_unix_ms(const ActiveJobs& jobs, int64_t now_unix_ms) const {

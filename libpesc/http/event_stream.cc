@@ -6,6 +6,7 @@
 #include "coordinator/farm_state.h"
 #include "http/api.h"
 #include "http/json_views.h"
+#include "ledger/ledger_conversion.h"
 
 namespace pesc::http {
 
@@ -112,9 +113,9 @@ class Stream {
   absl::Status changes(std::string& out) {
     auto jobs = api_.core().access.visible_jobs(caller_);
     if (!jobs.ok()) return jobs.status();
-    for (const v1::JobInfo& job : *jobs) {
-      if (!job_id_.empty() && job.id() != job_id_) continue;
-      add_if_changed(out, "job", job.id(), job_json(job).dump(), last_jobs_);
+    for (const JobRecord& job : *jobs) {
+      if (!job_id_.empty() && job.id != job_id_) continue;
+      add_if_changed(out, "job", job.id, job_json(to_proto(job)).dump(), last_jobs_);
     }
     auto workers = api_.core().state.workers();
     if (!workers.ok()) return workers.status();

@@ -4,29 +4,30 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/client_conversion.h"
+#include "ledger/ledger_conversion.h"
 
 namespace pesc::http {
 
 absl::Status for_each_rank(FarmState& state, const std::string& job_id,
                            const std::function<absl::Status(const v1::RankResult&)>& visit) {
   for (int64_t offset = 0;; offset += kRanksPerPage) {
-    auto page = state.ranks_page(job_id, v1::RANK_STATE_UNSPECIFIED, offset, kRanksPerPage);
+    auto page = state.ranks_page(job_id, std::nullopt, offset, kRanksPerPage);
     if (!page.ok()) return page.status();
-    for (const v1::RankResult& rank : page->ranks) {
-      if (absl::Status visited = visit(rank); !visited.ok()) return visited;
+    for (const RankRecord& rank : page->ranks) {
+      if (absl::Status visited = visit(to_proto(rank)); !visited.ok()) return visited;
     }
     if (static_cast<int>(page->ranks.size()) < kRanksPerPage) return absl::OkStatus();
   }
 }
 
 absl::StatusOr<v1::RankResult> one_rank(FarmState& state, const std::string& job_id, int rank) {
-  auto page = state.ranks_page(job_id, v1::RANK_STATE_UNSPECIFIED, rank, 1);
+  auto page = state.ranks_page(job_id, std::nullopt, rank, 1);
   if (!page.ok()) return page.status();
   if (page->ranks.empty()) {
     return absl::NotFoundError(absl::StrCat("job ", job_id, " has ", page->total, " ranks, 0 to ", page->total - 1,
                                             "; there is no rank ", rank));
   }
-  return page->ranks.front();
+  return to_proto(page->ranks.front());
 }
 
 uint64_t output_size(const v1::RankResult& rank) {

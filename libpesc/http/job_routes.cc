@@ -11,6 +11,7 @@
 #include "http/api.h"
 #include "http/job_ranks.h"
 #include "http/json_views.h"
+#include "ledger/ledger_conversion.h"
 #include "security/input_limits.h"
 
 namespace pesc::http {
@@ -41,18 +42,19 @@ absl::Status list_jobs(Api& api, Call& call) {
   auto limit = int_param(call.request, "limit", 100, 1, 1000);
   if (!limit.ok()) return limit.status();
   const std::string state = call.request.get_param_value("state");
-  auto jobs = api.core().access.visible_jobs(call.caller);
-  if (!jobs.ok()) return jobs.status();
-  std::sort(jobs->begin(), jobs->end(), [](const v1::JobInfo& a, const v1::JobInfo& b) {
+  auto visible = api.core().access.visible_jobs(call.caller);
+  if (!visible.ok()) return visible.status();
+  std::vector<v1::JobInfo> jobs = to_proto(*visible);
+  std::sort(jobs.begin(), jobs.end(), [](const v1::JobInfo& a, const v1::JobInfo& b) {
     return a.created_unix_ms() != b.created_unix_ms() ? a.created_unix_ms() > b.created_unix_ms() : a.id() > b.id();
   });
   json list = json::array();
   int64_t matched = 0;
-  for (const v1::JobInfo& job : *jobs) {
+  for (const v1::JobInfo& job : jobs) {
     if (!state.empty() && job_state_name(job) != state) continue;
     if (matched++ >= *offset && static_cast<int64_t>(list.size()) < *limit) list.push_back(job_json(job));
   }
-  reply_json(call.response, {{"jobs", list}, {"total", matched}, {"usage", usage_of(*jobs)}});
+  reply_json(call.response, {{"jobs", list}, {"total", matched}, {"usage", usage_of(jobs)}});
   return absl::OkStatus();
 }
 
@@ -172,13 +174,14 @@ absl::Status submit_job(Api& api, Call& call) {
 absl::Status get_job(Api& api, EndedJobSummaries& summaries, Call& call) {
   auto job_id = api.job_of(call);
   if (!job_id.ok()) return job_id.status();
-  auto job = api.core().state.job(*job_id);
-  if (!job.ok()) return job.status();
-  json body = job_json(*job);
-  body["spec"] = spec_json(job->spec());
-  const int64_t end_ms = job->finished_unix_ms() != 0 ? job->finished_unix_ms() : now_unix_ms();
-  body["wall_s"] = static_cast<double>(end_ms - job->created_unix_ms()) / 1000.0;
-  auto summary = summaries.of(api.core().state, *job);
+  auto view = api.core().state.job(*job_id);
+  if (!view.ok()) return view.status();
+  const v1::JobInfo job = to_proto(*view);
+  json body = job_json(job);
+  body["spec"] = spec_json(job.spec());
+  const int64_t end_ms = job.finished_unix_ms() != 0 ? job.finished_unix_ms() : now_unix_ms();
+  body["wall_s"] = static_cast<double>(end_ms - job.created_unix_ms()) / 1000.0;
+  auto summary = summaries.of(api.core().state, job);
   if (!summary.ok()) return summary.status();
   body["speedup"] = *summary ? json((*summary)->speedup) : json();
   body["workers_used"] = *summary ? json((*summary)->workers_used) : json();
@@ -191,7 +194,7 @@ absl::Status cancel_job(Api& api, Call& call) {
   if (!job_id.ok()) return job_id.status();
   auto job = api.core().state.cancel(*job_id);
   if (!job.ok()) return job.status();
-  reply_json(call.response, {{"id", job->id()}, {"state", job_state_name(*job)}});
+  reply_json(call.response, {{"id", job->id}, {"state", job_state_name(to_proto(*job))}});
   return absl::OkStatus();
 }
 

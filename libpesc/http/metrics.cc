@@ -6,6 +6,7 @@
 #include "coordinator/farm_state.h"
 #include "http/api.h"
 #include "http/json_views.h"
+#include "ledger/ledger_conversion.h"
 
 namespace pesc::http {
 namespace {
@@ -19,14 +20,15 @@ void by_label(std::string& out, const char* name, const char* label, const std::
 }
 
 absl::StatusOr<std::string> metrics_text(FarmState& state) {
-  auto jobs = state.jobs();
-  if (!jobs.ok()) return jobs.status();
+  auto records = state.jobs();
+  if (!records.ok()) return records.status();
+  const std::vector<v1::JobInfo> jobs = to_proto(*records);
   auto workers = state.workers();
   if (!workers.ok()) return workers.status();
   std::string out;
   std::map<std::string, int64_t> ranks = {{"queued", 0}, {"running", 0}, {"done", 0}, {"failed", 0}, {"cancelled", 0}};
   std::map<std::string, int64_t> job_states;
-  for (const v1::JobInfo& job : *jobs) {
+  for (const v1::JobInfo& job : jobs) {
     const v1::JobProgress& progress = job.progress();
     ranks["queued"] += progress.pending() + progress.queued_at_workers();
     ranks["running"] += progress.running();

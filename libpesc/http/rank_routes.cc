@@ -8,6 +8,7 @@
 #include "http/api.h"
 #include "http/job_ranks.h"
 #include "http/json_views.h"
+#include "ledger/ledger_conversion.h"
 
 namespace pesc::http {
 namespace {
@@ -33,16 +34,16 @@ absl::Status list_ranks(Api& api, Call& call) {
   if (!offset.ok()) return offset.status();
   auto limit = int_param(call.request, "limit", 100, 1, kRanksPerPage);
   if (!limit.ok()) return limit.status();
-  v1::RankState state = v1::RANK_STATE_UNSPECIFIED;
+  std::optional<RankStatus> state;
   if (const std::string status = call.request.get_param_value("status"); !status.empty()) {
     auto named = rank_state_named(status);
     if (!named.ok()) return named.status();
-    state = *named;
+    state = from_proto(*named);
   }
   auto page = api.core().state.ranks_page(*job_id, state, *offset, static_cast<int>(*limit));
   if (!page.ok()) return page.status();
   json ranks = json::array();
-  for (const v1::RankResult& rank : page->ranks) ranks.push_back(rank_json(rank));
+  for (const RankRecord& rank : page->ranks) ranks.push_back(rank_json(to_proto(rank)));
   reply_json(call.response, {{"total", page->total}, {"offset", *offset}, {"ranks", ranks}});
   return absl::OkStatus();
 }
@@ -177,7 +178,7 @@ absl::StatusOr<JobReport> report(Api& api, Call& call) {
   if (!job_id.ok()) return job_id.status();
   auto job = api.core().state.job(*job_id);
   if (!job.ok()) return job.status();
-  return report_of(api.core().state, *job);
+  return report_of(api.core().state, to_proto(*job));
 }
 
 // The words rank_json uses.

@@ -14,18 +14,6 @@ absl::Status no_such_rank(const std::string& job_id, int total, int rank) {
 
 }  // namespace
 
-v1::JobInfo JobRecord::to_info() const {
-  v1::JobInfo info;
-  info.set_id(id);
-  *info.mutable_spec() = spec;
-  info.set_state(state);
-  *info.mutable_progress() = progress;
-  info.set_created_unix_ms(created_unix_ms);
-  info.set_finished_unix_ms(finished_unix_ms);
-  info.set_failure(failure);
-  return info;
-}
-
 JobStore::Batch::Batch(JobStore& store) : store_(store), open_(store.begin_batch()) {}
 
 JobStore::Batch::~Batch() {
@@ -49,32 +37,32 @@ absl::StatusOr<JobStore::StartedAttempt> JobStore::start_attempt(const std::stri
 }
 
 absl::StatusOr<std::vector<AttemptRecord>> JobStore::cancel_job(const std::string& job_id, int64_t now_unix_ms) {
-  return end_job(job_id, v1::JOB_STATE_CANCELLED, "", now_unix_ms);
+  return end_job(job_id, JobState::kCancelled, "", now_unix_ms);
 }
 
 absl::StatusOr<std::vector<AttemptRecord>> JobStore::fail_job(const std::string& job_id, const std::string& failure,
                                                               int64_t now_unix_ms) {
-  return end_job(job_id, v1::JOB_STATE_FAILED, failure, now_unix_ms);
+  return end_job(job_id, JobState::kFailed, failure, now_unix_ms);
 }
 
-absl::StatusOr<v1::RankResult> JobStore::rank_now(const std::string& job_id, int rank) {
+absl::StatusOr<RankRecord> JobStore::rank_now(const std::string& job_id, int rank) {
   PESC_ASSIGN_OR_RETURN(JobRecord job, this->job(job_id));
-  if (rank < 0 || rank >= job.progress.total()) return no_such_rank(job_id, job.progress.total(), rank);
+  if (rank < 0 || rank >= job.progress.total) return no_such_rank(job_id, job.progress.total, rank);
   PESC_ASSIGN_OR_RETURN(RankRow row, rank_row(job_id, rank));
   if (row.finish_seq > 0) {
     // finish_seqs are the job's own, one per ended rank.
-    PESC_ASSIGN_OR_RETURN(std::vector<v1::RankResult> ended, results_after(job_id, row.finish_seq - 1, 1));
-    if (!ended.empty() && ended.front().rank() == rank) return ended.front();
+    PESC_ASSIGN_OR_RETURN(std::vector<RankRecord> ended, results_after(job_id, row.finish_seq - 1, 1));
+    if (!ended.empty() && ended.front().result.rank == rank) return ended.front();
   }
-  v1::RankResult now;
-  now.set_rank(rank);
-  now.set_state(row.state);
-  if (row.state != v1::RANK_STATE_RUNNING) return now;
+  RankRecord now;
+  now.result.rank = rank;
+  now.result.status = row.state;
+  if (row.state != RankStatus::kRunning) return now;
   PESC_ASSIGN_OR_RETURN(std::vector<AttemptRecord> running, running_attempts(job_id));
   for (const AttemptRecord& attempt : running) {
     if (attempt.rank <= rank && rank < attempt.rank + attempt.rank_count) {
-      now.set_attempt_id(attempt.id);
-      now.set_worker(attempt.worker_id);
+      now.result.attempt = attempt.id;
+      now.result.worker = attempt.worker_id;
       break;
     }
   }
@@ -83,9 +71,9 @@ absl::StatusOr<v1::RankResult> JobStore::rank_now(const std::string& job_id, int
 
 absl::StatusOr<std::vector<int>> JobStore::retry_ranks(const std::string& job_id, std::vector<int> ranks) {
   PESC_ASSIGN_OR_RETURN(JobRecord job, this->job(job_id));
-  if (job.state == v1::JOB_STATE_RUNNING) {
+  if (job.state == JobState::kRunning) {
     return absl::FailedPreconditionError(
-        absl::StrCat("job ", job_id, " is still running (", job.progress.pending() + job.progress.running(),
+        absl::StrCat("job ", job_id, " is still running (", job.progress.pending + job.progress.running,
                      " ranks pending or running): retry its ranks once it has ended, or cancel it first"));
   }
   if (ranks.empty()) {
@@ -96,7 +84,7 @@ absl::StatusOr<std::vector<int>> JobStore::retry_ranks(const std::string& job_id
                                                         "again, e.g. --ranks 3,7-9)"));
     }
   }
-  const int total = job.progress.total();
+  const int total = job.progress.total;
   for (int rank : ranks) {
     if (rank < 0 || rank >= total) return no_such_rank(job_id, total, rank);
   }

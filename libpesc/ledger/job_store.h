@@ -26,30 +26,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/latency_histogram.h"
-#include "pesc/v1/pesc.pb.h"
+#include "ledger/job_types.h"
 
 namespace pesc {
-
-struct JobRecord {
-  std::string id;
-  v1::JobSpec spec;
-  v1::JobState state = v1::JOB_STATE_RUNNING;
-  v1::JobProgress progress;
-  int64_t created_unix_ms = 0;
-  int64_t finished_unix_ms = 0;
-  std::string failure;  // why a JOB_STATE_FAILED job ended
-
-  v1::JobInfo to_info() const;
-};
-
-struct AttemptRecord {
-  int64_t id = 0;
-  std::string job_id;
-  int rank = 0;
-  std::string worker_id;
-  int64_t started_unix_ms = 0;
-  int rank_count = 1;  // a chunk's ranks: rank .. rank + rank_count - 1
-};
 
 class JobStore {
  public:
@@ -76,7 +55,7 @@ class JobStore {
   };
 
   // Inserts the job and one pending row per rank in one transaction.
-  virtual absl::Status create_job(const std::string& id, const v1::JobSpec& spec, int64_t created_unix_ms) = 0;
+  virtual absl::Status create_job(const std::string& id, const JobSpec& spec, int64_t created_unix_ms) = 0;
   virtual absl::StatusOr<JobRecord> job(const std::string& id) = 0;
   virtual absl::StatusOr<std::vector<JobRecord>> jobs() = 0;
   virtual absl::StatusOr<std::vector<JobRecord>> running_jobs() = 0;
@@ -85,13 +64,13 @@ class JobStore {
   virtual absl::StatusOr<std::vector<int>> pending_ranks(const std::string& job_id, int limit) = 0;
 
   // Marks the rank running under a new attempt on `worker_id`; returns the
-  // attempt and the rank's last checkpoint (empty when it has none).
+  // attempt and the rank's last checkpoint.
   struct StartedAttempt {
     int64_t id = 0;
     int rank = 0;
     int rank_count = 1;
     std::string worker_id;
-    v1::BlobRef checkpoint;
+    std::optional<BlobId> checkpoint;  // the rank's last, none when it has none
   };
   absl::StatusOr<StartedAttempt> start_attempt(const std::string& job_id, int rank, const std::string& worker_id,
                                                int64_t now_unix_ms);
@@ -117,14 +96,14 @@ class JobStore {
   // (`requeued`); otherwise the result is the rank's, with its finish_seq,
   // and the rank's other attempts are `superseded`, for the workers to stop.
   struct Accepted {
-    v1::RankResult result;
+    RankRecord result;
     std::string job_id;
     std::string user;
     bool requeued = false;
     bool job_finished = false;
     std::vector<AttemptRecord> superseded;
   };
-  virtual absl::StatusOr<std::optional<Accepted>> finish_attempt(int64_t attempt_id, v1::RankResult result,
+  virtual absl::StatusOr<std::optional<Accepted>> finish_attempt(int64_t attempt_id, RankRecord result,
                                                                  int64_t now_unix_ms) = 0;
 
   // One attempt for `count` consecutive pending ranks from `first_rank` (a
@@ -135,25 +114,25 @@ class JobStore {
   // (failed ranks with attempts left queue again, as do ranks it has no
   // result for), in one transaction; nullopt for a stale attempt.
   struct ChunkAccepted {
-    std::vector<v1::RankResult> results;  // accepted, with their finish_seq
+    std::vector<RankRecord> results;  // accepted, with their finish_seq
     std::string job_id;
     std::string user;
     int requeued = 0;
     bool job_finished = false;
   };
   virtual absl::StatusOr<std::optional<ChunkAccepted>> finish_chunk(int64_t attempt_id,
-                                                                    std::vector<v1::RankResult> results,
+                                                                    std::vector<RankRecord> results,
                                                                     int64_t now_unix_ms) = 0;
 
   // Keeps what an attempt stopped by its job's cancel reports (the output
   // its rank had written) with the cancelled rank, under a new finish_seq
   // so that watchers get the rank again; ignored for any other attempt (a
   // straggler's duplicate that lost, a stale one).
-  virtual absl::Status keep_cancelled_output(int64_t attempt_id, v1::RankResult result) = 0;
+  virtual absl::Status keep_cancelled_output(int64_t attempt_id, RankRecord result) = 0;
 
   // Keeps a running attempt's checkpoint as its rank's latest; ignored for
   // attempts that are no longer current.
-  virtual absl::Status save_checkpoint(int64_t attempt_id, const v1::BlobRef& checkpoint) = 0;
+  virtual absl::Status save_checkpoint(int64_t attempt_id, const BlobId& checkpoint) = 0;
 
   // Puts the ranks of these attempts back to pending (their worker was
   // lost), unless another attempt of the rank still runs.
@@ -171,7 +150,7 @@ class JobStore {
   // workers must stop. Cancelled ranks get a finish_seq like finished ones.
   absl::StatusOr<std::vector<AttemptRecord>> cancel_job(const std::string& job_id, int64_t now_unix_ms);
   // Ends a job that cannot work (its first ranks all failed for what it
-  // holds) as cancel_job does, but JOB_STATE_FAILED with `failure`, also
+  // holds) as cancel_job does, but JobState::kFailed with `failure`, also
   // when those ranks were its last.
   absl::StatusOr<std::vector<AttemptRecord>> fail_job(const std::string& job_id, const std::string& failure,
                                                       int64_t now_unix_ms);
@@ -190,7 +169,7 @@ class JobStore {
   // results_after gives it; before, its state and, while it runs, the
   // attempt_id and worker of its oldest running attempt. NotFound for an
   // unknown job, OutOfRange for a rank it does not have.
-  absl::StatusOr<v1::RankResult> rank_now(const std::string& job_id, int rank);
+  absl::StatusOr<RankRecord> rank_now(const std::string& job_id, int rank);
 
   // Removes a job and all its rows; returns the blobs no job refers to any
   // more, for the caller to delete. NotFound for an unknown job.
@@ -198,19 +177,19 @@ class JobStore {
 
   // Finished (or cancelled) ranks of a job with finish_seq > after_seq, in
   // finish order, at most `limit`.
-  virtual absl::StatusOr<std::vector<v1::RankResult>> results_after(const std::string& job_id, int64_t after_seq,
-                                                                    int limit) = 0;
+  virtual absl::StatusOr<std::vector<RankRecord>> results_after(const std::string& job_id, int64_t after_seq,
+                                                                 int limit) = 0;
 
   // A page of a job's ranks in rank order, of one state unless `state` is
-  // RANK_STATE_UNSPECIFIED, and how many ranks match: each with its accepted
+  // none, and how many ranks match: each with its accepted
   // result or, while it runs, its attempt's worker and start. Pages through
   // a big job without reading it whole.
   struct RankPage {
     int64_t total = 0;
-    std::vector<v1::RankResult> ranks;
+    std::vector<RankRecord> ranks;
   };
-  virtual absl::StatusOr<RankPage> ranks_page(const std::string& job_id, v1::RankState state, int64_t offset,
-                                              int limit) = 0;
+  virtual absl::StatusOr<RankPage> ranks_page(const std::string& job_id, std::optional<RankStatus> state,
+                                              int64_t offset, int limit) = 0;
 
   // Run time of finished ranks per user, for fair share.
   virtual absl::StatusOr<std::map<std::string, int64_t>> usage_by_user() = 0;
@@ -219,7 +198,7 @@ class JobStore {
   // stays bound to it across a coordinator restart.
   virtual absl::Status record_worker(const std::string& id, const std::string& host, int slots,
                                      const std::string& credential, int64_t now_unix_ms) = 0;
-  virtual absl::StatusOr<std::vector<v1::WorkerInfo>> workers() = 0;
+  virtual absl::StatusOr<std::vector<WorkerRecord>> workers() = 0;
   // Worker id -> the credential it last registered with.
   virtual absl::StatusOr<std::map<std::string, std::string>> worker_credentials() = 0;
 
@@ -229,9 +208,8 @@ class JobStore {
   virtual absl::Status record_pause(const std::string& worker_id, const std::string& reason,
                                     int64_t now_unix_ms) = 0;
   // Workers' pauses that overlap [from, to), by worker then start; one still
-  // going has end_unix_ms 0.
-  virtual absl::StatusOr<std::vector<v1::WorkerPause>> pauses_between(int64_t from_unix_ms,
-                                                                      int64_t to_unix_ms) = 0;
+  // going ends at the epoch.
+  virtual absl::StatusOr<std::vector<WorkerPause>> pauses_between(int64_t from_unix_ms, int64_t to_unix_ms) = 0;
 
   // How long the backend's calls took (SqliteJobStore times them), for
   // the coordinator's /metrics; read from any thread.
@@ -245,13 +223,13 @@ class JobStore {
   virtual bool begin_batch() = 0;
   virtual absl::Status end_batch(bool keep) = 0;
   // cancel_job and fail_job: unfinished ranks cancelled, the job in `final_state`.
-  virtual absl::StatusOr<std::vector<AttemptRecord>> end_job(const std::string& job_id, v1::JobState final_state,
+  virtual absl::StatusOr<std::vector<AttemptRecord>> end_job(const std::string& job_id, JobState final_state,
                                                              const std::string& failure, int64_t now_unix_ms) = 0;
   // retry_ranks: the ranks of a job that did not succeed, ascending.
   virtual absl::StatusOr<std::vector<int>> unsucceeded_ranks(const std::string& job_id) = 0;
   // rank_now: the rank's state and finish_seq (0 until it ends).
   struct RankRow {
-    v1::RankState state = v1::RANK_STATE_PENDING;
+    RankStatus state = RankStatus::kPending;
     int64_t finish_seq = 0;
   };
   virtual absl::StatusOr<RankRow> rank_row(const std::string& job_id, int rank) = 0;

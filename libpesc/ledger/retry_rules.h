@@ -4,7 +4,9 @@
 // When a failed rank goes back to the queue: the rule every JobStore
 // backend applies when it takes a result.
 
-#include "pesc/v1/pesc.pb.h"
+#include <algorithm>
+
+#include "pesc/pesc.h"
 
 namespace pesc {
 
@@ -17,24 +19,28 @@ inline constexpr int kMaxWorkerFailuresPerRank = 3;
 // every disk it lands on.
 inline constexpr int kMaxWorkerFaultsPerRank = 10;
 
-inline bool is_workers_fault(const v1::RankResult& result) {
-  return result.state() != v1::RANK_STATE_SUCCEEDED && result.failure_class() == v1::FAILURE_CLASS_WORKER;
+// Attempts a rank that exits non-zero gets in all, for the job's
+// max_attempts (0 and 1: no retry).
+inline int attempts_allowed(int max_attempts) { return std::max(1, max_attempts); }
+
+inline bool is_workers_fault(const RankResult& result) {
+  return result.status != RankStatus::kSucceeded && result.failure_class == FailureClass::kWorker;
 }
 
 // A rank that failed for what its job holds fails that way on any worker
 // and in any attempt: it is not tried again.
-inline bool is_job_fault(const v1::RankResult& result) { return result.failure_class() == v1::FAILURE_CLASS_JOB; }
+inline bool is_job_fault(const RankResult& result) { return result.failure_class == FailureClass::kJob; }
 
 // A failed rank that never ran counts against the workers, one that ran
 // against its own budget (the job's max_attempts).
-inline bool never_ran(const v1::RankResult& result) {
-  return result.state() == v1::RANK_STATE_FAILED && (!result.error().empty() || is_workers_fault(result));
+inline bool never_ran(const RankResult& result) {
+  return result.status == RankStatus::kFailed && (!result.error.empty() || is_workers_fault(result));
 }
 
 // Whether a rank whose attempt ended with `result` (FAILED or SUCCEEDED)
 // goes back to the queue, given the failures it had before.
-inline bool goes_again(const v1::RankResult& result, int own_failures, int worker_failures, int max_attempts) {
-  if (result.state() != v1::RANK_STATE_FAILED || is_job_fault(result)) return false;
+inline bool goes_again(const RankResult& result, int own_failures, int worker_failures, int max_attempts) {
+  if (result.status != RankStatus::kFailed || is_job_fault(result)) return false;
   if (!never_ran(result)) return own_failures + 1 < max_attempts;
   const int worker_budget = is_workers_fault(result) ? kMaxWorkerFaultsPerRank : kMaxWorkerFailuresPerRank;
   return worker_failures + 1 < worker_budget;

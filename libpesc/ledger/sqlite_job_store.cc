@@ -16,7 +16,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/clock.h"
 #include "common/status_macros.h"
+#include "ledger/ledger_conversion.h"
 #include "ledger/retry_rules.h"
 #include "store/sqlite_guard.h"
 
@@ -197,19 +199,28 @@ class WaitForDisk {
   const bool switched_;
 };
 
-const char* counter_column(v1::RankState state) {
+// States are stored as the protocol's numbers, as older state dirs hold them.
+int stored(RankStatus status) { return static_cast<int>(to_proto(status)); }
+int stored(JobState state) { return static_cast<int>(to_proto(state)); }
+RankStatus rank_status_of(int number) { return from_proto(static_cast<v1::RankState>(number)); }
+
+// A result as stored (attempts.result, chunk_results.result): the protocol's
+// bytes, as older state dirs hold them.
+std::string serialize(const RankRecord& result) { return serialize(to_proto(result)); }
+
+const char* counter_column(RankStatus state) {
   switch (state) {
-    case v1::RANK_STATE_PENDING: return "pending";
-    case v1::RANK_STATE_RUNNING: return "running";
-    case v1::RANK_STATE_SUCCEEDED: return "succeeded";
-    case v1::RANK_STATE_FAILED: return "failed";
-    case v1::RANK_STATE_CANCELLED: return "cancelled";
-    default: return nullptr;
+    case RankStatus::kPending: return "pending";
+    case RankStatus::kRunning: return "running";
+    case RankStatus::kSucceeded: return "succeeded";
+    case RankStatus::kFailed: return "failed";
+    case RankStatus::kCancelled: return "cancelled";
   }
+  return nullptr;
 }
 
 // Moves `count` ranks of a job from one counter to another.
-void move_counter(StatementCache& sql, const std::string& job_id, v1::RankState from, v1::RankState to,
+void move_counter(StatementCache& sql, const std::string& job_id, RankStatus from, RankStatus to,
                   int count) {
   auto update = sql(absl::StrCat("UPDATE jobs SET ", counter_column(from), " = ",
                                             counter_column(from), " - ?1, ", counter_column(to), " = ",
@@ -244,10 +255,10 @@ int requeue_chunk_ranks(StatementCache& sql, const std::string& job_id, int64_t 
   auto requeue = sql(
       "UPDATE ranks SET state = ?1, attempt_id = 0 "
       "WHERE job_id = ?2 AND rank >= ?5 AND rank < ?5 + ?6 AND attempt_id = ?3 AND state = ?4");
-  requeue->bind(1, static_cast<int>(v1::RANK_STATE_PENDING));
+  requeue->bind(1, stored(RankStatus::kPending));
   requeue->bind(2, job_id);
   requeue->bind(3, attempt_id);
-  requeue->bind(4, static_cast<int>(v1::RANK_STATE_RUNNING));
+  requeue->bind(4, stored(RankStatus::kRunning));
   requeue->bind(5, first_rank);
   requeue->bind(6, rank_count);
   return requeue->exec();
@@ -258,7 +269,7 @@ void queue_for_retry(StatementCache& sql, const std::string& job_id, int rank, b
                                "worker_failures + 1 WHERE job_id = ? AND rank = ?"
                              : "UPDATE ranks SET state = ?, attempt_id = 0, own_failures = "
                                "own_failures + 1 WHERE job_id = ? AND rank = ?");
-  again->bind(1, static_cast<int>(v1::RANK_STATE_PENDING));
+  again->bind(1, stored(RankStatus::kPending));
   again->bind(2, job_id);
   again->bind(3, rank);
   again->exec();
@@ -283,16 +294,18 @@ void follow_attempt(StatementCache& sql, const std::string& job_id, int rank, in
 JobRecord read_job(SQLite::Statement& row) {
   JobRecord job;
   job.id = row.getColumn(0).getString();
-  job.spec.ParseFromArray(row.getColumn(1).getBlob(), row.getColumn(1).getBytes());
-  job.state = static_cast<v1::JobState>(row.getColumn(2).getInt());
+  v1::JobSpec spec;
+  spec.ParseFromArray(row.getColumn(1).getBlob(), row.getColumn(1).getBytes());
+  job.spec = from_proto(spec);
+  job.state = from_proto(static_cast<v1::JobState>(row.getColumn(2).getInt()));
   job.created_unix_ms = row.getColumn(3).getInt64();
   job.finished_unix_ms = row.getColumn(4).getInt64();
-  job.progress.set_total(row.getColumn(5).getInt());
-  job.progress.set_pending(row.getColumn(6).getInt());
-  job.progress.set_running(row.getColumn(7).getInt());
-  job.progress.set_succeeded(row.getColumn(8).getInt());
-  job.progress.set_failed(row.getColumn(9).getInt());
-  job.progress.set_cancelled(row.getColumn(10).getInt());
+  job.progress.total = row.getColumn(5).getInt();
+  job.progress.pending = row.getColumn(6).getInt();
+  job.progress.running = row.getColumn(7).getInt();
+  job.progress.succeeded = row.getColumn(8).getInt();
+  job.progress.failed = row.getColumn(9).getInt();
+  job.progress.cancelled = row.getColumn(10).getInt();
   job.failure = row.getColumn(11).getString();
   return job;
 }
@@ -312,15 +325,15 @@ void reference_blob(StatementCache& sql, const std::string& job_id, const std::s
 
 // Ends a rank with its result's state and finish_seq, and keeps the blobs
 // the result names for as long as the job.
-void record_ended_rank(StatementCache& sql, const std::string& job_id, const v1::RankResult& result) {
+void record_ended_rank(StatementCache& sql, const std::string& job_id, const RankRecord& ended) {
   auto rank = sql("UPDATE ranks SET state = ?, finish_seq = ? WHERE job_id = ? AND rank = ?");
-  rank->bind(1, static_cast<int>(result.state()));
-  rank->bind(2, result.finish_seq());
+  rank->bind(1, stored(ended.result.status));
+  rank->bind(2, ended.finish_seq);
   rank->bind(3, job_id);
-  rank->bind(4, result.rank());
+  rank->bind(4, ended.result.rank);
   rank->exec();
-  reference_blob(sql, job_id, result.output_txt().blob().sha256());
-  reference_blob(sql, job_id, result.files().sha256());
+  if (ended.output.blob) reference_blob(sql, job_id, ended.output.blob->sha256);
+  if (ended.files.blob) reference_blob(sql, job_id, ended.files.blob->sha256);
 }
 
 struct JobAfterRanks {
@@ -346,14 +359,14 @@ JobAfterRanks count_ended_ranks(StatementCache& sql, const std::string& job_id, 
   update->bind(2, succeeded);
   update->bind(3, failed);
   update->bind(4, requeued);
-  update->bind(5, static_cast<int>(v1::JOB_STATE_RUNNING));
+  update->bind(5, stored(JobState::kRunning));
   update->bind(6, now_unix_ms);
-  update->bind(7, static_cast<int>(v1::JOB_STATE_FINISHED));
+  update->bind(7, stored(JobState::kFinished));
   JobAfterRanks after;
   if (!update->executeStep()) return after;
   after.next_seq = update->getColumn(0).getInt64();
   // It ran these ranks until now, so it was not finished before.
-  after.finished = update->getColumn(1).getInt() == v1::JOB_STATE_FINISHED;
+  after.finished = update->getColumn(1).getInt() == stored(JobState::kFinished);
   update->tryExecuteStep();
   return after;
 }
@@ -364,7 +377,7 @@ int max_attempts(StatementCache& sql, const std::string& job_id) {
   if (!query->executeStep()) return 1;
   v1::JobSpec spec;
   spec.ParseFromArray(query->getColumn(0).getBlob(), query->getColumn(0).getBytes());
-  return std::max(1, spec.max_attempts());
+  return attempts_allowed(spec.max_attempts());
 }
 
 // Creates the file empty with mode 0600, or takes an existing one (and its
@@ -545,28 +558,28 @@ absl::Status SqliteJobStore::migrate() {
   });
 }
 
-absl::Status SqliteJobStore::create_job(const std::string& id, const v1::JobSpec& spec, int64_t created_unix_ms) {
+absl::Status SqliteJobStore::create_job(const std::string& id, const JobSpec& spec, int64_t created_unix_ms) {
   return guarded("create job", [&]() -> absl::Status {
     WaitForDisk durable(*db_, durability_);
     Atomically transaction(*sql_);
     auto job = (*sql_)(
                           "INSERT INTO jobs(id, user, spec, state, created_ms, total, pending) "
                           "VALUES(?, ?, ?, ?, ?, ?, ?)");
-    std::string spec_bytes = serialize(spec);
+    std::string spec_bytes = serialize(to_proto(spec));
     job->bind(1, id);
-    job->bind(2, spec.user());
+    job->bind(2, spec.user);
     job->bindNoCopy(3, spec_bytes.data(), static_cast<int>(spec_bytes.size()));
-    job->bind(4, static_cast<int>(v1::JOB_STATE_RUNNING));
+    job->bind(4, stored(JobState::kRunning));
     job->bind(5, created_unix_ms);
-    job->bind(6, spec.repetitions());
-    job->bind(7, spec.repetitions());
+    job->bind(6, spec.repetitions);
+    job->bind(7, spec.repetitions);
     job->exec();
-    reference_blob(*sql_, id, spec.process().sha256());
-    for (const v1::SharedFile& shared : spec.shared()) reference_blob(*sql_, id, shared.blob().sha256());
+    reference_blob(*sql_, id, spec.process.sha256);
+    for (const SharedInput& shared : spec.shared) reference_blob(*sql_, id, shared.blob.sha256);
     auto rank = (*sql_)("INSERT INTO ranks(job_id, rank, state) VALUES(?, ?, ?)");
     rank->bind(1, id);
-    rank->bind(3, static_cast<int>(v1::RANK_STATE_PENDING));
-    for (int r = 0; r < spec.repetitions(); ++r) {
+    rank->bind(3, stored(RankStatus::kPending));
+    for (int r = 0; r < spec.repetitions; ++r) {
       rank->bind(2, r);
       rank->exec();
       rank->reset();
@@ -599,7 +612,7 @@ absl::StatusOr<std::vector<JobRecord>> SqliteJobStore::jobs() {
 absl::StatusOr<std::vector<JobRecord>> SqliteJobStore::running_jobs() {
   return guarded("list running jobs", [&]() -> absl::StatusOr<std::vector<JobRecord>> {
     auto query = (*sql_)(absl::StrCat(kJobColumns, "WHERE state = ? ORDER BY created_ms, id"));
-    query->bind(1, static_cast<int>(v1::JOB_STATE_RUNNING));
+    query->bind(1, stored(JobState::kRunning));
     std::vector<JobRecord> running;
     while (query->executeStep()) running.push_back(read_job(*query));
     return running;
@@ -610,7 +623,7 @@ absl::StatusOr<std::vector<int>> SqliteJobStore::pending_ranks(const std::string
   return guarded("find pending ranks", [&]() -> absl::StatusOr<std::vector<int>> {
     auto query = (*sql_)("SELECT rank FROM ranks WHERE job_id = ? AND state = ? ORDER BY rank LIMIT ?");
     query->bind(1, job_id);
-    query->bind(2, static_cast<int>(v1::RANK_STATE_PENDING));
+    query->bind(2, stored(RankStatus::kPending));
     query->bind(3, limit);
     std::vector<int> ranks;
     while (query->executeStep()) ranks.push_back(query->getColumn(0).getInt());
@@ -625,11 +638,11 @@ absl::StatusOr<std::vector<SqliteJobStore::StartedAttempt>> SqliteJobStore::star
     Atomically transaction(*sql_);
     std::vector<StartedAttempt> started;
     for (const Placed& rank : placed) {
-      auto attempt = add_attempt(job_id, rank.rank, rank.worker_id, now_unix_ms, v1::RANK_STATE_PENDING);
+      auto attempt = add_attempt(job_id, rank.rank, rank.worker_id, now_unix_ms, RankStatus::kPending);
       if (attempt.ok()) started.push_back(*std::move(attempt));
     }
     if (!started.empty()) {
-      move_counter(*sql_, job_id, v1::RANK_STATE_PENDING, v1::RANK_STATE_RUNNING, static_cast<int>(started.size()));
+      move_counter(*sql_, job_id, RankStatus::kPending, RankStatus::kRunning, static_cast<int>(started.size()));
     }
     transaction.commit();
     return started;
@@ -641,7 +654,7 @@ absl::StatusOr<SqliteJobStore::StartedAttempt> SqliteJobStore::start_duplicate(c
   return guarded("start duplicate", [&]() -> absl::StatusOr<StartedAttempt> {
     Atomically transaction(*sql_);
     PESC_ASSIGN_OR_RETURN(StartedAttempt started,
-                          add_attempt(job_id, rank, worker_id, now_unix_ms, v1::RANK_STATE_RUNNING));
+                          add_attempt(job_id, rank, worker_id, now_unix_ms, RankStatus::kRunning));
     transaction.commit();
     return started;
   });
@@ -651,7 +664,7 @@ absl::StatusOr<SqliteJobStore::StartedAttempt> SqliteJobStore::start_duplicate(c
 // it as its current attempt unless it runs already (a duplicate).
 absl::StatusOr<SqliteJobStore::StartedAttempt> SqliteJobStore::add_attempt(const std::string& job_id, int rank,
                                                                const std::string& worker_id, int64_t now_unix_ms,
-                                                               v1::RankState from) {
+                                                               RankStatus from) {
   auto insert = (*sql_)(
                            "INSERT INTO attempts(job_id, rank, worker_id, state, started_ms) "
                            "VALUES(?, ?, ?, ?, ?)");
@@ -666,32 +679,34 @@ absl::StatusOr<SqliteJobStore::StartedAttempt> SqliteJobStore::add_attempt(const
                           "UPDATE ranks SET state = ?1, attempt_id = CASE WHEN ?5 = ?1 THEN attempt_id ELSE ?2 END, "
                           "attempts = attempts + 1 "
                           "WHERE job_id = ?3 AND rank = ?4 AND state = ?5 RETURNING checkpoint");
-  claim->bind(1, static_cast<int>(v1::RANK_STATE_RUNNING));
+  claim->bind(1, stored(RankStatus::kRunning));
   claim->bind(2, attempt_id);
   claim->bind(3, job_id);
   claim->bind(4, rank);
-  claim->bind(5, static_cast<int>(from));
+  claim->bind(5, stored(from));
   if (!claim->executeStep()) {
     // Nothing of a refused start stays (start_attempts goes on with other ranks).
     auto orphan = (*sql_)("DELETE FROM attempts WHERE id = ?");
     orphan->bind(1, attempt_id);
     orphan->exec();
     return absl::FailedPreconditionError(absl::StrCat("rank ", rank, " of job ", job_id, " is not ",
-                                                      from == v1::RANK_STATE_PENDING ? "pending" : "running"));
+                                                      from == RankStatus::kPending ? "pending" : "running"));
   }
   StartedAttempt started;
   started.id = attempt_id;
   started.rank = rank;
   started.worker_id = worker_id;
   if (!claim->getColumn(0).isNull()) {
-    started.checkpoint.ParseFromArray(claim->getColumn(0).getBlob(), claim->getColumn(0).getBytes());
+    v1::BlobRef checkpoint;
+    checkpoint.ParseFromArray(claim->getColumn(0).getBlob(), claim->getColumn(0).getBytes());
+    if (!checkpoint.sha256().empty()) started.checkpoint = from_proto(checkpoint);
   }
   claim->tryExecuteStep();  // finish the statement before the next one
   return started;
 }
 
 absl::StatusOr<std::optional<SqliteJobStore::Accepted>> SqliteJobStore::finish_attempt(int64_t attempt_id,
-                                                                          v1::RankResult result,
+                                                                          RankRecord ended,
                                                                           int64_t now_unix_ms) {
   return guarded("finish attempt", [&]() -> absl::StatusOr<std::optional<Accepted>> {
     Atomically transaction(*sql_);
@@ -705,7 +720,7 @@ absl::StatusOr<std::optional<SqliteJobStore::Accepted>> SqliteJobStore::finish_a
         "WHERE a.id = ?1 AND a.state = ?2 AND r.state = ?3");
     find->bind(1, attempt_id);
     find->bind(2, static_cast<int>(kAttemptRunning));
-    find->bind(3, static_cast<int>(v1::RANK_STATE_RUNNING));
+    find->bind(3, stored(RankStatus::kRunning));
     if (!find->executeStep()) return std::optional<Accepted>();
     Accepted accepted;
     accepted.job_id = find->getColumn(0).getString();
@@ -714,61 +729,62 @@ absl::StatusOr<std::optional<SqliteJobStore::Accepted>> SqliteJobStore::finish_a
     const int worker_failures = find->getColumn(6).getInt();
     const int64_t current_attempt = find->getColumn(7).getInt64();
     const bool has_others = find->getColumn(8).getInt() != 0;
-    result.set_rank(find->getColumn(1).getInt());
-    result.set_worker(find->getColumn(2).getString());
-    result.set_attempt_id(attempt_id);
-    result.set_attempts(find->getColumn(4).getInt());
+    RankResult& result = ended.result;
+    result.rank = find->getColumn(1).getInt();
+    result.worker = find->getColumn(2).getString();
+    result.attempt = attempt_id;
+    result.attempts = find->getColumn(4).getInt();
     find->tryExecuteStep();  // done with the row
-    if (result.state() != v1::RANK_STATE_SUCCEEDED) result.set_state(v1::RANK_STATE_FAILED);
+    if (result.status != RankStatus::kSucceeded) result.status = RankStatus::kFailed;
 
-    const bool failed = result.state() == v1::RANK_STATE_FAILED;
+    const bool failed = result.status == RankStatus::kFailed;
     std::vector<AttemptRecord> others;
-    if (has_others) others = other_running_attempts(*sql_, accepted.job_id, result.rank(), attempt_id);
+    if (has_others) others = other_running_attempts(*sql_, accepted.job_id, result.rank, attempt_id);
     if (failed && !others.empty()) {
       set_attempt_state(*sql_, attempt_id, kAttemptLost);
-      if (current_attempt == attempt_id) follow_attempt(*sql_, accepted.job_id, result.rank(), others.front().id);
+      if (current_attempt == attempt_id) follow_attempt(*sql_, accepted.job_id, result.rank, others.front().id);
       transaction.commit();
       return std::optional<Accepted>();
     }
-    if (current_attempt != attempt_id) follow_attempt(*sql_, accepted.job_id, result.rank(), attempt_id);
+    if (current_attempt != attempt_id) follow_attempt(*sql_, accepted.job_id, result.rank, attempt_id);
     for (const AttemptRecord& other : others) set_attempt_state(*sql_, other.id, kAttemptCancelled);
     accepted.superseded = std::move(others);
     accepted.requeued =
         failed && goes_again(result, own_failures, worker_failures, max_attempts(*sql_, accepted.job_id));
-    if (result.has_checkpoint()) {
+    if (ended.checkpoint) {
       auto checkpoint = (*sql_)("UPDATE ranks SET checkpoint = ? WHERE job_id = ? AND rank = ?");
-      std::string checkpoint_bytes = serialize(result.checkpoint());
+      std::string checkpoint_bytes = serialize(to_proto(*ended.checkpoint));
       checkpoint->bind(1, checkpoint_bytes.data(), static_cast<int>(checkpoint_bytes.size()));
       checkpoint->bind(2, accepted.job_id);
-      checkpoint->bind(3, result.rank());
+      checkpoint->bind(3, result.rank);
       checkpoint->exec();
-      reference_blob(*sql_, accepted.job_id, result.checkpoint().sha256());
+      reference_blob(*sql_, accepted.job_id, ended.checkpoint->sha256);
     }
     if (!accepted.requeued) {
-      const bool succeeded = result.state() == v1::RANK_STATE_SUCCEEDED;
+      const bool succeeded = result.status == RankStatus::kSucceeded;
       JobAfterRanks job = count_ended_ranks(*sql_, accepted.job_id, succeeded ? 1 : 0, succeeded ? 0 : 1, 0,
                                             now_unix_ms);
-      result.set_finish_seq(job.next_seq);
+      ended.finish_seq = job.next_seq;
       accepted.job_finished = job.finished;
     }
 
-    std::string result_bytes = serialize(result);
+    std::string result_bytes = serialize(ended);
     auto attempt = (*sql_)("UPDATE attempts SET state = ?, result = ? WHERE id = ?");
     attempt->bind(1, static_cast<int>(accepted.requeued ? kAttemptRetried : kAttemptAccepted));
     attempt->bindNoCopy(2, result_bytes.data(), static_cast<int>(result_bytes.size()));
     attempt->bind(3, attempt_id);
     attempt->exec();
     if (accepted.requeued) {
-      queue_for_retry(*sql_, accepted.job_id, result.rank(), never_ran(result));
-      move_counter(*sql_, accepted.job_id, v1::RANK_STATE_RUNNING, v1::RANK_STATE_PENDING, 1);
+      queue_for_retry(*sql_, accepted.job_id, result.rank, never_ran(result));
+      move_counter(*sql_, accepted.job_id, RankStatus::kRunning, RankStatus::kPending, 1);
     } else {
-      record_ended_rank(*sql_, accepted.job_id, result);
-      tally_.ranks_done[result.worker()] += 1;
+      record_ended_rank(*sql_, accepted.job_id, ended);
+      tally_.ranks_done[result.worker] += 1;
     }
-    tally_.used_ms[accepted.user] += std::max<int64_t>(0, result.end_unix_ms() - result.start_unix_ms());
+    tally_.used_ms[accepted.user] += run_time_ms(result);
     if (batches_open_ == 0) write_tally();  // a batch writes it once, at its end
     transaction.commit();
-    accepted.result = std::move(result);
+    accepted.result = std::move(ended);
     return std::optional<Accepted>(std::move(accepted));
   });
 }
@@ -791,24 +807,24 @@ absl::StatusOr<SqliteJobStore::StartedAttempt> SqliteJobStore::start_chunk(const
     auto claim = (*sql_)(
         "UPDATE ranks SET state = ?1, attempt_id = ?2, attempts = attempts + 1 "
         "WHERE job_id = ?3 AND rank >= ?4 AND rank < ?4 + ?5 AND state = ?6");
-    claim->bind(1, static_cast<int>(v1::RANK_STATE_RUNNING));
+    claim->bind(1, stored(RankStatus::kRunning));
     claim->bind(2, attempt_id);
     claim->bind(3, job_id);
     claim->bind(4, first_rank);
     claim->bind(5, count);
-    claim->bind(6, static_cast<int>(v1::RANK_STATE_PENDING));
+    claim->bind(6, stored(RankStatus::kPending));
     if (claim->exec() != count) {
       return absl::FailedPreconditionError(
           absl::StrCat("ranks ", first_rank, "..", first_rank + count - 1, " of job ", job_id, " are not all pending"));
     }
-    move_counter(*sql_, job_id, v1::RANK_STATE_PENDING, v1::RANK_STATE_RUNNING, count);
+    move_counter(*sql_, job_id, RankStatus::kPending, RankStatus::kRunning, count);
     transaction.commit();
     return StartedAttempt{.id = attempt_id, .rank = first_rank, .rank_count = count, .worker_id = worker_id};
   });
 }
 
 absl::StatusOr<std::optional<SqliteJobStore::ChunkAccepted>> SqliteJobStore::finish_chunk(int64_t attempt_id,
-                                                                             std::vector<v1::RankResult> results,
+                                                                             std::vector<RankRecord> results,
                                                                              int64_t now_unix_ms) {
   return guarded("finish chunk", [&]() -> absl::StatusOr<std::optional<ChunkAccepted>> {
     Atomically transaction(*sql_);
@@ -828,75 +844,75 @@ absl::StatusOr<std::optional<SqliteJobStore::ChunkAccepted>> SqliteJobStore::fin
     find->tryExecuteStep();
 
     std::optional<int> max_tries;  // read when a rank fails
-    std::map<v1::RankState, int> ended;
+    int succeeded = 0;
+    int failed = 0;
     auto rank_row = (*sql_)(
         "SELECT attempts, own_failures, worker_failures FROM ranks "
         "WHERE job_id = ? AND rank = ? AND attempt_id = ? AND state = ?");
-    for (v1::RankResult& result : results) {
-      if (result.rank() < first_rank || result.rank() >= first_rank + rank_count) continue;
+    for (RankRecord& ended : results) {
+      RankResult& result = ended.result;
+      if (result.rank < first_rank || result.rank >= first_rank + rank_count) continue;
       rank_row->reset();
       rank_row->bind(1, chunk.job_id);
-      rank_row->bind(2, result.rank());
+      rank_row->bind(2, result.rank);
       rank_row->bind(3, attempt_id);
-      rank_row->bind(4, static_cast<int>(v1::RANK_STATE_RUNNING));
+      rank_row->bind(4, stored(RankStatus::kRunning));
       if (!rank_row->executeStep()) continue;
       const int tries = rank_row->getColumn(0).getInt();
       const int own_failures = rank_row->getColumn(1).getInt();
       const int worker_failures = rank_row->getColumn(2).getInt();
       rank_row->reset();
-      if (result.state() != v1::RANK_STATE_SUCCEEDED) result.set_state(v1::RANK_STATE_FAILED);
-      tally_.used_ms[chunk.user] += std::max<int64_t>(0, result.end_unix_ms() - result.start_unix_ms());
-      if (result.state() == v1::RANK_STATE_FAILED && !is_job_fault(result)) {
+      if (result.status != RankStatus::kSucceeded) result.status = RankStatus::kFailed;
+      tally_.used_ms[chunk.user] += run_time_ms(result);
+      if (result.status == RankStatus::kFailed && !is_job_fault(result)) {
         if (!max_tries) max_tries = max_attempts(*sql_, chunk.job_id);
         if (goes_again(result, own_failures, worker_failures, *max_tries)) {
-          queue_for_retry(*sql_, chunk.job_id, result.rank(), never_ran(result));
+          queue_for_retry(*sql_, chunk.job_id, result.rank, never_ran(result));
           chunk.requeued += 1;
           continue;
         }
       }
-      result.set_worker(worker_id);
-      result.set_attempt_id(attempt_id);
-      result.set_attempts(tries);
-      result.set_finish_seq(++finish_seq);
-      const std::string result_bytes = serialize(result);
-      record_ended_rank(*sql_, chunk.job_id, result);
+      result.worker = worker_id;
+      result.attempt = attempt_id;
+      result.attempts = tries;
+      ended.finish_seq = ++finish_seq;
+      const std::string result_bytes = serialize(ended);
+      record_ended_rank(*sql_, chunk.job_id, ended);
       auto keep = (*sql_)("INSERT OR REPLACE INTO chunk_results(job_id, rank, result) VALUES(?, ?, ?)");
       keep->bind(1, chunk.job_id);
-      keep->bind(2, result.rank());
+      keep->bind(2, result.rank);
       keep->bindNoCopy(3, result_bytes.data(), static_cast<int>(result_bytes.size()));
       keep->exec();
-      ended[result.state()] += 1;
-      chunk.results.push_back(std::move(result));
+      (result.status == RankStatus::kSucceeded ? succeeded : failed) += 1;
+      chunk.results.push_back(std::move(ended));
     }
     // Ranks the worker did not report (it stopped short) go again.
     chunk.requeued += requeue_chunk_ranks(*sql_, chunk.job_id, attempt_id, first_rank, rank_count);
 
-    const int done = ended[v1::RANK_STATE_SUCCEEDED] + ended[v1::RANK_STATE_FAILED];
-    chunk.job_finished = count_ended_ranks(*sql_, chunk.job_id, ended[v1::RANK_STATE_SUCCEEDED],
-                                           ended[v1::RANK_STATE_FAILED], chunk.requeued, now_unix_ms)
-                             .finished;
+    chunk.job_finished =
+        count_ended_ranks(*sql_, chunk.job_id, succeeded, failed, chunk.requeued, now_unix_ms).finished;
     set_attempt_state(*sql_, attempt_id, kAttemptAccepted);
-    tally_.ranks_done[worker_id] += done;
+    tally_.ranks_done[worker_id] += succeeded + failed;
     if (batches_open_ == 0) write_tally();  // a batch writes it once, at its end
     transaction.commit();
     return std::optional<ChunkAccepted>(std::move(chunk));
   });
 }
 
-absl::Status SqliteJobStore::save_checkpoint(int64_t attempt_id, const v1::BlobRef& checkpoint) {
+absl::Status SqliteJobStore::save_checkpoint(int64_t attempt_id, const BlobId& checkpoint) {
   return guarded("save checkpoint", [&]() -> absl::Status {
     Atomically transaction(*sql_);
-    std::string checkpoint_bytes = serialize(checkpoint);
+    std::string checkpoint_bytes = serialize(to_proto(checkpoint));
     auto save = (*sql_)(
         "UPDATE ranks SET checkpoint = ?1 WHERE attempt_id = ?2 AND state = ?3 AND "
         "(job_id, rank) = (SELECT job_id, rank FROM attempts WHERE id = ?2) RETURNING job_id");
     save->bind(1, checkpoint_bytes.data(), static_cast<int>(checkpoint_bytes.size()));
     save->bind(2, attempt_id);
-    save->bind(3, static_cast<int>(v1::RANK_STATE_RUNNING));
+    save->bind(3, stored(RankStatus::kRunning));
     if (save->executeStep()) {
       std::string job_id = save->getColumn(0).getString();
       save->tryExecuteStep();
-      reference_blob(*sql_, job_id, checkpoint.sha256());
+      reference_blob(*sql_, job_id, checkpoint.sha256);
     }
     transaction.commit();
     return absl::OkStatus();
@@ -919,7 +935,7 @@ absl::Status SqliteJobStore::requeue_attempts(const std::vector<int64_t>& attemp
       lose->reset();
       if (rank_count > 1) {  // a chunk: its ranks not yet finished queue again
         const int requeued = requeue_chunk_ranks(*sql_, job_id, attempt_id, rank, rank_count);
-        if (requeued > 0) move_counter(*sql_, job_id, v1::RANK_STATE_RUNNING, v1::RANK_STATE_PENDING, requeued);
+        if (requeued > 0) move_counter(*sql_, job_id, RankStatus::kRunning, RankStatus::kPending, requeued);
         continue;
       }
       if (auto others = other_running_attempts(*sql_, job_id, rank, attempt_id); !others.empty()) {
@@ -935,12 +951,12 @@ absl::Status SqliteJobStore::requeue_attempts(const std::vector<int64_t>& attemp
       auto requeue = (*sql_)(
                                 "UPDATE ranks SET state = ?, attempt_id = 0 "
                                 "WHERE job_id = ? AND rank = ? AND attempt_id = ? AND state = ?");
-      requeue->bind(1, static_cast<int>(v1::RANK_STATE_PENDING));
+      requeue->bind(1, stored(RankStatus::kPending));
       requeue->bind(2, job_id);
       requeue->bind(3, rank);
       requeue->bind(4, attempt_id);
-      requeue->bind(5, static_cast<int>(v1::RANK_STATE_RUNNING));
-      if (requeue->exec() == 1) move_counter(*sql_, job_id, v1::RANK_STATE_RUNNING, v1::RANK_STATE_PENDING, 1);
+      requeue->bind(5, stored(RankStatus::kRunning));
+      if (requeue->exec() == 1) move_counter(*sql_, job_id, RankStatus::kRunning, RankStatus::kPending, 1);
     }
     transaction.commit();
     return absl::OkStatus();
@@ -973,7 +989,7 @@ absl::StatusOr<std::vector<AttemptRecord>> SqliteJobStore::running_attempts(cons
   });
 }
 
-absl::StatusOr<std::vector<AttemptRecord>> SqliteJobStore::end_job(const std::string& job_id, v1::JobState final_state,
+absl::StatusOr<std::vector<AttemptRecord>> SqliteJobStore::end_job(const std::string& job_id, JobState final_state,
                                                              const std::string& failure, int64_t now_unix_ms) {
   return guarded("end job", [&]() -> absl::StatusOr<std::vector<AttemptRecord>> {
     WaitForDisk durable(*db_, durability_);
@@ -984,8 +1000,8 @@ absl::StatusOr<std::vector<AttemptRecord>> SqliteJobStore::end_job(const std::st
                                  "LEFT JOIN attempts a ON a.id = r.attempt_id "
                                  "WHERE r.job_id = ? AND r.state IN (?, ?) ORDER BY r.rank");
     unfinished->bind(1, job_id);
-    unfinished->bind(2, static_cast<int>(v1::RANK_STATE_PENDING));
-    unfinished->bind(3, static_cast<int>(v1::RANK_STATE_RUNNING));
+    unfinished->bind(2, stored(RankStatus::kPending));
+    unfinished->bind(3, stored(RankStatus::kRunning));
     auto cancel_rank = (*sql_)("UPDATE ranks SET state = ?, finish_seq = ? WHERE job_id = ? AND rank = ?");
     // Numbered here and stored once: one UPDATE per rank of the job row made
     // cancelling 100 000 ranks take seconds.
@@ -999,7 +1015,7 @@ absl::StatusOr<std::vector<AttemptRecord>> SqliteJobStore::end_job(const std::st
     while (unfinished->executeStep()) {
       int rank = unfinished->getColumn(0).getInt();
       // A chunk's ranks share their attempt: stopped once.
-      if (unfinished->getColumn(1).getInt() == v1::RANK_STATE_RUNNING &&
+      if (rank_status_of(unfinished->getColumn(1).getInt()) == RankStatus::kRunning &&
           (to_stop.empty() || to_stop.back().id != unfinished->getColumn(2).getInt64())) {
         int64_t attempt_id = unfinished->getColumn(2).getInt64();
         to_stop.push_back({attempt_id, job_id, rank, unfinished->getColumn(3).getString()});
@@ -1008,7 +1024,7 @@ absl::StatusOr<std::vector<AttemptRecord>> SqliteJobStore::end_job(const std::st
         cancel_attempt->exec();
         cancel_attempt->reset();
       }
-      cancel_rank->bind(1, static_cast<int>(v1::RANK_STATE_CANCELLED));
+      cancel_rank->bind(1, stored(RankStatus::kCancelled));
       cancel_rank->bind(2, ++finish_seq);
       cancel_rank->bind(3, job_id);
       cancel_rank->bind(4, rank);
@@ -1032,14 +1048,14 @@ absl::StatusOr<std::vector<AttemptRecord>> SqliteJobStore::end_job(const std::st
     auto close = (*sql_)(
         "UPDATE jobs SET state = ?1, failure = ?2, finished_ms = ?3, cancelled = cancelled + pending + running, "
         "pending = 0, running = 0, next_seq = ?4 WHERE id = ?5 AND (state = ?6 OR (?1 = ?7 AND state = ?8))");
-    close->bind(1, static_cast<int>(final_state));
+    close->bind(1, stored(final_state));
     close->bind(2, failure);
     close->bind(3, now_unix_ms);
     close->bind(4, finish_seq);
     close->bind(5, job_id);
-    close->bind(6, static_cast<int>(v1::JOB_STATE_RUNNING));
-    close->bind(7, static_cast<int>(v1::JOB_STATE_FAILED));
-    close->bind(8, static_cast<int>(v1::JOB_STATE_FINISHED));
+    close->bind(6, stored(JobState::kRunning));
+    close->bind(7, stored(JobState::kFailed));
+    close->bind(8, stored(JobState::kFinished));
     close->exec();
     transaction.commit();
     return to_stop;
@@ -1050,7 +1066,7 @@ absl::StatusOr<std::vector<int>> SqliteJobStore::unsucceeded_ranks(const std::st
   return guarded("find ranks to retry", [&]() -> absl::StatusOr<std::vector<int>> {
     auto query = (*sql_)("SELECT rank FROM ranks WHERE job_id = ? AND state != ? ORDER BY rank");
     query->bind(1, job_id);
-    query->bind(2, static_cast<int>(v1::RANK_STATE_SUCCEEDED));
+    query->bind(2, stored(RankStatus::kSucceeded));
     std::vector<int> ranks;
     while (query->executeStep()) ranks.push_back(query->getColumn(0).getInt());
     return ranks;
@@ -1063,7 +1079,7 @@ absl::StatusOr<JobStore::RankRow> SqliteJobStore::rank_row(const std::string& jo
     query->bind(1, job_id);
     query->bind(2, rank);
     if (!query->executeStep()) return absl::NotFoundError(absl::StrCat("job ", job_id, " has no rank ", rank));
-    return RankRow{.state = static_cast<v1::RankState>(query->getColumn(0).getInt()),
+    return RankRow{.state = rank_status_of(query->getColumn(0).getInt()),
                    .finish_seq = query->getColumn(1).getInt64()};
   });
 }
@@ -1077,7 +1093,7 @@ absl::Status SqliteJobStore::reopen_ranks(const std::string& job_id, const std::
       find->bind(1, job_id);
       find->bind(2, rank);
       if (!find->executeStep()) continue;
-      const auto state = static_cast<v1::RankState>(find->getColumn(0).getInt());
+      const RankStatus state = rank_status_of(find->getColumn(0).getInt());
       const int64_t attempt_id = find->getColumn(1).getInt64();
       find->tryExecuteStep();
       // The result it had stays with its attempt, as a retried one's does
@@ -1094,14 +1110,14 @@ absl::Status SqliteJobStore::reopen_ranks(const std::string& job_id, const std::
       auto reopen = (*sql_)(
           "UPDATE ranks SET state = ?, attempt_id = 0, finish_seq = 0, own_failures = 0, worker_failures = 0 "
           "WHERE job_id = ? AND rank = ?");
-      reopen->bind(1, static_cast<int>(v1::RANK_STATE_PENDING));
+      reopen->bind(1, stored(RankStatus::kPending));
       reopen->bind(2, job_id);
       reopen->bind(3, rank);
       reopen->exec();
-      move_counter(*sql_, job_id, state, v1::RANK_STATE_PENDING, 1);
+      move_counter(*sql_, job_id, state, RankStatus::kPending, 1);
     }
     auto job = (*sql_)("UPDATE jobs SET state = ?, finished_ms = 0, failure = '' WHERE id = ?");
-    job->bind(1, static_cast<int>(v1::JOB_STATE_RUNNING));
+    job->bind(1, stored(JobState::kRunning));
     job->bind(2, job_id);
     job->exec();
     transaction.commit();
@@ -1109,7 +1125,7 @@ absl::Status SqliteJobStore::reopen_ranks(const std::string& job_id, const std::
   });
 }
 
-absl::Status SqliteJobStore::keep_cancelled_output(int64_t attempt_id, v1::RankResult result) {
+absl::Status SqliteJobStore::keep_cancelled_output(int64_t attempt_id, RankRecord result) {
   return guarded("keep a cancelled rank's output", [&]() -> absl::Status {
     Atomically transaction(*sql_);
     auto find = (*sql_)(
@@ -1118,16 +1134,16 @@ absl::Status SqliteJobStore::keep_cancelled_output(int64_t attempt_id, v1::RankR
         "WHERE a.id = ?1 AND a.state = ?2 AND a.rank_count = 1 AND r.attempt_id = ?1 AND r.state = ?3");
     find->bind(1, attempt_id);
     find->bind(2, static_cast<int>(kAttemptCancelled));
-    find->bind(3, static_cast<int>(v1::RANK_STATE_CANCELLED));
+    find->bind(3, stored(RankStatus::kCancelled));
     if (!find->executeStep()) return absl::OkStatus();
     const std::string job_id = find->getColumn(0).getString();
-    result.set_rank(find->getColumn(1).getInt());
-    result.set_attempts(find->getColumn(2).getInt());
-    result.set_attempt_id(attempt_id);
-    result.set_state(v1::RANK_STATE_CANCELLED);
-    result.set_finish_seq(find->getColumn(3).getInt64() + 1);
+    result.result.rank = find->getColumn(1).getInt();
+    result.result.attempts = find->getColumn(2).getInt();
+    result.result.attempt = attempt_id;
+    result.result.status = RankStatus::kCancelled;
+    result.finish_seq = find->getColumn(3).getInt64() + 1;
     auto next = (*sql_)("UPDATE jobs SET next_seq = ? WHERE id = ?");
-    next->bind(1, result.finish_seq());
+    next->bind(1, result.finish_seq);
     next->bind(2, job_id);
     next->exec();
     // Kept as the attempt's accepted result, which is where results are read from.
@@ -1177,20 +1193,21 @@ absl::StatusOr<std::vector<std::string>> SqliteJobStore::delete_job(const std::s
 namespace {
 
 // A row that starts rank, state, finish_seq, accepted result (or NULL).
-v1::RankResult rank_result_of(SQLite::Statement& row) {
-  v1::RankResult result;
-  if (!row.getColumn(3).isNull()) result.ParseFromArray(row.getColumn(3).getBlob(), row.getColumn(3).getBytes());
-  result.set_rank(row.getColumn(0).getInt());
-  result.set_state(static_cast<v1::RankState>(row.getColumn(1).getInt()));
-  result.set_finish_seq(row.getColumn(2).getInt64());
+RankRecord rank_result_of(SQLite::Statement& row) {
+  v1::RankResult kept;
+  if (!row.getColumn(3).isNull()) kept.ParseFromArray(row.getColumn(3).getBlob(), row.getColumn(3).getBytes());
+  RankRecord result = rank_record_of(kept);
+  result.result.rank = row.getColumn(0).getInt();
+  result.result.status = rank_status_of(row.getColumn(1).getInt());
+  result.finish_seq = row.getColumn(2).getInt64();
   return result;
 }
 
 }  // namespace
 
-absl::StatusOr<std::vector<v1::RankResult>> SqliteJobStore::results_after(const std::string& job_id, int64_t after_seq,
-                                                                   int limit) {
-  return guarded("read results", [&]() -> absl::StatusOr<std::vector<v1::RankResult>> {
+absl::StatusOr<std::vector<RankRecord>> SqliteJobStore::results_after(const std::string& job_id, int64_t after_seq,
+                                                                      int limit) {
+  return guarded("read results", [&]() -> absl::StatusOr<std::vector<RankRecord>> {
     auto query = (*sql_)(
                             "SELECT r.rank, r.state, r.finish_seq, COALESCE(c.result, a.result) FROM ranks r "
                             "LEFT JOIN attempts a ON a.id = r.attempt_id AND a.state = ? "
@@ -1200,33 +1217,35 @@ absl::StatusOr<std::vector<v1::RankResult>> SqliteJobStore::results_after(const 
     query->bind(2, job_id);
     query->bind(3, after_seq);
     query->bind(4, limit);
-    std::vector<v1::RankResult> results;
+    std::vector<RankRecord> results;
     while (query->executeStep()) results.push_back(rank_result_of(*query));
     // Most ranks took one attempt; only the others cost a look.
     auto others = (*sql_)(
         "SELECT worker_id FROM attempts WHERE job_id = ?1 AND rank <= ?2 AND rank + rank_count > ?2 AND id <> ?3 "
         "ORDER BY id");
-    for (v1::RankResult& result : results) {
-      if (result.attempts() <= 1) continue;
+    for (RankRecord& ended : results) {
+      RankResult& result = ended.result;
+      if (result.attempts <= 1) continue;
       others->bind(1, job_id);
-      others->bind(2, result.rank());
-      others->bind(3, result.attempt_id());
-      while (others->executeStep()) result.add_other_attempt_workers(others->getColumn(0).getString());
+      others->bind(2, result.rank);
+      others->bind(3, result.attempt);
+      while (others->executeStep()) result.other_attempt_workers.push_back(others->getColumn(0).getString());
       others->reset();
     }
     return results;
   });
 }
 
-absl::StatusOr<JobStore::RankPage> SqliteJobStore::ranks_page(const std::string& job_id, v1::RankState state,
-                                                             int64_t offset, int limit) {
+absl::StatusOr<JobStore::RankPage> SqliteJobStore::ranks_page(const std::string& job_id,
+                                                             std::optional<RankStatus> state, int64_t offset,
+                                                             int limit) {
   return guarded("read ranks", [&]() -> absl::StatusOr<RankPage> {
-    const bool any_state = state == v1::RANK_STATE_UNSPECIFIED;
+    const bool any_state = !state;
     RankPage page;
     auto count = (*sql_)(any_state ? "SELECT COUNT(*) FROM ranks WHERE job_id = ?1"
                                    : "SELECT COUNT(*) FROM ranks WHERE job_id = ?1 AND state = ?2");
     count->bind(1, job_id);
-    if (!any_state) count->bind(2, static_cast<int>(state));
+    if (!any_state) count->bind(2, stored(*state));
     if (count->executeStep()) page.total = count->getColumn(0).getInt64();
     count->reset();
     // The page's ranks are picked from the index alone; only they are joined
@@ -1240,17 +1259,17 @@ absl::StatusOr<JobStore::RankPage> SqliteJobStore::ranks_page(const std::string&
         "LEFT JOIN chunk_results c ON c.job_id = r.job_id AND c.rank = r.rank "
         "LEFT JOIN attempts w ON w.id = r.attempt_id AND w.state = ?6 ORDER BY r.rank"));
     query->bind(1, job_id);
-    if (!any_state) query->bind(2, static_cast<int>(state));
+    if (!any_state) query->bind(2, stored(*state));
     query->bind(3, limit);
     query->bind(4, offset);
     query->bind(5, static_cast<int>(kAttemptAccepted));
     query->bind(6, static_cast<int>(kAttemptRunning));
     while (query->executeStep()) {
-      v1::RankResult result = rank_result_of(*query);
-      result.set_attempts(query->getColumn(4).getInt());
+      RankRecord result = rank_result_of(*query);
+      result.result.attempts = query->getColumn(4).getInt();
       if (!query->getColumn(5).isNull()) {
-        result.set_worker(query->getColumn(5).getString());
-        result.set_start_unix_ms(query->getColumn(6).getInt64());
+        result.result.worker = query->getColumn(5).getString();
+        result.result.start = from_unix_ms(query->getColumn(6).getInt64());
       }
       page.ranks.push_back(std::move(result));
     }
@@ -1292,19 +1311,16 @@ absl::StatusOr<std::map<std::string, std::string>> SqliteJobStore::worker_creden
   });
 }
 
-absl::StatusOr<std::vector<v1::WorkerInfo>> SqliteJobStore::workers() {
-  return guarded("list workers", [&]() -> absl::StatusOr<std::vector<v1::WorkerInfo>> {
-    auto query = (*sql_)(
-                            "SELECT id, host, slots, last_seen_ms, ranks_done FROM workers ORDER BY id");
-    std::vector<v1::WorkerInfo> all;
+absl::StatusOr<std::vector<WorkerRecord>> SqliteJobStore::workers() {
+  return guarded("list workers", [&]() -> absl::StatusOr<std::vector<WorkerRecord>> {
+    auto query = (*sql_)("SELECT id, host, slots, last_seen_ms, ranks_done FROM workers ORDER BY id");
+    std::vector<WorkerRecord> all;
     while (query->executeStep()) {
-      v1::WorkerInfo info;
-      info.set_id(query->getColumn(0).getString());
-      info.set_host(query->getColumn(1).getString());
-      info.set_slots(query->getColumn(2).getInt());
-      info.set_last_seen_unix_ms(query->getColumn(3).getInt64());
-      info.set_ranks_done(query->getColumn(4).getInt64());
-      all.push_back(std::move(info));
+      all.push_back({.id = query->getColumn(0).getString(),
+                     .host = query->getColumn(1).getString(),
+                     .slots = query->getColumn(2).getInt(),
+                     .last_seen_unix_ms = query->getColumn(3).getInt64(),
+                     .ranks_done = query->getColumn(4).getInt64()});
     }
     return all;
   });
@@ -1336,20 +1352,19 @@ absl::Status SqliteJobStore::record_pause(const std::string& worker_id, const st
   });
 }
 
-absl::StatusOr<std::vector<v1::WorkerPause>> SqliteJobStore::pauses_between(int64_t from_unix_ms, int64_t to_unix_ms) {
-  return guarded("read workers' pauses", [&]() -> absl::StatusOr<std::vector<v1::WorkerPause>> {
+absl::StatusOr<std::vector<WorkerPause>> SqliteJobStore::pauses_between(int64_t from_ms, int64_t to_ms) {
+  return guarded("read workers' pauses", [&]() -> absl::StatusOr<std::vector<WorkerPause>> {
     auto query = (*sql_)(
         "SELECT worker_id, start_ms, COALESCE(end_ms, 0), reason FROM worker_pauses "
         "WHERE start_ms < ? AND (end_ms IS NULL OR end_ms > ?) ORDER BY worker_id, start_ms");
-    query->bind(1, to_unix_ms);
-    query->bind(2, from_unix_ms);
-    std::vector<v1::WorkerPause> pauses;
+    query->bind(1, to_ms);
+    query->bind(2, from_ms);
+    std::vector<WorkerPause> pauses;
     while (query->executeStep()) {
-      v1::WorkerPause& pause = pauses.emplace_back();
-      pause.set_worker_id(query->getColumn(0).getString());
-      pause.set_start_unix_ms(query->getColumn(1).getInt64());
-      pause.set_end_unix_ms(query->getColumn(2).getInt64());
-      pause.set_reason(query->getColumn(3).getString());
+      pauses.push_back({.worker = query->getColumn(0).getString(),
+                        .start = from_unix_ms(query->getColumn(1).getInt64()),
+                        .end = from_unix_ms(query->getColumn(2).getInt64()),
+                        .reason = query->getColumn(3).getString()});
     }
     return pauses;
   });

@@ -37,7 +37,7 @@ class SqliteJobStore final : public JobStore {
   // `to` (mode 0600) with SQLite's online backup, and checks the copy.
   static absl::Status back_up(const std::filesystem::path& from, const std::filesystem::path& to);
 
-  absl::Status create_job(const std::string& id, const v1::JobSpec& spec, int64_t created_unix_ms) override;
+  absl::Status create_job(const std::string& id, const JobSpec& spec, int64_t created_unix_ms) override;
   absl::StatusOr<JobRecord> job(const std::string& id) override;
   absl::StatusOr<std::vector<JobRecord>> jobs() override;
   absl::StatusOr<std::vector<JobRecord>> running_jobs() override;
@@ -47,29 +47,29 @@ class SqliteJobStore final : public JobStore {
                                                              int64_t now_unix_ms) override;
   absl::StatusOr<StartedAttempt> start_duplicate(const std::string& job_id, int rank, const std::string& worker_id,
                                                  int64_t now_unix_ms) override;
-  absl::StatusOr<std::optional<Accepted>> finish_attempt(int64_t attempt_id, v1::RankResult result,
+  absl::StatusOr<std::optional<Accepted>> finish_attempt(int64_t attempt_id, RankRecord result,
                                                          int64_t now_unix_ms) override;
   absl::StatusOr<StartedAttempt> start_chunk(const std::string& job_id, int first_rank, int count,
                                              const std::string& worker_id, int64_t now_unix_ms) override;
-  absl::StatusOr<std::optional<ChunkAccepted>> finish_chunk(int64_t attempt_id, std::vector<v1::RankResult> results,
+  absl::StatusOr<std::optional<ChunkAccepted>> finish_chunk(int64_t attempt_id, std::vector<RankRecord> results,
                                                             int64_t now_unix_ms) override;
-  absl::Status keep_cancelled_output(int64_t attempt_id, v1::RankResult result) override;
-  absl::Status save_checkpoint(int64_t attempt_id, const v1::BlobRef& checkpoint) override;
+  absl::Status keep_cancelled_output(int64_t attempt_id, RankRecord result) override;
+  absl::Status save_checkpoint(int64_t attempt_id, const BlobId& checkpoint) override;
   absl::Status requeue_attempts(const std::vector<int64_t>& attempt_ids) override;
   absl::StatusOr<std::string> latest_worker(const std::string& job_id) override;
   absl::StatusOr<std::vector<AttemptRecord>> running_attempts(const std::string& job_id) override;
   absl::StatusOr<std::vector<std::string>> delete_job(const std::string& job_id) override;
-  absl::StatusOr<RankPage> ranks_page(const std::string& job_id, v1::RankState state, int64_t offset,
-                                      int limit) override;
-  absl::StatusOr<std::vector<v1::RankResult>> results_after(const std::string& job_id, int64_t after_seq,
+  absl::StatusOr<RankPage> ranks_page(const std::string& job_id, std::optional<RankStatus> state,
+                                      int64_t offset, int limit) override;
+  absl::StatusOr<std::vector<RankRecord>> results_after(const std::string& job_id, int64_t after_seq,
                                                             int limit) override;
   absl::StatusOr<std::map<std::string, int64_t>> usage_by_user() override;
   absl::Status record_worker(const std::string& id, const std::string& host, int slots, const std::string& credential,
                              int64_t now_unix_ms) override;
-  absl::StatusOr<std::vector<v1::WorkerInfo>> workers() override;
+  absl::StatusOr<std::vector<WorkerRecord>> workers() override;
   absl::StatusOr<std::map<std::string, std::string>> worker_credentials() override;
   absl::Status record_pause(const std::string& worker_id, const std::string& reason, int64_t now_unix_ms) override;
-  absl::StatusOr<std::vector<v1::WorkerPause>> pauses_between(int64_t from_unix_ms, int64_t to_unix_ms) override;
+  absl::StatusOr<std::vector<WorkerPause>> pauses_between(int64_t from_unix_ms, int64_t to_unix_ms) override;
 
  private:
   SqliteJobStore(std::filesystem::path file, std::unique_ptr<SQLite::Database> db, Durability durability);
@@ -83,13 +83,13 @@ class SqliteJobStore final : public JobStore {
   // After a failed statement: ends the transaction it was in (the batch's,
   // which then fails as a whole), so no later call runs inside it.
   void abandon_transaction(const absl::Status& failure);
-  absl::StatusOr<std::vector<AttemptRecord>> end_job(const std::string& job_id, v1::JobState final_state,
+  absl::StatusOr<std::vector<AttemptRecord>> end_job(const std::string& job_id, JobState final_state,
                                                      const std::string& failure, int64_t now_unix_ms) override;
   absl::StatusOr<std::vector<int>> unsucceeded_ranks(const std::string& job_id) override;
   absl::Status reopen_ranks(const std::string& job_id, const std::vector<int>& ranks) override;
   absl::StatusOr<RankRow> rank_row(const std::string& job_id, int rank) override;
   absl::StatusOr<StartedAttempt> add_attempt(const std::string& job_id, int rank, const std::string& worker_id,
-                                             int64_t now_unix_ms, v1::RankState from);
+                                             int64_t now_unix_ms, RankStatus from);
   // Writes what finished ranks added to usage and to their workers' counts,
   // inside the transaction that finished them.
   void write_tally();

@@ -59,23 +59,20 @@ void WorkerSession::hold(int64_t attempt_id, int rank_count, const std::vector<i
   if (rank_count > 1) chunk_sizes[attempt_id] = rank_count;
 }
 
-void WorkerSession::learn_from(const v1::RankResult& reported) {
+void WorkerSession::learn_from(const RankResult& reported) {
   // A worker that paused itself (its disk is full, say: it says so before
   // the failures it caused) is out of service already, and comes back by
   // itself; a quarantine would keep it out until it reconnects. A job's own
   // mistakes (a file that cannot run, say) fail on any worker and tell
   // nothing about this one.
-  if (paused.empty() && reported.failure_class() != v1::FAILURE_CLASS_JOB) {
-    if (reported.failure_class() != v1::FAILURE_CLASS_WORKER) {
+  if (paused.empty() && reported.failure_class != FailureClass::kJob) {
+    if (reported.failure_class != FailureClass::kWorker) {
       failures_in_a_row = 0;
     } else if (++failures_in_a_row >= kQuarantineAfter && quarantined.empty()) {
-      quarantined = absl::StrCat(failures_in_a_row, " ranks in a row could not start: ", reported.error());
+      quarantined = absl::StrCat(failures_in_a_row, " ranks in a row could not start: ", reported.error);
     }
   }
-  if (reported.end_unix_ms() >= reported.start_unix_ms() && reported.start_unix_ms() > 0) {
-    const double took = static_cast<double>(reported.end_unix_ms() - reported.start_unix_ms());
-    typical_rank_ms = typical_rank_ms < 0 ? took : 0.8 * typical_rank_ms + 0.2 * took;
-  }
+  learn_rank_time(typical_rank_ms, reported);
 }
 
 absl::Status WorkerRegistry::may_join(const std::string& worker_id, const std::string& credential) const {

@@ -82,7 +82,7 @@ struct WorkerSession {
   // ranks (more than one for a chunk).
   void hold(int64_t attempt_id, int rank_count, const std::vector<int>& its_gpus);
   // What a finished rank tells of the worker: its health and its pace.
-  void learn_from(const v1::RankResult& reported);
+  void learn_from(const RankResult& reported);
 };
 
 class WorkerRegistry {

@@ -12,23 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "common/blob_id.h"
 #include "executor/sandbox.h"
 
 namespace pesc {
-
-// A blob the coordinator holds, named by the hex SHA-256 of its bytes.
-struct BlobId {
-  std::string sha256;
-  uint64_t size = 0;
-};
-
-// A read-only input every rank finds in its app_dir as `name`: the blob
-// `blob` when `url` is empty, else what `url` serves.
-struct SharedInput {
-  std::string name;
-  BlobId blob;
-  std::string url;
-};
 
 // What every rank of one job runs, the same for all its attempts: a worker
 // gets it once per job (v1::JobDescription) and shares it among them.
@@ -57,12 +44,6 @@ struct JobRun {
 // How a rank failed, by whose fault (v1::FailureClass): only kWorker
 // counts against the worker.
 enum class Fault { kNone, kJob, kRank, kWorker };
-
-// Bytes that travel inline when small and as the blob `blob` when large.
-struct Payload {
-  std::string inline_bytes;
-  std::optional<BlobId> blob;
-};
 
 // How one rank of a task ended, and what it left: what the worker reports.
 struct RankOutcome {

@@ -58,9 +58,9 @@ class DispatchTest : public ::testing::Test {
     session.last_heard = absl::Now();
     return session;
   }
-  void submit(const std::string& job_id, const v1::JobSpec& spec, int64_t created_unix_ms = 0) {
+  void submit(const std::string& job_id, const JobSpec& spec, int64_t created_unix_ms = 0) {
     ASSERT_TRUE(ledger_.create_job(job_id, spec, created_unix_ms).ok());
-    jobs_[job_id] = ActiveJob{.spec = spec, .created_unix_ms = created_unix_ms, .pending = spec.repetitions()};
+    jobs_[job_id] = ActiveJob{.spec = spec, .created_unix_ms = created_unix_ms, .pending = spec.repetitions};
   }
   bool round(int64_t now_unix_ms = 10'000) {
     return dispatcher_.dispatch(ledger_, jobs_, workers_, host_, now_unix_ms);
@@ -86,7 +86,7 @@ TEST_F(DispatchTest, UsersShareAWorkerFairly) {
   EXPECT_EQ(jobs_assigned(), (std::multiset<std::string>{"ana-job", "bob-job"}))
       << "one rank each, not two of the older";
   EXPECT_EQ(jobs_["ana-job"].pending, 3);
-  EXPECT_EQ(ledger_.job("bob-job")->progress.running(), 1);
+  EXPECT_EQ(ledger_.job("bob-job")->progress.running, 1);
   EXPECT_EQ(workers_.find("w1")->attempts.size(), 2u);
   ASSERT_TRUE(round());
   EXPECT_EQ(host_.assigned.size(), 2u) << "its slots are full";
@@ -102,8 +102,8 @@ TEST_F(DispatchTest, TheUserWhoUsedLessGoesFirst) {
 }
 
 TEST_F(DispatchTest, AJobGoesOnlyToWorkersOfItsRooms) {
-  v1::JobSpec spec = spec_of(2);
-  spec.add_rooms("lab");
+  JobSpec spec = spec_of(2);
+  spec.options.rooms.push_back("lab");
   submit("j1", spec);
   add_worker("public-worker", 4);
   ASSERT_TRUE(round());
@@ -125,8 +125,8 @@ TEST_F(DispatchTest, QuarantinedPausedAndOfflineWorkersGetNothing) {
 }
 
 TEST_F(DispatchTest, ASameMachineJobStaysOnTheWorkerItFirstGot) {
-  v1::JobSpec spec = spec_of(3);
-  spec.set_same_machine(true);
+  JobSpec spec = spec_of(3);
+  spec.options.same_machine = true;
   submit("j1", spec);
   add_worker("w1", 1);
   add_worker("w2", 1);
@@ -140,8 +140,8 @@ TEST_F(DispatchTest, ASameMachineJobStaysOnTheWorkerItFirstGot) {
 }
 
 TEST_F(DispatchTest, GpuRanksGetTheLeastCapableFreeGpusAndWaitForOne) {
-  v1::JobSpec spec = spec_of(3);
-  spec.set_gpus_per_rank(1);
+  JobSpec spec = spec_of(3);
+  spec.options.gpus = 1;
   submit("j1", spec);
   WorkerSession& worker = add_worker("w1", 3);
   v1::Gpu strong;
@@ -156,7 +156,7 @@ TEST_F(DispatchTest, GpuRanksGetTheLeastCapableFreeGpusAndWaitForOne) {
   EXPECT_EQ(host_.assigned[0].second.gpus(0), 1) << "the weaker first";
   EXPECT_EQ(host_.assigned[1].second.gpus(0), 0);
   EXPECT_TRUE(workers_.find("w1")->free_gpus().empty());
-  auto finished = ledger_.finish_attempt(host_.assigned[0].second.attempt_id(), v1::RankResult(), 10'001);
+  auto finished = ledger_.finish_attempt(host_.assigned[0].second.attempt_id(), RankRecord(), 10'001);
   ASSERT_TRUE(finished.ok());
   workers_.sessions()["w1"].attempts.erase(host_.assigned[0].second.attempt_id());
   ASSERT_TRUE(round());
@@ -165,8 +165,8 @@ TEST_F(DispatchTest, GpuRanksGetTheLeastCapableFreeGpusAndWaitForOne) {
 }
 
 TEST_F(DispatchTest, AGangStartsWholeAndIsToldWhereRankZeroListens) {
-  v1::JobSpec spec = spec_of(3);
-  spec.set_parallel(true);
+  JobSpec spec = spec_of(3);
+  spec.options.parallel = true;
   submit("gang", spec);
   add_worker("w1", 2);
   add_worker("w2", 1);
@@ -181,10 +181,8 @@ TEST_F(DispatchTest, AGangStartsWholeAndIsToldWhereRankZeroListens) {
     if (assignment.rank() == 0) master = assignment.attempt_id();
   }
   for (const auto& [worker_id, assignment] : host_.assigned) {
-    v1::GangReady ready;
-    ready.set_attempt_id(assignment.attempt_id());
-    ready.set_free_port(assignment.attempt_id() == master ? 29500 : 1);
-    dispatcher_.gangs().ready(worker_id, ready, workers_, host_);
+    const int free_port = assignment.attempt_id() == master ? 29500 : 1;
+    dispatcher_.gangs().ready(worker_id, assignment.attempt_id(), free_port, workers_, host_);
   }
   ASSERT_EQ(host_.sent.size(), 2u) << "one StartGang per worker";
   const std::string master_worker = host_.assigned[0].first;
@@ -195,8 +193,8 @@ TEST_F(DispatchTest, AGangStartsWholeAndIsToldWhereRankZeroListens) {
 }
 
 TEST_F(DispatchTest, AGangTooLargeForItsRoomsWaitsAndSaysWhy) {
-  v1::JobSpec spec = spec_of(4);
-  spec.set_parallel(true);
+  JobSpec spec = spec_of(4);
+  spec.options.parallel = true;
   submit("gang", spec);
   add_worker("w1", 3);
   ASSERT_TRUE(round());
@@ -207,8 +205,8 @@ TEST_F(DispatchTest, AGangTooLargeForItsRoomsWaitsAndSaysWhy) {
 }
 
 TEST_F(DispatchTest, AGangHoldsTheWorkersItWaitsOnFromOtherJobs) {
-  v1::JobSpec gang = spec_of(2);
-  gang.set_parallel(true);
+  JobSpec gang = spec_of(2);
+  gang.options.parallel = true;
   submit("filler", spec_of(1), 1);
   add_worker("w1", 2);
   ASSERT_TRUE(round());  // the filler takes one of the two slots
@@ -220,8 +218,8 @@ TEST_F(DispatchTest, AGangHoldsTheWorkersItWaitsOnFromOtherJobs) {
 }
 
 TEST_F(DispatchTest, StoppingOneRankStopsItsWholeGang) {
-  v1::JobSpec spec = spec_of(2);
-  spec.set_parallel(true);
+  JobSpec spec = spec_of(2);
+  spec.options.parallel = true;
   submit("gang", spec);
   add_worker("w1", 1);
   add_worker("w2", 1);
@@ -248,26 +246,34 @@ TEST_F(DispatchTest, ShortRanksGoInChunksOfConsecutiveRanks) {
   EXPECT_EQ(chunks, (std::vector<std::pair<int, int>>{{0, 40}, {40, 40}, {80, 21}}));
   EXPECT_EQ(jobs_["j1"].pending, 99);
   EXPECT_EQ(workers_.find("w1")->ranks_held(), 101);
-  EXPECT_EQ(ledger_.job("j1")->progress.running(), 101);
+  EXPECT_EQ(ledger_.job("j1")->progress.running, 101);
+}
+
+// A rank's result that ran for `ms` milliseconds.
+RankResult rank_that_ran(int64_t ms) {
+  RankResult result;
+  result.start = std::chrono::system_clock::now();
+  result.end = result.start + std::chrono::milliseconds(ms);
+  return result;
 }
 
 TEST_F(DispatchTest, ChunksShrinkSoTheTailSpreadsOverEverySlot) {
   ActiveJob job{.spec = spec_of(40), .pending = 40};
-  job.learn_pace(1000, 1000);  // a rank of under a millisecond
+  job.learn_pace(rank_that_ran(0));  // a rank of under a millisecond
   EXPECT_EQ(FairSharePolicy::chunk_size(job, 2), 5) << "40 ranks / (4 chunks x 2 slots)";
   EXPECT_EQ(FairSharePolicy::chunk_size(job, 20), 1);
-  job.spec.set_checkpoint_interval_ms(1000);
+  job.spec.options.checkpoint_interval = std::chrono::milliseconds(1000);
   EXPECT_EQ(FairSharePolicy::chunk_size(job, 2), 1) << "checkpoints are per rank";
 }
 
 TEST_F(DispatchTest, OnlyTheJobsOwnRanksShowItsRanksAreShort) {
   ActiveJob job{.spec = spec_of(400), .pending = 400};
   EXPECT_EQ(FairSharePolicy::chunk_size(job, 2), 1) << "no chunks before one of its ranks ended";
-  job.learn_pace(0, 5);
+  job.learn_pace(RankResult{});
   EXPECT_EQ(FairSharePolicy::chunk_size(job, 2), 1) << "a rank that never started tells nothing";
-  job.learn_pace(1000, 1002);
+  job.learn_pace(rank_that_ran(2));
   EXPECT_EQ(FairSharePolicy::chunk_size(job, 2), 20) << "40 ms of 2 ms ranks";
-  for (int i = 0; i < 30; ++i) job.learn_pace(1000, 61000);
+  for (int i = 0; i < 30; ++i) job.learn_pace(rank_that_ran(60000));
   EXPECT_EQ(FairSharePolicy::chunk_size(job, 2), 1) << "its ranks became long: one at a time again";
 }
 
@@ -289,8 +295,8 @@ TEST_F(DispatchTest, AStragglerGetsADuplicateOnAnIdleWorkerOnlyWhenItIsLate) {
 }
 
 TEST_F(DispatchTest, AJobThatAsksForNoDuplicatesGetsNone) {
-  v1::JobSpec spec = spec_of(1);
-  spec.set_no_duplicates(true);
+  JobSpec spec = spec_of(1);
+  spec.options.no_duplicates = true;
   submit("j1", spec);
   add_worker("slow", 1).typical_rank_ms = 100;
   ASSERT_TRUE(round(0));
@@ -314,8 +320,8 @@ TEST_F(DispatchTest, AFailedLedgerCallEndsTheRoundAndTellsNoWorker) {
 }
 
 TEST_F(DispatchTest, AGangWhoseStartFailsIsTakenBackWhole) {
-  v1::JobSpec spec = spec_of(2);
-  spec.set_parallel(true);
+  JobSpec spec = spec_of(2);
+  spec.options.parallel = true;
   submit("gang", spec);
   add_worker("w1", 2);
   ledger_.fail_writes(absl::ResourceExhaustedError("disk full"));
@@ -326,7 +332,7 @@ TEST_F(DispatchTest, AGangWhoseStartFailsIsTakenBackWhole) {
 
 TEST(AssignmentTest, CarriesTheAttemptAlone) {
   JobStore::StartedAttempt started{.id = 42, .rank = 3, .rank_count = 2, .worker_id = "w1"};
-  started.checkpoint.set_sha256(std::string(64, 'c'));
+  started.checkpoint = BlobId{.sha256 = std::string(64, 'c')};
   const v1::Assignment assignment = assignment_for("j1", started, {1});
   EXPECT_EQ(assignment.job_id(), "j1");
   EXPECT_EQ(assignment.attempt_id(), 42);
@@ -338,16 +344,16 @@ TEST(AssignmentTest, CarriesTheAttemptAlone) {
 }
 
 TEST(AssignmentTest, TheJobsDescriptionCarriesWhatEveryRankRuns) {
-  v1::JobSpec spec = spec_of(8);
-  spec.set_timeout_ms(5000);
-  spec.add_parameters("--fast");
-  spec.set_parallel(true);
+  JobSpec spec = spec_of(8);
+  spec.options.timeout = std::chrono::milliseconds(5000);
+  spec.parameters.push_back("--fast");
+  spec.options.parallel = true;
   const v1::JobDescription job = description_for("j1", spec);
   EXPECT_EQ(job.job_id(), "j1");
   EXPECT_EQ(job.world_size(), 8);
   EXPECT_EQ(job.timeout_ms(), 5000);
   EXPECT_EQ(job.parameters(job.parameters_size() - 1), "--fast");
-  EXPECT_EQ(job.entry(), spec.entry());
+  EXPECT_EQ(job.entry(), spec.options.entry);
   EXPECT_TRUE(job.gang());
   EXPECT_TRUE(job.network()) << "a gang's ranks meet over the network";
 }

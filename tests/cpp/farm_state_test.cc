@@ -44,8 +44,8 @@ class FarmStateTest : public ::testing::Test {
     return outbox;
   }
   std::string submit(int repetitions) {
-    v1::JobSpec spec = spec_of(repetitions);
-    *spec.mutable_process()->mutable_sha256() = *state_->blobs().put_bytes("#!/bin/sh\n");
+    JobSpec spec = spec_of(repetitions);
+    spec.process.sha256 = *state_->blobs().put_bytes("#!/bin/sh\n");
     auto job_id = state_->submit(spec);
     EXPECT_TRUE(job_id.ok()) << job_id.status();
     return *job_id;
@@ -95,12 +95,8 @@ class FarmStateTest : public ::testing::Test {
     }
     return all;
   }
-  static v1::AttemptsFinished finished(int64_t attempt_id) {
-    v1::AttemptsFinished batch;
-    v1::RankFinished& rank = *batch.add_finished();
-    rank.set_attempt_id(attempt_id);
-    *rank.mutable_result() = exited(0);
-    return batch;
+  static std::vector<AttemptEnded> finished(int64_t attempt_id) {
+    return {AttemptEnded{.attempt_id = attempt_id, .result = exited(0)}};
   }
 
   absl::StatusOr<TempDirectory> dir_ = TempDirectory::create("pesc-farm-state-test-");
@@ -114,7 +110,7 @@ TEST_F(FarmStateTest, ASubmittedJobsRanksReachAJoinedWorker) {
   const std::vector<v1::Assignment> sent = assignments(*outbox);
   ASSERT_EQ(sent.size(), 2u);
   EXPECT_EQ(sent[0].job_id(), job_id);
-  EXPECT_EQ(ledger_->job(job_id)->progress.running(), 2);
+  EXPECT_EQ(ledger_->job(job_id)->progress.running, 2);
   EXPECT_EQ(state_->workers()->at(0).running(), 2);
 }
 
@@ -128,12 +124,12 @@ TEST_F(FarmStateTest, AResultIsAcknowledgedOnlyOnceTheLedgerCommittedIt) {
   ledger_->fail_writes(absl::ResourceExhaustedError("disk full"));
   state_->worker_finished("w1", finished(attempt));
   EXPECT_TRUE(acks(*outbox).empty()) << "not stored, not acknowledged: the worker sends it again";
-  EXPECT_EQ(ledger_->job(job_id)->progress.succeeded(), 0);
+  EXPECT_EQ(ledger_->job(job_id)->progress.succeeded, 0);
 
   ledger_->fail_writes(absl::OkStatus());
   state_->worker_finished("w1", finished(attempt));
   EXPECT_EQ(acks(*outbox), (std::vector<int64_t>{attempt}));
-  EXPECT_EQ(ledger_->job(job_id)->state, v1::JOB_STATE_FINISHED);
+  EXPECT_EQ(ledger_->job(job_id)->state, JobState::kFinished);
   EXPECT_EQ(state_->results_after(job_id, 0)->size(), 1u);
 }
 
@@ -166,12 +162,10 @@ TEST_F(FarmStateTest, ARetriedJobsRanksGoToAWorkerAgainOnceTheLedgerTookTheRetry
   const std::string job_id = submit(2);
   const std::vector<v1::Assignment> sent = assignments(*outbox);
   ASSERT_EQ(sent.size(), 2u);
-  v1::AttemptsFinished batch = finished(sent[0].attempt_id());
-  v1::RankFinished& failed = *batch.add_finished();
-  failed.set_attempt_id(sent[1].attempt_id());
-  *failed.mutable_result() = exited(1);
+  std::vector<AttemptEnded> batch = finished(sent[0].attempt_id());
+  batch.push_back({.attempt_id = sent[1].attempt_id(), .result = exited(1)});
   state_->worker_finished("w1", batch);
-  ASSERT_EQ(ledger_->job(job_id)->state, v1::JOB_STATE_FINISHED);
+  ASSERT_EQ(ledger_->job(job_id)->state, JobState::kFinished);
   (void)messages(*outbox);
 
   ledger_->fail_writes(absl::ResourceExhaustedError("disk full"));
@@ -181,14 +175,14 @@ TEST_F(FarmStateTest, ARetriedJobsRanksGoToAWorkerAgainOnceTheLedgerTookTheRetry
 
   auto retried = state_->retry(job_id, {});
   ASSERT_TRUE(retried.ok()) << retried.status();
-  EXPECT_EQ(retried->ranks_size(), 1);
-  EXPECT_EQ(retried->job().state(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(retried->ranks.size(), 1u);
+  EXPECT_EQ(retried->job.state, JobState::kRunning);
   const std::vector<v1::Assignment> again = assignments(*outbox);
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].rank(), sent[1].rank());
   state_->worker_finished("w1", finished(again[0].attempt_id()));
-  EXPECT_EQ(ledger_->job(job_id)->state, v1::JOB_STATE_FINISHED);
-  EXPECT_EQ(ledger_->job(job_id)->progress.succeeded(), 2);
+  EXPECT_EQ(ledger_->job(job_id)->state, JobState::kFinished);
+  EXPECT_EQ(ledger_->job(job_id)->progress.succeeded, 2);
 }
 
 TEST_F(FarmStateTest, ARunningRanksOutputIsAskedOfItsWorkerAndAnEndedOnesIsItsResult) {
@@ -252,8 +246,8 @@ TEST_F(FarmStateTest, AJobIsDescribedToAWorkerOncePerStream) {
   std::vector<int> every_rank(kRanks);
   std::iota(every_rank.begin(), every_rank.end(), 0);
   EXPECT_EQ(ranks_run, every_rank) << "each rank once, in order";
-  EXPECT_EQ(ledger_->job(job_id)->state, v1::JOB_STATE_FINISHED);
-  EXPECT_EQ(ledger_->job(job_id)->progress.succeeded(), kRanks);
+  EXPECT_EQ(ledger_->job(job_id)->state, JobState::kFinished);
+  EXPECT_EQ(ledger_->job(job_id)->progress.succeeded, kRanks);
   EXPECT_EQ(told(*outbox).forgotten, std::vector<std::string>{job_id}) << "the job ended: the worker drops it";
 }
 

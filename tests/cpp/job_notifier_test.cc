@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "common/clock.h"
 #include "gtest/gtest.h"
 
 namespace pesc {
@@ -31,10 +32,10 @@ v1::JobInfo ended_job(v1::JobState state) {
 
 // Three ranks that ran for the job's whole 10 s.
 int64_t three_ranks() {
-  v1::RankResult result;
-  result.set_start_unix_ms(1'000);
-  result.set_end_unix_ms(11'000);
-  v1::RankResult never_started;
+  RankResult result;
+  result.start = from_unix_ms(1'000);
+  result.end = from_unix_ms(11'000);
+  RankResult never_started;
   return 3 * JobOutcome::run_time_ms(result) + JobOutcome::run_time_ms(never_started);
 }
 

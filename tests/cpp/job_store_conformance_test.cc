@@ -5,6 +5,7 @@
 #include <memory>
 #include <set>
 
+#include "common/clock.h"
 #include "common/files.h"
 #include "gtest/gtest.h"
 #include "job_store_examples.h"
@@ -55,21 +56,21 @@ TYPED_TEST(JobStoreConformance, NewJobHasEveryRankPending) {
   ASSERT_TRUE(this->store_->create_job("j1", spec_of(5), 42).ok());
   auto job = this->store_->job("j1");
   ASSERT_TRUE(job.ok());
-  EXPECT_EQ(job->spec.parameters(0), "x y");
-  EXPECT_EQ(job->state, v1::JOB_STATE_RUNNING);
-  EXPECT_EQ(job->progress.total(), 5);
-  EXPECT_EQ(job->progress.pending(), 5);
+  EXPECT_EQ(job->spec.parameters, std::vector<std::string>{"x y"});
+  EXPECT_EQ(job->state, JobState::kRunning);
+  EXPECT_EQ(job->progress.total, 5);
+  EXPECT_EQ(job->progress.pending, 5);
   EXPECT_EQ(*this->store_->pending_ranks("j1", 3), (std::vector<int>{0, 1, 2}));
 }
 
 TYPED_TEST(JobStoreConformance, AChunksResultsAreTakenPerRankFailuresAndUnreportedRanksQueueAgain) {
-  v1::JobSpec spec = spec_of(6);
-  spec.set_max_attempts(2);
+  JobSpec spec = spec_of(6);
+  spec.options.max_attempts = 2;
   ASSERT_TRUE(this->store_->create_job("j1", spec, 1).ok());
   auto chunk = this->store_->start_chunk("j1", 0, 4, "w1", 2);
   ASSERT_TRUE(chunk.ok()) << chunk.status();
   EXPECT_EQ(chunk->rank_count, 4);
-  EXPECT_EQ(this->store_->job("j1")->progress.running(), 4);
+  EXPECT_EQ(this->store_->job("j1")->progress.running, 4);
   EXPECT_FALSE(this->store_->start_chunk("j1", 3, 2, "w2", 3).ok()) << "rank 3 runs in the first chunk";
 
   // Rank 2 fails with an attempt left; the worker stopped before rank 3.
@@ -79,17 +80,17 @@ TYPED_TEST(JobStoreConformance, AChunksResultsAreTakenPerRankFailuresAndUnreport
   EXPECT_EQ((*accepted)->requeued, 2);
   EXPECT_FALSE((*accepted)->job_finished);
   auto job = this->store_->job("j1");
-  EXPECT_EQ(job->progress.succeeded(), 2);
-  EXPECT_EQ(job->progress.running(), 0);
-  EXPECT_EQ(job->progress.pending(), 4);
+  EXPECT_EQ(job->progress.succeeded, 2);
+  EXPECT_EQ(job->progress.running, 0);
+  EXPECT_EQ(job->progress.pending, 4);
   EXPECT_EQ(*this->store_->pending_ranks("j1", 10), (std::vector<int>{2, 3, 4, 5}));
   auto results = this->store_->results_after("j1", 0, 10);
   ASSERT_EQ(results->size(), 2u);
-  EXPECT_EQ((*results)[0].rank(), 0);
-  EXPECT_EQ((*results)[1].rank(), 1);
-  EXPECT_EQ((*results)[1].finish_seq(), 2);
-  EXPECT_EQ((*results)[1].files_inline(), "tar of rank 1");
-  EXPECT_EQ((*results)[1].worker(), "w1");
+  EXPECT_EQ((*results)[0].result.rank, 0);
+  EXPECT_EQ((*results)[1].result.rank, 1);
+  EXPECT_EQ((*results)[1].finish_seq, 2);
+  EXPECT_EQ((*results)[1].files.inline_bytes, "tar of rank 1");
+  EXPECT_EQ((*results)[1].result.worker, "w1");
   EXPECT_FALSE(this->store_->finish_chunk(chunk->id, {of_rank(3, 0)}, 5)->has_value()) << "a finished chunk is stale";
 
   auto rest = this->store_->start_chunk("j1", 2, 4, "w2", 6);
@@ -98,14 +99,14 @@ TYPED_TEST(JobStoreConformance, AChunksResultsAreTakenPerRankFailuresAndUnreport
   ASSERT_TRUE(last.ok() && last->has_value());
   EXPECT_TRUE((*last)->job_finished) << "rank 2 failed for good: the job is done";
   job = this->store_->job("j1");
-  EXPECT_EQ(job->state, v1::JOB_STATE_FINISHED);
-  EXPECT_EQ(job->progress.succeeded(), 5);
-  EXPECT_EQ(job->progress.failed(), 1);
+  EXPECT_EQ(job->state, JobState::kFinished);
+  EXPECT_EQ(job->progress.succeeded, 5);
+  EXPECT_EQ(job->progress.failed, 1);
   results = this->store_->results_after("j1", 0, 10);
   std::set<int> ranks;
-  for (const v1::RankResult& result : *results) ranks.insert(result.rank());
+  for (const RankRecord& result : *results) ranks.insert(result.result.rank);
   EXPECT_EQ(ranks, (std::set<int>{0, 1, 2, 3, 4, 5}));
-  EXPECT_EQ(results->back().finish_seq(), 6);
+  EXPECT_EQ(results->back().finish_seq, 6);
 }
 
 TYPED_TEST(JobStoreConformance, ALostChunkQueuesItsRanksAgainAndItsLateResultsAreRefused) {
@@ -116,8 +117,8 @@ TYPED_TEST(JobStoreConformance, ALostChunkQueuesItsRanksAgainAndItsLateResultsAr
   ASSERT_EQ(running->size(), 1u);
   EXPECT_EQ(running->front().rank_count, 3);
   ASSERT_TRUE(this->store_->requeue_attempts({chunk->id}).ok());
-  EXPECT_EQ(this->store_->job("j1")->progress.pending(), 3);
-  EXPECT_EQ(this->store_->job("j1")->progress.running(), 0);
+  EXPECT_EQ(this->store_->job("j1")->progress.pending, 3);
+  EXPECT_EQ(this->store_->job("j1")->progress.running, 0);
   EXPECT_FALSE(this->store_->finish_chunk(chunk->id, {of_rank(0, 0)}, 3)->has_value());
   EXPECT_TRUE(this->store_->results_after("j1", 0, 10)->empty());
 }
@@ -130,7 +131,7 @@ TYPED_TEST(JobStoreConformance, CancellingStopsARunningChunkOnce) {
   ASSERT_TRUE(to_stop.ok());
   ASSERT_EQ(to_stop->size(), 1u);
   EXPECT_EQ(to_stop->front().id, chunk->id);
-  EXPECT_EQ(this->store_->job("j1")->progress.cancelled(), 4);
+  EXPECT_EQ(this->store_->job("j1")->progress.cancelled, 4);
 }
 
 TYPED_TEST(JobStoreConformance, UnknownJobIsNotFound) {
@@ -141,14 +142,14 @@ TYPED_TEST(JobStoreConformance, AcceptsOneResultPerRankAndFinishesTheJob) {
   ASSERT_TRUE(this->store_->create_job("j1", spec_of(2), 42).ok());
   int64_t a0 = this->store_->start_attempt("j1", 0, "w1", 50)->id;
   int64_t a1 = this->store_->start_attempt("j1", 1, "w2", 50)->id;
-  EXPECT_EQ(this->store_->job("j1")->progress.running(), 2);
+  EXPECT_EQ(this->store_->job("j1")->progress.running, 2);
   EXPECT_FALSE(this->store_->start_attempt("j1", 0, "w2", 51).ok()) << "a running rank cannot start twice";
 
   auto first = this->store_->finish_attempt(a1, exited(3), 60);
   ASSERT_TRUE(first.ok() && first->has_value());
-  EXPECT_EQ((*first)->result.rank(), 1);
-  EXPECT_EQ((*first)->result.worker(), "w2");
-  EXPECT_EQ((*first)->result.finish_seq(), 1);
+  EXPECT_EQ((*first)->result.result.rank, 1);
+  EXPECT_EQ((*first)->result.result.worker, "w2");
+  EXPECT_EQ((*first)->result.finish_seq, 1);
   EXPECT_FALSE((*first)->job_finished);
 
   auto again = this->store_->finish_attempt(a1, exited(0), 61);
@@ -159,15 +160,15 @@ TYPED_TEST(JobStoreConformance, AcceptsOneResultPerRankAndFinishesTheJob) {
   ASSERT_TRUE(last.ok() && last->has_value());
   EXPECT_TRUE((*last)->job_finished);
   auto job = this->store_->job("j1");
-  EXPECT_EQ(job->state, v1::JOB_STATE_FINISHED);
-  EXPECT_EQ(job->progress.succeeded(), 1);
-  EXPECT_EQ(job->progress.failed(), 1);
+  EXPECT_EQ(job->state, JobState::kFinished);
+  EXPECT_EQ(job->progress.succeeded, 1);
+  EXPECT_EQ(job->progress.failed, 1);
 
   auto results = *this->store_->results_after("j1", 0, 10);
   ASSERT_EQ(results.size(), 2u);
-  EXPECT_EQ(results[0].rank(), 1);
-  EXPECT_EQ(results[0].output_txt().inline_data(), "out 3");
-  EXPECT_EQ(results[1].rank(), 0);
+  EXPECT_EQ(results[0].result.rank, 1);
+  EXPECT_EQ(results[0].output.inline_bytes, "out 3");
+  EXPECT_EQ(results[1].result.rank, 0);
   EXPECT_EQ(this->store_->results_after("j1", 1, 10)->size(), 1u);
 }
 
@@ -175,13 +176,13 @@ TYPED_TEST(JobStoreConformance, RequeuedAttemptIsStaleAndTheRankRunsAgain) {
   ASSERT_TRUE(this->store_->create_job("j1", spec_of(1), 42).ok());
   int64_t lost = this->store_->start_attempt("j1", 0, "w1", 50)->id;
   ASSERT_TRUE(this->store_->requeue_attempts({lost}).ok());
-  EXPECT_EQ(this->store_->job("j1")->progress.pending(), 1);
+  EXPECT_EQ(this->store_->job("j1")->progress.pending, 1);
   int64_t retry = this->store_->start_attempt("j1", 0, "w2", 51)->id;
   EXPECT_FALSE(this->store_->finish_attempt(lost, exited(0), 52)->has_value())
       << "the lost attempt's result is refused";
   auto accepted = this->store_->finish_attempt(retry, exited(0), 53);
   ASSERT_TRUE(accepted->has_value());
-  EXPECT_EQ((*accepted)->result.worker(), "w2");
+  EXPECT_EQ((*accepted)->result.result.worker, "w2");
 }
 
 TYPED_TEST(JobStoreConformance, CancelStopsRunningAndPendingRanks) {
@@ -194,14 +195,14 @@ TYPED_TEST(JobStoreConformance, CancelStopsRunningAndPendingRanks) {
   ASSERT_EQ(to_stop->size(), 1u);
   EXPECT_EQ((*to_stop)[0].id, running);
   auto job = this->store_->job("j1");
-  EXPECT_EQ(job->state, v1::JOB_STATE_CANCELLED);
-  EXPECT_EQ(job->progress.cancelled(), 3);
-  EXPECT_EQ(job->progress.succeeded(), 1);
+  EXPECT_EQ(job->state, JobState::kCancelled);
+  EXPECT_EQ(job->progress.cancelled, 3);
+  EXPECT_EQ(job->progress.succeeded, 1);
   EXPECT_FALSE(this->store_->finish_attempt(running, exited(0), 61)->has_value());
   auto results = *this->store_->results_after("j1", 0, 10);
   ASSERT_EQ(results.size(), 4u) << "cancelled ranks are reported too";
   std::set<int> ranks;
-  for (const auto& result : results) ranks.insert(result.rank());
+  for (const auto& result : results) ranks.insert(result.result.rank);
   EXPECT_EQ(ranks.size(), 4u);
   EXPECT_TRUE(this->store_->cancel_job("j1", 62)->empty()) << "cancelling twice is harmless";
 }
@@ -212,8 +213,8 @@ TYPED_TEST(JobStoreConformance, StateSurvivesReopening) {
   ASSERT_TRUE(this->store_->finish_attempt(attempt, exited(0, 1000, 1700), 51)->has_value());
   int64_t running = this->store_->start_attempt("j1", 0, "w1", 52)->id;
   this->reopen();
-  EXPECT_EQ(this->store_->job("j1")->progress.succeeded(), 1);
-  EXPECT_EQ(this->store_->results_after("j1", 0, 10)->at(0).rank(), 2);
+  EXPECT_EQ(this->store_->job("j1")->progress.succeeded, 1);
+  EXPECT_EQ(this->store_->results_after("j1", 0, 10)->at(0).result.rank, 2);
   ASSERT_EQ(this->store_->running_attempts()->size(), 1u);
   EXPECT_EQ(this->store_->running_attempts()->at(0).id, running);
   EXPECT_EQ(this->store_->usage_by_user()->at("bob"), 700);
@@ -221,29 +222,29 @@ TYPED_TEST(JobStoreConformance, StateSurvivesReopening) {
 }
 
 TYPED_TEST(JobStoreConformance, FailedRankIsRetriedUpToMaxAttempts) {
-  v1::JobSpec spec = spec_of(1);
-  spec.set_max_attempts(3);
+  JobSpec spec = spec_of(1);
+  spec.options.max_attempts = 3;
   ASSERT_TRUE(this->store_->create_job("j1", spec, 42).ok());
   for (int attempt = 1; attempt <= 2; ++attempt) {
     int64_t id = this->store_->start_attempt("j1", 0, "w1", 50)->id;
     auto retried = this->store_->finish_attempt(id, exited(1), 51);
     ASSERT_TRUE(retried->has_value());
     EXPECT_TRUE((*retried)->requeued) << "attempt " << attempt;
-    EXPECT_EQ(this->store_->job("j1")->progress.pending(), 1);
+    EXPECT_EQ(this->store_->job("j1")->progress.pending, 1);
   }
   int64_t last = this->store_->start_attempt("j1", 0, "w1", 52)->id;
   auto final_result = this->store_->finish_attempt(last, exited(1), 53);
   ASSERT_TRUE(final_result->has_value());
   EXPECT_FALSE((*final_result)->requeued);
   EXPECT_TRUE((*final_result)->job_finished);
-  EXPECT_EQ((*final_result)->result.attempts(), 3);
-  EXPECT_EQ(this->store_->job("j1")->progress.failed(), 1);
+  EXPECT_EQ((*final_result)->result.result.attempts, 3);
+  EXPECT_EQ(this->store_->job("j1")->progress.failed, 1);
 }
 
 TYPED_TEST(JobStoreConformance, RankThatNeverRanIsRetriedAFewTimesWhateverMaxAttempts) {
   ASSERT_TRUE(this->store_->create_job("j1", spec_of(1), 42).ok());
-  v1::RankResult never_ran = exited(127);
-  never_ran.set_error("python3 is not installed");
+  RankRecord never_ran = exited(127);
+  never_ran.result.error = "python3 is not installed";
   int requeued = 0;
   while (true) {
     int64_t id = this->store_->start_attempt("j1", 0, "w1", 50)->id;
@@ -253,7 +254,7 @@ TYPED_TEST(JobStoreConformance, RankThatNeverRanIsRetriedAFewTimesWhateverMaxAtt
     ++requeued;
   }
   EXPECT_EQ(requeued, 2);
-  EXPECT_EQ(this->store_->job("j1")->state, v1::JOB_STATE_FINISHED);
+  EXPECT_EQ(this->store_->job("j1")->state, JobState::kFinished);
 }
 
 TYPED_TEST(JobStoreConformance, RankFailedByItsWorkersDiskIsPlacedAgainOutsideMaxAttempts) {
@@ -267,42 +268,42 @@ TYPED_TEST(JobStoreConformance, RankFailedByItsWorkersDiskIsPlacedAgainOutsideMa
   int64_t id = this->store_->start_attempt("j1", 0, "w2", 52)->id;
   auto taken = this->store_->finish_attempt(id, exited(0), 53);
   ASSERT_TRUE(taken->has_value());
-  EXPECT_EQ((*taken)->result.state(), v1::RANK_STATE_SUCCEEDED);
-  EXPECT_EQ((*taken)->result.worker(), "w2");
-  EXPECT_EQ(this->store_->job("j1")->progress.succeeded(), 1);
+  EXPECT_EQ((*taken)->result.result.status, RankStatus::kSucceeded);
+  EXPECT_EQ((*taken)->result.result.worker, "w2");
+  EXPECT_EQ(this->store_->job("j1")->progress.succeeded, 1);
 }
 
 TYPED_TEST(JobStoreConformance, WorkersFaultsInAChunkQueueTheirRanksAgainAndStillEnd) {
   ASSERT_TRUE(this->store_->create_job("j1", spec_of(2), 42).ok());
   int placed = 0;
-  while (this->store_->job("j1")->progress.pending() > 0) {
+  while (this->store_->job("j1")->progress.pending > 0) {
     auto chunk = this->store_->start_chunk("j1", 0, 2, "w1", 50);
     ASSERT_TRUE(chunk.ok()) << chunk.status();
-    v1::RankResult first = spoilt_by_a_full_disk();
-    first.set_rank(0);
-    v1::RankResult second = spoilt_by_a_full_disk();
-    second.set_rank(1);
+    RankRecord first = spoilt_by_a_full_disk();
+    first.result.rank = 0;
+    RankRecord second = spoilt_by_a_full_disk();
+    second.result.rank = 1;
     ASSERT_TRUE(this->store_->finish_chunk(chunk->id, {first, second}, 51)->has_value());
     ++placed;
     ASSERT_LT(placed, 100) << "a rank failing on every disk must end";
   }
   EXPECT_EQ(placed, 10) << "placed again outside max_attempts (1), up to the workers' budget";
-  EXPECT_EQ(this->store_->job("j1")->state, v1::JOB_STATE_FINISHED);
-  EXPECT_EQ(this->store_->job("j1")->progress.failed(), 2);
+  EXPECT_EQ(this->store_->job("j1")->state, JobState::kFinished);
+  EXPECT_EQ(this->store_->job("j1")->progress.failed, 2);
 }
 
 TYPED_TEST(JobStoreConformance, ARankFailedForTheJobsOwnFaultIsNotRetried) {
-  v1::JobSpec spec = spec_of(2);
-  spec.set_max_attempts(3);
+  JobSpec spec = spec_of(2);
+  spec.options.max_attempts = 3;
   ASSERT_TRUE(this->store_->create_job("j1", spec, 42).ok());
-  v1::RankResult cannot_execute = exited(127);
-  cannot_execute.set_error("cannot start prog: it has no #! line");
-  cannot_execute.set_failure_class(v1::FAILURE_CLASS_JOB);
+  RankRecord cannot_execute = exited(127);
+  cannot_execute.result.error = "cannot start prog: it has no #! line";
+  cannot_execute.result.failure_class = FailureClass::kJob;
   int64_t id = this->store_->start_attempt("j1", 0, "w1", 50)->id;
   auto taken = this->store_->finish_attempt(id, cannot_execute, 51);
   ASSERT_TRUE(taken->has_value());
   EXPECT_FALSE((*taken)->requeued) << "it would fail the same way on any worker";
-  EXPECT_EQ((*taken)->result.failure_class(), v1::FAILURE_CLASS_JOB);
+  EXPECT_EQ((*taken)->result.result.failure_class, FailureClass::kJob);
 }
 
 TYPED_TEST(JobStoreConformance, FailingAJobEndsItsOtherRanksAndKeepsWhy) {
@@ -316,10 +317,10 @@ TYPED_TEST(JobStoreConformance, FailingAJobEndsItsOtherRanksAndKeepsWhy) {
   EXPECT_EQ((*to_stop)[0].id, running);
   this->reopen();
   auto job = this->store_->job("j1");
-  EXPECT_EQ(job->state, v1::JOB_STATE_FAILED);
-  EXPECT_EQ(job->to_info().failure(), "cannot start prog: it has no #! line");
-  EXPECT_EQ(job->progress.failed(), 1);
-  EXPECT_EQ(job->progress.cancelled(), 3);
+  EXPECT_EQ(job->state, JobState::kFailed);
+  EXPECT_EQ(job->failure, "cannot start prog: it has no #! line");
+  EXPECT_EQ(job->progress.failed, 1);
+  EXPECT_EQ(job->progress.cancelled, 3);
   EXPECT_TRUE(this->store_->running_jobs()->empty());
   EXPECT_EQ(this->store_->results_after("j1", 0, 10)->size(), 4u) << "every rank has an end to report";
 
@@ -327,25 +328,22 @@ TYPED_TEST(JobStoreConformance, FailingAJobEndsItsOtherRanksAndKeepsWhy) {
   int64_t last = this->store_->start_attempt("j2", 0, "w1", 71)->id;
   ASSERT_TRUE((*this->store_->finish_attempt(last, exited(127), 72))->job_finished);
   ASSERT_TRUE(this->store_->fail_job("j2", "no #! line", 73).ok());
-  EXPECT_EQ(this->store_->job("j2")->state, v1::JOB_STATE_FAILED) << "a job whose only rank failed so fails too";
+  EXPECT_EQ(this->store_->job("j2")->state, JobState::kFailed) << "a job whose only rank failed so fails too";
 }
 
 TYPED_TEST(JobStoreConformance, CheckpointGoesToTheNextAttempt) {
   ASSERT_TRUE(this->store_->create_job("j1", spec_of(1), 42).ok());
   auto first = *this->store_->start_attempt("j1", 0, "w1", 50);
-  EXPECT_TRUE(first.checkpoint.sha256().empty());
-  v1::BlobRef checkpoint;
-  checkpoint.set_sha256(std::string(64, 'c'));
-  checkpoint.set_size(10);
+  EXPECT_FALSE(first.checkpoint);
+  const BlobId checkpoint{.sha256 = std::string(64, 'c'), .size = 10};
   ASSERT_TRUE(this->store_->save_checkpoint(first.id, checkpoint).ok());
   ASSERT_TRUE(this->store_->requeue_attempts({first.id}).ok());
   auto second = *this->store_->start_attempt("j1", 0, "w2", 51);
-  EXPECT_EQ(second.checkpoint.sha256(), checkpoint.sha256());
-  v1::BlobRef stale;
-  stale.set_sha256(std::string(64, 'd'));
+  EXPECT_EQ(second.checkpoint, checkpoint);
+  const BlobId stale{.sha256 = std::string(64, 'd')};
   ASSERT_TRUE(this->store_->save_checkpoint(first.id, stale).ok());
   ASSERT_TRUE(this->store_->requeue_attempts({second.id}).ok());
-  EXPECT_EQ(this->store_->start_attempt("j1", 0, "w3", 52)->checkpoint.sha256(), checkpoint.sha256())
+  EXPECT_EQ(this->store_->start_attempt("j1", 0, "w3", 52)->checkpoint, checkpoint)
       << "a stale attempt's checkpoint is ignored";
 }
 
@@ -357,8 +355,8 @@ TYPED_TEST(JobStoreConformance, FirstSuccessOfAStragglerAndItsDuplicateWinsAndSt
 
   auto won = this->store_->finish_attempt(duplicate, exited(0), 30);
   ASSERT_TRUE(won.ok() && won->has_value());
-  EXPECT_EQ((*won)->result.attempt_id(), duplicate);
-  EXPECT_EQ((*won)->result.attempts(), 2);
+  EXPECT_EQ((*won)->result.result.attempt, duplicate);
+  EXPECT_EQ((*won)->result.result.attempts, 2);
   ASSERT_EQ((*won)->superseded.size(), 1u);
   EXPECT_EQ((*won)->superseded[0].id, straggler);
   EXPECT_EQ((*won)->superseded[0].worker_id, "slow");
@@ -371,7 +369,7 @@ TYPED_TEST(JobStoreConformance, FailedDuplicateIsSetAsideWhileTheStragglerRuns) 
   int64_t straggler = this->store_->start_attempt("j1", 0, "slow", 10)->id;
   int64_t duplicate = this->store_->start_duplicate("j1", 0, "fast", 20)->id;
   EXPECT_FALSE(this->store_->finish_attempt(duplicate, exited(1), 30)->has_value());
-  EXPECT_EQ(this->store_->job("j1")->progress.running(), 1);
+  EXPECT_EQ(this->store_->job("j1")->progress.running, 1);
   auto finished = this->store_->finish_attempt(straggler, exited(0), 40);
   ASSERT_TRUE(finished.ok() && finished->has_value());
   EXPECT_TRUE((*finished)->superseded.empty());
@@ -391,7 +389,7 @@ TYPED_TEST(JobStoreConformance, LostStragglerLeavesItsRankToTheDuplicate) {
 
 TYPED_TEST(JobStoreConformance, HundredThousandRanksAreRows) {
   ASSERT_TRUE(this->store_->create_job("big", spec_of(100'000), 42).ok());
-  EXPECT_EQ(this->store_->job("big")->progress.pending(), 100'000);
+  EXPECT_EQ(this->store_->job("big")->progress.pending, 100'000);
   EXPECT_EQ(this->store_->pending_ranks("big", 2)->back(), 1);
 }
 
@@ -419,10 +417,10 @@ TYPED_TEST(JobStoreConformance, ABatchNotCommittedLeavesNothing) {
       ASSERT_TRUE(this->store_->start_attempt("j1", 1, "w1", 3).ok());
       ASSERT_TRUE(inner.commit().ok());
     }
-    EXPECT_EQ(this->store_->job("j1")->progress.running(), 1) << "a batch sees its own calls";
+    EXPECT_EQ(this->store_->job("j1")->progress.running, 1) << "a batch sees its own calls";
   }
-  EXPECT_EQ(this->store_->job("j1")->progress.succeeded(), 0);
-  EXPECT_EQ(this->store_->job("j1")->progress.running(), 1);
+  EXPECT_EQ(this->store_->job("j1")->progress.succeeded, 0);
+  EXPECT_EQ(this->store_->job("j1")->progress.running, 1);
   EXPECT_EQ(*this->store_->pending_ranks("j1", 5), (std::vector<int>{1}));
   EXPECT_TRUE(this->store_->results_after("j1", 0, 10)->empty());
   {
@@ -431,7 +429,7 @@ TYPED_TEST(JobStoreConformance, ABatchNotCommittedLeavesNothing) {
     ASSERT_TRUE(batch.commit().ok());
   }
   this->reopen();
-  EXPECT_EQ(this->store_->job("j1")->progress.succeeded(), 1);
+  EXPECT_EQ(this->store_->job("j1")->progress.succeeded, 1);
   EXPECT_EQ(this->store_->results_after("j1", 0, 10)->size(), 1u);
 }
 
@@ -446,13 +444,13 @@ TYPED_TEST(JobStoreConformance, AWorkersPausesAreKeptAcrossAReopen) {
   auto pauses = this->store_->pauses_between(0, 2000);
   ASSERT_TRUE(pauses.ok()) << pauses.status();
   ASSERT_EQ(pauses->size(), 3u);
-  EXPECT_EQ((*pauses)[0].worker_id(), "v");
-  EXPECT_EQ((*pauses)[0].end_unix_ms(), 0) << "still paused";
-  EXPECT_EQ((*pauses)[1].reason(), "CPU busy");
-  EXPECT_EQ((*pauses)[1].start_unix_ms(), 100);
-  EXPECT_EQ((*pauses)[1].end_unix_ms(), 200);
-  EXPECT_EQ((*pauses)[2].reason(), "disk full");
-  EXPECT_EQ((*pauses)[2].end_unix_ms(), 300);
+  EXPECT_EQ((*pauses)[0].worker, "v");
+  EXPECT_EQ((*pauses)[0].end, from_unix_ms(0)) << "still paused";
+  EXPECT_EQ((*pauses)[1].reason, "CPU busy");
+  EXPECT_EQ((*pauses)[1].start, from_unix_ms(100));
+  EXPECT_EQ((*pauses)[1].end, from_unix_ms(200));
+  EXPECT_EQ((*pauses)[2].reason, "disk full");
+  EXPECT_EQ((*pauses)[2].end, from_unix_ms(300));
   EXPECT_EQ(this->store_->pauses_between(300, 1000)->size(), 0u) << "none overlaps";
 }
 
@@ -468,21 +466,19 @@ TYPED_TEST(JobStoreConformance, WorkersAreRememberedWithTheirCredentialAndRanksD
   auto workers = this->store_->workers();
   ASSERT_TRUE(workers.ok());
   ASSERT_EQ(workers->size(), 1u);
-  EXPECT_EQ(workers->front().slots(), 4);
-  EXPECT_EQ(workers->front().last_seen_unix_ms(), 11);
-  EXPECT_EQ(workers->front().ranks_done(), 3);
+  EXPECT_EQ(workers->front().slots, 4);
+  EXPECT_EQ(workers->front().last_seen_unix_ms, 11);
+  EXPECT_EQ(workers->front().ranks_done, 3);
   EXPECT_EQ(this->store_->worker_credentials()->at("w1"), "token-1");
   EXPECT_EQ(this->store_->usage_by_user()->at("ana"), 3 * 500);
 }
 
 TYPED_TEST(JobStoreConformance, DeletingAJobFreesTheBlobsNoOtherJobUses) {
-  v1::JobSpec first = spec_of(1);
-  first.mutable_process()->set_sha256(std::string(64, 'p'));
-  v1::JobSpec second = spec_of(1);
-  second.mutable_process()->set_sha256(std::string(64, 'p'));
-  v1::SharedFile& shared = *second.add_shared();
-  shared.set_name("data.csv");
-  shared.mutable_blob()->set_sha256(std::string(64, 's'));
+  JobSpec first = spec_of(1);
+  first.process.sha256 = std::string(64, 'p');
+  JobSpec second = spec_of(1);
+  second.process.sha256 = std::string(64, 'p');
+  second.shared.push_back({.name = "data.csv", .blob = {.sha256 = std::string(64, 's')}});
   ASSERT_TRUE(this->store_->create_job("j1", first, 1).ok());
   ASSERT_TRUE(this->store_->create_job("j2", second, 2).ok());
   auto freed = this->store_->delete_job("j2");
@@ -497,17 +493,17 @@ TYPED_TEST(JobStoreConformance, ACancelledRanksOutputIsKeptUnderANewFinishSeq) {
   ASSERT_TRUE(this->store_->create_job("j1", spec_of(2), 1).ok());
   const int64_t attempt = this->store_->start_attempt("j1", 0, "w1", 2)->id;
   ASSERT_EQ(this->store_->cancel_job("j1", 3)->size(), 1u);
-  const int64_t last_seq = this->store_->results_after("j1", 0, 10)->back().finish_seq();
-  v1::RankResult stopped = exited(143);
-  stopped.mutable_output_txt()->set_inline_data("half done");
+  const int64_t last_seq = this->store_->results_after("j1", 0, 10)->back().finish_seq;
+  RankRecord stopped = exited(143);
+  stopped.output.inline_bytes = "half done";
   ASSERT_TRUE(this->store_->keep_cancelled_output(attempt, stopped).ok());
   auto after = this->store_->results_after("j1", last_seq, 10);
   ASSERT_EQ(after->size(), 1u);
-  EXPECT_EQ(after->front().rank(), 0);
-  EXPECT_EQ(after->front().state(), v1::RANK_STATE_CANCELLED);
-  EXPECT_EQ(after->front().output_txt().inline_data(), "half done");
+  EXPECT_EQ(after->front().result.rank, 0);
+  EXPECT_EQ(after->front().result.status, RankStatus::kCancelled);
+  EXPECT_EQ(after->front().output.inline_bytes, "half done");
   ASSERT_TRUE(this->store_->keep_cancelled_output(attempt, stopped).ok());
-  EXPECT_EQ(this->store_->results_after("j1", after->front().finish_seq(), 10)->size(), 0u) << "kept once";
+  EXPECT_EQ(this->store_->results_after("j1", after->front().finish_seq, 10)->size(), 0u) << "kept once";
 }
 
 // `pesc retry`: ranks 2 and 5 of six failed for good; a retry runs only
@@ -522,28 +518,28 @@ TYPED_TEST(JobStoreConformance, ARetryRunsAnEndedJobsFailedRanksAgainAndKeepsThe
     }
     ASSERT_TRUE(this->store_->finish_attempt(attempt, exited(rank == 2 || rank == 5 ? 1 : 0), 3)->has_value());
   }
-  ASSERT_EQ(this->store_->job("j1")->state, v1::JOB_STATE_FINISHED);
-  const int64_t last_seq = this->store_->results_after("j1", 0, 10)->back().finish_seq();
+  ASSERT_EQ(this->store_->job("j1")->state, JobState::kFinished);
+  const int64_t last_seq = this->store_->results_after("j1", 0, 10)->back().finish_seq;
   EXPECT_EQ(this->store_->retry_ranks("nope", {}).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(this->store_->retry_ranks("j1", {1, 6}).status().code(), absl::StatusCode::kOutOfRange);
   EXPECT_EQ(this->store_->retry_ranks("j1", {-1}).status().code(), absl::StatusCode::kOutOfRange);
-  EXPECT_EQ(this->store_->job("j1")->state, v1::JOB_STATE_FINISHED) << "a refused retry changes nothing";
+  EXPECT_EQ(this->store_->job("j1")->state, JobState::kFinished) << "a refused retry changes nothing";
 
   auto retried = this->store_->retry_ranks("j1", {});
   ASSERT_TRUE(retried.ok()) << retried.status();
   EXPECT_EQ(*retried, (std::vector<int>{2, 5}));
   this->reopen();
   auto job = this->store_->job("j1");
-  EXPECT_EQ(job->state, v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(job->state, JobState::kRunning);
   EXPECT_EQ(job->finished_unix_ms, 0);
-  EXPECT_EQ(job->progress.pending(), 2);
-  EXPECT_EQ(job->progress.succeeded(), 4);
-  EXPECT_EQ(job->progress.failed(), 0);
+  EXPECT_EQ(job->progress.pending, 2);
+  EXPECT_EQ(job->progress.succeeded, 4);
+  EXPECT_EQ(job->progress.failed, 0);
   EXPECT_EQ(*this->store_->pending_ranks("j1", 10), (std::vector<int>{2, 5}));
   auto finished = this->store_->results_after("j1", 0, 10);
   ASSERT_TRUE(finished.ok()) << finished.status();
   std::set<int> kept;
-  for (const v1::RankResult& result : *finished) kept.insert(result.rank());
+  for (const RankRecord& result : *finished) kept.insert(result.result.rank);
   EXPECT_EQ(kept, (std::set<int>{0, 1, 3, 4})) << "the failed results are gone, the others stay";
 
   for (int rank : {2, 5}) {
@@ -552,15 +548,15 @@ TYPED_TEST(JobStoreConformance, ARetryRunsAnEndedJobsFailedRanksAgainAndKeepsThe
     ASSERT_TRUE(accepted.ok() && accepted->has_value()) << accepted.status();
     EXPECT_FALSE((*accepted)->requeued) << "a fresh attempt budget, not the one spent";
   }
-  EXPECT_EQ(this->store_->job("j1")->state, v1::JOB_STATE_FINISHED);
+  EXPECT_EQ(this->store_->job("j1")->state, JobState::kFinished);
   auto again = this->store_->results_after("j1", last_seq, 10);
   ASSERT_TRUE(again.ok()) << again.status();
   ASSERT_EQ(again->size(), 2u);
-  for (const v1::RankResult& result : *again) {
-    EXPECT_EQ(result.state(), v1::RANK_STATE_SUCCEEDED);
-    EXPECT_EQ(result.worker(), "w2");
-    EXPECT_EQ(result.attempts(), 2);
-    EXPECT_EQ(std::vector<std::string>(result.other_attempt_workers().begin(), result.other_attempt_workers().end()),
+  for (const RankRecord& result : *again) {
+    EXPECT_EQ(result.result.status, RankStatus::kSucceeded);
+    EXPECT_EQ(result.result.worker, "w2");
+    EXPECT_EQ(result.result.attempts, 2);
+    EXPECT_EQ(result.result.other_attempt_workers,
               std::vector<std::string>{"w1"});
   }
   EXPECT_EQ(this->store_->results_after("j1", 0, 10)->size(), 6u) << "every rank once";
@@ -568,7 +564,7 @@ TYPED_TEST(JobStoreConformance, ARetryRunsAnEndedJobsFailedRanksAgainAndKeepsThe
   EXPECT_EQ(this->store_->retry_ranks("j1", {}).status().code(), absl::StatusCode::kFailedPrecondition)
       << "nothing failed";
   EXPECT_EQ(*this->store_->retry_ranks("j1", {3, 3}), (std::vector<int>{3})) << "a succeeded rank named runs again";
-  EXPECT_EQ(this->store_->job("j1")->progress.succeeded(), 5);
+  EXPECT_EQ(this->store_->job("j1")->progress.succeeded, 5);
 }
 
 TYPED_TEST(JobStoreConformance, ARetryOfACancelledJobRunsItsCancelledRanks) {
@@ -578,9 +574,9 @@ TYPED_TEST(JobStoreConformance, ARetryOfACancelledJobRunsItsCancelledRanks) {
   ASSERT_TRUE(this->store_->cancel_job("j1", 4).ok());
   EXPECT_EQ(*this->store_->retry_ranks("j1", {}), (std::vector<int>{1, 2}));
   auto job = this->store_->job("j1");
-  EXPECT_EQ(job->state, v1::JOB_STATE_RUNNING);
-  EXPECT_EQ(job->progress.cancelled(), 0);
-  EXPECT_EQ(job->progress.pending(), 2);
+  EXPECT_EQ(job->state, JobState::kRunning);
+  EXPECT_EQ(job->progress.cancelled, 0);
+  EXPECT_EQ(job->progress.pending, 2);
 }
 
 TYPED_TEST(JobStoreConformance, ARankNowIsItsStateItsRunningAttemptOrItsResult) {
@@ -588,15 +584,15 @@ TYPED_TEST(JobStoreConformance, ARankNowIsItsStateItsRunningAttemptOrItsResult) 
   const int64_t attempt = this->store_->start_attempt("j1", 1, "w1", 2)->id;
   const int64_t other = this->store_->start_attempt("j1", 2, "w2", 2)->id;
   ASSERT_TRUE(this->store_->finish_attempt(other, exited(0), 3)->has_value());
-  EXPECT_EQ(this->store_->rank_now("j1", 0)->state(), v1::RANK_STATE_PENDING);
+  EXPECT_EQ(this->store_->rank_now("j1", 0)->result.status, RankStatus::kPending);
   auto running = this->store_->rank_now("j1", 1);
   ASSERT_TRUE(running.ok()) << running.status();
-  EXPECT_EQ(running->state(), v1::RANK_STATE_RUNNING);
-  EXPECT_EQ(running->attempt_id(), attempt);
-  EXPECT_EQ(running->worker(), "w1");
+  EXPECT_EQ(running->result.status, RankStatus::kRunning);
+  EXPECT_EQ(running->result.attempt, attempt);
+  EXPECT_EQ(running->result.worker, "w1");
   auto ended = this->store_->rank_now("j1", 2);
-  EXPECT_EQ(ended->state(), v1::RANK_STATE_SUCCEEDED);
-  EXPECT_EQ(ended->output_txt().inline_data(), "out 0");
+  EXPECT_EQ(ended->result.status, RankStatus::kSucceeded);
+  EXPECT_EQ(ended->output.inline_bytes, "out 0");
   EXPECT_EQ(this->store_->rank_now("j1", 3).status().code(), absl::StatusCode::kOutOfRange);
   EXPECT_EQ(this->store_->rank_now("j2", 0).status().code(), absl::StatusCode::kNotFound);
 }
@@ -615,7 +611,7 @@ TEST(MemoryJobStoreTest, FailingWritesRollBackTheWholeBatchAsAFullDiskDoes) {
     EXPECT_FALSE(store.job("j1").ok()) << "a failed batch fails every call until it ends";
     EXPECT_EQ(batch.commit().code(), absl::StatusCode::kResourceExhausted);
   }
-  EXPECT_EQ(store.job("j1")->progress.running(), 1) << "the whole batch is rolled back";
+  EXPECT_EQ(store.job("j1")->progress.running, 1) << "the whole batch is rolled back";
   EXPECT_FALSE(store.start_attempt("j1", 1, "w1", 4).ok());
   store.fail_writes(absl::OkStatus());
   EXPECT_TRUE(store.finish_attempt(attempt, exited(0), 5)->has_value());
@@ -631,35 +627,35 @@ TYPED_TEST(JobStoreConformance, RanksComeInPagesByRankWithTheirResultsOrTheirRun
   auto failed = this->store_->start_attempt("j1", 4, "w1", 5);
   ASSERT_TRUE(this->store_->finish_attempt(failed->id, of_rank(4, 2), 6)->has_value());
 
-  auto page = this->store_->ranks_page("j1", v1::RANK_STATE_UNSPECIFIED, 1, 3);
+  auto page = this->store_->ranks_page("j1", std::nullopt, 1, 3);
   ASSERT_TRUE(page.ok()) << page.status();
   EXPECT_EQ(page->total, 7);
   ASSERT_EQ(page->ranks.size(), 3u);
-  EXPECT_EQ(page->ranks[0].rank(), 1);
-  EXPECT_EQ(page->ranks[0].state(), v1::RANK_STATE_SUCCEEDED);
-  EXPECT_EQ(page->ranks[0].files_inline(), "tar of rank 1") << "a chunk's rank has its own result";
-  EXPECT_EQ(page->ranks[0].worker(), "w1");
-  EXPECT_EQ(page->ranks[1].rank(), 2);
-  EXPECT_EQ(page->ranks[1].state(), v1::RANK_STATE_PENDING);
-  EXPECT_EQ(page->ranks[2].rank(), 3);
-  EXPECT_EQ(page->ranks[2].state(), v1::RANK_STATE_RUNNING);
-  EXPECT_EQ(page->ranks[2].worker(), "w2") << "a running rank names where it runs";
-  EXPECT_EQ(page->ranks[2].start_unix_ms(), 4);
-  EXPECT_EQ(page->ranks[2].attempts(), 1);
+  EXPECT_EQ(page->ranks[0].result.rank, 1);
+  EXPECT_EQ(page->ranks[0].result.status, RankStatus::kSucceeded);
+  EXPECT_EQ(page->ranks[0].files.inline_bytes, "tar of rank 1") << "a chunk's rank has its own result";
+  EXPECT_EQ(page->ranks[0].result.worker, "w1");
+  EXPECT_EQ(page->ranks[1].result.rank, 2);
+  EXPECT_EQ(page->ranks[1].result.status, RankStatus::kPending);
+  EXPECT_EQ(page->ranks[2].result.rank, 3);
+  EXPECT_EQ(page->ranks[2].result.status, RankStatus::kRunning);
+  EXPECT_EQ(page->ranks[2].result.worker, "w2") << "a running rank names where it runs";
+  EXPECT_EQ(page->ranks[2].result.start, from_unix_ms(4));
+  EXPECT_EQ(page->ranks[2].result.attempts, 1);
 
-  auto failures = this->store_->ranks_page("j1", v1::RANK_STATE_FAILED, 0, 10);
+  auto failures = this->store_->ranks_page("j1", RankStatus::kFailed, 0, 10);
   ASSERT_TRUE(failures.ok());
   EXPECT_EQ(failures->total, 1);
   ASSERT_EQ(failures->ranks.size(), 1u);
-  EXPECT_EQ(failures->ranks[0].rank(), 4);
-  EXPECT_EQ(failures->ranks[0].exit_code(), 2);
+  EXPECT_EQ(failures->ranks[0].result.rank, 4);
+  EXPECT_EQ(failures->ranks[0].result.exit_code, 2);
 
-  auto pending = this->store_->ranks_page("j1", v1::RANK_STATE_PENDING, 2, 10);
+  auto pending = this->store_->ranks_page("j1", RankStatus::kPending, 2, 10);
   EXPECT_EQ(pending->total, 3) << "ranks 2, 5 and 6";
   ASSERT_EQ(pending->ranks.size(), 1u);
-  EXPECT_EQ(pending->ranks[0].rank(), 6);
-  EXPECT_TRUE(this->store_->ranks_page("j1", v1::RANK_STATE_UNSPECIFIED, 7, 10)->ranks.empty()) << "past the end";
-  EXPECT_EQ(this->store_->ranks_page("nope", v1::RANK_STATE_UNSPECIFIED, 0, 10)->total, 0);
+  EXPECT_EQ(pending->ranks[0].result.rank, 6);
+  EXPECT_TRUE(this->store_->ranks_page("j1", std::nullopt, 7, 10)->ranks.empty()) << "past the end";
+  EXPECT_EQ(this->store_->ranks_page("nope", std::nullopt, 0, 10)->total, 0);
 }
 
 }  // namespace

@@ -5,46 +5,45 @@
 
 #include <string>
 
-#include "pesc/v1/pesc.pb.h"
+#include "common/clock.h"
+#include "ledger/job_types.h"
 
 namespace pesc {
 
-inline v1::JobSpec spec_of(int repetitions, const std::string& user = "ana") {
-  v1::JobSpec spec;
-  spec.set_domain("shell");
-  spec.set_process_kind(v1::PROCESS_KIND_FILE);
-  spec.mutable_process()->set_sha256(std::string(64, 'a'));
-  spec.set_entry("run.sh");
-  spec.set_repetitions(repetitions);
-  spec.add_parameters("x y");
-  spec.set_user(user);
+inline JobSpec spec_of(int repetitions, const std::string& user = "ana") {
+  JobSpec spec{.domain = "shell",
+               .process = {.sha256 = std::string(64, 'a')},
+               .repetitions = repetitions,
+               .parameters = {"x y"},
+               .user = user};
+  spec.options.entry = "run.sh";
   return spec;
 }
 
-inline v1::RankResult exited(int code, int64_t start = 1000, int64_t end = 1500) {
-  v1::RankResult result;
-  result.set_exit_code(code);
-  result.set_state(code == 0 ? v1::RANK_STATE_SUCCEEDED : v1::RANK_STATE_FAILED);
-  result.set_start_unix_ms(start);
-  result.set_end_unix_ms(end);
-  result.mutable_output_txt()->set_inline_data("out " + std::to_string(code));
-  return result;
+inline RankRecord exited(int code, int64_t start = 1000, int64_t end = 1500) {
+  RankRecord ended;
+  ended.result.exit_code = code;
+  ended.result.status = code == 0 ? RankStatus::kSucceeded : RankStatus::kFailed;
+  ended.result.start = from_unix_ms(start);
+  ended.result.end = from_unix_ms(end);
+  ended.output.inline_bytes = "out " + std::to_string(code);
+  return ended;
 }
 
-inline v1::RankResult of_rank(int rank, int code) {
-  v1::RankResult result = exited(code);
-  result.set_rank(rank);
-  result.set_files_inline("tar of rank " + std::to_string(rank));
-  return result;
+inline RankRecord of_rank(int rank, int code) {
+  RankRecord ended = exited(code);
+  ended.result.rank = rank;
+  ended.files.inline_bytes = "tar of rank " + std::to_string(rank);
+  return ended;
 }
 
 // A rank the worker's full disk failed: the worker's fault, not the rank's.
-inline v1::RankResult spoilt_by_a_full_disk() {
-  v1::RankResult result = exited(0);
-  result.set_state(v1::RANK_STATE_FAILED);
-  result.set_failure_class(v1::FAILURE_CLASS_WORKER);
-  result.set_error("the worker's disk was full while the rank ran");
-  return result;
+inline RankRecord spoilt_by_a_full_disk() {
+  RankRecord ended = exited(0);
+  ended.result.status = RankStatus::kFailed;
+  ended.result.failure_class = FailureClass::kWorker;
+  ended.result.error = "the worker's disk was full while the rank ran";
+  return ended;
 }
 
 }  // namespace pesc

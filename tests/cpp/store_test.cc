@@ -4,10 +4,13 @@
 #include <fstream>
 #include <set>
 
+#include <SQLiteCpp/SQLiteCpp.h>
+
 #include "common/files.h"
 #include "farm_harness.h"
 #include "job_store_examples.h"
 #include "gtest/gtest.h"
+#include "pesc/v1/pesc.pb.h"
 #include "store/blob_store.h"
 
 namespace pesc {
@@ -66,10 +69,46 @@ TEST_F(SqliteJobStoreTest, ABackupTakenWhileOpenHasTheSameJobsAndResults) {
   EXPECT_FALSE(SqliteJobStore::back_up(dir_->path() / "pesc.sqlite", copy).ok()) << "never over an existing file";
   auto restored = SqliteJobStore::open(copy);
   ASSERT_TRUE(restored.ok()) << restored.status();
-  EXPECT_EQ((*restored)->job("j1")->progress.succeeded(), 1);
+  EXPECT_EQ((*restored)->job("j1")->progress.succeeded, 1);
   auto results = (*restored)->results_after("j1", 0, 10);
   ASSERT_EQ(results->size(), 1u);
-  EXPECT_EQ(results->front().output_txt().inline_data(), "out 0");
+  EXPECT_EQ(results->front().output.inline_bytes, "out 0");
+}
+
+// The ledger keeps a job's spec and a rank's result as the protocol's bytes,
+// so that the state dirs of older builds, which stored those, still open.
+TEST_F(SqliteJobStoreTest, SpecsAndResultsAreStoredAsTheProtocolsBytes) {
+  JobSpec spec = spec_of(1);
+  spec.options.name = "sweep";
+  ASSERT_TRUE(store_->create_job("j1", spec, 42).ok());
+  const int64_t attempt = store_->start_attempt("j1", 0, "w1", 50)->id;
+  ASSERT_TRUE(store_->finish_attempt(attempt, exited(0), 51)->has_value());
+  store_.reset();
+  SQLite::Database db(dir_->path() / "pesc.sqlite", SQLite::OPEN_READWRITE);
+  SQLite::Statement stored_spec(db, "SELECT spec FROM jobs WHERE id = 'j1'");
+  ASSERT_TRUE(stored_spec.executeStep());
+  v1::JobSpec proto_spec;
+  ASSERT_TRUE(proto_spec.ParseFromString(stored_spec.getColumn(0).getString()));
+  EXPECT_EQ(proto_spec.name(), "sweep");
+  EXPECT_EQ(proto_spec.entry(), "run.sh");
+  EXPECT_EQ(proto_spec.process_kind(), v1::PROCESS_KIND_FILE);
+
+  // A result as an older build wrote it.
+  v1::RankResult older;
+  older.set_state(v1::RANK_STATE_SUCCEEDED);
+  older.mutable_output_txt()->set_inline_data("written by an older build");
+  older.set_start_unix_ms(50);
+  older.set_end_unix_ms(51);
+  SQLite::Statement rewrite(db, "UPDATE attempts SET result = ? WHERE id = ?");
+  const std::string bytes = older.SerializeAsString();
+  rewrite.bind(1, bytes.data(), static_cast<int>(bytes.size()));
+  rewrite.bind(2, attempt);
+  ASSERT_EQ(rewrite.exec(), 1);
+  auto results = reopen()->results_after("j1", 0, 10);
+  ASSERT_TRUE(results.ok()) << results.status();
+  ASSERT_EQ(results->size(), 1u);
+  EXPECT_EQ(results->front().output.inline_bytes, "written by an older build");
+  EXPECT_EQ(results->front().result.status, RankStatus::kSucceeded);
 }
 
 // As root: the database on a small tmpfs that fills up.
@@ -92,8 +131,8 @@ TEST(SqliteJobStoreFullDiskTest, AFailedCommitRollsBackTheWholeBatchAndLaterComm
     ASSERT_FALSE(committed.ok()) << "nothing could reach the disk";
     EXPECT_EQ(committed.code(), absl::StatusCode::kResourceExhausted) << committed;
   }
-  EXPECT_EQ(store->job("j1")->progress.succeeded(), 0) << "the whole batch is rolled back";
-  EXPECT_EQ(store->job("j1")->progress.running(), 2);
+  EXPECT_EQ(store->job("j1")->progress.succeeded, 0) << "the whole batch is rolled back";
+  EXPECT_EQ(store->job("j1")->progress.running, 2);
 
   disk.free_space();
   // The results come again, and this time they stay.
@@ -105,7 +144,7 @@ TEST(SqliteJobStoreFullDiskTest, AFailedCommitRollsBackTheWholeBatchAndLaterComm
   }
   store.reset();
   store = *SqliteJobStore::open(file);
-  EXPECT_EQ(store->job("j1")->progress.succeeded(), 2) << "what was committed after the failure is on disk";
+  EXPECT_EQ(store->job("j1")->progress.succeeded, 2) << "what was committed after the failure is on disk";
   EXPECT_EQ(store->results_after("j1", 0, 10)->size(), 2u);
 }
 

@@ -6,18 +6,19 @@
 #include <memory>
 
 #include "absl/time/clock.h"
+#include "common/clock.h"
 #include "gtest/gtest.h"
 
 namespace pesc {
 namespace {
 
-v1::RankResult ended(v1::FailureClass failure_class, int64_t took_ms = 10) {
-  v1::RankResult result;
-  result.set_state(failure_class == v1::FAILURE_CLASS_UNSPECIFIED ? v1::RANK_STATE_SUCCEEDED : v1::RANK_STATE_FAILED);
-  result.set_failure_class(failure_class);
-  result.set_error(failure_class == v1::FAILURE_CLASS_UNSPECIFIED ? "" : "python3 is missing");
-  result.set_start_unix_ms(1000);
-  result.set_end_unix_ms(1000 + took_ms);
+RankResult ended(FailureClass failure_class, int64_t took_ms = 10) {
+  RankResult result;
+  result.status = failure_class == FailureClass::kNone ? RankStatus::kSucceeded : RankStatus::kFailed;
+  result.failure_class = failure_class;
+  result.error = failure_class == FailureClass::kNone ? "" : "python3 is missing";
+  result.start = from_unix_ms(1000);
+  result.end = from_unix_ms(1000 + took_ms);
   return result;
 }
 
@@ -31,29 +32,29 @@ WorkerSession online(int slots) {
 
 TEST(WorkerSessionTest, TwoWorkerFaultsInARowQuarantineIt) {
   WorkerSession session = online(1);
-  session.learn_from(ended(v1::FAILURE_CLASS_WORKER));
-  session.learn_from(ended(v1::FAILURE_CLASS_UNSPECIFIED));
-  session.learn_from(ended(v1::FAILURE_CLASS_WORKER));
+  session.learn_from(ended(FailureClass::kWorker));
+  session.learn_from(ended(FailureClass::kNone));
+  session.learn_from(ended(FailureClass::kWorker));
   EXPECT_TRUE(session.quarantined.empty()) << "a success in between resets the count";
-  session.learn_from(ended(v1::FAILURE_CLASS_WORKER));
+  session.learn_from(ended(FailureClass::kWorker));
   EXPECT_NE(session.quarantined.find("2 ranks in a row could not start: python3 is missing"), std::string::npos);
   EXPECT_FALSE(session.takes_ranks());
 }
 
 TEST(WorkerSessionTest, TheJobsOwnFaultsAndAPausedWorkersFailuresTellNothingOfItsHealth) {
   WorkerSession session = online(1);
-  for (int i = 0; i < 5; ++i) session.learn_from(ended(v1::FAILURE_CLASS_JOB));
+  for (int i = 0; i < 5; ++i) session.learn_from(ended(FailureClass::kJob));
   EXPECT_TRUE(session.quarantined.empty());
   session.paused = "its disk is full";
-  for (int i = 0; i < 5; ++i) session.learn_from(ended(v1::FAILURE_CLASS_WORKER));
+  for (int i = 0; i < 5; ++i) session.learn_from(ended(FailureClass::kWorker));
   EXPECT_TRUE(session.quarantined.empty()) << "it comes back by itself";
 }
 
 TEST(WorkerSessionTest, ItsPaceIsAMovingAverage) {
   WorkerSession session = online(1);
-  session.learn_from(ended(v1::FAILURE_CLASS_UNSPECIFIED, 100));
+  session.learn_from(ended(FailureClass::kNone, 100));
   EXPECT_DOUBLE_EQ(session.typical_rank_ms, 100);
-  session.learn_from(ended(v1::FAILURE_CLASS_UNSPECIFIED, 200));
+  session.learn_from(ended(FailureClass::kNone, 200));
   EXPECT_DOUBLE_EQ(session.typical_rank_ms, 120);
 }
 
