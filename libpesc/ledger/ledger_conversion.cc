@@ -45,26 +45,6 @@ MapOptions options_of(const v1::JobSpec& spec) {
 
 }  // namespace
 
-BlobId from_proto(const v1::BlobRef& blob) { return BlobId{.sha256 = blob.sha256(), .size = blob.size()}; }
-
-v1::BlobRef to_proto(const BlobId& blob) {
-  v1::BlobRef proto;
-  proto.set_sha256(blob.sha256);
-  proto.set_size(blob.size);
-  return proto;
-}
-
-v1::SharedFile to_proto(const SharedInput& shared) {
-  v1::SharedFile file;
-  file.set_name(shared.name);
-  if (shared.url.empty()) {
-    *file.mutable_blob() = to_proto(shared.blob);
-  } else {
-    file.set_url(shared.url);
-  }
-  return file;
-}
-
 v1::ProcessKind process_kind_of(const JobSpec& spec) {
   return spec.archive ? v1::PROCESS_KIND_ARCHIVE : v1::PROCESS_KIND_FILE;
 }
@@ -77,9 +57,7 @@ JobSpec from_proto(const v1::JobSpec& spec) {
               .parameters = strings_of(spec.parameters()),
               .user = spec.user(),
               .options = options_of(spec)};
-  for (const v1::SharedFile& shared : spec.shared()) {
-    job.shared.push_back({.name = shared.name(), .blob = from_proto(shared.blob()), .url = shared.url()});
-  }
+  for (const v1::SharedFile& shared : spec.shared()) job.shared.push_back(from_proto(shared));
   return job;
 }
 
@@ -96,21 +74,6 @@ v1::JobSpec to_proto(const JobSpec& job) {
   spec.set_name(job.options.name);
   set_job_options(job.options, spec);
   return spec;
-}
-
-Payload from_proto(const v1::Payload& payload) {
-  if (payload.has_blob()) return Payload{.blob = from_proto(payload.blob())};
-  return Payload{.inline_bytes = payload.inline_data()};
-}
-
-v1::Payload to_proto(const Payload& payload) {
-  v1::Payload proto;
-  if (payload.blob) {
-    *proto.mutable_blob() = to_proto(*payload.blob);
-  } else {
-    proto.set_inline_data(payload.inline_bytes);
-  }
-  return proto;
 }
 
 RankRecord rank_record_of(const v1::RankResult& proto) {

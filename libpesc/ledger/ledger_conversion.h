@@ -10,6 +10,7 @@
 
 #include "ledger/job_types.h"
 #include "pesc/v1/pesc.pb.h"
+#include "transport/blob_conversion.h"
 #include "transport/public_conversion.h"
 
 namespace pesc {
@@ -17,13 +18,8 @@ namespace pesc {
 JobSpec from_proto(const v1::JobSpec& spec);
 v1::JobSpec to_proto(const JobSpec& spec);
 
-BlobId from_proto(const v1::BlobRef& blob);
-v1::BlobRef to_proto(const BlobId& blob);
-v1::SharedFile to_proto(const SharedInput& shared);
 v1::ProcessKind process_kind_of(const JobSpec& spec);
 
-Payload from_proto(const v1::Payload& payload);
-v1::Payload to_proto(const Payload& payload);
 // Named apart from the client's from_proto (client/client_conversion.h),
 // which makes the same message its StoredRankResult.
 RankRecord rank_record_of(const v1::RankResult& result);

@@ -10,16 +10,14 @@ std::shared_ptr<const JobRun> job_run_from(const v1::JobDescription& description
   job->job_id = description.job_id();
   job->world_size = description.world_size();
   job->domain = description.domain();
-  job->process = blob_id_of(description.process());
+  job->process = from_proto(description.process());
   job->archive = description.process_kind() != v1::PROCESS_KIND_FILE;
   job->entry = description.entry();
   job->parameters.assign(description.parameters().begin(), description.parameters().end());
   job->timeout_ms = description.timeout_ms();
   job->checkpoint_interval_ms = description.checkpoint_interval_ms();
   job->warm_runner = description.warm_runner();
-  for (const v1::SharedFile& shared : description.shared()) {
-    job->shared.push_back({.name = shared.name(), .blob = blob_id_of(shared.blob()), .url = shared.url()});
-  }
+  for (const v1::SharedFile& shared : description.shared()) job->shared.push_back(from_proto(shared));
   const v1::RankLimits& limits = description.limits();
   job->limits = ResourceLimits{.memory_bytes = limits.memory_bytes(),
                                .cpu_ms = limits.cpu_ms(),
@@ -39,7 +37,7 @@ RankTask task_from(const v1::Assignment& assignment, std::shared_ptr<const JobRu
   task.rank = assignment.rank();
   task.rank_count = std::max(1, assignment.rank_count());
   if (assignment.has_checkpoint() && !assignment.checkpoint().sha256().empty()) {
-    task.checkpoint = blob_id_of(assignment.checkpoint());
+    task.checkpoint = from_proto(assignment.checkpoint());
   }
   task.gpus.assign(assignment.gpus().begin(), assignment.gpus().end());
   if (!assignment.master_addr().empty()) task.master_addr = assignment.master_addr();
@@ -80,35 +78,12 @@ v1::RankResult result_of(const RankOutcome& outcome) {
   result.set_timed_out(outcome.timed_out);
   result.set_limit_exceeded(outcome.limit_exceeded);
   result.set_error(outcome.error);
-  if (outcome.output_txt && outcome.output_txt->blob) {
-    *result.mutable_output_txt()->mutable_blob() = blob_ref_of(*outcome.output_txt->blob);
-  } else if (outcome.output_txt) {
-    result.mutable_output_txt()->set_inline_data(outcome.output_txt->inline_bytes);
-  }
+  if (outcome.output_txt) *result.mutable_output_txt() = to_proto(*outcome.output_txt);
   result.set_files_inline(outcome.files_inline);
-  if (outcome.files) *result.mutable_files() = blob_ref_of(*outcome.files);
+  if (outcome.files) *result.mutable_files() = to_proto(*outcome.files);
   *result.mutable_left_out() = {outcome.left_out.begin(), outcome.left_out.end()};
-  if (outcome.checkpoint) *result.mutable_checkpoint() = blob_ref_of(*outcome.checkpoint);
+  if (outcome.checkpoint) *result.mutable_checkpoint() = to_proto(*outcome.checkpoint);
   return result;
-}
-
-Payload payload_of(const v1::Payload& payload) {
-  Payload converted;
-  if (payload.has_blob()) {
-    converted.blob = blob_id_of(payload.blob());
-  } else {
-    converted.inline_bytes = payload.inline_data();
-  }
-  return converted;
-}
-
-BlobId blob_id_of(const v1::BlobRef& ref) { return BlobId{.sha256 = ref.sha256(), .size = ref.size()}; }
-
-v1::BlobRef blob_ref_of(const BlobId& blob) {
-  v1::BlobRef ref;
-  ref.set_sha256(blob.sha256);
-  ref.set_size(blob.size);
-  return ref;
 }
 
 }  // namespace pesc

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "pesc/v1/pesc.pb.h"
+#include "transport/blob_conversion.h"
 #include "worker/rank_task.h"
 
 namespace pesc {
@@ -19,10 +20,6 @@ RankTask task_from(const v1::Assignment& assignment, std::shared_ptr<const JobRu
 
 // What the worker reports of a rank that ended.
 v1::RankResult result_of(const RankOutcome& outcome);
-
-BlobId blob_id_of(const v1::BlobRef& ref);
-v1::BlobRef blob_ref_of(const BlobId& blob);
-Payload payload_of(const v1::Payload& payload);
 
 }  // namespace pesc
 

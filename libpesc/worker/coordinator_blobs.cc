@@ -13,17 +13,17 @@ CoordinatorBlobs::CoordinatorBlobs(const std::shared_ptr<grpc::Channel>& channel
 
 absl::StatusOr<BlobId> CoordinatorBlobs::upload_file(const std::filesystem::path& file) {
   PESC_ASSIGN_OR_RETURN(v1::BlobRef ref, pesc::upload_file(*stub_, file));
-  return blob_id_of(ref);
+  return from_proto(ref);
 }
 
 absl::Status CoordinatorBlobs::download(const BlobId& blob, const std::filesystem::path& destination,
                                         Durability durability) {
-  return download_blob(*stub_, blob_ref_of(blob), destination, durability);
+  return download_blob(*stub_, to_proto(blob), destination, durability);
 }
 
 absl::StatusOr<Payload> CoordinatorBlobs::make_payload(std::string bytes) {
   PESC_ASSIGN_OR_RETURN(v1::Payload payload, pesc::make_payload(*stub_, std::move(bytes)));
-  return payload_of(payload);
+  return from_proto(payload);
 }
 
 }  // namespace pesc

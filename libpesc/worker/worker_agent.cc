@@ -556,7 +556,7 @@ void WorkerAgent::Impl::slot_loop(int slot) {
     hooks.on_checkpoint = [&](const BlobId& checkpoint) {
       v1::WorkerMessage message;
       message.mutable_checkpoint()->set_attempt_id(attempt);
-      *message.mutable_checkpoint()->mutable_checkpoint() = blob_ref_of(checkpoint);
+      *message.mutable_checkpoint()->mutable_checkpoint() = to_proto(checkpoint);
       send(message);
     };
     v1::RankFinished finished = run_task(task, slot, hooks);
