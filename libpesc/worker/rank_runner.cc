@@ -578,6 +578,7 @@ absl::StatusOr<RankExit> RankRunner::run_warm(const RankTask& task, int slot, Bl
   SlotState& warm = slot_state(slot);
   const DirSet& dirs = dir_set(slot, 0);
   hooks.on_start(&warm.runner->process());
+  const int64_t sent_unix_ms = now_unix_ms();
   absl::StatusOr<RankExit> exit;
   {
     Watchdog watchdog(*task.job, warm.runner->process(), dirs.checkpoint, blobs, hooks, *this);
@@ -586,7 +587,11 @@ absl::StatusOr<RankExit> RankRunner::run_warm(const RankTask& task, int slot, Bl
   }
   hooks.on_start(nullptr);
   if (exit.ok()) return exit;
-  return after_runner_failed(slot, exit.status(), timed_out);
+  exit = after_runner_failed(slot, exit.status(), timed_out);
+  // Killed at its timeout, the rank ran from when its runner took it: its
+  // user's fair share is charged that long, not since 1970.
+  if (exit.ok() && exit->start_unix_ms == 0) exit->start_unix_ms = sent_unix_ms;
+  return exit;
 }
 
 absl::StatusOr<RankExit> RankRunner::after_runner_failed(int slot, absl::Status failure, bool timed_out) {

@@ -56,6 +56,20 @@ TEST(WarmRunnerTest, ServesManyRanksPerInterpreterOverDaemons) {
   expect_served_warm(farm.map(runner, 8, {scratch.path().string()}, {.warm_runner = true}).wait());
 }
 
+TEST(WarmRunnerTest, ARankKilledAtItsTimeoutRanFromWhenItsRunnerTookIt) {
+  ScratchDir scratch;
+  fs::path runner = write_script(scratch.path(), "slow_runner.sh",
+                                 "while read -r line <&3; do sleep 30; done\n");
+  Farm farm("shell", {.slots = 1});
+  const auto before = std::chrono::system_clock::now();
+  Results results = farm.map(runner, 1, {}, {.timeout = std::chrono::milliseconds(300), .warm_runner = true}).wait();
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_TRUE(results[0].timed_out);
+  // Its user's fair share is charged from here, not from 1970.
+  EXPECT_GE(results[0].start, before - std::chrono::seconds(1));
+  EXPECT_LT(results[0].end - results[0].start, std::chrono::seconds(10));
+}
+
 TEST(WarmRunnerTest, CancelEndsTheWarmInterpreters) {
   ScratchDir scratch;
   fs::path runner = write_script(scratch.path(), "slow_runner.sh",
