@@ -185,19 +185,31 @@ absl::StatusOr<std::string> FarmState::submit(JobSpec spec) {
     }
   }
   PESC_RETURN_IF_ERROR(check_state_disk(spec.repetitions));
-  absl::MutexLock lock(&mutex_);
-  if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
-  std::string job_id = random_hex(6);
-  int64_t now = now_unix_ms();
-  if (absl::Status created = store_->create_job(job_id, spec, now); !created.ok()) {
-    if (absl::IsResourceExhausted(created)) return state_disk_full(options_.state_dir, created.message());
-    return created;
+  const std::string job_id = random_hex(6);
+  {
+    absl::MutexLock lock(&mutex_);
+    if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
+    int64_t now = now_unix_ms();
+    if (absl::Status created = store_->create_job(job_id, spec, now); !created.ok()) {
+      if (absl::IsResourceExhausted(created)) return state_disk_full(options_.state_dir, created.message());
+      return created;
+    }
+    int repetitions = spec.repetitions;
+    active_jobs_[job_id] = ActiveJob{.spec = std::move(spec), .created_unix_ms = now, .pending = repetitions};
+    dispatch();
+    changed();
+    events_.published_at(absl::FromUnixMillis(now) + kWaitingGrace);  // why it waits shows after the grace
   }
-  int repetitions = spec.repetitions;
-  active_jobs_[job_id] = ActiveJob{.spec = std::move(spec), .created_unix_ms = now, .pending = repetitions};
-  dispatch();
-  changed();
-  events_.published_at(absl::FromUnixMillis(now) + kWaitingGrace);  // why it waits shows after the grace
+  // Its ranks may start while the disk syncs; the submitter hears of the
+  // job only once it would outlive a power cut. A power cut before that
+  // loses the job with every result of it, which commit after it.
+  if (absl::Status durable = store_->wait_for_disk(); !durable.ok()) {
+    std::cerr << "pesc coordinator: job " << job_id << " runs, but its state disk failed to sync it: "
+              << durable.message() << std::endl;
+    return absl::DataLossError(absl::StrCat("the coordinator's state disk failed to sync job ", job_id,
+                                            " (it runs, but may not outlive a power cut; `pesc jobs` shows it): ",
+                                            durable.message()));
+  }
   return job_id;
 }
 

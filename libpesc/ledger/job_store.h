@@ -54,8 +54,14 @@ class JobStore {
     bool open_ = false;
   };
 
-  // Inserts the job and one pending row per rank in one transaction.
+  // Inserts the job and one pending row per rank in one transaction, which
+  // may not have reached the disk yet: wait_for_disk() before telling the
+  // submitter.
   virtual absl::Status create_job(const std::string& id, const JobSpec& spec, int64_t created_unix_ms) = 0;
+  // Returns once every transaction committed so far would outlive a power
+  // cut (at once for a store that keeps nothing). Unlike the other calls it
+  // may run beside them, so the caller need not hold its lock meanwhile.
+  virtual absl::Status wait_for_disk() = 0;
   virtual absl::StatusOr<JobRecord> job(const std::string& id) = 0;
   virtual absl::StatusOr<std::vector<JobRecord>> jobs() = 0;
   virtual absl::StatusOr<std::vector<JobRecord>> running_jobs() = 0;

@@ -420,7 +420,9 @@ SqliteJobStore::SqliteJobStore(std::filesystem::path file, std::unique_ptr<SQLit
       db_(std::move(db)),
       durability_(durability),
       sql_(std::make_unique<StatementCache>(*db_)) {}
-SqliteJobStore::~SqliteJobStore() = default;
+SqliteJobStore::~SqliteJobStore() {
+  if (const int fd = wal_fd_.load(); fd >= 0) ::close(fd);
+}
 
 template <typename Fn>
 auto SqliteJobStore::guarded(const char* what, Fn&& fn) -> decltype(fn()) {
@@ -560,7 +562,6 @@ absl::Status SqliteJobStore::migrate() {
 
 absl::Status SqliteJobStore::create_job(const std::string& id, const JobSpec& spec, int64_t created_unix_ms) {
   return guarded("create job", [&]() -> absl::Status {
-    WaitForDisk durable(*db_, durability_);
     Atomically transaction(*sql_);
     auto job = (*sql_)(
                           "INSERT INTO jobs(id, user, spec, state, created_ms, total, pending) "
@@ -587,6 +588,23 @@ absl::Status SqliteJobStore::create_job(const std::string& id, const JobSpec& sp
     transaction.commit();
     return absl::OkStatus();
   });
+}
+
+absl::Status SqliteJobStore::wait_for_disk() {
+  if (durability_ != Durability::kSynced) return absl::OkStatus();
+  int fd = wal_fd_.load();
+  if (fd < 0) {
+    // SQLite keeps its log beside the database while a connection is open.
+    const std::filesystem::path wal = std::filesystem::path(file_.string() + "-wal");
+    fd = ::open(wal.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return file_error("open", wal, errno);
+    if (int none = -1; !wal_fd_.compare_exchange_strong(none, fd)) {
+      ::close(fd);
+      fd = none;
+    }
+  }
+  if (::fdatasync(fd) != 0) return file_error("sync", file_.string() + "-wal", errno);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<JobRecord> SqliteJobStore::job(const std::string& id) {

@@ -5,6 +5,7 @@
 // on. A rank is a row, never an object kept in memory, so a 100 000-rank
 // job costs the coordinator disk, not RAM.
 
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -38,6 +39,9 @@ class SqliteJobStore final : public JobStore {
   static absl::Status back_up(const std::filesystem::path& from, const std::filesystem::path& to);
 
   absl::Status create_job(const std::string& id, const JobSpec& spec, int64_t created_unix_ms) override;
+  // fdatasync of the write-ahead log, which holds every commit since the
+  // last checkpoint (and a checkpoint syncs what it copies).
+  absl::Status wait_for_disk() override;
   absl::StatusOr<JobRecord> job(const std::string& id) override;
   absl::StatusOr<std::vector<JobRecord>> jobs() override;
   absl::StatusOr<std::vector<JobRecord>> running_jobs() override;
@@ -97,6 +101,8 @@ class SqliteJobStore final : public JobStore {
   const std::filesystem::path file_;
   std::unique_ptr<SQLite::Database> db_;
   Durability durability_;
+  // The write-ahead log, for wait_for_disk; -1 until opened there.
+  std::atomic<int> wal_fd_{-1};
   std::unique_ptr<StatementCache> sql_;
   // Counts that only reports read, summed over a batch and written once at
   // its end: per rank they would cost a statement each.

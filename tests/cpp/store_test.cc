@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
@@ -35,6 +36,20 @@ TEST_F(SqliteJobStoreTest, DatabaseFilesAreTheOwnersAlone) {
     const auto mode = std::filesystem::status(dir_->path() / name).permissions();
     EXPECT_EQ(mode, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write) << name;
   }
+}
+
+TEST_F(SqliteJobStoreTest, ACommittedJobIsSyncedWhenAskedAlsoBesideOtherCalls) {
+  ASSERT_TRUE(store_->create_job("j1", spec_of(2), 1).ok());
+  ASSERT_TRUE(store_->wait_for_disk().ok());
+  // A coordinator syncs without its lock while the next calls go on.
+  std::thread syncing([&] {
+    for (int i = 0; i < 50; ++i) ASSERT_TRUE(store_->wait_for_disk().ok());
+  });
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(store_->create_job("k" + std::to_string(i), spec_of(1), 2).ok());
+  syncing.join();
+  store_ = reopen();
+  EXPECT_EQ(store_->jobs()->size(), 51u);
+  EXPECT_TRUE(store_->wait_for_disk().ok()) << "the reopened store syncs its own log";
 }
 
 // Writes garbage over every page but the first (the header) of a closed database.
