@@ -592,10 +592,10 @@ absl::Status SqliteJobStore::create_job(const std::string& id, const JobSpec& sp
 
 absl::Status SqliteJobStore::wait_for_disk() {
   if (durability_ != Durability::kSynced) return absl::OkStatus();
+  // SQLite keeps its log beside the database while a connection is open.
+  const std::filesystem::path wal = file_.string() + "-wal";
   int fd = wal_fd_.load();
   if (fd < 0) {
-    // SQLite keeps its log beside the database while a connection is open.
-    const std::filesystem::path wal = std::filesystem::path(file_.string() + "-wal");
     fd = ::open(wal.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return file_error("open", wal, errno);
     if (int none = -1; !wal_fd_.compare_exchange_strong(none, fd)) {
@@ -603,7 +603,7 @@ absl::Status SqliteJobStore::wait_for_disk() {
       fd = none;
     }
   }
-  if (::fdatasync(fd) != 0) return file_error("sync", file_.string() + "-wal", errno);
+  if (::fdatasync(fd) != 0) return file_error("sync", wal, errno);
   return absl::OkStatus();
 }
 

@@ -394,9 +394,14 @@ void RankRunner::run_chunk(RankTask& task, int slot, BlobSource& blobs, const Ra
   int next_rank = task.rank + 1;
   if (next_rank >= end || !keep_going() || !warm.runner || !warm.runner->alive()) return;
   hooks.on_start(&warm.runner->process());
-  // Ranks sent to the runner and not yet answered, with their sets; sets
-  // go round in rank order, so the next one to send is always empty.
-  std::deque<std::pair<int, int>> sent;
+  // Ranks sent to the runner and not yet answered; sets go round in rank
+  // order, so the next one to send is always empty.
+  struct Sent {
+    int rank;
+    int set;
+    int64_t unix_ms;
+  };
+  std::deque<Sent> sent;
   bool runner_took_it = true;
   int next_set = 1;
   auto send_ahead = [&] {
@@ -406,14 +411,14 @@ void RankRunner::run_chunk(RankTask& task, int slot, BlobSource& blobs, const Ra
       // the coordinator queues it again.
       runner_took_it = warm.runner->send(next_rank, dirs.output, dirs.checkpoint).ok();
       if (!runner_took_it) return;
-      sent.emplace_back(next_rank++, next_set);
+      sent.push_back({.rank = next_rank++, .set = next_set, .unix_ms = now_unix_ms()});
       next_set = (next_set + 1) % kWarmSets;
     }
   };
   send_ahead();
   clear_set(slot, 0);
   while (!sent.empty()) {
-    const auto [rank, set] = sent.front();
+    const Sent front = sent.front();
     sent.pop_front();
     absl::StatusOr<RankExit> exit = warm.runner->receive();
     if (exit.ok()) {
@@ -422,12 +427,12 @@ void RankRunner::run_chunk(RankTask& task, int slot, BlobSource& blobs, const Ra
       // The ranks sent after this one went with the runner; unreported,
       // they are queued again by the coordinator.
       hooks.on_start(nullptr);
-      exit = after_runner_failed(slot, exit.status(), false);
+      exit = after_runner_failed(slot, exit.status(), false, front.unix_ms);
       sent.clear();
     }
-    task.rank = rank;
-    take(outcome_of(task, slot, set, exit, false, blobs));
-    clear_set(slot, set);
+    task.rank = front.rank;
+    take(outcome_of(task, slot, front.set, exit, false, blobs));
+    clear_set(slot, front.set);
   }
   hooks.on_start(nullptr);
 }
@@ -587,25 +592,27 @@ absl::StatusOr<RankExit> RankRunner::run_warm(const RankTask& task, int slot, Bl
   }
   hooks.on_start(nullptr);
   if (exit.ok()) return exit;
-  exit = after_runner_failed(slot, exit.status(), timed_out);
-  // Killed at its timeout, the rank ran from when its runner took it: its
-  // user's fair share is charged that long, not since 1970.
-  if (exit.ok() && exit->start_unix_ms == 0) exit->start_unix_ms = sent_unix_ms;
-  return exit;
+  return after_runner_failed(slot, exit.status(), timed_out, sent_unix_ms);
 }
 
-absl::StatusOr<RankExit> RankRunner::after_runner_failed(int slot, absl::Status failure, bool timed_out) {
+absl::StatusOr<RankExit> RankRunner::after_runner_failed(int slot, absl::Status failure, bool timed_out,
+                                                         int64_t rank_sent_unix_ms) {
   // A runner that failed is dead or of no use; how it ended says whether a
   // limit of the rank's killed it.
   SlotState& warm = slot_state(slot);
   warm.runner->terminate(std::chrono::milliseconds(0));
   RankExit ended = warm.runner->process().wait();
   release_warm(slot);
+  // The rank ran from when its runner took it, not from the runner's start
+  // (nor, killed at its timeout, from 1970): its user's fair share is
+  // charged that long.
+  ended.start_unix_ms = rank_sent_unix_ms;
   if (!ended.limit_exceeded.empty()) return ended;
   // The runner is the job's own process: its death or garbage on its pipe
   // is the rank's doing, not this worker's.
   if (!timed_out) return rank_fault(std::move(failure));
   RankExit killed;  // the watchdog ended the runner for the timeout
+  killed.start_unix_ms = rank_sent_unix_ms;
   killed.signal = SIGKILL;
   killed.exit_code = 128 + SIGKILL;
   killed.end_unix_ms = now_unix_ms();
@@ -632,8 +639,8 @@ absl::Status RankRunner::place_shared_files(const JobRun& job, const fs::path& a
 }
 
 RankRunner::SlotState& RankRunner::slot_state(int slot) {
-  absl::MutexLock lock(&warm_mutex_);
-  auto [warm, fresh] = warm_.try_emplace(slot);  // map nodes stay put; only this slot's thread uses it
+  absl::MutexLock lock(&slots_mutex_);
+  auto [warm, fresh] = slots_.try_emplace(slot);  // map nodes stay put; only this slot's thread uses it
   if (fresh) {
     for (int set = 0; set < kWarmSets; ++set) {
       auto [output, checkpoint] = dirs_of_set(slot_dir(slot), set);

@@ -103,8 +103,10 @@ class RankRunner {
                            bool timed_out, BlobSource& blobs);
   // Fails a result the worker's disk may have spoilt.
   void blame_full_disk(RankOutcome& outcome) const;
-  // Ends the slot's failed warm runner; how the rank ended, for its result.
-  absl::StatusOr<RankExit> after_runner_failed(int slot, absl::Status failure, bool timed_out);
+  // Ends the slot's failed warm runner; how the rank (sent to it at
+  // `rank_sent_unix_ms`) ended, for its result.
+  absl::StatusOr<RankExit> after_runner_failed(int slot, absl::Status failure, bool timed_out,
+                                               int64_t rank_sent_unix_ms);
   // checkpoint_dir packed and uploaded; nullopt when it is empty.
   absl::StatusOr<std::optional<BlobId>> save_checkpoint(const std::filesystem::path& checkpoint_dir,
                                                              BlobSource& blobs);
@@ -179,8 +181,8 @@ class RankRunner {
   const std::shared_ptr<RankIsolation> isolation_;
   const bool gpu_host_;
   std::atomic<bool> slot_launchers_work_{true};  // until one could not start
-  absl::Mutex warm_mutex_;
-  std::map<int, SlotState> warm_ ABSL_GUARDED_BY(warm_mutex_);
+  absl::Mutex slots_mutex_;
+  std::map<int, SlotState> slots_ ABSL_GUARDED_BY(slots_mutex_);
 };
 
 }  // namespace pesc
