@@ -513,7 +513,6 @@ void FarmState::worker_finished(const std::string& worker_id, std::vector<Attemp
 
 void FarmState::finish_chunk(WorkerSession& session, AttemptEnded& ended) {
   session.attempts.erase(ended.attempt_id);
-  session.chunk_sizes.erase(ended.attempt_id);
   for (const RankRecord& reported : ended.chunk) session.learn_from(reported.result);
   auto accepted = store_->finish_chunk(ended.attempt_id, std::move(ended.chunk), now_unix_ms());
   if (!accepted.ok()) {

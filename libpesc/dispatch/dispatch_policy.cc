@@ -35,7 +35,7 @@ void DispatchRound::dispatched(const std::string& job_id, ActiveJob& job, const 
 
 void DispatchRound::send(const std::string& job_id, const ActiveJob& job, const JobStore::StartedAttempt& started,
                          const std::vector<int>& gpus) {
-  workers_.sessions()[started.worker_id].hold(started.id, started.rank_count, gpus);
+  workers_.sessions()[started.worker_id].hold(started.id, job_id, started.rank_count, gpus);
   host_.assign(started.worker_id, assignment_for(job_id, started, gpus), job.description(job_id));
 }
 

@@ -19,7 +19,12 @@ void FairSharePolicy::place(DispatchRound& round) {
   if (round.has_failed()) return;
   std::vector<QueuedJob> queued_jobs;
   for (const auto& [job_id, job] : round.jobs()) {
-    if (job.pending > 0 && !job.spec.options.parallel) queued_jobs.push_back(job.queued(job_id));
+    if (job.pending <= 0 || job.spec.options.parallel) continue;
+    QueuedJob queued = job.queued(job_id);
+    // What a worker holds follows the pace of the job it is given, not
+    // only its own pace, learnt from other jobs.
+    queued.prefetch_per_slot = round.workers().prefetch_per_slot_at(job.typical_rank_ms);
+    queued_jobs.push_back(std::move(queued));
   }
   if (queued_jobs.empty()) return;
   std::vector<WorkerCapacity> capacity = round.workers().capacity();

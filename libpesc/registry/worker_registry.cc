@@ -22,9 +22,19 @@ constexpr int kMaxPrefetchPerSlot = 512;
 
 int WorkerSession::ranks_held() const {
   int held = 0;
+  for (const auto& [job_id, ranks] : ranks_held_by_job()) held += ranks;
+  return held;
+}
+
+std::map<std::string, int> WorkerSession::ranks_held_by_job() const {
+  std::map<std::string, int> held;
   for (int64_t attempt : attempts) {
-    auto chunk = chunk_sizes.find(attempt);
-    held += chunk == chunk_sizes.end() ? 1 : chunk->second;
+    auto ranks = held_ranks.find(attempt);
+    if (ranks == held_ranks.end()) {
+      held[""] += 1;  // not held through hold(): counted, of no job
+    } else {
+      held[ranks->second.job_id] += ranks->second.count;
+    }
   }
   return held;
 }
@@ -51,12 +61,15 @@ std::vector<FreeGpu> WorkerSession::free_gpus() const {
   return free;
 }
 
-void WorkerSession::hold(int64_t attempt_id, int rank_count, const std::vector<int>& its_gpus) {
+void WorkerSession::hold(int64_t attempt_id, const std::string& job_id, int rank_count,
+                         const std::vector<int>& its_gpus) {
   attempts.insert(attempt_id);
   std::erase_if(gpus_held, [&](const auto& held) { return !attempts.contains(held.first); });
-  std::erase_if(chunk_sizes, [&](const auto& chunk) { return !attempts.contains(chunk.first); });
+  if (held_ranks.size() >= attempts.size()) {  // some entry is of an attempt it no longer holds
+    std::erase_if(held_ranks, [&](const auto& held) { return !attempts.contains(held.first); });
+  }
   if (!its_gpus.empty()) gpus_held[attempt_id] = its_gpus;
-  if (rank_count > 1) chunk_sizes[attempt_id] = rank_count;
+  held_ranks[attempt_id] = {.job_id = job_id, .count = rank_count};
 }
 
 void WorkerSession::learn_from(const RankResult& reported) {
@@ -144,13 +157,13 @@ void WorkerRegistry::reload(const std::vector<AttemptRecord>& running,
                             const std::map<std::string, std::string>& credentials, absl::Time now) {
   for (auto& [worker_id, session] : sessions_) {
     session.attempts.clear();
-    session.chunk_sizes.clear();
+    session.held_ranks.clear();
   }
   for (const AttemptRecord& attempt : running) {
     auto [known, added] = sessions_.try_emplace(attempt.worker_id);
     WorkerSession& session = known->second;
     session.attempts.insert(attempt.id);
-    if (attempt.rank_count > 1) session.chunk_sizes[attempt.id] = attempt.rank_count;
+    session.held_ranks[attempt.id] = {.job_id = attempt.job_id, .count = attempt.rank_count};
     if (added) session.last_heard = now;
   }
   for (auto& [worker_id, session] : sessions_) {
@@ -215,13 +228,17 @@ std::vector<WorkerCapacity> WorkerRegistry::capacity() const {
   const int64_t now_unix_ms = absl::ToUnixMillis(absl::Now());
   for (const auto& [worker_id, session] : sessions_) {
     if (!session.takes_ranks() || session.ends_too_soon(now_unix_ms)) continue;
-    const int limit = session.slots * (1 + prefetch_for(session));
+    const int limit = session.slots * (1 + prefetch_per_slot_at(session.typical_rank_ms));
+    std::map<std::string, int> held_by_job = session.ranks_held_by_job();
+    int held = 0;
+    for (const auto& [job_id, ranks] : held_by_job) held += ranks;
     capacity.push_back({.worker_id = worker_id,
-                        .free = limit - session.ranks_held(),
+                        .free = limit - held,
                         .rooms = session.rooms,
                         .slots = session.slots,
                         .free_gpus = session.free_gpus(),
-                        .unavailable_domains = session.unavailable_domains});
+                        .unavailable_domains = session.unavailable_domains,
+                        .held_by_job = std::move(held_by_job)});
   }
   return capacity;
 }
@@ -268,11 +285,11 @@ double WorkerRegistry::typical_rank_ms(const std::string& worker_id) const {
   return session->typical_rank_ms;
 }
 
-int WorkerRegistry::prefetch_for(const WorkerSession& session) const {
-  if (session.typical_rank_ms < 0) return prefetch_per_slot_;
+int WorkerRegistry::prefetch_per_slot_at(double typical_rank_ms) const {
+  if (typical_rank_ms < 0) return prefetch_per_slot_;
   // Ranks times are whole milliseconds, so sub-millisecond ranks average
   // below 1 and count as what they are.
-  const double enough = kPrefetchHorizonMs / std::max(0.1, session.typical_rank_ms);
+  const double enough = kPrefetchHorizonMs / std::max(0.1, typical_rank_ms);
   return std::clamp(static_cast<int>(enough), prefetch_per_slot_, kMaxPrefetchPerSlot);
 }
 

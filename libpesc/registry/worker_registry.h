@@ -56,9 +56,14 @@ struct WorkerSession {
   double host_cpu_percent = -1;      // from its last heartbeat; negative until known
   std::string paused;     // why it takes no ranks now (its host is busy)
   std::string throttled;  // why its ranks get little CPU now (its owner is at it)
-  // Ranks of its chunk attempts (those of more than one rank); entries of
-  // attempts gone from `attempts` are dropped when next looked at.
-  std::map<int64_t, int> chunk_sizes;
+  // The job and the ranks (more than one for a chunk) of each attempt it
+  // holds; entries of attempts gone from `attempts` are dropped when next
+  // looked at.
+  struct HeldRanks {
+    std::string job_id;
+    int count = 1;
+  };
+  std::map<int64_t, HeldRanks> held_ranks;
   // When its batch allocation ends (a pilot's walltime); 0: never.
   int64_t end_unix_ms = 0;
 
@@ -70,6 +75,8 @@ struct WorkerSession {
   bool ends_too_soon(int64_t now_unix_ms) const;
   // Ranks it holds: one per attempt, a chunk's all.
   int ranks_held() const;
+  // The same, by job.
+  std::map<std::string, int> ranks_held_by_job() const;
   // The attempts it has started: it runs what it holds in the order it
   // got it (attempt ids grow with time), one attempt per slot, so the
   // oldest ones, as many as its slots. A chunk's ranks run one after
@@ -80,7 +87,7 @@ struct WorkerSession {
   std::vector<FreeGpu> free_gpus() const;
   // A started attempt is its now, with the GPUs it gets to itself and its
   // ranks (more than one for a chunk).
-  void hold(int64_t attempt_id, int rank_count, const std::vector<int>& its_gpus);
+  void hold(int64_t attempt_id, const std::string& job_id, int rank_count, const std::vector<int>& its_gpus);
   // What a finished rank tells of the worker: its health and its pace.
   void learn_from(const RankResult& reported);
 };
@@ -147,9 +154,10 @@ class WorkerRegistry {
   int online_slots() const;
   // Its typical rank time; infinite while unknown (or for an unknown worker).
   double typical_rank_ms(const std::string& worker_id) const;
-  // Assignments a worker may hold beyond its slots, per slot: enough to
-  // keep each slot busy for a short while once its pace is known.
-  int prefetch_for(const WorkerSession& session) const;
+  // Ranks a worker may hold beyond its slots, per slot, when they take
+  // `typical_rank_ms` each (-1: not known yet): enough to keep each slot
+  // busy for a short while once their pace is known.
+  int prefetch_per_slot_at(double typical_rank_ms) const;
 
  private:
   const int prefetch_per_slot_;

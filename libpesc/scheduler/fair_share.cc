@@ -20,6 +20,12 @@ bool may_run_on(const QueuedJob& job, const WorkerCapacity& worker) {
   return false;
 }
 
+bool has_room_for(const QueuedJob& job, const WorkerCapacity& worker) {
+  if (job.prefetch_per_slot < 0) return true;
+  auto held = worker.held_by_job.find(job.job_id);
+  return held == worker.held_by_job.end() || held->second < worker.slots * (1 + job.prefetch_per_slot);
+}
+
 std::string why_waiting(const QueuedJob& job, const std::vector<ConnectedWorker>& workers) {
   if (job.pending <= 0) return "";
   if (workers.empty()) return "no worker is connected to the coordinator";
@@ -166,7 +172,9 @@ std::vector<Placement> FairShareScheduler::place(std::vector<QueuedJob> jobs,
 
     QueuedJob* chosen = nullptr;
     for (QueuedJob& job : jobs) {
-      if (job.pending <= 0 || !may_run_on(job, worker) || !gpus_for(job, worker)) continue;
+      if (job.pending <= 0 || !may_run_on(job, worker) || !has_room_for(job, worker) || !gpus_for(job, worker)) {
+        continue;
+      }
       // Jobs are oldest first, so the first job of the least-used user wins.
       if (chosen == nullptr || projected_ms[job.user] < projected_ms[chosen->user]) chosen = &job;
     }
@@ -178,6 +186,7 @@ std::vector<Placement> FairShareScheduler::place(std::vector<QueuedJob> jobs,
     chosen->pending -= 1;
     if (chosen->same_machine) chosen->pinned_worker = worker.worker_id;
     worker.free -= 1;
+    worker.held_by_job[chosen->job_id] += 1;
     projected_ms[chosen->user] += typical_ms(chosen->user);
   }
   return placements;

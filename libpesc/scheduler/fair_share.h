@@ -41,6 +41,7 @@ struct WorkerCapacity {
   // Domains it cannot run ranks of, with why (its interpreter is missing,
   // or the rank user cannot execute it).
   std::map<std::string, std::string> unavailable_domains;
+  std::map<std::string, int> held_by_job;  // ranks it holds now, running or queued
 };
 
 struct QueuedJob {
@@ -55,6 +56,10 @@ struct QueuedJob {
   int gpus_per_rank = 0;
   double min_capability = 0;
   std::string domain;  // goes only to workers that can run it
+  // Ranks of it a worker may hold beyond each slot; -1: as many as the
+  // worker takes. A job whose ranks may be long must not queue many of
+  // them at a worker that an earlier job's short ranks taught to hold many.
+  int prefetch_per_slot = -1;
 };
 
 struct Placement {
@@ -69,6 +74,9 @@ std::optional<std::vector<FreeGpu>> gpus_for(const QueuedJob& job, const WorkerC
 
 // Whether the job's domain, rooms and pin let it run on this worker.
 bool may_run_on(const QueuedJob& job, const WorkerCapacity& worker);
+
+// Whether the worker holds few enough of the job's ranks to be given another.
+bool has_room_for(const QueuedJob& job, const WorkerCapacity& worker);
 
 // A connected worker as far as a waiting job cares: all its GPUs (as
 // capacity.free_gpus), and why it takes no ranks at all (quarantined,

@@ -277,6 +277,43 @@ TEST_F(DispatchTest, OnlyTheJobsOwnRanksShowItsRanksAreShort) {
   EXPECT_EQ(FairSharePolicy::chunk_size(job, 2), 1) << "its ranks became long: one at a time again";
 }
 
+TEST_F(DispatchTest, AWorkerThatLearntShortRanksHoldsFewOfANewJobUntilItsPaceIsKnown) {
+  WorkerSession& worker = add_worker("w1", 2);
+  worker.typical_rank_ms = 1;  // an earlier job's ranks took 1 ms here
+  submit("j1", spec_of(400));
+  ASSERT_TRUE(round());
+  EXPECT_EQ(host_.assigned.size(), 2u) << "one rank per slot: its ranks may take hours";
+  EXPECT_EQ(worker.ranks_held(), 2);
+  jobs_["j1"].typical_rank_ms = 1;  // its first ranks took 1 ms too
+  ASSERT_TRUE(round());
+  // Now 100 ms of them per slot, beyond the slot, in chunks of 40.
+  EXPECT_EQ(worker.ranks_held(), 202);
+  EXPECT_EQ(host_.assigned.size(), 2u + 5u) << "200 ranks in chunks of 40";
+}
+
+TEST_F(DispatchTest, ALongJobQueuesNoMoreAtAFastWorkerThanItsOwnPaceAllows) {
+  WorkerSession& worker = add_worker("w1", 1);
+  worker.typical_rank_ms = 1;
+  submit("short", spec_of(1000), /*created_unix_ms=*/1);
+  jobs_["short"].typical_rank_ms = 1;
+  JobSpec long_spec = spec_of(50);
+  long_spec.user = "other";
+  submit("long", long_spec, /*created_unix_ms=*/2);
+  jobs_["long"].typical_rank_ms = 60'000;
+  ASSERT_TRUE(round());
+  const std::map<std::string, int> held = worker.ranks_held_by_job();
+  EXPECT_EQ(held.at("long"), 1) << "a minute's rank in its slot, none queued behind it";
+  EXPECT_EQ(held.at("short"), 100) << "what is left of 100 ms of 1 ms ranks beyond the slot";
+  // As its rank ends, its user's turn comes again, and the short job's
+  // ranks queued at the worker do not keep the long job out.
+  dispatcher_.scheduler().charge("ana", 100);
+  worker.attempts.erase(*std::find_if(worker.attempts.begin(), worker.attempts.end(), [&](int64_t attempt) {
+    return worker.held_ranks.at(attempt).job_id == "long";
+  }));
+  ASSERT_TRUE(round());
+  EXPECT_EQ(worker.ranks_held_by_job().at("long"), 1);
+}
+
 TEST_F(DispatchTest, AStragglerGetsADuplicateOnAnIdleWorkerOnlyWhenItIsLate) {
   submit("j1", spec_of(1));
   add_worker("slow", 1).typical_rank_ms = 100;

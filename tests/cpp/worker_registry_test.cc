@@ -60,9 +60,9 @@ TEST(WorkerSessionTest, ItsPaceIsAMovingAverage) {
 
 TEST(WorkerSessionTest, ItStartsItsOldestAttemptsOnePerSlotAndCountsAChunksRanks) {
   WorkerSession session = online(2);
-  session.hold(7, 1, {});
-  session.hold(3, 10, {});
-  session.hold(9, 1, {});
+  session.hold(7, "j1", 1, {});
+  session.hold(3, "j1", 10, {});
+  session.hold(9, "j1", 1, {});
   EXPECT_EQ(session.started_attempts(), (std::set<int64_t>{3, 7}));
   EXPECT_EQ(session.ranks_held(), 12);
 }
@@ -74,7 +74,7 @@ TEST(WorkerSessionTest, GpusHeldByAttemptsItStillHasAreNotFree) {
     gpu.set_index(index);
     session.gpus.push_back(gpu);
   }
-  session.hold(1, 1, {0});
+  session.hold(1, "j1", 1, {0});
   ASSERT_EQ(session.free_gpus().size(), 1u);
   EXPECT_EQ(session.free_gpus()[0].index, 1);
   session.attempts.erase(1);
@@ -84,7 +84,7 @@ TEST(WorkerSessionTest, GpusHeldByAttemptsItStillHasAreNotFree) {
 TEST(WorkerRegistryTest, CapacityIsSlotsAndPrefetchLessWhatItHoldsOfHealthyOnlineWorkers) {
   WorkerRegistry registry(/*prefetch_per_slot=*/1);
   registry.sessions()["w1"] = online(2);
-  registry.sessions()["w1"].hold(1, 1, {});
+  registry.sessions()["w1"].hold(1, "j1", 1, {});
   registry.sessions()["offline"] = online(4);
   registry.sessions()["offline"].outbox.reset();
   registry.sessions()["paused"] = online(4);
@@ -122,11 +122,13 @@ TEST(WorkerRegistryTest, APilotGetsOnlyRanksOfItsPaceThatEndBeforeItsAllocation)
 TEST(WorkerRegistryTest, AFastWorkerPrefetchesMoreSoShortRanksDoNotWaitOnRoundTrips) {
   WorkerRegistry registry(/*prefetch_per_slot=*/1);
   WorkerSession& session = registry.sessions()["w1"] = online(1);
-  EXPECT_EQ(registry.prefetch_for(session), 1);
+  EXPECT_EQ(registry.prefetch_per_slot_at(-1), 1) << "pace not known yet";
+  EXPECT_EQ(registry.capacity().at(0).free, 2);
   session.typical_rank_ms = 1;
-  EXPECT_EQ(registry.prefetch_for(session), 100);
+  EXPECT_EQ(registry.prefetch_per_slot_at(1), 100);
+  EXPECT_EQ(registry.capacity().at(0).free, 101);
+  EXPECT_EQ(registry.prefetch_per_slot_at(1000), 1);
   session.typical_rank_ms = 1000;
-  EXPECT_EQ(registry.prefetch_for(session), 1);
   EXPECT_EQ(registry.typical_rank_ms("w1"), 1000);
   EXPECT_EQ(registry.typical_rank_ms("nobody"), std::numeric_limits<double>::infinity());
 }
@@ -160,8 +162,8 @@ TEST(WorkerRegistryTest, RejoiningWeighsWhatTheWorkerHoldsAgainstItsSessionAndLi
   auto first_stream = std::make_shared<Outbox>();
   registry.join(registration("w1"), "", "token", first_stream, absl::Now());
   WorkerSession& session = *registry.find("w1");
-  session.hold(1, 1, {});
-  session.hold(2, 1, {});
+  session.hold(1, "j1", 1, {});
+  session.hold(2, "j1", 1, {});
   session.quarantined = "2 ranks in a row could not start";
   auto joined = registry.join(registration("w1", {2, 3}), "", "token", std::make_shared<Outbox>(), absl::Now());
   EXPECT_EQ(joined.vanished, (std::vector<int64_t>{1})) << "the coordinator's, lost by the worker";
@@ -188,8 +190,8 @@ TEST(WorkerRegistryTest, SessionsSilentPastTheirLeaseExpireWithWhatTheyHeld) {
 TEST(WorkerRegistryTest, RanksQueuedAtAWorkerAreThoseBeyondItsSlots) {
   WorkerRegistry registry(1);
   WorkerSession& session = registry.sessions()["w1"] = online(1);
-  session.hold(1, 1, {});
-  session.hold(2, 4, {});
+  session.hold(1, "j1", 1, {});
+  session.hold(2, "j2", 4, {});
   const std::vector<AttemptRecord> running = {{.id = 1, .job_id = "j1", .worker_id = "w1"},
                                               {.id = 2, .job_id = "j2", .worker_id = "w1", .rank_count = 4}};
   EXPECT_EQ(registry.queued_by_job(running), (std::map<std::string, int>{{"j1", 0}, {"j2", 4}}));
