@@ -279,12 +279,12 @@ void FarmState::notify_end(const std::string& job_id) {
 absl::StatusOr<JobNotifier::EndedJob> FarmState::ended_job(const std::string& job_id) {
   JobNotifier::EndedJob ended;
   PESC_ASSIGN_OR_RETURN(JobView view, job(job_id));
-  ended.info = to_proto(view);
+  ended.job = std::move(view.record);
   for (int64_t after_seq = 0;;) {
     PESC_ASSIGN_OR_RETURN(std::vector<RankRecord> batch, results_after(job_id, after_seq));
     if (batch.empty()) return ended;
     after_seq = batch.back().finish_seq;
-    for (const RankRecord& ended_rank : batch) ended.rank_time_ms += JobOutcome::run_time_ms(ended_rank.result);
+    for (const RankRecord& ended_rank : batch) ended.rank_time_ms += run_time_ms(ended_rank.result);
   }
 }
 

@@ -7,12 +7,12 @@
 // (ledger/ledger_conversion.h). Header only, so that the ledger needs no
 // more than the protocol's messages.
 
-#include <algorithm>
 #include <chrono>
 #include <cstdint>
 
 #include "common/clock.h"
 #include "common/job_state.h"
+#include "common/rank_time.h"
 #include "pesc/pesc.h"
 #include "pesc/v1/pesc.pb.h"
 
@@ -102,7 +102,7 @@ inline RankResult rank_result_of(const v1::RankResult& result) {
   rank.worker = result.worker();
   rank.start = from_unix_ms(result.start_unix_ms());
   rank.end = from_unix_ms(result.end_unix_ms());
-  rank.duration = std::chrono::milliseconds(std::max<int64_t>(0, result.end_unix_ms() - result.start_unix_ms()));
+  rank.duration = std::chrono::milliseconds(run_time_ms(rank));
   rank.cpu_time = std::chrono::milliseconds(result.cpu_ms());
   rank.max_rss_kb = result.max_rss_kb();
   rank.attempt = result.attempt_id();
