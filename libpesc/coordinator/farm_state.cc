@@ -392,13 +392,13 @@ absl::StatusOr<v1::RankOutput> FarmState::read_output(const std::string& job_id,
   return output;
 }
 
-absl::StatusOr<std::vector<v1::WorkerInfo>> FarmState::workers() {
+absl::StatusOr<std::vector<WorkerView>> FarmState::workers() {
   absl::MutexLock lock(&mutex_);
   PESC_ASSIGN_OR_RETURN(std::vector<WorkerRecord> known, store_->workers());
-  std::vector<v1::WorkerInfo> infos;
-  infos.reserve(known.size());
-  for (const WorkerRecord& worker : known) workers_.describe(infos.emplace_back(to_proto(worker)));
-  return infos;
+  std::vector<WorkerView> views;
+  views.reserve(known.size());
+  for (WorkerRecord& worker : known) views.push_back(workers_.describe(std::move(worker)));
+  return views;
 }
 
 absl::StatusOr<std::vector<RankRecord>> FarmState::results_after(const std::string& job_id, int64_t after_seq) {
@@ -412,22 +412,22 @@ absl::StatusOr<JobStore::RankPage> FarmState::ranks_page(const std::string& job_
   return store_->ranks_page(job_id, state, offset, limit);
 }
 
-absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorker& registration,
-                                                         const std::string& peer_ip, const std::string& credential,
-                                                         std::shared_ptr<Outbox> outbox) {
+absl::Status FarmState::connect_worker(const WorkerRegistration& registration, const std::string& peer_ip,
+                                       const std::string& credential, std::shared_ptr<Outbox> outbox) {
   absl::MutexLock lock(&mutex_);
   if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
   // What it holds is weighed against what the store says it holds.
   if (!resync_if_needed()) return absl::UnavailableError("the coordinator cannot read its state store; try again");
-  PESC_RETURN_IF_ERROR(workers_.may_join(registration.worker_id(), credential));
-  PESC_RETURN_IF_ERROR(store_->record_worker(registration.worker_id(), registration.host(), registration.slots(),
-                                             credential, now_unix_ms()));
+  PESC_RETURN_IF_ERROR(workers_.may_join(registration.worker_id, credential));
+  PESC_RETURN_IF_ERROR(
+      store_->record_worker(registration.worker_id, registration.host, registration.slots, credential, now_unix_ms()));
   // What the worker holds and the coordinator still wants stays; the rest
   // is stale on one side or the other.
   auto [vanished, stale] = workers_.join(registration, peer_ip, credential, outbox, absl::Now());
   reap_by(absl::Now() + absl::FromChrono(options_.worker_lease));
-  record_pause(registration.worker_id(), registration.paused_reason());
-  v1::Registered registered;
+  record_pause(registration.worker_id, registration.paused_reason);
+  v1::CoordinatorMessage message;
+  v1::Registered& registered = *message.mutable_registered();
   // Several heartbeats per lease, so one late beat does not lose a worker.
   registered.set_heartbeat_ms(static_cast<int32_t>(
       std::min(options_.heartbeat_interval, options_.worker_lease / 4).count()));
@@ -437,14 +437,10 @@ absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorke
   registered.set_state_dir(std::filesystem::absolute(options_.state_dir, error).string());
   *registered.mutable_stale_attempts() = {stale.begin(), stale.end()};
   PESC_RETURN_IF_ERROR(requeue(vanished));
-  outbox->push([&] {
-    v1::CoordinatorMessage message;
-    *message.mutable_registered() = registered;
-    return message;
-  }());
+  outbox->push(std::move(message));
   dispatch();
   changed();
-  return registered;
+  return absl::OkStatus();
 }
 
 void FarmState::worker_heard(const std::string& worker_id) {
@@ -453,25 +449,25 @@ void FarmState::worker_heard(const std::string& worker_id) {
     session->second.last_heard = absl::Now();
 }
 
-void FarmState::worker_heartbeat(const std::string& worker_id, const v1::Heartbeat& heartbeat) {
+void FarmState::worker_heartbeat(const std::string& worker_id, const WorkerHeartbeat& heartbeat) {
   absl::MutexLock lock(&mutex_);
   auto session = workers_.sessions().find(worker_id);
   if (session == workers_.sessions().end()) return;
   session->second.last_heard = absl::Now();
-  session->second.throttled = heartbeat.throttled_reason();
+  session->second.throttled = heartbeat.throttled_reason;
   // The dashboard's figure: a big move wakes its watchers, a small one waits for other news.
   const double before = session->second.host_cpu_percent;
-  session->second.host_cpu_percent = heartbeat.host_cpu_percent();
-  if ((before < 0) != (heartbeat.host_cpu_percent() < 0) ||
-      std::abs(before - heartbeat.host_cpu_percent()) >= kBusyPercentWorthTelling) {
+  session->second.host_cpu_percent = heartbeat.host_cpu_percent;
+  if ((before < 0) != (heartbeat.host_cpu_percent < 0) ||
+      std::abs(before - heartbeat.host_cpu_percent) >= kBusyPercentWorthTelling) {
     events_.published();
   }
   std::vector<int64_t> returned;
-  for (int64_t attempt : heartbeat.returned_attempts()) {
+  for (int64_t attempt : heartbeat.returned_attempts) {
     if (session->second.attempts.erase(attempt) > 0) returned.push_back(attempt);
   }
-  if (session->second.paused == heartbeat.paused_reason() && returned.empty()) return;
-  session->second.paused = heartbeat.paused_reason();
+  if (session->second.paused == heartbeat.paused_reason && returned.empty()) return;
+  session->second.paused = heartbeat.paused_reason;
   record_pause(worker_id, session->second.paused);
   if (requeue(returned).ok()) dispatch();
   changed();

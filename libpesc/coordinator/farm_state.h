@@ -72,7 +72,7 @@ class FarmState final : private DispatchHost {
   absl::StatusOr<JobRecord> cancel(const std::string& job_id);
   // Cancels the job if it runs, then forgets it and frees its blobs.
   absl::StatusOr<uint64_t> delete_job(const std::string& job_id);
-  absl::StatusOr<std::vector<v1::WorkerInfo>> workers();
+  absl::StatusOr<std::vector<WorkerView>> workers();
   // `pesc retry`: ranks of an ended job run again (every one that did not
   // succeed when `ranks` is empty), with new attempts, and the job runs
   // again (JobStore::retry_ranks). Its end is notified again.
@@ -97,16 +97,16 @@ class FarmState final : private DispatchHost {
 
   // --- workers
   // A worker (re)joins from `peer_ip` (the address its stream comes from;
-  // empty when unknown), where ranks on other workers reach it. The
-  // returned Registered message lists attempts it holds that are no longer
-  // wanted. Its id stays bound to the `credential` it first registered with
-  // while it is connected or within its lease (across a coordinator restart
-  // too): another credential is refused with AlreadyExists.
-  absl::StatusOr<v1::Registered> connect_worker(const v1::RegisterWorker& registration, const std::string& peer_ip,
-                                                const std::string& credential, std::shared_ptr<Outbox> outbox);
+  // empty when unknown), where ranks on other workers reach it. Its outbox
+  // gets the Registered message first, which lists attempts it holds that
+  // are no longer wanted. Its id stays bound to the `credential` it first
+  // registered with while it is connected or within its lease (across a
+  // coordinator restart too): another credential is refused with AlreadyExists.
+  absl::Status connect_worker(const WorkerRegistration& registration, const std::string& peer_ip,
+                              const std::string& credential, std::shared_ptr<Outbox> outbox);
   void worker_heard(const std::string& worker_id);
   // A heartbeat: the worker lives and says whether its host lets it take ranks.
-  void worker_heartbeat(const std::string& worker_id, const v1::Heartbeat& heartbeat);
+  void worker_heartbeat(const std::string& worker_id, const WorkerHeartbeat& heartbeat);
   // Records a batch of results in one transaction and acknowledges them
   // once it has committed; a failed one is acknowledged never, and the
   // worker sends the results again.

@@ -1,11 +1,11 @@
 #ifndef PESC_TRANSPORT_PUBLIC_CONVERSION_H_
 #define PESC_TRANSPORT_PUBLIC_CONVERSION_H_
 
-// The protocol's states, failure classes and rank results as the public
-// API's plain types (and the enums back), written once for the client
-// (client_conversion.cc) and the coordinator's ledger
-// (ledger/ledger_conversion.h). Header only, so that the ledger needs no
-// more than the protocol's messages.
+// The protocol's states, failure classes, rank results and GPUs as the
+// public API's plain types (and the enums back), written once for the client
+// (client_conversion.cc) and the coordinator's ledger and registry
+// (ledger/ledger_conversion.h, registry/registry_conversion.h). Header only,
+// so that the ledger needs no more than the protocol's messages.
 
 #include <chrono>
 #include <cstdint>
@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "common/job_state.h"
 #include "common/rank_time.h"
+#include "common/worker_gpu.h"
 #include "pesc/pesc.h"
 #include "pesc/v1/pesc.pb.h"
 
@@ -88,6 +89,22 @@ inline v1::RankLimits to_proto(const RankLimits& limits) {
   proto.set_open_files(limits.open_files);
   proto.set_processes(limits.processes);
   proto.set_output_bytes(limits.output_bytes);
+  return proto;
+}
+
+inline WorkerGpu from_proto(const v1::Gpu& gpu) {
+  return WorkerGpu{.index = gpu.index(),
+                   .name = gpu.name(),
+                   .memory_bytes = gpu.memory_bytes(),
+                   .compute_capability = gpu.compute_capability()};
+}
+
+inline v1::Gpu to_proto(const WorkerGpu& gpu) {
+  v1::Gpu proto;
+  proto.set_index(gpu.index);
+  proto.set_name(gpu.name);
+  proto.set_memory_bytes(gpu.memory_bytes);
+  proto.set_compute_capability(gpu.compute_capability);
   return proto;
 }
 

@@ -33,11 +33,8 @@ class FarmStateTest : public ::testing::Test {
   }
   // Joins a worker of `slots` slots; returns its stream's outbox.
   std::shared_ptr<Outbox> join(const std::string& worker_id, int slots, const std::vector<int64_t>& in_hand = {}) {
-    v1::RegisterWorker registration;
-    registration.set_worker_id(worker_id);
-    registration.set_host(worker_id + ".lab");
-    registration.set_slots(slots);
-    *registration.mutable_attempts_in_hand() = {in_hand.begin(), in_hand.end()};
+    const WorkerRegistration registration{
+        .worker_id = worker_id, .host = worker_id + ".lab", .slots = slots, .attempts_in_hand = in_hand};
     auto outbox = std::make_shared<Outbox>();
     EXPECT_TRUE(state_->connect_worker(registration, "127.0.0.1", "token", outbox).ok());
     EXPECT_TRUE(outbox->pop()->has_registered());
@@ -111,7 +108,7 @@ TEST_F(FarmStateTest, ASubmittedJobsRanksReachAJoinedWorker) {
   ASSERT_EQ(sent.size(), 2u);
   EXPECT_EQ(sent[0].job_id(), job_id);
   EXPECT_EQ(ledger_->job(job_id)->progress.running, 2);
-  EXPECT_EQ(state_->workers()->at(0).running(), 2);
+  EXPECT_EQ(state_->workers()->at(0).running, 2);
 }
 
 TEST_F(FarmStateTest, AResultIsAcknowledgedOnlyOnceTheLedgerCommittedIt) {

@@ -5,39 +5,12 @@
 #include <string>
 #include <vector>
 
-#include "google/protobuf/descriptor.h"
-#include "google/protobuf/util/message_differencer.h"
 #include "common/clock.h"
 #include "gtest/gtest.h"
+#include "proto_fields.h"
 
 namespace pesc {
 namespace {
-
-// The fields of `message` (nested messages included) that are left at
-// their defaults: a round trip proves nothing of those.
-std::vector<std::string> unset_fields(const google::protobuf::Message& message) {
-  std::vector<std::string> unset;
-  const google::protobuf::Descriptor& descriptor = *message.GetDescriptor();
-  const google::protobuf::Reflection& reflection = *message.GetReflection();
-  for (int i = 0; i < descriptor.field_count(); ++i) {
-    const google::protobuf::FieldDescriptor& field = *descriptor.field(i);
-    if (field.real_containing_oneof() != nullptr) continue;  // one of them at a time
-    const bool set = field.is_repeated() ? reflection.FieldSize(message, &field) > 0 : reflection.HasField(message, &field);
-    if (!set) {
-      unset.push_back(field.full_name());
-    } else if (field.cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE && !field.is_repeated()) {
-      for (std::string& name : unset_fields(reflection.GetMessage(message, &field))) unset.push_back(std::move(name));
-    }
-  }
-  return unset;
-}
-
-void expect_same(const google::protobuf::Message& expected, const google::protobuf::Message& actual) {
-  std::string differences;
-  google::protobuf::util::MessageDifferencer differencer;
-  differencer.ReportDifferencesToString(&differences);
-  EXPECT_TRUE(differencer.Compare(expected, actual)) << differences;
-}
 
 v1::JobSpec every_spec_field() {
   v1::JobSpec spec;
