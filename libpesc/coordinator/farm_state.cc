@@ -12,7 +12,6 @@
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/status_macros.h"
-#include "ledger/ledger_conversion.h"
 
 namespace pesc {
 namespace {
@@ -363,17 +362,17 @@ absl::StatusOr<FarmState::Retried> FarmState::retry(const std::string& job_id, c
   return response;
 }
 
-absl::StatusOr<v1::RankOutput> FarmState::read_output(const std::string& job_id, int rank, int64_t offset) {
-  v1::RankOutput output;
+absl::StatusOr<RankOutputNow> FarmState::read_output(const std::string& job_id, int rank, int64_t offset) {
+  RankOutputNow output;
   int64_t request_id = 0;
   std::shared_ptr<OutputReads::Pending> pending;
   {
     absl::MutexLock lock(&mutex_);
     PESC_ASSIGN_OR_RETURN(RankRecord now, store_->rank_now(job_id, rank));
-    output.set_state(to_proto(now.result.status));
-    if (now.finish_seq > 0) *output.mutable_result() = to_proto(now);
+    output.state = now.result.status;
+    if (now.finish_seq > 0) output.result = now;
     if (now.result.status != RankStatus::kRunning) return output;
-    output.set_attempt_id(now.result.attempt);
+    output.attempt_id = now.result.attempt;
     const WorkerSession* session = workers_.find(now.result.worker);
     if (session == nullptr || !session->outbox) return output;  // away: nothing to read now
     std::tie(request_id, pending) = output_reads_.open(now.result.worker);
@@ -385,8 +384,8 @@ absl::StatusOr<v1::RankOutput> FarmState::read_output(const std::string& job_id,
     read.set_max_bytes(kOutputReadBytes);
     session->outbox->push(std::move(message));
   }
-  if (pending->answered.WaitForNotificationWithTimeout(kOutputReadWait) && !pending->answer.gone()) {
-    output.set_data(pending->answer.data());
+  if (pending->answered.WaitForNotificationWithTimeout(kOutputReadWait) && !pending->answer.gone) {
+    output.data = std::move(pending->answer.data);
   }
   output_reads_.close(request_id);
   return output;

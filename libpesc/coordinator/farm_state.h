@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -83,7 +84,7 @@ class FarmState final : private DispatchHost {
   absl::StatusOr<Retried> retry(const std::string& job_id, const std::vector<int>& ranks);
   // `pesc logs`: a rank's output.txt from `offset` while it runs, asked of
   // its worker (OutputReads), or its result once it ended.
-  absl::StatusOr<v1::RankOutput> read_output(const std::string& job_id, int rank, int64_t offset);
+  absl::StatusOr<RankOutputNow> read_output(const std::string& job_id, int rank, int64_t offset);
   // Results after `after_seq`, in finish order, up to a batch of them.
   absl::StatusOr<std::vector<RankRecord>> results_after(const std::string& job_id, int64_t after_seq);
   // A page of the job's ranks (JobStore::ranks_page).
@@ -116,7 +117,9 @@ class FarmState final : private DispatchHost {
   // say so starts them all.
   void worker_gang_ready(const std::string& worker_id, int64_t attempt_id, int free_port);
   // The answer to a read_output's ReadOutput.
-  void worker_output_read(const std::string& worker_id, const v1::OutputRead& read) { output_reads_.answer(worker_id, read); }
+  void worker_output_read(const std::string& worker_id, OutputAnswer answer) {
+    output_reads_.answer(worker_id, std::move(answer));
+  }
   // The stream ended; the worker's ranks wait out its lease.
   void disconnect_worker(const std::string& worker_id, const Outbox* outbox);
 

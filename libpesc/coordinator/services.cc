@@ -89,7 +89,7 @@ grpc::Status JobsService::ReadRankOutput(grpc::ServerContext* context, const v1:
   if (request->offset() < 0) return {grpc::StatusCode::INVALID_ARGUMENT, "an output offset is not negative"};
   auto output = state_.read_output(request->job_id(), request->rank(), request->offset());
   if (!output.ok()) return to_grpc(output.status());
-  *response = *std::move(output);
+  *response = to_proto(*output);
   return grpc::Status::OK;
 }
 

@@ -88,7 +88,7 @@ void WorkerStream::handle(const v1::WorkerMessage& message) {
   } else if (message.has_heartbeat()) {
     state_.worker_heartbeat(worker_id_, from_proto(message.heartbeat()));
   } else if (message.has_output_read()) {
-    state_.worker_output_read(worker_id_, message.output_read());
+    state_.worker_output_read(worker_id_, from_proto(message.output_read()));
   } else {
     state_.worker_heard(worker_id_);
   }

@@ -61,6 +61,24 @@ struct RankRecord {
   int64_t finish_seq = 0;            // order in which the job's ranks ended, from 1
 };
 
+// A rank's output as `pesc logs` reads it now: what its worker sent of it
+// while it runs, its result once it ended.
+struct RankOutputNow {
+  RankStatus state = RankStatus::kPending;
+  // While it runs: output.txt of its attempt `attempt_id` from the offset
+  // asked (at most a chunk; empty when its worker did not answer in time).
+  std::string data;
+  int64_t attempt_id = 0;
+  std::optional<RankRecord> result;  // once it ended; its output is all it printed
+};
+
+// A worker's answer to a read of a running rank's output.txt.
+struct OutputAnswer {
+  int64_t request_id = 0;
+  std::string data;
+  bool gone = false;  // the attempt no longer runs there
+};
+
 // A job as the coordinator tells of it: its record, whose progress also says
 // why its pending ranks wait and how many wait at workers, and (for one job
 // asked alone) the workers' pauses during it.

@@ -194,22 +194,24 @@ TEST_F(FarmStateTest, ARunningRanksOutputIsAskedOfItsWorkerAndAnEndedOnesIsItsRe
   ASSERT_TRUE(asked->has_read_output()) << asked->DebugString();
   EXPECT_EQ(asked->read_output().attempt_id(), sent[0].attempt_id());
   EXPECT_EQ(asked->read_output().offset(), 3);
-  v1::OutputRead answer;
-  answer.set_request_id(asked->read_output().request_id());
-  answer.set_data("lo, world\n");
+  const OutputAnswer answer{.request_id = asked->read_output().request_id(), .data = "lo, world\n"};
   state_->worker_output_read("w2", answer);  // not the worker asked: ignored
   EXPECT_EQ(reading.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout);
   state_->worker_output_read("w1", answer);
   auto output = reading.get();
   ASSERT_TRUE(output.ok()) << output.status();
-  EXPECT_EQ(output->state(), v1::RANK_STATE_RUNNING);
-  EXPECT_EQ(output->data(), "lo, world\n");
+  EXPECT_EQ(output->state, RankStatus::kRunning);
+  EXPECT_EQ(output->attempt_id, sent[0].attempt_id());
+  EXPECT_EQ(output->data, "lo, world\n");
+  EXPECT_FALSE(output->result.has_value());
 
   state_->worker_finished("w1", finished(sent[0].attempt_id()));
   auto ended = state_->read_output(job_id, 0, 0);
   ASSERT_TRUE(ended.ok()) << ended.status();
-  EXPECT_EQ(ended->state(), v1::RANK_STATE_SUCCEEDED);
-  EXPECT_EQ(ended->result().output_txt().inline_data(), "out 0");
+  EXPECT_EQ(ended->state, RankStatus::kSucceeded);
+  ASSERT_TRUE(ended->result.has_value());
+  EXPECT_EQ(ended->result->output.inline_bytes, "out 0");
+  EXPECT_TRUE(ended->data.empty());
   EXPECT_EQ(state_->read_output(job_id, 1, 0).status().code(), absl::StatusCode::kOutOfRange);
 }
 

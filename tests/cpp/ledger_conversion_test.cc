@@ -122,6 +122,35 @@ TEST(LedgerConversionTest, ARankResultKeepsEveryField) {
   expect_same(small, to_proto(rank_record_of(small)));
 }
 
+TEST(LedgerConversionTest, ARanksOutputNowIsTheRankOutputClientsSee) {
+  v1::RankOutput expected;
+  expected.set_state(v1::RANK_STATE_FAILED);
+  expected.set_data("lo, world\n");
+  expected.set_attempt_id(17);
+  *expected.mutable_result() = every_result_field();
+  expected.mutable_result()->clear_files_inline();  // files and files_inline are one or the other
+  ASSERT_EQ(unset_fields(expected), std::vector<std::string>{"pesc.v1.RankResult.files_inline"})
+      << "set the new fields above";
+  const RankOutputNow output{.state = RankStatus::kFailed,
+                             .data = "lo, world\n",
+                             .attempt_id = 17,
+                             .result = rank_record_of(expected.result())};
+  expect_same(expected, to_proto(output));
+  EXPECT_FALSE(to_proto(RankOutputNow{.state = RankStatus::kRunning}).has_result()) << "no result while it runs";
+}
+
+TEST(LedgerConversionTest, AWorkersAnswerToAnOutputReadKeepsEveryField) {
+  v1::OutputRead proto;
+  proto.set_request_id(3);
+  proto.set_data("bytes");
+  proto.set_gone(true);
+  ASSERT_EQ(unset_fields(proto), std::vector<std::string>{}) << "set the new fields above";
+  const OutputAnswer answer = from_proto(proto);
+  EXPECT_EQ(answer.request_id, 3);
+  EXPECT_EQ(answer.data, "bytes");
+  EXPECT_TRUE(answer.gone);
+}
+
 TEST(LedgerConversionTest, AWorkersReportIsOneEndedAttemptPerRankFinished) {
   v1::AttemptsFinished batch;
   v1::RankFinished& single = *batch.add_finished();
