@@ -333,15 +333,9 @@ void FarmState::tell_to_cancel(const std::map<std::string, std::vector<int64_t>>
   for (const auto& [worker_id, attempts] : attempts_by_worker) {
     auto session = workers_.sessions().find(worker_id);
     if (session == workers_.sessions().end()) continue;
-    v1::CoordinatorMessage message;
-    for (int64_t attempt : attempts) {
-      session->second.attempts.erase(attempt);
-      message.mutable_cancel()->add_attempt_ids(attempt);
-    }
+    for (int64_t attempt : attempts) session->second.attempts.erase(attempt);
     if (session->second.outbox) {
-      send_when_committed([outbox = session->second.outbox, message = std::move(message)]() mutable {
-        outbox->push(std::move(message));
-      });
+      send_when_committed([outbox = session->second.outbox, attempts] { outbox->cancel(attempts); });
     }
   }
 }
@@ -376,13 +370,7 @@ absl::StatusOr<RankOutputNow> FarmState::read_output(const std::string& job_id, 
     const WorkerSession* session = workers_.find(now.result.worker);
     if (session == nullptr || !session->outbox) return output;  // away: nothing to read now
     std::tie(request_id, pending) = output_reads_.open(now.result.worker);
-    v1::CoordinatorMessage message;
-    v1::ReadOutput& read = *message.mutable_read_output();
-    read.set_request_id(request_id);
-    read.set_attempt_id(now.result.attempt);
-    read.set_offset(offset);
-    read.set_max_bytes(kOutputReadBytes);
-    session->outbox->push(std::move(message));
+    session->outbox->read_output(request_id, now.result.attempt, offset, kOutputReadBytes);
   }
   if (pending->answered.WaitForNotificationWithTimeout(kOutputReadWait) && !pending->answer.gone) {
     output.data = std::move(pending->answer.data);
@@ -425,18 +413,15 @@ absl::Status FarmState::connect_worker(const WorkerRegistration& registration, c
   auto [vanished, stale] = workers_.join(registration, peer_ip, credential, outbox, absl::Now());
   reap_by(absl::Now() + absl::FromChrono(options_.worker_lease));
   record_pause(registration.worker_id, registration.paused_reason);
-  v1::CoordinatorMessage message;
-  v1::Registered& registered = *message.mutable_registered();
-  // Several heartbeats per lease, so one late beat does not lose a worker.
-  registered.set_heartbeat_ms(static_cast<int32_t>(
-      std::min(options_.heartbeat_interval, options_.worker_lease / 4).count()));
-  registered.set_idle_keepalive_ms(
-      static_cast<int32_t>(std::min(options_.idle_keepalive, options_.worker_lease / 3).count()));
   std::error_code error;
-  registered.set_state_dir(std::filesystem::absolute(options_.state_dir, error).string());
-  *registered.mutable_stale_attempts() = {stale.begin(), stale.end()};
+  const RegistrationAnswer answer{
+      // Several heartbeats per lease, so one late beat does not lose a worker.
+      .heartbeat_ms = static_cast<int>(std::min(options_.heartbeat_interval, options_.worker_lease / 4).count()),
+      .idle_keepalive_ms = static_cast<int>(std::min(options_.idle_keepalive, options_.worker_lease / 3).count()),
+      .state_dir = std::filesystem::absolute(options_.state_dir, error).string(),
+      .stale_attempts = std::move(stale)};
   PESC_RETURN_IF_ERROR(requeue(vanished));
-  outbox->push(std::move(message));
+  outbox->answer_registration(answer);
   dispatch();
   changed();
   return absl::OkStatus();

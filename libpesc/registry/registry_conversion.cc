@@ -33,6 +33,15 @@ WorkerHeartbeat from_proto(const v1::Heartbeat& heartbeat) {
       .host_cpu_percent = heartbeat.host_cpu_percent()};
 }
 
+v1::Registered to_proto(const RegistrationAnswer& answer) {
+  v1::Registered registered;
+  registered.set_heartbeat_ms(answer.heartbeat_ms);
+  registered.set_idle_keepalive_ms(answer.idle_keepalive_ms);
+  registered.set_state_dir(answer.state_dir);
+  *registered.mutable_stale_attempts() = {answer.stale_attempts.begin(), answer.stale_attempts.end()};
+  return registered;
+}
+
 v1::WorkerInfo to_proto(const WorkerView& worker) {
   v1::WorkerInfo info = to_proto(worker.record);
   info.set_online(worker.online);

@@ -3,8 +3,8 @@
 
 // The one place where the protocol's messages about workers become the
 // registry's plain types (worker_types.h) and back: the worker stream
-// converts what workers send here, the services and the web API what they
-// tell of workers.
+// converts what workers send here, the outbox what it answers them, the
+// services and the web API what they tell of workers.
 
 #include <vector>
 
@@ -16,6 +16,7 @@ namespace pesc {
 
 WorkerRegistration from_proto(const v1::RegisterWorker& registration);
 WorkerHeartbeat from_proto(const v1::Heartbeat& heartbeat);
+v1::Registered to_proto(const RegistrationAnswer& answer);
 v1::WorkerInfo to_proto(const WorkerView& worker);
 std::vector<v1::WorkerInfo> to_proto(const std::vector<WorkerView>& workers);
 

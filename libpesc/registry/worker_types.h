@@ -36,6 +36,16 @@ struct WorkerRegistration {
   std::vector<std::string> domains;  // built-in domains it runs
 };
 
+// What the coordinator answers a worker's registration with.
+struct RegistrationAnswer {
+  int heartbeat_ms = 0;       // how often it expects a heartbeat
+  int idle_keepalive_ms = 0;  // how often an idle worker with nothing new beats
+  // The coordinator's state dir, absolute: a worker on the same host hides
+  // it from its ranks.
+  std::string state_dir;
+  std::vector<int64_t> stale_attempts;  // of those in hand, the ones no longer wanted
+};
+
 // What a worker's heartbeat says besides "alive".
 struct WorkerHeartbeat {
   std::string paused_reason;     // why it takes no new ranks now; empty: it takes them

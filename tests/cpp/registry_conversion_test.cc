@@ -80,6 +80,19 @@ TEST(RegistryConversionTest, AHeartbeatKeepsWhatTheCoordinatorReads) {
   EXPECT_EQ(heartbeat.host_cpu_percent, 42.5);
 }
 
+TEST(RegistryConversionTest, ARegistrationsAnswerKeepsEveryField) {
+  v1::Registered expected;
+  expected.set_heartbeat_ms(1'000);
+  expected.add_stale_attempts(3);
+  expected.set_state_dir("/var/lib/pesc");
+  expected.set_idle_keepalive_ms(10'000);
+  ASSERT_EQ(unset_fields(expected), std::vector<std::string>{}) << "set the new fields above";
+  expect_same(expected, to_proto(RegistrationAnswer{.heartbeat_ms = 1'000,
+                                                    .idle_keepalive_ms = 10'000,
+                                                    .state_dir = "/var/lib/pesc",
+                                                    .stale_attempts = {3}}));
+}
+
 TEST(RegistryConversionTest, AWorkerViewIsTheWorkerInfoClientsSee) {
   v1::WorkerInfo expected;
   expected.set_id("w1");
