@@ -2,8 +2,8 @@
 #define PESC_COMMON_RANK_TIME_H_
 
 // How long a rank ran, one rule for all who count it: the ledger (a user's
-// fair share), a job's end notice, the client's RankResult::duration and
-// the job report.
+// fair share), a job's end notice, the client's RankResult::duration, the
+// web API's duration_s and the job report.
 
 #include <chrono>
 #include <cstdint>
