@@ -58,9 +58,7 @@ WorkerSummary from_proto(const v1::WorkerInfo& worker) {
                         .version = worker.version(),
                         .host_cpu_percent = worker.host_cpu_percent(),
                         .domains = strings_of(worker.domains())};
-  for (const v1::Gpu& gpu : worker.gpus()) {
-    summary.gpus.push_back(WorkerGpu{gpu.index(), gpu.name(), gpu.memory_bytes(), gpu.compute_capability()});
-  }
+  for (const v1::Gpu& gpu : worker.gpus()) summary.gpus.push_back(from_proto(gpu));
   for (const v1::UnavailableDomain& domain : worker.unavailable_domains()) {
     summary.unavailable_domains.push_back(UnavailableDomain{domain.domain(), domain.why()});
   }

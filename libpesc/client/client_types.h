@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/job_state.h"
+#include "common/worker_gpu.h"
 #include "pesc/pesc.h"
 
 namespace pesc {
@@ -28,14 +29,6 @@ struct JobSummary {
   std::chrono::system_clock::time_point finished;  // epoch while it runs
   std::string failure;                              // why a kFailed job ended: what to change
   std::vector<WorkerPause> pauses;                  // the workers' pauses during the job; from job() only
-};
-
-// A GPU a worker offers.
-struct WorkerGpu {
-  int index = 0;  // the driver's: what CUDA_VISIBLE_DEVICES names
-  std::string name;
-  int64_t memory_bytes = 0;
-  double compute_capability = 0;
 };
 
 // A domain a worker cannot run ranks of, and why.

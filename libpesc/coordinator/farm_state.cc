@@ -12,7 +12,6 @@
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/status_macros.h"
-#include "ledger/ledger_conversion.h"
 
 namespace pesc {
 namespace {
@@ -279,12 +278,12 @@ void FarmState::notify_end(const std::string& job_id) {
 absl::StatusOr<JobNotifier::EndedJob> FarmState::ended_job(const std::string& job_id) {
   JobNotifier::EndedJob ended;
   PESC_ASSIGN_OR_RETURN(JobView view, job(job_id));
-  ended.info = to_proto(view);
+  ended.job = std::move(view.record);
   for (int64_t after_seq = 0;;) {
     PESC_ASSIGN_OR_RETURN(std::vector<RankRecord> batch, results_after(job_id, after_seq));
     if (batch.empty()) return ended;
     after_seq = batch.back().finish_seq;
-    for (const RankRecord& ended_rank : batch) ended.rank_time_ms += JobOutcome::run_time_ms(ended_rank.result);
+    for (const RankRecord& ended_rank : batch) ended.rank_time_ms += run_time_ms(ended_rank.result);
   }
 }
 
@@ -334,15 +333,9 @@ void FarmState::tell_to_cancel(const std::map<std::string, std::vector<int64_t>>
   for (const auto& [worker_id, attempts] : attempts_by_worker) {
     auto session = workers_.sessions().find(worker_id);
     if (session == workers_.sessions().end()) continue;
-    v1::CoordinatorMessage message;
-    for (int64_t attempt : attempts) {
-      session->second.attempts.erase(attempt);
-      message.mutable_cancel()->add_attempt_ids(attempt);
-    }
+    for (int64_t attempt : attempts) session->second.attempts.erase(attempt);
     if (session->second.outbox) {
-      send_when_committed([outbox = session->second.outbox, message = std::move(message)]() mutable {
-        outbox->push(std::move(message));
-      });
+      send_when_committed([outbox = session->second.outbox, attempts] { outbox->cancel(attempts); });
     }
   }
 }
@@ -363,42 +356,36 @@ absl::StatusOr<FarmState::Retried> FarmState::retry(const std::string& job_id, c
   return response;
 }
 
-absl::StatusOr<v1::RankOutput> FarmState::read_output(const std::string& job_id, int rank, int64_t offset) {
-  v1::RankOutput output;
+absl::StatusOr<RankOutputNow> FarmState::read_output(const std::string& job_id, int rank, int64_t offset) {
+  RankOutputNow output;
   int64_t request_id = 0;
   std::shared_ptr<OutputReads::Pending> pending;
   {
     absl::MutexLock lock(&mutex_);
     PESC_ASSIGN_OR_RETURN(RankRecord now, store_->rank_now(job_id, rank));
-    output.set_state(to_proto(now.result.status));
-    if (now.finish_seq > 0) *output.mutable_result() = to_proto(now);
+    output.state = now.result.status;
+    if (now.finish_seq > 0) output.result = now;
     if (now.result.status != RankStatus::kRunning) return output;
-    output.set_attempt_id(now.result.attempt);
+    output.attempt_id = now.result.attempt;
     const WorkerSession* session = workers_.find(now.result.worker);
     if (session == nullptr || !session->outbox) return output;  // away: nothing to read now
     std::tie(request_id, pending) = output_reads_.open(now.result.worker);
-    v1::CoordinatorMessage message;
-    v1::ReadOutput& read = *message.mutable_read_output();
-    read.set_request_id(request_id);
-    read.set_attempt_id(now.result.attempt);
-    read.set_offset(offset);
-    read.set_max_bytes(kOutputReadBytes);
-    session->outbox->push(std::move(message));
+    session->outbox->read_output(request_id, now.result.attempt, offset, kOutputReadBytes);
   }
-  if (pending->answered.WaitForNotificationWithTimeout(kOutputReadWait) && !pending->answer.gone()) {
-    output.set_data(pending->answer.data());
+  if (pending->answered.WaitForNotificationWithTimeout(kOutputReadWait) && !pending->answer.gone) {
+    output.data = std::move(pending->answer.data);
   }
   output_reads_.close(request_id);
   return output;
 }
 
-absl::StatusOr<std::vector<v1::WorkerInfo>> FarmState::workers() {
+absl::StatusOr<std::vector<WorkerView>> FarmState::workers() {
   absl::MutexLock lock(&mutex_);
   PESC_ASSIGN_OR_RETURN(std::vector<WorkerRecord> known, store_->workers());
-  std::vector<v1::WorkerInfo> infos;
-  infos.reserve(known.size());
-  for (const WorkerRecord& worker : known) workers_.describe(infos.emplace_back(to_proto(worker)));
-  return infos;
+  std::vector<WorkerView> views;
+  views.reserve(known.size());
+  for (WorkerRecord& worker : known) views.push_back(workers_.describe(std::move(worker)));
+  return views;
 }
 
 absl::StatusOr<std::vector<RankRecord>> FarmState::results_after(const std::string& job_id, int64_t after_seq) {
@@ -412,39 +399,32 @@ absl::StatusOr<JobStore::RankPage> FarmState::ranks_page(const std::string& job_
   return store_->ranks_page(job_id, state, offset, limit);
 }
 
-absl::StatusOr<v1::Registered> FarmState::connect_worker(const v1::RegisterWorker& registration,
-                                                         const std::string& peer_ip, const std::string& credential,
-                                                         std::shared_ptr<Outbox> outbox) {
+absl::Status FarmState::connect_worker(const WorkerRegistration& registration, const std::string& peer_ip,
+                                       const std::string& credential, std::shared_ptr<Outbox> outbox) {
   absl::MutexLock lock(&mutex_);
   if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
   // What it holds is weighed against what the store says it holds.
   if (!resync_if_needed()) return absl::UnavailableError("the coordinator cannot read its state store; try again");
-  PESC_RETURN_IF_ERROR(workers_.may_join(registration.worker_id(), credential));
-  PESC_RETURN_IF_ERROR(store_->record_worker(registration.worker_id(), registration.host(), registration.slots(),
-                                             credential, now_unix_ms()));
+  PESC_RETURN_IF_ERROR(workers_.may_join(registration.worker_id, credential));
+  PESC_RETURN_IF_ERROR(
+      store_->record_worker(registration.worker_id, registration.host, registration.slots, credential, now_unix_ms()));
   // What the worker holds and the coordinator still wants stays; the rest
   // is stale on one side or the other.
   auto [vanished, stale] = workers_.join(registration, peer_ip, credential, outbox, absl::Now());
   reap_by(absl::Now() + absl::FromChrono(options_.worker_lease));
-  record_pause(registration.worker_id(), registration.paused_reason());
-  v1::Registered registered;
-  // Several heartbeats per lease, so one late beat does not lose a worker.
-  registered.set_heartbeat_ms(static_cast<int32_t>(
-      std::min(options_.heartbeat_interval, options_.worker_lease / 4).count()));
-  registered.set_idle_keepalive_ms(
-      static_cast<int32_t>(std::min(options_.idle_keepalive, options_.worker_lease / 3).count()));
+  record_pause(registration.worker_id, registration.paused_reason);
   std::error_code error;
-  registered.set_state_dir(std::filesystem::absolute(options_.state_dir, error).string());
-  *registered.mutable_stale_attempts() = {stale.begin(), stale.end()};
+  const RegistrationAnswer answer{
+      // Several heartbeats per lease, so one late beat does not lose a worker.
+      .heartbeat_ms = static_cast<int>(std::min(options_.heartbeat_interval, options_.worker_lease / 4).count()),
+      .idle_keepalive_ms = static_cast<int>(std::min(options_.idle_keepalive, options_.worker_lease / 3).count()),
+      .state_dir = std::filesystem::absolute(options_.state_dir, error).string(),
+      .stale_attempts = std::move(stale)};
   PESC_RETURN_IF_ERROR(requeue(vanished));
-  outbox->push([&] {
-    v1::CoordinatorMessage message;
-    *message.mutable_registered() = registered;
-    return message;
-  }());
+  outbox->answer_registration(answer);
   dispatch();
   changed();
-  return registered;
+  return absl::OkStatus();
 }
 
 void FarmState::worker_heard(const std::string& worker_id) {
@@ -453,25 +433,25 @@ void FarmState::worker_heard(const std::string& worker_id) {
     session->second.last_heard = absl::Now();
 }
 
-void FarmState::worker_heartbeat(const std::string& worker_id, const v1::Heartbeat& heartbeat) {
+void FarmState::worker_heartbeat(const std::string& worker_id, const WorkerHeartbeat& heartbeat) {
   absl::MutexLock lock(&mutex_);
   auto session = workers_.sessions().find(worker_id);
   if (session == workers_.sessions().end()) return;
   session->second.last_heard = absl::Now();
-  session->second.throttled = heartbeat.throttled_reason();
+  session->second.throttled = heartbeat.throttled_reason;
   // The dashboard's figure: a big move wakes its watchers, a small one waits for other news.
   const double before = session->second.host_cpu_percent;
-  session->second.host_cpu_percent = heartbeat.host_cpu_percent();
-  if ((before < 0) != (heartbeat.host_cpu_percent() < 0) ||
-      std::abs(before - heartbeat.host_cpu_percent()) >= kBusyPercentWorthTelling) {
+  session->second.host_cpu_percent = heartbeat.host_cpu_percent;
+  if ((before < 0) != (heartbeat.host_cpu_percent < 0) ||
+      std::abs(before - heartbeat.host_cpu_percent) >= kBusyPercentWorthTelling) {
     events_.published();
   }
   std::vector<int64_t> returned;
-  for (int64_t attempt : heartbeat.returned_attempts()) {
+  for (int64_t attempt : heartbeat.returned_attempts) {
     if (session->second.attempts.erase(attempt) > 0) returned.push_back(attempt);
   }
-  if (session->second.paused == heartbeat.paused_reason() && returned.empty()) return;
-  session->second.paused = heartbeat.paused_reason();
+  if (session->second.paused == heartbeat.paused_reason && returned.empty()) return;
+  session->second.paused = heartbeat.paused_reason;
   record_pause(worker_id, session->second.paused);
   if (requeue(returned).ok()) dispatch();
   changed();

@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -72,7 +73,7 @@ class FarmState final : private DispatchHost {
   absl::StatusOr<JobRecord> cancel(const std::string& job_id);
   // Cancels the job if it runs, then forgets it and frees its blobs.
   absl::StatusOr<uint64_t> delete_job(const std::string& job_id);
-  absl::StatusOr<std::vector<v1::WorkerInfo>> workers();
+  absl::StatusOr<std::vector<WorkerView>> workers();
   // `pesc retry`: ranks of an ended job run again (every one that did not
   // succeed when `ranks` is empty), with new attempts, and the job runs
   // again (JobStore::retry_ranks). Its end is notified again.
@@ -83,7 +84,7 @@ class FarmState final : private DispatchHost {
   absl::StatusOr<Retried> retry(const std::string& job_id, const std::vector<int>& ranks);
   // `pesc logs`: a rank's output.txt from `offset` while it runs, asked of
   // its worker (OutputReads), or its result once it ended.
-  absl::StatusOr<v1::RankOutput> read_output(const std::string& job_id, int rank, int64_t offset);
+  absl::StatusOr<RankOutputNow> read_output(const std::string& job_id, int rank, int64_t offset);
   // Results after `after_seq`, in finish order, up to a batch of them.
   absl::StatusOr<std::vector<RankRecord>> results_after(const std::string& job_id, int64_t after_seq);
   // A page of the job's ranks (JobStore::ranks_page).
@@ -97,16 +98,16 @@ class FarmState final : private DispatchHost {
 
   // --- workers
   // A worker (re)joins from `peer_ip` (the address its stream comes from;
-  // empty when unknown), where ranks on other workers reach it. The
-  // returned Registered message lists attempts it holds that are no longer
-  // wanted. Its id stays bound to the `credential` it first registered with
-  // while it is connected or within its lease (across a coordinator restart
-  // too): another credential is refused with AlreadyExists.
-  absl::StatusOr<v1::Registered> connect_worker(const v1::RegisterWorker& registration, const std::string& peer_ip,
-                                                const std::string& credential, std::shared_ptr<Outbox> outbox);
+  // empty when unknown), where ranks on other workers reach it. Its outbox
+  // gets the Registered message first, which lists attempts it holds that
+  // are no longer wanted. Its id stays bound to the `credential` it first
+  // registered with while it is connected or within its lease (across a
+  // coordinator restart too): another credential is refused with AlreadyExists.
+  absl::Status connect_worker(const WorkerRegistration& registration, const std::string& peer_ip,
+                              const std::string& credential, std::shared_ptr<Outbox> outbox);
   void worker_heard(const std::string& worker_id);
   // A heartbeat: the worker lives and says whether its host lets it take ranks.
-  void worker_heartbeat(const std::string& worker_id, const v1::Heartbeat& heartbeat);
+  void worker_heartbeat(const std::string& worker_id, const WorkerHeartbeat& heartbeat);
   // Records a batch of results in one transaction and acknowledges them
   // once it has committed; a failed one is acknowledged never, and the
   // worker sends the results again.
@@ -116,7 +117,9 @@ class FarmState final : private DispatchHost {
   // say so starts them all.
   void worker_gang_ready(const std::string& worker_id, int64_t attempt_id, int free_port);
   // The answer to a read_output's ReadOutput.
-  void worker_output_read(const std::string& worker_id, const v1::OutputRead& read) { output_reads_.answer(worker_id, read); }
+  void worker_output_read(const std::string& worker_id, OutputAnswer answer) {
+    output_reads_.answer(worker_id, std::move(answer));
+  }
   // The stream ended; the worker's ranks wait out its lease.
   void disconnect_worker(const std::string& worker_id, const Outbox* outbox);
 

@@ -13,11 +13,11 @@
 namespace pesc {
 namespace {
 
-std::string outcome_of(v1::JobState state) {
+std::string outcome_of(JobState state) {
   switch (state) {
-    case v1::JOB_STATE_FINISHED: return "finished";
-    case v1::JOB_STATE_FAILED: return "failed";
-    case v1::JOB_STATE_CANCELLED: return "cancelled";
+    case JobState::kFinished: return "finished";
+    case JobState::kFailed: return "failed";
+    case JobState::kCancelled: return "cancelled";
     default: return "running";
   }
 }
@@ -55,23 +55,18 @@ std::string seconds(int64_t ms) { return absl::StrFormat("%.1f s", static_cast<d
 
 }  // namespace
 
-int64_t JobOutcome::run_time_ms(const RankResult& result) {
-  const bool ran = result.start > std::chrono::system_clock::time_point() && result.end >= result.start;
-  return ran ? std::chrono::duration_cast<std::chrono::milliseconds>(result.end - result.start).count() : 0;
-}
-
-JobOutcome JobOutcome::of(const v1::JobInfo& job, int64_t rank_time_ms) {
-  JobOutcome outcome{.job_id = job.id(),
-                     .name = job.spec().name(),
-                     .user = job.spec().user(),
-                     .outcome = outcome_of(job.state()),
-                     .failure = job.failure(),
-                     .ranks = job.progress().total(),
-                     .succeeded = job.progress().succeeded(),
-                     .failed = job.progress().failed(),
-                     .cancelled = job.progress().cancelled(),
+JobOutcome JobOutcome::of(const JobRecord& job, int64_t rank_time_ms) {
+  JobOutcome outcome{.job_id = job.id,
+                     .name = job.spec.options.name,
+                     .user = job.spec.user,
+                     .outcome = outcome_of(job.state),
+                     .failure = job.failure,
+                     .ranks = job.progress.total,
+                     .succeeded = job.progress.succeeded,
+                     .failed = job.progress.failed,
+                     .cancelled = job.progress.cancelled,
                      .rank_time_ms = rank_time_ms};
-  if (job.finished_unix_ms() > 0) outcome.wall_ms = std::max<int64_t>(0, job.finished_unix_ms() - job.created_unix_ms());
+  if (job.finished_unix_ms > 0) outcome.wall_ms = std::max<int64_t>(0, job.finished_unix_ms - job.created_unix_ms);
   if (outcome.wall_ms > 0) {
     outcome.speedup = static_cast<double>(outcome.rank_time_ms) / static_cast<double>(outcome.wall_ms);
   }
@@ -150,9 +145,10 @@ void JobNotifier::prepare(const std::string& job_id) {
               << " were not sent: reading the job failed: " << job.status().message() << std::endl;
     return;
   }
-  if (job->info.spec().notify().empty()) return;
-  const JobOutcome outcome = JobOutcome::of(job->info, job->rank_time_ms);
-  for (const std::string& target : job->info.spec().notify()) {
+  const std::vector<std::string>& targets = job->job.spec.options.notify;
+  if (targets.empty()) return;
+  const JobOutcome outcome = JobOutcome::of(job->job, job->rank_time_ms);
+  for (const std::string& target : targets) {
     deliveries_.push_back(Delivery{.job_id = job_id, .target = target, .outcome = outcome, .due = absl::Now()});
   }
 }

@@ -25,8 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "pesc/pesc.h"
-#include "pesc/v1/pesc.pb.h"
+#include "ledger/job_types.h"
 
 namespace pesc {
 
@@ -45,10 +44,8 @@ struct JobOutcome {
   int64_t rank_time_ms = 0;  // every rank's run time, summed
   double speedup = 0.0;      // rank_time / wall
 
-  // `rank_time_ms`: run_time_ms summed over the job's results.
-  static JobOutcome of(const v1::JobInfo& job, int64_t rank_time_ms);
-  // How long a rank ran; 0 when it never started.
-  static int64_t run_time_ms(const RankResult& result);
+  // `rank_time_ms`: run_time_ms (ledger/job_types.h) summed over the job's results.
+  static JobOutcome of(const JobRecord& job, int64_t rank_time_ms);
   std::string to_json() const;
   // An RFC 5322 message: headers, a blank line, a plain-text body.
   std::string to_mail(const std::string& from, const std::string& to) const;
@@ -66,7 +63,7 @@ class JobNotifier {
   // An ended job's record and its ranks' run times, summed (read batch by
   // batch: a big job's results are not held at once).
   struct EndedJob {
-    v1::JobInfo info;
+    JobRecord job;
     int64_t rank_time_ms = 0;
   };
   using ReadJob = std::function<absl::StatusOr<EndedJob>(const std::string& job_id)>;

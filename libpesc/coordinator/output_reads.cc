@@ -1,5 +1,7 @@
 #include "coordinator/output_reads.h"
 
+#include <utility>
+
 namespace pesc {
 
 std::pair<int64_t, std::shared_ptr<OutputReads::Pending>> OutputReads::open(const std::string& worker_id) {
@@ -9,11 +11,11 @@ std::pair<int64_t, std::shared_ptr<OutputReads::Pending>> OutputReads::open(cons
   return {last_id_, pending};
 }
 
-void OutputReads::answer(const std::string& worker_id, const v1::OutputRead& read) {
+void OutputReads::answer(const std::string& worker_id, OutputAnswer answer) {
   absl::MutexLock lock(&mutex_);
-  auto asked = asked_.find(read.request_id());
+  auto asked = asked_.find(answer.request_id);
   if (asked == asked_.end() || asked->second.worker_id != worker_id) return;
-  asked->second.pending->answer = read;
+  asked->second.pending->answer = std::move(answer);
   asked->second.pending->answered.Notify();
   asked_.erase(asked);
 }

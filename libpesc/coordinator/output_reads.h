@@ -23,7 +23,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
-#include "pesc/v1/pesc.pb.h"
+#include "ledger/job_types.h"
 
 namespace pesc {
 
@@ -31,13 +31,13 @@ class OutputReads {
  public:
   struct Pending {
     absl::Notification answered;
-    v1::OutputRead answer;  // set before `answered`
+    OutputAnswer answer;  // set before `answered`
   };
   // A new read of `worker_id`'s: the request_id for its ReadOutput, and
   // where its answer lands.
   std::pair<int64_t, std::shared_ptr<Pending>> open(const std::string& worker_id);
   // A worker's answer; ignored unless that worker was asked and is still waited for.
-  void answer(const std::string& worker_id, const v1::OutputRead& read);
+  void answer(const std::string& worker_id, OutputAnswer answer);
   // The reader stopped waiting (answered or not).
   void close(int64_t request_id);
 

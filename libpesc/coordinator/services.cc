@@ -7,6 +7,7 @@
 #include "coordinator/job_watch.h"
 #include "coordinator/worker_stream.h"
 #include "ledger/ledger_conversion.h"
+#include "registry/registry_conversion.h"
 #include "security/input_limits.h"
 #include "transport/transport.h"
 
@@ -68,7 +69,7 @@ grpc::Status JobsService::ListWorkers(grpc::ServerContext* context, const v1::Li
   if (auto caller = access_.authenticate(*context, Needs::kUser); !caller.ok()) return to_grpc(caller.status());
   auto workers = state_.workers();
   if (!workers.ok()) return to_grpc(workers.status());
-  for (auto& worker : *workers) *response->add_workers() = std::move(worker);
+  for (const WorkerView& worker : *workers) *response->add_workers() = to_proto(worker);
   return grpc::Status::OK;
 }
 
@@ -88,7 +89,7 @@ grpc::Status JobsService::ReadRankOutput(grpc::ServerContext* context, const v1:
   if (request->offset() < 0) return {grpc::StatusCode::INVALID_ARGUMENT, "an output offset is not negative"};
   auto output = state_.read_output(request->job_id(), request->rank(), request->offset());
   if (!output.ok()) return to_grpc(output.status());
-  *response = *std::move(output);
+  *response = to_proto(*output);
   return grpc::Status::OK;
 }
 

@@ -3,7 +3,9 @@
 #include <string_view>
 #include <utility>
 
+#include "common/status_macros.h"
 #include "ledger/ledger_conversion.h"
+#include "registry/registry_conversion.h"
 #include "security/input_limits.h"
 #include "transport/transport.h"
 
@@ -69,9 +71,8 @@ absl::Status WorkerStream::register_worker() {
     absl::MutexLock lock(&mutex_);
     outbox_ = outbox;
   }
-  absl::StatusOr<v1::Registered> registered =
-      state_.connect_worker(reading_.register_(), peer_ip(context_->peer()), caller_.credential, outbox);
-  if (!registered.ok()) return registered.status();
+  PESC_RETURN_IF_ERROR(
+      state_.connect_worker(from_proto(reading_.register_()), peer_ip(context_->peer()), caller_.credential, outbox));
   worker_id_ = reading_.register_().worker_id();
   return absl::OkStatus();
 }
@@ -85,9 +86,9 @@ void WorkerStream::handle(const v1::WorkerMessage& message) {
   } else if (message.has_gang_ready()) {
     state_.worker_gang_ready(worker_id_, message.gang_ready().attempt_id(), message.gang_ready().free_port());
   } else if (message.has_heartbeat()) {
-    state_.worker_heartbeat(worker_id_, message.heartbeat());
+    state_.worker_heartbeat(worker_id_, from_proto(message.heartbeat()));
   } else if (message.has_output_read()) {
-    state_.worker_output_read(worker_id_, message.output_read());
+    state_.worker_output_read(worker_id_, from_proto(message.output_read()));
   } else {
     state_.worker_heard(worker_id_);
   }

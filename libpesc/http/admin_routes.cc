@@ -78,7 +78,7 @@ absl::Status list_rooms(Api& api, Call& call) {
   auto workers = api.core().state.workers();
   if (!workers.ok()) return workers.status();
   std::set<std::string> rooms;
-  for (const v1::WorkerInfo& worker : *workers) rooms.insert(worker.rooms().begin(), worker.rooms().end());
+  for (const WorkerView& worker : *workers) rooms.insert(worker.rooms.begin(), worker.rooms.end());
   if (const std::string extra = call.request.get_param_value("room"); !extra.empty()) rooms.insert(extra);
   json list = json::array();
   for (const std::string& room : rooms) {

@@ -7,6 +7,7 @@
 #include "http/api.h"
 #include "http/json_views.h"
 #include "ledger/ledger_conversion.h"
+#include "registry/registry_conversion.h"
 
 namespace pesc::http {
 
@@ -119,7 +120,7 @@ class Stream {
     }
     auto workers = api_.core().state.workers();
     if (!workers.ok()) return workers.status();
-    for (const v1::WorkerInfo& worker : *workers) {
+    for (const v1::WorkerInfo& worker : to_proto(*workers)) {
       add_if_changed(out, "worker", worker.id(), worker_json(worker).dump(), last_workers_);
     }
     return absl::OkStatus();

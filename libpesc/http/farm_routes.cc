@@ -2,6 +2,7 @@
 #include "coordinator/farm_state.h"
 #include "http/api.h"
 #include "http/json_views.h"
+#include "registry/registry_conversion.h"
 
 namespace pesc::http {
 
@@ -10,7 +11,7 @@ void add_farm_routes(Api& api) {
     auto workers = api.core().state.workers();
     if (!workers.ok()) return workers.status();
     nlohmann::json list = nlohmann::json::array();
-    for (const v1::WorkerInfo& worker : *workers) list.push_back(worker_json(worker));
+    for (const v1::WorkerInfo& worker : to_proto(*workers)) list.push_back(worker_json(worker));
     reply_json(call.response, {{"workers", list}});
     return absl::OkStatus();
   });

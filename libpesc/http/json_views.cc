@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "pesc/pesc.h"
 #include "transport/job_options.h"
+#include "transport/public_conversion.h"
 
 namespace pesc::http {
 namespace {
@@ -143,7 +144,7 @@ json rank_json(const v1::RankResult& rank) {
       {"attempts", rank.attempts()},
       {"start", seconds(rank.start_unix_ms())},
       {"end", seconds(rank.end_unix_ms())},
-      {"duration_s", ended ? json(static_cast<double>(rank.end_unix_ms() - rank.start_unix_ms()) / 1000.0) : json()},
+      {"duration_s", ended ? json(static_cast<double>(run_time_ms(rank_result_of(rank))) / 1000.0) : json()},
       {"cpu_s", ended ? json(static_cast<double>(rank.cpu_ms()) / 1000.0) : json()},
       {"max_rss_kb", ended ? json(rank.max_rss_kb()) : json()},
       {"exit_code", rank.exit_code()},

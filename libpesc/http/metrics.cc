@@ -7,6 +7,7 @@
 #include "http/api.h"
 #include "http/json_views.h"
 #include "ledger/ledger_conversion.h"
+#include "registry/registry_conversion.h"
 
 namespace pesc::http {
 namespace {
@@ -44,7 +45,7 @@ absl::StatusOr<std::string> metrics_text(FarmState& state) {
 
   std::map<std::string, int64_t> worker_states = {{"online", 0}, {"paused", 0}, {"quarantined", 0}, {"lost", 0}};
   std::map<std::string, int64_t> slots = {{"busy", 0}, {"free", 0}};
-  for (const v1::WorkerInfo& worker : *workers) {
+  for (const v1::WorkerInfo& worker : to_proto(*workers)) {
     ++worker_states[worker_json(worker)["state"].get<std::string>()];
     if (!worker.online()) continue;
     slots["busy"] += worker.running();

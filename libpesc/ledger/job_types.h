@@ -7,8 +7,6 @@
 // stores them in the protocol's bytes, so nothing in between reads a
 // generated type.
 
-#include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -16,6 +14,7 @@
 
 #include "common/blob_id.h"
 #include "common/job_state.h"
+#include "common/rank_time.h"
 #include "pesc/pesc.h"
 
 namespace pesc {
@@ -62,6 +61,24 @@ struct RankRecord {
   int64_t finish_seq = 0;            // order in which the job's ranks ended, from 1
 };
 
+// A rank's output as `pesc logs` reads it now: what its worker sent of it
+// while it runs, its result once it ended.
+struct RankOutputNow {
+  RankStatus state = RankStatus::kPending;
+  // While it runs: output.txt of its attempt `attempt_id` from the offset
+  // asked (at most a chunk; empty when its worker did not answer in time).
+  std::string data;
+  int64_t attempt_id = 0;
+  std::optional<RankRecord> result;  // once it ended; its output is all it printed
+};
+
+// A worker's answer to a read of a running rank's output.txt.
+struct OutputAnswer {
+  int64_t request_id = 0;
+  std::string data;
+  bool gone = false;  // the attempt no longer runs there
+};
+
 // A job as the coordinator tells of it: its record, whose progress also says
 // why its pending ranks wait and how many wait at workers, and (for one job
 // asked alone) the workers' pauses during it.
@@ -70,16 +87,11 @@ struct JobView {
   std::vector<WorkerPause> pauses;
 };
 
-// How long a rank's accepted attempt ran: what its user's fair share counts.
-inline int64_t run_time_ms(const RankResult& result) {
-  return std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(result.end - result.start).count());
-}
-
-// Folds the time a rank ran into `typical_ms` (-1 until a rank has ended),
-// an average that follows a change of pace within a few ranks. A rank that
-// never started tells nothing.
+// Folds the time a rank ran (run_time_ms) into `typical_ms` (-1 until a rank
+// has ended), an average that follows a change of pace within a few ranks.
+// A rank that never started tells nothing.
 inline void learn_rank_time(double& typical_ms, const RankResult& result) {
-  if (result.start <= std::chrono::system_clock::time_point() || result.end < result.start) return;
+  if (!rank_ran(result)) return;
   const auto took = static_cast<double>(run_time_ms(result));
   typical_ms = typical_ms < 0 ? took : 0.8 * typical_ms + 0.2 * took;
 }

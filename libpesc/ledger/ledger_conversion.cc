@@ -145,6 +145,19 @@ std::vector<AttemptEnded> attempts_ended_of(const v1::AttemptsFinished& batch) {
   return ended;
 }
 
+v1::RankOutput to_proto(const RankOutputNow& output) {
+  v1::RankOutput proto;
+  proto.set_state(to_proto(output.state));
+  proto.set_data(output.data);
+  proto.set_attempt_id(output.attempt_id);
+  if (output.result) *proto.mutable_result() = to_proto(*output.result);
+  return proto;
+}
+
+OutputAnswer from_proto(const v1::OutputRead& answer) {
+  return OutputAnswer{.request_id = answer.request_id(), .data = answer.data(), .gone = answer.gone()};
+}
+
 v1::JobProgress to_proto(const Progress& progress) {
   v1::JobProgress proto;
   proto.set_total(progress.total);

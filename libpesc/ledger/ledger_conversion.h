@@ -27,6 +27,8 @@ std::vector<RankRecord> rank_records_of(const google::protobuf::RepeatedPtrField
 v1::RankResult to_proto(const RankRecord& rank);
 std::vector<v1::RankResult> to_proto(const std::vector<RankRecord>& ranks);
 std::vector<AttemptEnded> attempts_ended_of(const v1::AttemptsFinished& batch);
+v1::RankOutput to_proto(const RankOutputNow& output);
+OutputAnswer from_proto(const v1::OutputRead& answer);
 
 v1::JobProgress to_proto(const Progress& progress);
 v1::JobInfo to_proto(const JobRecord& job);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "registry/registry_conversion.h"
+
 namespace pesc {
 namespace {
 
@@ -57,6 +59,29 @@ void Outbox::acknowledge(int64_t attempt_id) {
     joinable(v1::CoordinatorMessage::kAck, sizeof attempt_id).mutable_ack()->add_attempt_ids(attempt_id);
   }
   tell_ready();
+}
+
+void Outbox::answer_registration(const RegistrationAnswer& answer) {
+  v1::CoordinatorMessage message;
+  *message.mutable_registered() = to_proto(answer);
+  push(std::move(message));
+}
+
+void Outbox::cancel(const std::vector<int64_t>& attempts) {
+  if (attempts.empty()) return;
+  v1::CoordinatorMessage message;
+  *message.mutable_cancel()->mutable_attempt_ids() = {attempts.begin(), attempts.end()};
+  push(std::move(message));
+}
+
+void Outbox::read_output(int64_t request_id, int64_t attempt_id, int64_t offset, int max_bytes) {
+  v1::CoordinatorMessage message;
+  v1::ReadOutput& read = *message.mutable_read_output();
+  read.set_request_id(request_id);
+  read.set_attempt_id(attempt_id);
+  read.set_offset(offset);
+  read.set_max_bytes(max_bytes);
+  push(std::move(message));
 }
 
 v1::CoordinatorMessage& Outbox::joinable(v1::CoordinatorMessage::MessageCase kind, size_t adding_bytes) {

@@ -20,10 +20,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "pesc/v1/pesc.pb.h"
+#include "registry/worker_types.h"
 
 namespace pesc {
 
@@ -39,6 +41,13 @@ class Outbox {
   // The job ended: the worker drops its description, if it has it.
   void forget(const std::string& job_id);
   void acknowledge(int64_t attempt_id);
+  // The worker's first message on this stream.
+  void answer_registration(const RegistrationAnswer& answer);
+  // The worker stops these attempts, or drops them unstarted, and forgets them.
+  void cancel(const std::vector<int64_t>& attempts);
+  // Asks for output.txt of a running attempt from `offset`, at most
+  // `max_bytes` of it; the worker answers with an OutputRead of `request_id`.
+  void read_output(int64_t request_id, int64_t attempt_id, int64_t offset, int max_bytes);
   void push(v1::CoordinatorMessage message);
   // The next message; nullopt when there is none or when closed.
   std::optional<v1::CoordinatorMessage> pop();

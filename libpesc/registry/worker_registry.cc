@@ -47,7 +47,7 @@ std::set<int64_t> WorkerSession::started_attempts() const {
 
 std::vector<FreeGpu> WorkerSession::all_gpus() const {
   std::vector<FreeGpu> all;
-  for (const v1::Gpu& gpu : gpus) all.push_back({gpu.index(), gpu.compute_capability()});
+  for (const WorkerGpu& gpu : gpus) all.push_back({gpu.index, gpu.compute_capability});
   return all;
 }
 
@@ -97,31 +97,28 @@ absl::Status WorkerRegistry::may_join(const std::string& worker_id, const std::s
       " --id out to have one made"));
 }
 
-WorkerRegistry::Joined WorkerRegistry::join(const v1::RegisterWorker& registration, const std::string& peer_ip,
+WorkerRegistry::Joined WorkerRegistry::join(const WorkerRegistration& registration, const std::string& peer_ip,
                                             const std::string& credential, std::shared_ptr<Outbox> outbox,
                                             absl::Time now) {
-  WorkerSession& session = sessions_[registration.worker_id()];
+  WorkerSession& session = sessions_[registration.worker_id];
   session.credential = credential;
   if (session.outbox) session.outbox->close();  // a stale stream of the same worker
-  session.host = registration.host();
-  session.address = peer_ip.empty() ? registration.host() : peer_ip;
-  session.slots = registration.slots();
+  session.host = registration.host;
+  session.address = peer_ip.empty() ? registration.host : peer_ip;
+  session.slots = registration.slots;
   session.failures_in_a_row = 0;
   session.quarantined.clear();
-  session.rooms.assign(registration.rooms().begin(), registration.rooms().end());
+  session.rooms = registration.rooms;
   if (session.rooms.empty()) session.rooms.push_back(kPublicRoom);
   session.outbox = std::move(outbox);
   session.last_heard = now;
-  session.gpus.assign(registration.gpus().begin(), registration.gpus().end());
-  session.paused = registration.paused_reason();
-  session.end_unix_ms = registration.end_unix_ms();
-  session.version = registration.version();
-  session.domains = {registration.domains().begin(), registration.domains().end()};
-  session.unavailable_domains.clear();
-  for (const v1::UnavailableDomain& domain : registration.unavailable_domains()) {
-    session.unavailable_domains[domain.domain()] = domain.why();
-  }
-  const std::set<int64_t> in_hand(registration.attempts_in_hand().begin(), registration.attempts_in_hand().end());
+  session.gpus = registration.gpus;
+  session.paused = registration.paused_reason;
+  session.end_unix_ms = registration.end_unix_ms;
+  session.version = registration.version;
+  session.domains = registration.domains;
+  session.unavailable_domains = registration.unavailable_domains;
+  const std::set<int64_t> in_hand(registration.attempts_in_hand.begin(), registration.attempts_in_hand.end());
   Joined joined;
   for (int64_t attempt : session.attempts) {
     if (!in_hand.contains(attempt)) joined.vanished.push_back(attempt);
@@ -130,10 +127,8 @@ WorkerRegistry::Joined WorkerRegistry::join(const v1::RegisterWorker& registrati
     if (!session.attempts.contains(attempt)) joined.stale.push_back(attempt);
   }
   for (int64_t attempt : joined.vanished) session.attempts.erase(attempt);
-  for (const v1::HeldGpus& held : registration.held_gpus()) {
-    if (session.attempts.contains(held.attempt_id())) {
-      session.gpus_held[held.attempt_id()].assign(held.gpus().begin(), held.gpus().end());
-    }
+  for (const auto& [attempt, its_gpus] : registration.held_gpus) {
+    if (session.attempts.contains(attempt)) session.gpus_held[attempt] = its_gpus;
   }
   return joined;
 }
@@ -171,25 +166,23 @@ void WorkerRegistry::reload(const std::vector<AttemptRecord>& running,
   }
 }
 
-void WorkerRegistry::describe(v1::WorkerInfo& worker) const {
-  const WorkerSession* session = find(worker.id());
-  if (session == nullptr) return;
-  worker.set_online(session->online());
-  worker.set_quarantined(session->quarantined);
-  for (const std::string& room : session->rooms) worker.add_rooms(room);
-  *worker.mutable_gpus() = {session->gpus.begin(), session->gpus.end()};
-  worker.set_paused(session->paused);
-  worker.set_throttled(session->throttled);
-  worker.set_end_unix_ms(session->end_unix_ms);
-  for (const auto& [domain, why] : session->unavailable_domains) {
-    v1::UnavailableDomain& unavailable = *worker.add_unavailable_domains();
-    unavailable.set_domain(domain);
-    unavailable.set_why(why);
-  }
-  worker.set_running(static_cast<int>(session->started_attempts().size()));  // not those it queues
-  worker.set_version(session->version);
-  worker.set_host_cpu_percent(session->host_cpu_percent);
-  *worker.mutable_domains() = {session->domains.begin(), session->domains.end()};
+WorkerView WorkerRegistry::describe(WorkerRecord worker) const {
+  WorkerView view{.record = std::move(worker)};
+  const WorkerSession* session = find(view.record.id);
+  if (session == nullptr) return view;
+  view.online = session->online();
+  view.running = static_cast<int>(session->started_attempts().size());
+  view.quarantined = session->quarantined;
+  view.paused = session->paused;
+  view.throttled = session->throttled;
+  view.rooms = session->rooms;
+  view.gpus = session->gpus;
+  view.unavailable_domains = session->unavailable_domains;
+  view.end_unix_ms = session->end_unix_ms;
+  view.version = session->version;
+  view.host_cpu_percent = session->host_cpu_percent;
+  view.domains = session->domains;
+  return view;
 }
 
 std::map<std::string, int> WorkerRegistry::queued_by_job(const std::vector<AttemptRecord>& running) const {

@@ -22,8 +22,8 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "ledger/job_store.h"
-#include "pesc/v1/pesc.pb.h"
 #include "registry/outbox.h"
+#include "registry/worker_types.h"
 #include "scheduler/fair_share.h"
 
 namespace pesc {
@@ -45,7 +45,7 @@ struct WorkerSession {
   std::string quarantined;  // why, when it is
   // How long its ranks take lately (moving average); negative until known.
   double typical_rank_ms = -1;
-  std::vector<v1::Gpu> gpus;
+  std::vector<WorkerGpu> gpus;
   // GPU indices of the attempts that hold some; entries of attempts
   // gone from `attempts` are dropped when next looked at.
   std::map<int64_t, std::vector<int>> gpus_held;
@@ -113,7 +113,7 @@ class WorkerRegistry {
     std::vector<int64_t> vanished;
     std::vector<int64_t> stale;
   };
-  Joined join(const v1::RegisterWorker& registration, const std::string& peer_ip, const std::string& credential,
+  Joined join(const WorkerRegistration& registration, const std::string& peer_ip, const std::string& credential,
               std::shared_ptr<Outbox> outbox, absl::Time now);
   // Sessions whose stream ended before `cutoff` and that were not heard of
   // since leave the registry: their ids, and the attempts they held.
@@ -130,8 +130,8 @@ class WorkerRegistry {
               absl::Time now);
 
   // --- what clients are told
-  // Fills in what the registry knows of a worker the ledger lists.
-  void describe(v1::WorkerInfo& worker) const;
+  // A worker the ledger lists, with what the registry knows of it.
+  WorkerView describe(WorkerRecord worker) const;
   // Ranks of each job that workers hold but have not started, among these
   // running attempts.
   std::map<std::string, int> queued_by_job(const std::vector<AttemptRecord>& running) const;

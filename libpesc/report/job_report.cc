@@ -12,6 +12,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/rank_time.h"
 #include "pesc/pesc.h"
 
 namespace pesc {
@@ -21,8 +22,6 @@ using std::chrono::milliseconds;
 using TimePoint = std::chrono::system_clock::time_point;
 
 bool known(TimePoint t) { return t.time_since_epoch().count() > 0; }
-
-bool ran(const RankResult& rank) { return known(rank.start) && rank.end >= rank.start; }
 
 milliseconds between(TimePoint from, TimePoint to) {
   return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(to - from));
@@ -136,7 +135,7 @@ JobReport JobReport::from(const std::string& job_id, const std::vector<RankResul
     if (rank.status == RankStatus::kFailed) ++report.failed;
     count_failure(rank.failure_class, report.failed_by_class);
     if (rank.status == RankStatus::kCancelled) ++report.cancelled;
-    if (!ran(rank)) {
+    if (!rank_ran(rank)) {
       ++report.never_ran;
       continue;
     }

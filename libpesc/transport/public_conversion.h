@@ -1,18 +1,19 @@
 #ifndef PESC_TRANSPORT_PUBLIC_CONVERSION_H_
 #define PESC_TRANSPORT_PUBLIC_CONVERSION_H_
 
-// The protocol's states, failure classes and rank results as the public
-// API's plain types (and the enums back), written once for the client
-// (client_conversion.cc) and the coordinator's ledger
-// (ledger/ledger_conversion.h). Header only, so that the ledger needs no
-// more than the protocol's messages.
+// The protocol's states, failure classes, rank results and GPUs as the
+// public API's plain types (and the enums back), written once for the client
+// (client_conversion.cc) and the coordinator's ledger and registry
+// (ledger/ledger_conversion.h, registry/registry_conversion.h). Header only,
+// so that the ledger needs no more than the protocol's messages.
 
-#include <algorithm>
 #include <chrono>
 #include <cstdint>
 
 #include "common/clock.h"
 #include "common/job_state.h"
+#include "common/rank_time.h"
+#include "common/worker_gpu.h"
 #include "pesc/pesc.h"
 #include "pesc/v1/pesc.pb.h"
 
@@ -91,6 +92,22 @@ inline v1::RankLimits to_proto(const RankLimits& limits) {
   return proto;
 }
 
+inline WorkerGpu from_proto(const v1::Gpu& gpu) {
+  return WorkerGpu{.index = gpu.index(),
+                   .name = gpu.name(),
+                   .memory_bytes = gpu.memory_bytes(),
+                   .compute_capability = gpu.compute_capability()};
+}
+
+inline v1::Gpu to_proto(const WorkerGpu& gpu) {
+  v1::Gpu proto;
+  proto.set_index(gpu.index);
+  proto.set_name(gpu.name);
+  proto.set_memory_bytes(gpu.memory_bytes);
+  proto.set_compute_capability(gpu.compute_capability);
+  return proto;
+}
+
 // A result as the public RankResult, its output left empty: where the
 // output and the files are kept is each reader's own.
 inline RankResult rank_result_of(const v1::RankResult& result) {
@@ -102,7 +119,7 @@ inline RankResult rank_result_of(const v1::RankResult& result) {
   rank.worker = result.worker();
   rank.start = from_unix_ms(result.start_unix_ms());
   rank.end = from_unix_ms(result.end_unix_ms());
-  rank.duration = std::chrono::milliseconds(std::max<int64_t>(0, result.end_unix_ms() - result.start_unix_ms()));
+  rank.duration = std::chrono::milliseconds(run_time_ms(rank));
   rank.cpu_time = std::chrono::milliseconds(result.cpu_ms());
   rank.max_rss_kb = result.max_rss_kb();
   rank.attempt = result.attempt_id();

@@ -144,13 +144,7 @@ TEST_F(DispatchTest, GpuRanksGetTheLeastCapableFreeGpusAndWaitForOne) {
   spec.options.gpus = 1;
   submit("j1", spec);
   WorkerSession& worker = add_worker("w1", 3);
-  v1::Gpu strong;
-  strong.set_index(0);
-  strong.set_compute_capability(8.6);
-  v1::Gpu weak;
-  weak.set_index(1);
-  weak.set_compute_capability(7.0);
-  worker.gpus = {strong, weak};
+  worker.gpus = {WorkerGpu{.index = 0, .compute_capability = 8.6}, WorkerGpu{.index = 1, .compute_capability = 7.0}};
   ASSERT_TRUE(round());
   ASSERT_EQ(host_.assigned.size(), 2u) << "two GPUs, two ranks; the third waits";
   EXPECT_EQ(host_.assigned[0].second.gpus(0), 1) << "the weaker first";

@@ -33,11 +33,8 @@ class FarmStateTest : public ::testing::Test {
   }
   // Joins a worker of `slots` slots; returns its stream's outbox.
   std::shared_ptr<Outbox> join(const std::string& worker_id, int slots, const std::vector<int64_t>& in_hand = {}) {
-    v1::RegisterWorker registration;
-    registration.set_worker_id(worker_id);
-    registration.set_host(worker_id + ".lab");
-    registration.set_slots(slots);
-    *registration.mutable_attempts_in_hand() = {in_hand.begin(), in_hand.end()};
+    const WorkerRegistration registration{
+        .worker_id = worker_id, .host = worker_id + ".lab", .slots = slots, .attempts_in_hand = in_hand};
     auto outbox = std::make_shared<Outbox>();
     EXPECT_TRUE(state_->connect_worker(registration, "127.0.0.1", "token", outbox).ok());
     EXPECT_TRUE(outbox->pop()->has_registered());
@@ -111,7 +108,7 @@ TEST_F(FarmStateTest, ASubmittedJobsRanksReachAJoinedWorker) {
   ASSERT_EQ(sent.size(), 2u);
   EXPECT_EQ(sent[0].job_id(), job_id);
   EXPECT_EQ(ledger_->job(job_id)->progress.running, 2);
-  EXPECT_EQ(state_->workers()->at(0).running(), 2);
+  EXPECT_EQ(state_->workers()->at(0).running, 2);
 }
 
 TEST_F(FarmStateTest, AResultIsAcknowledgedOnlyOnceTheLedgerCommittedIt) {
@@ -197,22 +194,24 @@ TEST_F(FarmStateTest, ARunningRanksOutputIsAskedOfItsWorkerAndAnEndedOnesIsItsRe
   ASSERT_TRUE(asked->has_read_output()) << asked->DebugString();
   EXPECT_EQ(asked->read_output().attempt_id(), sent[0].attempt_id());
   EXPECT_EQ(asked->read_output().offset(), 3);
-  v1::OutputRead answer;
-  answer.set_request_id(asked->read_output().request_id());
-  answer.set_data("lo, world\n");
+  const OutputAnswer answer{.request_id = asked->read_output().request_id(), .data = "lo, world\n"};
   state_->worker_output_read("w2", answer);  // not the worker asked: ignored
   EXPECT_EQ(reading.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout);
   state_->worker_output_read("w1", answer);
   auto output = reading.get();
   ASSERT_TRUE(output.ok()) << output.status();
-  EXPECT_EQ(output->state(), v1::RANK_STATE_RUNNING);
-  EXPECT_EQ(output->data(), "lo, world\n");
+  EXPECT_EQ(output->state, RankStatus::kRunning);
+  EXPECT_EQ(output->attempt_id, sent[0].attempt_id());
+  EXPECT_EQ(output->data, "lo, world\n");
+  EXPECT_FALSE(output->result.has_value());
 
   state_->worker_finished("w1", finished(sent[0].attempt_id()));
   auto ended = state_->read_output(job_id, 0, 0);
   ASSERT_TRUE(ended.ok()) << ended.status();
-  EXPECT_EQ(ended->state(), v1::RANK_STATE_SUCCEEDED);
-  EXPECT_EQ(ended->result().output_txt().inline_data(), "out 0");
+  EXPECT_EQ(ended->state, RankStatus::kSucceeded);
+  ASSERT_TRUE(ended->result.has_value());
+  EXPECT_EQ(ended->result->output.inline_bytes, "out 0");
+  EXPECT_TRUE(ended->data.empty());
   EXPECT_EQ(state_->read_output(job_id, 1, 0).status().code(), absl::StatusCode::kOutOfRange);
 }
 

@@ -16,48 +16,46 @@
 namespace pesc {
 namespace {
 
-v1::JobInfo ended_job(v1::JobState state) {
-  v1::JobInfo info;
-  info.set_id("abc123");
-  info.mutable_spec()->set_name("sweep \"one\"\r\nBcc: someone@else");
-  info.mutable_spec()->set_user("ada");
-  info.set_state(state);
-  info.set_created_unix_ms(1'000);
-  info.set_finished_unix_ms(11'000);
-  info.mutable_progress()->set_total(3);
-  info.mutable_progress()->set_succeeded(2);
-  info.mutable_progress()->set_failed(1);
-  return info;
+JobRecord ended_job(JobState state) {
+  JobRecord job{.id = "abc123",
+                .state = state,
+                .progress = {.total = 3, .succeeded = 2, .failed = 1},
+                .created_unix_ms = 1'000,
+                .finished_unix_ms = 11'000};
+  job.spec.options.name = "sweep \"one\"\r\nBcc: someone@else";
+  job.spec.user = "ada";
+  return job;
 }
 
-// Three ranks that ran for the job's whole 10 s.
+// Three ranks that ran for the job's whole 10 s, and one that never started.
 int64_t three_ranks() {
   RankResult result;
   result.start = from_unix_ms(1'000);
   result.end = from_unix_ms(11'000);
   RankResult never_started;
-  return 3 * JobOutcome::run_time_ms(result) + JobOutcome::run_time_ms(never_started);
+  never_started.end = from_unix_ms(11'000);
+  return 3 * run_time_ms(result) + run_time_ms(never_started);
 }
 
 // A finished job whose one notify target nobody listens at (port 1).
 absl::StatusOr<JobNotifier::EndedJob> for_nobody(const std::string&) {
-  JobNotifier::EndedJob job{.info = ended_job(v1::JOB_STATE_FINISHED)};
-  job.info.mutable_spec()->add_notify("http://127.0.0.1:1/nobody-listens");
-  return job;
+  JobNotifier::EndedJob ended{.job = ended_job(JobState::kFinished)};
+  ended.job.spec.options.notify.push_back("http://127.0.0.1:1/nobody-listens");
+  return ended;
 }
 
 TEST(JobOutcomeTest, SaysTheOutcomeCountsWallTimeAndSpeedup) {
-  const JobOutcome outcome = JobOutcome::of(ended_job(v1::JOB_STATE_FINISHED), three_ranks());
+  const JobOutcome outcome = JobOutcome::of(ended_job(JobState::kFinished), three_ranks());
   EXPECT_EQ(outcome.outcome, "finished");
   EXPECT_EQ(outcome.wall_ms, 10'000);
   EXPECT_EQ(outcome.rank_time_ms, 30'000);
   EXPECT_DOUBLE_EQ(outcome.speedup, 3.0);
-  EXPECT_EQ(JobOutcome::of(ended_job(v1::JOB_STATE_CANCELLED), 0).outcome, "cancelled");
-  EXPECT_EQ(JobOutcome::of(ended_job(v1::JOB_STATE_FAILED), 0).outcome, "failed");
+  EXPECT_EQ(JobOutcome::of(ended_job(JobState::kCancelled), 0).outcome, "cancelled");
+  EXPECT_EQ(JobOutcome::of(ended_job(JobState::kFailed), 0).outcome, "failed");
 }
 
 TEST(JobOutcomeTest, AJobsNameCannotBreakTheJsonOrAddMailHeaders) {
-  const JobOutcome outcome = JobOutcome::of(ended_job(v1::JOB_STATE_FINISHED), three_ranks());
+  const JobOutcome outcome = JobOutcome::of(ended_job(JobState::kFinished), three_ranks());
   const std::string json = outcome.to_json();
   EXPECT_NE(json.find(R"("name":"sweep \"one\"\r\nBcc: someone@else")"), std::string::npos) << json;
   EXPECT_NE(json.find(R"("outcome":"finished")"), std::string::npos) << json;

@@ -5,39 +5,12 @@
 #include <string>
 #include <vector>
 
-#include "google/protobuf/descriptor.h"
-#include "google/protobuf/util/message_differencer.h"
 #include "common/clock.h"
 #include "gtest/gtest.h"
+#include "proto_fields.h"
 
 namespace pesc {
 namespace {
-
-// The fields of `message` (nested messages included) that are left at
-// their defaults: a round trip proves nothing of those.
-std::vector<std::string> unset_fields(const google::protobuf::Message& message) {
-  std::vector<std::string> unset;
-  const google::protobuf::Descriptor& descriptor = *message.GetDescriptor();
-  const google::protobuf::Reflection& reflection = *message.GetReflection();
-  for (int i = 0; i < descriptor.field_count(); ++i) {
-    const google::protobuf::FieldDescriptor& field = *descriptor.field(i);
-    if (field.real_containing_oneof() != nullptr) continue;  // one of them at a time
-    const bool set = field.is_repeated() ? reflection.FieldSize(message, &field) > 0 : reflection.HasField(message, &field);
-    if (!set) {
-      unset.push_back(field.full_name());
-    } else if (field.cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE && !field.is_repeated()) {
-      for (std::string& name : unset_fields(reflection.GetMessage(message, &field))) unset.push_back(std::move(name));
-    }
-  }
-  return unset;
-}
-
-void expect_same(const google::protobuf::Message& expected, const google::protobuf::Message& actual) {
-  std::string differences;
-  google::protobuf::util::MessageDifferencer differencer;
-  differencer.ReportDifferencesToString(&differences);
-  EXPECT_TRUE(differencer.Compare(expected, actual)) << differences;
-}
 
 v1::JobSpec every_spec_field() {
   v1::JobSpec spec;
@@ -147,6 +120,35 @@ TEST(LedgerConversionTest, ARankResultKeepsEveryField) {
   small.clear_files();
   small.mutable_output_txt()->set_inline_data("hello\n");
   expect_same(small, to_proto(rank_record_of(small)));
+}
+
+TEST(LedgerConversionTest, ARanksOutputNowIsTheRankOutputClientsSee) {
+  v1::RankOutput expected;
+  expected.set_state(v1::RANK_STATE_FAILED);
+  expected.set_data("lo, world\n");
+  expected.set_attempt_id(17);
+  *expected.mutable_result() = every_result_field();
+  expected.mutable_result()->clear_files_inline();  // files and files_inline are one or the other
+  ASSERT_EQ(unset_fields(expected), std::vector<std::string>{"pesc.v1.RankResult.files_inline"})
+      << "set the new fields above";
+  const RankOutputNow output{.state = RankStatus::kFailed,
+                             .data = "lo, world\n",
+                             .attempt_id = 17,
+                             .result = rank_record_of(expected.result())};
+  expect_same(expected, to_proto(output));
+  EXPECT_FALSE(to_proto(RankOutputNow{.state = RankStatus::kRunning}).has_result()) << "no result while it runs";
+}
+
+TEST(LedgerConversionTest, AWorkersAnswerToAnOutputReadKeepsEveryField) {
+  v1::OutputRead proto;
+  proto.set_request_id(3);
+  proto.set_data("bytes");
+  proto.set_gone(true);
+  ASSERT_EQ(unset_fields(proto), std::vector<std::string>{}) << "set the new fields above";
+  const OutputAnswer answer = from_proto(proto);
+  EXPECT_EQ(answer.request_id, 3);
+  EXPECT_EQ(answer.data, "bytes");
+  EXPECT_TRUE(answer.gone);
 }
 
 TEST(LedgerConversionTest, AWorkersReportIsOneEndedAttemptPerRankFinished) {

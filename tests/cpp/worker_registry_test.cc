@@ -4,6 +4,7 @@
 
 #include <limits>
 #include <memory>
+#include <utility>
 
 #include "absl/time/clock.h"
 #include "common/clock.h"
@@ -69,11 +70,7 @@ TEST(WorkerSessionTest, ItStartsItsOldestAttemptsOnePerSlotAndCountsAChunksRanks
 
 TEST(WorkerSessionTest, GpusHeldByAttemptsItStillHasAreNotFree) {
   WorkerSession session = online(2);
-  for (int index : {0, 1}) {
-    v1::Gpu gpu;
-    gpu.set_index(index);
-    session.gpus.push_back(gpu);
-  }
+  session.gpus = {WorkerGpu{.index = 0}, WorkerGpu{.index = 1}};
   session.hold(1, "j1", 1, {0});
   ASSERT_EQ(session.free_gpus().size(), 1u);
   EXPECT_EQ(session.free_gpus()[0].index, 1);
@@ -133,16 +130,12 @@ TEST(WorkerRegistryTest, AFastWorkerPrefetchesMoreSoShortRanksDoNotWaitOnRoundTr
   EXPECT_EQ(registry.typical_rank_ms("nobody"), std::numeric_limits<double>::infinity());
 }
 
-v1::RegisterWorker registration(const std::string& id, std::vector<int64_t> in_hand = {}) {
-  v1::RegisterWorker registration;
-  registration.set_worker_id(id);
-  registration.set_host(id + ".lab");
-  registration.set_slots(2);
-  for (int64_t attempt : in_hand) registration.add_attempts_in_hand(attempt);
-  v1::UnavailableDomain& r = *registration.add_unavailable_domains();
-  r.set_domain("r");
-  r.set_why("Rscript is not installed");
-  return registration;
+WorkerRegistration registration(const std::string& id, std::vector<int64_t> in_hand = {}) {
+  return WorkerRegistration{.worker_id = id,
+                            .host = id + ".lab",
+                            .slots = 2,
+                            .attempts_in_hand = std::move(in_hand),
+                            .unavailable_domains = {{"r", "Rscript is not installed"}}};
 }
 
 TEST(WorkerRegistryTest, AnIdStaysBoundToTheCredentialItJoinedWith) {
@@ -195,11 +188,10 @@ TEST(WorkerRegistryTest, RanksQueuedAtAWorkerAreThoseBeyondItsSlots) {
   const std::vector<AttemptRecord> running = {{.id = 1, .job_id = "j1", .worker_id = "w1"},
                                               {.id = 2, .job_id = "j2", .worker_id = "w1", .rank_count = 4}};
   EXPECT_EQ(registry.queued_by_job(running), (std::map<std::string, int>{{"j1", 0}, {"j2", 4}}));
-  v1::WorkerInfo info;
-  info.set_id("w1");
-  registry.describe(info);
-  EXPECT_TRUE(info.online());
-  EXPECT_EQ(info.running(), 1);
+  const WorkerView view = registry.describe(WorkerRecord{.id = "w1", .slots = 1});
+  EXPECT_TRUE(view.online);
+  EXPECT_EQ(view.running, 1);
+  EXPECT_FALSE(registry.describe(WorkerRecord{.id = "gone"}).online);
 }
 
 }  // namespace

@@ -1,0 +1,25 @@
+#ifndef PESC_REGISTRY_REGISTRY_CONVERSION_H_
+#define PESC_REGISTRY_REGISTRY_CONVERSION_H_
+
+// The one place where the protocol's messages about workers become the
+// registry's plain types (worker_types.h) and back: the worker stream
+// converts what workers send here, the outbox what it answers them, the
+// services and the web API what they tell of workers.
+
+#include <vector>
+
+#include "pesc/v1/pesc.pb.h"
+#include "registry/worker_types.h"
+#include "transport/public_conversion.h"
+
+namespace pesc {
+
+WorkerRegistration from_proto(const v1::RegisterWorker& registration);
+WorkerHeartbeat from_proto(const v1::Heartbeat& heartbeat);
+v1::Registered to_proto(const RegistrationAnswer& answer);
+v1::WorkerInfo to_proto(const WorkerView& worker);
+std::vector<v1::WorkerInfo> to_proto(const std::vector<WorkerView>& workers);
+
+}  // namespace pesc
+
+#endif  // PESC_REGISTRY_REGISTRY_CONVERSION_H_
