@@ -289,6 +289,7 @@ absl::StatusOr<JobNotifier::EndedJob> FarmState::ended_job(const std::string& jo
 
 void FarmState::job_ended(const std::string& job_id) {
   active_jobs_.erase(job_id);
+  job_descriptions_.forget(job_id);
   std::vector<std::shared_ptr<Outbox>> outboxes;
   for (const auto& [worker_id, session] : workers_.sessions()) {
     if (session.outbox) outboxes.push_back(session.outbox);
@@ -754,23 +755,20 @@ void FarmState::dispatch() {
   dispatcher_.dispatch(*store_, active_jobs_, workers_, *this, now_unix_ms());
 }
 
-void FarmState::assign(const std::string& worker_id, v1::Assignment assignment,
-                       std::shared_ptr<const v1::JobDescription> job) {
+void FarmState::assign(const std::string& worker_id, AttemptOrder order, const JobSpec& spec) {
   const WorkerSession* session = workers_.find(worker_id);
   if (session == nullptr || !session->outbox) return;
-  counters_.ranks_dispatched.fetch_add(std::max(1, assignment.rank_count()), std::memory_order_relaxed);
-  send_when_committed(
-      [outbox = session->outbox, assignment = std::move(assignment), job = std::move(job)]() mutable {
-        outbox->assign(std::move(assignment), job);
-      });
+  counters_.ranks_dispatched.fetch_add(std::max(1, order.rank_count), std::memory_order_relaxed);
+  auto job = job_descriptions_.of(order.job_id, spec);
+  send_when_committed([outbox = session->outbox, order = std::move(order), job = std::move(job)] {
+    outbox->assign(order, job);
+  });
 }
 
-void FarmState::send(const std::string& worker_id, v1::CoordinatorMessage message) {
+void FarmState::start_gang(const std::string& worker_id, GangStart start) {
   const WorkerSession* session = workers_.find(worker_id);
   if (session == nullptr || !session->outbox) return;
-  send_when_committed([outbox = session->outbox, message = std::move(message)]() mutable {
-    outbox->push(std::move(message));
-  });
+  send_when_committed([outbox = session->outbox, start = std::move(start)] { outbox->start_gang(start); });
 }
 
 void FarmState::cancel(const std::string& worker_id, const std::vector<int64_t>& attempts) {

@@ -32,7 +32,7 @@
 #include "coordinator/output_reads.h"
 #include "dispatch/dispatcher.h"
 #include "ledger/job_store.h"
-#include "pesc/v1/pesc.pb.h"
+#include "registry/job_descriptions.h"
 #include "registry/outbox.h"
 #include "registry/worker_registry.h"
 #include "store/blob_store.h"
@@ -190,10 +190,9 @@ class FarmState final : private DispatchHost {
   void dispatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // DispatchHost: what the dispatcher tells workers goes out once the
   // ledger committed it.
-  void assign(const std::string& worker_id, v1::Assignment assignment,
-              std::shared_ptr<const v1::JobDescription> job) override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void send(const std::string& worker_id, v1::CoordinatorMessage message) override
+  void assign(const std::string& worker_id, AttemptOrder order, const JobSpec& spec) override
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void start_gang(const std::string& worker_id, GangStart start) override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void cancel(const std::string& worker_id, const std::vector<int64_t>& attempts) override
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void ledger_failed(std::string_view what, const absl::Status& status) override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -240,6 +239,7 @@ class FarmState final : private DispatchHost {
   WorkerRegistry workers_ ABSL_GUARDED_BY(mutex_);
   ActiveJobs active_jobs_ ABSL_GUARDED_BY(mutex_);
   Dispatcher dispatcher_ ABSL_GUARDED_BY(mutex_);
+  JobDescriptions job_descriptions_ ABSL_GUARDED_BY(mutex_);
   bool shutting_down_ ABSL_GUARDED_BY(mutex_) = false;
   std::function<std::string()> waiting_note_ ABSL_GUARDED_BY(mutex_);
   // A store call failed since memory was last read back from the store.

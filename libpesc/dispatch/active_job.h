@@ -7,11 +7,9 @@
 
 #include <cstdint>
 #include <map>
-#include <memory>
 #include <string>
 
 #include "ledger/job_types.h"
-#include "pesc/v1/pesc.pb.h"
 #include "scheduler/fair_share.h"
 
 namespace pesc {
@@ -36,10 +34,6 @@ struct ActiveJob {
 
   // The job as the placement rules see it.
   QueuedJob queued(const std::string& job_id) const;
-  // What its ranks run, for workers: made once, shared by every stream.
-  std::shared_ptr<const v1::JobDescription> description(const std::string& job_id) const;
-  // description()'s, once made; left out where a job is set up.
-  mutable std::shared_ptr<const v1::JobDescription> made_description;
 };
 
 // By job id.

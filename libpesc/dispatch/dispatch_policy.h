@@ -30,7 +30,6 @@
 #include "absl/status/status.h"
 #include "dispatch/active_job.h"
 #include "ledger/job_store.h"
-#include "pesc/v1/pesc.pb.h"
 #include "registry/worker_registry.h"
 
 namespace pesc {
@@ -40,11 +39,10 @@ namespace pesc {
 class DispatchHost {
  public:
   virtual ~DispatchHost() = default;
-  // `job`: what every rank of the assignment's job runs, for a worker that
-  // has not been told yet.
-  virtual void assign(const std::string& worker_id, v1::Assignment assignment,
-                      std::shared_ptr<const v1::JobDescription> job) = 0;
-  virtual void send(const std::string& worker_id, v1::CoordinatorMessage message) = 0;
+  // `spec`: what every rank of the order's job runs, for a worker that has
+  // not been told yet.
+  virtual void assign(const std::string& worker_id, AttemptOrder order, const JobSpec& spec) = 0;
+  virtual void start_gang(const std::string& worker_id, GangStart start) = 0;
   // The worker stops these attempts and forgets them.
   virtual void cancel(const std::string& worker_id, const std::vector<int64_t>& attempts) = 0;
   // A ledger call failed and was rolled back.
@@ -98,12 +96,6 @@ class DispatchPolicy {
     return std::nullopt;
   }
 };
-
-// What a worker is sent for a started attempt of a job: the attempt's own;
-// what all the job's ranks share travels once, as description_for's.
-v1::Assignment assignment_for(const std::string& job_id, const JobStore::StartedAttempt& started,
-                              const std::vector<int>& gpus);
-v1::JobDescription description_for(const std::string& job_id, const JobSpec& spec);
 
 }  // namespace pesc
 

@@ -77,14 +77,11 @@ void GangPolicy::start(Launch& launch, const WorkerRegistry& workers, DispatchHo
 }
 
 void GangPolicy::send_start(const Launch& launch, const std::string& worker_id, DispatchHost& host) {
-  v1::CoordinatorMessage message;
-  v1::StartGang& start = *message.mutable_start_gang();
-  start.set_master_addr(launch.master_addr);
-  start.set_master_port(launch.master_port);
+  GangStart start{.master_addr = launch.master_addr, .master_port = launch.master_port};
   for (const auto& [attempt, gang_worker] : launch.worker_of) {
-    if (gang_worker == worker_id) start.add_attempt_ids(attempt);
+    if (gang_worker == worker_id) start.attempt_ids.push_back(attempt);
   }
-  host.send(worker_id, std::move(message));
+  host.start_gang(worker_id, std::move(start));
 }
 
 std::vector<int64_t> GangPolicy::stop_gangs_of(const std::vector<int64_t>& attempts, DispatchHost& host) {

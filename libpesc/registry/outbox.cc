@@ -13,11 +13,12 @@ constexpr size_t kBatchBytes = 1 << 20;
 
 }  // namespace
 
-void Outbox::assign(v1::Assignment assignment, const std::shared_ptr<const v1::JobDescription>& job) {
+void Outbox::assign(const AttemptOrder& order, const std::shared_ptr<const v1::JobDescription>& job) {
+  v1::Assignment assignment = to_proto(order);
   {
     absl::MutexLock lock(&mutex_);
     if (closed_) return;
-    const bool describe = describe_locked(assignment.job_id());
+    const bool describe = describe_locked(order.job_id);
     size_t bytes = assignment.ByteSizeLong();
     if (describe) bytes += job->ByteSizeLong();
     v1::Assignments& batch = *joinable(v1::CoordinatorMessage::kAssignBatch, bytes).mutable_assign_batch();
@@ -64,6 +65,12 @@ void Outbox::acknowledge(int64_t attempt_id) {
 void Outbox::answer_registration(const RegistrationAnswer& answer) {
   v1::CoordinatorMessage message;
   *message.mutable_registered() = to_proto(answer);
+  push(std::move(message));
+}
+
+void Outbox::start_gang(const GangStart& start) {
+  v1::CoordinatorMessage message;
+  *message.mutable_start_gang() = to_proto(start);
   push(std::move(message));
 }
 

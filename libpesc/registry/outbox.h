@@ -35,14 +35,16 @@ class Outbox {
   // least recently.
   static constexpr size_t kDescribedJobs = 64;
 
-  // `job` (never null): what every rank of the assignment's job runs, which
+  // `job` (never null): what every rank of the order's job runs, which
   // goes with it unless the stream described the job already.
-  void assign(v1::Assignment assignment, const std::shared_ptr<const v1::JobDescription>& job);
+  void assign(const AttemptOrder& order, const std::shared_ptr<const v1::JobDescription>& job);
   // The job ended: the worker drops its description, if it has it.
   void forget(const std::string& job_id);
   void acknowledge(int64_t attempt_id);
   // The worker's first message on this stream.
   void answer_registration(const RegistrationAnswer& answer);
+  // Where the gang's ranks meet: the worker starts its attempts of it.
+  void start_gang(const GangStart& start);
   // The worker stops these attempts, or drops them unstarted, and forgets them.
   void cancel(const std::vector<int64_t>& attempts);
   // Asks for output.txt of a running attempt from `offset`, at most

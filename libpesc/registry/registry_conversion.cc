@@ -70,4 +70,44 @@ std::vector<v1::WorkerInfo> to_proto(const std::vector<WorkerView>& workers) {
   return infos;
 }
 
+v1::Assignment to_proto(const AttemptOrder& order) {
+  v1::Assignment assignment;
+  assignment.set_attempt_id(order.attempt_id);
+  assignment.set_job_id(order.job_id);
+  assignment.set_rank(order.rank);
+  if (order.rank_count > 1) assignment.set_rank_count(order.rank_count);
+  *assignment.mutable_gpus() = {order.gpus.begin(), order.gpus.end()};
+  if (order.checkpoint) *assignment.mutable_checkpoint() = to_proto(*order.checkpoint);
+  return assignment;
+}
+
+v1::StartGang to_proto(const GangStart& start) {
+  v1::StartGang message;
+  message.set_master_addr(start.master_addr);
+  message.set_master_port(start.master_port);
+  *message.mutable_attempt_ids() = {start.attempt_ids.begin(), start.attempt_ids.end()};
+  return message;
+}
+
+v1::JobDescription description_for(const std::string& job_id, const JobSpec& spec) {
+  v1::JobDescription job;
+  job.set_job_id(job_id);
+  job.set_world_size(spec.repetitions);
+  job.set_domain(spec.domain);
+  job.set_process_kind(process_kind_of(spec));
+  *job.mutable_process() = to_proto(spec.process);
+  job.set_entry(spec.options.entry);
+  *job.mutable_parameters() = {spec.parameters.begin(), spec.parameters.end()};
+  job.set_timeout_ms(spec.options.timeout.count());
+  job.set_checkpoint_interval_ms(spec.options.checkpoint_interval.count());
+  job.set_warm_runner(spec.options.warm_runner);
+  for (const SharedInput& shared : spec.shared) *job.add_shared() = to_proto(shared);
+  *job.mutable_limits() = to_proto(spec.options.limits);
+  // A gang's ranks meet over the network.
+  job.set_network(spec.options.network || spec.options.parallel);
+  job.set_gang(spec.options.parallel);
+  if (spec.options.seed) job.set_seed(*spec.options.seed);
+  return job;
+}
+
 }  // namespace pesc

@@ -8,9 +8,11 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "common/blob_id.h"
 #include "common/worker_gpu.h"
 #include "ledger/job_types.h"
 
@@ -71,6 +73,25 @@ struct WorkerView {
   std::string version;
   double host_cpu_percent = -1;  // negative until known
   std::vector<std::string> domains;
+};
+
+// An attempt started for a worker, as it is told of it; what every rank of
+// the job runs travels apart, once per worker (the job's description).
+struct AttemptOrder {
+  std::string job_id;
+  int64_t attempt_id = 0;
+  int rank = 0;
+  int rank_count = 1;                // a chunk's ranks: rank .. rank + rank_count - 1
+  std::optional<BlobId> checkpoint;  // the rank's last, to resume from
+  std::vector<int> gpus;             // the worker's GPUs it gets to itself, by driver index
+};
+
+// Where a gang's ranks meet, told to each of its workers with the gang's
+// attempts there once every rank is placed.
+struct GangStart {
+  std::string master_addr;
+  int master_port = 0;
+  std::vector<int64_t> attempt_ids;
 };
 
 }  // namespace pesc

@@ -19,14 +19,12 @@ namespace {
 // Records what the dispatcher would tell workers.
 class FakeHost final : public DispatchHost {
  public:
-  void assign(const std::string& worker_id, v1::Assignment assignment,
-              std::shared_ptr<const v1::JobDescription> job) override {
-    EXPECT_EQ(job->job_id(), assignment.job_id());
-    described[job->job_id()] = std::move(job);
-    assigned.emplace_back(worker_id, std::move(assignment));
+  void assign(const std::string& worker_id, AttemptOrder order, const JobSpec& spec) override {
+    described[order.job_id] = spec;
+    assigned.emplace_back(worker_id, std::move(order));
   }
-  void send(const std::string& worker_id, v1::CoordinatorMessage message) override {
-    sent.emplace_back(worker_id, std::move(message));
+  void start_gang(const std::string& worker_id, GangStart start) override {
+    gang_starts.emplace_back(worker_id, std::move(start));
   }
   void cancel(const std::string& worker_id, const std::vector<int64_t>& attempts) override {
     cancelled[worker_id].insert(cancelled[worker_id].end(), attempts.begin(), attempts.end());
@@ -38,9 +36,9 @@ class FakeHost final : public DispatchHost {
     taken_back.insert(taken_back.end(), attempts.begin(), attempts.end());
   }
 
-  std::vector<std::pair<std::string, v1::Assignment>> assigned;
-  std::map<std::string, std::shared_ptr<const v1::JobDescription>> described;  // by job id
-  std::vector<std::pair<std::string, v1::CoordinatorMessage>> sent;
+  std::vector<std::pair<std::string, AttemptOrder>> assigned;
+  std::map<std::string, JobSpec> described;  // the spec of each job assigned, by job id
+  std::vector<std::pair<std::string, GangStart>> gang_starts;
   std::map<std::string, std::vector<int64_t>> cancelled;
   std::vector<std::string> failures;
   std::vector<int64_t> taken_back;
@@ -67,7 +65,7 @@ class DispatchTest : public ::testing::Test {
   }
   std::multiset<std::string> jobs_assigned() const {
     std::multiset<std::string> jobs;
-    for (const auto& [worker_id, assignment] : host_.assigned) jobs.insert(assignment.job_id());
+    for (const auto& [worker_id, assignment] : host_.assigned) jobs.insert(assignment.job_id);
     return jobs;
   }
 
@@ -147,15 +145,15 @@ TEST_F(DispatchTest, GpuRanksGetTheLeastCapableFreeGpusAndWaitForOne) {
   worker.gpus = {WorkerGpu{.index = 0, .compute_capability = 8.6}, WorkerGpu{.index = 1, .compute_capability = 7.0}};
   ASSERT_TRUE(round());
   ASSERT_EQ(host_.assigned.size(), 2u) << "two GPUs, two ranks; the third waits";
-  EXPECT_EQ(host_.assigned[0].second.gpus(0), 1) << "the weaker first";
-  EXPECT_EQ(host_.assigned[1].second.gpus(0), 0);
+  EXPECT_EQ(host_.assigned[0].second.gpus.at(0), 1) << "the weaker first";
+  EXPECT_EQ(host_.assigned[1].second.gpus.at(0), 0);
   EXPECT_TRUE(workers_.find("w1")->free_gpus().empty());
-  auto finished = ledger_.finish_attempt(host_.assigned[0].second.attempt_id(), RankRecord(), 10'001);
+  auto finished = ledger_.finish_attempt(host_.assigned[0].second.attempt_id, RankRecord(), 10'001);
   ASSERT_TRUE(finished.ok());
-  workers_.sessions()["w1"].attempts.erase(host_.assigned[0].second.attempt_id());
+  workers_.sessions()["w1"].attempts.erase(host_.assigned[0].second.attempt_id);
   ASSERT_TRUE(round());
   ASSERT_EQ(host_.assigned.size(), 3u);
-  EXPECT_EQ(host_.assigned[2].second.gpus(0), 1) << "the GPU its finished rank let go";
+  EXPECT_EQ(host_.assigned[2].second.gpus.at(0), 1) << "the GPU its finished rank let go";
 }
 
 TEST_F(DispatchTest, AGangStartsWholeAndIsToldWhereRankZeroListens) {
@@ -166,23 +164,23 @@ TEST_F(DispatchTest, AGangStartsWholeAndIsToldWhereRankZeroListens) {
   add_worker("w2", 1);
   ASSERT_TRUE(round());
   ASSERT_EQ(host_.assigned.size(), 3u);
-  EXPECT_TRUE(host_.described.at("gang")->gang());
+  EXPECT_TRUE(host_.described.at("gang").options.parallel);
   EXPECT_TRUE(dispatcher_.gangs().launched("gang"));
-  EXPECT_TRUE(host_.sent.empty()) << "nothing starts before every rank is ready";
+  EXPECT_TRUE(host_.gang_starts.empty()) << "nothing starts before every rank is ready";
 
   int64_t master = 0;
   for (const auto& [worker_id, assignment] : host_.assigned) {
-    if (assignment.rank() == 0) master = assignment.attempt_id();
+    if (assignment.rank == 0) master = assignment.attempt_id;
   }
   for (const auto& [worker_id, assignment] : host_.assigned) {
-    const int free_port = assignment.attempt_id() == master ? 29500 : 1;
-    dispatcher_.gangs().ready(worker_id, assignment.attempt_id(), free_port, workers_, host_);
+    const int free_port = assignment.attempt_id == master ? 29500 : 1;
+    dispatcher_.gangs().ready(worker_id, assignment.attempt_id, free_port, workers_, host_);
   }
-  ASSERT_EQ(host_.sent.size(), 2u) << "one StartGang per worker";
+  ASSERT_EQ(host_.gang_starts.size(), 2u) << "one StartGang per worker";
   const std::string master_worker = host_.assigned[0].first;
-  for (const auto& [worker_id, message] : host_.sent) {
-    EXPECT_EQ(message.start_gang().master_port(), 29500);
-    EXPECT_EQ(message.start_gang().master_addr(), workers_.find(master_worker)->address);
+  for (const auto& [worker_id, start] : host_.gang_starts) {
+    EXPECT_EQ(start.master_port, 29500);
+    EXPECT_EQ(start.master_addr, workers_.find(master_worker)->address);
   }
 }
 
@@ -219,7 +217,7 @@ TEST_F(DispatchTest, StoppingOneRankStopsItsWholeGang) {
   add_worker("w2", 1);
   ASSERT_TRUE(round());
   ASSERT_EQ(host_.assigned.size(), 2u);
-  const int64_t lost = host_.assigned[0].second.attempt_id();
+  const int64_t lost = host_.assigned[0].second.attempt_id;
   const std::vector<int64_t> stopped = dispatcher_.gangs().stop_gangs_of({lost}, host_);
   EXPECT_EQ(stopped.size(), 2u);
   EXPECT_EQ(host_.cancelled.size(), 2u) << "both workers drop their rank";
@@ -236,7 +234,7 @@ TEST_F(DispatchTest, ShortRanksGoInChunksOfConsecutiveRanks) {
   ASSERT_EQ(host_.assigned.size(), 3u);
   std::vector<std::pair<int, int>> chunks;  // first rank, ranks
   for (const auto& [worker_id, assignment] : host_.assigned)
-    chunks.emplace_back(assignment.rank(), assignment.rank_count());
+    chunks.emplace_back(assignment.rank, assignment.rank_count);
   EXPECT_EQ(chunks, (std::vector<std::pair<int, int>>{{0, 40}, {40, 40}, {80, 21}}));
   EXPECT_EQ(jobs_["j1"].pending, 99);
   EXPECT_EQ(workers_.find("w1")->ranks_held(), 101);
@@ -319,7 +317,7 @@ TEST_F(DispatchTest, AStragglerGetsADuplicateOnAnIdleWorkerOnlyWhenItIsLate) {
   ASSERT_TRUE(round(5'000));
   ASSERT_EQ(host_.assigned.size(), 2u);
   EXPECT_EQ(host_.assigned[1].first, "fast");
-  EXPECT_EQ(host_.assigned[1].second.rank(), 0);
+  EXPECT_EQ(host_.assigned[1].second.rank, 0);
   EXPECT_EQ(ledger_.running_attempts("j1")->size(), 2u);
   ASSERT_TRUE(round(9'000));
   EXPECT_EQ(host_.assigned.size(), 2u) << "one duplicate per rank";
@@ -359,34 +357,6 @@ TEST_F(DispatchTest, AGangWhoseStartFailsIsTakenBackWhole) {
   EXPECT_FALSE(round());
   EXPECT_EQ(host_.failures, (std::vector<std::string>{"starting a gang"}));
   EXPECT_FALSE(dispatcher_.gangs().launched("gang")) << "the next round tries again";
-}
-
-TEST(AssignmentTest, CarriesTheAttemptAlone) {
-  JobStore::StartedAttempt started{.id = 42, .rank = 3, .rank_count = 2, .worker_id = "w1"};
-  started.checkpoint = BlobId{.sha256 = std::string(64, 'c')};
-  const v1::Assignment assignment = assignment_for("j1", started, {1});
-  EXPECT_EQ(assignment.job_id(), "j1");
-  EXPECT_EQ(assignment.attempt_id(), 42);
-  EXPECT_EQ(assignment.rank(), 3);
-  EXPECT_EQ(assignment.rank_count(), 2);
-  EXPECT_EQ(assignment.gpus(0), 1);
-  EXPECT_EQ(assignment.checkpoint().sha256(), std::string(64, 'c'));
-  EXPECT_TRUE(assignment.master_addr().empty()) << "the rank contract's default, left to the worker";
-}
-
-TEST(AssignmentTest, TheJobsDescriptionCarriesWhatEveryRankRuns) {
-  JobSpec spec = spec_of(8);
-  spec.options.timeout = std::chrono::milliseconds(5000);
-  spec.parameters.push_back("--fast");
-  spec.options.parallel = true;
-  const v1::JobDescription job = description_for("j1", spec);
-  EXPECT_EQ(job.job_id(), "j1");
-  EXPECT_EQ(job.world_size(), 8);
-  EXPECT_EQ(job.timeout_ms(), 5000);
-  EXPECT_EQ(job.parameters(job.parameters_size() - 1), "--fast");
-  EXPECT_EQ(job.entry(), spec.options.entry);
-  EXPECT_TRUE(job.gang());
-  EXPECT_TRUE(job.network()) << "a gang's ranks meet over the network";
 }
 
 }  // namespace

@@ -258,11 +258,7 @@ TEST_F(FarmStateTest, ACancelledJobIsForgottenByTheWorkersThatHadIt) {
   EXPECT_EQ(told(*outbox).forgotten, std::vector<std::string>{job_id});
 }
 
-v1::Assignment assignment_of(const std::string& job_id) {
-  v1::Assignment assignment;
-  assignment.set_job_id(job_id);
-  return assignment;
-}
+AttemptOrder assignment_of(const std::string& job_id) { return AttemptOrder{.job_id = job_id}; }
 
 std::shared_ptr<const v1::JobDescription> description_of(const std::string& job_id) {
   auto job = std::make_shared<v1::JobDescription>();

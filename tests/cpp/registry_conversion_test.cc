@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "job_store_examples.h"
 #include "proto_fields.h"
 
 namespace pesc {
@@ -132,6 +133,46 @@ TEST(RegistryConversionTest, AWorkerViewIsTheWorkerInfoClientsSee) {
       .domains = {"python"}};
   expect_same(expected, to_proto(view));
   ASSERT_EQ(to_proto(std::vector<WorkerView>{view, view}).size(), 2u);
+}
+
+TEST(RegistryConversionTest, AnAssignmentCarriesTheAttemptAlone) {
+  const AttemptOrder order{.job_id = "j1",
+                           .attempt_id = 42,
+                           .rank = 3,
+                           .rank_count = 2,
+                           .checkpoint = BlobId{.sha256 = std::string(64, 'c')},
+                           .gpus = {1}};
+  const v1::Assignment assignment = to_proto(order);
+  EXPECT_EQ(assignment.job_id(), "j1");
+  EXPECT_EQ(assignment.attempt_id(), 42);
+  EXPECT_EQ(assignment.rank(), 3);
+  EXPECT_EQ(assignment.rank_count(), 2);
+  EXPECT_EQ(assignment.gpus(0), 1);
+  EXPECT_EQ(assignment.checkpoint().sha256(), std::string(64, 'c'));
+  EXPECT_TRUE(assignment.master_addr().empty()) << "the rank contract's default, left to the worker";
+}
+
+TEST(RegistryConversionTest, AGangStartKeepsEveryField) {
+  const v1::StartGang start = to_proto(GangStart{.master_addr = "10.0.0.1", .master_port = 29500, .attempt_ids = {4, 5}});
+  ASSERT_EQ(unset_fields(start), std::vector<std::string>{}) << "GangStart lacks a field the protocol has";
+  EXPECT_EQ(start.master_addr(), "10.0.0.1");
+  EXPECT_EQ(start.master_port(), 29500);
+  EXPECT_EQ(std::vector<int64_t>(start.attempt_ids().begin(), start.attempt_ids().end()), (std::vector<int64_t>{4, 5}));
+}
+
+TEST(RegistryConversionTest, TheJobsDescriptionCarriesWhatEveryRankRuns) {
+  JobSpec spec = spec_of(8);
+  spec.options.timeout = std::chrono::milliseconds(5000);
+  spec.parameters.push_back("--fast");
+  spec.options.parallel = true;
+  const v1::JobDescription job = description_for("j1", spec);
+  EXPECT_EQ(job.job_id(), "j1");
+  EXPECT_EQ(job.world_size(), 8);
+  EXPECT_EQ(job.timeout_ms(), 5000);
+  EXPECT_EQ(job.parameters(job.parameters_size() - 1), "--fast");
+  EXPECT_EQ(job.entry(), spec.options.entry);
+  EXPECT_TRUE(job.gang());
+  EXPECT_TRUE(job.network()) << "a gang's ranks meet over the network";
 }
 
 }  // namespace
