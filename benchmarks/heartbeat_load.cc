@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -86,10 +87,13 @@ int main(int argc, char** argv) {
     agents.push_back(*std::move(agent));
   }
   std::this_thread::sleep_for(std::chrono::seconds(3));  // all registered
+  const double workers_idle_cpu = cpu_seconds(RUSAGE_SELF);
   const double idle = coordinator->cpu_percent_over(seconds);
+  const double workers_idle = 100.0 * (cpu_seconds(RUSAGE_SELF) - workers_idle_cpu) / seconds;
   std::printf("%d idle workers (work dirs in %s), keep-alive every %d ms: coordinator CPU %.2f%% of one core, "
-              "RSS %ld MB\n",
-              workers, worker_scratch->path().parent_path().c_str(), keepalive_ms, idle, coordinator->rss_mb());
+              "RSS %ld MB; the workers' process %.1f%%\n",
+              workers, worker_scratch->path().parent_path().c_str(), keepalive_ms, idle, coordinator->rss_mb(),
+              workers_idle);
 
   pesc::Farm farm("native", {.coordinator = coordinator->address(), .token = coordinator->admin_token()});
   // The first job also has every worker fetch and unpack the process; the
@@ -103,11 +107,13 @@ int main(int argc, char** argv) {
     const double own_cpu = cpu_seconds(RUSAGE_SELF);
     const double ranks_cpu = cpu_seconds(RUSAGE_CHILDREN);
     pesc::Results results = farm.map("/bin/true", workers).wait();
+    std::set<std::string> ran_on;
+    for (const pesc::RankResult& rank : results) ran_on.insert(rank.worker);
     std::printf(
-        "%s of %d ranks over them: %.2f s, %zu failed; CPU meanwhile: coordinator %.2f s, the workers' "
+        "%s of %d ranks over them: %.2f s on %zu workers, %zu failed; CPU meanwhile: coordinator %.2f s, the workers' "
         "process %.2f s, the ranks %.2f s; coordinator RSS %ld MB\n",
         which, workers, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
-        results.failed_ranks().size(), coordinator->cpu_seconds() - coordinator_cpu, cpu_seconds(RUSAGE_SELF) - own_cpu,
+        ran_on.size(), results.failed_ranks().size(), coordinator->cpu_seconds() - coordinator_cpu, cpu_seconds(RUSAGE_SELF) - own_cpu,
         cpu_seconds(RUSAGE_CHILDREN) - ranks_cpu, coordinator->rss_mb());
   }
   agents.clear();

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/time/clock.h"
 #include "ledger/ledger_conversion.h"
 #include "transport/transport.h"
 
@@ -10,6 +11,12 @@ namespace {
 
 // A client's default cap on a message it receives is 4 MiB.
 constexpr size_t kEventBytes = 1 << 20;
+
+// While a running job's results keep coming, reads of them are at least this
+// far apart: what commits meanwhile goes in one event, not in an event (and
+// a read of the store) per commit. The first result after a quiet spell and
+// the job's end are read at once.
+constexpr absl::Duration kStreamingPause = absl::Milliseconds(5);
 
 bool same_progress(const v1::JobProgress& a, const v1::JobProgress& b) {
   return a.pending() == b.pending() && a.running() == b.running() && a.succeeded() == b.succeeded() &&
@@ -92,6 +99,7 @@ void JobWatch::write_next() {
       return;
     }
     bool cancelled;
+    std::optional<absl::Time> wake_at;  // the news waits until then
     {
       absl::MutexLock lock(&mutex_);
       cancelled = cancelled_;
@@ -99,7 +107,19 @@ void JobWatch::write_next() {
         busy_ = false;
         return;
       }
-      news_ = false;
+      const absl::Time due = streaming_read_at_ + kStreamingPause;
+      if (!cancelled && absl::Now() < due) {
+        busy_ = false;  // news_ stays, for the wake-up at `due`
+        if (wake_asked_for_ == due) return;
+        wake_asked_for_ = due;
+        wake_at = due;
+      } else {
+        news_ = false;
+      }
+    }
+    if (wake_at) {
+      state_.events().published_at(*wake_at);
+      return;
     }
     if (cancelled) {
       finish(grpc::Status::CANCELLED);
@@ -131,13 +151,15 @@ absl::Status JobWatch::read_news() {
     news_ = true;
   }
   const bool more_results = !results->empty();
+  const bool running = job.state() == v1::JOB_STATE_RUNNING;
+  streaming_read_at_ = more_results && running ? absl::Now() : absl::InfinitePast();
   std::vector<v1::RankResult> finished = to_proto(*results);
   add_results(finished, waiting_);
   if (!last_progress_ || !same_progress(*last_progress_, job.progress())) {
     last_progress_ = job.progress();
     *waiting_.emplace_back().mutable_progress() = *last_progress_;
   }
-  if (job.state() != v1::JOB_STATE_RUNNING && !more_results) {
+  if (!running && !more_results) {
     *waiting_.emplace_back().mutable_job_done() = std::move(job);
     ended_ = true;
   }

@@ -5,7 +5,8 @@
 // order, progress when it changes, the job's end) whenever JobEvents says
 // something committed, and sleeps otherwise. It holds no thread while it
 // waits, so many watching clients cost nothing but memory. While one write
-// is on its way, what commits meanwhile waits and goes together after it.
+// is on its way, what commits meanwhile waits and goes together after it;
+// while results stream in, reads come at most every few milliseconds.
 
 #include <deque>
 #include <memory>
@@ -16,6 +17,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "coordinator/access.h"
 #include "coordinator/farm_state.h"
 #include "coordinator/job_events.h"
@@ -55,6 +57,9 @@ class JobWatch final : public grpc::ServerWriteReactor<v1::JobEvent>, public Job
   std::optional<v1::JobProgress> last_progress_;
   std::deque<v1::JobEvent> waiting_;
   bool ended_ = false;  // the job's end is in waiting_ or written
+  // When a read last found results of the still running job; the next
+  // read waits for kStreamingPause after it.
+  absl::Time streaming_read_at_ = absl::InfinitePast();
   v1::JobEvent writing_;  // gRPC reads it until OnWriteDone
 
   absl::Mutex mutex_;
@@ -62,6 +67,8 @@ class JobWatch final : public grpc::ServerWriteReactor<v1::JobEvent>, public Job
   bool busy_ ABSL_GUARDED_BY(mutex_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mutex_) = false;
   bool finished_ ABSL_GUARDED_BY(mutex_) = false;
+  // The wake-up asked of JobEvents for news held back; asked once.
+  absl::Time wake_asked_for_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
 };
 
 }  // namespace pesc

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -837,6 +838,9 @@ absl::StatusOr<SqliteJobStore::StartedAttempt> SqliteJobStore::start_chunk(const
     }
     move_counter(*sql_, job_id, RankStatus::kPending, RankStatus::kRunning, count);
     transaction.commit();
+    if (auto widest = widest_chunk_.find(job_id); widest != widest_chunk_.end()) {
+      widest->second = std::max(widest->second, count);
+    }
     return StartedAttempt{.id = attempt_id, .rank = first_rank, .rank_count = count, .worker_id = worker_id};
   });
 }
@@ -1204,6 +1208,7 @@ absl::StatusOr<std::vector<std::string>> SqliteJobStore::delete_job(const std::s
       still_used->reset();
     }
     transaction.commit();
+    widest_chunk_.erase(job_id);
     return unused;
   });
 }
@@ -1239,19 +1244,29 @@ absl::StatusOr<std::vector<RankRecord>> SqliteJobStore::results_after(const std:
     while (query->executeStep()) results.push_back(rank_result_of(*query));
     // Most ranks took one attempt; only the others cost a look.
     auto others = (*sql_)(
-        "SELECT worker_id FROM attempts WHERE job_id = ?1 AND rank <= ?2 AND rank + rank_count > ?2 AND id <> ?3 "
-        "ORDER BY id");
+        "SELECT worker_id FROM attempts WHERE job_id = ?1 AND rank > ?2 - ?4 AND rank <= ?2 AND rank + rank_count > ?2 "
+        "AND id <> ?3 ORDER BY id");
     for (RankRecord& ended : results) {
       RankResult& result = ended.result;
       if (result.attempts <= 1) continue;
       others->bind(1, job_id);
       others->bind(2, result.rank);
       others->bind(3, result.attempt);
+      others->bind(4, widest_chunk(job_id));
       while (others->executeStep()) result.other_attempt_workers.push_back(others->getColumn(0).getString());
       others->reset();
     }
     return results;
   });
+}
+
+int SqliteJobStore::widest_chunk(const std::string& job_id) {
+  if (auto known = widest_chunk_.find(job_id); known != widest_chunk_.end()) return known->second;
+  auto query = (*sql_)("SELECT COALESCE(MAX(rank_count), 1) FROM attempts WHERE job_id = ?");
+  query->bind(1, job_id);
+  const int widest = query->executeStep() ? query->getColumn(0).getInt() : 1;
+  widest_chunk_[job_id] = widest;
+  return widest;
 }
 
 absl::StatusOr<JobStore::RankPage> SqliteJobStore::ranks_page(const std::string& job_id,

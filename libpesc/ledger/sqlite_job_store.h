@@ -97,6 +97,11 @@ class SqliteJobStore final : public JobStore {
   // Writes what finished ranks added to usage and to their workers' counts,
   // inside the transaction that finished them.
   void write_tally();
+  // No attempt of the job covers more ranks than this (read from the store
+  // once, then kept up by start_chunk), so a rank's attempts start at most
+  // this far before it: results_after looks for them there, not through
+  // every attempt of the job before the rank.
+  int widest_chunk(const std::string& job_id);
 
   const std::filesystem::path file_;
   std::unique_ptr<SQLite::Database> db_;
@@ -112,6 +117,9 @@ class SqliteJobStore final : public JobStore {
   };
   Tally tally_;
   int batches_open_ = 0;
+  // widest_chunk by job; never less than the store holds (a chunk started
+  // in a transaction rolled back since only widens the look).
+  std::map<std::string, int> widest_chunk_;
   // Why the open batch failed; every call until it ends returns this.
   absl::Status batch_failure_;
 };

@@ -209,9 +209,10 @@ struct WorkerAgent::Impl {
   std::map<int64_t, Resend> resends ABSL_GUARDED_BY(mutex);
   grpc::ClientContext* stream_context ABSL_GUARDED_BY(mutex) = nullptr;
   std::chrono::milliseconds heartbeat ABSL_GUARDED_BY(mutex){1000};
-  // An idle worker's heartbeat goes only when it has news or when this long
-  // has passed since the last one (zero: at every heartbeat): a thousand
-  // idle workers then cost their coordinator next to nothing.
+  // A heartbeat goes only when it has news or when this long has passed
+  // since the last one (zero: at every heartbeat): a thousand workers, idle
+  // or busy, then cost their coordinator next to nothing; a busy one's
+  // results keep it heard of too.
   std::chrono::milliseconds idle_keepalive ABSL_GUARDED_BY(mutex){0};
   v1::Heartbeat told ABSL_GUARDED_BY(mutex);  // the last heartbeat sent
   absl::Time told_at ABSL_GUARDED_BY(mutex) = absl::InfinitePast();
@@ -241,7 +242,7 @@ struct WorkerAgent::Impl {
   void heartbeat_loop();
   enum class Beat { kAlways, kIfNews };
   void send_heartbeat(const OwnerState& owner, const std::vector<int64_t>& returned = {}, Beat when = Beat::kAlways);
-  // Whether an idle worker's beat says something the last one did not, or
+  // Whether a beat says something the last one did not, or
   // is due as a keep-alive.
   bool worth_sending(const v1::Heartbeat& beat) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex);
   // A busy host starts no more ranks: the ones waiting here go back.
@@ -724,13 +725,14 @@ bool WorkerAgent::Impl::worth_sending(const v1::Heartbeat& beat) {
   // figure is for people watching the dashboard, and a host busy with other
   // work moves it by a few points every second.
   constexpr double kCpuMoveWorthABeat = 25;
-  if (!idle() || idle_keepalive.count() == 0) return true;
+  if (idle_keepalive.count() == 0) return true;
   // Beats come at heartbeat ticks: the one nearest the keep-alive goes.
   if (absl::Now() - told_at + absl::FromChrono(heartbeat) / 2 >= absl::FromChrono(idle_keepalive)) return true;
   const bool cpu_moved = (told.host_cpu_percent() < 0) != (beat.host_cpu_percent() < 0) ||
                          std::abs(told.host_cpu_percent() - beat.host_cpu_percent()) >= kCpuMoveWorthABeat;
-  return cpu_moved || told.running() != beat.running() || told.paused_reason() != beat.paused_reason() ||
-         told.throttled_reason() != beat.throttled_reason();
+  // How many ranks run is no news: the coordinator knows it from its
+  // assignments and the results.
+  return cpu_moved || told.paused_reason() != beat.paused_reason() || told.throttled_reason() != beat.throttled_reason();
 }
 
 void WorkerAgent::Impl::owner_changed(const OwnerState& owner) {

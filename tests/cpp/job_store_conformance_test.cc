@@ -109,6 +109,38 @@ TYPED_TEST(JobStoreConformance, AChunksResultsAreTakenPerRankFailuresAndUnreport
   EXPECT_EQ(results->back().finish_seq, 6);
 }
 
+// A rank's earlier attempts are found however wide the chunk that held it,
+// also one wider than any the job had when its results were last read.
+TYPED_TEST(JobStoreConformance, ARanksOtherAttemptsAreFoundInChunksOfAnyWidth) {
+  JobSpec spec = spec_of(8);
+  spec.options.max_attempts = 3;
+  ASSERT_TRUE(this->store_->create_job("j1", spec, 1).ok());
+  auto first = this->store_->start_chunk("j1", 0, 2, "w1", 2);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(this->store_->finish_chunk(first->id, {of_rank(0, 0)}, 3)->has_value());  // rank 1 goes again
+  const int64_t alone = this->store_->start_attempt("j1", 1, "w2", 4)->id;
+  ASSERT_TRUE(this->store_->finish_attempt(alone, exited(0), 5)->has_value());
+  auto results = this->store_->results_after("j1", 0, 10);
+  ASSERT_EQ(results->size(), 2u);
+  EXPECT_EQ(results->back().result.other_attempt_workers, std::vector<std::string>{"w1"});
+
+  auto wide = this->store_->start_chunk("j1", 2, 6, "w3", 6);
+  ASSERT_TRUE(wide.ok()) << wide.status();
+  ASSERT_TRUE(
+      this->store_->finish_chunk(wide->id, {of_rank(2, 0), of_rank(3, 0), of_rank(4, 0), of_rank(5, 0)}, 7)->has_value());
+  auto last = this->store_->start_chunk("j1", 6, 2, "w4", 8);
+  ASSERT_TRUE(last.ok()) << last.status();
+  ASSERT_TRUE(this->store_->finish_chunk(last->id, {of_rank(6, 0), of_rank(7, 0)}, 9)->has_value());
+  results = this->store_->results_after("j1", results->back().finish_seq, 10);
+  ASSERT_EQ(results->size(), 6u);
+  for (const RankRecord& result : *results) {
+    const bool ran_twice = result.result.rank >= 6;
+    EXPECT_EQ(result.result.other_attempt_workers,
+              ran_twice ? std::vector<std::string>{"w3"} : std::vector<std::string>{})
+        << "rank " << result.result.rank;
+  }
+}
+
 TYPED_TEST(JobStoreConformance, ALostChunkQueuesItsRanksAgainAndItsLateResultsAreRefused) {
   ASSERT_TRUE(this->store_->create_job("j1", spec_of(3), 1).ok());
   auto chunk = this->store_->start_chunk("j1", 0, 3, "w1", 2);
