@@ -459,45 +459,24 @@ void FarmState::worker_heartbeat(const std::string& worker_id, const WorkerHeart
 }
 
 void FarmState::worker_finished(const std::string& worker_id, std::vector<AttemptEnded> batch) {
-  {
-    absl::MutexLock lock(&finished_mutex_);
-    finished_waiting_.push_back({worker_id, std::move(batch)});
-  }
   absl::MutexLock lock(&mutex_);
-  std::vector<FinishedBatch> batches;
-  {
-    absl::MutexLock waiting(&finished_mutex_);
-    batches.swap(finished_waiting_);
-  }
-  // Empty when whoever held mutex_ before took this batch along: it has
-  // committed (or failed) by now.
-  if (!batches.empty()) record_results(batches);
-}
-
-void FarmState::record_results(std::vector<FinishedBatch>& batches) {
-  for (const FinishedBatch& finished : batches) {
-    if (auto session = workers_.sessions().find(finished.worker_id); session != workers_.sessions().end()) {
-      session->second.last_heard = absl::Now();
-    }
-  }
-  if (!resync_if_needed()) return;  // not acknowledged: the workers send them again
+  auto session = workers_.sessions().find(worker_id);
+  if (session == workers_.sessions().end()) return;
+  session->second.last_heard = absl::Now();
+  if (!resync_if_needed()) return;  // not acknowledged: the worker sends them again
   {
     // The results and the assignments they free room for reach the disk
     // together, in one transaction; acknowledgements and assignments go out
     // once it has committed.
     JobStore::Batch transaction(*store_);
     held_sends_.emplace();
-    for (FinishedBatch& finished : batches) {
-      auto session = workers_.sessions().find(finished.worker_id);
-      if (session == workers_.sessions().end()) continue;
-      for (AttemptEnded& ended : finished.results) {
-        if (!ended.chunk.empty()) {
-          finish_chunk(session->second, ended);
-        } else if (ended.result.result.status == RankStatus::kCancelled) {
-          keep_cancelled_output(session->second, ended);
-        } else {
-          finish_attempt(session->second, ended);
-        }
+    for (AttemptEnded& ended : batch) {
+      if (!ended.chunk.empty()) {
+        finish_chunk(session->second, ended);
+      } else if (ended.result.result.status == RankStatus::kCancelled) {
+        keep_cancelled_output(session->second, ended);
+      } else {
+        finish_attempt(session->second, ended);
       }
     }
     dispatch();

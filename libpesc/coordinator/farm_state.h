@@ -110,10 +110,7 @@ class FarmState final : private DispatchHost {
   void worker_heartbeat(const std::string& worker_id, const WorkerHeartbeat& heartbeat);
   // Records a batch of results in one transaction and acknowledges them
   // once it has committed; a failed one is acknowledged never, and the
-  // worker sends the results again. Batches of other workers that arrive
-  // meanwhile share the transaction: a commit writes a dozen pages or so
-  // however few results it holds. Returns once the batch is committed
-  // or has failed.
+  // worker sends the results again.
   void worker_finished(const std::string& worker_id, std::vector<AttemptEnded> batch);
   void worker_checkpoint(const std::string& worker_id, int64_t attempt_id, const BlobId& checkpoint);
   // A gang attempt holds its slot and offers a port; the last of a gang to
@@ -213,12 +210,6 @@ class FarmState final : private DispatchHost {
   // drop them. When the store fails, the reaper tries again.
   absl::Status requeue(const std::vector<int64_t>& attempts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void changed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  struct FinishedBatch {
-    std::string worker_id;
-    std::vector<AttemptEnded> results;
-  };
-  // worker_finished's work: the batches in one transaction.
-  void record_results(std::vector<FinishedBatch>& batches) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void finish_attempt(WorkerSession& session, AttemptEnded& ended) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Tells the worker its result is stored, so it may forget it.
   void acknowledge(const WorkerSession& session, int64_t attempt_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -268,10 +259,6 @@ class FarmState final : private DispatchHost {
   // Something changed since that count: a watcher served it gets woken to
   // read it again once it may be recounted.
   bool queued_stale_ ABSL_GUARDED_BY(mutex_) = false;
-  // Batches of results waiting for mutex_: whoever takes it next records
-  // all of them together. Taken alone or inside mutex_, never around it.
-  absl::Mutex finished_mutex_ ABSL_ACQUIRED_AFTER(mutex_);
-  std::vector<FinishedBatch> finished_waiting_ ABSL_GUARDED_BY(finished_mutex_);
   std::unique_ptr<std::thread> reaper_;
   absl::Time reaper_due_ ABSL_GUARDED_BY(mutex_) = absl::InfiniteFuture();
   OutputReads output_reads_;
