@@ -743,10 +743,7 @@ int FarmState::queued_at_workers(const std::string& job_id) {
 void FarmState::count_queued_at_workers() {
   queued_counted_at_ = absl::Now();
   queued_stale_ = false;
-  queued_by_job_.clear();
-  absl::StatusOr<std::vector<AttemptRecord>> attempts = store_->running_attempts();
-  if (!attempts.ok()) return;  // every rank sent counts as running, as before workers queued
-  queued_by_job_ = workers_.queued_by_job(*attempts);
+  queued_by_job_ = workers_.queued_by_job();
 }
 
 // After a store failure the round stops; the reaper tries again shortly.

@@ -50,7 +50,6 @@ class Outbox {
   // Asks for output.txt of a running attempt from `offset`, at most
   // `max_bytes` of it; the worker answers with an OutputRead of `request_id`.
   void read_output(int64_t request_id, int64_t attempt_id, int64_t offset, int max_bytes);
-  void push(v1::CoordinatorMessage message);
   // The next message; nullopt when there is none or when closed.
   std::optional<v1::CoordinatorMessage> pop();
   bool closed();
@@ -60,6 +59,7 @@ class Outbox {
   void on_ready(std::function<void()> ready);
 
  private:
+  void push(v1::CoordinatorMessage message);
   // The message that is still waiting last in line, when it is of this kind
   // and has room; otherwise a new one queued behind it.
   v1::CoordinatorMessage& joinable(v1::CoordinatorMessage::MessageCase kind, size_t adding_bytes)

@@ -20,23 +20,24 @@ constexpr int kMaxPrefetchPerSlot = 512;
 
 }  // namespace
 
+WorkerSession::HeldRanks WorkerSession::held(int64_t attempt) const {
+  auto ranks = held_ranks.find(attempt);
+  return ranks == held_ranks.end() ? HeldRanks{} : ranks->second;  // not held through hold(): one, of no job
+}
+
 int WorkerSession::ranks_held() const {
-  int held = 0;
-  for (const auto& [job_id, ranks] : ranks_held_by_job()) held += ranks;
-  return held;
+  int held_in_all = 0;
+  for (int64_t attempt : attempts) held_in_all += held(attempt).count;
+  return held_in_all;
 }
 
 std::map<std::string, int> WorkerSession::ranks_held_by_job() const {
-  std::map<std::string, int> held;
+  std::map<std::string, int> by_job;
   for (int64_t attempt : attempts) {
-    auto ranks = held_ranks.find(attempt);
-    if (ranks == held_ranks.end()) {
-      held[""] += 1;  // not held through hold(): counted, of no job
-    } else {
-      held[ranks->second.job_id] += ranks->second.count;
-    }
+    const HeldRanks ranks = held(attempt);
+    by_job[ranks.job_id] += ranks.count;
   }
-  return held;
+  return by_job;
 }
 
 std::set<int64_t> WorkerSession::started_attempts() const {
@@ -185,16 +186,14 @@ WorkerView WorkerRegistry::describe(WorkerRecord worker) const {
   return view;
 }
 
-std::map<std::string, int> WorkerRegistry::queued_by_job(const std::vector<AttemptRecord>& running) const {
+std::map<std::string, int> WorkerRegistry::queued_by_job() const {
   std::map<std::string, int> queued;
-  std::map<std::string, std::set<int64_t>> started_by_worker;
-  for (const AttemptRecord& attempt : running) {
-    const WorkerSession* session = find(attempt.worker_id);
-    if (session == nullptr) continue;
-    auto [started, first_seen] = started_by_worker.try_emplace(attempt.worker_id);
-    if (first_seen) started->second = session->started_attempts();
-    const bool in_a_slot = started->second.contains(attempt.id);
-    queued[attempt.job_id] += in_a_slot ? attempt.rank_count - 1 : attempt.rank_count;
+  for (const auto& [worker_id, session] : sessions_) {
+    const std::set<int64_t> started = session.started_attempts();
+    for (int64_t attempt : session.attempts) {
+      const WorkerSession::HeldRanks held = session.held(attempt);
+      queued[held.job_id] += started.contains(attempt) ? held.count - 1 : held.count;
+    }
   }
   return queued;
 }
@@ -222,16 +221,13 @@ std::vector<WorkerCapacity> WorkerRegistry::capacity() const {
   for (const auto& [worker_id, session] : sessions_) {
     if (!session.takes_ranks() || session.ends_too_soon(now_unix_ms)) continue;
     const int limit = session.slots * (1 + prefetch_per_slot_at(session.typical_rank_ms));
-    std::map<std::string, int> held_by_job = session.ranks_held_by_job();
-    int held = 0;
-    for (const auto& [job_id, ranks] : held_by_job) held += ranks;
     capacity.push_back({.worker_id = worker_id,
-                        .free = limit - held,
+                        .free = limit - session.ranks_held(),
                         .rooms = session.rooms,
                         .slots = session.slots,
                         .free_gpus = session.free_gpus(),
                         .unavailable_domains = session.unavailable_domains,
-                        .held_by_job = std::move(held_by_job)});
+                        .held_by_job = session.ranks_held_by_job()});
   }
   return capacity;
 }

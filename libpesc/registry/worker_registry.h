@@ -73,6 +73,8 @@ struct WorkerSession {
   // A rank of its typical time started at `now_unix_ms` would not end before
   // its allocation does (a worker of unknown pace gets ranks, and drains).
   bool ends_too_soon(int64_t now_unix_ms) const;
+  // The job and ranks of an attempt it holds.
+  HeldRanks held(int64_t attempt) const;
   // Ranks it holds: one per attempt, a chunk's all.
   int ranks_held() const;
   // The same, by job.
@@ -132,9 +134,8 @@ class WorkerRegistry {
   // --- what clients are told
   // A worker the ledger lists, with what the registry knows of it.
   WorkerView describe(WorkerRecord worker) const;
-  // Ranks of each job that workers hold but have not started, among these
-  // running attempts.
-  std::map<std::string, int> queued_by_job(const std::vector<AttemptRecord>& running) const;
+  // Ranks of each job that workers hold but have not started.
+  std::map<std::string, int> queued_by_job() const;
 
   std::map<std::string, WorkerSession>& sessions() { return sessions_; }
   const std::map<std::string, WorkerSession>& sessions() const { return sessions_; }

@@ -20,12 +20,6 @@ bool may_run_on(const QueuedJob& job, const WorkerCapacity& worker) {
   return false;
 }
 
-bool has_room_for(const QueuedJob& job, const WorkerCapacity& worker) {
-  if (job.prefetch_per_slot < 0) return true;
-  auto held = worker.held_by_job.find(job.job_id);
-  return held == worker.held_by_job.end() || held->second < worker.slots * (1 + job.prefetch_per_slot);
-}
-
 std::string why_waiting(const QueuedJob& job, const std::vector<ConnectedWorker>& workers) {
   if (job.pending <= 0) return "";
   if (workers.empty()) return "no worker is connected to the coordinator";
@@ -116,6 +110,13 @@ std::optional<std::vector<FreeGpu>> gpus_for(const QueuedJob& job, const WorkerC
 }
 
 namespace {
+
+// Whether the worker holds few enough of the job's ranks to be given another.
+bool has_room_for(const QueuedJob& job, const WorkerCapacity& worker) {
+  if (job.prefetch_per_slot < 0) return true;
+  auto held = worker.held_by_job.find(job.job_id);
+  return held == worker.held_by_job.end() || held->second < worker.slots * (1 + job.prefetch_per_slot);
+}
 
 // Takes the rank's GPUs out of the worker's free ones; their indices.
 std::vector<int> take_gpus(const QueuedJob& job, WorkerCapacity& worker) {

@@ -75,9 +75,6 @@ std::optional<std::vector<FreeGpu>> gpus_for(const QueuedJob& job, const WorkerC
 // Whether the job's domain, rooms and pin let it run on this worker.
 bool may_run_on(const QueuedJob& job, const WorkerCapacity& worker);
 
-// Whether the worker holds few enough of the job's ranks to be given another.
-bool has_room_for(const QueuedJob& job, const WorkerCapacity& worker);
-
 // A connected worker as far as a waiting job cares: all its GPUs (as
 // capacity.free_gpus), and why it takes no ranks at all (quarantined,
 // paused), empty when it does.

@@ -185,9 +185,7 @@ TEST(WorkerRegistryTest, RanksQueuedAtAWorkerAreThoseBeyondItsSlots) {
   WorkerSession& session = registry.sessions()["w1"] = online(1);
   session.hold(1, "j1", 1, {});
   session.hold(2, "j2", 4, {});
-  const std::vector<AttemptRecord> running = {{.id = 1, .job_id = "j1", .worker_id = "w1"},
-                                              {.id = 2, .job_id = "j2", .worker_id = "w1", .rank_count = 4}};
-  EXPECT_EQ(registry.queued_by_job(running), (std::map<std::string, int>{{"j1", 0}, {"j2", 4}}));
+  EXPECT_EQ(registry.queued_by_job(), (std::map<std::string, int>{{"j1", 0}, {"j2", 4}}));
   const WorkerView view = registry.describe(WorkerRecord{.id = "w1", .slots = 1});
   EXPECT_TRUE(view.online);
   EXPECT_EQ(view.running, 1);
