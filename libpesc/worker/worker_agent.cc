@@ -30,6 +30,7 @@
 #include "pesc/v1/pesc.grpc.pb.h"
 #include "transport/transport.h"
 #include "worker/assignment_conversion.h"
+#include "worker/coordinator_link.h"
 #include "worker/coordinator_blobs.h"
 #include "worker/disk_room.h"
 #include "worker/host_load.h"
@@ -68,7 +69,6 @@ absl::StatusOr<std::string> stable_worker_id(const fs::path& work_dir) {
 // its exit (tens of milliseconds for Python).
 constexpr absl::Duration kWarmRunnerIdle = absl::Seconds(2);
 
-using Stream = grpc::ClientReaderWriter<v1::WorkerMessage, v1::CoordinatorMessage>;
 
 // Kills the process group of every process whose working directory lies
 // under `runs_dir`: ranks orphaned when an earlier life of this worker was
@@ -217,13 +217,18 @@ struct WorkerAgent::Impl {
   v1::Heartbeat told ABSL_GUARDED_BY(mutex);  // the last heartbeat sent
   absl::Time told_at ABSL_GUARDED_BY(mutex) = absl::InfinitePast();
 
-  absl::Mutex write_mutex;  // one writer at a time on the stream
-  Stream* stream ABSL_GUARDED_BY(write_mutex) = nullptr;
+  absl::Mutex link_mutex;
+  // The registered stream, null between streams. send() is never called
+  // under `mutex`, which handle() takes on the stream's thread.
+  std::shared_ptr<CoordinatorLink> link ABSL_GUARDED_BY(link_mutex);
 
   std::vector<std::thread> threads;
 
   void connection_loop();
   absl::Status run_session(bool& registered);
+  // The coordinator's answer to a registration: the stream now carries
+  // messages both ways.
+  void registered_on(CoordinatorLink& link, const v1::Registered& registered);
   void tell(const std::string& status) {
     if (options.on_status) options.on_status(status);
   }
@@ -281,8 +286,12 @@ struct WorkerAgent::Impl {
 };
 
 bool WorkerAgent::Impl::send(const v1::WorkerMessage& message) {
-  absl::MutexLock lock(&write_mutex);
-  return stream != nullptr && stream->Write(message);
+  std::shared_ptr<CoordinatorLink> current;
+  {
+    absl::MutexLock lock(&link_mutex);
+    current = link;
+  }
+  return current != nullptr && current->send(message);
 }
 
 void WorkerAgent::Impl::connection_loop() {
@@ -360,36 +369,44 @@ absl::Status WorkerAgent::Impl::run_session(bool& registered) {
     }
     for (const auto& [attempt, result] : unacknowledged) registration.add_attempts_in_hand(attempt);
   }
-  std::unique_ptr<Stream> connection = workers_stub->Connect(&context);
-  v1::CoordinatorMessage reply;
-  registered = connection->Write(hello) && connection->Read(&reply) && reply.has_registered();
-  if (registered) {
-    tell("connected to the coordinator");
-    {
-      absl::MutexLock lock(&mutex);
-      heartbeat = std::chrono::milliseconds(std::max(100, reply.registered().heartbeat_ms()));
-      idle_keepalive = std::chrono::milliseconds(std::max(0, reply.registered().idle_keepalive_ms()));
-      told_at = absl::InfinitePast();  // a new session hears everything once
-    }
-    {
-      absl::MutexLock lock(&write_mutex);
-      stream = connection.get();
-    }
-    resume(reply.registered());
-    while (connection->Read(&reply)) handle(reply);
-  }
+  // Read by gRPC's thread alone until wait() returns.
+  bool answered = false;
+  std::shared_ptr<CoordinatorLink> connection = CoordinatorLink::open(
+      *workers_stub, context, std::move(hello),
+      [&](CoordinatorLink& opened, const v1::CoordinatorMessage& message) {
+        if (answered) return handle(message);
+        answered = true;
+        if (!message.has_registered()) return context.TryCancel();
+        registered = true;
+        registered_on(opened, message.registered());
+      });
+  // A coordinator that refused the worker (a missing or revoked token, say)
+  // ends the stream with its reason.
+  const grpc::Status ended = connection->wait();
   {
-    absl::MutexLock lock(&write_mutex);
-    stream = nullptr;
+    absl::MutexLock lock(&link_mutex);
+    link = nullptr;
   }
   {
     absl::MutexLock lock(&mutex);
     stream_context = nullptr;
   }
-  // A coordinator that refused the worker (a missing or revoked token, say)
-  // has ended the stream with its reason; cancelling would hide it.
-  if (registered) context.TryCancel();
-  return to_absl(connection->Finish());
+  return to_absl(ended);
+}
+
+void WorkerAgent::Impl::registered_on(CoordinatorLink& registered_link, const v1::Registered& registered) {
+  tell("connected to the coordinator");
+  {
+    absl::MutexLock lock(&mutex);
+    heartbeat = std::chrono::milliseconds(std::max(100, registered.heartbeat_ms()));
+    idle_keepalive = std::chrono::milliseconds(std::max(0, registered.idle_keepalive_ms()));
+    told_at = absl::InfinitePast();  // a new session hears everything once
+  }
+  {
+    absl::MutexLock lock(&link_mutex);
+    link = registered_link.shared_from_this();
+  }
+  resume(registered);
 }
 
 // Drops what the coordinator no longer wants; everything else not yet
