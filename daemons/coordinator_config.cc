@@ -34,7 +34,7 @@ absl::Status apply_setting(const SettingsSection& top, const Setting& setting, C
 
 }  // namespace
 
-absl::StatusOr<std::vector<v1::PoolSpec>> apply_config_file(CLI::App& app, const std::filesystem::path& file) {
+absl::StatusOr<std::vector<PoolSpec>> apply_config_file(CLI::App& app, const std::filesystem::path& file) {
   auto parsed = read_settings_file(file);
   if (!parsed.ok()) return parsed.status();
   const std::map<std::string, CLI::Option*> options = settable_options(app);
@@ -46,7 +46,7 @@ absl::StatusOr<std::vector<v1::PoolSpec>> apply_config_file(CLI::App& app, const
       return applied;
     }
   }
-  std::vector<v1::PoolSpec> pools;
+  std::vector<PoolSpec> pools;
   std::set<std::string> names;
   for (const SettingsSection& section : parsed->sections) {
     if (section.kind() != "pool") {

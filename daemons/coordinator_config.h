@@ -11,14 +11,14 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "pesc/v1/admin.pb.h"
+#include "pool/pool_types.h"
 
 namespace pesc {
 
 // Sets each option of `app` that the command line left out from the file,
 // and returns the file's pools, checked. Errors name the file, the line and
 // what to change.
-absl::StatusOr<std::vector<v1::PoolSpec>> apply_config_file(CLI::App& app, const std::filesystem::path& file);
+absl::StatusOr<std::vector<PoolSpec>> apply_config_file(CLI::App& app, const std::filesystem::path& file);
 
 }  // namespace pesc
 

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/administration.h"
+#include "pool/pool_conversion.h"
 #include "transport/transport.h"
 
 namespace pesc {
@@ -81,13 +82,13 @@ grpc::Status AdminService::WhoAmI(grpc::ServerContext* context, const v1::WhoAmI
 grpc::Status AdminService::AddPool(grpc::ServerContext* context, const v1::AddPoolRequest* request,
                                    v1::AddPoolResponse*) {
   if (auto caller = authenticate(context, Needs::kAdmin); !caller.ok()) return to_grpc(caller.status());
-  return to_grpc(pools_->add(request->spec()));
+  return to_grpc(pools_->add(from_proto(request->spec())));
 }
 
 grpc::Status AdminService::ListPools(grpc::ServerContext* context, const v1::ListPoolsRequest*,
                                      v1::ListPoolsResponse* response) {
   if (auto caller = authenticate(context, Needs::kUser); !caller.ok()) return to_grpc(caller.status());
-  for (v1::PoolStatus& pool : pools_->list()) *response->add_pools() = std::move(pool);
+  for (const PoolStatus& pool : pools_->list()) *response->add_pools() = to_proto(pool);
   return grpc::Status::OK;
 }
 

@@ -66,9 +66,9 @@ absl::StatusOr<std::unique_ptr<PoolManager>> open_pools(const CoordinatorOptions
   };
   PESC_ASSIGN_OR_RETURN(auto pools,
                         PoolManager::open(state_database_file(options.state_dir), options.state_dir / "pools", host));
-  for (const v1::PoolSpec& spec : options.pools) {
+  for (const PoolSpec& spec : options.pools) {
     if (absl::Status put = pools->put(spec); !put.ok()) {
-      return absl::Status(put.code(), absl::StrCat("pool ", spec.name(), ": ", put.message()));
+      return absl::Status(put.code(), absl::StrCat("pool ", spec.name, ": ", put.message()));
     }
   }
   state.set_waiting_note([raw = pools.get()] { return raw->waiting_note(); });

@@ -19,7 +19,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
-#include "pesc/v1/admin.pb.h"
+#include "pool/pool_types.h"
 
 namespace pesc {
 
@@ -77,7 +77,7 @@ struct CoordinatorOptions {
   std::filesystem::path pool_tls_ca;
   // Pools put in the pool store at start, replacing those of the same name
   // (a config file's); checked with check_pool_spec beforehand.
-  std::vector<v1::PoolSpec> pools;
+  std::vector<PoolSpec> pools;
 };
 
 // What another front end (the HTTP API, libpesc/http) calls, as the gRPC

@@ -17,6 +17,7 @@
 #include "common/status_macros.h"
 #include "coordinator/farm_state.h"
 #include "farm/embedded_farm.h"
+#include "pool/pool_conversion.h"
 #include "security/lab_certificates.h"
 
 namespace pesc {
@@ -182,16 +183,7 @@ absl::Status PoolSession::start_coordinator(const FarmOptions& options) {
 
 absl::Status PoolSession::add_pool(const PoolOptions& pool) {
   v1::AddPoolRequest request;
-  v1::PoolSpec& spec = *request.mutable_spec();
-  spec.set_name(pool_name_);
-  spec.set_batch_system(pool.batch_system);
-  spec.set_partition(pool.partition);
-  spec.set_time_limit_s(pool.time_limit.count());
-  spec.set_max_workers(pool.max_workers);
-  spec.set_slots_per_worker(pool.slots_per_worker);
-  spec.set_idle_timeout_s(pool.idle_timeout.count());
-  spec.mutable_submit_args()->Add(pool.submit_args.begin(), pool.submit_args.end());
-  spec.mutable_worker_args()->Add(pool.worker_args.begin(), pool.worker_args.end());
+  *request.mutable_spec() = to_proto(pool_spec_of(pool_name_, pool));
   grpc::ClientContext context;
   set_deadline(context, kAdminCallTimeout);
   v1::AddPoolResponse response;

@@ -163,12 +163,12 @@ absl::StatusOr<const BatchSystem*> find_batch_system(const std::string& name) {
                                           "\"; pesc ships slurm, and any other is a template file (--template FILE)"));
 }
 
-absl::StatusOr<BatchSystem> batch_system_of(const v1::PoolSpec& spec) {
-  if (!spec.batch_template().empty()) {
-    return parse_batch_system(spec.batch_template(),
-                              spec.batch_template_file().empty() ? "the template" : spec.batch_template_file());
+absl::StatusOr<BatchSystem> batch_system_of(const PoolSpec& spec) {
+  if (!spec.batch_template.empty()) {
+    return parse_batch_system(spec.batch_template,
+                              spec.batch_template_file.empty() ? "the template" : spec.batch_template_file);
   }
-  auto built_in = find_batch_system(spec.batch_system());
+  auto built_in = find_batch_system(spec.batch_system);
   if (!built_in.ok()) return built_in.status();
   return **built_in;
 }

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "pesc/v1/admin.pb.h"
+#include "pool/pool_types.h"
 
 namespace pesc {
 
@@ -58,7 +58,7 @@ absl::StatusOr<BatchSystem> parse_batch_system(const std::string& text, const st
 
 // A pool's batch system: its template when it has one (batch_template),
 // else the built-in one it names (batch_system).
-absl::StatusOr<BatchSystem> batch_system_of(const v1::PoolSpec& spec);
+absl::StatusOr<BatchSystem> batch_system_of(const PoolSpec& spec);
 
 // The command line with its values filled in, as the header says.
 std::vector<std::string> expand_command(const std::vector<std::string>& command,

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <iostream>
 
-#include <google/protobuf/util/message_differencer.h>
-
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -52,21 +50,23 @@ std::string last_log_line(const fs::path& log) {
 }
 
 // The spec checked, its batch_system the template's name when it has one.
-absl::StatusOr<v1::PoolSpec> checked_spec(v1::PoolSpec spec) {
-  if (absl::Status name = check_identity_name(spec.name()); !name.ok()) return name;
+absl::StatusOr<PoolSpec> checked_spec(PoolSpec spec) {
+  if (absl::Status name = check_identity_name(spec.name); !name.ok()) return name;
   auto batch = batch_system_of(spec);
   if (!batch.ok()) return batch.status();
-  spec.set_batch_system(batch->name);
-  if (spec.max_workers() < 1) return absl::InvalidArgumentError("--max-workers must be at least 1");
-  if (spec.slots_per_worker() < 1) return absl::InvalidArgumentError("--slots-per-worker must be at least 1");
-  if (spec.time_limit_s() < 60) return absl::InvalidArgumentError("--time-limit must be at least 1m");
-  if (spec.idle_timeout_s() < 1) return absl::InvalidArgumentError("--idle-timeout must be at least 1s");
+  spec.batch_system = batch->name;
+  if (spec.max_workers < 1) return absl::InvalidArgumentError("--max-workers must be at least 1");
+  if (spec.slots_per_worker < 1) return absl::InvalidArgumentError("--slots-per-worker must be at least 1");
+  if (spec.time_limit < std::chrono::minutes(1)) return absl::InvalidArgumentError("--time-limit must be at least 1m");
+  if (spec.idle_timeout < std::chrono::seconds(1)) {
+    return absl::InvalidArgumentError("--idle-timeout must be at least 1s");
+  }
   return spec;
 }
 
 }  // namespace
 
-absl::Status check_pool_spec(const v1::PoolSpec& spec) { return checked_spec(spec).status(); }
+absl::Status check_pool_spec(const PoolSpec& spec) { return checked_spec(spec).status(); }
 
 absl::StatusOr<std::unique_ptr<PoolManager>> PoolManager::open(const fs::path& database_file, fs::path pools_dir,
                                                                PoolHost host) {
@@ -77,8 +77,8 @@ absl::StatusOr<std::unique_ptr<PoolManager>> PoolManager::open(const fs::path& d
   auto manager =
       std::unique_ptr<PoolManager>(new PoolManager(std::move(*store), std::move(pools_dir), std::move(host)));
   absl::MutexLock lock(&manager->mutex_);
-  for (v1::PoolSpec& spec : *specs) {
-    const std::string name = spec.name();
+  for (PoolSpec& spec : *specs) {
+    const std::string name = spec.name;
     if (absl::Status opened = manager->open_pool(std::move(spec), false); !opened.ok()) {
       return absl::Status(opened.code(), absl::StrCat("pool ", name, ": ", opened.message()));
     }
@@ -91,20 +91,20 @@ PoolManager::PoolManager(std::unique_ptr<PoolStore> store, fs::path pools_dir, P
 
 PoolManager::~PoolManager() { shut_down(); }
 
-absl::Status PoolManager::open_pool(v1::PoolSpec spec, bool added) {
+absl::Status PoolManager::open_pool(PoolSpec spec, bool added) {
   Pool pool;
   pool.adopt_listed = !added;
   auto batch = batch_system_of(spec);
   if (!batch.ok()) return batch.status();
   pool.batch = *std::move(batch);
-  pool.dir = pools_dir_ / spec.name();
+  pool.dir = pools_dir_ / spec.name;
   std::error_code error;
   fs::create_directories(pool.dir, error);
   if (error) return absl::InternalError(absl::StrCat("cannot make ", pool.dir.string(), ": ", error.message()));
   // The token goes to pilots in a file only its owner (who submits them) reads.
   const fs::path token_file = pool.dir / "join.token";
   if (added || !fs::exists(token_file)) {
-    auto token = host_.issue_token(spec.name());
+    auto token = host_.issue_token(spec.name);
     if (!token.ok()) return token.status();
     if (!token->empty()) {
       if (absl::Status written = write_file_with_mode(token_file, *token + "\n", 0600); !written.ok()) return written;
@@ -112,7 +112,7 @@ absl::Status PoolManager::open_pool(v1::PoolSpec spec, bool added) {
   }
   if (fs::exists(token_file)) pool.token_file = token_file;
   pool.spec = std::move(spec);
-  const std::string name = pool.spec.name();
+  const std::string name = pool.spec.name;
   pools_[name] = std::move(pool);
   return absl::OkStatus();
 }
@@ -139,38 +139,38 @@ void PoolManager::shut_down() {
   }
 }
 
-absl::Status PoolManager::add(v1::PoolSpec spec) {
+absl::Status PoolManager::add(PoolSpec spec) {
   auto checked = checked_spec(std::move(spec));
   if (!checked.ok()) return checked.status();
   absl::MutexLock lock(&mutex_);
-  if (pools_.contains(checked->name())) {
-    return absl::AlreadyExistsError(absl::StrCat("there is a pool \"", checked->name(),
-                                                 "\" already; `pesc pool remove ", checked->name(), "` first"));
+  if (pools_.contains(checked->name)) {
+    return absl::AlreadyExistsError(absl::StrCat("there is a pool \"", checked->name,
+                                                 "\" already; `pesc pool remove ", checked->name, "` first"));
   }
   return add_checked(*std::move(checked));
 }
 
-absl::Status PoolManager::put(v1::PoolSpec spec) {
+absl::Status PoolManager::put(PoolSpec spec) {
   auto checked = checked_spec(std::move(spec));
   if (!checked.ok()) return checked.status();
   absl::MutexLock lock(&mutex_);
   // Before the first look at the batch system, the pilots a replaced pool
   // left are still to be taken over (and cancelled when not needed).
   bool adopt_listed = false;
-  if (auto pool = pools_.find(checked->name()); pool != pools_.end()) {
-    if (google::protobuf::util::MessageDifferencer::Equals(pool->second.spec, *checked)) return absl::OkStatus();
+  if (auto pool = pools_.find(checked->name); pool != pools_.end()) {
+    if (pool->second.spec == *checked) return absl::OkStatus();
     adopt_listed = pool->second.adopt_listed;
-    if (auto removed = remove_locked(checked->name()); !removed.ok()) return removed.status();
+    if (auto removed = remove_locked(checked->name); !removed.ok()) return removed.status();
   }
-  const std::string name = checked->name();
+  const std::string name = checked->name;
   if (absl::Status added = add_checked(*std::move(checked)); !added.ok()) return added;
   pools_[name].adopt_listed = adopt_listed;
   return absl::OkStatus();
 }
 
-absl::Status PoolManager::add_checked(v1::PoolSpec spec) {
+absl::Status PoolManager::add_checked(PoolSpec spec) {
   if (absl::Status stored = store_->put(spec); !stored.ok()) return stored;
-  const std::string name = spec.name();
+  const std::string name = spec.name;
   if (absl::Status opened = open_pool(std::move(spec), true); !opened.ok()) {
     (void)store_->remove(name);  // the pool is refused as a whole; the error said why
     return opened;
@@ -213,9 +213,9 @@ absl::Status PoolManager::resume(const std::string& name) {
   return absl::OkStatus();
 }
 
-std::vector<v1::PoolStatus> PoolManager::list() {
+std::vector<PoolStatus> PoolManager::list() {
   absl::MutexLock lock(&mutex_);
-  std::vector<v1::PoolStatus> statuses;
+  std::vector<PoolStatus> statuses;
   for (const auto& [name, pool] : pools_) statuses.push_back(status_of(pool));
   return statuses;
 }
@@ -251,7 +251,7 @@ void PoolManager::tick(Pool& pool, int waiting, const std::set<std::string>& onl
   if (waiting > 0) pool.last_demand = now;
   if (waiting == 0 && now - pool.last_demand > kCancelAfter) {
     if (const int cancelled = cancel_waiting(pool); cancelled > 0) {
-      log(pool.spec.name(), absl::StrCat("no rank waits: cancelled ", cancelled, " pilots still queued"));
+      log(pool.spec.name, absl::StrCat("no rank waits: cancelled ", cancelled, " pilots still queued"));
     }
     return;
   }
@@ -262,16 +262,16 @@ void PoolManager::tick(Pool& pool, int waiting, const std::set<std::string>& onl
     coming += pilot.joined ? 0 : 1;
     queued += pilot.running ? 0 : 1;
   }
-  const int slots = pool.spec.slots_per_worker();
+  const int slots = pool.spec.slots_per_worker;
   int wanted = (waiting + slots - 1) / slots - coming;
-  wanted = std::min(wanted, pool.spec.max_workers() - static_cast<int>(pool.pilots.size()));
+  wanted = std::min(wanted, pool.spec.max_workers - static_cast<int>(pool.pilots.size()));
   wanted = std::min(wanted, kMaxWaitingPilots - queued);
   if (wanted > 0 && now >= pool.next_submit) submit(pool, wanted);
 }
 
 void PoolManager::follow_pilots(Pool& pool, const std::set<std::string>& online) {
   if (pool.pilots.empty() && !pool.adopt_listed) return;
-  const std::vector<std::string> argv = expand_command(pool.batch.status, {{"pool", pool.spec.name()}});
+  const std::vector<std::string> argv = expand_command(pool.batch.status, {{"pool", pool.spec.name}});
   auto listed = run_command(argv, kCommandTimeout);
   if (!listed.ok() || listed->exit_code != 0) {
     // The batch system may be busy for a moment; the next tick asks again.
@@ -287,17 +287,17 @@ void PoolManager::follow_pilots(Pool& pool, const std::set<std::string>& online)
   if (pool.adopt_listed) {
     pool.adopt_listed = false;
     for (const auto& [id, state] : states) pool.pilots[id] = Pilot{.submitted = now, .joined = true};
-    if (!states.empty()) log(pool.spec.name(), absl::StrCat("took over ", states.size(), " pilots still listed"));
+    if (!states.empty()) log(pool.spec.name, absl::StrCat("took over ", states.size(), " pilots still listed"));
   }
   std::vector<std::string> never_started;
   std::vector<std::string> never_joined;
   for (auto it = pool.pilots.begin(); it != pool.pilots.end();) {
     const std::string& id = it->first;
     Pilot& pilot = it->second;
-    if (online.contains(worker_id_of(pool.spec.name(), id)) && !pilot.joined) {
+    if (online.contains(worker_id_of(pool.spec.name, id)) && !pilot.joined) {
       pilot.joined = true;
       pool.failures_in_a_row = 0;
-      log(pool.spec.name(), absl::StrCat("pilot ", id, " joined, ", absl::FormatDuration(now - pilot.submitted),
+      log(pool.spec.name, absl::StrCat("pilot ", id, " joined, ", absl::FormatDuration(now - pilot.submitted),
                                          " after its submit"));
     }
     auto state = states.find(id);
@@ -341,19 +341,19 @@ std::string PoolManager::pilot_script(const Pool& pool) const {
                                      "--coordinator",
                                      setup_.coordinator_address,
                                      "--slots",
-                                     absl::StrCat(pool.spec.slots_per_worker()),
+                                     absl::StrCat(pool.spec.slots_per_worker),
                                      "--idle-timeout",
-                                     absl::StrCat(pool.spec.idle_timeout_s(), "s"),
+                                     absl::StrCat(pool.spec.idle_timeout.count(), "s"),
                                      "--no-owners-first"};
   if (!pool.token_file.empty()) {
     worker.push_back("--token-file");
     worker.push_back(pool.token_file.string());
   }
   worker.insert(worker.end(), setup_.connection_args.begin(), setup_.connection_args.end());
-  worker.insert(worker.end(), pool.spec.worker_args().begin(), pool.spec.worker_args().end());
+  worker.insert(worker.end(), pool.spec.worker_args.begin(), pool.spec.worker_args.end());
   std::vector<std::string> quoted;
   for (const std::string& word : worker) quoted.push_back(shell_quote(word));
-  return expand_text(pool.batch.script, {{"pool", pool.spec.name()},
+  return expand_text(pool.batch.script, {{"pool", pool.spec.name},
                                           {"log_dir", shell_quote(pool.dir.string())},
                                           {"worker", absl::StrJoin(quoted, " ")}});
 }
@@ -364,15 +364,14 @@ void PoolManager::submit(Pool& pool, int count) {
     return failed(pool, absl::StrCat("cannot write the pilot script: ", written.message()));
   }
   const std::map<std::string, std::string> values = {
-      {"pool", pool.spec.name()},
+      {"pool", pool.spec.name},
       {"script", script.string()},
       {"count", absl::StrCat(count)},
       {"last", count > 1 ? absl::StrCat(count - 1) : ""},
-      {"partition", pool.spec.partition()},
-      {"minutes", absl::StrCat((pool.spec.time_limit_s() + 59) / 60)},
-      {"slots", absl::StrCat(pool.spec.slots_per_worker())}};
-  const std::vector<std::string> extra(pool.spec.submit_args().begin(), pool.spec.submit_args().end());
-  const std::vector<std::string> argv = expand_command(pool.batch.submit, values, extra);
+      {"partition", pool.spec.partition},
+      {"minutes", absl::StrCat((pool.spec.time_limit.count() + 59) / 60)},
+      {"slots", absl::StrCat(pool.spec.slots_per_worker)}};
+  const std::vector<std::string> argv = expand_command(pool.batch.submit, values, pool.spec.submit_args);
   auto submitted = run_command(argv, kCommandTimeout);
   if (!submitted.ok()) return failed(pool, std::string(submitted.status().message()));
   std::string job(absl::StripAsciiWhitespace(submitted->out));
@@ -385,7 +384,7 @@ void PoolManager::submit(Pool& pool, int count) {
     pool.pilots[id] = Pilot{.submitted = now};
   }
   pool.submitted += count;
-  log(pool.spec.name(), absl::StrCat("submitted ", count, count > 1 ? " pilots as array job " : " pilot as job ", job));
+  log(pool.spec.name, absl::StrCat("submitted ", count, count > 1 ? " pilots as array job " : " pilot as job ", job));
 }
 
 int PoolManager::cancel(Pool& pool, const std::vector<std::string>& ids) {
@@ -394,7 +393,7 @@ int PoolManager::cancel(Pool& pool, const std::vector<std::string>& ids) {
   auto cancelled = run_command(argv, kCommandTimeout);
   if (!cancelled.ok() || cancelled->exit_code != 0) {
     // Pilots cancelled in vain still leave when idle or at their walltime.
-    log(pool.spec.name(),
+    log(pool.spec.name,
         cancelled.ok() ? describe_failure(argv, *cancelled) : std::string(cancelled.status().message()));
   }
   for (const std::string& id : ids) pool.pilots.erase(id);
@@ -416,48 +415,47 @@ std::string resume_advice(const std::string& pool_name) {
 void PoolManager::failed(Pool& pool, const std::string& why) {
   pool.last_failure = why;
   pool.failures_in_a_row += 1;
-  log(pool.spec.name(), why);
+  log(pool.spec.name, why);
   // Backs off: 4 s, 8 s, ... up to 5 minutes.
   pool.next_submit =
       absl::Now() + std::min(absl::Seconds(2) * (int64_t{1} << std::min(pool.failures_in_a_row, 8)), absl::Minutes(5));
   if (pool.failures_in_a_row >= kFailuresToPause && pool.paused.empty()) {
     pool.paused = absl::StrCat("paused after ", pool.failures_in_a_row, " failures of ", pool.batch.name,
                                " in a row; the last: ", why);
-    log(pool.spec.name(), pool.paused);
+    log(pool.spec.name, pool.paused);
   }
 }
 
-v1::PoolStatus PoolManager::status_of(const Pool& pool) const {
-  v1::PoolStatus status;
-  *status.mutable_spec() = pool.spec;
+PoolStatus PoolManager::status_of(const Pool& pool) const {
+  PoolStatus status{.spec = pool.spec,
+                    .pilots_submitted = pool.submitted,
+                    .paused = pool.paused,
+                    .last_failure = pool.last_failure};
   std::set<std::string> reasons;
   for (const auto& [id, pilot] : pool.pilots) {
     if (pilot.running) {
-      status.set_pilots_running(status.pilots_running() + 1);
+      ++status.pilots_running;
     } else {
-      status.set_pilots_pending(status.pilots_pending() + 1);
+      ++status.pilots_pending;
       if (!pilot.reason.empty()) reasons.insert(pilot.reason);
     }
   }
-  status.set_pilots_submitted(pool.submitted);
-  status.set_paused(pool.paused);
-  status.set_last_failure(pool.last_failure);
-  status.set_pending_reason(absl::StrJoin(reasons, ", "));
+  status.pending_reason = absl::StrJoin(reasons, ", ");
   return status;
 }
 
 void PoolManager::update_note() {
   std::vector<std::string> notes;
   for (const auto& [name, pool] : pools_) {
-    const v1::PoolStatus status = status_of(pool);
-    if (!status.paused().empty()) {
-      notes.push_back(absl::StrCat("pool ", name, " is ", status.paused(), ". ", resume_advice(name)));
-    } else if (status.pilots_pending() > 0) {
-      notes.push_back(absl::StrCat("pool ", name, ": ", status.pilots_pending(), " pilots wait in ",
-                                   pool.batch.name, status.pending_reason().empty() ? "" : " (",
-                                   status.pending_reason(), status.pending_reason().empty() ? "" : ")"));
-    } else if (!status.last_failure().empty()) {
-      notes.push_back(absl::StrCat("pool ", name, ": ", status.last_failure()));
+    const PoolStatus status = status_of(pool);
+    if (!status.paused.empty()) {
+      notes.push_back(absl::StrCat("pool ", name, " is ", status.paused, ". ", resume_advice(name)));
+    } else if (status.pilots_pending > 0) {
+      notes.push_back(absl::StrCat("pool ", name, ": ", status.pilots_pending, " pilots wait in ", pool.batch.name,
+                                   status.pending_reason.empty() ? "" : " (", status.pending_reason,
+                                   status.pending_reason.empty() ? "" : ")"));
+    } else if (!status.last_failure.empty()) {
+      notes.push_back(absl::StrCat("pool ", name, ": ", status.last_failure));
     }
   }
   absl::MutexLock lock(&note_mutex_);

@@ -27,9 +27,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "pesc/v1/admin.pb.h"
 #include "pool/batch_system.h"
 #include "pool/pool_store.h"
+#include "pool/pool_types.h"
 
 namespace pesc {
 
@@ -55,7 +55,7 @@ struct PilotSetup {
 
 // InvalidArgument saying what to change in a pool's spec (its name, its
 // batch system or template, its numbers); what `add` checks first.
-absl::Status check_pool_spec(const v1::PoolSpec& spec);
+absl::Status check_pool_spec(const PoolSpec& spec);
 
 class PoolManager {
  public:
@@ -71,14 +71,14 @@ class PoolManager {
 
   // A spec with a template (batch_template) is stored with the template's
   // name as its batch_system.
-  absl::Status add(v1::PoolSpec spec);
+  absl::Status add(PoolSpec spec);
   // Adds the pool, or replaces the one of that name (cancelling its pilots)
   // unless its spec is the same: the pools of a config file at each start.
-  absl::Status put(v1::PoolSpec spec);
+  absl::Status put(PoolSpec spec);
   // The pilots it cancelled.
   absl::StatusOr<int> remove(const std::string& name);
   absl::Status resume(const std::string& name);
-  std::vector<v1::PoolStatus> list();
+  std::vector<PoolStatus> list();
   // What the pools do about waiting ranks, for a waiting job's reason;
   // empty without pools.
   std::string waiting_note();
@@ -92,7 +92,7 @@ class PoolManager {
     std::string reason;  // why it waits, in the batch system's words
   };
   struct Pool {
-    v1::PoolSpec spec;
+    PoolSpec spec;
     BatchSystem batch;
     std::filesystem::path dir;
     std::filesystem::path token_file;  // empty: pilots go without a token
@@ -110,8 +110,8 @@ class PoolManager {
 
   PoolManager(std::unique_ptr<PoolStore> store, std::filesystem::path pools_dir, PoolHost host);
   // `added`: new, not reopened at a restart.
-  absl::Status open_pool(v1::PoolSpec spec, bool added) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  absl::Status add_checked(v1::PoolSpec spec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  absl::Status open_pool(PoolSpec spec, bool added) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  absl::Status add_checked(PoolSpec spec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   absl::StatusOr<int> remove_locked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void loop();
   void tick(Pool& pool, int waiting, const std::set<std::string>& online) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -122,7 +122,7 @@ class PoolManager {
   int cancel(Pool& pool, const std::vector<std::string>& ids) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   int cancel_waiting(Pool& pool) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void failed(Pool& pool, const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  v1::PoolStatus status_of(const Pool& pool) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  PoolStatus status_of(const Pool& pool) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void update_note() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const std::filesystem::path pools_dir_;

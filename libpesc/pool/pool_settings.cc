@@ -4,19 +4,18 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/files.h"
-#include "pesc/pesc.h"
 #include "pool/pool_manager.h"
 
 namespace pesc {
 namespace {
 
-absl::StatusOr<int64_t> seconds_of(const SettingsSection& section, const Setting& setting) {
+absl::StatusOr<std::chrono::seconds> seconds_of(const SettingsSection& section, const Setting& setting) {
   absl::Duration duration;
   if (!absl::ParseDuration(setting.value, &duration) || duration <= absl::ZeroDuration()) {
     return section.error(setting, absl::StrCat("\"", setting.key, "\" wants a duration such as 90s, 5m or 1h, not \"",
                                                setting.value, "\""));
   }
-  return absl::ToInt64Seconds(duration);
+  return std::chrono::seconds(absl::ToInt64Seconds(duration));
 }
 
 absl::StatusOr<int32_t> count_of(const SettingsSection& section, const Setting& setting) {
@@ -29,7 +28,7 @@ absl::StatusOr<int32_t> count_of(const SettingsSection& section, const Setting& 
 }
 
 absl::Status set_batch_system(const SettingsSection& section, const std::filesystem::path& base_dir,
-                              v1::PoolSpec& spec) {
+                              PoolSpec& spec) {
   const Setting* named = section.find("batch-system");
   const Setting* file = section.find("template");
   if ((named == nullptr) == (file == nullptr)) {
@@ -38,52 +37,46 @@ absl::Status set_batch_system(const SettingsSection& section, const std::filesys
                                                    "(another batch system's template)"));
   }
   if (named != nullptr) {
-    spec.set_batch_system(named->value);
+    spec.batch_system = named->value;
     return absl::OkStatus();
   }
+  spec.batch_system.clear();  // the template's name, once checked
   const std::filesystem::path path = base_dir / file->value;
   auto text = read_file(path);
   if (!text.ok()) return section.error(*file, std::string(text.status().message()));
-  spec.set_batch_template(*text);
-  spec.set_batch_template_file(path.string());
+  spec.batch_template = *std::move(text);
+  spec.batch_template_file = path.string();
   return absl::OkStatus();
 }
 
 }  // namespace
 
-absl::StatusOr<v1::PoolSpec> pool_spec_from_settings(const SettingsSection& section,
-                                                     const std::filesystem::path& base_dir) {
+absl::StatusOr<PoolSpec> pool_spec_from_settings(const SettingsSection& section,
+                                                 const std::filesystem::path& base_dir) {
   if (absl::Status only = section.only({"batch-system", "template", "partition", "time-limit", "max-workers",
                                         "slots-per-worker", "idle-timeout", "submit-args", "worker-args"});
       !only.ok()) {
     return only;
   }
   // The defaults of every pool: PoolOptions'.
-  const PoolOptions defaults;
-  v1::PoolSpec spec;
-  spec.set_name(section.name());
-  spec.set_time_limit_s(defaults.time_limit.count());
-  spec.set_max_workers(defaults.max_workers);
-  spec.set_slots_per_worker(defaults.slots_per_worker);
-  spec.set_idle_timeout_s(defaults.idle_timeout.count());
+  PoolSpec spec = pool_spec_of(section.name(), PoolOptions());
   if (absl::Status set = set_batch_system(section, base_dir, spec); !set.ok()) return set;
   for (const Setting& setting : section.settings()) {
-    if (setting.key == "partition") spec.set_partition(setting.value);
+    if (setting.key == "partition") spec.partition = setting.value;
     if (setting.key == "time-limit" || setting.key == "idle-timeout") {
       auto seconds = seconds_of(section, setting);
       if (!seconds.ok()) return seconds.status();
-      setting.key == "time-limit" ? spec.set_time_limit_s(*seconds) : spec.set_idle_timeout_s(*seconds);
+      (setting.key == "time-limit" ? spec.time_limit : spec.idle_timeout) = *seconds;
     }
     if (setting.key == "max-workers" || setting.key == "slots-per-worker") {
       auto count = count_of(section, setting);
       if (!count.ok()) return count.status();
-      setting.key == "max-workers" ? spec.set_max_workers(*count) : spec.set_slots_per_worker(*count);
+      (setting.key == "max-workers" ? spec.max_workers : spec.slots_per_worker) = *count;
     }
     if (setting.key == "submit-args" || setting.key == "worker-args") {
       auto words = split_words(setting.value);
       if (!words.ok()) return section.error(setting, std::string(words.status().message()));
-      auto* args = setting.key == "submit-args" ? spec.mutable_submit_args() : spec.mutable_worker_args();
-      args->Assign(words->begin(), words->end());
+      (setting.key == "submit-args" ? spec.submit_args : spec.worker_args) = *std::move(words);
     }
   }
   if (absl::Status checked = check_pool_spec(spec); !checked.ok()) {

@@ -14,7 +14,7 @@
 #include <filesystem>
 
 #include "absl/status/statusor.h"
-#include "pesc/v1/admin.pb.h"
+#include "pool/pool_types.h"
 #include "pool/settings_file.h"
 
 namespace pesc {
@@ -22,8 +22,7 @@ namespace pesc {
 // The pool's spec, checked as `pesc pool add` would be; a template file is
 // read relative to `base_dir` (the config file's). Errors name the file,
 // the line and what to change.
-absl::StatusOr<v1::PoolSpec> pool_spec_from_settings(const SettingsSection& section,
-                                                     const std::filesystem::path& base_dir);
+absl::StatusOr<PoolSpec> pool_spec_from_settings(const SettingsSection& section, const std::filesystem::path& base_dir);
 
 }  // namespace pesc
 

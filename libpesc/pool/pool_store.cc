@@ -2,6 +2,7 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include "pool/pool_conversion.h"
 #include "store/sqlite_guard.h"
 
 namespace pesc {
@@ -26,26 +27,27 @@ absl::StatusOr<std::unique_ptr<PoolStore>> PoolStore::open(const std::filesystem
 PoolStore::PoolStore(std::unique_ptr<SQLite::Database> db) : db_(std::move(db)) {}
 PoolStore::~PoolStore() = default;
 
-absl::StatusOr<std::vector<v1::PoolSpec>> PoolStore::list() {
-  return guarded("list pools", [&]() -> absl::StatusOr<std::vector<v1::PoolSpec>> {
-    std::vector<v1::PoolSpec> pools;
+absl::StatusOr<std::vector<PoolSpec>> PoolStore::list() {
+  return guarded("list pools", [&]() -> absl::StatusOr<std::vector<PoolSpec>> {
+    std::vector<PoolSpec> pools;
     SQLite::Statement rows(*db_, "SELECT name, spec FROM pools ORDER BY name");
     while (rows.executeStep()) {
-      v1::PoolSpec& spec = pools.emplace_back();
+      v1::PoolSpec spec;
       const SQLite::Column blob = rows.getColumn(1);
       if (!spec.ParseFromArray(blob.getBlob(), blob.getBytes())) {
         return absl::DataLossError("pool store: the pool \"" + rows.getColumn(0).getString() + "\" cannot be read");
       }
+      pools.push_back(from_proto(spec));
     }
     return pools;
   });
 }
 
-absl::Status PoolStore::put(const v1::PoolSpec& spec) {
+absl::Status PoolStore::put(const PoolSpec& spec) {
   return guarded("store a pool", [&]() -> absl::Status {
-    const std::string bytes = spec.SerializeAsString();
+    const std::string bytes = to_proto(spec).SerializeAsString();
     SQLite::Statement insert(*db_, "INSERT OR REPLACE INTO pools(name, spec) VALUES(?, ?)");
-    insert.bind(1, spec.name());
+    insert.bind(1, spec.name);
     insert.bind(2, bytes.data(), static_cast<int>(bytes.size()));
     insert.exec();
     return absl::OkStatus();

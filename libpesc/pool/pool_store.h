@@ -2,7 +2,8 @@
 #define PESC_POOL_POOL_STORE_H_
 
 // The pools an admin added, kept in the coordinator's SQLite database so a
-// restarted coordinator has them again.
+// restarted coordinator has them again, each as the protocol's PoolSpec in
+// bytes (the format of every state dir so far).
 //
 // Thread-safety: not thread-safe; the pool manager serialises its calls.
 
@@ -11,7 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "pesc/v1/admin.pb.h"
+#include "pool/pool_types.h"
 
 namespace SQLite {
 class Database;
@@ -24,9 +25,9 @@ class PoolStore {
   static absl::StatusOr<std::unique_ptr<PoolStore>> open(const std::filesystem::path& database_file);
   ~PoolStore();
 
-  absl::StatusOr<std::vector<v1::PoolSpec>> list();
+  absl::StatusOr<std::vector<PoolSpec>> list();
   // Adds or replaces the pool of that name.
-  absl::Status put(const v1::PoolSpec& spec);
+  absl::Status put(const PoolSpec& spec);
   absl::Status remove(const std::string& name);
 
  private:

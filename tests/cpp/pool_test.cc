@@ -77,17 +77,15 @@ class PoolTest : public ::testing::Test {
     return std::move(*manager);
   }
 
-  static v1::PoolSpec spec(const std::string& name) {
-    v1::PoolSpec spec;
-    spec.set_name(name);
-    spec.set_batch_system("slurm");
-    spec.set_partition("debug");
-    spec.set_time_limit_s(3600);
-    spec.set_max_workers(3);
-    spec.set_slots_per_worker(2);
-    spec.set_idle_timeout_s(300);
-    spec.add_submit_args("--account=lab42");
-    return spec;
+  static PoolSpec spec(const std::string& name) {
+    return PoolSpec{.name = name,
+                    .batch_system = "slurm",
+                    .partition = "debug",
+                    .time_limit = std::chrono::hours(1),
+                    .max_workers = 3,
+                    .slots_per_worker = 2,
+                    .idle_timeout = std::chrono::minutes(5),
+                    .submit_args = {"--account=lab42"}};
   }
 
   fs::path path(const std::string& name) const { return dir_->path() / name; }
@@ -169,12 +167,11 @@ TEST(BatchTemplateTest, APoolSectionTakesTheFlagsOfPoolAdd) {
   ASSERT_EQ(file->sections.size(), 5u);
   auto lab = pool_spec_from_settings(file->sections[0], "/etc");
   ASSERT_TRUE(lab.ok()) << lab.status();
-  EXPECT_EQ(lab->time_limit_s(), 7200);
-  EXPECT_EQ(lab->max_workers(), 7);
-  EXPECT_EQ(lab->slots_per_worker(), 1);
-  EXPECT_EQ(lab->idle_timeout_s(), 300);
-  EXPECT_EQ(std::vector<std::string>(lab->submit_args().begin(), lab->submit_args().end()),
-            (std::vector<std::string>{"--account=lab42", "--comment=a b"}));
+  EXPECT_EQ(lab->time_limit, std::chrono::hours(2));
+  EXPECT_EQ(lab->max_workers, 7);
+  EXPECT_EQ(lab->slots_per_worker, 1);
+  EXPECT_EQ(lab->idle_timeout, std::chrono::minutes(5));
+  EXPECT_EQ(lab->submit_args, (std::vector<std::string>{"--account=lab42", "--comment=a b"}));
   const std::vector<std::string> expected = {
       "pesc.conf:8: unknown key \"max-worker\"; the keys of [pool NAME] are batch-system,",
       "pesc.conf:9: [pool none] needs one of `batch-system = slurm` or `template = FILE`",
@@ -202,7 +199,7 @@ TEST_F(PoolTest, WaitingRanksSubmitOneArrayUpToTheMaximumAndShutdownCancelsIt) {
   }
   ASSERT_TRUE(eventually([&] {
     auto pools = manager->list();
-    return pools.size() == 1 && pools[0].pilots_pending() == 3 && pools[0].pending_reason() == "PENDING Resources";
+    return pools.size() == 1 && pools[0].pilots_pending == 3 && pools[0].pending_reason == "PENDING Resources";
   }));
   EXPECT_NE(manager->waiting_note().find("3 pilots wait in slurm"), std::string::npos) << manager->waiting_note();
   // The script runs pesc-worker with the pool's token, read-only to its owner.
@@ -225,8 +222,8 @@ TEST_F(PoolTest, RefusedSubmitsPauseThePoolWithTheBatchSystemsWords) {
   auto manager = open_manager();
   ASSERT_NE(manager, nullptr);
   ASSERT_TRUE(manager->add(spec("bad")).ok());
-  ASSERT_TRUE(eventually([&] { return !manager->list()[0].paused().empty(); }));
-  const std::string paused = manager->list()[0].paused();
+  ASSERT_TRUE(eventually([&] { return !manager->list()[0].paused.empty(); }));
+  const std::string paused = manager->list()[0].paused;
   EXPECT_NE(paused.find("invalid partition specified: nosuch"), std::string::npos) << paused;
   EXPECT_NE(manager->waiting_note().find("pool bad is paused"), std::string::npos);
   EXPECT_NE(manager->waiting_note().find("pesc pool resume bad"), std::string::npos);
@@ -240,7 +237,7 @@ TEST_F(PoolTest, APilotGoneBeforeItsWorkerJoinedIsAFailure) {
   ASSERT_NE(manager, nullptr);
   ASSERT_TRUE(manager->add(spec("dying")).ok());
   ASSERT_TRUE(eventually([&] {
-    return manager->list()[0].last_failure().find("pilot 42 ended before its worker joined") != std::string::npos;
+    return manager->list()[0].last_failure.find("pilot 42 ended before its worker joined") != std::string::npos;
   }));
 }
 
@@ -256,19 +253,19 @@ TEST_F(PoolTest, PoolsOutliveARestartAndARemovedOneIsGone) {
   auto manager = open_manager();
   ASSERT_NE(manager, nullptr);
   ASSERT_EQ(manager->list().size(), 1u);
-  EXPECT_EQ(manager->list()[0].spec().name(), "kept");
-  EXPECT_EQ(manager->list()[0].spec().submit_args(0), "--account=lab42");
+  EXPECT_EQ(manager->list()[0].spec.name, "kept");
+  EXPECT_EQ(manager->list()[0].spec.submit_args, std::vector<std::string>{"--account=lab42"});
 }
 
 TEST_F(PoolTest, AStoredTemplateOutlivesARestartAndABadOneIsRefusedAndNotStored) {
-  v1::PoolSpec tiny = spec("tiny");
-  tiny.clear_batch_system();
-  tiny.set_batch_template(slurm_with("name", "name = tiny"));
-  tiny.set_batch_template_file("/home/me/tiny.batch");
-  v1::PoolSpec bad = spec("bad");
-  bad.clear_batch_system();
-  bad.set_batch_template(slurm_with("cancel", "cancel = scancel {job}"));
-  bad.set_batch_template_file("/home/me/bad.batch");
+  PoolSpec tiny = spec("tiny");
+  tiny.batch_system.clear();
+  tiny.batch_template = slurm_with("name", "name = tiny");
+  tiny.batch_template_file = "/home/me/tiny.batch";
+  PoolSpec bad = spec("bad");
+  bad.batch_system.clear();
+  bad.batch_template = slurm_with("cancel", "cancel = scancel {job}");
+  bad.batch_template_file = "/home/me/bad.batch";
   {
     auto manager = open_manager();
     ASSERT_NE(manager, nullptr);
@@ -282,14 +279,14 @@ TEST_F(PoolTest, AStoredTemplateOutlivesARestartAndABadOneIsRefusedAndNotStored)
   auto manager = open_manager();
   ASSERT_NE(manager, nullptr);
   ASSERT_EQ(manager->list().size(), 1u);
-  EXPECT_EQ(manager->list()[0].spec().batch_system(), "tiny");
-  EXPECT_EQ(manager->list()[0].spec().batch_template(), tiny.batch_template());
+  EXPECT_EQ(manager->list()[0].spec.batch_system, "tiny");
+  EXPECT_EQ(manager->list()[0].spec.batch_template, tiny.batch_template);
   // The same spec again changes nothing; another replaces it.
-  tiny.set_batch_system("tiny");
+  tiny.batch_system = "tiny";
   EXPECT_TRUE(manager->put(tiny).ok());
-  tiny.set_max_workers(9);
+  tiny.max_workers = 9;
   EXPECT_TRUE(manager->put(tiny).ok());
-  EXPECT_EQ(manager->list()[0].spec().max_workers(), 9);
+  EXPECT_EQ(manager->list()[0].spec.max_workers, 9);
 }
 
 TEST_F(PoolTest, ARestartedCoordinatorTakesOverThePilotsStillListedAndCancelsThemAtShutdown) {
@@ -301,7 +298,7 @@ TEST_F(PoolTest, ARestartedCoordinatorTakesOverThePilotsStillListedAndCancelsThe
   write_file_atomically(path("queue"), "7 RUNNING None\n").IgnoreError();
   auto manager = open_manager();
   ASSERT_NE(manager, nullptr);
-  ASSERT_TRUE(eventually([&] { return manager->list()[0].pilots_running() == 1; }));
+  ASSERT_TRUE(eventually([&] { return manager->list()[0].pilots_running == 1; }));
   manager->shut_down();
   EXPECT_EQ(lines_of(path("scancel.args")), (std::vector<std::string>{"7"}));
   EXPECT_TRUE(lines_of(path("sbatch.args")).empty()) << "no rank waited";
