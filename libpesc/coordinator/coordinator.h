@@ -39,8 +39,10 @@ struct CoordinatorOptions {
   // the disk). Off for a state dir that dies with its process (the embedded
   // farm's scratch dir): a job's submit then waits for no fsync.
   bool survive_power_cut = true;
-  // Assignments a worker may hold beyond its slots, so a slot that frees up
-  // starts the next rank without waiting for a round trip.
+  // The least a worker holds beyond each slot that frees soon of a job whose
+  // ranks are known to be short, so a slot that frees up starts the next
+  // rank without waiting for a round trip (more when they are shorter). A
+  // job of unknown or long pace gets none beyond the slots.
   int prefetch_per_slot = 1;
 
   // Every call must carry a valid token (see libpesc/security). Off only for

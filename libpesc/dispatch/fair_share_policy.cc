@@ -18,7 +18,9 @@ constexpr int kChunksPerSlotAtLeast = 4;
 void FairSharePolicy::place(DispatchRound& round) {
   if (round.has_failed()) return;
   std::vector<QueuedJob> queued_jobs;
+  std::map<std::string, double> rank_ms_by_job;  // of every job, for the ranks workers hold
   for (const auto& [job_id, job] : round.jobs()) {
+    rank_ms_by_job[job_id] = job.typical_rank_ms;
     if (job.pending <= 0 || job.spec.options.parallel) continue;
     QueuedJob queued = job.queued(job_id);
     // What a worker holds follows the pace of the job it is given, not
@@ -27,7 +29,7 @@ void FairSharePolicy::place(DispatchRound& round) {
     queued_jobs.push_back(std::move(queued));
   }
   if (queued_jobs.empty()) return;
-  std::vector<WorkerCapacity> capacity = round.workers().capacity();
+  std::vector<WorkerCapacity> capacity = round.workers().capacity(rank_ms_by_job);
   std::erase_if(capacity, [&](const WorkerCapacity& worker) { return round.held().contains(worker.worker_id); });
   std::vector<Placement> placements = scheduler_.place(std::move(queued_jobs), std::move(capacity));
   std::map<std::string, std::vector<size_t>> placements_of_job;

@@ -18,6 +18,10 @@ constexpr int kQuarantineAfter = 2;
 constexpr double kPrefetchHorizonMs = 100;
 constexpr int kMaxPrefetchPerSlot = 512;
 
+// Ranks that end within the horizon; one that may take hours (or whose
+// pace no ended rank told yet) holds its slot.
+bool known_short(double typical_rank_ms) { return typical_rank_ms >= 0 && typical_rank_ms <= kPrefetchHorizonMs; }
+
 }  // namespace
 
 WorkerSession::HeldRanks WorkerSession::held(int64_t attempt) const {
@@ -215,19 +219,31 @@ bool WorkerSession::ends_too_soon(int64_t now_unix_ms) const {
   return static_cast<double>(now_unix_ms) + expected_ms >= static_cast<double>(end_unix_ms);
 }
 
-std::vector<WorkerCapacity> WorkerRegistry::capacity() const {
+std::vector<WorkerCapacity> WorkerRegistry::capacity(const std::map<std::string, double>& rank_ms_by_job) const {
   std::vector<WorkerCapacity> capacity;
   const int64_t now_unix_ms = absl::ToUnixMillis(absl::Now());
   for (const auto& [worker_id, session] : sessions_) {
     if (!session.takes_ranks() || session.ends_too_soon(now_unix_ms)) continue;
-    const int limit = session.slots * (1 + prefetch_per_slot_at(session.typical_rank_ms));
+    std::map<std::string, int> held_by_job = session.ranks_held_by_job();
+    int held = 0;
+    int held_not_short = 0;  // each holds a slot, once it has one
+    for (const auto& [job_id, ranks] : held_by_job) {
+      held += ranks;
+      auto pace = rank_ms_by_job.find(job_id);
+      if (!known_short(pace == rank_ms_by_job.end() ? -1 : pace->second)) held_not_short += ranks;
+    }
+    const int slots_freeing_soon = session.slots - std::min(session.slots, held_not_short);
+    // The worker's own pace may allow more of a short job than the least.
+    const int prefetch = std::max(prefetch_per_slot_, prefetch_per_slot_at(session.typical_rank_ms));
     capacity.push_back({.worker_id = worker_id,
-                        .free = limit - session.ranks_held(),
+                        .free = session.slots + slots_freeing_soon * prefetch - held,
                         .rooms = session.rooms,
                         .slots = session.slots,
                         .free_gpus = session.free_gpus(),
                         .unavailable_domains = session.unavailable_domains,
-                        .held_by_job = session.ranks_held_by_job()});
+                        .held_by_job = std::move(held_by_job),
+                        .slots_freeing_soon = slots_freeing_soon,
+                        .prefetch_per_slot = prefetch});
   }
   return capacity;
 }
@@ -275,9 +291,10 @@ double WorkerRegistry::typical_rank_ms(const std::string& worker_id) const {
 }
 
 int WorkerRegistry::prefetch_per_slot_at(double typical_rank_ms) const {
-  if (typical_rank_ms < 0) return prefetch_per_slot_;
+  if (!known_short(typical_rank_ms)) return 0;
   // Ranks times are whole milliseconds, so sub-millisecond ranks average
-  // below 1 and count as what they are.
+  // below 1 and count as what they are. At least one: a short rank ends
+  // within the horizon.
   const double enough = kPrefetchHorizonMs / std::max(0.1, typical_rank_ms);
   return std::clamp(static_cast<int>(enough), prefetch_per_slot_, kMaxPrefetchPerSlot);
 }

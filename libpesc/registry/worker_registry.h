@@ -96,8 +96,8 @@ struct WorkerSession {
 
 class WorkerRegistry {
  public:
-  // `prefetch_per_slot`: assignments a worker holds beyond its slots until
-  // its pace is known.
+  // `prefetch_per_slot`: the least a worker holds beyond each slot that
+  // frees soon, of a job whose ranks are known to be short.
   explicit WorkerRegistry(int prefetch_per_slot) : prefetch_per_slot_(prefetch_per_slot) {}
 
   // --- the streams
@@ -144,8 +144,12 @@ class WorkerRegistry {
   const WorkerSession* find(const std::string& worker_id) const;
 
   // Workers that may get ranks, with the assignments each may take
-  // (`free`: its slots and what it may prefetch, less what it holds).
-  std::vector<WorkerCapacity> capacity() const;
+  // (`free`: its slots, and what it may prefetch for its slots that free
+  // soon, less what it holds). Ranks are held beyond the slots only where
+  // they start soon: a slot that holds a rank not known to be short
+  // (`rank_ms_by_job`: how long each job's ranks take; a job not in it or
+  // at -1 is not known yet) makes no room beyond it.
+  std::vector<WorkerCapacity> capacity(const std::map<std::string, double>& rank_ms_by_job = {}) const;
   // Those of them not `held` for a gang, each with its idle slots as
   // `free` (gang ranks and duplicates must start at once, not queue).
   std::vector<WorkerCapacity> idle_slots(const std::set<std::string>& held) const;
@@ -155,9 +159,10 @@ class WorkerRegistry {
   int online_slots() const;
   // Its typical rank time; infinite while unknown (or for an unknown worker).
   double typical_rank_ms(const std::string& worker_id) const;
-  // Ranks a worker may hold beyond its slots, per slot, when they take
-  // `typical_rank_ms` each (-1: not known yet): enough to keep each slot
-  // busy for a short while once their pace is known.
+  // Ranks a worker may hold beyond each slot that frees soon, when they
+  // take `typical_rank_ms` each (-1: not known yet): enough to keep the
+  // slot busy for a short while when they are known to be short, and none
+  // when they may be long: they would wait behind the slot's rank.
   int prefetch_per_slot_at(double typical_rank_ms) const;
 
  private:

@@ -111,11 +111,26 @@ std::optional<std::vector<FreeGpu>> gpus_for(const QueuedJob& job, const WorkerC
 
 namespace {
 
-// Whether the worker holds few enough of the job's ranks to be given another.
+// Whether a rank of the job given to the worker would start soon: a rank
+// that holds its slot needs a slot that frees soon; short ones are counted
+// per job, so one job's queued ranks never keep another job out.
 bool has_room_for(const QueuedJob& job, const WorkerCapacity& worker) {
   if (job.prefetch_per_slot < 0) return true;
+  if (job.holds_its_slot()) return worker.slots_freeing_soon > 0;
   auto held = worker.held_by_job.find(job.job_id);
-  return held == worker.held_by_job.end() || held->second < worker.slots * (1 + job.prefetch_per_slot);
+  return held == worker.held_by_job.end() ||
+         held->second < worker.slots_freeing_soon * (1 + job.prefetch_per_slot);
+}
+
+// The worker takes the job's rank: its room shrinks by the rank, and by the
+// slot's room beyond it when the rank holds that slot.
+void take_rank(const QueuedJob& job, WorkerCapacity& worker) {
+  worker.free -= 1;
+  worker.held_by_job[job.job_id] += 1;
+  if (job.holds_its_slot()) {
+    worker.slots_freeing_soon -= 1;
+    worker.free -= worker.prefetch_per_slot;
+  }
 }
 
 // Takes the rank's GPUs out of the worker's free ones; their indices.
@@ -186,8 +201,7 @@ std::vector<Placement> FairShareScheduler::place(std::vector<QueuedJob> jobs,
     placements.push_back({chosen->job_id, worker.worker_id, take_gpus(*chosen, worker)});
     chosen->pending -= 1;
     if (chosen->same_machine) chosen->pinned_worker = worker.worker_id;
-    worker.free -= 1;
-    worker.held_by_job[chosen->job_id] += 1;
+    take_rank(*chosen, worker);
     projected_ms[chosen->user] += typical_ms(chosen->user);
   }
   return placements;

@@ -12,7 +12,8 @@
 // a same-machine job only to the worker it was first placed on (the most
 // free one when it is placed first). A job that asks for GPUs only goes to
 // a worker with that many free GPUs of its capability, and gets the least
-// capable of them, so stronger ones stay for jobs that need them.
+// capable of them, so stronger ones stay for jobs that need them. Ranks
+// queue at a worker beyond its slots only behind slots that free soon.
 
 #include <algorithm>
 #include <cstdint>
@@ -42,6 +43,12 @@ struct WorkerCapacity {
   // or the rank user cannot execute it).
   std::map<std::string, std::string> unavailable_domains;
   std::map<std::string, int> held_by_job;  // ranks it holds now, running or queued
+  // Its slots that free soon: idle, or held by ranks known to be short. A
+  // rank that may be long (of unknown or long pace) holds its slot, and
+  // ranks queued behind it would wait as long: only these slots make room
+  // beyond the slots, `prefetch_per_slot` ranks each.
+  int slots_freeing_soon = 0;
+  int prefetch_per_slot = 0;
 };
 
 struct QueuedJob {
@@ -56,10 +63,14 @@ struct QueuedJob {
   int gpus_per_rank = 0;
   double min_capability = 0;
   std::string domain;  // goes only to workers that can run it
-  // Ranks of it a worker may hold beyond each slot; -1: as many as the
-  // worker takes. A job whose ranks may be long must not queue many of
-  // them at a worker that an earlier job's short ranks taught to hold many.
+  // Ranks of it a worker may hold beyond each slot that frees soon, as its
+  // own pace allows (a worker's earlier jobs may have been quicker); -1:
+  // as many as the worker takes. 0: its ranks are not known to be short, so
+  // each may hold its slot for hours: it gets a slot that frees soon, and
+  // that slot's room beyond it goes with it.
   int prefetch_per_slot = -1;
+
+  bool holds_its_slot() const { return prefetch_per_slot == 0; }
 };
 
 struct Placement {

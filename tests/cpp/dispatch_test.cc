@@ -1,6 +1,7 @@
 // The dispatcher's policies on the in-memory ledger and fake worker
 // sessions: no daemons, no SQLite.
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <set>
@@ -269,41 +270,85 @@ TEST_F(DispatchTest, OnlyTheJobsOwnRanksShowItsRanksAreShort) {
   EXPECT_EQ(FairSharePolicy::chunk_size(job, 2), 1) << "its ranks became long: one at a time again";
 }
 
-TEST_F(DispatchTest, AWorkerThatLearntShortRanksHoldsFewOfANewJobUntilItsPaceIsKnown) {
+TEST_F(DispatchTest, AJobOfUnknownPaceGetsOneRankPerSlotAndNoMoreUntilOneEnds) {
   WorkerSession& worker = add_worker("w1", 2);
   worker.typical_rank_ms = 1;  // an earlier job's ranks took 1 ms here
   submit("j1", spec_of(400));
   ASSERT_TRUE(round());
   EXPECT_EQ(host_.assigned.size(), 2u) << "one rank per slot: its ranks may take hours";
-  EXPECT_EQ(worker.ranks_held(), 2);
-  jobs_["j1"].typical_rank_ms = 1;  // its first ranks took 1 ms too
+  ASSERT_TRUE(round());
+  EXPECT_EQ(worker.ranks_held(), 2) << "none queued behind them while its pace is unknown";
+  // Its first rank ends, in 1 ms.
+  const int64_t first = host_.assigned[0].second.attempt_id;
+  ASSERT_TRUE(ledger_.finish_attempt(first, RankRecord(), 10'001).ok());
+  worker.attempts.erase(first);
+  jobs_["j1"].typical_rank_ms = 1;
   ASSERT_TRUE(round());
   // Now 100 ms of them per slot, beyond the slot, in chunks of 40.
   EXPECT_EQ(worker.ranks_held(), 202);
-  EXPECT_EQ(host_.assigned.size(), 2u + 5u) << "200 ranks in chunks of 40";
+  EXPECT_EQ(host_.assigned.size(), 2u + 6u) << "201 ranks in chunks of 40 (and one left over)";
 }
 
-TEST_F(DispatchTest, ALongJobQueuesNoMoreAtAFastWorkerThanItsOwnPaceAllows) {
+TEST_F(DispatchTest, AJobSubmittedWhileEverySlotRunsALongRankQueuesNowhereAndTakesTheFirstSlotThatFrees) {
+  add_worker("w1", 2);
+  add_worker("w2", 2);
+  submit("hours", spec_of(4), 1);
+  jobs_["hours"].typical_rank_ms = 3'600'000;
+  ASSERT_TRUE(round());
+  ASSERT_EQ(host_.assigned.size(), 4u) << "one per slot";
+  JobSpec quick = spec_of(100);
+  quick.user = "bob";
+  submit("quick", quick, 2);
+  jobs_["quick"].typical_rank_ms = 1;  // known short, even
+  ASSERT_TRUE(round());
+  EXPECT_EQ(host_.assigned.size(), 4u) << "nothing queued behind an hour's rank";
+  // One of the long ranks ends on w2: its slot takes the short job.
+  const auto on_w2 = std::find_if(host_.assigned.begin(), host_.assigned.end(),
+                                  [](const auto& assigned) { return assigned.first == "w2"; });
+  const int64_t ended = on_w2->second.attempt_id;
+  ASSERT_TRUE(ledger_.finish_attempt(ended, RankRecord(), 10'001).ok());
+  workers_.sessions()["w2"].attempts.erase(ended);
+  ASSERT_TRUE(round());
+  ASSERT_EQ(host_.assigned.size(), 5u);
+  EXPECT_EQ(host_.assigned[4].first, "w2");
+  EXPECT_EQ(host_.assigned[4].second.job_id, "quick");
+  EXPECT_FALSE(workers_.find("w1")->ranks_held_by_job().contains("quick"));
+}
+
+TEST_F(DispatchTest, AWorkerWithOneSlotOnALongRankQueuesShortRanksForItsOtherSlotOnly) {
+  WorkerSession& worker = add_worker("w1", 2);
+  worker.typical_rank_ms = 1;
+  submit("hours", spec_of(1), 1);
+  jobs_["hours"].typical_rank_ms = 3'600'000;
+  ASSERT_TRUE(round());
+  submit("quick", spec_of(1000), 2);
+  jobs_["quick"].typical_rank_ms = 1;
+  ASSERT_TRUE(round());
+  EXPECT_EQ(worker.ranks_held_by_job(), (std::map<std::string, int>{{"hours", 1}, {"quick", 101}}))
+      << "the short slot's rank and 100 ms of 1 ms ranks behind it; none for the long slot";
+}
+
+TEST_F(DispatchTest, ALongRankWaitsOnlyBehindShortRanksAndNothingQueuesBehindIt) {
   WorkerSession& worker = add_worker("w1", 1);
   worker.typical_rank_ms = 1;
   submit("short", spec_of(1000), /*created_unix_ms=*/1);
   jobs_["short"].typical_rank_ms = 1;
+  ASSERT_TRUE(round());
+  EXPECT_EQ(worker.ranks_held(), 101) << "its slot's rank and 100 ms of 1 ms ranks behind it";
   JobSpec long_spec = spec_of(50);
   long_spec.user = "other";
   submit("long", long_spec, /*created_unix_ms=*/2);
   jobs_["long"].typical_rank_ms = 60'000;
+  // The short job's first chunk ends; its user has had its turn. The short
+  // job's ranks queued at the worker do not keep the long job out.
+  dispatcher_.scheduler().charge("ana", 40);
+  worker.attempts.erase(worker.attempts.begin());
   ASSERT_TRUE(round());
-  const std::map<std::string, int> held = worker.ranks_held_by_job();
-  EXPECT_EQ(held.at("long"), 1) << "a minute's rank in its slot, none queued behind it";
-  EXPECT_EQ(held.at("short"), 100) << "what is left of 100 ms of 1 ms ranks beyond the slot";
-  // As its rank ends, its user's turn comes again, and the short job's
-  // ranks queued at the worker do not keep the long job out.
-  dispatcher_.scheduler().charge("ana", 100);
-  worker.attempts.erase(*std::find_if(worker.attempts.begin(), worker.attempts.end(), [&](int64_t attempt) {
-    return worker.held_ranks.at(attempt).job_id == "long";
-  }));
+  EXPECT_EQ(worker.ranks_held_by_job(), (std::map<std::string, int>{{"long", 1}, {"short", 61}}))
+      << "a minute's rank behind 61 ms of short ones, and none behind it";
+  EXPECT_EQ(host_.assigned.back().second.job_id, "long");
   ASSERT_TRUE(round());
-  EXPECT_EQ(worker.ranks_held_by_job().at("long"), 1);
+  EXPECT_EQ(worker.ranks_held(), 62);
 }
 
 TEST_F(DispatchTest, AStragglerGetsADuplicateOnAnIdleWorkerOnlyWhenItIsLate) {

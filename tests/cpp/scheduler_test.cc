@@ -107,6 +107,35 @@ TEST(FairShareSchedulerTest, SameMachineJobStaysOnOneWorker) {
   }
 }
 
+TEST(FairShareSchedulerTest, RanksQueueOnlyBehindSlotsThatFreeSoon) {
+  FairShareScheduler scheduler;
+  // Two slots, one running a rank that may take hours; the other frees
+  // soon, and 10 short ranks may queue behind it.
+  const WorkerCapacity worker{.worker_id = "w",
+                              .free = 2 + 10 - 1,
+                              .slots = 2,
+                              .held_by_job = {{"hours", 1}},
+                              .slots_freeing_soon = 1,
+                              .prefetch_per_slot = 10};
+  const QueuedJob quick{.job_id = "quick", .user = "ana", .created_unix_ms = 1, .pending = 100, .prefetch_per_slot = 10};
+  const QueuedJob unknown{.job_id = "new", .user = "bob", .created_unix_ms = 2, .pending = 100, .prefetch_per_slot = 0};
+  EXPECT_EQ(scheduler.place({quick}, {worker}).size(), 11u) << "one slot's worth, not two";
+  QueuedJob also_quick = quick;
+  also_quick.job_id = "also-quick";
+  also_quick.user = "bob";
+  EXPECT_EQ(scheduler.place({quick, also_quick}, {worker}).size(), 11u) << "short jobs share the slot's room";
+  EXPECT_EQ(scheduler.place({unknown}, {worker}).size(), 1u) << "the slot that frees soon, and none behind it";
+  // Ana's short rank takes the slot, Bob's may-be-long rank waits behind it
+  // alone: nothing queues behind a rank that may take hours.
+  const std::vector<Placement> placements = scheduler.place({quick, unknown}, {worker});
+  EXPECT_EQ(count_by_job(placements), (std::map<std::string, int>{{"new", 1}, {"quick", 1}}));
+  WorkerCapacity all_long = worker;
+  all_long.held_by_job = {{"hours", 2}};
+  all_long.slots_freeing_soon = 0;
+  all_long.free = 2 - 2;
+  EXPECT_TRUE(scheduler.place({quick, unknown}, {all_long}).empty()) << "every slot runs an hour's rank";
+}
+
 TEST(WhyWaitingTest, SaysWhyNoWorkerCanTakeTheRanksAndNothingWhenOneCan) {
   QueuedJob job{"j", "ana", 1, 3};
   job.rooms = {"lab-b"};

@@ -3,6 +3,7 @@
 #include "registry/worker_registry.h"
 
 #include <limits>
+#include <map>
 #include <memory>
 #include <utility>
 
@@ -86,10 +87,10 @@ TEST(WorkerRegistryTest, CapacityIsSlotsAndPrefetchLessWhatItHoldsOfHealthyOnlin
   registry.sessions()["offline"].outbox.reset();
   registry.sessions()["paused"] = online(4);
   registry.sessions()["paused"].paused = "busy";
-  auto capacity = registry.capacity();
+  auto capacity = registry.capacity({{"j1", 10}});
   ASSERT_EQ(capacity.size(), 1u);
   EXPECT_EQ(capacity[0].worker_id, "w1");
-  EXPECT_EQ(capacity[0].free, 2 * (1 + 1) - 1);
+  EXPECT_EQ(capacity[0].free, 2 * (1 + 1) - 1) << "its rank is short: both slots free soon";
   EXPECT_EQ(registry.idle_slots({})[0].free, 1);
   EXPECT_TRUE(registry.idle_slots({"w1"}).empty());
   EXPECT_EQ(registry.online_slots(), 6);
@@ -116,18 +117,41 @@ TEST(WorkerRegistryTest, APilotGetsOnlyRanksOfItsPaceThatEndBeforeItsAllocation)
   EXPECT_FALSE(desktop.ends_too_soon(now_ms)) << "no allocation, no end";
 }
 
-TEST(WorkerRegistryTest, AFastWorkerPrefetchesMoreSoShortRanksDoNotWaitOnRoundTrips) {
-  WorkerRegistry registry(/*prefetch_per_slot=*/1);
+TEST(WorkerRegistryTest, OnlyRanksKnownToBeShortAreHeldBeyondTheSlotsTheMoreTheShorter) {
+  WorkerRegistry registry(/*prefetch_per_slot=*/2);
+  EXPECT_EQ(registry.prefetch_per_slot_at(-1), 0) << "pace not known yet: its ranks may take hours";
+  EXPECT_EQ(registry.prefetch_per_slot_at(1000), 0) << "a second is long: it would wait behind the slot's rank";
+  EXPECT_EQ(registry.prefetch_per_slot_at(60), 2) << "short: at least the least";
+  EXPECT_EQ(registry.prefetch_per_slot_at(1), 100) << "100 ms of them";
   WorkerSession& session = registry.sessions()["w1"] = online(1);
-  EXPECT_EQ(registry.prefetch_per_slot_at(-1), 1) << "pace not known yet";
-  EXPECT_EQ(registry.capacity().at(0).free, 2);
+  EXPECT_EQ(registry.capacity().at(0).free, 1 + 2) << "its idle slot, and the least beyond it for a short job";
   session.typical_rank_ms = 1;
-  EXPECT_EQ(registry.prefetch_per_slot_at(1), 100);
-  EXPECT_EQ(registry.capacity().at(0).free, 101);
-  EXPECT_EQ(registry.prefetch_per_slot_at(1000), 1);
+  EXPECT_EQ(registry.capacity().at(0).free, 101) << "its own pace allows more";
   session.typical_rank_ms = 1000;
   EXPECT_EQ(registry.typical_rank_ms("w1"), 1000);
   EXPECT_EQ(registry.typical_rank_ms("nobody"), std::numeric_limits<double>::infinity());
+}
+
+TEST(WorkerRegistryTest, ASlotHeldByARankNotKnownShortMakesNoRoomBeyondIt) {
+  WorkerRegistry registry(/*prefetch_per_slot=*/1);
+  WorkerSession& session = registry.sessions()["w1"] = online(2);
+  session.typical_rank_ms = 1;  // 100 ranks beyond each slot that frees soon
+  session.hold(1, "hours", 1, {});
+  session.hold(2, "quick", 1, {});
+  const std::map<std::string, double> paces = {{"hours", 3'600'000}, {"quick", 1}};
+  WorkerCapacity worker = registry.capacity(paces).at(0);
+  EXPECT_EQ(worker.slots_freeing_soon, 1);
+  EXPECT_EQ(worker.free, 2 + 100 - 2) << "short ranks queue behind the short slot only";
+  EXPECT_EQ(worker.held_by_job, (std::map<std::string, int>{{"hours", 1}, {"quick", 1}}));
+  session.hold(3, "new", 1, {});  // of unknown pace: it takes the short slot next
+  worker = registry.capacity(paces).at(0);
+  EXPECT_EQ(worker.slots_freeing_soon, 0);
+  EXPECT_LE(worker.free, 0) << "every slot is or will be held long: nothing more until one frees";
+  session.attempts.erase(1);
+  worker = registry.capacity(paces).at(0);
+  EXPECT_EQ(worker.slots_freeing_soon, 1) << "the hour's rank ended";
+  EXPECT_EQ(worker.free, 2 + 100 - 2);
+  EXPECT_EQ(registry.idle_slots({}).at(0).free, 0) << "idle slots are slots that run nothing";
 }
 
 WorkerRegistration registration(const std::string& id, std::vector<int64_t> in_hand = {}) {
