@@ -30,8 +30,8 @@
 #include "pesc/v1/pesc.grpc.pb.h"
 #include "transport/transport.h"
 #include "worker/assignment_conversion.h"
-#include "worker/coordinator_link.h"
 #include "worker/coordinator_blobs.h"
+#include "worker/coordinator_link.h"
 #include "worker/disk_room.h"
 #include "worker/host_load.h"
 #include "worker/owner_watch.h"
@@ -68,7 +68,6 @@ absl::StatusOr<std::string> stable_worker_id(const fs::path& work_dir) {
 // a pause; ending it while the slot idles spares the next job the wait for
 // its exit (tens of milliseconds for Python).
 constexpr absl::Duration kWarmRunnerIdle = absl::Seconds(2);
-
 
 // Kills the process group of every process whose working directory lies
 // under `runs_dir`: ranks orphaned when an earlier life of this worker was
