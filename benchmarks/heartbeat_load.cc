@@ -184,12 +184,16 @@ int main(int argc, char** argv) {
     coordinator->stop();
     return stopped ? 0 : 1;
   };
-  if (!cpu_of(hosts)) return stop_all(), 1;  // every agent started
+  auto give_up = [&] {
+    stop_all();
+    return 1;
+  };
+  if (!cpu_of(hosts)) return give_up();  // every agent started
   std::this_thread::sleep_for(std::chrono::seconds(3));  // all registered
   const std::optional<AgentHost::Cpu> before_idle = cpu_of(hosts);
   const double idle = coordinator->cpu_percent_over(seconds);
   const std::optional<AgentHost::Cpu> after_idle = cpu_of(hosts);
-  if (!before_idle || !after_idle) return stop_all(), 1;
+  if (!before_idle || !after_idle) return give_up();
   std::printf("%d idle workers in %zu processes (work dirs in %s), keep-alive every %d ms: coordinator CPU %.2f%% of "
               "one core, RSS %ld MB; the workers' processes %.1f%%\n",
               workers, hosts.size(), worker_scratch->path().parent_path().c_str(), keepalive_ms, idle,
@@ -209,7 +213,7 @@ int main(int argc, char** argv) {
     pesc::Results results = farm.map("/bin/true", workers).wait();
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     const std::optional<AgentHost::Cpu> after = cpu_of(hosts);
-    if (!before || !after) return stop_all(), 1;
+    if (!before || !after) return give_up();
     std::set<std::string> ran_on;
     for (const pesc::RankResult& rank : results) ran_on.insert(rank.worker);
     std::printf(
